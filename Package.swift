@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Every process of a cluster is single-threaded around its own event loop, so the Swift 5 language
+// mode is used: strict Sendable checking would add annotations without catching anything real here.
+let strict: [SwiftSetting] = [.unsafeFlags(["-warnings-as-errors"])]
+
+let package = Package(
+    name: "rrvm",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rrctl", targets: ["rrctl"]),
+        .executable(name: "rrvm-sequencer", targets: ["rrvm-sequencer"]),
+        .executable(name: "rrvm-hart", targets: ["rrvm-hart"]),
+        .executable(name: "rrvm-device", targets: ["rrvm-device"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    ],
+    targets: [
+        // libuv from Debian's libuv1-dev; only RRBus imports it.
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        // The RV64GC core: no Foundation, no bus.
+        .target(name: "RVHart", swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // Device models, memory map, device tree writer, boot ROM, image loaders.
+        .target(name: "RVMachine", swiftSettings: strict),
+        // Messages and log records generated from proto/rrvm.proto.
+        .target(name: "RRProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
+        // libuv transport: loop, connections, framing, handshake.
+        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto"], swiftSettings: strict),
+        // G, schedule, virtual time, event queue, log writer/reader, replay.
+        .target(name: "RRSequencer", dependencies: ["RRBus", "RRProto", "RVMachine"], swiftSettings: strict),
+        // The process roles wiring the above together.
+        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRSequencer", "RVHart", "RVMachine"],
+                swiftSettings: strict),
+        // rrctl's commands.
+        .target(name: "RRCtl", dependencies: [
+            "RRNode", "RRBus", "RRProto", "RRSequencer", "RVMachine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "rrctl", dependencies: ["RRCtl"], swiftSettings: strict),
+        .executableTarget(name: "rrvm-sequencer", dependencies: ["RRNode"], swiftSettings: strict),
+        .executableTarget(name: "rrvm-hart", dependencies: ["RRNode"], swiftSettings: strict),
+        .executableTarget(name: "rrvm-device", dependencies: ["RRNode"], swiftSettings: strict),
+        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RVHart", "RVMachine"],
+                          path: "Benchmarks/rrvm-bench", swiftSettings: strict),
+
+        .testTarget(name: "RVHartTests", dependencies: ["RVHart"]),
+        .testTarget(name: "RVMachineTests", dependencies: ["RVMachine"]),
+        .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
+        .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["RVMachine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,11 @@
+#include <uv.h>
+#include <sys/prctl.h>
+
+// prctl is variadic, which Swift cannot call: these fixed-argument wrappers can be.
+static inline int rrvm_set_parent_death_signal(int signal_number) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal_number, 0UL, 0UL, 0UL);
+}
+
+static inline int rrvm_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
+}

@@ -1,0 +1,142 @@
+import CLibUV
+
+/// A libuv loop. Every process of a cluster runs one on its main thread; all callbacks arrive there.
+public final class EventLoop {
+    let raw: UnsafeMutablePointer<uv_loop_t>
+
+    public init() {
+        raw = .allocate(capacity: 1)
+        let status = uv_loop_init(raw)
+        precondition(status == 0, "uv_loop_init failed: \(uvErrorName(status))")
+    }
+
+    deinit {
+        uv_loop_close(raw)
+        raw.deallocate()
+    }
+
+    /// Runs until `stop()` is called or nothing is left to wait for.
+    public func run() { uv_run(raw, UV_RUN_DEFAULT) }
+
+    /// Runs one round of callbacks, waiting for at least one event.
+    public func runOnce() { uv_run(raw, UV_RUN_ONCE) }
+
+    public func stop() { uv_stop(raw) }
+
+    /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs).
+    public static func monotonicNanoseconds() -> UInt64 { uv_hrtime() }
+}
+
+/// Names a libuv error code, e.g. "ECONNREFUSED (connection refused)".
+public func uvErrorName(_ code: Int32) -> String {
+    "\(String(cString: uv_err_name(code))) (\(String(cString: uv_strerror(code))))"
+}
+
+/// Owns one heap-allocated libuv handle whose `data` points back at a Swift object. The object stays
+/// alive while the handle is open; `close()` releases it once libuv is done with the memory.
+final class HandleBox<Handle> {
+    let handle: UnsafeMutablePointer<Handle>
+    private(set) var isClosed = false
+
+    /// `byteCount` may exceed the size of `Handle` when one box holds either of two stream types.
+    init(byteCount: Int = MemoryLayout<Handle>.size) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 16)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        handle = raw.bindMemory(to: Handle.self, capacity: 1)
+    }
+
+    var asHandle: UnsafeMutablePointer<uv_handle_t> {
+        UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)
+    }
+
+    var asStream: UnsafeMutablePointer<uv_stream_t> {
+        UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_stream_t.self)
+    }
+
+    func raw<T>(as type: T.Type) -> UnsafeMutablePointer<T> {
+        UnsafeMutableRawPointer(handle).assumingMemoryBound(to: T.self)
+    }
+
+    /// Ties `owner` to the handle: it is retained until the handle is closed.
+    func attach(_ owner: AnyObject) {
+        asHandle.pointee.data = Unmanaged.passRetained(owner).toOpaque()
+    }
+
+    /// Closes the handle; the owner is released and the memory freed in libuv's close callback.
+    func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if uv_is_closing(asHandle) != 0 { return }
+        uv_close(asHandle) { handle in
+            guard let handle else { return }
+            if let data = handle.pointee.data {
+                Unmanaged<AnyObject>.fromOpaque(data).release()
+            }
+            UnsafeMutableRawPointer(handle).deallocate()
+        }
+    }
+}
+
+/// The Swift object a libuv handle belongs to (set by `HandleBox.attach`).
+func owner<T: AnyObject, H>(of handle: UnsafeMutablePointer<H>?, as type: T.Type) -> T? {
+    guard let handle else { return nil }
+    let base = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)
+    guard let data = base.pointee.data else { return nil }
+    return Unmanaged<T>.fromOpaque(data).takeUnretainedValue()
+}
+
+/// A one-shot or repeating timer on the loop.
+public final class LoopTimer {
+    private let box = HandleBox<uv_timer_t>()
+    private var callback: (() -> Void)?
+
+    public init(loop: EventLoop) {
+        uv_timer_init(loop.raw, box.handle)
+        box.attach(self)
+    }
+
+    /// Calls `callback` after `milliseconds`, and then every `repeatMilliseconds` if that is non-zero.
+    public func start(milliseconds: UInt64, repeatMilliseconds: UInt64 = 0, _ callback: @escaping () -> Void) {
+        self.callback = callback
+        uv_timer_start(box.handle, { handle in
+            owner(of: handle, as: LoopTimer.self)?.callback?()
+        }, milliseconds, repeatMilliseconds)
+    }
+
+    public func stop() { uv_timer_stop(box.handle) }
+
+    public func close() {
+        callback = nil
+        box.close()
+    }
+}
+
+/// Watches a POSIX signal on the loop (SIGINT, SIGTERM, SIGCHLD...).
+public final class SignalWatcher {
+    private let box = HandleBox<uv_signal_t>()
+    private let callback: (Int32) -> Void
+
+    public init(loop: EventLoop, signal: Int32, _ callback: @escaping (Int32) -> Void) {
+        self.callback = callback
+        uv_signal_init(loop.raw, box.handle)
+        box.attach(self)
+        uv_signal_start(box.handle, { handle, signum in
+            owner(of: handle, as: SignalWatcher.self)?.callback(signum)
+        }, signal)
+        // A signal watcher alone must not keep the loop running.
+        uv_unref(box.asHandle)
+    }
+
+    public func close() { box.close() }
+}
+
+extension EventLoop {
+    /// Calls `callback` once after `milliseconds`; the timer is released afterwards.
+    public func after(milliseconds: UInt64, _ callback: @escaping () -> Void) {
+        let timer = LoopTimer(loop: self)
+        timer.start(milliseconds: milliseconds) {
+            timer.close()
+            callback()
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import RRProto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a process must present to join a cluster: the cluster's id and the per-run secret kept in the
+/// run directory (readable only by the user who started the cluster).
+public struct Credentials: Equatable {
+    public var clusterID: String
+    public var secret: [UInt8]
+
+    public init(clusterID: String, secret: [UInt8]) {
+        self.clusterID = clusterID
+        self.secret = secret
+    }
+
+    /// The reason to refuse `hello`, or nil if it may join.
+    public func refusal(for hello: Rrvm_Hello) -> String? {
+        if hello.protocolVersion != protocolVersion {
+            return "protocol version \(hello.protocolVersion) is not this sequencer's version \(protocolVersion)"
+        }
+        if hello.clusterID != clusterID {
+            return "cluster id '\(hello.clusterID)' is not this cluster's ('\(clusterID)')"
+        }
+        // Compare in constant time: the secret is the only thing keeping strangers off the bus.
+        let offered = [UInt8](hello.secret)
+        var difference = UInt8(offered.count == secret.count ? 0 : 1)
+        for (index, byte) in secret.enumerated() where index < offered.count {
+            difference |= byte ^ offered[index]
+        }
+        return difference == 0 ? nil : "wrong secret"
+    }
+}
+
+/// Connects to the sequencer and introduces this process. `completion` gets the connection (its
+/// `onEnvelope` still to be set by the caller) and the Welcome, or why it could not join.
+public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: Int, credentials: Credentials,
+                 name: String, completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
+    connect(loop: loop, to: address, name: "sequencer") { result in
+        switch result {
+        case .failure(let error):
+            completion(.failure(error))
+        case .success(let connection):
+            var answered = false
+            connection.onClose = { reason in
+                if !answered { answered = true; completion(.failure(reason)) }
+            }
+            connection.onEnvelope { envelope in
+                guard !answered else { return }
+                answered = true
+                switch envelope.body {
+                case .welcome(let welcome)?:
+                    connection.onClose = nil
+                    connection.onFrame = nil
+                    completion(.success((connection, welcome)))
+                case .refused(let refused)?:
+                    connection.close(.refused(refused.reason))
+                    completion(.failure(.refused(refused.reason)))
+                default:
+                    connection.close(.malformedMessage("expected Welcome, got \(envelope.kindName)"))
+                    completion(.failure(.malformedMessage("expected Welcome, got \(envelope.kindName)")))
+                }
+            }
+            var hello = Rrvm_Hello()
+            hello.protocolVersion = protocolVersion
+            hello.role = role
+            hello.index = UInt32(index)
+            hello.clusterID = credentials.clusterID
+            hello.secret = Data(credentials.secret)
+            hello.pid = getpid()
+            var envelope = Rrvm_Envelope()
+            envelope.body = .hello(hello)
+            connection.send(envelope)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import RRProto
+import SwiftProtobuf
+
+extension Connection {
+    /// Sends one Envelope as a frame.
+    public func send(_ envelope: Rrvm_Envelope) {
+        do {
+            send(try envelope.serializedBytes() as [UInt8])
+        } catch {
+            close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
+        }
+    }
+
+    /// Delivers every frame decoded as an Envelope. A frame that is not a valid Envelope closes the
+    /// connection with `.malformedMessage`: a broken peer never reaches the receiver's state.
+    public func onEnvelope(_ handler: @escaping (Rrvm_Envelope) -> Void) {
+        onFrame = { [unowned self] frame in
+            do {
+                let envelope = try Rrvm_Envelope(serializedBytes: frame)
+                if envelope.body == nil {
+                    self.close(.malformedMessage("envelope without a body from \(self.name)"))
+                    return
+                }
+                handler(envelope)
+            } catch {
+                self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
+            }
+        }
+    }
+}
+

@@ -1,0 +1,214 @@
+import Foundation
+import RRBus
+import RRNode
+import RRProto
+
+/// Brings a cluster up from a prepared run directory and supervises it: the sequencer, one process per
+/// hart and per device, the console on this terminal, and a clean teardown whatever happens.
+final class Cluster {
+    private let loop = EventLoop()
+    private let runDirectory: RunDirectory
+    private let config: Rrvm_MachineConfig
+    private let sequencerArguments: [String]
+    private let forwardInput: Bool
+    private var sequencer: ChildProcess?
+    private var members: [ChildProcess] = []
+    private var control: Connection?
+    private var input: InputStream?
+    private var signals: [SignalWatcher] = []
+    private var shutdown: Rrvm_Shutdown?
+    private var failure: String?
+    private var exitCode: Int32 = 0
+    private var tearingDown = false
+    private var consoleTail: [UInt8] = []
+    private let terminal = TerminalMode()
+
+    /// `sequencerArguments` adds --record FILE or --replay FILE.
+    init(runDirectory: RunDirectory, config: Rrvm_MachineConfig, sequencerArguments: [String], forwardInput: Bool) {
+        self.runDirectory = runDirectory
+        self.config = config
+        self.sequencerArguments = sequencerArguments
+        self.forwardInput = forwardInput
+    }
+
+    /// Runs the cluster to its end and returns the exit status: the guest's, or non-zero with a reason.
+    func run() -> Int32 {
+        defer {
+            terminal.restore()
+            runDirectory.remove()
+        }
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
+                self.fail(code: 128 + number, "stopped by \(number == SIGINT ? "Ctrl-C" : "signal \(number)")")
+            })
+        }
+        do {
+            try runDirectory.writeConfig(config)
+            try start()
+        } catch {
+            fail(code: 1, "\(error)")
+        }
+        joinAsControl()
+        loop.run()
+        if let failure {
+            report("rrctl", failure)
+        } else if let shutdown, shutdown.exitCode != 0 {
+            report("rrctl", shutdown.reason)
+        }
+        return exitCode
+    }
+
+    private func start() throws {
+        let directory = executableDirectory()
+        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
+        sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer", arguments: common + sequencerArguments)
+        for (index, device) in config.devices.enumerated() {
+            _ = try spawn(name: "device \(index) (\(device.kind))", path: directory + "/rrvm-device",
+                          arguments: common + ["--device", String(index), "--kind", device.kind])
+        }
+        for hart in 0..<Int(config.harts) {
+            _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart", arguments: common + ["--hart", String(hart)])
+        }
+    }
+
+    private func spawn(name: String, path: String, arguments: [String]) throws -> ChildProcess {
+        let child = try ChildProcess(loop: loop, name: name, path: path, arguments: arguments) { [unowned self] exit in
+            self.childExited(name: name, exit: exit)
+        }
+        members.append(child)
+        return child
+    }
+
+    private func childExited(name: String, exit: ChildExit) {
+        if let sequencer, sequencer.exited == exit, name == "sequencer" {
+            if case .status(let code) = exit {
+                if failure == nil { exitCode = shutdown?.exitCode ?? code }
+                if shutdown == nil && failure == nil && code != 0 {
+                    failure = "the sequencer stopped (status \(code))"
+                }
+            } else if failure == nil {
+                fail(code: 1, "the sequencer (pid \(sequencer.pid)) \(exit)")
+            }
+            teardown()
+            return
+        }
+        if !tearingDown && shutdown == nil {
+            let pid = members.first { $0.name == name }?.pid ?? 0
+            fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped")
+        }
+        finishIfAllExited()
+    }
+
+    private func joinAsControl() {
+        guard let credentials = try? runDirectory.credentials() else { return }
+        var attempts = 0
+        func attempt() {
+            join(loop: loop, address: runDirectory.busAddress, role: .control, index: 0, credentials: credentials,
+                 name: "rrctl") { [unowned self] result in
+                switch result {
+                case .success(let (connection, _)):
+                    self.attached(connection)
+                case .failure(.io) where attempts < 500 && !self.tearingDown:
+                    attempts += 1
+                    self.loop.after(milliseconds: 20) { attempt() }
+                case .failure(let error):
+                    if !self.tearingDown { self.fail(code: 1, "cannot reach the sequencer: \(error)") }
+                }
+            }
+        }
+        attempt()
+    }
+
+    private func attached(_ connection: Connection) {
+        control = connection
+        connection.onEnvelope { [unowned self] envelope in
+            switch envelope.body {
+            case .consoleOutput(let output)?:
+                self.console([UInt8](output.data))
+            case .shutdown(let shutdown)?:
+                self.shutdown = shutdown
+            default:
+                break
+            }
+        }
+        connection.onClose = { _ in }
+        guard forwardInput else { return }
+        terminal.enterCharacterMode()
+        input = InputStream(loop: loop, descriptor: 0, onData: { [weak connection] bytes in
+            var envelope = Rrvm_Envelope()
+            envelope.body = .hostInput(.with { $0.console = Data(bytes) })
+            connection?.send(envelope)
+        }, onEnd: {})
+    }
+
+    private func console(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Foundation.write(1, $0.baseAddress! + offset, $0.count - offset) }
+            if written <= 0 { break }
+            offset += written
+        }
+        consoleTail += bytes
+        if consoleTail.count > 4096 { consoleTail.removeFirst(consoleTail.count - 2048) }
+    }
+
+    /// Stops the run with a reason (the first reason wins).
+    private func fail(code: Int32, _ reason: String) {
+        if failure == nil && shutdown == nil {
+            failure = reason
+            exitCode = code
+        }
+        teardown()
+    }
+
+    /// Asks the sequencer to stop (it flushes the log), then makes sure every process is gone.
+    private func teardown() {
+        guard !tearingDown else { return finishIfAllExited() }
+        tearingDown = true
+        input?.close()
+        input = nil
+        sequencer?.send(signal: SIGTERM)
+        loop.after(milliseconds: 300) { [unowned self] in
+            for member in self.members { member.send(signal: SIGTERM) }
+            self.loop.after(milliseconds: 1000) { [unowned self] in
+                for member in self.members { member.send(signal: SIGKILL) }
+            }
+        }
+        finishIfAllExited()
+    }
+
+    private func finishIfAllExited() {
+        guard tearingDown, members.allSatisfy({ !$0.isRunning }) else { return }
+        control?.close()
+        for watcher in signals { watcher.close() }
+        loop.stop()
+    }
+
+    /// The directory holding rrctl and the role executables (they are built side by side).
+    private func executableDirectory() -> String {
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        return (path as NSString).deletingLastPathComponent
+    }
+}
+
+/// Puts a terminal on standard input into character mode (no line buffering, no local echo: the guest
+/// echoes), keeping Ctrl-C as a signal so that it stops the cluster; restores it on every exit path.
+final class TerminalMode {
+    private var saved: termios?
+
+    func enterCharacterMode() {
+        guard isatty(0) == 1, saved == nil else { return }
+        var settings = termios()
+        guard tcgetattr(0, &settings) == 0 else { return }
+        saved = settings
+        settings.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        tcsetattr(0, TCSANOW, &settings)
+    }
+
+    func restore() {
+        guard var settings = saved else { return }
+        tcsetattr(0, TCSANOW, &settings)
+        saved = nil
+    }
+}

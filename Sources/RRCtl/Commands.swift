@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import RRNode
+import RRProto
+import RRSequencer
+
+/// `rrctl`: brings clusters up, replays and inspects their logs.
+public struct RRCtlCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "rrctl",
+        abstract: "Run, record and replay deterministic multi-process RISC-V machines.",
+        subcommands: [Up.self, Replay.self, LogCommand.self, PS.self, Guest.self])
+
+    public init() {}
+}
+
+/// Options describing the machine, shared by `up` and the benchmarks.
+struct MachineOptions: ParsableArguments {
+    @Option(help: "Number of harts (1 to 8).")
+    var smp: Int = 4
+
+    @Option(help: "Guest RAM, e.g. 256M or 1G.")
+    var memory: String = "256M"
+
+    @Option(help: "Firmware loaded at 0x80000000 (OpenSBI fw_jump.bin), or 'none' to start --kernel (an ELF) in M-mode.")
+    var bios: String?
+
+    @Option(help: "The kernel: a RISC-V Image at 0x80200000 after firmware, or an ELF with --bios none.")
+    var kernel: String?
+
+    @Option(help: "An initial RAM disk.")
+    var initrd: String?
+
+    @Option(help: "The kernel command line.")
+    var append: String?
+
+    @Option(help: "A raw disk image for the virtio-blk device.")
+    var disk: String?
+
+    @Option(help: "Instructions per round-robin slice.")
+    var quantum: UInt64 = 100_000
+
+    @Option(help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
+    var icountShift: UInt32 = 4
+
+    @Option(help: "Page-table format the harts offer: sv39 or sv48.")
+    var mmu: String = "sv39"
+}
+
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring a cluster up and boot a guest; the console is this terminal, the exit status the guest's.")
+
+    @OptionGroup var machine: MachineOptions
+
+    @Option(help: "Record the run into this log file.")
+    var record: String?
+
+    func run() throws {
+        let plan = try MachineBuilder.plan(machine, overlayDisk: record != nil)
+        let status = try launch(plan: plan, sequencerArguments: record.map { ["--record", $0] } ?? [], forwardInput: true)
+        throw ExitCode(status)
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-run a recorded log; stops at the first difference, naming G, the process and what differed.")
+
+    @Argument(help: "The log written by `rrctl up --record`.")
+    var log: String
+
+    @Option(help: "Look for the recorded images in this directory (by file name) instead of their recorded paths.")
+    var imageDir: String?
+
+    func run() throws {
+        let file = try LogFile(path: log)
+        let plan = try MachineBuilder.replan(file.header.config, imageDirectory: imageDir)
+        let status = try launch(plan: plan, sequencerArguments: ["--replay", log], forwardInput: false)
+        if status == 0 { report("rrctl", "replay of \(log) matched the recording") }
+        throw ExitCode(status)
+    }
+}
+
+struct PS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps", abstract: "List the processes of running clusters (pid, role, state).")
+
+    func run() throws {
+        let clusters = RunDirectory.live()
+        if clusters.isEmpty {
+            print("no cluster is running")
+            return
+        }
+        for directory in clusters {
+            print("cluster \(directory.clusterID) (rrctl pid \(directory.supervisorPID().map(String.init) ?? "?"))")
+            guard let status = try? StatusQuery.ask(directory) else {
+                print("  (the sequencer does not answer: starting or stopping)")
+                continue
+            }
+            print("  G=\(status.g)")
+            print("  " + "PID".padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + "ROLE".padding(toLength: 22, withPad: " ", startingAt: 0) + "STATE".padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "INSTRUCTIONS")
+            for process in status.processes {
+                print("  " + String(process.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
+                      + process.role.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + process.state.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + (process.role.hasPrefix("hart") ? String(process.executed) : ""))
+            }
+        }
+    }
+}
+
+/// Creates the run directory and guest RAM, loads the images and runs the cluster to its end.
+func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool) throws -> Int32 {
+    let directory = try RunDirectory.create()
+    var config = plan.config
+    config.ramPath = directory.ramPath
+    do {
+        let ram = try SharedRAM.create(path: directory.ramPath, size: Int(config.ramSize))
+        try plan.load(into: ram)
+    } catch {
+        directory.remove()
+        throw error
+    }
+    return Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
+                   forwardInput: forwardInput).run()
+}
+
+/// Parses "256M", "1G", "65536" into bytes.
+func parseSize(_ text: String) throws -> UInt64 {
+    let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+    var digits = text.uppercased()
+    var multiplier: UInt64 = 1
+    if let last = digits.last, let unit = units[last] {
+        multiplier = unit
+        digits.removeLast()
+    }
+    guard let value = UInt64(digits), value > 0, value <= (UInt64(1) << 40) / multiplier else {
+        throw ValidationError("bad size '\(text)': expected a number with an optional K, M or G suffix")
+    }
+    return value * multiplier
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+
+struct Guest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The default guest (Linux 6.1, OpenSBI, an initramfs and a disk, all from Debian packages).",
+        subcommands: [Build.self])
+
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build the default guest images (cached: rebuilt only when an input changes).")
+
+        func run() throws {
+            let status = try DefaultGuest.build()
+            if status != 0 { throw ExitCode(status) }
+            print(DefaultGuest.directory)
+        }
+    }
+}
+
+/// Where the project's scripts and the default guest live.
+enum DefaultGuest {
+    /// The source tree: RRVM_HOME, else the first parent of the rrctl executable holding cluster/.
+    static var projectRoot: String? {
+        if let home = ProcessInfo.processInfo.environment["RRVM_HOME"] { return home }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while directory.path != "/" {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("cluster/build-guest.sh").path) {
+                return directory.path
+            }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    static var directory: String {
+        ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? ((projectRoot ?? ".") + "/cluster/out")
+    }
+
+    /// Runs cluster/build-guest.sh, its progress going to standard error.
+    static func build() throws -> Int32 {
+        guard let root = projectRoot else {
+            throw ValidationError("cannot find rrvm's cluster/ directory: set RRVM_HOME to the source tree")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [root + "/cluster/build-guest.sh"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["RRVM_GUEST_DIR"] = directory
+        process.environment = environment
+        process.standardOutput = FileHandle.standardError
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import RRBus
+import RRProto
+import RVHart
+
+/// One vCPU process: runs the slices the sequencer hands out, turning the core's MMIO stops into bus
+/// messages. Reads and writes to DMA-capable devices wait for the answer; other writes are posted.
+final class HartNode {
+    private let loop = EventLoop()
+    private let runDirectory: RunDirectory
+    private let index: Int
+    private var connection: Connection?
+    private var ram: SharedRAM?
+    private var hart: Hart!
+    private var dmaWindows: [MemoryRegion] = []
+    private var exitCode: Int32 = 0
+
+    // The slice in progress.
+    private var sliceG: UInt64 = 0
+    private var budget: UInt64 = 0
+    private var retiredAtSliceStart: UInt64 = 0
+    private var awaitingReply = false
+
+    init(runDirectory: RunDirectory, index: Int) {
+        self.runDirectory = runDirectory
+        self.index = index
+    }
+
+    func run() -> Int32 {
+        joinWithRetry(loop: loop, runDirectory: runDirectory, role: .hart, index: index, name: "hart \(index)") {
+            [unowned self] result in
+            switch result {
+            case .failure(let error):
+                self.stop(1, "hart \(self.index) cannot join the cluster: \(error)")
+            case .success(let (connection, welcome)):
+                do {
+                    try self.setUp(welcome.config)
+                } catch {
+                    return self.stop(1, "hart \(self.index): \(error)")
+                }
+                self.connection = connection
+                connection.onEnvelope { [unowned self] envelope in self.handle(envelope) }
+                connection.onClose = { [unowned self] reason in
+                    self.stop(1, "hart \(self.index) lost the sequencer: \(reason)")
+                }
+            }
+        }
+        loop.run()
+        return exitCode
+    }
+
+    private func setUp(_ config: Rrvm_MachineConfig) throws {
+        let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
+        self.ram = ram
+        let windows = config.devices.map { MemoryRegion(base: $0.base, size: $0.size) }
+        dmaWindows = config.devices.filter(\.dma).map { MemoryRegion(base: $0.base, size: $0.size) }
+        hart = Hart(config: HartConfig(
+            hartID: UInt64(index), ram: ram.base, ramBase: 0x8000_0000, ramSize: config.ramSize,
+            rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
+            icountShift: config.icountShift, maxSatpMode: config.satpMode == "sv48" ? .sv48 : .sv39))
+        hart.pc = 0x1000
+    }
+
+    private func handle(_ envelope: Rrvm_Envelope) {
+        switch envelope.body {
+        case .run(let run)?:
+            guard !awaitingReply else { return stop(1, "hart \(index): Run while an MMIO access is outstanding") }
+            hart.dropReservation()
+            hart.setInterruptLines(run.interruptLines)
+            sliceG = envelope.g
+            budget = run.budget
+            retiredAtSliceStart = hart.retired
+            execute()
+        case .mmioReply(let reply)?:
+            guard awaitingReply else { return stop(1, "hart \(index): unexpected MMIO reply") }
+            awaitingReply = false
+            if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
+            execute()
+        case .shutdown?:
+            stop(0, nil)
+        default:
+            stop(1, "hart \(index): unexpected \(envelope.kindName) from the sequencer")
+        }
+    }
+
+    /// Runs the current slice until it ends or needs the bus.
+    private func execute() {
+        while true {
+            let executed = hart.retired &- retiredAtSliceStart
+            let reason = executed >= budget ? .budgetExhausted
+                : hart.run(budget: budget - executed, globalCount: sliceG &+ executed)
+            switch reason {
+            case .mmio:
+                let access = hart.pendingAccess
+                let posted = access.isWrite && !dmaWindows.contains {
+                    access.address >= $0.base && access.address &- $0.base < $0.size
+                }
+                var envelope = Rrvm_Envelope()
+                envelope.body = .mmioRequest(.with {
+                    $0.address = access.address
+                    $0.size = UInt32(access.size)
+                    $0.write = access.isWrite
+                    $0.value = access.value
+                    $0.executed = hart.retired &- retiredAtSliceStart
+                    $0.posted = posted
+                })
+                connection?.send(envelope)
+                if posted {
+                    hart.completeMMIO(value: 0)
+                    continue
+                }
+                awaitingReply = true
+                return
+            case .budgetExhausted, .waitingForInterrupt, .breakpoint:
+                var envelope = Rrvm_Envelope()
+                envelope.body = .yield(.with {
+                    $0.executed = hart.retired &- retiredAtSliceStart
+                    $0.reason = reason == .waitingForInterrupt ? .stopWfi
+                        : reason == .breakpoint ? .stopBreakpoint : .stopBudget
+                    $0.timerDeadline = hart.nextTimerDeadline ?? 0
+                    $0.wakeMask = hart.readCSR(0x304) ?? 0
+                    $0.stateHash = hart.stateHash()
+                    $0.pc = hart.pc
+                })
+                connection?.send(envelope)
+                return
+            }
+        }
+    }
+
+    private func stop(_ code: Int32, _ message: String?) {
+        if let message { report("rrvm-hart", message) }
+        exitCode = code
+        connection?.close()
+        loop.stop()
+    }
+}

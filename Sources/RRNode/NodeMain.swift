@@ -1,0 +1,94 @@
+import Foundation
+import RRBus
+import RRProto
+
+/// Entry points of the role executables (rrvm-sequencer, rrvm-hart, rrvm-device). Their command lines
+/// are written by rrctl; they are also what a developer types to run one process under a debugger.
+public enum NodeMain {
+    public static func sequencer(arguments: [String]) -> Never {
+        let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
+                                  allowed: ["--run-dir", "--parent-pid", "--record", "--replay"])
+        dieWithParent(expectedParent: options.parentPID)
+        setProcessName("rrvm-sequencer")
+        do {
+            let node = try SequencerNode(runDirectory: options.runDirectory, recordPath: options.values["--record"],
+                                         replayPath: options.values["--replay"])
+            exit(node.run())
+        } catch {
+            options.fail("\(error)")
+        }
+    }
+
+    public static func hart(arguments: [String]) -> Never {
+        let options = NodeOptions(role: "rrvm-hart", arguments: arguments,
+                                  allowed: ["--run-dir", "--parent-pid", "--hart"])
+        let index = options.integer("--hart")
+        dieWithParent(expectedParent: options.parentPID)
+        setProcessName("rrvm-hart-\(index)")
+        exit(HartNode(runDirectory: options.runDirectory, index: index).run())
+    }
+
+    public static func device(arguments: [String]) -> Never {
+        let options = NodeOptions(role: "rrvm-device", arguments: arguments,
+                                  allowed: ["--run-dir", "--parent-pid", "--device", "--kind"])
+        let index = options.integer("--device")
+        dieWithParent(expectedParent: options.parentPID)
+        setProcessName("rrvm-dev-\(options.values["--kind"] ?? String(index))")
+        exit(DeviceNode(runDirectory: options.runDirectory, index: index).run())
+    }
+}
+
+/// `--name value` pairs; anything unknown or malformed ends the process with one clear line.
+struct NodeOptions {
+    let role: String
+    var values: [String: String] = [:]
+
+    init(role: String, arguments: [String], allowed: Set<String>) {
+        self.role = role
+        var index = 0
+        while index < arguments.count {
+            let name = arguments[index]
+            guard allowed.contains(name) else { fail("unknown option '\(name)' (allowed: \(allowed.sorted().joined(separator: ", ")))") }
+            guard index + 1 < arguments.count else { fail("option \(name) needs a value") }
+            values[name] = arguments[index + 1]
+            index += 2
+        }
+        if values["--run-dir"] == nil { fail("--run-dir is required") }
+    }
+
+    var runDirectory: RunDirectory { RunDirectory(path: values["--run-dir"]!) }
+    var parentPID: pid_t? { values["--parent-pid"].flatMap { pid_t($0) } }
+
+    func integer(_ name: String) -> Int {
+        guard let text = values[name], let value = Int(text), value >= 0 else { fail("\(name) needs a number") }
+        return value
+    }
+
+    func fail(_ message: String) -> Never {
+        report(role, message)
+        exit(1)
+    }
+}
+
+/// Joins the cluster, retrying while the sequencer is still starting (its socket may not exist yet).
+func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrvm_Role, index: Int, name: String,
+                   completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
+    let credentials: Credentials
+    do { credentials = try runDirectory.credentials() } catch {
+        completion(.failure(.io("\(error)")))
+        return
+    }
+    var attempts = 0
+    func attempt() {
+        join(loop: loop, address: runDirectory.busAddress, role: role, index: index, credentials: credentials,
+             name: name) { result in
+            if case .failure(.io) = result, attempts < 500 {
+                attempts += 1
+                loop.after(milliseconds: 20) { attempt() }
+                return
+            }
+            completion(result)
+        }
+    }
+    attempt()
+}

@@ -1,0 +1,253 @@
+import Foundation
+import RRBus
+import RRProto
+import RRSequencer
+
+/// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
+/// the handshake, and wires the bus to the deterministic `Sequencer`.
+final class SequencerNode: SequencerTransport {
+    private let loop = EventLoop()
+    private let runDirectory: RunDirectory
+    private var config: Rrvm_MachineConfig
+    private let credentials: Credentials
+    private var listener: Listener?
+    private var sequencer: Sequencer!
+    private var journal: EventJournal?
+    private var recordJournal: RecordJournal?
+    private var connections: [UInt32: Connection] = [:]
+    private var pids: [UInt32: Int32] = [:]
+    private var control: Connection?
+    private var consoleBacklog: [UInt8] = []
+    private var idleTimer: LoopTimer!
+    private var flushTimer: LoopTimer!
+    private var signals: [SignalWatcher] = []
+    private var exitCode: Int32 = 0
+    private var finished = false
+
+    init(runDirectory: RunDirectory, recordPath: String?, replayPath: String?) throws {
+        self.runDirectory = runDirectory
+        config = try runDirectory.readConfig()
+        credentials = try runDirectory.credentials()
+        if let replayPath {
+            let log = try LogFile(path: replayPath)
+            config.replay = true
+            journal = ReplayJournal(log: log)
+        } else if let recordPath {
+            let header = Rrvm_LogHeader.with {
+                $0.formatVersion = logFormatVersion
+                $0.rrvmVersion = rrvmVersion
+                $0.config = config
+                $0.recordedAtNs = config.startWallTimeNs
+            }
+            let record = RecordJournal(writer: try LogWriter(path: recordPath, header: header))
+            recordJournal = record
+            journal = record
+        }
+        sequencer = Sequencer(config: config, transport: self, journal: journal)
+        idleTimer = LoopTimer(loop: loop)
+        flushTimer = LoopTimer(loop: loop)
+    }
+
+    func run() -> Int32 {
+        do {
+            listener = try Listener(loop: loop, address: runDirectory.busAddress) { [unowned self] connection in
+                self.admit(connection)
+            }
+        } catch {
+            report("rrvm-sequencer", "\(error)")
+            return 1
+        }
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
+            signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
+                self.finish(exitCode: 128 + number, reason: "stopped by signal \(number) at G=\(self.sequencer.g)")
+            })
+        }
+        if let recordJournal {
+            // A killed sequencer loses at most the last half second of the log.
+            flushTimer.start(milliseconds: 500, repeatMilliseconds: 500) { recordJournal.flush() }
+        }
+        loop.run()
+        return exitCode
+    }
+
+    // MARK: - Admission
+
+    private func admit(_ connection: Connection) {
+        connection.onClose = { _ in }
+        connection.onEnvelope { [unowned self, unowned connection] envelope in
+            guard case .hello(let hello)? = envelope.body else {
+                return self.refuse(connection, "the first message must be Hello, not \(envelope.kindName)")
+            }
+            if let refusal = self.credentials.refusal(for: hello) { return self.refuse(connection, refusal) }
+            let endpoint: UInt32
+            switch hello.role {
+            case .hart where hello.index < self.config.harts:
+                endpoint = Endpoint.hart(Int(hello.index))
+            case .device where hello.index < self.config.devices.count:
+                endpoint = Endpoint.device(Int(hello.index))
+            case .control:
+                return self.admitControl(connection, hello: hello)
+            default:
+                return self.refuse(connection, "no \(hello.role) with index \(hello.index) in this machine")
+            }
+            guard self.connections[endpoint] == nil else {
+                return self.refuse(connection, "\(Endpoint.describe(endpoint, config: self.config)) has already joined")
+            }
+            connection.name = Endpoint.describe(endpoint, config: self.config)
+            self.connections[endpoint] = connection
+            self.pids[endpoint] = hello.pid
+            self.welcome(connection, endpoint: endpoint)
+            connection.onEnvelope { [unowned self] envelope in
+                var envelope = envelope
+                envelope.from = endpoint
+                if case .echo(let echo)? = envelope.body {
+                    // Bus tests and benchmarks: carried to its addressee, stamped, outside the schedule.
+                    envelope.g = self.sequencer.g
+                    self.connections[echo.to]?.send(envelope)
+                    return
+                }
+                self.sequencer.receive(envelope)
+            }
+            connection.onClose = { [unowned self] reason in
+                self.connections[endpoint] = nil
+                if !self.finished { self.sequencer.lost(endpoint: endpoint, reason: "\(reason)") }
+            }
+            if self.connections.count == Int(self.config.harts) + self.config.devices.count {
+                self.sequencer.start()
+            }
+        }
+    }
+
+    private func admitControl(_ connection: Connection, hello: Rrvm_Hello) {
+        connection.name = "rrctl"
+        welcome(connection, endpoint: Endpoint.control)
+        // Index 0 is the supervisor that owns the console; others (rrctl ps) only ask for status.
+        if hello.index == 0 && control == nil {
+            control = connection
+            if !consoleBacklog.isEmpty {
+                sendConsole(consoleBacklog)
+                consoleBacklog = []
+            }
+        }
+        connection.onEnvelope { [unowned self, unowned connection] envelope in
+            switch envelope.body {
+            case .hostInput(let input)?:
+                self.sequencer.receiveHostInput([UInt8](input.console))
+            case .statusRequest?:
+                var reply = Rrvm_Envelope()
+                reply.g = self.sequencer.g
+                reply.body = .statusReply(self.status())
+                connection.send(reply)
+            case .shutdown(let shutdown)?:
+                self.finish(exitCode: shutdown.exitCode, reason: shutdown.reason)
+            default:
+                connection.close(.malformedMessage("unexpected \(envelope.kindName) from rrctl"))
+            }
+        }
+        connection.onClose = { [unowned self, unowned connection] _ in
+            if self.control === connection { self.control = nil }
+        }
+    }
+
+    private func welcome(_ connection: Connection, endpoint: UInt32) {
+        var envelope = Rrvm_Envelope()
+        envelope.to = endpoint
+        envelope.body = .welcome(.with { $0.config = config; $0.endpoint = endpoint })
+        connection.send(envelope)
+    }
+
+    private func refuse(_ connection: Connection, _ reason: String) {
+        report("rrvm-sequencer", "refused a peer: \(reason)")
+        var envelope = Rrvm_Envelope()
+        envelope.body = .refused(.with { $0.reason = reason })
+        connection.send(envelope)
+        connection.close(.refused(reason))
+    }
+
+    private func status() -> Rrvm_StatusReply {
+        var reply = Rrvm_StatusReply()
+        reply.g = sequencer.g
+        reply.processes.append(.with {
+            $0.endpoint = Endpoint.sequencer
+            $0.role = "sequencer"
+            $0.pid = getpid()
+            $0.state = finished ? "finished" : "running"
+        })
+        for hart in 0..<Int(config.harts) {
+            let endpoint = Endpoint.hart(hart)
+            reply.processes.append(.with {
+                $0.endpoint = endpoint
+                $0.role = Endpoint.describe(endpoint, config: config)
+                $0.pid = pids[endpoint] ?? 0
+                $0.state = connections[endpoint] == nil ? "absent" : "\(sequencer.state(ofHart: hart))"
+                $0.executed = sequencer.executed(byHart: hart)
+            })
+        }
+        for device in config.devices.indices {
+            let endpoint = Endpoint.device(device)
+            reply.processes.append(.with {
+                $0.endpoint = endpoint
+                $0.role = Endpoint.describe(endpoint, config: config)
+                $0.pid = pids[endpoint] ?? 0
+                $0.state = connections[endpoint] == nil ? "absent" : "ready"
+            })
+        }
+        return reply
+    }
+
+    // MARK: - SequencerTransport
+
+    func send(_ envelope: Rrvm_Envelope) {
+        if envelope.to == Endpoint.control {
+            if case .consoleOutput(let output)? = envelope.body { sendConsole([UInt8](output.data)) }
+            return
+        }
+        connections[envelope.to]?.send(envelope)
+    }
+
+    private func sendConsole(_ bytes: [UInt8]) {
+        guard let control else {
+            consoleBacklog += bytes
+            return
+        }
+        var envelope = Rrvm_Envelope()
+        envelope.body = .consoleOutput(.with { $0.data = Data(bytes) })
+        control.send(envelope)
+    }
+
+    func hostNanoseconds() -> UInt64 { EventLoop.monotonicNanoseconds() }
+
+    func wakeAfter(nanoseconds: UInt64?) {
+        idleTimer.stop()
+        guard let nanoseconds else { return }
+        let milliseconds = min(nanoseconds / 1_000_000, 3_600_000)
+        idleTimer.start(milliseconds: milliseconds) { [unowned self] in self.sequencer.idleTimerFired() }
+    }
+
+    func finish(exitCode: Int32, reason: String) {
+        guard !finished else { return }
+        finished = true
+        self.exitCode = exitCode
+        if !sequencer.isFinished {
+            // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
+            journal?.end(g: sequencer.g, exitCode: exitCode, reason: reason)
+        }
+        recordJournal?.flush()
+        var shutdown = Rrvm_Envelope()
+        shutdown.g = sequencer.g
+        shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })
+        control?.send(shutdown)
+        for connection in connections.values { connection.send(shutdown) }
+        if exitCode != 0 { report("rrvm-sequencer", reason) }
+        // Let the shutdown messages leave, then close everything so the loop ends.
+        loop.after(milliseconds: 20) { [unowned self] in
+            for connection in self.connections.values { connection.close(.peerClosed) }
+            self.control?.close(.peerClosed)
+            self.listener?.close()
+            self.idleTimer.close()
+            self.flushTimer.close()
+            for watcher in self.signals { watcher.close() }
+            self.loop.stop()
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
+public let protocolVersion: UInt32 = 1
+
+/// The log format version written after the log's magic. Bump it when records change meaning or order.
+public let logFormatVersion: UInt32 = 1
+
+/// The release of rrvm, written into log headers.
+public let rrvmVersion = "0.1.0"
+
+/// Endpoint numbers: who sent and who receives a stamped message (see proto/rrvm.proto).
+public enum Endpoint {
+    public static let sequencer: UInt32 = 0
+    public static let control: UInt32 = 1
+    public static func hart(_ index: Int) -> UInt32 { 100 + UInt32(index) }
+    public static func device(_ index: Int) -> UInt32 { 200 + UInt32(index) }
+
+    public static func isHart(_ endpoint: UInt32) -> Bool { endpoint >= 100 && endpoint < 200 }
+    public static func isDevice(_ endpoint: UInt32) -> Bool { endpoint >= 200 }
+    public static func hartIndex(_ endpoint: UInt32) -> Int { Int(endpoint) - 100 }
+    public static func deviceIndex(_ endpoint: UInt32) -> Int { Int(endpoint) - 200 }
+
+    /// A name for messages and `rrctl ps`, e.g. "hart 2" or "device 3 (uart)".
+    public static func describe(_ endpoint: UInt32, config: Rrvm_MachineConfig? = nil) -> String {
+        switch endpoint {
+        case sequencer: return "sequencer"
+        case control: return "rrctl"
+        case _ where isHart(endpoint): return "hart \(hartIndex(endpoint))"
+        default:
+            let index = deviceIndex(endpoint)
+            if let devices = config?.devices, index < devices.count {
+                return "device \(index) (\(devices[index].kind))"
+            }
+            return "device \(index)"
+        }
+    }
+}

@@ -1,0 +1,440 @@
+import Foundation
+import RRProto
+
+/// How the sequencer reaches the world: the process wrapper implements it over the libuv bus; tests
+/// implement it in memory.
+public protocol SequencerTransport: AnyObject {
+    /// Delivers a stamped message to `envelope.to`.
+    func send(_ envelope: Rrvm_Envelope)
+    /// Host monotonic time, used only to pace idle periods in a live run.
+    func hostNanoseconds() -> UInt64
+    /// Calls `Sequencer.idleTimerFired()` after that many nanoseconds (nil cancels).
+    func wakeAfter(nanoseconds: UInt64?)
+    /// The run is over.
+    func finish(exitCode: Int32, reason: String)
+}
+
+/// What the sequencer does with the records it produces: write them (record), compare them (replay),
+/// or nothing (a plain run).
+public protocol EventJournal: AnyObject {
+    /// Called for every event in order. Returns why a replay must stop here (a divergence), else nil.
+    func note(_ envelope: Rrvm_Envelope) -> JournalStop?
+    /// Replay: the host input recorded at this point of the event stream (the next record, stamped `g`).
+    func recordedInput(at g: UInt64) -> Rrvm_HostInput?
+    /// Replay: the G of the next recorded host input, to skip idle time to it.
+    func nextRecordedInputG() -> UInt64?
+    /// Replay: the log has no further records (the recording ended or was cut short here).
+    var isExhausted: Bool { get }
+    func end(g: UInt64, exitCode: Int32, reason: String)
+}
+
+public struct JournalStop {
+    public var message: String
+    public var exitCode: Int32
+    public init(message: String, exitCode: Int32) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+}
+
+/// The hub's deterministic core: G, the serial round-robin schedule, virtual time, the event queue and
+/// the ordering of every device operation. It is driven by messages and never looks at host time
+/// except to pace idle periods of a live run (whose outcome is then stamped and logged as input).
+public final class Sequencer {
+    public enum HartState: Equatable {
+        case ready, running, waiting, halted
+    }
+
+    struct HartSlot {
+        var state: HartState = .ready
+        var lines: UInt64 = 0            // mip bits driven from outside
+        var mtimecmp: UInt64 = .max      // from the CLINT
+        var ownDeadline: UInt64 = 0      // the hart's own timer (Sstc), mtime, 0 = none
+        var wakeMask: UInt64 = 0         // mie while waiting
+        var sliceStart: UInt64 = 0
+        var executed: UInt64 = 0         // instructions retired since the run began
+    }
+
+    /// One device operation: sent, then answered by exactly one DeviceDone.
+    struct DeviceWork {
+        var device: Int
+        var envelope: Rrvm_Envelope
+        var replyToHart: Int?            // a hart waiting for the answer
+    }
+
+    public let config: Rrvm_MachineConfig
+    private let transport: SequencerTransport
+    private let journal: EventJournal?
+    private let replaying: Bool
+
+    public private(set) var g: UInt64 = 0
+    private var seq: UInt64 = 0
+    private var harts: [HartSlot]
+    private var nextHart = 0
+    private var runningHart: Int?
+    private var pendingYield: (hart: Int, yield: Rrvm_Yield)?
+    /// Device work in flight (at most one) and queued. Consequences of an operation (an interrupt source
+    /// changing at the PLIC) go before anything queued later, so the order never depends on arrival times.
+    private var inFlight: DeviceWork?
+    private var consequences: [DeviceWork] = []
+    private var requests: [DeviceWork] = []
+    private var deviceWake: [Int: UInt64] = [:]
+    private var hostInput: [UInt8] = []
+    private var idleSince: (host: UInt64, g: UInt64)?
+    private var finished = false
+    private var started = false
+    private let plicIndex: Int?
+    private let uartIndex: Int?
+
+    public init(config: Rrvm_MachineConfig, transport: SequencerTransport, journal: EventJournal?) {
+        self.config = config
+        self.transport = transport
+        self.journal = journal
+        self.replaying = config.replay
+        harts = Array(repeating: HartSlot(), count: Int(config.harts))
+        plicIndex = config.devices.firstIndex { $0.kind == "plic" }
+        uartIndex = config.devices.firstIndex { $0.kind == "uart" }
+    }
+
+    // MARK: - Inputs
+
+    /// Every hart and device has joined: the run begins.
+    public func start() {
+        guard !started else { return }
+        started = true
+        boundary()
+    }
+
+    public var isFinished: Bool { finished }
+
+    public func state(ofHart index: Int) -> HartState { harts[index].state }
+    public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
+
+    /// A message from a hart or a device.
+    public func receive(_ envelope: Rrvm_Envelope) {
+        guard !finished else { return }
+        switch envelope.body {
+        case .yield(let yield)?:
+            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
+                return fail("unexpected yield from \(Endpoint.describe(envelope.from))")
+            }
+            pendingYield = (Endpoint.hartIndex(envelope.from), yield)
+            settle()
+        case .mmioRequest(let request)?:
+            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
+                return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
+            }
+            mmio(request, hart: Endpoint.hartIndex(envelope.from))
+        case .deviceDone(let done)?:
+            guard let work = inFlight, envelope.from == Endpoint.device(work.device) else {
+                return fail("unexpected answer from \(Endpoint.describe(envelope.from, config: config))")
+            }
+            inFlight = nil
+            deviceDone(done, work: work)
+        default:
+            fail("unexpected \(envelope.kindName) from \(Endpoint.describe(envelope.from, config: config))")
+        }
+    }
+
+    /// Bytes typed on the host's console (ignored in replay, where the log supplies input).
+    public func receiveHostInput(_ bytes: [UInt8]) {
+        guard !replaying, !finished, uartIndex != nil else { return }
+        hostInput += bytes
+        if let idle = idleSince {
+            // Idle: the input lands at the G that the host time since the idle period began corresponds to.
+            let elapsed = transport.hostNanoseconds() &- idle.host
+            let deadline = nextEventG() ?? .max
+            g = min(deadline, idle.g &+ (nanosecondsToTicks(elapsed) << UInt64(config.icountShift)))
+            idleSince = nil
+            transport.wakeAfter(nanoseconds: nil)
+            boundary()
+        }
+    }
+
+    /// The host-time pause of an idle period is over.
+    public func idleTimerFired() {
+        guard idleSince != nil, !finished else { return }
+        idleSince = nil
+        if let deadline = nextEventG() { g = max(g, deadline) }
+        boundary()
+    }
+
+    /// A process of the cluster is gone: the run cannot go on.
+    public func lost(endpoint: UInt32, reason: String) {
+        fail("\(Endpoint.describe(endpoint, config: config)) left the bus at G=\(g): \(reason)")
+    }
+
+    // MARK: - MMIO and device work
+
+    private func mmio(_ request: Rrvm_MmioRequest, hart: Int) {
+        let accessG = harts[hart].sliceStart &+ request.executed
+        guard let device = config.devices.firstIndex(where: {
+            request.address >= $0.base && request.address &- $0.base < $0.size
+        }) else {
+            // The hart only sends addresses inside device windows; anything else is a fault, never a crash.
+            if !request.posted { reply(toHart: hart, value: 0, fault: true, g: accessG) }
+            return
+        }
+        var access = Rrvm_DeviceAccess()
+        access.offset = request.address &- config.devices[device].base
+        access.size = request.size
+        access.write = request.write
+        access.value = request.value
+        var envelope = Rrvm_Envelope()
+        envelope.g = accessG
+        envelope.from = Endpoint.hart(hart)
+        envelope.to = Endpoint.device(device)
+        envelope.body = .deviceAccess(access)
+        requests.append(DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart))
+        pump()
+    }
+
+    /// Sends the next device operation if none is in flight; when everything is quiet, moves on.
+    private func pump() {
+        guard inFlight == nil else { return }
+        let next: DeviceWork
+        if !consequences.isEmpty {
+            next = consequences.removeFirst()
+        } else if !requests.isEmpty {
+            next = requests.removeFirst()
+        } else {
+            settle()
+            return
+        }
+        inFlight = next
+        stampAndNote(next.envelope)
+        if finished { return }
+        transport.send(next.envelope)
+    }
+
+    private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = work.envelope.g
+        envelope.from = Endpoint.device(work.device)
+        envelope.to = Endpoint.sequencer
+        envelope.body = .deviceDone(done)
+        stampAndNote(envelope)
+        if finished { return }
+        if let hart = work.replyToHart {
+            reply(toHart: hart, value: done.value, fault: done.fault, g: work.envelope.g)
+        }
+        for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
+            setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
+        }
+        for compare in done.timerCompares where Int(compare.hart) < harts.count {
+            harts[Int(compare.hart)].mtimecmp = compare.mtimecmp
+            updateTimerLine(hart: Int(compare.hart))
+        }
+        if done.wakeAt != 0 { deviceWake[work.device] = done.wakeAt } else { deviceWake[work.device] = nil }
+        if !done.console.isEmpty {
+            var output = Rrvm_Envelope()
+            output.g = work.envelope.g
+            output.to = Endpoint.control
+            output.body = .consoleOutput(.with { $0.data = done.console })
+            transport.send(output)
+        }
+        if let plic = plicIndex, plic != work.device {
+            for level in done.sourceLevels {
+                var forward = Rrvm_Envelope()
+                forward.g = work.envelope.g
+                forward.from = Endpoint.device(work.device)
+                forward.to = Endpoint.device(plic)
+                forward.body = .sourceLevel(level)
+                consequences.append(DeviceWork(device: plic, envelope: forward, replyToHart: nil))
+            }
+        }
+        if done.exit {
+            return finish(exitCode: done.exitCode, reason: "the guest powered off with status \(done.exitCode)")
+        }
+        if done.reset {
+            return finish(exitCode: 0, reason: "the guest asked for a reset, which rrvm treats as the end of the run")
+        }
+        pump()
+    }
+
+    private func reply(toHart hart: Int, value: UInt64, fault: Bool, g accessG: UInt64) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = accessG
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = .mmioReply(.with { $0.value = value; $0.fault = fault })
+        transport.send(envelope)
+    }
+
+    // MARK: - Schedule
+
+    /// Called whenever something finished: once no device work is left, a pending yield ends its slice.
+    private func settle() {
+        guard inFlight == nil, consequences.isEmpty, requests.isEmpty, !finished else { return }
+        guard let (hart, yield) = pendingYield else {
+            if runningHart == nil { boundary() }
+            return
+        }
+        pendingYield = nil
+        var envelope = Rrvm_Envelope()
+        envelope.g = harts[hart].sliceStart &+ yield.executed
+        envelope.from = Endpoint.hart(hart)
+        envelope.to = Endpoint.sequencer
+        envelope.body = .yield(yield)
+        stampAndNote(envelope)
+        if finished { return }
+        g = harts[hart].sliceStart &+ yield.executed
+        harts[hart].executed &+= yield.executed
+        harts[hart].ownDeadline = yield.timerDeadline
+        harts[hart].wakeMask = yield.wakeMask
+        harts[hart].state = yield.reason == .stopWfi ? .waiting : .ready
+        runningHart = nil
+        boundary()
+    }
+
+    /// Between slices: deliver what is due at this G, then run the next hart or idle.
+    private func boundary() {
+        guard started, !finished, runningHart == nil, inFlight == nil else { return }
+        for hart in harts.indices { updateTimerLine(hart: hart) }
+        let now = mtime
+        if let (device, _) = deviceWake.filter({ $0.value <= now }).min(by: { $0.key < $1.key }) {
+            deviceWake[device] = nil
+            enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
+            return
+        }
+        if let input = takeInput(), let uart = uartIndex {
+            enqueueDeviceEvent(device: uart, body: .hostInput(input))
+            return
+        }
+        if replaying, journal?.isExhausted == true {
+            return finish(exitCode: 2, reason: "replay reached the end of the log at G=\(g) without the run ending: "
+                          + "the recording was interrupted there")
+        }
+        if let hart = nextRunnableHart() {
+            runSlice(hart)
+        } else {
+            idle()
+        }
+    }
+
+    private func enqueueDeviceEvent(device: Int, body: Rrvm_Envelope.OneOf_Body) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        envelope.from = Endpoint.sequencer
+        envelope.to = Endpoint.device(device)
+        envelope.body = body
+        requests.append(DeviceWork(device: device, envelope: envelope, replyToHart: nil))
+        pump()
+    }
+
+    private func takeInput() -> Rrvm_HostInput? {
+        if replaying { return journal?.recordedInput(at: g) }
+        guard !hostInput.isEmpty else { return nil }
+        defer { hostInput.removeAll() }
+        return .with { $0.console = Data(hostInput) }
+    }
+
+    private func nextRunnableHart() -> Int? {
+        let now = mtime
+        for step in 0..<harts.count {
+            let index = (nextHart + step) % harts.count
+            let slot = harts[index]
+            switch slot.state {
+            case .ready:
+                return index
+            case .waiting:
+                if slot.lines & slot.wakeMask != 0 || (slot.ownDeadline != 0 && slot.ownDeadline <= now) {
+                    return index
+                }
+            case .running, .halted:
+                continue
+            }
+        }
+        return nil
+    }
+
+    private func runSlice(_ hart: Int) {
+        var budget = config.quantum == 0 ? 100_000 : config.quantum
+        if let event = nextEventG(), event > g { budget = min(budget, event - g) }
+        nextHart = (hart + 1) % harts.count
+        harts[hart].state = .running
+        harts[hart].sliceStart = g
+        runningHart = hart
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = .run(.with { $0.budget = budget; $0.interruptLines = harts[hart].lines })
+        transport.send(envelope)
+    }
+
+    /// Every hart waits: skip G to the next deadline (replay: at once; live: after that much host time).
+    private func idle() {
+        let deadline = nextEventG()
+        if replaying {
+            let inputG = journal?.nextRecordedInputG()
+            guard let target = [deadline, inputG].compactMap({ $0 }).min() else {
+                return finish(exitCode: 2, reason: "replay stopped at G=\(g): every hart waits and the log holds no more input")
+            }
+            g = max(g, target)
+            boundary()
+            return
+        }
+        idleSince = (transport.hostNanoseconds(), g)
+        if let deadline {
+            let ticks = (deadline &- g) >> UInt64(config.icountShift)
+            transport.wakeAfter(nanoseconds: ticksToNanoseconds(ticks))
+        }
+        // With no deadline, only host input (or Ctrl-C) ends the wait.
+    }
+
+    /// The G of the next scheduled event after now: a timer compare, a device wake-up, a waiting hart's
+    /// own timer, or (replay) the next recorded input.
+    private func nextEventG() -> UInt64? {
+        var candidates: [UInt64] = []
+        let now = mtime
+        for slot in harts {
+            if slot.mtimecmp != .max && slot.mtimecmp > now { candidates.append(gForMtime(slot.mtimecmp)) }
+            if slot.state == .waiting, slot.ownDeadline > now { candidates.append(gForMtime(slot.ownDeadline)) }
+        }
+        for wake in deviceWake.values where wake > now { candidates.append(gForMtime(wake)) }
+        if replaying, let input = journal?.nextRecordedInputG(), input > g { candidates.append(input) }
+        return candidates.min()
+    }
+
+    private func gForMtime(_ time: UInt64) -> UInt64 {
+        let shift = UInt64(config.icountShift)
+        return time >= (UInt64.max >> shift) ? .max : time << shift
+    }
+
+    /// Virtual time: a pure function of G (which includes skipped idle time).
+    public var mtime: UInt64 { g >> UInt64(config.icountShift) }
+
+    private func setLine(hart: Int, bit: UInt32, level: Bool) {
+        if level { harts[hart].lines |= 1 << UInt64(bit) } else { harts[hart].lines &= ~(1 << UInt64(bit)) }
+    }
+
+    private func updateTimerLine(hart: Int) {
+        setLine(hart: hart, bit: 7, level: mtime >= harts[hart].mtimecmp)
+    }
+
+    // MARK: - Journal and ending
+
+    private func stampAndNote(_ envelope: Rrvm_Envelope) {
+        var stamped = envelope
+        stamped.seq = seq
+        seq &+= 1
+        if let stop = journal?.note(stamped) {
+            fail(stop.message, exitCode: stop.exitCode)
+        }
+    }
+
+    private func finish(exitCode: Int32, reason: String) {
+        guard !finished else { return }
+        finished = true
+        journal?.end(g: g, exitCode: exitCode, reason: reason)
+        transport.wakeAfter(nanoseconds: nil)
+        transport.finish(exitCode: exitCode, reason: reason)
+    }
+
+    private func fail(_ reason: String, exitCode: Int32 = 1) {
+        finish(exitCode: exitCode, reason: reason)
+    }
+}
+
+/// The timebase is 10 MHz: one tick is 100 ns.
+func nanosecondsToTicks(_ nanoseconds: UInt64) -> UInt64 { nanoseconds / 100 }
+func ticksToNanoseconds(_ ticks: UInt64) -> UInt64 { ticks > UInt64.max / 100 ? .max : ticks * 100 }

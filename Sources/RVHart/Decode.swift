@@ -1,0 +1,392 @@
+/// Operations of the pre-decoded instruction cache. Compressed forms have their own cases so that each
+/// handler advances pc by a constant (see DESIGN.md §12: a step read from the entry serialises fetches).
+enum Op: UInt8 {
+    /// A slot not decoded yet (the zero value of a fresh page).
+    case undecoded = 0
+    /// Not an instruction: pc left the decoded page (sentinel slots, or the page that forces a lookup).
+    case pageCross
+    /// imm holds the raw instruction for mtval.
+    case illegal
+
+    case li, auipc, jal, jalr, beq, bne, blt, bge, bltu, bgeu
+    case lb, lh, lw, ld, lbu, lhu, lwu, sb, sh, sw, sd
+    case addi, slti, sltiu, xori, ori, andi, slli, srli, srai
+    case add, sub, sll, slt, sltu, xor, srl, sra, or, and
+    case addiw, slliw, srliw, sraiw, addw, subw, sllw, srlw, sraw
+    case mul, mulh, mulhsu, mulhu, div, divu, rem, remu, mulw, divw, divuw, remw, remuw
+    case fence
+    /// CSR access, ECALL, EBREAK, xRET, WFI, SFENCE.VMA, FENCE.I: imm holds the raw instruction.
+    case system
+    /// imm holds funct5 for AMOs.
+    case lrW, lrD, scW, scD, amoW, amoD
+    case flw, fld, fsw, fsd
+    /// imm holds rm.
+    case faddD, fsubD, fmulD, fdivD
+    /// imm holds rs3 | rm << 8.
+    case fmaddD, fmsubD, fnmsubD, fnmaddD
+    case fsgnjD, fsgnjnD, fsgnjxD
+    case fmvXD, fmvDX, fmvXW, fmvWX
+    /// Every other F/D operation, executed out of line: imm holds the raw instruction.
+    case fpOther
+
+    case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
+    case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
+}
+
+/// One slot of a decoded page (8 bytes). Register fields index the hart's register file: x1-x31 at
+/// 1...31, a write to x0 goes to the scratch slot 32, f0-f31 at 64...95.
+struct DecodedInstruction {
+    var op: Op
+    var rd: UInt8
+    var rs1: UInt8
+    var rs2: UInt8
+    var imm: Int32
+
+    init(_ op: Op, rd: UInt8 = 0, rs1: UInt8 = 0, rs2: UInt8 = 0, imm: Int32 = 0) {
+        self.op = op
+        self.rd = rd
+        self.rs1 = rs1
+        self.rs2 = rs2
+        self.imm = imm
+    }
+}
+
+/// Register file slots.
+enum RegisterFile {
+    static let zeroSink = 32
+    static let fpBase = 64
+    static let count = 96
+}
+
+enum Decoder {
+    @inline(__always) private static func bits(_ raw: UInt32, _ hi: UInt32, _ lo: UInt32) -> UInt32 {
+        (raw >> lo) & ((1 << (hi - lo + 1)) - 1)
+    }
+
+    @inline(__always) private static func signExtend(_ value: UInt32, width: UInt32) -> Int32 {
+        let shift = 32 - width
+        return Int32(bitPattern: value << shift) >> shift
+    }
+
+    /// An integer destination: x0 writes land in the scratch slot.
+    @inline(__always) private static func intRd(_ n: UInt32) -> UInt8 {
+        n == 0 ? UInt8(RegisterFile.zeroSink) : UInt8(n)
+    }
+
+    @inline(__always) private static func fpReg(_ n: UInt32) -> UInt8 {
+        UInt8(RegisterFile.fpBase + Int(n))
+    }
+
+    static func illegal(_ raw: UInt32) -> DecodedInstruction {
+        DecodedInstruction(.illegal, imm: Int32(bitPattern: raw))
+    }
+
+    /// Whether a static rounding-mode field is one of the five defined modes or dynamic.
+    @inline(__always) static func validRoundingField(_ rm: UInt32) -> Bool {
+        rm != 5 && rm != 6
+    }
+
+    // MARK: 32-bit instructions
+
+    static func decode(_ raw: UInt32) -> DecodedInstruction {
+        let opcode = raw & 0x7f
+        let rdN = bits(raw, 11, 7), rs1N = bits(raw, 19, 15), rs2N = bits(raw, 24, 20)
+        let funct3 = bits(raw, 14, 12), funct7 = bits(raw, 31, 25)
+        let rd = intRd(rdN), rs1 = UInt8(rs1N), rs2 = UInt8(rs2N)
+        let immI = Int32(bitPattern: raw) >> 20
+        let immS = (Int32(bitPattern: raw) >> 25) << 5 | Int32(bits(raw, 11, 7))
+        switch opcode {
+        case 0x37:
+            return DecodedInstruction(.li, rd: rd, imm: Int32(bitPattern: raw & 0xffff_f000))
+        case 0x17:
+            return DecodedInstruction(.auipc, rd: rd, imm: Int32(bitPattern: raw & 0xffff_f000))
+        case 0x6f:
+            let imm = bits(raw, 31, 31) << 20 | bits(raw, 19, 12) << 12 | bits(raw, 20, 20) << 11
+                | bits(raw, 30, 21) << 1
+            return DecodedInstruction(.jal, rd: rd, imm: signExtend(imm, width: 21))
+        case 0x67:
+            guard funct3 == 0 else { return illegal(raw) }
+            return DecodedInstruction(.jalr, rd: rd, rs1: rs1, imm: immI)
+        case 0x63:
+            let imm = bits(raw, 31, 31) << 12 | bits(raw, 7, 7) << 11 | bits(raw, 30, 25) << 5
+                | bits(raw, 11, 8) << 1
+            let ops: [Op?] = [.beq, .bne, nil, nil, .blt, .bge, .bltu, .bgeu]
+            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            return DecodedInstruction(op, rs1: rs1, rs2: rs2, imm: signExtend(imm, width: 13))
+        case 0x03:
+            let ops: [Op?] = [.lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, nil]
+            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            return DecodedInstruction(op, rd: rd, rs1: rs1, imm: immI)
+        case 0x23:
+            let ops: [Op?] = [.sb, .sh, .sw, .sd, nil, nil, nil, nil]
+            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            return DecodedInstruction(op, rs1: rs1, rs2: rs2, imm: immS)
+        case 0x13:
+            switch funct3 {
+            case 0:
+                if rs1N == 0 { return DecodedInstruction(.li, rd: rd, imm: immI) }
+                return DecodedInstruction(.addi, rd: rd, rs1: rs1, imm: immI)
+            case 2: return DecodedInstruction(.slti, rd: rd, rs1: rs1, imm: immI)
+            case 3: return DecodedInstruction(.sltiu, rd: rd, rs1: rs1, imm: immI)
+            case 4: return DecodedInstruction(.xori, rd: rd, rs1: rs1, imm: immI)
+            case 6: return DecodedInstruction(.ori, rd: rd, rs1: rs1, imm: immI)
+            case 7: return DecodedInstruction(.andi, rd: rd, rs1: rs1, imm: immI)
+            case 1:
+                guard bits(raw, 31, 26) == 0 else { return illegal(raw) }
+                return DecodedInstruction(.slli, rd: rd, rs1: rs1, imm: Int32(bits(raw, 25, 20)))
+            default:
+                switch bits(raw, 31, 26) {
+                case 0: return DecodedInstruction(.srli, rd: rd, rs1: rs1, imm: Int32(bits(raw, 25, 20)))
+                case 0x10: return DecodedInstruction(.srai, rd: rd, rs1: rs1, imm: Int32(bits(raw, 25, 20)))
+                default: return illegal(raw)
+                }
+            }
+        case 0x33:
+            let op: Op?
+            switch (funct7, funct3) {
+            case (0, 0): op = .add
+            case (0x20, 0): op = .sub
+            case (0, 1): op = .sll
+            case (0, 2): op = .slt
+            case (0, 3): op = .sltu
+            case (0, 4): op = .xor
+            case (0, 5): op = .srl
+            case (0x20, 5): op = .sra
+            case (0, 6): op = .or
+            case (0, 7): op = .and
+            case (1, 0): op = .mul
+            case (1, 1): op = .mulh
+            case (1, 2): op = .mulhsu
+            case (1, 3): op = .mulhu
+            case (1, 4): op = .div
+            case (1, 5): op = .divu
+            case (1, 6): op = .rem
+            case (1, 7): op = .remu
+            default: op = nil
+            }
+            guard let op else { return illegal(raw) }
+            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2)
+        case 0x1b:
+            switch (funct3, funct7) {
+            case (0, _): return DecodedInstruction(.addiw, rd: rd, rs1: rs1, imm: immI)
+            case (1, 0): return DecodedInstruction(.slliw, rd: rd, rs1: rs1, imm: Int32(rs2N))
+            case (5, 0): return DecodedInstruction(.srliw, rd: rd, rs1: rs1, imm: Int32(rs2N))
+            case (5, 0x20): return DecodedInstruction(.sraiw, rd: rd, rs1: rs1, imm: Int32(rs2N))
+            default: return illegal(raw)
+            }
+        case 0x3b:
+            let op: Op?
+            switch (funct7, funct3) {
+            case (0, 0): op = .addw
+            case (0x20, 0): op = .subw
+            case (0, 1): op = .sllw
+            case (0, 5): op = .srlw
+            case (0x20, 5): op = .sraw
+            case (1, 0): op = .mulw
+            case (1, 4): op = .divw
+            case (1, 5): op = .divuw
+            case (1, 6): op = .remw
+            case (1, 7): op = .remuw
+            default: op = nil
+            }
+            guard let op else { return illegal(raw) }
+            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2)
+        case 0x0f:
+            switch funct3 {
+            case 0: return DecodedInstruction(.fence)
+            case 1: return DecodedInstruction(.system, imm: Int32(bitPattern: raw))
+            default: return illegal(raw)
+            }
+        case 0x73:
+            return DecodedInstruction(.system, imm: Int32(bitPattern: raw))
+        case 0x2f:
+            guard funct3 == 2 || funct3 == 3 else { return illegal(raw) }
+            let word = funct3 == 2
+            let funct5 = funct7 >> 2
+            switch funct5 {
+            case 0x02:
+                guard rs2N == 0 else { return illegal(raw) }
+                return DecodedInstruction(word ? .lrW : .lrD, rd: rd, rs1: rs1)
+            case 0x03:
+                return DecodedInstruction(word ? .scW : .scD, rd: rd, rs1: rs1, rs2: rs2)
+            case 0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c:
+                return DecodedInstruction(word ? .amoW : .amoD, rd: rd, rs1: rs1, rs2: rs2, imm: Int32(funct5))
+            default:
+                return illegal(raw)
+            }
+        case 0x07:
+            switch funct3 {
+            case 2: return DecodedInstruction(.flw, rd: fpReg(rdN), rs1: rs1, imm: immI)
+            case 3: return DecodedInstruction(.fld, rd: fpReg(rdN), rs1: rs1, imm: immI)
+            default: return illegal(raw)
+            }
+        case 0x27:
+            switch funct3 {
+            case 2: return DecodedInstruction(.fsw, rs1: rs1, rs2: fpReg(rs2N), imm: immS)
+            case 3: return DecodedInstruction(.fsd, rs1: rs1, rs2: fpReg(rs2N), imm: immS)
+            default: return illegal(raw)
+            }
+        case 0x43, 0x47, 0x4b, 0x4f:
+            let format = bits(raw, 26, 25)
+            guard format <= 1, validRoundingField(funct3) else { return illegal(raw) }
+            if format == 0 { return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw)) }
+            let ops: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
+            let rs3 = UInt32(fpReg(bits(raw, 31, 27)))
+            return DecodedInstruction(ops[Int((opcode >> 2) & 3)], rd: fpReg(rdN), rs1: fpReg(rs1N),
+                                      rs2: fpReg(rs2N), imm: Int32(rs3 | funct3 << 8))
+        case 0x53:
+            return decodeOpFP(raw)
+        default:
+            return illegal(raw)
+        }
+    }
+
+    /// OP-FP: validates the encoding; the common double-precision operations get their own cases.
+    private static func decodeOpFP(_ raw: UInt32) -> DecodedInstruction {
+        let rdN = bits(raw, 11, 7), rs1N = bits(raw, 19, 15), rs2N = bits(raw, 24, 20)
+        let rm = bits(raw, 14, 12), funct7 = bits(raw, 31, 25)
+        let format = funct7 & 3
+        guard format <= 1 else { return illegal(raw) }
+        let double = format == 1
+        let other = DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw))
+        switch funct7 >> 2 {
+        case 0x00, 0x01, 0x02, 0x03:  // add, sub, mul, div
+            guard validRoundingField(rm) else { return illegal(raw) }
+            guard double else { return other }
+            let ops: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
+            return DecodedInstruction(ops[Int(funct7 >> 2)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N),
+                                      imm: Int32(rm))
+        case 0x0b:  // sqrt
+            guard rs2N == 0, validRoundingField(rm) else { return illegal(raw) }
+            return other
+        case 0x04:  // sign injection
+            guard rm <= 2 else { return illegal(raw) }
+            guard double else { return other }
+            let ops: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
+            return DecodedInstruction(ops[Int(rm)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N))
+        case 0x05:  // min, max
+            guard rm <= 1 else { return illegal(raw) }
+            return other
+        case 0x08:  // fcvt.s.d (format 0, rs2 1), fcvt.d.s (format 1, rs2 0)
+            guard rs2N == (double ? 0 : 1), validRoundingField(rm) else { return illegal(raw) }
+            return other
+        case 0x14:  // feq, flt, fle
+            guard rm <= 2 else { return illegal(raw) }
+            return other
+        case 0x18, 0x1a:  // fcvt to / from integer
+            guard rs2N <= 3, validRoundingField(rm) else { return illegal(raw) }
+            return other
+        case 0x1c:  // fmv.x.*, fclass
+            guard rs2N == 0, rm <= 1 else { return illegal(raw) }
+            if rm == 1 { return other }
+            return DecodedInstruction(double ? .fmvXD : .fmvXW, rd: intRd(rdN), rs1: fpReg(rs1N))
+        case 0x1e:  // fmv.*.x
+            guard rs2N == 0, rm == 0 else { return illegal(raw) }
+            return DecodedInstruction(double ? .fmvDX : .fmvWX, rd: fpReg(rdN), rs1: UInt8(rs1N))
+        default:
+            return illegal(raw)
+        }
+    }
+
+    // MARK: 16-bit instructions
+
+    static func decodeCompressed(_ raw16: UInt16) -> DecodedInstruction {
+        let raw = UInt32(raw16)
+        let funct3 = bits(raw, 15, 13)
+        let rdFull = bits(raw, 11, 7), rs2Full = bits(raw, 6, 2)
+        let rdPrime = 8 + bits(raw, 4, 2), rs1Prime = 8 + bits(raw, 9, 7)
+        let imm6 = signExtend(bits(raw, 12, 12) << 5 | bits(raw, 6, 2), width: 6)
+        let sp: UInt8 = 2
+        switch (raw & 3, funct3) {
+        case (0, 0):  // c.addi4spn
+            let imm = bits(raw, 12, 11) << 4 | bits(raw, 10, 7) << 6 | bits(raw, 6, 6) << 2 | bits(raw, 5, 5) << 3
+            guard imm != 0 else { return illegal(raw) }
+            return DecodedInstruction(.cAddi, rd: UInt8(rdPrime), rs1: sp, imm: Int32(imm))
+        case (0, 1), (0, 3):  // c.fld, c.ld
+            let imm = Int32(bits(raw, 12, 10) << 3 | bits(raw, 6, 5) << 6)
+            if funct3 == 1 { return DecodedInstruction(.cFld, rd: fpReg(rdPrime), rs1: UInt8(rs1Prime), imm: imm) }
+            return DecodedInstruction(.cLd, rd: UInt8(rdPrime), rs1: UInt8(rs1Prime), imm: imm)
+        case (0, 2):  // c.lw
+            let imm = Int32(bits(raw, 12, 10) << 3 | bits(raw, 6, 6) << 2 | bits(raw, 5, 5) << 6)
+            return DecodedInstruction(.cLw, rd: UInt8(rdPrime), rs1: UInt8(rs1Prime), imm: imm)
+        case (0, 5), (0, 7):  // c.fsd, c.sd
+            let imm = Int32(bits(raw, 12, 10) << 3 | bits(raw, 6, 5) << 6)
+            if funct3 == 5 { return DecodedInstruction(.cFsd, rs1: UInt8(rs1Prime), rs2: fpReg(rdPrime), imm: imm) }
+            return DecodedInstruction(.cSd, rs1: UInt8(rs1Prime), rs2: UInt8(rdPrime), imm: imm)
+        case (0, 6):  // c.sw
+            let imm = Int32(bits(raw, 12, 10) << 3 | bits(raw, 6, 6) << 2 | bits(raw, 5, 5) << 6)
+            return DecodedInstruction(.cSw, rs1: UInt8(rs1Prime), rs2: UInt8(rdPrime), imm: imm)
+        case (1, 0):  // c.addi, c.nop
+            return DecodedInstruction(.cAddi, rd: intRd(rdFull), rs1: UInt8(rdFull), imm: imm6)
+        case (1, 1):  // c.addiw
+            guard rdFull != 0 else { return illegal(raw) }
+            return DecodedInstruction(.cAddiw, rd: intRd(rdFull), rs1: UInt8(rdFull), imm: imm6)
+        case (1, 2):  // c.li
+            return DecodedInstruction(.cLi, rd: intRd(rdFull), imm: imm6)
+        case (1, 3):
+            if rdFull == 2 {  // c.addi16sp
+                let imm = bits(raw, 12, 12) << 9 | bits(raw, 6, 6) << 4 | bits(raw, 5, 5) << 6
+                    | bits(raw, 4, 3) << 7 | bits(raw, 2, 2) << 5
+                guard imm != 0 else { return illegal(raw) }
+                return DecodedInstruction(.cAddi, rd: sp, rs1: sp, imm: signExtend(imm, width: 10))
+            }
+            guard imm6 != 0 else { return illegal(raw) }  // c.lui
+            return DecodedInstruction(.cLi, rd: intRd(rdFull), imm: imm6 << 12)
+        case (1, 4):
+            let rd = UInt8(rs1Prime), rs2 = UInt8(rdPrime)
+            switch bits(raw, 11, 10) {
+            case 0: return DecodedInstruction(.cSrli, rd: rd, rs1: rd, imm: Int32(bits(raw, 12, 12) << 5 | rs2Full))
+            case 1: return DecodedInstruction(.cSrai, rd: rd, rs1: rd, imm: Int32(bits(raw, 12, 12) << 5 | rs2Full))
+            case 2: return DecodedInstruction(.cAndi, rd: rd, rs1: rd, imm: imm6)
+            default:
+                let ops: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
+                guard let op = ops[Int(bits(raw, 12, 12) << 2 | bits(raw, 6, 5))] else { return illegal(raw) }
+                return DecodedInstruction(op, rd: rd, rs1: rd, rs2: rs2)
+            }
+        case (1, 5):  // c.j
+            let imm = bits(raw, 12, 12) << 11 | bits(raw, 11, 11) << 4 | bits(raw, 10, 9) << 8
+                | bits(raw, 8, 8) << 10 | bits(raw, 7, 7) << 6 | bits(raw, 6, 6) << 7 | bits(raw, 5, 3) << 1
+                | bits(raw, 2, 2) << 5
+            return DecodedInstruction(.cJal, rd: UInt8(RegisterFile.zeroSink), imm: signExtend(imm, width: 12))
+        case (1, 6), (1, 7):  // c.beqz, c.bnez
+            let imm = bits(raw, 12, 12) << 8 | bits(raw, 11, 10) << 3 | bits(raw, 6, 5) << 6
+                | bits(raw, 4, 3) << 1 | bits(raw, 2, 2) << 5
+            return DecodedInstruction(funct3 == 6 ? .cBeq : .cBne, rs1: UInt8(rs1Prime), rs2: 0,
+                                      imm: signExtend(imm, width: 9))
+        case (2, 0):  // c.slli
+            return DecodedInstruction(.cSlli, rd: intRd(rdFull), rs1: UInt8(rdFull),
+                                      imm: Int32(bits(raw, 12, 12) << 5 | rs2Full))
+        case (2, 1), (2, 3):  // c.fldsp, c.ldsp
+            let imm = Int32(bits(raw, 12, 12) << 5 | bits(raw, 6, 5) << 3 | bits(raw, 4, 2) << 6)
+            if funct3 == 1 { return DecodedInstruction(.cFld, rd: fpReg(rdFull), rs1: sp, imm: imm) }
+            guard rdFull != 0 else { return illegal(raw) }
+            return DecodedInstruction(.cLd, rd: UInt8(rdFull), rs1: sp, imm: imm)
+        case (2, 2):  // c.lwsp
+            guard rdFull != 0 else { return illegal(raw) }
+            let imm = Int32(bits(raw, 12, 12) << 5 | bits(raw, 6, 4) << 2 | bits(raw, 3, 2) << 6)
+            return DecodedInstruction(.cLw, rd: UInt8(rdFull), rs1: sp, imm: imm)
+        case (2, 4):
+            if bits(raw, 12, 12) == 0 {
+                if rs2Full == 0 {  // c.jr
+                    guard rdFull != 0 else { return illegal(raw) }
+                    return DecodedInstruction(.cJalr, rd: UInt8(RegisterFile.zeroSink), rs1: UInt8(rdFull))
+                }
+                return DecodedInstruction(.cAdd, rd: intRd(rdFull), rs1: 0, rs2: UInt8(rs2Full))  // c.mv
+            }
+            if rs2Full == 0 {
+                if rdFull == 0 { return DecodedInstruction(.system, imm: 0x0010_0073) }  // c.ebreak
+                return DecodedInstruction(.cJalr, rd: 1, rs1: UInt8(rdFull))
+            }
+            return DecodedInstruction(.cAdd, rd: intRd(rdFull), rs1: UInt8(rdFull), rs2: UInt8(rs2Full))
+        case (2, 5), (2, 7):  // c.fsdsp, c.sdsp
+            let imm = Int32(bits(raw, 12, 10) << 3 | bits(raw, 9, 7) << 6)
+            if funct3 == 5 { return DecodedInstruction(.cFsd, rs1: sp, rs2: fpReg(rs2Full), imm: imm) }
+            return DecodedInstruction(.cSd, rs1: sp, rs2: UInt8(rs2Full), imm: imm)
+        case (2, 6):  // c.swsp
+            let imm = Int32(bits(raw, 12, 9) << 2 | bits(raw, 8, 7) << 6)
+            return DecodedInstruction(.cSw, rs1: sp, rs2: UInt8(rs2Full), imm: imm)
+        default:  // quadrant 0 funct3 4 (reserved), or not a compressed instruction
+            return illegal(raw)
+        }
+    }
+}

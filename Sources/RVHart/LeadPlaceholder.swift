@@ -1,0 +1,1 @@
+// Placeholder until the hart core lands; removed by the lead.

@@ -1,0 +1,99 @@
+/// The SiFive CLINT: per-hart msip words at 0x0, per-hart mtimecmp at 0x4000, mtime at 0xbff8.
+///
+/// mtime is virtual time (`clock.mtime`), a function of G that the sequencer owns: writes to it are
+/// accepted and ignored (OpenSBI only writes it to synchronise several CLINTs, which this machine lacks).
+/// mtimecmp starts at all ones (no timer interrupt until software programs one) and every write to it
+/// is reported in `timerCompares`; the sequencer raises MTIP while mtime >= mtimecmp.
+public final class CLINT: DeviceModel {
+    public static let msipOffset: UInt64 = 0x0
+    public static let mtimecmpOffset: UInt64 = 0x4000
+    public static let mtimeOffset: UInt64 = 0xbff8
+
+    public let name: String
+    public let harts: Int
+    private var msip: [Bool]
+    private var mtimecmp: [UInt64]
+
+    public init(harts: Int, name: String = "clint") {
+        precondition(harts > 0 && harts <= 4095, "the CLINT layout holds 1...4095 harts")
+        self.name = name
+        self.harts = harts
+        msip = Array(repeating: false, count: harts)
+        mtimecmp = Array(repeating: .max, count: harts)
+    }
+
+    public func softwareInterruptPending(hart: Int) -> Bool { msip[hart] }
+    public func timerCompare(hart: Int) -> UInt64 { mtimecmp[hart] }
+
+    public func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64? {
+        guard let register = decode(offset: offset, size: size) else { return nil }
+        switch register {
+        case .msip(let hart): return hart.map { msip[$0] ? 1 : 0 } ?? 0
+        case .mtimecmp(let hart, let shift): return hart.map { extract(mtimecmp[$0], shift: shift, size: size) } ?? 0
+        case .mtime(let shift): return extract(clock.mtime, shift: shift, size: size)
+        case .reserved: return 0
+        }
+    }
+
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+        guard let register = decode(offset: offset, size: size) else { return false }
+        switch register {
+        case .msip(let hart):
+            guard let hart else { break }
+            let level = value & 1 != 0
+            if msip[hart] != level {
+                msip[hart] = level
+                effects.hartLines.append((hart, .machineSoftware, level))
+            }
+        case .mtimecmp(let hart, let shift):
+            guard let hart else { break }
+            let mask: UInt64 = size == 8 ? .max : 0xffff_ffff << shift
+            mtimecmp[hart] = (mtimecmp[hart] & ~mask) | ((value << shift) & mask)
+            effects.timerCompares.append((hart, mtimecmp[hart]))
+        case .mtime, .reserved:
+            break
+        }
+        return true
+    }
+
+    public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
+
+    public func stateHash() -> UInt64 {
+        var hasher = StateHasher()
+        for hart in 0..<harts {
+            hasher.combine(msip[hart])
+            hasher.combine(mtimecmp[hart])
+        }
+        return hasher.value
+    }
+
+    /// A register and, for per-hart registers, the hart (nil = beyond the last hart: reads 0, writes ignored).
+    private enum Register {
+        case msip(Int?)
+        case mtimecmp(Int?, shift: UInt64)
+        case mtime(shift: UInt64)
+        case reserved
+    }
+
+    /// Accesses are 32-bit (msip, and either half of the 64-bit registers) or 64-bit, naturally aligned.
+    private func decode(offset: UInt64, size: Int) -> Register? {
+        guard size == 4 || size == 8, offset % UInt64(size) == 0 else { return nil }
+        func hart(_ index: UInt64) -> Int? { index < UInt64(harts) ? Int(index) : nil }
+        switch offset {
+        case CLINT.msipOffset..<CLINT.mtimecmpOffset:
+            guard size == 4 else { return nil }
+            return .msip(hart(offset / 4))
+        case CLINT.mtimecmpOffset..<CLINT.mtimeOffset:
+            let relative = offset - CLINT.mtimecmpOffset
+            return .mtimecmp(hart(relative / 8), shift: (relative % 8) * 8)
+        case CLINT.mtimeOffset..<(CLINT.mtimeOffset + 8):
+            return .mtime(shift: (offset - CLINT.mtimeOffset) * 8)
+        default:
+            return .reserved
+        }
+    }
+
+    private func extract(_ value: UInt64, shift: UInt64, size: Int) -> UInt64 {
+        size == 8 ? value : (value >> shift) & 0xffff_ffff
+    }
+}

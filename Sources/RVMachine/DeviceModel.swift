@@ -1,0 +1,148 @@
+/// The moment of a device access as the sequencer ordered it.
+public struct DeviceClock: Equatable {
+    /// G: the global retired-instruction count at the access.
+    public var globalCount: UInt64
+    /// Virtual time (the CLINT's mtime, in timebase ticks) at the access.
+    public var mtime: UInt64
+
+    public init(globalCount: UInt64, mtime: UInt64) {
+        self.globalCount = globalCount
+        self.mtime = mtime
+    }
+}
+
+public enum InterruptLine: Equatable {
+    case machineSoftware, machineTimer, machineExternal, supervisorExternal
+}
+
+public enum MachineExit: Equatable {
+    case powerOff(code: Int32)
+    case reset
+}
+
+/// Everything a device call caused outside the device. The device never performs these itself: the
+/// process that wraps it turns them into stamped bus messages.
+public struct DeviceEffects {
+    /// PLIC interrupt source lines, appended only when a device's line changes.
+    public var sourceLevels: [(source: UInt32, level: Bool)] = []
+    /// PLIC -> MEIP/SEIP per hart, CLINT -> MSIP; appended only when a line changes.
+    public var hartLines: [(hart: Int, line: InterruptLine, level: Bool)] = []
+    /// CLINT: a hart's new mtimecmp (MTIP(hart) is the level mtime >= mtimecmp; the sequencer schedules it).
+    public var timerCompares: [(hart: Int, mtimecmp: UInt64)] = []
+    /// For a device that uses wake-ups (the RTC): after every call, the mtime at which it wants
+    /// `tick(clock:effects:)` (replacing any earlier wish), or nil for none. Other devices leave it nil.
+    public var wakeAt: UInt64?
+    /// Bytes the guest wrote to the console.
+    public var console: [UInt8] = []
+    /// A finisher write that ends or resets the machine.
+    public var exit: MachineExit?
+
+    public init() {}
+
+    /// Whether the call had no effect at all outside the device.
+    public var isEmpty: Bool {
+        sourceLevels.isEmpty && hartLines.isEmpty && timerCompares.isEmpty && wakeAt == nil
+            && console.isEmpty && exit == nil
+    }
+}
+
+public protocol DeviceModel: AnyObject {
+    var name: String { get }
+    /// MMIO read at a byte offset inside the device window; nil = bus error (the guest gets an access fault).
+    func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64?
+    /// MMIO write at a byte offset inside the device window; false = bus error.
+    func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool
+    /// A requested wake-up is due (or a spurious call: devices check the time themselves).
+    func tick(clock: DeviceClock, effects: inout DeviceEffects)
+    /// A deterministic digest of the guest-visible state, for replay checks.
+    func stateHash() -> UInt64
+}
+
+/// A deterministic 64-bit digest (Swift's `Hasher` is seeded per process, so it cannot be used for
+/// values compared across runs).
+public struct StateHasher {
+    public private(set) var value: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    public init() {}
+
+    public mutating func combine(_ word: UInt64) {
+        value = StateHasher.mix(value ^ StateHasher.mix(word &+ 0x632B_E59B_D9B4_E019))
+    }
+
+    public mutating func combine(_ flag: Bool) { combine(flag ? UInt64(1) : 0) }
+
+    public mutating func combine<T: FixedWidthInteger>(_ integer: T) { combine(UInt64(truncatingIfNeeded: integer)) }
+
+    public mutating func combine<S: Sequence>(bytes: S) where S.Element == UInt8 {
+        var word: UInt64 = 0
+        var count = 0
+        for byte in bytes {
+            word |= UInt64(byte) << (8 * (count & 7))
+            count += 1
+            if count & 7 == 0 {
+                combine(word)
+                word = 0
+            }
+        }
+        combine(word)
+        combine(count)
+    }
+
+    /// The splitmix64 finaliser: a bijective avalanche on 64 bits.
+    @inline(__always)
+    static func mix(_ input: UInt64) -> UInt64 {
+        var z = input
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// xoshiro256** seeded through splitmix64: the only randomness the machine has, always from a
+/// recorded seed.
+public struct DeterministicRandom: Equatable {
+    private var s0, s1, s2, s3: UInt64
+
+    public init(seed: UInt64) {
+        var x = seed
+        func next() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            return StateHasher.mix(x)
+        }
+        s0 = next(); s1 = next(); s2 = next(); s3 = next()
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = DeterministicRandom.rotateLeft(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = DeterministicRandom.rotateLeft(s3, 45)
+        return result
+    }
+
+    @inline(__always)
+    private static func rotateLeft(_ value: UInt64, _ count: UInt64) -> UInt64 {
+        (value << count) | (value >> (64 - count))
+    }
+
+    public mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        var index = 0
+        while index < buffer.count {
+            var word = next()
+            let chunk = min(8, buffer.count - index)
+            for _ in 0..<chunk {
+                buffer[index] = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                index += 1
+            }
+        }
+    }
+
+    func hash(into hasher: inout StateHasher) {
+        hasher.combine(s0); hasher.combine(s1); hasher.combine(s2); hasher.combine(s3)
+    }
+}

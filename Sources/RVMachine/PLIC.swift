@@ -1,0 +1,204 @@
+/// The SiFive PLIC (`sifive,plic-1.0.0`) with level-triggered sources.
+///
+/// Layout: priority of source s at 4*s; pending bits at 0x1000; enable bits of context c at
+/// 0x2000 + 0x80*c; threshold of context c at 0x20_0000 + 0x1000*c, claim/complete 4 bytes after it.
+/// Context 2h is hart h's M mode (MEIP), 2h+1 its S mode (SEIP).
+///
+/// Gateway: a source is pending while its line is high and it is not claimed (a line that drops before
+/// the claim withdraws the request, as QEMU does, so no spurious claim of 0 follows); a claimed source
+/// is not pending again until its completion, after which a still-high line pends it at once.
+/// Registers are 32 bits wide: other sizes or misaligned accesses are bus errors. Unimplemented offsets
+/// inside the window read 0 and ignore writes.
+public final class PLIC: DeviceModel {
+    public static let priorityBase: UInt64 = 0x0
+    public static let pendingBase: UInt64 = 0x1000
+    public static let enableBase: UInt64 = 0x2000
+    public static let enableStride: UInt64 = 0x80
+    public static let contextBase: UInt64 = 0x20_0000
+    public static let contextStride: UInt64 = 0x1000
+
+    public let name: String
+    public let harts: Int
+    public let sourceCount: UInt32
+    private var priority: [UInt32]
+    private var level: [Bool]
+    private var pending: [Bool]
+    private var claimed: [Bool]
+    private var enable: [[UInt32]]  // [context][word]
+    private var threshold: [UInt32]
+    private var contextLine: [Bool]  // the MEIP/SEIP level last reported per context
+
+    public var contextCount: Int { 2 * harts }
+    private var wordCount: Int { Int(sourceCount) / 32 + 1 }
+
+    public init(harts: Int, sourceCount: UInt32 = MachineLayout.plicSourceCount, name: String = "plic") {
+        precondition(harts > 0 && 2 * harts <= 15872, "the PLIC layout holds up to 15872 contexts")
+        precondition(sourceCount >= 1 && sourceCount <= 1023)
+        self.name = name
+        self.harts = harts
+        self.sourceCount = sourceCount
+        let sources = Int(sourceCount) + 1
+        priority = Array(repeating: 0, count: sources)
+        level = Array(repeating: false, count: sources)
+        pending = Array(repeating: false, count: sources)
+        claimed = Array(repeating: false, count: sources)
+        enable = Array(repeating: Array(repeating: 0, count: Int(sourceCount) / 32 + 1), count: 2 * harts)
+        threshold = Array(repeating: 0, count: 2 * harts)
+        contextLine = Array(repeating: false, count: 2 * harts)
+    }
+
+    /// A device's interrupt line changed (or was re-asserted). Sources outside 1...sourceCount are ignored.
+    public func setSource(_ source: UInt32, level newLevel: Bool, effects: inout DeviceEffects) {
+        guard source >= 1 && source <= sourceCount else { return }
+        let index = Int(source)
+        level[index] = newLevel
+        pending[index] = newLevel && !claimed[index]
+        updateLines(&effects)
+    }
+
+    public func isPending(_ source: UInt32) -> Bool { source <= sourceCount && pending[Int(source)] }
+
+    /// The MEIP (M-mode context) or SEIP (S-mode context) level currently driven to a hart.
+    public func lineLevel(hart: Int, supervisor: Bool) -> Bool { contextLine[2 * hart + (supervisor ? 1 : 0)] }
+
+    public func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64? {
+        guard size == 4, offset % 4 == 0 else { return nil }
+        switch decode(offset) {
+        case .priority(let source): return UInt64(priority[source])
+        case .pending(let word):
+            var bits: UInt32 = 0
+            for bit in 0..<32 where isPending(UInt32(word * 32 + bit)) { bits |= 1 << bit }
+            return UInt64(bits)
+        case .enable(let context, let word): return UInt64(enable[context][word])
+        case .threshold(let context): return UInt64(threshold[context])
+        case .claim(let context): return UInt64(claim(context: context, effects: &effects))
+        case .none: return 0
+        }
+    }
+
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+        guard size == 4, offset % 4 == 0 else { return false }
+        let value = UInt32(truncatingIfNeeded: value)
+        switch decode(offset) {
+        case .priority(let source):
+            priority[source] = value & MachineLayout.plicPriorityMask
+        case .pending, .none:
+            return true  // read-only or unimplemented
+        case .enable(let context, let word):
+            enable[context][word] = value & validSourceMask(word: word)
+        case .threshold(let context):
+            threshold[context] = value & MachineLayout.plicPriorityMask
+        case .claim(let context):
+            complete(context: context, source: value)
+        }
+        updateLines(&effects)
+        return true
+    }
+
+    public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
+
+    public func stateHash() -> UInt64 {
+        var hasher = StateHasher()
+        for source in 0...Int(sourceCount) {
+            hasher.combine(priority[source])
+            hasher.combine(level[source])
+            hasher.combine(pending[source])
+            hasher.combine(claimed[source])
+        }
+        for context in 0..<contextCount {
+            for word in enable[context] { hasher.combine(word) }
+            hasher.combine(threshold[context])
+            hasher.combine(contextLine[context])
+        }
+        return hasher.value
+    }
+
+    private enum Register {
+        case priority(Int)
+        case pending(word: Int)
+        case enable(context: Int, word: Int)
+        case threshold(context: Int)
+        case claim(context: Int)
+    }
+
+    private func decode(_ offset: UInt64) -> Register? {
+        switch offset {
+        case PLIC.priorityBase..<PLIC.pendingBase:
+            let source = offset / 4
+            return source >= 1 && source <= UInt64(sourceCount) ? .priority(Int(source)) : nil
+        case PLIC.pendingBase..<PLIC.enableBase:
+            let word = (offset - PLIC.pendingBase) / 4
+            return word < UInt64(wordCount) ? .pending(word: Int(word)) : nil
+        case PLIC.enableBase..<PLIC.contextBase:
+            let relative = offset - PLIC.enableBase
+            let context = relative / PLIC.enableStride
+            let word = (relative % PLIC.enableStride) / 4
+            guard context < UInt64(contextCount), word < UInt64(wordCount) else { return nil }
+            return .enable(context: Int(context), word: Int(word))
+        default:
+            let relative = offset - PLIC.contextBase
+            let context = relative / PLIC.contextStride
+            guard context < UInt64(contextCount) else { return nil }
+            switch relative % PLIC.contextStride {
+            case 0: return .threshold(context: Int(context))
+            case 4: return .claim(context: Int(context))
+            default: return nil
+            }
+        }
+    }
+
+    /// Source 0 does not exist and bits above sourceCount are hard-wired to zero.
+    private func validSourceMask(word: Int) -> UInt32 {
+        var mask: UInt32 = .max
+        if word == 0 { mask &= ~1 }
+        let firstSource = word * 32
+        let validBits = Int(sourceCount) + 1 - firstSource
+        if validBits < 32 { mask &= (UInt32(1) << validBits) - 1 }
+        return mask
+    }
+
+    private func isEnabled(_ source: Int, context: Int) -> Bool {
+        enable[context][source / 32] & (1 << (source % 32)) != 0
+    }
+
+    /// The pending, enabled source of highest priority above the context's threshold (lowest id on ties).
+    private func bestSource(context: Int) -> Int? {
+        var best: Int?
+        var bestPriority = threshold[context]
+        for source in 1...Int(sourceCount) where pending[source] && priority[source] > bestPriority
+            && isEnabled(source, context: context) {
+            best = source
+            bestPriority = priority[source]
+        }
+        return best
+    }
+
+    private func claim(context: Int, effects: inout DeviceEffects) -> UInt32 {
+        guard let source = bestSource(context: context) else { return 0 }
+        pending[source] = false
+        claimed[source] = true
+        updateLines(&effects)
+        return UInt32(source)
+    }
+
+    /// A completion for a source not enabled in the context is ignored, as the PLIC specification says
+    /// (Linux's plic_irq_eoi enables a masked source around its completion for that reason).
+    private func complete(context: Int, source: UInt32) {
+        guard source >= 1 && source <= sourceCount else { return }
+        let index = Int(source)
+        guard isEnabled(index, context: context), claimed[index] else { return }
+        claimed[index] = false
+        pending[index] = level[index]
+    }
+
+    private func updateLines(_ effects: inout DeviceEffects) {
+        for context in 0..<contextCount {
+            let newLevel = bestSource(context: context) != nil
+            if newLevel != contextLine[context] {
+                contextLine[context] = newLevel
+                effects.hartLines.append((context / 2, context % 2 == 0 ? .machineExternal : .supervisorExternal,
+                                          newLevel))
+            }
+        }
+    }
+}

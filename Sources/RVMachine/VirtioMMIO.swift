@@ -1,0 +1,256 @@
+/// What a virtio device type adds to the transport.
+public protocol VirtioBackend: AnyObject {
+    var deviceID: UInt32 { get }
+    /// Device-specific feature bits offered (the transport adds VERSION_1 and INDIRECT_DESC).
+    var deviceFeatures: UInt64 { get }
+    var queueCount: Int { get }
+    var maxQueueSize: UInt16 { get }
+    /// The device configuration space, little-endian (read-only for the devices here).
+    var configSpace: [UInt8] { get }
+    /// Handles one chain taken from `queue`; returns the number of bytes written into the chain's
+    /// device-writable buffers (the used length), or throws when the queue cannot be used any more.
+    func handle(queue: Int, chain: [VirtqBuffer], memory: GuestMemory) throws -> UInt32
+    /// The driver reset the device.
+    func reset()
+    func hashState(into hasher: inout StateHasher)
+}
+
+/// The virtio-mmio transport, version 2 (virtio 1.2, 4.2.2), with split virtqueues.
+///
+/// Requests are handled synchronously during the QueueNotify write: each available chain is processed,
+/// put in the used ring, and then the used-buffer interrupt is raised once (unless the driver set
+/// VRING_AVAIL_F_NO_INTERRUPT). A malformed queue (rings or descriptors outside RAM, index out of
+/// range, loops, bad indirect tables, QueueReady with a bad size or misaligned rings) sets
+/// DEVICE_NEEDS_RESET and raises the configuration-change interrupt; nothing more is processed until the
+/// driver resets the device by writing 0 to Status. Reads of write-only registers return 0, writes to
+/// read-only ones are ignored, and so are non-32-bit accesses to the registers below the config space.
+public final class VirtioMMIO: DeviceModel {
+    public enum Register: UInt64 {
+        case magic = 0x000, version = 0x004, deviceID = 0x008, vendorID = 0x00c
+        case deviceFeatures = 0x010, deviceFeaturesSelect = 0x014
+        case driverFeatures = 0x020, driverFeaturesSelect = 0x024
+        case queueSelect = 0x030, queueSizeMax = 0x034, queueSize = 0x038, queueReady = 0x044
+        case queueNotify = 0x050, interruptStatus = 0x060, interruptAck = 0x064, status = 0x070
+        case queueDescLow = 0x080, queueDescHigh = 0x084, queueAvailLow = 0x090, queueAvailHigh = 0x094
+        case queueUsedLow = 0x0a0, queueUsedHigh = 0x0a4
+        case sharedMemorySelect = 0x0ac, sharedMemoryLengthLow = 0x0b0, sharedMemoryLengthHigh = 0x0b4
+        case sharedMemoryBaseLow = 0x0b8, sharedMemoryBaseHigh = 0x0bc
+        case configGeneration = 0x0fc
+    }
+
+    public static let magic: UInt32 = 0x7472_6976  // "virt"
+    public static let vendorID: UInt32 = 0x554d_4551  // "QEMU", as QEMU's transports report
+    public static let configOffset: UInt64 = 0x100
+
+    public static let featureIndirectDescriptors: UInt64 = 1 << 28
+    public static let featureVersion1: UInt64 = 1 << 32
+
+    public static let statusAcknowledge: UInt32 = 1, statusDriver: UInt32 = 2, statusDriverOK: UInt32 = 4
+    public static let statusFeaturesOK: UInt32 = 8, statusNeedsReset: UInt32 = 0x40, statusFailed: UInt32 = 0x80
+
+    public static let interruptUsedBuffer: UInt32 = 1, interruptConfigChange: UInt32 = 2
+
+    public let name: String
+    public let source: UInt32
+    public let backend: VirtioBackend
+    private let memory: GuestMemory
+
+    public private(set) var status: UInt32 = 0
+    public private(set) var interruptStatus: UInt32 = 0
+    /// Why the device last entered DEVICE_NEEDS_RESET (for diagnostics; nil when it has not).
+    public private(set) var fault: VirtqueueFault?
+    private var deviceFeaturesSelect: UInt32 = 0
+    private var driverFeaturesSelect: UInt32 = 0
+    private var driverFeatures: UInt64 = 0
+    private var queueSelect: UInt32 = 0
+    private var queues: [SplitVirtqueue]
+    private var configGeneration: UInt32 = 0
+    private var lineLevel = false
+
+    public init(backend: VirtioBackend, memory: GuestMemory, source: UInt32, name: String) {
+        self.name = name
+        self.source = source
+        self.backend = backend
+        self.memory = memory
+        queues = Array(repeating: SplitVirtqueue(size: backend.maxQueueSize), count: backend.queueCount)
+    }
+
+    public var offeredFeatures: UInt64 {
+        backend.deviceFeatures | VirtioMMIO.featureVersion1 | VirtioMMIO.featureIndirectDescriptors
+    }
+
+    public var negotiatedFeatures: UInt64 { status & VirtioMMIO.statusFeaturesOK != 0 ? driverFeatures : 0 }
+
+    public func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64? {
+        if offset >= VirtioMMIO.configOffset { return readConfig(offset - VirtioMMIO.configOffset, size: size) }
+        guard size == 4, let register = Register(rawValue: offset) else { return 0 }
+        let queue = selectedQueue
+        switch register {
+        case .magic: return UInt64(VirtioMMIO.magic)
+        case .version: return 2
+        case .deviceID: return UInt64(backend.deviceID)
+        case .vendorID: return UInt64(VirtioMMIO.vendorID)
+        case .deviceFeatures: return deviceFeaturesSelect < 2 ? (offeredFeatures >> (32 * UInt64(deviceFeaturesSelect))) & 0xffff_ffff : 0
+        case .queueSizeMax: return queue == nil ? 0 : UInt64(backend.maxQueueSize)
+        case .queueReady: return queue.map { queues[$0].ready ? 1 : 0 } ?? 0
+        case .interruptStatus: return UInt64(interruptStatus)
+        case .status: return UInt64(status)
+        case .sharedMemoryLengthLow, .sharedMemoryLengthHigh, .sharedMemoryBaseLow, .sharedMemoryBaseHigh:
+            return 0xffff_ffff  // no shared memory regions: length ~0
+        case .configGeneration: return UInt64(configGeneration)
+        default: return 0  // write-only
+        }
+    }
+
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+        guard offset < VirtioMMIO.configOffset, size == 4, let register = Register(rawValue: offset) else {
+            return true  // the config spaces here are read-only; odd accesses are ignored
+        }
+        let value = UInt32(truncatingIfNeeded: value)
+        switch register {
+        case .deviceFeaturesSelect: deviceFeaturesSelect = value
+        case .driverFeaturesSelect: driverFeaturesSelect = value
+        case .driverFeatures:
+            guard status & VirtioMMIO.statusFeaturesOK == 0, driverFeaturesSelect < 2 else { break }
+            let shift = 32 * UInt64(driverFeaturesSelect)
+            driverFeatures = (driverFeatures & ~(0xffff_ffff << shift)) | (UInt64(value) << shift)
+        case .queueSelect: queueSelect = value
+        case .queueSize: updateSelectedQueue { $0.size = UInt16(truncatingIfNeeded: min(value, 0xffff)) }
+        case .queueDescLow: updateSelectedQueue { $0.descriptorTable = replaceLow($0.descriptorTable, value) }
+        case .queueDescHigh: updateSelectedQueue { $0.descriptorTable = replaceHigh($0.descriptorTable, value) }
+        case .queueAvailLow: updateSelectedQueue { $0.availRing = replaceLow($0.availRing, value) }
+        case .queueAvailHigh: updateSelectedQueue { $0.availRing = replaceHigh($0.availRing, value) }
+        case .queueUsedLow: updateSelectedQueue { $0.usedRing = replaceLow($0.usedRing, value) }
+        case .queueUsedHigh: updateSelectedQueue { $0.usedRing = replaceHigh($0.usedRing, value) }
+        case .queueReady: setQueueReady(value & 1 != 0, effects: &effects)
+        case .queueNotify: notify(queue: Int(value & 0xffff), effects: &effects)
+        case .interruptAck:
+            interruptStatus &= ~value
+            updateLine(&effects)
+        case .status: writeStatus(value, effects: &effects)
+        case .sharedMemorySelect: break
+        default: break  // read-only
+        }
+        return true
+    }
+
+    public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
+
+    public func stateHash() -> UInt64 {
+        var hasher = StateHasher()
+        hasher.combine(status)
+        hasher.combine(interruptStatus)
+        hasher.combine(deviceFeaturesSelect)
+        hasher.combine(driverFeaturesSelect)
+        hasher.combine(driverFeatures)
+        hasher.combine(queueSelect)
+        hasher.combine(configGeneration)
+        hasher.combine(lineLevel)
+        for queue in queues { queue.hash(into: &hasher) }
+        backend.hashState(into: &hasher)
+        return hasher.value
+    }
+
+    // MARK: - Internals
+
+    private var selectedQueue: Int? { queueSelect < UInt32(queues.count) ? Int(queueSelect) : nil }
+
+    /// Queue configuration registers are ignored for a missing queue and while the queue is live.
+    private func updateSelectedQueue(_ change: (inout SplitVirtqueue) -> Void) {
+        guard let index = selectedQueue, !queues[index].ready else { return }
+        change(&queues[index])
+    }
+
+    private func readConfig(_ offset: UInt64, size: Int) -> UInt64 {
+        guard [1, 2, 4, 8].contains(size) else { return 0 }
+        let config = backend.configSpace
+        var value: UInt64 = 0
+        for index in 0..<UInt64(size) where offset + index < UInt64(config.count) {
+            value |= UInt64(config[Int(offset + index)]) << (8 * index)
+        }
+        return value
+    }
+
+    private func writeStatus(_ value: UInt32, effects: inout DeviceEffects) {
+        if value == 0 {
+            reset(effects: &effects)
+            return
+        }
+        var newStatus = (value & 0xff & ~VirtioMMIO.statusNeedsReset) | (status & VirtioMMIO.statusNeedsReset)
+        let settingFeaturesOK = newStatus & VirtioMMIO.statusFeaturesOK != 0 && status & VirtioMMIO.statusFeaturesOK == 0
+        if settingFeaturesOK {
+            // The device refuses (leaves FEATURES_OK clear) a set it did not offer or one without VERSION_1.
+            let acceptable = driverFeatures & ~offeredFeatures == 0 && driverFeatures & VirtioMMIO.featureVersion1 != 0
+            if !acceptable { newStatus &= ~VirtioMMIO.statusFeaturesOK }
+        }
+        status = newStatus
+    }
+
+    private func reset(effects: inout DeviceEffects) {
+        status = 0
+        interruptStatus = 0
+        fault = nil
+        deviceFeaturesSelect = 0
+        driverFeaturesSelect = 0
+        driverFeatures = 0
+        queueSelect = 0
+        queues = Array(repeating: SplitVirtqueue(size: backend.maxQueueSize), count: backend.queueCount)
+        backend.reset()
+        updateLine(&effects)
+    }
+
+    private func setQueueReady(_ ready: Bool, effects: inout DeviceEffects) {
+        guard let index = selectedQueue else { return }
+        guard ready else {
+            queues[index].ready = false
+            return
+        }
+        guard !queues[index].ready else { return }
+        if let problem = queues[index].validate(maxSize: backend.maxQueueSize, memory: memory) {
+            needsReset(problem, effects: &effects)
+            return
+        }
+        queues[index].ready = true
+        queues[index].lastAvailIndex = 0
+        queues[index].usedIndex = 0
+    }
+
+    private func notify(queue index: Int, effects: inout DeviceEffects) {
+        guard index < queues.count, queues[index].ready, status & VirtioMMIO.statusDriverOK != 0,
+              status & VirtioMMIO.statusNeedsReset == 0 else { return }
+        let indirectAllowed = negotiatedFeatures & VirtioMMIO.featureIndirectDescriptors != 0
+        var completed = 0
+        do {
+            while let (head, chain) = try queues[index].nextAvailable(memory: memory, indirectAllowed: indirectAllowed) {
+                let used = try backend.handle(queue: index, chain: chain, memory: memory)
+                try queues[index].putUsed(head: head, length: used, memory: memory)
+                completed += 1
+            }
+        } catch {
+            needsReset(error as? VirtqueueFault ?? VirtqueueFault("\(error)"), effects: &effects)
+            return
+        }
+        if completed > 0 && !queues[index].interruptSuppressed(memory: memory) {
+            interruptStatus |= VirtioMMIO.interruptUsedBuffer
+            updateLine(&effects)
+        }
+    }
+
+    private func needsReset(_ problem: VirtqueueFault, effects: inout DeviceEffects) {
+        fault = problem
+        status |= VirtioMMIO.statusNeedsReset
+        interruptStatus |= VirtioMMIO.interruptConfigChange
+        updateLine(&effects)
+    }
+
+    private func updateLine(_ effects: inout DeviceEffects) {
+        let newLevel = interruptStatus != 0
+        if newLevel != lineLevel {
+            lineLevel = newLevel
+            effects.sourceLevels.append((source, newLevel))
+        }
+    }
+}
+
+private func replaceLow(_ value: UInt64, _ low: UInt32) -> UInt64 { (value & ~0xffff_ffff) | UInt64(low) }
+private func replaceHigh(_ value: UInt64, _ high: UInt32) -> UInt64 { (value & 0xffff_ffff) | UInt64(high) << 32 }

@@ -1,0 +1,3 @@
+import RRCtl
+
+RRCtlCommand.main()

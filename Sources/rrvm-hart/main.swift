@@ -1,0 +1,4 @@
+import RRNode
+
+// One vCPU: `rrvm-hart --run-dir DIR --hart N`.
+NodeMain.hart(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,0 +1,4 @@
+import RRNode
+
+// The hub of a cluster: `rrvm-sequencer --run-dir DIR [--record FILE | --replay FILE]`.
+NodeMain.sequencer(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,0 +1,268 @@
+import Foundation
+import RRBus
+
+import RRProto
+import XCTest
+
+/// The real hub (an rrvm-sequencer process) with test peers joining it over its Unix socket.
+final class HubTests: XCTestCase {
+    private var hub: HubFixture!
+    private let loop = EventLoop()
+
+    override func setUpWithError() throws {
+        hub = try HubFixture()
+    }
+
+    override func tearDown() {
+        hub.stop()
+    }
+
+    func testHundredThousandSmallFramesArriveInOrder() throws {
+        let (hart, device) = try joinBoth()
+        let count = 100_000
+        var received = 0
+        var outOfOrder = 0
+        hart.onEnvelope { envelope in
+            guard case .echo(let echo)? = envelope.body else { return }
+            if echo.id != UInt64(received) || echo.payload.count != 8 { outOfOrder += 1 }
+            received += 1
+        }
+        for id in 0..<count {
+            device.send(echoEnvelope(id: UInt64(id), payload: Data(count: 8), to: Endpoint.hart(0)))
+        }
+        run(seconds: 60) { received == count }
+        XCTAssertEqual(received, count)
+        XCTAssertEqual(outOfOrder, 0)
+    }
+
+    func testOneMebibyteFramesPassIntact() throws {
+        let (hart, device) = try joinBoth()
+        var generator = SystemRandomNumberGenerator()
+        let payloads = (0..<8).map { _ in Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        var received: [Data] = []
+        hart.onEnvelope { envelope in
+            if case .echo(let echo)? = envelope.body { received.append(echo.payload) }
+        }
+        for (index, payload) in payloads.enumerated() {
+            device.send(echoEnvelope(id: UInt64(index), payload: payload, to: Endpoint.hart(0)))
+        }
+        run(seconds: 30) { received.count == payloads.count }
+        XCTAssertEqual(received, payloads)
+    }
+
+    func testDisconnectingPeerStopsTheRunAtOnceNamingIt() throws {
+        let (hart, device) = try joinBoth()
+        var shutdown: Rrvm_Shutdown?
+        hart.onEnvelope { envelope in
+            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        }
+        let start = Date()
+        device.close()
+        run(seconds: 5) { shutdown != nil }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+        XCTAssertEqual(shutdown?.exitCode, 1)
+        XCTAssertTrue(shutdown?.reason.contains("device 0") ?? false, shutdown?.reason ?? "no shutdown")
+        XCTAssertEqual(hub.waitForExit(), 1, "the hub ends with a status, not a crash")
+    }
+
+    func testMalformedFrameFromAMemberStopsTheRunCleanly() throws {
+        let (hart, device) = try joinBoth()
+        var shutdown: Rrvm_Shutdown?
+        hart.onEnvelope { envelope in
+            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        }
+        device.send([0xFF, 0xFF, 0xFF, 0x01, 0x02])  // not a protobuf Envelope
+        run(seconds: 5) { shutdown != nil }
+        XCTAssertTrue(shutdown?.reason.contains("malformed") ?? false, shutdown?.reason ?? "no shutdown")
+        XCTAssertEqual(hub.waitForExit(), 1)
+        XCTAssertTrue(hub.errorOutput.contains("malformed"), hub.errorOutput)
+    }
+
+    func testOversizedFrameFromAMemberStopsTheRunCleanly() throws {
+        let (hart, device) = try joinBoth()
+        var shutdown: Rrvm_Shutdown?
+        hart.onEnvelope { envelope in
+            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        }
+        device.sendUnframed([0xF0, 0xFF, 0xFF, 0xFF])  // announces a frame of almost 4 GiB
+        run(seconds: 5) { shutdown != nil }
+        XCTAssertTrue(shutdown?.reason.contains("exceeds") ?? false, shutdown?.reason ?? "no shutdown")
+        XCTAssertEqual(hub.waitForExit(), 1)
+    }
+
+    func testStrangerSendingGarbageIsDroppedWithoutStoppingTheRun() throws {
+        let (hart, _) = try joinBoth()
+        var shutdown: Rrvm_Shutdown?
+        hart.onEnvelope { envelope in
+            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        }
+        var stranger: Connection?
+        connect(loop: loop, to: hub.directory.busAddress, name: "stranger") { result in
+            stranger = try? result.get()
+        }
+        run(seconds: 5) { stranger != nil }
+        var strangerClosed = false
+        stranger?.onClose = { _ in strangerClosed = true }
+        stranger?.send(Array(repeating: 0xAB, count: 16))
+        run(seconds: 5) { strangerClosed }
+        XCTAssertTrue(strangerClosed, "a peer that has not joined and sends garbage is dropped")
+        run(seconds: 0.2) { false }
+        XCTAssertNil(shutdown, "a stranger cannot stop the run")
+        XCTAssertTrue(hub.isRunning)
+    }
+
+    func testWrongProtocolVersionAndWrongSecretAreRefusedClearly() throws {
+        var credentials = try hub.directory.credentials()
+        var refusal: BusError?
+        joinRaw(version: protocolVersion + 98, credentials: credentials) { refusal = $0 }
+        run(seconds: 5) { refusal != nil }
+        XCTAssertEqual(refusal, .refused("protocol version \(protocolVersion + 98) is not this sequencer's version \(protocolVersion)"))
+
+        credentials.secret[0] ^= 0xFF
+        refusal = nil
+        joinRaw(version: protocolVersion, credentials: credentials) { refusal = $0 }
+        run(seconds: 5) { refusal != nil }
+        XCTAssertEqual(refusal, .refused("wrong secret"))
+        XCTAssertTrue(hub.isRunning, "refusing a peer never stops the hub")
+        _ = try joinBoth()
+    }
+
+    func testTCPCarriesFramesAndAnOccupiedPortIsAClearError() throws {
+        let address = BusAddress.tcp(host: "127.0.0.1", port: UInt16(40_000 + getpid() % 20_000))
+        var received: [UInt8]?
+        var server: Connection?
+        let listener = try Listener(loop: loop, address: address) { connection in
+            server = connection
+            connection.onFrame = { received = $0 }
+        }
+        defer { listener.close() }
+        XCTAssertThrowsError(try Listener(loop: loop, address: address) { _ in }) { error in
+            XCTAssertTrue("\(error)".contains("already in use"), "\(error)")
+        }
+        var client: Connection?
+        connect(loop: loop, to: address, name: "tcp client") { client = try? $0.get() }
+        run(seconds: 5) { client != nil }
+        client?.send([1, 2, 3, 4, 5])
+        run(seconds: 5) { received != nil }
+        XCTAssertEqual(received, [1, 2, 3, 4, 5])
+        client?.close()
+        server?.close()
+    }
+
+    // MARK: - Helpers
+
+    private func joinBoth() throws -> (hart: Connection, device: Connection) {
+        let credentials = try hub.directory.credentials()
+        var hart: Connection?
+        var device: Connection?
+        var failure: BusError?
+        for (role, index) in [(Rrvm_Role.hart, 0), (.device, 0)] {
+            join(loop: loop, address: hub.directory.busAddress, role: role, index: index, credentials: credentials,
+                 name: "\(role)") { result in
+                switch result {
+                case .success(let (connection, _)):
+                    if role == .hart { hart = connection } else { device = connection }
+                case .failure(let error):
+                    failure = error
+                }
+            }
+        }
+        run(seconds: 10) { (hart != nil && device != nil) || failure != nil }
+        if let failure { throw failure }
+        guard let hart, let device else { throw BusError.io("join timed out") }
+        hart.onEnvelope { _ in }
+        device.onEnvelope { _ in }
+        return (hart, device)
+    }
+
+    private func joinRaw(version: UInt32, credentials: Credentials, completion: @escaping (BusError?) -> Void) {
+        connect(loop: loop, to: hub.directory.busAddress, name: "raw") { result in
+            guard let connection = try? result.get() else { return completion(.io("connect failed")) }
+            connection.onEnvelope { envelope in
+                if case .refused(let refused)? = envelope.body { completion(.refused(refused.reason)) }
+                else { completion(nil) }
+            }
+            var envelope = Rrvm_Envelope()
+            envelope.body = .hello(.with {
+                $0.protocolVersion = version
+                $0.role = .hart
+                $0.clusterID = credentials.clusterID
+                $0.secret = Data(credentials.secret)
+            })
+            connection.send(envelope)
+        }
+    }
+
+    private func echoEnvelope(id: UInt64, payload: Data, to endpoint: UInt32) -> Rrvm_Envelope {
+        var envelope = Rrvm_Envelope()
+        envelope.body = .echo(.with { $0.id = id; $0.payload = payload; $0.to = endpoint })
+        return envelope
+    }
+
+    /// Runs the loop until `condition` holds or `seconds` pass.
+    private func run(seconds: Double, until condition: @escaping () -> Bool) {
+        let deadline = Date().addingTimeInterval(seconds)
+        let timer = LoopTimer(loop: loop)
+        timer.start(milliseconds: 1, repeatMilliseconds: 1) { [loop] in
+            if condition() || Date() > deadline { loop.stop() }
+        }
+        loop.run()
+        timer.close()
+    }
+}
+
+/// An rrvm-sequencer process serving a 1-hart, 1-device machine whose members are the test's peers.
+final class HubFixture {
+    let directory: RunDirectory
+    private let process = Process()
+    private let errors = Pipe()
+    private var collected = Data()
+
+    init() throws {
+        directory = try RunDirectory.create()
+        var config = Rrvm_MachineConfig()
+        config.harts = 1
+        config.ramSize = 1 << 20
+        config.quantum = 1000
+        config.icountShift = 4
+        config.devices = [.with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100 }]
+        try directory.writeConfig(config)
+        process.executableURL = URL(fileURLWithPath: TestBinaries.directory + "/rrvm-sequencer")
+        process.arguments = ["--run-dir", directory.path]
+        process.standardError = errors
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    var errorOutput: String {
+        collected += errors.fileHandleForReading.availableData
+        return String(decoding: collected, as: UTF8.self)
+    }
+
+    /// The hub's exit status (-1 if it had to be killed after 10 s).
+    func waitForExit() -> Int32 {
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.interrupt(); return -1 }
+        return process.terminationReason == .exit ? process.terminationStatus : -1
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        directory.remove()
+    }
+}
+
+/// Where the executables under test are: RRVM_BIN_DIR (the release build, as cluster/test.sh sets it),
+/// else next to the test bundle.
+enum TestBinaries {
+    static var directory: String {
+        if let explicit = ProcessInfo.processInfo.environment["RRVM_BIN_DIR"] { return explicit }
+        let bundle = Bundle(for: HubFixture.self).bundleURL
+        return bundle.deletingLastPathComponent().path
+    }
+}

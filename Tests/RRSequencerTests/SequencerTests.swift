@@ -1,0 +1,190 @@
+import Foundation
+import RRProto
+import RRSequencer
+import XCTest
+
+/// Drives the sequencer in memory: sent messages are collected, and the test answers for the harts
+/// and devices. Host time only moves when the test says so.
+final class FakeTransport: SequencerTransport {
+    var sent: [Rrvm_Envelope] = []
+    var now: UInt64 = 0
+    var wake: UInt64?
+    var finished: (code: Int32, reason: String)?
+
+    func send(_ envelope: Rrvm_Envelope) { sent.append(envelope) }
+    func hostNanoseconds() -> UInt64 { now }
+    func wakeAfter(nanoseconds: UInt64?) { wake = nanoseconds }
+    func finish(exitCode: Int32, reason: String) { finished = (exitCode, reason) }
+
+    func take() -> [Rrvm_Envelope] {
+        defer { sent = [] }
+        return sent
+    }
+}
+
+func machine(harts: Int, quantum: UInt64 = 1000, shift: UInt32 = 2) -> Rrvm_MachineConfig {
+    var config = Rrvm_MachineConfig()
+    config.harts = UInt32(harts)
+    config.quantum = quantum
+    config.icountShift = shift
+    config.devices = [
+        .with { $0.kind = "clint"; $0.base = 0x200_0000; $0.size = 0x10000 },
+        .with { $0.kind = "plic"; $0.base = 0xc00_0000; $0.size = 0x60_0000 },
+        .with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100; $0.irq = 10 },
+    ]
+    return config
+}
+
+func envelope(from: UInt32, g: UInt64 = 0, _ body: Rrvm_Envelope.OneOf_Body) -> Rrvm_Envelope {
+    var envelope = Rrvm_Envelope()
+    envelope.from = from
+    envelope.g = g
+    envelope.body = body
+    return envelope
+}
+
+func yield(_ executed: UInt64, wfi: Bool = false, hash: UInt64 = 0) -> Rrvm_Envelope.OneOf_Body {
+    .yield(.with { $0.executed = executed; $0.reason = wfi ? .stopWfi : .stopBudget; $0.stateHash = hash; $0.wakeMask = 1 << 7 })
+}
+
+final class SequencerTests: XCTestCase {
+    func testHartsRunRoundRobinAndGCountsRetiredInstructions() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 3), transport: transport, journal: nil)
+        sequencer.start()
+        var order: [UInt32] = []
+        for _ in 0..<6 {
+            let sent = transport.take()
+            XCTAssertEqual(sent.count, 1)
+            guard case .run(let run)? = sent.first?.body else { return XCTFail("expected Run, got \(sent)") }
+            XCTAssertEqual(run.budget, 1000)
+            XCTAssertEqual(sent[0].g, sequencer.g)
+            order.append(sent[0].to)
+            sequencer.receive(envelope(from: sent[0].to, yield(run.budget - 10)))
+        }
+        XCTAssertEqual(order, [100, 101, 102, 100, 101, 102])
+        XCTAssertEqual(sequencer.g, 6 * 990)
+    }
+
+    func testTimerCompareLandsExactlyOnItsG() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
+        sequencer.start()
+        // Hart 0 writes mtimecmp[1] = 600 (G = 600 << 2 = 2400) through the CLINT.
+        guard case .run? = transport.take().first?.body else { return XCTFail() }
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x200_4008; $0.size = 8; $0.write = true; $0.value = 600; $0.executed = 5; $0.posted = true
+        })))
+        let access = transport.take()
+        XCTAssertEqual(access.first?.to, 200, "the CLINT is device 0")
+        XCTAssertEqual(access.first?.g, 5)
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.timerCompares = [.with { $0.hart = 1; $0.mtimecmp = 600 }] })))
+        XCTAssertTrue(transport.take().isEmpty, "a posted write is not answered")
+        sequencer.receive(envelope(from: 100, yield(1000)))
+        // Hart 1 runs next: its budget must end exactly at G = 2400 - 1000 = 1400 instructions.
+        var runs: [(UInt32, UInt64, UInt64)] = []
+        while sequencer.g < 2400 + 2000 {
+            let sent = transport.take()
+            guard let first = sent.first, case .run(let run)? = first.body else { return XCTFail("\(sent)") }
+            runs.append((first.to, first.g, run.interruptLines))
+            sequencer.receive(envelope(from: first.to, yield(run.budget)))
+        }
+        let boundaries = runs.map(\.1)
+        XCTAssertTrue(boundaries.contains(2400), "a slice boundary falls on the timer's G: \(boundaries)")
+        for (hart, g, lines) in runs where hart == 101 {
+            XCTAssertEqual(lines & (1 << 7) != 0, g >= 2400, "MTIP of hart 1 at G=\(g)")
+        }
+    }
+
+    func testDeviceConsequencesGoBeforeLaterRequests() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        // A posted UART write, then a PLIC read, arrive before the UART has answered.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x1000_0001; $0.size = 1; $0.write = true; $0.value = 2; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0xc20_0004; $0.size = 4; $0.executed = 2
+        })))
+        XCTAssertEqual(transport.take().map(\.to), [202], "one device operation at a time")
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.sourceLevels = [.with { $0.source = 10; $0.level = true }] })))
+        let next = transport.take()
+        XCTAssertEqual(next.map(\.to), [201])
+        guard case .sourceLevel? = next.first?.body else { return XCTFail("the UART's interrupt reaches the PLIC first: \(next)") }
+        sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.hartLines = [.with { $0.hart = 0; $0.mipBit = 11; $0.level = true }] })))
+        let read = transport.take()
+        guard case .deviceAccess(let access)? = read.first?.body else { return XCTFail("\(read)") }
+        XCTAssertEqual(access.offset, 0x20_0004)
+        sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.value = 10 })))
+        let reply = transport.take()
+        guard case .mmioReply(let answer)? = reply.first?.body else { return XCTFail("\(reply)") }
+        XCTAssertEqual(answer.value, 10)
+        sequencer.receive(envelope(from: 100, yield(100)))
+        guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(run.interruptLines, 1 << 11, "MEIP delivered at the next slice")
+    }
+
+    func testIdleSkipsToTheNextDeadlineAtOnceInReplayAndByHostTimeLive() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x200_4000; $0.size = 8; $0.write = true; $0.value = 1_000; $0.executed = 0; $0.posted = true
+        })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.timerCompares = [.with { $0.hart = 0; $0.mtimecmp = 1_000 }] })))
+        sequencer.receive(envelope(from: 100, yield(10, wfi: true)))
+        XCTAssertTrue(transport.take().isEmpty, "every hart waits: nothing runs")
+        XCTAssertEqual(transport.wake, ((4_000 - 10) >> 2) * 100, "sleeps the host time until mtime 1000 (10 MHz)")
+        transport.now = 1
+        sequencer.idleTimerFired()
+        XCTAssertEqual(sequencer.g, 4_000)
+        guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(run.interruptLines, 1 << 7)
+    }
+
+    func testHostInputDuringIdleIsStampedAtTheElapsedHostTime() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(40, wfi: true)))
+        XCTAssertNil(transport.wake, "no deadline: only input wakes it")
+        transport.now = 1_000_000  // 1 ms = 10,000 ticks = 40,000 instructions at shift 2
+        sequencer.receiveHostInput(Array("a".utf8))
+        let sent = transport.take()
+        XCTAssertEqual(sent.first?.to, 202)
+        XCTAssertEqual(sent.first?.g, 40 + 40_000)
+        guard case .hostInput(let input)? = sent.first?.body else { return XCTFail("\(sent)") }
+        XCTAssertEqual(input.console, Data("a".utf8))
+    }
+
+    func testFinisherExitEndsTheRunWithTheGuestsStatus() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.devices.append(.with { $0.kind = "finisher"; $0.base = 0x10_0000; $0.size = 0x1000 })
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x10_0000; $0.size = 4; $0.write = true; $0.value = 0x2A3333; $0.executed = 7; $0.posted = true
+        })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 203, .deviceDone(.with { $0.exit = true; $0.exitCode = 42 })))
+        XCTAssertEqual(transport.finished?.code, 42)
+        XCTAssertTrue(sequencer.isFinished)
+    }
+
+    func testUnmappedAddressIsAFaultNotACrash() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x4000_0000; $0.size = 4 })))
+        guard case .mmioReply(let reply)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertTrue(reply.fault)
+    }
+}

@@ -1,0 +1,357 @@
+// init for the rrvm default guest: PID 1 in the initramfs, built with
+// riscv64-linux-gnu-gcc -static. It reports what the machine offers (CPUs, entropy, clocks,
+// one pinned thread per CPU, the virtio disk, uptime), then runs a small shell on the console.
+// PID 1 must never return: every path ends in power-off, or in a pause if that fails.
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DISK_DEVICE "/dev/vda"
+#define DISK_MOUNT "/mnt"
+#define DISK_GREETING DISK_MOUNT "/hello.txt"
+#define PROMPT "rrvm# "
+// Each CPU's thread counts the primes in its own slice of [0, CPUS * PRIME_SLICE).
+#define PRIME_SLICE 25000
+#define MAX_ARGS 32
+
+// A labelled report line: "label:" padded to one column, then the value.
+static void report(const char *label, const char *format, ...) {
+    va_list args;
+    printf("  %-15s ", label);
+    va_start(args, format);
+    vprintf(format, args);
+    va_end(args);
+    putchar('\n');
+}
+
+static void mount_or_report(const char *source, const char *target, const char *type,
+                            unsigned long flags) {
+    mkdir(target, 0755);
+    if (mount(source, target, type, flags, NULL) != 0 && errno != EBUSY)
+        report("mount:", "%s on %s (%s) failed: %s", source, target, type, strerror(errno));
+}
+
+// The kernel opens /dev/console for PID 1 when the initramfs holds that node; if it did not,
+// open it now that devtmpfs is mounted.
+static void ensure_console(void) {
+    if (fcntl(STDOUT_FILENO, F_GETFD) != -1)
+        return;
+    int fd = open("/dev/console", O_RDWR);
+    if (fd < 0)
+        return;
+    for (int target = 0; target <= 2; target++)
+        if (fd != target)
+            dup2(fd, target);
+    if (fd > 2)
+        close(fd);
+}
+
+static long online_cpus(void) { return sysconf(_SC_NPROCESSORS_ONLN); }
+
+static void print_random(size_t count) {
+    unsigned char bytes[256];
+    if (count > sizeof bytes)
+        count = sizeof bytes;
+    ssize_t got = getrandom(bytes, count, 0);
+    if (got < 0) {
+        report("random:", "getrandom failed: %s", strerror(errno));
+        return;
+    }
+    char hex[2 * sizeof bytes + 1] = "";
+    for (ssize_t i = 0; i < got; i++)
+        snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    report("random:", "%s", hex);
+}
+
+static void print_clocks(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm utc;
+    char text[64];
+    gmtime_r(&now.tv_sec, &utc);
+    strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
+    report("realtime:", "%lld.%09ld (%s)", (long long)now.tv_sec, now.tv_nsec, text);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    report("monotonic:", "%lld.%09ld", (long long)now.tv_sec, now.tv_nsec);
+}
+
+static void print_uptime(void) {
+    char text[128] = "";
+    FILE *file = fopen("/proc/uptime", "r");
+    if (file == NULL || fgets(text, sizeof text, file) == NULL) {
+        report("uptime:", "cannot read /proc/uptime: %s", strerror(errno));
+    } else {
+        text[strcspn(text, "\n")] = '\0';
+        report("uptime:", "%s (seconds up, seconds idle summed over CPUs)", text);
+    }
+    if (file != NULL)
+        fclose(file);
+}
+
+struct pinned_job {
+    pthread_t thread;
+    int cpu;           // the CPU this thread pins itself to
+    int pin_error;     // errno of sched_setaffinity, 0 on success
+    int ran_on;        // sched_getcpu() after the work
+    long primes;       // primes in [cpu * PRIME_SLICE, (cpu + 1) * PRIME_SLICE)
+};
+
+static int is_prime(long n) {
+    if (n < 2)
+        return 0;
+    for (long d = 2; d * d <= n; d++)
+        if (n % d == 0)
+            return 0;
+    return 1;
+}
+
+static void *run_pinned(void *argument) {
+    struct pinned_job *job = argument;
+    cpu_set_t only;
+    CPU_ZERO(&only);
+    CPU_SET(job->cpu, &only);
+    job->pin_error = sched_setaffinity(0, sizeof only, &only) == 0 ? 0 : errno;
+    long count = 0;
+    for (long n = (long)job->cpu * PRIME_SLICE; n < (long)(job->cpu + 1) * PRIME_SLICE; n++)
+        count += is_prime(n);
+    job->primes = count;
+    job->ran_on = sched_getcpu();
+    return NULL;
+}
+
+// One thread per CPU that init may run on; results are printed in CPU order after all joined.
+static void run_threads_on_every_cpu(void) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        report("threads:", "sched_getaffinity failed: %s", strerror(errno));
+        return;
+    }
+    struct pinned_job jobs[CPU_SETSIZE];
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed))
+            continue;
+        jobs[count] = (struct pinned_job){.cpu = cpu, .ran_on = -1};
+        int error = pthread_create(&jobs[count].thread, NULL, run_pinned, &jobs[count]);
+        if (error != 0) {
+            report("threads:", "pthread_create for cpu %d failed: %s", cpu, strerror(error));
+            break;
+        }
+        count++;
+    }
+    long total = 0;
+    int all_on_their_cpu = 1;
+    for (int i = 0; i < count; i++) {
+        pthread_join(jobs[i].thread, NULL);
+        char label[32];
+        snprintf(label, sizeof label, "cpu %d thread:", jobs[i].cpu);
+        if (jobs[i].pin_error != 0) {
+            report(label, "sched_setaffinity failed: %s", strerror(jobs[i].pin_error));
+            all_on_their_cpu = 0;
+            continue;
+        }
+        int ok = jobs[i].ran_on == jobs[i].cpu;
+        all_on_their_cpu &= ok;
+        total += jobs[i].primes;
+        report(label, "ran on cpu %d%s, %ld primes in [%ld, %ld)", jobs[i].ran_on,
+               ok ? "" : " (NOT the pinned cpu)", jobs[i].primes,
+               (long)jobs[i].cpu * PRIME_SLICE, (long)(jobs[i].cpu + 1) * PRIME_SLICE);
+    }
+    report("threads:", "%d pinned, %s, %ld primes in total", count,
+           all_on_their_cpu ? "each ran on its own cpu" : "SOME DID NOT run on their cpu", total);
+}
+
+// Copies a file to the console; with a label, each line is printed as a labelled line.
+static int show_file(const char *path, const char *label) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        printf("%s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[512];
+    while (fgets(line, sizeof line, file) != NULL) {
+        if (label == NULL) {
+            fputs(line, stdout);
+            continue;
+        }
+        line[strcspn(line, "\n")] = '\0';
+        report(label, "%s", line);
+    }
+    fclose(file);
+    return 0;
+}
+
+static void mount_disk(void) {
+    mkdir(DISK_MOUNT, 0755);
+    // Read-only: the disk image stays byte-identical across boots, which record/replay relies on.
+    if (mount(DISK_DEVICE, DISK_MOUNT, "ext2", MS_RDONLY, NULL) != 0) {
+        report("disk:", "cannot mount %s on %s: %s", DISK_DEVICE, DISK_MOUNT, strerror(errno));
+        return;
+    }
+    report("disk:", "%s mounted read-only on %s", DISK_DEVICE, DISK_MOUNT);
+    if (show_file(DISK_GREETING, DISK_GREETING ":") != 0)
+        report("disk:", "no %s on the disk", DISK_GREETING);
+}
+
+static void power_off(void) {
+    printf("rrvm: powering off\n");
+    fflush(stdout);
+    sync();
+    reboot(RB_POWER_OFF);
+    printf("rrvm: power-off failed: %s; halting\n", strerror(errno));
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+static int compare_names(const void *left, const void *right) {
+    return strcmp(*(char *const *)left, *(char *const *)right);
+}
+
+static void list_directory(const char *path) {
+    DIR *directory = opendir(path);
+    if (directory == NULL) {
+        printf("ls: %s: %s\n", path, strerror(errno));
+        return;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char **grown = realloc(names, (count + 1) * sizeof *names);
+        if (grown == NULL)
+            break;
+        names = grown;
+        names[count++] = strdup(entry->d_name);
+    }
+    closedir(directory);
+    qsort(names, count, sizeof *names, compare_names);
+    for (size_t i = 0; i < count; i++) {
+        char full[1024];
+        struct stat info;
+        snprintf(full, sizeof full, "%s/%s", path, names[i]);
+        if (lstat(full, &info) != 0)
+            printf("  %s\n", names[i]);
+        else if (S_ISDIR(info.st_mode))
+            printf("  %s/\n", names[i]);
+        else if (S_ISREG(info.st_mode))
+            printf("  %-24s %lld bytes\n", names[i], (long long)info.st_size);
+        else
+            printf("  %-24s (%s)\n", names[i],
+                   S_ISCHR(info.st_mode) ? "char device" :
+                   S_ISBLK(info.st_mode) ? "block device" :
+                   S_ISLNK(info.st_mode) ? "symlink" : "special");
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void print_help(void) {
+    printf("commands:\n"
+           "  help          this list\n"
+           "  echo TEXT     print TEXT\n"
+           "  cat FILE...   print files (the disk is mounted on " DISK_MOUNT ")\n"
+           "  ls [DIR]      list a directory (default /)\n"
+           "  uptime        /proc/uptime\n"
+           "  date          CLOCK_REALTIME and CLOCK_MONOTONIC\n"
+           "  cpus          online CPUs, and one pinned thread on each\n"
+           "  rand [N]      N random bytes from getrandom (default 16, at most 256)\n"
+           "  poweroff      sync and power the machine off (so does end of input, Ctrl-D)\n");
+}
+
+// Runs one command line; returns 0 when the shell should stop and power off.
+static int run_command(char *line) {
+    char *args[MAX_ARGS];
+    int count = 0;
+    for (char *token = strtok(line, " \t\r\n"); token != NULL && count < MAX_ARGS;
+         token = strtok(NULL, " \t\r\n"))
+        args[count++] = token;
+    if (count == 0)
+        return 1;
+    const char *command = args[0];
+    if (strcmp(command, "help") == 0) {
+        print_help();
+    } else if (strcmp(command, "echo") == 0) {
+        for (int i = 1; i < count; i++)
+            printf(i > 1 ? " %s" : "%s", args[i]);
+        putchar('\n');
+    } else if (strcmp(command, "cat") == 0) {
+        if (count == 1)
+            printf("usage: cat FILE...\n");
+        for (int i = 1; i < count; i++)
+            show_file(args[i], NULL);
+    } else if (strcmp(command, "ls") == 0) {
+        list_directory(count > 1 ? args[1] : "/");
+    } else if (strcmp(command, "uptime") == 0) {
+        print_uptime();
+    } else if (strcmp(command, "date") == 0) {
+        print_clocks();
+    } else if (strcmp(command, "cpus") == 0) {
+        report("cpus online:", "%ld", online_cpus());
+        run_threads_on_every_cpu();
+    } else if (strcmp(command, "rand") == 0) {
+        long bytes = count > 1 ? strtol(args[1], NULL, 10) : 16;
+        print_random(bytes < 1 ? 16 : (size_t)bytes);
+    } else if (strcmp(command, "poweroff") == 0) {
+        return 0;
+    } else {
+        printf("rrvm: unknown command '%s' (type 'help' for the list)\n", command);
+    }
+    return 1;
+}
+
+static void shell(void) {
+    char line[512];
+    for (;;) {
+        fputs(PROMPT, stdout);
+        fflush(stdout);
+        if (fgets(line, sizeof line, stdin) == NULL) {
+            printf("\nrrvm: end of input\n");
+            return;
+        }
+        if (strchr(line, '\n') == NULL && !feof(stdin)) {
+            int c;
+            while ((c = getchar()) != EOF && c != '\n')
+                ;
+            printf("rrvm: line too long (at most %zu characters)\n", sizeof line - 2);
+            continue;
+        }
+        if (!run_command(line))
+            return;
+    }
+}
+
+int main(void) {
+    mount_or_report("devtmpfs", "/dev", "devtmpfs", 0);
+    ensure_console();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    mount_or_report("proc", "/proc", "proc", 0);
+    mount_or_report("sysfs", "/sys", "sysfs", 0);
+
+    printf("rrvm guest init\n");
+    report("cpus online:", "%ld", online_cpus());
+    print_random(16);
+    print_clocks();
+    run_threads_on_every_cpu();
+    mount_disk();
+    print_uptime();
+    printf("type 'help' for commands\n");
+
+    shell();
+    power_off();
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test suite, set-up included: Debian packages, the release binaries that the end-to-end tests
+# drive, the bare-metal guest programs, then `swift test`. Extra arguments go to `swift test`
+# (e.g. --filter RRBusTests).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/cluster/install-deps.sh"
+echo "== release build" >&2
+swift build -c release
+echo "== guest programs" >&2
+export RRVM_GUEST_PROGRAMS="$root/.build/guest-programs"
+if [ -x Tests/GuestPrograms/build.sh ]; then Tests/GuestPrograms/build.sh "$RRVM_GUEST_PROGRAMS"; fi
+export RRVM_BIN_DIR="$root/.build/release"
+echo "== swift test" >&2
+swift test "$@"
