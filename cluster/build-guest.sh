@@ -71,8 +71,8 @@ install_output() { # built-file name
   mv -f "$out/$2.tmp" "$out/$2"
 }
 
-mkdir -p "$out/work"
 work=$out/work
+mkdir -p "$work"
 exec 9>"$out/.lock"
 flock -n 9 || {
   progress "waiting for another build in $out"
@@ -124,13 +124,14 @@ configure_kernel() {
     cat "$log" >&2
     fail "make olddefconfig failed"
   }
-  local wanted unmet=()
+  local wanted symbol got unmet=()
   while IFS= read -r wanted; do
+    symbol=${wanted#\# }
+    symbol=${symbol%%[= ]*}
+    got=$(grep -E "^(# )?$symbol[= ]" "$build/.config" || echo "$symbol absent")
     case $wanted in
-      CONFIG_*=*) grep -qxF "$wanted" "$build/.config" || unmet+=("$wanted (got: $(grep -E "^(# )?${wanted%%=*}[= ]" "$build/.config" || echo absent))") ;;
-      "# CONFIG_"*) local symbol=${wanted#\# }
-        symbol=${symbol%% *}
-        ! grep -q "^$symbol=" "$build/.config" || unmet+=("$wanted (got: $(grep "^$symbol=" "$build/.config"))") ;;
+      CONFIG_*) [ "$got" = "$wanted" ] || unmet+=("$wanted (got: $got)") ;;
+      *) [[ $got != "$symbol="* ]] || unmet+=("$wanted (got: $got)") ;;
     esac
   done < <(grep -E '^(CONFIG_|# CONFIG_.* is not set$)' "$fragment")
   if [ ${#unmet[@]} -gt 0 ]; then
@@ -170,11 +171,12 @@ build_kernel() {
   fi
   require "${cross}gcc" make gcc flex bison bc perl
   unpack_linux
-  # A build directory made from another source version is not reused.
-  if [ "$(cat "$work/kernel-build/.rrvm-source" 2>/dev/null)" != "$linux_version" ]; then
+  # A build directory made from another source tree (another version, or the output directory
+  # was moved: kbuild keeps absolute paths) is not reused.
+  if [ "$(cat "$work/kernel-build/.rrvm-source" 2>/dev/null)" != "$linux_src" ]; then
     rm -rf "$work/kernel-build"
     mkdir -p "$work/kernel-build"
-    echo "$linux_version" >"$work/kernel-build/.rrvm-source"
+    echo "$linux_src" >"$work/kernel-build/.rrvm-source"
   fi
   progress "kernel: configuring Linux $linux_version (tinyconfig + cluster/guest/kernel.config)"
   configure_kernel
@@ -207,7 +209,7 @@ build_initramfs() {
     cp "$linux_src/usr/gen_init_cpio.c" "$dir/"
   else
     require tar xz
-    tar -xJf "$linux_tarball" -O linux-source-6.1/usr/gen_init_cpio.c >"$dir/gen_init_cpio.c"
+    tar -xJf "$linux_tarball" -O "$linux_package/usr/gen_init_cpio.c" >"$dir/gen_init_cpio.c"
   fi
   gcc -O2 -o "$dir/gen_init_cpio" "$dir/gen_init_cpio.c"
   "${cross}gcc" -static -O2 -s -pthread -Wall -Wextra -Werror -o "$dir/init" "$guest_src/init.c"

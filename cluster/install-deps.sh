@@ -12,7 +12,7 @@ packages=(
   e2fsprogs                                             # mke2fs for the guest disk
 )
 if [ "${RRVM_WITH_KERNEL:-0}" = 1 ]; then
-  packages+=(linux-source-6.1 flex bison bc libssl-dev libelf-dev cpio xz-utils)
+  packages+=(linux-source-6.1 make gcc flex bison bc xz-utils)
 fi
 
 missing=()

@@ -79,3 +79,10 @@ struct DeviceProbe {
         return effects
     }
 }
+
+extension DeviceEffects {
+    /// Source line changes as "source=level" strings, for comparisons.
+    var sourceChanges: [String] { sourceLevels.map { "\($0.source)=\($0.level ? 1 : 0)" } }
+    /// Hart line changes as "hart:line=level" strings, for comparisons.
+    var hartChanges: [String] { hartLines.map { "\($0.hart):\($0.line)=\($0.level ? 1 : 0)" } }
+}

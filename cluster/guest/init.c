@@ -234,10 +234,12 @@ static void list_directory(const char *path) {
         if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
             continue;
         char **grown = realloc(names, (count + 1) * sizeof *names);
-        if (grown == NULL)
+        char *name = grown != NULL ? strdup(entry->d_name) : NULL;
+        if (grown != NULL)
+            names = grown;
+        if (name == NULL)
             break;
-        names = grown;
-        names[count++] = strdup(entry->d_name);
+        names[count++] = name;
     }
     closedir(directory);
     qsort(names, count, sizeof *names, compare_names);

@@ -1,0 +1,113 @@
+import Foundation
+import RRBus
+import RRProto
+
+/// Measures the MMIO path between real processes: this process joins as hart 0 of a cluster whose
+/// sequencer and UART device are the real rrvm-sequencer and rrvm-device, then reads the UART's line
+/// status register `count` times (hart -> sequencer -> device -> sequencer -> hart), and floods the
+/// hub with messages addressed back to itself to measure throughput.
+func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
+    let loop = EventLoop()
+    let directory = try RunDirectory.create()
+    defer { directory.remove() }
+    var config = Rrvm_MachineConfig()
+    config.harts = 1
+    config.ramSize = 1 << 20
+    config.quantum = UInt64(count) * 10
+    config.icountShift = 4
+    config.devices = [.with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100; $0.irq = 10 }]
+    try directory.writeConfig(config)
+
+    let arguments = ["--run-dir", directory.path, "--parent-pid", String(getpid())]
+    var children: [ChildProcess] = []
+    children.append(try ChildProcess(loop: loop, name: "sequencer", path: binDirectory + "/rrvm-sequencer",
+                                     arguments: arguments) { _ in })
+    children.append(try ChildProcess(loop: loop, name: "uart", path: binDirectory + "/rrvm-device",
+                                     arguments: arguments + ["--device", "0", "--kind", "uart"]) { _ in })
+    defer { children.forEach { $0.send(signal: SIGKILL) } }
+
+    var latencies: [UInt64] = []
+    latencies.reserveCapacity(count)
+    var floodSent = 0
+    var floodReceived = 0
+    let floodCount = count * 4
+    var floodStart: UInt64 = 0
+    var floodEnd: UInt64 = 0
+    var failure: String?
+    var requestStart: UInt64 = 0
+    let credentials = try directory.credentials()
+
+    func readLineStatus(_ connection: Connection) {
+        var envelope = Rrvm_Envelope()
+        envelope.body = .mmioRequest(.with { $0.address = 0x1000_0005; $0.size = 1; $0.executed = UInt64(latencies.count) })
+        requestStart = EventLoop.monotonicNanoseconds()
+        connection.send(envelope)
+    }
+
+    func flood(_ connection: Connection) {
+        floodStart = EventLoop.monotonicNanoseconds()
+        // Keep a bounded window in flight so the measurement is of the hub, not of queue growth.
+        while floodSent < floodCount && floodSent - floodReceived < 256 { sendEcho(connection) }
+    }
+
+    func sendEcho(_ connection: Connection) {
+        var envelope = Rrvm_Envelope()
+        envelope.body = .echo(.with { $0.id = UInt64(floodSent); $0.to = Endpoint.hart(0); $0.payload = Data(count: 8) })
+        connection.send(envelope)
+        floodSent += 1
+    }
+
+    var attempts = 0
+    func attempt() {
+        join(loop: loop, address: directory.busAddress, role: .hart, index: 0, credentials: credentials,
+             name: "bench hart") { result in
+            switch result {
+            case .failure(.io) where attempts < 500:
+                attempts += 1
+                loop.after(milliseconds: 10) { attempt() }
+            case .failure(let error):
+                failure = "\(error)"
+                loop.stop()
+            case .success(let (connection, _)):
+                connection.onEnvelope { envelope in
+                    switch envelope.body {
+                    case .run?:
+                        readLineStatus(connection)
+                    case .mmioReply?:
+                        latencies.append(EventLoop.monotonicNanoseconds() - requestStart)
+                        if latencies.count < count { readLineStatus(connection) } else { flood(connection) }
+                    case .echo?:
+                        floodReceived += 1
+                        if floodReceived == floodCount {
+                            floodEnd = EventLoop.monotonicNanoseconds()
+                            loop.stop()
+                        } else if floodSent < floodCount {
+                            sendEcho(connection)
+                        }
+                    case .shutdown(let shutdown)?:
+                        failure = shutdown.reason
+                        loop.stop()
+                    default:
+                        break
+                    }
+                }
+                connection.onClose = { reason in
+                    failure = "lost the sequencer: \(reason)"
+                    loop.stop()
+                }
+            }
+        }
+    }
+    attempt()
+    loop.run()
+    if let failure { throw NodeError(failure) }
+
+    latencies.sort()
+    func percentile(_ fraction: Double) -> Double {
+        Double(latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))]) / 1000
+    }
+    let seconds = Double(floodEnd - floodStart) / 1e9
+    return String(format: "bus: MMIO read round trip hart->sequencer->uart->sequencer->hart over %d reads: "
+                  + "p50 %.1f us, p99 %.1f us; hub throughput %.0f messages/s (%d messages)",
+                  latencies.count, percentile(0.5), percentile(0.99), Double(floodCount) / seconds, floodCount)
+}

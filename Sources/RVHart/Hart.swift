@@ -1,0 +1,450 @@
+import Glibc
+
+/// Architectural constants.
+enum MStatus {
+    static let sie: UInt64 = 1 << 1
+    static let mie: UInt64 = 1 << 3
+    static let spie: UInt64 = 1 << 5
+    static let mpie: UInt64 = 1 << 7
+    static let spp: UInt64 = 1 << 8
+    static let mppShift: UInt64 = 11
+    static let mpp: UInt64 = 3 << 11
+    static let fs: UInt64 = 3 << 13
+    static let mprv: UInt64 = 1 << 17
+    static let sum: UInt64 = 1 << 18
+    static let mxr: UInt64 = 1 << 19
+    static let tvm: UInt64 = 1 << 20
+    static let tw: UInt64 = 1 << 21
+    static let tsr: UInt64 = 1 << 22
+    static let uxl: UInt64 = 2 << 32
+    static let sxl: UInt64 = 2 << 34
+    static let sd: UInt64 = 1 << 63
+    /// Bits M-mode software may write (MPP, FS are checked further).
+    static let writable: UInt64 = sie | mie | spie | mpie | spp | mpp | fs | mprv | sum | mxr | tvm | tw | tsr
+    /// The sstatus view.
+    static let supervisorView: UInt64 = sie | spie | spp | fs | sum | mxr | uxl | sd
+    static let supervisorWritable: UInt64 = sie | spie | spp | fs | sum | mxr
+}
+
+enum Interrupt {
+    static let ssip: UInt64 = 1 << 1
+    static let msip: UInt64 = 1 << 3
+    static let stip: UInt64 = 1 << 5
+    static let mtip: UInt64 = 1 << 7
+    static let seip: UInt64 = 1 << 9
+    static let meip: UInt64 = 1 << 11
+    static let supervisorBits: UInt64 = ssip | stip | seip
+    static let all: UInt64 = ssip | msip | stip | mtip | seip | meip
+    /// Lines driven from outside the hart.
+    static let external: UInt64 = msip | mtip | meip | seip
+    /// Taken in this order when several are pending and enabled.
+    static let priority: [UInt64] = [11, 3, 7, 9, 1, 5]
+}
+
+enum Cause {
+    static let fetchAccess: UInt64 = 1
+    static let illegalInstruction: UInt64 = 2
+    static let breakpoint: UInt64 = 3
+    static let loadMisaligned: UInt64 = 4
+    static let loadAccess: UInt64 = 5
+    static let storeMisaligned: UInt64 = 6
+    static let storeAccess: UInt64 = 7
+    static let userEcall: UInt64 = 8
+    static let fetchPageFault: UInt64 = 12
+    static let loadPageFault: UInt64 = 13
+    static let storePageFault: UInt64 = 15
+    static let interruptFlag: UInt64 = 1 << 63
+}
+
+/// Why a slow path interrupted the instruction in progress (`Hart.stop`).
+enum StopCode: UInt8 {
+    case none = 0
+    /// An exception: `trapCause`/`trapValue` hold it; the instruction does not retire.
+    case trap
+    /// A device access: `pendingAccess` holds it; the instruction retires in `completeMMIO`.
+    case mmio
+    /// The instruction retired and changed state the loop caches (CSRs, privilege, translation).
+    case refresh
+    /// WFI retired with nothing to wake it.
+    case waitForInterrupt
+}
+
+/// How a device read completes into the register file.
+enum MMIOLoadKind: UInt8 {
+    case store, signed8, signed16, signed32, unsigned8, unsigned16, unsigned32, full64, float32
+}
+
+/// One RV64GC hart: registers, CSRs, software TLB, decoded-instruction cache.
+///
+/// Memory model choices (documented for the tests and the wrapper):
+/// - Misaligned loads and stores to RAM and ROM are performed, also across pages (as QEMU does).
+///   Misaligned device accesses take the address-misaligned exception; misaligned LR/SC/AMOs take the
+///   address-misaligned exception (load for LR, store/AMO otherwise).
+/// - LR/SC/AMO to a device window take an access fault (load for LR, store/AMO otherwise).
+/// - Decoded instructions are cached per physical page. Stores of this hart invalidate the slots they
+///   touch. Changes made by other harts or DMA become visible at this hart's next FENCE.I, as the ISA
+///   allows (Zifencei); page-table changes are seen after SFENCE.VMA or a satp write (they flush the TLB).
+public final class Hart {
+    // Configuration.
+    let hartID: UInt64
+    let ramHost: UnsafeMutableRawPointer
+    let ramBase: UInt64
+    let ramSize: UInt64
+    let romHost: UnsafeMutableRawPointer
+    let romBase: UInt64
+    let romSize: UInt64
+    let mmioRegions: [MemoryRegion]
+    let icountShift: UInt64
+    let maxSatpMode: SatpMode
+
+    /// x0...x31, the x0 write sink (32), f0...f31 (64...95).
+    let regs: UnsafeMutablePointer<UInt64>
+    var pcValue: UInt64
+    var priv: UInt8 = 3
+
+    // CSRs.
+    var mstatus: UInt64 = MStatus.uxl | MStatus.sxl
+    var medeleg: UInt64 = 0
+    var mideleg: UInt64 = 0
+    var mie: UInt64 = 0
+    /// The software-owned mip bits: SSIP, STIP (when Sstc is off) and the software part of SEIP.
+    var mipSoftware: UInt64 = 0
+    /// MSIP, MTIP, MEIP and the external part of SEIP, from `setInterruptLines`.
+    var interruptLines: UInt64 = 0
+    /// STIP produced by the Sstc comparator.
+    var sstcPending = false
+    var mtvec: UInt64 = 0
+    var stvec: UInt64 = 0
+    var mepc: UInt64 = 0
+    var sepc: UInt64 = 0
+    var mcause: UInt64 = 0
+    var scause: UInt64 = 0
+    var mtval: UInt64 = 0
+    var stval: UInt64 = 0
+    var mscratch: UInt64 = 0
+    var sscratch: UInt64 = 0
+    var satp: UInt64 = 0
+    var mcounteren: UInt64 = 0
+    var scounteren: UInt64 = 0
+    var menvcfg: UInt64 = 0
+    var senvcfg: UInt64 = 0
+    var mcountinhibit: UInt64 = 0
+    var stimecmp: UInt64 = .max
+    var fflags: UInt64 = 0
+    var frm: UInt64 = 0
+    var pmpConfig = [UInt8](repeating: 0, count: 16)
+    var pmpAddress = [UInt64](repeating: 0, count: 16)
+    var pmpActive = false
+    /// minstret = retired + instretOffset while counting; the frozen value while inhibited.
+    var instretOffset: UInt64 = 0
+    var cycleOffset: UInt64 = 0
+    var instretFrozen: UInt64 = 0
+    var cycleFrozen: UInt64 = 0
+
+    public private(set) var retired: UInt64 = 0
+    public private(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
+
+    // Run state.
+    var stop = StopCode.none
+    var trapCause: UInt64 = 0
+    var trapValue: UInt64 = 0
+    var runGlobalCount: UInt64 = 0
+    var runBudget: UInt64 = 0
+    /// Instructions retired in the current `run` when the next event (budget end, timer, breakpoint
+    /// check) is due.
+    var eventTarget: UInt64 = 0
+    var mmioDestination = 0
+    var mmioKind = MMIOLoadKind.store
+    var mmioStep: UInt64 = 4
+    var waiting = false
+    /// The hart took the same exception twice with no instruction in between: it can only loop.
+    var stuck = false
+    var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: UInt8)?
+    var retiredSinceTrap = true
+    var reservation: UInt64 = .max
+    var breakpoints: Set<UInt64> = []
+    var resumeFromBreakpoint: UInt64?
+    /// The host rounding mode currently set (RISC-V encoding), to call fesetround only on change.
+    var hostRounding: UInt64 = 0
+
+    // Software TLB: 4 sets (M, S, S with SUM, U) x 3 kinds (fetch, load, store) x 256 entries.
+    let tlb: UnsafeMutablePointer<TLBEntry>
+    var fetchTLB: UnsafeMutablePointer<TLBEntry>
+    var loadTLB: UnsafeMutablePointer<TLBEntry>
+    var storeTLB: UnsafeMutablePointer<TLBEntry>
+
+    // Decoded-instruction cache: one page of slots per physical page that ran code.
+    let codePageCount: Int
+    let codePages: UnsafeMutablePointer<UnsafeMutablePointer<DecodedInstruction>?>
+    /// The generation a decoded page was filled in; 0 for a page detached from the cache.
+    let codeGeneration: UnsafeMutablePointer<UInt32>
+    let codeStores: UnsafeMutablePointer<UInt32>
+    var generation: UInt32 = 1
+    var allocatedCodePages = 0
+    /// A page whose every slot sends the loop to look pc up again.
+    let lookupPage: UnsafeMutablePointer<DecodedInstruction>
+    /// Holds an instruction that straddles two pages in its last slot.
+    let straddlePage: UnsafeMutablePointer<DecodedInstruction>
+    // The page the loop enters after `enterPage`.
+    var currentPage: UnsafeMutablePointer<DecodedInstruction>
+    var currentPageBase: UInt64 = 0
+    var currentHostOffset: UInt64 = 0
+
+    public init(config: HartConfig) {
+        hartID = config.hartID
+        ramHost = config.ram
+        ramBase = config.ramBase
+        ramSize = config.ramSize & ~0xfff
+        romBase = config.romBase
+        let romPages = max(1, (config.rom.count + 0xfff) >> 12)
+        romSize = UInt64(romPages << 12)
+        romHost = UnsafeMutableRawPointer.allocate(byteCount: romPages << 12, alignment: 4096)
+        romHost.initializeMemory(as: UInt8.self, repeating: 0, count: romPages << 12)
+        config.rom.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { romHost.copyMemory(from: base, byteCount: bytes.count) }
+        }
+        mmioRegions = config.mmioRegions
+        icountShift = UInt64(min(config.icountShift, 63))
+        maxSatpMode = config.maxSatpMode
+        regs = .allocate(capacity: RegisterFile.count)
+        regs.initialize(repeating: 0, count: RegisterFile.count)
+        pcValue = config.romBase
+
+        tlb = .allocate(capacity: TLBLayout.totalEntries)
+        tlb.initialize(repeating: TLBEntry.invalid, count: TLBLayout.totalEntries)
+        fetchTLB = tlb
+        loadTLB = tlb
+        storeTLB = tlb
+
+        codePageCount = Int(ramSize >> 12) + romPages
+        codePages = .allocate(capacity: codePageCount)
+        codePages.initialize(repeating: nil, count: codePageCount)
+        codeGeneration = .allocate(capacity: codePageCount)
+        codeGeneration.initialize(repeating: 0, count: codePageCount)
+        codeStores = .allocate(capacity: codePageCount)
+        codeStores.initialize(repeating: 0, count: codePageCount)
+        lookupPage = .allocate(capacity: CodePage.slots)
+        lookupPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        straddlePage = .allocate(capacity: CodePage.slots)
+        straddlePage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        currentPage = lookupPage
+        selectTLBs()
+    }
+
+    deinit {
+        for index in 0..<codePageCount { codePages[index]?.deallocate() }
+        codePages.deallocate()
+        codeGeneration.deallocate()
+        codeStores.deallocate()
+        lookupPage.deallocate()
+        straddlePage.deallocate()
+        tlb.deallocate()
+        regs.deallocate()
+        romHost.deallocate()
+    }
+
+    // MARK: Public API
+
+    public var pc: UInt64 {
+        get { pcValue }
+        set {
+            pcValue = newValue & ~1
+            waiting = false
+            stuck = false
+        }
+    }
+
+    public var privilege: PrivilegeMode { PrivilegeMode(rawValue: priv) ?? .machine }
+
+    public func register(_ index: Int) -> UInt64 {
+        (1..<32).contains(index) ? regs[index] : 0
+    }
+
+    public func setRegister(_ index: Int, _ value: UInt64) {
+        if (1..<32).contains(index) { regs[index] = value }
+    }
+
+    public func fpRegister(_ index: Int) -> UInt64 {
+        (0..<32).contains(index) ? regs[RegisterFile.fpBase + index] : 0
+    }
+
+    public func setFPRegister(_ index: Int, _ value: UInt64) {
+        if (0..<32).contains(index) { regs[RegisterFile.fpBase + index] = value }
+    }
+
+    /// Debugger access: no side effects, no privilege check; nil for a CSR this hart does not implement.
+    public func readCSR(_ number: UInt16) -> UInt64? {
+        csrValue(Int(number), executed: 0, forDebugger: true)
+    }
+
+    /// Interrupt lines driven from outside (MSIP, MTIP, MEIP, and the external SEIP), as mip bits.
+    public func setInterruptLines(_ mipBits: UInt64) {
+        interruptLines = mipBits & Interrupt.external
+    }
+
+    public var isWaitingForInterrupt: Bool {
+        if stuck { return interruptToTake() == nil }
+        return waiting && effectiveMip() & mie == 0
+    }
+
+    public var nextTimerDeadline: UInt64? {
+        guard menvcfg & EnvConfig.stce != 0, !sstcPending, stimecmp != .max else { return nil }
+        return stimecmp
+    }
+
+    public func dropReservation() {
+        reservation = .max
+    }
+
+    public func addBreakpoint(_ pc: UInt64) {
+        breakpoints.insert(pc)
+    }
+
+    public func removeBreakpoint(_ pc: UInt64) {
+        breakpoints.remove(pc)
+    }
+
+    /// A deterministic hash of the architectural state: x1-x31, f0-f31, pc, privilege and the CSRs.
+    public func stateHash() -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ value: UInt64) {
+            var v = value
+            for _ in 0..<8 {
+                hash = (hash ^ (v & 0xff)) &* 0x0000_0100_0000_01b3
+                v >>= 8
+            }
+        }
+        for index in 1..<32 { mix(regs[index]) }
+        for index in 0..<32 { mix(regs[RegisterFile.fpBase + index]) }
+        mix(pcValue)
+        mix(UInt64(priv))
+        for csr in Hart.hashedCSRs { mix(csrValue(csr, executed: 0, forDebugger: true) ?? 0) }
+        return hash
+    }
+
+    static let hashedCSRs: [Int] = [
+        0x001, 0x002, 0x100, 0x104, 0x105, 0x106, 0x10a, 0x140, 0x141, 0x142, 0x143, 0x144, 0x14d, 0x180,
+        0x300, 0x302, 0x303, 0x304, 0x305, 0x306, 0x30a, 0x320, 0x340, 0x341, 0x342, 0x343, 0x344,
+        0x3a0, 0x3a2, 0xb00, 0xb02,
+    ] + Array(0x3b0...0x3bf)
+
+    // MARK: MMIO completion
+
+    public func completeMMIO(value: UInt64) {
+        guard stop == .mmio else { return }
+        stop = .none
+        let v: UInt64
+        switch mmioKind {
+        case .store: v = 0
+        case .signed8: v = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: value)))
+        case .signed16: v = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: value)))
+        case .signed32: v = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+        case .unsigned8: v = value & 0xff
+        case .unsigned16: v = value & 0xffff
+        case .unsigned32: v = value & 0xffff_ffff
+        case .full64: v = value
+        case .float32: v = value | 0xffff_ffff_0000_0000
+        }
+        if mmioKind != .store {
+            regs[mmioDestination] = v
+            if mmioDestination >= RegisterFile.fpBase { mstatus |= MStatus.fs }
+        }
+        pcValue &+= mmioStep
+        retired &+= 1
+        retiredSinceTrap = true
+    }
+
+    public func failMMIO() {
+        guard stop == .mmio else { return }
+        stop = .none
+        let cause = pendingAccess.isWrite ? Cause.storeAccess : Cause.loadAccess
+        pcValue = takeTrap(cause: cause, value: pendingAccess.address, pc: pcValue)
+    }
+
+    // MARK: Counters
+
+    func instret(executed: UInt64) -> UInt64 {
+        mcountinhibit & 4 != 0 ? instretFrozen : retired &+ executed &+ instretOffset
+    }
+
+    func cycle(executed: UInt64) -> UInt64 {
+        mcountinhibit & 1 != 0 ? cycleFrozen : retired &+ executed &+ cycleOffset
+    }
+
+    /// mtime as the cluster sees it after `executed` instructions of the current run.
+    func mtime(executed: UInt64) -> UInt64 {
+        (runGlobalCount &+ executed) >> icountShift
+    }
+
+    // MARK: Interrupts
+
+    func effectiveMip() -> UInt64 {
+        var mip = mipSoftware | interruptLines
+        if menvcfg & EnvConfig.stce != 0 {
+            mip = (mip & ~Interrupt.stip) | (sstcPending ? Interrupt.stip : 0)
+        }
+        return mip
+    }
+
+    /// The interrupt the hart takes now, if any (privileged spec 3.1.9 priority and enables).
+    func interruptToTake() -> UInt64? {
+        let pending = effectiveMip() & mie
+        if pending == 0 { return nil }
+        let machineEnabled = priv < 3 || mstatus & MStatus.mie != 0
+        let supervisorEnabled = priv < 1 || (priv == 1 && mstatus & MStatus.sie != 0)
+        let machinePending = machineEnabled ? pending & ~mideleg : 0
+        let supervisorPending = supervisorEnabled ? pending & mideleg : 0
+        for candidates in [machinePending, supervisorPending] where candidates != 0 {
+            for cause in Interrupt.priority where candidates & (1 << cause) != 0 {
+                return cause
+            }
+        }
+        return nil
+    }
+
+    /// Enters the trap handler for an exception (or an interrupt when `cause` has bit 63); returns the
+    /// new pc.
+    func takeTrap(cause: UInt64, value: UInt64, pc: UInt64) -> UInt64 {
+        let isInterrupt = cause & Cause.interruptFlag != 0
+        let code = cause & ~Cause.interruptFlag
+        if !isInterrupt {
+            let signature = (cause: cause, pc: pc, value: value, priv: priv)
+            if !retiredSinceTrap, let last = lastTrap, last == signature { stuck = true }
+            lastTrap = signature
+            retiredSinceTrap = false
+        }
+        reservation = .max
+        let delegated = priv <= 1 && ((isInterrupt ? mideleg : medeleg) >> code) & 1 != 0
+        let vector: UInt64
+        if delegated {
+            scause = cause
+            sepc = pc
+            stval = value
+            var s = mstatus & ~(MStatus.spp | MStatus.spie | MStatus.sie)
+            if priv == 1 { s |= MStatus.spp }
+            if mstatus & MStatus.sie != 0 { s |= MStatus.spie }
+            mstatus = s
+            priv = 1
+            vector = stvec
+        } else {
+            mcause = cause
+            mepc = pc
+            mtval = value
+            var s = mstatus & ~(MStatus.mpp | MStatus.mpie | MStatus.mie)
+            s |= UInt64(priv) << MStatus.mppShift
+            if mstatus & MStatus.mie != 0 { s |= MStatus.mpie }
+            mstatus = s
+            priv = 3
+            vector = mtvec
+        }
+        selectTLBs()
+        let base = vector & ~3
+        if isInterrupt && vector & 3 == 1 { return base &+ 4 &* code }
+        return base
+    }
+}
+
+enum EnvConfig {
+    static let fiom: UInt64 = 1
+    static let stce: UInt64 = 1 << 63
+}

@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+/// `rrctl up` as a user runs it: real processes, the real bus, the console on standard output.
+final class ClusterTests: XCTestCase {
+    func testBareMetalProgramPrintsAndExitsWithTheGuestsStatus() throws {
+        let hello = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-hello")])
+        XCTAssertEqual(hello.wait(), 0, hello.errors)
+        XCTAssertTrue(hello.output.contains("PASS uart-hello"), hello.output)
+        XCTAssertTrue(hello.leftovers().isEmpty, "\(hello.leftovers())")
+
+        let code = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("finisher-code")])
+        XCTAssertEqual(code.wait(), 42, code.errors)
+    }
+
+    func testConsoleInputReachesTheGuest() throws {
+        let echo = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                                keepInputOpen: true)
+        XCTAssertTrue(echo.waitForOutput("READY", seconds: 60), echo.output + echo.errors)
+        echo.send("rrvm\n")
+        XCTAssertTrue(echo.waitForOutput("rrvm", seconds: 30), echo.output)
+        echo.send("q")
+        XCTAssertEqual(echo.wait(), 0, echo.errors)
+    }
+
+    func testKilledHartStopsTheRunNamingItAndLeavesNothingBehind() throws {
+        let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        guard let hart = Processes.find(["rrvm-hart", "--parent-pid\u{0}\(run.pid)\u{0}", "--hart\u{0}1"]) else {
+            return XCTFail("hart 1 not found among \(run.leftovers())")
+        }
+        kill(hart, SIGKILL)
+        XCTAssertNotEqual(run.wait(seconds: 30), 0)
+        XCTAssertTrue(run.errors.contains("hart 1"), run.errors)
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers(), [])
+    }
+
+    func testInterruptAndTerminateTearEverythingDown() throws {
+        for signalNumber in [SIGINT, SIGTERM] {
+            let run = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                                   keepInputOpen: true)
+            XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+            XCTAssertEqual(run.leftovers().count, 4 + 1 + 7, "sequencer, 4 harts, 7 devices: \(run.leftovers())")
+            kill(run.pid, signalNumber)
+            XCTAssertEqual(run.wait(seconds: 30), 128 + signalNumber)
+            usleep(200_000)
+            XCTAssertEqual(run.leftovers(), [], "signal \(signalNumber)")
+        }
+    }
+
+    func testKilledSupervisorTakesItsClusterWithIt() throws {
+        let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        kill(run.pid, SIGKILL)
+        run.wait(seconds: 10)
+        var remaining = run.leftovers()
+        for _ in 0..<50 where !remaining.isEmpty {
+            usleep(100_000)
+            remaining = run.leftovers()
+        }
+        XCTAssertEqual(remaining, [])
+    }
+
+    func testPsListsTheRunningCluster() throws {
+        let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        let ps = try RRCtlRun(["ps"])
+        XCTAssertEqual(ps.wait(), 0, ps.errors)
+        XCTAssertTrue(ps.output.contains("rrctl pid \(run.pid)"), ps.output)
+        for role in ["sequencer", "hart 0", "hart 1", "device 4 (uart)"] {
+            XCTAssertTrue(ps.output.contains(role), "\(role) missing in:\n\(ps.output)")
+        }
+        run.send("q")
+        XCTAssertEqual(run.wait(), 0, run.errors)
+    }
+
+    func testBadInputIsOneClearLineAndNothingRuns() throws {
+        let cases: [([String], String)] = [
+            (["up", "--frobnicate"], "frobnicate"),
+            (["up", "--bios", "none", "--kernel", "/nonexistent/kernel.elf"], "/nonexistent/kernel.elf"),
+            (["up", "--smp", "0", "--bios", "none", "--kernel", "/bin/sh"], "--smp"),
+            (["up", "--bios", "none", "--kernel", "/etc/hostname"], "/etc/hostname"),
+            (["up", "--bios", Harness.projectRoot + "/README.md", "--kernel", "/bin/sh"], "README.md"),
+            (["up", "--memory", "lots", "--bios", "none", "--kernel", "/bin/sh"], "lots"),
+            (["replay", "/nonexistent/run.log"], "/nonexistent/run.log"),
+            (["log", "show", Harness.projectRoot + "/Package.swift"], "not an rrvm log"),
+        ]
+        for (arguments, mention) in cases {
+            let run = try RRCtlRun(arguments)
+            XCTAssertNotEqual(run.wait(seconds: 30), 0, "\(arguments)")
+            XCTAssertTrue(run.errors.contains(mention), "\(arguments): \(run.errors)")
+            XCTAssertTrue(run.leftovers().isEmpty)
+        }
+    }
+}

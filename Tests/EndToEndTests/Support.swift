@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+
+/// Runs the real rrctl (the release build that cluster/test.sh names in RRVM_BIN_DIR) and the
+/// project's guest programs (built into RRVM_GUEST_PROGRAMS).
+enum Harness {
+    static var binDirectory: String {
+        if let explicit = ProcessInfo.processInfo.environment["RRVM_BIN_DIR"] { return explicit }
+        return Bundle(for: Box.self).bundleURL.deletingLastPathComponent().path
+    }
+
+    static var rrctl: String { binDirectory + "/rrctl" }
+
+    static var projectRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
+    /// A built guest program, or nil (the test is skipped) when the guest programs were not built.
+    static func guest(_ name: String) throws -> String {
+        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_PROGRAMS"]
+            ?? projectRoot + "/.build/guest-programs"
+        let path = directory + "/\(name).elf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("guest program \(path) is not built (cluster/test.sh builds them)")
+        }
+        return path
+    }
+
+    private final class Box {}
+}
+
+/// One rrctl invocation with its output collected in files (no pipe can fill up and stall it).
+final class RRCtlRun {
+    let process = Process()
+    private let outputURL: URL
+    private let errorURL: URL
+    private var inputPipe: Pipe?
+
+    init(_ arguments: [String], input: String? = nil, keepInputOpen: Bool = false) throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("rrctl-\(UUID().uuidString)")
+        outputURL = base.appendingPathExtension("out")
+        errorURL = base.appendingPathExtension("err")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Harness.rrctl)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: outputURL)
+        process.standardError = try FileHandle(forWritingTo: errorURL)
+        if input != nil || keepInputOpen {
+            let pipe = Pipe()
+            inputPipe = pipe
+            process.standardInput = pipe
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
+        try process.run()
+        if let input { send(input) }
+    }
+
+    func send(_ text: String) {
+        inputPipe?.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// Waits for rrctl to end; fails the test (and kills it) after `seconds`.
+    @discardableResult
+    func wait(seconds: Double = 120, file: StaticString = #filePath, line: UInt = #line) -> Int32 {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            XCTFail("rrctl did not finish within \(seconds) s; output so far:\n\(output)\n\(errors)", file: file, line: line)
+            process.interrupt()
+            usleep(500_000)
+            if process.isRunning { kill(pid, SIGKILL) }
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits until the console output contains `text`.
+    func waitForOutput(_ text: String, seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if output.contains(text) { return true }
+            if !process.isRunning { return output.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
+    var errors: String { (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "" }
+
+    /// Processes started by this rrctl that still exist (they carry --parent-pid PID on their command line).
+    func leftovers() -> [String] { Processes.children(ofSupervisor: pid) }
+
+    deinit {
+        if process.isRunning { kill(pid, SIGKILL) }
+        try? FileManager.default.removeItem(at: outputURL)
+        try? FileManager.default.removeItem(at: errorURL)
+    }
+}
+
+enum Processes {
+    /// Command lines of live processes whose arguments name `supervisor` as their parent.
+    static func children(ofSupervisor supervisor: Int32) -> [String] {
+        let marker = "--parent-pid\u{0}\(supervisor)\u{0}"
+        var found: [String] = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"), !data.isEmpty else { continue }
+            let commandLine = String(decoding: data, as: UTF8.self)
+            // A zombie already reaped by nobody still shows an empty cmdline; only live ones count.
+            if commandLine.contains(marker) {
+                found.append("pid \(entry): " + commandLine.replacingOccurrences(of: "\u{0}", with: " "))
+            }
+        }
+        return found
+    }
+
+    /// The pid of the live process whose command line contains all of `parts`.
+    static func find(_ parts: [String]) -> Int32? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+            let commandLine = String(decoding: data, as: UTF8.self)
+            if parts.allSatisfy({ commandLine.contains($0) }) { return pid }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,245 @@
+import RVMachine
+import XCTest
+
+final class PLICTests: XCTestCase {
+    func enableOffset(context: UInt64, source: UInt64) -> UInt64 { 0x2000 + 0x80 * context + 4 * (source / 32) }
+    func thresholdOffset(context: UInt64) -> UInt64 { 0x20_0000 + 0x1000 * context }
+    func claimOffset(context: UInt64) -> UInt64 { thresholdOffset(context: context) + 4 }
+
+    /// Two harts; source 10 enabled for hart 1's S-mode context (3) with priority 1, as Linux sets it up.
+    func makePLIC() -> (PLIC, DeviceProbe) {
+        let plic = PLIC(harts: 2)
+        var probe = DeviceProbe(plic)
+        probe.write(4 * 10, 1)
+        probe.write(enableOffset(context: 3, source: 10), 1 << 10)
+        probe.write(thresholdOffset(context: 3), 0)
+        XCTAssertTrue(probe.take().hartLines.isEmpty)
+        return (plic, probe)
+    }
+
+    func testLevelRaisesTheContextLineOnceAndClaimCompleteCycle() {
+        var (plic, probe) = makePLIC()
+        plic.setSource(10, level: true, effects: &probe.effects)
+        plic.setSource(10, level: true, effects: &probe.effects)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=1"], "one change, not one per call")
+        XCTAssertEqual(probe.read(0x1000), 1 << 10, "pending bit")
+
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 10)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=0"])
+        XCTAssertEqual(probe.read(0x1000), 0, "claimed: no longer pending while the line stays high")
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 0, "nothing else to claim")
+
+        probe.write(claimOffset(context: 3), 10)  // complete with the line still high: pending again
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=1"])
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 10)
+        plic.setSource(10, level: false, effects: &probe.effects)
+        probe.write(claimOffset(context: 3), 10)
+        XCTAssertEqual(probe.read(0x1000), 0)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=0"])
+    }
+
+    func testThresholdMasksAndPriorityZeroNeverInterrupts() {
+        var (plic, probe) = makePLIC()
+        probe.write(thresholdOffset(context: 3), 1)
+        plic.setSource(10, level: true, effects: &probe.effects)
+        XCTAssertTrue(probe.take().hartLines.isEmpty, "priority 1 is not above threshold 1")
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 0)
+        probe.write(thresholdOffset(context: 3), 0)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=1"])
+        probe.write(4 * 10, 0)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=0"])
+    }
+
+    func testHighestPriorityFirstAndLowestIdOnTies() {
+        var (plic, probe) = makePLIC()
+        probe.write(enableOffset(context: 3, source: 0), (1 << 10) | (1 << 5) | (1 << 7))
+        probe.write(4 * 5, 1)
+        probe.write(4 * 7, 3)
+        probe.write(4 * 10, 3)
+        for source: UInt32 in [5, 7, 10] { plic.setSource(source, level: true, effects: &probe.effects) }
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 7)
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 10)
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 5)
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 0)
+    }
+
+    func testMachineContextAndSeparateHarts() {
+        var (plic, probe) = makePLIC()
+        probe.write(enableOffset(context: 0, source: 10), 1 << 10)  // hart 0, M mode
+        plic.setSource(10, level: true, effects: &probe.effects)
+        XCTAssertEqual(probe.take().hartChanges, ["0:machineExternal=1", "1:supervisorExternal=1"])
+        XCTAssertEqual(probe.read(claimOffset(context: 0)), 10)
+        XCTAssertEqual(probe.take().hartChanges, ["0:machineExternal=0", "1:supervisorExternal=0"],
+                       "a claim by one context takes the source from all")
+        XCTAssertTrue(plic.lineLevel(hart: 0, supervisor: false) == false)
+    }
+
+    func testLineDroppedBeforeClaimWithdrawsTheRequest() {
+        var (plic, probe) = makePLIC()
+        plic.setSource(10, level: true, effects: &probe.effects)
+        plic.setSource(10, level: false, effects: &probe.effects)
+        XCTAssertEqual(probe.take().hartChanges, ["1:supervisorExternal=1", "1:supervisorExternal=0"])
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 0)
+    }
+
+    func testCompletionOfASourceNotEnabledIsIgnored() {
+        var (plic, probe) = makePLIC()
+        plic.setSource(10, level: true, effects: &probe.effects)
+        XCTAssertEqual(probe.read(claimOffset(context: 3)), 10)
+        probe.write(enableOffset(context: 3, source: 10), 0)
+        probe.write(claimOffset(context: 3), 10)
+        probe.write(enableOffset(context: 3, source: 10), 1 << 10)
+        XCTAssertFalse(plic.isPending(10), "the completion was ignored: still claimed")
+        probe.write(claimOffset(context: 3), 10)
+        XCTAssertTrue(plic.isPending(10))
+    }
+
+    func testRegisterWidthsAndHardwiredBits() {
+        var (_, probe) = makePLIC()
+        probe.write(4 * 10, 0xff)
+        XCTAssertEqual(probe.read(4 * 10), 7, "3-bit priorities")
+        probe.write(enableOffset(context: 3, source: 0), 0xffff_ffff)
+        XCTAssertEqual(probe.read(enableOffset(context: 3, source: 0)), 0xffff_fffe, "source 0 does not exist")
+        probe.write(enableOffset(context: 3, source: 96), 0xffff_ffff)
+        XCTAssertEqual(probe.read(enableOffset(context: 3, source: 96)), 1, "sources end at 96")
+        probe.write(0x1000, 0xffff_ffff)
+        XCTAssertEqual(probe.read(0x1000), 0, "pending bits are read-only")
+        XCTAssertNil(probe.read(4 * 10, size: 8))
+        XCTAssertNil(probe.read(4 * 10 + 2, size: 4))
+        XCTAssertFalse(probe.write(4 * 10, 1, size: 1))
+        XCTAssertEqual(probe.read(claimOffset(context: 4)), 0, "context 4 does not exist with two harts")
+    }
+}
+
+final class CLINTTests: XCTestCase {
+    func testSoftwareInterruptLines() {
+        let clint = CLINT(harts: 4)
+        var probe = DeviceProbe(clint)
+        probe.write(4 * 2, 1)
+        probe.write(4 * 2, 1)
+        probe.write(4 * 3, 0)
+        XCTAssertEqual(probe.take().hartChanges, ["2:machineSoftware=1"])
+        XCTAssertEqual(probe.read(4 * 2), 1)
+        probe.write(4 * 2, 0)
+        XCTAssertEqual(probe.take().hartChanges, ["2:machineSoftware=0"])
+        XCTAssertEqual(probe.read(4 * 7), 0, "no hart 7")
+        XCTAssertTrue(probe.write(4 * 7, 1))
+        XCTAssertTrue(probe.take().hartLines.isEmpty)
+    }
+
+    func testTimerCompareWritesAndMtime() {
+        let clint = CLINT(harts: 2)
+        var probe = DeviceProbe(clint)
+        XCTAssertEqual(probe.read(0x4008, size: 8), UInt64.max, "no timer before software programs one")
+        probe.write(0x4008, 0x1_0000_2000, size: 8)
+        XCTAssertEqual(probe.take().timerCompares.map { "\($0.hart):\($0.mtimecmp)" }, ["1:\(0x1_0000_2000)"])
+        // 32-bit halves, as an RV32 kernel writes them.
+        probe.write(0x4000, 0xffff_ffff, size: 4)
+        probe.write(0x4004, 0x5, size: 4)
+        probe.write(0x4000, 0x10, size: 4)
+        XCTAssertEqual(probe.take().timerCompares.map(\.mtimecmp).last, 0x5_0000_0010)
+        XCTAssertEqual(clint.timerCompare(hart: 0), 0x5_0000_0010)
+        XCTAssertEqual(probe.read(0x4004, size: 4), 5)
+
+        probe.clock = DeviceClock(globalCount: 123, mtime: 0x1_2345_6789)
+        XCTAssertEqual(probe.read(0xbff8, size: 8), 0x1_2345_6789)
+        XCTAssertEqual(probe.read(0xbffc, size: 4), 1)
+        XCTAssertTrue(probe.write(0xbff8, 0, size: 8), "mtime writes are accepted and ignored")
+        XCTAssertEqual(probe.read(0xbff8, size: 8), 0x1_2345_6789)
+        XCTAssertNil(probe.read(0x4001, size: 4))
+        XCTAssertNil(probe.read(0x0, size: 8), "msip is 32 bits wide")
+        XCTAssertNil(probe.read(0x4000, size: 2))
+    }
+}
+
+final class TestFinisherTests: XCTestCase {
+    func testExitCodes() {
+        func exit(_ value: UInt64) -> MachineExit? {
+            var probe = DeviceProbe(TestFinisher())
+            XCTAssertTrue(probe.write(0, value))
+            return probe.take().exit
+        }
+        XCTAssertEqual(exit(0x5555), .powerOff(code: 0))
+        XCTAssertEqual(exit((3 << 16) | 0x3333), .powerOff(code: 3))
+        XCTAssertEqual(exit((255 << 16) | 0x3333), .powerOff(code: 255))
+        XCTAssertEqual(exit(0x7777), .reset)
+        XCTAssertNil(exit(0x1234))
+        XCTAssertNil(exit(0))
+        var probe = DeviceProbe(TestFinisher())
+        XCTAssertEqual(probe.read(0), 0)
+        XCTAssertNil(probe.read(0, size: 1))
+    }
+}
+
+final class GoldfishRTCTests: XCTestCase {
+    let start: UInt64 = 1_700_000_000 * 1_000_000_000 + 123
+
+    func testTimeIsStartPlusVirtualTimeAndHighHalfIsLatched() {
+        var probe = DeviceProbe(GoldfishRTC(startWallTimeNs: start))
+        probe.clock.mtime = 25_000_000  // 2.5 s at 10 MHz
+        let low = probe.read(0x00)!
+        probe.clock.mtime = 0xffff_ffff_ffff  // much later: the high half still comes from the latch
+        let high = probe.read(0x04)!
+        XCTAssertEqual(high << 32 | low, start + 2_500_000_000)
+    }
+
+    func testSettingTheTime() {
+        let rtc = GoldfishRTC(startWallTimeNs: start)
+        var probe = DeviceProbe(rtc)
+        probe.clock.mtime = 10_000_000
+        let wanted: UInt64 = 1_000_000_000_000_000_000
+        probe.write(0x04, wanted >> 32)
+        probe.write(0x00, wanted & 0xffff_ffff)
+        XCTAssertEqual(rtc.timeNs(mtime: 10_000_000), wanted)
+        XCTAssertEqual(rtc.timeNs(mtime: 20_000_000), wanted + 1_000_000_000)
+    }
+
+    /// goldfish_rtc_set_alarm: ALARM_HIGH, ALARM_LOW, IRQ_ENABLED; the interrupt handler clears it.
+    func testAlarmWakesAndInterrupts() {
+        let rtc = GoldfishRTC(startWallTimeNs: start)
+        var probe = DeviceProbe(rtc)
+        let alarm = start + 3_000_000_000
+        probe.write(0x0c, alarm >> 32)
+        probe.write(0x08, alarm & 0xffff_ffff)
+        probe.write(0x10, 1)
+        let effects = probe.take()
+        XCTAssertEqual(effects.wakeAt, 30_000_000)
+        XCTAssertTrue(effects.sourceLevels.isEmpty)
+        XCTAssertEqual(probe.read(0x18), 1, "alarm armed")
+
+        probe.clock.mtime = 29_999_999
+        rtc.tick(clock: probe.clock, effects: &probe.effects)
+        XCTAssertEqual(probe.take().sourceChanges, [], "an early tick does nothing")
+        probe.clock.mtime = 30_000_000
+        rtc.tick(clock: probe.clock, effects: &probe.effects)
+        let fired = probe.take()
+        XCTAssertEqual(fired.sourceChanges, ["11=1"])
+        XCTAssertNil(fired.wakeAt)
+        XCTAssertEqual(probe.read(0x18), 0)
+        probe.write(0x1c, 1)
+        XCTAssertEqual(probe.take().sourceChanges, ["11=0"])
+    }
+
+    func testAlarmInThePastFiresAtOnceAndDisabledIrqHoldsTheLine() {
+        let rtc = GoldfishRTC(startWallTimeNs: start)
+        var probe = DeviceProbe(rtc)
+        probe.clock.mtime = 50_000_000
+        probe.write(0x0c, start >> 32)
+        probe.write(0x08, start & 0xffff_ffff)
+        XCTAssertEqual(probe.take().sourceChanges, [], "pending, but IRQ_ENABLED is 0")
+        probe.write(0x10, 1)
+        XCTAssertEqual(probe.take().sourceChanges, ["11=1"])
+        probe.write(0x10, 0)
+        XCTAssertEqual(probe.take().sourceChanges, ["11=0"])
+    }
+
+    func testClearAlarmCancelsTheWake() {
+        var probe = DeviceProbe(GoldfishRTC(startWallTimeNs: start))
+        probe.write(0x0c, (start + 5_000_000_000) >> 32)
+        probe.write(0x08, (start + 5_000_000_000) & 0xffff_ffff)
+        XCTAssertNotNil(probe.take().wakeAt)
+        probe.write(0x14, 1)
+        XCTAssertNil(probe.take().wakeAt)
+        XCTAssertEqual(probe.read(0x18), 0)
+    }
+}
