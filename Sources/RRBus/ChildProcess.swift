@@ -79,7 +79,7 @@ public enum ChildExit: Equatable, CustomStringConvertible {
 }
 
 /// Reads a file descriptor (standard input: a terminal, pipe or socket) as a libuv stream.
-public final class InputStream {
+public final class ConsoleInput {
     private let box: HandleBox<uv_stream_t>
     private var onData: (([UInt8]) -> Void)?
     private var onEnd: (() -> Void)?
@@ -101,11 +101,11 @@ public final class InputStream {
         self.onEnd = onEnd
         box.attach(self)
         uv_read_start(box.asStream, { handle, _, buf in
-            guard let stream = owner(of: handle, as: InputStream.self), let buf else { return }
+            guard let stream = owner(of: handle, as: ConsoleInput.self), let buf else { return }
             buf.pointee.base = stream.buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
             buf.pointee.len = stream.buffer.count
         }, { handle, count, _ in
-            guard let stream = owner(of: handle, as: InputStream.self) else { return }
+            guard let stream = owner(of: handle, as: ConsoleInput.self) else { return }
             if count > 0 {
                 stream.onData?(Array(UnsafeRawBufferPointer(rebasing: stream.buffer[0..<count])))
             } else if count < 0 {

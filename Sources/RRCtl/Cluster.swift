@@ -14,7 +14,7 @@ final class Cluster {
     private var sequencer: ChildProcess?
     private var members: [ChildProcess] = []
     private var control: Connection?
-    private var input: InputStream?
+    private var input: ConsoleInput?
     private var signals: [SignalWatcher] = []
     private var shutdown: Rrvm_Shutdown?
     private var failure: String?
@@ -134,7 +134,7 @@ final class Cluster {
         connection.onClose = { _ in }
         guard forwardInput else { return }
         terminal.enterCharacterMode()
-        input = InputStream(loop: loop, descriptor: 0, onData: { [weak connection] bytes in
+        input = ConsoleInput(loop: loop, descriptor: 0, onData: { [weak connection] bytes in
             var envelope = Rrvm_Envelope()
             envelope.body = .hostInput(.with { $0.console = Data(bytes) })
             connection?.send(envelope)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RRBus
 import RRNode
 import RRProto
 import RRSequencer
@@ -99,14 +100,10 @@ struct PS: ParsableCommand {
                 continue
             }
             print("  G=\(status.g)")
-            print("  " + "PID".padding(toLength: 8, withPad: " ", startingAt: 0)
-                  + "ROLE".padding(toLength: 22, withPad: " ", startingAt: 0) + "STATE".padding(toLength: 10, withPad: " ", startingAt: 0)
-                  + "INSTRUCTIONS")
+            print("  " + column("PID", 8) + column("ROLE", 22) + column("STATE", 10) + "INSTRUCTIONS")
             for process in status.processes {
-                print("  " + String(process.pid).padding(toLength: 8, withPad: " ", startingAt: 0)
-                      + process.role.padding(toLength: 22, withPad: " ", startingAt: 0)
-                      + process.state.padding(toLength: 10, withPad: " ", startingAt: 0)
-                      + (process.role.hasPrefix("hart") ? String(process.executed) : ""))
+                let executed = process.role.hasPrefix("hart") ? String(process.executed) : ""
+                print("  " + column(String(process.pid), 8) + column(process.role, 22) + column(process.state, 10) + executed)
             }
         }
     }
@@ -141,4 +138,9 @@ func parseSize(_ text: String) throws -> UInt64 {
         throw ValidationError("bad size '\(text)': expected a number with an optional K, M or G suffix")
     }
     return value * multiplier
+}
+
+/// `text` padded with spaces to `width` characters.
+func column(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
 }

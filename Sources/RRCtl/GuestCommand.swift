@@ -54,3 +54,36 @@ enum DefaultGuest {
         return process.terminationStatus
     }
 }
+
+extension DefaultGuest {
+    struct Images {
+        var bios: String
+        var kernel: String
+        var initrd: String
+        var disk: String
+        var append: String?
+    }
+
+    /// The default guest's images, built first if they are missing (or an input changed).
+    static func images() throws -> Images {
+        let status = try build()
+        guard status == 0 else {
+            throw ValidationError("building the default guest failed (status \(status)); see the messages above")
+        }
+        let manifestPath = directory + "/manifest.txt"
+        guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else {
+            throw ValidationError("the default guest has no manifest at \(manifestPath)")
+        }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        func file(_ key: String) throws -> String {
+            guard let name = values[key] else { throw ValidationError("\(manifestPath) names no \(key)") }
+            return directory + "/" + name
+        }
+        return Images(bios: try file("bios"), kernel: try file("kernel"), initrd: try file("initrd"),
+                      disk: try file("disk"), append: values["append"])
+    }
+}

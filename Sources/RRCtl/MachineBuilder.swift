@@ -25,18 +25,10 @@ struct MachineInputs {
 /// The machine configuration plus what to write into guest RAM before the harts start.
 struct MachinePlan {
     var config: Rrvm_MachineConfig
-    var loads: [(address: UInt64, bytes: [UInt8], what: String)]
+    var boot: BootPlan
 
     func load(into ram: SharedRAM) throws {
-        for load in loads {
-            let offset = load.address &- MachineLayout.ramBase
-            guard load.address >= MachineLayout.ramBase, offset <= UInt64(ram.size),
-                  UInt64(load.bytes.count) <= UInt64(ram.size) - offset else {
-                throw ValidationError("\(load.what) (\(load.bytes.count) bytes at 0x\(String(load.address, radix: 16))) "
-                                      + "does not fit in \(ram.size >> 20) MiB of RAM at 0x80000000")
-            }
-            load.bytes.withUnsafeBytes { (ram.base + Int(offset)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        }
+        try boot.load(into: GuestMemory(base: ram.base, guestBase: MachineLayout.ramBase, size: UInt64(ram.size)))
     }
 }
 
@@ -53,9 +45,17 @@ enum MachineBuilder {
         guard ["sv39", "sv48"].contains(options.mmu) else { throw ValidationError("--mmu must be sv39 or sv48") }
         guard options.quantum >= 100 else { throw ValidationError("--quantum must be at least 100 instructions") }
         guard options.icountShift <= 16 else { throw ValidationError("--icount-shift must be 0 to 16") }
-        guard let kernel = options.kernel else {
-            throw ValidationError("no --kernel given (the default Linux guest arrives with `rrctl guest build`)")
+        var options = options
+        if options.kernel == nil {
+            guard options.bios == nil else { throw ValidationError("--bios needs a --kernel") }
+            let guest = try DefaultGuest.images()
+            options.bios = guest.bios
+            options.kernel = guest.kernel
+            options.initrd = options.initrd ?? guest.initrd
+            options.disk = options.disk ?? guest.disk
+            options.append = options.append ?? guest.append
         }
+        guard let kernel = options.kernel else { throw ValidationError("no --kernel given") }
         var generator = SystemRandomNumberGenerator()
         let inputs = MachineInputs(
             harts: options.smp, ramSize: ramSize,
@@ -96,7 +96,24 @@ enum MachineBuilder {
     }
 
     static func build(_ inputs: MachineInputs) throws -> MachinePlan {
-        let ramBase = MachineLayout.ramBase
+        let kernel = try readImage(inputs.kernel, what: "kernel")
+        let firmware = try inputs.bios.map { try readImage($0, what: "firmware") }
+        let initrd = try inputs.initrd.map { try readImage($0, what: "initrd") }
+        let machine = MachineConfig(
+            harts: inputs.harts, ramSize: inputs.ramSize, bootargs: inputs.bootargs,
+            mmuType: "riscv,\(inputs.mmu)",
+            devices: .init(virtioBlock: inputs.disk != nil, virtioEntropy: true),
+            entropySeed: inputs.entropySeed, startWallTimeNs: UInt64(max(0, inputs.startWallTimeNs)))
+        let boot: BootPlan
+        do {
+            boot = try ImageLoader.plan(
+                config: machine, firmware: firmware.map { BootImage(path: inputs.bios!, bytes: $0) },
+                kernel: BootImage(path: inputs.kernel, bytes: kernel),
+                initrd: initrd.map { BootImage(path: inputs.initrd!, bytes: $0) })
+        } catch {
+            throw ValidationError("\(error)")
+        }
+
         var config = Rrvm_MachineConfig()
         config.harts = UInt32(inputs.harts)
         config.ramSize = inputs.ramSize
@@ -106,67 +123,26 @@ enum MachineBuilder {
         config.entropySeed = inputs.entropySeed
         config.startWallTimeNs = inputs.startWallTimeNs
         config.satpMode = inputs.mmu
-        var loads: [(address: UInt64, bytes: [UInt8], what: String)] = []
+        config.entry = boot.entry
+        config.fdtAddress = boot.fdtAddress
+        config.bootRom = Data(boot.bootROM)
+        config.devices = deviceSpecs(disk: inputs.disk, overlay: inputs.overlayDisk)
 
-        func record(_ role: String, _ path: String, _ bytes: [UInt8], at address: UInt64) {
+        func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, at address: UInt64?) {
+            guard let path, let bytes else { return }
             config.images.append(.with {
                 $0.role = role
                 $0.path = absolute(path)
                 $0.sha256 = SHA256.hex(bytes)
-                $0.loadAddress = address
+                $0.loadAddress = address ?? 0
                 $0.size = UInt64(bytes.count)
             })
         }
-
-        let kernelBytes = try readImage(inputs.kernel, what: "kernel")
-        if let bios = inputs.bios {
-            let firmware = try readImage(bios, what: "firmware")
-            try FirmwareCheck.validate(firmware, path: bios)
-            loads.append((ramBase, firmware, "firmware \(bios)"))
-            record("bios", bios, firmware, at: ramBase)
-            config.entry = ramBase
-            let kernelAddress = ramBase + MachineLayout.kernelOffsetAfterFirmware
-            if ElfImage.hasMagic(kernelBytes) {
-                let elf = try elfImage(kernelBytes, path: inputs.kernel)
-                loads += elf.segments.map { ($0.physicalAddress, $0.data, "kernel \(inputs.kernel)") }
-            } else {
-                try FirmwareCheck.validateKernelImage(kernelBytes, path: inputs.kernel)
-                loads.append((kernelAddress, kernelBytes, "kernel \(inputs.kernel)"))
-            }
-            record("kernel", inputs.kernel, kernelBytes, at: kernelAddress)
-        } else {
-            let elf = try elfImage(kernelBytes, path: inputs.kernel)
-            loads += elf.segments.map { ($0.physicalAddress, $0.data, "kernel \(inputs.kernel)") }
-            config.entry = elf.entry
-            record("kernel", inputs.kernel, kernelBytes, at: elf.entry)
-        }
-
-        // The device tree sits in the last 2 MiB of RAM, the initrd right below it (as QEMU places them
-        // near the top, out of the kernel's way).
-        let fdtAddress = ramBase + inputs.ramSize - (2 << 20)
-        config.fdtAddress = fdtAddress
-        var initrdRange: Range<UInt64>?
-        if let initrd = inputs.initrd {
-            let bytes = try readImage(initrd, what: "initrd")
-            let start = (fdtAddress - UInt64(bytes.count)) & ~UInt64(0xFFF)
-            guard bytes.count < inputs.ramSize / 2, start > ramBase + (64 << 20) || inputs.ramSize < 128 << 20 else {
-                throw ValidationError("initrd \(initrd) (\(bytes.count) bytes) is too large for \(inputs.ramSize >> 20) MiB of RAM")
-            }
-            loads.append((start, bytes, "initrd \(initrd)"))
-            record("initrd", initrd, bytes, at: start)
-            initrdRange = start..<(start + UInt64(bytes.count))
-        }
-
-        config.devices = deviceSpecs(disk: inputs.disk, overlay: inputs.overlayDisk)
-        if let disk = inputs.disk {
-            let bytes = try readImage(disk, what: "disk")
-            record("disk", disk, bytes, at: 0)
-        }
-        let tree = DeviceTree.build(machineDescription(config, initrd: initrdRange))
-        guard tree.count <= 2 << 20 else { throw ValidationError("the device tree is larger than 2 MiB") }
-        loads.append((fdtAddress, tree, "device tree"))
-        config.bootRom = Data(BootROM.build(entry: config.entry, fdtAddress: fdtAddress))
-        return MachinePlan(config: config, loads: loads)
+        record("bios", inputs.bios, firmware, at: firmware == nil ? nil : boot.entry)
+        record("kernel", inputs.kernel, kernel, at: boot.kernelEntry)
+        record("initrd", inputs.initrd, initrd, at: boot.initrd?.lowerBound)
+        if let disk = inputs.disk { record("disk", disk, try readImage(disk, what: "disk"), at: nil) }
+        return MachinePlan(config: config, boot: boot)
     }
 
     /// The devices of a run, in the order of their processes: only those the run needs.
@@ -192,14 +168,6 @@ enum MachineBuilder {
         specs.append(spec("virtio-rng", MachineLayout.virtioBase(slot: 1), MachineLayout.virtioStride,
                           irq: MachineLayout.virtioSource(slot: 1), dma: true))
         return specs
-    }
-
-    private static func elfImage(_ bytes: [UInt8], path: String) throws -> ElfImage {
-        do {
-            return try ElfImage(bytes: bytes)
-        } catch {
-            throw ValidationError("\(path): \(error)")
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import RRBus
 import RRProto
 import RVMachine
 

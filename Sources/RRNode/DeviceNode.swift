@@ -111,6 +111,7 @@ final class DeviceNode {
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-device", message) }
         exitCode = code
+        connection?.onClose = nil
         connection?.close()
         loop.stop()
     }

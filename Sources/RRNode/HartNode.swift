@@ -4,7 +4,8 @@ import RRProto
 import RVHart
 
 /// One vCPU process: runs the slices the sequencer hands out, turning the core's MMIO stops into bus
-/// messages. Reads and writes to DMA-capable devices wait for the answer; other writes are posted.
+/// messages. Reads, and writes to DMA devices and interrupt controllers, wait for the answer (which
+/// also brings the hart's interrupt lines up to date); other writes are posted.
 final class HartNode {
     private let loop = EventLoop()
     private let runDirectory: RunDirectory
@@ -12,7 +13,7 @@ final class HartNode {
     private var connection: Connection?
     private var ram: SharedRAM?
     private var hart: Hart!
-    private var dmaWindows: [MemoryRegion] = []
+    private var waitedWindows: [MemoryRegion] = []
     private var exitCode: Int32 = 0
 
     // The slice in progress.
@@ -53,7 +54,7 @@ final class HartNode {
         let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
         self.ram = ram
         let windows = config.devices.map { MemoryRegion(base: $0.base, size: $0.size) }
-        dmaWindows = config.devices.filter(\.dma).map { MemoryRegion(base: $0.base, size: $0.size) }
+        waitedWindows = config.devices.filter(\.writesAreWaitedFor).map { MemoryRegion(base: $0.base, size: $0.size) }
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram.base, ramBase: 0x8000_0000, ramSize: config.ramSize,
             rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
@@ -74,6 +75,7 @@ final class HartNode {
         case .mmioReply(let reply)?:
             guard awaitingReply else { return stop(1, "hart \(index): unexpected MMIO reply") }
             awaitingReply = false
+            hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
             execute()
         case .shutdown?:
@@ -92,7 +94,7 @@ final class HartNode {
             switch reason {
             case .mmio:
                 let access = hart.pendingAccess
-                let posted = access.isWrite && !dmaWindows.contains {
+                let posted = access.isWrite && !waitedWindows.contains {
                     access.address >= $0.base && access.address &- $0.base < $0.size
                 }
                 var envelope = Rrvm_Envelope()
@@ -131,6 +133,7 @@ final class HartNode {
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-hart", message) }
         exitCode = code
+        connection?.onClose = nil
         connection?.close()
         loop.stop()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import RRBus
 
 /// Guest RAM: one file in the run directory (tmpfs), mapped shared by every hart and DMA device.
 public final class SharedRAM {

@@ -6,3 +6,10 @@ extension Rrvm_Envelope {
         return String(text.prefix { $0 != "(" })
     }
 }
+
+extension Rrvm_DeviceSpec {
+    /// Whether a hart waits for its writes to finish: devices that change guest RAM (DMA) and the
+    /// interrupt controllers, whose effect on the writing hart's own lines must be seen right after the
+    /// store. Other writes are posted.
+    public var writesAreWaitedFor: Bool { dma || kind == "clint" || kind == "plic" }
+}

@@ -352,6 +352,9 @@ public nonisolated struct Rrvm_MmioReply: Sendable {
 
   public var fault: Bool = false
 
+  /// the hart's lines once the access and all it caused are done
+  public var interruptLines: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1347,7 +1350,7 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}interrupt_lines\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1357,6 +1360,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.fault) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
       default: break
       }
     }
@@ -1369,12 +1373,16 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.fault != false {
       try visitor.visitSingularBoolField(value: self.fault, fieldNumber: 2)
     }
+    if self.interruptLines != 0 {
+      try visitor.visitSingularUInt64Field(value: self.interruptLines, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_MmioReply, rhs: Rrvm_MmioReply) -> Bool {
     if lhs.value != rhs.value {return false}
     if lhs.fault != rhs.fault {return false}
+    if lhs.interruptLines != rhs.interruptLines {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

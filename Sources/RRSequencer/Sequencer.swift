@@ -78,6 +78,8 @@ public final class Sequencer {
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
     private var requests: [DeviceWork] = []
+    /// A hart's answer held back until everything its access caused has been handled.
+    private var heldReply: (hart: Int, value: UInt64, fault: Bool, g: UInt64)?
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
     private var idleSince: (host: UInt64, g: UInt64)?
@@ -192,6 +194,10 @@ public final class Sequencer {
     /// Sends the next device operation if none is in flight; when everything is quiet, moves on.
     private func pump() {
         guard inFlight == nil else { return }
+        if consequences.isEmpty, let held = heldReply {
+            heldReply = nil
+            reply(toHart: held.hart, value: held.value, fault: held.fault, g: held.g)
+        }
         let next: DeviceWork
         if !consequences.isEmpty {
             next = consequences.removeFirst()
@@ -216,7 +222,7 @@ public final class Sequencer {
         stampAndNote(envelope)
         if finished { return }
         if let hart = work.replyToHart {
-            reply(toHart: hart, value: done.value, fault: done.fault, g: work.envelope.g)
+            heldReply = (hart, done.value, done.fault, work.envelope.g)
         }
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
             setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
@@ -252,11 +258,15 @@ public final class Sequencer {
         pump()
     }
 
+    /// Answers a hart's access with the value and the hart's interrupt lines as they are now (the timer
+    /// line evaluated at the access's G), which the hart applies right after the instruction.
     private func reply(toHart hart: Int, value: UInt64, fault: Bool, g accessG: UInt64) {
+        var lines = harts[hart].lines & ~(1 << 7)
+        if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
-        envelope.body = .mmioReply(.with { $0.value = value; $0.fault = fault })
+        envelope.body = .mmioReply(.with { $0.value = value; $0.fault = fault; $0.interruptLines = lines })
         transport.send(envelope)
     }
 

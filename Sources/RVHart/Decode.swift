@@ -31,6 +31,8 @@ enum Op: UInt8 {
 
     case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
+    /// Never stored in a slot: the loop dispatches it when an event is due.
+    case event
 }
 
 /// One slot of a decoded page (8 bytes). Register fields index the hart's register file: x1-x31 at

@@ -67,6 +67,8 @@ enum StopCode: UInt8 {
     case refresh
     /// WFI retired with nothing to wake it.
     case waitForInterrupt
+    /// Not an instruction: a slot was decoded or a page entered; run the slot again.
+    case reexecute
 }
 
 /// How a device read completes into the register file.
@@ -141,8 +143,8 @@ public final class Hart {
     var instretFrozen: UInt64 = 0
     var cycleFrozen: UInt64 = 0
 
-    public private(set) var retired: UInt64 = 0
-    public private(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
+    public internal(set) var retired: UInt64 = 0
+    public internal(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
 
     // Run state.
     var stop = StopCode.none
@@ -159,13 +161,15 @@ public final class Hart {
     var waiting = false
     /// The hart took the same exception twice with no instruction in between: it can only loop.
     var stuck = false
-    var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: UInt8)?
-    var retiredSinceTrap = true
+    /// The last exception and the retired count when it was taken.
+    var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: UInt8, retired: UInt64)?
     var reservation: UInt64 = .max
     var breakpoints: Set<UInt64> = []
     var resumeFromBreakpoint: UInt64?
     /// The host rounding mode currently set (RISC-V encoding), to call fesetround only on change.
     var hostRounding: UInt64 = 0
+    /// Whether the host FPU's flags belong to the guest (inside `run`).
+    var floatingPointLive = false
 
     // Software TLB: 4 sets (M, S, S with SUM, U) x 3 kinds (fetch, load, store) x 256 entries.
     let tlb: UnsafeMutablePointer<TLBEntry>
@@ -183,12 +187,17 @@ public final class Hart {
     var allocatedCodePages = 0
     /// A page whose every slot sends the loop to look pc up again.
     let lookupPage: UnsafeMutablePointer<DecodedInstruction>
+    /// A single `event` slot (see `execute`), as an address.
+    let eventSlot: UInt
     /// Holds an instruction that straddles two pages in its last slot.
     let straddlePage: UnsafeMutablePointer<DecodedInstruction>
     // The page the loop enters after `enterPage`.
     var currentPage: UnsafeMutablePointer<DecodedInstruction>
     var currentPageBase: UInt64 = 0
     var currentHostOffset: UInt64 = 0
+    // What `slowStep` hands back to the loop.
+    var stepLeft = 0
+    var stepPageKey: UInt = 0
 
     public init(config: HartConfig) {
         hartID = config.hartID
@@ -198,11 +207,12 @@ public final class Hart {
         romBase = config.romBase
         let romPages = max(1, (config.rom.count + 0xfff) >> 12)
         romSize = UInt64(romPages << 12)
-        romHost = UnsafeMutableRawPointer.allocate(byteCount: romPages << 12, alignment: 4096)
-        romHost.initializeMemory(as: UInt8.self, repeating: 0, count: romPages << 12)
+        let romCopy = UnsafeMutableRawPointer.allocate(byteCount: romPages << 12, alignment: 4096)
+        romCopy.initializeMemory(as: UInt8.self, repeating: 0, count: romPages << 12)
         config.rom.withUnsafeBytes { bytes in
-            if let base = bytes.baseAddress { romHost.copyMemory(from: base, byteCount: bytes.count) }
+            if let base = bytes.baseAddress { romCopy.copyMemory(from: base, byteCount: bytes.count) }
         }
+        romHost = romCopy
         mmioRegions = config.mmioRegions
         icountShift = UInt64(min(config.icountShift, 63))
         maxSatpMode = config.maxSatpMode
@@ -227,6 +237,9 @@ public final class Hart {
         lookupPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
         straddlePage = .allocate(capacity: CodePage.slots)
         straddlePage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        let event = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: 1)
+        event.initialize(to: DecodedInstruction(.event))
+        eventSlot = UInt(bitPattern: event)
         currentPage = lookupPage
         selectTLBs()
     }
@@ -237,6 +250,7 @@ public final class Hart {
         codeGeneration.deallocate()
         codeStores.deallocate()
         lookupPage.deallocate()
+        UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()
         straddlePage.deallocate()
         tlb.deallocate()
         regs.deallocate()
@@ -296,6 +310,12 @@ public final class Hart {
         reservation = .max
     }
 
+    /// Forgets decoded instructions, as FENCE.I does: for a wrapper or debugger that changed guest code
+    /// from outside (other harts and DMA are covered by the guest's own FENCE.I).
+    public func invalidateDecodedInstructions() {
+        invalidateCode()
+    }
+
     public func addBreakpoint(_ pc: UInt64) {
         breakpoints.insert(pc)
     }
@@ -351,14 +371,13 @@ public final class Hart {
         }
         pcValue &+= mmioStep
         retired &+= 1
-        retiredSinceTrap = true
     }
 
     public func failMMIO() {
         guard stop == .mmio else { return }
         stop = .none
         let cause = pendingAccess.isWrite ? Cause.storeAccess : Cause.loadAccess
-        pcValue = takeTrap(cause: cause, value: pendingAccess.address, pc: pcValue)
+        pcValue = takeTrap(cause: cause, value: pendingAccess.address, pc: pcValue, retiredNow: retired)
     }
 
     // MARK: Counters
@@ -403,15 +422,14 @@ public final class Hart {
     }
 
     /// Enters the trap handler for an exception (or an interrupt when `cause` has bit 63); returns the
-    /// new pc.
-    func takeTrap(cause: UInt64, value: UInt64, pc: UInt64) -> UInt64 {
+    /// new pc. `retiredNow` is the retired count at this point (to notice a hart that can only trap).
+    func takeTrap(cause: UInt64, value: UInt64, pc: UInt64, retiredNow: UInt64) -> UInt64 {
         let isInterrupt = cause & Cause.interruptFlag != 0
         let code = cause & ~Cause.interruptFlag
         if !isInterrupt {
-            let signature = (cause: cause, pc: pc, value: value, priv: priv)
-            if !retiredSinceTrap, let last = lastTrap, last == signature { stuck = true }
+            let signature = (cause: cause, pc: pc, value: value, priv: priv, retired: retiredNow)
+            if let last = lastTrap, last == signature { stuck = true }
             lastTrap = signature
-            retiredSinceTrap = false
         }
         reservation = .max
         let delegated = priv <= 1 && ((isInterrupt ? mideleg : medeleg) >> code) & 1 != 0

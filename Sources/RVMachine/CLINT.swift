@@ -35,7 +35,8 @@ public final class CLINT: DeviceModel {
         }
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard let register = decode(offset: offset, size: size) else { return false }
         switch register {
         case .msip(let hart):

@@ -116,7 +116,8 @@ public enum DeviceTree {
         fdt.endNode()
 
         if devices.finisher {
-            for (node, compatible, value) in [("poweroff", "syscon-poweroff", 0x5555), ("reboot", "syscon-reboot", 0x7777)] {
+            let syscons = [("poweroff", "syscon-poweroff", 0x5555), ("reboot", "syscon-reboot", 0x7777)]
+            for (node, compatible, value) in syscons {
                 fdt.beginNode(node)
                 fdt.property("value", cells: [UInt32(value)])
                 fdt.property("offset", cells: [0])

@@ -104,7 +104,8 @@ private struct ElfHeader {
             throw ElfError(bytes[4] == 1 ? "ELF32 file, RV64 needs ELF64 (class 2)" : "unknown ELF class \(bytes[4])")
         }
         guard bytes[5] == 1 else {
-            throw ElfError(bytes[5] == 2 ? "big-endian ELF, RISC-V is little-endian" : "unknown ELF data encoding \(bytes[5])")
+            throw ElfError(bytes[5] == 2 ? "big-endian ELF, RISC-V is little-endian"
+                : "unknown ELF data encoding \(bytes[5])")
         }
         guard bytes[6] == 1 else { throw ElfError("unknown ELF version \(bytes[6])") }
         let machine = bytes.littleEndian(UInt16.self, at: 18)

@@ -66,7 +66,8 @@ public final class GoldfishRTC: DeviceModel {
         }
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard size == 4, offset % 4 == 0 else { return false }
         let value = value & 0xffff_ffff
         switch Register(rawValue: offset) {

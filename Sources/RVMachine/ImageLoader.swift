@@ -71,8 +71,9 @@ public struct BootPlan: Equatable {
     /// Copies every region into RAM (bounds-checked again: `memory` must be the configured RAM).
     public func load(into memory: GuestMemory) throws {
         for region in regions {
+            let dataEnd = region.address + UInt64(region.data.count)
             guard memory.write(region.address, bytes: region.data),
-                  memory.fill(region.address + UInt64(region.data.count), count: region.size - UInt64(region.data.count))
+                  memory.fill(dataEnd, count: region.size - UInt64(region.data.count))
             else { throw BootError("\(region.name) at \(hex(region.address)) does not fit in guest RAM") }
         }
     }
@@ -140,15 +141,16 @@ public enum ImageLoader {
             }
             let region = LoadRegion(name: "initrd \(initrd.path)", address: start, data: initrd.bytes, size: size)
             guard start >= ram.lowerBound, !regions.contains(where: { $0.range.overlaps(region.range) }) else {
-                throw BootError("initrd \(initrd.path) (\(size) bytes) does not fit in \(config.ramSize >> 20) MiB of RAM "
-                    + "beside the firmware and kernel")
+                throw BootError("initrd \(initrd.path) (\(size) bytes) does not fit in "
+                    + "\(config.ramSize >> 20) MiB of RAM beside the firmware and kernel")
             }
             regions.append(region)
             finalConfig.initrd = region.range
         }
 
         let deviceTree = DeviceTree.build(finalConfig)
-        let fdtRegion = LoadRegion(name: "device tree", address: fdtAddress, data: deviceTree, size: UInt64(deviceTree.count))
+        let fdtRegion = LoadRegion(name: "device tree", address: fdtAddress, data: deviceTree,
+                                   size: UInt64(deviceTree.count))
         if let clash = regions.first(where: { $0.range.overlaps(fdtRegion.range) }) {
             throw BootError("\(clash.name) overlaps the device tree at \(hex(fdtAddress)): give the machine more RAM")
         }
@@ -174,7 +176,8 @@ public enum ImageLoader {
             }
             for (index, region) in regions.enumerated() {
                 for other in regions[(index + 1)...] where region.range.overlaps(other.range) {
-                    throw BootError("\(name) has overlapping segments at \(hex(region.address)) and \(hex(other.address))")
+                    throw BootError("\(name) has overlapping segments at \(hex(region.address)) "
+                        + "and \(hex(other.address))")
                 }
             }
             return (regions, elf.physicalEntry)
@@ -198,6 +201,8 @@ public enum ImageLoader {
         }
     }
 
-    static func alignUp(_ value: UInt64, _ alignment: UInt64) -> UInt64 { (value + alignment - 1) / alignment * alignment }
+    static func alignUp(_ value: UInt64, _ alignment: UInt64) -> UInt64 {
+        (value + alignment - 1) / alignment * alignment
+    }
     static func alignDown(_ value: UInt64, _ alignment: UInt64) -> UInt64 { value / alignment * alignment }
 }

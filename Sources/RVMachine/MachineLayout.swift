@@ -17,6 +17,8 @@ public enum MachineLayout {
     public static let virtioBase: UInt64 = 0x1000_1000
     public static let virtioStride: UInt64 = 0x1000
     public static let virtioSlotCount = 8
+    public static let virtioBlockSlot = 0
+    public static let virtioEntropySlot = 1
     public static let ramBase: UInt64 = 0x8000_0000
 
     /// mtime ticks per second (10 MHz, as QEMU's virt).
@@ -52,6 +54,12 @@ public struct DeviceWindow: Equatable {
     public var kind: Kind
     public var base: UInt64
     public var size: UInt64
+
+    public init(kind: Kind, base: UInt64, size: UInt64) {
+        self.kind = kind
+        self.base = base
+        self.size = size
+    }
 
     public func contains(_ address: UInt64) -> Bool { address >= base && address - base < size }
 }
@@ -108,30 +116,30 @@ public struct MachineConfig: Equatable {
         self.startWallTimeNs = startWallTimeNs
     }
 
-    /// The virtio transports in use, by slot: the disk takes slot 0 (0x1000_1000, source 1, where xv6 and
-    /// QEMU's virtio-mmio-bus.0 put it), the entropy device the next free slot.
+    /// The virtio transports in use, by slot. Slots are fixed so that a device's address never depends on
+    /// which others exist: the disk on slot 0 (0x1000_1000, source 1, where xv6 and QEMU's
+    /// virtio-mmio-bus.0 put it), the entropy device on slot 1 (0x1000_2000, source 2).
     public var virtioSlots: [(slot: Int, kind: VirtioDeviceKind)] {
         var slots: [(slot: Int, kind: VirtioDeviceKind)] = []
-        if devices.virtioBlock { slots.append((slots.count, .block)) }
-        if devices.virtioEntropy { slots.append((slots.count, .entropy)) }
+        if devices.virtioBlock { slots.append((MachineLayout.virtioBlockSlot, .block)) }
+        if devices.virtioEntropy { slots.append((MachineLayout.virtioEntropySlot, .entropy)) }
         return slots
     }
 
     /// The MMIO windows of the devices present, in address order.
     public var windows: [DeviceWindow] {
-        var result: [DeviceWindow] = []
-        if devices.finisher {
-            result.append(DeviceWindow(kind: .finisher, base: MachineLayout.finisherBase, size: MachineLayout.finisherSize))
-        }
-        if devices.rtc { result.append(DeviceWindow(kind: .rtc, base: MachineLayout.rtcBase, size: MachineLayout.rtcSize)) }
-        if devices.clint {
-            result.append(DeviceWindow(kind: .clint, base: MachineLayout.clintBase, size: MachineLayout.clintSize))
-        }
-        if devices.plic { result.append(DeviceWindow(kind: .plic, base: MachineLayout.plicBase, size: MachineLayout.plicSize)) }
-        if devices.uart { result.append(DeviceWindow(kind: .uart, base: MachineLayout.uartBase, size: MachineLayout.uartSize)) }
+        typealias Layout = MachineLayout
+        let fixed: [(Bool, DeviceWindow.Kind, UInt64, UInt64)] = [
+            (devices.finisher, .finisher, Layout.finisherBase, Layout.finisherSize),
+            (devices.rtc, .rtc, Layout.rtcBase, Layout.rtcSize),
+            (devices.clint, .clint, Layout.clintBase, Layout.clintSize),
+            (devices.plic, .plic, Layout.plicBase, Layout.plicSize),
+            (devices.uart, .uart, Layout.uartBase, Layout.uartSize),
+        ]
+        var result = fixed.filter(\.0).map { DeviceWindow(kind: $0.1, base: $0.2, size: $0.3) }
         for (slot, kind) in virtioSlots {
-            result.append(DeviceWindow(kind: .virtio(slot: slot, kind), base: MachineLayout.virtioBase(slot: slot),
-                                       size: MachineLayout.virtioStride))
+            result.append(DeviceWindow(kind: .virtio(slot: slot, kind), base: Layout.virtioBase(slot: slot),
+                                       size: Layout.virtioStride))
         }
         return result
     }

@@ -76,7 +76,8 @@ public final class PLIC: DeviceModel {
         }
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard size == 4, offset % 4 == 0 else { return false }
         let value = UInt32(truncatingIfNeeded: value)
         switch decode(offset) {

@@ -12,7 +12,8 @@ public final class TestFinisher: DeviceModel {
         return 0
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard size == 2 || size == 4 else { return false }
         guard offset == 0 else { return true }
         let exit: MachineExit?

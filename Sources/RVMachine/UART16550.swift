@@ -98,7 +98,8 @@ public final class UART16550: DeviceModel {
         return UInt64(value)
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard size >= 1 && size <= 8 else { return false }
         let byte = UInt8(truncatingIfNeeded: value)
         switch offset {
@@ -188,7 +189,11 @@ public final class UART16550: DeviceModel {
 
     private func transmit(_ byte: UInt8, effects: inout DeviceEffects) {
         if loopback {
-            if receiveFifo.count < receiveCapacity { receiveFifo.append(byte) } else { lineErrors |= UART16550.lsrOverrun }
+            if receiveFifo.count < receiveCapacity {
+                receiveFifo.append(byte)
+            } else {
+                lineErrors |= UART16550.lsrOverrun
+            }
         } else {
             effects.console.append(byte)
         }

@@ -98,11 +98,15 @@ public final class DiskImage {
                 data = [UInt8](repeating: 0, count: Int(DiskImage.chunkSize))
                 let chunkStart = chunk * DiskImage.chunkSize
                 let available = Int(min(DiskImage.chunkSize, size - chunkStart))
-                let loaded = data.withUnsafeMutableBytes { readBase(at: chunkStart, into: $0.baseAddress!, count: available) }
+                let loaded = data.withUnsafeMutableBytes {
+                    readBase(at: chunkStart, into: $0.baseAddress!, count: available)
+                }
                 guard loaded else { return false }
             }
             overlay[chunk] = nil  // keep the array uniquely referenced while it changes
-            data.withUnsafeMutableBytes { ($0.baseAddress! + within).copyMemory(from: buffer + done, byteCount: length) }
+            data.withUnsafeMutableBytes {
+                ($0.baseAddress! + within).copyMemory(from: buffer + done, byteCount: length)
+            }
             overlay[chunk] = data
             done += length
         }
@@ -177,7 +181,9 @@ public final class VirtioBlock: VirtioBackend {
         // struct virtio_blk_config: capacity (sectors) at 0, seg_max at 12, blk_size at 20.
         var config = [UInt8](repeating: 0, count: 0x3c)
         func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-            for index in 0..<MemoryLayout<T>.size { config[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
+            for index in 0..<MemoryLayout<T>.size {
+                config[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index))
+            }
         }
         put(disk.size / DiskImage.sectorSize, at: 0)
         put(UInt32(maxQueueSize) - 2, at: 12)
@@ -218,7 +224,8 @@ public final class VirtioBlock: VirtioBackend {
         case VirtioBlock.requestOut:
             var position = sector &* DiskImage.sectorSize
             let done = writableData == 0 && disk.mode != .readOnly && inDisk(sector: sector, count: readableData)
-                && readable.forEachPiece(from: VirtioBlock.headerSize, count: readableData, memory: memory) { pointer, length in
+                && readable.forEachPiece(from: VirtioBlock.headerSize, count: readableData,
+                                         memory: memory) { pointer, length in
                     defer { position += UInt64(length) }
                     return disk.write(at: position, from: pointer, count: length)
                 }
@@ -231,7 +238,9 @@ public final class VirtioBlock: VirtioBackend {
             let count = min(UInt64(VirtioBlock.idBytes), writableData)
             var copied = 0
             let done = writable.forEachPiece(from: 0, count: count, memory: memory) { pointer, length in
-                id[copied..<(copied + length)].withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: length) }
+                id[copied..<(copied + length)].withUnsafeBytes {
+                    pointer.copyMemory(from: $0.baseAddress!, byteCount: length)
+                }
                 copied += length
                 return true
             }
@@ -253,7 +262,8 @@ public final class VirtioBlock: VirtioBackend {
     /// Whether `count` bytes at `sector` are whole sectors inside the disk.
     private func inDisk(sector: UInt64, count: UInt64) -> Bool {
         let sectors = disk.size / DiskImage.sectorSize
-        return count % DiskImage.sectorSize == 0 && sector <= sectors && count / DiskImage.sectorSize <= sectors - sector
+        return count % DiskImage.sectorSize == 0 && sector <= sectors
+            && count / DiskImage.sectorSize <= sectors - sector
     }
 
     /// The host address of the last byte of a stream, nil when the stream is empty or that byte is outside RAM.

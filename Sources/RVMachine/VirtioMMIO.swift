@@ -64,7 +64,6 @@ public final class VirtioMMIO: DeviceModel {
     private var driverFeatures: UInt64 = 0
     private var queueSelect: UInt32 = 0
     private var queues: [SplitVirtqueue]
-    private var configGeneration: UInt32 = 0
     private var lineLevel = false
 
     public init(backend: VirtioBackend, memory: GuestMemory, source: UInt32, name: String) {
@@ -90,19 +89,22 @@ public final class VirtioMMIO: DeviceModel {
         case .version: return 2
         case .deviceID: return UInt64(backend.deviceID)
         case .vendorID: return UInt64(VirtioMMIO.vendorID)
-        case .deviceFeatures: return deviceFeaturesSelect < 2 ? (offeredFeatures >> (32 * UInt64(deviceFeaturesSelect))) & 0xffff_ffff : 0
+        case .deviceFeatures:
+            guard deviceFeaturesSelect < 2 else { return 0 }
+            return (offeredFeatures >> (32 * UInt64(deviceFeaturesSelect))) & 0xffff_ffff
         case .queueSizeMax: return queue == nil ? 0 : UInt64(backend.maxQueueSize)
         case .queueReady: return queue.map { queues[$0].ready ? 1 : 0 } ?? 0
         case .interruptStatus: return UInt64(interruptStatus)
         case .status: return UInt64(status)
         case .sharedMemoryLengthLow, .sharedMemoryLengthHigh, .sharedMemoryBaseLow, .sharedMemoryBaseHigh:
             return 0xffff_ffff  // no shared memory regions: length ~0
-        case .configGeneration: return UInt64(configGeneration)
+        case .configGeneration: return 0  // the config spaces here never change
         default: return 0  // write-only
         }
     }
 
-    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+    public func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock,
+                      effects: inout DeviceEffects) -> Bool {
         guard offset < VirtioMMIO.configOffset, size == 4, let register = Register(rawValue: offset) else {
             return true  // the config spaces here are read-only; odd accesses are ignored
         }
@@ -144,7 +146,6 @@ public final class VirtioMMIO: DeviceModel {
         hasher.combine(driverFeaturesSelect)
         hasher.combine(driverFeatures)
         hasher.combine(queueSelect)
-        hasher.combine(configGeneration)
         hasher.combine(lineLevel)
         for queue in queues { queue.hash(into: &hasher) }
         backend.hashState(into: &hasher)
@@ -177,13 +178,19 @@ public final class VirtioMMIO: DeviceModel {
             return
         }
         var newStatus = (value & 0xff & ~VirtioMMIO.statusNeedsReset) | (status & VirtioMMIO.statusNeedsReset)
-        let settingFeaturesOK = newStatus & VirtioMMIO.statusFeaturesOK != 0 && status & VirtioMMIO.statusFeaturesOK == 0
+        let settingFeaturesOK = newStatus & VirtioMMIO.statusFeaturesOK != 0
+            && status & VirtioMMIO.statusFeaturesOK == 0
         if settingFeaturesOK {
             // The device refuses (leaves FEATURES_OK clear) a set it did not offer or one without VERSION_1.
             let acceptable = driverFeatures & ~offeredFeatures == 0 && driverFeatures & VirtioMMIO.featureVersion1 != 0
             if !acceptable { newStatus &= ~VirtioMMIO.statusFeaturesOK }
         }
+        let becomingLive = newStatus & VirtioMMIO.statusDriverOK != 0 && status & VirtioMMIO.statusDriverOK == 0
         status = newStatus
+        // Buffers made available (and notified) before DRIVER_OK waited; serve them now.
+        if becomingLive {
+            for index in queues.indices where queues[index].ready { notify(queue: index, effects: &effects) }
+        }
     }
 
     private func reset(effects: inout DeviceEffects) {
@@ -221,7 +228,8 @@ public final class VirtioMMIO: DeviceModel {
         let indirectAllowed = negotiatedFeatures & VirtioMMIO.featureIndirectDescriptors != 0
         var completed = 0
         do {
-            while let (head, chain) = try queues[index].nextAvailable(memory: memory, indirectAllowed: indirectAllowed) {
+            while let (head, chain) = try queues[index].nextAvailable(memory: memory,
+                                                                      indirectAllowed: indirectAllowed) {
                 let used = try backend.handle(queue: index, chain: chain, memory: memory)
                 try queues[index].putUsed(head: head, length: used, memory: memory)
                 completed += 1

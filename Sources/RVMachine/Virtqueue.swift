@@ -105,7 +105,9 @@ struct SplitVirtqueue {
             else { throw VirtqueueFault("descriptor at \(hex(at)) is outside RAM") }
 
             if flags & SplitVirtqueue.flagIndirect != 0 {
-                guard indirectAllowed else { throw VirtqueueFault("indirect descriptor without VIRTIO_F_INDIRECT_DESC") }
+                guard indirectAllowed else {
+                    throw VirtqueueFault("indirect descriptor without VIRTIO_F_INDIRECT_DESC")
+                }
                 guard !inIndirectTable else { throw VirtqueueFault("indirect descriptor inside an indirect table") }
                 guard flags & SplitVirtqueue.flagNext == 0 else {
                     throw VirtqueueFault("indirect descriptor with VIRTQ_DESC_F_NEXT")

@@ -1,0 +1,917 @@
+@inline(__always) func signExtend32(_ value: UInt64) -> UInt64 {
+    UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+}
+
+@inline(__always) func immediate(_ e: SlotReference) -> UInt64 {
+    UInt64(bitPattern: Int64(e.imm))
+}
+
+/// The decoded slot being executed, read field by field.
+struct SlotReference {
+    let pointer: UnsafePointer<DecodedInstruction>
+
+    @inline(__always) init(_ address: UInt) {
+        pointer = UnsafePointer(bitPattern: address).unsafelyUnwrapped
+    }
+
+    @inline(__always) var op: Op { pointer.pointee.op }
+    @inline(__always) var rd: UInt8 { pointer.pointee.rd }
+    @inline(__always) var rs1: UInt8 { pointer.pointee.rs1 }
+    @inline(__always) var rs2: UInt8 { pointer.pointee.rs2 }
+    @inline(__always) var imm: Int32 { pointer.pointee.imm }
+}
+
+extension Hart {
+    /// Runs until `budget` more instructions have retired, or it stops earlier (WFI, a device access, a
+    /// breakpoint). `globalCount` is the cluster's instruction count at the start of the call: the time
+    /// CSR and the Sstc comparator see mtime = (globalCount + retired in this call) >> icountShift.
+    ///
+    /// A hart that keeps taking the same exception with no instruction retiring in between (a trap vector
+    /// that cannot be fetched or executed) can never make progress: it reports `.waitingForInterrupt`
+    /// until an interrupt it can take arrives.
+    public func run(budget: UInt64, globalCount: UInt64) -> StopReason {
+        if stop == .mmio { return .mmio }
+        stop = .none
+        runGlobalCount = globalCount
+        runBudget = budget
+        updateSstc(executed: 0)
+        if stuck {
+            guard let cause = interruptToTake() else { return .waitingForInterrupt }
+            stuck = false
+            waiting = false
+            pcValue = takeTrap(cause: cause | Cause.interruptFlag, value: 0, pc: pcValue, retiredNow: retired)
+        } else if waiting {
+            if effectiveMip() & mie == 0 { return .waitingForInterrupt }
+            waiting = false
+        }
+        beginFloatingPoint()
+        let reason = execute()
+        endFloatingPoint()
+        return reason
+    }
+
+    /// Handles what is due before the next instruction: the budget, the Sstc timer, interrupts, breakpoints.
+    /// Returns a stop reason, or nil to go on (then `eventTarget` is the next event and pc may have moved to
+    /// an interrupt handler).
+    @inline(never)
+    func handleEvent(executed: UInt64, pc: inout UInt64) -> StopReason? {
+        if stuck { return .waitingForInterrupt }
+        if executed >= runBudget { return .budgetExhausted }
+        updateSstc(executed: executed)
+        if let cause = interruptToTake() {
+            pc = takeTrap(cause: cause | Cause.interruptFlag, value: 0, pc: pc, retiredNow: retired &+ executed)
+        }
+        if !breakpoints.isEmpty {
+            if breakpoints.contains(pc) && resumeFromBreakpoint != pc {
+                resumeFromBreakpoint = pc
+                return .breakpoint
+            }
+            resumeFromBreakpoint = nil
+            eventTarget = executed &+ 1
+            return nil
+        }
+        resumeFromBreakpoint = nil
+        var target = runBudget
+        if let due = sstcDue(), due > executed, due < target { target = due }
+        eventTarget = target
+        return nil
+    }
+
+    /// Sets the Sstc STIP from the comparator at this point of the run.
+    func updateSstc(executed: UInt64) {
+        sstcPending = menvcfg & EnvConfig.stce != 0 && mtime(executed: executed) >= stimecmp
+    }
+
+    /// Instructions into the run after which the Sstc comparator fires, or nil.
+    func sstcDue() -> UInt64? {
+        guard menvcfg & EnvConfig.stce != 0, !sstcPending else { return nil }
+        let (threshold, overflow) = stimecmp.multipliedReportingOverflow(by: 1 << icountShift)
+        if overflow || stimecmp >> (64 - max(icountShift, 1)) != 0 && icountShift > 0 { return nil }
+        return threshold > runGlobalCount ? threshold &- runGlobalCount : 0
+    }
+
+    /// The interpreter loop. Its fast paths make no calls, so pc, the budget count and the page key stay in
+    /// registers; everything else (TLB misses, devices, traps, CSRs, events, decoding) leaves the switch for
+    /// `slowStep`, which works on the state stored in the hart and hands it back.
+    func execute() -> StopReason {
+        var pc = pcValue
+        // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page.
+        var pageKey = slotKey(lookupPage, pc)
+        eventTarget = 0
+        // Instructions still to run before the next event, counting the one about to start.
+        var left = 0
+
+        while true {
+            left &-= 1
+            let x = regs
+            // Fields are read where a handler needs them, not all up front.
+            let e = SlotReference(pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2)
+            let op = e.op
+            if _fastPath(left >= 0) {
+                switch op {
+            case .li:
+                x[Int(e.rd)] = immediate(e)
+                pc &+= 4
+                continue
+            case .auipc:
+                x[Int(e.rd)] = pc &+ immediate(e)
+                pc &+= 4
+                continue
+            case .jal:
+                x[Int(e.rd)] = pc &+ 4
+                jump(&pc, pc &+ immediate(e), &pageKey)
+                continue
+            case .jalr:
+                let target = (x[Int(e.rs1)] &+ immediate(e)) & ~1
+                x[Int(e.rd)] = pc &+ 4
+                jump(&pc, target, &pageKey)
+                continue
+            case .beq:
+                if x[Int(e.rs1)] == x[Int(e.rs2)] {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+            case .bne:
+                if x[Int(e.rs1)] != x[Int(e.rs2)] {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+            case .blt:
+                if Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+            case .bge:
+                if Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+            case .bltu:
+                if x[Int(e.rs1)] < x[Int(e.rs2)] {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+            case .bgeu:
+                if x[Int(e.rs1)] >= x[Int(e.rs2)] {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 4
+                }
+                continue
+
+            case .addi:
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                pc &+= 4
+                continue
+            case .slti:
+                x[Int(e.rd)] = Int64(bitPattern: x[Int(e.rs1)]) < Int64(e.imm) ? 1 : 0
+                pc &+= 4
+                continue
+            case .sltiu:
+                x[Int(e.rd)] = x[Int(e.rs1)] < immediate(e) ? 1 : 0
+                pc &+= 4
+                continue
+            case .xori:
+                x[Int(e.rd)] = x[Int(e.rs1)] ^ immediate(e)
+                pc &+= 4
+                continue
+            case .ori:
+                x[Int(e.rd)] = x[Int(e.rs1)] | immediate(e)
+                pc &+= 4
+                continue
+            case .andi:
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                pc &+= 4
+                continue
+            case .slli:
+                x[Int(e.rd)] = x[Int(e.rs1)] &<< immediate(e)
+                pc &+= 4
+                continue
+            case .srli:
+                x[Int(e.rd)] = x[Int(e.rs1)] &>> immediate(e)
+                pc &+= 4
+                continue
+            case .srai:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(e.imm))
+                pc &+= 4
+                continue
+            case .add:
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .sub:
+                x[Int(e.rd)] = x[Int(e.rs1)] &- x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .sll:
+                x[Int(e.rd)] = x[Int(e.rs1)] &<< x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .slt:
+                x[Int(e.rd)] = Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) ? 1 : 0
+                pc &+= 4
+                continue
+            case .sltu:
+                x[Int(e.rd)] = x[Int(e.rs1)] < x[Int(e.rs2)] ? 1 : 0
+                pc &+= 4
+                continue
+            case .xor:
+                x[Int(e.rd)] = x[Int(e.rs1)] ^ x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .srl:
+                x[Int(e.rd)] = x[Int(e.rs1)] &>> x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .sra:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(bitPattern: x[Int(e.rs2)]))
+                pc &+= 4
+                continue
+            case .or:
+                x[Int(e.rd)] = x[Int(e.rs1)] | x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .and:
+                x[Int(e.rd)] = x[Int(e.rs1)] & x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .addiw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                pc &+= 4
+                continue
+            case .slliw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &<< UInt32(e.imm)))
+                pc &+= 4
+                continue
+            case .srliw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &>> UInt32(e.imm)))
+                pc &+= 4
+                continue
+            case .sraiw:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: x[Int(e.rs1)]) &>> e.imm))
+                pc &+= 4
+                continue
+            case .addw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .subw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &- x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .sllw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
+                    &<< UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
+                pc &+= 4
+                continue
+            case .srlw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
+                    &>> UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
+                pc &+= 4
+                continue
+            case .sraw:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: x[Int(e.rs1)])
+                    &>> Int32(truncatingIfNeeded: x[Int(e.rs2)])))
+                pc &+= 4
+                continue
+
+            case .mul:
+                x[Int(e.rd)] = x[Int(e.rs1)] &* x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .mulh:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)])
+                    .multipliedFullWidth(by: Int64(bitPattern: x[Int(e.rs2)])).high)
+                pc &+= 4
+                continue
+            case .mulhsu:
+                let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
+                let high = a.multipliedFullWidth(by: b).high
+                x[Int(e.rd)] = Int64(bitPattern: a) < 0 ? high &- b : high
+                pc &+= 4
+                continue
+            case .mulhu:
+                x[Int(e.rd)] = x[Int(e.rs1)].multipliedFullWidth(by: x[Int(e.rs2)]).high
+                pc &+= 4
+                continue
+            case .div:
+                x[Int(e.rd)] = divide(x[Int(e.rs1)], x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .divu:
+                let b = x[Int(e.rs2)]
+                x[Int(e.rd)] = b == 0 ? .max : x[Int(e.rs1)] / b
+                pc &+= 4
+                continue
+            case .rem:
+                x[Int(e.rd)] = remainder(x[Int(e.rs1)], x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .remu:
+                let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
+                x[Int(e.rd)] = b == 0 ? a : a % b
+                pc &+= 4
+                continue
+            case .mulw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &* x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .divw:
+                x[Int(e.rd)] = divideWord(x[Int(e.rs1)], x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .divuw:
+                let a = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), b = UInt32(truncatingIfNeeded: x[Int(e.rs2)])
+                x[Int(e.rd)] = signExtend32(UInt64(b == 0 ? .max : a / b))
+                pc &+= 4
+                continue
+            case .remw:
+                x[Int(e.rd)] = remainderWord(x[Int(e.rs1)], x[Int(e.rs2)])
+                pc &+= 4
+                continue
+            case .remuw:
+                let a = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), b = UInt32(truncatingIfNeeded: x[Int(e.rs2)])
+                x[Int(e.rd)] = signExtend32(UInt64(b == 0 ? a : a % b))
+                pc &+= 4
+                continue
+
+            case .cLi:
+                x[Int(e.rd)] = immediate(e)
+                pc &+= 2
+                continue
+            case .cAddi:
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                pc &+= 2
+                continue
+            case .cAddiw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                pc &+= 2
+                continue
+            case .cAdd:
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
+                pc &+= 2
+                continue
+            case .cSub:
+                x[Int(e.rd)] = x[Int(e.rs1)] &- x[Int(e.rs2)]
+                pc &+= 2
+                continue
+            case .cXor:
+                x[Int(e.rd)] = x[Int(e.rs1)] ^ x[Int(e.rs2)]
+                pc &+= 2
+                continue
+            case .cOr:
+                x[Int(e.rd)] = x[Int(e.rs1)] | x[Int(e.rs2)]
+                pc &+= 2
+                continue
+            case .cAnd:
+                x[Int(e.rd)] = x[Int(e.rs1)] & x[Int(e.rs2)]
+                pc &+= 2
+                continue
+            case .cAddw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ x[Int(e.rs2)])
+                pc &+= 2
+                continue
+            case .cSubw:
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &- x[Int(e.rs2)])
+                pc &+= 2
+                continue
+            case .cSlli:
+                x[Int(e.rd)] = x[Int(e.rs1)] &<< immediate(e)
+                pc &+= 2
+                continue
+            case .cSrli:
+                x[Int(e.rd)] = x[Int(e.rs1)] &>> immediate(e)
+                pc &+= 2
+                continue
+            case .cSrai:
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(e.imm))
+                pc &+= 2
+                continue
+            case .cAndi:
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                pc &+= 2
+                continue
+            case .cJal:
+                x[Int(e.rd)] = pc &+ 2
+                jump(&pc, pc &+ immediate(e), &pageKey)
+                continue
+            case .cJalr:
+                let target = x[Int(e.rs1)] & ~1
+                x[Int(e.rd)] = pc &+ 2
+                jump(&pc, target, &pageKey)
+                continue
+            case .cBeq:
+                if x[Int(e.rs1)] == 0 {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 2
+                }
+                continue
+            case .cBne:
+                if x[Int(e.rs1)] != 0 {
+                    jump(&pc, pc &+ immediate(e), &pageKey)
+                } else {
+                    pc &+= 2
+                }
+                continue
+
+                case .lb:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
+                    pc &+= 4
+                    continue
+                case .lh:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
+                    pc &+= 4
+                    continue
+                case .lw:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                    x[Int(e.rd)] = signExtend32(v)
+                    pc &+= 4
+                    continue
+                case .ld:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                    x[Int(e.rd)] = v
+                    pc &+= 4
+                    continue
+                case .lbu:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                    x[Int(e.rd)] = v
+                    pc &+= 4
+                    continue
+                case .lhu:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                    x[Int(e.rd)] = v
+                    pc &+= 4
+                    continue
+                case .lwu:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                    x[Int(e.rd)] = v
+                    pc &+= 4
+                    continue
+                case .sb:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
+                    pc &+= 4
+                    continue
+                case .sh:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
+                    pc &+= 4
+                    continue
+                case .sw:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                    pc &+= 4
+                    continue
+                case .sd:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                    pc &+= 4
+                    continue
+                case .cLw:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                    x[Int(e.rd)] = signExtend32(v)
+                    pc &+= 2
+                    continue
+                case .cLd:
+                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                    x[Int(e.rd)] = v
+                    pc &+= 2
+                    continue
+                case .cSw:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                    pc &+= 2
+                    continue
+                case .cSd:
+                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                    pc &+= 2
+                    continue
+                case .fence:
+                    pc &+= 4
+                    continue
+
+                case .lrW, .lrD:
+                    let size: UInt64 = e.op == .lrW ? 4 : 8
+                    let address = x[Int(e.rs1)]
+                    guard address & (size &- 1) == 0, let p = hostAddress(loadTLB, address, size) else { break }
+                    reservation = UInt64(UInt(bitPattern: p))
+                    x[Int(e.rd)] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
+                    pc &+= 4
+                    continue
+                case .scW, .scD:
+                    let size: UInt64 = e.op == .scW ? 4 : 8
+                    let address = x[Int(e.rs1)]
+                    guard address & (size &- 1) == 0, let p = hostAddress(storeTLB, address, size) else { break }
+                    if reservation == UInt64(UInt(bitPattern: p)) {
+                        if size == 4 {
+                            p.storeBytes(of: UInt32(truncatingIfNeeded: x[Int(e.rs2)]), as: UInt32.self)
+                        } else {
+                            p.storeBytes(of: x[Int(e.rs2)], as: UInt64.self)
+                        }
+                        x[Int(e.rd)] = 0
+                    } else {
+                        x[Int(e.rd)] = 1
+                    }
+                    reservation = .max
+                    pc &+= 4
+                    continue
+                case .amoW:
+                    let address = x[Int(e.rs1)]
+                    guard address & 3 == 0, let p = hostAddress(storeTLB, address, 4) else { break }
+                    let old = signExtend32(UInt64(p.load(as: UInt32.self)))
+                    p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
+                                 as: UInt32.self)
+                    x[Int(e.rd)] = old
+                    pc &+= 4
+                    continue
+                case .amoD:
+                    let address = x[Int(e.rs1)]
+                    guard address & 7 == 0, let p = hostAddress(storeTLB, address, 8) else { break }
+                    let old = p.load(as: UInt64.self)
+                    p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
+                    x[Int(e.rd)] = old
+                    pc &+= 4
+                    continue
+
+                case .flw:
+                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
+                    pc &+= 4
+                    continue
+                case .fld:
+                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = v
+                    pc &+= 4
+                    continue
+                case .cFld:
+                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = v
+                    pc &+= 2
+                    continue
+                case .fsw:
+                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
+                        break
+                    }
+                    pc &+= 4
+                    continue
+                case .fsd:
+                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                        break
+                    }
+                    pc &+= 4
+                    continue
+                case .cFsd:
+                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                        break
+                    }
+                    pc &+= 2
+                    continue
+                case .faddD, .fsubD, .fmulD, .fdivD:
+                    // The host rounding mode must already be the one wanted (never RMM): else the slow path sets it.
+                    var rm = UInt64(e.imm & 7)
+                    if rm == 7 { rm = frm }
+                    guard mstatus & MStatus.fs != 0, rm == hostRounding else { break }
+                    mstatus |= MStatus.fs
+                    let a = Double(bitPattern: x[Int(e.rs1)]), b = Double(bitPattern: x[Int(e.rs2)])
+                    let result: Double
+                    switch e.op {
+                    case .faddD: result = a + b
+                    case .fsubD: result = a - b
+                    case .fmulD: result = a * b
+                    default: result = a / b
+                    }
+                    x[Int(e.rd)] = canonical64(result.bitPattern)
+                    pc &+= 4
+                    continue
+                case .fsgnjD:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    mstatus |= MStatus.fs
+                    let sign: UInt64 = 1 << 63
+                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
+                    pc &+= 4
+                    continue
+                case .fsgnjnD:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    mstatus |= MStatus.fs
+                    let sign: UInt64 = 1 << 63
+                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
+                    pc &+= 4
+                    continue
+                case .fsgnjxD:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
+                    pc &+= 4
+                    continue
+                case .fmvXD:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    x[Int(e.rd)] = x[Int(e.rs1)]
+                    pc &+= 4
+                    continue
+                case .fmvDX:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = x[Int(e.rs1)]
+                    pc &+= 4
+                    continue
+                case .fmvXW:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
+                    pc &+= 4
+                    continue
+                case .fmvWX:
+                    guard mstatus & MStatus.fs != 0 else { break }
+                    mstatus |= MStatus.fs
+                    x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
+                    pc &+= 4
+                    continue
+
+                case .event, .undecoded, .pageCross, .illegal, .system, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD,
+                     .fpOther:
+                    break
+                }
+            }
+            // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
+            pcValue = pc
+            if let reason = slowStep(left: left, pageKey: pageKey) { return reason }
+            pc = pcValue
+            left = stepLeft
+            pageKey = stepPageKey
+        }
+    }
+
+    /// Everything the loop does not do inline. `left` is the loop's count: negative when an event is due,
+    /// else the instruction at `pcValue` (slot `pageKey &+ pc << 2`) was counted and runs out of line here.
+    /// Leaves the loop's state in `pcValue`, `stepLeft` and `stepPageKey`, or returns why the run ends.
+    @inline(never)
+    func slowStep(left: Int, pageKey: UInt) -> StopReason? {
+        var left = left
+        var pc = pcValue
+        if left < 0 {
+            let executed = eventTarget
+            if let reason = handleEvent(executed: executed, pc: &pc) {
+                pcValue = pc
+                retired &+= executed
+                return reason
+            }
+            pcValue = pc
+            stepLeft = Int(truncatingIfNeeded: eventTarget &- executed)
+            stepPageKey = slotKey(lookupPage, pc)
+            return nil
+        }
+        let slot = UnsafePointer<DecodedInstruction>(bitPattern: pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2)!
+        let page = UnsafeMutablePointer<DecodedInstruction>(
+            bitPattern: pageKey &+ UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2)!
+        stepPageKey = pageKey
+        let executed = eventTarget &- UInt64(truncatingIfNeeded: left) &- 1
+        let next = executeOutOfLine(slot.pointee, pc: pc, page: page, executed: executed)
+        let code = stop
+        stop = .none
+        switch code {
+        case .none:
+            pcValue = next
+            stepLeft = left
+            return nil
+        case .reexecute:
+            stepLeft = left &+ 1
+            return nil
+        case .trap:
+            left &+= 1
+            pc = takeTrap(cause: trapCause, value: trapValue, pc: pc,
+                          retiredNow: retired &+ eventTarget &- UInt64(truncatingIfNeeded: left))
+        case .mmio:
+            left &+= 1
+            stop = .mmio
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .mmio
+        case .waitForInterrupt:
+            pcValue = next
+            waiting = true
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .waitingForInterrupt
+        case .refresh:
+            pc = next
+        }
+        // Re-examine interrupts, timers and breakpoints before the next instruction.
+        pcValue = pc
+        eventTarget &-= UInt64(truncatingIfNeeded: left)
+        stepLeft = 0
+        stepPageKey = slotKey(lookupPage, pc)
+        return nil
+    }
+
+    /// Executes one instruction whose fast path did not apply (or a slot that is not an instruction yet).
+    /// Returns the next pc; `stop` tells the outcome.
+    func executeOutOfLine(_ e: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
+                          executed: UInt64) -> UInt64 {
+        let x = regs
+        let rd = Int(e.rd)
+        let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
+        let step: UInt64 = e.op.rawValue >= Op.cLi.rawValue ? 2 : 4
+        /// A load: the value extended as the instruction says, written to rd.
+        func load(_ size: UInt64, _ kind: MMIOLoadKind, floatingPoint: Bool = false) -> UInt64 {
+            if floatingPoint && !floatingPointEnabled(pc) { return pc }
+            let value = loadSlow(address, size: size, destination: rd, kind: kind, step: step)
+            if stop != .none { return pc }
+            switch kind {
+            case .signed8: x[rd] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: value)))
+            case .signed16: x[rd] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: value)))
+            case .signed32: x[rd] = signExtend32(value)
+            case .float32: x[rd] = box(value)
+            default: x[rd] = value
+            }
+            return pc &+ step
+        }
+        func store(_ size: UInt64, floatingPoint: Bool = false) -> UInt64 {
+            if floatingPoint && !floatingPointEnabled(pc) { return pc }
+            storeSlow(address, size: size, value: x[Int(e.rs2)], step: step)
+            return stop == .none ? pc &+ step : pc
+        }
+        switch e.op {
+        case .undecoded:
+            guard let decoded = decodeSlot(pc, page: page) else { return pc }
+            stepPageKey = slotKey(decoded, pc)
+            stop = .reexecute
+            return pc
+        case .pageCross:
+            guard enterPage(pc) else { return pc }
+            stepPageKey = slotKey(currentPage, pc)
+            stop = .reexecute
+            return pc
+        case .lb: return load(1, .signed8)
+        case .lh: return load(2, .signed16)
+        case .lw, .cLw: return load(4, .signed32)
+        case .ld, .cLd: return load(8, .full64)
+        case .lbu: return load(1, .unsigned8)
+        case .lhu: return load(2, .unsigned16)
+        case .lwu: return load(4, .unsigned32)
+        case .flw: return load(4, .float32, floatingPoint: true)
+        case .fld, .cFld: return load(8, .full64, floatingPoint: true)
+        case .sb: return store(1)
+        case .sh: return store(2)
+        case .sw, .cSw: return store(4)
+        case .sd, .cSd: return store(8)
+        case .fsw: return store(4, floatingPoint: true)
+        case .fsd, .cFsd: return store(8, floatingPoint: true)
+        case .lrW, .lrD:
+            let size: UInt64 = e.op == .lrW ? 4 : 8
+            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .load) else { return pc }
+            reservation = UInt64(UInt(bitPattern: p))
+            x[rd] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
+        case .scW, .scD:
+            let size: UInt64 = e.op == .scW ? 4 : 8
+            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .store) else { return pc }
+            if reservation == UInt64(UInt(bitPattern: p)) {
+                writeLittleEndian(p, size: size, value: x[Int(e.rs2)])
+                x[rd] = 0
+            } else {
+                x[rd] = 1
+            }
+            reservation = .max
+        case .amoW:
+            guard let p = atomicAddress(x[Int(e.rs1)], size: 4, kind: .store) else { return pc }
+            let old = signExtend32(UInt64(p.load(as: UInt32.self)))
+            p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
+                         as: UInt32.self)
+            x[rd] = old
+        case .amoD:
+            guard let p = atomicAddress(x[Int(e.rs1)], size: 8, kind: .store) else { return pc }
+            let old = p.load(as: UInt64.self)
+            p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
+            x[rd] = old
+        case .faddD, .fsubD, .fmulD, .fdivD:
+            guard floatingPointEnabled(pc), let rm = roundingMode(e.imm, pc) else { return pc }
+            x[rd] = doubleArithmetic(e.op, x[Int(e.rs1)], x[Int(e.rs2)], rm)
+        case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
+            guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
+            x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
+        case .fpOther:
+            guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
+        case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
+            raiseIllegal(at: pc)  // only here when mstatus.FS is Off
+            return pc
+        case .system:
+            return executeSystem(UInt32(bitPattern: e.imm), pc: pc, executed: executed)
+        case .illegal:
+            raise(Cause.illegalInstruction, UInt64(UInt32(bitPattern: e.imm)))
+            return pc
+        default:
+            // Every other operation completes inline; reaching here would be an interpreter bug.
+            assertionFailure("\(e.op) has no out-of-line path")
+            raise(Cause.illegalInstruction, 0)
+            return pc
+        }
+        return pc &+ 4
+    }
+
+    // MARK: Fetch
+
+    /// The key that places `page`'s slots under the addresses of pc's page: slot(pc) = key &+ pc << 2.
+    @inline(__always)
+    func slotKey(_ page: UnsafeMutablePointer<DecodedInstruction>, _ pc: UInt64) -> UInt {
+        UInt(bitPattern: page) &- UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2
+    }
+
+    /// A control transfer: leaving the page makes the next fetch look the target up.
+    @inline(__always)
+    func jump(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt) {
+        if (target ^ pc) >> 12 != 0 { pageKey = slotKey(lookupPage, target) }
+        pc = target
+    }
+
+    // MARK: Memory access fast paths
+
+    /// The host address for `size` bytes at `address` when the TLB maps them (within one page).
+    @inline(__always)
+    func hostAddress(_ table: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64)
+        -> UnsafeMutableRawPointer? {
+        let entry = table[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
+        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
+    }
+
+    /// A load through the TLB: the zero-extended value, or nil for the out-of-line path.
+    @inline(__always)
+    func loadFast(_ address: UInt64, _ size: UInt64) -> UInt64? {
+        guard let p = hostAddress(loadTLB, address, size) else { return nil }
+        switch size {
+        case 1: return UInt64(p.load(as: UInt8.self))
+        case 2: return UInt64(p.loadUnaligned(as: UInt16.self))
+        case 4: return UInt64(p.loadUnaligned(as: UInt32.self))
+        default: return p.loadUnaligned(as: UInt64.self)
+        }
+    }
+
+    @inline(__always)
+    func storeFast(_ address: UInt64, _ size: UInt64, _ value: UInt64) -> Bool {
+        guard let p = hostAddress(storeTLB, address, size) else { return false }
+        switch size {
+        case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
+        case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
+        case 4: p.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
+        default: p.storeBytes(of: value, as: UInt64.self)
+        }
+        return true
+    }
+
+    // MARK: Integer helpers
+
+    @inline(__always)
+    func divide(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let sa = Int64(bitPattern: a), sb = Int64(bitPattern: b)
+        if sb == 0 { return .max }
+        if sb == -1 { return UInt64(bitPattern: 0 &- sa) }
+        return UInt64(bitPattern: sa / sb)
+    }
+
+    @inline(__always)
+    func remainder(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let sa = Int64(bitPattern: a), sb = Int64(bitPattern: b)
+        if sb == 0 { return a }
+        if sb == -1 { return 0 }
+        return UInt64(bitPattern: sa % sb)
+    }
+
+    @inline(__always)
+    func divideWord(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let sa = Int32(truncatingIfNeeded: a), sb = Int32(truncatingIfNeeded: b)
+        if sb == 0 { return .max }
+        if sb == -1 { return UInt64(bitPattern: Int64(0 &- sa)) }
+        return UInt64(bitPattern: Int64(sa / sb))
+    }
+
+    @inline(__always)
+    func remainderWord(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let sa = Int32(truncatingIfNeeded: a), sb = Int32(truncatingIfNeeded: b)
+        if sb == 0 { return UInt64(bitPattern: Int64(sa)) }
+        if sb == -1 { return 0 }
+        return UInt64(bitPattern: Int64(sa % sb))
+    }
+
+    /// AMO arithmetic; `word` operands are sign-extended 32-bit values.
+    func atomicOperation(_ funct5: Int32, _ old: UInt64, _ operand: UInt64, word: Bool) -> UInt64 {
+        let b = word ? signExtend32(operand) : operand
+        switch funct5 {
+        case 0x01: return b
+        case 0x00: return old &+ b
+        case 0x04: return old ^ b
+        case 0x0c: return old & b
+        case 0x08: return old | b
+        case 0x10: return Int64(bitPattern: old) < Int64(bitPattern: b) ? old : b
+        case 0x14: return Int64(bitPattern: old) > Int64(bitPattern: b) ? old : b
+        case 0x18: return (word ? old & 0xffff_ffff : old) < (word ? b & 0xffff_ffff : b) ? old : b
+        default: return (word ? old & 0xffff_ffff : old) > (word ? b & 0xffff_ffff : b) ? old : b
+        }
+    }
+}

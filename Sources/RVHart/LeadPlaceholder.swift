@@ -1,1 +1,0 @@
-// Placeholder until the hart core lands; removed by the lead.
