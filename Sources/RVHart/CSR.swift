@@ -46,11 +46,13 @@ extension Hart {
             return pc
         }
         if isWrite {
+            // Read-modify-write of mip works on the software-writable SEIP bit, not the external line.
+            let base = csr == CSR.mip ? (old & ~Interrupt.seip) | (mipSoftware & Interrupt.seip) : old
             let value: UInt64
             switch funct3 & 3 {
             case 1: value = operand
-            case 2: value = old | operand
-            default: value = old & ~operand
+            case 2: value = base | operand
+            default: value = base & ~operand
             }
             writeCSR(csr, value, executed: executed)
             stop = .refresh

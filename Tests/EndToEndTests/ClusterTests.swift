@@ -16,7 +16,7 @@ final class ClusterTests: XCTestCase {
     func testConsoleInputReachesTheGuest() throws {
         let echo = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                 keepInputOpen: true)
-        XCTAssertTrue(echo.waitForOutput("READY", seconds: 60), echo.output + echo.errors)
+        XCTAssertTrue(echo.waitForOutput("type characters", seconds: 60), echo.output + echo.errors)
         echo.send("rrvm\n")
         XCTAssertTrue(echo.waitForOutput("rrvm", seconds: 30), echo.output)
         echo.send("q")
@@ -26,7 +26,7 @@ final class ClusterTests: XCTestCase {
     func testKilledHartStopsTheRunNamingItAndLeavesNothingBehind() throws {
         let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                keepInputOpen: true)
-        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
         guard let hart = Processes.find(["rrvm-hart", "--parent-pid\u{0}\(run.pid)\u{0}", "--hart\u{0}1"]) else {
             return XCTFail("hart 1 not found among \(run.leftovers())")
         }
@@ -41,8 +41,8 @@ final class ClusterTests: XCTestCase {
         for signalNumber in [SIGINT, SIGTERM] {
             let run = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                    keepInputOpen: true)
-            XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
-            XCTAssertEqual(run.leftovers().count, 4 + 1 + 7, "sequencer, 4 harts, 7 devices: \(run.leftovers())")
+            XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+            XCTAssertEqual(run.leftovers().count, 1 + 4 + 6, "sequencer, 4 harts, 6 devices: \(run.leftovers())")
             kill(run.pid, signalNumber)
             XCTAssertEqual(run.wait(seconds: 30), 128 + signalNumber)
             usleep(200_000)
@@ -53,7 +53,7 @@ final class ClusterTests: XCTestCase {
     func testKilledSupervisorTakesItsClusterWithIt() throws {
         let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                keepInputOpen: true)
-        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
         kill(run.pid, SIGKILL)
         run.wait(seconds: 10)
         var remaining = run.leftovers()
@@ -67,7 +67,7 @@ final class ClusterTests: XCTestCase {
     func testPsListsTheRunningCluster() throws {
         let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                keepInputOpen: true)
-        XCTAssertTrue(run.waitForOutput("READY", seconds: 60), run.output + run.errors)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
         let ps = try RRCtlRun(["ps"])
         XCTAssertEqual(ps.wait(), 0, ps.errors)
         XCTAssertTrue(ps.output.contains("rrctl pid \(run.pid)"), ps.output)

@@ -6,7 +6,10 @@ import XCTest
 enum Harness {
     static var binDirectory: String {
         if let explicit = ProcessInfo.processInfo.environment["RRVM_BIN_DIR"] { return explicit }
-        return Bundle(for: Box.self).bundleURL.deletingLastPathComponent().path
+        // The executables are built beside the test bundle (or in its parent, depending on the platform).
+        let bundle = Bundle(for: Box.self).bundleURL
+        let candidates = [bundle.path, bundle.deletingLastPathComponent().path]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/rrvm-sequencer") } ?? bundle.path
     }
 
     static var rrctl: String { binDirectory + "/rrctl" }
@@ -41,8 +44,8 @@ final class RRCtlRun {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("rrctl-\(UUID().uuidString)")
         outputURL = base.appendingPathExtension("out")
         errorURL = base.appendingPathExtension("err")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: Harness.rrctl)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: outputURL)

@@ -13,10 +13,11 @@ shift
 timeout_s=${RRVM_QEMU_TIMEOUT:-60}
 qemu=qemu-system-riscv64
 command -v $qemu >/dev/null 2>&1 || { echo "run-qemu.sh: $qemu not found (apt-get install qemu-system-misc)" >&2; exit 1; }
-"$here/build.sh" "$out" "$@" >/dev/null
+mkdir -p "$out"
+"$here/build.sh" "$out" "$@" >/dev/null 2>"$out/.build.log" || { cat "$out/.build.log" >&2; exit 1; }
 
 failed=0
-while read -r name harts devices stdin status; do
+while read -r name harts devices stdin status expect; do
   case $name in ''|'#'*) continue ;; esac
   if [ $# -gt 0 ]; then
     wanted=0
@@ -54,6 +55,7 @@ while read -r name harts devices stdin status; do
   ok=1
   [ "$got" = "$status" ] || ok=0
   if [ "$status" = 0 ] && ! grep -qx "PASS $name" <(tr -d '\r' <"$log"); then ok=0; fi
+  if [ -n "$expect" ] && ! grep -qF -- "$expect" "$log"; then ok=0; fi
   if [ $ok = 1 ]; then
     printf 'ok      %s\n' "$name"
   else

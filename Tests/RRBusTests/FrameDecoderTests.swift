@@ -22,7 +22,7 @@ final class FrameDecoderTests: XCTestCase {
 
     func testOversizedLengthIsRefusedBeforeAllocating() {
         var decoder = FrameDecoder()
-        [0xF0, 0xFF, 0xFF, 0xFF].withUnsafeBytes { decoder.feed($0) }
+        ([0xF0, 0xFF, 0xFF, 0xFF] as [UInt8]).withUnsafeBytes { decoder.feed($0) }
         XCTAssertThrowsError(try decoder.next()) { error in
             XCTAssertEqual(error as? BusError, .oversizedFrame(0xFFFF_FFF0))
         }

@@ -14,7 +14,7 @@ final class HubTests: XCTestCase {
     }
 
     override func tearDown() {
-        hub.stop()
+        hub?.stop()
     }
 
     func testHundredThousandSmallFramesArriveInOrder() throws {
@@ -231,6 +231,9 @@ final class HubFixture {
         process.arguments = ["--run-dir", directory.path]
         process.standardError = errors
         try process.run()
+        // Ready once its socket exists.
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: directory.socketPath) && Date() < deadline { usleep(5_000) }
     }
 
     var isRunning: Bool { process.isRunning }
@@ -262,7 +265,9 @@ final class HubFixture {
 enum TestBinaries {
     static var directory: String {
         if let explicit = ProcessInfo.processInfo.environment["RRVM_BIN_DIR"] { return explicit }
+        // The executables are built beside the test bundle (or in its parent, depending on the platform).
         let bundle = Bundle(for: HubFixture.self).bundleURL
-        return bundle.deletingLastPathComponent().path
+        let candidates = [bundle.path, bundle.deletingLastPathComponent().path]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/rrvm-sequencer") } ?? bundle.path
     }
 }

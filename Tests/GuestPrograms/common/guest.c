@@ -187,7 +187,6 @@ struct trap_record *expect_trap(void) {
   r->count = 0;
   r->cause = r->epc = r->tval = r->status = r->level = r->from = 0;
   r->vector = 0;
-  r->resume = 0;
   barrier();
   r->armed = 1;
   barrier();
@@ -239,7 +238,6 @@ static u64 handle_exception(u64 level, u64 cause, u64 epc, u64 tval, u64 status,
     r->vector = f->vector;
   }
   if (r->count > 16) unexpected_trap(level, cause, epc, tval, from); /* a trap loop */
-  if (r->resume) return r->resume;
   if (cause == CAUSE_MISALIGNED_FETCH || cause == CAUSE_FETCH_ACCESS || cause == CAUSE_FETCH_PAGE)
     return f->x[REG_RA];
   u16 low;
@@ -322,16 +320,17 @@ int qemu_deviation(const char *what) {
 
 /* ---- Time ---- */
 void delay_ticks(u64 ticks) {
-  u64 start = mtime();
-  while (mtime() - start < ticks) {}
+  u64 start = rdtime();
+  while (rdtime() - start < ticks) {}
 }
 
-int wait_flag(volatile u64 *flag, u64 ticks) {
-  u64 start = mtime();
+void wfi_until(volatile u64 *flag) {
+  csr_clear(mstatus, MSTATUS_MIE);
   while (!*flag) {
-    if (mtime() - start >= ticks) return *flag != 0;
+    asm volatile("wfi" ::: "memory");
+    csr_set(mstatus, MSTATUS_MIE);
+    csr_clear(mstatus, MSTATUS_MIE);
   }
-  return 1;
 }
 
 /* ---- Entry ---- */

@@ -2,8 +2,10 @@
  * the pass/fail convention, expected traps and running code in S or U mode.
  *
  * Conventions every program relies on:
- * - Every hart enters common_entry in M-mode with its mtimecmp set to all ones (no timer pending); hart 0 runs test_main(), the others secondary_main()
- *   (a weak default parks them). tp holds the hart id throughout and is never changed.
+ * - Every hart enters common_entry in M-mode with its mtimecmp set to all ones (no timer pending),
+ *   FS = Initial, PMP entry 0 granting everything (so that S and U may run), nothing delegated.
+ *   Hart 0 runs test_main() and passes when it returns; the others run secondary_main() (a weak
+ *   default parks them in WFI). tp holds the hart id throughout and is never changed.
  * - Checks are numbered in the order they run. The first failing one prints
  *   "FAIL <name>: check N (file:line) <what>..." and exits through the test finisher with status N
  *   (N > 253 reports 253). An unexpected trap exits with EXIT_UNEXPECTED_TRAP, a harness problem
@@ -118,7 +120,8 @@ static inline void mmio_write8(u64 a, u8 v) { *(volatile u8 *)a = v; }
 static inline void mmio_write32(u64 a, u32 v) { *(volatile u32 *)a = v; }
 static inline void mmio_write64(u64 a, u64 v) { *(volatile u64 *)a = v; }
 static inline u64 hart_id(void) { u64 h; asm("mv %0, tp" : "=r"(h)); return h; }
-static inline u64 mtime(void) { return mmio_read64(CLINT_MTIME); }
+static inline u64 mtime(void) { return mmio_read64(CLINT_MTIME); } /* through the CLINT (MMIO) */
+static inline u64 rdtime(void) { u64 t; asm volatile("rdtime %0" : "=r"(t)); return t; } /* the same clock, no MMIO */
 static inline void barrier(void) { asm volatile("" ::: "memory"); }
 static inline void fence(void) { asm volatile("fence rw, rw" ::: "memory"); }
 
@@ -158,7 +161,6 @@ struct trap_record {
   volatile u64 level;   /* PRV_M or PRV_S: which handler took it */
   volatile u64 from;    /* the privilege the trap came from (MPP or SPP) */
   volatile u64 vector;  /* trap_frame.vector */
-  volatile u64 resume;  /* nonzero: resume there instead of after the faulting instruction */
   volatile u64 armed;
 };
 extern struct trap_record trap_records[MAX_HARTS];
@@ -168,7 +170,7 @@ extern struct trap_record trap_records[MAX_HARTS];
 struct trap_record *expect_trap(void);
 /* Disarms and returns the record. */
 struct trap_record *trap_result(void);
-/* Checks that exactly one trap with `cause` was taken (count and cause checked separately). */
+/* Disarms and checks that exactly one trap was taken, with `cause`. */
 #define CHECK_TRAP(cause_, what) check_trap_at((cause_), __FILE__, __LINE__, (what))
 void check_trap_at(u64 cause, const char *file, int line, const char *what);
 #define CHECK_NO_TRAP(what) check_eq_at(trap_result()->count, 0, __FILE__, __LINE__, (what))
@@ -180,14 +182,15 @@ extern irq_hook_t m_irq_hook, s_irq_hook;
 /* Trap entries (start.S). The vector tables are for mtvec/stvec vectored mode (mode bit 1). */
 extern char m_trap_entry[], s_trap_entry[], m_vector_table[], s_vector_table[];
 
-/* Runs fn(arg) in privilege `mode` (PRV_S or PRV_U) through mret and returns its result; fn returns
- * to a trampoline that ecalls back. stack: the lower mode's sp, or 0 to continue on this stack.
- * The lower mode's interrupt enable comes from mstatus.MPIE. */
+/* Runs fn(arg) in privilege `mode` (PRV_S or PRV_U) through mret and returns its result: fn returns
+ * to a trampoline that ecalls with a7 = RUN_IN_MODE_MAGIC, which the M handler turns into a return
+ * from run_in_mode (the S handler passes a delegated one from U on to M). stack: the lower mode's sp,
+ * or 0 to continue on this stack. mstatus.MIE is restored on return; MPIE is left as the caller set
+ * it, so it becomes the lower mode's MIE. The U trampoline lives in the user section
+ * [_user_start, _user_end) (.user_text/.user_data input sections), which programs that map U pages
+ * must map with U = 1. */
 i64 run_in_mode(u64 mode, i64 (*fn)(i64), i64 arg, void *stack);
-#define RUN_IN_MODE_MAGIC 0x52524d4f4445UL /* a7 value of the return ecall */
-/* The trampoline's section: programs that map U pages must make it U-executable. */
-#define USER_TEXT __attribute__((section(".user_text"), noinline))
-#define USER_DATA __attribute__((section(".user_data")))
+#define RUN_IN_MODE_MAGIC 0x52524d4f4445UL
 extern char _user_start[], _user_end[];
 
 /* ---- QEMU deviations ----
@@ -202,9 +205,11 @@ int qemu_deviation(const char *what);
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
-void delay_ticks(u64 ticks); /* busy-waits on mtime */
-/* Polls until *flag becomes nonzero or `ticks` of mtime pass; returns whether it was set. */
-int wait_flag(volatile u64 *flag, u64 ticks);
+void delay_ticks(u64 ticks); /* busy-waits on the time CSR */
+/* Sleeps in WFI until *flag becomes nonzero, taking interrupts (M-mode, mie set by the caller). The
+ * test and the WFI run with mstatus.MIE clear, so an interrupt that sets the flag just before the WFI
+ * is not lost: it stays pending, WFI returns, and a brief MIE window takes it. Leaves MIE clear. */
+void wfi_until(volatile u64 *flag);
 
 struct spinlock { volatile u32 locked; };
 void spin_lock(struct spinlock *l);

@@ -42,7 +42,7 @@ static inline void plic_route_to_hart0(u32 source) {
 }
 
 /* Arms this hart's timer `ticks` ahead; the M timer interrupt then wakes WFI loops. */
-static inline void arm_timer(u64 ticks) { mmio_write64(CLINT_MTIMECMP(hart_id()), mtime() + ticks); }
+static inline void arm_timer(u64 ticks) { mmio_write64(CLINT_MTIMECMP(hart_id()), rdtime() + ticks); }
 static inline void disarm_timer(void) { mmio_write64(CLINT_MTIMECMP(hart_id()), ~0UL); }
 
 #define SECONDS(s) ((u64)(s) * TIMEBASE_HZ)

@@ -1,0 +1,177 @@
+@testable import RVHart
+import XCTest
+
+/// Budgets, device stops, breakpoints, code changes, straddling instructions, determinism.
+final class ExecutionTests: XCTestCase {
+    let m = TestMachine()
+    let handler = TestMachine.ramBase + 0x400
+
+    /// A loop with branches, calls and compressed code spanning two pages.
+    private func loadLoop() {
+        let start = TestMachine.ramBase + 0xff0
+        m.put([
+            Asm.addi(1, 1, 1),  // ff0
+            Asm.jal(rd: 5, offset: 0x20),  // ff4 -> 1014 (next page)
+            Asm.addi(2, 2, 3),  // ff8
+            Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -12),  // ffc: back to ff0
+        ], at: start)
+        m.put([Asm.addi(3, 3, 1), Asm.jalr(rd: 0, rs1: 5)], at: TestMachine.ramBase + 0x1014)
+        m.hart.pc = start
+    }
+
+    func testBudgetsAreExact() {
+        loadLoop()
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 5, 7, 11, 1000, 1, 9999] {
+            XCTAssertEqual(m.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(m.hart.retired, total)
+        }
+        XCTAssertEqual(m.hart.run(budget: 0, globalCount: total), .budgetExhausted)
+        XCTAssertEqual(m.hart.retired, total)
+        // Six instructions per iteration; x1 counts iterations.
+        XCTAssertEqual(m.x(1), (total + 5) / 6)
+    }
+
+    func testSameStartSameEnd() {
+        loadLoop()
+        XCTAssertEqual(m.hart.run(budget: 12345, globalCount: 0), .budgetExhausted)
+        let other = TestMachine()
+        let start = TestMachine.ramBase + 0xff0
+        for offset in stride(from: UInt64(0), to: 0x40, by: 4) {
+            other.write32(start + offset, m.read32(start + offset))
+        }
+        other.put([Asm.addi(3, 3, 1), Asm.jalr(rd: 0, rs1: 5)], at: TestMachine.ramBase + 0x1014)
+        other.hart.pc = start
+        for slice: UInt64 in [5000, 7000, 345] { _ = other.hart.run(budget: slice, globalCount: other.hart.retired) }
+        XCTAssertEqual(other.hart.retired, m.hart.retired)
+        XCTAssertEqual(other.hart.stateHash(), m.hart.stateHash())
+        other.step(1)
+        XCTAssertNotEqual(other.hart.stateHash(), m.hart.stateHash())
+    }
+
+    func testDeviceLoadStopsBeforeRetiring() {
+        m.set(1, TestMachine.device)
+        m.put([Asm.load(1, 2, 1, 6), Asm.sw(2, 1, 8), Asm.addi(3, 0, 1)])
+        m.hart.pc = TestMachine.ramBase
+        XCTAssertEqual(m.run(10), .mmio)
+        XCTAssertEqual(m.hart.retired, 0)
+        XCTAssertEqual(m.hart.pendingAccess, MMIOAccess(address: TestMachine.device + 6, size: 2, isWrite: false, value: 0))
+        XCTAssertEqual(m.run(10), .mmio, "nothing runs until the access completes")
+        m.hart.completeMMIO(value: 0xffff_8001)
+        XCTAssertEqual(m.hart.retired, 1)
+        XCTAssertEqual(m.x(2), 0xffff_ffff_ffff_8001, "lh sign-extends the device's answer")
+        XCTAssertEqual(m.run(10), .mmio)
+        XCTAssertEqual(m.hart.pendingAccess,
+                       MMIOAccess(address: TestMachine.device + 8, size: 4, isWrite: true, value: 0xffff_8001))
+        m.hart.completeMMIO(value: 0)
+        XCTAssertEqual(m.run(1), .budgetExhausted)
+        XCTAssertEqual(m.x(3), 1)
+        XCTAssertEqual(m.hart.retired, 3)
+    }
+
+    func testDeviceErrorsAndForbiddenDeviceAccesses() {
+        m.installHandler(at: handler)
+        m.set(1, TestMachine.device)
+        m.put([Asm.ld(2, 1)])
+        m.hart.pc = TestMachine.ramBase
+        XCTAssertEqual(m.run(1), .mmio)
+        m.hart.failMMIO()
+        XCTAssertEqual(m.hart.mcause, Cause.loadAccess)
+        XCTAssertEqual(m.hart.mtval, TestMachine.device)
+        XCTAssertEqual(m.hart.pc, handler)
+        // AMOs to a device take a store/AMO access fault; misaligned device accesses are misaligned.
+        for (word, expected) in [(Asm.amo(0x00, width: 3, 2, 1, 0), Cause.storeAccess),
+                                 (Asm.ld(2, 1, 4), Cause.loadMisaligned), (Asm.sd(2, 1, 2), Cause.storeMisaligned)] {
+            m.put([word])
+            m.hart.pc = TestMachine.ramBase
+            XCTAssertEqual(m.run(1), .budgetExhausted)
+            XCTAssertEqual(m.hart.mcause, expected)
+        }
+        // Fetching from a device or from nothing is an instruction access fault; so is storing to ROM.
+        for target in [TestMachine.device, 0x7000_0000 as UInt64] {
+            m.set(1, target)
+            m.put([Asm.jalr(rd: 0, rs1: 1)])
+            m.hart.pc = TestMachine.ramBase
+            m.run(2)
+            XCTAssertEqual(m.hart.mcause, Cause.fetchAccess)
+            XCTAssertEqual(m.hart.mtval, target)
+        }
+        m.set(1, 0x1000)
+        m.put([Asm.sd(0, 1)])
+        m.hart.pc = TestMachine.ramBase
+        m.run(1)
+        XCTAssertEqual(m.hart.mcause, Cause.storeAccess)
+    }
+
+    func testRunsFromROM() {
+        let rom = TestMachine(rom: [0x93, 0x00, 0x50, 0x00])  // addi x1, x0, 5 at 0x1000
+        rom.hart.pc = 0x1000
+        rom.step(1)
+        XCTAssertEqual(rom.x(1), 5)
+    }
+
+    func testBreakpoints() {
+        loadLoop()
+        m.hart.addBreakpoint(TestMachine.ramBase + 0xffc)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0xffc)
+        XCTAssertEqual(m.hart.retired, 5)
+        XCTAssertEqual(m.run(100), .breakpoint, "resumes over the breakpoint, stops there next time")
+        XCTAssertEqual(m.hart.retired, 11)
+        m.hart.removeBreakpoint(TestMachine.ramBase + 0xffc)
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        XCTAssertEqual(m.hart.retired, 111)
+    }
+
+    func testOwnStoresToCodeAreSeen() {
+        // The program overwrites its own next instruction (addi x1, x0, 1 -> addi x1, x0, 2).
+        let replacement = Asm.addi(1, 0, 2)
+        m.set(2, TestMachine.ramBase + 8)
+        m.set(3, UInt64(replacement))
+        m.put([Asm.nop, Asm.sw(3, 2), Asm.addi(1, 0, 1)])
+        m.hart.pc = TestMachine.ramBase
+        m.step(3)
+        XCTAssertEqual(m.x(1), 2)
+        // Rewriting a running loop many times keeps it exact.
+        m.put([Asm.addi(4, 4, 1), Asm.sw(3, 2), Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -8)])
+        m.hart.pc = TestMachine.ramBase
+        m.set(3, UInt64(Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -8)))
+        m.step(3 * 400)
+        XCTAssertEqual(m.x(4), 400)
+    }
+
+    func testOtherWritersNeedFenceI() {
+        m.put([Asm.addi(1, 0, 1), Asm.fenceI, Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -8)])
+        m.hart.pc = TestMachine.ramBase
+        m.step(1)
+        XCTAssertEqual(m.x(1), 1)
+        // Another agent rewrites the first instruction; the hart sees it after its FENCE.I.
+        m.write32(TestMachine.ramBase, Asm.addi(1, 0, 7))
+        m.step(3)
+        XCTAssertEqual(m.x(1), 7)
+    }
+
+    func testInstructionStraddlingPages() {
+        // A compressed nop at 0xffc, then a 32-bit addi at 0xffe whose upper half is on the next page.
+        let base = TestMachine.ramBase + 0x2000
+        m.put16([0x0001, 0x0001], at: base + 0xffa)
+        let word = Asm.addi(1, 1, 3)
+        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
+        m.put16([UInt16(word >> 16)], at: base + 0x1000)
+        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
+        m.hart.pc = base + 0xffa
+        m.step(1 + 3 * 10)
+        XCTAssertEqual(m.x(1), 30)
+    }
+
+    func testStateHashCoversArchitecturalState() {
+        let a = m.hart.stateHash()
+        m.hart.setFPRegister(3, 1)
+        let b = m.hart.stateHash()
+        XCTAssertNotEqual(a, b)
+        m.hart.mscratch = 5
+        XCTAssertNotEqual(m.hart.stateHash(), b)
+        XCTAssertEqual(m.hart.stateHash(), m.hart.stateHash())
+    }
+}
