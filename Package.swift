@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["RVMachine"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
     ],
     swiftLanguageModes: [.v5]
 )

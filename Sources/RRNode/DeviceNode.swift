@@ -91,7 +91,10 @@ final class DeviceNode {
         done.timerCompares = effects.timerCompares.map { compare in
             .with { $0.hart = UInt32(compare.hart); $0.mtimecmp = compare.mtimecmp }
         }
-        done.wakeAt = effects.wakeAt ?? 0
+        if let wakeAt = effects.wakeAt {
+            done.wantsWake = true
+            done.wakeAt = wakeAt
+        }
         if !effects.console.isEmpty { done.console = Data(effects.console) }
         switch effects.exit {
         case .powerOff(let code)?:

@@ -462,7 +462,7 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
 
   public var timerCompares: [Rrvm_TimerCompare] = []
 
-  /// mtime of a wake-up the device wants, 0 = none
+  /// mtime of the wake-up the device wants, when wants_wake
   public var wakeAt: UInt64 = 0
 
   public var console: Data = Data()
@@ -474,6 +474,8 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
   public var reset: Bool = false
 
   public var stateHash: UInt64 = 0
+
+  public var wantsWake: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1594,7 +1596,7 @@ nonisolated extension Rrvm_TimerCompare: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceDone"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1613,6 +1615,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 9: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.reset) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.wantsWake) }()
       default: break
       }
     }
@@ -1652,6 +1655,9 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.stateHash != 0 {
       try visitor.visitSingularUInt64Field(value: self.stateHash, fieldNumber: 11)
     }
+    if self.wantsWake != false {
+      try visitor.visitSingularBoolField(value: self.wantsWake, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1667,6 +1673,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.exitCode != rhs.exitCode {return false}
     if lhs.reset != rhs.reset {return false}
     if lhs.stateHash != rhs.stateHash {return false}
+    if lhs.wantsWake != rhs.wantsWake {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

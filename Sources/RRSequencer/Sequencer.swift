@@ -231,7 +231,7 @@ public final class Sequencer {
             harts[Int(compare.hart)].mtimecmp = compare.mtimecmp
             updateTimerLine(hart: Int(compare.hart))
         }
-        if done.wakeAt != 0 { deviceWake[work.device] = done.wakeAt } else { deviceWake[work.device] = nil }
+        deviceWake[work.device] = done.wantsWake ? done.wakeAt : nil
         if !done.console.isEmpty {
             var output = Rrvm_Envelope()
             output.g = work.envelope.g

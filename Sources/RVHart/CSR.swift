@@ -305,9 +305,4 @@ extension Hart {
         }
         mcountinhibit = value
     }
-
-    private func pmpChanged() {
-        pmpActive = pmpConfig.contains { $0 & 0x18 != 0 }
-        flushAllTLBs()
-    }
 }

@@ -61,6 +61,14 @@ enum RegisterFile {
 }
 
 enum Decoder {
+    static let branches: [Op?] = [.beq, .bne, nil, nil, .blt, .bge, .bltu, .bgeu]
+    static let loads: [Op?] = [.lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, nil]
+    static let stores: [Op?] = [.sb, .sh, .sw, .sd, nil, nil, nil, nil]
+    static let fusedOps: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
+    static let arithmeticOps: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
+    static let signInjectionOps: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
+    static let compressedArithmetic: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
+
     @inline(__always) private static func bits(_ raw: UInt32, _ hi: UInt32, _ lo: UInt32) -> UInt32 {
         (raw >> lo) & ((1 << (hi - lo + 1)) - 1)
     }
@@ -112,16 +120,13 @@ enum Decoder {
         case 0x63:
             let imm = bits(raw, 31, 31) << 12 | bits(raw, 7, 7) << 11 | bits(raw, 30, 25) << 5
                 | bits(raw, 11, 8) << 1
-            let ops: [Op?] = [.beq, .bne, nil, nil, .blt, .bge, .bltu, .bgeu]
-            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            guard let op = Decoder.branches[Int(funct3)] else { return illegal(raw) }
             return DecodedInstruction(op, rs1: rs1, rs2: rs2, imm: signExtend(imm, width: 13))
         case 0x03:
-            let ops: [Op?] = [.lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, nil]
-            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            guard let op = Decoder.loads[Int(funct3)] else { return illegal(raw) }
             return DecodedInstruction(op, rd: rd, rs1: rs1, imm: immI)
         case 0x23:
-            let ops: [Op?] = [.sb, .sh, .sw, .sd, nil, nil, nil, nil]
-            guard let op = ops[Int(funct3)] else { return illegal(raw) }
+            guard let op = Decoder.stores[Int(funct3)] else { return illegal(raw) }
             return DecodedInstruction(op, rs1: rs1, rs2: rs2, imm: immS)
         case 0x13:
             switch funct3 {
@@ -232,9 +237,8 @@ enum Decoder {
             let format = bits(raw, 26, 25)
             guard format <= 1, validRoundingField(funct3) else { return illegal(raw) }
             if format == 0 { return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw)) }
-            let ops: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
             let rs3 = UInt32(fpReg(bits(raw, 31, 27)))
-            return DecodedInstruction(ops[Int((opcode >> 2) & 3)], rd: fpReg(rdN), rs1: fpReg(rs1N),
+            return DecodedInstruction(Decoder.fusedOps[Int((opcode >> 2) & 3)], rd: fpReg(rdN), rs1: fpReg(rs1N),
                                       rs2: fpReg(rs2N), imm: Int32(rs3 | funct3 << 8))
         case 0x53:
             return decodeOpFP(raw)
@@ -255,8 +259,7 @@ enum Decoder {
         case 0x00, 0x01, 0x02, 0x03:  // add, sub, mul, div
             guard validRoundingField(rm) else { return illegal(raw) }
             guard double else { return other }
-            let ops: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
-            return DecodedInstruction(ops[Int(funct7 >> 2)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N),
+            return DecodedInstruction(Decoder.arithmeticOps[Int(funct7 >> 2)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N),
                                       imm: Int32(rm))
         case 0x0b:  // sqrt
             guard rs2N == 0, validRoundingField(rm) else { return illegal(raw) }
@@ -264,8 +267,7 @@ enum Decoder {
         case 0x04:  // sign injection
             guard rm <= 2 else { return illegal(raw) }
             guard double else { return other }
-            let ops: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
-            return DecodedInstruction(ops[Int(rm)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N))
+            return DecodedInstruction(Decoder.signInjectionOps[Int(rm)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N))
         case 0x05:  // min, max
             guard rm <= 1 else { return illegal(raw) }
             return other
@@ -341,8 +343,7 @@ enum Decoder {
             case 1: return DecodedInstruction(.cSrai, rd: rd, rs1: rd, imm: Int32(bits(raw, 12, 12) << 5 | rs2Full))
             case 2: return DecodedInstruction(.cAndi, rd: rd, rs1: rd, imm: imm6)
             default:
-                let ops: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
-                guard let op = ops[Int(bits(raw, 12, 12) << 2 | bits(raw, 6, 5))] else { return illegal(raw) }
+                guard let op = Decoder.compressedArithmetic[Int(bits(raw, 12, 12) << 2 | bits(raw, 6, 5))] else { return illegal(raw) }
                 return DecodedInstruction(op, rd: rd, rs1: rd, rs2: rs2)
             }
         case (1, 5):  // c.j

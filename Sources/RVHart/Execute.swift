@@ -71,7 +71,8 @@ extension Hart {
             return nil
         }
         resumeFromBreakpoint = nil
-        var target = runBudget
+        // The loop counts in an Int: events are at most 2^62 instructions apart.
+        var target = min(runBudget, executed &+ (1 << 62))
         if let due = sstcDue(), due > executed, due < target { target = due }
         eventTarget = target
         return nil
@@ -85,8 +86,9 @@ extension Hart {
     /// Instructions into the run after which the Sstc comparator fires, or nil.
     func sstcDue() -> UInt64? {
         guard menvcfg & EnvConfig.stce != 0, !sstcPending else { return nil }
+        // The first G with G >> icountShift >= stimecmp.
         let (threshold, overflow) = stimecmp.multipliedReportingOverflow(by: 1 << icountShift)
-        if overflow || stimecmp >> (64 - max(icountShift, 1)) != 0 && icountShift > 0 { return nil }
+        if overflow { return nil }
         return threshold > runGlobalCount ? threshold &- runGlobalCount : 0
     }
 
@@ -577,21 +579,36 @@ extension Hart {
                     }
                     pc &+= 2
                     continue
-                case .faddD, .fsubD, .fmulD, .fdivD:
-                    // The host rounding mode must already be the one wanted (never RMM): else the slow path sets it.
-                    var rm = UInt64(e.imm & 7)
-                    if rm == 7 { rm = frm }
-                    guard mstatus & MStatus.fs != 0, rm == hostRounding else { break }
-                    mstatus |= MStatus.fs
-                    let a = Double(bitPattern: x[Int(e.rs1)]), b = Double(bitPattern: x[Int(e.rs2)])
-                    let result: Double
-                    switch e.op {
-                    case .faddD: result = a + b
-                    case .fsubD: result = a - b
-                    case .fmulD: result = a * b
-                    default: result = a / b
-                    }
-                    x[Int(e.rd)] = canonical64(result.bitPattern)
+                case .faddD:
+                    guard doubleFastPath(e, x, .faddD) else { break }
+                    pc &+= 4
+                    continue
+                case .fsubD:
+                    guard doubleFastPath(e, x, .fsubD) else { break }
+                    pc &+= 4
+                    continue
+                case .fmulD:
+                    guard doubleFastPath(e, x, .fmulD) else { break }
+                    pc &+= 4
+                    continue
+                case .fdivD:
+                    guard doubleFastPath(e, x, .fdivD) else { break }
+                    pc &+= 4
+                    continue
+                case .fmaddD:
+                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
+                    pc &+= 4
+                    continue
+                case .fmsubD:
+                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
+                    pc &+= 4
+                    continue
+                case .fnmsubD:
+                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
+                    pc &+= 4
+                    continue
+                case .fnmaddD:
+                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
                     pc &+= 4
                     continue
                 case .fsgnjD:
@@ -637,8 +654,7 @@ extension Hart {
                     pc &+= 4
                     continue
 
-                case .event, .undecoded, .pageCross, .illegal, .system, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD,
-                     .fpOther:
+                case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
                     break
                 }
             }
@@ -823,11 +839,56 @@ extension Hart {
         UInt(bitPattern: page) &- UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2
     }
 
-    /// A control transfer: leaving the page makes the next fetch look the target up.
+    /// A control transfer. Leaving the page consults the recently entered pages; otherwise the next fetch
+    /// looks the target up (`enterPage`).
     @inline(__always)
     func jump(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt) {
-        if (target ^ pc) >> 12 != 0 { pageKey = slotKey(lookupPage, target) }
+        if (target ^ pc) >> 12 != 0 {
+            let recent = recentPages[Int(truncatingIfNeeded: (target >> 12) & RecentPage.mask)]
+            pageKey = recent.base == target & ~0xfff ? recent.key : slotKey(lookupPage, target)
+        }
         pc = target
+    }
+
+    // MARK: Floating-point fast paths
+
+    /// Double add/sub/mul/div when FP is on and the host already rounds as the instruction asks (never
+    /// RMM): false sends the instruction out of line.
+    @inline(__always)
+    func doubleFastPath(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, _ op: Op) -> Bool {
+        var rm = UInt64(e.imm & 7)
+        if rm == 7 { rm = frm }
+        guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
+        mstatus |= MStatus.fs
+        let a = Double(bitPattern: x[Int(e.rs1)]), b = Double(bitPattern: x[Int(e.rs2)])
+        let result: Double
+        switch op {
+        case .faddD: result = a + b
+        case .fsubD: result = a - b
+        case .fmulD: result = a * b
+        default: result = a / b
+        }
+        x[Int(e.rd)] = canonical64(result.bitPattern)
+        return true
+    }
+
+    /// The double fused multiply-adds, under the same conditions; infinity x 0 goes out of line (RISC-V
+    /// wants the invalid flag even with a quiet NaN addend).
+    @inline(__always)
+    func fusedFastPath(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, negateProduct: Bool,
+                       negateAddend: Bool) -> Bool {
+        var rm = UInt64((e.imm >> 8) & 7)
+        if rm == 7 { rm = frm }
+        guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
+        let a = x[Int(e.rs1)], b = x[Int(e.rs2)], c = x[Int(e.imm & 0xff)]
+        let magnitude: UInt64 = 0x7fff_ffff_ffff_ffff, infinity: UInt64 = 0x7ff0_0000_0000_0000
+        guard !((a & magnitude == infinity && b & magnitude == 0) || (b & magnitude == infinity && a & magnitude == 0))
+        else { return false }
+        mstatus |= MStatus.fs
+        let product = Double(bitPattern: negateProduct ? a ^ (1 << 63) : a)
+        let addend = Double(bitPattern: negateAddend ? c ^ (1 << 63) : c)
+        x[Int(e.rd)] = canonical64(addend.addingProduct(product, Double(bitPattern: b)).bitPattern)
+        return true
     }
 
     // MARK: Memory access fast paths
@@ -838,13 +899,18 @@ extension Hart {
         -> UnsafeMutableRawPointer? {
         let entry = table[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
         guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
+        // A TLB entry never maps to host address 0.
         return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
+            .unsafelyUnwrapped
     }
 
     /// A load through the TLB: the zero-extended value, or nil for the out-of-line path.
     @inline(__always)
     func loadFast(_ address: UInt64, _ size: UInt64) -> UInt64? {
-        guard let p = hostAddress(loadTLB, address, size) else { return nil }
+        let entry = loadTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
+        // A TLB entry never maps to host address 0.
+        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
         switch size {
         case 1: return UInt64(p.load(as: UInt8.self))
         case 2: return UInt64(p.loadUnaligned(as: UInt16.self))
@@ -855,7 +921,10 @@ extension Hart {
 
     @inline(__always)
     func storeFast(_ address: UInt64, _ size: UInt64, _ value: UInt64) -> Bool {
-        guard let p = hostAddress(storeTLB, address, size) else { return false }
+        let entry = storeTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return false }
+        let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
+            .unsafelyUnwrapped
         switch size {
         case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
         case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)

@@ -192,7 +192,12 @@ extension Hart {
         let format: SoftFloat = isDouble ? .double : .single
         // The rounding mode (and the host's) is settled before any operand is read.
         var rm: UInt64 = 0
-        if opcode != 0x53 || [0x00, 0x01, 0x02, 0x03, 0x0b, 0x08, 0x18, 0x1a].contains(raw >> 27) {
+        let usesRounding: Bool
+        switch raw >> 27 {
+        case 0x00, 0x01, 0x02, 0x03, 0x0b, 0x08, 0x18, 0x1a: usesRounding = true
+        default: usesRounding = opcode != 0x53
+        }
+        if usesRounding {
             guard let mode = roundingMode(Int32(funct3), pc) else { return false }
             rm = mode
         }
@@ -211,8 +216,7 @@ extension Hart {
         }
         switch raw >> 27 {
         case 0x00, 0x01, 0x02, 0x03:  // single add, sub, mul, div
-            let ops: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
-            let op = ops[Int(raw >> 27)]
+            let op = Decoder.arithmeticOps[Int(raw >> 27)]
             if rm == roundToNearestMaxMagnitude {
                 setFloat(softArithmetic(op, a, b, format: .single, rm: rm))
                 return true

@@ -78,14 +78,27 @@ enum MMIOLoadKind: UInt8 {
 
 /// One RV64GC hart: registers, CSRs, software TLB, decoded-instruction cache.
 ///
-/// Memory model choices (documented for the tests and the wrapper):
+/// Choices the ISA leaves open (the tests check each):
 /// - Misaligned loads and stores to RAM and ROM are performed, also across pages (as QEMU does).
-///   Misaligned device accesses take the address-misaligned exception; misaligned LR/SC/AMOs take the
-///   address-misaligned exception (load for LR, store/AMO otherwise).
-/// - LR/SC/AMO to a device window take an access fault (load for LR, store/AMO otherwise).
-/// - Decoded instructions are cached per physical page. Stores of this hart invalidate the slots they
-///   touch. Changes made by other harts or DMA become visible at this hart's next FENCE.I, as the ISA
-///   allows (Zifencei); page-table changes are seen after SFENCE.VMA or a satp write (they flush the TLB).
+///   Misaligned device accesses take the address-misaligned exception; so do misaligned LR/SC/AMOs
+///   (load address misaligned for LR, store/AMO otherwise).
+/// - LR/SC/AMO to a device window take an access fault: load access fault for LR (it is a load, as in
+///   Spike), store/AMO access fault for SC and AMOs.
+/// - Instruction fetch from a device window or from nothing is an instruction access fault; stores to the
+///   ROM are store access faults.
+/// - mtval/stval hold the instruction bits for illegal instructions, the pc for EBREAK, the address for
+///   access, page and misaligned faults (the second page's address when the second half of a
+///   page-crossing access or instruction faults).
+/// - WFI is illegal in U-mode and, with mstatus.TW, in S-mode (as QEMU). mcycle counts like minstret.
+/// - Without any active PMP entry every access is allowed; with one, S/U accesses no entry matches fail.
+///   PMP granularity is 4 bytes; pmpaddr16-63 and odd pmpcfg registers do not exist.
+/// - A/D bits are set by the hart during the walk (as QEMU); the PTE write needs PMP write permission.
+///
+/// The decoded-instruction cache holds a page of 8-byte slots (one per halfword, decoded on first
+/// execution) per physical page that ran code. Stores of this hart invalidate the slots they touch (a
+/// page that keeps taking stores is detached from the cache until it runs again). Changes made by other
+/// harts or DMA become visible at this hart's next FENCE.I, as Zifencei allows; SFENCE.VMA and satp
+/// writes drop the translations that lead to decoded pages (TLB and recently entered pages).
 public final class Hart {
     // Configuration.
     let hartID: UInt64
@@ -137,6 +150,7 @@ public final class Hart {
     var pmpConfig = [UInt8](repeating: 0, count: 16)
     var pmpAddress = [UInt64](repeating: 0, count: 16)
     var pmpActive = false
+    var pmpRules: [PMPRule] = []
     /// minstret = retired + instretOffset while counting; the frozen value while inhibited.
     var instretOffset: UInt64 = 0
     var cycleOffset: UInt64 = 0
@@ -155,6 +169,8 @@ public final class Hart {
     /// Instructions retired in the current `run` when the next event (budget end, timer, breakpoint
     /// check) is due.
     var eventTarget: UInt64 = 0
+    /// The virtual address of the pending device access (for tval when it fails).
+    var pendingVirtualAddress: UInt64 = 0
     var mmioDestination = 0
     var mmioKind = MMIOLoadKind.store
     var mmioStep: UInt64 = 4
@@ -185,16 +201,16 @@ public final class Hart {
     let codeStores: UnsafeMutablePointer<UInt32>
     var generation: UInt32 = 1
     var allocatedCodePages = 0
+    var codePageLimit = CodePage.allocationLimit
     /// A page whose every slot sends the loop to look pc up again.
     let lookupPage: UnsafeMutablePointer<DecodedInstruction>
     /// A single `event` slot (see `execute`), as an address.
     let eventSlot: UInt
     /// Holds an instruction that straddles two pages in its last slot.
     let straddlePage: UnsafeMutablePointer<DecodedInstruction>
+    let recentPages: UnsafeMutablePointer<RecentPage>
     // The page the loop enters after `enterPage`.
     var currentPage: UnsafeMutablePointer<DecodedInstruction>
-    var currentPageBase: UInt64 = 0
-    var currentHostOffset: UInt64 = 0
     // What `slowStep` hands back to the loop.
     var stepLeft = 0
     var stepPageKey: UInt = 0
@@ -241,6 +257,8 @@ public final class Hart {
         event.initialize(to: DecodedInstruction(.event))
         eventSlot = UInt(bitPattern: event)
         currentPage = lookupPage
+        recentPages = .allocate(capacity: RecentPage.count)
+        recentPages.initialize(repeating: .invalid, count: RecentPage.count)
         selectTLBs()
     }
 
@@ -253,6 +271,7 @@ public final class Hart {
         UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()
         straddlePage.deallocate()
         tlb.deallocate()
+        recentPages.deallocate()
         regs.deallocate()
         romHost.deallocate()
     }
@@ -328,11 +347,8 @@ public final class Hart {
     public func stateHash() -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ value: UInt64) {
-            var v = value
-            for _ in 0..<8 {
-                hash = (hash ^ (v & 0xff)) &* 0x0000_0100_0000_01b3
-                v >>= 8
-            }
+            hash = (hash ^ value) &* 0x0000_0100_0000_01b3
+            hash ^= hash >> 29
         }
         for index in 1..<32 { mix(regs[index]) }
         for index in 0..<32 { mix(regs[RegisterFile.fpBase + index]) }
@@ -377,7 +393,7 @@ public final class Hart {
         guard stop == .mmio else { return }
         stop = .none
         let cause = pendingAccess.isWrite ? Cause.storeAccess : Cause.loadAccess
-        pcValue = takeTrap(cause: cause, value: pendingAccess.address, pc: pcValue, retiredNow: retired)
+        pcValue = takeTrap(cause: cause, value: pendingVirtualAddress, pc: pcValue, retiredNow: retired)
     }
 
     // MARK: Counters

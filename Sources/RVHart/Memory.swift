@@ -29,8 +29,26 @@ enum CodePage {
     static let slots = 2050
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
-    /// Decoded pages allocated before the whole cache is dropped (bounds memory at 16 KiB each).
-    static let allocationLimit = 8192
+    /// Decoded pages allocated before the whole cache is dropped (at most 64 MiB of 16 KiB pages).
+    static let allocationLimit = 4096
+}
+
+/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Valid while
+/// translation, privilege, PMP and the decoded cache stay as they were: every change flushes them.
+struct RecentPage {
+    var base: UInt64
+    var key: UInt
+
+    static let invalid = RecentPage(base: .max, key: 0)
+    static let count = 64
+    static let mask: UInt64 = 63
+}
+
+/// An active PMP entry: the bytes it matches and its configuration byte.
+struct PMPRule {
+    var lo: UInt64
+    var hi: UInt64
+    var config: UInt8
 }
 
 /// The outcome of resolving one access that stays within a page.
@@ -47,7 +65,9 @@ extension Hart {
 
     /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM.
     func selectTLBs() {
-        fetchTLB = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
+        let fetch = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
+        if fetch != fetchTLB { forgetRecentPages() }
+        fetchTLB = fetch
         var dataPrivilege = priv
         if priv == 3 && mstatus & MStatus.mprv != 0 {
             dataPrivilege = UInt8((mstatus & MStatus.mpp) >> MStatus.mppShift)
@@ -68,11 +88,17 @@ extension Hart {
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
+        forgetRecentPages()
     }
 
     /// Drops every entry (PMP changes affect M-mode too).
     func flushAllTLBs() {
         tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
+        forgetRecentPages()
+    }
+
+    func forgetRecentPages() {
+        recentPages.update(repeating: .invalid, count: RecentPage.count)
     }
 
     func flushStoreTLBs() {
@@ -153,18 +179,27 @@ extension Hart {
         }
     }
 
+    /// Recomputes the matching rules after a PMP register changed.
+    func pmpChanged() {
+        pmpActive = pmpConfig.contains { $0 & 0x18 != 0 }
+        pmpRules = (0..<16).compactMap { index in
+            guard let (lo, hi) = pmpRange(index), lo < hi else { return nil }
+            return PMPRule(lo: lo, hi: hi, config: pmpConfig[index])
+        }
+        flushAllTLBs()
+    }
+
     /// Whether `size` bytes at `paddr` may be accessed by `privilege` (checks all bytes against the first
     /// matching entry, as the privileged spec 3.7.1 says). With no active entry, everything is allowed.
     func pmpAllows(_ paddr: UInt64, size: UInt64, kind: AccessKind, privilege: UInt8) -> Bool {
         guard pmpActive else { return true }
         let end = paddr &+ size
-        for index in 0..<16 {
-            guard let (lo, hi) = pmpRange(index), lo < hi else { continue }
-            if end <= lo || paddr >= hi { continue }
-            if paddr < lo || end > hi { return false }
-            let config = pmpConfig[index]
-            if privilege == 3 && config & 0x80 == 0 { return true }
-            return (config >> UInt8(kind == .fetch ? 2 : kind == .load ? 0 : 1)) & 1 != 0
+        let permission: UInt8 = kind == .fetch ? 4 : kind == .load ? 1 : 2
+        for rule in pmpRules {
+            if end <= rule.lo || paddr >= rule.hi { continue }
+            if paddr < rule.lo || end > rule.hi { return false }
+            if privilege == 3 && rule.config & 0x80 == 0 { return true }
+            return rule.config & permission != 0
         }
         return privilege == 3
     }
@@ -296,6 +331,7 @@ extension Hart {
                 return 0
             }
             pendingAccess = MMIOAccess(address: r.paddr, size: Int(size), isWrite: false, value: 0)
+            pendingVirtualAddress = vaddr
             mmioDestination = destination
             mmioKind = kind
             mmioStep = step
@@ -338,6 +374,7 @@ extension Hart {
             }
             let mask: UInt64 = size == 8 ? .max : (1 << (8 * size)) - 1
             pendingAccess = MMIOAccess(address: r.paddr, size: Int(size), isWrite: true, value: value & mask)
+            pendingVirtualAddress = vaddr
             mmioKind = .store
             mmioStep = step
             stop = .mmio
@@ -428,6 +465,7 @@ extension Hart {
             if let host = hostAddress(physical: paddr & ~0xfff, size: 1) {
                 dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)))
             }
+            forgetRecentPages()  // so that running it again goes through enterPage, which re-decodes it
         }
     }
 
@@ -436,6 +474,7 @@ extension Hart {
         generation &+= 1
         if generation == 0 { generation = 1 }
         flushStoreTLBs()
+        forgetRecentPages()
     }
 
     func resetSlots(_ page: UnsafeMutablePointer<DecodedInstruction>) {
@@ -444,11 +483,15 @@ extension Hart {
         page[2049] = DecodedInstruction(.pageCross)
     }
 
-    /// Looks pc up for fetching and makes its decoded page current (`currentPage`, `currentPageBase`,
-    /// `currentHostOffset`). Returns false with a trap raised when pc cannot be fetched.
+    /// Looks pc up for fetching and makes its decoded page current (`currentPage`). Returns false with a
+    /// trap raised when pc cannot be fetched.
     @inline(never)
     func enterPage(_ pc: UInt64) -> Bool {
-        if allocatedCodePages >= CodePage.allocationLimit { dropCodeCache() }
+        if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        let pageBase = pc & ~0xfff
+        let slot = Int((pc >> 12) & 0xff)
+        // A fetch TLB entry exists only for pages PMP allows as a whole.
+        var uniform = fetchTLB[slot].tag == pageBase
         let r = resolve(pc, size: 2, kind: .fetch)
         if r.fault != 0 {
             raise(r.fault, pc)
@@ -458,11 +501,9 @@ extension Hart {
             raise(Cause.fetchAccess, pc)
             return false
         }
-        let pageBase = pc & ~0xfff
-        currentPageBase = pageBase
-        currentHostOffset = (UInt64(UInt(bitPattern: host)) & ~0xfff) &- pageBase
-        let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
-        if !pmpAllows(r.paddr & ~0xfff, size: 4096, kind: .fetch, privilege: privilege) {
+        uniform = uniform || fetchTLB[slot].tag == pageBase
+        if !uniform {
+            let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
             return enterSingleInstruction(pc, host: host, paddr: r.paddr, privilege: privilege)
         }
         let index = codeIndex(r.paddr)!
@@ -482,6 +523,7 @@ extension Hart {
             dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)) & ~0xfff)
         }
         currentPage = page
+        recentPages[Int((pc >> 12) & RecentPage.mask)] = RecentPage(base: pageBase, key: slotKey(page, pc))
         return true
     }
 
@@ -530,7 +572,16 @@ extension Hart {
     func decodeSlot(_ pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>)
         -> UnsafeMutablePointer<DecodedInstruction>? {
         let offset = pc & 0xfff
-        let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: pc &+ currentHostOffset))!
+        // The loop may have reached this page without `enterPage` (a jump to a recent page): translate again.
+        let r = resolve(pc, size: 2, kind: .fetch)
+        if r.fault != 0 {
+            raise(r.fault, pc)
+            return nil
+        }
+        guard let host = r.host else {
+            raise(Cause.fetchAccess, pc)
+            return nil
+        }
         let low = host.loadUnaligned(as: UInt16.self)
         let slot = Int(offset >> 1)
         if low & 3 != 3 {
@@ -555,5 +606,6 @@ extension Hart {
         }
         allocatedCodePages = 0
         flushStoreTLBs()
+        forgetRecentPages()
     }
 }

@@ -47,10 +47,11 @@ while read -r name harts devices stdin status expect; do
   if [ "$stdin" != - ]; then
     # The input arrives after a pause, as typed input would.
     (sleep 1; printf '%s' "$stdin") | timeout "$timeout_s" $qemu "${args[@]}" >"$log" 2>&1
+    got=${PIPESTATUS[1]}
   else
     timeout "$timeout_s" $qemu "${args[@]}" </dev/null >"$log" 2>&1
+    got=$?
   fi
-  got=$?
   set -e
   ok=1
   [ "$got" = "$status" ] || ok=0

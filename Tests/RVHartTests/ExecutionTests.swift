@@ -33,6 +33,13 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.x(1), (total + 5) / 6)
     }
 
+    func testHugeBudgetStopsAtWFI() {
+        m.put([Asm.nop, Asm.nop, Asm.wfi])
+        m.hart.pc = TestMachine.ramBase
+        XCTAssertEqual(m.hart.run(budget: .max, globalCount: 0), .waitingForInterrupt)
+        XCTAssertEqual(m.hart.retired, 3)
+    }
+
     func testSameStartSameEnd() {
         loadLoop()
         XCTAssertEqual(m.hart.run(budget: 12345, globalCount: 0), .budgetExhausted)
@@ -109,6 +116,34 @@ final class ExecutionTests: XCTestCase {
         rom.hart.pc = 0x1000
         rom.step(1)
         XCTAssertEqual(rom.x(1), 5)
+    }
+
+    /// Jumping back to a page entered before must decode its not yet executed slots from that page.
+    func testReturningToARecentPageDecodesItsOwnBytes() {
+        let pageA = TestMachine.ramBase + 0x4000, pageB = TestMachine.ramBase + 0x5000
+        m.put([
+            Asm.jal(rd: 1, offset: Int32(pageB - pageA)),  // call B+0
+            Asm.jal(rd: 1, offset: Int32(pageB + 0x100 - (pageA + 4))),  // then B+0x100, never run before
+        ], at: pageA)
+        m.put([Asm.jalr(rd: 0, rs1: 1)], at: pageB)
+        m.put([Asm.addi(7, 0, 77)], at: pageB + 0x100)
+        m.put([Asm.addi(7, 0, 11)], at: pageA + 0x100)  // what the bytes at A's offset would decode to
+        m.hart.pc = pageA
+        m.step(4)
+        XCTAssertEqual(m.x(7), 77)
+    }
+
+    func testDecodedCacheLimitDropsAndRebuilds() {
+        m.hart.codePageLimit = 2
+        // Three pages calling each other in a loop: the cache is dropped and rebuilt again and again.
+        let pages = [TestMachine.ramBase + 0x6000, TestMachine.ramBase + 0x7000, TestMachine.ramBase + 0x8000]
+        m.put([Asm.addi(5, 5, 1), Asm.jal(rd: 0, offset: 0x1000 - 4)], at: pages[0])
+        m.put([Asm.addi(6, 6, 1), Asm.jal(rd: 0, offset: 0x1000 - 4)], at: pages[1])
+        m.put([Asm.addi(7, 7, 1), Asm.jal(rd: 0, offset: -0x2000 - 4)], at: pages[2])
+        m.hart.pc = pages[0]
+        m.step(6 * 50)
+        XCTAssertEqual([m.x(5), m.x(6), m.x(7)], [50, 50, 50])
+        XCTAssertLessThanOrEqual(m.hart.allocatedCodePages, 2)
     }
 
     func testBreakpoints() {

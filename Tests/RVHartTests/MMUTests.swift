@@ -193,6 +193,20 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.x(2), 2)
     }
 
+    func testTranslatedDeviceAccess() {
+        let va: UInt64 = 0x90_0000
+        map(va, to: TestMachine.device, flags: MMUTests.r | MMUTests.w | MMUTests.a | MMUTests.d)
+        m.put([Asm.lw(2, 1, 8)])
+        m.set(1, va)
+        m.hart.pc = TestMachine.ramBase
+        m.hart.forcePrivilege(.supervisor)
+        XCTAssertEqual(m.run(1), .mmio)
+        XCTAssertEqual(m.hart.pendingAccess.address, TestMachine.device + 8, "the device sees the physical address")
+        m.hart.failMMIO()
+        XCTAssertEqual(m.hart.mcause, Cause.loadAccess)
+        XCTAssertEqual(m.hart.mtval, va + 8, "tval is the virtual address")
+    }
+
     func testPageTableOutsideRAMIsAnAccessFault() {
         m.hart.satp = 8 << 60 | (0x4000_0000 >> 12)
         m.hart.flushTranslations()

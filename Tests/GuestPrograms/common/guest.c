@@ -324,6 +324,12 @@ void delay_ticks(u64 ticks) {
   while (rdtime() - start < ticks) {}
 }
 
+int wait_mip(u64 bits, int set) {
+  u64 want = set ? bits : 0, start = rdtime();
+  while ((csr_read(mip) & bits) != want && rdtime() - start < TIMEBASE_HZ / 10) {}
+  return (csr_read(mip) & bits) == want;
+}
+
 void wfi_until(volatile u64 *flag) {
   csr_clear(mstatus, MSTATUS_MIE);
   while (!*flag) {

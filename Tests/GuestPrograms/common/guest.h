@@ -206,6 +206,11 @@ void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 void delay_ticks(u64 ticks); /* busy-waits on the time CSR */
+/* Waits (up to 100 ms of mtime) until the mip bits in `bits` all read `set` (nonzero = set) and
+ * returns whether they do. Interrupt lines driven by a device (the CLINT's msip and mtimecmp, the
+ * PLIC) may follow a write to that device a little later: a handler that clears its source waits for
+ * the line to drop before returning, so that it is not taken again spuriously. */
+int wait_mip(u64 bits, int set);
 /* Sleeps in WFI until *flag becomes nonzero, taking interrupts (M-mode, mie set by the caller). The
  * test and the WFI run with mstatus.MIE clear, so an interrupt that sets the flag just before the WFI
  * is not lost: it stays pending, WFI returns, and a brief MIE window takes it. Leaves MIE clear. */

@@ -18,6 +18,5 @@
 #define I64_MIN 0x8000000000000000UL
 #define I64_MAX 0x7fffffffffffffffUL
 #define ALL_ONES 0xffffffffffffffffUL
-#define SEXT32(x) ((u64)(i64)(i32)(u32)(x))
 
 #endif

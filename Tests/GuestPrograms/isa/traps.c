@@ -163,8 +163,8 @@ static void clear_source(u64 cause) {
   switch (cause) {
   case IRQ_S_SOFT: csr_clear(mip, MIP_SSIP); break;
   case IRQ_S_TIMER: csr_clear(mip, MIP_STIP); break;
-  case IRQ_M_SOFT: mmio_write32(CLINT_MSIP(hart_id()), 0); break;
-  case IRQ_M_TIMER: mmio_write64(CLINT_MTIMECMP(hart_id()), ~0UL); break;
+  case IRQ_M_SOFT: mmio_write32(CLINT_MSIP(hart_id()), 0); wait_mip(MIP_MSIP, 0); break;
+  case IRQ_M_TIMER: mmio_write64(CLINT_MTIMECMP(hart_id()), ~0UL); wait_mip(MIP_MTIP, 0); break;
   default: break;
   }
 }
@@ -200,8 +200,9 @@ static i64 enable_sie_briefly(i64 x) {
   csr_clear(sstatus, MSTATUS_SIE);
   return x;
 }
-static i64 spin_briefly(i64 x) {
-  for (volatile int i = 0; i < 10; i++) {}
+/* Spins until an interrupt has been logged (a device's line may take a moment to arrive) or 10^6 turns. */
+static i64 spin_until_interrupt(i64 x) {
+  for (volatile int i = 0; i < 1000000 && irq_count == 0; i++) {}
   return x;
 }
 static i64 wfi_with_sie_clear(i64 x) {
@@ -232,7 +233,7 @@ static void interrupt_enables(void) {
   reset_irq_log();
   csr_clear(sstatus, MSTATUS_SIE);
   csr_set(mip, MIP_SSIP);
-  run_in_mode(PRV_U, spin_briefly, 0, 0);
+  run_in_mode(PRV_U, spin_until_interrupt, 0, 0);
   CHECK_EQ(irq_count, 1, "a delegated SSI is taken while in U even with SIE clear");
   CHECK_EQ(irq_levels[0], PRV_S, "SSI from U is taken in S");
 
@@ -242,7 +243,7 @@ static void interrupt_enables(void) {
   csr_write(mie, MIP_MSIP);
   csr_clear(mstatus, MSTATUS_MIE);
   mmio_write32(CLINT_MSIP(0), 1);
-  run_in_mode(PRV_S, spin_briefly, 0, 0);
+  run_in_mode(PRV_S, spin_until_interrupt, 0, 0);
   CHECK_EQ(irq_count, 1, "MSI is taken from S with MIE clear");
   CHECK_EQ(irq_causes[0], IRQ_M_SOFT, "MSI cause");
   CHECK_EQ(irq_levels[0], PRV_M, "MSI is taken in M");
@@ -252,7 +253,7 @@ static void interrupt_enables(void) {
   mmio_write32(CLINT_MSIP(0), 1);
   asm volatile("wfi" ::: "memory");
   CHECK_EQ(irq_count, 0, "WFI in M with MIE clear takes nothing");
-  CHECK(csr_read(mip) & MIP_MSIP, "mip.MSIP follows the CLINT's msip");
+  CHECK(wait_mip(MIP_MSIP, 1), "mip.MSIP follows the CLINT's msip");
   csr_set(mstatus, MSTATUS_MIE);
   asm volatile("nop" ::: "memory");
   csr_clear(mstatus, MSTATUS_MIE);
@@ -269,7 +270,7 @@ static void priority_and_vectoring(void) {
   csr_set(mip, MIP_SSIP | MIP_STIP);
   mmio_write32(CLINT_MSIP(0), 1);
   mmio_write64(CLINT_MTIMECMP(0), 0);
-  while (!(csr_read(mip) & MIP_MTIP)) {}
+  CHECK(wait_mip(MIP_MSIP | MIP_MTIP, 1), "MSIP and MTIP pending");
   csr_write(mie, MIP_SSIP | MIP_STIP | MIP_MSIP | MIP_MTIP);
   csr_set(mstatus, MSTATUS_MIE);
   asm volatile("nop\nnop" ::: "memory");
@@ -298,7 +299,7 @@ static void priority_and_vectoring(void) {
   csr_write(mideleg, MIP_SSIP);
   csr_write(stvec, (u64)s_vector_table | 1);
   csr_set(mip, MIP_SSIP);
-  run_in_mode(PRV_U, spin_briefly, 0, 0);
+  run_in_mode(PRV_U, spin_until_interrupt, 0, 0);
   CHECK_EQ(irq_count, 1, "SSI taken with stvec vectored");
   CHECK_EQ(irq_vectors[0], IRQ_S_SOFT, "SSI enters vectored stvec at base + 4");
   csr_write(stvec, (u64)s_trap_entry);

@@ -9,17 +9,37 @@
 
 static volatile u64 fired, fired_at, deadline, periodic_left, period, periodic_done;
 
+/* The CLINT is a device: after the handler moves mtimecmp ahead, MTIP may still read set for a moment
+ * and the handler may be entered once more, finding mtime < mtimecmp. Such an entry is spurious. An
+ * entry with mtime < mtimecmp while the handler has not touched mtimecmp since the test armed it
+ * (from a state with MTIP clear) is an interrupt that came early: a failure. */
+static volatile u64 handler_moved_timer, spurious;
+
+static void arm(u64 at) {
+  CHECK(wait_mip(MIP_MTIP, 0), "MTIP is clear before the timer is armed");
+  handler_moved_timer = 0;
+  deadline = at;
+  mmio_write64(CLINT_MTIMECMP(0), at);
+}
+
 static void on_timer(u64 cause, struct trap_frame *f) {
   (void)f;
   CHECK_EQ(cause, IRQ_M_TIMER, "only timer interrupts arrive");
   u64 now = mtime();
-  CHECK(now >= deadline, "the timer interrupt does not arrive before mtimecmp");
+  if (now < deadline) {
+    CHECK(handler_moved_timer, "the timer interrupt does not arrive before mtimecmp");
+    spurious++;
+    return;
+  }
   fired++;
   fired_at = now;
+  handler_moved_timer = 1;
   if (periodic_left > 0 && --periodic_left > 0) {
     deadline += period;
+    if (deadline <= now) deadline = now + period; /* a late handler (a busy host) skips a period */
     mmio_write64(CLINT_MTIMECMP(0), deadline);
   } else {
+    deadline = ~0UL;
     disarm_timer();
     periodic_done = 1;
   }
@@ -27,12 +47,12 @@ static void on_timer(u64 cause, struct trap_frame *f) {
 
 static void monotonic(void) {
   u64 previous = mtime(), first = previous;
-  for (int i = 0; i < 2000; i++) {
+  for (int i = 0; i < 1000; i++) {
     u64 now = mtime();
     if (now < previous) fail("mtime went backwards");
     previous = now;
   }
-  CHECK(1, "mtime never went backwards over 2000 reads");
+  CHECK(1, "mtime never went backwards over 1000 reads");
   for (volatile int i = 0; i < 100000 && mtime() == first; i++) {}
   CHECK(mtime() > first, "mtime advances while the hart runs");
   u64 low = mmio_read32(CLINT_MTIME), high = mmio_read32(CLINT_MTIME + 4);
@@ -53,13 +73,9 @@ static void compare_register(void) {
   mmio_write64(CLINT_MTIMECMP(0), deadline);
   CHECK(!(csr_read(mip) & MIP_MTIP), "MTIP clear while mtime < mtimecmp");
   mmio_write64(CLINT_MTIMECMP(0), 0);
-  u64 start = mtime();
-  while (!(csr_read(mip) & MIP_MTIP) && mtime() - start < MILLISECONDS(100)) {}
-  CHECK(csr_read(mip) & MIP_MTIP, "MTIP set once mtimecmp is in the past");
+  CHECK(wait_mip(MIP_MTIP, 1), "MTIP set once mtimecmp is in the past");
   disarm_timer();
-  start = mtime();
-  while ((csr_read(mip) & MIP_MTIP) && mtime() - start < MILLISECONDS(100)) {}
-  CHECK(!(csr_read(mip) & MIP_MTIP), "moving mtimecmp ahead clears MTIP");
+  CHECK(wait_mip(MIP_MTIP, 0), "moving mtimecmp ahead clears MTIP");
 }
 
 static void interrupts(void) {
@@ -70,13 +86,13 @@ static void interrupts(void) {
   for (unsigned i = 0; i < sizeof delays / sizeof delays[0]; i++) {
     fired = 0;
     u64 armed_at = mtime();
-    deadline = armed_at + delays[i];
-    mmio_write64(CLINT_MTIMECMP(0), deadline);
+    arm(armed_at + delays[i]);
+    u64 armed_deadline = deadline;
     wfi_until(&fired); /* a timer that never fires hangs here: the runner's timeout reports it */
     char what[64];
     gsprintf(what, sizeof what, "one timer interrupt %lu ticks ahead", delays[i]);
     CHECK_EQ(fired, 1, what);
-    CHECK(fired_at >= deadline, "the interrupt came at or after the deadline");
+    CHECK(fired_at >= armed_deadline, "the interrupt came at or after the deadline");
   }
 
   fired = 0;
@@ -84,13 +100,13 @@ static void interrupts(void) {
   period = MILLISECONDS(1);
   periodic_left = 10;
   u64 start = mtime();
-  deadline = start + period;
-  mmio_write64(CLINT_MTIMECMP(0), deadline);
+  arm(start + period);
   wfi_until(&periodic_done);
   CHECK_EQ(fired, 10, "ten periodic interrupts");
   CHECK(fired_at - start >= 10 * period, "ten 1 ms periods took at least 10 ms of mtime");
   csr_write(mie, 0);
   disarm_timer();
+  if (spurious) gprintf("clint-timer: %lu spurious timer entries (MTIP still set after mtimecmp moved)\n", spurious);
 }
 
 void test_main(void) {

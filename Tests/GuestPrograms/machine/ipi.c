@@ -23,7 +23,7 @@ static void on_ipi(u64 cause, struct trap_frame *f) {
   CHECK_EQ(cause, IRQ_M_SOFT, "an IPI arrives as a machine software interrupt");
   msip_seen[h] = (csr_read(mip) & MIP_MSIP) != 0;
   mmio_write32(CLINT_MSIP(h), 0);
-  CHECK(!(csr_read(mip) & MIP_MSIP), "clearing msip clears mip.MSIP");
+  CHECK(wait_mip(MIP_MSIP, 0), "clearing msip clears mip.MSIP");
   received[h]++;
   if (round2_go) {
     u64 n = __atomic_fetch_add(&token_count, 1, __ATOMIC_ACQ_REL);
@@ -63,9 +63,9 @@ void test_main(void) {
   CHECK(!(csr_read(mip) & MIP_MSIP), "no MSIP from an even value");
   mmio_write32(CLINT_MSIP(0), 0xffffffffu);
   CHECK_EQ(mmio_read32(CLINT_MSIP(0)), 1, "msip keeps only bit 0");
-  CHECK(csr_read(mip) & MIP_MSIP, "mip.MSIP follows msip");
+  CHECK(wait_mip(MIP_MSIP, 1), "mip.MSIP follows msip");
   mmio_write32(CLINT_MSIP(0), 0);
-  CHECK(!(csr_read(mip) & MIP_MSIP), "msip cleared");
+  CHECK(wait_mip(MIP_MSIP, 0), "msip cleared");
 
   m_irq_hook = on_ipi;
   csr_write(mie, MIP_MSIP);

@@ -1,0 +1,155 @@
+import Foundation
+import RRProto
+import RRSequencer
+import XCTest
+
+/// Issue 5 as a user checks it: the same run every time, and a recording that replays exactly.
+final class ReplayTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    private func logPath(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    /// The lines smp-contend prints that depend on the interleaving.
+    private func interleaving(_ output: String) -> [String] {
+        output.split(separator: "\n").map(String.init).filter {
+            $0.hasPrefix("smp-contend: ") && ($0.contains("hash") || $0.contains(": order "))
+        }
+    }
+
+    func testFourHartContentionPrintsTheSameInterleavingEveryRunEvenUnderLoad() throws {
+        let program = try Harness.guest("smp-contend")
+        var results: [[String]] = []
+        for run in 0..<3 {
+            // The third run competes with a process that keeps both host CPUs busy.
+            let hog = run == 2 ? try CPUHog() : nil
+            let contend = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", program])
+            XCTAssertEqual(contend.wait(seconds: 300), 0, contend.output + contend.errors)
+            hog?.stop()
+            let lines = interleaving(contend.output)
+            XCTAssertEqual(lines.count, 3, contend.output)
+            results.append(lines)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2], "under host load")
+    }
+
+    func testRecordingWithTypedInputReplaysByteForByte() throws {
+        let log = logPath("echo.log")
+        let recording = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
+                                      "--record", log], keepInputOpen: true)
+        XCTAssertTrue(recording.waitForOutput("type characters", seconds: 60), recording.output + recording.errors)
+        recording.send("hello,")
+        usleep(300_000)
+        recording.send("rrvm!")
+        usleep(300_000)
+        recording.send("q")
+        XCTAssertEqual(recording.wait(), 0, recording.errors)
+        XCTAssertTrue(recording.output.contains("hello,rrvm!"), recording.output)
+
+        let replay = try RRCtlRun(["replay", log])
+        XCTAssertEqual(replay.wait(), 0, replay.errors)
+        XCTAssertEqual(replay.output, recording.output, "console output byte for byte")
+        XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors)
+
+        let stats = try RRCtlRun(["log", "stats", log])
+        XCTAssertEqual(stats.wait(), 0, stats.errors)
+        for field in ["bytes:", "instructions retired:", "bytes per million instructions:", "host_input:", "hart 1:"] {
+            XCTAssertTrue(stats.output.contains(field), "\(field) missing in:\n\(stats.output)")
+        }
+        let inputs = try RRCtlRun(["log", "show", log, "--kind", "host_input"])
+        XCTAssertEqual(inputs.wait(), 0, inputs.errors)
+        XCTAssertEqual(inputs.output.split(separator: "\n").filter { $0.contains("host_input") }.count, 3, inputs.output)
+    }
+
+    func testAlteredInputOrStateHashStopsReplayAtItsG() throws {
+        let log = logPath("contend.log")
+        let recording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("smp-contend"),
+                                      "--record", log])
+        XCTAssertEqual(recording.wait(seconds: 300), 0, recording.errors)
+
+        // A state hash changed in the log: replay stops at exactly that yield, naming the hart.
+        var file = try LogFile(path: log)
+        guard let index = file.records.indices.dropFirst(file.records.count / 2).first(where: {
+            if case .yield? = file.records[$0].event.body { return true } else { return false }
+        }) else { return XCTFail("no yield in the log") }
+        let victim = file.records[index].event
+        file.records[index].event.yield.stateHash ^= 1
+        let altered = logPath("altered.log")
+        try write(file, to: altered)
+        let replay = try RRCtlRun(["replay", altered])
+        XCTAssertEqual(replay.wait(seconds: 300), ReplayExit.diverged, replay.errors)
+        XCTAssertTrue(replay.errors.contains("replay diverged at G=\(victim.g)"), replay.errors)
+        XCTAssertTrue(replay.errors.contains(Endpoint.describe(victim.from)), replay.errors)
+        XCTAssertTrue(replay.leftovers().isEmpty)
+
+        // Cut short: replays up to the end and says where it ends.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: log)))
+        bytes.removeSubrange((file.offsets[file.records.count / 3] + 5)...)
+        let cut = logPath("cut.log")
+        try Data(bytes).write(to: URL(fileURLWithPath: cut))
+        let partial = try RRCtlRun(["replay", cut])
+        XCTAssertEqual(partial.wait(seconds: 300), ReplayExit.logEnded, partial.errors)
+        XCTAssertTrue(partial.errors.contains("end of the log"), partial.errors)
+    }
+
+    func testChangedImageAndDamagedLogsAreRefusedBeforeAnythingRuns() throws {
+        let program = directory.appendingPathComponent("hello.elf").path
+        try FileManager.default.copyItem(atPath: try Harness.guest("uart-hello"), toPath: program)
+        let log = logPath("hello.log")
+        let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program, "--record", log])
+        XCTAssertEqual(recording.wait(), 0, recording.errors)
+
+        var image = try Data(contentsOf: URL(fileURLWithPath: program))
+        image[image.count - 1] ^= 0xFF
+        try image.write(to: URL(fileURLWithPath: program))
+        let changed = try RRCtlRun(["replay", log])
+        XCTAssertNotEqual(changed.wait(), 0)
+        XCTAssertTrue(changed.errors.contains("has changed since the recording"), changed.errors)
+
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: log)))
+        bytes[8] = 77
+        let foreign = logPath("v77.log")
+        try Data(bytes).write(to: URL(fileURLWithPath: foreign))
+        let version = try RRCtlRun(["replay", foreign])
+        XCTAssertNotEqual(version.wait(), 0)
+        XCTAssertTrue(version.errors.contains("version 77") && version.errors.contains("version \(logFormatVersion)"),
+                      version.errors)
+    }
+
+    private func write(_ file: LogFile, to path: String) throws {
+        let writer = try LogWriter(path: path, header: file.header)
+        for record in file.records { try writer.append(record) }
+        try writer.flush()
+    }
+}
+
+/// Keeps every host CPU busy until stopped.
+final class CPUHog {
+    private var processes: [Process] = []
+
+    init() throws {
+        for _ in 0..<ProcessInfo.processInfo.activeProcessorCount {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "while :; do :; done"]
+            try process.run()
+            processes.append(process)
+        }
+    }
+
+    func stop() {
+        for process in processes where process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+}
