@@ -8,8 +8,11 @@ public func dieWithParent(expectedParent: pid_t?) {
     if let expectedParent, getppid() != expectedParent {
         exit(1)
     }
-    // Ctrl-C reaches the whole foreground process group; only the supervisor decides what it means.
+    // Ctrl-C (and a signal sent to the whole process group, as `timeout` does) reaches every process;
+    // only the supervisor decides what it means, and it ends the others through the sequencer.
     signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    signal(SIGHUP, SIG_IGN)
     signal(SIGPIPE, SIG_IGN)
 }
 

@@ -167,12 +167,11 @@ final class Cluster {
         tearingDown = true
         input?.close()
         input = nil
+        // The sequencer flushes the log and tells every member to stop; whoever is still there after
+        // that (a hung or stopped process) is killed. Members ignore SIGTERM, so only SIGKILL ends them.
         sequencer?.send(signal: SIGTERM)
-        loop.after(milliseconds: 300) { [unowned self] in
-            for member in self.members { member.send(signal: SIGTERM) }
-            self.loop.after(milliseconds: 1000) { [unowned self] in
-                for member in self.members { member.send(signal: SIGKILL) }
-            }
+        loop.after(milliseconds: 500) { [unowned self] in
+            for member in self.members { member.send(signal: SIGKILL) }
         }
         finishIfAllExited()
     }
