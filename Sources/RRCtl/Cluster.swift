@@ -21,6 +21,7 @@ final class Cluster {
     private var exitCode: Int32 = 0
     private var tearingDown = false
     private var consoleTail: [UInt8] = []
+    private var panicSeen = false
     private let terminal = TerminalMode()
 
     /// `sequencerArguments` adds --record FILE or --replay FILE.
@@ -149,7 +150,21 @@ final class Cluster {
             offset += written
         }
         consoleTail += bytes
-        if consoleTail.count > 4096 { consoleTail.removeFirst(consoleTail.count - 2048) }
+        if consoleTail.count > 8192 { consoleTail.removeFirst(consoleTail.count - 4096) }
+        watchForPanic()
+    }
+
+    /// A Linux guest that panics never powers off: once the panic message is complete, stop the run
+    /// and say what the guest printed last. (Only the supervisor reacts; the guest is not affected.)
+    private func watchForPanic() {
+        guard !panicSeen, String(decoding: consoleTail, as: UTF8.self).contains("Kernel panic - not syncing") else { return }
+        panicSeen = true
+        loop.after(milliseconds: 1500) { [unowned self] in
+            let text = String(decoding: self.consoleTail, as: UTF8.self)
+            let start = text.range(of: "Kernel panic - not syncing")!.lowerBound
+            let lines = text[start...].split(separator: "\n").prefix(3).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            self.fail(code: 1, "the guest kernel panicked: " + lines.joined(separator: " | "))
+        }
     }
 
     /// Stops the run with a reason (the first reason wins).

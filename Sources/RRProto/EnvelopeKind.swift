@@ -2,8 +2,12 @@ extension Rrvm_Envelope {
     /// A short name of the body's kind, for logs and errors ("mmio_request", "yield"...).
     public var kindName: String {
         guard let body else { return "empty" }
-        let text = "\(body)"
-        return String(text.prefix { $0 != "(" })
+        // The case name as the schema spells the field: mmioRequest(...) -> mmio_request.
+        var name = ""
+        for character in "\(body)".prefix(while: { $0 != "(" }) {
+            if character.isUppercase { name += "_" + character.lowercased() } else { name.append(character) }
+        }
+        return name
     }
 }
 

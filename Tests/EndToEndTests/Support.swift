@@ -93,6 +93,17 @@ final class RRCtlRun {
         return false
     }
 
+    /// Waits until `text` has appeared `count` times in the console output.
+    func waitForOutputCount(_ text: String, _ count: Int, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if output.components(separatedBy: text).count - 1 >= count { return true }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        return output.components(separatedBy: text).count - 1 >= count
+    }
+
     var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
     var errors: String { (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "" }
 

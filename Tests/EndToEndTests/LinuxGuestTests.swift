@@ -1,0 +1,66 @@
+import Foundation
+import XCTest
+
+/// Issue 6 as a user sees it: `rrctl up` boots the default 4-hart Linux guest to its prompt, takes
+/// commands, powers off with status 0, and a recorded session replays byte for byte.
+final class LinuxGuestTests: XCTestCase {
+    /// The default guest's images (cluster/build-guest.sh output), or a skip when they are not built.
+    private func guest() throws -> [String] {
+        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? Harness.projectRoot + "/cluster/out"
+        let files = ["fw_jump.bin", "Image", "initramfs.cpio", "disk.ext2"].map { directory + "/" + $0 }
+        for file in files where !FileManager.default.fileExists(atPath: file) {
+            throw XCTSkip("the default guest is not built (\(file) is missing; cluster/test.sh builds it)")
+        }
+        return ["--bios", files[0], "--kernel", files[1], "--initrd", files[2], "--disk", files[3]]
+    }
+
+    /// Types each command once the prompt count says the previous one finished.
+    private func session(_ run: RRCtlRun, commands: [String]) {
+        for (index, command) in commands.enumerated() {
+            XCTAssertTrue(run.waitForOutputCount("rrvm# ", index + 1, seconds: 240), "prompt \(index + 1):\n\(run.output)")
+            run.send(command + "\n")
+        }
+    }
+
+    func testDefaultGuestBootsOnFourHartsRunsCommandsAndPowersOff() throws {
+        let run = try RRCtlRun(["up"] + (try guest()), keepInputOpen: true)
+        session(run, commands: ["echo hello from the test", "cat /mnt/hello.txt", "nosuchcommand", "poweroff"])
+        XCTAssertEqual(run.wait(seconds: 240), 0, run.errors)
+        let output = run.output
+        for expected in ["cpus online:    4", "threads:        4 pinned, each ran on its own cpu",
+                         "/mnt/hello.txt: Hello from the rrvm guest disk", "hello from the test",
+                         "reboot: Power down"] {
+            XCTAssertTrue(output.contains(expected), "\(expected) missing in:\n\(output)")
+        }
+        XCTAssertTrue(run.leftovers().isEmpty)
+    }
+
+    func testRecordedLinuxSessionReplaysByteForByte() throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-linux-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let recording = try RRCtlRun(["up", "--record", log] + (try guest()), keepInputOpen: true)
+        session(recording, commands: ["rand 32", "date", "uptime", "poweroff"])
+        XCTAssertEqual(recording.wait(seconds: 240), 0, recording.errors)
+
+        let replay = try RRCtlRun(["replay", log])
+        XCTAssertEqual(replay.wait(seconds: 240), 0, replay.errors)
+        XCTAssertEqual(replay.output, recording.output, "console output (dmesg timestamps, random bytes, clocks)")
+    }
+
+    func testBootsWithOneAndEightHarts() throws {
+        for harts in [1, 8] {
+            let run = try RRCtlRun(["up", "--smp", String(harts), "--memory", "512M"] + (try guest()), keepInputOpen: true)
+            session(run, commands: ["poweroff"])
+            XCTAssertEqual(run.wait(seconds: 300), 0, run.errors)
+            XCTAssertTrue(run.output.contains("cpus online:    \(harts)"), run.output)
+        }
+    }
+
+    func testKernelPanicIsReportedWithTheGuestsLastWords() throws {
+        // No init at that path: the kernel panics ("No working init found").
+        let run = try RRCtlRun(["up", "--smp", "2", "--append", "console=ttyS0 rdinit=/nonexistent"] + (try guest()))
+        XCTAssertNotEqual(run.wait(seconds: 240), 0)
+        XCTAssertTrue(run.errors.contains("Kernel panic"), run.errors)
+        XCTAssertTrue(run.leftovers().isEmpty)
+    }
+}
