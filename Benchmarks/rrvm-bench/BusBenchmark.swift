@@ -35,7 +35,6 @@ func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
     var floodEnd: UInt64 = 0
     var failure: String?
     var requestStart: UInt64 = 0
-    let credentials = try directory.credentials()
 
     func readLineStatus(_ connection: Connection) {
         var envelope = Rrvm_Envelope()
@@ -57,48 +56,40 @@ func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
         floodSent += 1
     }
 
-    var attempts = 0
-    func attempt() {
-        join(loop: loop, address: directory.busAddress, role: .hart, index: 0, credentials: credentials,
-             name: "bench hart") { result in
-            switch result {
-            case .failure(.io) where attempts < 500:
-                attempts += 1
-                loop.after(milliseconds: 10) { attempt() }
-            case .failure(let error):
-                failure = "\(error)"
-                loop.stop()
-            case .success(let (connection, _)):
-                connection.onEnvelope { envelope in
-                    switch envelope.body {
-                    case .run?:
-                        readLineStatus(connection)
-                    case .mmioReply?:
-                        latencies.append(EventLoop.monotonicNanoseconds() - requestStart)
-                        if latencies.count < count { readLineStatus(connection) } else { flood(connection) }
-                    case .echo?:
-                        floodReceived += 1
-                        if floodReceived == floodCount {
-                            floodEnd = EventLoop.monotonicNanoseconds()
-                            loop.stop()
-                        } else if floodSent < floodCount {
-                            sendEcho(connection)
-                        }
-                    case .shutdown(let shutdown)?:
-                        failure = shutdown.reason
+    joinWithRetry(loop: loop, runDirectory: directory, role: .hart, index: 0, name: "bench hart") { result in
+        switch result {
+        case .failure(let error):
+            failure = "\(error)"
+            loop.stop()
+        case .success(let (connection, _)):
+            connection.onEnvelope { envelope in
+                switch envelope.body {
+                case .run?:
+                    readLineStatus(connection)
+                case .mmioReply?:
+                    latencies.append(EventLoop.monotonicNanoseconds() - requestStart)
+                    if latencies.count < count { readLineStatus(connection) } else { flood(connection) }
+                case .echo?:
+                    floodReceived += 1
+                    if floodReceived == floodCount {
+                        floodEnd = EventLoop.monotonicNanoseconds()
                         loop.stop()
-                    default:
-                        break
+                    } else if floodSent < floodCount {
+                        sendEcho(connection)
                     }
-                }
-                connection.onClose = { reason in
-                    failure = "lost the sequencer: \(reason)"
+                case .shutdown(let shutdown)?:
+                    failure = shutdown.reason
                     loop.stop()
+                default:
+                    break
                 }
+            }
+            connection.onClose = { reason in
+                failure = "lost the sequencer: \(reason)"
+                loop.stop()
             }
         }
     }
-    attempt()
     loop.run()
     if let failure { throw NodeError(failure) }
 

@@ -75,3 +75,28 @@ public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: I
         }
     }
 }
+
+/// `join`, retried every 20 ms while the sequencer is not listening yet (it may still be starting),
+/// for up to `attempts` tries; refusals and malformed answers are not retried.
+public func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrvm_Role, index: Int, name: String,
+                          attempts: Int = 500,
+                          completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
+    let credentials: Credentials
+    do { credentials = try runDirectory.credentials() } catch {
+        completion(.failure(.io("\(error)")))
+        return
+    }
+    var remaining = attempts
+    func attempt() {
+        join(loop: loop, address: runDirectory.busAddress, role: role, index: index, credentials: credentials,
+             name: name) { result in
+            if case .failure(.io) = result, remaining > 0 {
+                remaining -= 1
+                loop.after(milliseconds: 20) { attempt() }
+                return
+            }
+            completion(result)
+        }
+    }
+    attempt()
+}

@@ -101,23 +101,15 @@ final class Cluster {
     }
 
     private func joinAsControl() {
-        guard let credentials = try? runDirectory.credentials() else { return }
-        var attempts = 0
-        func attempt() {
-            join(loop: loop, address: runDirectory.busAddress, role: .control, index: 0, credentials: credentials,
-                 name: "rrctl") { [unowned self] result in
-                switch result {
-                case .success(let (connection, _)):
-                    self.attached(connection)
-                case .failure(.io) where attempts < 500 && !self.tearingDown:
-                    attempts += 1
-                    self.loop.after(milliseconds: 20) { attempt() }
-                case .failure(let error):
-                    if !self.tearingDown { self.fail(code: 1, "cannot reach the sequencer: \(error)") }
-                }
+        joinWithRetry(loop: loop, runDirectory: runDirectory, role: .control, index: 0, name: "rrctl") {
+            [unowned self] result in
+            switch result {
+            case .success(let (connection, _)):
+                if self.tearingDown { connection.close() } else { self.attached(connection) }
+            case .failure(let error):
+                if !self.tearingDown { self.fail(code: 1, "cannot reach the sequencer: \(error)") }
             }
         }
-        attempt()
     }
 
     private func attached(_ connection: Connection) {

@@ -69,26 +69,3 @@ struct NodeOptions {
         exit(1)
     }
 }
-
-/// Joins the cluster, retrying while the sequencer is still starting (its socket may not exist yet).
-func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrvm_Role, index: Int, name: String,
-                   completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
-    let credentials: Credentials
-    do { credentials = try runDirectory.credentials() } catch {
-        completion(.failure(.io("\(error)")))
-        return
-    }
-    var attempts = 0
-    func attempt() {
-        join(loop: loop, address: runDirectory.busAddress, role: role, index: index, credentials: credentials,
-             name: name) { result in
-            if case .failure(.io) = result, attempts < 500 {
-                attempts += 1
-                loop.after(milliseconds: 20) { attempt() }
-                return
-            }
-            completion(result)
-        }
-    }
-    attempt()
-}

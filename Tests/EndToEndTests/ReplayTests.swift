@@ -68,6 +68,22 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(inputs.output.split(separator: "\n").filter { $0.contains("host_input") }.count, 3, inputs.output)
     }
 
+    func testRecordingStoppedByCtrlCReplaysUpToWhereItEnds() throws {
+        let log = logPath("interrupted.log")
+        let recording = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
+                                      "--record", log], keepInputOpen: true)
+        XCTAssertTrue(recording.waitForOutput("type characters", seconds: 60), recording.output + recording.errors)
+        recording.send("abc")
+        XCTAssertTrue(recording.waitForOutput("abc", seconds: 30), recording.output)
+        kill(recording.pid, SIGINT)
+        XCTAssertEqual(recording.wait(seconds: 30), 128 + SIGINT)
+
+        let replay = try RRCtlRun(["replay", log])
+        XCTAssertEqual(replay.wait(seconds: 60), ReplayExit.logEnded, replay.errors)
+        XCTAssertTrue(replay.errors.contains("end of the log"), replay.errors)
+        XCTAssertEqual(replay.output, recording.output, "everything up to the interruption replays")
+    }
+
     func testAlteredInputOrStateHashStopsReplayAtItsG() throws {
         let log = logPath("contend.log")
         let recording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("smp-contend"),

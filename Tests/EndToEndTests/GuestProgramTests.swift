@@ -1,0 +1,55 @@
+import Foundation
+import XCTest
+
+/// Every program of Tests/GuestPrograms/programs.txt, run as a user would: `rrctl up --bios none
+/// --kernel PROGRAM.elf` with its harts, devices and console input; it must end with the listed status
+/// and, for status 0, print "PASS <name>". One test runs them all and names each failure.
+final class GuestProgramTests: XCTestCase {
+    struct Program {
+        var name: String
+        var harts: String
+        var devices: [String]
+        var input: String?
+        var status: Int32
+        var expectedOutput: String?
+    }
+
+    static func programs() throws -> [Program] {
+        let text = try String(contentsOfFile: Harness.projectRoot + "/Tests/GuestPrograms/programs.txt", encoding: .utf8)
+        return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard fields.count >= 5, let status = Int32(fields[4]) else { return nil }
+            return Program(name: fields[0], harts: fields[1], devices: fields[2] == "-" ? [] : fields[2].split(separator: ",").map(String.init),
+                           input: fields[3] == "-" ? nil : fields[3], status: status,
+                           expectedOutput: fields.count > 5 ? fields[5] : nil)
+        }
+    }
+
+    func testEveryGuestProgramPassesThroughRRCtl() throws {
+        let programs = try Self.programs()
+        XCTAssertGreaterThanOrEqual(programs.count, 20)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-disk-\(UUID().uuidString).img")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for program in programs {
+            var arguments = ["up", "--smp", program.harts, "--bios", "none", "--kernel", try Harness.guest(program.name)]
+            if program.name == "sv48" { arguments += ["--mmu", "sv48"] }
+            if program.devices.contains("disk") {
+                try Data(count: 1 << 20).write(to: scratch)
+                arguments += ["--disk", scratch.path]
+            }
+            let run = try RRCtlRun(arguments, keepInputOpen: program.input != nil)
+            if let input = program.input {
+                XCTAssertTrue(run.waitForOutput("\(program.name):", seconds: 60), "\(program.name): no banner")
+                run.send(input)
+            }
+            let status = run.wait(seconds: 120)
+            XCTAssertEqual(status, program.status, "\(program.name): \(run.output.suffix(400)) \(run.errors)")
+            if let expected = program.expectedOutput {
+                XCTAssertTrue(run.output.contains(expected), "\(program.name): \(expected) missing")
+            }
+            if program.status == 0 {
+                XCTAssertTrue(run.output.contains("PASS \(program.name)"), "\(program.name): \(run.output.suffix(400))")
+            }
+        }
+    }
+}
