@@ -90,7 +90,8 @@ func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
             }
         }
     }
-    loop.run()
+    // Like a hart waiting for an MMIO answer (HartNode.spinForReply), poll rather than sleep.
+    while floodEnd == 0 && failure == nil { loop.runReady() }
     if let failure { throw NodeError(failure) }
 
     latencies.sort()

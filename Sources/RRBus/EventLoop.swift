@@ -23,6 +23,10 @@ public final class EventLoop {
 
     public func stop() { uv_stop(raw) }
 
+    /// Runs the callbacks that are ready, without waiting; returns whether anything is still pending.
+    @discardableResult
+    public func runReady() -> Bool { uv_run(raw, UV_RUN_NOWAIT) != 0 }
+
     /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs).
     public static func monotonicNanoseconds() -> UInt64 { uv_hrtime() }
 }

@@ -21,6 +21,8 @@ final class HartNode {
     private var budget: UInt64 = 0
     private var retiredAtSliceStart: UInt64 = 0
     private var awaitingReply = false
+    private var spinning = false
+    private var stopped = false
 
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
@@ -77,7 +79,7 @@ final class HartNode {
             awaitingReply = false
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
-            execute()
+            if !spinning { execute() }
         case .shutdown?:
             stop(0, nil)
         default:
@@ -87,7 +89,7 @@ final class HartNode {
 
     /// Runs the current slice until it ends or needs the bus.
     private func execute() {
-        while true {
+        while !stopped {
             let executed = hart.retired &- retiredAtSliceStart
             let reason = executed >= budget ? .budgetExhausted
                 : hart.run(budget: budget - executed, globalCount: sliceG &+ executed)
@@ -112,7 +114,7 @@ final class HartNode {
                     continue
                 }
                 awaitingReply = true
-                return
+                if !spinForReply() { return }
             case .budgetExhausted, .waitingForInterrupt, .breakpoint:
                 var envelope = Rrvm_Envelope()
                 envelope.body = .yield(.with {
@@ -130,9 +132,23 @@ final class HartNode {
         }
     }
 
+    /// Polls the bus for the answer for a little while instead of sleeping: a process woken from sleep
+    /// costs about as much as the whole answer takes, and only the hart running the slice spins.
+    /// Returns whether the answer came (and was applied); if not, it will arrive through the loop.
+    private func spinForReply() -> Bool {
+        spinning = true
+        defer { spinning = false }
+        let deadline = EventLoop.monotonicNanoseconds() + 500_000
+        while awaitingReply && !stopped && EventLoop.monotonicNanoseconds() < deadline {
+            loop.runReady()
+        }
+        return !awaitingReply
+    }
+
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-hart", message) }
         exitCode = code
+        stopped = true
         connection?.onClose = nil
         connection?.close()
         loop.stop()

@@ -109,6 +109,19 @@ public final class Sequencer {
 
     public var isFinished: Bool { finished }
 
+    /// Counters for `RRVM_STATS=1` and benchmarks: how a run spent itself.
+    public struct Statistics {
+        public var slices = 0
+        public var deviceOperations = 0
+        public var idlePeriods = 0
+        public var idleHostNanoseconds: UInt64 = 0
+        public var idleSkippedG: UInt64 = 0
+    }
+    public private(set) var statistics = Statistics()
+
+    /// Whether a slice or a device operation is under way (an answer is due soon), as opposed to idle.
+    public var isBusy: Bool { !finished && (runningHart != nil || inFlight != nil) }
+
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
 
@@ -147,7 +160,7 @@ public final class Sequencer {
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (nanosecondsToTicks(elapsed) << UInt64(config.icountShift)))
-            idleSince = nil
+            noteIdleEnd(idle)
             transport.wakeAfter(nanoseconds: nil)
             boundary()
         }
@@ -155,9 +168,9 @@ public final class Sequencer {
 
     /// The host-time pause of an idle period is over.
     public func idleTimerFired() {
-        guard idleSince != nil, !finished else { return }
-        idleSince = nil
+        guard let idle = idleSince, !finished else { return }
         if let deadline = nextEventG() { g = max(g, deadline) }
+        noteIdleEnd(idle)
         boundary()
     }
 
@@ -208,6 +221,7 @@ public final class Sequencer {
             return
         }
         inFlight = next
+        statistics.deviceOperations += 1
         stampAndNote(next.envelope)
         if finished { return }
         transport.send(next.envelope)
@@ -363,6 +377,7 @@ public final class Sequencer {
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
         harts[hart].sliceStart = g
+        statistics.slices += 1
         runningHart = hart
         var envelope = Rrvm_Envelope()
         envelope.g = g
@@ -384,11 +399,18 @@ public final class Sequencer {
             return
         }
         idleSince = (transport.hostNanoseconds(), g)
+        statistics.idlePeriods += 1
         if let deadline {
             let ticks = (deadline &- g) >> UInt64(config.icountShift)
             transport.wakeAfter(nanoseconds: ticksToNanoseconds(ticks))
         }
         // With no deadline, only host input (or Ctrl-C) ends the wait.
+    }
+
+    private func noteIdleEnd(_ idle: (host: UInt64, g: UInt64)) {
+        idleSince = nil
+        statistics.idleHostNanoseconds &+= transport.hostNanoseconds() &- idle.host
+        statistics.idleSkippedG &+= g &- idle.g
     }
 
     /// The G of the next scheduled event after now: a timer compare, a device wake-up, a waiting hart's
