@@ -3,12 +3,13 @@ import Foundation
 // Benchmarks that print figures; run them on a release build:
 //   swift run -c release rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput
 //   swift run -c release rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS)
+//   swift run -c release rrvm-bench codec               protobuf encode + decode per bus message
 let arguments = Array(CommandLine.arguments.dropFirst())
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | hart ELF [BUDGET]\n".utf8))
+    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET]\n".utf8))
     exit(2)
 }
 
@@ -18,6 +19,8 @@ do {
         let count = arguments.count > 1 ? Int(arguments[1]) ?? 0 : 20_000
         guard count > 0 else { usage() }
         print(try runBusBenchmark(binDirectory: binDirectory, count: count))
+    case "codec":
+        print(try runCodecBenchmark(iterations: 200_000))
     case "hart":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000
