@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Boot benchmark (issues 5 and 6): the default Linux guest from power-on to power-off, on 1 and 4 harts:
+# Boot and record/replay benchmark (issues 5 and 6): the default Linux guest from power-on to power-off,
+# on 1 and 4 harts, and the 4-hart bare-metal contention program:
 # plain, recorded (overhead), replayed; guest instructions and MIPS; log bytes per million instructions.
 # Where qemu-system-riscv64 is installed, the same kernel and initrd under QEMU side by side: plain on
 # 1 and 4 CPUs, and its record mode, which QEMU only accepts with 1 CPU.
@@ -42,6 +43,19 @@ for smp in 1 4; do
     "$(echo "($record - $plain) * 100 / $plain" | bc -l)" "$replay" "$instructions" \
     "$(echo "$instructions / $plain / 1000000" | bc -l)" "$bytes"
 done
+
+# The 4-hart contention program of the determinism tests (issue 5), bare metal.
+programs=$root/.build/guest-programs
+"$root/Tests/GuestPrograms/build.sh" "$programs" smp-contend >/dev/null 2>&1
+contend=(--smp 4 --bios none --kernel "$programs/smp-contend.elf")
+plain=$(median_seconds "$rrctl" up "${contend[@]}")
+record=$(median_seconds "$rrctl" up "${contend[@]}" --record "$work/contend.log")
+replay=$(median_seconds "$rrctl" replay "$work/contend.log")
+stats=$("$rrctl" log stats "$work/contend.log")
+instructions=$(echo "$stats" | awk -F': ' '/^instructions retired/ {print $2}')
+printf '%-28s %8.2f %8.2f %8.1f%% %8.2f %12d %7.0f %10s\n' "smp-contend, 4 harts" "$plain" "$record" \
+  "$(echo "($record - $plain) * 100 / $plain" | bc -l)" "$replay" "$instructions" \
+  "$(echo "$instructions / $plain / 1000000" | bc -l)" "$(echo "$stats" | awk -F': ' '/^bytes per million/ {print $2}')"
 
 command -v qemu-system-riscv64 >/dev/null || { echo "(qemu-system-riscv64 not installed: no comparison)"; exit 0; }
 qemu=(qemu-system-riscv64 -M virt -m 256M -nographic -bios "$guest/fw_jump.bin" -kernel "$guest/Image"
