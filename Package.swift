@@ -21,8 +21,12 @@ let package = Package(
     targets: [
         // libuv from Debian's libuv1-dev; only RRBus imports it.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
-        // The RV64GC core: no Foundation, no bus.
-        .target(name: "RVHart", swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+        // The RV64GC core: no Foundation, no bus. The LLVM options let the optimiser copy the dispatch
+        // jump into each instruction handler instead of merging them into one shared jump (threaded
+        // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them.
+        .target(name: "RVHart", swiftSettings: strict + [.unsafeFlags([
+            "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
+        ])]),
         // Device models, memory map, device tree writer, boot ROM, image loaders.
         .target(name: "RVMachine", swiftSettings: strict),
         // Messages and log records generated from proto/rrvm.proto.
