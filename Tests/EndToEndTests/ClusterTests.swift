@@ -78,7 +78,20 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(run.wait(), 0, run.errors)
     }
 
+    func testStaleRunDirectoryOfACrashedRunIsCleanedUp() throws {
+        // A run directory whose supervisor no longer exists, as a crashed rrctl leaves it.
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/rrvm-\(getuid())" : NSTemporaryDirectory() + "rrvm-\(getuid())"
+        let stale = base + "/999999-dead"
+        try FileManager.default.createDirectory(atPath: stale, withIntermediateDirectories: true)
+        try "999999\n".write(toFile: stale + "/rrctl.pid", atomically: true, encoding: .utf8)
+        try Data().write(to: URL(fileURLWithPath: stale + "/bus.sock"))
+        let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-hello")])
+        XCTAssertEqual(run.wait(), 0, run.errors)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the stale run directory is removed")
+    }
+
     func testBadInputIsOneClearLineAndNothingRuns() throws {
+        let hello = try Harness.guest("uart-hello")
         let cases: [([String], String)] = [
             (["up", "--frobnicate"], "frobnicate"),
             (["up", "--bios", "none", "--kernel", "/nonexistent/kernel.elf"], "/nonexistent/kernel.elf"),
@@ -88,6 +101,7 @@ final class ClusterTests: XCTestCase {
             (["up", "--memory", "lots", "--bios", "none", "--kernel", "/bin/sh"], "lots"),
             (["replay", "/nonexistent/run.log"], "/nonexistent/run.log"),
             (["log", "show", Harness.projectRoot + "/Package.swift"], "not an rrvm log"),
+            (["up", "--bios", "none", "--kernel", hello, "--disk", "/nonexistent/disk.img"], "/nonexistent/disk.img"),
         ]
         for (arguments, mention) in cases {
             let run = try RRCtlRun(arguments)
