@@ -117,6 +117,25 @@ final class ReplayTests: XCTestCase {
         XCTAssertTrue(partial.errors.contains("end of the log"), partial.errors)
     }
 
+    func testDiskWritesGoToAnOverlayWhileRecordingSoTheDiskStillReplays() throws {
+        let program = try Harness.guest("virtio-blk")
+        let disk = directory.appendingPathComponent("disk.img")
+        try Data(count: 1 << 20).write(to: disk)
+        let log = logPath("disk.log")
+        let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program, "--disk", disk.path,
+                                      "--record", log])
+        XCTAssertEqual(recording.wait(), 0, recording.output + recording.errors)
+        XCTAssertEqual(try Data(contentsOf: disk), Data(count: 1 << 20), "a recording leaves the disk image unchanged")
+        let replay = try RRCtlRun(["replay", log])
+        XCTAssertEqual(replay.wait(), 0, replay.errors)
+        XCTAssertEqual(replay.output, recording.output)
+
+        // A plain run writes the disk in place.
+        let plain = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program, "--disk", disk.path])
+        XCTAssertEqual(plain.wait(), 0, plain.errors)
+        XCTAssertNotEqual(try Data(contentsOf: disk), Data(count: 1 << 20), "a plain run writes through")
+    }
+
     func testChangedImageAndDamagedLogsAreRefusedBeforeAnythingRuns() throws {
         let program = directory.appendingPathComponent("hello.elf").path
         try FileManager.default.copyItem(atPath: try Harness.guest("uart-hello"), toPath: program)
