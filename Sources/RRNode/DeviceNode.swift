@@ -105,6 +105,9 @@ final class DeviceNode {
         case nil:
             break
         }
+        done.stableReads = model.stableReads().map { read in
+            .with { $0.offset = read.offset; $0.size = UInt32(read.size); $0.value = read.value }
+        }
         var reply = Rrvm_Envelope()
         reply.g = envelope.g
         reply.body = .deviceDone(done)

@@ -371,6 +371,28 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
 
   public var write: Bool = false
 
+  /// written value; for a read answered from the cache, the answer
+  public var value: UInt64 = 0
+
+  /// a read the sequencer answered from the device's last StableRead list (logged, not sent)
+  public var cached: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A register whose read has no side effect and returns `value` until the device is sent another message
+/// (the UART's line status while no error is latched). The sequencer answers such reads itself.
+public nonisolated struct Rrvm_StableRead: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offset: UInt64 = 0
+
+  public var size: UInt32 = 0
+
   public var value: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -476,6 +498,8 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
   public var stateHash: UInt64 = 0
 
   public var wantsWake: Bool = false
+
+  public var stableReads: [Rrvm_StableRead] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1392,7 +1416,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceAccess"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1404,6 +1428,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.write) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.cached) }()
       default: break
       }
     }
@@ -1422,6 +1447,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.value != 0 {
       try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 4)
     }
+    if self.cached != false {
+      try visitor.visitSingularBoolField(value: self.cached, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1429,6 +1457,47 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.offset != rhs.offset {return false}
     if lhs.size != rhs.size {return false}
     if lhs.write != rhs.write {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.cached != rhs.cached {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StableRead"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 1)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularUInt32Field(value: self.size, fieldNumber: 2)
+    }
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_StableRead, rhs: Rrvm_StableRead) -> Bool {
+    if lhs.offset != rhs.offset {return false}
+    if lhs.size != rhs.size {return false}
     if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1596,7 +1665,7 @@ nonisolated extension Rrvm_TimerCompare: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceDone"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0\u{3}stable_reads\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1616,6 +1685,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 10: try { try decoder.decodeSingularBoolField(value: &self.reset) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
       case 12: try { try decoder.decodeSingularBoolField(value: &self.wantsWake) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
       default: break
       }
     }
@@ -1658,6 +1728,9 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.wantsWake != false {
       try visitor.visitSingularBoolField(value: self.wantsWake, fieldNumber: 12)
     }
+    if !self.stableReads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1674,6 +1747,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.reset != rhs.reset {return false}
     if lhs.stateHash != rhs.stateHash {return false}
     if lhs.wantsWake != rhs.wantsWake {return false}
+    if lhs.stableReads != rhs.stableReads {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

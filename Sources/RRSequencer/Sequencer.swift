@@ -80,6 +80,8 @@ public final class Sequencer {
     private var requests: [DeviceWork] = []
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, value: UInt64, fault: Bool, g: UInt64)?
+    /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
+    private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
     private var idleSince: (host: UInt64, g: UInt64)?
@@ -113,6 +115,7 @@ public final class Sequencer {
     public struct Statistics {
         public var slices = 0
         public var deviceOperations = 0
+        public var cachedReads = 0
         public var idlePeriods = 0
         public var idleHostNanoseconds: UInt64 = 0
         public var idleSkippedG: UInt64 = 0
@@ -206,25 +209,47 @@ public final class Sequencer {
 
     /// Sends the next device operation if none is in flight; when everything is quiet, moves on.
     private func pump() {
-        guard inFlight == nil else { return }
-        if consequences.isEmpty, let held = heldReply {
-            heldReply = nil
-            reply(toHart: held.hart, value: held.value, fault: held.fault, g: held.g)
+        while inFlight == nil && !finished {
+            if consequences.isEmpty, let held = heldReply {
+                heldReply = nil
+                reply(toHart: held.hart, value: held.value, fault: held.fault, g: held.g)
+            }
+            let next: DeviceWork
+            if !consequences.isEmpty {
+                next = consequences.removeFirst()
+            } else if !requests.isEmpty {
+                next = requests.removeFirst()
+            } else {
+                settle()
+                return
+            }
+            if let answered = answerFromCache(next) {
+                // Logged like any access, so that replay makes the same decision at the same point.
+                stampAndNote(answered.envelope)
+                if !finished, let hart = answered.replyToHart {
+                    reply(toHart: hart, value: answered.envelope.deviceAccess.value, fault: false, g: answered.envelope.g)
+                }
+                continue
+            }
+            inFlight = next
+            statistics.deviceOperations += 1
+            stampAndNote(next.envelope)
+            if finished { return }
+            transport.send(next.envelope)
         }
-        let next: DeviceWork
-        if !consequences.isEmpty {
-            next = consequences.removeFirst()
-        } else if !requests.isEmpty {
-            next = requests.removeFirst()
-        } else {
-            settle()
-            return
-        }
-        inFlight = next
-        statistics.deviceOperations += 1
-        stampAndNote(next.envelope)
-        if finished { return }
-        transport.send(next.envelope)
+    }
+
+    /// A hart's read of a register the device declared stable in its last answer, answered here.
+    /// Decided when the read reaches the head of the queue, so it depends only on the order of events.
+    private func answerFromCache(_ work: DeviceWork) -> DeviceWork? {
+        guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write,
+              let stable = stableReads[work.device]?.first(where: { $0.offset == access.offset && $0.size == access.size })
+        else { return nil }
+        var answered = work
+        answered.envelope.deviceAccess.cached = true
+        answered.envelope.deviceAccess.value = stable.value
+        statistics.cachedReads += 1
+        return answered
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
@@ -238,6 +263,7 @@ public final class Sequencer {
         if let hart = work.replyToHart {
             heldReply = (hart, done.value, done.fault, work.envelope.g)
         }
+        stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
             setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
         }

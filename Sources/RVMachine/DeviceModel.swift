@@ -56,6 +56,13 @@ public protocol DeviceModel: AnyObject {
     func tick(clock: DeviceClock, effects: inout DeviceEffects)
     /// A deterministic digest of the guest-visible state, for replay checks.
     func stateHash() -> UInt64
+    /// Registers whose read has no side effect and returns the given value until the device's next call:
+    /// the sequencer may answer those reads without a round trip to the device process.
+    func stableReads() -> [(offset: UInt64, size: Int, value: UInt64)]
+}
+
+extension DeviceModel {
+    public func stableReads() -> [(offset: UInt64, size: Int, value: UInt64)] { [] }
 }
 
 /// A deterministic 64-bit digest (Swift's `Hasher` is seeded per process, so it cannot be used for

@@ -178,6 +178,35 @@ final class SequencerTests: XCTestCase {
         XCTAssertTrue(sequencer.isFinished)
     }
 
+    func testStableReadsAreAnsweredByTheSequencerOnlyWhileTheDeviceSaidSo() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        func read(_ offset: UInt64, size: UInt32 = 1) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0000 + offset; $0.size = size })))
+        }
+        // Nothing declared yet: the read goes to the UART, whose answer declares LSR stable.
+        read(5)
+        XCTAssertEqual(transport.take().map(\.to), [202])
+        sequencer.receive(envelope(from: 202, .deviceDone(.with {
+            $0.value = 0x60
+            $0.stableReads = [.with { $0.offset = 5; $0.size = 1; $0.value = 0x60 }]
+        })))
+        _ = transport.take()
+        read(5)
+        let cached = transport.take()
+        XCTAssertEqual(cached.map(\.to), [100], "answered without asking the UART")
+        XCTAssertEqual(cached.first?.mmioReply.value, 0x60)
+        read(5, size: 4)
+        XCTAssertEqual(transport.take().map(\.to), [202], "another size is not covered")
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 0x61 })))
+        _ = transport.take()
+        read(5)
+        XCTAssertEqual(transport.take().map(\.to), [202], "the UART's last answer declared nothing stable")
+        XCTAssertEqual(sequencer.statistics.cachedReads, 1)
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)

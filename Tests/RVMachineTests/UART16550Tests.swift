@@ -47,6 +47,15 @@ final class UART16550Tests: XCTestCase {
         XCTAssertEqual(uart.take().sourceChanges, [], "no THRE interrupt while THRI is off")
     }
 
+    func testLineStatusIsDeclaredStableWithItsCurrentValue() {
+        let device = UART16550()
+        var uart = DeviceProbe(device)
+        XCTAssertEqual(device.stableReads().map { "\($0.offset)/\($0.size)=\($0.value)" }, ["5/1=96"], "THRE|TEMT")
+        device.receive([0x41], clock: clockZero, effects: &uart.effects)
+        XCTAssertEqual(device.stableReads().first?.value, 0x61, "data ready")
+        XCTAssertEqual(uart.read(5, size: 1), 0x61, "the declared value is what a read returns")
+    }
+
     func testReceiveFifoTriggerTimeoutAndNoLoss() {
         let device = UART16550()
         var uart = DeviceProbe(device)
