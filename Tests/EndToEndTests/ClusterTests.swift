@@ -64,6 +64,20 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(remaining, [])
     }
 
+    func testIdleGuestTakesNextToNoHostCPU() throws {
+        let run = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        usleep(300_000)
+        let pids = [run.pid] + run.leftovers().compactMap { Int32($0.dropFirst(4).prefix { $0 != ":" }) }
+        let before = pids.map(Processes.cpuSeconds).reduce(0, +)
+        usleep(2_000_000)
+        let used = pids.map(Processes.cpuSeconds).reduce(0, +) - before
+        XCTAssertLessThan(used, 0.1, "\(pids.count) processes used \(used) s of CPU in 2 s of an idle guest")
+        run.send("q")
+        XCTAssertEqual(run.wait(), 0, run.errors)
+    }
+
     func testPsListsTheRunningCluster() throws {
         let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
                                keepInputOpen: true)

@@ -143,6 +143,13 @@ final class ReplayTests: XCTestCase {
         let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program, "--record", log])
         XCTAssertEqual(recording.wait(), 0, recording.errors)
 
+        // The images may be found elsewhere by name: --image-dir.
+        let moved = directory.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: moved, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: program, toPath: moved.appendingPathComponent("hello.elf").path)
+        let elsewhere = try RRCtlRun(["replay", log, "--image-dir", moved.path])
+        XCTAssertEqual(elsewhere.wait(), 0, elsewhere.errors)
+
         var image = try Data(contentsOf: URL(fileURLWithPath: program))
         image[image.count - 1] ^= 0xFF
         try image.write(to: URL(fileURLWithPath: program))
