@@ -167,19 +167,26 @@ struct SoftFloat {
             swap(&sa, &sb)
         }
         wb = shiftRightJam(wb, ea - eb)
-        var negative = na
+        return sumRounded(wa, negative: na, wb, negative: nb, exponent: ea, rm: rm, flags: &flags)
+    }
+
+    /// The rounded signed sum of two significands aligned to `exponent`: the common end of add and of
+    /// fused multiply-add.
+    private func sumRounded(_ x: UInt128, negative xNegative: Bool, _ y: UInt128, negative yNegative: Bool,
+                            exponent: Int, rm: UInt64, flags: inout UInt64) -> UInt64 {
+        var negative = xNegative
         let sum: UInt128
-        if na == nb {
-            sum = wa + wb
-        } else if wa >= wb {
-            sum = wa - wb
+        if xNegative == yNegative {
+            sum = x + y
+        } else if x >= y {
+            sum = x - y
         } else {
-            sum = wb - wa
-            negative = nb
+            sum = y - x
+            negative = yNegative
         }
         if sum == 0 { return rm == 2 ? signBit : 0 }
-        let (significand, exponent) = compress(sum, exponent: ea)
-        return roundPack(negative: negative, exponent: exponent, significand: significand, rm: rm, flags: &flags)
+        let (significand, sumExponent) = compress(sum, exponent: exponent)
+        return roundPack(negative: negative, exponent: sumExponent, significand: significand, rm: rm, flags: &flags)
     }
 
     func multiply(_ a: UInt64, _ b: UInt64, rm: UInt64, flags: inout UInt64) -> UInt64 {
@@ -315,19 +322,8 @@ struct SoftFloat {
         } else {
             product = shiftRightJam(product, exponent - productExponent)
         }
-        var negative = productNegative
-        let sum: UInt128
-        if productNegative == addendNegative {
-            sum = product + wide
-        } else if product >= wide {
-            sum = product - wide
-        } else {
-            sum = wide - product
-            negative = addendNegative
-        }
-        if sum == 0 { return rm == 2 ? signBit : 0 }
-        let (significand, sumExponent) = compress(sum, exponent: exponent)
-        return roundPack(negative: negative, exponent: sumExponent, significand: significand, rm: rm, flags: &flags)
+        return sumRounded(product, negative: productNegative, wide, negative: addendNegative, exponent: exponent,
+                          rm: rm, flags: &flags)
     }
 
     // MARK: Conversions
