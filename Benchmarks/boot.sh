@@ -4,7 +4,7 @@
 # plain, recorded (overhead), replayed; guest instructions and MIPS; log bytes per million instructions.
 # Where qemu-system-riscv64 is installed, the same kernel and initrd under QEMU side by side: plain on
 # 1 and 4 CPUs, and its record mode, which QEMU only accepts with 1 CPU.
-# Run on a quiet machine after `swift build -c release` and `cluster/build-guest.sh`:
+# Run on a quiet machine after `cluster/build-release.sh` and `cluster/build-guest.sh`:
 #   Benchmarks/boot.sh [RUNS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,7 +14,7 @@ runs=${1:-3}
 append="console=ttyS0 earlycon rrvm_poweroff=1"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-[ -x "$rrctl" ] || { echo "boot.sh: build first: swift build -c release" >&2; exit 1; }
+[ -x "$rrctl" ] || { echo "boot.sh: build first: cluster/build-release.sh" >&2; exit 1; }
 [ -f "$guest/Image" ] || { echo "boot.sh: build the guest first: cluster/build-guest.sh" >&2; exit 1; }
 images=(--bios "$guest/fw_jump.bin" --kernel "$guest/Image" --initrd "$guest/initramfs.cpio" --disk "$guest/disk.ext2")
 

@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 RRVM_WITH_KERNEL=1 "$root/cluster/install-deps.sh"
 echo "== release build" >&2
-swift build -c release
+cluster/build-release.sh
 echo "== guest programs" >&2
 export RRVM_GUEST_PROGRAMS="$root/.build/guest-programs"
 if [ -x Tests/GuestPrograms/build.sh ]; then Tests/GuestPrograms/build.sh "$RRVM_GUEST_PROGRAMS"; fi

@@ -1,9 +1,9 @@
 import Foundation
 
 // Benchmarks that print figures; run them on a release build:
-//   swift run -c release rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput
-//   swift run -c release rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS)
-//   swift run -c release rrvm-bench codec               protobuf encode + decode per bus message
+//   .build/release/rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput
+//   .build/release/rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS)
+//   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
 let arguments = Array(CommandLine.arguments.dropFirst())
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
