@@ -35,7 +35,8 @@ let package = Package(
         // libuv transport: loop, connections, framing, handshake.
         .target(name: "RRBus", dependencies: ["CLibUV", "RRProto"], swiftSettings: strict),
         // G, schedule, virtual time, event queue, log writer/reader, replay.
-        .target(name: "RRSequencer", dependencies: ["RRBus", "RRProto", "RVMachine"], swiftSettings: strict),
+        .target(name: "RRSequencer", dependencies: ["RRProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: strict),
         // The process roles wiring the above together.
         .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRSequencer", "RVHart", "RVMachine"],
                 swiftSettings: strict),

@@ -42,7 +42,7 @@ public struct JournalStop {
 /// except to pace idle periods of a live run (whose outcome is then stamped and logged as input).
 public final class Sequencer {
     public enum HartState: Equatable {
-        case ready, running, waiting, halted
+        case ready, running, waiting
     }
 
     struct HartSlot {
@@ -390,7 +390,7 @@ public final class Sequencer {
                 if slot.lines & slot.wakeMask != 0 || (slot.ownDeadline != 0 && slot.ownDeadline <= now) {
                     return index
                 }
-            case .running, .halted:
+            case .running:
                 continue
             }
         }
