@@ -365,36 +365,8 @@ struct SoftFloat {
         if isInfinite(bits) { return saturate(negative) }
         if isZero(bits) { return 0 }
         let (significand, exponent) = unpack(bits)
-        var magnitude: UInt64
-        var inexact = false
-        if exponent >= 0 {
-            if 64 - significand.leadingZeroBitCount + exponent > 64 { return saturate(negative) }
-            magnitude = significand << UInt64(exponent)
-        } else {
-            let shift = -exponent
-            let kept = shift >= 64 ? 0 : significand >> UInt64(shift)
-            let rest = shift >= 64 ? significand : significand & ((1 << UInt64(shift)) - 1)
-            magnitude = kept
-            if rest != 0 {
-                inexact = true
-                let comparison: Int
-                if shift > 64 {
-                    comparison = -1
-                } else {
-                    let half: UInt64 = 1 << UInt64(shift - 1)
-                    comparison = rest < half ? -1 : rest == half ? 0 : 1
-                }
-                let up: Bool
-                switch rm {
-                case 0: up = comparison > 0 || (comparison == 0 && kept & 1 != 0)
-                case 4: up = comparison >= 0
-                case 2: up = negative
-                case 3: up = !negative
-                default: up = false
-                }
-                if up { magnitude &+= 1 }
-            }
-        }
+        if exponent >= 0 && 64 - significand.leadingZeroBitCount + exponent > 64 { return saturate(negative) }
+        let (magnitude, inexact) = roundedShift(significand, by: -exponent, negative: negative, rm: rm)
         if negative {
             if magnitude > minNegativeMagnitude { return saturate(true) }
         } else if magnitude > maxPositive {
