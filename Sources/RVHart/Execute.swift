@@ -860,15 +860,7 @@ extension Hart {
         if rm == 7 { rm = frm }
         guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
         mstatus |= MStatus.fs
-        let a = Double(bitPattern: x[Int(e.rs1)]), b = Double(bitPattern: x[Int(e.rs2)])
-        let result: Double
-        switch op {
-        case .faddD: result = a + b
-        case .fsubD: result = a - b
-        case .fmulD: result = a * b
-        default: result = a / b
-        }
-        x[Int(e.rd)] = canonical64(result.bitPattern)
+        x[Int(e.rd)] = canonical64(hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
         return true
     }
 

@@ -112,20 +112,24 @@ extension Hart {
 
     // MARK: Double precision fast paths
 
+    /// fadd.d/fsub.d/fmul.d/fdiv.d on the host FPU, in whatever rounding mode the host is in.
+    @inline(__always)
+    func hostDoubleArithmetic(_ op: Op, _ a: UInt64, _ b: UInt64) -> UInt64 {
+        let x = Double(bitPattern: a), y = Double(bitPattern: b)
+        switch op {
+        case .faddD: return (x + y).bitPattern
+        case .fsubD: return (x - y).bitPattern
+        case .fmulD: return (x * y).bitPattern
+        default: return (x / y).bitPattern
+        }
+    }
+
     @inline(__always)
     func doubleArithmetic(_ op: Op, _ a: UInt64, _ b: UInt64, _ rm: UInt64) -> UInt64 {
         if _slowPath(rm == roundToNearestMaxMagnitude) {
             return softArithmetic(op, a, b, format: .double, rm: rm)
         }
-        let x = Double(bitPattern: a), y = Double(bitPattern: b)
-        let result: Double
-        switch op {
-        case .faddD: result = x + y
-        case .fsubD: result = x - y
-        case .fmulD: result = x * y
-        default: result = x / y
-        }
-        return canonical64(result.bitPattern)
+        return canonical64(hostDoubleArithmetic(op, a, b))
     }
 
     @inline(__always)
