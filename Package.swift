@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
     ],
     targets: [
         // libuv from Debian's libuv1-dev; only RRBus imports it.
@@ -32,8 +33,9 @@ let package = Package(
         // Messages and log records generated from proto/rrvm.proto.
         .target(name: "RRProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
-        // libuv transport: loop, connections, framing, handshake.
-        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto"], swiftSettings: strict),
+        // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
+        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", .product(name: "Atomics", package: "swift-atomics")],
+                swiftSettings: strict),
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),

@@ -5,7 +5,13 @@ import CLibUV
 public final class Connection {
     private let box = HandleBox<uv_stream_t>(
         byteCount: max(MemoryLayout<uv_pipe_t>.size, MemoryLayout<uv_tcp_t>.size))
+    private let loop: EventLoop
     private var decoder = FrameDecoder()
+    /// Set once the handshake has moved the frames to shared memory (local peers).
+    private var lane: SharedLane?
+    private var laneDecoder = FrameDecoder()
+    /// Bytes for the lane that did not fit in its ring yet, in order.
+    private var laneBacklog: [UInt8] = []
     private var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
     private var closed = false
     /// What the connection was for, in error messages (e.g. "hart 2").
@@ -17,6 +23,7 @@ public final class Connection {
     /// The stream's handle as libuv initialised it (`kind` says which init was used).
     init(loop: EventLoop, kind: BusAddressKind, name: String) {
         self.name = name
+        self.loop = loop
         switch kind {
         case .unix: uv_pipe_init(loop.raw, box.raw(as: uv_pipe_t.self), 0)
         case .tcp: uv_tcp_init(loop.raw, box.raw(as: uv_tcp_t.self))
@@ -54,13 +61,90 @@ public final class Connection {
         decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
         do {
             while !closed, let frame = try decoder.next() {
-                onFrame?(frame)
+                if lane == nil {
+                    onFrame?(frame)
+                } else {
+                    // Once a lane carries the frames, the socket only rings.
+                    guard frame.isEmpty else {
+                        throw BusError.malformedMessage("a \(frame.count)-byte frame on the socket of \(name)'s shared lane")
+                    }
+                    serviceLane(beforeSleeping: false)
+                }
             }
         } catch let error as BusError {
             close(error)
         } catch {
             close(.io("\(error)"))
         }
+    }
+
+    // MARK: - Shared lane
+
+    /// From now on frames travel through `lane` in both directions. The sequencer attaches right after
+    /// sending Welcome, the peer right after receiving it, so no frame is in flight on the socket.
+    public func attachLane(_ lane: SharedLane) {
+        precondition(self.lane == nil, "a connection has one lane")
+        self.lane = lane
+        loop.addLaneConnection(self)
+    }
+
+    /// The lane's file while frames travel through one.
+    public var sharedLanePath: String? { lane?.path }
+
+    /// Whether the peer is on this host (a Unix socket), so that it can share a lane.
+    public var isLocal: Bool { kindOfHandle == .unix }
+
+    /// Delivers what the lane holds and moves the backlog on. Before the loop sleeps, also asks the
+    /// producer for a doorbell, checking once more that nothing slipped in meanwhile.
+    func serviceLane(beforeSleeping: Bool) {
+        guard let lane, !closed else { return }
+        do {
+            try flushLaneBacklog(lane)
+            while !closed {
+                let count = try lane.incoming.drain(into: &laneDecoder)
+                if count > 0 && lane.incoming.producerNeedsWaking() { ringDoorbell() }
+                while !closed, let frame = try laneDecoder.next() {
+                    onFrame?(frame)
+                }
+                if count == 0 && (!beforeSleeping || lane.incoming.consumerWillSleep()) { break }
+            }
+        } catch let error as BusError {
+            close(error)
+        } catch {
+            close(.io("\(error)"))
+        }
+    }
+
+    private func sendThroughLane(_ lane: SharedLane, _ bytes: [UInt8]) {
+        do {
+            if laneBacklog.isEmpty {
+                let written = try bytes.withUnsafeBytes { try lane.outgoing.write($0) }
+                if written < bytes.count { laneBacklog.append(contentsOf: bytes[written...]) }
+            } else {
+                laneBacklog.append(contentsOf: bytes)
+            }
+            try flushLaneBacklog(lane)
+            if lane.outgoing.consumerNeedsWaking() { ringDoorbell() }
+        } catch let error as BusError {
+            close(error)
+        } catch {
+            close(.io("\(error)"))
+        }
+    }
+
+    /// Writes the backlog while the ring has room; what is left waits for the consumer's doorbell.
+    private func flushLaneBacklog(_ lane: SharedLane) throws {
+        while !laneBacklog.isEmpty {
+            let written = try laneBacklog.withUnsafeBytes { try lane.outgoing.write($0) }
+            laneBacklog.removeFirst(written)
+            if written > 0 && lane.outgoing.consumerNeedsWaking() { ringDoorbell() }
+            if !laneBacklog.isEmpty && lane.outgoing.producerWillWait() { return }
+        }
+    }
+
+    /// An empty frame on the socket: "look at the lane".
+    private func ringDoorbell() {
+        writeToSocket([0, 0, 0, 0])
     }
 
     /// Sends one frame. Small frames usually leave at once; the rest is queued in order.
@@ -71,6 +155,14 @@ public final class Connection {
     /// Writes bytes as they are, without a frame header: for tests and tools that must produce broken input.
     public func sendUnframed(_ bytes: [UInt8]) {
         guard !closed else { return }
+        if let lane {
+            sendThroughLane(lane, bytes)
+        } else {
+            writeToSocket(bytes)
+        }
+    }
+
+    private func writeToSocket(_ bytes: [UInt8]) {
         var framed = bytes
         let written: Int32 = framed.withUnsafeMutableBytes { bytes in
             var buf = uv_buf_init(bytes.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
@@ -112,6 +204,10 @@ public final class Connection {
     public func close(_ reason: BusError = .peerClosed) {
         guard !closed else { return }
         closed = true
+        if lane != nil {
+            loop.removeLaneConnection(self)
+            lane = nil
+        }
         let callback = onClose
         onClose = nil
         onFrame = nil

@@ -3,6 +3,11 @@ import CLibUV
 /// A libuv loop. Every process of a cluster runs one on its main thread; all callbacks arrive there.
 public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
+    /// Whether the current `uv_run` may sleep in the kernel (false while polling with `runReady`).
+    private var mayBlock = true
+    /// Connections whose frames travel through a shared lane: looked at before every poll.
+    private var laneConnections: [Connection] = []
+    private var prepare: HandleBox<uv_prepare_t>?
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -16,16 +21,55 @@ public final class EventLoop {
     }
 
     /// Runs until `stop()` is called or nothing is left to wait for.
-    public func run() { uv_run(raw, UV_RUN_DEFAULT) }
+    public func run() { running(mayBlock: true) { uv_run(raw, UV_RUN_DEFAULT) } }
 
     /// Runs one round of callbacks, waiting for at least one event.
-    public func runOnce() { uv_run(raw, UV_RUN_ONCE) }
+    public func runOnce() { running(mayBlock: true) { uv_run(raw, UV_RUN_ONCE) } }
 
     public func stop() { uv_stop(raw) }
 
     /// Runs the callbacks that are ready, without waiting; returns whether anything is still pending.
     @discardableResult
-    public func runReady() -> Bool { uv_run(raw, UV_RUN_NOWAIT) != 0 }
+    public func runReady() -> Bool { running(mayBlock: false) { uv_run(raw, UV_RUN_NOWAIT) } != 0 }
+
+    /// Loops nest (a hart polls for its MMIO answer inside a callback), so the mode is restored after.
+    @discardableResult
+    private func running(mayBlock: Bool, _ body: () -> Int32) -> Int32 {
+        let outer = self.mayBlock
+        self.mayBlock = mayBlock
+        defer { self.mayBlock = outer }
+        return body()
+    }
+
+    func addLaneConnection(_ connection: Connection) {
+        laneConnections.append(connection)
+        guard prepare == nil else { return }
+        // A prepare handle runs right before libuv polls: the moment to look at the lanes and, if the
+        // poll may sleep, to tell their producers to ring.
+        let box = HandleBox<uv_prepare_t>()
+        uv_prepare_init(raw, box.handle)
+        box.attach(self)
+        uv_prepare_start(box.handle) { handle in
+            guard let loop = owner(of: handle, as: EventLoop.self) else { return }
+            loop.serviceLanes(beforeSleeping: loop.mayBlock)
+        }
+        // Only the connections themselves keep the loop running.
+        uv_unref(box.asHandle)
+        prepare = box
+    }
+
+    func removeLaneConnection(_ connection: Connection) {
+        laneConnections.removeAll { $0 === connection }
+        if laneConnections.isEmpty, let prepare {
+            // The box's attach retained the loop: closing it releases that reference.
+            prepare.close()
+            self.prepare = nil
+        }
+    }
+
+    private func serviceLanes(beforeSleeping: Bool) {
+        for connection in laneConnections { connection.serviceLane(beforeSleeping: beforeSleeping) }
+    }
 
     /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs).
     public static func monotonicNanoseconds() -> UInt64 { uv_hrtime() }

@@ -34,9 +34,11 @@ public struct Credentials: Equatable {
 }
 
 /// Connects to the sequencer and introduces this process. `completion` gets the connection (its
-/// `onEnvelope` still to be set by the caller) and the Welcome, or why it could not join.
+/// `onEnvelope` still to be set by the caller) and the Welcome, or why it could not join. Over a Unix
+/// socket the frames then move to a shared lane unless `sharedLane` is false.
 public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: Int, credentials: Credentials,
-                 name: String, completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
+                 name: String, sharedLane: Bool = sharedLanesEnabled,
+                 completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
     connect(loop: loop, to: address, name: "sequencer") { result in
         switch result {
         case .failure(let error):
@@ -53,6 +55,15 @@ public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: I
                 case .welcome(let welcome)?:
                     connection.onClose = nil
                     connection.onFrame = nil
+                    if !welcome.sharedLanePath.isEmpty {
+                        do {
+                            connection.attachLane(try SharedLane.open(path: welcome.sharedLanePath))
+                        } catch {
+                            let reason = error as? BusError ?? .io("\(error)")
+                            connection.close(reason)
+                            return completion(.failure(reason))
+                        }
+                    }
                     completion(.success((connection, welcome)))
                 case .refused(let refused)?:
                     connection.close(.refused(refused.reason))
@@ -69,12 +80,17 @@ public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: I
             hello.clusterID = credentials.clusterID
             hello.secret = Data(credentials.secret)
             hello.pid = getpid()
+            hello.sharedLane = address.kind == .unix && sharedLane
             var envelope = Rrvm_Envelope()
             envelope.body = .hello(hello)
             connection.send(envelope)
         }
     }
 }
+
+/// Local peers move their frames to a shared lane after the handshake unless RRVM_SHARED_LANES=0
+/// (everything over the socket: slower, for comparing and for debugging with strace).
+public var sharedLanesEnabled: Bool { ProcessInfo.processInfo.environment["RRVM_SHARED_LANES"] != "0" }
 
 /// `join`, retried every 20 ms while the sequencer is not listening yet (it may still be starting),
 /// for up to `attempts` tries; refusals and malformed answers are not retried.

@@ -27,6 +27,7 @@ final class SequencerNode: SequencerTransport {
     private var finished = false
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
+    private var lanesCreated = 0
 
     init(runDirectory: RunDirectory, recordPath: String?, replayPath: String?) throws {
         self.runDirectory = runDirectory
@@ -112,7 +113,7 @@ final class SequencerNode: SequencerTransport {
             connection.name = Endpoint.describe(endpoint, config: self.config)
             self.connections[endpoint] = connection
             self.pids[endpoint] = hello.pid
-            self.welcome(connection, endpoint: endpoint)
+            self.welcome(connection, endpoint: endpoint, hello: hello)
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
                 var envelope = envelope
@@ -137,7 +138,7 @@ final class SequencerNode: SequencerTransport {
 
     private func admitControl(_ connection: Connection, hello: Rrvm_Hello) {
         connection.name = "rrctl"
-        welcome(connection, endpoint: Endpoint.control)
+        welcome(connection, endpoint: Endpoint.control, hello: hello)
         // Index 0 is the supervisor that owns the console; others (rrctl ps) only ask for status.
         if hello.index == 0 && control == nil {
             control = connection
@@ -163,11 +164,27 @@ final class SequencerNode: SequencerTransport {
         }
     }
 
-    private func welcome(_ connection: Connection, endpoint: UInt32) {
+    /// Sends Welcome; a local peer that asked for a shared lane gets one, and every later frame uses it.
+    private func welcome(_ connection: Connection, endpoint: UInt32, hello: Rrvm_Hello) {
+        var lane: SharedLane?
+        if hello.sharedLane && connection.isLocal {
+            lanesCreated += 1
+            do {
+                lane = try SharedLane.create(path: runDirectory.path + "/lane-\(lanesCreated)")
+            } catch {
+                // The socket alone still works: say why, and go on without the lane.
+                report("rrvm-sequencer", "\(connection.name) gets no shared lane: \(error)")
+            }
+        }
         var envelope = Rrvm_Envelope()
         envelope.to = endpoint
-        envelope.body = .welcome(.with { $0.config = config; $0.endpoint = endpoint })
+        envelope.body = .welcome(.with {
+            $0.config = config
+            $0.endpoint = endpoint
+            $0.sharedLanePath = lane?.path ?? ""
+        })
         connection.send(envelope)
+        if let lane { connection.attachLane(lane) }
     }
 
     private func refuse(_ connection: Connection, _ reason: String) {

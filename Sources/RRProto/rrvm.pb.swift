@@ -138,32 +138,46 @@ public nonisolated struct Rrvm_Hello: Sendable {
 
   public var pid: Int32 = 0
 
+  /// Asks for a shared-memory lane (local peers only): see Welcome.shared_lane_path.
+  public var sharedLane: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Rrvm_Welcome: Sendable {
+public nonisolated struct Rrvm_Welcome: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var config: Rrvm_MachineConfig {
-    get {_config ?? Rrvm_MachineConfig()}
-    set {_config = newValue}
+    get {_storage._config ?? Rrvm_MachineConfig()}
+    set {_uniqueStorage()._config = newValue}
   }
   /// Returns true if `config` has been explicitly set.
-  public var hasConfig: Bool {self._config != nil}
+  public var hasConfig: Bool {_storage._config != nil}
   /// Clears the value of `config`. Subsequent reads from it will return its default value.
-  public mutating func clearConfig() {self._config = nil}
+  public mutating func clearConfig() {_uniqueStorage()._config = nil}
 
-  public var endpoint: UInt32 = 0
+  public var endpoint: UInt32 {
+    get {_storage._endpoint}
+    set {_uniqueStorage()._endpoint = newValue}
+  }
+
+  /// When set, every later frame in both directions travels through this shared-memory file in the run
+  /// directory (two byte rings, layout in Sources/RRBus/SharedLane.swift) instead of the socket; the
+  /// socket stays open and carries only empty frames, each one meaning "look at the lane".
+  public var sharedLanePath: String {
+    get {_storage._sharedLanePath}
+    set {_uniqueStorage()._sharedLanePath = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _config: Rrvm_MachineConfig? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Rrvm_Refused: Sendable {
@@ -897,7 +911,7 @@ nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{1}index\0\u{3}cluster_id\0\u{1}secret\0\u{1}pid\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}role\0\u{1}index\0\u{3}cluster_id\0\u{1}secret\0\u{1}pid\0\u{3}shared_lane\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -911,6 +925,7 @@ nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageI
       case 4: try { try decoder.decodeSingularStringField(value: &self.clusterID) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.secret) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.pid) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.sharedLane) }()
       default: break
       }
     }
@@ -935,6 +950,9 @@ nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     if self.pid != 0 {
       try visitor.visitSingularInt32Field(value: self.pid, fieldNumber: 6)
     }
+    if self.sharedLane != false {
+      try visitor.visitSingularBoolField(value: self.sharedLane, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -945,6 +963,7 @@ nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageI
     if lhs.clusterID != rhs.clusterID {return false}
     if lhs.secret != rhs.secret {return false}
     if lhs.pid != rhs.pid {return false}
+    if lhs.sharedLane != rhs.sharedLane {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -952,38 +971,83 @@ nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension Rrvm_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}endpoint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{1}endpoint\0\u{3}shared_lane_path\0")
+
+  fileprivate class _StorageClass {
+    var _config: Rrvm_MachineConfig? = nil
+    var _endpoint: UInt32 = 0
+    var _sharedLanePath: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _config = source._config
+      _endpoint = source._endpoint
+      _sharedLanePath = source._sharedLanePath
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.endpoint) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
+        case 2: try { try decoder.decodeSingularUInt32Field(value: &_storage._endpoint) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._sharedLanePath) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._config {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.endpoint != 0 {
-      try visitor.visitSingularUInt32Field(value: self.endpoint, fieldNumber: 2)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._config {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._endpoint != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._endpoint, fieldNumber: 2)
+      }
+      if !_storage._sharedLanePath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sharedLanePath, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_Welcome, rhs: Rrvm_Welcome) -> Bool {
-    if lhs._config != rhs._config {return false}
-    if lhs.endpoint != rhs.endpoint {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._config != rhs_storage._config {return false}
+        if _storage._endpoint != rhs_storage._endpoint {return false}
+        if _storage._sharedLanePath != rhs_storage._sharedLanePath {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -8,6 +8,8 @@ import XCTest
 final class HubTests: XCTestCase {
     private var hub: HubFixture!
     private let loop = EventLoop()
+    /// Whether `joinBoth` asks for shared lanes (see `withEachTransport`).
+    private var sharedLanes = true
 
     override func setUpWithError() throws {
         hub = try HubFixture()
@@ -18,76 +20,86 @@ final class HubTests: XCTestCase {
     }
 
     func testHundredThousandSmallFramesArriveInOrder() throws {
-        let (hart, device) = try joinBoth()
-        let count = 100_000
-        var received = 0
-        var outOfOrder = 0
-        hart.onEnvelope { envelope in
-            guard case .echo(let echo)? = envelope.body else { return }
-            if echo.id != UInt64(received) || echo.payload.count != 8 { outOfOrder += 1 }
-            received += 1
+        try withEachTransport {
+            let (hart, device) = try joinBoth()
+            let count = 100_000
+            var received = 0
+            var outOfOrder = 0
+            hart.onEnvelope { envelope in
+                guard case .echo(let echo)? = envelope.body else { return }
+                if echo.id != UInt64(received) || echo.payload.count != 8 { outOfOrder += 1 }
+                received += 1
+            }
+            for id in 0..<count {
+                device.send(echoEnvelope(id: UInt64(id), payload: Data(count: 8), to: Endpoint.hart(0)))
+            }
+            run(seconds: 60) { received == count }
+            XCTAssertEqual(received, count)
+            XCTAssertEqual(outOfOrder, 0)
         }
-        for id in 0..<count {
-            device.send(echoEnvelope(id: UInt64(id), payload: Data(count: 8), to: Endpoint.hart(0)))
-        }
-        run(seconds: 60) { received == count }
-        XCTAssertEqual(received, count)
-        XCTAssertEqual(outOfOrder, 0)
     }
 
     func testOneMebibyteFramesPassIntact() throws {
-        let (hart, device) = try joinBoth()
         var generator = SystemRandomNumberGenerator()
-        let payloads = (0..<8).map { _ in Data((0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
-        var received: [Data] = []
-        hart.onEnvelope { envelope in
-            if case .echo(let echo)? = envelope.body { received.append(echo.payload) }
+        let payloads = (0..<8).map { _ in Data((0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }) }
+        try withEachTransport {
+            let (hart, device) = try joinBoth()
+            var received: [Data] = []
+            hart.onEnvelope { envelope in
+                if case .echo(let echo)? = envelope.body { received.append(echo.payload) }
+            }
+            for (index, payload) in payloads.enumerated() {
+                device.send(echoEnvelope(id: UInt64(index), payload: payload, to: Endpoint.hart(0)))
+            }
+            run(seconds: 30) { received.count == payloads.count }
+            XCTAssertEqual(received, payloads)
         }
-        for (index, payload) in payloads.enumerated() {
-            device.send(echoEnvelope(id: UInt64(index), payload: payload, to: Endpoint.hart(0)))
-        }
-        run(seconds: 30) { received.count == payloads.count }
-        XCTAssertEqual(received, payloads)
     }
 
     func testDisconnectingPeerStopsTheRunAtOnceNamingIt() throws {
-        let (hart, device) = try joinBoth()
-        var shutdown: Rrvm_Shutdown?
-        hart.onEnvelope { envelope in
-            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        try withEachTransport {
+            let (hart, device) = try joinBoth()
+            var shutdown: Rrvm_Shutdown?
+            hart.onEnvelope { envelope in
+                if case .shutdown(let message)? = envelope.body { shutdown = message }
+            }
+            let start = Date()
+            device.close()
+            run(seconds: 5) { shutdown != nil }
+            XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+            XCTAssertEqual(shutdown?.exitCode, 1)
+            XCTAssertTrue(shutdown?.reason.contains("device 0") ?? false, shutdown?.reason ?? "no shutdown")
+            XCTAssertEqual(hub.waitForExit(), 1, "the hub ends with a status, not a crash")
         }
-        let start = Date()
-        device.close()
-        run(seconds: 5) { shutdown != nil }
-        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
-        XCTAssertEqual(shutdown?.exitCode, 1)
-        XCTAssertTrue(shutdown?.reason.contains("device 0") ?? false, shutdown?.reason ?? "no shutdown")
-        XCTAssertEqual(hub.waitForExit(), 1, "the hub ends with a status, not a crash")
     }
 
     func testMalformedFrameFromAMemberStopsTheRunCleanly() throws {
-        let (hart, device) = try joinBoth()
-        var shutdown: Rrvm_Shutdown?
-        hart.onEnvelope { envelope in
-            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        try withEachTransport {
+            let (hart, device) = try joinBoth()
+            var shutdown: Rrvm_Shutdown?
+            hart.onEnvelope { envelope in
+                if case .shutdown(let message)? = envelope.body { shutdown = message }
+            }
+            device.send([0xFF, 0xFF, 0xFF, 0x01, 0x02])  // not a protobuf Envelope
+            run(seconds: 5) { shutdown != nil }
+            XCTAssertTrue(shutdown?.reason.contains("malformed") ?? false, shutdown?.reason ?? "no shutdown")
+            XCTAssertEqual(hub.waitForExit(), 1)
+            XCTAssertTrue(hub.errorOutput.contains("malformed"), hub.errorOutput)
         }
-        device.send([0xFF, 0xFF, 0xFF, 0x01, 0x02])  // not a protobuf Envelope
-        run(seconds: 5) { shutdown != nil }
-        XCTAssertTrue(shutdown?.reason.contains("malformed") ?? false, shutdown?.reason ?? "no shutdown")
-        XCTAssertEqual(hub.waitForExit(), 1)
-        XCTAssertTrue(hub.errorOutput.contains("malformed"), hub.errorOutput)
     }
 
     func testOversizedFrameFromAMemberStopsTheRunCleanly() throws {
-        let (hart, device) = try joinBoth()
-        var shutdown: Rrvm_Shutdown?
-        hart.onEnvelope { envelope in
-            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        try withEachTransport {
+            let (hart, device) = try joinBoth()
+            var shutdown: Rrvm_Shutdown?
+            hart.onEnvelope { envelope in
+                if case .shutdown(let message)? = envelope.body { shutdown = message }
+            }
+            device.sendUnframed([0xF0, 0xFF, 0xFF, 0xFF])  // announces a frame of almost 4 GiB
+            run(seconds: 5) { shutdown != nil }
+            XCTAssertTrue(shutdown?.reason.contains("exceeds") ?? false, shutdown?.reason ?? "no shutdown")
+            XCTAssertEqual(hub.waitForExit(), 1)
         }
-        device.sendUnframed([0xF0, 0xFF, 0xFF, 0xFF])  // announces a frame of almost 4 GiB
-        run(seconds: 5) { shutdown != nil }
-        XCTAssertTrue(shutdown?.reason.contains("exceeds") ?? false, shutdown?.reason ?? "no shutdown")
-        XCTAssertEqual(hub.waitForExit(), 1)
     }
 
     func testStrangerSendingGarbageIsDroppedWithoutStoppingTheRun() throws {
@@ -149,7 +161,55 @@ final class HubTests: XCTestCase {
         server?.close()
     }
 
+    // MARK: - Shared lanes
+
+    func testLocalPeersMoveToASharedLaneUnlessTheyAskNotTo() throws {
+        let (hart, device) = try joinBoth()
+        for connection in [hart, device] {
+            let path = try XCTUnwrap(connection.sharedLanePath)
+            XCTAssertTrue(path.hasPrefix(hub.directory.path + "/"), "the lane lives in the private run directory")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+        }
+        hub.stop()
+        hub = try HubFixture()
+        sharedLanes = false  // as over TCP, or with RRVM_SHARED_LANES=0
+        let (socketHart, _) = try joinBoth()
+        XCTAssertNil(socketHart.sharedLanePath)
+    }
+
+    func testCorruptLaneCountersStopTheRunNamingThePeer() throws {
+        let (hart, device) = try joinBoth()
+        var shutdown: Rrvm_Shutdown?
+        hart.onEnvelope { envelope in
+            if case .shutdown(let message)? = envelope.body { shutdown = message }
+        }
+        // The device's side claims to have read bytes the hub never wrote (ring 1's read counter).
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: try XCTUnwrap(device.sharedLanePath)))
+        try file.seek(toOffset: UInt64(4096 + 256 + SharedLane.defaultCapacity + 128))
+        file.write(Data([0, 0, 0, 0, 0, 0, 0, 1]))
+        try file.close()
+        hart.send(echoEnvelope(id: 1, payload: Data(count: 8), to: Endpoint.device(0)))
+        run(seconds: 5) { shutdown != nil }
+        XCTAssertEqual(shutdown?.exitCode, 1)
+        XCTAssertTrue(shutdown?.reason.contains("device 0") ?? false, shutdown?.reason ?? "no shutdown")
+        XCTAssertTrue(shutdown?.reason.contains("shared lane counters are inconsistent") ?? false,
+                      shutdown?.reason ?? "no shutdown")
+        XCTAssertEqual(hub.waitForExit(), 1, "the hub ends with a status, not a crash")
+    }
+
     // MARK: - Helpers
+
+    /// Runs `body` with the frames in shared lanes, then again (with a new hub) over the sockets alone.
+    private func withEachTransport(_ body: () throws -> Void) throws {
+        for sharedLanes in [true, false] {
+            if !sharedLanes {
+                hub.stop()
+                hub = try HubFixture()
+            }
+            self.sharedLanes = sharedLanes
+            try body()
+        }
+    }
 
     private func joinBoth() throws -> (hart: Connection, device: Connection) {
         let credentials = try hub.directory.credentials()
@@ -158,7 +218,7 @@ final class HubTests: XCTestCase {
         var failure: BusError?
         for (role, index) in [(Rrvm_Role.hart, 0), (.device, 0)] {
             join(loop: loop, address: hub.directory.busAddress, role: role, index: index, credentials: credentials,
-                 name: "\(role)") { result in
+                 name: "\(role)", sharedLane: sharedLanes) { result in
                 switch result {
                 case .success(let (connection, _)):
                     if role == .hart { hart = connection } else { device = connection }

@@ -1,0 +1,101 @@
+import Foundation
+@testable import RRBus
+import XCTest
+
+/// The shared-memory lane's rings, both sides mapped in this process as the sequencer and a peer would.
+final class SharedLaneTests: XCTestCase {
+    private var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "rrvm-lane-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func testFramesCrossTheRingInOrderAcrossItsWrapPoint() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        var decoder = FrameDecoder()
+        var received: [[UInt8]] = []
+        // 40 frames of 1,000 bytes through a 4 KiB ring: it wraps about ten times.
+        for index in 0..<40 {
+            let frame = FrameCodec.encode([UInt8](repeating: UInt8(index), count: 1000))
+            XCTAssertEqual(try frame.withUnsafeBytes { try peer.outgoing.write($0) }, frame.count)
+            XCTAssertEqual(try sequencer.incoming.drain(into: &decoder), frame.count)
+            while let payload = try decoder.next() { received.append(payload) }
+        }
+        XCTAssertEqual(received, (0..<40).map { [UInt8](repeating: UInt8($0), count: 1000) })
+        XCTAssertEqual(try sequencer.incoming.drain(into: &decoder), 0, "nothing is delivered twice")
+    }
+
+    func testAFullRingTakesWhatFitsAndTheWaitingProducerIsWokenOnce() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        let bytes = [UInt8](repeating: 7, count: 6000)
+        XCTAssertEqual(try bytes.withUnsafeBytes { try sequencer.outgoing.write($0) }, 4096)
+        XCTAssertEqual(try bytes.withUnsafeBytes { try sequencer.outgoing.write($0) }, 0)
+        XCTAssertTrue(sequencer.outgoing.producerWillWait(), "full: the producer waits for a doorbell")
+
+        var decoder = FrameDecoder()
+        XCTAssertEqual(try peer.incoming.drain(into: &decoder), 4096)
+        XCTAssertTrue(peer.incoming.producerNeedsWaking())
+        XCTAssertFalse(peer.incoming.producerNeedsWaking(), "one doorbell per wait")
+        XCTAssertFalse(sequencer.outgoing.producerWillWait(), "space again: write instead of waiting")
+    }
+
+    func testAConsumerAboutToSleepIsRungExactlyOnceAndNeverMissesBytes() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        // A new lane's first frames for the peer come with a doorbell: it has not looked yet.
+        XCTAssertTrue(sequencer.outgoing.consumerNeedsWaking())
+        XCTAssertFalse(sequencer.outgoing.consumerNeedsWaking())
+
+        XCTAssertTrue(sequencer.incoming.consumerWillSleep())
+        XCTAssertEqual(try [UInt8](repeating: 1, count: 10).withUnsafeBytes { try peer.outgoing.write($0) }, 10)
+        XCTAssertTrue(peer.outgoing.consumerNeedsWaking())
+        XCTAssertFalse(peer.outgoing.consumerNeedsWaking())
+        // Bytes that are there already: the consumer must not sleep.
+        XCTAssertFalse(sequencer.incoming.consumerWillSleep())
+        XCTAssertFalse(peer.outgoing.consumerNeedsWaking(), "a consumer that stayed awake needs no doorbell")
+    }
+
+    func testCorruptCountersAreAnErrorNotAWildCopy() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        // A broken peer claims to have written more than the ring holds.
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/lane"))
+        try file.seek(toOffset: UInt64(SharedLane.headerSize))
+        file.write(Data([0, 0, 1, 0, 0, 0, 0, 0]))
+        try file.close()
+        var decoder = FrameDecoder()
+        XCTAssertThrowsError(try sequencer.incoming.drain(into: &decoder)) { error in
+            XCTAssertEqual(error as? BusError, .malformedMessage("shared lane counters are inconsistent"))
+        }
+    }
+
+    func testForeignAndMissingFilesAreRefusedClearly() throws {
+        let foreign = directory + "/foreign"
+        XCTAssertTrue(FileManager.default.createFile(atPath: foreign, contents: Data(repeating: 0x41, count: 8192)))
+        XCTAssertThrowsError(try SharedLane.open(path: foreign)) { error in
+            XCTAssertEqual(error as? BusError, .malformedMessage("\(foreign) is not a version 1 shared lane"))
+        }
+        XCTAssertThrowsError(try SharedLane.open(path: directory + "/missing")) { error in
+            XCTAssertTrue("\(error)".contains("No such file"), "\(error)")
+        }
+        let existing = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        try withExtendedLifetime(existing) {
+            XCTAssertThrowsError(try SharedLane.create(path: directory + "/lane", capacity: 4096),
+                                 "an existing file is never reused")
+        }
+    }
+
+    func testTheSequencersFileIsRemovedWithItsLane() throws {
+        var lane: SharedLane? = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/lane"))
+        _ = lane
+        lane = nil
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/lane"))
+    }
+}
