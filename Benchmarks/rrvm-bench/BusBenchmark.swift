@@ -6,8 +6,10 @@ import RRProto
 /// sequencer and UART device are the real rrvm-sequencer and rrvm-device, then reads the UART's scratch
 /// register `count` times (hart -> sequencer -> device -> sequencer -> hart), then its line status
 /// register, which the sequencer answers from the UART's stable-read list (hart -> sequencer -> hart),
-/// and floods the hub with messages addressed back to itself to measure throughput.
-func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
+/// and floods the hub with messages addressed back to itself to measure throughput. With `sharedLanes`
+/// false every process keeps its frames on the sockets (RRVM_SHARED_LANES=0), for comparison.
+func runBusBenchmark(binDirectory: String, count: Int, sharedLanes: Bool) throws -> String {
+    setenv("RRVM_SHARED_LANES", sharedLanes ? "1" : "0", 1)  // inherited by the sequencer and the device
     let loop = EventLoop()
     let directory = try RunDirectory.create()
     defer { directory.remove() }
@@ -64,7 +66,8 @@ func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
         floodSent += 1
     }
 
-    joinWithRetry(loop: loop, runDirectory: directory, role: .hart, index: 0, name: "bench hart") { result in
+    joinWithRetry(loop: loop, runDirectory: directory, role: .hart, index: 0, name: "bench hart",
+                  sharedLane: sharedLanes) { result in
         switch result {
         case .failure(let error):
             failure = "\(error)"
@@ -108,10 +111,10 @@ func runBusBenchmark(binDirectory: String, count: Int) throws -> String {
         return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]) / 1000
     }
     let seconds = Double(floodEnd - floodStart) / 1e9
-    return String(format: "bus: MMIO read round trip hart->sequencer->uart->sequencer->hart over %d reads: "
+    return String(format: "bus (%@): MMIO read round trip hart->sequencer->uart->sequencer->hart over %d reads: "
                   + "p50 %.1f us, p99 %.1f us; a stable register answered by the sequencer: p50 %.1f us, "
                   + "p99 %.1f us; hub throughput %.0f messages/s (%d messages)",
-                  latencies.count, percentile(latencies, 0.5), percentile(latencies, 0.99),
+                  sharedLanes ? "shared lanes" : "sockets only", latencies.count, percentile(latencies, 0.5), percentile(latencies, 0.99),
                   percentile(cachedLatencies, 0.5), percentile(cachedLatencies, 0.99),
                   Double(floodCount) / seconds, floodCount)
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 // Benchmarks that print figures; run them on a release build:
-//   .build/release/rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput
+//   .build/release/rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput,
+//                                                 with shared lanes and over the sockets alone
 //   .build/release/rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS)
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -18,7 +19,9 @@ do {
     case "bus":
         let count = arguments.count > 1 ? Int(arguments[1]) ?? 0 : 20_000
         guard count > 0 else { usage() }
-        print(try runBusBenchmark(binDirectory: binDirectory, count: count))
+        for sharedLanes in [true, false] {
+            print(try runBusBenchmark(binDirectory: binDirectory, count: count, sharedLanes: sharedLanes))
+        }
     case "codec":
         print(try runCodecBenchmark(iterations: 200_000))
     case "hart":

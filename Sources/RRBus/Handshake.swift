@@ -95,7 +95,7 @@ public var sharedLanesEnabled: Bool { ProcessInfo.processInfo.environment["RRVM_
 /// `join`, retried every 20 ms while the sequencer is not listening yet (it may still be starting),
 /// for up to `attempts` tries; refusals and malformed answers are not retried.
 public func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrvm_Role, index: Int, name: String,
-                          attempts: Int = 500,
+                          attempts: Int = 500, sharedLane: Bool = sharedLanesEnabled,
                           completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
     let credentials: Credentials
     do { credentials = try runDirectory.credentials() } catch {
@@ -105,7 +105,7 @@ public func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrv
     var remaining = attempts
     func attempt() {
         join(loop: loop, address: runDirectory.busAddress, role: role, index: index, credentials: credentials,
-             name: name) { result in
+             name: name, sharedLane: sharedLane) { result in
             if case .failure(.io) = result, remaining > 0 {
                 remaining -= 1
                 loop.after(milliseconds: 20) { attempt() }

@@ -58,7 +58,7 @@ struct Up: ParsableCommand {
     var record: String?
 
     func run() throws {
-        let plan = try MachineBuilder.plan(machine, overlayDisk: record != nil)
+        let plan = try MachineBuilder.plan(machine, recording: record != nil)
         let status = try launch(plan: plan, sequencerArguments: record.map { ["--record", $0] } ?? [], forwardInput: true)
         throw ExitCode(status)
     }

@@ -15,6 +15,8 @@ struct MachineInputs {
     var bootargs: String
     var disk: String?
     var overlayDisk: Bool
+    /// Whether to put each image's sha256 into the configuration: only a recording's header needs them.
+    var fingerprintImages: Bool
     var quantum: UInt64
     var icountShift: UInt32
     var mmu: String
@@ -35,8 +37,8 @@ struct MachinePlan {
 enum MachineBuilder {
     static let defaultFirmware = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 
-    /// The machine `rrctl up` describes.
-    static func plan(_ options: MachineOptions, overlayDisk: Bool) throws -> MachinePlan {
+    /// The machine `rrctl up` describes; a recording keeps the disk image unchanged and fingerprints the images.
+    static func plan(_ options: MachineOptions, recording: Bool) throws -> MachinePlan {
         guard (1...8).contains(options.smp) else { throw ValidationError("--smp must be 1 to 8, not \(options.smp)") }
         let ramSize = try parseSize(options.memory)
         guard ramSize >= 16 << 20, ramSize <= 8 << 30 else {
@@ -62,7 +64,7 @@ enum MachineBuilder {
             bios: options.bios == "none" ? nil : (options.bios ?? defaultFirmware),
             kernel: kernel, initrd: options.initrd,
             bootargs: options.append ?? "console=ttyS0 earlycon",
-            disk: options.disk, overlayDisk: overlayDisk, quantum: options.quantum,
+            disk: options.disk, overlayDisk: recording, fingerprintImages: recording, quantum: options.quantum,
             icountShift: options.icountShift, mmu: options.mmu,
             // The only host nondeterminism a guest sees at boot; both are recorded in the log header.
             entropySeed: generator.next(),
@@ -88,7 +90,7 @@ enum MachineBuilder {
         let inputs = MachineInputs(
             harts: Int(recorded.harts), ramSize: recorded.ramSize, bios: try image("bios"), kernel: kernel,
             initrd: try image("initrd"), bootargs: recorded.bootargs, disk: disk == nil ? nil : try image("disk"),
-            overlayDisk: true, quantum: recorded.quantum, icountShift: recorded.icountShift,
+            overlayDisk: true, fingerprintImages: false, quantum: recorded.quantum, icountShift: recorded.icountShift,
             mmu: recorded.satpMode, entropySeed: recorded.entropySeed, startWallTimeNs: recorded.startWallTimeNs)
         var plan = try build(inputs)
         plan.config.replay = true
@@ -128,20 +130,27 @@ enum MachineBuilder {
         config.bootRom = Data(boot.bootROM)
         config.devices = deviceSpecs(disk: inputs.disk, overlay: inputs.overlayDisk)
 
-        func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, at address: UInt64?) {
-            guard let path, let bytes else { return }
+        func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
+            guard let path, let size = size ?? bytes?.count else { return }
             config.images.append(.with {
                 $0.role = role
                 $0.path = absolute(path)
-                $0.sha256 = SHA256.hex(bytes)
+                if let bytes, inputs.fingerprintImages { $0.sha256 = SHA256.hex(bytes) }
                 $0.loadAddress = address ?? 0
-                $0.size = UInt64(bytes.count)
+                $0.size = UInt64(size)
             })
         }
         record("bios", inputs.bios, firmware, at: firmware == nil ? nil : boot.entry)
         record("kernel", inputs.kernel, kernel, at: boot.kernelEntry)
         record("initrd", inputs.initrd, initrd, at: boot.initrd?.lowerBound)
-        if let disk = inputs.disk { record("disk", disk, try readImage(disk, what: "disk"), at: nil) }
+        if let disk = inputs.disk {
+            // The disk is only read here to fingerprint it; otherwise its device process opens it.
+            if inputs.fingerprintImages {
+                record("disk", disk, try readImage(disk, what: "disk"), at: nil)
+            } else {
+                record("disk", disk, nil, size: try imageSize(disk, what: "disk"), at: nil)
+            }
+        }
         return MachinePlan(config: config, boot: boot)
     }
 
@@ -173,14 +182,29 @@ enum MachineBuilder {
 
 /// Reads a whole image, or fails naming the file.
 func readImage(_ path: String, what: String) throws -> [UInt8] {
+    try checkImageFile(path, what: what)
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("\(what) file \(path) is not a readable file")
+    }
+    return [UInt8](data)
+}
+
+/// The size of an image file, with the same errors as `readImage` for a missing or unreadable one.
+func imageSize(_ path: String, what: String) throws -> Int {
+    try checkImageFile(path, what: what)
+    guard FileManager.default.isReadableFile(atPath: path),
+          let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+        throw ValidationError("\(what) file \(path) is not a readable file")
+    }
+    return size
+}
+
+private func checkImageFile(_ path: String, what: String) throws {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw ValidationError("\(what) file \(path) does not exist")
     }
-    guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("\(what) file \(path) is not a readable file")
-    }
-    return [UInt8](data)
+    guard !isDirectory.boolValue else { throw ValidationError("\(what) file \(path) is not a readable file") }
 }
 
 func absolute(_ path: String) -> String {

@@ -13,44 +13,55 @@ struct SHA256 {
 
     /// The digest of `bytes` as 64 lowercase hex digits.
     static func hex(_ bytes: [UInt8]) -> String {
-        var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
-        var message = bytes
+        var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+            (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
+        // The whole blocks are hashed in place; only the tail is copied to be padded with the length.
+        let wholeBlocks = bytes.count / 64 * 64
+        var tail = Array(bytes[wholeBlocks...])
+        tail.append(0x80)
+        while tail.count % 64 != 56 { tail.append(0) }
         let bitLength = UInt64(bytes.count) * 8
-        message.append(0x80)
-        while message.count % 64 != 56 { message.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { message.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        var schedule = [UInt32](repeating: 0, count: 64)
-        message.withUnsafeBufferPointer { buffer in
-            for block in stride(from: 0, to: buffer.count, by: 64) {
+        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { schedule in
+            bytes.withUnsafeBufferPointer { compress(UnsafeBufferPointer(rebasing: $0[..<wholeBlocks]), &state, schedule) }
+            tail.withUnsafeBufferPointer { compress($0, &state, schedule) }
+        }
+        return [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7].map { word in
+            let text = String(word, radix: 16)
+            return String(repeating: "0", count: 8 - text.count) + text
+        }.joined()
+    }
+
+    /// Runs the compression function over `blocks` (a multiple of 64 bytes).
+    private static func compress(_ blocks: UnsafeBufferPointer<UInt8>,
+                                 _ state: inout (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32),
+                                 _ schedule: UnsafeMutableBufferPointer<UInt32>) {
+        roundConstants.withUnsafeBufferPointer { constants in
+            for block in stride(from: 0, to: blocks.count, by: 64) {
                 for index in 0..<16 {
                     let base = block + index * 4
-                    schedule[index] = UInt32(buffer[base]) << 24 | UInt32(buffer[base + 1]) << 16
-                        | UInt32(buffer[base + 2]) << 8 | UInt32(buffer[base + 3])
+                    schedule[index] = UInt32(blocks[base]) << 24 | UInt32(blocks[base + 1]) << 16
+                        | UInt32(blocks[base + 2]) << 8 | UInt32(blocks[base + 3])
                 }
                 for index in 16..<64 {
                     let s0 = rotate(schedule[index - 15], 7) ^ rotate(schedule[index - 15], 18) ^ (schedule[index - 15] >> 3)
                     let s1 = rotate(schedule[index - 2], 17) ^ rotate(schedule[index - 2], 19) ^ (schedule[index - 2] >> 10)
                     schedule[index] = schedule[index - 16] &+ s0 &+ schedule[index - 7] &+ s1
                 }
-                var (a, b, c, d, e, f, g, h) = (state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7])
+                var (a, b, c, d, e, f, g, h) = state
                 for index in 0..<64 {
                     let s1 = rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)
                     let choice = (e & f) ^ (~e & g)
-                    let temp1 = h &+ s1 &+ choice &+ roundConstants[index] &+ schedule[index]
+                    let temp1 = h &+ s1 &+ choice &+ constants[index] &+ schedule[index]
                     let s0 = rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)
                     let majority = (a & b) ^ (a & c) ^ (b & c)
                     let temp2 = s0 &+ majority
                     (h, g, f, e, d, c, b, a) = (g, f, e, d &+ temp1, c, b, a, temp1 &+ temp2)
                 }
-                state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
-                state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
+                state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
+                         state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
             }
         }
-        return state.map { word in
-            let text = String(word, radix: 16)
-            return String(repeating: "0", count: 8 - text.count) + text
-        }.joined()
     }
 
     private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 { (value >> count) | (value << (32 - count)) }

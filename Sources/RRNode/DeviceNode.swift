@@ -106,7 +106,12 @@ final class DeviceNode {
             break
         }
         done.stableReads = model.stableReads().map { read in
-            .with { $0.offset = read.offset; $0.size = UInt32(read.size); $0.value = read.value }
+            .with {
+                $0.offset = read.offset
+                $0.size = UInt32(read.size)
+                $0.value = read.value
+                $0.keptByWritesTo = read.keptByWritesTo
+            }
         }
         var reply = Rrvm_Envelope()
         reply.g = envelope.g

@@ -24,6 +24,11 @@ final class HartNode {
     private var spinning = false
     private var stopped = false
 
+    // For RRVM_STATS=1: how much host time the hart spent waiting for MMIO answers.
+    private var waits = 0
+    private var waitNanoseconds: UInt64 = 0
+    private var waitStartedAt: UInt64 = 0
+
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
         self.index = index
@@ -77,6 +82,7 @@ final class HartNode {
         case .mmioReply(let reply)?:
             guard awaitingReply else { return stop(1, "hart \(index): unexpected MMIO reply") }
             awaitingReply = false
+            waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- waitStartedAt
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
             if !spinning { execute() }
@@ -114,6 +120,8 @@ final class HartNode {
                     continue
                 }
                 awaitingReply = true
+                waits += 1
+                waitStartedAt = EventLoop.monotonicNanoseconds()
                 if !spinForReply() { return }
             case .budgetExhausted, .waitingForInterrupt, .breakpoint:
                 var envelope = Rrvm_Envelope()
@@ -147,6 +155,10 @@ final class HartNode {
 
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-hart", message) }
+        if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
+            report("rrvm-hart", "hart \(index): \(hart.retired) instructions, \(waits) MMIO waits, "
+                   + "\(waitNanoseconds / 1_000_000) ms waiting (\(waits == 0 ? 0 : waitNanoseconds / UInt64(waits) / 1000) us each)")
+        }
         exitCode = code
         stopped = true
         connection?.onClose = nil

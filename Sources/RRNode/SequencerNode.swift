@@ -286,7 +286,8 @@ final class SequencerNode: SequencerTransport {
         if exitCode != 0 { report("rrvm-sequencer", reason) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
-            report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache, "
+            report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
+                   + "(\(stats.earlyAnswers) before the writes ahead of them), \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped")
         }

@@ -409,6 +409,10 @@ public nonisolated struct Rrvm_StableRead: Sendable {
 
   public var value: UInt64 = 0
 
+  /// Writes to these offsets leave `value` (and this declaration) as they are, e.g. the UART's transmit
+  /// register: a read queued behind only such writes is answered at once instead of after them.
+  public var keptByWritesTo: [UInt64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1530,7 +1534,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1541,6 +1545,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.keptByWritesTo) }()
       default: break
       }
     }
@@ -1556,6 +1561,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.value != 0 {
       try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 3)
     }
+    if !self.keptByWritesTo.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.keptByWritesTo, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1563,6 +1571,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.offset != rhs.offset {return false}
     if lhs.size != rhs.size {return false}
     if lhs.value != rhs.value {return false}
+    if lhs.keptByWritesTo != rhs.keptByWritesTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -48,6 +48,7 @@ public final class Sequencer {
     struct HartSlot {
         var state: HartState = .ready
         var lines: UInt64 = 0            // mip bits driven from outside
+        var deliveredLines: UInt64 = 0   // the lines last sent to the hart (Run or MMIO reply)
         var mtimecmp: UInt64 = .max      // from the CLINT
         var ownDeadline: UInt64 = 0      // the hart's own timer (Sstc), mtime, 0 = none
         var wakeMask: UInt64 = 0         // mie while waiting
@@ -60,6 +61,8 @@ public final class Sequencer {
         var device: Int
         var envelope: Rrvm_Envelope
         var replyToHart: Int?            // a hart waiting for the answer
+        var answeredEarly = false        // a stable read answered before reaching the head of the queue
+        var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
     public let config: Rrvm_MachineConfig
@@ -78,6 +81,10 @@ public final class Sequencer {
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
     private var requests: [DeviceWork] = []
+    /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
+    /// before their turn (see `sendAhead`).
+    private var sentAhead: [Int: Int] = [:]
+    private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, value: UInt64, fault: Bool, g: UInt64)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
@@ -116,6 +123,10 @@ public final class Sequencer {
         public var slices = 0
         public var deviceOperations = 0
         public var cachedReads = 0
+        /// Cached reads answered before the work queued ahead of them was done.
+        public var earlyAnswers = 0
+        /// Posted writes sent to their device before their turn.
+        public var sentAhead = 0
         public var idlePeriods = 0
         public var idleHostNanoseconds: UInt64 = 0
         public var idleSkippedG: UInt64 = 0
@@ -144,11 +155,16 @@ public final class Sequencer {
             }
             mmio(request, hart: Endpoint.hartIndex(envelope.from))
         case .deviceDone(let done)?:
-            guard let work = inFlight, envelope.from == Endpoint.device(work.device) else {
+            let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
+            if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
+                inFlight = nil
+                deviceDone(done, work: work)
+            } else if sentAhead[device, default: 0] > answeredAhead[device, default: []].count {
+                // The answer to a write sent ahead: used when that write's turn comes.
+                answeredAhead[device, default: []].append(done)
+            } else {
                 return fail("unexpected answer from \(Endpoint.describe(envelope.from, config: config))")
             }
-            inFlight = nil
-            deviceDone(done, work: work)
         default:
             fail("unexpected \(envelope.kindName) from \(Endpoint.describe(envelope.from, config: config))")
         }
@@ -203,8 +219,33 @@ public final class Sequencer {
         envelope.from = Endpoint.hart(hart)
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
-        requests.append(DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart))
+        var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
+        if let value = earlyAnswer(to: work) {
+            work.answeredEarly = true
+            work.envelope.deviceAccess.value = value
+            reply(toHart: hart, value: value, fault: false, g: accessG, lines: harts[hart].deliveredLines)
+        }
+        requests.append(work)
         pump()
+    }
+
+    /// A stable read queued behind work that cannot change it (only writes the device declared to keep
+    /// it) is answered at once: the console driver's LSR poll then no longer waits for the character it
+    /// just wrote to reach the UART process. The answer is what the read will find at the head of the
+    /// queue, where it is logged as usual; the hart keeps the interrupt lines it was last given, so
+    /// nothing it sees depends on how far the queue has got.
+    private func earlyAnswer(to work: DeviceWork) -> UInt64? {
+        guard inFlight != nil || !consequences.isEmpty || !requests.isEmpty,
+              work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write,
+              let stable = stableReads[work.device]?.first(where: { $0.offset == access.offset && $0.size == access.size })
+        else { return nil }
+        let ahead = (inFlight.map { [$0] } ?? []) + consequences + requests
+        for queued in ahead where queued.device == work.device && !queued.answeredEarly {
+            guard case .deviceAccess(let earlier)? = queued.envelope.body, earlier.write,
+                  stable.keptByWritesTo.contains(earlier.offset) else { return nil }
+        }
+        statistics.earlyAnswers += 1
+        return stable.value
     }
 
     /// Sends the next device operation if none is in flight; when everything is quiet, moves on.
@@ -223,6 +264,14 @@ public final class Sequencer {
                 settle()
                 return
             }
+            if next.answeredEarly {
+                // Answered when it was queued; logged here, in queue order, like any cached read.
+                var envelope = next.envelope
+                envelope.deviceAccess.cached = true
+                statistics.cachedReads += 1
+                stampAndNote(envelope)
+                continue
+            }
             if let answered = answerFromCache(next) {
                 // Logged like any access, so that replay makes the same decision at the same point.
                 stampAndNote(answered.envelope)
@@ -235,7 +284,40 @@ public final class Sequencer {
             statistics.deviceOperations += 1
             stampAndNote(next.envelope)
             if finished { return }
-            transport.send(next.envelope)
+            if next.sentAhead {
+                sentAhead[next.device, default: 0] -= 1
+                if let done = answeredAhead[next.device]?.first {
+                    answeredAhead[next.device]?.removeFirst()
+                    inFlight = nil
+                    deviceDone(done, work: next)
+                    return
+                }
+            } else {
+                transport.send(next.envelope)
+            }
+        }
+        sendAhead()
+    }
+
+    /// While a device works on an operation, the posted writes queued right behind it for the same device
+    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte.
+    /// Only the sending moves: each write is logged, and its answer applied, at its turn in the queue, so
+    /// the log and everything the guest sees are as if they had gone one by one. (A device's answers
+    /// depend only on the operations it is sent, in order; the consequences queued in between go to the
+    /// PLIC, never to the device written to.)
+    private func sendAhead() {
+        guard let head = inFlight, head.device != plicIndex, !finished else { return }
+        var count = 0
+        for index in requests.indices {
+            let work = requests[index]
+            guard work.device == head.device, count < 64 else { break }
+            if work.answeredEarly || work.sentAhead { count += 1; continue }
+            guard work.replyToHart == nil, case .deviceAccess(let access)? = work.envelope.body, access.write else { break }
+            requests[index].sentAhead = true
+            sentAhead[head.device, default: 0] += 1
+            statistics.sentAhead += 1
+            count += 1
+            transport.send(work.envelope)
         }
     }
 
@@ -300,9 +382,12 @@ public final class Sequencer {
 
     /// Answers a hart's access with the value and the hart's interrupt lines as they are now (the timer
     /// line evaluated at the access's G), which the hart applies right after the instruction.
-    private func reply(toHart hart: Int, value: UInt64, fault: Bool, g accessG: UInt64) {
-        var lines = harts[hart].lines & ~(1 << 7)
+    /// Answers a hart's MMIO access with its interrupt lines (by default the current ones), the timer
+    /// line computed at the access's G.
+    private func reply(toHart hart: Int, value: UInt64, fault: Bool, g accessG: UInt64, lines given: UInt64? = nil) {
+        var lines = (given ?? harts[hart].lines) & ~(1 << 7)
         if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
+        harts[hart].deliveredLines = lines
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
@@ -409,6 +494,7 @@ public final class Sequencer {
         envelope.g = g
         envelope.to = Endpoint.hart(hart)
         envelope.body = .run(.with { $0.budget = budget; $0.interruptLines = harts[hart].lines })
+        harts[hart].deliveredLines = harts[hart].lines
         transport.send(envelope)
     }
 

@@ -58,11 +58,28 @@ public protocol DeviceModel: AnyObject {
     func stateHash() -> UInt64
     /// Registers whose read has no side effect and returns the given value until the device's next call:
     /// the sequencer may answer those reads without a round trip to the device process.
-    func stableReads() -> [(offset: UInt64, size: Int, value: UInt64)]
+    func stableReads() -> [StableRead]
 }
 
 extension DeviceModel {
-    public func stableReads() -> [(offset: UInt64, size: Int, value: UInt64)] { [] }
+    public func stableReads() -> [StableRead] { [] }
+}
+
+/// A register read the sequencer may answer itself (see `DeviceModel.stableReads`).
+public struct StableRead: Equatable {
+    public var offset: UInt64
+    public var size: Int
+    public var value: UInt64
+    /// Offsets whose writes leave `value` and this declaration unchanged: a read queued behind only
+    /// such writes can be answered before they reach the device.
+    public var keptByWritesTo: [UInt64]
+
+    public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = []) {
+        self.offset = offset
+        self.size = size
+        self.value = value
+        self.keptByWritesTo = keptByWritesTo
+    }
 }
 
 /// A deterministic 64-bit digest (Swift's `Hasher` is seeded per process, so it cannot be used for

@@ -161,9 +161,11 @@ public final class UART16550: DeviceModel {
 
     /// LSR, while no line error is latched (reading it clears errors): the console driver polls it
     /// before every character, so answering it without a round trip halves the cost of console output.
-    public func stableReads() -> [(offset: UInt64, size: Int, value: UInt64)] {
+    /// Outside loopback a transmitted byte leaves at once, so writes to THR (or DLL) and SCR keep it.
+    public func stableReads() -> [StableRead] {
         guard lineErrors == 0 else { return [] }
-        return [(UART16550.lsr, 1, UInt64(lineStatus))]
+        return [StableRead(offset: UART16550.lsr, size: 1, value: UInt64(lineStatus),
+                           keptByWritesTo: loopback ? [UART16550.scr] : [UART16550.rbrThr, UART16550.scr])]
     }
 
     private var lineStatus: UInt8 {

@@ -207,6 +207,92 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(sequencer.statistics.cachedReads, 1)
     }
 
+    func testAStableReadBehindWritesThatKeepItIsAnsweredAtOnce() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        func access(_ offset: UInt64, write: Bool = false, value: UInt64 = 0) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0x1000_0000 + offset; $0.size = 1; $0.write = write; $0.value = value; $0.posted = write
+            })))
+        }
+        let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
+        access(5)
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 0x60; $0.stableReads = [lineStatus] })))
+        _ = transport.take()
+
+        access(0, write: true, value: 0x41)  // THR: keeps LSR
+        XCTAssertEqual(transport.take().map(\.to), [202])
+        access(5)
+        let early = transport.take()
+        XCTAssertEqual(early.map(\.to), [100], "answered while the UART still works on the byte")
+        XCTAssertEqual(early.first?.mmioReply.value, 0x60)
+
+        access(2, write: true, value: 0x07)  // FCR: may change LSR
+        access(5)
+        XCTAssertFalse(transport.take().contains { $0.to == 100 }, "a read behind a write that may change it waits")
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
+        XCTAssertEqual(transport.take().map(\.to), [100], "answered once the writes are done")
+
+        // The log lists every access in queue order, the early answer where its turn came.
+        let logged = journal.events.compactMap { event -> String? in
+            switch event.body {
+            case .deviceAccess(let access)?: return "\(access.write ? "write" : "read") \(access.offset)\(access.cached ? " cached" : "")"
+            case .deviceDone?: return "done"
+            default: return nil
+            }
+        }
+        XCTAssertEqual(logged, ["read 5", "done", "write 0", "done", "read 5 cached", "write 2", "done", "read 5 cached"])
+        XCTAssertEqual(sequencer.statistics.earlyAnswers, 1)
+    }
+
+    func testWritesSentAheadAreLoggedAsIfSentOneByOne() {
+        // The same guest accesses, once with every answer arriving before the next access (one by one),
+        // once with the hart posting all its writes before the UART has answered any (sent ahead).
+        func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], sentBeforeFirstAnswer: Int) {
+            let transport = FakeTransport()
+            let journal = CollectingJournal()
+            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+            sequencer.start()
+            _ = transport.take()
+            var pendingAnswers: [Rrvm_Envelope] = []
+            var sentBeforeFirstAnswer = 0
+            func answer() {
+                // A device's answer depends only on the operation: here the UART's line follows the byte's low bit.
+                let operation = pendingAnswers.removeFirst()
+                var done = Rrvm_DeviceDone()
+                if operation.to == 202 {
+                    done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
+                }
+                sequencer.receive(envelope(from: operation.to, .deviceDone(done)))
+            }
+            func collect() {
+                for sent in transport.take() where Endpoint.isDevice(sent.to) { pendingAnswers.append(sent) }
+            }
+            for (index, byte) in [UInt8(0x41), 0x42, 0x43].enumerated() {
+                sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                    $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = UInt64(byte)
+                    $0.executed = UInt64(index + 1); $0.posted = true
+                })))
+                collect()
+                if answerAtOnce { while !pendingAnswers.isEmpty { answer(); collect() } }
+            }
+            sentBeforeFirstAnswer = pendingAnswers.count
+            while !pendingAnswers.isEmpty { answer(); collect() }
+            sequencer.receive(envelope(from: 100, yield(10)))
+            return (journal.events.map { var event = $0; event.seq = 0; return event }, sentBeforeFirstAnswer)
+        }
+        let oneByOne = run(answerAtOnce: true)
+        let ahead = run(answerAtOnce: false)
+        XCTAssertEqual(ahead.sentBeforeFirstAnswer, 3, "all three writes went to the UART at once")
+        XCTAssertEqual(ahead.log, oneByOne.log)
+        XCTAssertEqual(oneByOne.log.filter { $0.body.map { if case .sourceLevel = $0 { true } else { false } } ?? false }.count, 3,
+                       "each write's interrupt change reaches the PLIC before the next write is logged")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
@@ -216,4 +302,17 @@ final class SequencerTests: XCTestCase {
         guard case .mmioReply(let reply)? = transport.take().first?.body else { return XCTFail() }
         XCTAssertTrue(reply.fault)
     }
+}
+
+/// Keeps every event the sequencer notes, in order.
+final class CollectingJournal: EventJournal {
+    var events: [Rrvm_Envelope] = []
+    func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
+        events.append(envelope)
+        return nil
+    }
+    func recordedInput(at g: UInt64) -> Rrvm_HostInput? { nil }
+    func nextRecordedInputG() -> UInt64? { nil }
+    var isExhausted: Bool { false }
+    func end(g: UInt64, exitCode: Int32, reason: String) {}
 }

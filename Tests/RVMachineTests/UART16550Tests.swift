@@ -50,10 +50,25 @@ final class UART16550Tests: XCTestCase {
     func testLineStatusIsDeclaredStableWithItsCurrentValue() {
         let device = UART16550()
         var uart = DeviceProbe(device)
-        XCTAssertEqual(device.stableReads().map { "\($0.offset)/\($0.size)=\($0.value)" }, ["5/1=96"], "THRE|TEMT")
+        XCTAssertEqual(device.stableReads(), [StableRead(offset: 5, size: 1, value: 0x60, keptByWritesTo: [0, 7])], "THRE|TEMT")
         device.receive([0x41], clock: clockZero, effects: &uart.effects)
         XCTAssertEqual(device.stableReads().first?.value, 0x61, "data ready")
         XCTAssertEqual(uart.read(5, size: 1), 0x61, "the declared value is what a read returns")
+    }
+
+    func testWritesDeclaredToKeepLineStatusDoKeepIt() {
+        let device = UART16550()
+        var uart = DeviceProbe(device)
+        let before = device.stableReads()
+        uart.write(0, 0x41, size: 1)  // THR
+        uart.write(7, 0x55, size: 1)  // SCR
+        XCTAssertEqual(device.stableReads(), before)
+        XCTAssertEqual(uart.take().console, [0x41])
+
+        uart.write(4, 0x10, size: 1)  // MCR loopback: a transmitted byte now lands in the receive FIFO
+        XCTAssertEqual(device.stableReads().first?.keptByWritesTo, [7])
+        uart.write(0, 0x42, size: 1)
+        XCTAssertEqual(device.stableReads().first?.value, 0x61, "data ready: THR did change LSR")
     }
 
     func testReceiveFifoTriggerTimeoutAndNoLoss() {
