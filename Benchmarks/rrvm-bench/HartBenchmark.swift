@@ -41,7 +41,7 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
     while exitStatus == nil && hart.retired < budget {
         let slice = min(budget - hart.retired, 100_000_000)
         switch hart.run(budget: slice, globalCount: hart.retired) {
-        case .budgetExhausted:
+        case .budgetExhausted, .spinHint:
             continue
         case .waitingForInterrupt:
             exitStatus = "waiting for an interrupt that never comes"

@@ -14,6 +14,8 @@ final class DeviceNode {
     private var model: DeviceModel!
     private var icountShift: UInt64 = 0
     private var exitCode: Int32 = 0
+    private var stopped = false
+    private var lastMessageAt: UInt64 = 0
 
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
@@ -40,7 +42,17 @@ final class DeviceNode {
                 }
             }
         }
-        loop.run()
+        // Operations come in bursts (a line of console output, a disk request's notifications): poll for
+        // a moment after each before sleeping, so that the next one needs no wake-up.
+        // RRVM_DEVICE_LINGER_US sets the moment (0: sleep at once).
+        let lingerNanoseconds = (UInt64(ProcessInfo.processInfo.environment["RRVM_DEVICE_LINGER_US"] ?? "") ?? 200) * 1000
+        while !stopped {
+            if EventLoop.monotonicNanoseconds() &- lastMessageAt < lingerNanoseconds {
+                loop.poll()
+            } else if !loop.runOnce() {
+                break
+            }
+        }
         return exitCode
     }
 
@@ -57,6 +69,7 @@ final class DeviceNode {
     }
 
     private func handle(_ envelope: Rrvm_Envelope) {
+        lastMessageAt = EventLoop.monotonicNanoseconds()
         let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
@@ -122,6 +135,7 @@ final class DeviceNode {
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-device", message) }
         exitCode = code
+        stopped = true
         connection?.onClose = nil
         connection?.close()
         loop.stop()

@@ -26,6 +26,7 @@ final class HartNode {
 
     // For RRVM_STATS=1: how much host time the hart spent waiting for MMIO answers.
     private var waits = 0
+    private var spinHints = 0
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64 = 0
 
@@ -75,6 +76,7 @@ final class HartNode {
             guard !awaitingReply else { return stop(1, "hart \(index): Run while an MMIO access is outstanding") }
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
+            hart.spinHintsEndRun = run.spinHintsYield
             sliceG = envelope.g
             budget = run.budget
             retiredAtSliceStart = hart.retired
@@ -123,12 +125,16 @@ final class HartNode {
                 waits += 1
                 waitStartedAt = EventLoop.monotonicNanoseconds()
                 if !spinForReply() { return }
-            case .budgetExhausted, .waitingForInterrupt, .breakpoint:
+            case .budgetExhausted, .waitingForInterrupt, .breakpoint, .spinHint:
                 var envelope = Rrvm_Envelope()
                 envelope.body = .yield(.with {
                     $0.executed = hart.retired &- retiredAtSliceStart
-                    $0.reason = reason == .waitingForInterrupt ? .stopWfi
-                        : reason == .breakpoint ? .stopBreakpoint : .stopBudget
+                    switch reason {
+                    case .waitingForInterrupt: $0.reason = .stopWfi
+                    case .breakpoint: $0.reason = .stopBreakpoint
+                    case .spinHint: $0.reason = .stopSpinHint; spinHints += 1
+                    default: $0.reason = .stopBudget
+                    }
                     $0.timerDeadline = hart.nextTimerDeadline ?? 0
                     $0.wakeMask = hart.readCSR(0x304) ?? 0
                     $0.stateHash = hart.stateHash()
@@ -148,7 +154,7 @@ final class HartNode {
         defer { spinning = false }
         let deadline = EventLoop.monotonicNanoseconds() + 500_000
         while awaitingReply && !stopped && EventLoop.monotonicNanoseconds() < deadline {
-            loop.runReady()
+            loop.poll()
         }
         return !awaitingReply
     }
@@ -157,7 +163,8 @@ final class HartNode {
         if let message { report("rrvm-hart", message) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             report("rrvm-hart", "hart \(index): \(hart.retired) instructions, \(waits) MMIO waits, "
-                   + "\(waitNanoseconds / 1_000_000) ms waiting (\(waits == 0 ? 0 : waitNanoseconds / UInt64(waits) / 1000) us each)")
+                   + "\(waitNanoseconds / 1_000_000) ms waiting (\(waits == 0 ? 0 : waitNanoseconds / UInt64(waits) / 1000) us each), "
+                   + "\(spinHints) slices ended by a spin-wait hint")
         }
         exitCode = code
         stopped = true

@@ -79,7 +79,7 @@ final class SequencerNode: SequencerTransport {
         let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0 : 1_000_000
         while !loopStopped {
             if sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds {
-                loop.runReady()
+                loop.poll()
             } else {
                 loop.runOnce()
             }

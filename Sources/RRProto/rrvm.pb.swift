@@ -86,6 +86,9 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
   case stopBudget // = 0
   case stopWfi // = 1
   case stopBreakpoint // = 2
+
+  /// PAUSE, or WFI completed at once (see Run.spin_hints_yield)
+  case stopSpinHint // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -97,6 +100,7 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
     case 0: self = .stopBudget
     case 1: self = .stopWfi
     case 2: self = .stopBreakpoint
+    case 3: self = .stopSpinHint
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -106,6 +110,7 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
     case .stopBudget: return 0
     case .stopWfi: return 1
     case .stopBreakpoint: return 2
+    case .stopSpinHint: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -115,6 +120,7 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
     .stopBudget,
     .stopWfi,
     .stopBreakpoint,
+    .stopSpinHint,
   ]
 
 }
@@ -302,6 +308,11 @@ public nonisolated struct Rrvm_Run: Sendable {
 
   /// mip bits driven by devices (MSIP, MTIP, SEIP, MEIP)
   public var interruptLines: UInt64 = 0
+
+  /// Another hart could run now: a spin-wait hint ends the slice (PAUSE, or a WFI that an interrupt
+  /// already pending completes at once), so that a hart waiting for another in a loop lets it run instead
+  /// of spinning out its quantum. (OpenSBI 1.1's secondary harts wait so, with their boot IPI pending.)
+  public var spinHintsYield: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -910,7 +921,7 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
 }
 
 nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1299,7 +1310,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1309,6 +1320,7 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.budget) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
       default: break
       }
     }
@@ -1321,12 +1333,16 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.interruptLines != 0 {
       try visitor.visitSingularUInt64Field(value: self.interruptLines, fieldNumber: 2)
     }
+    if self.spinHintsYield != false {
+      try visitor.visitSingularBoolField(value: self.spinHintsYield, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_Run, rhs: Rrvm_Run) -> Bool {
     if lhs.budget != rhs.budget {return false}
     if lhs.interruptLines != rhs.interruptLines {return false}
+    if lhs.spinHintsYield != rhs.spinHintsYield {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

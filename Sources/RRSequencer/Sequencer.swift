@@ -464,22 +464,16 @@ public final class Sequencer {
     }
 
     private func nextRunnableHart() -> Int? {
-        let now = mtime
-        for step in 0..<harts.count {
-            let index = (nextHart + step) % harts.count
-            let slot = harts[index]
-            switch slot.state {
-            case .ready:
-                return index
-            case .waiting:
-                if slot.lines & slot.wakeMask != 0 || (slot.ownDeadline != 0 && slot.ownDeadline <= now) {
-                    return index
-                }
-            case .running:
-                continue
-            }
+        (0..<harts.count).map { (nextHart + $0) % harts.count }.first { isRunnable($0) }
+    }
+
+    private func isRunnable(_ index: Int) -> Bool {
+        let slot = harts[index]
+        switch slot.state {
+        case .ready: return true
+        case .waiting: return slot.lines & slot.wakeMask != 0 || (slot.ownDeadline != 0 && slot.ownDeadline <= mtime)
+        case .running: return false
         }
-        return nil
     }
 
     private func runSlice(_ hart: Int) {
@@ -493,7 +487,12 @@ public final class Sequencer {
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.to = Endpoint.hart(hart)
-        envelope.body = .run(.with { $0.budget = budget; $0.interruptLines = harts[hart].lines })
+        let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
+        envelope.body = .run(.with {
+            $0.budget = budget
+            $0.interruptLines = harts[hart].lines
+            $0.spinHintsYield = othersCanRun
+        })
         harts[hart].deliveredLines = harts[hart].lines
         transport.send(envelope)
     }

@@ -25,6 +25,10 @@ extension Hart {
     /// refresh its cached state, trap, or wait.
     @inline(never)
     func executeSystem(_ raw: UInt32, pc: UInt64, executed: UInt64) -> UInt64 {
+        if raw == 0x0100_000F {  // PAUSE
+            if spinHintsEndRun { stop = .spinHint }
+            return pc &+ 4
+        }
         if raw & 0x7f == 0x0f {  // FENCE.I
             invalidateCode()
             stop = .refresh
@@ -94,7 +98,7 @@ extension Hart {
             return sepc
         case 0x1050_0073:  // WFI: illegal in U-mode, and in S-mode when TW is set (as QEMU does)
             guard priv == 3 || (priv == 1 && mstatus & MStatus.tw == 0) else { break }
-            stop = effectiveMip() & mie == 0 ? .waitForInterrupt : .refresh
+            stop = effectiveMip() & mie == 0 ? .waitForInterrupt : spinHintsEndRun ? .spinHint : .refresh
             return pc &+ 4
         default:
             if raw & 0xfe00_7fff == 0x1200_0073 {  // SFENCE.VMA

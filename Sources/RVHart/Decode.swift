@@ -200,7 +200,8 @@ enum Decoder {
             return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2)
         case 0x0f:
             switch funct3 {
-            case 0: return DecodedInstruction(.fence)
+            // PAUSE (Zihintpause) is a FENCE to the memory model, but a spin-wait hint the cluster acts on.
+            case 0: return raw == 0x0100_000F ? DecodedInstruction(.system, imm: Int32(bitPattern: raw)) : DecodedInstruction(.fence)
             case 1: return DecodedInstruction(.system, imm: Int32(bitPattern: raw))
             default: return illegal(raw)
             }

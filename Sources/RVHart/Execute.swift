@@ -716,6 +716,10 @@ extension Hart {
             waiting = true
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .waitingForInterrupt
+        case .spinHint:
+            pcValue = next
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .spinHint
         case .refresh:
             pc = next
         }

@@ -67,6 +67,8 @@ enum StopCode: UInt8 {
     case refresh
     /// WFI retired with nothing to wake it.
     case waitForInterrupt
+    /// A spin-wait hint retired and ends the run (`Hart.spinHintsEndRun`).
+    case spinHint
     /// Not an instruction: a slot was decoded or a page entered; run the slot again.
     case reexecute
 }
@@ -181,6 +183,10 @@ public final class Hart {
     var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: UInt8, retired: UInt64)?
     var reservation: UInt64 = .max
     var breakpoints: Set<UInt64> = []
+    /// Whether spin-wait hints end `run` with `.spinHint`: PAUSE, and a WFI that a pending interrupt
+    /// completes at once (a hart looping on WFI with interrupts globally off). The cluster sets it when
+    /// another hart could run; otherwise PAUSE is a no-op and such a WFI just completes, as the ISA allows.
+    public var spinHintsEndRun = false
     var resumeFromBreakpoint: UInt64?
     /// The host rounding mode currently set (RISC-V encoding), to call fesetround only on change.
     var hostRounding: UInt64 = 0

@@ -83,4 +83,6 @@ public enum StopReason: Equatable {
     case mmio
     /// The next instruction's pc is a debugger breakpoint.
     case breakpoint
+    /// A spin-wait hint retired while `Hart.spinHintsEndRun` was set.
+    case spinHint
 }

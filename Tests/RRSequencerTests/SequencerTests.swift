@@ -293,6 +293,23 @@ final class SequencerTests: XCTestCase {
                        "each write's interrupt change reaches the PLIC before the next write is logged")
     }
 
+    func testASpinHintEndsTheSliceOnlyWhileAnotherHartCanRun() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
+        sequencer.start()
+        guard case .run(let first)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertTrue(first.spinHintsYield, "hart 1 is ready")
+        // Hart 0 spins on a hint: hart 1 runs next, and hart 0 stays ready (it is not waiting for anything).
+        sequencer.receive(envelope(from: 100, .yield(.with { $0.executed = 7; $0.reason = .stopSpinHint })))
+        let second = transport.take()
+        XCTAssertEqual(second.first?.to, 101)
+        XCTAssertEqual(sequencer.state(ofHart: 0), .ready)
+        // Hart 1 waits: hart 0 is alone, and its hints no longer end its slices.
+        sequencer.receive(envelope(from: 101, yield(5, wfi: true)))
+        guard case .run(let alone)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertFalse(alone.spinHintsYield)
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)

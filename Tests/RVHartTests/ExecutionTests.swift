@@ -40,6 +40,31 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.hart.retired, 3)
     }
 
+    func testSpinHintsEndTheRunOnlyWhenAsked() {
+        // A spin loop: PAUSE, then WFI with a machine timer interrupt pending but MIE clear (it completes at once).
+        m.put([Asm.addi(1, 1, 1), Asm.pause, Asm.wfi, Asm.jal(rd: 0, offset: -12)])
+        m.hart.pc = TestMachine.ramBase
+        m.hart.mie = Interrupt.mtip
+        m.hart.setInterruptLines(Interrupt.mtip)
+        XCTAssertEqual(m.run(100), .budgetExhausted, "without the flag both are plain instructions")
+        XCTAssertEqual(m.x(1), 25)
+
+        m.hart.spinHintsEndRun = true
+        m.hart.pc = TestMachine.ramBase
+        let before = m.hart.retired
+        XCTAssertEqual(m.run(100), .spinHint)
+        XCTAssertEqual(m.hart.retired - before, 2, "PAUSE retires, then the run ends")
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 8)
+        XCTAssertEqual(m.run(100), .spinHint)
+        XCTAssertEqual(m.hart.retired - before, 3, "WFI completed by a pending interrupt retires, then the run ends")
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 12)
+        XCTAssertFalse(m.hart.isWaitingForInterrupt)
+
+        m.hart.setInterruptLines(0)
+        m.hart.pc = TestMachine.ramBase + 8
+        XCTAssertEqual(m.run(100), .waitingForInterrupt, "with nothing pending WFI waits as before")
+    }
+
     func testSameStartSameEnd() {
         loadLoop()
         XCTAssertEqual(m.hart.run(budget: 12345, globalCount: 0), .budgetExhausted)

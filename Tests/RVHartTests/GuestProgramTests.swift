@@ -83,7 +83,7 @@ final class GuestProgramTests: XCTestCase {
             let reason = hart.run(budget: budget, globalCount: global)
             global += hart.retired - before
             switch reason {
-            case .budgetExhausted, .breakpoint:
+            case .budgetExhausted, .breakpoint, .spinHint:
                 continue
             case .waitingForInterrupt:
                 guard mtimecmp != .max, mtimecmp > mtime else { return (255, console + " [waits forever]") }

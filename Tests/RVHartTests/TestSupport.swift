@@ -79,6 +79,7 @@ enum Asm {
     static let mret: UInt32 = 0x3020_0073
     static let sret: UInt32 = 0x1020_0073
     static let wfi: UInt32 = 0x1050_0073
+    static let pause: UInt32 = 0x0100_000f
     static let fenceI: UInt32 = 0x0000_100f
     static func sfenceVMA(_ rs1: UInt32 = 0, _ rs2: UInt32 = 0) -> UInt32 { 0x1200_0073 | rs2 << 20 | rs1 << 15 }
     static let nop: UInt32 = addi(0, 0, 0)
