@@ -14,6 +14,11 @@ final class HartNode {
     private var ram: SharedRAM?
     private var hart: Hart!
     private var waitedWindows: [MemoryRegion] = []
+    private var deviceWindows: [MemoryRegion] = []
+    /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
+    private var declarations: [Int: [Rrvm_StableRead]] = [:]
+    /// The device of the access awaiting its reply.
+    private var pendingDevice: Int?
     private var exitCode: Int32 = 0
 
     // The slice in progress.
@@ -26,6 +31,7 @@ final class HartNode {
 
     // For RRVM_STATS=1: how much host time the hart spent waiting for MMIO answers.
     private var waits = 0
+    private var answeredHere = 0
     private var spinHints = 0
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64 = 0
@@ -62,6 +68,7 @@ final class HartNode {
         let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
         self.ram = ram
         let windows = config.devices.map { MemoryRegion(base: $0.base, size: $0.size) }
+        deviceWindows = windows
         waitedWindows = config.devices.filter(\.writesAreWaitedFor).map { MemoryRegion(base: $0.base, size: $0.size) }
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram.base, ramBase: 0x8000_0000, ramSize: config.ramSize,
@@ -77,6 +84,7 @@ final class HartNode {
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
             hart.spinHintsEndRun = run.spinHintsYield
+            declarations = Dictionary(run.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
             sliceG = envelope.g
             budget = run.budget
             retiredAtSliceStart = hart.retired
@@ -85,6 +93,7 @@ final class HartNode {
             guard awaitingReply else { return stop(1, "hart \(index): unexpected MMIO reply") }
             awaitingReply = false
             waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- waitStartedAt
+            if let device = pendingDevice { declarations[device] = reply.stableReads.isEmpty ? nil : reply.stableReads }
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
             if !spinning { execute() }
@@ -104,6 +113,25 @@ final class HartNode {
             switch reason {
             case .mmio:
                 let access = hart.pendingAccess
+                let device = deviceWindows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
+                if let device, let value = answerFromDeclaration(access, device: device) {
+                    // Answered here; the sequencer still hears of it, to log it in its place.
+                    let executed = hart.retired &- retiredAtSliceStart
+                    hart.completeMMIO(value: value)
+                    answeredHere += 1
+                    var envelope = Rrvm_Envelope()
+                    envelope.body = .mmioRequest(.with {
+                        $0.address = access.address
+                        $0.size = UInt32(access.size)
+                        $0.value = value
+                        $0.executed = executed
+                        $0.posted = true
+                        $0.answered = true
+                    })
+                    connection?.send(envelope)
+                    continue
+                }
+                pendingDevice = device
                 let posted = access.isWrite && !waitedWindows.contains {
                     access.address >= $0.base && access.address &- $0.base < $0.size
                 }
@@ -146,6 +174,18 @@ final class HartNode {
         }
     }
 
+    /// A read of a register `device` declared stable is answered from the declaration; any other access
+    /// to the device, except a write the declaration says keeps it, ends the declaration.
+    private func answerFromDeclaration(_ access: MMIOAccess, device: Int) -> UInt64? {
+        guard let reads = declarations[device] else { return nil }
+        let offset = access.address &- deviceWindows[device].base
+        if !access.isWrite, let read = reads.first(where: { $0.offset == offset && $0.size == UInt32(access.size) }) {
+            return read.value
+        }
+        if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
+        return nil
+    }
+
     /// Polls the bus for the answer for a little while instead of sleeping: a process woken from sleep
     /// costs about as much as the whole answer takes, and only the hart running the slice spins.
     /// Returns whether the answer came (and was applied); if not, it will arrive through the loop.
@@ -164,7 +204,7 @@ final class HartNode {
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             report("rrvm-hart", "hart \(index): \(hart.retired) instructions, \(waits) MMIO waits, "
                    + "\(waitNanoseconds / 1_000_000) ms waiting (\(waits == 0 ? 0 : waitNanoseconds / UInt64(waits) / 1000) us each), "
-                   + "\(spinHints) slices ended by a spin-wait hint")
+                   + "\(answeredHere) stable reads answered here, \(spinHints) slices ended by a spin-wait hint")
         }
         exitCode = code
         stopped = true

@@ -1,11 +1,11 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 1
+public let protocolVersion: UInt32 = 2
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
-public let logFormatVersion: UInt32 = 1
+public let logFormatVersion: UInt32 = 2
 
 /// The release of rrvm, written into log headers.
-public let rrvmVersion = "0.1.0"
+public let rrvmVersion = "0.2.0"
 
 /// Endpoint numbers: who sent and who receives a stamped message (see proto/rrvm.proto).
 public enum Endpoint {

@@ -314,6 +314,24 @@ public nonisolated struct Rrvm_Run: Sendable {
   /// of spinning out its quantum. (OpenSBI 1.1's secondary harts wait so, with their boot IPI pending.)
   public var spinHintsYield: Bool = false
 
+  /// The registers each device has declared stable (see StableRead): the hart answers those reads itself
+  /// until it writes to that device other than where the declaration says, or hears otherwise in a reply.
+  public var stableReads: [Rrvm_DeviceStableReads] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DeviceStableReads: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var device: UInt32 = 0
+
+  public var reads: [Rrvm_StableRead] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -363,6 +381,10 @@ public nonisolated struct Rrvm_MmioRequest: Sendable {
   /// a write the hart does not wait for
   public var posted: Bool = false
 
+  /// A read the hart answered itself from a stable-read declaration (`value` is the answer); sent so that
+  /// the sequencer logs it in its place and checks it against the device's declaration there.
+  public var answered: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -379,6 +401,9 @@ public nonisolated struct Rrvm_MmioReply: Sendable {
 
   /// the hart's lines once the access and all it caused are done
   public var interruptLines: UInt64 = 0
+
+  /// the accessed device's declaration now (replaces the hart's)
+  public var stableReads: [Rrvm_StableRead] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1310,7 +1335,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1321,6 +1346,7 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.budget) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
       default: break
       }
     }
@@ -1336,6 +1362,9 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.spinHintsYield != false {
       try visitor.visitSingularBoolField(value: self.spinHintsYield, fieldNumber: 3)
     }
+    if !self.stableReads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1343,6 +1372,42 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.budget != rhs.budget {return false}
     if lhs.interruptLines != rhs.interruptLines {return false}
     if lhs.spinHintsYield != rhs.spinHintsYield {return false}
+    if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DeviceStableReads: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeviceStableReads"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{1}reads\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.reads) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.device != 0 {
+      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
+    }
+    if !self.reads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.reads, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DeviceStableReads, rhs: Rrvm_DeviceStableReads) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs.reads != rhs.reads {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1405,7 +1470,7 @@ nonisolated extension Rrvm_Yield: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0\u{1}answered\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1419,6 +1484,7 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.posted) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.answered) }()
       default: break
       }
     }
@@ -1443,6 +1509,9 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.posted != false {
       try visitor.visitSingularBoolField(value: self.posted, fieldNumber: 6)
     }
+    if self.answered != false {
+      try visitor.visitSingularBoolField(value: self.answered, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1453,6 +1522,7 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.value != rhs.value {return false}
     if lhs.executed != rhs.executed {return false}
     if lhs.posted != rhs.posted {return false}
+    if lhs.answered != rhs.answered {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1460,7 +1530,7 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}interrupt_lines\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}interrupt_lines\0\u{3}stable_reads\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1471,6 +1541,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.fault) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
       default: break
       }
     }
@@ -1486,6 +1557,9 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.interruptLines != 0 {
       try visitor.visitSingularUInt64Field(value: self.interruptLines, fieldNumber: 3)
     }
+    if !self.stableReads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1493,6 +1567,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.value != rhs.value {return false}
     if lhs.fault != rhs.fault {return false}
     if lhs.interruptLines != rhs.interruptLines {return false}
+    if lhs.stableReads != rhs.stableReads {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

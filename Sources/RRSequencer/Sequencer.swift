@@ -62,6 +62,7 @@ public final class Sequencer {
         var envelope: Rrvm_Envelope
         var replyToHart: Int?            // a hart waiting for the answer
         var answeredEarly = false        // a stable read answered before reaching the head of the queue
+        var answeredByHart = false       // ... by the hart itself, from the declaration it was given
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
@@ -86,7 +87,7 @@ public final class Sequencer {
     private var sentAhead: [Int: Int] = [:]
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
     /// A hart's answer held back until everything its access caused has been handled.
-    private var heldReply: (hart: Int, value: UInt64, fault: Bool, g: UInt64)?
+    private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
@@ -125,6 +126,8 @@ public final class Sequencer {
         public var cachedReads = 0
         /// Cached reads answered before the work queued ahead of them was done.
         public var earlyAnswers = 0
+        /// Stable reads the harts answered themselves.
+        public var answeredByHarts = 0
         /// Posted writes sent to their device before their turn.
         public var sentAhead = 0
         public var idlePeriods = 0
@@ -206,7 +209,7 @@ public final class Sequencer {
             request.address >= $0.base && request.address &- $0.base < $0.size
         }) else {
             // The hart only sends addresses inside device windows; anything else is a fault, never a crash.
-            if !request.posted { reply(toHart: hart, value: 0, fault: true, g: accessG) }
+            if !request.posted { reply(toHart: hart, device: nil, value: 0, fault: true, g: accessG) }
             return
         }
         var access = Rrvm_DeviceAccess()
@@ -220,10 +223,13 @@ public final class Sequencer {
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
-        if let value = earlyAnswer(to: work) {
+        if request.answered && !request.write {
+            work.answeredEarly = true
+            work.answeredByHart = true
+        } else if let value = earlyAnswer(to: work) {
             work.answeredEarly = true
             work.envelope.deviceAccess.value = value
-            reply(toHart: hart, value: value, fault: false, g: accessG, lines: harts[hart].deliveredLines)
+            reply(toHart: hart, device: device, value: value, fault: false, g: accessG, lines: harts[hart].deliveredLines)
         }
         requests.append(work)
         pump()
@@ -253,7 +259,7 @@ public final class Sequencer {
         while inFlight == nil && !finished {
             if consequences.isEmpty, let held = heldReply {
                 heldReply = nil
-                reply(toHart: held.hart, value: held.value, fault: held.fault, g: held.g)
+                reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g)
             }
             let next: DeviceWork
             if !consequences.isEmpty {
@@ -266,6 +272,10 @@ public final class Sequencer {
             }
             if next.answeredEarly {
                 // Answered when it was queued; logged here, in queue order, like any cached read.
+                if next.answeredByHart {
+                    if let mismatch = declarationMismatch(next) { return fail(mismatch) }
+                    statistics.answeredByHarts += 1
+                }
                 var envelope = next.envelope
                 envelope.deviceAccess.cached = true
                 statistics.cachedReads += 1
@@ -276,7 +286,8 @@ public final class Sequencer {
                 // Logged like any access, so that replay makes the same decision at the same point.
                 stampAndNote(answered.envelope)
                 if !finished, let hart = answered.replyToHart {
-                    reply(toHart: hart, value: answered.envelope.deviceAccess.value, fault: false, g: answered.envelope.g)
+                    reply(toHart: hart, device: next.device, value: answered.envelope.deviceAccess.value, fault: false,
+                          g: answered.envelope.g)
                 }
                 continue
             }
@@ -343,7 +354,7 @@ public final class Sequencer {
         stampAndNote(envelope)
         if finished { return }
         if let hart = work.replyToHart {
-            heldReply = (hart, done.value, done.fault, work.envelope.g)
+            heldReply = (hart, work.device, done.value, done.fault, work.envelope.g)
         }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
@@ -382,16 +393,34 @@ public final class Sequencer {
 
     /// Answers a hart's access with the value and the hart's interrupt lines as they are now (the timer
     /// line evaluated at the access's G), which the hart applies right after the instruction.
+    /// A read a hart answered itself must find, at its turn, the value the device declares then: the
+    /// device promised that nothing in between could change it. Otherwise the device broke its word.
+    private func declarationMismatch(_ work: DeviceWork) -> String? {
+        guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
+        let declared = stableReads[work.device]?.first { $0.offset == access.offset && $0.size == access.size }
+        if declared?.value == access.value { return nil }
+        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
+        return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
+            + "from its stable-read declaration, but at that read's turn the device declares "
+            + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
+    }
+
     /// Answers a hart's MMIO access with its interrupt lines (by default the current ones), the timer
-    /// line computed at the access's G.
-    private func reply(toHart hart: Int, value: UInt64, fault: Bool, g accessG: UInt64, lines given: UInt64? = nil) {
+    /// line computed at the access's G, and the device's stable-read declaration.
+    private func reply(toHart hart: Int, device: Int?, value: UInt64, fault: Bool, g accessG: UInt64,
+                       lines given: UInt64? = nil) {
         var lines = (given ?? harts[hart].lines) & ~(1 << 7)
         if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
         harts[hart].deliveredLines = lines
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
-        envelope.body = .mmioReply(.with { $0.value = value; $0.fault = fault; $0.interruptLines = lines })
+        envelope.body = .mmioReply(.with {
+            $0.value = value
+            $0.fault = fault
+            $0.interruptLines = lines
+            if let device { $0.stableReads = stableReads[device] ?? [] }
+        })
         transport.send(envelope)
     }
 
@@ -492,6 +521,9 @@ public final class Sequencer {
             $0.budget = budget
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
+            $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
+                .with { $0.device = UInt32(device); $0.reads = reads }
+            }
         })
         harts[hart].deliveredLines = harts[hart].lines
         transport.send(envelope)

@@ -310,6 +310,45 @@ final class SequencerTests: XCTestCase {
         XCTAssertFalse(alone.spinHintsYield)
     }
 
+    func testHartsGetTheDeclarationsAndTheReadsTheyAnswerAreLoggedAndChecked() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
+        // A read of the IIR: the UART's answer declares LSR stable, and the reply hands that on to the hart.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 1; $0.stableReads = [lineStatus] })))
+        XCTAssertEqual(transport.take().first { $0.to == 100 }?.mmioReply.stableReads, [lineStatus])
+        // The next slice starts with every declaration.
+        sequencer.receive(envelope(from: 100, yield(10)))
+        guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(run.stableReads, [.with { $0.device = 2; $0.reads = [lineStatus] }])
+
+        // The hart writes a byte and answers its LSR read itself: nothing goes back to it, and the read
+        // is logged after the write, as if the sequencer had answered it.
+        sequencer.receive(envelope(from: 100, g: 10, .mmioRequest(.with {
+            $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = 0x41; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 100, g: 10, .mmioRequest(.with {
+            $0.address = 0x1000_0005; $0.size = 1; $0.value = 0x60; $0.executed = 2; $0.posted = true; $0.answered = true
+        })))
+        XCTAssertFalse(transport.take().contains { $0.to == 100 })
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
+        let kinds = journal.events.suffix(3).map { "\($0.kindName) \($0.deviceAccess.offset)\($0.deviceAccess.cached ? " cached" : "")" }
+        XCTAssertEqual(kinds, ["device_access 0", "device_done 0", "device_access 5 cached"])
+        XCTAssertEqual(sequencer.statistics.answeredByHarts, 1)
+
+        // A hart's answer that the device's declaration does not back stops the run, naming both.
+        sequencer.receive(envelope(from: 100, g: 10, .mmioRequest(.with {
+            $0.address = 0x1000_0005; $0.size = 1; $0.value = 0x61; $0.executed = 3; $0.posted = true; $0.answered = true
+        })))
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 0 read 97 at offset 5 of device 2") ?? false,
+                      transport.finished?.reason ?? "not finished")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
