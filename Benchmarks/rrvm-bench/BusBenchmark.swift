@@ -103,7 +103,7 @@ func runBusBenchmark(binDirectory: String, count: Int, sharedLanes: Bool) throws
         }
     }
     // Like a hart waiting for an MMIO answer (HartNode.spinForReply), poll rather than sleep.
-    while floodEnd == 0 && failure == nil { loop.runReady() }
+    while floodEnd == 0 && failure == nil { loop.poll() }
     if let failure { throw NodeError(failure) }
 
     func percentile(_ values: [UInt64], _ fraction: Double) -> Double {
