@@ -55,6 +55,8 @@ public final class Connection {
 
     private func didRead(_ count: Int) {
         if count < 0 {
+            // What the peer put in the lane before it closed (its last words, a Shutdown) still counts.
+            serviceLane(beforeSleeping: false)
             close(count == Int(UV_EOF.rawValue) ? .peerClosed : .io("read from \(name): \(uvErrorName(Int32(count)))"))
             return
         }
@@ -86,6 +88,11 @@ public final class Connection {
         precondition(self.lane == nil, "a connection has one lane")
         self.lane = lane
         loop.addLaneConnection(self)
+    }
+
+    /// Whether some of what was sent has not left yet (waiting for room in the lane or the socket).
+    public var hasPendingOutput: Bool {
+        !closed && (!laneBacklog.isEmpty || uv_stream_get_write_queue_size(stream) > 0)
     }
 
     /// The lane's file while frames travel through one.

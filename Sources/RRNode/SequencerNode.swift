@@ -291,8 +291,14 @@ final class SequencerNode: SequencerTransport {
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped")
         }
-        // Let the shutdown messages leave, then close everything so the loop ends.
-        loop.after(milliseconds: 20) { [unowned self] in
+        // Let the shutdown messages (and the console's last bytes) leave, then close everything so the
+        // loop ends: checked every millisecond, for at most a second.
+        let outputTimer = LoopTimer(loop: loop)
+        let deadline = EventLoop.monotonicNanoseconds() + 1_000_000_000
+        outputTimer.start(milliseconds: 0, repeatMilliseconds: 1) { [unowned self] in
+            let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasPendingOutput == true
+            if pending && EventLoop.monotonicNanoseconds() < deadline { return }
+            outputTimer.close()
             for connection in self.connections.values { connection.close(.peerClosed) }
             self.control?.close(.peerClosed)
             self.listener?.close()
