@@ -96,6 +96,7 @@ final class HartNode {
             if let device = pendingDevice { declarations[device] = reply.stableReads.isEmpty ? nil : reply.stableReads }
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
+            if reply.sliceLeft > 0 { budget = min(budget, hart.retired &- retiredAtSliceStart &+ reply.sliceLeft) }
             if !spinning { execute() }
         case .shutdown?:
             stop(0, nil)

@@ -405,6 +405,10 @@ public nonisolated struct Rrvm_MmioReply: Sendable {
   /// the accessed device's declaration now (replaces the hart's)
   public var stableReads: [Rrvm_StableRead] = []
 
+  /// Non-zero: the slice ends after at most this many more instructions. The access raised another hart's
+  /// software interrupt (an IPI), and the sender usually spins until that hart has answered it.
+  public var sliceLeft: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1530,7 +1534,7 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}interrupt_lines\0\u{3}stable_reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}interrupt_lines\0\u{3}stable_reads\0\u{3}slice_left\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1542,6 +1546,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 2: try { try decoder.decodeSingularBoolField(value: &self.fault) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
       default: break
       }
     }
@@ -1560,6 +1565,9 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.stableReads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 4)
     }
+    if self.sliceLeft != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1568,6 +1576,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.fault != rhs.fault {return false}
     if lhs.interruptLines != rhs.interruptLines {return false}
     if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.sliceLeft != rhs.sliceLeft {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -87,7 +87,10 @@ public final class Sequencer {
     private var sentAhead: [Int: Int] = [:]
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
     /// A hart's answer held back until everything its access caused has been handled.
-    private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64)?
+    private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
+    /// How many more instructions a hart runs after an access that sent an IPI (see `MmioReply.slice_left`):
+    /// enough to send a few more, too few to spin long while the target waits for its turn.
+    static let sliceLeftAfterIPI: UInt64 = 1000
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
@@ -259,7 +262,8 @@ public final class Sequencer {
         while inFlight == nil && !finished {
             if consequences.isEmpty, let held = heldReply {
                 heldReply = nil
-                reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g)
+                reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g,
+                      sliceLeft: held.sentIPI ? Self.sliceLeftAfterIPI : 0)
             }
             let next: DeviceWork
             if !consequences.isEmpty {
@@ -354,7 +358,8 @@ public final class Sequencer {
         stampAndNote(envelope)
         if finished { return }
         if let hart = work.replyToHart {
-            heldReply = (hart, work.device, done.value, done.fault, work.envelope.g)
+            let sentIPI = done.hartLines.contains { $0.mipBit == 3 && $0.level && Int($0.hart) != hart }
+            heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
@@ -408,7 +413,7 @@ public final class Sequencer {
     /// Answers a hart's MMIO access with its interrupt lines (by default the current ones), the timer
     /// line computed at the access's G, and the device's stable-read declaration.
     private func reply(toHart hart: Int, device: Int?, value: UInt64, fault: Bool, g accessG: UInt64,
-                       lines given: UInt64? = nil) {
+                       lines given: UInt64? = nil, sliceLeft: UInt64 = 0) {
         var lines = (given ?? harts[hart].lines) & ~(1 << 7)
         if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
         harts[hart].deliveredLines = lines
@@ -420,6 +425,7 @@ public final class Sequencer {
             $0.fault = fault
             $0.interruptLines = lines
             if let device { $0.stableReads = stableReads[device] ?? [] }
+            $0.sliceLeft = sliceLeft
         })
         transport.send(envelope)
     }

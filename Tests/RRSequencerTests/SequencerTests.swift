@@ -349,6 +349,25 @@ final class SequencerTests: XCTestCase {
                       transport.finished?.reason ?? "not finished")
     }
 
+    func testASliceEndsSoonAfterItsHartSendsAnIPI() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        func writeMSIP(of target: UInt32, line: Rrvm_HartLine) -> Rrvm_MmioReply? {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0x200_0000 + UInt64(target) * 4; $0.size = 4; $0.write = true; $0.value = 1
+            })))
+            _ = transport.take()
+            sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.hartLines = [line] })))
+            return transport.take().first { $0.to == 100 }?.mmioReply
+        }
+        let toOther = writeMSIP(of: 1, line: .with { $0.hart = 1; $0.mipBit = 3; $0.level = true })
+        XCTAssertEqual(toOther?.sliceLeft, 1000, "hart 1 should get to answer soon")
+        let toSelf = writeMSIP(of: 0, line: .with { $0.hart = 0; $0.mipBit = 3; $0.level = true })
+        XCTAssertEqual(toSelf?.sliceLeft, 0, "an IPI to itself needs no other hart")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
