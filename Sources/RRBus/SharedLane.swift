@@ -144,22 +144,12 @@ struct ByteRing {
     }
 
     /// After a write: whether the consumer said it would sleep (it then needs a doorbell, exactly one).
-    func consumerNeedsWaking() -> Bool {
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return consumerAsleep.load(ordering: .relaxed) != 0
-            && consumerAsleep.exchange(0, ordering: .acquiringAndReleasing) != 0
-    }
+    func consumerNeedsWaking() -> Bool { takeWakeRequest(consumerAsleep) }
 
     /// With bytes left over, before waiting: asks the consumer for a doorbell once it frees space.
     /// Returns false if space appeared meanwhile (write again instead of waiting).
     func producerWillWait() -> Bool {
-        producerBlocked.store(1, ordering: .relaxed)
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if written.load(ordering: .relaxed) &- read.load(ordering: .relaxed) < capacity {
-            producerBlocked.store(0, ordering: .relaxed)
-            return false
-        }
-        return true
+        requestWake(producerBlocked) { written.load(ordering: .relaxed) &- read.load(ordering: .relaxed) >= capacity }
     }
 
     func markConsumerAsleep() { consumerAsleep.store(1, ordering: .relaxed) }
@@ -181,20 +171,29 @@ struct ByteRing {
     }
 
     /// After a drain: whether the producer is waiting for space (it then needs a doorbell).
-    func producerNeedsWaking() -> Bool {
-        atomicMemoryFence(ordering: .sequentiallyConsistent)
-        return producerBlocked.load(ordering: .relaxed) != 0
-            && producerBlocked.exchange(0, ordering: .acquiringAndReleasing) != 0
-    }
+    func producerNeedsWaking() -> Bool { takeWakeRequest(producerBlocked) }
 
     /// Before sleeping: tells the producer to ring. Returns false if bytes arrived meanwhile (drain again).
     func consumerWillSleep() -> Bool {
-        consumerAsleep.store(1, ordering: .relaxed)
+        requestWake(consumerAsleep) { written.load(ordering: .relaxed) == read.load(ordering: .relaxed) }
+    }
+
+    // MARK: Wake-ups
+    // Each side raises its flag, fences, then looks at the counters; the other side moves a counter,
+    // fences, then looks at the flag. The two fences make at least one of them see the other, so no
+    // wake-up is lost (and the exchange makes sure only one doorbell rings for it).
+
+    private func takeWakeRequest(_ flag: UnsafeAtomic<UInt64>) -> Bool {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        if written.load(ordering: .relaxed) != read.load(ordering: .relaxed) {
-            consumerAsleep.store(0, ordering: .relaxed)
-            return false
-        }
-        return true
+        return flag.load(ordering: .relaxed) != 0 && flag.exchange(0, ordering: .acquiringAndReleasing) != 0
+    }
+
+    /// Raises `flag` if, once it is visible, `stillWaiting` holds; otherwise lowers it and returns false.
+    private func requestWake(_ flag: UnsafeAtomic<UInt64>, while stillWaiting: () -> Bool) -> Bool {
+        flag.store(1, ordering: .relaxed)
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        if stillWaiting() { return true }
+        flag.store(0, ordering: .relaxed)
+        return false
     }
 }

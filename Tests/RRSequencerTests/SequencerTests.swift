@@ -208,11 +208,7 @@ final class SequencerTests: XCTestCase {
     }
 
     func testAStableReadBehindWritesThatKeepItIsAnsweredAtOnce() {
-        let transport = FakeTransport()
-        let journal = CollectingJournal()
-        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, journal, sequencer) = startedSequencer(harts: 1)
         func access(_ offset: UInt64, write: Bool = false, value: UInt64 = 0) {
             sequencer.receive(envelope(from: 100, .mmioRequest(.with {
                 $0.address = 0x1000_0000 + offset; $0.size = 1; $0.write = write; $0.value = value; $0.posted = write
@@ -311,11 +307,7 @@ final class SequencerTests: XCTestCase {
     }
 
     func testHartsGetTheDeclarationsAndTheReadsTheyAnswerAreLoggedAndChecked() {
-        let transport = FakeTransport()
-        let journal = CollectingJournal()
-        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, journal, sequencer) = startedSequencer(harts: 1)
         let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
         // A read of the IIR: the UART's answer declares LSR stable, and the reply hands that on to the hart.
         sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
@@ -377,6 +369,16 @@ final class SequencerTests: XCTestCase {
         guard case .mmioReply(let reply)? = transport.take().first?.body else { return XCTFail() }
         XCTAssertTrue(reply.fault)
     }
+}
+
+/// A sequencer of `harts` harts that has started (its first Run taken), with its transport and journal.
+func startedSequencer(harts: Int) -> (FakeTransport, CollectingJournal, Sequencer) {
+    let transport = FakeTransport()
+    let journal = CollectingJournal()
+    let sequencer = Sequencer(config: machine(harts: harts), transport: transport, journal: journal)
+    sequencer.start()
+    _ = transport.take()
+    return (transport, journal, sequencer)
 }
 
 /// Keeps every event the sequencer notes, in order.
