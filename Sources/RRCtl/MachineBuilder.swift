@@ -78,7 +78,7 @@ enum MachineBuilder {
             guard let info = recorded.images.first(where: { $0.role == role }) else { return nil }
             let path = imageDirectory.map { "\($0)/\((info.path as NSString).lastPathComponent)" } ?? info.path
             let bytes = try readImage(path, what: role)
-            let hash = SHA256.hex(bytes)
+            let hash = FingerprintCache.sha256(path: path, bytes: bytes)
             guard hash == info.sha256 else {
                 throw ValidationError("\(role) image \(path) has changed since the recording "
                                       + "(sha256 \(hash), recorded \(info.sha256))")
@@ -135,7 +135,7 @@ enum MachineBuilder {
             config.images.append(.with {
                 $0.role = role
                 $0.path = absolute(path)
-                if let bytes, inputs.fingerprintImages { $0.sha256 = SHA256.hex(bytes) }
+                if let bytes, inputs.fingerprintImages { $0.sha256 = FingerprintCache.sha256(path: path, bytes: bytes) }
                 $0.loadAddress = address ?? 0
                 $0.size = UInt64(size)
             })

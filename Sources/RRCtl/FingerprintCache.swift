@@ -1,0 +1,54 @@
+import Foundation
+
+/// The sha256 of image files, remembered between runs: hashing the default guest's 11 MB of images took
+/// about a sixth of a recorded boot. An entry is used only while the file's size, modification time and
+/// inode are unchanged (as git's index does), so a disk written by a plain run is hashed again.
+/// Kept in $XDG_CACHE_HOME/rrvm (else ~/.cache/rrvm); without a usable cache the hashes are computed.
+enum FingerprintCache {
+    static var path: String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let base = environment["XDG_CACHE_HOME"] ?? environment["HOME"].map({ $0 + "/.cache" }) else { return nil }
+        return base + "/rrvm/sha256"
+    }
+
+    /// The hex sha256 of `bytes`, the contents of the file at `path`.
+    static func sha256(path file: String, bytes: [UInt8]) -> String {
+        guard let key = key(for: file) else { return SHA256.hex(bytes) }
+        var entries = load()
+        if let known = entries[key] { return known }
+        let hash = SHA256.hex(bytes)
+        // One entry per file: an older version's goes.
+        let prefix = absolute(file) + "\t"
+        entries = entries.filter { !$0.key.hasPrefix(prefix) }
+        entries[key] = hash
+        save(entries)
+        return hash
+    }
+
+    /// Path, size, modification time (ns) and inode: what identifies this version of the file.
+    private static func key(for file: String) -> String? {
+        var status = stat()
+        guard stat(file, &status) == 0 else { return nil }
+        let modified = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
+        return "\(absolute(file))\t\(status.st_size)\t\(modified)\t\(status.st_ino)"
+    }
+
+    private static func load() -> [String: String] {
+        guard let path, let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var entries: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let tab = line.lastIndex(of: "\t") else { continue }
+            entries[String(line[..<tab])] = String(line[line.index(after: tab)...])
+        }
+        return entries
+    }
+
+    /// Writes the entries back (atomically).
+    private static func save(_ entries: [String: String]) {
+        guard let path else { return }
+        let text = entries.sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)\n" }.joined()
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                 withIntermediateDirectories: true)
+        try? text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
