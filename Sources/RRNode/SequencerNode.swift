@@ -287,7 +287,7 @@ final class SequencerNode: SequencerTransport {
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
-                   + "(\(stats.answeredByHarts) by the harts, \(stats.earlyAnswers) by the sequencer before the writes ahead of them), \(stats.sentAhead) writes sent ahead, "
+                   + "(\(stats.answeredByHarts) by the harts), \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped")
         }

@@ -437,7 +437,8 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
 }
 
 /// A register whose read has no side effect and returns `value` until the device is sent another message
-/// (the UART's line status while no error is latched). The sequencer answers such reads itself.
+/// (the UART's line status while no error is latched). The hart that holds the declaration answers such
+/// reads itself (else the sequencer does).
 public nonisolated struct Rrvm_StableRead: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -450,7 +451,7 @@ public nonisolated struct Rrvm_StableRead: Sendable {
   public var value: UInt64 = 0
 
   /// Writes to these offsets leave `value` (and this declaration) as they are, e.g. the UART's transmit
-  /// register: a read queued behind only such writes is answered at once instead of after them.
+  /// register: a hart keeps answering from the declaration across such writes.
   public var keptByWritesTo: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

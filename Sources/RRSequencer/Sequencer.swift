@@ -48,7 +48,6 @@ public final class Sequencer {
     struct HartSlot {
         var state: HartState = .ready
         var lines: UInt64 = 0            // mip bits driven from outside
-        var deliveredLines: UInt64 = 0   // the lines last sent to the hart (Run or MMIO reply)
         var mtimecmp: UInt64 = .max      // from the CLINT
         var ownDeadline: UInt64 = 0      // the hart's own timer (Sstc), mtime, 0 = none
         var wakeMask: UInt64 = 0         // mie while waiting
@@ -61,8 +60,7 @@ public final class Sequencer {
         var device: Int
         var envelope: Rrvm_Envelope
         var replyToHart: Int?            // a hart waiting for the answer
-        var answeredEarly = false        // a stable read answered before reaching the head of the queue
-        var answeredByHart = false       // ... by the hart itself, from the declaration it was given
+        var answeredByHart = false       // a stable read the hart answered itself (logged and checked at its turn)
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
@@ -127,8 +125,6 @@ public final class Sequencer {
         public var slices = 0
         public var deviceOperations = 0
         public var cachedReads = 0
-        /// Cached reads answered before the work queued ahead of them was done.
-        public var earlyAnswers = 0
         /// Stable reads the harts answered themselves.
         public var answeredByHarts = 0
         /// Posted writes sent to their device before their turn.
@@ -226,35 +222,9 @@ public final class Sequencer {
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
-        if request.answered && !request.write {
-            work.answeredEarly = true
-            work.answeredByHart = true
-        } else if let value = earlyAnswer(to: work) {
-            work.answeredEarly = true
-            work.envelope.deviceAccess.value = value
-            reply(toHart: hart, device: device, value: value, fault: false, g: accessG, lines: harts[hart].deliveredLines)
-        }
+        work.answeredByHart = request.answered && !request.write
         requests.append(work)
         pump()
-    }
-
-    /// A stable read queued behind work that cannot change it (only writes the device declared to keep
-    /// it) is answered at once: the console driver's LSR poll then no longer waits for the character it
-    /// just wrote to reach the UART process. The answer is what the read will find at the head of the
-    /// queue, where it is logged as usual; the hart keeps the interrupt lines it was last given, so
-    /// nothing it sees depends on how far the queue has got.
-    private func earlyAnswer(to work: DeviceWork) -> UInt64? {
-        guard inFlight != nil || !consequences.isEmpty || !requests.isEmpty,
-              work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write,
-              let stable = stableReads[work.device]?.first(where: { $0.offset == access.offset && $0.size == access.size })
-        else { return nil }
-        let ahead = (inFlight.map { [$0] } ?? []) + consequences + requests
-        for queued in ahead where queued.device == work.device && !queued.answeredEarly {
-            guard case .deviceAccess(let earlier)? = queued.envelope.body, earlier.write,
-                  stable.keptByWritesTo.contains(earlier.offset) else { return nil }
-        }
-        statistics.earlyAnswers += 1
-        return stable.value
     }
 
     /// Sends the next device operation if none is in flight; when everything is quiet, moves on.
@@ -274,12 +244,10 @@ public final class Sequencer {
                 settle()
                 return
             }
-            if next.answeredEarly {
-                // Answered when it was queued; logged here, in queue order, like any cached read.
-                if next.answeredByHart {
-                    if let mismatch = declarationMismatch(next) { return fail(mismatch) }
-                    statistics.answeredByHarts += 1
-                }
+            if next.answeredByHart {
+                // Answered by the hart when it was queued; logged here, in queue order, like any cached read.
+                if let mismatch = declarationMismatch(next) { return fail(mismatch) }
+                statistics.answeredByHarts += 1
                 var envelope = next.envelope
                 envelope.deviceAccess.cached = true
                 statistics.cachedReads += 1
@@ -326,7 +294,7 @@ public final class Sequencer {
         for index in requests.indices {
             let work = requests[index]
             guard work.device == head.device, count < 64 else { break }
-            if work.answeredEarly || work.sentAhead { count += 1; continue }
+            if work.answeredByHart || work.sentAhead { count += 1; continue }
             guard work.replyToHart == nil, case .deviceAccess(let access)? = work.envelope.body, access.write else { break }
             requests[index].sentAhead = true
             sentAhead[head.device, default: 0] += 1
@@ -410,13 +378,12 @@ public final class Sequencer {
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
     }
 
-    /// Answers a hart's MMIO access with its interrupt lines (by default the current ones), the timer
-    /// line computed at the access's G, and the device's stable-read declaration.
+    /// Answers a hart's MMIO access with its interrupt lines, the timer line computed at the access's G,
+    /// and the device's stable-read declaration.
     private func reply(toHart hart: Int, device: Int?, value: UInt64, fault: Bool, g accessG: UInt64,
-                       lines given: UInt64? = nil, sliceLeft: UInt64 = 0) {
-        var lines = (given ?? harts[hart].lines) & ~(1 << 7)
+                       sliceLeft: UInt64 = 0) {
+        var lines = harts[hart].lines & ~(1 << 7)
         if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
-        harts[hart].deliveredLines = lines
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
@@ -531,7 +498,6 @@ public final class Sequencer {
                 .with { $0.device = UInt32(device); $0.reads = reads }
             }
         })
-        harts[hart].deliveredLines = harts[hart].lines
         transport.send(envelope)
     }
 

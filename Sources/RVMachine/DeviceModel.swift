@@ -57,7 +57,7 @@ public protocol DeviceModel: AnyObject {
     /// A deterministic digest of the guest-visible state, for replay checks.
     func stateHash() -> UInt64
     /// Registers whose read has no side effect and returns the given value until the device's next call:
-    /// the sequencer may answer those reads without a round trip to the device process.
+    /// harts and the sequencer may answer those reads without a round trip to the device process.
     func stableReads() -> [StableRead]
 }
 
@@ -65,13 +65,13 @@ extension DeviceModel {
     public func stableReads() -> [StableRead] { [] }
 }
 
-/// A register read the sequencer may answer itself (see `DeviceModel.stableReads`).
+/// A register read that harts (or the sequencer) may answer themselves (see `DeviceModel.stableReads`).
 public struct StableRead: Equatable {
     public var offset: UInt64
     public var size: Int
     public var value: UInt64
-    /// Offsets whose writes leave `value` and this declaration unchanged: a read queued behind only
-    /// such writes can be answered before they reach the device.
+    /// Offsets whose writes leave `value` and this declaration unchanged: a hart that holds the
+    /// declaration keeps answering the read across such writes.
     public var keptByWritesTo: [UInt64]
 
     public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = []) {

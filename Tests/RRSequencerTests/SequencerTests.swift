@@ -207,44 +207,6 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(sequencer.statistics.cachedReads, 1)
     }
 
-    func testAStableReadBehindWritesThatKeepItIsAnsweredAtOnce() {
-        let (transport, journal, sequencer) = startedSequencer(harts: 1)
-        func access(_ offset: UInt64, write: Bool = false, value: UInt64 = 0) {
-            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
-                $0.address = 0x1000_0000 + offset; $0.size = 1; $0.write = write; $0.value = value; $0.posted = write
-            })))
-        }
-        let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
-        access(5)
-        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 0x60; $0.stableReads = [lineStatus] })))
-        _ = transport.take()
-
-        access(0, write: true, value: 0x41)  // THR: keeps LSR
-        XCTAssertEqual(transport.take().map(\.to), [202])
-        access(5)
-        let early = transport.take()
-        XCTAssertEqual(early.map(\.to), [100], "answered while the UART still works on the byte")
-        XCTAssertEqual(early.first?.mmioReply.value, 0x60)
-
-        access(2, write: true, value: 0x07)  // FCR: may change LSR
-        access(5)
-        XCTAssertFalse(transport.take().contains { $0.to == 100 }, "a read behind a write that may change it waits")
-        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
-        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
-        XCTAssertEqual(transport.take().map(\.to), [100], "answered once the writes are done")
-
-        // The log lists every access in queue order, the early answer where its turn came.
-        let logged = journal.events.compactMap { event -> String? in
-            switch event.body {
-            case .deviceAccess(let access)?: return "\(access.write ? "write" : "read") \(access.offset)\(access.cached ? " cached" : "")"
-            case .deviceDone?: return "done"
-            default: return nil
-            }
-        }
-        XCTAssertEqual(logged, ["read 5", "done", "write 0", "done", "read 5 cached", "write 2", "done", "read 5 cached"])
-        XCTAssertEqual(sequencer.statistics.earlyAnswers, 1)
-    }
-
     func testWritesSentAheadAreLoggedAsIfSentOneByOne() {
         // The same guest accesses, once with every answer arriving before the next access (one by one),
         // once with the hart posting all its writes before the UART has answered any (sent ahead).
