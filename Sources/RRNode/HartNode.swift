@@ -202,7 +202,7 @@ final class HartNode {
 
     private func stop(_ code: Int32, _ message: String?) {
         if let message { report("rrvm-hart", message) }
-        if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
+        if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1", hart != nil {
             report("rrvm-hart", "hart \(index): \(hart.retired) instructions, \(waits) MMIO waits, "
                    + "\(waitNanoseconds / 1_000_000) ms waiting (\(waits == 0 ? 0 : waitNanoseconds / UInt64(waits) / 1000) us each), "
                    + "\(answeredHere) stable reads answered here, \(spinHints) slices ended by a spin-wait hint")
