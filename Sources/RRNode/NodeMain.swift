@@ -29,6 +29,12 @@ public enum NodeMain {
     }
 
     public static func device(arguments: [String]) -> Never {
+        if arguments.contains("--replay") {
+            // A device alone, fed from a log (no cluster, no run directory): see DeviceReplay.
+            let options = NodeOptions(role: "rrvm-device", arguments: arguments, allowed: ["--replay", "--device"],
+                                      needsRunDirectory: false)
+            exit(DeviceReplay.run(logPath: options.values["--replay"]!, index: options.integer("--device")))
+        }
         let options = NodeOptions(role: "rrvm-device", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--device", "--kind"])
         let index = options.integer("--device")
@@ -43,7 +49,7 @@ struct NodeOptions {
     let role: String
     var values: [String: String] = [:]
 
-    init(role: String, arguments: [String], allowed: Set<String>) {
+    init(role: String, arguments: [String], allowed: Set<String>, needsRunDirectory: Bool = true) {
         self.role = role
         var index = 0
         while index < arguments.count {
@@ -53,7 +59,7 @@ struct NodeOptions {
             values[name] = arguments[index + 1]
             index += 2
         }
-        if values["--run-dir"] == nil { fail("--run-dir is required") }
+        if needsRunDirectory && values["--run-dir"] == nil { fail("--run-dir is required") }
     }
 
     var runDirectory: RunDirectory { RunDirectory(path: values["--run-dir"]!) }

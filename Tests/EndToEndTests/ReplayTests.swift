@@ -167,6 +167,51 @@ final class ReplayTests: XCTestCase {
                       version.errors)
     }
 
+    func testOneDeviceReplaysAloneFromTheLog() throws {
+        let log = logPath("echo.log")
+        let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
+                                      "--record", log], input: "hello,rrvm!q\n")
+        XCTAssertEqual(recording.wait(), 0, recording.errors)
+        var file = try LogFile(path: log)
+        let devices = file.header.config.devices
+        func replayDevice(_ index: Int, log: String) throws -> RRCtlRun {
+            let run = try RRCtlRun(["--replay", log, "--device", String(index)],
+                                   executable: Harness.binDirectory + "/rrvm-device")
+            _ = run.wait()
+            return run
+        }
+        // Every device without DMA re-runs alone and answers as it did in the cluster.
+        for (index, device) in devices.enumerated() where !device.dma {
+            let alone = try replayDevice(index, log: log)
+            XCTAssertEqual(alone.process.terminationStatus, 0, alone.errors)
+            XCTAssertTrue(alone.output.contains("every answer as recorded"), alone.output)
+        }
+        let uart = try XCTUnwrap(devices.firstIndex { $0.kind == "uart" })
+        let echoed = try replayDevice(uart, log: log)
+        let words = echoed.output.split(separator: " ")
+        let count = words.firstIndex(of: "operations").flatMap { $0 > 0 ? Int(words[$0 - 1]) : nil } ?? 0
+        XCTAssertGreaterThan(count, 20, "the UART saw the echoed text's operations: \(echoed.output)")
+
+        // A recorded answer changed: the device's own replay stops there, naming the G.
+        let answers = file.records.indices.filter {
+            if case .deviceDone? = file.records[$0].event.body { return file.records[$0].event.from == Endpoint.device(uart) }
+            return false
+        }
+        let victim = answers[answers.count / 2]
+        file.records[victim].event.deviceDone.value ^= 0x80
+        let altered = logPath("altered-uart.log")
+        try write(file, to: altered)
+        let diverged = try replayDevice(uart, log: altered)
+        XCTAssertEqual(diverged.process.terminationStatus, ReplayExit.diverged, diverged.errors)
+        XCTAssertTrue(diverged.errors.contains("diverged at G=\(file.records[victim].event.g)"), diverged.errors)
+
+        // A DMA device needs the guest memory, which the log does not hold: a clear refusal.
+        let dma = try XCTUnwrap(devices.firstIndex { $0.dma })
+        let refused = try replayDevice(dma, log: log)
+        XCTAssertEqual(refused.process.terminationStatus, 1)
+        XCTAssertTrue(refused.errors.contains("guest memory"), refused.errors)
+    }
+
     private func write(_ file: LogFile, to path: String) throws {
         let writer = try LogWriter(path: path, header: file.header)
         for record in file.records { try writer.append(record) }

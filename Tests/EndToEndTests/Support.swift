@@ -33,20 +33,21 @@ enum Harness {
     private final class Box {}
 }
 
-/// One rrctl invocation with its output collected in files (no pipe can fill up and stall it).
+/// One rrctl invocation (or of another of rrvm's executables) with its output collected in files (no pipe
+/// can fill up and stall it).
 final class RRCtlRun {
     let process = Process()
     private let outputURL: URL
     private let errorURL: URL
     private var inputPipe: Pipe?
 
-    init(_ arguments: [String], input: String? = nil, keepInputOpen: Bool = false) throws {
+    init(_ arguments: [String], input: String? = nil, keepInputOpen: Bool = false, executable: String = Harness.rrctl) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("rrctl-\(UUID().uuidString)")
         outputURL = base.appendingPathExtension("out")
         errorURL = base.appendingPathExtension("err")
         _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Harness.rrctl)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = try FileHandle(forWritingTo: outputURL)
         process.standardError = try FileHandle(forWritingTo: errorURL)

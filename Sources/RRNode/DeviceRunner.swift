@@ -1,0 +1,104 @@
+import Foundation
+import RRProto
+import RVMachine
+
+/// A device model driven by the sequencer's messages: each operation yields exactly one DeviceDone,
+/// which depends on nothing but the operations so far. The device process runs one on the bus;
+/// `rrvm-device --replay` feeds one the operations a log recorded.
+final class DeviceRunner {
+    let model: DeviceModel
+    private let icountShift: UInt64
+
+    enum Outcome {
+        case done(Rrvm_DeviceDone)
+        case shutdown
+        case failure(String)
+    }
+
+    init(model: DeviceModel, icountShift: UInt32) {
+        self.model = model
+        self.icountShift = UInt64(icountShift)
+    }
+
+    /// Whether the sequencer sends `envelope` to a device as an operation (the others it logs are its own
+    /// answers to reads a hart or the cache served).
+    static func isOperation(_ envelope: Rrvm_Envelope) -> Bool {
+        switch envelope.body {
+        case .deviceAccess(let access)?: return !access.cached
+        case .sourceLevel?, .hostInput?, .deviceTick?: return true
+        default: return false
+        }
+    }
+
+    func apply(_ envelope: Rrvm_Envelope) -> Outcome {
+        let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
+        var effects = DeviceEffects()
+        var done = Rrvm_DeviceDone()
+        switch envelope.body {
+        case .deviceAccess(let access)?:
+            let size = Int(access.size)
+            if access.write {
+                done.fault = !model.write(offset: access.offset, size: size, value: access.value, clock: clock,
+                                          effects: &effects)
+            } else if let value = model.read(offset: access.offset, size: size, clock: clock, effects: &effects) {
+                done.value = value
+            } else {
+                done.fault = true
+            }
+        case .sourceLevel(let level)?:
+            guard let plic = model as? PLIC else { return .failure("a source level sent to \(model.name)") }
+            plic.setSource(level.source, level: level.level, effects: &effects)
+        case .hostInput(let input)?:
+            guard let uart = model as? UART16550 else { return .failure("console input sent to \(model.name)") }
+            uart.receive([UInt8](input.console), clock: clock, effects: &effects)
+        case .deviceTick?:
+            model.tick(clock: clock, effects: &effects)
+        case .shutdown?:
+            return .shutdown
+        default:
+            return .failure("unexpected \(envelope.kindName) from the sequencer")
+        }
+        done.sourceLevels = effects.sourceLevels.map { level in .with { $0.source = level.source; $0.level = level.level } }
+        done.hartLines = effects.hartLines.map { line in
+            .with { $0.hart = UInt32(line.hart); $0.mipBit = line.line.mipBit; $0.level = line.level }
+        }
+        done.timerCompares = effects.timerCompares.map { compare in
+            .with { $0.hart = UInt32(compare.hart); $0.mtimecmp = compare.mtimecmp }
+        }
+        if let wakeAt = effects.wakeAt {
+            done.wantsWake = true
+            done.wakeAt = wakeAt
+        }
+        if !effects.console.isEmpty { done.console = Data(effects.console) }
+        switch effects.exit {
+        case .powerOff(let code)?:
+            done.exit = true
+            done.exitCode = code
+        case .reset?:
+            done.reset = true
+        case nil:
+            break
+        }
+        done.stableReads = model.stableReads().map { read in
+            .with {
+                $0.offset = read.offset
+                $0.size = UInt32(read.size)
+                $0.value = read.value
+                $0.keptByWritesTo = read.keptByWritesTo
+            }
+        }
+        return .done(done)
+    }
+}
+
+extension InterruptLine {
+    /// The mip bit this line drives.
+    var mipBit: UInt32 {
+        switch self {
+        case .machineSoftware: return 3
+        case .machineTimer: return 7
+        case .supervisorExternal: return 9
+        case .machineExternal: return 11
+        }
+    }
+}
