@@ -10,6 +10,7 @@ packages=(
   opensbi                                               # firmware (fw_jump.bin)
   device-tree-compiler                                  # dtc, to check generated device trees
   e2fsprogs                                             # mke2fs for the guest disk
+  gdb-multiarch                                         # the debugger the --gdb tests attach
 )
 if [ "${RRVM_WITH_KERNEL:-0}" = 1 ]; then
   packages+=(linux-source-6.1 make gcc flex bison bc xz-utils)

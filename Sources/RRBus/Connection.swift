@@ -18,6 +18,9 @@ public final class Connection {
     public var name: String
 
     public var onFrame: (([UInt8]) -> Void)?
+    /// When set, what arrives is delivered as it comes, without framing (a peer that is not on the bus,
+    /// such as a GDB remote-protocol client); answer it with `sendUnframed`.
+    public var onBytes: (([UInt8]) -> Void)?
     public var onClose: ((BusError) -> Void)?
 
     /// The stream's handle as libuv initialised it (`kind` says which init was used).
@@ -58,6 +61,10 @@ public final class Connection {
             // What the peer put in the lane before it closed (its last words, a Shutdown) still counts.
             serviceLane(beforeSleeping: false)
             close(count == Int(UV_EOF.rawValue) ? .peerClosed : .io("read from \(name): \(uvErrorName(Int32(count)))"))
+            return
+        }
+        if let onBytes {
+            onBytes(Array(readBuffer[0..<count]))
             return
         }
         decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
@@ -218,6 +225,7 @@ public final class Connection {
         let callback = onClose
         onClose = nil
         onFrame = nil
+        onBytes = nil
         box.close()
         callback?(reason)
     }

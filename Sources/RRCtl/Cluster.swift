@@ -11,6 +11,7 @@ final class Cluster {
     private let config: Rrvm_MachineConfig
     private let sequencerArguments: [String]
     private let forwardInput: Bool
+    private let debugger: DebuggerOptions
     private var sequencer: ChildProcess?
     private var members: [ChildProcess] = []
     private var control: Connection?
@@ -24,8 +25,10 @@ final class Cluster {
     private var panicSeen = false
     private let terminal = TerminalMode()
 
-    /// `sequencerArguments` adds --record FILE or --replay FILE.
-    init(runDirectory: RunDirectory, config: Rrvm_MachineConfig, sequencerArguments: [String], forwardInput: Bool) {
+    /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give one hart a GDB port.
+    init(runDirectory: RunDirectory, config: Rrvm_MachineConfig, sequencerArguments: [String], forwardInput: Bool,
+         debugger: DebuggerOptions) {
+        self.debugger = debugger
         self.runDirectory = runDirectory
         self.config = config
         self.sequencerArguments = sequencerArguments
@@ -68,7 +71,9 @@ final class Cluster {
                           arguments: common + ["--device", String(index), "--kind", device.kind])
         }
         for hart in 0..<Int(config.harts) {
-            _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart", arguments: common + ["--hart", String(hart)])
+            let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", String($0)] : [] } ?? []
+            _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
+                          arguments: common + ["--hart", String(hart)] + gdb)
         }
     }
 

@@ -48,18 +48,36 @@ struct MachineOptions: ParsableArguments {
     var mmu: String = "sv39"
 }
 
+/// GDB on one hart (DESIGN §9): the hart serves the remote protocol and waits for the debugger.
+struct DebuggerOptions: ParsableArguments {
+    @Option(help: "Serve the GDB remote protocol for one hart on this TCP port of localhost; the hart waits for the debugger before its first instruction.")
+    var gdb: UInt16?
+
+    @Option(help: "The hart --gdb debugs.")
+    var gdbHart: Int = 0
+
+    func validate(harts: Int) throws {
+        guard gdb == nil || (0..<harts).contains(gdbHart) else {
+            throw ValidationError("--gdb-hart must name one of the \(harts) harts")
+        }
+    }
+}
+
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a cluster up and boot a guest; the console is this terminal, the exit status the guest's.")
 
     @OptionGroup var machine: MachineOptions
+    @OptionGroup var debugger: DebuggerOptions
 
     @Option(help: "Record the run into this log file.")
     var record: String?
 
     func run() throws {
         let plan = try MachineBuilder.plan(machine, recording: record != nil)
-        let status = try launch(plan: plan, sequencerArguments: record.map { ["--record", $0] } ?? [], forwardInput: true)
+        try debugger.validate(harts: Int(plan.config.harts))
+        let status = try launch(plan: plan, sequencerArguments: record.map { ["--record", $0] } ?? [], forwardInput: true,
+                                debugger: debugger)
         throw ExitCode(status)
     }
 }
@@ -74,10 +92,13 @@ struct Replay: ParsableCommand {
     @Option(help: "Look for the recorded images in this directory (by file name) instead of their recorded paths.")
     var imageDir: String?
 
+    @OptionGroup var debugger: DebuggerOptions
+
     func run() throws {
         let file = try LogFile(path: log)
         let plan = try MachineBuilder.replan(file.header.config, imageDirectory: imageDir)
-        let status = try launch(plan: plan, sequencerArguments: ["--replay", log], forwardInput: false)
+        try debugger.validate(harts: Int(plan.config.harts))
+        let status = try launch(plan: plan, sequencerArguments: ["--replay", log], forwardInput: false, debugger: debugger)
         if status == 0 { report("rrctl", "replay of \(log) matched the recording") }
         throw ExitCode(status)
     }
@@ -110,7 +131,7 @@ struct PS: ParsableCommand {
 }
 
 /// Creates the run directory and guest RAM, loads the images and runs the cluster to its end.
-func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool) throws -> Int32 {
+func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool, debugger: DebuggerOptions) throws -> Int32 {
     let directory = try RunDirectory.create()
     var config = plan.config
     config.ramPath = directory.ramPath
@@ -122,7 +143,7 @@ func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool)
         throw error
     }
     return Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
-                   forwardInput: forwardInput).run()
+                   forwardInput: forwardInput, debugger: debugger).run()
 }
 
 /// Parses "256M", "1G", "65536" into bytes.

@@ -6,7 +6,7 @@ import RVHart
 /// One vCPU process: runs the slices the sequencer hands out, turning the core's MMIO stops into bus
 /// messages. Reads, and writes to DMA devices and interrupt controllers, wait for the answer (which
 /// also brings the hart's interrupt lines up to date); other writes are posted.
-final class HartNode {
+final class HartNode: GDBTarget {
     private let loop = EventLoop()
     private let runDirectory: RunDirectory
     private let index: Int
@@ -36,9 +36,19 @@ final class HartNode {
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64 = 0
 
-    init(runDirectory: RunDirectory, index: Int) {
+    // A debugger (`--gdb PORT`): the hart starts stopped and runs only while the debugger lets it.
+    private let gdbPort: UInt16?
+    private var gdb: GDBServer?
+    private var debugStopped = false
+    private var stepFrom: UInt64?
+    private var interruptRequested = false
+    /// A Run is being carried out (or held while the debugger has the hart stopped).
+    private var sliceActive = false
+
+    init(runDirectory: RunDirectory, index: Int, gdbPort: UInt16? = nil) {
         self.runDirectory = runDirectory
         self.index = index
+        self.gdbPort = gdbPort
     }
 
     func run() -> Int32 {
@@ -75,6 +85,11 @@ final class HartNode {
             rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
             icountShift: config.icountShift, maxSatpMode: config.satpMode == "sv48" ? .sv48 : .sv39))
         hart.pc = 0x1000
+        if let gdbPort {
+            gdb = try GDBServer(loop: loop, port: gdbPort, hart: hart, target: self)
+            debugStopped = true
+            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex 'target remote :\(gdbPort)'")
+        }
     }
 
     private func handle(_ envelope: Rrvm_Envelope) {
@@ -88,7 +103,8 @@ final class HartNode {
             sliceG = envelope.g
             budget = run.budget
             retiredAtSliceStart = hart.retired
-            execute()
+            sliceActive = true
+            if !debugStopped { execute() }
         case .mmioReply(let reply)?:
             guard awaitingReply else { return stop(1, "hart \(index): unexpected MMIO reply") }
             awaitingReply = false
@@ -98,7 +114,8 @@ final class HartNode {
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
             if reply.sliceLeft > 0 { budget = min(budget, hart.retired &- retiredAtSliceStart &+ reply.sliceLeft) }
             if !spinning { execute() }
-        case .shutdown?:
+        case .shutdown(let shutdown)?:
+            gdb?.reportExit(shutdown.exitCode)
             stop(0, nil)
         default:
             stop(1, "hart \(index): unexpected \(envelope.kindName) from the sequencer")
@@ -108,9 +125,16 @@ final class HartNode {
     /// Runs the current slice until it ends or needs the bus.
     private func execute() {
         while !stopped {
+            if gdb != nil && (interruptRequested || stepFrom.map({ hart.retired != $0 }) == true) {
+                return debuggerStops()
+            }
             let executed = hart.retired &- retiredAtSliceStart
+            // While stepping, one instruction at a time; otherwise to the end of the slice.
+            let limit = stepFrom == nil ? budget &- executed : min(budget &- executed, 1)
             let reason = executed >= budget ? .budgetExhausted
-                : hart.run(budget: budget - executed, globalCount: sliceG &+ executed)
+                : hart.run(budget: limit, globalCount: sliceG &+ executed)
+            if reason == .budgetExhausted && hart.retired &- retiredAtSliceStart < budget { continue }
+            if reason == .breakpoint && gdb != nil { return debuggerStops() }
             switch reason {
             case .mmio:
                 let access = hart.pendingAccess
@@ -169,9 +193,39 @@ final class HartNode {
                     $0.stateHash = hart.stateHash()
                     $0.pc = hart.pc
                 })
+                sliceActive = false
                 connection?.send(envelope)
                 return
             }
+        }
+    }
+
+    // MARK: - Debugger
+
+    private func debuggerStops() {
+        debugStopped = true
+        stepFrom = nil
+        interruptRequested = false
+        gdb?.reportStop()
+    }
+
+    func debuggerContinue() {
+        guard debugStopped else { return }
+        debugStopped = false
+        if sliceActive && !awaitingReply { execute() }
+    }
+
+    func debuggerStep() {
+        stepFrom = hart.retired
+        debuggerContinue()
+    }
+
+    func debuggerInterrupt() {
+        if sliceActive && !debugStopped && (awaitingReply || spinning) {
+            interruptRequested = true  // stops at the next instruction boundary
+        } else if !debugStopped {
+            // Between slices: stop now; the next Run is held.
+            debuggerStops()
         }
     }
 

@@ -21,11 +21,12 @@ public enum NodeMain {
 
     public static func hart(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-hart", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--hart"])
+                                  allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb"])
         let index = options.integer("--hart")
+        let gdbPort = options.values["--gdb"].map { _ in UInt16(clamping: options.integer("--gdb")) }
         dieWithParent(expectedParent: options.parentPID)
         setProcessName("rrvm-hart-\(index)")
-        exit(HartNode(runDirectory: options.runDirectory, index: index).run())
+        exit(HartNode(runDirectory: options.runDirectory, index: index, gdbPort: gdbPort).run())
     }
 
     public static func device(arguments: [String]) -> Never {

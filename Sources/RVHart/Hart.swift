@@ -341,6 +341,39 @@ public final class Hart {
         invalidateCode()
     }
 
+    /// Debugger access to memory at a virtual address, as this hart's supervisor would see it (untranslated
+    /// in M-mode or without paging): nil if some byte is not RAM or ROM or not mapped. No side effects.
+    public func debugRead(_ address: UInt64, count: Int) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        for offset in 0..<UInt64(count) {
+            guard let host = debugHostAddress(address &+ offset) else { return nil }
+            bytes.append(host.load(as: UInt8.self))
+        }
+        return bytes
+    }
+
+    /// Debugger writes to memory (RAM only); decoded code is dropped so the change is seen.
+    public func debugWrite(_ address: UInt64, bytes: [UInt8]) -> Bool {
+        let hosts = (0..<UInt64(bytes.count)).map { debugHostAddress(address &+ $0) }
+        guard hosts.allSatisfy({ $0 != nil }),
+              (0..<UInt64(bytes.count)).allSatisfy({ debugPhysical(address &+ $0).map { !isROM($0) } ?? false })
+        else { return false }
+        for (host, byte) in zip(hosts, bytes) { host?.storeBytes(of: byte, as: UInt8.self) }
+        invalidateCode()
+        return true
+    }
+
+    private func debugPhysical(_ address: UInt64) -> UInt64? {
+        let set = priv == 3 ? 0 : tlbSet(for: 1, sum: true)
+        let (paddr, fault) = translate(address, kind: .load, set: set, markAccessed: false)
+        return fault == 0 ? paddr : nil
+    }
+
+    private func debugHostAddress(_ address: UInt64) -> UnsafeMutableRawPointer? {
+        debugPhysical(address).flatMap { hostAddress(physical: $0, size: 1) }
+    }
+
     public func addBreakpoint(_ pc: UInt64) {
         breakpoints.insert(pc)
     }

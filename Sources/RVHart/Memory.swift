@@ -206,8 +206,9 @@ extension Hart {
 
     // MARK: Translation
 
-    /// Virtual to physical for the privilege, SUM and MXR of a TLB set; 0 fault means success.
-    func translate(_ vaddr: UInt64, kind: AccessKind, set: Int) -> (paddr: UInt64, fault: UInt64) {
+    /// Virtual to physical for the privilege, SUM and MXR of a TLB set; 0 fault means success. A debugger's
+    /// look (`markAccessed` false) leaves the page tables' A and D bits alone.
+    func translate(_ vaddr: UInt64, kind: AccessKind, set: Int, markAccessed: Bool = true) -> (paddr: UInt64, fault: UInt64) {
         let privilege = TLBLayout.setPrivilege[set]
         let mode = satp >> 60
         if privilege == 3 || mode == 0 { return (vaddr, 0) }
@@ -253,7 +254,7 @@ extension Hart {
             let levelMask: UInt64 = (1 << (9 * UInt64(level))) - 1
             if ppn & levelMask != 0 { return (0, pageFault) }
             let updated = pte | 0x40 | (kind == .store ? 0x80 : 0)
-            if updated != pte {
+            if updated != pte && markAccessed {
                 guard pmpAllows(pteAddress, size: 8, kind: .store, privilege: 1) else { return (0, accessFault) }
                 pteHost.storeBytes(of: updated, as: UInt64.self)
                 noteStore(physical: pteAddress, size: 8)
