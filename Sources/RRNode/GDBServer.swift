@@ -73,11 +73,20 @@ final class GDBServer {
                 input.removeFirst()
                 target?.debuggerInterrupt()
             case UInt8(ascii: "$"):
-                guard let hash = input.firstIndex(of: UInt8(ascii: "#")), input.count >= hash + 3 else { return }
-                let payload = unescape(Array(input[1..<hash]))
+                guard let hash = input.firstIndex(of: UInt8(ascii: "#")), input.count >= hash + 3 else {
+                    // A packet is at most a few KiB: a client that never ends one is dropped.
+                    if input.count > 1 << 16 { client?.close(.malformedMessage("unterminated GDB packet")) }
+                    return
+                }
+                let raw = Array(input[1..<hash])
+                let checksum = UInt8(String(decoding: input[(hash + 1)...(hash + 2)], as: UTF8.self), radix: 16)
                 input.removeFirst(hash + 3)
+                guard checksum == raw.reduce(UInt8(0), { $0 &+ $1 }) else {
+                    client?.sendUnframed([UInt8(ascii: "-")])  // asks for the packet again
+                    continue
+                }
                 client?.sendUnframed([UInt8(ascii: "+")])
-                if let answer = handle(String(decoding: payload, as: UTF8.self)) { send(answer) }
+                if let answer = handle(String(decoding: unescape(raw), as: UTF8.self)) { send(answer) }
             default:
                 input.removeFirst()  // acknowledgements and noise
             }

@@ -48,6 +48,42 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.leftovers().isEmpty)
     }
 
+    func testMalformedPacketsAreRefusedAndTheRunStaysDebuggable() throws {
+        let port = 40_000 + Int(getpid() % 20_000) + 2
+        let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-hello"),
+                                "--gdb", String(port)])
+        let deadline = Date().addingTimeInterval(30)
+        while !run.errors.contains("waits for a debugger") && run.process.isRunning && Date() < deadline { usleep(20_000) }
+
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        func exchange(_ text: String, expecting count: Int) -> String {
+            _ = text.withCString { write(socket, $0, strlen($0)) }
+            var reply: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while reply.count < count {
+                let got = read(socket, &buffer, buffer.count)
+                if got <= 0 { break }
+                reply += buffer[0..<got]
+            }
+            return String(decoding: reply, as: UTF8.self)
+        }
+        XCTAssertEqual(exchange("$?#00", expecting: 1), "-", "a bad checksum asks for the packet again")
+        XCTAssertEqual(exchange("$?#3f", expecting: 8), "+$S05#b8", "a stopped hart says so")
+        XCTAssertEqual(exchange("$m80000000,zz#15", expecting: 8), "+$E01#a6", "a malformed request is an error reply")
+        XCTAssertEqual(exchange("$D#44", expecting: 7), "+$OK#9a", "detaching lets the guest run")
+        XCTAssertEqual(run.wait(), 0, run.errors)
+        XCTAssertTrue(run.output.contains("PASS uart-hello"), run.output)
+    }
+
     private func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
         let nm = Process()
         nm.executableURL = URL(fileURLWithPath: "/usr/bin/riscv64-unknown-elf-nm")
