@@ -16,7 +16,7 @@ protocol GDBTarget: AnyObject {
 /// (`gdb-multiarch -ex 'target remote :PORT' prog.elf`). It reads and writes registers and memory (virtual
 /// addresses, as the hart's supervisor sees them), sets breakpoints, continues and single-steps. A stopped
 /// hart holds its slice, so the sequencer, and with it the whole cluster, waits: G does not move, and
-/// nothing the guest does depends on the debugger (a recording made under it replays without it).
+/// nothing the guest does depends on the debugger (a replay debugged so still matches its recording).
 final class GDBServer {
     private let hart: Hart
     private weak var target: GDBTarget?
@@ -32,8 +32,6 @@ final class GDBServer {
             self.accept(connection)
         }
     }
-
-    var isAttached: Bool { client != nil }
 
     /// Tells the debugger the hart has stopped (after a continue, a step or an interrupt).
     func reportStop() {
