@@ -234,7 +234,7 @@ final class HartNode: GDBTarget {
     private func answerFromDeclaration(_ access: MMIOAccess, device: Int) -> UInt64? {
         guard let reads = declarations[device] else { return nil }
         let offset = access.address &- deviceWindows[device].base
-        if !access.isWrite, let read = reads.first(where: { $0.offset == offset && $0.size == UInt32(access.size) }) {
+        if !access.isWrite, let read = reads.read(offset: offset, size: UInt32(access.size)) {
             return read.value
         }
         if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }

@@ -17,3 +17,10 @@ extension Rrvm_DeviceSpec {
     /// store. Other writes are posted.
     public var writesAreWaitedFor: Bool { dma || kind == "clint" || kind == "plic" }
 }
+
+extension Array where Element == Rrvm_StableRead {
+    /// The declared read of `size` bytes at `offset`, if the device declared that one stable.
+    public func read(offset: UInt64, size: UInt32) -> Rrvm_StableRead? {
+        first { $0.offset == offset && $0.size == size }
+    }
+}

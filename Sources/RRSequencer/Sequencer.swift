@@ -308,7 +308,7 @@ public final class Sequencer {
     /// Decided when the read reaches the head of the queue, so it depends only on the order of events.
     private func answerFromCache(_ work: DeviceWork) -> DeviceWork? {
         guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write,
-              let stable = stableReads[work.device]?.first(where: { $0.offset == access.offset && $0.size == access.size })
+              let stable = stableReads[work.device]?.read(offset: access.offset, size: access.size)
         else { return nil }
         var answered = work
         answered.envelope.deviceAccess.cached = true
@@ -370,7 +370,7 @@ public final class Sequencer {
     /// device promised that nothing in between could change it. Otherwise the device broke its word.
     private func declarationMismatch(_ work: DeviceWork) -> String? {
         guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
-        let declared = stableReads[work.device]?.first { $0.offset == access.offset && $0.size == access.size }
+        let declared = stableReads[work.device]?.read(offset: access.offset, size: access.size)
         if declared?.value == access.value { return nil }
         let device = Endpoint.describe(Endpoint.device(work.device), config: config)
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
