@@ -13,8 +13,9 @@ final class HartNode: GDBTarget {
     private var connection: Connection?
     private var ram: SharedRAM?
     private var hart: Hart!
-    private var waitedWindows: [MemoryRegion] = []
     private var deviceWindows: [MemoryRegion] = []
+    /// Per device: whether a write to it waits for the answer (see `DeviceSpec.writesAreWaitedFor`).
+    private var writesWaited: [Bool] = []
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
     private var declarations: [Int: [Rrvm_StableRead]] = [:]
     /// The device of the access awaiting its reply.
@@ -79,7 +80,7 @@ final class HartNode: GDBTarget {
         self.ram = ram
         let windows = config.devices.map { MemoryRegion(base: $0.base, size: $0.size) }
         deviceWindows = windows
-        waitedWindows = config.devices.filter(\.writesAreWaitedFor).map { MemoryRegion(base: $0.base, size: $0.size) }
+        writesWaited = config.devices.map(\.writesAreWaitedFor)
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram.base, ramBase: 0x8000_0000, ramSize: config.ramSize,
             rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
@@ -157,9 +158,7 @@ final class HartNode: GDBTarget {
                     continue
                 }
                 pendingDevice = device
-                let posted = access.isWrite && !waitedWindows.contains {
-                    access.address >= $0.base && access.address &- $0.base < $0.size
-                }
+                let posted = access.isWrite && !(device.map { writesWaited[$0] } ?? false)
                 var envelope = Rrvm_Envelope()
                 envelope.body = .mmioRequest(.with {
                     $0.address = access.address
