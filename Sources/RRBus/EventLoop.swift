@@ -46,6 +46,18 @@ public final class EventLoop {
         sched_yield()
     }
 
+    /// Runs until `finished()`: polling (see `poll`) while `expectingMessage()` says one is due within
+    /// microseconds, sleeping in the kernel otherwise. Returns early if nothing is left to wait for.
+    public func run(pollingWhile expectingMessage: () -> Bool, until finished: () -> Bool) {
+        while !finished() {
+            if expectingMessage() {
+                poll()
+            } else if !runOnce() {
+                return
+            }
+        }
+    }
+
     /// Loops nest (a hart polls for its MMIO answer inside a callback), so the mode is restored after.
     @discardableResult
     private func running(mayBlock: Bool, _ body: () -> Int32) -> Int32 {

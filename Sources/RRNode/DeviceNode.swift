@@ -45,13 +45,8 @@ final class DeviceNode {
         // a moment after each before sleeping, so that the next one needs no wake-up.
         // RRVM_DEVICE_LINGER_US sets the moment (0: sleep at once).
         let lingerNanoseconds = (UInt64(ProcessInfo.processInfo.environment["RRVM_DEVICE_LINGER_US"] ?? "") ?? 200) * 1000
-        while !stopped {
-            if EventLoop.monotonicNanoseconds() &- lastMessageAt < lingerNanoseconds {
-                loop.poll()
-            } else if !loop.runOnce() {
-                break
-            }
-        }
+        loop.run(pollingWhile: { EventLoop.monotonicNanoseconds() &- lastMessageAt < lingerNanoseconds },
+                 until: { stopped })
         return exitCode
     }
 

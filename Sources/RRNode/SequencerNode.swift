@@ -77,13 +77,8 @@ final class SequencerNode: SequencerTransport {
         // message, then sleep. A busy guest so keeps one host CPU polling here; an idle one costs none.
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
         let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0 : 1_000_000
-        while !loopStopped {
-            if sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds {
-                loop.poll()
-            } else {
-                loop.runOnce()
-            }
-        }
+        loop.run(pollingWhile: { sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds },
+                 until: { loopStopped })
         return exitCode
     }
 
