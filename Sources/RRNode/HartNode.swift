@@ -140,39 +140,26 @@ final class HartNode: GDBTarget {
             case .mmio:
                 let access = hart.pendingAccess
                 let device = deviceWindows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
-                if let device, let value = answerFromDeclaration(access, device: device) {
-                    // Answered here; the sequencer still hears of it, to log it in its place.
-                    let executed = hart.retired &- retiredAtSliceStart
-                    hart.completeMMIO(value: value)
-                    answeredHere += 1
-                    var envelope = Rrvm_Envelope()
-                    envelope.body = .mmioRequest(.with {
-                        $0.address = access.address
-                        $0.size = UInt32(access.size)
-                        $0.value = value
-                        $0.executed = executed
-                        $0.posted = true
-                        $0.answered = true
-                    })
-                    connection?.send(envelope)
-                    continue
-                }
-                pendingDevice = device
-                let posted = access.isWrite && !(device.map { writesWaited[$0] } ?? false)
+                // A read answered from a declaration still goes out (posted): the sequencer logs it in its place.
+                let answer = device.flatMap { answerFromDeclaration(access, device: $0) }
+                let posted = answer != nil || (access.isWrite && !(device.map { writesWaited[$0] } ?? false))
                 var envelope = Rrvm_Envelope()
                 envelope.body = .mmioRequest(.with {
                     $0.address = access.address
                     $0.size = UInt32(access.size)
                     $0.write = access.isWrite
-                    $0.value = access.value
+                    $0.value = answer ?? access.value
                     $0.executed = hart.retired &- retiredAtSliceStart
                     $0.posted = posted
+                    $0.answered = answer != nil
                 })
                 connection?.send(envelope)
                 if posted {
-                    hart.completeMMIO(value: 0)
+                    if answer != nil { answeredHere += 1 }
+                    hart.completeMMIO(value: answer ?? 0)
                     continue
                 }
+                pendingDevice = device
                 awaitingReply = true
                 waits += 1
                 waitStartedAt = EventLoop.monotonicNanoseconds()
