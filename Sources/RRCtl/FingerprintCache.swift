@@ -14,16 +14,21 @@ enum FingerprintCache {
     /// The hex sha256 of `bytes`, the contents of the file at `path`.
     static func sha256(path file: String, bytes: [UInt8]) -> String {
         guard let key = key(for: file) else { return SHA256.hex(bytes) }
-        var entries = load()
+        if loaded == nil { loaded = load() }
+        var entries = loaded ?? [:]
         if let known = entries[key] { return known }
         let hash = SHA256.hex(bytes)
         // One entry per file: an older version's goes.
         let prefix = absolute(file) + "\t"
         entries = entries.filter { !$0.key.hasPrefix(prefix) }
         entries[key] = hash
+        loaded = entries
         save(entries)
         return hash
     }
+
+    /// The cache file's entries, read once per process (a run fingerprints up to four images).
+    private static var loaded: [String: String]?
 
     /// Path, size, modification time (ns) and inode: what identifies this version of the file.
     private static func key(for file: String) -> String? {
