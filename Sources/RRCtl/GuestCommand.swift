@@ -109,7 +109,7 @@ extension DefaultGuest {
         }
         for role in ["bios", "kernel", "initrd", "disk"] {
             guard let name = values[role], let bytes = values[role + ".bytes"],
-                  let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + name))?[.size] as? Int,
+                  let size = try? imageSize(directory + "/" + name, what: role),
                   String(size) == bytes else { return false }
         }
         return true
