@@ -3,6 +3,7 @@ import Foundation
 import RRBus
 import RRNode
 import RRProto
+import RRRoles
 import RVMachine
 import RVPlatform
 
