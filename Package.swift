@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RRRoles", "RVHart", "RVMachine"],
                           path: "Benchmarks/rrvm-bench", swiftSettings: strict),
 
-        .testTarget(name: "RVHartTests", dependencies: ["RVHart"]),
+        .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
         .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
