@@ -39,6 +39,8 @@ let package = Package(
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
+        // Checkpoint state: hart, device and sequencer state to and from proto messages, guest RAM checkpoints.
+        .target(name: "RRCheckpoint", dependencies: ["RRProto", "RVHart", "RVMachine"], swiftSettings: strict),
         // The process roles wiring the above together.
         .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRSequencer", "RVHart", "RVMachine"],
                 swiftSettings: strict),
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RVHart", "RVMachine"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
     ],
     swiftLanguageModes: [.v5]
