@@ -34,3 +34,7 @@ public enum Endpoint {
         }
     }
 }
+
+/// The format of checkpoint messages (`Checkpoint` and the states in it, proto/rrvm.proto). Bump it when a
+/// state's meaning changes, so that a checkpoint from another version is refused rather than misread.
+public let checkpointFormatVersion: UInt32 = 1

@@ -1682,6 +1682,11 @@ public nonisolated struct Rrvm_SequencerState: Sendable {
 
   public var logRecords: UInt64 = 0
 
+  /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
+  /// reservation dropped, no interrupt delivered, the schedule unchanged): the hart whose HartSchedule is
+  /// RUNNING continues with this much of its budget left.
+  public var sliceLeft: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4858,7 +4863,7 @@ nonisolated extension Rrvm_RamPage: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequencerState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4876,6 +4881,7 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queued) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logOffset) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logRecords) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
       default: break
       }
     }
@@ -4912,6 +4918,9 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if self.logRecords != 0 {
       try visitor.visitSingularUInt64Field(value: self.logRecords, fieldNumber: 10)
     }
+    if self.sliceLeft != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4926,6 +4935,7 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.queued != rhs.queued {return false}
     if lhs.logOffset != rhs.logOffset {return false}
     if lhs.logRecords != rhs.logRecords {return false}
+    if lhs.sliceLeft != rhs.sliceLeft {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
