@@ -2,27 +2,36 @@ import Foundation
 import RRBus
 import RRProto
 import RVMachine
+import RVPlatform
 
-/// Builds the device model a DeviceSpec names.
-enum DeviceCatalog {
-    static func make(spec: Rrvm_DeviceSpec, config: Rrvm_MachineConfig, memory: GuestMemory?) throws -> DeviceModel {
-        let harts = Int(config.harts)
-        switch spec.kind {
-        case "uart": return UART16550(source: spec.irq)
-        case "plic": return PLIC(harts: harts)
-        case "clint": return CLINT(harts: harts)
-        case "finisher": return TestFinisher()
-        case "rtc": return GoldfishRTC(startWallTimeNs: UInt64(max(0, config.startWallTimeNs)))
-        case "virtio-blk":
-            guard let memory else { throw NodeError("virtio-blk needs guest RAM (dma)") }
-            let disk = try DiskImage(path: spec.path, mode: spec.overlay ? .overlay : .readWrite)
-            return VirtioMMIO(backend: VirtioBlock(disk: disk), memory: memory, source: spec.irq, name: "virtio-blk")
-        case "virtio-rng":
-            guard let memory else { throw NodeError("virtio-rng needs guest RAM (dma)") }
-            return VirtioMMIO(backend: VirtioRNG(seed: config.entropySeed), memory: memory, source: spec.irq,
-                              name: "virtio-rng")
-        default:
-            throw NodeError("unknown device kind '\(spec.kind)'")
+/// The device registry on the wire: the DeviceSpecs of a machine, filled from the registry's entries, and
+/// the model a DeviceSpec names.
+public enum DeviceCatalog {
+    /// The specs of a machine's device processes, in the registry's order; `disk` backs the virtio-blk device.
+    public static func specs(for machine: MachineDescription, disk: String? = nil, overlay: Bool = false)
+        -> [Rrvm_DeviceSpec] {
+        machine.deviceTypes.map { type in
+            .with {
+                $0.kind = Rrvm_DeviceKind(type.kind)
+                $0.base = type.base
+                $0.size = type.size
+                $0.irq = type.source
+                $0.dma = type.dma
+                $0.writesWait = type.writesWait
+                if type.kind == .virtioBlock, let disk {
+                    $0.path = disk
+                    $0.overlay = overlay
+                }
+            }
         }
+    }
+
+    /// Builds the model `spec` names; `memory` is guest RAM for a device with DMA.
+    public static func make(spec: Rrvm_DeviceSpec, config: Rrvm_MachineConfig, memory: GuestMemory?) throws -> DeviceModel {
+        guard let kind = spec.kind.platformKind else { throw NodeError("unknown device kind \(spec.kind.rawValue)") }
+        let context = DeviceContext(
+            harts: Int(config.harts), source: spec.irq, memory: memory, entropySeed: config.entropySeed,
+            startWallTimeNs: UInt64(max(0, config.startWallTimeNs)), backingFile: spec.path, overlay: spec.overlay)
+        return try DeviceRegistry.type(of: kind).make(context)
     }
 }

@@ -91,14 +91,3 @@ final class DeviceRunner {
     }
 }
 
-extension InterruptLine {
-    /// The mip bit this line drives.
-    var mipBit: UInt32 {
-        switch self {
-        case .machineSoftware: return 3
-        case .machineTimer: return 7
-        case .supervisorExternal: return 9
-        case .machineExternal: return 11
-        }
-    }
-}

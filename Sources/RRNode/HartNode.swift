@@ -2,6 +2,7 @@ import Foundation
 import RRBus
 import RRProto
 import RVHart
+import RVPlatform
 
 /// One vCPU process: runs the slices the sequencer hands out, turning the core's MMIO stops into bus
 /// messages. Reads, and writes to DMA devices and interrupt controllers, wait for the answer (which
@@ -80,12 +81,12 @@ final class HartNode: GDBTarget {
         self.ram = ram
         let windows = config.devices.map { MemoryRegion(base: $0.base, size: $0.size) }
         deviceWindows = windows
-        writesWaited = config.devices.map(\.writesAreWaitedFor)
+        writesWaited = config.devices.map(\.writesWait)
         hart = Hart(config: HartConfig(
-            hartID: UInt64(index), ram: ram.base, ramBase: 0x8000_0000, ramSize: config.ramSize,
-            rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
+            hartID: UInt64(index), ram: ram.base, ramBase: MemoryMap.ramBase, ramSize: config.ramSize,
+            rom: [UInt8](config.bootRom), romBase: MemoryMap.bootROMBase, mmioRegions: windows,
             icountShift: config.icountShift, maxSatpMode: config.satpMode == "sv48" ? .sv48 : .sv39))
-        hart.pc = 0x1000
+        hart.pc = MemoryMap.resetPC
         if let gdbPort {
             gdb = try GDBServer(loop: loop, port: gdbPort, hart: hart, target: self)
             debugStopped = true
@@ -175,7 +176,7 @@ final class HartNode: GDBTarget {
                     default: $0.reason = .stopBudget
                     }
                     $0.timerDeadline = hart.nextTimerDeadline ?? 0
-                    $0.wakeMask = hart.readCSR(0x304) ?? 0
+                    $0.wakeMask = hart.readCSR(CSRNumber.mie) ?? 0
                     $0.stateHash = hart.stateHash()
                     $0.pc = hart.pc
                 })

@@ -3,6 +3,7 @@ import RRCheckpoint
 import RRProto
 import RVHart
 import RVMachine
+import RVPlatform
 
 /// A whole machine in one process, for checkpoint tests: harts run one at a time in round-robin slices and
 /// every device access is handled at once by the real device models, as the cluster's sequencer orders
@@ -49,7 +50,7 @@ final class SerialMachine {
         let ram = UnsafeMutableRawPointer.allocate(byteCount: SerialMachine.ramSize, alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: SerialMachine.ramSize)
         self.ram = ram
-        let memory = GuestMemory(base: ram, guestBase: MachineLayout.ramBase, size: UInt64(SerialMachine.ramSize))
+        let memory = GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: UInt64(SerialMachine.ramSize))
         self.memory = memory
         ramCheckpoints = RAMCheckpoints(ram: ram, size: SerialMachine.ramSize)
         let image = try ElfImage(bytes: elf)
@@ -58,33 +59,21 @@ final class SerialMachine {
                 throw CheckpointError("segment at \(segment.physicalAddress) is outside RAM")
             }
         }
-        uart = UART16550()
-        let plic = PLIC(harts: count)
-        var devices = [
-            Device(base: MachineLayout.finisherBase, size: MachineLayout.finisherSize, model: TestFinisher()),
-            Device(base: MachineLayout.rtcBase, size: MachineLayout.rtcSize,
-                   model: GoldfishRTC(startWallTimeNs: 1_700_000_000_000_000_000)),
-            Device(base: MachineLayout.clintBase, size: MachineLayout.clintSize, model: CLINT(harts: count)),
-            Device(base: MachineLayout.plicBase, size: MachineLayout.plicSize, model: plic),
-            Device(base: MachineLayout.uartBase, size: MachineLayout.uartSize, model: uart),
-        ]
-        plicIndex = 3
-        if let disk {
-            let block = VirtioBlock(disk: try DiskImage(path: disk, mode: .overlay))
-            devices.append(Device(
-                base: MachineLayout.virtioBase(slot: 0), size: MachineLayout.virtioStride,
-                model: VirtioMMIO(backend: block, memory: memory, source: MachineLayout.virtioSource(slot: 0),
-                                  name: "virtio-blk")))
+        // Every device of the registry, the disk only when there is one, built as the cluster builds them.
+        var devices: [Device] = []
+        for type in DeviceRegistry.all where type.kind != .virtioBlock || disk != nil {
+            let context = DeviceContext(harts: count, source: type.source, memory: memory, entropySeed: entropySeed,
+                                        startWallTimeNs: 1_700_000_000_000_000_000, backingFile: disk ?? "",
+                                        overlay: true)
+            devices.append(Device(base: type.base, size: type.size, model: try type.make(context)))
         }
-        devices.append(Device(
-            base: MachineLayout.virtioBase(slot: 1), size: MachineLayout.virtioStride,
-            model: VirtioMMIO(backend: VirtioRNG(seed: entropySeed), memory: memory,
-                              source: MachineLayout.virtioSource(slot: 1), name: "virtio-rng")))
+        plicIndex = devices.firstIndex { $0.model is PLIC }!
+        uart = devices.first { $0.model is UART16550 }!.model as! UART16550
         self.devices = devices
         let windows = devices.map { MemoryRegion(base: $0.base, size: $0.size) }
         harts = (0..<count).map { id in
             let hart = Hart(config: HartConfig(
-                hartID: UInt64(id), ram: ram, ramBase: MachineLayout.ramBase,
+                hartID: UInt64(id), ram: ram, ramBase: MemoryMap.ramBase,
                 ramSize: UInt64(SerialMachine.ramSize), mmioRegions: windows,
                 icountShift: UInt32(SerialMachine.icountShift), maxSatpMode: .sv48))
             hart.pc = image.physicalEntry
@@ -206,7 +195,7 @@ final class SerialMachine {
     private var clock: DeviceClock { DeviceClock(globalCount: g, mtime: mtime) }
 
     private func lineBits(_ hart: Int) -> UInt64 {
-        lines[hart] | (mtime >= mtimecmp[hart] ? 1 << 7 : 0)
+        lines[hart] | (mtime >= mtimecmp[hart] ? InterruptNumber.mask(InterruptNumber.machineTimer) : 0)
     }
 
     private func runnableHart() -> Int? {
@@ -301,13 +290,7 @@ final class SerialMachine {
             apply(caused, from: plicIndex)
         }
         for (hart, line, level) in effects.hartLines {
-            let bit: UInt64
-            switch line {
-            case .machineSoftware: bit = 1 << 3
-            case .machineTimer: bit = 1 << 7
-            case .supervisorExternal: bit = 1 << 9
-            case .machineExternal: bit = 1 << 11
-            }
+            let bit = InterruptNumber.mask(line.mipBit)
             if level { lines[hart] |= bit } else { lines[hart] &= ~bit }
         }
         for (hart, compare) in effects.timerCompares { mtimecmp[hart] = compare }
