@@ -44,6 +44,7 @@ extension Rrvm_HartState {
         pmpaddr = s.pmpAddress
         waitingForInterrupt = s.waitingForInterrupt
         stuck = s.stuck
+        if let address = s.reservation { reservation = address }
         if let trap = s.lastTrap {
             lastTrap = .with {
                 $0.cause = trap.cause
@@ -110,6 +111,7 @@ extension HartSnapshot {
         pmpAddress = m.pmpaddr
         waitingForInterrupt = m.waitingForInterrupt
         stuck = m.stuck
+        reservation = m.hasReservation ? m.reservation : nil
         if m.hasLastTrap {
             let trap = m.lastTrap
             lastTrap = Trap(cause: trap.cause, pc: trap.pc, value: trap.value,

@@ -1069,8 +1069,8 @@ public nonisolated struct Rrvm_Checkpoint: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// One hart's architectural state. The TLB, the decoded-instruction cache and the LR/SC reservation are
-/// not kept: a restore starts with them empty (the reservation is dropped at every slice boundary anyway).
+/// One hart's architectural state. The TLB and the decoded-instruction cache are not kept: a restore starts
+/// with them empty.
 public nonisolated struct Rrvm_HartState: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1287,6 +1287,16 @@ public nonisolated struct Rrvm_HartState: @unchecked Sendable {
   public var hasLastTrap: Bool {_storage._lastTrap != nil}
   /// Clears the value of `lastTrap`. Subsequent reads from it will return its default value.
   public mutating func clearLastTrap() {_uniqueStorage()._lastTrap = nil}
+
+  /// The physical address an LR reserved: a checkpoint at a pause point inside a slice keeps it.
+  public var reservation: UInt64 {
+    get {_storage._reservation ?? 0}
+    set {_uniqueStorage()._reservation = newValue}
+  }
+  /// Returns true if `reservation` has been explicitly set.
+  public var hasReservation: Bool {_storage._reservation != nil}
+  /// Clears the value of `reservation`. Subsequent reads from it will return its default value.
+  public mutating func clearReservation() {_uniqueStorage()._reservation = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3739,7 +3749,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HartState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0")
 
   fileprivate class _StorageClass {
     var _hart: UInt32 = 0
@@ -3781,6 +3791,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _waitingForInterrupt: Bool = false
     var _stuck: Bool = false
     var _lastTrap: Rrvm_HartTrap? = nil
+    var _reservation: UInt64? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3830,6 +3841,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _waitingForInterrupt = source._waitingForInterrupt
       _stuck = source._stuck
       _lastTrap = source._lastTrap
+      _reservation = source._reservation
     }
   }
 
@@ -3887,6 +3899,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 37: try { try decoder.decodeSingularBoolField(value: &_storage._waitingForInterrupt) }()
         case 38: try { try decoder.decodeSingularBoolField(value: &_storage._stuck) }()
         case 39: try { try decoder.decodeSingularMessageField(value: &_storage._lastTrap) }()
+        case 40: try { try decoder.decodeSingularUInt64Field(value: &_storage._reservation) }()
         default: break
         }
       }
@@ -4016,6 +4029,9 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._lastTrap {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 39)
       } }()
+      try { if let v = _storage._reservation {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 40)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4064,6 +4080,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._waitingForInterrupt != rhs_storage._waitingForInterrupt {return false}
         if _storage._stuck != rhs_storage._stuck {return false}
         if _storage._lastTrap != rhs_storage._lastTrap {return false}
+        if _storage._reservation != rhs_storage._reservation {return false}
         return true
       }
       if !storagesAreEqual {return false}

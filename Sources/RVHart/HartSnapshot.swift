@@ -3,15 +3,19 @@
 /// What it holds: x1-x31, f0-f31, pc, the privilege mode, every CSR the hart implements (trap, status,
 /// delegation, interrupt enables, the software-written mip bits, the interrupt lines driven from outside,
 /// Sstc's stimecmp and comparator output, counters and their inhibit/enable registers, the environment
-/// configuration, satp, the PMP registers, fflags/frm), the retired count, and the run state a slice
-/// boundary keeps: waiting in WFI, and the "same trap twice" detector (`stuck`, `lastTrap`).
+/// configuration, satp, the PMP registers, fflags/frm), the retired count, and the run state between two
+/// instructions: waiting in WFI, the "same trap twice" detector (`stuck`, `lastTrap`), and the LR/SC
+/// reservation (as a guest physical address). The reservation is dropped at every slice boundary anyway,
+/// but a checkpoint may be taken at a pause point inside a slice, which keeps it: dropping it on restore
+/// would make an SC fail that succeeded in the run the checkpoint came from.
 ///
 /// What it leaves out, on purpose:
-/// - The software TLB and the decoded-instruction cache: a restore empties both. Their contents are a
-///   function of RAM and the translation registers for every guest that follows the ISA's fence rules
-///   (SFENCE.VMA after a page-table change, FENCE.I after writing code), so a guest cannot tell.
-/// - The LR/SC reservation: dropped on restore, exactly as at every slice boundary (DESIGN.md section 4),
-///   so a checkpoint taken at a slice boundary loses nothing.
+/// - The software TLB and the decoded-instruction cache: a restore empties both. A guest that follows the
+///   ISA's fence rules (SFENCE.VMA after changing a page-table entry, FENCE.I after writing code) cannot
+///   tell. One that does not may: Linux clears PTE accessed bits without a flush when it ages pages, and a
+///   hart that restored walks the table (setting A again) where the original hit in its TLB. Making that
+///   exact too means emptying the caches at the same points in every run (wherever a checkpoint may be
+///   taken), which is the cluster step's decision.
 /// - A device access in flight: `Hart.snapshot()` refuses while one is pending (checkpoints are taken with
 ///   no device operation in flight), and a restore abandons one.
 /// - Debugger state (breakpoints): it belongs to the debugger session, not to the guest.
@@ -72,6 +76,8 @@ public struct HartSnapshot: Equatable {
     public var stuck = false
     /// The last exception taken (to notice the next identical one), if any.
     public var lastTrap: Trap?
+    /// The physical address an LR reserved, if a reservation is held.
+    public var reservation: UInt64?
 
     public struct Trap: Equatable {
         public var cause: UInt64
@@ -145,6 +151,9 @@ extension Hart {
         s.pmpAddress = pmpAddress
         s.waitingForInterrupt = waiting
         s.stuck = stuck
+        if reservation != .max, let host = UnsafeMutableRawPointer(bitPattern: UInt(reservation)) {
+            s.reservation = physicalAddress(ofHost: host)
+        }
         s.lastTrap = lastTrap.map {
             HartSnapshot.Trap(cause: $0.cause, pc: $0.pc, value: $0.value, privilege: $0.priv, retired: $0.retired)
         }
@@ -152,8 +161,7 @@ extension Hart {
     }
 
     /// Puts the hart back into `snapshot`'s state. The TLB and the decoded-instruction cache are emptied
-    /// (guest RAM may have changed under them), the LR/SC reservation and any pending device access are
-    /// dropped. A snapshot of another hart or with values this hart cannot hold is refused, leaving the hart
+    /// (guest RAM may have changed under them) and any pending device access is abandoned. A snapshot of another hart or with values this hart cannot hold is refused, leaving the hart
     /// as it was.
     public func restore(_ s: HartSnapshot) throws {
         guard s.hartID == hartID else {
@@ -168,6 +176,10 @@ extension Hart {
         }
         guard s.frm < 8, s.fflags < 32 else {
             throw HartSnapshotError("hart \(s.hartID) snapshot: fcsr out of range")
+        }
+        let reservedHost = s.reservation.flatMap { hostAddress(physical: $0, size: 4) }
+        guard s.reservation == nil || reservedHost != nil, !(s.reservation.map(isROM) ?? false) else {
+            throw HartSnapshotError("hart \(s.hartID) snapshot: the reservation is not in RAM")
         }
         for index in 1..<32 { regs[index] = s.x[index] }
         for index in 0..<32 { regs[RegisterFile.fpBase + index] = s.f[index] }
@@ -212,7 +224,7 @@ extension Hart {
         }
         stop = .none
         resumeFromBreakpoint = nil
-        dropReservation()
+        reservation = reservedHost.map { UInt64(UInt(bitPattern: $0)) } ?? .max
         pmpChanged()  // rebuilds the PMP rules and empties the whole TLB
         invalidateDecodedInstructions()
         selectTLBs()

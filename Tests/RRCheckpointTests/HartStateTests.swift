@@ -46,6 +46,7 @@ final class HartStateTests: XCTestCase {
         s.pmpConfig = (0..<16).map { UInt8($0 == 0 ? 0x1f : $0 == 1 ? 0x0f : 0) }
         s.pmpAddress = (0..<16).map { UInt64($0) << 20 }
         s.waitingForInterrupt = true
+        s.reservation = 0x8000_0800
         s.lastTrap = HartSnapshot.Trap(cause: 13, pc: 0x8000_0040, value: 0xdead, privilege: 1, retired: 100)
         return s
     }
@@ -83,6 +84,29 @@ final class HartStateTests: XCTestCase {
         XCTAssertEqual(hart.stateHash(), later.hash)
         XCTAssertEqual(hart.register(3), later.x3)
         XCTAssertEqual(hart.readCSR(0xb00), later.cycle)
+    }
+
+    func testAReservationHeldAtAPausePointSurvivesTheRestore() throws {
+        let ram = UnsafeMutableRawPointer.allocate(byteCount: 1 << 16, alignment: 4096)
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 16)
+        addTeardownBlock { ram.deallocate() }
+        // lr.d x5, (x2); sc.d x6, x7, (x2): the run pauses between the two.
+        for (index, word) in ([0x1001_32af, 0x1871_332f] as [UInt32]).enumerated() {
+            (ram + 0x100 + 4 * index).storeBytes(of: word, as: UInt32.self)
+        }
+        let program = Hart(config: HartConfig(hartID: 0, ram: ram, ramSize: 1 << 16))
+        program.pc = 0x8000_0100
+        program.setRegister(2, 0x8000_0800)
+        program.setRegister(7, 42)
+        XCTAssertEqual(program.run(budget: 1, globalCount: 0), .budgetExhausted)
+        let paused = try program.snapshot()
+        XCTAssertEqual(paused.reservation, 0x8000_0800)
+        let restored = Hart(config: HartConfig(hartID: 0, ram: ram, ramSize: 1 << 16))
+        try restored.restore(try HartSnapshot(try Rrvm_HartState(serializedBytes: Rrvm_HartState(paused).serializedData())))
+        XCTAssertEqual(restored.run(budget: 1, globalCount: 1), .budgetExhausted)
+        XCTAssertEqual(restored.register(6), 0, "the SC succeeds, as it does without the checkpoint")
+        XCTAssertEqual((ram + 0x800).load(as: UInt64.self), 42)
+        XCTAssertNil(try restored.snapshot().reservation)
     }
 
     func testRefusesWhatDoesNotFit() throws {
