@@ -50,7 +50,7 @@ extension Rrvm_HartState {
                 $0.cause = trap.cause
                 $0.pc = trap.pc
                 $0.value = trap.value
-                $0.privilege = UInt32(trap.privilege)
+                $0.privilege = UInt32(trap.privilege.rawValue)
                 $0.retired = trap.retired
             }
         }
@@ -68,9 +68,7 @@ extension HartSnapshot {
         guard m.pmpcfg.count == 16, m.pmpaddr.count == 16 else {
             throw CheckpointError("\(what): \(m.pmpcfg.count) pmpcfg and \(m.pmpaddr.count) pmpaddr, expected 16 of each")
         }
-        guard let privilege = PrivilegeMode(rawValue: try narrow(m.privilege, "\(what): privilege")) else {
-            throw CheckpointError("\(what): privilege \(m.privilege) is not U, S or M")
-        }
+        let privilege = try privilegeMode(m.privilege, "\(what): privilege")
         guard m.fflags < 32, m.frm < 8 else { throw CheckpointError("\(what): fflags or frm out of range") }
         self.init(hartID: UInt64(m.hart))
         x = m.x
@@ -115,8 +113,15 @@ extension HartSnapshot {
         if m.hasLastTrap {
             let trap = m.lastTrap
             lastTrap = Trap(cause: trap.cause, pc: trap.pc, value: trap.value,
-                            privilege: try narrow(trap.privilege, "\(what): last trap's privilege"),
+                            privilege: try privilegeMode(trap.privilege, "\(what): last trap's privilege"),
                             retired: trap.retired)
         }
     }
+}
+
+private func privilegeMode(_ value: UInt32, _ field: String) throws -> PrivilegeMode {
+    guard let mode = PrivilegeMode(rawValue: try narrow(value, field)) else {
+        throw CheckpointError("\(field) \(value) is not U, S or M")
+    }
+    return mode
 }

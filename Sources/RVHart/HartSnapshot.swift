@@ -83,10 +83,10 @@ public struct HartSnapshot: Equatable {
         public var cause: UInt64
         public var pc: UInt64
         public var value: UInt64
-        public var privilege: UInt8
+        public var privilege: PrivilegeMode
         public var retired: UInt64
 
-        public init(cause: UInt64, pc: UInt64, value: UInt64, privilege: UInt8, retired: UInt64) {
+        public init(cause: UInt64, pc: UInt64, value: UInt64, privilege: PrivilegeMode, retired: UInt64) {
             self.cause = cause
             self.pc = pc
             self.value = value
@@ -184,7 +184,7 @@ extension Hart {
         for index in 1..<32 { regs[index] = s.x[index] }
         for index in 0..<32 { regs[RegisterFile.fpBase + index] = s.f[index] }
         pcValue = s.pc
-        priv = s.privilege.rawValue
+        priv = s.privilege
         retired = s.retired
         mstatus = s.mstatus & ~MStatus.sd
         medeleg = s.medeleg

@@ -47,7 +47,7 @@ final class HartStateTests: XCTestCase {
         s.pmpAddress = (0..<16).map { UInt64($0) << 20 }
         s.waitingForInterrupt = true
         s.reservation = 0x8000_0800
-        s.lastTrap = HartSnapshot.Trap(cause: 13, pc: 0x8000_0040, value: 0xdead, privilege: 1, retired: 100)
+        s.lastTrap = HartSnapshot.Trap(cause: 13, pc: 0x8000_0040, value: 0xdead, privilege: .supervisor, retired: 100)
         return s
     }
 
