@@ -1,4 +1,5 @@
 import Glibc
+import RVPlatform
 
 /// Architectural constants.
 enum MStatus {
@@ -26,13 +27,14 @@ enum MStatus {
     static let supervisorWritable: UInt64 = sie | spie | spp | fs | sum | mxr
 }
 
+/// mip bits (the numbers are RVPlatform's, shared with the sequencer and the devices).
 enum Interrupt {
-    static let ssip: UInt64 = 1 << 1
-    static let msip: UInt64 = 1 << 3
-    static let stip: UInt64 = 1 << 5
-    static let mtip: UInt64 = 1 << 7
-    static let seip: UInt64 = 1 << 9
-    static let meip: UInt64 = 1 << 11
+    static let ssip = InterruptNumber.mask(InterruptNumber.supervisorSoftware)
+    static let msip = InterruptNumber.mask(InterruptNumber.machineSoftware)
+    static let stip = InterruptNumber.mask(InterruptNumber.supervisorTimer)
+    static let mtip = InterruptNumber.mask(InterruptNumber.machineTimer)
+    static let seip = InterruptNumber.mask(InterruptNumber.supervisorExternal)
+    static let meip = InterruptNumber.mask(InterruptNumber.machineExternal)
     static let supervisorBits: UInt64 = ssip | stip | seip
     static let all: UInt64 = ssip | msip | stip | mtip | seip | meip
     /// Lines driven from outside the hart.
