@@ -11,14 +11,7 @@ import RVMachine
 /// the first), restored and checked byte for byte; the harts' and devices' states are saved, encoded and
 /// restored at the end of the boot. Prints one line per figure.
 func runCheckpointBenchmark(guestDirectory: String, harts: Int) throws -> String {
-    let image = { (name: String) in try BootImage.read(path: guestDirectory + "/" + name) }
-    let description = MachineDescription(
-        harts: harts, ramSize: 256 << 20, bootargs: "console=ttyS0 earlycon rrvm_poweroff=1",
-        devices: MachineDescription.standardDevices.union([.virtioEntropy]),
-        startWallTimeNs: 1_700_000_000_000_000_000)
-    let (config, boot) = try InProcessMachine.plan(
-        machine: description, firmware: try image("fw_jump.bin"), kernel: try image("Image"),
-        initrd: try image("initramfs.cpio"), disk: guestDirectory + "/disk.ext2")
+    let (config, boot) = try defaultGuestPlan(guestDirectory: guestDirectory, harts: harts)
     var lines: [String] = []
 
     let booted = try InProcessMachine(config: config, boot: boot)
