@@ -318,6 +318,13 @@ public final class LogReader {
         }
         guard length > 0 else { throw damaged(start, "an empty record") }
         guard remaining - 8 >= length else {
+            // An interrupted recording ends so. A damaged length that overruns the file looks the same,
+            // except that whole records follow it: then it is damage.
+            let rest = try stream.take(remaining - 8)
+            if let found = LogReader.wholeRecord(in: rest) {
+                throw damaged(start, "the record claims \(length) bytes, past the end of the file, but a whole record "
+                              + "follows at byte \(start + 8 + found)")
+            }
             truncation = "record at byte \(start) cut short (expected \(length) bytes, found \(remaining - 8))"
             ended = true
             return nil
@@ -337,6 +344,23 @@ public final class LogReader {
             throw damaged(start, "record checksum does not match")
         }
         return (start, payload)
+    }
+
+    /// The offset of the first whole record (a frame whose check byte, kind tag and CRC hold, of at most
+    /// 64 KiB) in bytes that follow a record cut short, if any.
+    static func wholeRecord(in bytes: ArraySlice<UInt8>) -> Int? {
+        var position = bytes.startIndex
+        while position + 9 <= bytes.endIndex {
+            defer { position += 1 }
+            guard LogFormat.RecordTag(rawValue: bytes[position + 8]) != nil else { continue }
+            let word = readUInt32(bytes, at: position - bytes.startIndex)
+            let length = Int(word & 0xFF_FFFF)
+            guard length > 0, length <= 1 << 16, position + 8 + length <= bytes.endIndex,
+                  UInt8(word >> 24) == LogFormat.lengthCheck(length) else { continue }
+            let crc = readUInt32(bytes, at: position + 4 - bytes.startIndex)
+            if CRC32.checksum(bytes[(position + 8)..<(position + 8 + length)]) == crc { return position - bytes.startIndex }
+        }
+        return nil
     }
 
     /// What a decoded record must satisfy beyond its framing.
