@@ -93,8 +93,12 @@ struct LogCommand: ParsableCommand {
         func run() throws {
             let a = try LogReader(path: first)
             let b = try LogReader(path: second)
-            if a.header.config != b.header.config {
-                print("note: the two logs describe different machines")
+            // The run directory's RAM path differs from run to run and means nothing to the guest.
+            var (configA, configB) = (a.header.config, b.header.config)
+            configA.ramPath = ""
+            configB.ramPath = ""
+            if configA != configB {
+                print("note: the two logs' machine configurations differ (images, start time or devices)")
             }
             let config = a.header.config
             var compared = 0

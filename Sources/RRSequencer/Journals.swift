@@ -225,9 +225,10 @@ public final class ReplayJournal: EventJournal {
             return diverged(g: envelope.g, process: process,
                             what: "the recording checks every process at G=\(check.g), which the run passed without a check "
                                 + "(its instruction count differs)")
-        } else if let end = recordedEnd, end.guestEnded, envelope.g > end.g {
+        } else if let end = recordedEnd, end.guestEnded, noted >= end.events {
             return diverged(g: envelope.g, process: process,
-                            what: "the recorded guest ended at G=\(end.g) (status \(end.exitCode)); the run goes on")
+                            what: "the recorded guest ended at G=\(end.g) (status \(end.exitCode)) after \(end.events) "
+                                + "messages; the run goes on with \(summary(envelope, config: config))")
         }
         noted += 1
         writeExcerpt(.with { $0.event = envelope }, g: envelope.g)
@@ -306,7 +307,8 @@ public final class ReplayJournal: EventJournal {
         try? excerptWriter?.flush()
         guard end.guestEnded else { return nil }
         if let stop = damageStop() { return stop }
-        guard let recorded = recordedEnd, recorded.guestEnded, recorded.g == end.g, recorded.exitCode == end.exitCode else {
+        guard let recorded = recordedEnd, recorded.guestEnded, recorded.g == end.g, recorded.events == end.events,
+              recorded.exitCode == end.exitCode else {
             return diverged(g: end.g, process: "sequencer",
                             what: "the guest ended (\(end.reason)) where the recording has \(describe(next))")
         }

@@ -80,6 +80,8 @@ public final class Sequencer {
 
     public private(set) var g: UInt64 = 0
     private var seq: UInt64 = 0
+    /// The highest G stamped so far (a slice's messages run ahead of `g`, which moves at its end).
+    private var stampedG: UInt64 = 0
     private var harts: [HartSlot]
     private var nextHart = 0
     private var runningHart: Int?
@@ -612,6 +614,7 @@ public final class Sequencer {
         var stamped = envelope
         stamped.seq = seq
         seq &+= 1
+        stampedG = max(stampedG, stamped.g)
         if let stop = journal?.note(stamped) {
             fail(stop.message, exitCode: stop.exitCode)
         }
@@ -627,7 +630,7 @@ public final class Sequencer {
         finished = true
         var exitCode = exitCode, reason = reason
         let end = Rrvm_LogEnd.with {
-            $0.g = g
+            $0.g = max(g, stampedG)
             $0.exitCode = exitCode
             $0.reason = reason
             $0.events = seq
