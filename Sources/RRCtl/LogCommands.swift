@@ -171,7 +171,7 @@ enum LogText {
             "\"detail\":\"\(header.detail == .full ? "full" : "compact")\"", "\"check_interval\":\(header.checkInterval)",
             "\"harts\":\(config.harts)", "\"ram_size\":\(config.ramSize)", "\"quantum\":\(config.quantum)",
             "\"icount_shift\":\(config.icountShift)",
-            "\"devices\":[" + config.devices.map { quoted($0.kind) }.joined(separator: ",") + "]",
+            "\"devices\":[" + config.devices.map { quoted($0.kindName) }.joined(separator: ",") + "]",
             "\"images\":[" + config.images.map {
                 "{\"role\":\(quoted($0.role)),\"path\":\(quoted($0.path)),\"sha256\":\(quoted($0.sha256))}"
             }.joined(separator: ",") + "]",

@@ -1,5 +1,5 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 2
+public let protocolVersion: UInt32 = 3
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 public let logFormatVersion: UInt32 = 3
@@ -28,7 +28,7 @@ public enum Endpoint {
         default:
             let index = deviceIndex(endpoint)
             if let devices = config?.devices, index < devices.count {
-                return "device \(index) (\(devices[index].kind))"
+                return "device \(index) (\(devices[index].kindName))"
             }
             return "device \(index)"
         }
