@@ -128,7 +128,7 @@ private func run(_ machine: InProcessMachine, gLimit: UInt64) -> String {
     let stats = machine.statistics
     let status = outcome.exitCode == 0 ? "exit 0" : "status \(outcome.exitCode) (\(outcome.reason))"
     let text = consoleText(machine.console)
-    let lastLine = text.split(separator: "\n").last.map(String.init) ?? ""
+    let lastLine = text.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
     let console = text.count > 200 ? "\(machine.console.count) bytes ending \"\(lastLine)\"" : "\"\(text)\""
     return "\(status); console: \(console); \(stats.slices) slices, \(stats.deviceOperations) device operations; "
         + figures(instructions: machine.retired, seconds: seconds)
