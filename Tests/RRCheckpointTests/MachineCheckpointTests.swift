@@ -91,14 +91,14 @@ final class MachineCheckpointTests: XCTestCase {
     }
 
     func testFloatingPointAndPagingProgramsRestoreExactly() throws {
-        for name in ["rv64d", "sv39", "traps", "pmp"] { try checkRestoresExactly(Program(name: name)) }
+        for name in ["rv64d", "sv39", "traps", "pmp"] { try checkRestoresExactly(Program(name: name), at: [0.4]) }
     }
 
     func testTimerInterruptAndConsoleProgramsRestoreExactly() throws {
-        try checkRestoresExactly(Program(name: "clint-timer"))
-        try checkRestoresExactly(Program(name: "rtc"))
-        try checkRestoresExactly(Program(name: "plic-uart"))
-        try checkRestoresExactly(Program(name: "uart-echo", input: "hello,rrvm!q"))
+        try checkRestoresExactly(Program(name: "clint-timer"), at: [0.5])
+        try checkRestoresExactly(Program(name: "rtc"), at: [0.5])
+        try checkRestoresExactly(Program(name: "plic-uart"), at: [0.5])
+        try checkRestoresExactly(Program(name: "uart-echo", input: "hello,rrvm!q"), at: [0.5])
     }
 
     func testVirtioProgramsRestoreExactly() throws {
