@@ -27,7 +27,8 @@ let package = Package(
         .target(name: "RVPlatform", swiftSettings: strict),
         // The RV64GC core: no Foundation, no bus. The LLVM options let the optimiser copy the dispatch
         // jump into each instruction handler instead of merging them into one shared jump (threaded
-        // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them.
+        // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them. With LLVM 21 (Swift
+        // 6.3) they apply only because the loop's dispatch is one branch-free block (see Hart.execute).
         .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
         ])]),
