@@ -1062,6 +1062,12 @@ public nonisolated struct Rrvm_Checkpoint: @unchecked Sendable {
   /// Clears the value of `ram`. Subsequent reads from it will return its default value.
   public mutating func clearRam() {_uniqueStorage()._ram = nil}
 
+  /// Messages sent but not yet delivered: at a checkpoint point, the Run that begins the next slice.
+  public var inTransit: [Rrvm_Envelope] {
+    get {_storage._inTransit}
+    set {_uniqueStorage()._inTransit = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3644,7 +3650,7 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Checkpoint"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0\u{3}in_transit\0")
 
   fileprivate class _StorageClass {
     var _formatVersion: UInt32 = 0
@@ -3653,6 +3659,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
     var _harts: [Rrvm_HartState] = []
     var _devices: [Rrvm_DeviceState] = []
     var _ram: Rrvm_RamState? = nil
+    var _inTransit: [Rrvm_Envelope] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3669,6 +3676,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
       _harts = source._harts
       _devices = source._devices
       _ram = source._ram
+      _inTransit = source._inTransit
     }
   }
 
@@ -3693,6 +3701,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
         case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._harts) }()
         case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._devices) }()
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._ram) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._inTransit) }()
         default: break
         }
       }
@@ -3723,6 +3732,9 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
       try { if let v = _storage._ram {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
       } }()
+      if !_storage._inTransit.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._inTransit, fieldNumber: 7)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3738,6 +3750,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
         if _storage._harts != rhs_storage._harts {return false}
         if _storage._devices != rhs_storage._devices {return false}
         if _storage._ram != rhs_storage._ram {return false}
+        if _storage._inTransit != rhs_storage._inTransit {return false}
         return true
       }
       if !storagesAreEqual {return false}
