@@ -195,6 +195,40 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
 
 }
 
+public nonisolated enum Rrvm_LogDetail: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case compact // = 0
+  case full // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .compact
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .compact
+    case 1: self = .full
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .compact: return 0
+    case .full: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_LogDetail] = [
+    .compact,
+    .full,
+  ]
+
+}
+
 public nonisolated struct Rrvm_Hello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -955,6 +989,33 @@ public nonisolated struct Rrvm_LogHeader: @unchecked Sendable {
     set {_uniqueStorage()._recordedAtNs = newValue}
   }
 
+  public var detail: Rrvm_LogDetail {
+    get {_storage._detail}
+    set {_uniqueStorage()._detail = newValue}
+  }
+
+  /// retired instructions between checks (0: no checks)
+  public var checkInterval: UInt64 {
+    get {_storage._checkInterval}
+    set {_uniqueStorage()._checkInterval = newValue}
+  }
+
+  /// the full stream of G excerpt_from..excerpt_to of a replay
+  public var excerpt: Bool {
+    get {_storage._excerpt}
+    set {_uniqueStorage()._excerpt = newValue}
+  }
+
+  public var excerptFrom: UInt64 {
+    get {_storage._excerptFrom}
+    set {_uniqueStorage()._excerptFrom = newValue}
+  }
+
+  public var excerptTo: UInt64 {
+    get {_storage._excerptTo}
+    set {_uniqueStorage()._excerptTo = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -969,7 +1030,7 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
 
   public var body: Rrvm_LogRecord.OneOf_Body? = nil
 
-  /// a stamped cross-process message
+  /// a stamped cross-process message (FULL only)
   public var event: Rrvm_Envelope {
     get {
       if case .event(let v)? = body {return v}
@@ -978,7 +1039,7 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
     set {body = .event(newValue)}
   }
 
-  /// the run ended normally
+  /// the run ended (by the guest or from outside)
   public var end: Rrvm_LogEnd {
     get {
       if case .end(let v)? = body {return v}
@@ -987,13 +1048,35 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
     set {body = .end(newValue)}
   }
 
+  /// a host input and the G it was delivered at
+  public var input: Rrvm_LogInput {
+    get {
+      if case .input(let v)? = body {return v}
+      return Rrvm_LogInput()
+    }
+    set {body = .input(newValue)}
+  }
+
+  /// every process's state hash at a slice boundary
+  public var check: Rrvm_LogCheck {
+    get {
+      if case .check(let v)? = body {return v}
+      return Rrvm_LogCheck()
+    }
+    set {body = .check(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
-    /// a stamped cross-process message
+    /// a stamped cross-process message (FULL only)
     case event(Rrvm_Envelope)
-    /// the run ended normally
+    /// the run ended (by the guest or from outside)
     case end(Rrvm_LogEnd)
+    /// a host input and the G it was delivered at
+    case input(Rrvm_LogInput)
+    /// every process's state hash at a slice boundary
+    case check(Rrvm_LogCheck)
 
   }
 
@@ -1010,6 +1093,57 @@ public nonisolated struct Rrvm_LogEnd: Sendable {
   public var exitCode: Int32 = 0
 
   public var reason: String = String()
+
+  /// messages stamped by then: an interrupted recording replays exactly that many
+  public var events: UInt64 = 0
+
+  /// the guest powered off or reset (not a signal, rrctl or a failure)
+  public var guestEnded: Bool = false
+
+  /// instructions retired by every hart together
+  public var retired: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Host input: console bytes delivered to the UART at G. When the input ended an idle period that the
+/// host clock paced, `ended_idle` is set and `idle_from` is the G at which that period began: the G the
+/// input lands at is the outcome of the pacing (an idle period that ends at its deadline is recomputed).
+public nonisolated struct Rrvm_LogInput: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var g: UInt64 = 0
+
+  public var console: Data = Data()
+
+  public var endedIdle: Bool = false
+
+  public var idleFrom: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Written at the first slice boundary where the instructions retired by all harts reach the next multiple
+/// of LogHeader.check_interval: each hart's state hash (from its last Yield) and each device's (from its
+/// last DeviceDone), in hart and device order.
+public nonisolated struct Rrvm_LogCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var g: UInt64 = 0
+
+  public var retired: UInt64 = 0
+
+  public var harts: [UInt64] = []
+
+  public var devices: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1875,6 +2009,10 @@ nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
+}
+
+nonisolated extension Rrvm_LogDetail: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOG_DETAIL_COMPACT\0\u{1}LOG_DETAIL_FULL\0")
 }
 
 nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3452,13 +3590,18 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}rrvm_version\0\u{1}config\0\u{3}recorded_at_ns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}rrvm_version\0\u{1}config\0\u{3}recorded_at_ns\0\u{1}detail\0\u{3}check_interval\0\u{1}excerpt\0\u{3}excerpt_from\0\u{3}excerpt_to\0")
 
   fileprivate class _StorageClass {
     var _formatVersion: UInt32 = 0
     var _rrvmVersion: String = String()
     var _config: Rrvm_MachineConfig? = nil
     var _recordedAtNs: Int64 = 0
+    var _detail: Rrvm_LogDetail = .compact
+    var _checkInterval: UInt64 = 0
+    var _excerpt: Bool = false
+    var _excerptFrom: UInt64 = 0
+    var _excerptTo: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3473,6 +3616,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _rrvmVersion = source._rrvmVersion
       _config = source._config
       _recordedAtNs = source._recordedAtNs
+      _detail = source._detail
+      _checkInterval = source._checkInterval
+      _excerpt = source._excerpt
+      _excerptFrom = source._excerptFrom
+      _excerptTo = source._excerptTo
     }
   }
 
@@ -3495,6 +3643,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 2: try { try decoder.decodeSingularStringField(value: &_storage._rrvmVersion) }()
         case 3: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
         case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._recordedAtNs) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._detail) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._checkInterval) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._excerpt) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._excerptFrom) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._excerptTo) }()
         default: break
         }
       }
@@ -3519,6 +3672,21 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if _storage._recordedAtNs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._recordedAtNs, fieldNumber: 4)
       }
+      if _storage._detail != .compact {
+        try visitor.visitSingularEnumField(value: _storage._detail, fieldNumber: 5)
+      }
+      if _storage._checkInterval != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._checkInterval, fieldNumber: 6)
+      }
+      if _storage._excerpt != false {
+        try visitor.visitSingularBoolField(value: _storage._excerpt, fieldNumber: 7)
+      }
+      if _storage._excerptFrom != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._excerptFrom, fieldNumber: 8)
+      }
+      if _storage._excerptTo != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._excerptTo, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3532,6 +3700,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._rrvmVersion != rhs_storage._rrvmVersion {return false}
         if _storage._config != rhs_storage._config {return false}
         if _storage._recordedAtNs != rhs_storage._recordedAtNs {return false}
+        if _storage._detail != rhs_storage._detail {return false}
+        if _storage._checkInterval != rhs_storage._checkInterval {return false}
+        if _storage._excerpt != rhs_storage._excerpt {return false}
+        if _storage._excerptFrom != rhs_storage._excerptFrom {return false}
+        if _storage._excerptTo != rhs_storage._excerptTo {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3543,7 +3716,7 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{1}end\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{1}end\0\u{1}input\0\u{1}check\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3577,6 +3750,32 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
           self.body = .end(v)
         }
       }()
+      case 3: try {
+        var v: Rrvm_LogInput?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .input(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .input(v)
+        }
+      }()
+      case 4: try {
+        var v: Rrvm_LogCheck?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .check(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .check(v)
+        }
+      }()
       default: break
       }
     }
@@ -3596,6 +3795,14 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
       guard case .end(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .input?: try {
+      guard case .input(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .check?: try {
+      guard case .check(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -3610,7 +3817,7 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogEnd"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{3}exit_code\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{3}exit_code\0\u{1}reason\0\u{1}events\0\u{3}guest_ended\0\u{1}retired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3621,6 +3828,9 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.guestEnded) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
       default: break
       }
     }
@@ -3636,6 +3846,15 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    if self.events != 0 {
+      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 4)
+    }
+    if self.guestEnded != false {
+      try visitor.visitSingularBoolField(value: self.guestEnded, fieldNumber: 5)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3643,6 +3862,99 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.g != rhs.g {return false}
     if lhs.exitCode != rhs.exitCode {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.guestEnded != rhs.guestEnded {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogInput"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}console\0\u{3}ended_idle\0\u{3}idle_from\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.console) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.endedIdle) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.idleFrom) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    }
+    if !self.console.isEmpty {
+      try visitor.visitSingularBytesField(value: self.console, fieldNumber: 2)
+    }
+    if self.endedIdle != false {
+      try visitor.visitSingularBoolField(value: self.endedIdle, fieldNumber: 3)
+    }
+    if self.idleFrom != 0 {
+      try visitor.visitSingularUInt64Field(value: self.idleFrom, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_LogInput, rhs: Rrvm_LogInput) -> Bool {
+    if lhs.g != rhs.g {return false}
+    if lhs.console != rhs.console {return false}
+    if lhs.endedIdle != rhs.endedIdle {return false}
+    if lhs.idleFrom != rhs.idleFrom {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_LogCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}retired\0\u{1}harts\0\u{1}devices\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 3: try { try decoder.decodeRepeatedFixed64Field(value: &self.harts) }()
+      case 4: try { try decoder.decodeRepeatedFixed64Field(value: &self.devices) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 2)
+    }
+    if !self.harts.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.harts, fieldNumber: 3)
+    }
+    if !self.devices.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.devices, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_LogCheck, rhs: Rrvm_LogCheck) -> Bool {
+    if lhs.g != rhs.g {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.harts != rhs.harts {return false}
+    if lhs.devices != rhs.devices {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
