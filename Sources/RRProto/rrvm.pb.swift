@@ -1911,9 +1911,33 @@ public nonisolated struct Rrvm_SequencerState: Sendable {
   /// RUNNING continues with this much of its budget left.
   public var sliceLeft: UInt64 = 0
 
+  /// the highest G stamped so far
+  public var stampedG: UInt64 = 0
+
+  /// instructions retired by all harts, for the periodic checks
+  public var retired: UInt64 = 0
+
+  /// the retired count at which the next check is due
+  public var nextCheckAt: UInt64 = 0
+
+  /// each device's state hash from its last answer
+  public var deviceHashes: [UInt64] = []
+
+  /// where the idle period that pending input ended began
+  public var inputEndedIdleFrom: UInt64 {
+    get {_inputEndedIdleFrom ?? 0}
+    set {_inputEndedIdleFrom = newValue}
+  }
+  /// Returns true if `inputEndedIdleFrom` has been explicitly set.
+  public var hasInputEndedIdleFrom: Bool {self._inputEndedIdleFrom != nil}
+  /// Clears the value of `inputEndedIdleFrom`. Subsequent reads from it will return its default value.
+  public mutating func clearInputEndedIdleFrom() {self._inputEndedIdleFrom = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _inputEndedIdleFrom: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_HartSchedule: Sendable {
@@ -1937,6 +1961,9 @@ public nonisolated struct Rrvm_HartSchedule: Sendable {
   public var sliceStart: UInt64 = 0
 
   public var executed: UInt64 = 0
+
+  /// from its last yield
+  public var stateHash: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -5288,7 +5315,7 @@ nonisolated extension Rrvm_RamPage: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequencerState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0\u{3}stamped_g\0\u{1}retired\0\u{3}next_check_at\0\u{3}device_hashes\0\u{3}input_ended_idle_from\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5307,12 +5334,21 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logOffset) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logRecords) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.stampedG) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.nextCheckAt) }()
+      case 15: try { try decoder.decodeRepeatedUInt64Field(value: &self.deviceHashes) }()
+      case 16: try { try decoder.decodeSingularUInt64Field(value: &self._inputEndedIdleFrom) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.g != 0 {
       try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
     }
@@ -5346,6 +5382,21 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if self.sliceLeft != 0 {
       try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 11)
     }
+    if self.stampedG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stampedG, fieldNumber: 12)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 13)
+    }
+    if self.nextCheckAt != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nextCheckAt, fieldNumber: 14)
+    }
+    if !self.deviceHashes.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.deviceHashes, fieldNumber: 15)
+    }
+    try { if let v = self._inputEndedIdleFrom {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 16)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5361,6 +5412,11 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.logOffset != rhs.logOffset {return false}
     if lhs.logRecords != rhs.logRecords {return false}
     if lhs.sliceLeft != rhs.sliceLeft {return false}
+    if lhs.stampedG != rhs.stampedG {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.nextCheckAt != rhs.nextCheckAt {return false}
+    if lhs.deviceHashes != rhs.deviceHashes {return false}
+    if lhs._inputEndedIdleFrom != rhs._inputEndedIdleFrom {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5368,7 +5424,7 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HartSchedule"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}lines\0\u{1}mtimecmp\0\u{3}own_deadline\0\u{3}wake_mask\0\u{3}slice_start\0\u{1}executed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}lines\0\u{1}mtimecmp\0\u{3}own_deadline\0\u{3}wake_mask\0\u{3}slice_start\0\u{1}executed\0\u{3}state_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5383,6 +5439,7 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.wakeMask) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStart) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
       default: break
       }
     }
@@ -5410,6 +5467,9 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.executed != 0 {
       try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 7)
     }
+    if self.stateHash != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stateHash, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5421,6 +5481,7 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.wakeMask != rhs.wakeMask {return false}
     if lhs.sliceStart != rhs.sliceStart {return false}
     if lhs.executed != rhs.executed {return false}
+    if lhs.stateHash != rhs.stateHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -691,6 +691,7 @@ extension Sequencer {
                     $0.wakeMask = slot.wakeMask
                     $0.sliceStart = slot.sliceStart
                     $0.executed = slot.executed
+                    $0.stateHash = slot.stateHash
                 }
             }
             state.deviceWakes = deviceWake.keys.sorted().map { device in
@@ -700,6 +701,11 @@ extension Sequencer {
                 .with { $0.device = UInt32(device); $0.reads = stableReads[device]! }
             }
             state.hostInput = Data(hostInput)
+            state.stampedG = stampedG
+            state.retired = retired
+            state.nextCheckAt = nextCheckAt
+            state.deviceHashes = deviceHashes
+            if let from = inputEndedIdleFrom { state.inputEndedIdleFrom = from }
         }
     }
 
@@ -714,7 +720,8 @@ extension Sequencer {
         guard running.count == 1, Int(state.nextHart) < harts.count else {
             throw refuse("a checkpoint holds exactly one running hart")
         }
-        guard state.deviceWakes.allSatisfy({ Int($0.device) < config.devices.count }),
+        guard state.deviceHashes.count == config.devices.count,
+              state.deviceWakes.allSatisfy({ Int($0.device) < config.devices.count }),
               state.stableReads.allSatisfy({ Int($0.device) < config.devices.count }) else {
             throw refuse("a device index out of range")
         }
@@ -733,6 +740,7 @@ extension Sequencer {
             slot.wakeMask = saved.wakeMask
             slot.sliceStart = saved.sliceStart
             slot.executed = saved.executed
+            slot.stateHash = saved.stateHash
             slots.append(slot)
         }
         g = state.g
@@ -750,6 +758,11 @@ extension Sequencer {
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
         hostInput = [UInt8](state.hostInput)
+        stampedG = state.stampedG
+        retired = state.retired
+        nextCheckAt = state.nextCheckAt
+        deviceHashes = state.deviceHashes
+        inputEndedIdleFrom = state.hasInputEndedIdleFrom ? state.inputEndedIdleFrom : nil
         idleSince = nil
         started = true
         finished = false
