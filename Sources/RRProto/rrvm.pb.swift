@@ -1898,12 +1898,13 @@ public nonisolated struct Rrvm_SequencerState: Sendable {
   /// console input stamped but not yet delivered to the UART
   public var hostInput: Data = Data()
 
-  /// device work queued (empty at a checkpoint taken with nothing in flight)
+  /// device work queued: always empty at a checkpoint point (reserved)
   public var queued: [Rrvm_Envelope] = []
 
-  /// bytes of the log written (record) or read (replay) up to here
+  /// bytes of the log written (record) or read (replay) up to here (not yet set)
   public var logOffset: UInt64 = 0
 
+  /// (not yet set)
   public var logRecords: UInt64 = 0
 
   /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
