@@ -174,7 +174,8 @@ public final class InProcessMachine {
     /// run goes on from there with `run`. The console output so far is kept.
     public func restore(_ message: Rrvm_Checkpoint) throws {
         guard message.formatVersion == checkpointFormatVersion else {
-            throw CheckpointError("checkpoint format \(message.formatVersion), this rrvm reads \(checkpointFormatVersion)")
+            throw CheckpointError(
+                "checkpoint format \(message.formatVersion), this rrvm reads \(checkpointFormatVersion)")
         }
         guard message.harts.count == harts.count, message.devices.count == devices.count,
               message.inTransit.count == 1, message.inTransit[0].isRun else {

@@ -714,7 +714,9 @@ extension Sequencer {
     public func restoreState(_ state: Rrvm_SequencerState) throws {
         func refuse(_ reason: String) -> SequencerStateError { SequencerStateError("sequencer state: \(reason)") }
         guard journal == nil else { throw refuse("restoring a run that records or replays a log is not supported yet") }
-        guard state.harts.count == harts.count else { throw refuse("\(state.harts.count) harts, this machine \(harts.count)") }
+        guard state.harts.count == harts.count else {
+            throw refuse("\(state.harts.count) harts, this machine \(harts.count)")
+        }
         guard state.queued.isEmpty else { throw refuse("device work queued at the checkpoint") }
         let running = state.harts.indices.filter { state.harts[$0].state == .running }
         guard running.count == 1, Int(state.nextHart) < harts.count else {
