@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "RRCheckpoint", dependencies: ["RRProto", "RVHart", "RVMachine"], swiftSettings: strict),
         // The hart's and the devices' side of a cluster as pure logic behind transport protocols (as the
         // Sequencer is), and the in-process machine that joins them with the sequencer in memory.
-        .target(name: "RRRoles", dependencies: ["RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+        .target(name: "RRRoles", dependencies: ["RRCheckpoint", "RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // The process roles: the above on the libuv bus.
         .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
@@ -70,7 +70,8 @@ let package = Package(
         .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
-        .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RVHart", "RVMachine", "RVPlatform"]),
+        .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RRRoles", "RVHart", "RVMachine",
+                                                             "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
     ],
     swiftLanguageModes: [.v5]
