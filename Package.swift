@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRCtlTests", dependencies: ["RRCtl", "RRNode"]),
     ],
     swiftLanguageModes: [.v5]
 )
