@@ -15,6 +15,9 @@ final class EvalTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: scratch)
     }
 
+    /// The guest's tty writes "\r\n"; Swift's String sees that as one character, not as "\n".
+    private func unixLines(_ text: String) -> String { text.replacingOccurrences(of: "\r\n", with: "\n") }
+
     /// The default guest's directory, or a skip when it is not built.
     private func guestDirectory() throws -> String {
         let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? Harness.projectRoot + "/cluster/out"
@@ -33,7 +36,7 @@ final class EvalTests: XCTestCase {
         let log = scratch + "/rr.log"
         let run = try RRCtlRun(["rr", "--smp", "4", "--initrd", initrd, "--record", log, "--eval", "rand 16; dmesg"])
         XCTAssertEqual(run.wait(seconds: 400), 0, run.output + run.errors)
-        let output = run.output
+        let output = unixLines(run.output)
         XCTAssertTrue(output.contains("rrctl rr: identical: "), output)
         // The recorded console holds the commands' output: the random bytes and the timestamped kernel log.
         let afterRand = try XCTUnwrap(output.range(of: "rrvm# rand 16\n"), output)
@@ -65,7 +68,7 @@ final class EvalTests: XCTestCase {
         let run = try RRCtlRun(["up", "--smp", "2", "--record", log,
                                 "--eval", "echo \"q%20\" 100%\tx; false; nosuchcommand; echo after the failures"])
         XCTAssertEqual(run.wait(seconds: 300), 1, run.output + run.errors)
-        let output = run.output
+        let output = unixLines(run.output)
         XCTAssertTrue(output.contains("rrvm# echo \"q%20\" 100%\tx\n\"q%20\" 100% x\n"), output)
         XCTAssertTrue(output.contains("rrvm: unknown command 'nosuchcommand'"), output)
         XCTAssertTrue(output.contains("after the failures"), output)
@@ -104,7 +107,7 @@ final class EvalTests: XCTestCase {
 
     func testRRRefusesAnExistingRecordFile() throws {
         let existing = scratch + "/existing.log"
-        FileManager.default.createFile(atPath: existing, contents: Data("keep me".utf8))
+        _ = FileManager.default.createFile(atPath: existing, contents: Data("keep me".utf8))
         let run = try RRCtlRun(["rr", "--record", existing, "--eval", "true"])
         XCTAssertNotEqual(run.wait(seconds: 60), 0)
         XCTAssertTrue(run.errors.contains("already exists"), run.errors)
