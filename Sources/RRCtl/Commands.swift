@@ -4,6 +4,7 @@ import RRBus
 import RRNode
 import RRProto
 import RRSequencer
+import RVPlatform
 
 /// `rrctl`: brings clusters up, replays and inspects their logs.
 public struct RRCtlCommand: ParsableCommand {
@@ -39,7 +40,7 @@ struct MachineOptions: ParsableArguments {
     var disk: String?
 
     @Option(help: "Instructions per round-robin slice.")
-    var quantum: UInt64 = 100_000
+    var quantum: UInt64 = Schedule.defaultQuantum
 
     @Option(help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
     var icountShift: UInt32 = 4

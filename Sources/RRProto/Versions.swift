@@ -1,8 +1,8 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 2
+public let protocolVersion: UInt32 = 3
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
-public let logFormatVersion: UInt32 = 2
+public let logFormatVersion: UInt32 = 3
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"
@@ -28,7 +28,7 @@ public enum Endpoint {
         default:
             let index = deviceIndex(endpoint)
             if let devices = config?.devices, index < devices.count {
-                return "device \(index) (\(devices[index].kind))"
+                return "device \(index) (\(devices[index].kindName))"
             }
             return "device \(index)"
         }

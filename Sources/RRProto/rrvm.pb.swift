@@ -81,6 +81,76 @@ public nonisolated enum Rrvm_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
+/// The kinds of device a machine can hold. The numbers are RVPlatform.DeviceKind's raw values (RRProto maps
+/// one to the other); everything else about a kind is in RVMachine's device registry (DeviceRegistry.swift).
+public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// sifive,test1
+  case finisher // = 1
+
+  /// goldfish RTC
+  case rtc // = 2
+  case clint // = 3
+  case plic // = 4
+
+  /// NS16550A, the console
+  case uart // = 5
+
+  /// virtio-mmio disk
+  case virtioBlock // = 6
+
+  /// virtio-mmio rng
+  case virtioEntropy // = 7
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .finisher
+    case 2: self = .rtc
+    case 3: self = .clint
+    case 4: self = .plic
+    case 5: self = .uart
+    case 6: self = .virtioBlock
+    case 7: self = .virtioEntropy
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .finisher: return 1
+    case .rtc: return 2
+    case .clint: return 3
+    case .plic: return 4
+    case .uart: return 5
+    case .virtioBlock: return 6
+    case .virtioEntropy: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DeviceKind] = [
+    .unspecified,
+    .finisher,
+    .rtc,
+    .clint,
+    .plic,
+    .uart,
+    .virtioBlock,
+    .virtioEntropy,
+  ]
+
+}
+
 public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case stopBudget // = 0
@@ -248,13 +318,13 @@ public nonisolated struct Rrvm_MachineConfig: Sendable {
   public init() {}
 }
 
+/// One device process, as the registry describes its kind (rrctl fills it from the registry).
 public nonisolated struct Rrvm_DeviceSpec: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "uart", "plic", "clint", "finisher", "rtc", "virtio-blk", "virtio-rng"
-  public var kind: String = String()
+  public var kind: Rrvm_DeviceKind = .unspecified
 
   public var base: UInt64 = 0
 
@@ -263,7 +333,7 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
   /// PLIC source, 0 = none
   public var irq: UInt32 = 0
 
-  /// changes guest RAM: writes to it are waited for, not posted
+  /// changes guest RAM
   public var dma: Bool = false
 
   /// backing file (virtio-blk)
@@ -271,6 +341,10 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
 
   /// virtio-blk: writes go to a copy-on-write overlay, the file stays unchanged
   public var overlay: Bool = false
+
+  /// A hart waits for its writes to finish (devices with DMA, and the interrupt controllers, whose effect on
+  /// the writing hart's own lines must be seen right after the store); other writes are posted.
+  public var writesWait: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -950,6 +1024,10 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CONTROL\0\u{1}ROLE_HART\0\u{1}ROLE_DEVICE\0")
 }
 
+nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0")
+}
+
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
 }
@@ -1230,7 +1308,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1238,22 +1316,20 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.base) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.irq) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.dma) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.overlay) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.writesWait) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.kind.isEmpty {
-      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
-    }
     if self.base != 0 {
       try visitor.visitSingularUInt64Field(value: self.base, fieldNumber: 2)
     }
@@ -1272,6 +1348,12 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.overlay != false {
       try visitor.visitSingularBoolField(value: self.overlay, fieldNumber: 7)
     }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 8)
+    }
+    if self.writesWait != false {
+      try visitor.visitSingularBoolField(value: self.writesWait, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1283,6 +1365,7 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.dma != rhs.dma {return false}
     if lhs.path != rhs.path {return false}
     if lhs.overlay != rhs.overlay {return false}
+    if lhs.writesWait != rhs.writesWait {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

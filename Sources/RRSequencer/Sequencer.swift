@@ -1,5 +1,6 @@
 import Foundation
 import RRProto
+import RVPlatform
 
 /// How the sequencer reaches the world: the process wrapper implements it over the libuv bus; tests
 /// implement it in memory.
@@ -105,8 +106,8 @@ public final class Sequencer {
         self.journal = journal
         self.replaying = config.replay
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
-        plicIndex = config.devices.firstIndex { $0.kind == "plic" }
-        uartIndex = config.devices.firstIndex { $0.kind == "uart" }
+        plicIndex = config.devices.firstIndex { $0.kind == .plic }
+        uartIndex = config.devices.firstIndex { $0.kind == .uart }
     }
 
     // MARK: - Inputs
@@ -180,7 +181,7 @@ public final class Sequencer {
             // Idle: the input lands at the G that the host time since the idle period began corresponds to.
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
-            g = min(deadline, idle.g &+ (nanosecondsToTicks(elapsed) << UInt64(config.icountShift)))
+            g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
             noteIdleEnd(idle)
             transport.wakeAfter(nanoseconds: nil)
             boundary()
@@ -326,7 +327,9 @@ public final class Sequencer {
         stampAndNote(envelope)
         if finished { return }
         if let hart = work.replyToHart {
-            let sentIPI = done.hartLines.contains { $0.mipBit == 3 && $0.level && Int($0.hart) != hart }
+            let sentIPI = done.hartLines.contains {
+                $0.mipBit == InterruptNumber.machineSoftware && $0.level && Int($0.hart) != hart
+            }
             heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
@@ -382,8 +385,9 @@ public final class Sequencer {
     /// and the device's stable-read declaration.
     private func reply(toHart hart: Int, device: Int?, value: UInt64, fault: Bool, g accessG: UInt64,
                        sliceLeft: UInt64 = 0) {
-        var lines = harts[hart].lines & ~(1 << 7)
-        if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
+        let timer = InterruptNumber.mask(InterruptNumber.machineTimer)
+        var lines = harts[hart].lines & ~timer
+        if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= timer }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
@@ -479,7 +483,7 @@ public final class Sequencer {
     }
 
     private func runSlice(_ hart: Int) {
-        var budget = config.quantum == 0 ? 100_000 : config.quantum
+        var budget = config.quantum == 0 ? Schedule.defaultQuantum : config.quantum
         if let event = nextEventG(), event > g { budget = min(budget, event - g) }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
@@ -517,7 +521,7 @@ public final class Sequencer {
         statistics.idlePeriods += 1
         if let deadline {
             let ticks = (deadline &- g) >> UInt64(config.icountShift)
-            transport.wakeAfter(nanoseconds: ticksToNanoseconds(ticks))
+            transport.wakeAfter(nanoseconds: Timebase.nanoseconds(ticks: ticks))
         }
         // With no deadline, only host input (or Ctrl-C) ends the wait.
     }
@@ -551,11 +555,12 @@ public final class Sequencer {
     public var mtime: UInt64 { g >> UInt64(config.icountShift) }
 
     private func setLine(hart: Int, bit: UInt32, level: Bool) {
-        if level { harts[hart].lines |= 1 << UInt64(bit) } else { harts[hart].lines &= ~(1 << UInt64(bit)) }
+        let mask = InterruptNumber.mask(bit)
+        if level { harts[hart].lines |= mask } else { harts[hart].lines &= ~mask }
     }
 
     private func updateTimerLine(hart: Int) {
-        setLine(hart: hart, bit: 7, level: mtime >= harts[hart].mtimecmp)
+        setLine(hart: hart, bit: InterruptNumber.machineTimer, level: mtime >= harts[hart].mtimecmp)
     }
 
     // MARK: - Journal and ending
@@ -582,6 +587,3 @@ public final class Sequencer {
     }
 }
 
-/// The timebase is 10 MHz: one tick is 100 ns.
-func nanosecondsToTicks(_ nanoseconds: UInt64) -> UInt64 { nanoseconds / 100 }
-func ticksToNanoseconds(_ ticks: UInt64) -> UInt64 { ticks > UInt64.max / 100 ? .max : ticks * 100 }

@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// The moment of a device access as the sequencer ordered it.
 public struct DeviceClock: Equatable {
     /// G: the global retired-instruction count at the access.
@@ -13,6 +15,16 @@ public struct DeviceClock: Equatable {
 
 public enum InterruptLine: Equatable {
     case machineSoftware, machineTimer, machineExternal, supervisorExternal
+
+    /// The mip bit this line drives.
+    public var mipBit: UInt32 {
+        switch self {
+        case .machineSoftware: return InterruptNumber.machineSoftware
+        case .machineTimer: return InterruptNumber.machineTimer
+        case .supervisorExternal: return InterruptNumber.supervisorExternal
+        case .machineExternal: return InterruptNumber.machineExternal
+        }
+    }
 }
 
 public enum MachineExit: Equatable {

@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// The goldfish RTC (`google,goldfish-rtc`), as Linux's rtc-goldfish drives it.
 ///
 /// Time in ns = startWallTimeNs + offset + mtime * 1e9 / timebase, where the offset is what the guest
@@ -24,8 +26,8 @@ public final class GoldfishRTC: DeviceModel {
     private var irqPending = false
     private var lineLevel = false
 
-    public init(startWallTimeNs: UInt64, timebaseFrequency: UInt64 = MachineLayout.timebaseFrequency,
-                source: UInt32 = MachineLayout.rtcSource, name: String = "rtc") {
+    public init(startWallTimeNs: UInt64, timebaseFrequency: UInt64 = Timebase.frequency, source: UInt32 = DeviceRegistry.type(of: .rtc).source,
+                name: String = "rtc") {
         precondition(timebaseFrequency > 0)
         self.name = name
         self.source = source

@@ -31,7 +31,15 @@ public final class PLIC: DeviceModel {
     public var contextCount: Int { 2 * harts }
     private var wordCount: Int { Int(sourceCount) / 32 + 1 }
 
-    public init(harts: Int, sourceCount: UInt32 = MachineLayout.plicSourceCount, name: String = "plic") {
+    /// QEMU's window: 0x20_0000 of global registers plus one 0x1000 context page for each of 1024
+    /// contexts (512 harts x M/S).
+    public static let windowSize: UInt64 = 0x60_0000
+    /// Sources 1...sourceCount exist (QEMU's `riscv,ndev` = 96).
+    public static let sourceCount: UInt32 = 96
+    /// Priorities are 3 bits wide (0 = never interrupts, 1...7).
+    static let priorityMask: UInt32 = 7
+
+    public init(harts: Int, sourceCount: UInt32 = PLIC.sourceCount, name: String = "plic") {
         precondition(harts > 0 && 2 * harts <= 15872, "the PLIC layout holds up to 15872 contexts")
         precondition(sourceCount >= 1 && sourceCount <= 1023)
         self.name = name
@@ -82,13 +90,13 @@ public final class PLIC: DeviceModel {
         let value = UInt32(truncatingIfNeeded: value)
         switch decode(offset) {
         case .priority(let source):
-            priority[source] = value & MachineLayout.plicPriorityMask
+            priority[source] = value & PLIC.priorityMask
         case .pending, .none:
             return true  // read-only or unimplemented
         case .enable(let context, let word):
             enable[context][word] = value & validSourceMask(word: word)
         case .threshold(let context):
-            threshold[context] = value & MachineLayout.plicPriorityMask
+            threshold[context] = value & PLIC.priorityMask
         case .claim(let context):
             complete(context: context, source: value)
         }

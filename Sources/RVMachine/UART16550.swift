@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// An NS16550A UART with byte-wide registers (reg-shift 0), as QEMU's virt has it at 0x1000_0000.
 ///
 /// The transmitter is infinitely fast: a THR write goes straight to `effects.console` and THR/TSR are
@@ -54,7 +56,10 @@ public final class UART16550: DeviceModel {
     private var hostInputStart = 0
     private var lineLevel = false
 
-    public init(source: UInt32 = MachineLayout.uartSource, name: String = "uart") {
+    /// The input clock, in the device tree as QEMU writes it.
+    static let clockFrequency: UInt32 = 3_686_400
+
+    public init(source: UInt32 = DeviceRegistry.type(of: .uart).source, name: String = "uart") {
         self.name = name
         self.source = source
     }

@@ -186,7 +186,7 @@ final class ReplayTests: XCTestCase {
             XCTAssertEqual(alone.process.terminationStatus, 0, alone.errors)
             XCTAssertTrue(alone.output.contains("every answer as recorded"), alone.output)
         }
-        let uart = try XCTUnwrap(devices.firstIndex { $0.kind == "uart" })
+        let uart = try XCTUnwrap(devices.firstIndex { $0.kind == .uart })
         let echoed = try replayDevice(uart, log: log)
         let words = echoed.output.split(separator: " ")
         let count = words.firstIndex(of: "operations").flatMap { $0 > 0 ? Int(words[$0 - 1]) : nil } ?? 0

@@ -285,7 +285,7 @@ final class HubFixture {
         config.ramSize = 1 << 20
         config.quantum = 1000
         config.icountShift = 4
-        config.devices = [.with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100 }]
+        config.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
         try directory.writeConfig(config)
         process.executableURL = URL(fileURLWithPath: TestBinaries.directory + "/rrvm-sequencer")
         process.arguments = ["--run-dir", directory.path]

@@ -61,7 +61,7 @@ final class LogTests: XCTestCase {
 
     private func config() -> Rrvm_MachineConfig {
         var config = machine(harts: 2)
-        config.devices.append(.with { $0.kind = "finisher"; $0.base = 0x10_0000; $0.size = 0x1000 })
+        config.devices.append(.with { $0.kind = .finisher; $0.base = 0x10_0000; $0.size = 0x1000 })
         return config
     }
 
