@@ -351,10 +351,12 @@ final class CollectingJournal: EventJournal {
         events.append(envelope)
         return nil
     }
-    func recordedInput(at g: UInt64) -> Rrvm_HostInput? { nil }
+    var checkInterval: UInt64 { 0 }
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> { .success(live) }
     func nextRecordedInputG() -> UInt64? { nil }
-    var isExhausted: Bool { false }
-    func end(g: UInt64, exitCode: Int32, reason: String) {}
+    func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+    func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
 }
 
 final class DeviceKindWireTests: XCTestCase {
