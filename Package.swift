@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RRRoles", "RVHart", "RVMachine",
                                                              "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRCtlTests", dependencies: ["RRCtl", "RRNode"]),
     ],
     swiftLanguageModes: [.v5]
 )
