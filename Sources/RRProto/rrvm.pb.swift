@@ -103,6 +103,9 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
 
   /// virtio-mmio rng
   case virtioEntropy // = 7
+
+  /// virtio-mmio network card
+  case virtioNet // = 8
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -119,6 +122,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     case 5: self = .uart
     case 6: self = .virtioBlock
     case 7: self = .virtioEntropy
+    case 8: self = .virtioNet
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -133,6 +137,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     case .uart: return 5
     case .virtioBlock: return 6
     case .virtioEntropy: return 7
+    case .virtioNet: return 8
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -147,6 +152,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     .uart,
     .virtioBlock,
     .virtioEntropy,
+    .virtioNet,
   ]
 
 }
@@ -1025,7 +1031,7 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0\u{1}DEVICE_KIND_VIRTIO_NET\0")
 }
 
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
