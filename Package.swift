@@ -22,6 +22,9 @@ let package = Package(
     targets: [
         // libuv from Debian's libuv1-dev; only RRBus imports it.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        // libslirp from Debian's libslirp-dev (user-mode networking); only RRNet imports it. Not through
+        // pkg-config: slirp.pc requires glib-2.0's development files, which its header does not need.
+        .systemLibrary(name: "CSlirp", providers: [.apt(["libslirp-dev"])]),
         // The numbers every process must agree on (mip bits, memory map, timebase, device kinds...): no
         // dependencies at all, so that every module, the hart included, can use it.
         .target(name: "RVPlatform", swiftSettings: strict),
@@ -39,6 +42,8 @@ let package = Package(
         // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
         .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
+        // User-mode networking for virtio-net: libslirp driven from a bus event loop, and the --net options.
+        .target(name: "RRNet", dependencies: ["CSlirp", "RRBus"], swiftSettings: strict),
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", "RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
@@ -60,6 +65,7 @@ let package = Package(
         .testTarget(name: "RVHartTests", dependencies: ["RVHart"]),
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
+        .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
     ],
