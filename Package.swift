@@ -47,23 +47,28 @@ let package = Package(
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", "RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
-        // The process roles wiring the above together.
-        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+        // The hart's and the devices' side of a cluster as pure logic behind transport protocols (as the
+        // Sequencer is), and the in-process machine that joins them with the sequencer in memory.
+        .target(name: "RRRoles", dependencies: ["RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+                swiftSettings: strict),
+        // The process roles: the above on the libuv bus.
+        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // rrctl's commands.
         .target(name: "RRCtl", dependencies: [
-            "RRNode", "RRBus", "RRProto", "RRSequencer", "RVMachine", "RVPlatform",
+            "RRNode", "RRBus", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "rrctl", dependencies: ["RRCtl"], swiftSettings: strict),
         .executableTarget(name: "rrvm-sequencer", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-hart", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-device", dependencies: ["RRNode"], swiftSettings: strict),
-        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RVHart", "RVMachine"],
+        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RRRoles", "RVHart", "RVMachine"],
                           path: "Benchmarks/rrvm-bench", swiftSettings: strict),
 
-        .testTarget(name: "RVHartTests", dependencies: ["RVHart"]),
+        .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
+        .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),

@@ -2,6 +2,7 @@ import Foundation
 import RRBus
 import RRNode
 import RRProto
+import RRRoles
 import RVMachine
 
 /// Measures the MMIO path between real processes: this process joins as hart 0 of a cluster whose

@@ -3,6 +3,7 @@ import Foundation
 import RRBus
 import RRNode
 import RRProto
+import RRRoles
 import RVMachine
 import RVPlatform
 
@@ -118,19 +119,9 @@ enum MachineBuilder {
             throw ValidationError("\(error)")
         }
 
-        var config = Rrvm_MachineConfig()
-        config.harts = UInt32(inputs.harts)
-        config.ramSize = inputs.ramSize
-        config.icountShift = inputs.icountShift
-        config.quantum = inputs.quantum
-        config.bootargs = inputs.bootargs
-        config.entropySeed = inputs.entropySeed
-        config.startWallTimeNs = inputs.startWallTimeNs
-        config.satpMode = inputs.mmu
-        config.entry = boot.entry
-        config.fdtAddress = boot.fdtAddress
-        config.bootRom = Data(boot.bootROM)
-        config.devices = DeviceCatalog.specs(for: machine, disk: inputs.disk.map(absolute), overlay: inputs.overlayDisk)
+        var config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: inputs.quantum,
+                                        icountShift: inputs.icountShift, disk: inputs.disk.map(absolute),
+                                        overlayDisk: inputs.overlayDisk)
 
         func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
             guard let path, let size = size ?? bytes?.count else { return }

@@ -1,6 +1,7 @@
 import Foundation
 import RRBus
 import RRProto
+import RRRoles
 import RVMachine
 import RVPlatform
 

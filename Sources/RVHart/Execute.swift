@@ -500,46 +500,8 @@ extension Hart {
                     pc &+= 4
                     continue
 
-                case .lrW, .lrD:
-                    let size: UInt64 = e.op == .lrW ? 4 : 8
-                    let address = x[Int(e.rs1)]
-                    guard address & (size &- 1) == 0, let p = hostAddress(loadTLB, address, size) else { break }
-                    reservation = UInt64(UInt(bitPattern: p))
-                    x[Int(e.rd)] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-                    pc &+= 4
-                    continue
-                case .scW, .scD:
-                    let size: UInt64 = e.op == .scW ? 4 : 8
-                    let address = x[Int(e.rs1)]
-                    guard address & (size &- 1) == 0, let p = hostAddress(storeTLB, address, size) else { break }
-                    if reservation == UInt64(UInt(bitPattern: p)) {
-                        if size == 4 {
-                            p.storeBytes(of: UInt32(truncatingIfNeeded: x[Int(e.rs2)]), as: UInt32.self)
-                        } else {
-                            p.storeBytes(of: x[Int(e.rs2)], as: UInt64.self)
-                        }
-                        x[Int(e.rd)] = 0
-                    } else {
-                        x[Int(e.rd)] = 1
-                    }
-                    reservation = .max
-                    pc &+= 4
-                    continue
-                case .amoW:
-                    let address = x[Int(e.rs1)]
-                    guard address & 3 == 0, let p = hostAddress(storeTLB, address, 4) else { break }
-                    let old = signExtend32(UInt64(p.load(as: UInt32.self)))
-                    p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
-                                 as: UInt32.self)
-                    x[Int(e.rd)] = old
-                    pc &+= 4
-                    continue
-                case .amoD:
-                    let address = x[Int(e.rs1)]
-                    guard address & 7 == 0, let p = hostAddress(storeTLB, address, 8) else { break }
-                    let old = p.load(as: UInt64.self)
-                    p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
-                    x[Int(e.rd)] = old
+                case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+                    guard atomicThroughTLB(e.pointer) else { break }
                     pc &+= 4
                     continue
 
@@ -738,7 +700,7 @@ extension Hart {
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
-        let step: UInt64 = e.op.rawValue >= Op.cLi.rawValue ? 2 : 4
+        let step = e.op.length
         /// A load: the value extended as the instruction says, written to rd.
         func load(_ size: UInt64, _ kind: MMIOLoadKind, floatingPoint: Bool = false) -> UInt64 {
             if floatingPoint && !floatingPointEnabled(pc) { return pc }
@@ -784,32 +746,9 @@ extension Hart {
         case .sd, .cSd: return store(8)
         case .fsw: return store(4, floatingPoint: true)
         case .fsd, .cFsd: return store(8, floatingPoint: true)
-        case .lrW, .lrD:
-            let size: UInt64 = e.op == .lrW ? 4 : 8
-            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .load) else { return pc }
-            reservation = UInt64(UInt(bitPattern: p))
-            x[rd] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-        case .scW, .scD:
-            let size: UInt64 = e.op == .scW ? 4 : 8
-            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .store) else { return pc }
-            if reservation == UInt64(UInt(bitPattern: p)) {
-                writeLittleEndian(p, size: size, value: x[Int(e.rs2)])
-                x[rd] = 0
-            } else {
-                x[rd] = 1
-            }
-            reservation = .max
-        case .amoW:
-            guard let p = atomicAddress(x[Int(e.rs1)], size: 4, kind: .store) else { return pc }
-            let old = signExtend32(UInt64(p.load(as: UInt32.self)))
-            p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
-                         as: UInt32.self)
-            x[rd] = old
-        case .amoD:
-            guard let p = atomicAddress(x[Int(e.rs1)], size: 8, kind: .store) else { return pc }
-            let old = p.load(as: UInt64.self)
-            p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
-            x[rd] = old
+        case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+            guard let p = atomicAddress(x[Int(e.rs1)], size: e.op.atomicWidth, kind: e.op.atomicAccess) else { return pc }
+            executeAtomic(e.op, rd: rd, rs2: Int(e.rs2), funct5: e.imm, at: p)
         case .faddD, .fsubD, .fmulD, .fdivD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm, pc) else { return pc }
             x[rd] = doubleArithmetic(e.op, x[Int(e.rs1)], x[Int(e.rs2)], rm)
@@ -962,6 +901,44 @@ extension Hart {
         if sb == 0 { return UInt64(bitPattern: Int64(sa)) }
         if sb == -1 { return 0 }
         return UInt64(bitPattern: Int64(sa % sb))
+    }
+
+    /// LR, SC or an AMO when the TLB maps its (aligned) address; false sends it out of line. Not inlined: the
+    /// loop stays small.
+    @inline(never)
+    func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
+        let op = e.pointee.op
+        let size = op.atomicWidth
+        let address = regs[Int(e.pointee.rs1)]
+        guard address & (size &- 1) == 0,
+              let p = hostAddress(op.atomicAccess == .load ? loadTLB : storeTLB, address, size) else { return false }
+        executeAtomic(op, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), funct5: e.pointee.imm, at: p)
+        return true
+    }
+
+    /// LR, SC or an AMO at its host address `p` (aligned, in RAM, permission checked): the one definition
+    /// behind the loop's TLB path and the out-of-line path.
+    @inline(__always)
+    func executeAtomic(_ op: Op, rd: Int, rs2: Int, funct5: Int32, at p: UnsafeMutableRawPointer) {
+        let x = regs
+        let word = op.atomicWidth == 4
+        let old = word ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
+        switch op {
+        case .lrW, .lrD:
+            reservation = UInt64(UInt(bitPattern: p))
+            x[rd] = old
+        case .scW, .scD:
+            if reservation == UInt64(UInt(bitPattern: p)) {
+                writeLittleEndian(p, size: op.atomicWidth, value: x[rs2])
+                x[rd] = 0
+            } else {
+                x[rd] = 1
+            }
+            reservation = .max
+        default:
+            writeLittleEndian(p, size: op.atomicWidth, value: atomicOperation(funct5, old, x[rs2], word: word))
+            x[rd] = old
+        }
     }
 
     /// AMO arithmetic; `word` operands are sign-extended 32-bit values.

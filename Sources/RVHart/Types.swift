@@ -21,8 +21,13 @@ public enum SatpMode: Equatable {
     case bare, sv39, sv48
 }
 
-public enum PrivilegeMode: UInt8 {
+/// Ordered as the privileged spec orders them: user < supervisor < machine.
+public enum PrivilegeMode: UInt8, Comparable {
     case user = 0, supervisor = 1, machine = 3
+
+    public static func < (a: PrivilegeMode, b: PrivilegeMode) -> Bool {
+        a.rawValue < b.rawValue
+    }
 }
 
 /// What a hart needs to know about the machine around it.

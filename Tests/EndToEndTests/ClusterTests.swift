@@ -85,7 +85,7 @@ final class ClusterTests: XCTestCase {
         let ps = try RRCtlRun(["ps"])
         XCTAssertEqual(ps.wait(), 0, ps.errors)
         XCTAssertTrue(ps.output.contains("rrctl pid \(run.pid)"), ps.output)
-        for role in ["sequencer", "hart 0", "hart 1", "device 4 (uart)"] {
+        for role in ["sequencer", "hart 0", "hart 1", "device 1 (uart)"] {
             XCTAssertTrue(ps.output.contains(role), "\(role) missing in:\n\(ps.output)")
         }
         run.send("q")

@@ -1,5 +1,4 @@
 import Foundation
-import RRBus
 import RRProto
 import RVMachine
 import RVPlatform
@@ -28,7 +27,7 @@ public enum DeviceCatalog {
 
     /// Builds the model `spec` names; `memory` is guest RAM for a device with DMA.
     public static func make(spec: Rrvm_DeviceSpec, config: Rrvm_MachineConfig, memory: GuestMemory?) throws -> DeviceModel {
-        guard let kind = spec.kind.platformKind else { throw NodeError("unknown device kind \(spec.kind.rawValue)") }
+        guard let kind = spec.kind.platformKind else { throw DeviceError("unknown device kind \(spec.kind.rawValue) (a configuration from another version of rrvm?)") }
         let context = DeviceContext(
             harts: Int(config.harts), source: spec.irq, memory: memory, entropySeed: config.entropySeed,
             startWallTimeNs: UInt64(max(0, config.startWallTimeNs)), backingFile: spec.path, overlay: spec.overlay)
