@@ -52,11 +52,11 @@ let package = Package(
         .target(name: "RRRoles", dependencies: ["RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // The process roles: the above on the libuv bus.
-        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+        .target(name: "RRNode", dependencies: ["RRBus", "RRNet", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // rrctl's commands.
         .target(name: "RRCtl", dependencies: [
-            "RRNode", "RRBus", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
+            "RRNode", "RRBus", "RRNet", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "rrctl", dependencies: ["RRCtl"], swiftSettings: strict),

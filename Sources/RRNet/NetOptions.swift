@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What `--net` asks for: no network card, or one with user-mode networking (libslirp), as QEMU's
 /// `-netdev user` spells it: `user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]...[,restrict=on]`, or `none`.
 public enum NetOption: Equatable, CustomStringConvertible {
@@ -116,5 +120,32 @@ public struct UserNetworkOptions: Equatable {
         }
         return HostForward(udp: protocolName == "udp", hostPort: try port(host.last!, "host"),
                            guestPort: try port(guest[1], "guest"))
+    }
+}
+
+extension UserNetworkOptions {
+    /// Refuses (one line) a forwarded host port that something on the host's 127.0.0.1 already holds, so that
+    /// rrctl can say so before it starts anything. (The device process checks again when it listens.)
+    public func checkHostPortsAreFree() throws {
+        for forward in hostForwards {
+            let descriptor = socket(AF_INET, Int32(forward.udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+            guard descriptor >= 0 else { continue }
+            defer { close(descriptor) }
+            var reuse: Int32 = 1
+            setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = forward.hostPort.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                throw NetOptionError("--net user: cannot forward \(forward.udp ? "udp" : "tcp") port \(forward.hostPort) "
+                                     + "of 127.0.0.1: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 }

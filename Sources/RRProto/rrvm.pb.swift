@@ -352,6 +352,12 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
   /// the writing hart's own lines must be seen right after the store); other writes are posted.
   public var writesWait: Bool = false
 
+  /// virtio-net: the --net option (e.g. "user,hostfwd=tcp:8080-:80")
+  public var net: String = String()
+
+  /// virtio-net: the card's address (6 bytes)
+  public var mac: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -570,7 +576,12 @@ public nonisolated struct Rrvm_HostInput: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// typed on the console (rrctl -> sequencer -> uart)
   public var console: Data = Data()
+
+  /// An Ethernet frame for the guest's network card (virtio-net device -> sequencer -> the same device):
+  /// the user-mode network's answer, which replay takes from the log instead.
+  public var frame: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1314,7 +1325,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{c}\u{1}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{1}net\0\u{1}mac\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1330,6 +1341,8 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 7: try { try decoder.decodeSingularBoolField(value: &self.overlay) }()
       case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.writesWait) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.net) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.mac) }()
       default: break
       }
     }
@@ -1360,6 +1373,12 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.writesWait != false {
       try visitor.visitSingularBoolField(value: self.writesWait, fieldNumber: 9)
     }
+    if !self.net.isEmpty {
+      try visitor.visitSingularStringField(value: self.net, fieldNumber: 10)
+    }
+    if !self.mac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.mac, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1372,6 +1391,8 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.path != rhs.path {return false}
     if lhs.overlay != rhs.overlay {return false}
     if lhs.writesWait != rhs.writesWait {return false}
+    if lhs.net != rhs.net {return false}
+    if lhs.mac != rhs.mac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1823,7 +1844,7 @@ nonisolated extension Rrvm_DeviceTick: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HostInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}console\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}console\0\u{1}frame\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1832,6 +1853,7 @@ nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.console) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.frame) }()
       default: break
       }
     }
@@ -1841,11 +1863,15 @@ nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.console.isEmpty {
       try visitor.visitSingularBytesField(value: self.console, fieldNumber: 1)
     }
+    if !self.frame.isEmpty {
+      try visitor.visitSingularBytesField(value: self.frame, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_HostInput, rhs: Rrvm_HostInput) -> Bool {
     if lhs.console != rhs.console {return false}
+    if lhs.frame != rhs.frame {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

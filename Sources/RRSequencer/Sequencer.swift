@@ -94,11 +94,16 @@ public final class Sequencer {
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
+    /// Frames the network card's backend received, waiting for a boundary (each is one input).
+    private var hostFrames: [Data] = []
+    /// Frames kept while the guest runs on; more are dropped, as a full network queue drops them.
+    static let hostFrameLimit = 1024
     private var idleSince: (host: UInt64, g: UInt64)?
     private var finished = false
     private var started = false
     private let plicIndex: Int?
     private let uartIndex: Int?
+    private let netIndex: Int?
 
     public init(config: Rrvm_MachineConfig, transport: SequencerTransport, journal: EventJournal?) {
         self.config = config
@@ -108,6 +113,7 @@ public final class Sequencer {
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
+        netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
     }
 
     // MARK: - Inputs
@@ -157,6 +163,9 @@ public final class Sequencer {
                 return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
             }
             mmio(request, hart: Endpoint.hartIndex(envelope.from))
+        case .hostInput(let input)? where Endpoint.isDevice(envelope.from)
+                && Endpoint.deviceIndex(envelope.from) == netIndex && input.console.isEmpty:
+            receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
             if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
@@ -177,8 +186,21 @@ public final class Sequencer {
     public func receiveHostInput(_ bytes: [UInt8]) {
         guard !replaying, !finished, uartIndex != nil else { return }
         hostInput += bytes
+        hostInputArrived()
+    }
+
+    /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
+    public func receiveHostFrame(_ frame: Data) {
+        guard !replaying, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
+              hostFrames.count < Self.hostFrameLimit else { return }
+        hostFrames.append(frame)
+        hostInputArrived()
+    }
+
+    /// Host input lands at the next boundary; when every hart waits, at the G that the host time since the
+    /// idle period began corresponds to.
+    private func hostInputArrived() {
         if let idle = idleSince {
-            // Idle: the input lands at the G that the host time since the idle period began corresponds to.
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
@@ -437,8 +459,8 @@ public final class Sequencer {
             enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
             return
         }
-        if let input = takeInput(), let uart = uartIndex {
-            enqueueDeviceEvent(device: uart, body: .hostInput(input))
+        if let input = takeInput(), let device = input.frame.isEmpty ? uartIndex : netIndex {
+            enqueueDeviceEvent(device: device, body: .hostInput(input))
             return
         }
         if replaying, journal?.isExhausted == true {
@@ -464,9 +486,12 @@ public final class Sequencer {
 
     private func takeInput() -> Rrvm_HostInput? {
         if replaying { return journal?.recordedInput(at: g) }
-        guard !hostInput.isEmpty else { return nil }
-        defer { hostInput.removeAll() }
-        return .with { $0.console = Data(hostInput) }
+        if !hostInput.isEmpty {
+            defer { hostInput.removeAll() }
+            return .with { $0.console = Data(hostInput) }
+        }
+        guard !hostFrames.isEmpty else { return nil }
+        return .with { $0.frame = hostFrames.removeFirst() }
     }
 
     private func nextRunnableHart() -> Int? {

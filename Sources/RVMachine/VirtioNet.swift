@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// virtio-net (device id 1) with one receive queue (0) and one transmit queue (1), no control queue and no
 /// offloads: the guest computes its own checksums and sends whole Ethernet frames.
 ///
@@ -19,8 +21,7 @@ public final class VirtioNet: VirtioBackend {
     public static let featureStatus: UInt64 = 1 << 16
     public static let statusLinkUp: UInt16 = 1
     public static let receiveQueue = 0, transmitQueue = 1
-    /// Ethernet frame sizes without the FCS: a bare header, and 1500 bytes of payload behind a VLAN tag.
-    public static let frameSizes = 14...1518
+    public static var frameSizes: ClosedRange<Int> { EthernetFrame.sizes }
     /// QEMU's default address for its first NIC.
     public static let defaultMAC: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
     public static let legacyHeaderSize = 10, headerSize = 12

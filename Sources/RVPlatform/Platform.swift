@@ -80,3 +80,9 @@ public enum DeviceKind: UInt32, CaseIterable {
         }
     }
 }
+
+/// Ethernet frames as the network card carries them (no FCS, no offloads): from a bare 14-byte header to
+/// 1500 bytes of payload behind a VLAN tag.
+public enum EthernetFrame {
+    @inlinable public static var sizes: ClosedRange<Int> { 14...1518 }
+}
