@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRCtlTests", dependencies: ["RRCtl", "RRNode"]),
     ],
     swiftLanguageModes: [.v5]
 )

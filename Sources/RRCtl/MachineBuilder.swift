@@ -43,7 +43,8 @@ enum MachineBuilder {
     static let defaultFirmware = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 
     /// The machine `rrctl up` describes; a recording keeps the disk image unchanged and fingerprints the images.
-    static func plan(_ options: MachineOptions, recording: Bool) throws -> MachinePlan {
+    /// `eval` (--eval) adds its commands to the kernel command line.
+    static func plan(_ options: MachineOptions, recording: Bool, eval: String? = nil) throws -> MachinePlan {
         guard (1...8).contains(options.smp) else { throw ValidationError("--smp must be 1 to 8, not \(options.smp)") }
         let ramSize = try parseSize(options.memory)
         guard ramSize >= 16 << 20, ramSize <= 8 << 30 else {
@@ -75,8 +76,9 @@ enum MachineBuilder {
             harts: options.smp, ramSize: ramSize,
             bios: options.bios == "none" ? nil : (options.bios ?? defaultFirmware),
             kernel: kernel, initrd: options.initrd,
-            bootargs: options.append ?? "console=ttyS0 earlycon",
-            disk: options.disk, overlayDisk: recording, net: net.description, fingerprintImages: recording, quantum: options.quantum,
+            bootargs: try GuestEval.commandLine(options.append ?? "console=ttyS0 earlycon", adding: eval),
+            disk: options.disk, overlayDisk: recording, net: net.description, fingerprintImages: recording,
+            quantum: options.quantum,
             icountShift: options.icountShift, mmu: options.mmu,
             // The only host nondeterminism a guest sees at boot; both are recorded in the log header.
             entropySeed: generator.next(),

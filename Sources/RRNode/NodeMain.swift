@@ -7,12 +7,13 @@ import RRProto
 public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--record", "--replay"])
+                                  allowed: ["--run-dir", "--parent-pid", "--record", "--replay", "--console-capture"])
         dieWithParent(expectedParent: options.parentPID)
         setProcessName("rrvm-sequencer")
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, recordPath: options.values["--record"],
-                                         replayPath: options.values["--replay"])
+                                         replayPath: options.values["--replay"],
+                                         consoleCapturePath: options.values["--console-capture"])
             exit(node.run())
         } catch {
             options.fail("\(error)")
