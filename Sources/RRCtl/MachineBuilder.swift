@@ -55,7 +55,8 @@ enum MachineBuilder {
         guard options.icountShift <= 16 else { throw ValidationError("--icount-shift must be 0 to 16") }
         let net: NetOption
         do {
-            net = try NetOption(parsing: options.net)
+            // The default guest is networked, as QEMU's default machine is; a kernel of one's own asks.
+            net = try NetOption(parsing: options.net ?? (options.kernel == nil ? "user" : "none"))
             if case .user(let user) = net { try user.checkHostPortsAreFree() }
         } catch {
             throw ValidationError("\(error)")
