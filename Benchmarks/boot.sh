@@ -16,7 +16,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -x "$rrctl" ] || { echo "boot.sh: build first: cluster/build-release.sh" >&2; exit 1; }
 [ -f "$guest/Image" ] || { echo "boot.sh: build the guest first: cluster/build-guest.sh" >&2; exit 1; }
-images=(--bios "$guest/fw_jump.bin" --kernel "$guest/Image" --initrd "$guest/initramfs.cpio" --disk "$guest/disk.ext2")
+images=(--bios "$guest/fw_jump.bin" --kernel "$guest/Image" --initrd "$guest/initramfs.cpio" --disk "$guest/disk.ext2"
+        --net user)
 
 # Median wall seconds of `runs` runs of a command (its output discarded; it must succeed).
 median_seconds() {
