@@ -47,6 +47,8 @@ let package = Package(
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", "RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
+        // Checkpoint state: hart, device and sequencer state to and from proto messages, guest RAM checkpoints.
+        .target(name: "RRCheckpoint", dependencies: ["RRProto", "RVHart", "RVMachine"], swiftSettings: strict),
         // The hart's and the devices' side of a cluster as pure logic behind transport protocols (as the
         // Sequencer is), and the in-process machine that joins them with the sequencer in memory.
         .target(name: "RRRoles", dependencies: ["RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
@@ -63,7 +65,8 @@ let package = Package(
         .executableTarget(name: "rrvm-sequencer", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-hart", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-device", dependencies: ["RRNode"], swiftSettings: strict),
-        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RRRoles", "RVHart", "RVMachine"],
+        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRCheckpoint", "RRProto", "RRRoles", "RVHart",
+                                                             "RVMachine"],
                           path: "Benchmarks/rrvm-bench", swiftSettings: strict),
 
         .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
@@ -72,6 +75,7 @@ let package = Package(
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
         .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
+        .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RVHart", "RVMachine", "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
         .testTarget(name: "RRCtlTests", dependencies: ["RRCtl", "RRNode"]),
     ],

@@ -1,4 +1,5 @@
 import Glibc
+import RRProto
 import RRRoles
 import RVHart
 import RVMachine
@@ -95,19 +96,25 @@ func runMachineBenchmark(elfPath: String, budget: UInt64) -> String {
     }
 }
 
+/// The default guest's machine (OpenSBI, Linux, initramfs, disk from `guestDirectory`; 256 MiB; powering
+/// off once booted) on `harts` harts of the in-process machine.
+func defaultGuestPlan(guestDirectory: String, harts: Int) throws -> (config: Rrvm_MachineConfig, boot: BootPlan) {
+    let image = { (name: String) in try BootImage.read(path: guestDirectory + "/" + name) }
+    let machine = MachineDescription(
+        harts: harts, ramSize: 256 << 20, bootargs: "console=ttyS0 earlycon rrvm_poweroff=1",
+        devices: MachineDescription.standardDevices.union([.virtioEntropy]),
+        startWallTimeNs: 1_700_000_000_000_000_000)
+    return try InProcessMachine.plan(
+        machine: machine, firmware: try image("fw_jump.bin"), kernel: try image("Image"),
+        initrd: try image("initramfs.cpio"), disk: guestDirectory + "/disk.ext2")
+}
+
 /// The default guest (OpenSBI, Linux, initramfs, disk from `guestDirectory`, as Benchmarks/boot.sh boots
 /// it) from power-on to power-off on `harts` harts of the in-process machine: MIPS over a whole boot,
 /// without the cost of the bus between processes.
 func runBootBenchmark(guestDirectory: String, harts: Int) -> String {
     do {
-        let image = { (name: String) in try BootImage.read(path: guestDirectory + "/" + name) }
-        let machine = MachineDescription(
-            harts: harts, ramSize: 256 << 20, bootargs: "console=ttyS0 earlycon rrvm_poweroff=1",
-            devices: MachineDescription.standardDevices.union([.virtioEntropy]),
-            startWallTimeNs: 1_700_000_000_000_000_000)
-        let (config, boot) = try InProcessMachine.plan(
-            machine: machine, firmware: try image("fw_jump.bin"), kernel: try image("Image"),
-            initrd: try image("initramfs.cpio"), disk: guestDirectory + "/disk.ext2")
+        let (config, boot) = try defaultGuestPlan(guestDirectory: guestDirectory, harts: harts)
         return "Linux boot, \(harts) hart(s), in-process: " + run(try InProcessMachine(config: config, boot: boot), gLimit: .max)
     } catch {
         return "boot benchmark: \(guestDirectory): \(error)"

@@ -79,12 +79,25 @@ struct Up: ParsableCommand {
     @Option(help: "Record the run into this log file.")
     var record: String?
 
+    @Option(help: "What --record keeps: compact (inputs, checks, the end) or full (every stamped message too).")
+    var logDetail: LogDetailName = .compact
+
+    @Option(help: "Instructions (all harts together) between two checks of every process's state hash in the log.")
+    var checkInterval: UInt64 = defaultCheckInterval
+
+    func validate() throws {
+        guard checkInterval > 0 else { throw ValidationError("--check-interval must be at least 1") }
+    }
+
     func run() throws {
         let plan = try MachineBuilder.plan(machine, recording: record != nil, eval: eval.eval)
         try debugger.validate(harts: Int(plan.config.harts))
+        let logArguments = record.map {
+            ["--record", $0, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
+        } ?? []
         // With --eval the commands come from the command line: the terminal is not the guest's input.
-        let status = try launch(plan: plan, sequencerArguments: record.map { ["--record", $0] } ?? [],
-                                forwardInput: eval.eval == nil, debugger: debugger, timeout: eval.effectiveTimeout)
+        let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: eval.eval == nil,
+                                debugger: debugger, timeout: eval.effectiveTimeout)
         throw ExitCode(status)
     }
 }
@@ -101,12 +114,39 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var debugger: DebuggerOptions
 
+    @Option(help: "Write every message the replay stamps (the full stream) in G --from...--to to this file.")
+    var fullStream: String?
+
+    @Option(help: "With --full-stream: the interval's first G (default 0).")
+    var from: UInt64?
+
+    @Option(help: "With --full-stream: the interval's last G (default the log's last).")
+    var to: UInt64?
+
     func run() throws {
-        let file = try LogFile(path: log)
-        let plan = try MachineBuilder.replan(file.header.config, imageDirectory: imageDir)
+        // The whole log is read (and checked) once before anything runs; the sequencer then reads it as it goes.
+        let summary = try LogSummary(path: log)
+        guard !summary.header.excerpt else {
+            throw LogError("'\(log)' is the full stream of G=\(summary.header.excerptFrom)..\(summary.header.excerptTo) of a "
+                           + "replay, not a recording: compare it with rrctl log diff")
+        }
+        var arguments = ["--replay", log]
+        if let fullStream {
+            let (first, last) = (from ?? 0, to ?? summary.lastG)
+            guard first <= last, last <= summary.lastG else {
+                throw LogError("the interval G=\(first)..\(last) is outside the log, which spans G=0..\(summary.lastG)")
+            }
+            arguments += ["--full-stream", fullStream, "--from", String(first), "--to", String(last)]
+        } else if from != nil || to != nil {
+            throw ValidationError("--from and --to choose the interval of --full-stream")
+        }
+        let plan = try MachineBuilder.replan(summary.header.config, imageDirectory: imageDir)
         try debugger.validate(harts: Int(plan.config.harts))
-        let status = try launch(plan: plan, sequencerArguments: ["--replay", log], forwardInput: false, debugger: debugger)
-        if status == 0 { report("rrctl", "replay of \(log) matched the recording") }
+        let status = try launch(plan: plan, sequencerArguments: arguments, forwardInput: false, debugger: debugger)
+        if status == 0 {
+            report("rrctl", fullStream.map { "replay of \(log) wrote the full stream of its interval to \($0)" }
+                   ?? "replay of \(log) matched the recording")
+        }
         throw ExitCode(status)
     }
 }

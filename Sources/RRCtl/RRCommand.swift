@@ -48,7 +48,7 @@ struct RR: ParsableCommand {
         }
 
         // The replay's console is not shown again: only its captured bytes matter.
-        let replayPlan = try MachineBuilder.replan(try LogFile(path: log).header.config, imageDirectory: nil)
+        let replayPlan = try MachineBuilder.replan(try LogReader(path: log).header.config, imageDirectory: nil)
         let replayStart = Date()
         let replayStatus = try withStandardOutputSilenced {
             try launch(plan: replayPlan, sequencerArguments: ["--replay", log, "--console-capture", captures.replay],

@@ -1,18 +1,32 @@
 import Foundation
 import RRBus
 import RRProto
+import RRSequencer
 
 /// Entry points of the role executables (rrvm-sequencer, rrvm-hart, rrvm-device). Their command lines
 /// are written by rrctl; they are also what a developer types to run one process under a debugger.
 public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--record", "--replay", "--console-capture"])
+                                  allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
+                                            "--replay", "--full-stream", "--from", "--to", "--console-capture"])
+        var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
+        if let detail = options.values["--log-detail"] {
+            guard let level = LogDetailName(rawValue: detail) else {
+                options.fail("unknown log detail level '\(detail)' (compact or full)")
+            }
+            log.detail = level.detail
+        }
+        if options.values["--check-interval"] != nil { log.checkInterval = UInt64(options.integer("--check-interval")) }
+        if let path = options.values["--full-stream"] {
+            let from = options.values["--from"] == nil ? 0 : UInt64(options.integer("--from"))
+            let to = options.values["--to"] == nil ? UInt64.max : UInt64(options.integer("--to"))
+            log.excerpt = .init(path: path, from: from, to: to)
+        }
         dieWithParent(expectedParent: options.parentPID)
         setProcessName("rrvm-sequencer")
         do {
-            let node = try SequencerNode(runDirectory: options.runDirectory, recordPath: options.values["--record"],
-                                         replayPath: options.values["--replay"],
+            let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
                                          consoleCapturePath: options.values["--console-capture"])
             exit(node.run())
         } catch {

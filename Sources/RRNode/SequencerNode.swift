@@ -3,6 +3,15 @@ import RRBus
 import RRProto
 import RRSequencer
 
+/// What the sequencer does with a log (the `--record`, `--replay` and related options of rrvm-sequencer).
+struct LogOptions {
+    var recordPath: String?
+    var detail: Rrvm_LogDetail = .compact
+    var checkInterval: UInt64 = defaultCheckInterval
+    var replayPath: String?
+    var excerpt: ReplayJournal.Excerpt?
+}
+
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
 /// the handshake, and wires the bus to the deterministic `Sequencer`.
 final class SequencerNode: SequencerTransport {
@@ -30,23 +39,25 @@ final class SequencerNode: SequencerTransport {
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
 
-    init(runDirectory: RunDirectory, recordPath: String?, replayPath: String?, consoleCapturePath: String? = nil) throws {
+    init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil) throws {
         self.runDirectory = runDirectory
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
         credentials = try runDirectory.credentials()
-        if let replayPath {
-            let log = try LogFile(path: replayPath)
+        if let replayPath = options.replayPath {
             config.replay = true
-            journal = ReplayJournal(log: log)
-        } else if let recordPath {
+            journal = try ReplayJournal(path: replayPath, excerpt: options.excerpt)
+        } else if let recordPath = options.recordPath {
             let header = Rrvm_LogHeader.with {
                 $0.formatVersion = logFormatVersion
                 $0.rrvmVersion = rrvmVersion
                 $0.config = config
                 $0.recordedAtNs = config.startWallTimeNs
+                $0.detail = options.detail
+                $0.checkInterval = options.checkInterval
             }
-            let record = RecordJournal(writer: try LogWriter(path: recordPath, header: header))
+            let record = RecordJournal(writer: try LogWriter(path: recordPath, header: header), detail: options.detail,
+                                       checkInterval: options.checkInterval)
             recordJournal = record
             journal = record
         }
@@ -274,7 +285,7 @@ final class SequencerNode: SequencerTransport {
         self.exitCode = exitCode
         if !sequencer.isFinished {
             // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
-            journal?.end(g: sequencer.g, exitCode: exitCode, reason: reason)
+            sequencer.stop(exitCode: exitCode, reason: reason)
         }
         recordJournal?.flush()
         flushConsole()

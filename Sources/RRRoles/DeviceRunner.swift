@@ -89,6 +89,8 @@ public final class DeviceRunner {
         case nil:
             break
         }
+        // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
+        done.stateHash = model.stateHash()
         done.stableReads = model.stableReads().map { read in
             .with {
                 $0.offset = read.offset

@@ -93,6 +93,12 @@ public final class InProcessMachine {
     /// The hart with index `index` (its registers, its retired count).
     public func hart(_ index: Int) -> HartRunner { harts[index] }
 
+    /// The model of device `index` (its state, for checkpoints).
+    public func device(_ index: Int) -> DeviceModel { devices[index].model }
+
+    /// Guest RAM (`config.ramSize` bytes), for checkpoints.
+    public var guestRAM: UnsafeMutableRawPointer { ram }
+
     /// G so far: instructions retired by every hart plus the idle time skipped.
     public var g: UInt64 { sequencer.g }
 

@@ -100,6 +100,47 @@ public final class VirtioNet: VirtioBackend {
         outbox.removeAll()
     }
 
+    /// Everything above, for checkpoints.
+    public struct State: Equatable {
+        public var negotiatedFeatures: UInt64
+        public var receivedFrames, droppedFrames, sentFrames: UInt64
+        public var pending: [[UInt8]]
+        public var receiveDigest, sendDigest: UInt64
+
+        public init(negotiatedFeatures: UInt64, receivedFrames: UInt64, droppedFrames: UInt64, sentFrames: UInt64,
+                    pending: [[UInt8]], receiveDigest: UInt64, sendDigest: UInt64) {
+            self.negotiatedFeatures = negotiatedFeatures
+            self.receivedFrames = receivedFrames
+            self.droppedFrames = droppedFrames
+            self.sentFrames = sentFrames
+            self.pending = pending
+            self.receiveDigest = receiveDigest
+            self.sendDigest = sendDigest
+        }
+    }
+
+    public func saveBackendState() throws -> VirtioBackendState {
+        .net(State(negotiatedFeatures: negotiated, receivedFrames: receivedFrames, droppedFrames: droppedFrames,
+                   sentFrames: sentFrames, pending: Array(pending[pendingHead...]), receiveDigest: receiveDigest.value,
+                   sendDigest: sendDigest.value))
+    }
+
+    public func restoreBackendState(_ state: VirtioBackendState) throws {
+        guard case .net(let saved) = state else { throw DeviceStateError("only a virtio-net state restores into virtio-net") }
+        guard saved.pending.count <= pendingLimit, saved.pending.allSatisfy({ VirtioNet.frameSizes.contains($0.count) }) else {
+            throw DeviceStateError("virtio-net state with more than \(pendingLimit) waiting frames or one of an impossible size")
+        }
+        negotiated = saved.negotiatedFeatures
+        receivedFrames = saved.receivedFrames
+        droppedFrames = saved.droppedFrames
+        sentFrames = saved.sentFrames
+        pending = saved.pending
+        pendingHead = 0
+        outbox = []
+        receiveDigest = StateHasher(value: saved.receiveDigest)
+        sendDigest = StateHasher(value: saved.sendDigest)
+    }
+
     public func hashState(into hasher: inout StateHasher) {
         hasher.combine(negotiated)
         hasher.combine(receivedFrames)

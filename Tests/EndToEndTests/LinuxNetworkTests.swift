@@ -101,17 +101,17 @@ final class LoopbackHTTPServer {
     var requests: [String] { lock.withLock { received } }
 
     init(body: String) throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = loopbackAddress(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ready = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0
+                bind(listener, $0, length) == 0 && Glibc.listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0
             }
         }
         guard listener >= 0, ready else { throw POSIXError(.EADDRINUSE) }
+        self.listener = listener
         port = UInt16(bigEndian: address.sin_port)
-        let listener = self.listener
         let answer = Array("HTTP/1.0 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
         Thread.detachNewThread { [weak self] in
             while true {

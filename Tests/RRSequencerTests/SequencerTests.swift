@@ -351,10 +351,14 @@ final class CollectingJournal: EventJournal {
         events.append(envelope)
         return nil
     }
-    func recordedInput(at g: UInt64) -> Rrvm_HostInput? { nil }
+    var checkInterval: UInt64 { 0 }
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
+        .success(live)
+    }
     func nextRecordedInputG() -> UInt64? { nil }
-    var isExhausted: Bool { false }
-    func end(g: UInt64, exitCode: Int32, reason: String) {}
+    func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+    func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
 }
 
 final class DeviceKindWireTests: XCTestCase {
@@ -449,13 +453,15 @@ final class RecordedFrameJournal: EventJournal {
         self.g = g
         self.frame = frame
     }
+    var checkInterval: UInt64 { 0 }
     func note(_ envelope: Rrvm_Envelope) -> JournalStop? { nil }
-    func recordedInput(at g: UInt64) -> Rrvm_HostInput? {
-        guard g == self.g, let frame else { return nil }
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
+        guard g == self.g, let frame else { return .success(nil) }
         self.frame = nil
-        return .with { $0.frame = frame }
+        return .success(.with { $0.frame = frame })
     }
     func nextRecordedInputG() -> UInt64? { frame == nil ? nil : g }
-    var isExhausted: Bool { false }
-    func end(g: UInt64, exitCode: Int32, reason: String) {}
+    func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+    func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
 }
