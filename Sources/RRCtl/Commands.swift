@@ -47,6 +47,9 @@ struct MachineOptions: ParsableArguments {
 
     @Option(help: "Page-table format the harts offer: sv39 or sv48.")
     var mmu: String = "sv39"
+
+    @Option(help: "The network card: 'user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]...[,restrict=on]' (user-mode networking: the guest is 10.0.2.15, the host's 127.0.0.1 is 10.0.2.2) or 'none'. Default: user for the default guest, none with --kernel.")
+    var net: String?
 }
 
 /// GDB on one hart (DESIGN §9): the hart serves the remote protocol and waits for the debugger.

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define DISK_DEVICE "/dev/vda"
 #define DISK_MOUNT "/mnt"
 #define DISK_GREETING DISK_MOUNT "/hello.txt"
@@ -362,6 +364,8 @@ static void print_help(void) {
            "  cpus          online CPUs, and one pinned thread on each\n"
            "  rand [N]      N random bytes from getrandom (default 16, at most %d)\n"
            "  dmesg         the kernel log, with its timestamps\n"
+           "  fetch [-s] URL  GET http://A.B.C.D[:PORT]/PATH and print the body (-s: size, crc32, time)\n"
+           "  serve PORT    answer one HTTP request on PORT (reach it with rrctl --net user,hostfwd=...)\n"
            "  true, false   succeed, fail (status 0, 1)\n"
            "  exit [N]      power off with status N (default 0)\n"
            "  poweroff      sync and power the machine off (so does end of input, Ctrl-D)\n",
@@ -423,6 +427,20 @@ static int run_command(char *line, int *stop) {
         }
     } else if (strcmp(command, "dmesg") == 0) {
         status = print_kernel_log();
+    } else if (strcmp(command, "fetch") == 0) {
+        int summary = count > 2 && strcmp(args[1], "-s") == 0;
+        if (count != 2 + summary) {
+            printf("usage: fetch [-s] http://A.B.C.D[:PORT]/PATH\n");
+            return 2;
+        }
+        status = net_fetch(args[1 + summary], summary);
+    } else if (strcmp(command, "serve") == 0) {
+        long port = count == 2 ? parse_number(args[1], 1, 65535) : -1;
+        if (port < 0) {
+            printf("usage: serve PORT (1 to 65535)\n");
+            return 2;
+        }
+        status = net_serve(port);
     } else if (strcmp(command, "true") == 0) {
         status = 0;
     } else if (strcmp(command, "false") == 0) {
@@ -556,6 +574,7 @@ int main(void) {
     print_clocks();
     run_threads_on_every_cpu();
     mount_disk();
+    net_up();
     print_uptime();
     // `rrvm_poweroff=1` on the kernel command line reaches init as an environment variable: the boot
     // benchmarks use it to power off right after the report, without typing at the prompt.
