@@ -85,9 +85,10 @@ final class SequencerNode: SequencerTransport {
             // A killed sequencer loses at most the last half second of the log.
             flushTimer.start(milliseconds: 500, repeatMilliseconds: 500) { recordJournal.flush() }
         }
-        // While a slice or a device operation is under way the next message usually comes within a
-        // millisecond, and waking from sleep costs about as much as a hop: poll for 1 ms after each
-        // message, then sleep. A busy guest so keeps one host CPU polling here; an idle one costs none.
+        // While a device operation is under way, or a hart is in a burst of device accesses, the next
+        // message usually comes within a millisecond, and waking from sleep costs about as much as a hop:
+        // poll for 1 ms after each message, then sleep. A guest that only computes costs no polling here
+        // (`Sequencer.isBusy`), so one computing hart keeps one host CPU busy, not two.
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
         let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0 : 1_000_000
         loop.run(pollingWhile: { sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds },

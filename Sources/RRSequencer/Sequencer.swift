@@ -161,8 +161,12 @@ public final class Sequencer {
     }
     public private(set) var statistics = Statistics()
 
-    /// Whether a slice or a device operation is under way (an answer is due soon), as opposed to idle.
-    public var isBusy: Bool { !finished && (runningHart != nil || inFlight != nil) }
+    /// Whether a message is due soon: a device operation is under way, or the running hart has accessed a
+    /// device in this slice (accesses come in bursts). A slice that has only computed so far may run for
+    /// its whole budget, so nothing is due soon: the node sleeps rather than polls while a hart computes.
+    public var isBusy: Bool { !finished && (inFlight != nil || (runningHart != nil && sliceAccessedDevices)) }
+    /// The running hart has sent an MMIO request in this slice.
+    private var sliceAccessedDevices = false
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
@@ -246,6 +250,7 @@ public final class Sequencer {
     // MARK: - MMIO and device work
 
     private func mmio(_ request: Rrvm_MmioRequest, hart: Int) {
+        sliceAccessedDevices = true
         let accessG = harts[hart].sliceStart &+ request.executed
         guard let device = config.devices.firstIndex(where: {
             request.address >= $0.base && request.address &- $0.base < $0.size
@@ -561,6 +566,7 @@ public final class Sequencer {
         harts[hart].sliceStart = g
         statistics.slices += 1
         runningHart = hart
+        sliceAccessedDevices = false
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.to = Endpoint.hart(hart)

@@ -60,8 +60,10 @@ public struct DeviceType {
     public let source: UInt32
     /// The device reads or writes guest RAM.
     public let dma: Bool
-    /// A hart waits for its writes to finish: devices with DMA, and the interrupt controllers, whose effect
-    /// on the writing hart's own lines must be seen right after the store. Other writes are posted.
+    /// A hart waits for its writes to finish: devices with DMA, the interrupt controllers, whose effect
+    /// on the writing hart's own lines must be seen right after the store, and the finisher, whose write
+    /// ends the run (posted, it would leave the hart running out its slice, however long). Other writes
+    /// are posted.
     public let writesWait: Bool
     /// The device tree node's name (before "@address") and compatible strings.
     let nodeName: String
@@ -92,7 +94,7 @@ public enum DeviceRegistry {
                    nodeName: "serial", compatible: ["ns16550a"], nodeProperties: { fdt, _ in
             fdt.property("clock-frequency", cells: [UART16550.clockFrequency])
         }) { context in UART16550(source: context.source) },
-        DeviceType(kind: .finisher, base: 0x10_0000, size: 0x1000, source: 0, dma: false, writesWait: false,
+        DeviceType(kind: .finisher, base: 0x10_0000, size: 0x1000, source: 0, dma: false, writesWait: true,
                    nodeName: "test", compatible: ["sifive,test1", "sifive,test0", "syscon"], nodeProperties: { fdt, _ in
             fdt.property("phandle", cells: [DeviceTreeContext.finisherPhandle])
         }, rootNodes: { fdt in

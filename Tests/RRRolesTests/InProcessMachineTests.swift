@@ -42,6 +42,19 @@ final class InProcessMachineTests: XCTestCase {
         XCTAssertEqual((0..<3).map { first.hart($0).hart.stateHash() }, (0..<3).map { second.hart($0).hart.stateHash() })
     }
 
+    /// The write to the finisher ends the run where it is: the hart does not run out its slice (the
+    /// program's closing loop), so a longer quantum costs nothing at the end of a run.
+    func testPowerOffStopsTheHartAtOnceWhateverTheQuantum() throws {
+        let kernel = BootImage(path: "program.bin", bytes: [UInt8](Assemble.bytes(Self.program)))
+        let (planned, boot) = try InProcessMachine.plan(machine: MachineDescription(harts: 1, ramSize: 16 << 20),
+                                                        firmware: nil, kernel: kernel, initrd: nil)
+        var config = planned
+        config.quantum = 50_000_000
+        let machine = try InProcessMachine(config: config, boot: boot)
+        XCTAssertEqual(machine.run().exitCode, 7)
+        XCTAssertLessThanOrEqual(machine.hart(0).hart.retired, UInt64(Self.program.count))
+    }
+
     func testALimitStopsARunThatNeverEnds() throws {
         let kernel = BootImage(path: "loop.bin", bytes: [UInt8](Assemble.bytes([Assemble.jump(0)])))
         let (config, boot) = try InProcessMachine.plan(machine: MachineDescription(ramSize: 16 << 20), firmware: nil,
