@@ -7,13 +7,15 @@ import Foundation
 //   .build/release/rrvm-bench machine ELF [BUDGET]  the same on the in-process machine (sequencer, devices)
 //   .build/release/rrvm-bench boot [GUEST_DIR] [HARTS]  the default Linux guest booted to power-off on the
 //                                                 in-process machine (MIPS); GUEST_DIR defaults to cluster/out
+//   .build/release/rrvm-bench checkpoint [GUEST_DIR] [HARTS]  checkpoint size and time (RAM, harts, devices)
+//                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
 let arguments = Array(CommandLine.arguments.dropFirst())
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
     exit(2)
 }
 
@@ -41,6 +43,12 @@ do {
         let guest = arguments.count > 1 ? arguments[1] : root + "/cluster/out"
         guard let harts = arguments.count > 2 ? Int(arguments[2]) : 1, (1...8).contains(harts) else { usage() }
         print(runBootBenchmark(guestDirectory: guest, harts: harts))
+    case "checkpoint":
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let guest = arguments.count > 1 ? arguments[1] : root + "/cluster/out"
+        guard let harts = arguments.count > 2 ? Int(arguments[2]) : 1, (1...8).contains(harts) else { usage() }
+        print(try runCheckpointBenchmark(guestDirectory: guest, harts: harts))
     default:
         usage()
     }

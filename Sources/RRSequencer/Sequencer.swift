@@ -25,10 +25,10 @@ public protocol EventJournal: AnyObject {
     func note(_ envelope: Rrvm_Envelope) -> JournalStop?
     /// Every process's state hash at a slice boundary, every `checkInterval` instructions.
     func check(_ check: Rrvm_LogCheck) -> JournalStop?
-    /// The console input delivered at this boundary. Live: `live` (nil if none), recorded with how it ended
-    /// an idle period (`idleFrom`: where the period began). Replay: the input recorded at `g`, if any, after
-    /// comparing how it ended an idle period.
-    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop>
+    /// The input delivered at this boundary (console bytes or a network frame). Live: `live` (nil if none),
+    /// recorded with how it ended an idle period (`idleFrom`: where the period began). Replay: the input
+    /// recorded at `g`, if any, after comparing how it ended an idle period.
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop>
     /// Replay: the G of the next recorded host input, to skip idle time to it.
     func nextRecordedInputG() -> UInt64?
     /// Replay: whether the run stops at this boundary (the log ends here, or the run missed a check).
@@ -105,6 +105,10 @@ public final class Sequencer {
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
+    /// Frames the network card's backend received, waiting for a boundary (each is one input).
+    private var hostFrames: [Data] = []
+    /// Frames kept while the guest runs on; more are dropped, as a full network queue drops them.
+    static let hostFrameLimit = 1024
     private var idleSince: (host: UInt64, g: UInt64)?
     /// Where the idle period that the pending input ended began (see `Rrvm_LogInput`).
     private var inputEndedIdleFrom: UInt64?
@@ -117,6 +121,7 @@ public final class Sequencer {
     private var started = false
     private let plicIndex: Int?
     private let uartIndex: Int?
+    private let netIndex: Int?
 
     public init(config: Rrvm_MachineConfig, transport: SequencerTransport, journal: EventJournal?) {
         self.config = config
@@ -127,6 +132,7 @@ public final class Sequencer {
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
+        netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
     }
 
     // MARK: - Inputs
@@ -176,6 +182,9 @@ public final class Sequencer {
                 return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
             }
             mmio(request, hart: Endpoint.hartIndex(envelope.from))
+        case .hostInput(let input)? where Endpoint.isDevice(envelope.from)
+                && Endpoint.deviceIndex(envelope.from) == netIndex && input.console.isEmpty:
+            receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
             if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
@@ -196,8 +205,21 @@ public final class Sequencer {
     public func receiveHostInput(_ bytes: [UInt8]) {
         guard !replaying, !finished, uartIndex != nil else { return }
         hostInput += bytes
+        hostInputArrived()
+    }
+
+    /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
+    public func receiveHostFrame(_ frame: Data) {
+        guard !replaying, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
+              hostFrames.count < Self.hostFrameLimit else { return }
+        hostFrames.append(frame)
+        hostInputArrived()
+    }
+
+    /// Host input lands at the next boundary; when every hart waits, at the G that the host time since the
+    /// idle period began corresponds to.
+    private func hostInputArrived() {
         if let idle = idleSince {
-            // Idle: the input lands at the G that the host time since the idle period began corresponds to.
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
@@ -466,8 +488,8 @@ public final class Sequencer {
         switch takeInput() {
         case .failure(let stop):
             return fail(stop.message, exitCode: stop.exitCode)
-        case .success(let input?) where uartIndex != nil:
-            enqueueDeviceEvent(device: uartIndex!, body: .hostInput(.with { $0.console = input }))
+        case .success(let input?) where (input.frame.isEmpty ? uartIndex : netIndex) != nil:
+            enqueueDeviceEvent(device: (input.frame.isEmpty ? uartIndex : netIndex)!, body: .hostInput(input))
             return
         case .success:
             break
@@ -489,20 +511,20 @@ public final class Sequencer {
         pump()
     }
 
-    /// The console input to deliver now: what the host typed (recorded), or in replay what the log holds.
-    private func takeInput() -> Result<Data?, JournalStop> {
-        let live = replaying || hostInput.isEmpty ? nil : Data(hostInput)
-        let idleFrom = inputEndedIdleFrom
-        guard let journal else {
-            hostInput.removeAll()
-            return .success(live)
+    /// The input to deliver now: what the host typed, else the oldest frame the network card's backend
+    /// received (recorded), or in replay what the log holds.
+    private func takeInput() -> Result<Rrvm_HostInput?, JournalStop> {
+        var live: Rrvm_HostInput?
+        if !replaying, !hostInput.isEmpty {
+            live = .with { $0.console = Data(hostInput) }
+        } else if !replaying, let frame = hostFrames.first {
+            live = .with { $0.frame = frame }
         }
-        let taken = journal.input(at: g, live: live, idleFrom: idleFrom)
-        if case .success(let input?) = taken {
-            hostInput.removeAll()
-            inputEndedIdleFrom = nil
-            return .success(input)
+        let taken = journal?.input(at: g, live: live, idleFrom: inputEndedIdleFrom) ?? .success(live)
+        if case .success(let input?) = taken, !replaying {
+            if input.console.isEmpty { hostFrames.removeFirst() } else { hostInput.removeAll() }
         }
+        if case .success(_?) = taken { inputEndedIdleFrom = nil }
         return taken
     }
 
@@ -655,3 +677,124 @@ public final class Sequencer {
     }
 }
 
+
+// MARK: - Checkpoints
+
+extension Sequencer {
+    /// Whether the sequencer is at a point where a checkpoint can be taken: a slice has just been handed
+    /// out (its Run is on its way to the hart) and no device operation is in flight, queued, sent ahead or
+    /// held. What remains of the run is then the sequencer's state, the Run in transit, and the state of
+    /// the harts (between slices), the devices and RAM.
+    public var isAtCheckpointPoint: Bool {
+        started && !finished && runningHart != nil && pendingYield == nil && inFlight == nil && consequences.isEmpty
+            && requests.isEmpty && sentAhead.values.allSatisfy { $0 == 0 } && answeredAhead.values.allSatisfy(\.isEmpty)
+            && heldReply == nil && idleSince == nil
+    }
+
+    /// The sequencer's state at a checkpoint point (see `isAtCheckpointPoint`).
+    public func saveState() throws -> Rrvm_SequencerState {
+        guard isAtCheckpointPoint else {
+            throw SequencerStateError("the sequencer is not at a checkpoint point at G=\(g)")
+        }
+        return .with { state in
+            state.g = g
+            state.seq = seq
+            state.nextHart = UInt32(nextHart)
+            state.harts = harts.map { slot in
+                .with {
+                    switch slot.state {
+                    case .ready: $0.state = .ready
+                    case .running: $0.state = .running
+                    case .waiting: $0.state = .waiting
+                    }
+                    $0.lines = slot.lines
+                    $0.mtimecmp = slot.mtimecmp
+                    $0.ownDeadline = slot.ownDeadline
+                    $0.wakeMask = slot.wakeMask
+                    $0.sliceStart = slot.sliceStart
+                    $0.executed = slot.executed
+                    $0.stateHash = slot.stateHash
+                }
+            }
+            state.deviceWakes = deviceWake.keys.sorted().map { device in
+                .with { $0.device = UInt32(device); $0.mtime = deviceWake[device]! }
+            }
+            state.stableReads = stableReads.keys.sorted().map { device in
+                .with { $0.device = UInt32(device); $0.reads = stableReads[device]! }
+            }
+            state.hostInput = Data(hostInput)
+            state.stampedG = stampedG
+            state.retired = retired
+            state.nextCheckAt = nextCheckAt
+            state.deviceHashes = deviceHashes
+            if let from = inputEndedIdleFrom { state.inputEndedIdleFrom = from }
+        }
+    }
+
+    /// Puts the sequencer back into a state `saveState` returned for the same configuration. A sequencer with
+    /// a log is refused for now: positioning the log's reader or writer is the next step.
+    public func restoreState(_ state: Rrvm_SequencerState) throws {
+        func refuse(_ reason: String) -> SequencerStateError { SequencerStateError("sequencer state: \(reason)") }
+        guard journal == nil else { throw refuse("restoring a run that records or replays a log is not supported yet") }
+        guard state.harts.count == harts.count else {
+            throw refuse("\(state.harts.count) harts, this machine \(harts.count)")
+        }
+        guard state.queued.isEmpty else { throw refuse("device work queued at the checkpoint") }
+        let running = state.harts.indices.filter { state.harts[$0].state == .running }
+        guard running.count == 1, Int(state.nextHart) < harts.count else {
+            throw refuse("a checkpoint holds exactly one running hart")
+        }
+        guard state.deviceHashes.count == config.devices.count,
+              state.deviceWakes.allSatisfy({ Int($0.device) < config.devices.count }),
+              state.stableReads.allSatisfy({ Int($0.device) < config.devices.count }) else {
+            throw refuse("a device index out of range")
+        }
+        var slots: [HartSlot] = []
+        for saved in state.harts {
+            var slot = HartSlot()
+            switch saved.state {
+            case .ready: slot.state = .ready
+            case .running: slot.state = .running
+            case .waiting: slot.state = .waiting
+            case .UNRECOGNIZED(let value): throw refuse("unknown hart state \(value)")
+            }
+            slot.lines = saved.lines
+            slot.mtimecmp = saved.mtimecmp
+            slot.ownDeadline = saved.ownDeadline
+            slot.wakeMask = saved.wakeMask
+            slot.sliceStart = saved.sliceStart
+            slot.executed = saved.executed
+            slot.stateHash = saved.stateHash
+            slots.append(slot)
+        }
+        g = state.g
+        seq = state.seq
+        nextHart = Int(state.nextHart)
+        harts = slots
+        runningHart = running[0]
+        pendingYield = nil
+        inFlight = nil
+        consequences = []
+        requests = []
+        sentAhead = [:]
+        answeredAhead = [:]
+        heldReply = nil
+        deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
+        stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+        hostInput = [UInt8](state.hostInput)
+        stampedG = state.stampedG
+        retired = state.retired
+        nextCheckAt = state.nextCheckAt
+        deviceHashes = state.deviceHashes
+        inputEndedIdleFrom = state.hasInputEndedIdleFrom ? state.inputEndedIdleFrom : nil
+        idleSince = nil
+        started = true
+        finished = false
+    }
+}
+
+/// A sequencer state that cannot be saved now or restored here.
+public struct SequencerStateError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

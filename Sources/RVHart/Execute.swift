@@ -102,15 +102,20 @@ extension Hart {
         eventTarget = 0
         // Instructions still to run before the next event, counting the one about to start.
         var left = 0
+        let x = regs
+        let eventSlot = self.eventSlot
 
         while true {
             left &-= 1
-            let x = regs
+            // When an event is due (left < 0) the loop dispatches the event slot instead of pc's. Chosen without a
+            // branch, so that the dispatch is one small block the optimiser copies into every handler (threaded
+            // dispatch: each handler has its own indirect jump, which the host predicts far better).
+            let due = UInt(bitPattern: left &>> 63)
+            let slot = (pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2) & ~due | eventSlot & due
             // Fields are read where a handler needs them, not all up front.
-            let e = SlotReference(pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2)
+            let e = SlotReference(slot)
             let op = e.op
-            if _fastPath(left >= 0) {
-                switch op {
+            switch op {
             case .li:
                 x[Int(e.rd)] = immediate(e)
                 pc &+= 4
@@ -427,198 +432,197 @@ extension Hart {
                 }
                 continue
 
-                case .lb:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
-                    pc &+= 4
-                    continue
-                case .lh:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
-                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
-                    pc &+= 4
-                    continue
-                case .lw:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = signExtend32(v)
-                    pc &+= 4
-                    continue
-                case .ld:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lbu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lhu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lwu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .sb:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sh:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sw:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sd:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .cLw:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = signExtend32(v)
-                    pc &+= 2
-                    continue
-                case .cLd:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 2
-                    continue
-                case .cSw:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
-                    pc &+= 2
-                    continue
-                case .cSd:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
-                    pc &+= 2
-                    continue
-                case .fence:
-                    pc &+= 4
-                    continue
+            case .lb:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
+                pc &+= 4
+                continue
+            case .lh:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
+                pc &+= 4
+                continue
+            case .lw:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                pc &+= 4
+                continue
+            case .ld:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lbu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lhu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lwu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .sb:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sh:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sw:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sd:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .cLw:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                pc &+= 2
+                continue
+            case .cLd:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 2
+                continue
+            case .cSw:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                pc &+= 2
+                continue
+            case .cSd:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                pc &+= 2
+                continue
+            case .fence:
+                pc &+= 4
+                continue
 
-                case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
-                    guard atomicThroughTLB(e.pointer) else { break }
-                    pc &+= 4
-                    continue
+            case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+                guard atomicThroughTLB(e.pointer) else { break }
+                pc &+= 4
+                continue
 
-                case .flw:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
-                    pc &+= 4
-                    continue
-                case .fld:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .cFld:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v
-                    pc &+= 2
-                    continue
-                case .fsw:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 4
-                    continue
-                case .fsd:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 4
-                    continue
-                case .cFsd:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 2
-                    continue
-                case .faddD:
-                    guard doubleFastPath(e, x, .faddD) else { break }
-                    pc &+= 4
-                    continue
-                case .fsubD:
-                    guard doubleFastPath(e, x, .fsubD) else { break }
-                    pc &+= 4
-                    continue
-                case .fmulD:
-                    guard doubleFastPath(e, x, .fmulD) else { break }
-                    pc &+= 4
-                    continue
-                case .fdivD:
-                    guard doubleFastPath(e, x, .fdivD) else { break }
-                    pc &+= 4
-                    continue
-                case .fmaddD:
-                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
-                    pc &+= 4
-                    continue
-                case .fmsubD:
-                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
-                    pc &+= 4
-                    continue
-                case .fnmsubD:
-                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
-                    pc &+= 4
-                    continue
-                case .fnmaddD:
-                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
-                    pc &+= 4
-                    continue
-                case .fsgnjD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    let sign: UInt64 = 1 << 63
-                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
-                    pc &+= 4
-                    continue
-                case .fsgnjnD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    let sign: UInt64 = 1 << 63
-                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
-                    pc &+= 4
-                    continue
-                case .fsgnjxD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
-                    pc &+= 4
-                    continue
-                case .fmvXD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    x[Int(e.rd)] = x[Int(e.rs1)]
-                    pc &+= 4
-                    continue
-                case .fmvDX:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)]
-                    pc &+= 4
-                    continue
-                case .fmvXW:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
-                    pc &+= 4
-                    continue
-                case .fmvWX:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
-                    pc &+= 4
-                    continue
-
-                case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+            case .flw:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
+                pc &+= 4
+                continue
+            case .fld:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .cFld:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v
+                pc &+= 2
+                continue
+            case .fsw:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
                     break
                 }
+                pc &+= 4
+                continue
+            case .fsd:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                    break
+                }
+                pc &+= 4
+                continue
+            case .cFsd:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                    break
+                }
+                pc &+= 2
+                continue
+            case .faddD:
+                guard doubleFastPath(e, x, .faddD) else { break }
+                pc &+= 4
+                continue
+            case .fsubD:
+                guard doubleFastPath(e, x, .fsubD) else { break }
+                pc &+= 4
+                continue
+            case .fmulD:
+                guard doubleFastPath(e, x, .fmulD) else { break }
+                pc &+= 4
+                continue
+            case .fdivD:
+                guard doubleFastPath(e, x, .fdivD) else { break }
+                pc &+= 4
+                continue
+            case .fmaddD:
+                guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
+                pc &+= 4
+                continue
+            case .fmsubD:
+                guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
+                pc &+= 4
+                continue
+            case .fnmsubD:
+                guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
+                pc &+= 4
+                continue
+            case .fnmaddD:
+                guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
+                pc &+= 4
+                continue
+            case .fsgnjD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                let sign: UInt64 = 1 << 63
+                x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
+                pc &+= 4
+                continue
+            case .fsgnjnD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                let sign: UInt64 = 1 << 63
+                x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
+                pc &+= 4
+                continue
+            case .fsgnjxD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
+                pc &+= 4
+                continue
+            case .fmvXD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)]
+                pc &+= 4
+                continue
+            case .fmvDX:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)]
+                pc &+= 4
+                continue
+            case .fmvXW:
+                guard mstatus & MStatus.fs != 0 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
+                pc &+= 4
+                continue
+            case .fmvWX:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
+                pc &+= 4
+                continue
+
+            case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+                break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
             pcValue = pc

@@ -111,6 +111,43 @@ public final class GoldfishRTC: DeviceModel {
         return hasher.value
     }
 
+    /// The guest's clock offset, the latched high half, the alarm and the interrupt state (the start time
+    /// and the timebase are configuration).
+    public struct State: Equatable {
+        public var offsetNs: UInt64 = 0
+        public var latchedHigh: UInt32 = 0
+        public var alarmNs: UInt64 = 0
+        public var alarmArmed = false
+        public var irqEnabled = false
+        public var irqPending = false
+        public var lineLevel = false
+
+        public init() {}
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State()
+        state.offsetNs = offsetNs
+        state.latchedHigh = latchedHigh
+        state.alarmNs = alarmNs
+        state.alarmArmed = alarmArmed
+        state.irqEnabled = irqEnabled
+        state.irqPending = irqPending
+        state.lineLevel = lineLevel
+        return .rtc(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .rtc(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        offsetNs = state.offsetNs
+        latchedHigh = state.latchedHigh
+        alarmNs = state.alarmNs
+        alarmArmed = state.alarmArmed
+        irqEnabled = state.irqEnabled
+        irqPending = state.irqPending
+        lineLevel = state.lineLevel
+    }
+
     private func elapsedNs(mtime: UInt64) -> UInt64 {
         let product = mtime.multipliedFullWidth(by: 1_000_000_000)
         guard product.high < timebaseFrequency else { return .max }

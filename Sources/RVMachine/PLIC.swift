@@ -122,6 +122,50 @@ public final class PLIC: DeviceModel {
         return hasher.value
     }
 
+    /// Per source (index 0 unused): priority, line level, pending, claimed; per context: enable words,
+    /// threshold and the MEIP/SEIP level last reported.
+    public struct State: Equatable {
+        public var priority: [UInt32] = []
+        public var level: [Bool] = []
+        public var pending: [Bool] = []
+        public var claimed: [Bool] = []
+        public var enable: [[UInt32]] = []
+        public var threshold: [UInt32] = []
+        public var contextLine: [Bool] = []
+
+        public init() {}
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State()
+        state.priority = priority
+        state.level = level
+        state.pending = pending
+        state.claimed = claimed
+        state.enable = enable
+        state.threshold = threshold
+        state.contextLine = contextLine
+        return .plic(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .plic(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        let sources = Int(sourceCount) + 1
+        guard [state.priority.count, state.level.count, state.pending.count, state.claimed.count]
+            .allSatisfy({ $0 == sources }),
+            [state.enable.count, state.threshold.count, state.contextLine.count].allSatisfy({ $0 == contextCount }),
+            state.enable.allSatisfy({ $0.count == wordCount }) else {
+            throw DeviceStateError("\(name): the saved state is for another number of sources or harts")
+        }
+        priority = state.priority.map { $0 & PLIC.priorityMask }
+        level = state.level
+        pending = state.pending
+        claimed = state.claimed
+        enable = state.enable.map { $0.enumerated().map { $1 & validSourceMask(word: $0) } }
+        threshold = state.threshold.map { $0 & PLIC.priorityMask }
+        contextLine = state.contextLine
+    }
+
     private enum Register {
         case priority(Int)
         case pending(word: Int)

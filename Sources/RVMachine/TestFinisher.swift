@@ -35,6 +35,19 @@ public final class TestFinisher: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
+    /// The last exit the guest asked for (it stays in the state hash).
+    public struct State: Equatable {
+        public var lastExit: MachineExit?
+        public init(lastExit: MachineExit? = nil) { self.lastExit = lastExit }
+    }
+
+    public func saveState() throws -> DeviceState { .finisher(State(lastExit: lastExit)) }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .finisher(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        lastExit = state.lastExit
+    }
+
     public func stateHash() -> UInt64 {
         var hasher = StateHasher()
         switch lastExit {

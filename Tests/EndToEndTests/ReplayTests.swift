@@ -45,10 +45,11 @@ final class ReplayTests: XCTestCase {
         let recording = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
                                       "--record", log], keepInputOpen: true)
         XCTAssertTrue(recording.waitForOutput("type characters", seconds: 60), recording.output + recording.errors)
+        // Two separate inputs: the second is typed once the guest has echoed the first.
         recording.send("hello,")
-        usleep(300_000)
+        XCTAssertTrue(recording.waitForOutput("hello,", seconds: 30), recording.output)
         recording.send("rrvm!")
-        usleep(300_000)
+        XCTAssertTrue(recording.waitForOutput("hello,rrvm!", seconds: 30), recording.output)
         recording.send("q")
         XCTAssertEqual(recording.wait(), 0, recording.errors)
         XCTAssertTrue(recording.output.contains("hello,rrvm!"), recording.output)
