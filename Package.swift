@@ -22,12 +22,16 @@ let package = Package(
     targets: [
         // libuv from Debian's libuv1-dev; only RRBus imports it.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        // libslirp from Debian's libslirp-dev (user-mode networking); only RRNet imports it. Not through
+        // pkg-config: slirp.pc requires glib-2.0's development files, which its header does not need.
+        .systemLibrary(name: "CSlirp", providers: [.apt(["libslirp-dev"])]),
         // The numbers every process must agree on (mip bits, memory map, timebase, device kinds...): no
         // dependencies at all, so that every module, the hart included, can use it.
         .target(name: "RVPlatform", swiftSettings: strict),
         // The RV64GC core: no Foundation, no bus. The LLVM options let the optimiser copy the dispatch
         // jump into each instruction handler instead of merging them into one shared jump (threaded
-        // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them.
+        // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them. With LLVM 21 (Swift
+        // 6.3) they apply only because the loop's dispatch is one branch-free block (see Hart.execute).
         .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
         ])]),
@@ -39,6 +43,8 @@ let package = Package(
         // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
         .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
+        // User-mode networking for virtio-net: libslirp driven from a bus event loop, and the --net options.
+        .target(name: "RRNet", dependencies: ["CSlirp", "RRBus"], swiftSettings: strict),
         // G, schedule, virtual time, event queue, log writer/reader, replay.
         .target(name: "RRSequencer", dependencies: ["RRProto", "RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
@@ -49,11 +55,11 @@ let package = Package(
         .target(name: "RRRoles", dependencies: ["RRCheckpoint", "RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // The process roles: the above on the libuv bus.
-        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+        .target(name: "RRNode", dependencies: ["RRBus", "RRNet", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // rrctl's commands.
         .target(name: "RRCtl", dependencies: [
-            "RRNode", "RRBus", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
+            "RRNode", "RRBus", "RRNet", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "rrctl", dependencies: ["RRCtl"], swiftSettings: strict),
@@ -68,10 +74,12 @@ let package = Package(
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
         .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
+        .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
         .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
         .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RRRoles", "RVHart", "RVMachine",
                                                              "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRCtlTests", dependencies: ["RRCtl", "RRNode"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -16,7 +16,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -x "$rrctl" ] || { echo "boot.sh: build first: cluster/build-release.sh" >&2; exit 1; }
 [ -f "$guest/Image" ] || { echo "boot.sh: build the guest first: cluster/build-guest.sh" >&2; exit 1; }
-images=(--bios "$guest/fw_jump.bin" --kernel "$guest/Image" --initrd "$guest/initramfs.cpio" --disk "$guest/disk.ext2")
+images=(--bios "$guest/fw_jump.bin" --kernel "$guest/Image" --initrd "$guest/initramfs.cpio" --disk "$guest/disk.ext2"
+        --net user)
 
 # Median wall seconds of `runs` runs of a command (its output discarded; it must succeed).
 median_seconds() {
@@ -60,9 +61,14 @@ printf '%-28s %8.2f %8.2f %8.1f%% %8.2f %12d %7.0f %10s\n' "smp-contend, 4 harts
 command -v qemu-system-riscv64 >/dev/null || { echo "(qemu-system-riscv64 not installed: no comparison)"; exit 0; }
 qemu=(qemu-system-riscv64 -M virt -m 256M -nographic -bios "$guest/fw_jump.bin" -kernel "$guest/Image"
       -initrd "$guest/initramfs.cpio" -append "$append" -global virtio-mmio.force-legacy=false)
-plain_disk=(-drive "file=$guest/disk.ext2,format=raw,if=none,id=d0,snapshot=on" -device virtio-blk-device,drive=d0)
+# The same devices as rrvm's default machine: disk, entropy and the network card with user-mode networking
+# (recorded through filter-replay, as QEMU records a netdev).
+plain_disk=(-drive "file=$guest/disk.ext2,format=raw,if=none,id=d0,snapshot=on" -device virtio-blk-device,drive=d0
+            -device virtio-rng-device -netdev user,id=n0 -device virtio-net-device,netdev=n0)
 replay_disk=(-drive "file=$guest/disk.ext2,format=raw,if=none,id=direct,snapshot=on"
-             -drive driver=blkreplay,if=none,image=direct,id=d0 -device virtio-blk-device,drive=d0)
+             -drive driver=blkreplay,if=none,image=direct,id=d0 -device virtio-blk-device,drive=d0
+             -device virtio-rng-device -netdev user,id=n0 -device virtio-net-device,netdev=n0
+             -object filter-replay,id=r0,netdev=n0)
 echo
 printf '%-40s %8s\n' "QEMU 7.2 (same kernel and initrd)" "s"
 for smp in 1 4; do

@@ -55,7 +55,7 @@ measure() {
 }
 measure "Linux boot, 1 hart" --smp 1 "${linux[@]}" --append "$append"
 measure "Linux boot, 4 harts" --smp 4 "${linux[@]}" --append "$append"
-measure "uart-poll (polls 5 s), 1 hart" --smp 1 --bios none --kernel "$work/guests/uart-poll.elf"
+measure "uart-poll (polls 5 ms), 1 hart" --smp 1 --bios none --kernel "$work/guests/uart-poll.elf"
 measure "cpu-mix ROUNDS=40, 1 hart" --smp 1 --bios none --kernel "$work/small/cpu-mix.elf"
 
 # Record overhead: plain and recorded boots alternated, so that both see the same host load.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the default rrvm guest from Debian packages into $RRVM_GUEST_DIR (default cluster/out):
 #   Image           Linux 6.1 (linux-source-6.1), tinyconfig + cluster/guest/kernel.config
-#   initramfs.cpio  cluster/guest/init.c as a static /init
+#   initramfs.cpio  cluster/guest/init.c (+ net.c) as a static /init
 #   disk.ext2       the files of cluster/guest/disk/
 #   fw_jump.bin     OpenSBI from the opensbi package
 #   manifest.txt    what was built, from what, with sizes and SHA-256 sums
@@ -193,7 +193,7 @@ build_initramfs() {
   local key
   key=$( {
     echo "initramfs recipe $initramfs_recipe, $cross_gcc_version, $linux_package $linux_version, epoch $epoch"
-    cat "$guest_src/init.c"
+    cat "$guest_src/init.c" "$guest_src/net.c" "$guest_src/net.h"
   } | sha256sum | cut -d' ' -f1)
   if stamp_current initramfs "$key" "$out/initramfs.cpio"; then
     progress "initramfs: up to date"
@@ -212,7 +212,7 @@ build_initramfs() {
     tar -xJf "$linux_tarball" -O "$linux_package/usr/gen_init_cpio.c" >"$dir/gen_init_cpio.c"
   fi
   gcc -O2 -o "$dir/gen_init_cpio" "$dir/gen_init_cpio.c"
-  "${cross}gcc" -static -O2 -s -pthread -Wall -Wextra -Werror -o "$dir/init" "$guest_src/init.c"
+  "${cross}gcc" -static -O2 -s -pthread -Wall -Wextra -Werror -o "$dir/init" "$guest_src/init.c" "$guest_src/net.c"
   touch -d "@$epoch" "$dir/init"
   cat >"$dir/list" <<EOF
 dir /dev 0755 0 0

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   libuv1-dev pkg-config                                  # the bus
+  libslirp-dev                                          # user-mode networking (virtio-net)
   gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf  # bare-metal test programs
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross         # static guest programs
   opensbi                                               # firmware (fw_jump.bin)

@@ -190,6 +190,16 @@ extension Rrvm_VirtioState {
             })
         case .entropy(let rng):
             backend = .rng(.with { $0.bytesProduced = rng.bytesProduced; $0.generator = rng.random.words })
+        case .net(let net):
+            backend = .net(.with {
+                $0.negotiatedFeatures = net.negotiatedFeatures
+                $0.receivedFrames = net.receivedFrames
+                $0.droppedFrames = net.droppedFrames
+                $0.sentFrames = net.sentFrames
+                $0.pending = net.pending.map { Data($0) }
+                $0.receiveDigest = net.receiveDigest
+                $0.sendDigest = net.sendDigest
+            })
         }
     }
 }
@@ -213,6 +223,11 @@ extension VirtioMMIO.State {
                 throw CheckpointError("\(what): the generator needs four state words, not all zero")
             }
             backend = .entropy(VirtioRNG.State(bytesProduced: rng.bytesProduced, random: random))
+        case .net(let net)?:
+            backend = .net(VirtioNet.State(
+                negotiatedFeatures: net.negotiatedFeatures, receivedFrames: net.receivedFrames,
+                droppedFrames: net.droppedFrames, sentFrames: net.sentFrames, pending: net.pending.map { [UInt8]($0) },
+                receiveDigest: net.receiveDigest, sendDigest: net.sendDigest))
         case nil:
             throw CheckpointError("\(what): no virtio backend state")
         }

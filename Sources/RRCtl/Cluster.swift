@@ -24,6 +24,9 @@ final class Cluster {
     private var consoleTail: [UInt8] = []
     private var panicSeen = false
     private let terminal = TerminalMode()
+    /// `--timeout`: host seconds after which the run is stopped (a guest that never powers off).
+    var timeout: Double?
+    private var timeoutTimer: LoopTimer?
 
     /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give one hart a GDB port.
     init(runDirectory: RunDirectory, config: Rrvm_MachineConfig, sequencerArguments: [String], forwardInput: Bool,
@@ -53,6 +56,13 @@ final class Cluster {
             fail(code: 1, "\(error)")
         }
         joinAsControl()
+        if let timeout {
+            let timer = LoopTimer(loop: loop)
+            timer.start(milliseconds: UInt64(timeout * 1000)) { [unowned self] in
+                self.fail(code: timeoutExitCode, "the guest did not power off within \(formatSeconds(timeout)) s of host time (--timeout); stopped it")
+            }
+            timeoutTimer = timer
+        }
         loop.run()
         if let failure {
             report("rrctl", failure)
@@ -191,6 +201,7 @@ final class Cluster {
     private func finishIfAllExited() {
         guard tearingDown, members.allSatisfy({ !$0.isRunning }) else { return }
         control?.close()
+        timeoutTimer?.close()
         for watcher in signals { watcher.close() }
         loop.stop()
     }

@@ -11,7 +11,7 @@ public struct RRCtlCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "rrctl",
         abstract: "Run, record and replay deterministic multi-process RISC-V machines.",
-        subcommands: [Up.self, Replay.self, LogCommand.self, PS.self, Guest.self])
+        subcommands: [Up.self, RR.self, Replay.self, LogCommand.self, PS.self, Guest.self])
 
     public init() {}
 }
@@ -47,6 +47,9 @@ struct MachineOptions: ParsableArguments {
 
     @Option(help: "Page-table format the harts offer: sv39 or sv48.")
     var mmu: String = "sv39"
+
+    @Option(help: "The network card: 'user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]...[,restrict=on]' (user-mode networking: the guest is 10.0.2.15, the host's 127.0.0.1 is 10.0.2.2) or 'none'. Default: user for the default guest, none with --kernel.")
+    var net: String?
 }
 
 /// GDB on one hart (DESIGN §9): the hart serves the remote protocol and waits for the debugger.
@@ -71,6 +74,8 @@ struct Up: ParsableCommand {
     @OptionGroup var machine: MachineOptions
     @OptionGroup var debugger: DebuggerOptions
 
+    @OptionGroup var eval: EvalOptions
+
     @Option(help: "Record the run into this log file.")
     var record: String?
 
@@ -85,12 +90,14 @@ struct Up: ParsableCommand {
     }
 
     func run() throws {
-        let plan = try MachineBuilder.plan(machine, recording: record != nil)
+        let plan = try MachineBuilder.plan(machine, recording: record != nil, eval: eval.eval)
         try debugger.validate(harts: Int(plan.config.harts))
         let logArguments = record.map {
             ["--record", $0, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
         } ?? []
-        let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: true, debugger: debugger)
+        // With --eval the commands come from the command line: the terminal is not the guest's input.
+        let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: eval.eval == nil,
+                                debugger: debugger, timeout: eval.effectiveTimeout)
         throw ExitCode(status)
     }
 }
@@ -171,7 +178,8 @@ struct PS: ParsableCommand {
 }
 
 /// Creates the run directory and guest RAM, loads the images and runs the cluster to its end.
-func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool, debugger: DebuggerOptions) throws -> Int32 {
+func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool, debugger: DebuggerOptions,
+            timeout: Double? = nil) throws -> Int32 {
     let directory = try RunDirectory.create()
     var config = plan.config
     config.ramPath = directory.ramPath
@@ -182,8 +190,10 @@ func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool,
         directory.remove()
         throw error
     }
-    return Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
-                   forwardInput: forwardInput, debugger: debugger).run()
+    let cluster = Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
+                          forwardInput: forwardInput, debugger: debugger)
+    cluster.timeout = timeout
+    return cluster.run()
 }
 
 /// Parses "256M", "1G", "65536" into bytes.

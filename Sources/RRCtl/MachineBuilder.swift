@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RRBus
+import RRNet
 import RRNode
 import RRProto
 import RRRoles
@@ -17,6 +18,8 @@ struct MachineInputs {
     var bootargs: String
     var disk: String?
     var overlayDisk: Bool
+    /// The --net option in canonical form ("none": no network card).
+    var net: String
     /// Whether to put each image's sha256 into the configuration: only a recording's header needs them.
     var fingerprintImages: Bool
     var quantum: UInt64
@@ -40,7 +43,8 @@ enum MachineBuilder {
     static let defaultFirmware = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin"
 
     /// The machine `rrctl up` describes; a recording keeps the disk image unchanged and fingerprints the images.
-    static func plan(_ options: MachineOptions, recording: Bool) throws -> MachinePlan {
+    /// `eval` (--eval) adds its commands to the kernel command line.
+    static func plan(_ options: MachineOptions, recording: Bool, eval: String? = nil) throws -> MachinePlan {
         guard (1...8).contains(options.smp) else { throw ValidationError("--smp must be 1 to 8, not \(options.smp)") }
         let ramSize = try parseSize(options.memory)
         guard ramSize >= 16 << 20, ramSize <= 8 << 30 else {
@@ -49,6 +53,14 @@ enum MachineBuilder {
         guard ["sv39", "sv48"].contains(options.mmu) else { throw ValidationError("--mmu must be sv39 or sv48") }
         guard options.quantum >= 100 else { throw ValidationError("--quantum must be at least 100 instructions") }
         guard options.icountShift <= 16 else { throw ValidationError("--icount-shift must be 0 to 16") }
+        let net: NetOption
+        do {
+            // The default guest is networked, as QEMU's default machine is; a kernel of one's own asks.
+            net = try NetOption(parsing: options.net ?? (options.kernel == nil ? "user" : "none"))
+            if case .user(let user) = net { try user.checkHostPortsAreFree() }
+        } catch {
+            throw ValidationError("\(error)")
+        }
         var options = options
         if options.kernel == nil {
             guard options.bios == nil else { throw ValidationError("--bios needs a --kernel") }
@@ -65,8 +77,9 @@ enum MachineBuilder {
             harts: options.smp, ramSize: ramSize,
             bios: options.bios == "none" ? nil : (options.bios ?? defaultFirmware),
             kernel: kernel, initrd: options.initrd,
-            bootargs: options.append ?? "console=ttyS0 earlycon",
-            disk: options.disk, overlayDisk: recording, fingerprintImages: recording, quantum: options.quantum,
+            bootargs: try GuestEval.commandLine(options.append ?? "console=ttyS0 earlycon", adding: eval),
+            disk: options.disk, overlayDisk: recording, net: net.description, fingerprintImages: recording,
+            quantum: options.quantum,
             icountShift: options.icountShift, mmu: options.mmu,
             // The only host nondeterminism a guest sees at boot; both are recorded in the log header.
             entropySeed: generator.next(),
@@ -92,7 +105,8 @@ enum MachineBuilder {
         let inputs = MachineInputs(
             harts: Int(recorded.harts), ramSize: recorded.ramSize, bios: try image("bios"), kernel: kernel,
             initrd: try image("initrd"), bootargs: recorded.bootargs, disk: disk == nil ? nil : try image("disk"),
-            overlayDisk: true, fingerprintImages: false, quantum: recorded.quantum, icountShift: recorded.icountShift,
+            overlayDisk: true, net: recorded.devices.first { $0.kind == .virtioNet }?.net ?? "none",
+            fingerprintImages: false, quantum: recorded.quantum, icountShift: recorded.icountShift,
             mmu: recorded.satpMode, entropySeed: recorded.entropySeed, startWallTimeNs: recorded.startWallTimeNs)
         var plan = try build(inputs)
         plan.config.replay = true
@@ -105,6 +119,7 @@ enum MachineBuilder {
         let initrd = try inputs.initrd.map { try readImage($0, what: "initrd") }
         var devices = MachineDescription.standardDevices.union([.virtioEntropy])
         if inputs.disk != nil { devices.insert(.virtioBlock) }
+        if inputs.net != "none" { devices.insert(.virtioNet) }
         let machine = MachineDescription(
             harts: inputs.harts, ramSize: inputs.ramSize, bootargs: inputs.bootargs,
             mmuType: "riscv,\(inputs.mmu)", devices: devices,
@@ -121,7 +136,7 @@ enum MachineBuilder {
 
         var config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: inputs.quantum,
                                         icountShift: inputs.icountShift, disk: inputs.disk.map(absolute),
-                                        overlayDisk: inputs.overlayDisk)
+                                        overlayDisk: inputs.overlayDisk, net: inputs.net)
 
         func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
             guard let path, let size = size ?? bytes?.count else { return }

@@ -1,5 +1,6 @@
 import Foundation
 import RRBus
+import RRNet
 import RRProto
 import RRRoles
 import RVMachine
@@ -14,6 +15,7 @@ final class DeviceNode {
     private var connection: Connection?
     private var ram: SharedRAM?
     private var runner: DeviceRunner!
+    private var network: UserNetwork?
     private var exitCode: Int32 = 0
     private var stopped = false
     private var lastMessageAt: UInt64 = 0
@@ -41,6 +43,11 @@ final class DeviceNode {
                 connection.onClose = { [unowned self] reason in
                     self.stop(1, "device \(self.index) lost the sequencer: \(reason)")
                 }
+                do {
+                    try self.startNetwork(welcome.config)
+                } catch {
+                    self.stop(1, "device \(self.index): \(error)")
+                }
             }
         }
         // Operations come in bursts (a line of console output, a disk request's notifications): poll for
@@ -64,6 +71,23 @@ final class DeviceNode {
                               icountShift: config.icountShift)
     }
 
+    /// The network card's backend, in live runs: what libslirp receives goes to the sequencer as host input
+    /// (which stamps, logs and hands it back at its G), what the guest sends goes to libslirp. In replay no
+    /// backend starts: the frames come from the log, and those the guest sends are dropped.
+    private func startNetwork(_ config: Rrvm_MachineConfig) throws {
+        let spec = config.devices[index]
+        guard spec.kind == .virtioNet, !config.replay, case .user(let options) = try NetOption(parsing: spec.net) else {
+            return
+        }
+        let network = try UserNetwork(loop: loop, options: options) { [unowned self] frame in
+            var envelope = Rrvm_Envelope()
+            envelope.body = .hostInput(.with { $0.frame = Data(frame) })
+            self.connection?.send(envelope)
+        }
+        self.network = network
+        runner.transmit = { [weak self] frame in self?.network?.send(frame: frame) }
+    }
+
     private func handle(_ envelope: Rrvm_Envelope) {
         lastMessageAt = EventLoop.monotonicNanoseconds()
         switch runner.apply(envelope) {
@@ -83,6 +107,8 @@ final class DeviceNode {
         if let message { report("rrvm-device", message) }
         exitCode = code
         stopped = true
+        network?.shutDown()
+        network = nil
         connection?.onClose = nil
         connection?.close()
         loop.stop()

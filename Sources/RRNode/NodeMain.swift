@@ -9,7 +9,7 @@ public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
-                                            "--replay", "--full-stream", "--from", "--to"])
+                                            "--replay", "--full-stream", "--from", "--to", "--console-capture"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -26,7 +26,8 @@ public enum NodeMain {
         dieWithParent(expectedParent: options.parentPID)
         setProcessName("rrvm-sequencer")
         do {
-            let node = try SequencerNode(runDirectory: options.runDirectory, options: log)
+            let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
+                                         consoleCapturePath: options.values["--console-capture"])
             exit(node.run())
         } catch {
             options.fail("\(error)")

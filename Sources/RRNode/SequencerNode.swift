@@ -23,6 +23,7 @@ final class SequencerNode: SequencerTransport {
     private var sequencer: Sequencer!
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
+    private var consoleCapture: ConsoleCapture.Writer?
     private var connections: [UInt32: Connection] = [:]
     private var pids: [UInt32: Int32] = [:]
     private var control: Connection?
@@ -38,8 +39,9 @@ final class SequencerNode: SequencerTransport {
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
 
-    init(runDirectory: RunDirectory, options: LogOptions) throws {
+    init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil) throws {
         self.runDirectory = runDirectory
+        consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
         credentials = try runDirectory.credentials()
         if let replayPath = options.replayPath {
@@ -236,7 +238,10 @@ final class SequencerNode: SequencerTransport {
 
     func send(_ envelope: Rrvm_Envelope) {
         if envelope.to == Endpoint.control {
-            if case .consoleOutput(let output)? = envelope.body { sendConsole([UInt8](output.data)) }
+            if case .consoleOutput(let output)? = envelope.body {
+                consoleCapture?.output(g: envelope.g, bytes: [UInt8](output.data))
+                sendConsole([UInt8](output.data))
+            }
             return
         }
         connections[envelope.to]?.send(envelope)
@@ -284,6 +289,8 @@ final class SequencerNode: SequencerTransport {
         }
         recordJournal?.flush()
         flushConsole()
+        let instructions = (0..<Int(config.harts)).reduce(UInt64(0)) { $0 + sequencer.executed(byHart: $1) }
+        consoleCapture?.end(g: sequencer.g, instructions: instructions, exitCode: exitCode)
         var shutdown = Rrvm_Envelope()
         shutdown.g = sequencer.g
         shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })

@@ -1,8 +1,8 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 3
+public let protocolVersion: UInt32 = 4
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
-public let logFormatVersion: UInt32 = 4
+public let logFormatVersion: UInt32 = 5
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -103,6 +103,9 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
 
   /// virtio-mmio rng
   case virtioEntropy // = 7
+
+  /// virtio-mmio network card
+  case virtioNet // = 8
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -119,6 +122,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     case 5: self = .uart
     case 6: self = .virtioBlock
     case 7: self = .virtioEntropy
+    case 8: self = .virtioNet
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -133,6 +137,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     case .uart: return 5
     case .virtioBlock: return 6
     case .virtioEntropy: return 7
+    case .virtioNet: return 8
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -147,6 +152,7 @@ public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable 
     .uart,
     .virtioBlock,
     .virtioEntropy,
+    .virtioNet,
   ]
 
 }
@@ -380,6 +386,12 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
   /// the writing hart's own lines must be seen right after the store); other writes are posted.
   public var writesWait: Bool = false
 
+  /// virtio-net: the --net option (e.g. "user,hostfwd=tcp:8080-:80")
+  public var net: String = String()
+
+  /// virtio-net: the card's address (6 bytes)
+  public var mac: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -598,7 +610,12 @@ public nonisolated struct Rrvm_HostInput: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// typed on the console (rrctl -> sequencer -> uart)
   public var console: Data = Data()
+
+  /// An Ethernet frame for the guest's network card (virtio-net device -> sequencer -> the same device):
+  /// the user-mode network's answer, which replay takes from the log instead.
+  public var frame: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1108,7 +1125,7 @@ public nonisolated struct Rrvm_LogEnd: Sendable {
   public init() {}
 }
 
-/// Host input: console bytes delivered to the UART at G. When the input ended an idle period that the
+/// Host input: console bytes delivered to the UART at G (or a frame to the network card). When the input ended an idle period that the
 /// host clock paced, `ended_idle` is set and `idle_from` is the G at which that period began: the G the
 /// input lands at is the outcome of the pacing (an idle period that ends at its deadline is recomputed).
 public nonisolated struct Rrvm_LogInput: Sendable {
@@ -1123,6 +1140,9 @@ public nonisolated struct Rrvm_LogInput: Sendable {
   public var endedIdle: Bool = false
 
   public var idleFrom: UInt64 = 0
+
+  /// instead of console: a frame delivered to the network card (virtio-net)
+  public var frame: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1465,62 +1485,68 @@ public nonisolated struct Rrvm_HartTrap: Sendable {
   public init() {}
 }
 
-public nonisolated struct Rrvm_DeviceState: Sendable {
+public nonisolated struct Rrvm_DeviceState: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// index into MachineConfig.devices
-  public var device: UInt32 = 0
+  public var device: UInt32 {
+    get {_storage._device}
+    set {_uniqueStorage()._device = newValue}
+  }
 
-  public var model: Rrvm_DeviceState.OneOf_Model? = nil
+  public var model: OneOf_Model? {
+    get {return _storage._model}
+    set {_uniqueStorage()._model = newValue}
+  }
 
   public var uart: Rrvm_UartState {
     get {
-      if case .uart(let v)? = model {return v}
+      if case .uart(let v)? = _storage._model {return v}
       return Rrvm_UartState()
     }
-    set {model = .uart(newValue)}
+    set {_uniqueStorage()._model = .uart(newValue)}
   }
 
   public var plic: Rrvm_PlicState {
     get {
-      if case .plic(let v)? = model {return v}
+      if case .plic(let v)? = _storage._model {return v}
       return Rrvm_PlicState()
     }
-    set {model = .plic(newValue)}
+    set {_uniqueStorage()._model = .plic(newValue)}
   }
 
   public var clint: Rrvm_ClintState {
     get {
-      if case .clint(let v)? = model {return v}
+      if case .clint(let v)? = _storage._model {return v}
       return Rrvm_ClintState()
     }
-    set {model = .clint(newValue)}
+    set {_uniqueStorage()._model = .clint(newValue)}
   }
 
   public var rtc: Rrvm_RtcState {
     get {
-      if case .rtc(let v)? = model {return v}
+      if case .rtc(let v)? = _storage._model {return v}
       return Rrvm_RtcState()
     }
-    set {model = .rtc(newValue)}
+    set {_uniqueStorage()._model = .rtc(newValue)}
   }
 
   public var finisher: Rrvm_FinisherState {
     get {
-      if case .finisher(let v)? = model {return v}
+      if case .finisher(let v)? = _storage._model {return v}
       return Rrvm_FinisherState()
     }
-    set {model = .finisher(newValue)}
+    set {_uniqueStorage()._model = .finisher(newValue)}
   }
 
   public var virtio: Rrvm_VirtioState {
     get {
-      if case .virtio(let v)? = model {return v}
+      if case .virtio(let v)? = _storage._model {return v}
       return Rrvm_VirtioState()
     }
-    set {model = .virtio(newValue)}
+    set {_uniqueStorage()._model = .virtio(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1536,6 +1562,8 @@ public nonisolated struct Rrvm_DeviceState: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Rrvm_UartState: Sendable {
@@ -1752,11 +1780,20 @@ public nonisolated struct Rrvm_VirtioState: Sendable {
     set {backend = .rng(newValue)}
   }
 
+  public var net: Rrvm_VirtioNetState {
+    get {
+      if case .net(let v)? = backend {return v}
+      return Rrvm_VirtioNetState()
+    }
+    set {backend = .net(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Backend: Equatable, Sendable {
     case block(Rrvm_VirtioBlockState)
     case rng(Rrvm_VirtioRngState)
+    case net(Rrvm_VirtioNetState)
 
   }
 
@@ -1830,6 +1867,33 @@ public nonisolated struct Rrvm_VirtioRngState: Sendable {
 
   /// xoshiro256** state words
   public var generator: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_VirtioNetState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// as of DRIVER_OK (they choose the header size)
+  public var negotiatedFeatures: UInt64 = 0
+
+  public var receivedFrames: UInt64 = 0
+
+  public var droppedFrames: UInt64 = 0
+
+  public var sentFrames: UInt64 = 0
+
+  /// frames from outside waiting for a receive buffer, oldest first
+  public var pending: [Data] = []
+
+  /// digests of every frame delivered and sent, in order
+  public var receiveDigest: UInt64 = 0
+
+  public var sendDigest: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2032,7 +2096,7 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0\u{1}DEVICE_KIND_VIRTIO_NET\0")
 }
 
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
@@ -2319,7 +2383,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{c}\u{1}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{1}net\0\u{1}mac\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2335,6 +2399,8 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 7: try { try decoder.decodeSingularBoolField(value: &self.overlay) }()
       case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.writesWait) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.net) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.mac) }()
       default: break
       }
     }
@@ -2365,6 +2431,12 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.writesWait != false {
       try visitor.visitSingularBoolField(value: self.writesWait, fieldNumber: 9)
     }
+    if !self.net.isEmpty {
+      try visitor.visitSingularStringField(value: self.net, fieldNumber: 10)
+    }
+    if !self.mac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.mac, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2377,6 +2449,8 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.path != rhs.path {return false}
     if lhs.overlay != rhs.overlay {return false}
     if lhs.writesWait != rhs.writesWait {return false}
+    if lhs.net != rhs.net {return false}
+    if lhs.mac != rhs.mac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2828,7 +2902,7 @@ nonisolated extension Rrvm_DeviceTick: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HostInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}console\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}console\0\u{1}frame\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2837,6 +2911,7 @@ nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.console) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.frame) }()
       default: break
       }
     }
@@ -2846,11 +2921,15 @@ nonisolated extension Rrvm_HostInput: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.console.isEmpty {
       try visitor.visitSingularBytesField(value: self.console, fieldNumber: 1)
     }
+    if !self.frame.isEmpty {
+      try visitor.visitSingularBytesField(value: self.frame, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_HostInput, rhs: Rrvm_HostInput) -> Bool {
     if lhs.console != rhs.console {return false}
+    if lhs.frame != rhs.frame {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3900,7 +3979,7 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogInput"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}console\0\u{3}ended_idle\0\u{3}idle_from\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}console\0\u{3}ended_idle\0\u{3}idle_from\0\u{1}frame\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3912,6 +3991,7 @@ nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case 2: try { try decoder.decodeSingularBytesField(value: &self.console) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.endedIdle) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.idleFrom) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.frame) }()
       default: break
       }
     }
@@ -3930,6 +4010,9 @@ nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if self.idleFrom != 0 {
       try visitor.visitSingularUInt64Field(value: self.idleFrom, fieldNumber: 4)
     }
+    if !self.frame.isEmpty {
+      try visitor.visitSingularBytesField(value: self.frame, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3938,6 +4021,7 @@ nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._Messa
     if lhs.console != rhs.console {return false}
     if lhs.endedIdle != rhs.endedIdle {return false}
     if lhs.idleFrom != rhs.idleFrom {return false}
+    if lhs.frame != rhs.frame {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4497,137 +4581,175 @@ nonisolated extension Rrvm_DeviceState: SwiftProtobuf.Message, SwiftProtobuf._Me
   public static let protoMessageName: String = _protobuf_package + ".DeviceState"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{2}\u{9}uart\0\u{1}plic\0\u{1}clint\0\u{1}rtc\0\u{1}finisher\0\u{1}virtio\0")
 
+  fileprivate class _StorageClass {
+    var _device: UInt32 = 0
+    var _model: Rrvm_DeviceState.OneOf_Model?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _device = source._device
+      _model = source._model
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
-      case 10: try {
-        var v: Rrvm_UartState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .uart(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._device) }()
+        case 10: try {
+          var v: Rrvm_UartState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .uart(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .uart(v)
+          }
+        }()
+        case 11: try {
+          var v: Rrvm_PlicState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .plic(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .plic(v)
+          }
+        }()
+        case 12: try {
+          var v: Rrvm_ClintState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .clint(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .clint(v)
+          }
+        }()
+        case 13: try {
+          var v: Rrvm_RtcState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .rtc(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .rtc(v)
+          }
+        }()
+        case 14: try {
+          var v: Rrvm_FinisherState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .finisher(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .finisher(v)
+          }
+        }()
+        case 15: try {
+          var v: Rrvm_VirtioState?
+          var hadOneofValue = false
+          if let current = _storage._model {
+            hadOneofValue = true
+            if case .virtio(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._model = .virtio(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .uart(v)
-        }
-      }()
-      case 11: try {
-        var v: Rrvm_PlicState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .plic(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .plic(v)
-        }
-      }()
-      case 12: try {
-        var v: Rrvm_ClintState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .clint(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .clint(v)
-        }
-      }()
-      case 13: try {
-        var v: Rrvm_RtcState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .rtc(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .rtc(v)
-        }
-      }()
-      case 14: try {
-        var v: Rrvm_FinisherState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .finisher(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .finisher(v)
-        }
-      }()
-      case 15: try {
-        var v: Rrvm_VirtioState?
-        var hadOneofValue = false
-        if let current = self.model {
-          hadOneofValue = true
-          if case .virtio(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.model = .virtio(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.device != 0 {
-      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
-    }
-    switch self.model {
-    case .uart?: try {
-      guard case .uart(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .plic?: try {
-      guard case .plic(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .clint?: try {
-      guard case .clint(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .rtc?: try {
-      guard case .rtc(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .finisher?: try {
-      guard case .finisher(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .virtio?: try {
-      guard case .virtio(let v)? = self.model else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._device != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._device, fieldNumber: 1)
+      }
+      switch _storage._model {
+      case .uart?: try {
+        guard case .uart(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .plic?: try {
+        guard case .plic(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .clint?: try {
+        guard case .clint(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .rtc?: try {
+        guard case .rtc(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .finisher?: try {
+        guard case .finisher(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .virtio?: try {
+        guard case .virtio(let v)? = _storage._model else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_DeviceState, rhs: Rrvm_DeviceState) -> Bool {
-    if lhs.device != rhs.device {return false}
-    if lhs.model != rhs.model {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._device != rhs_storage._device {return false}
+        if _storage._model != rhs_storage._model {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4949,7 +5071,7 @@ nonisolated extension Rrvm_FinisherState.Exit: SwiftProtobuf._ProtoNameProviding
 
 nonisolated extension Rrvm_VirtioState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VirtioState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}interrupt_status\0\u{1}fault\0\u{3}device_features_select\0\u{3}driver_features_select\0\u{3}driver_features\0\u{3}queue_select\0\u{1}queues\0\u{3}line_level\0\u{1}block\0\u{1}rng\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}interrupt_status\0\u{1}fault\0\u{3}device_features_select\0\u{3}driver_features_select\0\u{3}driver_features\0\u{3}queue_select\0\u{1}queues\0\u{3}line_level\0\u{1}block\0\u{1}rng\0\u{1}net\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4990,6 +5112,19 @@ nonisolated extension Rrvm_VirtioState: SwiftProtobuf.Message, SwiftProtobuf._Me
         if let v = v {
           if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.backend = .rng(v)
+        }
+      }()
+      case 12: try {
+        var v: Rrvm_VirtioNetState?
+        var hadOneofValue = false
+        if let current = self.backend {
+          hadOneofValue = true
+          if case .net(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.backend = .net(v)
         }
       }()
       default: break
@@ -5037,6 +5172,10 @@ nonisolated extension Rrvm_VirtioState: SwiftProtobuf.Message, SwiftProtobuf._Me
     case .rng?: try {
       guard case .rng(let v)? = self.backend else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .net?: try {
+      guard case .net(let v)? = self.backend else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     }()
     case nil: break
     }
@@ -5224,6 +5363,66 @@ nonisolated extension Rrvm_VirtioRngState: SwiftProtobuf.Message, SwiftProtobuf.
   public static func ==(lhs: Rrvm_VirtioRngState, rhs: Rrvm_VirtioRngState) -> Bool {
     if lhs.bytesProduced != rhs.bytesProduced {return false}
     if lhs.generator != rhs.generator {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_VirtioNetState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VirtioNetState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}negotiated_features\0\u{3}received_frames\0\u{3}dropped_frames\0\u{3}sent_frames\0\u{1}pending\0\u{3}receive_digest\0\u{3}send_digest\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.negotiatedFeatures) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.receivedFrames) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.droppedFrames) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sentFrames) }()
+      case 5: try { try decoder.decodeRepeatedBytesField(value: &self.pending) }()
+      case 6: try { try decoder.decodeSingularFixed64Field(value: &self.receiveDigest) }()
+      case 7: try { try decoder.decodeSingularFixed64Field(value: &self.sendDigest) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.negotiatedFeatures != 0 {
+      try visitor.visitSingularUInt64Field(value: self.negotiatedFeatures, fieldNumber: 1)
+    }
+    if self.receivedFrames != 0 {
+      try visitor.visitSingularUInt64Field(value: self.receivedFrames, fieldNumber: 2)
+    }
+    if self.droppedFrames != 0 {
+      try visitor.visitSingularUInt64Field(value: self.droppedFrames, fieldNumber: 3)
+    }
+    if self.sentFrames != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sentFrames, fieldNumber: 4)
+    }
+    if !self.pending.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.pending, fieldNumber: 5)
+    }
+    if self.receiveDigest != 0 {
+      try visitor.visitSingularFixed64Field(value: self.receiveDigest, fieldNumber: 6)
+    }
+    if self.sendDigest != 0 {
+      try visitor.visitSingularFixed64Field(value: self.sendDigest, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_VirtioNetState, rhs: Rrvm_VirtioNetState) -> Bool {
+    if lhs.negotiatedFeatures != rhs.negotiatedFeatures {return false}
+    if lhs.receivedFrames != rhs.receivedFrames {return false}
+    if lhs.droppedFrames != rhs.droppedFrames {return false}
+    if lhs.sentFrames != rhs.sentFrames {return false}
+    if lhs.pending != rhs.pending {return false}
+    if lhs.receiveDigest != rhs.receiveDigest {return false}
+    if lhs.sendDigest != rhs.sendDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

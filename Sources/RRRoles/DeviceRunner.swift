@@ -8,6 +8,8 @@ import RVMachine
 public final class DeviceRunner {
     public let model: DeviceModel
     private let icountShift: UInt64
+    /// Where the frames the guest sends go (the network card's backend); nil drops them, as replay does.
+    public var transmit: (([UInt8]) -> Void)?
 
     public enum Outcome {
         case done(Rrvm_DeviceDone)
@@ -48,6 +50,13 @@ public final class DeviceRunner {
         case .sourceLevel(let level)?:
             guard let plic = model as? PLIC else { return .failure("a source level sent to \(model.name)") }
             plic.setSource(level.source, level: level.level, effects: &effects)
+        case .hostInput(let input)? where !input.frame.isEmpty:
+            guard let card = model as? VirtioMMIO, let net = card.backend as? VirtioNet else {
+                return .failure("a network frame sent to \(model.name)")
+            }
+            if net.receive(frame: [UInt8](input.frame)) {
+                card.serviceQueue(VirtioNet.receiveQueue, effects: &effects)
+            }
         case .hostInput(let input)?:
             guard let uart = model as? UART16550 else { return .failure("console input sent to \(model.name)") }
             uart.receive([UInt8](input.console), clock: clock, effects: &effects)
@@ -70,6 +79,7 @@ public final class DeviceRunner {
             done.wakeAt = wakeAt
         }
         if !effects.console.isEmpty { done.console = Data(effects.console) }
+        if let transmit { effects.frames.forEach(transmit) }
         switch effects.exit {
         case .powerOff(let code)?:
             done.exit = true

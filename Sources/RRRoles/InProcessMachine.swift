@@ -10,7 +10,7 @@ extension Rrvm_MachineConfig {
     /// The configuration every process of `machine` learns in Welcome (and a log keeps in its header),
     /// booted as `boot` says. Images are not listed: rrctl adds them.
     public init(machine: MachineDescription, boot: BootPlan, quantum: UInt64, icountShift: UInt32, disk: String?,
-                overlayDisk: Bool) {
+                overlayDisk: Bool, net: String = "") {
         self.init()
         harts = UInt32(machine.harts)
         ramSize = machine.ramSize
@@ -23,7 +23,7 @@ extension Rrvm_MachineConfig {
         entry = boot.entry
         fdtAddress = boot.fdtAddress
         bootRom = Data(boot.bootROM)
-        devices = DeviceCatalog.specs(for: machine, disk: disk, overlay: overlayDisk)
+        devices = DeviceCatalog.specs(for: machine, disk: disk, overlay: overlayDisk, net: net)
     }
 }
 

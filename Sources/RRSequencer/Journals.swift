@@ -49,11 +49,12 @@ public final class RecordJournal: EventJournal {
         write(.with { $0.check = check })
     }
 
-    public func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> {
+    public func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
         guard let live else { return .success(nil) }
         let record = Rrvm_LogInput.with {
             $0.g = g
-            $0.console = live
+            $0.console = live.console
+            $0.frame = live.frame
             $0.endedIdle = idleFrom != nil
             $0.idleFrom = idleFrom ?? 0
         }
@@ -268,7 +269,7 @@ public final class ReplayJournal: EventJournal {
         return nil
     }
 
-    public func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> {
+    public func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
         if let stop = damageStop() { return .failure(stop) }
         guard let entry = nextInput, case .input(let recorded)? = entry.record.body, recorded.g == g else {
             return .success(nil)
@@ -280,7 +281,10 @@ public final class ReplayJournal: EventJournal {
                                      what: "the recorded input (log byte \(entry.offset)) \(was); in the run it \(now)"))
         }
         advanceInput()
-        return .success(recorded.console)
+        return .success(.with {
+            $0.console = recorded.console
+            $0.frame = recorded.frame
+        })
     }
 
     public func nextRecordedInputG() -> UInt64? {

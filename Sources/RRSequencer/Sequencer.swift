@@ -25,10 +25,10 @@ public protocol EventJournal: AnyObject {
     func note(_ envelope: Rrvm_Envelope) -> JournalStop?
     /// Every process's state hash at a slice boundary, every `checkInterval` instructions.
     func check(_ check: Rrvm_LogCheck) -> JournalStop?
-    /// The console input delivered at this boundary. Live: `live` (nil if none), recorded with how it ended
-    /// an idle period (`idleFrom`: where the period began). Replay: the input recorded at `g`, if any, after
-    /// comparing how it ended an idle period.
-    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop>
+    /// The input delivered at this boundary (console bytes or a network frame). Live: `live` (nil if none),
+    /// recorded with how it ended an idle period (`idleFrom`: where the period began). Replay: the input
+    /// recorded at `g`, if any, after comparing how it ended an idle period.
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop>
     /// Replay: the G of the next recorded host input, to skip idle time to it.
     func nextRecordedInputG() -> UInt64?
     /// Replay: whether the run stops at this boundary (the log ends here, or the run missed a check).
@@ -105,6 +105,10 @@ public final class Sequencer {
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
+    /// Frames the network card's backend received, waiting for a boundary (each is one input).
+    private var hostFrames: [Data] = []
+    /// Frames kept while the guest runs on; more are dropped, as a full network queue drops them.
+    static let hostFrameLimit = 1024
     private var idleSince: (host: UInt64, g: UInt64)?
     /// Where the idle period that the pending input ended began (see `Rrvm_LogInput`).
     private var inputEndedIdleFrom: UInt64?
@@ -117,6 +121,7 @@ public final class Sequencer {
     private var started = false
     private let plicIndex: Int?
     private let uartIndex: Int?
+    private let netIndex: Int?
 
     public init(config: Rrvm_MachineConfig, transport: SequencerTransport, journal: EventJournal?) {
         self.config = config
@@ -127,6 +132,7 @@ public final class Sequencer {
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
+        netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
     }
 
     // MARK: - Inputs
@@ -176,6 +182,9 @@ public final class Sequencer {
                 return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
             }
             mmio(request, hart: Endpoint.hartIndex(envelope.from))
+        case .hostInput(let input)? where Endpoint.isDevice(envelope.from)
+                && Endpoint.deviceIndex(envelope.from) == netIndex && input.console.isEmpty:
+            receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
             if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
@@ -196,8 +205,21 @@ public final class Sequencer {
     public func receiveHostInput(_ bytes: [UInt8]) {
         guard !replaying, !finished, uartIndex != nil else { return }
         hostInput += bytes
+        hostInputArrived()
+    }
+
+    /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
+    public func receiveHostFrame(_ frame: Data) {
+        guard !replaying, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
+              hostFrames.count < Self.hostFrameLimit else { return }
+        hostFrames.append(frame)
+        hostInputArrived()
+    }
+
+    /// Host input lands at the next boundary; when every hart waits, at the G that the host time since the
+    /// idle period began corresponds to.
+    private func hostInputArrived() {
         if let idle = idleSince {
-            // Idle: the input lands at the G that the host time since the idle period began corresponds to.
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
@@ -466,8 +488,8 @@ public final class Sequencer {
         switch takeInput() {
         case .failure(let stop):
             return fail(stop.message, exitCode: stop.exitCode)
-        case .success(let input?) where uartIndex != nil:
-            enqueueDeviceEvent(device: uartIndex!, body: .hostInput(.with { $0.console = input }))
+        case .success(let input?) where (input.frame.isEmpty ? uartIndex : netIndex) != nil:
+            enqueueDeviceEvent(device: (input.frame.isEmpty ? uartIndex : netIndex)!, body: .hostInput(input))
             return
         case .success:
             break
@@ -489,20 +511,20 @@ public final class Sequencer {
         pump()
     }
 
-    /// The console input to deliver now: what the host typed (recorded), or in replay what the log holds.
-    private func takeInput() -> Result<Data?, JournalStop> {
-        let live = replaying || hostInput.isEmpty ? nil : Data(hostInput)
-        let idleFrom = inputEndedIdleFrom
-        guard let journal else {
-            hostInput.removeAll()
-            return .success(live)
+    /// The input to deliver now: what the host typed, else the oldest frame the network card's backend
+    /// received (recorded), or in replay what the log holds.
+    private func takeInput() -> Result<Rrvm_HostInput?, JournalStop> {
+        var live: Rrvm_HostInput?
+        if !replaying, !hostInput.isEmpty {
+            live = .with { $0.console = Data(hostInput) }
+        } else if !replaying, let frame = hostFrames.first {
+            live = .with { $0.frame = frame }
         }
-        let taken = journal.input(at: g, live: live, idleFrom: idleFrom)
-        if case .success(let input?) = taken {
-            hostInput.removeAll()
-            inputEndedIdleFrom = nil
-            return .success(input)
+        let taken = journal?.input(at: g, live: live, idleFrom: inputEndedIdleFrom) ?? .success(live)
+        if case .success(let input?) = taken, !replaying {
+            if input.console.isEmpty { hostFrames.removeFirst() } else { hostInput.removeAll() }
         }
+        if case .success(_?) = taken { inputEndedIdleFrom = nil }
         return taken
     }
 

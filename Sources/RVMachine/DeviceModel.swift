@@ -48,13 +48,15 @@ public struct DeviceEffects {
     public var console: [UInt8] = []
     /// A finisher write that ends or resets the machine.
     public var exit: MachineExit?
+    /// Ethernet frames the guest sent (virtio-net), in order.
+    public var frames: [[UInt8]] = []
 
     public init() {}
 
     /// Whether the call had no effect at all outside the device.
     public var isEmpty: Bool {
         sourceLevels.isEmpty && hartLines.isEmpty && timerCompares.isEmpty && wakeAt == nil
-            && console.isEmpty && exit == nil
+            && console.isEmpty && exit == nil && frames.isEmpty
     }
 }
 

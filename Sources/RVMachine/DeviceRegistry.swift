@@ -14,9 +14,11 @@ public struct DeviceContext {
     /// The backing file (virtio-blk), and whether its writes go to a copy-on-write overlay.
     public var backingFile: String
     public var overlay: Bool
+    /// The network card's address (virtio-net).
+    public var macAddress: [UInt8]
 
     public init(harts: Int, source: UInt32, memory: GuestMemory?, entropySeed: UInt64 = 0, startWallTimeNs: UInt64 = 0,
-                backingFile: String = "", overlay: Bool = false) {
+                backingFile: String = "", overlay: Bool = false, macAddress: [UInt8] = VirtioNet.defaultMAC) {
         self.harts = harts
         self.source = source
         self.memory = memory
@@ -24,6 +26,7 @@ public struct DeviceContext {
         self.startWallTimeNs = startWallTimeNs
         self.backingFile = backingFile
         self.overlay = overlay
+        self.macAddress = macAddress
     }
 }
 
@@ -78,7 +81,7 @@ public struct DeviceType {
 /// Every device rrvm can emulate, in the order of the device tree's /soc and of the device processes.
 /// The windows and sources are QEMU virt's; virtio transports keep their slot whichever others exist:
 /// the disk on slot 0 (0x1000_1000, source 1, where xv6 and QEMU's virtio-mmio-bus.0 put it), the
-/// entropy device on slot 1.
+/// entropy device on slot 1, the network card on slot 2.
 public enum DeviceRegistry {
     public static let all: [DeviceType] = [
         DeviceType(kind: .rtc, base: 0x10_1000, size: 0x1000, source: 11, dma: false, writesWait: false,
@@ -107,6 +110,10 @@ public enum DeviceRegistry {
             VirtioBlock(disk: try DiskImage(path: context.backingFile, mode: context.overlay ? .overlay : .readWrite))
         },
         virtio(.virtioEntropy, slot: 1) { context in VirtioRNG(seed: context.entropySeed) },
+        virtio(.virtioNet, slot: 2) { context in
+            guard context.macAddress.count == 6 else { throw DeviceError("a MAC address has 6 bytes") }
+            return VirtioNet(mac: context.macAddress)
+        },
         DeviceType(kind: .plic, base: 0xc00_0000, size: PLIC.windowSize, source: 0, dma: false, writesWait: true,
                    nodeName: "plic", compatible: ["sifive,plic-1.0.0", "riscv,plic0"], nodeProperties: { fdt, tree in
             fdt.property("phandle", cells: [DeviceTreeContext.plicPhandle])

@@ -13,15 +13,28 @@ public protocol VirtioBackend: AnyObject {
     /// The driver reset the device.
     func reset()
     func hashState(into hasher: inout StateHasher)
+    /// The driver set DRIVER_OK having negotiated `features` (0 if FEATURES_OK was never accepted).
+    func driverReady(features: UInt64)
+    /// Whether the backend can use a chain from `queue` now (virtio-net's receive queue waits for a frame).
+    func hasWork(queue: Int) -> Bool
+    /// Hands over what the chains just handled send out of the machine (virtio-net's frames).
+    func takeOutput(into effects: inout DeviceEffects)
     /// The backend's own state, for checkpoints (see `VirtioMMIO.State`).
     func saveBackendState() throws -> VirtioBackendState
     func restoreBackendState(_ state: VirtioBackendState) throws
+}
+
+extension VirtioBackend {
+    public func driverReady(features: UInt64) {}
+    public func hasWork(queue: Int) -> Bool { true }
+    public func takeOutput(into effects: inout DeviceEffects) {}
 }
 
 /// What a virtio backend holds beyond the transport.
 public enum VirtioBackendState: Equatable {
     case block(VirtioBlock.State)
     case entropy(VirtioRNG.State)
+    case net(VirtioNet.State)
 }
 
 /// The virtio-mmio transport, version 2 (virtio 1.2, 4.2.2), with split virtqueues.
@@ -147,6 +160,9 @@ public final class VirtioMMIO: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
+    /// The backend has new work for `queue` (virtio-net: a frame arrived): serves it as a notification would.
+    public func serviceQueue(_ index: Int, effects: inout DeviceEffects) { notify(queue: index, effects: &effects) }
+
     public func stateHash() -> UInt64 {
         var hasher = StateHasher()
         hasher.combine(status)
@@ -255,6 +271,7 @@ public final class VirtioMMIO: DeviceModel {
         status = newStatus
         // Buffers made available (and notified) before DRIVER_OK waited; serve them now.
         if becomingLive {
+            backend.driverReady(features: negotiatedFeatures)
             for index in queues.indices where queues[index].ready { notify(queue: index, effects: &effects) }
         }
     }
@@ -293,9 +310,10 @@ public final class VirtioMMIO: DeviceModel {
               status & VirtioMMIO.statusNeedsReset == 0 else { return }
         let indirectAllowed = negotiatedFeatures & VirtioMMIO.featureIndirectDescriptors != 0
         var completed = 0
+        defer { backend.takeOutput(into: &effects) }
         do {
-            while let (head, chain) = try queues[index].nextAvailable(memory: memory,
-                                                                      indirectAllowed: indirectAllowed) {
+            while backend.hasWork(queue: index),
+                  let (head, chain) = try queues[index].nextAvailable(memory: memory, indirectAllowed: indirectAllowed) {
                 let used = try backend.handle(queue: index, chain: chain, memory: memory)
                 try queues[index].putUsed(head: head, length: used, memory: memory)
                 completed += 1

@@ -64,6 +64,7 @@ public enum DeviceKind: UInt32, CaseIterable {
     case uart = 5
     case virtioBlock = 6
     case virtioEntropy = 7
+    case virtioNet = 8
 
     /// The name in process titles, command lines and messages.
     public var name: String {
@@ -75,6 +76,13 @@ public enum DeviceKind: UInt32, CaseIterable {
         case .uart: return "uart"
         case .virtioBlock: return "virtio-blk"
         case .virtioEntropy: return "virtio-rng"
+        case .virtioNet: return "virtio-net"
         }
     }
+}
+
+/// Ethernet frames as the network card carries them (no FCS, no offloads): from a bare 14-byte header to
+/// 1500 bytes of payload behind a VLAN tag.
+public enum EthernetFrame {
+    @inlinable public static var sizes: ClosedRange<Int> { 14...1518 }
 }

@@ -1,4 +1,4 @@
 import RRNode
 
-// The hub of a cluster: `rrvm-sequencer --run-dir DIR [--record FILE | --replay FILE]`.
+// The hub of a cluster: `rrvm-sequencer --run-dir DIR [--record FILE | --replay FILE] [--console-capture FILE]`.
 NodeMain.sequencer(arguments: Array(CommandLine.arguments.dropFirst()))

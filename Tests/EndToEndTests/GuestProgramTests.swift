@@ -37,6 +37,7 @@ final class GuestProgramTests: XCTestCase {
                 try Data(count: 1 << 20).write(to: scratch)
                 arguments += ["--disk", scratch.path]
             }
+            if program.devices.contains("net") { arguments += ["--net", "user"] }
             let run = try RRCtlRun(arguments, keepInputOpen: program.input != nil)
             if let input = program.input {
                 XCTAssertTrue(run.waitForOutput("\(program.name):", seconds: 60), "\(program.name): no banner")

@@ -37,6 +37,7 @@ while read -r name harts devices stdin status expect; do
           args+=(-drive "file=$disk,format=raw,if=none,id=disk$slot"
                  -device "virtio-blk-device,drive=disk$slot,bus=virtio-mmio-bus.$slot") ;;
         rng) args+=(-device "virtio-rng-device,bus=virtio-mmio-bus.$slot") ;;
+        net) args+=(-netdev "user,id=net$slot,restrict=off" -device "virtio-net-device,netdev=net$slot,bus=virtio-mmio-bus.$slot") ;;
         *) echo "run-qemu.sh: unknown device $device for $name" >&2; exit 1 ;;
       esac
       slot=$((slot + 1))

@@ -156,6 +156,31 @@ final class DeviceStateTests: XCTestCase {
         }, beforeRestore: { copy.copy(from: ram) })
     }
 
+    func testVirtioNetWithAFrameWaiting() throws {
+        let ram = GuestRAM(), copy = GuestRAM()
+        let originalCard = VirtioNet(), freshCard = VirtioNet()
+        let original = VirtioMMIO(backend: originalCard, memory: ram.memory, source: 3, name: "virtio-net")
+        let fresh = VirtioMMIO(backend: freshCard, memory: copy.memory, source: 3, name: "virtio-net")
+        let frames = (0..<3).map { seed in [UInt8](repeating: 0xff, count: 6) + (0..<54).map { UInt8(($0 + seed * 7) & 0xff) } }
+        var driver = VirtioDriver(ram: ram)
+        try checkRoundTrip(original, into: fresh, before: { device, effects in
+            driver.start(device, &effects)
+            driver.submit(device, &effects, [(0x8000_8000, 1526, true)])
+            for frame in frames.prefix(2) { XCTAssertTrue(originalCard.receive(frame: frame)) }
+            original.serviceQueue(VirtioNet.receiveQueue, effects: &effects)
+            return []
+        }, after: { device, effects in
+            var driver = driver
+            driver.ram = device === fresh ? copy : ram
+            let card = device === fresh ? freshCard : originalCard
+            driver.submit(device, &effects, [(0x8000_9000, 1526, true)])  // takes the frame that waited
+            _ = card.receive(frame: frames[2])
+            driver.submit(device, &effects, [(0x8000_a000, 1526, true)])
+            return driver.ram.words(at: 0x8000_9000, count: 9) + driver.ram.words(at: 0x8000_a000, count: 9)
+                + driver.ram.words(at: VirtioDriver.usedRing, count: 4) + [UInt64(card.pendingFrames)]
+        }, beforeRestore: { copy.copy(from: ram) })
+    }
+
     func testVirtioBlockWithItsOverlay() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("rrcheckpoint-blk-\(UUID().uuidString)")
         try Data((0..<(64 << 10)).map { UInt8(truncatingIfNeeded: $0 * 7) }).write(to: url)

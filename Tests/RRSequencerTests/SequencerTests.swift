@@ -353,7 +353,9 @@ final class CollectingJournal: EventJournal {
     }
     var checkInterval: UInt64 { 0 }
     func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
-    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> { .success(live) }
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
+        .success(live)
+    }
     func nextRecordedInputG() -> UInt64? { nil }
     func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
     func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
@@ -371,4 +373,95 @@ final class DeviceKindWireTests: XCTestCase {
         XCTAssertNil(Rrvm_DeviceKind.unspecified.platformKind)
         XCTAssertNil(Rrvm_DeviceKind(rawValue: 999)?.platformKind)
     }
+}
+
+final class NetworkInputTests: XCTestCase {
+    /// machine(harts: 1) plus a network card: device 3, endpoint 203.
+    func netMachine() -> Rrvm_MachineConfig {
+        var config = machine(harts: 1)
+        config.devices.append(.with { $0.kind = .virtioNet; $0.base = 0x1000_3000; $0.size = 0x1000; $0.irq = 3; $0.dma = true })
+        return config
+    }
+
+    let frame = Data([UInt8](repeating: 0xff, count: 6) + [0x52, 0x55, 10, 0, 2, 2, 0x08, 0x06] + [UInt8](repeating: 7, count: 28))
+
+    func testAFrameFromTheBackendIsStampedLoggedAndDeliveredToTheCard() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        let sequencer = Sequencer(config: netMachine(), transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(40, wfi: true)))
+        transport.now = 1_000_000  // 1 ms of idle = 40,000 instructions at shift 2
+        sequencer.receive(envelope(from: 203, .hostInput(.with { $0.frame = frame })))
+        let sent = transport.take()
+        XCTAssertEqual(sent.first?.to, 203, "to the card that received it")
+        XCTAssertEqual(sent.first?.g, 40 + 40_000, "at the G of the host time it came")
+        guard case .hostInput(let input)? = sent.first?.body else { return XCTFail("\(sent)") }
+        XCTAssertEqual(input.frame, frame)
+        let logged = journal.events.last { if case .hostInput? = $0.body { return true } else { return false } }
+        XCTAssertEqual(logged?.hostInput.frame, frame, "logged with its payload")
+        XCTAssertEqual(logged?.g, 40 + 40_000)
+    }
+
+    func testFramesOfImpossibleSizesAndFramesInReplayAreIgnored() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: netMachine(), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(40, wfi: true)))
+        sequencer.receive(envelope(from: 203, .hostInput(.with { $0.frame = Data(repeating: 1, count: 13) })))
+        sequencer.receive(envelope(from: 203, .hostInput(.with { $0.frame = Data(repeating: 1, count: 1519) })))
+        XCTAssertTrue(transport.take().isEmpty)
+        XCTAssertNil(transport.finished)
+
+        var config = netMachine()
+        config.replay = true
+        let replay = Sequencer(config: config, transport: FakeTransport(), journal: RecordedFrameJournal(g: 1_000, frame: frame))
+        replay.receiveHostFrame(frame)  // a live frame in replay: no backend should send one, and none is used
+        XCTAssertEqual(replay.g, 0)
+    }
+
+    func testReplayTakesTheFrameFromTheLog() {
+        let transport = FakeTransport()
+        var config = netMachine()
+        config.replay = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: RecordedFrameJournal(g: 1_000, frame: frame))
+        sequencer.start()
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(40, wfi: true)))
+        let sent = transport.take()
+        XCTAssertEqual(sent.first?.to, 203)
+        XCTAssertEqual(sent.first?.g, 1_000, "at once, at the recorded G")
+        XCTAssertEqual(sent.first?.hostInput.frame, frame)
+    }
+
+    func testOnlyTheCardMaySendFrames() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: netMachine(), transport: transport, journal: nil)
+        sequencer.start()
+        sequencer.receive(envelope(from: 202, .hostInput(.with { $0.frame = frame })))
+        XCTAssertNotNil(transport.finished, "a frame from the uart's process stops the run")
+    }
+}
+
+/// A replay journal holding one recorded frame at `g`.
+final class RecordedFrameJournal: EventJournal {
+    let g: UInt64
+    var frame: Data?
+    init(g: UInt64, frame: Data) {
+        self.g = g
+        self.frame = frame
+    }
+    var checkInterval: UInt64 { 0 }
+    func note(_ envelope: Rrvm_Envelope) -> JournalStop? { nil }
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
+        guard g == self.g, let frame else { return .success(nil) }
+        self.frame = nil
+        return .success(.with { $0.frame = frame })
+    }
+    func nextRecordedInputG() -> UInt64? { frame == nil ? nil : g }
+    func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+    func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
 }

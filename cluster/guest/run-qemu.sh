@@ -25,4 +25,5 @@ exec qemu-system-riscv64 -M virt -smp "$smp" -m 256M -nographic \
   -bios "$dir/fw_jump.bin" -kernel "$dir/Image" -initrd "$dir/initramfs.cpio" \
   -append "console=ttyS0 earlycon" \
   -drive "file=$dir/disk.ext2,format=raw,if=none,id=d0,snapshot=on" \
-  -device virtio-blk-device,drive=d0 -device virtio-rng-device "$@"
+  -device virtio-blk-device,drive=d0 -device virtio-rng-device \
+  -netdev user,id=n0 -device virtio-net-device,netdev=n0 "$@"
