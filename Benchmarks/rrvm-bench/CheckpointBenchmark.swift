@@ -94,6 +94,33 @@ func runCheckpointBenchmark(guestDirectory: String, harts: Int) throws -> String
     lines.append("harts and devices at G \(machine.g): \(states.count) bytes (\(harts) hart(s), \(decoded.devices.count) "
                  + "devices, disk overlay included), saved and encoded in \(ms(saveTime)) ms, decoded and restored in "
                  + "\(ms(restoreTime)) ms, same state hashes")
+
+    // The whole machine: checkpointed at points of the boot, run to power-off, restored into a fresh
+    // machine and run to power-off again: the same G, console output and state hashes.
+    for point in 1...4 {
+        let original = try InProcessMachine(config: config, boot: boot)
+        guard original.run(untilCheckpointAt: booted.g / 5 * UInt64(point)) else {
+            throw CheckpointError("the boot ended before G \(booted.g / 5 * UInt64(point))")
+        }
+        start = now()
+        let bytes = try original.checkpoint().serializedData()
+        let checkpointTime = now() - start
+        let at = original.g, consoleAt = original.console.count
+        original.run()
+        let fresh = try InProcessMachine(config: config, boot: boot)
+        start = now()
+        try fresh.restore(try Rrvm_Checkpoint(serializedBytes: bytes))
+        let restoreTime = now() - start
+        fresh.run()
+        let same = fresh.g == original.g && Array(fresh.console) == Array(original.console[consoleAt...])
+            && (0..<harts).allSatisfy { fresh.hart($0).hart.stateHash() == original.hart($0).hart.stateHash() }
+            && config.devices.indices.allSatisfy { fresh.device($0).stateHash() == original.device($0).stateHash() }
+            && memcmp(fresh.guestRAM, original.guestRAM, size) == 0
+        lines.append("whole machine at G \(at): checkpoint \(mib(bytes.count)) MiB in \(ms(checkpointTime)) ms, restored into "
+                     + "a fresh machine in \(ms(restoreTime)) ms; run to power-off again: "
+                     + (same ? "same G, console, state hashes and RAM" : "DIFFERENT"))
+        guard same else { throw CheckpointError("the restored run differs from the original") }
+    }
     return lines.joined(separator: "\n")
 }
 

@@ -41,7 +41,7 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
 
     var console: [UInt8] = []
     var exitStatus: String?
-    let start = monotonicSeconds()
+    let start = monotonicSeconds(), cpuStart = processCPUSeconds()
     while exitStatus == nil && hart.retired < budget {
         let slice = min(budget - hart.retired, 100_000_000)
         switch hart.run(budget: slice, globalCount: hart.retired) {
@@ -77,10 +77,10 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
             }
         }
     }
-    let seconds = monotonicSeconds() - start
+    let seconds = monotonicSeconds() - start, cpuSeconds = processCPUSeconds() - cpuStart
     let status = exitStatus ?? "budget of \(budget) instructions used up"
     return "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
-        + figures(instructions: hart.retired, seconds: seconds)
+        + figures(instructions: hart.retired, seconds: seconds, cpuSeconds: cpuSeconds)
 }
 
 /// The same kind of program on the in-process machine: the cluster's sequencer, hart side and device
@@ -122,14 +122,16 @@ func runBootBenchmark(guestDirectory: String, harts: Int) -> String {
 }
 
 private func run(_ machine: InProcessMachine, gLimit: UInt64) -> String {
-    let start = monotonicSeconds()
+    let start = monotonicSeconds(), cpuStart = processCPUSeconds()
     let outcome = machine.run(gLimit: gLimit)
-    let seconds = monotonicSeconds() - start
+    let seconds = monotonicSeconds() - start, cpuSeconds = processCPUSeconds() - cpuStart
     let stats = machine.statistics
     let status = outcome.exitCode == 0 ? "exit 0" : "status \(outcome.exitCode) (\(outcome.reason))"
-    let console = machine.console.count > 200 ? "\(machine.console.count) bytes" : "\"\(consoleText(machine.console))\""
+    let text = consoleText(machine.console)
+    let lastLine = text.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+    let console = text.count > 200 ? "\(machine.console.count) bytes ending \"\(lastLine)\"" : "\"\(text)\""
     return "\(status); console: \(console); \(stats.slices) slices, \(stats.deviceOperations) device operations; "
-        + figures(instructions: machine.retired, seconds: seconds)
+        + figures(instructions: machine.retired, seconds: seconds, cpuSeconds: cpuSeconds)
 }
 
 private func consoleText(_ bytes: [UInt8]) -> String {
@@ -138,9 +140,19 @@ private func consoleText(_ bytes: [UInt8]) -> String {
     return text
 }
 
-private func figures(instructions: UInt64, seconds: Double) -> String {
+/// Wall-clock MIPS, and MIPS over the CPU time the process used meanwhile: on a busy host the second is
+/// the steadier figure.
+private func figures(instructions: UInt64, seconds: Double, cpuSeconds: Double) -> String {
     let mips = seconds > 0 ? Double(instructions) / seconds / 1e6 : 0
+    let cpuMIPS = cpuSeconds > 0 ? Double(instructions) / cpuSeconds / 1e6 : 0
     return "\(instructions) instructions in \(format3(seconds)) s = \(format1(mips)) MIPS"
+        + " (\(format3(cpuSeconds)) s on CPU = \(format1(cpuMIPS)) MIPS)"
+}
+
+private func processCPUSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 private func monotonicSeconds() -> Double {

@@ -66,7 +66,8 @@ extension HartSnapshot {
             throw CheckpointError("\(what): \(m.x.count) x and \(m.f.count) f registers, expected 32 of each")
         }
         guard m.pmpcfg.count == 16, m.pmpaddr.count == 16 else {
-            throw CheckpointError("\(what): \(m.pmpcfg.count) pmpcfg and \(m.pmpaddr.count) pmpaddr, expected 16 of each")
+            throw CheckpointError(
+                "\(what): \(m.pmpcfg.count) pmpcfg and \(m.pmpaddr.count) pmpaddr, expected 16 of each")
         }
         let privilege = try privilegeMode(m.privilege, "\(what): privilege")
         guard m.fflags < 32, m.frm < 8 else { throw CheckpointError("\(what): fflags or frm out of range") }

@@ -5,10 +5,13 @@ import Foundation
 struct EvalOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Commands for the guest's shell, separated by ';': run once it is up, then the guest powers off with the status of the first that failed (else 0).",
-        discussion: "They reach init as `rrvm.eval=` on the kernel command line (percent-encoded); the default guest's init follows that convention (README, \"--eval\")."))
+        discussion: "They reach init as `rrvm.eval=` on the kernel command line (percent-encoded); the default guest's init follows that convention (README, \"Commands in the guest\").",
+        valueName: "commands"))
     var eval: String?
 
-    @Option(help: "Stop the run after this many seconds of host time if the guest has not powered off (status 124). Default with --eval: \(Int(GuestEval.defaultTimeout)); otherwise none.")
+    @Option(help: ArgumentHelp(
+        "Stop the run after this many seconds of host time if the guest has not powered off (status 124). Default with --eval: \(Int(GuestEval.defaultTimeout)); otherwise none.",
+        valueName: "seconds"))
     var timeout: Double?
 
     func validate() throws {

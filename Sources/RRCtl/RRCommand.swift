@@ -41,8 +41,9 @@ struct RR: ParsableCommand {
                                       forwardInput: false, debugger: noDebugger, timeout: eval.effectiveTimeout)
         let recordSeconds = Date().timeIntervalSince(recordStart)
         let recorded = try ConsoleCapture.read(path: captures.record)
-        // Only a run the guest ended itself is worth replaying (not one stopped by --timeout, a signal, a crash).
-        guard let recordedEnd = recorded.end, recordedEnd.exitCode == recordStatus else {
+        // Only a run the guest ended itself is worth replaying (not one stopped by --timeout, Ctrl-C, a crash).
+        guard let recordedEnd = recorded.end, recordedEnd.exitCode == recordStatus,
+              recordStatus != timeoutExitCode, recordStatus < 128 else {
             summary("the recording did not end with the guest powering off (status \(recordStatus)): nothing to compare")
             throw ExitCode(recordStatus == 0 ? 1 : recordStatus)
         }

@@ -1216,6 +1216,12 @@ public nonisolated struct Rrvm_Checkpoint: @unchecked Sendable {
   /// Clears the value of `ram`. Subsequent reads from it will return its default value.
   public mutating func clearRam() {_uniqueStorage()._ram = nil}
 
+  /// Messages sent but not yet delivered: at a checkpoint point, the Run that begins the next slice.
+  public var inTransit: [Rrvm_Envelope] {
+    get {_storage._inTransit}
+    set {_uniqueStorage()._inTransit = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1956,12 +1962,13 @@ public nonisolated struct Rrvm_SequencerState: Sendable {
   /// console input stamped but not yet delivered to the UART
   public var hostInput: Data = Data()
 
-  /// device work queued (empty at a checkpoint taken with nothing in flight)
+  /// device work queued: always empty at a checkpoint point (reserved)
   public var queued: [Rrvm_Envelope] = []
 
-  /// bytes of the log written (record) or read (replay) up to here
+  /// bytes of the log written (record) or read (replay) up to here (not yet set)
   public var logOffset: UInt64 = 0
 
+  /// (not yet set)
   public var logRecords: UInt64 = 0
 
   /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
@@ -1969,9 +1976,33 @@ public nonisolated struct Rrvm_SequencerState: Sendable {
   /// RUNNING continues with this much of its budget left.
   public var sliceLeft: UInt64 = 0
 
+  /// the highest G stamped so far
+  public var stampedG: UInt64 = 0
+
+  /// instructions retired by all harts, for the periodic checks
+  public var retired: UInt64 = 0
+
+  /// the retired count at which the next check is due
+  public var nextCheckAt: UInt64 = 0
+
+  /// each device's state hash from its last answer
+  public var deviceHashes: [UInt64] = []
+
+  /// where the idle period that pending input ended began
+  public var inputEndedIdleFrom: UInt64 {
+    get {_inputEndedIdleFrom ?? 0}
+    set {_inputEndedIdleFrom = newValue}
+  }
+  /// Returns true if `inputEndedIdleFrom` has been explicitly set.
+  public var hasInputEndedIdleFrom: Bool {self._inputEndedIdleFrom != nil}
+  /// Clears the value of `inputEndedIdleFrom`. Subsequent reads from it will return its default value.
+  public mutating func clearInputEndedIdleFrom() {self._inputEndedIdleFrom = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _inputEndedIdleFrom: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_HartSchedule: Sendable {
@@ -1995,6 +2026,9 @@ public nonisolated struct Rrvm_HartSchedule: Sendable {
   public var sliceStart: UInt64 = 0
 
   public var executed: UInt64 = 0
+
+  /// from its last yield
+  public var stateHash: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4040,7 +4074,7 @@ nonisolated extension Rrvm_LogCheck: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Checkpoint"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0\u{3}in_transit\0")
 
   fileprivate class _StorageClass {
     var _formatVersion: UInt32 = 0
@@ -4049,6 +4083,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
     var _harts: [Rrvm_HartState] = []
     var _devices: [Rrvm_DeviceState] = []
     var _ram: Rrvm_RamState? = nil
+    var _inTransit: [Rrvm_Envelope] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4065,6 +4100,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
       _harts = source._harts
       _devices = source._devices
       _ram = source._ram
+      _inTransit = source._inTransit
     }
   }
 
@@ -4089,6 +4125,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
         case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._harts) }()
         case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._devices) }()
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._ram) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._inTransit) }()
         default: break
         }
       }
@@ -4119,6 +4156,9 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
       try { if let v = _storage._ram {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
       } }()
+      if !_storage._inTransit.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._inTransit, fieldNumber: 7)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4134,6 +4174,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
         if _storage._harts != rhs_storage._harts {return false}
         if _storage._devices != rhs_storage._devices {return false}
         if _storage._ram != rhs_storage._ram {return false}
+        if _storage._inTransit != rhs_storage._inTransit {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -5474,7 +5515,7 @@ nonisolated extension Rrvm_RamPage: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequencerState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0\u{3}stamped_g\0\u{1}retired\0\u{3}next_check_at\0\u{3}device_hashes\0\u{3}input_ended_idle_from\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5493,12 +5534,21 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logOffset) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logRecords) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.stampedG) }()
+      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.nextCheckAt) }()
+      case 15: try { try decoder.decodeRepeatedUInt64Field(value: &self.deviceHashes) }()
+      case 16: try { try decoder.decodeSingularUInt64Field(value: &self._inputEndedIdleFrom) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.g != 0 {
       try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
     }
@@ -5532,6 +5582,21 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if self.sliceLeft != 0 {
       try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 11)
     }
+    if self.stampedG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stampedG, fieldNumber: 12)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 13)
+    }
+    if self.nextCheckAt != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nextCheckAt, fieldNumber: 14)
+    }
+    if !self.deviceHashes.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.deviceHashes, fieldNumber: 15)
+    }
+    try { if let v = self._inputEndedIdleFrom {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 16)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5547,6 +5612,11 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.logOffset != rhs.logOffset {return false}
     if lhs.logRecords != rhs.logRecords {return false}
     if lhs.sliceLeft != rhs.sliceLeft {return false}
+    if lhs.stampedG != rhs.stampedG {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.nextCheckAt != rhs.nextCheckAt {return false}
+    if lhs.deviceHashes != rhs.deviceHashes {return false}
+    if lhs._inputEndedIdleFrom != rhs._inputEndedIdleFrom {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5554,7 +5624,7 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HartSchedule"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}lines\0\u{1}mtimecmp\0\u{3}own_deadline\0\u{3}wake_mask\0\u{3}slice_start\0\u{1}executed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}lines\0\u{1}mtimecmp\0\u{3}own_deadline\0\u{3}wake_mask\0\u{3}slice_start\0\u{1}executed\0\u{3}state_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5569,6 +5639,7 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.wakeMask) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStart) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
       default: break
       }
     }
@@ -5596,6 +5667,9 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.executed != 0 {
       try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 7)
     }
+    if self.stateHash != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stateHash, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5607,6 +5681,7 @@ nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.wakeMask != rhs.wakeMask {return false}
     if lhs.sliceStart != rhs.sliceStart {return false}
     if lhs.executed != rhs.executed {return false}
+    if lhs.stateHash != rhs.stateHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,6 +1,8 @@
 import Foundation
+import RRCheckpoint
 import RRProto
 import RRSequencer
+import RVHart
 import RVMachine
 import RVPlatform
 
@@ -127,6 +129,79 @@ public final class InProcessMachine {
         return outcome!
     }
 
+    // MARK: - Checkpoints
+
+    /// Runs until G reaches `target` and the machine is at a checkpoint point (a slice handed out, its Run
+    /// not yet delivered, no device operation under way); false if the run ended first.
+    public func run(untilCheckpointAt target: UInt64) -> Bool {
+        sequencer.start()
+        while outcome == nil {
+            if sequencer.g >= target && isAtCheckpointPoint { return true }
+            if !deliverNext() {
+                guard let wake else { return false }
+                self.wake = nil
+                hostNow &+= wake
+                sequencer.idleTimerFired()
+            }
+        }
+        return false
+    }
+
+    private var isAtCheckpointPoint: Bool {
+        queue.count - queueHead == 1 && queue[queueHead].isRun && sequencer.isAtCheckpointPoint
+            && harts.allSatisfy { !$0.sliceActive && !$0.awaitingReply && !$0.isPaused }
+    }
+
+    /// The whole machine at a checkpoint point, as one message: the sequencer, the Run in transit, every
+    /// hart and device, and RAM (self-contained).
+    public func checkpoint() throws -> Rrvm_Checkpoint {
+        guard outcome == nil, isAtCheckpointPoint else {
+            throw CheckpointError("the machine is not at a checkpoint point at G=\(sequencer.g)")
+        }
+        var message = Rrvm_Checkpoint()
+        message.formatVersion = checkpointFormatVersion
+        message.g = sequencer.g
+        message.sequencer = try sequencer.saveState()
+        message.inTransit = Array(queue[queueHead...])
+        message.harts = try harts.map { Rrvm_HartState(try $0.hart.snapshot()) }
+        message.devices = try devices.indices.map { Rrvm_DeviceState(device: $0, try devices[$0].model.saveState()) }
+        let store = RAMCheckpoints(ram: ram, size: Int(config.ramSize))
+        message.ram = store.message(store.take())
+        return message
+    }
+
+    /// Puts the machine back to a checkpoint of this machine or of one with the same configuration; the
+    /// run goes on from there with `run`. The console output so far is kept. A checkpoint that does not
+    /// decode or fit is refused before anything changes; one a hart or device refuses halfway ends the run.
+    public func restore(_ message: Rrvm_Checkpoint) throws {
+        guard message.formatVersion == checkpointFormatVersion else {
+            throw CheckpointError(
+                "checkpoint format \(message.formatVersion), this rrvm reads \(checkpointFormatVersion)")
+        }
+        guard message.harts.count == harts.count, message.devices.count == devices.count,
+              message.inTransit.count == 1, message.inTransit[0].isRun else {
+            throw CheckpointError("the checkpoint is not one of this machine at a checkpoint point")
+        }
+        let hartStates = try message.harts.map { try HartSnapshot($0) }
+        let deviceStates = try message.devices.map { try DeviceState($0) }
+        let store = RAMCheckpoints(ram: ram, size: Int(config.ramSize))
+        let memory = try store.checkpoint(from: message.ram)
+        try sequencer.restoreState(message.sequencer)
+        do {
+            try store.restore(memory)
+            for (hart, state) in zip(harts, hartStates) { try hart.hart.restore(state) }
+            for (device, state) in zip(devices, deviceStates) { try device.model.restoreState(state) }
+        } catch {
+            // Part of the machine is restored and part is not: it must not run on.
+            end(exitCode: 1, reason: "checkpoint restore failed: \(error)")
+            throw error
+        }
+        queue = message.inTransit
+        queueHead = 0
+        wake = nil
+        outcome = nil
+    }
+
     /// Delivers the oldest message; false when none is waiting.
     private func deliverNext() -> Bool {
         guard queueHead < queue.count else { return false }
@@ -214,5 +289,12 @@ public final class InProcessMachine {
         func finish(exitCode: Int32, reason: String?) {
             if exitCode != 0 { machine.end(exitCode: exitCode, reason: reason ?? "hart \(index) failed") }
         }
+    }
+}
+
+private extension Rrvm_Envelope {
+    var isRun: Bool {
+        if case .run? = body { return true }
+        return false
     }
 }

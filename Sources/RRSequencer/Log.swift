@@ -275,6 +275,12 @@ public final class LogReader {
         return LogEntry(offset: offset, record: record)
     }
 
+    /// Walks the rest of the log checking every record's framing and CRC without decoding it: a quick
+    /// check of a whole log before a replay reads it as it goes (which checks the rest).
+    public func checkFraming() throws {
+        while try nextPayload(verify: true) != nil {}
+    }
+
     /// The next input record, moving past the others without decoding them (replay's look-ahead for
     /// the next input, a second reader beside the one that checks every record).
     public func nextInput() throws -> LogEntry? {

@@ -677,3 +677,124 @@ public final class Sequencer {
     }
 }
 
+
+// MARK: - Checkpoints
+
+extension Sequencer {
+    /// Whether the sequencer is at a point where a checkpoint can be taken: a slice has just been handed
+    /// out (its Run is on its way to the hart) and no device operation is in flight, queued, sent ahead or
+    /// held. What remains of the run is then the sequencer's state, the Run in transit, and the state of
+    /// the harts (between slices), the devices and RAM.
+    public var isAtCheckpointPoint: Bool {
+        started && !finished && runningHart != nil && pendingYield == nil && inFlight == nil && consequences.isEmpty
+            && requests.isEmpty && sentAhead.values.allSatisfy { $0 == 0 } && answeredAhead.values.allSatisfy(\.isEmpty)
+            && heldReply == nil && idleSince == nil
+    }
+
+    /// The sequencer's state at a checkpoint point (see `isAtCheckpointPoint`).
+    public func saveState() throws -> Rrvm_SequencerState {
+        guard isAtCheckpointPoint else {
+            throw SequencerStateError("the sequencer is not at a checkpoint point at G=\(g)")
+        }
+        return .with { state in
+            state.g = g
+            state.seq = seq
+            state.nextHart = UInt32(nextHart)
+            state.harts = harts.map { slot in
+                .with {
+                    switch slot.state {
+                    case .ready: $0.state = .ready
+                    case .running: $0.state = .running
+                    case .waiting: $0.state = .waiting
+                    }
+                    $0.lines = slot.lines
+                    $0.mtimecmp = slot.mtimecmp
+                    $0.ownDeadline = slot.ownDeadline
+                    $0.wakeMask = slot.wakeMask
+                    $0.sliceStart = slot.sliceStart
+                    $0.executed = slot.executed
+                    $0.stateHash = slot.stateHash
+                }
+            }
+            state.deviceWakes = deviceWake.keys.sorted().map { device in
+                .with { $0.device = UInt32(device); $0.mtime = deviceWake[device]! }
+            }
+            state.stableReads = stableReads.keys.sorted().map { device in
+                .with { $0.device = UInt32(device); $0.reads = stableReads[device]! }
+            }
+            state.hostInput = Data(hostInput)
+            state.stampedG = stampedG
+            state.retired = retired
+            state.nextCheckAt = nextCheckAt
+            state.deviceHashes = deviceHashes
+            if let from = inputEndedIdleFrom { state.inputEndedIdleFrom = from }
+        }
+    }
+
+    /// Puts the sequencer back into a state `saveState` returned for the same configuration. A sequencer with
+    /// a log is refused for now: positioning the log's reader or writer is the next step.
+    public func restoreState(_ state: Rrvm_SequencerState) throws {
+        func refuse(_ reason: String) -> SequencerStateError { SequencerStateError("sequencer state: \(reason)") }
+        guard journal == nil else { throw refuse("restoring a run that records or replays a log is not supported yet") }
+        guard state.harts.count == harts.count else {
+            throw refuse("\(state.harts.count) harts, this machine \(harts.count)")
+        }
+        guard state.queued.isEmpty else { throw refuse("device work queued at the checkpoint") }
+        let running = state.harts.indices.filter { state.harts[$0].state == .running }
+        guard running.count == 1, Int(state.nextHart) < harts.count else {
+            throw refuse("a checkpoint holds exactly one running hart")
+        }
+        guard state.deviceHashes.count == config.devices.count,
+              state.deviceWakes.allSatisfy({ Int($0.device) < config.devices.count }),
+              state.stableReads.allSatisfy({ Int($0.device) < config.devices.count }) else {
+            throw refuse("a device index out of range")
+        }
+        var slots: [HartSlot] = []
+        for saved in state.harts {
+            var slot = HartSlot()
+            switch saved.state {
+            case .ready: slot.state = .ready
+            case .running: slot.state = .running
+            case .waiting: slot.state = .waiting
+            case .UNRECOGNIZED(let value): throw refuse("unknown hart state \(value)")
+            }
+            slot.lines = saved.lines
+            slot.mtimecmp = saved.mtimecmp
+            slot.ownDeadline = saved.ownDeadline
+            slot.wakeMask = saved.wakeMask
+            slot.sliceStart = saved.sliceStart
+            slot.executed = saved.executed
+            slot.stateHash = saved.stateHash
+            slots.append(slot)
+        }
+        g = state.g
+        seq = state.seq
+        nextHart = Int(state.nextHart)
+        harts = slots
+        runningHart = running[0]
+        pendingYield = nil
+        inFlight = nil
+        consequences = []
+        requests = []
+        sentAhead = [:]
+        answeredAhead = [:]
+        heldReply = nil
+        deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
+        stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+        hostInput = [UInt8](state.hostInput)
+        stampedG = state.stampedG
+        retired = state.retired
+        nextCheckAt = state.nextCheckAt
+        deviceHashes = state.deviceHashes
+        inputEndedIdleFrom = state.hasInputEndedIdleFrom ? state.inputEndedIdleFrom : nil
+        idleSince = nil
+        started = true
+        finished = false
+    }
+}
+
+/// A sequencer state that cannot be saved now or restored here.
+public struct SequencerStateError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

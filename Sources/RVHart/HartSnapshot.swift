@@ -161,8 +161,8 @@ extension Hart {
     }
 
     /// Puts the hart back into `snapshot`'s state. The TLB and the decoded-instruction cache are emptied
-    /// (guest RAM may have changed under them) and any pending device access is abandoned. A snapshot of another hart or with values this hart cannot hold is refused, leaving the hart
-    /// as it was.
+    /// (guest RAM may have changed under them) and any pending device access is abandoned. A snapshot of
+    /// another hart or with values this hart cannot hold is refused, leaving the hart as it was.
     public func restore(_ s: HartSnapshot) throws {
         guard s.hartID == hartID else {
             throw HartSnapshotError("a snapshot of hart \(s.hartID) cannot be restored into hart \(hartID)")

@@ -18,6 +18,10 @@ enum Assemble {
         let imm = UInt32(bitPattern: offset) & 0xfff
         return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | 2 << 12 | (imm & 0x1f) << 7 | 0x23
     }
+    static func sb(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 {
+        let imm = UInt32(bitPattern: offset) & 0xfff
+        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | (imm & 0x1f) << 7 | 0x23
+    }
     /// jal x0, offset (a jump back or forward by `offset` bytes).
     static func jump(_ offset: Int32) -> UInt32 {
         let imm = UInt32(bitPattern: offset)

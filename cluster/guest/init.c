@@ -2,7 +2,8 @@
 // riscv64-linux-gnu-gcc -static. It reports what the machine offers (CPUs, entropy, clocks,
 // one pinned thread per CPU, the virtio disk, uptime), then runs a small shell on the console,
 // or, when the kernel command line carries `rrvm.eval=COMMANDS`, runs those commands and powers
-// off with their status written to the test finisher (the convention is in the README, "--eval").
+// off with their status written to the test finisher (the convention: README, "Commands in the
+// guest").
 // PID 1 must never return: every path ends in power-off, or in a pause if that fails.
 #define _GNU_SOURCE
 #include <dirent.h>
