@@ -5,6 +5,7 @@
 #                                          Linux boot on 1 and 4 harts, a polling bare-metal guest and a computing
 #                                          one; then the record overhead on the 4-hart Linux boot: RUNS (default 10)
 #                                          plain and RUNS recorded runs, alternated, medians compared.
+#   Benchmarks/log-size.sh --overhead [RUNS]  the record overhead alone.
 #   Benchmarks/log-size.sh --idle [SECONDS]  bytes per second of the 4-hart Linux guest idle at its prompt (60 s).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,8 @@ if [ "${1:-}" = "--idle" ]; then
   exit 0
 fi
 
+overhead_only=false
+if [ "${1:-}" = "--overhead" ]; then overhead_only=true; shift; fi
 runs=${1:-10}
 "$root/Benchmarks/guests/build.sh" "$work/guests" >/dev/null
 "$root/Benchmarks/guests/build.sh" "$work/small" -DROUNDS=40 >/dev/null
@@ -53,10 +56,10 @@ measure() {
     "$(stat_field "$work/compact.log" bytes)" "$(stat_field "$work/compact.log" "bytes per 1,000 instructions")" \
     "$(stat_field "$work/full.log" bytes)" "$(stat_field "$work/full.log" "bytes per 1,000 instructions")"
 }
-measure "Linux boot, 1 hart" --smp 1 "${linux[@]}" --append "$append"
-measure "Linux boot, 4 harts" --smp 4 "${linux[@]}" --append "$append"
-measure "uart-poll (polls 5 ms), 1 hart" --smp 1 --bios none --kernel "$work/guests/uart-poll.elf"
-measure "cpu-mix ROUNDS=40, 1 hart" --smp 1 --bios none --kernel "$work/small/cpu-mix.elf"
+$overhead_only || measure "Linux boot, 1 hart" --smp 1 "${linux[@]}" --append "$append"
+$overhead_only || measure "Linux boot, 4 harts" --smp 4 "${linux[@]}" --append "$append"
+$overhead_only || measure "uart-poll (polls 5 ms), 1 hart" --smp 1 --bios none --kernel "$work/guests/uart-poll.elf"
+$overhead_only || measure "cpu-mix ROUNDS=40, 1 hart" --smp 1 --bios none --kernel "$work/small/cpu-mix.elf"
 
 # Record overhead: plain and recorded boots alternated, so that both see the same host load.
 plain=()

@@ -124,23 +124,28 @@ struct Replay: ParsableCommand {
     var to: UInt64?
 
     func run() throws {
-        // The whole log is read (and checked) once before anything runs; the sequencer then reads it as it goes.
-        let summary = try LogSummary(path: log)
-        guard !summary.header.excerpt else {
-            throw LogError("'\(log)' is the full stream of G=\(summary.header.excerptFrom)..\(summary.header.excerptTo) of a "
+        // The whole log's framing is checked before anything runs (every record, when an interval must be
+        // placed in it); the sequencer then reads it as it goes.
+        let reader = try LogReader(path: log)
+        let header = reader.header
+        guard !header.excerpt else {
+            throw LogError("'\(log)' is the full stream of G=\(header.excerptFrom)..\(header.excerptTo) of a "
                            + "replay, not a recording: compare it with rrctl log diff")
         }
         var arguments = ["--replay", log]
         if let fullStream {
-            let (first, last) = (from ?? 0, to ?? summary.lastG)
-            guard first <= last, last <= summary.lastG else {
-                throw LogError("the interval G=\(first)..\(last) is outside the log, which spans G=0..\(summary.lastG)")
+            let lastG = try LogSummary(reader: reader).lastG
+            let (first, last) = (from ?? 0, to ?? lastG)
+            guard first <= last, last <= lastG else {
+                throw LogError("the interval G=\(first)..\(last) is outside the log, which spans G=0..\(lastG)")
             }
             arguments += ["--full-stream", fullStream, "--from", String(first), "--to", String(last)]
         } else if from != nil || to != nil {
             throw ValidationError("--from and --to choose the interval of --full-stream")
+        } else {
+            try reader.checkFraming()
         }
-        let plan = try MachineBuilder.replan(summary.header.config, imageDirectory: imageDir)
+        let plan = try MachineBuilder.replan(header.config, imageDirectory: imageDir)
         try debugger.validate(harts: Int(plan.config.harts))
         let status = try launch(plan: plan, sequencerArguments: arguments, forwardInput: false, debugger: debugger)
         if status == 0 {

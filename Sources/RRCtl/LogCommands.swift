@@ -149,7 +149,10 @@ enum LogText {
         case .event(let event)?:
             return summary(event, config: config)
         case .input(let input)?:
-            return "G=\(input.g) input console \(quoted(String(decoding: input.console, as: UTF8.self)))"
+            let what = input.frame.isEmpty ? "console \(quoted(String(decoding: input.console, as: UTF8.self)))"
+                : "frame of \(input.frame.count) bytes \(input.frame.prefix(34).map { String(format: "%02x", $0) }.joined())"
+                    + (input.frame.count > 34 ? "..." : "")
+            return "G=\(input.g) input \(what)"
                 + (input.endedIdle ? " (ended the idle period from G=\(input.idleFrom))" : "")
         case .check(let check)?:
             let harts = check.harts.enumerated().map { "hart \($0.offset) \(hex($0.element))" }
@@ -188,7 +191,8 @@ enum LogText {
                        "\"to\":\(quoted(Endpoint.describe(event.to, config: config)))", "\"kind\":\"\(event.kindName)\"",
                        "\"message\":" + ((try? event.jsonString()) ?? "null")]
         case .input(let input)?:
-            fields += ["\"console\":\(quoted(String(decoding: input.console, as: UTF8.self)))",
+            fields += [input.frame.isEmpty ? "\"console\":\(quoted(String(decoding: input.console, as: UTF8.self)))"
+                       : "\"frame\":\"\(input.frame.map { String(format: "%02x", $0) }.joined())\"",
                        "\"ended_idle\":\(input.endedIdle)"]
             if input.endedIdle { fields.append("\"idle_from\":\(input.idleFrom)") }
         case .check(let check)?:

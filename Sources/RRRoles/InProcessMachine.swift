@@ -171,7 +171,8 @@ public final class InProcessMachine {
     }
 
     /// Puts the machine back to a checkpoint of this machine or of one with the same configuration; the
-    /// run goes on from there with `run`. The console output so far is kept.
+    /// run goes on from there with `run`. The console output so far is kept. A checkpoint that does not
+    /// decode or fit is refused before anything changes; one a hart or device refuses halfway ends the run.
     public func restore(_ message: Rrvm_Checkpoint) throws {
         guard message.formatVersion == checkpointFormatVersion else {
             throw CheckpointError(
@@ -186,9 +187,15 @@ public final class InProcessMachine {
         let store = RAMCheckpoints(ram: ram, size: Int(config.ramSize))
         let memory = try store.checkpoint(from: message.ram)
         try sequencer.restoreState(message.sequencer)
-        try store.restore(memory)
-        for (hart, state) in zip(harts, hartStates) { try hart.hart.restore(state) }
-        for (device, state) in zip(devices, deviceStates) { try device.model.restoreState(state) }
+        do {
+            try store.restore(memory)
+            for (hart, state) in zip(harts, hartStates) { try hart.hart.restore(state) }
+            for (device, state) in zip(devices, deviceStates) { try device.model.restoreState(state) }
+        } catch {
+            // Part of the machine is restored and part is not: it must not run on.
+            end(exitCode: 1, reason: "checkpoint restore failed: \(error)")
+            throw error
+        }
         queue = message.inTransit
         queueHead = 0
         wake = nil

@@ -1,5 +1,6 @@
 import Foundation
 import RRProto
+import RVPlatform
 import SwiftProtobuf
 
 /// The log's file format (documented in proto/rrvm.proto, LOG FORMAT).
@@ -274,6 +275,12 @@ public final class LogReader {
         return LogEntry(offset: offset, record: record)
     }
 
+    /// Walks the rest of the log checking every record's framing and CRC without decoding it: a quick
+    /// check of a whole log before a replay reads it as it goes (which checks the rest).
+    public func checkFraming() throws {
+        while try nextPayload(verify: true) != nil {}
+    }
+
     /// The next input record, moving past the others without decoding them (replay's look-ahead for
     /// the next input, a second reader beside the one that checks every record).
     public func nextInput() throws -> LogEntry? {
@@ -372,6 +379,11 @@ public final class LogReader {
         case .event?:
             guard isFull else { throw damaged(offset, "a stamped message in a compact log") }
         case .input(let input)?:
+            guard input.frame.isEmpty || input.console.isEmpty && EthernetFrame.sizes.contains(input.frame.count)
+                    && config.devices.contains(where: { $0.kind == .virtioNet }) else {
+                throw damaged(offset, "an input frame of \(input.frame.count) bytes (a frame is \(EthernetFrame.sizes.lowerBound)-"
+                              + "\(EthernetFrame.sizes.upperBound) bytes, without console bytes, for a machine with a network card)")
+            }
             orderedAt = input.g
         case .check(let check)?:
             guard check.harts.count == Int(config.harts) else {

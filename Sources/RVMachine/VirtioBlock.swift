@@ -311,7 +311,7 @@ public final class VirtioBlock: VirtioBackend {
 
     public func restoreBackendState(_ state: VirtioBackendState) throws {
         guard case .block(let saved) = state else {
-            throw DeviceStateError("a virtio-rng state cannot be restored into virtio-blk")
+            throw DeviceStateError("only a virtio-blk state restores into virtio-blk")
         }
         do {
             try disk.restore(saved.overlay)

@@ -47,7 +47,7 @@ public final class VirtioRNG: VirtioBackend {
 
     public func restoreBackendState(_ state: VirtioBackendState) throws {
         guard case .entropy(let saved) = state else {
-            throw DeviceStateError("a virtio-blk state cannot be restored into virtio-rng")
+            throw DeviceStateError("only a virtio-rng state restores into virtio-rng")
         }
         bytesProduced = saved.bytesProduced
         random = saved.random

@@ -252,6 +252,11 @@ final class LogTests: XCTestCase {
         XCTAssertTrue(try refusal([check(g: 9), check(g: 5)]).contains("check at G=5 comes after G=9: records out of G order"))
         XCTAssertTrue(try refusal([.with { $0.event = Rrvm_Envelope() }]).contains("a stamped message in a compact log"))
         XCTAssertTrue(try refusal([.with { $0.end = .with { $0.g = 3 } }, check(g: 4)]).contains("a record after the end record"))
+        // A frame for a machine without a network card, and one no Ethernet link carries.
+        let frame = Rrvm_LogRecord.with { $0.input = .with { $0.g = 5; $0.frame = Data(repeating: 1, count: 60) } }
+        XCTAssertTrue(try refusal([frame]).contains("an input frame of 60 bytes"))
+        let huge = Rrvm_LogRecord.with { $0.input = .with { $0.g = 5; $0.frame = Data(repeating: 1, count: 9000) } }
+        XCTAssertTrue(try refusal([huge]).contains("an input frame of 9000 bytes (a frame is 14-1518 bytes"))
         var unknown = header
         unknown.detail = .UNRECOGNIZED(7)
         XCTAssertTrue(try refusal([], header: unknown).contains("unknown detail level 7"))
