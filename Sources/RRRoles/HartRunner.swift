@@ -127,6 +127,16 @@ public final class HartRunner {
         }
     }
 
+    /// Forgets the slice in progress and the answer awaited, if any: a checkpoint restore puts the hart
+    /// back at a checkpoint point (between slices), whatever it was doing when the run before ended (e.g.
+    /// waiting for the answer to the write that powered the guest off).
+    public func returnToCheckpointPoint() {
+        sliceActive = false
+        awaitingReply = false
+        pendingDevice = nil
+        declarations = [:]
+    }
+
     // MARK: - Pause points
 
     /// Whether some holder keeps the hart at a pause point.

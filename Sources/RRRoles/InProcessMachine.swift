@@ -189,7 +189,10 @@ public final class InProcessMachine {
         try sequencer.restoreState(message.sequencer)
         do {
             try store.restore(memory)
-            for (hart, state) in zip(harts, hartStates) { try hart.hart.restore(state) }
+            for (hart, state) in zip(harts, hartStates) {
+                try hart.hart.restore(state)
+                hart.returnToCheckpointPoint()
+            }
             for (device, state) in zip(devices, deviceStates) { try device.model.restoreState(state) }
         } catch {
             // Part of the machine is restored and part is not: it must not run on.
