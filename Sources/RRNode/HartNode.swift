@@ -19,6 +19,8 @@ final class HartNode: HartTransport, GDBTarget {
     // For RRVM_STATS=1: how much host time the hart spent waiting for MMIO answers.
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64?
+    /// When the hart last ended a slice in which no other hart was runnable.
+    private var soloYieldAt: UInt64?
 
     // A debugger (`--gdb PORT`): the hart starts paused and runs only while the debugger lets it.
     private let gdbPort: UInt16?
@@ -49,7 +51,13 @@ final class HartNode: HartTransport, GDBTarget {
                 }
             }
         }
-        loop.run()
+        // A hart that ended a slice no other hart could have run in will most likely run the next one too:
+        // it polls for that Run for a moment rather than sleeping, which saves a wake-up per slice while the
+        // sequencer, which sleeps through a computing slice, handles the yield.
+        loop.run(pollingWhile: { [unowned self] in
+            guard let yieldedAt = soloYieldAt, runner?.sliceActive == false else { return false }
+            return EventLoop.monotonicNanoseconds() &- yieldedAt < 200_000
+        }, until: { [unowned self] in stopped })
         return exitCode
     }
 
@@ -78,6 +86,9 @@ final class HartNode: HartTransport, GDBTarget {
     // MARK: - HartTransport
 
     func send(_ envelope: Rrvm_Envelope) {
+        if case .yield? = envelope.body, runner?.hart.spinHintsEndRun == false {
+            soloYieldAt = EventLoop.monotonicNanoseconds()
+        }
         connection?.send(envelope)
     }
 
