@@ -18,6 +18,10 @@ enum DeviceReplay {
             return 1
         }
         let config = log.header.config
+        do { try MachineLimits.check(recorded: config) } catch {
+            report("rrvm-device", "\(error)")
+            return 1
+        }
         guard index < config.devices.count else {
             report("rrvm-device", "the recorded machine has \(config.devices.count) devices: no device \(index)")
             return 1

@@ -37,8 +37,8 @@ final class HartNode: GDBTarget {
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64 = 0
 
-    // A debugger (`--gdb PORT`): the hart starts stopped and runs only while the debugger lets it.
-    private let gdbPort: UInt16?
+    // A debugger (`--gdb PORT|unix:PATH`): the hart starts stopped and runs only while the debugger lets it.
+    private let gdbAddress: BusAddress?
     private var gdb: GDBServer?
     private var debugStopped = false
     private var stepFrom: UInt64?
@@ -46,10 +46,10 @@ final class HartNode: GDBTarget {
     /// A Run is being carried out (or held while the debugger has the hart stopped).
     private var sliceActive = false
 
-    init(runDirectory: RunDirectory, index: Int, gdbPort: UInt16? = nil) {
+    init(runDirectory: RunDirectory, index: Int, gdbAddress: BusAddress? = nil) {
         self.runDirectory = runDirectory
         self.index = index
-        self.gdbPort = gdbPort
+        self.gdbAddress = gdbAddress
     }
 
     func run() -> Int32 {
@@ -72,6 +72,7 @@ final class HartNode: GDBTarget {
             }
         }
         loop.run()
+        gdb?.close()
         return exitCode
     }
 
@@ -86,10 +87,11 @@ final class HartNode: GDBTarget {
             rom: [UInt8](config.bootRom), romBase: 0x1000, mmioRegions: windows,
             icountShift: config.icountShift, maxSatpMode: config.satpMode == "sv48" ? .sv48 : .sv39))
         hart.pc = 0x1000
-        if let gdbPort {
-            gdb = try GDBServer(loop: loop, port: gdbPort, hart: hart, target: self)
+        if let gdbAddress {
+            let server = try GDBServer(loop: loop, address: gdbAddress, hart: hart, target: self)
+            gdb = server
             debugStopped = true
-            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex 'target remote :\(gdbPort)'")
+            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex '\(server.targetRemote)'")
         }
     }
 

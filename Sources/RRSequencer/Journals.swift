@@ -15,11 +15,14 @@ public final class RecordJournal: EventJournal {
     public let writer: LogWriter
     public private(set) var failure: String?
     public private(set) var events = 0
+    /// The highest G stamped on an event so far: a run stopped from outside mid-slice ends no earlier.
+    private var lastEventG: UInt64 = 0
 
     public init(writer: LogWriter) { self.writer = writer }
 
     public func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
         events += 1
+        lastEventG = max(lastEventG, envelope.g)
         do {
             try writer.append(.with { $0.event = envelope })
         } catch {
@@ -34,7 +37,7 @@ public final class RecordJournal: EventJournal {
     public var isExhausted: Bool { false }
 
     public func end(g: UInt64, exitCode: Int32, reason: String) {
-        _ = try? writer.append(.with { $0.end = .with { $0.g = g; $0.exitCode = exitCode; $0.reason = reason } })
+        _ = try? writer.append(.with { $0.end = .with { $0.g = max(g, lastEventG); $0.exitCode = exitCode; $0.reason = reason } })
         try? writer.flush()
     }
 

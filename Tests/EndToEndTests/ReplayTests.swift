@@ -212,11 +212,14 @@ final class ReplayTests: XCTestCase {
         XCTAssertTrue(refused.errors.contains("guest memory"), refused.errors)
     }
 
-    private func write(_ file: LogFile, to path: String) throws {
-        let writer = try LogWriter(path: path, header: file.header)
-        for record in file.records { try writer.append(record) }
-        try writer.flush()
-    }
+    private func write(_ file: LogFile, to path: String) throws { try writeLog(file, to: path) }
+}
+
+/// Writes `file` (a log read and altered by a test) to `path`.
+func writeLog(_ file: LogFile, to path: String) throws {
+    let writer = try LogWriter(path: path, header: file.header)
+    for record in file.records { try writer.append(record) }
+    try writer.flush()
 }
 
 /// Keeps every host CPU busy until stopped.
