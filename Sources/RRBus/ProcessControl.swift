@@ -7,6 +7,7 @@ import Foundation
 /// the end of its log (and remove the run directory) when rrctl is killed.
 public func dieWithParent(expectedParent: pid_t?, signal deathSignal: Int32 = SIGKILL) {
     _ = rrvm_set_parent_death_signal(deathSignal)
+    isSupervised = expectedParent != nil
     if let expectedParent, getppid() != expectedParent {
         exit(1)
     }
@@ -17,6 +18,10 @@ public func dieWithParent(expectedParent: pid_t?, signal deathSignal: Int32 = SI
     signal(SIGHUP, SIG_IGN)
     signal(SIGPIPE, SIG_IGN)
 }
+
+/// Whether rrctl started this process (`--parent-pid`): then rrctl tells why a run ended, and a member
+/// that merely lost the sequencer need not say so too.
+public private(set) var isSupervised = false
 
 /// A new anonymous memory file (memfd, close-on-exec): named by no directory, it is gone once the last
 /// process holding or mapping it is. Returns the descriptor, or -1 with errno set.

@@ -114,7 +114,10 @@ final class Cluster {
         }
         if !tearingDown && shutdown == nil {
             let pid = members.first { $0.name == name }?.pid ?? 0
-            fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped")
+            // A dying sequencer takes every member with it: wait a moment, so that the first cause is named.
+            loop.after(milliseconds: 50) { [unowned self] in
+                if !self.tearingDown && self.shutdown == nil { self.fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped") }
+            }
         }
         finishIfAllExited()
     }

@@ -39,7 +39,7 @@ final class GDBServer {
         self.hart = hart
         self.target = target
         // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
-        let savedMask = umask(0o077)
+        let savedMask = umask(0o177)
         defer { umask(savedMask) }
         listener = try Listener(loop: loop, address: address) { [unowned self] connection in
             self.accept(connection)

@@ -67,7 +67,7 @@ final class HartNode: GDBTarget {
                 self.connection = connection
                 connection.onEnvelope { [unowned self] envelope in self.handle(envelope) }
                 connection.onClose = { [unowned self] reason in
-                    self.stop(1, "hart \(self.index) lost the sequencer: \(reason)")
+                    self.stop(1, isSupervised ? nil : "hart \(self.index) lost the sequencer: \(reason)")
                 }
             }
         }
