@@ -23,42 +23,54 @@ let package = Package(
     targets: [
         // libuv from Debian's libuv1-dev; only RRBus imports it.
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        // The numbers every process must agree on (mip bits, memory map, timebase, device kinds...): no
+        // dependencies at all, so that every module, the hart included, can use it.
+        .target(name: "RVPlatform", swiftSettings: strict),
         // The RV64GC core: no Foundation, no bus. The LLVM options let the optimiser copy the dispatch
         // jump into each instruction handler instead of merging them into one shared jump (threaded
         // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them.
-        .target(name: "RVHart", swiftSettings: strict + [.unsafeFlags([
+        .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
         ])]),
         // Device models, memory map, device tree writer, boot ROM, image loaders.
-        .target(name: "RVMachine", swiftSettings: strict),
+        .target(name: "RVMachine", dependencies: ["RVPlatform"], swiftSettings: strict),
         // Messages and log records generated from proto/rrvm.proto.
-        .target(name: "RRProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "RRProto", dependencies: ["RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
         // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
         .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: strict),
         // G, schedule, virtual time, event queue, log writer/reader, replay.
-        .target(name: "RRSequencer", dependencies: ["RRProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+        .target(name: "RRSequencer", dependencies: ["RRProto", "RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
-        // The process roles wiring the above together.
-        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRSequencer", "RVHart", "RVMachine"],
+        // Checkpoint state: hart, device and sequencer state to and from proto messages, guest RAM checkpoints.
+        .target(name: "RRCheckpoint", dependencies: ["RRProto", "RVHart", "RVMachine"], swiftSettings: strict),
+        // The hart's and the devices' side of a cluster as pure logic behind transport protocols (as the
+        // Sequencer is), and the in-process machine that joins them with the sequencer in memory.
+        .target(name: "RRRoles", dependencies: ["RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+                swiftSettings: strict),
+        // The process roles: the above on the libuv bus.
+        .target(name: "RRNode", dependencies: ["RRBus", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
                 swiftSettings: strict),
         // rrctl's commands.
         .target(name: "RRCtl", dependencies: [
-            "RRNode", "RRBus", "RRProto", "RRSequencer", "RVMachine",
+            "RRNode", "RRBus", "RRProto", "RRRoles", "RRSequencer", "RVMachine", "RVPlatform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "rrctl", dependencies: ["RRCtl"], swiftSettings: strict),
         .executableTarget(name: "rrvm-sequencer", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-hart", dependencies: ["RRNode"], swiftSettings: strict),
         .executableTarget(name: "rrvm-device", dependencies: ["RRNode"], swiftSettings: strict),
-        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRProto", "RVHart", "RVMachine"],
+        .executableTarget(name: "rrvm-bench", dependencies: ["RRNode", "RRBus", "RRCheckpoint", "RRProto", "RRRoles", "RVHart",
+                                                             "RVMachine"],
                           path: "Benchmarks/rrvm-bench", swiftSettings: strict),
 
-        .testTarget(name: "RVHartTests", dependencies: ["RVHart"]),
-        .testTarget(name: "RVMachineTests", dependencies: ["RVMachine"]),
+        .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
+        .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
+        .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
-        .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto"]),
+        .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
+        .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RVHart", "RVMachine", "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),
     ],
     swiftLanguageModes: [.v5]

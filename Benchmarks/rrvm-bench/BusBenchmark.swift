@@ -1,6 +1,9 @@
 import Foundation
 import RRBus
+import RRNode
 import RRProto
+import RRRoles
+import RVMachine
 
 /// Measures the MMIO path between real processes: this process joins as hart 0 of a cluster whose
 /// sequencer and UART device are the real rrvm-sequencer and rrvm-device, then reads the UART's scratch
@@ -18,7 +21,7 @@ func runBusBenchmark(binDirectory: String, count: Int, sharedLanes: Bool) throws
     config.ramSize = 1 << 20
     config.quantum = UInt64(count) * 10
     config.icountShift = 4
-    config.devices = [.with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100; $0.irq = 10 }]
+    config.devices = DeviceCatalog.specs(for: MachineDescription(devices: [.uart]))
     try directory.writeConfig(config)
 
     let arguments = ["--run-dir", directory.path, "--parent-pid", String(getpid())]

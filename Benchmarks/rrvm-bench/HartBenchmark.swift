@@ -1,39 +1,43 @@
 import Glibc
+import RRProto
+import RRRoles
 import RVHart
 import RVMachine
+import RVPlatform
 
-/// Runs a bare-metal RV64 ELF on one in-process hart (no bus, no devices but the test finisher at
-/// 0x10_0000 and the UART transmit register at 0x1000_0000) and measures the interpreter alone.
-/// Returns one line: the console output, the instruction count, the seconds and the MIPS.
+/// The interpreter alone: a bare-metal RV64 ELF on one hart in a bare loop (no sequencer, no slices),
+/// its MMIO accesses answered by the machine's own device models called directly. Returns one line: the
+/// outcome, the console output, the instruction count, the seconds and the MIPS. Kept as the loop it
+/// always was, so that its figures compare with earlier ones.
 func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
-    guard let bytes = readWholeFile(elfPath) else { return "hart benchmark: cannot read \(elfPath)" }
-    let image: ElfImage
+    let kernel: BootImage
+    let plan: BootPlan
     do {
-        image = try ElfImage(bytes: bytes)
+        kernel = try BootImage.read(path: elfPath)
+        plan = try ImageLoader.plan(config: MachineDescription(), firmware: nil, kernel: kernel, initrd: nil)
     } catch {
         return "hart benchmark: \(elfPath): \(error)"
     }
-    let ramBase: UInt64 = 0x8000_0000
-    let ramSize: UInt64 = 128 << 20
-    let ram = UnsafeMutableRawPointer.allocate(byteCount: Int(ramSize), alignment: 4096)
+    let machine = plan.config
+    let ram = UnsafeMutableRawPointer.allocate(byteCount: Int(machine.ramSize), alignment: 4096)
     defer { ram.deallocate() }
-    ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(ramSize))
-    for segment in image.segments {
-        guard segment.physicalAddress >= ramBase,
-              segment.physicalAddress - ramBase + segment.memorySize <= ramSize else {
-            return "hart benchmark: segment at \(hex(segment.physicalAddress)) lies outside RAM"
-        }
-        segment.data.withUnsafeBytes { data in
-            if let base = data.baseAddress {
-                (ram + Int(segment.physicalAddress - ramBase)).copyMemory(from: base, byteCount: data.count)
-            }
-        }
+    ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(machine.ramSize))
+    do {
+        try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
+    } catch {
+        return "hart benchmark: \(elfPath): \(error)"
     }
-    let finisher: UInt64 = 0x10_0000, uart: UInt64 = 0x1000_0000
+    let types = machine.deviceTypes
+    let models: [DeviceModel]
+    do {
+        models = try types.map { try $0.make(DeviceContext(harts: 1, source: $0.source, memory: nil)) }
+    } catch {
+        return "hart benchmark: \(error)"
+    }
     let hart = Hart(config: HartConfig(
-        ram: ram, ramBase: ramBase, ramSize: ramSize,
-        mmioRegions: [MemoryRegion(base: finisher, size: 0x1000), MemoryRegion(base: uart, size: 0x100)]))
-    hart.pc = image.physicalEntry
+        ram: ram, ramSize: machine.ramSize, rom: plan.bootROM,
+        mmioRegions: types.map { MemoryRegion(base: $0.base, size: $0.size) }))
+    hart.pc = MemoryMap.resetPC
 
     var console: [UInt8] = []
     var exitStatus: String?
@@ -49,55 +53,100 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
             exitStatus = "breakpoint"
         case .mmio:
             let access = hart.pendingAccess
-            var answer: UInt64 = 0
-            if access.address == finisher && access.isWrite {
-                let value = access.value & 0xffff
-                if value == 0x5555 {
-                    exitStatus = "exit 0"
-                } else if value == 0x3333 {
-                    exitStatus = "exit \(access.value >> 16)"
-                } else if value == 0x7777 {
-                    exitStatus = "reset"
-                }
-            } else if access.address == uart && access.isWrite {
-                console.append(UInt8(truncatingIfNeeded: access.value))
-            } else if access.address == uart + 5 && !access.isWrite {
-                answer = 0x60  // line status: transmitter empty
+            guard let index = types.firstIndex(where: { $0.contains(access.address) }) else {
+                hart.failMMIO()
+                continue
             }
-            hart.completeMMIO(value: answer)
+            let clock = DeviceClock(globalCount: hart.retired, mtime: hart.retired >> 4)
+            let offset = access.address - types[index].base
+            var effects = DeviceEffects()
+            if access.isWrite {
+                _ = models[index].write(offset: offset, size: access.size, value: access.value, clock: clock,
+                                        effects: &effects)
+                hart.completeMMIO(value: 0)
+            } else if let value = models[index].read(offset: offset, size: access.size, clock: clock, effects: &effects) {
+                hart.completeMMIO(value: value)
+            } else {
+                hart.failMMIO()
+            }
+            console += effects.console
+            switch effects.exit {
+            case .powerOff(let code)?: exitStatus = "exit \(code)"
+            case .reset?: exitStatus = "reset"
+            case nil: break
+            }
         }
     }
     let seconds = monotonicSeconds() - start
-    let instructions = hart.retired
-    let mips = seconds > 0 ? Double(instructions) / seconds / 1e6 : 0
-    var text = String(decoding: console, as: UTF8.self)
-    while text.last == "\n" { text.removeLast() }
     let status = exitStatus ?? "budget of \(budget) instructions used up"
-    let figures = "\(instructions) instructions in \(String(format3(seconds))) s = \(String(format1(mips))) MIPS"
-    return "\(elfPath): \(status); console: \"\(text)\"; \(figures)"
+    return "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
+        + figures(instructions: hart.retired, seconds: seconds)
 }
 
-private func readWholeFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let count = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-        if count == 0 { break }
-        bytes.append(contentsOf: buffer[0..<count])
+/// The same kind of program on the in-process machine: the cluster's sequencer, hart side and device
+/// models in one process, so the cost of slices, device operations and the in-memory bus shows beside
+/// the bare loop's figure.
+func runMachineBenchmark(elfPath: String, budget: UInt64) -> String {
+    do {
+        let (config, boot) = try InProcessMachine.plan(machine: MachineDescription(), firmware: nil,
+                                                       kernel: try BootImage.read(path: elfPath), initrd: nil)
+        return "\(elfPath) in-process: " + run(try InProcessMachine(config: config, boot: boot), gLimit: budget)
+    } catch {
+        return "machine benchmark: \(elfPath): \(error)"
     }
-    return bytes
+}
+
+/// The default guest's machine (OpenSBI, Linux, initramfs, disk from `guestDirectory`; 256 MiB; powering
+/// off once booted) on `harts` harts of the in-process machine.
+func defaultGuestPlan(guestDirectory: String, harts: Int) throws -> (config: Rrvm_MachineConfig, boot: BootPlan) {
+    let image = { (name: String) in try BootImage.read(path: guestDirectory + "/" + name) }
+    let machine = MachineDescription(
+        harts: harts, ramSize: 256 << 20, bootargs: "console=ttyS0 earlycon rrvm_poweroff=1",
+        devices: MachineDescription.standardDevices.union([.virtioEntropy]),
+        startWallTimeNs: 1_700_000_000_000_000_000)
+    return try InProcessMachine.plan(
+        machine: machine, firmware: try image("fw_jump.bin"), kernel: try image("Image"),
+        initrd: try image("initramfs.cpio"), disk: guestDirectory + "/disk.ext2")
+}
+
+/// The default guest (OpenSBI, Linux, initramfs, disk from `guestDirectory`, as Benchmarks/boot.sh boots
+/// it) from power-on to power-off on `harts` harts of the in-process machine: MIPS over a whole boot,
+/// without the cost of the bus between processes.
+func runBootBenchmark(guestDirectory: String, harts: Int) -> String {
+    do {
+        let (config, boot) = try defaultGuestPlan(guestDirectory: guestDirectory, harts: harts)
+        return "Linux boot, \(harts) hart(s), in-process: " + run(try InProcessMachine(config: config, boot: boot), gLimit: .max)
+    } catch {
+        return "boot benchmark: \(guestDirectory): \(error)"
+    }
+}
+
+private func run(_ machine: InProcessMachine, gLimit: UInt64) -> String {
+    let start = monotonicSeconds()
+    let outcome = machine.run(gLimit: gLimit)
+    let seconds = monotonicSeconds() - start
+    let stats = machine.statistics
+    let status = outcome.exitCode == 0 ? "exit 0" : "status \(outcome.exitCode) (\(outcome.reason))"
+    let console = machine.console.count > 200 ? "\(machine.console.count) bytes" : "\"\(consoleText(machine.console))\""
+    return "\(status); console: \(console); \(stats.slices) slices, \(stats.deviceOperations) device operations; "
+        + figures(instructions: machine.retired, seconds: seconds)
+}
+
+private func consoleText(_ bytes: [UInt8]) -> String {
+    var text = String(decoding: bytes, as: UTF8.self)
+    while text.last == "\n" { text.removeLast() }
+    return text
+}
+
+private func figures(instructions: UInt64, seconds: Double) -> String {
+    let mips = seconds > 0 ? Double(instructions) / seconds / 1e6 : 0
+    return "\(instructions) instructions in \(format3(seconds)) s = \(format1(mips)) MIPS"
 }
 
 private func monotonicSeconds() -> Double {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-private func hex(_ value: UInt64) -> String {
-    "0x" + String(value, radix: 16)
 }
 
 private func format1(_ value: Double) -> String {

@@ -201,6 +201,14 @@ public final class SignalWatcher {
         uv_unref(box.asHandle)
     }
 
+    /// Whether the watcher alone keeps the loop running (by default it does not).
+    public var keepsLoopRunning = false {
+        didSet {
+            guard !box.isClosed else { return }
+            if keepsLoopRunning { uv_ref(box.asHandle) } else { uv_unref(box.asHandle) }
+        }
+    }
+
     public func close() { box.close() }
 }
 

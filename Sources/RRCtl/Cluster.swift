@@ -81,8 +81,8 @@ final class Cluster {
         let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
         sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer", arguments: common + sequencerArguments)
         for (index, device) in config.devices.enumerated() {
-            _ = try spawn(name: "device \(index) (\(device.kind))", path: directory + "/rrvm-device",
-                          arguments: common + ["--device", String(index), "--kind", device.kind])
+            _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
+                          arguments: common + ["--device", String(index), "--kind", device.kindName])
         }
         for hart in 0..<Int(config.harts) {
             let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []

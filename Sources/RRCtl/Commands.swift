@@ -4,6 +4,7 @@ import RRBus
 import RRNode
 import RRProto
 import RRSequencer
+import RVPlatform
 
 /// `rrctl`: brings clusters up, replays and inspects their logs.
 public struct RRCtlCommand: ParsableCommand {
@@ -39,7 +40,7 @@ struct MachineOptions: ParsableArguments {
     var disk: String?
 
     @Option(parsing: .unconditional, help: "Instructions per round-robin slice.")
-    var quantum: UInt64 = 100_000
+    var quantum: UInt64 = Schedule.defaultQuantum
 
     @Option(parsing: .unconditional, help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
     var icountShift: UInt32 = 4
@@ -82,6 +83,16 @@ struct Up: ParsableCommand {
     @Option(help: "Record the run into this log file (a new file; see --force).")
     var record: String?
 
+    @Option(help: "What --record keeps: compact (inputs, checks, the end) or full (every stamped message too).")
+    var logDetail: LogDetailName = .compact
+
+    @Option(help: "Instructions (all harts together) between two checks of every process's state hash in the log.")
+    var checkInterval: UInt64 = defaultCheckInterval
+
+    func validate() throws {
+        guard checkInterval > 0 else { throw ValidationError("--check-interval must be at least 1") }
+    }
+
     @Flag(help: "Let --record overwrite an existing file (never one of the run's images, nor a log being recorded).")
     var force = false
 
@@ -93,8 +104,10 @@ struct Up: ParsableCommand {
             try RecordingFile(path: path, force: force,
                               images: plan.config.images.map(\.path) + plan.config.devices.map(\.path).filter { !$0.isEmpty })
         }
-        let status = try launch(plan: plan, sequencerArguments: recording.map { ["--record", $0.path] } ?? [],
-                                forwardInput: true, debugger: debugger)
+        let logArguments = recording.map {
+            ["--record", $0.path, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
+        } ?? []
+        let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: true, debugger: debugger)
         withExtendedLifetime(recording) {}
         throw ExitCode(status)
     }
@@ -112,12 +125,39 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var debugger: DebuggerOptions
 
+    @Option(help: "Write every message the replay stamps (the full stream) in G --from...--to to this file.")
+    var fullStream: String?
+
+    @Option(help: "With --full-stream: the interval's first G (default 0).")
+    var from: UInt64?
+
+    @Option(help: "With --full-stream: the interval's last G (default the log's last).")
+    var to: UInt64?
+
     func run() throws {
-        let file = try LogFile(path: log)
-        let plan = try MachineBuilder.replan(file.header.config, imageDirectory: imageDir)
+        // The whole log is read (and checked) once before anything runs; the sequencer then reads it as it goes.
+        let summary = try LogSummary(path: log)
+        guard !summary.header.excerpt else {
+            throw LogError("'\(log)' is the full stream of G=\(summary.header.excerptFrom)..\(summary.header.excerptTo) of a "
+                           + "replay, not a recording: compare it with rrctl log diff")
+        }
+        var arguments = ["--replay", log]
+        if let fullStream {
+            let (first, last) = (from ?? 0, to ?? summary.lastG)
+            guard first <= last, last <= summary.lastG else {
+                throw LogError("the interval G=\(first)..\(last) is outside the log, which spans G=0..\(summary.lastG)")
+            }
+            arguments += ["--full-stream", fullStream, "--from", String(first), "--to", String(last)]
+        } else if from != nil || to != nil {
+            throw ValidationError("--from and --to choose the interval of --full-stream")
+        }
+        let plan = try MachineBuilder.replan(summary.header.config, imageDirectory: imageDir)
         try debugger.validate(harts: Int(plan.config.harts))
-        let status = try launch(plan: plan, sequencerArguments: ["--replay", log], forwardInput: false, debugger: debugger)
-        if status == 0 { report("rrctl", "replay of \(log) matched the recording") }
+        let status = try launch(plan: plan, sequencerArguments: arguments, forwardInput: false, debugger: debugger)
+        if status == 0 {
+            report("rrctl", fullStream.map { "replay of \(log) wrote the full stream of its interval to \($0)" }
+                   ?? "replay of \(log) matched the recording")
+        }
         throw ExitCode(status)
     }
 }

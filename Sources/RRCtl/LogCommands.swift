@@ -2,45 +2,44 @@ import ArgumentParser
 import Foundation
 import RRProto
 import RRSequencer
+import SwiftProtobuf
+
+extension LogDetailName: ExpressibleByArgument {}
 
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "log", abstract: "Inspect a recorded log.", subcommands: [Show.self, Stats.self])
+        commandName: "log", abstract: "Inspect a recorded log.", subcommands: [Show.self, Stats.self, Diff.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the log's header and events as text.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the log's header and records as text, or as JSON lines (one record each).")
 
         @Argument(help: "The log file.") var log: String
-        @Option(help: "Only events from or to this process: sequencer, rrctl, hart N, device N, or a device kind (uart).")
+        @Option(help: "Only messages from or to this process: sequencer, rrctl, hart N, device N, or a device kind (uart).")
         var process: String?
-        @Option(help: "Only events of this kind (yield, mmio_request, device_access, device_done, host_input...).")
+        @Option(help: "Only records of this kind (input, check, end; in a full log also yield, mmio_request, device_access, device_done...).")
         var kind: String?
-        @Option(help: "Only events at G >= this.") var from: UInt64?
-        @Option(help: "Only events at G <= this.") var to: UInt64?
+        @Option(help: "Only records at G >= this.") var from: UInt64?
+        @Option(help: "Only records at G <= this.") var to: UInt64?
+        @Flag(help: "JSON lines: the header, then one object per record (see the README).") var json = false
 
         func run() throws {
-            let file = try LogFile(path: log)
-            let config = file.header.config
-            print("log format \(file.header.formatVersion), rrvm \(file.header.rrvmVersion), "
-                  + "\(config.harts) harts, \(config.ramSize >> 20) MiB, quantum \(config.quantum), icount shift \(config.icountShift)")
-            for image in config.images {
-                print("image \(image.role): \(image.path) sha256 \(image.sha256) at 0x\(String(image.loadAddress, radix: 16))")
-            }
-            for record in file.records {
-                switch record.body {
-                case .event(let event)?:
-                    if let from, event.g < from { continue }
-                    if let to, event.g > to { continue }
-                    if let kind, event.kindName != kind { continue }
-                    if let process, !matches(event, process: process, config: config) { continue }
-                    print(summary(event, config: config))
-                case .end(let end)?:
-                    print("end at G=\(end.g): status \(end.exitCode), \(end.reason)")
-                case nil:
-                    break
+            let reader = try LogReader(path: log)
+            let config = reader.header.config
+            print(json ? LogText.json(reader.header) : LogText.describe(reader.header))
+            while let entry = try reader.next() {
+                let record = entry.record
+                if let from, record.g < from { continue }
+                if let to, record.g > to { continue }
+                if let kind, record.kindName != kind { continue }
+                if let process {
+                    guard case .event(let event)? = record.body, matches(event, process: process, config: config) else { continue }
                 }
+                print(json ? LogText.json(entry, config: config) : LogText.describe(entry.record, config: config))
             }
-            if let truncation = file.truncation { print("log ends early: \(truncation)") }
+            if let truncation = reader.truncation {
+                print(json ? "{\"record\":\"cut_short\",\"detail\":\(LogText.quoted(truncation))}" : "log ends early: \(truncation)")
+            }
         }
 
         private func matches(_ event: Rrvm_Envelope, process: String, config: Rrvm_MachineConfig) -> Bool {
@@ -53,47 +52,179 @@ struct LogCommand: ParsableCommand {
 
     struct Stats: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Counts by kind and process, bytes, instructions and bytes per million instructions.")
+            abstract: "Counts by kind and process, bytes, instructions and bytes per 1,000 instructions.")
 
         @Argument(help: "The log file.") var log: String
 
         func run() throws {
-            let file = try LogFile(path: log)
-            let config = file.header.config
-            var byKind: [String: Int] = [:]
-            var byProcess: [String: Int] = [:]
-            var lastG: UInt64 = 0
-            var instructions: UInt64 = 0
-            var ended: Rrvm_LogEnd?
-            for record in file.records {
-                switch record.body {
-                case .event(let event)?:
-                    byKind[event.kindName, default: 0] += 1
-                    let endpoint = event.from == Endpoint.sequencer ? event.to : event.from
-                    byProcess[Endpoint.describe(endpoint, config: config), default: 0] += 1
-                    lastG = max(lastG, event.g)
-                    if case .yield(let yield)? = event.body { instructions += yield.executed }
-                case .end(let end)?:
-                    ended = end
-                    lastG = max(lastG, end.g)
-                case nil:
-                    break
+            let summary = try LogSummary(path: log)
+            let header = summary.header
+            print("file: \(log)")
+            print("format: \(header.formatVersion), detail \(header.detail == .full ? "full" : "compact"), "
+                  + "check every \(header.checkInterval) instructions"
+                  + (header.excerpt ? ", the full stream of G=\(header.excerptFrom)..\(header.excerptTo) of a replay" : ""))
+            print("bytes: \(summary.byteCount)")
+            print("records: \(summary.records)")
+            print("final G: \(summary.lastG)")
+            print("instructions retired: \(summary.retired)")
+            if summary.retired > 0 {
+                let perThousand = Double(summary.byteCount) * 1000 / Double(summary.retired)
+                print(String(format: "bytes per 1,000 instructions: %.3f", perThousand))
+                print(String(format: "bytes per million instructions: %.1f", perThousand * 1000))
+            }
+            print("ended: " + (summary.end.map { "status \($0.exitCode) at G=\($0.g) (\($0.reason))" }
+                               ?? "no end record" + (summary.truncation.map { " (\($0))" } ?? "")))
+            print("by kind:")
+            for (kind, count) in summary.byKind.sorted(by: { $0.key < $1.key }) { print("  \(kind): \(count)") }
+            if !summary.byProcess.isEmpty {
+                print("by process:")
+                for (process, count) in summary.byProcess.sorted(by: { $0.key < $1.key }) { print("  \(process): \(count)") }
+            }
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare the stamped messages and checks of two full logs or streams; print the first difference (exit 3).")
+
+        @Argument(help: "The first log (e.g. a full stream written by the rrvm that recorded).") var first: String
+        @Argument(help: "The second log.") var second: String
+
+        func run() throws {
+            let a = try LogReader(path: first)
+            let b = try LogReader(path: second)
+            // The run directory's RAM path differs from run to run and means nothing to the guest.
+            var (configA, configB) = (a.header.config, b.header.config)
+            configA.ramPath = ""
+            configB.ramPath = ""
+            if configA != configB {
+                print("note: the two logs' machine configurations differ (images, start time or devices)")
+            }
+            let config = a.header.config
+            var compared = 0
+            while true {
+                let left = try nextCompared(a), right = try nextCompared(b)
+                if left == nil && right == nil { break }
+                guard let left, let right, left.record == right.record else {
+                    print("first difference at record \(compared + 1):")
+                    print("  \(first): " + (left.map { LogText.describe($0.record, config: config) + " (byte \($0.offset))" } ?? "ends here"))
+                    print("  \(second): " + (right.map { LogText.describe($0.record, config: config) + " (byte \($0.offset))" } ?? "ends here"))
+                    throw ExitCode(ReplayExit.diverged)
+                }
+                compared += 1
+            }
+            print("the two logs hold the same \(compared) messages and checks")
+        }
+
+        /// The next message or check: a stream of the replay of a compact log has no inputs or end, which
+        /// a full recording has (its messages carry the inputs).
+        private func nextCompared(_ reader: LogReader) throws -> LogEntry? {
+            while let entry = try reader.next() {
+                switch entry.record.body {
+                case .event?, .check?: return entry
+                default: continue
                 }
             }
-            print("file: \(log)")
-            print("bytes: \(file.byteCount)")
-            print("events: \(file.records.count)")
-            print("final G: \(lastG)")
-            print("instructions retired: \(instructions)")
-            if instructions > 0 {
-                print(String(format: "bytes per million instructions: %.1f", Double(file.byteCount) * 1e6 / Double(instructions)))
-            }
-            print("ended: " + (ended.map { "status \($0.exitCode) at G=\($0.g) (\($0.reason))" }
-                               ?? "no end record" + (file.truncation.map { " (\($0))" } ?? "")))
-            print("by kind:")
-            for (kind, count) in byKind.sorted(by: { $0.key < $1.key }) { print("  \(kind): \(count)") }
-            print("by process:")
-            for (process, count) in byProcess.sorted(by: { $0.key < $1.key }) { print("  \(process): \(count)") }
+            return nil
         }
+    }
+}
+
+/// A log's records as text lines and as JSON lines.
+enum LogText {
+    static func describe(_ header: Rrvm_LogHeader) -> String {
+        let config = header.config
+        var lines = ["log format \(header.formatVersion), rrvm \(header.rrvmVersion), detail \(header.detail == .full ? "full" : "compact"), "
+            + "check every \(header.checkInterval) instructions, \(config.harts) harts, \(config.ramSize >> 20) MiB, "
+            + "quantum \(config.quantum), icount shift \(config.icountShift)"]
+        if header.excerpt { lines.append("the full stream of G=\(header.excerptFrom)..\(header.excerptTo) of a replay") }
+        for image in config.images {
+            lines.append("image \(image.role): \(image.path) sha256 \(image.sha256) at 0x\(String(image.loadAddress, radix: 16))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ record: Rrvm_LogRecord, config: Rrvm_MachineConfig) -> String {
+        switch record.body {
+        case .event(let event)?:
+            return summary(event, config: config)
+        case .input(let input)?:
+            return "G=\(input.g) input console \(quoted(String(decoding: input.console, as: UTF8.self)))"
+                + (input.endedIdle ? " (ended the idle period from G=\(input.idleFrom))" : "")
+        case .check(let check)?:
+            let harts = check.harts.enumerated().map { "hart \($0.offset) \(hex($0.element))" }
+            let devices = check.devices.enumerated().map {
+                "\(Endpoint.describe(Endpoint.device($0.offset), config: config)) \(hex($0.element))"
+            }
+            return "G=\(check.g) check after \(check.retired) instructions: " + (harts + devices).joined(separator: ", ")
+        case .end(let end)?:
+            return "end at G=\(end.g): status \(end.exitCode), \(end.reason)"
+        case nil:
+            return "empty record"
+        }
+    }
+
+    static func json(_ header: Rrvm_LogHeader) -> String {
+        let config = header.config
+        var fields = [
+            "\"record\":\"header\"", "\"format\":\(header.formatVersion)", "\"rrvm\":\(quoted(header.rrvmVersion))",
+            "\"detail\":\"\(header.detail == .full ? "full" : "compact")\"", "\"check_interval\":\(header.checkInterval)",
+            "\"harts\":\(config.harts)", "\"ram_size\":\(config.ramSize)", "\"quantum\":\(config.quantum)",
+            "\"icount_shift\":\(config.icountShift)",
+            "\"devices\":[" + config.devices.map { quoted($0.kindName) }.joined(separator: ",") + "]",
+            "\"images\":[" + config.images.map {
+                "{\"role\":\(quoted($0.role)),\"path\":\(quoted($0.path)),\"sha256\":\(quoted($0.sha256))}"
+            }.joined(separator: ",") + "]",
+        ]
+        if header.excerpt { fields += ["\"excerpt_from\":\(header.excerptFrom)", "\"excerpt_to\":\(header.excerptTo)"] }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func json(_ entry: LogEntry, config: Rrvm_MachineConfig) -> String {
+        var fields = ["\"record\":\"\(kind(entry.record))\"", "\"offset\":\(entry.offset)", "\"g\":\(entry.record.g)"]
+        switch entry.record.body {
+        case .event(let event)?:
+            fields += ["\"seq\":\(event.seq)", "\"from\":\(quoted(Endpoint.describe(event.from, config: config)))",
+                       "\"to\":\(quoted(Endpoint.describe(event.to, config: config)))", "\"kind\":\"\(event.kindName)\"",
+                       "\"message\":" + ((try? event.jsonString()) ?? "null")]
+        case .input(let input)?:
+            fields += ["\"console\":\(quoted(String(decoding: input.console, as: UTF8.self)))",
+                       "\"ended_idle\":\(input.endedIdle)"]
+            if input.endedIdle { fields.append("\"idle_from\":\(input.idleFrom)") }
+        case .check(let check)?:
+            fields += ["\"retired\":\(check.retired)",
+                       "\"harts\":[" + check.harts.map { "\"\(hex($0))\"" }.joined(separator: ",") + "]",
+                       "\"devices\":[" + check.devices.map { "\"\(hex($0))\"" }.joined(separator: ",") + "]"]
+        case .end(let end)?:
+            fields += ["\"status\":\(end.exitCode)", "\"reason\":\(quoted(end.reason))", "\"guest_ended\":\(end.guestEnded)",
+                       "\"retired\":\(end.retired)", "\"events\":\(end.events)"]
+        case nil:
+            break
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private static func kind(_ record: Rrvm_LogRecord) -> String {
+        if case .event? = record.body { return "event" }
+        return record.kindName
+    }
+
+    private static func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

@@ -3,7 +3,9 @@ import Foundation
 import RRBus
 import RRNode
 import RRProto
+import RRRoles
 import RVMachine
+import RVPlatform
 
 /// Everything that decides a machine: what `rrctl up` was asked for, or what a log's header recorded.
 struct MachineInputs {
@@ -30,7 +32,7 @@ struct MachinePlan {
     var boot: BootPlan
 
     func load(into ram: SharedRAM) throws {
-        try boot.load(into: GuestMemory(base: ram.base, guestBase: MachineLayout.ramBase, size: UInt64(ram.size)))
+        try boot.load(into: GuestMemory(base: ram.base, guestBase: MemoryMap.ramBase, size: UInt64(ram.size)))
     }
 }
 
@@ -84,7 +86,7 @@ enum MachineBuilder {
             return path
         }
         guard let kernel = try image("kernel") else { throw NodeError("the log records no kernel image") }
-        let disk = recorded.devices.first { $0.kind == "virtio-blk" }
+        let disk = recorded.devices.first { $0.kind == .virtioBlock }
         let inputs = MachineInputs(
             harts: Int(recorded.harts), ramSize: recorded.ramSize, bios: try image("bios"), kernel: kernel,
             initrd: try image("initrd"), bootargs: recorded.bootargs, disk: disk == nil ? nil : try image("disk"),
@@ -99,10 +101,11 @@ enum MachineBuilder {
         let kernel = try readImage(inputs.kernel, what: "kernel")
         let firmware = try inputs.bios.map { try readImage($0, what: "firmware") }
         let initrd = try inputs.initrd.map { try readImage($0, what: "initrd") }
-        let machine = MachineConfig(
+        var devices = MachineDescription.standardDevices.union([.virtioEntropy])
+        if inputs.disk != nil { devices.insert(.virtioBlock) }
+        let machine = MachineDescription(
             harts: inputs.harts, ramSize: inputs.ramSize, bootargs: inputs.bootargs,
-            mmuType: "riscv,\(inputs.mmu)",
-            devices: .init(virtioBlock: inputs.disk != nil, virtioEntropy: true),
+            mmuType: "riscv,\(inputs.mmu)", devices: devices,
             entropySeed: inputs.entropySeed, startWallTimeNs: UInt64(max(0, inputs.startWallTimeNs)))
         let boot: BootPlan
         do {
@@ -114,19 +117,9 @@ enum MachineBuilder {
             throw NodeError("\(error)")
         }
 
-        var config = Rrvm_MachineConfig()
-        config.harts = UInt32(inputs.harts)
-        config.ramSize = inputs.ramSize
-        config.icountShift = inputs.icountShift
-        config.quantum = inputs.quantum
-        config.bootargs = inputs.bootargs
-        config.entropySeed = inputs.entropySeed
-        config.startWallTimeNs = inputs.startWallTimeNs
-        config.satpMode = inputs.mmu
-        config.entry = boot.entry
-        config.fdtAddress = boot.fdtAddress
-        config.bootRom = Data(boot.bootROM)
-        config.devices = deviceSpecs(disk: inputs.disk, overlay: inputs.overlayDisk)
+        var config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: inputs.quantum,
+                                        icountShift: inputs.icountShift, disk: inputs.disk.map(absolute),
+                                        overlayDisk: inputs.overlayDisk)
 
         func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
             guard let path, let size = size ?? bytes?.count else { return }
@@ -150,31 +143,6 @@ enum MachineBuilder {
             }
         }
         return MachinePlan(config: config, boot: boot)
-    }
-
-    /// The devices of a run, in the order of their processes: only those the run needs.
-    static func deviceSpecs(disk: String?, overlay: Bool) -> [Rrvm_DeviceSpec] {
-        func spec(_ kind: String, _ base: UInt64, _ size: UInt64, irq: UInt32 = 0, dma: Bool = false) -> Rrvm_DeviceSpec {
-            .with { $0.kind = kind; $0.base = base; $0.size = size; $0.irq = irq; $0.dma = dma }
-        }
-        var specs = [
-            spec("finisher", MachineLayout.finisherBase, MachineLayout.finisherSize),
-            spec("rtc", MachineLayout.rtcBase, MachineLayout.rtcSize, irq: MachineLayout.rtcSource),
-            spec("clint", MachineLayout.clintBase, MachineLayout.clintSize),
-            spec("plic", MachineLayout.plicBase, MachineLayout.plicSize),
-            spec("uart", MachineLayout.uartBase, MachineLayout.uartSize, irq: MachineLayout.uartSource),
-        ]
-        // The disk is always the first virtio transport (where xv6 and QEMU's virtio-mmio-bus.0 put it).
-        if let disk {
-            var blk = spec("virtio-blk", MachineLayout.virtioBase(slot: 0), MachineLayout.virtioStride,
-                           irq: MachineLayout.virtioSource(slot: 0), dma: true)
-            blk.path = absolute(disk)
-            blk.overlay = overlay
-            specs.append(blk)
-        }
-        specs.append(spec("virtio-rng", MachineLayout.virtioBase(slot: 1), MachineLayout.virtioStride,
-                          irq: MachineLayout.virtioSource(slot: 1), dma: true))
-        return specs
     }
 }
 

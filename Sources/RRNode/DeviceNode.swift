@@ -1,7 +1,9 @@
 import Foundation
 import RRBus
 import RRProto
+import RRRoles
 import RVMachine
+import RVPlatform
 
 /// One device process: applies each message the sequencer sends to its device model and answers with
 /// exactly one DeviceDone carrying the result and everything the device caused elsewhere.
@@ -56,7 +58,7 @@ final class DeviceNode {
         if spec.dma {
             let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
             self.ram = ram
-            memory = GuestMemory(base: ram.base, guestBase: 0x8000_0000, size: config.ramSize)
+            memory = GuestMemory(base: ram.base, guestBase: MemoryMap.ramBase, size: config.ramSize)
         }
         runner = DeviceRunner(model: try DeviceCatalog.make(spec: spec, config: config, memory: memory),
                               icountShift: config.icountShift)

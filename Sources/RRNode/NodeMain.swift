@@ -1,19 +1,33 @@
 import Foundation
 import RRBus
 import RRProto
+import RRSequencer
 
 /// Entry points of the role executables (rrvm-sequencer, rrvm-hart, rrvm-device). Their command lines
 /// are written by rrctl; they are also what a developer types to run one process under a debugger.
 public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--record", "--replay"])
+                                  allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
+                                            "--replay", "--full-stream", "--from", "--to"])
+        var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
+        if let detail = options.values["--log-detail"] {
+            guard let level = LogDetailName(rawValue: detail) else {
+                options.fail("unknown log detail level '\(detail)' (compact or full)")
+            }
+            log.detail = level.detail
+        }
+        if options.values["--check-interval"] != nil { log.checkInterval = UInt64(options.integer("--check-interval")) }
+        if let path = options.values["--full-stream"] {
+            let from = options.values["--from"] == nil ? 0 : UInt64(options.integer("--from"))
+            let to = options.values["--to"] == nil ? UInt64.max : UInt64(options.integer("--to"))
+            log.excerpt = .init(path: path, from: from, to: to)
+        }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
         setProcessName("rrvm-sequencer")
         do {
-            let node = try SequencerNode(runDirectory: options.runDirectory, recordPath: options.values["--record"],
-                                         replayPath: options.values["--replay"], supervisor: options.parentPID)
+            let node = try SequencerNode(runDirectory: options.runDirectory, options: log, supervisor: options.parentPID)
             let status = node.run()
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }

@@ -3,6 +3,15 @@ import RRBus
 import RRProto
 import RRSequencer
 
+/// What the sequencer does with a log (the `--record`, `--replay` and related options of rrvm-sequencer).
+struct LogOptions {
+    var recordPath: String?
+    var detail: Rrvm_LogDetail = .compact
+    var checkInterval: UInt64 = defaultCheckInterval
+    var replayPath: String?
+    var excerpt: ReplayJournal.Excerpt?
+}
+
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
 /// the handshake, and wires the bus to the deterministic `Sequencer`.
 final class SequencerNode: SequencerTransport {
@@ -32,23 +41,25 @@ final class SequencerNode: SequencerTransport {
     /// rrctl's pid when it started this process: when rrctl dies, the kernel sends SIGTERM (dieWithParent).
     private let supervisor: pid_t?
 
-    init(runDirectory: RunDirectory, recordPath: String?, replayPath: String?, supervisor: pid_t? = nil) throws {
+    init(runDirectory: RunDirectory, options: LogOptions, supervisor: pid_t? = nil) throws {
         self.runDirectory = runDirectory
         self.supervisor = supervisor
         config = try runDirectory.readConfig()
         credentials = try runDirectory.credentials()
-        if let replayPath {
-            let log = try LogFile(path: replayPath)
+        if let replayPath = options.replayPath {
             config.replay = true
-            journal = ReplayJournal(log: log)
-        } else if let recordPath {
+            journal = try ReplayJournal(path: replayPath, excerpt: options.excerpt)
+        } else if let recordPath = options.recordPath {
             let header = Rrvm_LogHeader.with {
                 $0.formatVersion = logFormatVersion
                 $0.rrvmVersion = rrvmVersion
                 $0.config = config
                 $0.recordedAtNs = config.startWallTimeNs
+                $0.detail = options.detail
+                $0.checkInterval = options.checkInterval
             }
-            let record = RecordJournal(writer: try LogWriter(path: recordPath, header: header))
+            let record = RecordJournal(writer: try LogWriter(path: recordPath, header: header), detail: options.detail,
+                                       checkInterval: options.checkInterval)
             recordJournal = record
             journal = record
         }
@@ -309,7 +320,7 @@ final class SequencerNode: SequencerTransport {
         self.exitCode = exitCode
         if !sequencer.isFinished {
             // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
-            journal?.end(g: sequencer.g, exitCode: exitCode, reason: reason)
+            sequencer.stop(exitCode: exitCode, reason: reason)
         }
         recordJournal?.flush()
         flushConsole()

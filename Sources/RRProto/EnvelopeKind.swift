@@ -1,3 +1,5 @@
+import RVPlatform
+
 extension Rrvm_Envelope {
     /// A short name of the body's kind, for logs and errors ("mmio_request", "yield"...).
     public var kindName: String {
@@ -11,11 +13,21 @@ extension Rrvm_Envelope {
     }
 }
 
+extension Rrvm_DeviceKind {
+    /// The wire number of a kind (the numbers are the same on both sides).
+    public init(_ kind: DeviceKind) {
+        self = Rrvm_DeviceKind(rawValue: Int(kind.rawValue)) ?? .unspecified
+    }
+
+    /// The kind this number names; nil for 0 or a number this build does not know.
+    public var platformKind: DeviceKind? {
+        rawValue > 0 ? DeviceKind(rawValue: UInt32(clamping: rawValue)) : nil
+    }
+}
+
 extension Rrvm_DeviceSpec {
-    /// Whether a hart waits for its writes to finish: devices that change guest RAM (DMA) and the
-    /// interrupt controllers, whose effect on the writing hart's own lines must be seen right after the
-    /// store. Other writes are posted.
-    public var writesAreWaitedFor: Bool { dma || kind == "clint" || kind == "plic" }
+    /// The kind's name ("uart", "virtio-blk"...), for messages and process titles.
+    public var kindName: String { kind.platformKind?.name ?? "unknown kind \(kind.rawValue)" }
 }
 
 extension Array where Element == Rrvm_StableRead {

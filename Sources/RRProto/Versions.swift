@@ -1,8 +1,8 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 2
+public let protocolVersion: UInt32 = 3
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
-public let logFormatVersion: UInt32 = 2
+public let logFormatVersion: UInt32 = 4
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"
@@ -28,9 +28,13 @@ public enum Endpoint {
         default:
             let index = deviceIndex(endpoint)
             if let devices = config?.devices, index < devices.count {
-                return "device \(index) (\(devices[index].kind))"
+                return "device \(index) (\(devices[index].kindName))"
             }
             return "device \(index)"
         }
     }
 }
+
+/// The format of checkpoint messages (`Checkpoint` and the states in it, proto/rrvm.proto). Bump it when a
+/// state's meaning changes, so that a checkpoint from another version is refused rather than misread.
+public let checkpointFormatVersion: UInt32 = 1

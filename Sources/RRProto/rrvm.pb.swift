@@ -81,6 +81,76 @@ public nonisolated enum Rrvm_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
+/// The kinds of device a machine can hold. The numbers are RVPlatform.DeviceKind's raw values (RRProto maps
+/// one to the other); everything else about a kind is in RVMachine's device registry (DeviceRegistry.swift).
+public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// sifive,test1
+  case finisher // = 1
+
+  /// goldfish RTC
+  case rtc // = 2
+  case clint // = 3
+  case plic // = 4
+
+  /// NS16550A, the console
+  case uart // = 5
+
+  /// virtio-mmio disk
+  case virtioBlock // = 6
+
+  /// virtio-mmio rng
+  case virtioEntropy // = 7
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .finisher
+    case 2: self = .rtc
+    case 3: self = .clint
+    case 4: self = .plic
+    case 5: self = .uart
+    case 6: self = .virtioBlock
+    case 7: self = .virtioEntropy
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .finisher: return 1
+    case .rtc: return 2
+    case .clint: return 3
+    case .plic: return 4
+    case .uart: return 5
+    case .virtioBlock: return 6
+    case .virtioEntropy: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DeviceKind] = [
+    .unspecified,
+    .finisher,
+    .rtc,
+    .clint,
+    .plic,
+    .uart,
+    .virtioBlock,
+    .virtioEntropy,
+  ]
+
+}
+
 public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case stopBudget // = 0
@@ -121,6 +191,40 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
     .stopWfi,
     .stopBreakpoint,
     .stopSpinHint,
+  ]
+
+}
+
+public nonisolated enum Rrvm_LogDetail: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case compact // = 0
+  case full // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .compact
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .compact
+    case 1: self = .full
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .compact: return 0
+    case .full: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_LogDetail] = [
+    .compact,
+    .full,
   ]
 
 }
@@ -248,13 +352,13 @@ public nonisolated struct Rrvm_MachineConfig: Sendable {
   public init() {}
 }
 
+/// One device process, as the registry describes its kind (rrctl fills it from the registry).
 public nonisolated struct Rrvm_DeviceSpec: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "uart", "plic", "clint", "finisher", "rtc", "virtio-blk", "virtio-rng"
-  public var kind: String = String()
+  public var kind: Rrvm_DeviceKind = .unspecified
 
   public var base: UInt64 = 0
 
@@ -263,7 +367,7 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
   /// PLIC source, 0 = none
   public var irq: UInt32 = 0
 
-  /// changes guest RAM: writes to it are waited for, not posted
+  /// changes guest RAM
   public var dma: Bool = false
 
   /// backing file (virtio-blk)
@@ -271,6 +375,10 @@ public nonisolated struct Rrvm_DeviceSpec: Sendable {
 
   /// virtio-blk: writes go to a copy-on-write overlay, the file stays unchanged
   public var overlay: Bool = false
+
+  /// A hart waits for its writes to finish (devices with DMA, and the interrupt controllers, whose effect on
+  /// the writing hart's own lines must be seen right after the store); other writes are posted.
+  public var writesWait: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -881,6 +989,33 @@ public nonisolated struct Rrvm_LogHeader: @unchecked Sendable {
     set {_uniqueStorage()._recordedAtNs = newValue}
   }
 
+  public var detail: Rrvm_LogDetail {
+    get {_storage._detail}
+    set {_uniqueStorage()._detail = newValue}
+  }
+
+  /// retired instructions between checks (0: no checks)
+  public var checkInterval: UInt64 {
+    get {_storage._checkInterval}
+    set {_uniqueStorage()._checkInterval = newValue}
+  }
+
+  /// the full stream of G excerpt_from..excerpt_to of a replay
+  public var excerpt: Bool {
+    get {_storage._excerpt}
+    set {_uniqueStorage()._excerpt = newValue}
+  }
+
+  public var excerptFrom: UInt64 {
+    get {_storage._excerptFrom}
+    set {_uniqueStorage()._excerptFrom = newValue}
+  }
+
+  public var excerptTo: UInt64 {
+    get {_storage._excerptTo}
+    set {_uniqueStorage()._excerptTo = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -895,7 +1030,7 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
 
   public var body: Rrvm_LogRecord.OneOf_Body? = nil
 
-  /// a stamped cross-process message
+  /// a stamped cross-process message (FULL only)
   public var event: Rrvm_Envelope {
     get {
       if case .event(let v)? = body {return v}
@@ -904,7 +1039,7 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
     set {body = .event(newValue)}
   }
 
-  /// the run ended normally
+  /// the run ended (by the guest or from outside)
   public var end: Rrvm_LogEnd {
     get {
       if case .end(let v)? = body {return v}
@@ -913,13 +1048,35 @@ public nonisolated struct Rrvm_LogRecord: Sendable {
     set {body = .end(newValue)}
   }
 
+  /// a host input and the G it was delivered at
+  public var input: Rrvm_LogInput {
+    get {
+      if case .input(let v)? = body {return v}
+      return Rrvm_LogInput()
+    }
+    set {body = .input(newValue)}
+  }
+
+  /// every process's state hash at a slice boundary
+  public var check: Rrvm_LogCheck {
+    get {
+      if case .check(let v)? = body {return v}
+      return Rrvm_LogCheck()
+    }
+    set {body = .check(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
-    /// a stamped cross-process message
+    /// a stamped cross-process message (FULL only)
     case event(Rrvm_Envelope)
-    /// the run ended normally
+    /// the run ended (by the guest or from outside)
     case end(Rrvm_LogEnd)
+    /// a host input and the G it was delivered at
+    case input(Rrvm_LogInput)
+    /// every process's state hash at a slice boundary
+    case check(Rrvm_LogCheck)
 
   }
 
@@ -937,6 +1094,896 @@ public nonisolated struct Rrvm_LogEnd: Sendable {
 
   public var reason: String = String()
 
+  /// messages stamped by then: an interrupted recording replays exactly that many
+  public var events: UInt64 = 0
+
+  /// the guest powered off or reset (not a signal, rrctl or a failure)
+  public var guestEnded: Bool = false
+
+  /// instructions retired by every hart together
+  public var retired: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Host input: console bytes delivered to the UART at G. When the input ended an idle period that the
+/// host clock paced, `ended_idle` is set and `idle_from` is the G at which that period began: the G the
+/// input lands at is the outcome of the pacing (an idle period that ends at its deadline is recomputed).
+public nonisolated struct Rrvm_LogInput: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var g: UInt64 = 0
+
+  public var console: Data = Data()
+
+  public var endedIdle: Bool = false
+
+  public var idleFrom: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Written at the first slice boundary where the instructions retired by all harts reach the next multiple
+/// of LogHeader.check_interval: each hart's state hash (from its last Yield) and each device's (from its
+/// last DeviceDone), in hart and device order.
+public nonisolated struct Rrvm_LogCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var g: UInt64 = 0
+
+  public var retired: UInt64 = 0
+
+  public var harts: [UInt64] = []
+
+  public var devices: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A whole cluster at one G.
+public nonisolated struct Rrvm_Checkpoint: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var formatVersion: UInt32 {
+    get {_storage._formatVersion}
+    set {_uniqueStorage()._formatVersion = newValue}
+  }
+
+  public var g: UInt64 {
+    get {_storage._g}
+    set {_uniqueStorage()._g = newValue}
+  }
+
+  public var sequencer: Rrvm_SequencerState {
+    get {_storage._sequencer ?? Rrvm_SequencerState()}
+    set {_uniqueStorage()._sequencer = newValue}
+  }
+  /// Returns true if `sequencer` has been explicitly set.
+  public var hasSequencer: Bool {_storage._sequencer != nil}
+  /// Clears the value of `sequencer`. Subsequent reads from it will return its default value.
+  public mutating func clearSequencer() {_uniqueStorage()._sequencer = nil}
+
+  /// by hart id
+  public var harts: [Rrvm_HartState] {
+    get {_storage._harts}
+    set {_uniqueStorage()._harts = newValue}
+  }
+
+  /// by device index
+  public var devices: [Rrvm_DeviceState] {
+    get {_storage._devices}
+    set {_uniqueStorage()._devices = newValue}
+  }
+
+  public var ram: Rrvm_RamState {
+    get {_storage._ram ?? Rrvm_RamState()}
+    set {_uniqueStorage()._ram = newValue}
+  }
+  /// Returns true if `ram` has been explicitly set.
+  public var hasRam: Bool {_storage._ram != nil}
+  /// Clears the value of `ram`. Subsequent reads from it will return its default value.
+  public mutating func clearRam() {_uniqueStorage()._ram = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One hart's architectural state. The TLB and the decoded-instruction cache are not kept: a restore starts
+/// with them empty.
+public nonisolated struct Rrvm_HartState: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var hart: UInt32 {
+    get {_storage._hart}
+    set {_uniqueStorage()._hart = newValue}
+  }
+
+  /// x0...x31
+  public var x: [UInt64] {
+    get {_storage._x}
+    set {_uniqueStorage()._x = newValue}
+  }
+
+  /// f0...f31, NaN-boxed
+  public var f: [UInt64] {
+    get {_storage._f}
+    set {_uniqueStorage()._f = newValue}
+  }
+
+  public var pc: UInt64 {
+    get {_storage._pc}
+    set {_uniqueStorage()._pc = newValue}
+  }
+
+  /// 0 = U, 1 = S, 3 = M
+  public var privilege: UInt32 {
+    get {_storage._privilege}
+    set {_uniqueStorage()._privilege = newValue}
+  }
+
+  /// instructions this hart retired since the run began
+  public var retired: UInt64 {
+    get {_storage._retired}
+    set {_uniqueStorage()._retired = newValue}
+  }
+
+  /// without SD (derived from FS)
+  public var mstatus: UInt64 {
+    get {_storage._mstatus}
+    set {_uniqueStorage()._mstatus = newValue}
+  }
+
+  public var medeleg: UInt64 {
+    get {_storage._medeleg}
+    set {_uniqueStorage()._medeleg = newValue}
+  }
+
+  public var mideleg: UInt64 {
+    get {_storage._mideleg}
+    set {_uniqueStorage()._mideleg = newValue}
+  }
+
+  public var mie: UInt64 {
+    get {_storage._mie}
+    set {_uniqueStorage()._mie = newValue}
+  }
+
+  /// SSIP, STIP without Sstc, the software part of SEIP
+  public var mipSoftware: UInt64 {
+    get {_storage._mipSoftware}
+    set {_uniqueStorage()._mipSoftware = newValue}
+  }
+
+  /// MSIP, MTIP, MEIP, external SEIP as last driven
+  public var interruptLines: UInt64 {
+    get {_storage._interruptLines}
+    set {_uniqueStorage()._interruptLines = newValue}
+  }
+
+  /// STIP from the Sstc comparator
+  public var sstcPending: Bool {
+    get {_storage._sstcPending}
+    set {_uniqueStorage()._sstcPending = newValue}
+  }
+
+  public var mtvec: UInt64 {
+    get {_storage._mtvec}
+    set {_uniqueStorage()._mtvec = newValue}
+  }
+
+  public var stvec: UInt64 {
+    get {_storage._stvec}
+    set {_uniqueStorage()._stvec = newValue}
+  }
+
+  public var mepc: UInt64 {
+    get {_storage._mepc}
+    set {_uniqueStorage()._mepc = newValue}
+  }
+
+  public var sepc: UInt64 {
+    get {_storage._sepc}
+    set {_uniqueStorage()._sepc = newValue}
+  }
+
+  public var mcause: UInt64 {
+    get {_storage._mcause}
+    set {_uniqueStorage()._mcause = newValue}
+  }
+
+  public var scause: UInt64 {
+    get {_storage._scause}
+    set {_uniqueStorage()._scause = newValue}
+  }
+
+  public var mtval: UInt64 {
+    get {_storage._mtval}
+    set {_uniqueStorage()._mtval = newValue}
+  }
+
+  public var stval: UInt64 {
+    get {_storage._stval}
+    set {_uniqueStorage()._stval = newValue}
+  }
+
+  public var mscratch: UInt64 {
+    get {_storage._mscratch}
+    set {_uniqueStorage()._mscratch = newValue}
+  }
+
+  public var sscratch: UInt64 {
+    get {_storage._sscratch}
+    set {_uniqueStorage()._sscratch = newValue}
+  }
+
+  public var satp: UInt64 {
+    get {_storage._satp}
+    set {_uniqueStorage()._satp = newValue}
+  }
+
+  public var mcounteren: UInt64 {
+    get {_storage._mcounteren}
+    set {_uniqueStorage()._mcounteren = newValue}
+  }
+
+  public var scounteren: UInt64 {
+    get {_storage._scounteren}
+    set {_uniqueStorage()._scounteren = newValue}
+  }
+
+  public var menvcfg: UInt64 {
+    get {_storage._menvcfg}
+    set {_uniqueStorage()._menvcfg = newValue}
+  }
+
+  public var senvcfg: UInt64 {
+    get {_storage._senvcfg}
+    set {_uniqueStorage()._senvcfg = newValue}
+  }
+
+  public var mcountinhibit: UInt64 {
+    get {_storage._mcountinhibit}
+    set {_uniqueStorage()._mcountinhibit = newValue}
+  }
+
+  public var stimecmp: UInt64 {
+    get {_storage._stimecmp}
+    set {_uniqueStorage()._stimecmp = newValue}
+  }
+
+  /// as the guest reads them
+  public var minstret: UInt64 {
+    get {_storage._minstret}
+    set {_uniqueStorage()._minstret = newValue}
+  }
+
+  public var mcycle: UInt64 {
+    get {_storage._mcycle}
+    set {_uniqueStorage()._mcycle = newValue}
+  }
+
+  public var fflags: UInt32 {
+    get {_storage._fflags}
+    set {_uniqueStorage()._fflags = newValue}
+  }
+
+  public var frm: UInt32 {
+    get {_storage._frm}
+    set {_uniqueStorage()._frm = newValue}
+  }
+
+  /// pmpcfg0...15, one byte each
+  public var pmpcfg: Data {
+    get {_storage._pmpcfg}
+    set {_uniqueStorage()._pmpcfg = newValue}
+  }
+
+  /// pmpaddr0...15
+  public var pmpaddr: [UInt64] {
+    get {_storage._pmpaddr}
+    set {_uniqueStorage()._pmpaddr = newValue}
+  }
+
+  public var waitingForInterrupt: Bool {
+    get {_storage._waitingForInterrupt}
+    set {_uniqueStorage()._waitingForInterrupt = newValue}
+  }
+
+  /// took the same exception twice with nothing retired between
+  public var stuck: Bool {
+    get {_storage._stuck}
+    set {_uniqueStorage()._stuck = newValue}
+  }
+
+  /// the last exception taken, to notice the next identical one
+  public var lastTrap: Rrvm_HartTrap {
+    get {_storage._lastTrap ?? Rrvm_HartTrap()}
+    set {_uniqueStorage()._lastTrap = newValue}
+  }
+  /// Returns true if `lastTrap` has been explicitly set.
+  public var hasLastTrap: Bool {_storage._lastTrap != nil}
+  /// Clears the value of `lastTrap`. Subsequent reads from it will return its default value.
+  public mutating func clearLastTrap() {_uniqueStorage()._lastTrap = nil}
+
+  /// The physical address an LR reserved: a checkpoint at a pause point inside a slice keeps it.
+  public var reservation: UInt64 {
+    get {_storage._reservation ?? 0}
+    set {_uniqueStorage()._reservation = newValue}
+  }
+  /// Returns true if `reservation` has been explicitly set.
+  public var hasReservation: Bool {_storage._reservation != nil}
+  /// Clears the value of `reservation`. Subsequent reads from it will return its default value.
+  public mutating func clearReservation() {_uniqueStorage()._reservation = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Rrvm_HartTrap: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cause: UInt64 = 0
+
+  public var pc: UInt64 = 0
+
+  public var value: UInt64 = 0
+
+  public var privilege: UInt32 = 0
+
+  public var retired: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DeviceState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// index into MachineConfig.devices
+  public var device: UInt32 = 0
+
+  public var model: Rrvm_DeviceState.OneOf_Model? = nil
+
+  public var uart: Rrvm_UartState {
+    get {
+      if case .uart(let v)? = model {return v}
+      return Rrvm_UartState()
+    }
+    set {model = .uart(newValue)}
+  }
+
+  public var plic: Rrvm_PlicState {
+    get {
+      if case .plic(let v)? = model {return v}
+      return Rrvm_PlicState()
+    }
+    set {model = .plic(newValue)}
+  }
+
+  public var clint: Rrvm_ClintState {
+    get {
+      if case .clint(let v)? = model {return v}
+      return Rrvm_ClintState()
+    }
+    set {model = .clint(newValue)}
+  }
+
+  public var rtc: Rrvm_RtcState {
+    get {
+      if case .rtc(let v)? = model {return v}
+      return Rrvm_RtcState()
+    }
+    set {model = .rtc(newValue)}
+  }
+
+  public var finisher: Rrvm_FinisherState {
+    get {
+      if case .finisher(let v)? = model {return v}
+      return Rrvm_FinisherState()
+    }
+    set {model = .finisher(newValue)}
+  }
+
+  public var virtio: Rrvm_VirtioState {
+    get {
+      if case .virtio(let v)? = model {return v}
+      return Rrvm_VirtioState()
+    }
+    set {model = .virtio(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Model: Equatable, Sendable {
+    case uart(Rrvm_UartState)
+    case plic(Rrvm_PlicState)
+    case clint(Rrvm_ClintState)
+    case rtc(Rrvm_RtcState)
+    case finisher(Rrvm_FinisherState)
+    case virtio(Rrvm_VirtioState)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_UartState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var interruptEnable: UInt32 = 0
+
+  public var lineControl: UInt32 = 0
+
+  public var modemControl: UInt32 = 0
+
+  public var scratch: UInt32 = 0
+
+  public var divisor: UInt32 = 0
+
+  public var fifoEnabled: Bool = false
+
+  public var triggerLevel: UInt32 = 0
+
+  public var transmitterEmptyInterrupt: Bool = false
+
+  public var lineErrors: UInt32 = 0
+
+  public var modemStatusDelta: UInt32 = 0
+
+  public var receiveFifo: Data = Data()
+
+  /// received from the host, not yet in the FIFO
+  public var hostInput: Data = Data()
+
+  public var lineLevel: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_PlicState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// per source, index 0 unused
+  public var priority: [UInt32] = []
+
+  public var level: [Bool] = []
+
+  public var pending: [Bool] = []
+
+  public var claimed: [Bool] = []
+
+  public var contexts: [Rrvm_PlicContext] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_PlicContext: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var enable: [UInt32] = []
+
+  public var threshold: UInt32 = 0
+
+  /// MEIP/SEIP as last reported
+  public var line: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_ClintState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var msip: [Bool] = []
+
+  public var mtimecmp: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_RtcState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offsetNs: UInt64 = 0
+
+  public var latchedHigh: UInt32 = 0
+
+  public var alarmNs: UInt64 = 0
+
+  public var alarmArmed: Bool = false
+
+  public var irqEnabled: Bool = false
+
+  public var irqPending: Bool = false
+
+  public var lineLevel: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_FinisherState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lastExit: Rrvm_FinisherState.Exit = .none
+
+  public var exitCode: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Exit: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case none // = 0
+    case powerOff // = 1
+    case reset // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .none
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .none
+      case 1: self = .powerOff
+      case 2: self = .reset
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .none: return 0
+      case .powerOff: return 1
+      case .reset: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Rrvm_FinisherState.Exit] = [
+      .none,
+      .powerOff,
+      .reset,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_VirtioState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: UInt32 = 0
+
+  public var interruptStatus: UInt32 = 0
+
+  /// why DEVICE_NEEDS_RESET was set
+  public var fault: String {
+    get {_fault ?? String()}
+    set {_fault = newValue}
+  }
+  /// Returns true if `fault` has been explicitly set.
+  public var hasFault: Bool {self._fault != nil}
+  /// Clears the value of `fault`. Subsequent reads from it will return its default value.
+  public mutating func clearFault() {self._fault = nil}
+
+  public var deviceFeaturesSelect: UInt32 = 0
+
+  public var driverFeaturesSelect: UInt32 = 0
+
+  public var driverFeatures: UInt64 = 0
+
+  public var queueSelect: UInt32 = 0
+
+  public var queues: [Rrvm_VirtqueueState] = []
+
+  public var lineLevel: Bool = false
+
+  public var backend: Rrvm_VirtioState.OneOf_Backend? = nil
+
+  public var block: Rrvm_VirtioBlockState {
+    get {
+      if case .block(let v)? = backend {return v}
+      return Rrvm_VirtioBlockState()
+    }
+    set {backend = .block(newValue)}
+  }
+
+  public var rng: Rrvm_VirtioRngState {
+    get {
+      if case .rng(let v)? = backend {return v}
+      return Rrvm_VirtioRngState()
+    }
+    set {backend = .rng(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Backend: Equatable, Sendable {
+    case block(Rrvm_VirtioBlockState)
+    case rng(Rrvm_VirtioRngState)
+
+  }
+
+  public init() {}
+
+  fileprivate var _fault: String? = nil
+}
+
+public nonisolated struct Rrvm_VirtqueueState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var size: UInt32 = 0
+
+  public var ready: Bool = false
+
+  public var descriptorTable: UInt64 = 0
+
+  public var availRing: UInt64 = 0
+
+  public var usedRing: UInt64 = 0
+
+  public var lastAvailIndex: UInt32 = 0
+
+  public var usedIndex: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_VirtioBlockState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestCount: UInt64 = 0
+
+  public var writeDigest: UInt64 = 0
+
+  /// every chunk written since the run began (the image file never changes)
+  public var overlay: [Rrvm_DiskChunk] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DiskChunk: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// chunk number; chunks are 4096 bytes
+  public var index: UInt64 = 0
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_VirtioRngState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bytesProduced: UInt64 = 0
+
+  /// xoshiro256** state words
+  public var generator: [UInt64] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Guest RAM: the pages that differ from a base. base_id 0 means all-zero RAM (a self-contained
+/// checkpoint, as one sent to another host is); otherwise the checkpoint of that id in the same run.
+public nonisolated struct Rrvm_RamState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt64 = 0
+
+  public var baseID: UInt64 = 0
+
+  public var ramSize: UInt64 = 0
+
+  /// 4096
+  public var pageSize: UInt32 = 0
+
+  /// ascending index
+  public var pages: [Rrvm_RamPage] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_RamPage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var index: UInt64 = 0
+
+  /// page_size bytes; empty = a zero page
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The sequencer: G, the schedule, timers, the event queue and the log position.
+public nonisolated struct Rrvm_SequencerState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var g: UInt64 = 0
+
+  /// the next sequence number
+  public var seq: UInt64 = 0
+
+  /// the round-robin position
+  public var nextHart: UInt32 = 0
+
+  public var harts: [Rrvm_HartSchedule] = []
+
+  public var deviceWakes: [Rrvm_DeviceWake] = []
+
+  public var stableReads: [Rrvm_DeviceStableReads] = []
+
+  /// console input stamped but not yet delivered to the UART
+  public var hostInput: Data = Data()
+
+  /// device work queued (empty at a checkpoint taken with nothing in flight)
+  public var queued: [Rrvm_Envelope] = []
+
+  /// bytes of the log written (record) or read (replay) up to here
+  public var logOffset: UInt64 = 0
+
+  public var logRecords: UInt64 = 0
+
+  /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
+  /// reservation dropped, no interrupt delivered, the schedule unchanged): the hart whose HartSchedule is
+  /// RUNNING continues with this much of its budget left.
+  public var sliceLeft: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_HartSchedule: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var state: Rrvm_HartSchedule.State = .ready
+
+  /// mip bits driven from outside
+  public var lines: UInt64 = 0
+
+  /// from the CLINT
+  public var mtimecmp: UInt64 = 0
+
+  /// the hart's Sstc timer, mtime, 0 = none
+  public var ownDeadline: UInt64 = 0
+
+  public var wakeMask: UInt64 = 0
+
+  public var sliceStart: UInt64 = 0
+
+  public var executed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum State: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case ready // = 0
+    case running // = 1
+    case waiting // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .ready
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .ready
+      case 1: self = .running
+      case 2: self = .waiting
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .ready: return 0
+      case .running: return 1
+      case .waiting: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Rrvm_HartSchedule.State] = [
+      .ready,
+      .running,
+      .waiting,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DeviceWake: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var device: UInt32 = 0
+
+  public var mtime: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -950,8 +1997,16 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CONTROL\0\u{1}ROLE_HART\0\u{1}ROLE_DEVICE\0")
 }
 
+nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0")
+}
+
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
+}
+
+nonisolated extension Rrvm_LogDetail: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOG_DETAIL_COMPACT\0\u{1}LOG_DETAIL_FULL\0")
 }
 
 nonisolated extension Rrvm_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1230,7 +2285,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}base\0\u{1}size\0\u{1}irq\0\u{1}dma\0\u{1}path\0\u{1}overlay\0\u{1}kind\0\u{3}writes_wait\0\u{c}\u{1}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1238,22 +2293,20 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.base) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.size) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.irq) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.dma) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.overlay) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.writesWait) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.kind.isEmpty {
-      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
-    }
     if self.base != 0 {
       try visitor.visitSingularUInt64Field(value: self.base, fieldNumber: 2)
     }
@@ -1272,6 +2325,12 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.overlay != false {
       try visitor.visitSingularBoolField(value: self.overlay, fieldNumber: 7)
     }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 8)
+    }
+    if self.writesWait != false {
+      try visitor.visitSingularBoolField(value: self.writesWait, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1283,6 +2342,7 @@ nonisolated extension Rrvm_DeviceSpec: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.dma != rhs.dma {return false}
     if lhs.path != rhs.path {return false}
     if lhs.overlay != rhs.overlay {return false}
+    if lhs.writesWait != rhs.writesWait {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2524,13 +3584,18 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
 
 nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}rrvm_version\0\u{1}config\0\u{3}recorded_at_ns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{3}rrvm_version\0\u{1}config\0\u{3}recorded_at_ns\0\u{1}detail\0\u{3}check_interval\0\u{1}excerpt\0\u{3}excerpt_from\0\u{3}excerpt_to\0")
 
   fileprivate class _StorageClass {
     var _formatVersion: UInt32 = 0
     var _rrvmVersion: String = String()
     var _config: Rrvm_MachineConfig? = nil
     var _recordedAtNs: Int64 = 0
+    var _detail: Rrvm_LogDetail = .compact
+    var _checkInterval: UInt64 = 0
+    var _excerpt: Bool = false
+    var _excerptFrom: UInt64 = 0
+    var _excerptTo: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2545,6 +3610,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _rrvmVersion = source._rrvmVersion
       _config = source._config
       _recordedAtNs = source._recordedAtNs
+      _detail = source._detail
+      _checkInterval = source._checkInterval
+      _excerpt = source._excerpt
+      _excerptFrom = source._excerptFrom
+      _excerptTo = source._excerptTo
     }
   }
 
@@ -2567,6 +3637,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 2: try { try decoder.decodeSingularStringField(value: &_storage._rrvmVersion) }()
         case 3: try { try decoder.decodeSingularMessageField(value: &_storage._config) }()
         case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._recordedAtNs) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._detail) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._checkInterval) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._excerpt) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._excerptFrom) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._excerptTo) }()
         default: break
         }
       }
@@ -2591,6 +3666,21 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if _storage._recordedAtNs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._recordedAtNs, fieldNumber: 4)
       }
+      if _storage._detail != .compact {
+        try visitor.visitSingularEnumField(value: _storage._detail, fieldNumber: 5)
+      }
+      if _storage._checkInterval != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._checkInterval, fieldNumber: 6)
+      }
+      if _storage._excerpt != false {
+        try visitor.visitSingularBoolField(value: _storage._excerpt, fieldNumber: 7)
+      }
+      if _storage._excerptFrom != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._excerptFrom, fieldNumber: 8)
+      }
+      if _storage._excerptTo != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._excerptTo, fieldNumber: 9)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2604,6 +3694,11 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._rrvmVersion != rhs_storage._rrvmVersion {return false}
         if _storage._config != rhs_storage._config {return false}
         if _storage._recordedAtNs != rhs_storage._recordedAtNs {return false}
+        if _storage._detail != rhs_storage._detail {return false}
+        if _storage._checkInterval != rhs_storage._checkInterval {return false}
+        if _storage._excerpt != rhs_storage._excerpt {return false}
+        if _storage._excerptFrom != rhs_storage._excerptFrom {return false}
+        if _storage._excerptTo != rhs_storage._excerptTo {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2615,7 +3710,7 @@ nonisolated extension Rrvm_LogHeader: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{1}end\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{1}end\0\u{1}input\0\u{1}check\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2649,6 +3744,32 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
           self.body = .end(v)
         }
       }()
+      case 3: try {
+        var v: Rrvm_LogInput?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .input(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .input(v)
+        }
+      }()
+      case 4: try {
+        var v: Rrvm_LogCheck?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .check(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .check(v)
+        }
+      }()
       default: break
       }
     }
@@ -2668,6 +3789,14 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
       guard case .end(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .input?: try {
+      guard case .input(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .check?: try {
+      guard case .check(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -2682,7 +3811,7 @@ nonisolated extension Rrvm_LogRecord: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LogEnd"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{3}exit_code\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{3}exit_code\0\u{1}reason\0\u{1}events\0\u{3}guest_ended\0\u{1}retired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2693,6 +3822,9 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.events) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.guestEnded) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
       default: break
       }
     }
@@ -2708,6 +3840,15 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    if self.events != 0 {
+      try visitor.visitSingularUInt64Field(value: self.events, fieldNumber: 4)
+    }
+    if self.guestEnded != false {
+      try visitor.visitSingularBoolField(value: self.guestEnded, fieldNumber: 5)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2715,6 +3856,1597 @@ nonisolated extension Rrvm_LogEnd: SwiftProtobuf.Message, SwiftProtobuf._Message
     if lhs.g != rhs.g {return false}
     if lhs.exitCode != rhs.exitCode {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.events != rhs.events {return false}
+    if lhs.guestEnded != rhs.guestEnded {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_LogInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogInput"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}console\0\u{3}ended_idle\0\u{3}idle_from\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.console) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.endedIdle) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.idleFrom) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    }
+    if !self.console.isEmpty {
+      try visitor.visitSingularBytesField(value: self.console, fieldNumber: 2)
+    }
+    if self.endedIdle != false {
+      try visitor.visitSingularBoolField(value: self.endedIdle, fieldNumber: 3)
+    }
+    if self.idleFrom != 0 {
+      try visitor.visitSingularUInt64Field(value: self.idleFrom, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_LogInput, rhs: Rrvm_LogInput) -> Bool {
+    if lhs.g != rhs.g {return false}
+    if lhs.console != rhs.console {return false}
+    if lhs.endedIdle != rhs.endedIdle {return false}
+    if lhs.idleFrom != rhs.idleFrom {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_LogCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}retired\0\u{1}harts\0\u{1}devices\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 3: try { try decoder.decodeRepeatedFixed64Field(value: &self.harts) }()
+      case 4: try { try decoder.decodeRepeatedFixed64Field(value: &self.devices) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 2)
+    }
+    if !self.harts.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.harts, fieldNumber: 3)
+    }
+    if !self.devices.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.devices, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_LogCheck, rhs: Rrvm_LogCheck) -> Bool {
+    if lhs.g != rhs.g {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.harts != rhs.harts {return false}
+    if lhs.devices != rhs.devices {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Checkpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0")
+
+  fileprivate class _StorageClass {
+    var _formatVersion: UInt32 = 0
+    var _g: UInt64 = 0
+    var _sequencer: Rrvm_SequencerState? = nil
+    var _harts: [Rrvm_HartState] = []
+    var _devices: [Rrvm_DeviceState] = []
+    var _ram: Rrvm_RamState? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _formatVersion = source._formatVersion
+      _g = source._g
+      _sequencer = source._sequencer
+      _harts = source._harts
+      _devices = source._devices
+      _ram = source._ram
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._formatVersion) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._g) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sequencer) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._harts) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._devices) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._ram) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._formatVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._formatVersion, fieldNumber: 1)
+      }
+      if _storage._g != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._g, fieldNumber: 2)
+      }
+      try { if let v = _storage._sequencer {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._harts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._harts, fieldNumber: 4)
+      }
+      if !_storage._devices.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._devices, fieldNumber: 5)
+      }
+      try { if let v = _storage._ram {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_Checkpoint, rhs: Rrvm_Checkpoint) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._formatVersion != rhs_storage._formatVersion {return false}
+        if _storage._g != rhs_storage._g {return false}
+        if _storage._sequencer != rhs_storage._sequencer {return false}
+        if _storage._harts != rhs_storage._harts {return false}
+        if _storage._devices != rhs_storage._devices {return false}
+        if _storage._ram != rhs_storage._ram {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HartState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0")
+
+  fileprivate class _StorageClass {
+    var _hart: UInt32 = 0
+    var _x: [UInt64] = []
+    var _f: [UInt64] = []
+    var _pc: UInt64 = 0
+    var _privilege: UInt32 = 0
+    var _retired: UInt64 = 0
+    var _mstatus: UInt64 = 0
+    var _medeleg: UInt64 = 0
+    var _mideleg: UInt64 = 0
+    var _mie: UInt64 = 0
+    var _mipSoftware: UInt64 = 0
+    var _interruptLines: UInt64 = 0
+    var _sstcPending: Bool = false
+    var _mtvec: UInt64 = 0
+    var _stvec: UInt64 = 0
+    var _mepc: UInt64 = 0
+    var _sepc: UInt64 = 0
+    var _mcause: UInt64 = 0
+    var _scause: UInt64 = 0
+    var _mtval: UInt64 = 0
+    var _stval: UInt64 = 0
+    var _mscratch: UInt64 = 0
+    var _sscratch: UInt64 = 0
+    var _satp: UInt64 = 0
+    var _mcounteren: UInt64 = 0
+    var _scounteren: UInt64 = 0
+    var _menvcfg: UInt64 = 0
+    var _senvcfg: UInt64 = 0
+    var _mcountinhibit: UInt64 = 0
+    var _stimecmp: UInt64 = 0
+    var _minstret: UInt64 = 0
+    var _mcycle: UInt64 = 0
+    var _fflags: UInt32 = 0
+    var _frm: UInt32 = 0
+    var _pmpcfg: Data = Data()
+    var _pmpaddr: [UInt64] = []
+    var _waitingForInterrupt: Bool = false
+    var _stuck: Bool = false
+    var _lastTrap: Rrvm_HartTrap? = nil
+    var _reservation: UInt64? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _hart = source._hart
+      _x = source._x
+      _f = source._f
+      _pc = source._pc
+      _privilege = source._privilege
+      _retired = source._retired
+      _mstatus = source._mstatus
+      _medeleg = source._medeleg
+      _mideleg = source._mideleg
+      _mie = source._mie
+      _mipSoftware = source._mipSoftware
+      _interruptLines = source._interruptLines
+      _sstcPending = source._sstcPending
+      _mtvec = source._mtvec
+      _stvec = source._stvec
+      _mepc = source._mepc
+      _sepc = source._sepc
+      _mcause = source._mcause
+      _scause = source._scause
+      _mtval = source._mtval
+      _stval = source._stval
+      _mscratch = source._mscratch
+      _sscratch = source._sscratch
+      _satp = source._satp
+      _mcounteren = source._mcounteren
+      _scounteren = source._scounteren
+      _menvcfg = source._menvcfg
+      _senvcfg = source._senvcfg
+      _mcountinhibit = source._mcountinhibit
+      _stimecmp = source._stimecmp
+      _minstret = source._minstret
+      _mcycle = source._mcycle
+      _fflags = source._fflags
+      _frm = source._frm
+      _pmpcfg = source._pmpcfg
+      _pmpaddr = source._pmpaddr
+      _waitingForInterrupt = source._waitingForInterrupt
+      _stuck = source._stuck
+      _lastTrap = source._lastTrap
+      _reservation = source._reservation
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._hart) }()
+        case 2: try { try decoder.decodeRepeatedFixed64Field(value: &_storage._x) }()
+        case 3: try { try decoder.decodeRepeatedFixed64Field(value: &_storage._f) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._pc) }()
+        case 5: try { try decoder.decodeSingularUInt32Field(value: &_storage._privilege) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._retired) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._mstatus) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._medeleg) }()
+        case 9: try { try decoder.decodeSingularUInt64Field(value: &_storage._mideleg) }()
+        case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._mie) }()
+        case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._mipSoftware) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._interruptLines) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._sstcPending) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._mtvec) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._stvec) }()
+        case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._mepc) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._sepc) }()
+        case 18: try { try decoder.decodeSingularUInt64Field(value: &_storage._mcause) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._scause) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._mtval) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._stval) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._mscratch) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._sscratch) }()
+        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._satp) }()
+        case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._mcounteren) }()
+        case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._scounteren) }()
+        case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._menvcfg) }()
+        case 28: try { try decoder.decodeSingularUInt64Field(value: &_storage._senvcfg) }()
+        case 29: try { try decoder.decodeSingularUInt64Field(value: &_storage._mcountinhibit) }()
+        case 30: try { try decoder.decodeSingularUInt64Field(value: &_storage._stimecmp) }()
+        case 31: try { try decoder.decodeSingularUInt64Field(value: &_storage._minstret) }()
+        case 32: try { try decoder.decodeSingularUInt64Field(value: &_storage._mcycle) }()
+        case 33: try { try decoder.decodeSingularUInt32Field(value: &_storage._fflags) }()
+        case 34: try { try decoder.decodeSingularUInt32Field(value: &_storage._frm) }()
+        case 35: try { try decoder.decodeSingularBytesField(value: &_storage._pmpcfg) }()
+        case 36: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._pmpaddr) }()
+        case 37: try { try decoder.decodeSingularBoolField(value: &_storage._waitingForInterrupt) }()
+        case 38: try { try decoder.decodeSingularBoolField(value: &_storage._stuck) }()
+        case 39: try { try decoder.decodeSingularMessageField(value: &_storage._lastTrap) }()
+        case 40: try { try decoder.decodeSingularUInt64Field(value: &_storage._reservation) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._hart != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._hart, fieldNumber: 1)
+      }
+      if !_storage._x.isEmpty {
+        try visitor.visitPackedFixed64Field(value: _storage._x, fieldNumber: 2)
+      }
+      if !_storage._f.isEmpty {
+        try visitor.visitPackedFixed64Field(value: _storage._f, fieldNumber: 3)
+      }
+      if _storage._pc != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._pc, fieldNumber: 4)
+      }
+      if _storage._privilege != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._privilege, fieldNumber: 5)
+      }
+      if _storage._retired != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._retired, fieldNumber: 6)
+      }
+      if _storage._mstatus != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mstatus, fieldNumber: 7)
+      }
+      if _storage._medeleg != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._medeleg, fieldNumber: 8)
+      }
+      if _storage._mideleg != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mideleg, fieldNumber: 9)
+      }
+      if _storage._mie != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mie, fieldNumber: 10)
+      }
+      if _storage._mipSoftware != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mipSoftware, fieldNumber: 11)
+      }
+      if _storage._interruptLines != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._interruptLines, fieldNumber: 12)
+      }
+      if _storage._sstcPending != false {
+        try visitor.visitSingularBoolField(value: _storage._sstcPending, fieldNumber: 13)
+      }
+      if _storage._mtvec != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mtvec, fieldNumber: 14)
+      }
+      if _storage._stvec != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stvec, fieldNumber: 15)
+      }
+      if _storage._mepc != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mepc, fieldNumber: 16)
+      }
+      if _storage._sepc != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sepc, fieldNumber: 17)
+      }
+      if _storage._mcause != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mcause, fieldNumber: 18)
+      }
+      if _storage._scause != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._scause, fieldNumber: 19)
+      }
+      if _storage._mtval != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mtval, fieldNumber: 20)
+      }
+      if _storage._stval != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stval, fieldNumber: 21)
+      }
+      if _storage._mscratch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mscratch, fieldNumber: 22)
+      }
+      if _storage._sscratch != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sscratch, fieldNumber: 23)
+      }
+      if _storage._satp != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._satp, fieldNumber: 24)
+      }
+      if _storage._mcounteren != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mcounteren, fieldNumber: 25)
+      }
+      if _storage._scounteren != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._scounteren, fieldNumber: 26)
+      }
+      if _storage._menvcfg != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._menvcfg, fieldNumber: 27)
+      }
+      if _storage._senvcfg != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._senvcfg, fieldNumber: 28)
+      }
+      if _storage._mcountinhibit != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mcountinhibit, fieldNumber: 29)
+      }
+      if _storage._stimecmp != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stimecmp, fieldNumber: 30)
+      }
+      if _storage._minstret != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._minstret, fieldNumber: 31)
+      }
+      if _storage._mcycle != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._mcycle, fieldNumber: 32)
+      }
+      if _storage._fflags != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._fflags, fieldNumber: 33)
+      }
+      if _storage._frm != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._frm, fieldNumber: 34)
+      }
+      if !_storage._pmpcfg.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._pmpcfg, fieldNumber: 35)
+      }
+      if !_storage._pmpaddr.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._pmpaddr, fieldNumber: 36)
+      }
+      if _storage._waitingForInterrupt != false {
+        try visitor.visitSingularBoolField(value: _storage._waitingForInterrupt, fieldNumber: 37)
+      }
+      if _storage._stuck != false {
+        try visitor.visitSingularBoolField(value: _storage._stuck, fieldNumber: 38)
+      }
+      try { if let v = _storage._lastTrap {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 39)
+      } }()
+      try { if let v = _storage._reservation {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 40)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_HartState, rhs: Rrvm_HartState) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._hart != rhs_storage._hart {return false}
+        if _storage._x != rhs_storage._x {return false}
+        if _storage._f != rhs_storage._f {return false}
+        if _storage._pc != rhs_storage._pc {return false}
+        if _storage._privilege != rhs_storage._privilege {return false}
+        if _storage._retired != rhs_storage._retired {return false}
+        if _storage._mstatus != rhs_storage._mstatus {return false}
+        if _storage._medeleg != rhs_storage._medeleg {return false}
+        if _storage._mideleg != rhs_storage._mideleg {return false}
+        if _storage._mie != rhs_storage._mie {return false}
+        if _storage._mipSoftware != rhs_storage._mipSoftware {return false}
+        if _storage._interruptLines != rhs_storage._interruptLines {return false}
+        if _storage._sstcPending != rhs_storage._sstcPending {return false}
+        if _storage._mtvec != rhs_storage._mtvec {return false}
+        if _storage._stvec != rhs_storage._stvec {return false}
+        if _storage._mepc != rhs_storage._mepc {return false}
+        if _storage._sepc != rhs_storage._sepc {return false}
+        if _storage._mcause != rhs_storage._mcause {return false}
+        if _storage._scause != rhs_storage._scause {return false}
+        if _storage._mtval != rhs_storage._mtval {return false}
+        if _storage._stval != rhs_storage._stval {return false}
+        if _storage._mscratch != rhs_storage._mscratch {return false}
+        if _storage._sscratch != rhs_storage._sscratch {return false}
+        if _storage._satp != rhs_storage._satp {return false}
+        if _storage._mcounteren != rhs_storage._mcounteren {return false}
+        if _storage._scounteren != rhs_storage._scounteren {return false}
+        if _storage._menvcfg != rhs_storage._menvcfg {return false}
+        if _storage._senvcfg != rhs_storage._senvcfg {return false}
+        if _storage._mcountinhibit != rhs_storage._mcountinhibit {return false}
+        if _storage._stimecmp != rhs_storage._stimecmp {return false}
+        if _storage._minstret != rhs_storage._minstret {return false}
+        if _storage._mcycle != rhs_storage._mcycle {return false}
+        if _storage._fflags != rhs_storage._fflags {return false}
+        if _storage._frm != rhs_storage._frm {return false}
+        if _storage._pmpcfg != rhs_storage._pmpcfg {return false}
+        if _storage._pmpaddr != rhs_storage._pmpaddr {return false}
+        if _storage._waitingForInterrupt != rhs_storage._waitingForInterrupt {return false}
+        if _storage._stuck != rhs_storage._stuck {return false}
+        if _storage._lastTrap != rhs_storage._lastTrap {return false}
+        if _storage._reservation != rhs_storage._reservation {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HartTrap: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HartTrap"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cause\0\u{1}pc\0\u{1}value\0\u{1}privilege\0\u{1}retired\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.cause) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.pc) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.privilege) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cause != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cause, fieldNumber: 1)
+    }
+    if self.pc != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pc, fieldNumber: 2)
+    }
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 3)
+    }
+    if self.privilege != 0 {
+      try visitor.visitSingularUInt32Field(value: self.privilege, fieldNumber: 4)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_HartTrap, rhs: Rrvm_HartTrap) -> Bool {
+    if lhs.cause != rhs.cause {return false}
+    if lhs.pc != rhs.pc {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.privilege != rhs.privilege {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DeviceState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeviceState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{2}\u{9}uart\0\u{1}plic\0\u{1}clint\0\u{1}rtc\0\u{1}finisher\0\u{1}virtio\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
+      case 10: try {
+        var v: Rrvm_UartState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .uart(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .uart(v)
+        }
+      }()
+      case 11: try {
+        var v: Rrvm_PlicState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .plic(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .plic(v)
+        }
+      }()
+      case 12: try {
+        var v: Rrvm_ClintState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .clint(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .clint(v)
+        }
+      }()
+      case 13: try {
+        var v: Rrvm_RtcState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .rtc(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .rtc(v)
+        }
+      }()
+      case 14: try {
+        var v: Rrvm_FinisherState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .finisher(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .finisher(v)
+        }
+      }()
+      case 15: try {
+        var v: Rrvm_VirtioState?
+        var hadOneofValue = false
+        if let current = self.model {
+          hadOneofValue = true
+          if case .virtio(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.model = .virtio(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.device != 0 {
+      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
+    }
+    switch self.model {
+    case .uart?: try {
+      guard case .uart(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .plic?: try {
+      guard case .plic(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .clint?: try {
+      guard case .clint(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .rtc?: try {
+      guard case .rtc(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .finisher?: try {
+      guard case .finisher(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .virtio?: try {
+      guard case .virtio(let v)? = self.model else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DeviceState, rhs: Rrvm_DeviceState) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs.model != rhs.model {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_UartState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UartState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}interrupt_enable\0\u{3}line_control\0\u{3}modem_control\0\u{1}scratch\0\u{1}divisor\0\u{3}fifo_enabled\0\u{3}trigger_level\0\u{3}transmitter_empty_interrupt\0\u{3}line_errors\0\u{3}modem_status_delta\0\u{3}receive_fifo\0\u{3}host_input\0\u{3}line_level\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.interruptEnable) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.lineControl) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.modemControl) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.scratch) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.divisor) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.fifoEnabled) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.triggerLevel) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.transmitterEmptyInterrupt) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.lineErrors) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.modemStatusDelta) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.receiveFifo) }()
+      case 12: try { try decoder.decodeSingularBytesField(value: &self.hostInput) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.lineLevel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.interruptEnable != 0 {
+      try visitor.visitSingularUInt32Field(value: self.interruptEnable, fieldNumber: 1)
+    }
+    if self.lineControl != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lineControl, fieldNumber: 2)
+    }
+    if self.modemControl != 0 {
+      try visitor.visitSingularUInt32Field(value: self.modemControl, fieldNumber: 3)
+    }
+    if self.scratch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.scratch, fieldNumber: 4)
+    }
+    if self.divisor != 0 {
+      try visitor.visitSingularUInt32Field(value: self.divisor, fieldNumber: 5)
+    }
+    if self.fifoEnabled != false {
+      try visitor.visitSingularBoolField(value: self.fifoEnabled, fieldNumber: 6)
+    }
+    if self.triggerLevel != 0 {
+      try visitor.visitSingularUInt32Field(value: self.triggerLevel, fieldNumber: 7)
+    }
+    if self.transmitterEmptyInterrupt != false {
+      try visitor.visitSingularBoolField(value: self.transmitterEmptyInterrupt, fieldNumber: 8)
+    }
+    if self.lineErrors != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lineErrors, fieldNumber: 9)
+    }
+    if self.modemStatusDelta != 0 {
+      try visitor.visitSingularUInt32Field(value: self.modemStatusDelta, fieldNumber: 10)
+    }
+    if !self.receiveFifo.isEmpty {
+      try visitor.visitSingularBytesField(value: self.receiveFifo, fieldNumber: 11)
+    }
+    if !self.hostInput.isEmpty {
+      try visitor.visitSingularBytesField(value: self.hostInput, fieldNumber: 12)
+    }
+    if self.lineLevel != false {
+      try visitor.visitSingularBoolField(value: self.lineLevel, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_UartState, rhs: Rrvm_UartState) -> Bool {
+    if lhs.interruptEnable != rhs.interruptEnable {return false}
+    if lhs.lineControl != rhs.lineControl {return false}
+    if lhs.modemControl != rhs.modemControl {return false}
+    if lhs.scratch != rhs.scratch {return false}
+    if lhs.divisor != rhs.divisor {return false}
+    if lhs.fifoEnabled != rhs.fifoEnabled {return false}
+    if lhs.triggerLevel != rhs.triggerLevel {return false}
+    if lhs.transmitterEmptyInterrupt != rhs.transmitterEmptyInterrupt {return false}
+    if lhs.lineErrors != rhs.lineErrors {return false}
+    if lhs.modemStatusDelta != rhs.modemStatusDelta {return false}
+    if lhs.receiveFifo != rhs.receiveFifo {return false}
+    if lhs.hostInput != rhs.hostInput {return false}
+    if lhs.lineLevel != rhs.lineLevel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_PlicState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlicState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}priority\0\u{1}level\0\u{1}pending\0\u{1}claimed\0\u{1}contexts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.priority) }()
+      case 2: try { try decoder.decodeRepeatedBoolField(value: &self.level) }()
+      case 3: try { try decoder.decodeRepeatedBoolField(value: &self.pending) }()
+      case 4: try { try decoder.decodeRepeatedBoolField(value: &self.claimed) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.contexts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.priority.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.priority, fieldNumber: 1)
+    }
+    if !self.level.isEmpty {
+      try visitor.visitPackedBoolField(value: self.level, fieldNumber: 2)
+    }
+    if !self.pending.isEmpty {
+      try visitor.visitPackedBoolField(value: self.pending, fieldNumber: 3)
+    }
+    if !self.claimed.isEmpty {
+      try visitor.visitPackedBoolField(value: self.claimed, fieldNumber: 4)
+    }
+    if !self.contexts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.contexts, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_PlicState, rhs: Rrvm_PlicState) -> Bool {
+    if lhs.priority != rhs.priority {return false}
+    if lhs.level != rhs.level {return false}
+    if lhs.pending != rhs.pending {return false}
+    if lhs.claimed != rhs.claimed {return false}
+    if lhs.contexts != rhs.contexts {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_PlicContext: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlicContext"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}enable\0\u{1}threshold\0\u{1}line\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedUInt32Field(value: &self.enable) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.threshold) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.line) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.enable.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.enable, fieldNumber: 1)
+    }
+    if self.threshold != 0 {
+      try visitor.visitSingularUInt32Field(value: self.threshold, fieldNumber: 2)
+    }
+    if self.line != false {
+      try visitor.visitSingularBoolField(value: self.line, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_PlicContext, rhs: Rrvm_PlicContext) -> Bool {
+    if lhs.enable != rhs.enable {return false}
+    if lhs.threshold != rhs.threshold {return false}
+    if lhs.line != rhs.line {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_ClintState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClintState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}msip\0\u{1}mtimecmp\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedBoolField(value: &self.msip) }()
+      case 2: try { try decoder.decodeRepeatedUInt64Field(value: &self.mtimecmp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.msip.isEmpty {
+      try visitor.visitPackedBoolField(value: self.msip, fieldNumber: 1)
+    }
+    if !self.mtimecmp.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.mtimecmp, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_ClintState, rhs: Rrvm_ClintState) -> Bool {
+    if lhs.msip != rhs.msip {return false}
+    if lhs.mtimecmp != rhs.mtimecmp {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_RtcState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RtcState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}offset_ns\0\u{3}latched_high\0\u{3}alarm_ns\0\u{3}alarm_armed\0\u{3}irq_enabled\0\u{3}irq_pending\0\u{3}line_level\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.offsetNs) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.latchedHigh) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.alarmNs) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.alarmArmed) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.irqEnabled) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.irqPending) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.lineLevel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.offsetNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offsetNs, fieldNumber: 1)
+    }
+    if self.latchedHigh != 0 {
+      try visitor.visitSingularUInt32Field(value: self.latchedHigh, fieldNumber: 2)
+    }
+    if self.alarmNs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.alarmNs, fieldNumber: 3)
+    }
+    if self.alarmArmed != false {
+      try visitor.visitSingularBoolField(value: self.alarmArmed, fieldNumber: 4)
+    }
+    if self.irqEnabled != false {
+      try visitor.visitSingularBoolField(value: self.irqEnabled, fieldNumber: 5)
+    }
+    if self.irqPending != false {
+      try visitor.visitSingularBoolField(value: self.irqPending, fieldNumber: 6)
+    }
+    if self.lineLevel != false {
+      try visitor.visitSingularBoolField(value: self.lineLevel, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_RtcState, rhs: Rrvm_RtcState) -> Bool {
+    if lhs.offsetNs != rhs.offsetNs {return false}
+    if lhs.latchedHigh != rhs.latchedHigh {return false}
+    if lhs.alarmNs != rhs.alarmNs {return false}
+    if lhs.alarmArmed != rhs.alarmArmed {return false}
+    if lhs.irqEnabled != rhs.irqEnabled {return false}
+    if lhs.irqPending != rhs.irqPending {return false}
+    if lhs.lineLevel != rhs.lineLevel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_FinisherState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinisherState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_exit\0\u{3}exit_code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.lastExit) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.exitCode) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.lastExit != .none {
+      try visitor.visitSingularEnumField(value: self.lastExit, fieldNumber: 1)
+    }
+    if self.exitCode != 0 {
+      try visitor.visitSingularInt32Field(value: self.exitCode, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_FinisherState, rhs: Rrvm_FinisherState) -> Bool {
+    if lhs.lastExit != rhs.lastExit {return false}
+    if lhs.exitCode != rhs.exitCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_FinisherState.Exit: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXIT_NONE\0\u{1}EXIT_POWER_OFF\0\u{1}EXIT_RESET\0")
+}
+
+nonisolated extension Rrvm_VirtioState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VirtioState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{3}interrupt_status\0\u{1}fault\0\u{3}device_features_select\0\u{3}driver_features_select\0\u{3}driver_features\0\u{3}queue_select\0\u{1}queues\0\u{3}line_level\0\u{1}block\0\u{1}rng\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.status) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.interruptStatus) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self._fault) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.deviceFeaturesSelect) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.driverFeaturesSelect) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.driverFeatures) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.queueSelect) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queues) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.lineLevel) }()
+      case 10: try {
+        var v: Rrvm_VirtioBlockState?
+        var hadOneofValue = false
+        if let current = self.backend {
+          hadOneofValue = true
+          if case .block(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.backend = .block(v)
+        }
+      }()
+      case 11: try {
+        var v: Rrvm_VirtioRngState?
+        var hadOneofValue = false
+        if let current = self.backend {
+          hadOneofValue = true
+          if case .rng(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.backend = .rng(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.status != 0 {
+      try visitor.visitSingularUInt32Field(value: self.status, fieldNumber: 1)
+    }
+    if self.interruptStatus != 0 {
+      try visitor.visitSingularUInt32Field(value: self.interruptStatus, fieldNumber: 2)
+    }
+    try { if let v = self._fault {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+    } }()
+    if self.deviceFeaturesSelect != 0 {
+      try visitor.visitSingularUInt32Field(value: self.deviceFeaturesSelect, fieldNumber: 4)
+    }
+    if self.driverFeaturesSelect != 0 {
+      try visitor.visitSingularUInt32Field(value: self.driverFeaturesSelect, fieldNumber: 5)
+    }
+    if self.driverFeatures != 0 {
+      try visitor.visitSingularUInt64Field(value: self.driverFeatures, fieldNumber: 6)
+    }
+    if self.queueSelect != 0 {
+      try visitor.visitSingularUInt32Field(value: self.queueSelect, fieldNumber: 7)
+    }
+    if !self.queues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.queues, fieldNumber: 8)
+    }
+    if self.lineLevel != false {
+      try visitor.visitSingularBoolField(value: self.lineLevel, fieldNumber: 9)
+    }
+    switch self.backend {
+    case .block?: try {
+      guard case .block(let v)? = self.backend else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .rng?: try {
+      guard case .rng(let v)? = self.backend else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_VirtioState, rhs: Rrvm_VirtioState) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.interruptStatus != rhs.interruptStatus {return false}
+    if lhs._fault != rhs._fault {return false}
+    if lhs.deviceFeaturesSelect != rhs.deviceFeaturesSelect {return false}
+    if lhs.driverFeaturesSelect != rhs.driverFeaturesSelect {return false}
+    if lhs.driverFeatures != rhs.driverFeatures {return false}
+    if lhs.queueSelect != rhs.queueSelect {return false}
+    if lhs.queues != rhs.queues {return false}
+    if lhs.lineLevel != rhs.lineLevel {return false}
+    if lhs.backend != rhs.backend {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_VirtqueueState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VirtqueueState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}size\0\u{1}ready\0\u{3}descriptor_table\0\u{3}avail_ring\0\u{3}used_ring\0\u{3}last_avail_index\0\u{3}used_index\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.descriptorTable) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.availRing) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.usedRing) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.lastAvailIndex) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.usedIndex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.size != 0 {
+      try visitor.visitSingularUInt32Field(value: self.size, fieldNumber: 1)
+    }
+    if self.ready != false {
+      try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 2)
+    }
+    if self.descriptorTable != 0 {
+      try visitor.visitSingularUInt64Field(value: self.descriptorTable, fieldNumber: 3)
+    }
+    if self.availRing != 0 {
+      try visitor.visitSingularUInt64Field(value: self.availRing, fieldNumber: 4)
+    }
+    if self.usedRing != 0 {
+      try visitor.visitSingularUInt64Field(value: self.usedRing, fieldNumber: 5)
+    }
+    if self.lastAvailIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lastAvailIndex, fieldNumber: 6)
+    }
+    if self.usedIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.usedIndex, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_VirtqueueState, rhs: Rrvm_VirtqueueState) -> Bool {
+    if lhs.size != rhs.size {return false}
+    if lhs.ready != rhs.ready {return false}
+    if lhs.descriptorTable != rhs.descriptorTable {return false}
+    if lhs.availRing != rhs.availRing {return false}
+    if lhs.usedRing != rhs.usedRing {return false}
+    if lhs.lastAvailIndex != rhs.lastAvailIndex {return false}
+    if lhs.usedIndex != rhs.usedIndex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_VirtioBlockState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VirtioBlockState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_count\0\u{3}write_digest\0\u{1}overlay\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.requestCount) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.writeDigest) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.overlay) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requestCount != 0 {
+      try visitor.visitSingularUInt64Field(value: self.requestCount, fieldNumber: 1)
+    }
+    if self.writeDigest != 0 {
+      try visitor.visitSingularUInt64Field(value: self.writeDigest, fieldNumber: 2)
+    }
+    if !self.overlay.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.overlay, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_VirtioBlockState, rhs: Rrvm_VirtioBlockState) -> Bool {
+    if lhs.requestCount != rhs.requestCount {return false}
+    if lhs.writeDigest != rhs.writeDigest {return false}
+    if lhs.overlay != rhs.overlay {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DiskChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DiskChunk"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.index != 0 {
+      try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DiskChunk, rhs: Rrvm_DiskChunk) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_VirtioRngState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VirtioRngState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bytes_produced\0\u{1}generator\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.bytesProduced) }()
+      case 2: try { try decoder.decodeRepeatedFixed64Field(value: &self.generator) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.bytesProduced != 0 {
+      try visitor.visitSingularUInt64Field(value: self.bytesProduced, fieldNumber: 1)
+    }
+    if !self.generator.isEmpty {
+      try visitor.visitPackedFixed64Field(value: self.generator, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_VirtioRngState, rhs: Rrvm_VirtioRngState) -> Bool {
+    if lhs.bytesProduced != rhs.bytesProduced {return false}
+    if lhs.generator != rhs.generator {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_RamState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RamState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}base_id\0\u{3}ram_size\0\u{3}page_size\0\u{1}pages\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.baseID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.ramSize) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.pages) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    if self.baseID != 0 {
+      try visitor.visitSingularUInt64Field(value: self.baseID, fieldNumber: 2)
+    }
+    if self.ramSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ramSize, fieldNumber: 3)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pages, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_RamState, rhs: Rrvm_RamState) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.baseID != rhs.baseID {return false}
+    if lhs.ramSize != rhs.ramSize {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pages != rhs.pages {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_RamPage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RamPage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.index != 0 {
+      try visitor.visitSingularUInt64Field(value: self.index, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_RamPage, rhs: Rrvm_RamPage) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SequencerState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.seq) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.nextHart) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.harts) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.deviceWakes) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.hostInput) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queued) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logOffset) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logRecords) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    }
+    if self.seq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seq, fieldNumber: 2)
+    }
+    if self.nextHart != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nextHart, fieldNumber: 3)
+    }
+    if !self.harts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.harts, fieldNumber: 4)
+    }
+    if !self.deviceWakes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.deviceWakes, fieldNumber: 5)
+    }
+    if !self.stableReads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 6)
+    }
+    if !self.hostInput.isEmpty {
+      try visitor.visitSingularBytesField(value: self.hostInput, fieldNumber: 7)
+    }
+    if !self.queued.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.queued, fieldNumber: 8)
+    }
+    if self.logOffset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logOffset, fieldNumber: 9)
+    }
+    if self.logRecords != 0 {
+      try visitor.visitSingularUInt64Field(value: self.logRecords, fieldNumber: 10)
+    }
+    if self.sliceLeft != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_SequencerState, rhs: Rrvm_SequencerState) -> Bool {
+    if lhs.g != rhs.g {return false}
+    if lhs.seq != rhs.seq {return false}
+    if lhs.nextHart != rhs.nextHart {return false}
+    if lhs.harts != rhs.harts {return false}
+    if lhs.deviceWakes != rhs.deviceWakes {return false}
+    if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.hostInput != rhs.hostInput {return false}
+    if lhs.queued != rhs.queued {return false}
+    if lhs.logOffset != rhs.logOffset {return false}
+    if lhs.logRecords != rhs.logRecords {return false}
+    if lhs.sliceLeft != rhs.sliceLeft {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HartSchedule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HartSchedule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}lines\0\u{1}mtimecmp\0\u{3}own_deadline\0\u{3}wake_mask\0\u{3}slice_start\0\u{1}executed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.lines) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.mtimecmp) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.ownDeadline) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.wakeMask) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStart) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.state != .ready {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 1)
+    }
+    if self.lines != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lines, fieldNumber: 2)
+    }
+    if self.mtimecmp != 0 {
+      try visitor.visitSingularUInt64Field(value: self.mtimecmp, fieldNumber: 3)
+    }
+    if self.ownDeadline != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ownDeadline, fieldNumber: 4)
+    }
+    if self.wakeMask != 0 {
+      try visitor.visitSingularUInt64Field(value: self.wakeMask, fieldNumber: 5)
+    }
+    if self.sliceStart != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceStart, fieldNumber: 6)
+    }
+    if self.executed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_HartSchedule, rhs: Rrvm_HartSchedule) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.lines != rhs.lines {return false}
+    if lhs.mtimecmp != rhs.mtimecmp {return false}
+    if lhs.ownDeadline != rhs.ownDeadline {return false}
+    if lhs.wakeMask != rhs.wakeMask {return false}
+    if lhs.sliceStart != rhs.sliceStart {return false}
+    if lhs.executed != rhs.executed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HartSchedule.State: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0READY\0\u{1}RUNNING\0\u{1}WAITING\0")
+}
+
+nonisolated extension Rrvm_DeviceWake: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeviceWake"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{1}mtime\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.mtime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.device != 0 {
+      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
+    }
+    if self.mtime != 0 {
+      try visitor.visitSingularUInt64Field(value: self.mtime, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DeviceWake, rhs: Rrvm_DeviceWake) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs.mtime != rhs.mtime {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -10,21 +10,29 @@ public enum ReplayExit {
     public static let diverged: Int32 = 3
 }
 
-/// Writes every event to a log file (`rrctl up --record`).
+/// Retired instructions between two checks unless `--check-interval` says otherwise: at about 110 bytes a
+/// check on a 4-hart machine with 7 devices, 0.11 bytes per 1,000 instructions (README, "Log size").
+public let defaultCheckInterval: UInt64 = 1_000_000
+
+/// Writes a run to a log file (`rrctl up --record`): its inputs, checks and end, and with full detail
+/// every stamped message as well.
 public final class RecordJournal: EventJournal {
     public let writer: LogWriter
+    public let checkInterval: UInt64
+    private let full: Bool
     public private(set) var failure: String?
     public private(set) var events = 0
-    /// The highest G stamped on an event so far: a run stopped from outside mid-slice ends no earlier.
-    private var lastEventG: UInt64 = 0
 
-    public init(writer: LogWriter) { self.writer = writer }
+    public init(writer: LogWriter, detail: Rrvm_LogDetail = .compact, checkInterval: UInt64 = defaultCheckInterval) {
+        self.writer = writer
+        self.full = detail == .full
+        self.checkInterval = checkInterval
+    }
 
-    public func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
-        events += 1
-        lastEventG = max(lastEventG, envelope.g)
+    private func write(_ record: Rrvm_LogRecord) -> JournalStop? {
+        guard failure == nil else { return nil }
         do {
-            try writer.append(.with { $0.event = envelope })
+            try writer.append(record)
         } catch {
             failure = "\(error)"
             return JournalStop(message: "recording stopped: \(error)", exitCode: 1)
@@ -32,89 +40,302 @@ public final class RecordJournal: EventJournal {
         return nil
     }
 
-    public func recordedInput(at g: UInt64) -> Rrvm_HostInput? { nil }
-    public func nextRecordedInputG() -> UInt64? { nil }
-    public var isExhausted: Bool { false }
+    public func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
+        events += 1
+        return full ? write(.with { $0.event = envelope }) : nil
+    }
 
-    public func end(g: UInt64, exitCode: Int32, reason: String) {
-        _ = try? writer.append(.with { $0.end = .with { $0.g = max(g, lastEventG); $0.exitCode = exitCode; $0.reason = reason } })
+    public func check(_ check: Rrvm_LogCheck) -> JournalStop? {
+        write(.with { $0.check = check })
+    }
+
+    public func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> {
+        guard let live else { return .success(nil) }
+        let record = Rrvm_LogInput.with {
+            $0.g = g
+            $0.console = live
+            $0.endedIdle = idleFrom != nil
+            $0.idleFrom = idleFrom ?? 0
+        }
+        if let stop = write(.with { $0.input = record }) { return .failure(stop) }
+        return .success(live)
+    }
+
+    public func nextRecordedInputG() -> UInt64? { nil }
+    public func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+
+    public func end(_ end: Rrvm_LogEnd) -> JournalStop? {
+        _ = write(.with { $0.end = end })
         try? writer.flush()
+        return nil
     }
 
     /// Makes everything noted so far durable (called on signals and periodically).
     public func flush() { try? writer.flush() }
 }
 
-/// Checks every event against a recorded log and supplies its host inputs (`rrctl replay`).
+/// Replays a log (`rrctl replay`): supplies its inputs at their G and compares every check (and, in a
+/// full-detail log, every message) with what the run does now, reading the log as the run goes: one reader
+/// walks the records in order, a second one looks ahead for the next input. Optionally writes the full
+/// stream of one G interval to an excerpt (`rrctl replay --full-stream`).
 public final class ReplayJournal: EventJournal {
-    private let log: LogFile
+    /// Where to write the full stream of G `from`...`to`.
+    public struct Excerpt {
+        public var path: String
+        public var from: UInt64
+        public var to: UInt64
+        public init(path: String, from: UInt64, to: UInt64) {
+            self.path = path
+            self.from = from
+            self.to = to
+        }
+    }
+
+    private let records: LogReader
+    private let inputs: LogReader
     private let config: Rrvm_MachineConfig
-    private var cursor = 0
-    private var nextInputIndex: Int?
-    /// How the recorded run ended, once replay reaches that record.
-    public private(set) var recordedEnd: Rrvm_LogEnd?
-    public private(set) var matched = 0
+    private let full: Bool
+    public let checkInterval: UInt64
+    /// The next record to compare (a message, a check or the end; inputs go through `inputs`).
+    private var next: LogEntry?
+    private var nextInput: LogEntry?
+    /// A damaged record met on the way: the replay stops with it.
+    private var damage: String?
+    /// The G of the last record read, for a log cut short without an end record.
+    private var lastRecordG: UInt64 = 0
+    private var noted: UInt64 = 0
+    /// Where the checks last all agreed (nil: none yet).
+    private var agreedAt: UInt64?
+    private let excerpt: Excerpt?
+    private var excerptWriter: LogWriter?
+    /// Checks compared and (full detail) messages compared.
+    public private(set) var checksMatched = 0
+    public private(set) var messagesMatched = 0
 
-    public init(log: LogFile) {
-        self.log = log
-        self.config = log.header.config
-        recomputeNextInput()
+    /// `open` gives a fresh reader of the log each time (two are used).
+    public init(open: () throws -> LogReader, excerpt: Excerpt? = nil) throws {
+        records = try open()
+        inputs = try open()
+        let header = records.header
+        guard !header.excerpt else {
+            throw LogError("'\(records.name)' is the full stream of G=\(header.excerptFrom)..\(header.excerptTo) of a "
+                           + "replay, not a recording: compare it with rrctl log diff")
+        }
+        config = header.config
+        full = header.detail == .full
+        checkInterval = header.checkInterval
+        self.excerpt = excerpt
+        if let excerpt {
+            var excerptHeader = header
+            excerptHeader.detail = .full
+            excerptHeader.excerpt = true
+            excerptHeader.excerptFrom = excerpt.from
+            excerptHeader.excerptTo = excerpt.to
+            excerptWriter = try LogWriter(path: excerpt.path, header: excerptHeader)
+        }
+        advance()
+        advanceInput()
     }
 
-    private func recomputeNextInput() {
-        nextInputIndex = log.records[cursor...].firstIndex { $0.event.body.isHostInput }
+    public convenience init(path: String, excerpt: Excerpt? = nil) throws {
+        try self.init(open: { try LogReader(path: path) }, excerpt: excerpt)
     }
 
-    public func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
-        guard cursor < log.records.count, case .event(let expected)? = log.records[cursor].body else {
-            let offset = cursor < log.offsets.count ? log.offsets[cursor] : log.byteCount
-            return JournalStop(message: "replay reached the end of the log at byte \(offset), G=\(envelope.g): "
-                               + "the recording ends there" + (log.truncation.map { " (\($0))" } ?? ""),
-                               exitCode: ReplayExit.logEnded)
+    private func advance() {
+        do {
+            repeat {
+                next = try records.next()
+                if let next { lastRecordG = max(lastRecordG, next.record.g) }
+            } while next.map({ if case .input? = $0.record.body { return true } else { return false } }) ?? false
+        } catch {
+            damage = "\(error)"
+            next = nil
         }
-        guard expected == envelope else {
-            return JournalStop(message: divergence(expected: expected, found: envelope, offset: log.offsets[cursor]),
-                               exitCode: ReplayExit.diverged)
+    }
+
+    private func advanceInput() {
+        do { nextInput = try inputs.nextInput() } catch {
+            damage = "\(error)"
+            nextInput = nil
         }
-        cursor += 1
-        matched += 1
-        if let index = nextInputIndex, index < cursor { recomputeNextInput() }
-        if cursor < log.records.count, case .end(let end)? = log.records[cursor].body { recordedEnd = end }
+    }
+
+    /// The recording's end, once every record before it has been compared.
+    private var recordedEnd: Rrvm_LogEnd? {
+        if case .end(let end)? = next?.record.body { return end }
         return nil
     }
 
-    private func divergence(expected: Rrvm_Envelope, found: Rrvm_Envelope, offset: Int) -> String {
-        let process = Endpoint.describe(expected.from == Endpoint.sequencer ? expected.to : expected.from,
-                                        config: config)
-        return "replay diverged at G=\(expected.g) (log byte \(offset)), \(process): "
-            + "expected \(summary(expected, config: config)), found \(summary(found, config: config))"
+    /// The G the recording reaches when it has no end record (cut short); nil while records remain.
+    private var cutShortAt: UInt64? {
+        next == nil && damage == nil ? lastRecordG : nil
     }
 
-    public func recordedInput(at g: UInt64) -> Rrvm_HostInput? {
-        guard cursor < log.records.count, case .event(let event)? = log.records[cursor].body,
-              event.g == g, case .hostInput(let input)? = event.body else { return nil }
-        return input
+    private var logEndedHere: JournalStop {
+        JournalStop(message: "replay reached the end of the log at byte \(records.offset): the recording ends there"
+                    + (records.truncation.map { " (\($0))" } ?? ""), exitCode: ReplayExit.logEnded)
+    }
+
+    private func damageStop() -> JournalStop? {
+        damage.map { JournalStop(message: "replay stopped: \($0)", exitCode: 1) }
+    }
+
+    /// A divergence: where, who, what, since when all checks agreed, and how to find the first message.
+    private func diverged(g: UInt64, process: String, what: String) -> JournalStop {
+        let since = agreedAt.map { "every check agreed up to G=\($0)" } ?? "no check agreed before"
+        var message = "replay diverged at G=\(g), \(process): \(what); \(since)"
+        if !full {
+            let from = agreedAt ?? 0
+            message += ". The first differing message is in G=\(from)..\(g): write that interval's full stream "
+                + "(rrctl replay \(records.name) --full-stream NEW.log --from \(from) --to \(g)), the same with the "
+                + "rrvm that recorded the log (OLD.log), and compare: rrctl log diff OLD.log NEW.log"
+        }
+        return JournalStop(message: message, exitCode: ReplayExit.diverged)
+    }
+
+    private func describe(_ entry: LogEntry?) -> String {
+        guard let entry else { return "nothing (the log ends)" }
+        switch entry.record.body {
+        case .event(let event)?: return summary(event, config: config) + " (log byte \(entry.offset))"
+        case .check(let check)?: return "a check at G=\(check.g) (log byte \(entry.offset))"
+        case .end(let end)?: return "the end at G=\(end.g), status \(end.exitCode) (log byte \(entry.offset))"
+        default: return "a \(entry.record.kindName) record (log byte \(entry.offset))"
+        }
+    }
+
+    public func note(_ envelope: Rrvm_Envelope) -> JournalStop? {
+        if let stop = damageStop() { return stop }
+        if let end = recordedEnd, !end.guestEnded, noted >= end.events { return logEndedHere }
+        if let last = cutShortAt, envelope.g > last { return logEndedHere }
+        if let stop = excerptDone(at: envelope.g) { return stop }
+        let process = Endpoint.describe(envelope.from == Endpoint.sequencer ? envelope.to : envelope.from, config: config)
+        if full {
+            guard case .event(let expected)? = next?.record.body else {
+                return diverged(g: envelope.g, process: process,
+                                what: "the run sent \(summary(envelope, config: config)), the recording has \(describe(next))")
+            }
+            guard expected == envelope else {
+                return diverged(g: expected.g, process: process,
+                                what: "expected \(summary(expected, config: config)), found \(summary(envelope, config: config)) "
+                                    + "(log byte \(next!.offset))")
+            }
+            messagesMatched += 1
+            advance()
+        } else if case .check(let check)? = next?.record.body, check.g < envelope.g {
+            return diverged(g: envelope.g, process: process,
+                            what: "the recording checks every process at G=\(check.g), which the run passed without a check "
+                                + "(its instruction count differs)")
+        } else if let end = recordedEnd, end.guestEnded, noted >= end.events {
+            return diverged(g: envelope.g, process: process,
+                            what: "the recorded guest ended at G=\(end.g) (status \(end.exitCode)) after \(end.events) "
+                                + "messages; the run goes on with \(summary(envelope, config: config))")
+        }
+        noted += 1
+        writeExcerpt(.with { $0.event = envelope }, g: envelope.g)
+        return nil
+    }
+
+    public func check(_ check: Rrvm_LogCheck) -> JournalStop? {
+        if let stop = damageStop() { return stop }
+        if let stop = excerptDone(at: check.g) { return stop }
+        writeExcerpt(.with { $0.check = check }, g: check.g)
+        guard case .check(let recorded)? = next?.record.body else {
+            if let end = recordedEnd, end.guestEnded || noted < end.events {
+                return diverged(g: check.g, process: "sequencer",
+                                what: "the run reached a check (\(check.retired) instructions retired) where the recording has \(describe(next))")
+            }
+            if recordedEnd != nil || cutShortAt != nil { return logEndedHere }
+            return diverged(g: check.g, process: "sequencer",
+                            what: "the run reached a check where the recording has \(describe(next))")
+        }
+        let offset = next!.offset
+        guard recorded.g == check.g, recorded.retired == check.retired else {
+            return diverged(g: min(recorded.g, check.g), process: "sequencer",
+                            what: "the recording checks at G=\(recorded.g) after \(recorded.retired) instructions, the run at "
+                                + "G=\(check.g) after \(check.retired) (log byte \(offset))")
+        }
+        for (hart, hash) in check.harts.enumerated() where recorded.harts[hart] != hash {
+            return diverged(g: check.g, process: "hart \(hart)",
+                            what: "state hash \(hex(hash)), recorded \(hex(recorded.harts[hart])) (check at log byte \(offset))")
+        }
+        for (device, hash) in check.devices.enumerated() where recorded.devices[device] != hash {
+            return diverged(g: check.g, process: Endpoint.describe(Endpoint.device(device), config: config),
+                            what: "state hash \(hex(hash)), recorded \(hex(recorded.devices[device])) (check at log byte \(offset))")
+        }
+        agreedAt = check.g
+        checksMatched += 1
+        advance()
+        return nil
+    }
+
+    public func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> {
+        if let stop = damageStop() { return .failure(stop) }
+        guard let entry = nextInput, case .input(let recorded)? = entry.record.body, recorded.g == g else {
+            return .success(nil)
+        }
+        if recorded.endedIdle != (idleFrom != nil) || recorded.idleFrom != (idleFrom ?? 0) {
+            let was = recorded.endedIdle ? "ended an idle period that began at G=\(recorded.idleFrom)" : "came while the machine ran"
+            let now = idleFrom.map { "ends one that began at G=\($0)" } ?? "comes while the machine runs"
+            return .failure(diverged(g: g, process: "sequencer",
+                                     what: "the recorded input (log byte \(entry.offset)) \(was); in the run it \(now)"))
+        }
+        advanceInput()
+        return .success(recorded.console)
     }
 
     public func nextRecordedInputG() -> UInt64? {
-        guard let index = nextInputIndex, index < log.records.count else { return nil }
-        return log.records[index].event.g
+        if case .input(let input)? = nextInput?.record.body { return input.g }
+        return nil
     }
 
-    public var isExhausted: Bool {
-        cursor >= log.records.count || log.records[cursor].body.isEnd
+    public func stopAtBoundary(g: UInt64) -> JournalStop? {
+        if let stop = damageStop() { return stop }
+        if let stop = excerptDone(at: g) { return stop }
+        if let end = recordedEnd, !end.guestEnded, noted >= end.events { return logEndedHere }
+        if let last = cutShortAt, g > last || nextInput == nil && isQuietAfter(g) { return logEndedHere }
+        if !full, case .check(let check)? = next?.record.body, check.g < g {
+            return diverged(g: g, process: "sequencer",
+                            what: "the recording checks every process at G=\(check.g), which the run passed without a check")
+        }
+        return nil
     }
 
-    public func end(g: UInt64, exitCode: Int32, reason: String) {}
+    /// A log cut short ends at its last record; at that G, nothing recorded remains to be compared.
+    private func isQuietAfter(_ g: UInt64) -> Bool { g >= lastRecordG }
+
+    public func end(_ end: Rrvm_LogEnd) -> JournalStop? {
+        try? excerptWriter?.flush()
+        guard end.guestEnded else { return nil }
+        if let stop = damageStop() { return stop }
+        guard let recorded = recordedEnd, recorded.guestEnded, recorded.g == end.g, recorded.events == end.events,
+              recorded.exitCode == end.exitCode else {
+            return diverged(g: end.g, process: "sequencer",
+                            what: "the guest ended (\(end.reason)) where the recording has \(describe(next))")
+        }
+        return nil
+    }
+
+    // MARK: - Excerpt
+
+    private func writeExcerpt(_ record: Rrvm_LogRecord, g: UInt64) {
+        guard let excerpt, let writer = excerptWriter, g >= excerpt.from, g <= excerpt.to else { return }
+        do { try writer.append(record) } catch {
+            damage = "cannot write the full stream: \(error)"
+            excerptWriter = nil
+        }
+    }
+
+    /// Past the excerpt's interval the replay has done its work: it stops there.
+    private func excerptDone(at g: UInt64) -> JournalStop? {
+        guard let excerpt, g > excerpt.to else { return nil }
+        if let stop = damageStop() { return stop }
+        try? excerptWriter?.flush()
+        return JournalStop(message: "wrote the full stream of G=\(excerpt.from)..\(excerpt.to) to \(excerpt.path)",
+                           exitCode: 0)
+    }
 }
 
-extension Optional where Wrapped == Rrvm_Envelope.OneOf_Body {
-    var isHostInput: Bool { if case .hostInput? = self { return true } else { return false } }
-}
-
-extension Optional where Wrapped == Rrvm_LogRecord.OneOf_Body {
-    var isEnd: Bool { if case .end? = self { return true } else { return false } }
-}
+func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
 /// One line describing a stamped event: "G=1234 #56 hart 0 -> device 3 (uart) mmio_request { ... }".
 public func summary(_ envelope: Rrvm_Envelope, config: Rrvm_MachineConfig? = nil) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import RRProto
+import RVPlatform
 
 /// How the sequencer reaches the world: the process wrapper implements it over the libuv bus; tests
 /// implement it in memory.
@@ -15,20 +16,28 @@ public protocol SequencerTransport: AnyObject {
 }
 
 /// What the sequencer does with the records it produces: write them (record), compare them (replay),
-/// or nothing (a plain run).
+/// or nothing (a plain run). Every method that returns a JournalStop returns why a replay (or a recording
+/// that cannot write) must stop there, else nil.
 public protocol EventJournal: AnyObject {
-    /// Called for every event in order. Returns why a replay must stop here (a divergence), else nil.
+    /// Instructions retired by all harts between two checks (0: none).
+    var checkInterval: UInt64 { get }
+    /// Called for every stamped message in order.
     func note(_ envelope: Rrvm_Envelope) -> JournalStop?
-    /// Replay: the host input recorded at this point of the event stream (the next record, stamped `g`).
-    func recordedInput(at g: UInt64) -> Rrvm_HostInput?
+    /// Every process's state hash at a slice boundary, every `checkInterval` instructions.
+    func check(_ check: Rrvm_LogCheck) -> JournalStop?
+    /// The console input delivered at this boundary. Live: `live` (nil if none), recorded with how it ended
+    /// an idle period (`idleFrom`: where the period began). Replay: the input recorded at `g`, if any, after
+    /// comparing how it ended an idle period.
+    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop>
     /// Replay: the G of the next recorded host input, to skip idle time to it.
     func nextRecordedInputG() -> UInt64?
-    /// Replay: the log has no further records (the recording ended or was cut short here).
-    var isExhausted: Bool { get }
-    func end(g: UInt64, exitCode: Int32, reason: String)
+    /// Replay: whether the run stops at this boundary (the log ends here, or the run missed a check).
+    func stopAtBoundary(g: UInt64) -> JournalStop?
+    /// The run ends: recorded, or (replay) compared with the recorded end when the guest ended it.
+    func end(_ end: Rrvm_LogEnd) -> JournalStop?
 }
 
-public struct JournalStop {
+public struct JournalStop: Error {
     public var message: String
     public var exitCode: Int32
     public init(message: String, exitCode: Int32) {
@@ -53,6 +62,7 @@ public final class Sequencer {
         var wakeMask: UInt64 = 0         // mie while waiting
         var sliceStart: UInt64 = 0
         var executed: UInt64 = 0         // instructions retired since the run began
+        var stateHash: UInt64 = 0        // from its last yield
     }
 
     /// One device operation: sent, then answered by exactly one DeviceDone.
@@ -71,6 +81,8 @@ public final class Sequencer {
 
     public private(set) var g: UInt64 = 0
     private var seq: UInt64 = 0
+    /// The highest G stamped so far (a slice's messages run ahead of `g`, which moves at its end).
+    private var stampedG: UInt64 = 0
     private var harts: [HartSlot]
     private var nextHart = 0
     private var runningHart: Int?
@@ -94,6 +106,13 @@ public final class Sequencer {
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
     private var idleSince: (host: UInt64, g: UInt64)?
+    /// Where the idle period that the pending input ended began (see `Rrvm_LogInput`).
+    private var inputEndedIdleFrom: UInt64?
+    /// Instructions retired by all harts, the retired count at which the next check is due, and each
+    /// device's state hash from its last answer: the journal's periodic checks.
+    private var retired: UInt64 = 0
+    private var nextCheckAt: UInt64 = 0
+    private var deviceHashes: [UInt64]
     private var finished = false
     private var started = false
     private let plicIndex: Int?
@@ -105,8 +124,9 @@ public final class Sequencer {
         self.journal = journal
         self.replaying = config.replay
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
-        plicIndex = config.devices.firstIndex { $0.kind == "plic" }
-        uartIndex = config.devices.firstIndex { $0.kind == "uart" }
+        deviceHashes = Array(repeating: 0, count: config.devices.count)
+        plicIndex = config.devices.firstIndex { $0.kind == .plic }
+        uartIndex = config.devices.firstIndex { $0.kind == .uart }
     }
 
     // MARK: - Inputs
@@ -180,7 +200,8 @@ public final class Sequencer {
             // Idle: the input lands at the G that the host time since the idle period began corresponds to.
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
-            g = min(deadline, idle.g &+ (nanosecondsToTicks(elapsed) << UInt64(config.icountShift)))
+            g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
+            inputEndedIdleFrom = idle.g
             noteIdleEnd(idle)
             transport.wakeAfter(nanoseconds: nil)
             boundary()
@@ -325,8 +346,11 @@ public final class Sequencer {
         envelope.body = .deviceDone(done)
         stampAndNote(envelope)
         if finished { return }
+        deviceHashes[work.device] = done.stateHash
         if let hart = work.replyToHart {
-            let sentIPI = done.hartLines.contains { $0.mipBit == 3 && $0.level && Int($0.hart) != hart }
+            let sentIPI = done.hartLines.contains {
+                $0.mipBit == InterruptNumber.machineSoftware && $0.level && Int($0.hart) != hart
+            }
             heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
@@ -356,10 +380,12 @@ public final class Sequencer {
             }
         }
         if done.exit {
-            return finish(exitCode: done.exitCode, reason: "the guest powered off with status \(done.exitCode)")
+            return finish(exitCode: done.exitCode, reason: "the guest powered off with status \(done.exitCode)",
+                          guestEnded: true)
         }
         if done.reset {
-            return finish(exitCode: 0, reason: "the guest asked for a reset, which rrvm treats as the end of the run")
+            return finish(exitCode: 0, reason: "the guest asked for a reset, which rrvm treats as the end of the run",
+                          guestEnded: true)
         }
         pump()
     }
@@ -382,8 +408,9 @@ public final class Sequencer {
     /// and the device's stable-read declaration.
     private func reply(toHart hart: Int, device: Int?, value: UInt64, fault: Bool, g accessG: UInt64,
                        sliceLeft: UInt64 = 0) {
-        var lines = harts[hart].lines & ~(1 << 7)
-        if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= 1 << 7 }
+        let timer = InterruptNumber.mask(InterruptNumber.machineTimer)
+        var lines = harts[hart].lines & ~timer
+        if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= timer }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.to = Endpoint.hart(hart)
@@ -416,6 +443,8 @@ public final class Sequencer {
         if finished { return }
         g = harts[hart].sliceStart &+ yield.executed
         harts[hart].executed &+= yield.executed
+        harts[hart].stateHash = yield.stateHash
+        retired &+= yield.executed
         harts[hart].ownDeadline = yield.timerDeadline
         harts[hart].wakeMask = yield.wakeMask
         harts[hart].state = yield.reason == .stopWfi ? .waiting : .ready
@@ -426,6 +455,7 @@ public final class Sequencer {
     /// Between slices: deliver what is due at this G, then run the next hart or idle.
     private func boundary() {
         guard started, !finished, runningHart == nil, inFlight == nil else { return }
+        if let stop = checkIfDue() ?? journal?.stopAtBoundary(g: g) { return fail(stop.message, exitCode: stop.exitCode) }
         for hart in harts.indices { updateTimerLine(hart: hart) }
         let now = mtime
         if let (device, _) = deviceWake.filter({ $0.value <= now }).min(by: { $0.key < $1.key }) {
@@ -433,13 +463,14 @@ public final class Sequencer {
             enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
             return
         }
-        if let input = takeInput(), let uart = uartIndex {
-            enqueueDeviceEvent(device: uart, body: .hostInput(input))
+        switch takeInput() {
+        case .failure(let stop):
+            return fail(stop.message, exitCode: stop.exitCode)
+        case .success(let input?) where uartIndex != nil:
+            enqueueDeviceEvent(device: uartIndex!, body: .hostInput(.with { $0.console = input }))
             return
-        }
-        if replaying, journal?.isExhausted == true {
-            return finish(exitCode: 2, reason: "replay reached the end of the log at G=\(g) without the run ending: "
-                          + "the recording was interrupted there")
+        case .success:
+            break
         }
         if let hart = nextRunnableHart() {
             runSlice(hart)
@@ -458,11 +489,33 @@ public final class Sequencer {
         pump()
     }
 
-    private func takeInput() -> Rrvm_HostInput? {
-        if replaying { return journal?.recordedInput(at: g) }
-        guard !hostInput.isEmpty else { return nil }
-        defer { hostInput.removeAll() }
-        return .with { $0.console = Data(hostInput) }
+    /// The console input to deliver now: what the host typed (recorded), or in replay what the log holds.
+    private func takeInput() -> Result<Data?, JournalStop> {
+        let live = replaying || hostInput.isEmpty ? nil : Data(hostInput)
+        let idleFrom = inputEndedIdleFrom
+        guard let journal else {
+            hostInput.removeAll()
+            return .success(live)
+        }
+        let taken = journal.input(at: g, live: live, idleFrom: idleFrom)
+        if case .success(let input?) = taken {
+            hostInput.removeAll()
+            inputEndedIdleFrom = nil
+            return .success(input)
+        }
+        return taken
+    }
+
+    /// Every `checkInterval` retired instructions, at the first boundary after: each process's state hash.
+    private func checkIfDue() -> JournalStop? {
+        guard let journal, journal.checkInterval > 0, retired >= nextCheckAt else { return nil }
+        nextCheckAt = (retired / journal.checkInterval + 1) &* journal.checkInterval
+        return journal.check(.with {
+            $0.g = g
+            $0.retired = retired
+            $0.harts = harts.map(\.stateHash)
+            $0.devices = deviceHashes
+        })
     }
 
     private func nextRunnableHart() -> Int? {
@@ -479,7 +532,7 @@ public final class Sequencer {
     }
 
     private func runSlice(_ hart: Int) {
-        var budget = config.quantum == 0 ? 100_000 : config.quantum
+        var budget = config.quantum == 0 ? Schedule.defaultQuantum : config.quantum
         if let event = nextEventG(), event > g { budget = min(budget, event - g) }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
@@ -509,6 +562,7 @@ public final class Sequencer {
             guard let target = [deadline, inputG].compactMap({ $0 }).min() else {
                 return finish(exitCode: 2, reason: "replay stopped at G=\(g): every hart waits and the log holds no more input")
             }
+            if let inputG, inputG == target { inputEndedIdleFrom = g }
             g = max(g, target)
             boundary()
             return
@@ -517,7 +571,7 @@ public final class Sequencer {
         statistics.idlePeriods += 1
         if let deadline {
             let ticks = (deadline &- g) >> UInt64(config.icountShift)
-            transport.wakeAfter(nanoseconds: ticksToNanoseconds(ticks))
+            transport.wakeAfter(nanoseconds: Timebase.nanoseconds(ticks: ticks))
         }
         // With no deadline, only host input (or Ctrl-C) ends the wait.
     }
@@ -551,11 +605,12 @@ public final class Sequencer {
     public var mtime: UInt64 { g >> UInt64(config.icountShift) }
 
     private func setLine(hart: Int, bit: UInt32, level: Bool) {
-        if level { harts[hart].lines |= 1 << UInt64(bit) } else { harts[hart].lines &= ~(1 << UInt64(bit)) }
+        let mask = InterruptNumber.mask(bit)
+        if level { harts[hart].lines |= mask } else { harts[hart].lines &= ~mask }
     }
 
     private func updateTimerLine(hart: Int) {
-        setLine(hart: hart, bit: 7, level: mtime >= harts[hart].mtimecmp)
+        setLine(hart: hart, bit: InterruptNumber.machineTimer, level: mtime >= harts[hart].mtimecmp)
     }
 
     // MARK: - Journal and ending
@@ -564,15 +619,33 @@ public final class Sequencer {
         var stamped = envelope
         stamped.seq = seq
         seq &+= 1
+        stampedG = max(stampedG, stamped.g)
         if let stop = journal?.note(stamped) {
             fail(stop.message, exitCode: stop.exitCode)
         }
     }
 
-    private func finish(exitCode: Int32, reason: String) {
+    /// Ends the run from outside (a signal, rrctl): the journal records where.
+    public func stop(exitCode: Int32, reason: String) {
+        finish(exitCode: exitCode, reason: reason)
+    }
+
+    private func finish(exitCode: Int32, reason: String, guestEnded: Bool = false) {
         guard !finished else { return }
         finished = true
-        journal?.end(g: g, exitCode: exitCode, reason: reason)
+        var exitCode = exitCode, reason = reason
+        let end = Rrvm_LogEnd.with {
+            $0.g = max(g, stampedG)
+            $0.exitCode = exitCode
+            $0.reason = reason
+            $0.events = seq
+            $0.guestEnded = guestEnded
+            $0.retired = retired
+        }
+        if let stop = journal?.end(end) {
+            exitCode = stop.exitCode
+            reason = stop.message
+        }
         transport.wakeAfter(nanoseconds: nil)
         transport.finish(exitCode: exitCode, reason: reason)
     }
@@ -582,6 +655,3 @@ public final class Sequencer {
     }
 }
 
-/// The timebase is 10 MHz: one tick is 100 ns.
-func nanosecondsToTicks(_ nanoseconds: UInt64) -> UInt64 { nanoseconds / 100 }
-func ticksToNanoseconds(_ ticks: UInt64) -> UInt64 { ticks > UInt64.max / 100 ? .max : ticks * 100 }

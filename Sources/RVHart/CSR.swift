@@ -68,26 +68,26 @@ extension Hart {
     private func executePrivileged(_ raw: UInt32, pc: UInt64) -> UInt64 {
         switch raw {
         case 0x0000_0073:  // ECALL
-            raise(Cause.userEcall + UInt64(priv), 0)
+            raise(Cause.userEcall + UInt64(priv.rawValue), 0)
             return pc
         case 0x0010_0073:  // EBREAK
             raise(Cause.breakpoint, pc)
             return pc
         case 0x3020_0073:  // MRET
-            guard priv == 3 else { break }
-            let previous = UInt8((mstatus & MStatus.mpp) >> MStatus.mppShift)
+            guard priv == .machine else { break }
+            let previous = previousMachineMode
             var s = mstatus & ~(MStatus.mie | MStatus.mpp)
             if mstatus & MStatus.mpie != 0 { s |= MStatus.mie }
             s |= MStatus.mpie
-            if previous != 3 { s &= ~MStatus.mprv }
+            if previous != .machine { s &= ~MStatus.mprv }
             mstatus = s
             priv = previous
             selectTLBs()
             stop = .refresh
             return mepc
         case 0x1020_0073:  // SRET
-            guard priv == 3 || (priv == 1 && mstatus & MStatus.tsr == 0) else { break }
-            let previous: UInt8 = mstatus & MStatus.spp != 0 ? 1 : 0
+            guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tsr == 0) else { break }
+            let previous: PrivilegeMode = mstatus & MStatus.spp != 0 ? .supervisor : .user
             var s = mstatus & ~(MStatus.sie | MStatus.spp | MStatus.mprv)
             if mstatus & MStatus.spie != 0 { s |= MStatus.sie }
             s |= MStatus.spie
@@ -97,12 +97,12 @@ extension Hart {
             stop = .refresh
             return sepc
         case 0x1050_0073:  // WFI: illegal in U-mode, and in S-mode when TW is set (as QEMU does)
-            guard priv == 3 || (priv == 1 && mstatus & MStatus.tw == 0) else { break }
+            guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tw == 0) else { break }
             stop = effectiveMip() & mie == 0 ? .waitForInterrupt : spinHintsEndRun ? .spinHint : .refresh
             return pc &+ 4
         default:
             if raw & 0xfe00_7fff == 0x1200_0073 {  // SFENCE.VMA
-                guard priv == 3 || (priv == 1 && mstatus & MStatus.tvm == 0) else { break }
+                guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tvm == 0) else { break }
                 flushTranslations()
                 stop = .refresh
                 return pc &+ 4
@@ -114,20 +114,21 @@ extension Hart {
 
     /// Privilege, read-only and per-CSR access rules (counter enables, TVM, Sstc, FS).
     func csrAccessible(_ csr: Int, write: Bool) -> Bool {
-        if UInt8((csr >> 8) & 3) > priv { return false }
+        // Bits 9:8 name the lowest privilege that may access the CSR (2, hypervisor, is never accessible).
+        if UInt8((csr >> 8) & 3) > priv.rawValue { return false }
         if write && csr >> 10 == 3 { return false }
         switch csr {
         case CSR.fflags, CSR.frm, CSR.fcsr:
             return mstatus & MStatus.fs != 0
         case 0xc00...0xc1f:
             let bit: UInt64 = 1 << UInt64(csr & 31)
-            if priv < 3 && mcounteren & bit == 0 { return false }
-            if priv == 0 && scounteren & bit == 0 { return false }
+            if priv < .machine && mcounteren & bit == 0 { return false }
+            if priv == .user && scounteren & bit == 0 { return false }
             return true
         case CSR.satp:
-            return !(priv == 1 && mstatus & MStatus.tvm != 0)
+            return !(priv == .supervisor && mstatus & MStatus.tvm != 0)
         case CSR.stimecmp:
-            return priv == 3 || (mcounteren & 2 != 0 && menvcfg & EnvConfig.stce != 0)
+            return priv == .machine || (mcounteren & 2 != 0 && menvcfg & EnvConfig.stce != 0)
         default:
             return true
         }
@@ -184,6 +185,11 @@ extension Hart {
         case CSR.mhartid: return hartID
         default: return nil
         }
+    }
+
+    /// mstatus.MPP as a mode (CSR writes never leave the reserved value 2 there).
+    var previousMachineMode: PrivilegeMode {
+        PrivilegeMode(rawValue: UInt8((mstatus & MStatus.mpp) >> MStatus.mppShift)) ?? .user
     }
 
     var mstatusValue: UInt64 {

@@ -33,6 +33,36 @@ enum Op: UInt8 {
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
+
+    /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
+    /// case, so that a new operation must say which it is.
+    var length: UInt64 {
+        switch self {
+        case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
+             .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne:
+            return 2
+        case .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
+             .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
+             .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
+             .add, .sub, .sll, .slt, .sltu, .xor, .srl, .sra, .or, .and,
+             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .srlw, .sraw,
+             .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
+             .fence, .system, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
+             .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event:
+            return 4
+        }
+    }
+
+    /// The access width of LR, SC and the AMOs.
+    var atomicWidth: UInt64 {
+        self == .lrW || self == .scW || self == .amoW ? 4 : 8
+    }
+
+    /// LR reads through the load permissions; SC and the AMOs need store permission.
+    var atomicAccess: AccessKind {
+        self == .lrW || self == .lrD ? .load : .store
+    }
 }
 
 /// One slot of a decoded page (8 bytes). Register fields index the hart's register file: x1-x31 at

@@ -102,15 +102,20 @@ extension Hart {
         eventTarget = 0
         // Instructions still to run before the next event, counting the one about to start.
         var left = 0
+        let x = regs
+        let eventSlot = self.eventSlot
 
         while true {
             left &-= 1
-            let x = regs
+            // When an event is due (left < 0) the loop dispatches the event slot instead of pc's. Chosen without a
+            // branch, so that the dispatch is one small block the optimiser copies into every handler (threaded
+            // dispatch: each handler has its own indirect jump, which the host predicts far better).
+            let due = UInt(bitPattern: left &>> 63)
+            let slot = (pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2) & ~due | eventSlot & due
             // Fields are read where a handler needs them, not all up front.
-            let e = SlotReference(pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2)
+            let e = SlotReference(slot)
             let op = e.op
-            if _fastPath(left >= 0) {
-                switch op {
+            switch op {
             case .li:
                 x[Int(e.rd)] = immediate(e)
                 pc &+= 4
@@ -427,236 +432,197 @@ extension Hart {
                 }
                 continue
 
-                case .lb:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
-                    pc &+= 4
-                    continue
-                case .lh:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
-                    x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
-                    pc &+= 4
-                    continue
-                case .lw:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = signExtend32(v)
-                    pc &+= 4
-                    continue
-                case .ld:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lbu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lhu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .lwu:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .sb:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sh:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sw:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .sd:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
-                    pc &+= 4
-                    continue
-                case .cLw:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    x[Int(e.rd)] = signExtend32(v)
-                    pc &+= 2
-                    continue
-                case .cLd:
-                    guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    x[Int(e.rd)] = v
-                    pc &+= 2
-                    continue
-                case .cSw:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
-                    pc &+= 2
-                    continue
-                case .cSd:
-                    guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
-                    pc &+= 2
-                    continue
-                case .fence:
-                    pc &+= 4
-                    continue
+            case .lb:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
+                pc &+= 4
+                continue
+            case .lh:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
+                pc &+= 4
+                continue
+            case .lw:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                pc &+= 4
+                continue
+            case .ld:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lbu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lhu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .lwu:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .sb:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sh:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sw:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .sd:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                pc &+= 4
+                continue
+            case .cLw:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                pc &+= 2
+                continue
+            case .cLd:
+                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                pc &+= 2
+                continue
+            case .cSw:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                pc &+= 2
+                continue
+            case .cSd:
+                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                pc &+= 2
+                continue
+            case .fence:
+                pc &+= 4
+                continue
 
-                case .lrW, .lrD:
-                    let size: UInt64 = e.op == .lrW ? 4 : 8
-                    let address = x[Int(e.rs1)]
-                    guard address & (size &- 1) == 0, let p = hostAddress(loadTLB, address, size) else { break }
-                    reservation = UInt64(UInt(bitPattern: p))
-                    x[Int(e.rd)] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-                    pc &+= 4
-                    continue
-                case .scW, .scD:
-                    let size: UInt64 = e.op == .scW ? 4 : 8
-                    let address = x[Int(e.rs1)]
-                    guard address & (size &- 1) == 0, let p = hostAddress(storeTLB, address, size) else { break }
-                    if reservation == UInt64(UInt(bitPattern: p)) {
-                        if size == 4 {
-                            p.storeBytes(of: UInt32(truncatingIfNeeded: x[Int(e.rs2)]), as: UInt32.self)
-                        } else {
-                            p.storeBytes(of: x[Int(e.rs2)], as: UInt64.self)
-                        }
-                        x[Int(e.rd)] = 0
-                    } else {
-                        x[Int(e.rd)] = 1
-                    }
-                    reservation = .max
-                    pc &+= 4
-                    continue
-                case .amoW:
-                    let address = x[Int(e.rs1)]
-                    guard address & 3 == 0, let p = hostAddress(storeTLB, address, 4) else { break }
-                    let old = signExtend32(UInt64(p.load(as: UInt32.self)))
-                    p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
-                                 as: UInt32.self)
-                    x[Int(e.rd)] = old
-                    pc &+= 4
-                    continue
-                case .amoD:
-                    let address = x[Int(e.rs1)]
-                    guard address & 7 == 0, let p = hostAddress(storeTLB, address, 8) else { break }
-                    let old = p.load(as: UInt64.self)
-                    p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
-                    x[Int(e.rd)] = old
-                    pc &+= 4
-                    continue
+            case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+                guard atomicThroughTLB(e.pointer) else { break }
+                pc &+= 4
+                continue
 
-                case .flw:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
-                    pc &+= 4
-                    continue
-                case .fld:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v
-                    pc &+= 4
-                    continue
-                case .cFld:
-                    guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = v
-                    pc &+= 2
-                    continue
-                case .fsw:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 4
-                    continue
-                case .fsd:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 4
-                    continue
-                case .cFsd:
-                    guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
-                        break
-                    }
-                    pc &+= 2
-                    continue
-                case .faddD:
-                    guard doubleFastPath(e, x, .faddD) else { break }
-                    pc &+= 4
-                    continue
-                case .fsubD:
-                    guard doubleFastPath(e, x, .fsubD) else { break }
-                    pc &+= 4
-                    continue
-                case .fmulD:
-                    guard doubleFastPath(e, x, .fmulD) else { break }
-                    pc &+= 4
-                    continue
-                case .fdivD:
-                    guard doubleFastPath(e, x, .fdivD) else { break }
-                    pc &+= 4
-                    continue
-                case .fmaddD:
-                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
-                    pc &+= 4
-                    continue
-                case .fmsubD:
-                    guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
-                    pc &+= 4
-                    continue
-                case .fnmsubD:
-                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
-                    pc &+= 4
-                    continue
-                case .fnmaddD:
-                    guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
-                    pc &+= 4
-                    continue
-                case .fsgnjD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    let sign: UInt64 = 1 << 63
-                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
-                    pc &+= 4
-                    continue
-                case .fsgnjnD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    let sign: UInt64 = 1 << 63
-                    x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
-                    pc &+= 4
-                    continue
-                case .fsgnjxD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
-                    pc &+= 4
-                    continue
-                case .fmvXD:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    x[Int(e.rd)] = x[Int(e.rs1)]
-                    pc &+= 4
-                    continue
-                case .fmvDX:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)]
-                    pc &+= 4
-                    continue
-                case .fmvXW:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
-                    pc &+= 4
-                    continue
-                case .fmvWX:
-                    guard mstatus & MStatus.fs != 0 else { break }
-                    mstatus |= MStatus.fs
-                    x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
-                    pc &+= 4
-                    continue
-
-                case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+            case .flw:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
+                pc &+= 4
+                continue
+            case .fld:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v
+                pc &+= 4
+                continue
+            case .cFld:
+                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = v
+                pc &+= 2
+                continue
+            case .fsw:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
                     break
                 }
+                pc &+= 4
+                continue
+            case .fsd:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                    break
+                }
+                pc &+= 4
+                continue
+            case .cFsd:
+                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                    break
+                }
+                pc &+= 2
+                continue
+            case .faddD:
+                guard doubleFastPath(e, x, .faddD) else { break }
+                pc &+= 4
+                continue
+            case .fsubD:
+                guard doubleFastPath(e, x, .fsubD) else { break }
+                pc &+= 4
+                continue
+            case .fmulD:
+                guard doubleFastPath(e, x, .fmulD) else { break }
+                pc &+= 4
+                continue
+            case .fdivD:
+                guard doubleFastPath(e, x, .fdivD) else { break }
+                pc &+= 4
+                continue
+            case .fmaddD:
+                guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
+                pc &+= 4
+                continue
+            case .fmsubD:
+                guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
+                pc &+= 4
+                continue
+            case .fnmsubD:
+                guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
+                pc &+= 4
+                continue
+            case .fnmaddD:
+                guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
+                pc &+= 4
+                continue
+            case .fsgnjD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                let sign: UInt64 = 1 << 63
+                x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
+                pc &+= 4
+                continue
+            case .fsgnjnD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                let sign: UInt64 = 1 << 63
+                x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
+                pc &+= 4
+                continue
+            case .fsgnjxD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
+                pc &+= 4
+                continue
+            case .fmvXD:
+                guard mstatus & MStatus.fs != 0 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)]
+                pc &+= 4
+                continue
+            case .fmvDX:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)]
+                pc &+= 4
+                continue
+            case .fmvXW:
+                guard mstatus & MStatus.fs != 0 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
+                pc &+= 4
+                continue
+            case .fmvWX:
+                guard mstatus & MStatus.fs != 0 else { break }
+                mstatus |= MStatus.fs
+                x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
+                pc &+= 4
+                continue
+
+            case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+                break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
             pcValue = pc
@@ -738,7 +704,7 @@ extension Hart {
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
-        let step: UInt64 = e.op.rawValue >= Op.cLi.rawValue ? 2 : 4
+        let step = e.op.length
         /// A load: the value extended as the instruction says, written to rd.
         func load(_ size: UInt64, _ kind: MMIOLoadKind, floatingPoint: Bool = false) -> UInt64 {
             if floatingPoint && !floatingPointEnabled(pc) { return pc }
@@ -784,32 +750,9 @@ extension Hart {
         case .sd, .cSd: return store(8)
         case .fsw: return store(4, floatingPoint: true)
         case .fsd, .cFsd: return store(8, floatingPoint: true)
-        case .lrW, .lrD:
-            let size: UInt64 = e.op == .lrW ? 4 : 8
-            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .load) else { return pc }
-            reservation = UInt64(UInt(bitPattern: p))
-            x[rd] = size == 4 ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-        case .scW, .scD:
-            let size: UInt64 = e.op == .scW ? 4 : 8
-            guard let p = atomicAddress(x[Int(e.rs1)], size: size, kind: .store) else { return pc }
-            if reservation == UInt64(UInt(bitPattern: p)) {
-                writeLittleEndian(p, size: size, value: x[Int(e.rs2)])
-                x[rd] = 0
-            } else {
-                x[rd] = 1
-            }
-            reservation = .max
-        case .amoW:
-            guard let p = atomicAddress(x[Int(e.rs1)], size: 4, kind: .store) else { return pc }
-            let old = signExtend32(UInt64(p.load(as: UInt32.self)))
-            p.storeBytes(of: UInt32(truncatingIfNeeded: atomicOperation(e.imm, old, x[Int(e.rs2)], word: true)),
-                         as: UInt32.self)
-            x[rd] = old
-        case .amoD:
-            guard let p = atomicAddress(x[Int(e.rs1)], size: 8, kind: .store) else { return pc }
-            let old = p.load(as: UInt64.self)
-            p.storeBytes(of: atomicOperation(e.imm, old, x[Int(e.rs2)], word: false), as: UInt64.self)
-            x[rd] = old
+        case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+            guard let p = atomicAddress(x[Int(e.rs1)], size: e.op.atomicWidth, kind: e.op.atomicAccess) else { return pc }
+            executeAtomic(e.op, rd: rd, rs2: Int(e.rs2), funct5: e.imm, at: p)
         case .faddD, .fsubD, .fmulD, .fdivD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm, pc) else { return pc }
             x[rd] = doubleArithmetic(e.op, x[Int(e.rs1)], x[Int(e.rs2)], rm)
@@ -962,6 +905,44 @@ extension Hart {
         if sb == 0 { return UInt64(bitPattern: Int64(sa)) }
         if sb == -1 { return 0 }
         return UInt64(bitPattern: Int64(sa % sb))
+    }
+
+    /// LR, SC or an AMO when the TLB maps its (aligned) address; false sends it out of line. Not inlined: the
+    /// loop stays small.
+    @inline(never)
+    func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
+        let op = e.pointee.op
+        let size = op.atomicWidth
+        let address = regs[Int(e.pointee.rs1)]
+        guard address & (size &- 1) == 0,
+              let p = hostAddress(op.atomicAccess == .load ? loadTLB : storeTLB, address, size) else { return false }
+        executeAtomic(op, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), funct5: e.pointee.imm, at: p)
+        return true
+    }
+
+    /// LR, SC or an AMO at its host address `p` (aligned, in RAM, permission checked): the one definition
+    /// behind the loop's TLB path and the out-of-line path.
+    @inline(__always)
+    func executeAtomic(_ op: Op, rd: Int, rs2: Int, funct5: Int32, at p: UnsafeMutableRawPointer) {
+        let x = regs
+        let word = op.atomicWidth == 4
+        let old = word ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
+        switch op {
+        case .lrW, .lrD:
+            reservation = UInt64(UInt(bitPattern: p))
+            x[rd] = old
+        case .scW, .scD:
+            if reservation == UInt64(UInt(bitPattern: p)) {
+                writeLittleEndian(p, size: op.atomicWidth, value: x[rs2])
+                x[rd] = 0
+            } else {
+                x[rd] = 1
+            }
+            reservation = .max
+        default:
+            writeLittleEndian(p, size: op.atomicWidth, value: atomicOperation(funct5, old, x[rs2], word: word))
+            x[rd] = old
+        }
     }
 
     /// AMO arithmetic; `word` operands are sign-extended 32-bit values.

@@ -1,4 +1,5 @@
 import Glibc
+import RVPlatform
 
 /// Architectural constants.
 enum MStatus {
@@ -26,13 +27,14 @@ enum MStatus {
     static let supervisorWritable: UInt64 = sie | spie | spp | fs | sum | mxr
 }
 
+/// mip bits (the numbers are RVPlatform's, shared with the sequencer and the devices).
 enum Interrupt {
-    static let ssip: UInt64 = 1 << 1
-    static let msip: UInt64 = 1 << 3
-    static let stip: UInt64 = 1 << 5
-    static let mtip: UInt64 = 1 << 7
-    static let seip: UInt64 = 1 << 9
-    static let meip: UInt64 = 1 << 11
+    static let ssip = InterruptNumber.mask(InterruptNumber.supervisorSoftware)
+    static let msip = InterruptNumber.mask(InterruptNumber.machineSoftware)
+    static let stip = InterruptNumber.mask(InterruptNumber.supervisorTimer)
+    static let mtip = InterruptNumber.mask(InterruptNumber.machineTimer)
+    static let seip = InterruptNumber.mask(InterruptNumber.supervisorExternal)
+    static let meip = InterruptNumber.mask(InterruptNumber.machineExternal)
     static let supervisorBits: UInt64 = ssip | stip | seip
     static let all: UInt64 = ssip | msip | stip | mtip | seip | meip
     /// Lines driven from outside the hart.
@@ -117,7 +119,7 @@ public final class Hart {
     /// x0...x31, the x0 write sink (32), f0...f31 (64...95).
     let regs: UnsafeMutablePointer<UInt64>
     var pcValue: UInt64
-    var priv: UInt8 = 3
+    var priv = PrivilegeMode.machine
 
     // CSRs.
     var mstatus: UInt64 = MStatus.uxl | MStatus.sxl
@@ -180,7 +182,7 @@ public final class Hart {
     /// The hart took the same exception twice with no instruction in between: it can only loop.
     var stuck = false
     /// The last exception and the retired count when it was taken.
-    var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: UInt8, retired: UInt64)?
+    var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: PrivilegeMode, retired: UInt64)?
     var reservation: UInt64 = .max
     var breakpoints: Set<UInt64> = []
     /// Whether spin-wait hints end `run` with `.spinHint`: PAUSE, and a WFI that a pending interrupt
@@ -293,7 +295,7 @@ public final class Hart {
         }
     }
 
-    public var privilege: PrivilegeMode { PrivilegeMode(rawValue: priv) ?? .machine }
+    public var privilege: PrivilegeMode { priv }
 
     public func register(_ index: Int) -> UInt64 {
         (1..<32).contains(index) ? regs[index] : 0
@@ -365,7 +367,7 @@ public final class Hart {
     }
 
     private func debugPhysical(_ address: UInt64) -> UInt64? {
-        let set = priv == 3 ? 0 : tlbSet(for: 1, sum: true)
+        let set = priv == .machine ? 0 : tlbSet(for: .supervisor, sum: true)
         let (paddr, fault) = translate(address, kind: .load, set: set, markAccessed: false)
         return fault == 0 ? paddr : nil
     }
@@ -392,7 +394,7 @@ public final class Hart {
         for index in 1..<32 { mix(regs[index]) }
         for index in 0..<32 { mix(regs[RegisterFile.fpBase + index]) }
         mix(pcValue)
-        mix(UInt64(priv))
+        mix(UInt64(priv.rawValue))
         for csr in Hart.hashedCSRs { mix(csrValue(csr, executed: 0, forDebugger: true) ?? 0) }
         return hash
     }
@@ -464,8 +466,8 @@ public final class Hart {
     func interruptToTake() -> UInt64? {
         let pending = effectiveMip() & mie
         if pending == 0 { return nil }
-        let machineEnabled = priv < 3 || mstatus & MStatus.mie != 0
-        let supervisorEnabled = priv < 1 || (priv == 1 && mstatus & MStatus.sie != 0)
+        let machineEnabled = priv < .machine || mstatus & MStatus.mie != 0
+        let supervisorEnabled = priv < .supervisor || (priv == .supervisor && mstatus & MStatus.sie != 0)
         let machinePending = machineEnabled ? pending & ~mideleg : 0
         let supervisorPending = supervisorEnabled ? pending & mideleg : 0
         for candidates in [machinePending, supervisorPending] where candidates != 0 {
@@ -487,27 +489,27 @@ public final class Hart {
             lastTrap = signature
         }
         reservation = .max
-        let delegated = priv <= 1 && ((isInterrupt ? mideleg : medeleg) >> code) & 1 != 0
+        let delegated = priv <= .supervisor && ((isInterrupt ? mideleg : medeleg) >> code) & 1 != 0
         let vector: UInt64
         if delegated {
             scause = cause
             sepc = pc
             stval = value
             var s = mstatus & ~(MStatus.spp | MStatus.spie | MStatus.sie)
-            if priv == 1 { s |= MStatus.spp }
+            if priv == .supervisor { s |= MStatus.spp }
             if mstatus & MStatus.sie != 0 { s |= MStatus.spie }
             mstatus = s
-            priv = 1
+            priv = .supervisor
             vector = stvec
         } else {
             mcause = cause
             mepc = pc
             mtval = value
             var s = mstatus & ~(MStatus.mpp | MStatus.mpie | MStatus.mie)
-            s |= UInt64(priv) << MStatus.mppShift
+            s |= UInt64(priv.rawValue) << MStatus.mppShift
             if mstatus & MStatus.mie != 0 { s |= MStatus.mpie }
             mstatus = s
-            priv = 3
+            priv = .machine
             vector = mtvec
         }
         selectTLBs()

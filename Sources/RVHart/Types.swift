@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// A physical address window, `base ..< base + size`.
 public struct MemoryRegion: Equatable {
     public var base: UInt64
@@ -19,8 +21,13 @@ public enum SatpMode: Equatable {
     case bare, sv39, sv48
 }
 
-public enum PrivilegeMode: UInt8 {
+/// Ordered as the privileged spec orders them: user < supervisor < machine.
+public enum PrivilegeMode: UInt8, Comparable {
     case user = 0, supervisor = 1, machine = 3
+
+    public static func < (a: PrivilegeMode, b: PrivilegeMode) -> Bool {
+        a.rawValue < b.rawValue
+    }
 }
 
 /// What a hart needs to know about the machine around it.
@@ -42,8 +49,8 @@ public struct HartConfig {
     /// The deepest translation mode `satp` accepts.
     public var maxSatpMode: SatpMode
 
-    public init(hartID: UInt64 = 0, ram: UnsafeMutableRawPointer, ramBase: UInt64 = 0x8000_0000, ramSize: UInt64,
-                rom: [UInt8] = [], romBase: UInt64 = 0x1000, mmioRegions: [MemoryRegion] = [],
+    public init(hartID: UInt64 = 0, ram: UnsafeMutableRawPointer, ramBase: UInt64 = MemoryMap.ramBase, ramSize: UInt64,
+                rom: [UInt8] = [], romBase: UInt64 = MemoryMap.bootROMBase, mmioRegions: [MemoryRegion] = [],
                 icountShift: UInt32 = 0, maxSatpMode: SatpMode = .sv48) {
         self.hartID = hartID
         self.ram = ram

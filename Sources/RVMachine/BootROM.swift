@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// The reset vector at 0x1000, like QEMU's: every hart runs the same code, which loads a0 = mhartid and
 /// a1 = the device tree's address and jumps to the entry (the firmware, or a bare ELF's entry) in M mode.
 /// a2 is 0 (no fw_dynamic information: fw_jump and bare programs ignore it).
@@ -13,7 +15,7 @@
 public enum BootROM {
     public static func build(entry: UInt64, fdtAddress: UInt64) -> [UInt8] {
         let t0: UInt32 = 5, a0: UInt32 = 10, a1: UInt32 = 11, a2: UInt32 = 12
-        let mhartid: UInt32 = 0xf14
+        let mhartid = UInt32(CSRNumber.mhartid)
         let words: [UInt32] = [
             (t0 << 7) | 0x17,  // auipc t0, 0
             iType(opcode: 0x73, rd: a0, funct3: 2, rs1: 0, immediate: mhartid),  // csrrs a0, mhartid, x0

@@ -68,6 +68,28 @@ public final class CLINT: DeviceModel {
         return hasher.value
     }
 
+    /// Per hart: msip and mtimecmp (mtime is a function of G, not state).
+    public struct State: Equatable {
+        public var msip: [Bool]
+        public var mtimecmp: [UInt64]
+
+        public init(msip: [Bool], mtimecmp: [UInt64]) {
+            self.msip = msip
+            self.mtimecmp = mtimecmp
+        }
+    }
+
+    public func saveState() throws -> DeviceState { .clint(State(msip: msip, mtimecmp: mtimecmp)) }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .clint(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        guard state.msip.count == harts, state.mtimecmp.count == harts else {
+            throw DeviceStateError("\(name): the saved state has \(state.msip.count) harts, this machine \(harts)")
+        }
+        msip = state.msip
+        mtimecmp = state.mtimecmp
+    }
+
     /// A register and, for per-hart registers, the hart (nil = beyond the last hart: reads 0, writes ignored).
     private enum Register {
         case msip(Int?)

@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// The moment of a device access as the sequencer ordered it.
 public struct DeviceClock: Equatable {
     /// G: the global retired-instruction count at the access.
@@ -13,6 +15,16 @@ public struct DeviceClock: Equatable {
 
 public enum InterruptLine: Equatable {
     case machineSoftware, machineTimer, machineExternal, supervisorExternal
+
+    /// The mip bit this line drives.
+    public var mipBit: UInt32 {
+        switch self {
+        case .machineSoftware: return InterruptNumber.machineSoftware
+        case .machineTimer: return InterruptNumber.machineTimer
+        case .supervisorExternal: return InterruptNumber.supervisorExternal
+        case .machineExternal: return InterruptNumber.machineExternal
+        }
+    }
 }
 
 public enum MachineExit: Equatable {
@@ -59,6 +71,11 @@ public protocol DeviceModel: AnyObject {
     /// Registers whose read has no side effect and returns the given value until the device's next call:
     /// harts and the sequencer may answer those reads without a round trip to the device process.
     func stableReads() -> [StableRead]
+    /// The model's whole state, for checkpoints (see `DeviceState`). Throws when it cannot be captured.
+    func saveState() throws -> DeviceState
+    /// Puts back a state `saveState` returned from a model built with the same configuration; refuses one
+    /// of another kind or shape, changing nothing.
+    func restoreState(_ state: DeviceState) throws
 }
 
 extension DeviceModel {
@@ -88,6 +105,9 @@ public struct StateHasher {
     public private(set) var value: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     public init() {}
+
+    /// Continues a digest from a saved value (checkpoints).
+    public init(value: UInt64) { self.value = value }
 
     public mutating func combine(_ word: UInt64) {
         value = StateHasher.mix(value ^ StateHasher.mix(word &+ 0x632B_E59B_D9B4_E019))
@@ -134,6 +154,16 @@ public struct DeterministicRandom: Equatable {
             return StateHasher.mix(x)
         }
         s0 = next(); s1 = next(); s2 = next(); s3 = next()
+    }
+
+    /// The generator's four state words (checkpoints); `init(words:)` continues from them.
+    public var words: [UInt64] { [s0, s1, s2, s3] }
+
+    /// Continues from saved state words; nil unless there are four of them, not all zero (xoshiro's one
+    /// state that only ever yields zeros).
+    public init?(words: [UInt64]) {
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else { return nil }
+        s0 = words[0]; s1 = words[1]; s2 = words[2]; s3 = words[3]
     }
 
     public mutating func next() -> UInt64 {

@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// A flattened device tree (DTB version 17) writer: nodes and properties in the order they are
 /// added, names deduplicated in the strings block, an empty memory reservation map.
 struct FlattenedDeviceTreeWriter {
@@ -80,21 +82,14 @@ struct FlattenedDeviceTreeWriter {
 }
 
 /// The device tree of the machine, with the nodes QEMU's `virt` emits for the same devices (so that
-/// OpenSBI's generic platform and Linux's drivers find them the same way).
+/// OpenSBI's generic platform and Linux's drivers find them the same way). Each device's node comes from
+/// its entry in the device registry.
 public enum DeviceTree {
-    // Interrupt numbers on the per-hart interrupt controller (mip bits).
-    static let supervisorExternal: UInt32 = 9, machineSoftware: UInt32 = 3
-    static let machineTimer: UInt32 = 7, machineExternal: UInt32 = 11
-
-    public static func build(_ config: MachineConfig) -> [UInt8] {
+    public static func build(_ config: MachineDescription) -> [UInt8] {
         precondition(config.harts >= 1, "a machine needs at least one hart")
-        // phandles: 1 = PLIC, 2 = test finisher, 3 + 2h = cpu h, 4 + 2h = its interrupt controller.
-        let plicPhandle: UInt32 = 1
-        let finisherPhandle: UInt32 = 2
-        func cpuPhandle(_ hart: Int) -> UInt32 { 3 + 2 * UInt32(hart) }
-        func intcPhandle(_ hart: Int) -> UInt32 { 4 + 2 * UInt32(hart) }
-        let devices = config.devices
-        let harts = 0..<config.harts
+        typealias Context = DeviceTreeContext
+        let devices = config.deviceTypes
+        let tree = Context(harts: 0..<config.harts, hasPLIC: config.devices.contains(.plic))
 
         var fdt = FlattenedDeviceTreeWriter()
         fdt.beginNode("")
@@ -105,7 +100,9 @@ public enum DeviceTree {
 
         fdt.beginNode("chosen")
         if !config.bootargs.isEmpty { fdt.property("bootargs", string: config.bootargs) }
-        if devices.uart { fdt.property("stdout-path", string: "/soc/serial@\(hexName(MachineLayout.uartBase))") }
+        if let console = devices.first(where: { $0.kind == .uart }) {
+            fdt.property("stdout-path", string: "/soc/\(console.nodeUnitName)")
+        }
         if let initrd = config.initrd {
             fdt.property("linux,initrd-start", pairs: [initrd.lowerBound])
             fdt.property("linux,initrd-end", pairs: [initrd.upperBound])
@@ -115,30 +112,20 @@ public enum DeviceTree {
         fdt.property("rng-seed", cells: (0..<8).map { _ in UInt32(truncatingIfNeeded: random.next()) })
         fdt.endNode()
 
-        if devices.finisher {
-            let syscons = [("poweroff", "syscon-poweroff", 0x5555), ("reboot", "syscon-reboot", 0x7777)]
-            for (node, compatible, value) in syscons {
-                fdt.beginNode(node)
-                fdt.property("value", cells: [UInt32(value)])
-                fdt.property("offset", cells: [0])
-                fdt.property("regmap", cells: [finisherPhandle])
-                fdt.property("compatible", string: compatible)
-                fdt.endNode()
-            }
-        }
+        for device in devices { device.rootNodes(&fdt) }
 
-        fdt.beginNode("memory@\(hexName(MachineLayout.ramBase))")
+        fdt.beginNode("memory@\(String(MemoryMap.ramBase, radix: 16))")
         fdt.property("device_type", string: "memory")
-        fdt.property("reg", pairs: [MachineLayout.ramBase, config.ramSize])
+        fdt.property("reg", pairs: [MemoryMap.ramBase, config.ramSize])
         fdt.endNode()
 
         fdt.beginNode("cpus")
         fdt.property("#address-cells", cells: [1])
         fdt.property("#size-cells", cells: [0])
-        fdt.property("timebase-frequency", cells: [UInt32(MachineLayout.timebaseFrequency)])
-        for hart in harts {
+        fdt.property("timebase-frequency", cells: [UInt32(Timebase.frequency)])
+        for hart in tree.harts {
             fdt.beginNode("cpu@\(hart)")
-            fdt.property("phandle", cells: [cpuPhandle(hart)])
+            fdt.property("phandle", cells: [Context.cpuPhandle(hart)])
             fdt.property("device_type", string: "cpu")
             fdt.property("reg", cells: [UInt32(hart)])
             fdt.property("status", string: "okay")
@@ -149,15 +136,15 @@ public enum DeviceTree {
             fdt.property("#interrupt-cells", cells: [1])
             fdt.property("interrupt-controller")
             fdt.property("compatible", string: "riscv,cpu-intc")
-            fdt.property("phandle", cells: [intcPhandle(hart)])
+            fdt.property("phandle", cells: [Context.intcPhandle(hart)])
             fdt.endNode()
             fdt.endNode()
         }
         fdt.beginNode("cpu-map")
         fdt.beginNode("cluster0")
-        for hart in harts {
+        for hart in tree.harts {
             fdt.beginNode("core\(hart)")
-            fdt.property("cpu", cells: [cpuPhandle(hart)])
+            fdt.property("cpu", cells: [Context.cpuPhandle(hart)])
             fdt.endNode()
         }
         fdt.endNode()
@@ -169,68 +156,19 @@ public enum DeviceTree {
         fdt.property("#size-cells", cells: [2])
         fdt.property("compatible", string: "simple-bus")
         fdt.property("ranges")
-
-        func interruptSource(_ source: UInt32) {
-            fdt.property("interrupts", cells: [source])
-            fdt.property("interrupt-parent", cells: [plicPhandle])
-        }
-        if devices.rtc {
-            fdt.beginNode("rtc@\(hexName(MachineLayout.rtcBase))")
-            if devices.plic { interruptSource(MachineLayout.rtcSource) }
-            fdt.property("reg", pairs: [MachineLayout.rtcBase, MachineLayout.rtcSize])
-            fdt.property("compatible", string: "google,goldfish-rtc")
-            fdt.endNode()
-        }
-        if devices.uart {
-            fdt.beginNode("serial@\(hexName(MachineLayout.uartBase))")
-            if devices.plic { interruptSource(MachineLayout.uartSource) }
-            fdt.property("clock-frequency", cells: [MachineLayout.uartClockFrequency])
-            fdt.property("reg", pairs: [MachineLayout.uartBase, MachineLayout.uartSize])
-            fdt.property("compatible", string: "ns16550a")
-            fdt.endNode()
-        }
-        if devices.finisher {
-            fdt.beginNode("test@\(hexName(MachineLayout.finisherBase))")
-            fdt.property("phandle", cells: [finisherPhandle])
-            fdt.property("reg", pairs: [MachineLayout.finisherBase, MachineLayout.finisherSize])
-            fdt.property("compatible", strings: ["sifive,test1", "sifive,test0", "syscon"])
-            fdt.endNode()
-        }
-        for (slot, _) in config.virtioSlots {
-            let base = MachineLayout.virtioBase(slot: slot)
-            fdt.beginNode("virtio_mmio@\(hexName(base))")
-            if devices.plic { interruptSource(MachineLayout.virtioSource(slot: slot)) }
-            fdt.property("reg", pairs: [base, MachineLayout.virtioStride])
-            fdt.property("compatible", string: "virtio,mmio")
-            fdt.endNode()
-        }
-        if devices.plic {
-            fdt.beginNode("plic@\(hexName(MachineLayout.plicBase))")
-            fdt.property("phandle", cells: [plicPhandle])
-            fdt.property("riscv,ndev", cells: [MachineLayout.plicSourceCount])
-            fdt.property("reg", pairs: [MachineLayout.plicBase, MachineLayout.plicSize])
-            fdt.property("interrupts-extended", cells: harts.flatMap {
-                [intcPhandle($0), machineExternal, intcPhandle($0), supervisorExternal]
-            })
-            fdt.property("interrupt-controller")
-            fdt.property("compatible", strings: ["sifive,plic-1.0.0", "riscv,plic0"])
-            fdt.property("#address-cells", cells: [0])
-            fdt.property("#interrupt-cells", cells: [1])
-            fdt.endNode()
-        }
-        if devices.clint {
-            fdt.beginNode("clint@\(hexName(MachineLayout.clintBase))")
-            fdt.property("interrupts-extended", cells: harts.flatMap {
-                [intcPhandle($0), machineSoftware, intcPhandle($0), machineTimer]
-            })
-            fdt.property("reg", pairs: [MachineLayout.clintBase, MachineLayout.clintSize])
-            fdt.property("compatible", strings: ["sifive,clint0", "riscv,clint0"])
+        for device in devices {
+            fdt.beginNode(device.nodeUnitName)
+            if device.source != 0 && tree.hasPLIC {
+                fdt.property("interrupts", cells: [device.source])
+                fdt.property("interrupt-parent", cells: [Context.plicPhandle])
+            }
+            device.nodeProperties(&fdt, tree)
+            fdt.property("reg", pairs: [device.base, device.size])
+            fdt.property("compatible", strings: device.compatible)
             fdt.endNode()
         }
         fdt.endNode()  // soc
         fdt.endNode()  // root
         return fdt.finish()
     }
-
-    private static func hexName(_ address: UInt64) -> String { String(address, radix: 16) }
 }

@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// The goldfish RTC (`google,goldfish-rtc`), as Linux's rtc-goldfish drives it.
 ///
 /// Time in ns = startWallTimeNs + offset + mtime * 1e9 / timebase, where the offset is what the guest
@@ -24,8 +26,8 @@ public final class GoldfishRTC: DeviceModel {
     private var irqPending = false
     private var lineLevel = false
 
-    public init(startWallTimeNs: UInt64, timebaseFrequency: UInt64 = MachineLayout.timebaseFrequency,
-                source: UInt32 = MachineLayout.rtcSource, name: String = "rtc") {
+    public init(startWallTimeNs: UInt64, timebaseFrequency: UInt64 = Timebase.frequency, source: UInt32 = DeviceRegistry.type(of: .rtc).source,
+                name: String = "rtc") {
         precondition(timebaseFrequency > 0)
         self.name = name
         self.source = source
@@ -107,6 +109,43 @@ public final class GoldfishRTC: DeviceModel {
         hasher.combine(irqEnabled)
         hasher.combine(irqPending)
         return hasher.value
+    }
+
+    /// The guest's clock offset, the latched high half, the alarm and the interrupt state (the start time
+    /// and the timebase are configuration).
+    public struct State: Equatable {
+        public var offsetNs: UInt64 = 0
+        public var latchedHigh: UInt32 = 0
+        public var alarmNs: UInt64 = 0
+        public var alarmArmed = false
+        public var irqEnabled = false
+        public var irqPending = false
+        public var lineLevel = false
+
+        public init() {}
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State()
+        state.offsetNs = offsetNs
+        state.latchedHigh = latchedHigh
+        state.alarmNs = alarmNs
+        state.alarmArmed = alarmArmed
+        state.irqEnabled = irqEnabled
+        state.irqPending = irqPending
+        state.lineLevel = lineLevel
+        return .rtc(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .rtc(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        offsetNs = state.offsetNs
+        latchedHigh = state.latchedHigh
+        alarmNs = state.alarmNs
+        alarmArmed = state.alarmArmed
+        irqEnabled = state.irqEnabled
+        irqPending = state.irqPending
+        lineLevel = state.lineLevel
     }
 
     private func elapsedNs(mtime: UInt64) -> UInt64 {

@@ -61,7 +61,7 @@ public struct BootPlan: Equatable {
     public var fdtAddress: UInt64
     public var initrd: Range<UInt64>?
     /// The machine configuration with the initrd range filled in (what the device tree describes).
-    public var config: MachineConfig
+    public var config: MachineDescription
     public var deviceTree: [UInt8]
     /// The boot ROM for 0x1000.
     public var bootROM: [UInt8]
@@ -92,13 +92,13 @@ public enum ImageLoader {
     static let twoMiB: UInt64 = 2 << 20
     static let pageSize: UInt64 = 4096
 
-    public static func plan(config: MachineConfig, firmwarePath: String?, kernelPath: String?,
+    public static func plan(config: MachineDescription, firmwarePath: String?, kernelPath: String?,
                             initrdPath: String?) throws -> BootPlan {
         try plan(config: config, firmware: firmwarePath.map(BootImage.read), kernel: kernelPath.map(BootImage.read),
                  initrd: initrdPath.map(BootImage.read))
     }
 
-    public static func plan(config: MachineConfig, firmware: BootImage?, kernel: BootImage?,
+    public static func plan(config: MachineDescription, firmware: BootImage?, kernel: BootImage?,
                             initrd: BootImage?) throws -> BootPlan {
         guard firmware != nil || kernel != nil else { throw BootError("nothing to boot: give a firmware or a kernel") }
         let ram = config.ramRange

@@ -31,7 +31,15 @@ public final class PLIC: DeviceModel {
     public var contextCount: Int { 2 * harts }
     private var wordCount: Int { Int(sourceCount) / 32 + 1 }
 
-    public init(harts: Int, sourceCount: UInt32 = MachineLayout.plicSourceCount, name: String = "plic") {
+    /// QEMU's window: 0x20_0000 of global registers plus one 0x1000 context page for each of 1024
+    /// contexts (512 harts x M/S).
+    public static let windowSize: UInt64 = 0x60_0000
+    /// Sources 1...sourceCount exist (QEMU's `riscv,ndev` = 96).
+    public static let sourceCount: UInt32 = 96
+    /// Priorities are 3 bits wide (0 = never interrupts, 1...7).
+    static let priorityMask: UInt32 = 7
+
+    public init(harts: Int, sourceCount: UInt32 = PLIC.sourceCount, name: String = "plic") {
         precondition(harts > 0 && 2 * harts <= 15872, "the PLIC layout holds up to 15872 contexts")
         precondition(sourceCount >= 1 && sourceCount <= 1023)
         self.name = name
@@ -82,13 +90,13 @@ public final class PLIC: DeviceModel {
         let value = UInt32(truncatingIfNeeded: value)
         switch decode(offset) {
         case .priority(let source):
-            priority[source] = value & MachineLayout.plicPriorityMask
+            priority[source] = value & PLIC.priorityMask
         case .pending, .none:
             return true  // read-only or unimplemented
         case .enable(let context, let word):
             enable[context][word] = value & validSourceMask(word: word)
         case .threshold(let context):
-            threshold[context] = value & MachineLayout.plicPriorityMask
+            threshold[context] = value & PLIC.priorityMask
         case .claim(let context):
             complete(context: context, source: value)
         }
@@ -112,6 +120,50 @@ public final class PLIC: DeviceModel {
             hasher.combine(contextLine[context])
         }
         return hasher.value
+    }
+
+    /// Per source (index 0 unused): priority, line level, pending, claimed; per context: enable words,
+    /// threshold and the MEIP/SEIP level last reported.
+    public struct State: Equatable {
+        public var priority: [UInt32] = []
+        public var level: [Bool] = []
+        public var pending: [Bool] = []
+        public var claimed: [Bool] = []
+        public var enable: [[UInt32]] = []
+        public var threshold: [UInt32] = []
+        public var contextLine: [Bool] = []
+
+        public init() {}
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State()
+        state.priority = priority
+        state.level = level
+        state.pending = pending
+        state.claimed = claimed
+        state.enable = enable
+        state.threshold = threshold
+        state.contextLine = contextLine
+        return .plic(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .plic(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        let sources = Int(sourceCount) + 1
+        guard [state.priority.count, state.level.count, state.pending.count, state.claimed.count]
+            .allSatisfy({ $0 == sources }),
+            [state.enable.count, state.threshold.count, state.contextLine.count].allSatisfy({ $0 == contextCount }),
+            state.enable.allSatisfy({ $0.count == wordCount }) else {
+            throw DeviceStateError("\(name): the saved state is for another number of sources or harts")
+        }
+        priority = state.priority.map { $0 & PLIC.priorityMask }
+        level = state.level
+        pending = state.pending
+        claimed = state.claimed
+        enable = state.enable.map { $0.enumerated().map { $1 & validSourceMask(word: $0) } }
+        threshold = state.threshold.map { $0 & PLIC.priorityMask }
+        contextLine = state.contextLine
     }
 
     private enum Register {

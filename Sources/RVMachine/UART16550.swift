@@ -1,3 +1,5 @@
+import RVPlatform
+
 /// An NS16550A UART with byte-wide registers (reg-shift 0), as QEMU's virt has it at 0x1000_0000.
 ///
 /// The transmitter is infinitely fast: a THR write goes straight to `effects.console` and THR/TSR are
@@ -54,7 +56,10 @@ public final class UART16550: DeviceModel {
     private var hostInputStart = 0
     private var lineLevel = false
 
-    public init(source: UInt32 = MachineLayout.uartSource, name: String = "uart") {
+    /// The input clock, in the device tree as QEMU writes it.
+    static let clockFrequency: UInt32 = 3_686_400
+
+    public init(source: UInt32 = DeviceRegistry.type(of: .uart).source, name: String = "uart") {
         self.name = name
         self.source = source
     }
@@ -132,6 +137,68 @@ public final class UART16550: DeviceModel {
         hasher.combine(bytes: receiveFifo)
         hasher.combine(bytes: hostInput[hostInputStart...])
         return hasher.value
+    }
+
+    // MARK: - Checkpoints
+
+    /// Everything the UART holds (host input not yet in the FIFO included).
+    public struct State: Equatable {
+        public var interruptEnable: UInt8 = 0
+        public var lineControl: UInt8 = 0
+        public var modemControl: UInt8 = 0
+        public var scratch: UInt8 = 0
+        public var divisor: UInt16 = 0
+        public var fifoEnabled = false
+        public var triggerLevel = 1
+        public var transmitterEmptyInterrupt = false
+        public var lineErrors: UInt8 = 0
+        public var modemStatusDelta: UInt8 = 0
+        public var receiveFifo: [UInt8] = []
+        public var hostInput: [UInt8] = []
+        public var lineLevel = false
+
+        public init() {}
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State()
+        state.interruptEnable = interruptEnable
+        state.lineControl = lineControl
+        state.modemControl = modemControl
+        state.scratch = scratch
+        state.divisor = divisor
+        state.fifoEnabled = fifoEnabled
+        state.triggerLevel = triggerLevel
+        state.transmitterEmptyInterrupt = transmitterEmptyInterrupt
+        state.lineErrors = lineErrors
+        state.modemStatusDelta = modemStatusDelta
+        state.receiveFifo = receiveFifo
+        state.hostInput = Array(hostInput[hostInputStart...])
+        state.lineLevel = lineLevel
+        return .uart(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .uart(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        guard state.receiveFifo.count <= (state.fifoEnabled ? UART16550.fifoSize : 1),
+              UART16550.triggerLevels.contains(state.triggerLevel),
+              state.interruptEnable & 0xf0 == 0, state.modemControl & 0xe0 == 0 else {
+            throw DeviceStateError("\(name): saved registers out of range")
+        }
+        interruptEnable = state.interruptEnable
+        lineControl = state.lineControl
+        modemControl = state.modemControl
+        scratch = state.scratch
+        divisor = state.divisor
+        fifoEnabled = state.fifoEnabled
+        triggerLevel = state.triggerLevel
+        transmitterEmptyInterrupt = state.transmitterEmptyInterrupt
+        lineErrors = state.lineErrors
+        modemStatusDelta = state.modemStatusDelta
+        receiveFifo = state.receiveFifo
+        hostInput = state.hostInput
+        hostInputStart = 0
+        lineLevel = state.lineLevel
     }
 
     // MARK: - Registers

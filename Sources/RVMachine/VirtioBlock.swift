@@ -113,6 +113,41 @@ public final class DiskImage {
         return true
     }
 
+    /// The overlay's chunks (`chunkSize` bytes each, by chunk index) and the write digest: all a
+    /// checkpoint needs of an image that is never written in place. Arrays share storage until written, so
+    /// saving costs one reference per chunk, not a copy.
+    public struct Overlay: Equatable {
+        public var chunks: [UInt64: [UInt8]]
+        public var writeDigest: UInt64
+
+        public init(chunks: [UInt64: [UInt8]], writeDigest: UInt64) {
+            self.chunks = chunks
+            self.writeDigest = writeDigest
+        }
+    }
+
+    /// The written state, or nil for an image written in place (`.readWrite`), whose past contents are gone.
+    public var savedOverlay: Overlay? {
+        mode == .readWrite ? nil : Overlay(chunks: overlay, writeDigest: writeDigest.value)
+    }
+
+    /// Puts back a saved overlay; refuses chunks of the wrong size or beyond the image, and any chunk for a
+    /// read-only image, changing nothing.
+    public func restore(_ saved: Overlay) throws {
+        guard mode != .readWrite else {
+            throw DiskError("disk image \(path) is written in place: it has no overlay to restore")
+        }
+        guard mode == .overlay || saved.chunks.isEmpty else {
+            throw DiskError("disk image \(path) is read-only: a saved overlay cannot hold writes")
+        }
+        let chunkCount = (size + DiskImage.chunkSize - 1) / DiskImage.chunkSize
+        for (index, data) in saved.chunks where data.count != Int(DiskImage.chunkSize) || index >= chunkCount {
+            throw DiskError("disk image \(path): saved chunk \(index) does not fit the image")
+        }
+        overlay = saved.chunks
+        writeDigest = StateHasher(value: saved.writeDigest)
+    }
+
     public func flush() -> Bool { mode != .readWrite || fsync(descriptor) == 0 }
 
     private func inRange(_ offset: UInt64, _ count: Int) -> Bool {
@@ -253,6 +288,38 @@ public final class VirtioBlock: VirtioBackend {
     }
 
     public func reset() {}
+
+    /// The request count and the disk's overlay. A disk written in place cannot be checkpointed: run with an
+    /// overlay (as recordings and replays do) or a read-only image.
+    public struct State: Equatable {
+        public var requestCount: UInt64
+        public var overlay: DiskImage.Overlay
+
+        public init(requestCount: UInt64, overlay: DiskImage.Overlay) {
+            self.requestCount = requestCount
+            self.overlay = overlay
+        }
+    }
+
+    public func saveBackendState() throws -> VirtioBackendState {
+        guard let overlay = disk.savedOverlay else {
+            throw DeviceStateError("virtio-blk: disk image \(disk.path) is written in place, so it cannot be "
+                                   + "checkpointed (use an overlay)")
+        }
+        return .block(State(requestCount: requestCount, overlay: overlay))
+    }
+
+    public func restoreBackendState(_ state: VirtioBackendState) throws {
+        guard case .block(let saved) = state else {
+            throw DeviceStateError("a virtio-rng state cannot be restored into virtio-blk")
+        }
+        do {
+            try disk.restore(saved.overlay)
+        } catch {
+            throw DeviceStateError("virtio-blk: \(error)")
+        }
+        requestCount = saved.requestCount
+    }
 
     public func hashState(into hasher: inout StateHasher) {
         hasher.combine(requestCount)

@@ -13,6 +13,15 @@ public protocol VirtioBackend: AnyObject {
     /// The driver reset the device.
     func reset()
     func hashState(into hasher: inout StateHasher)
+    /// The backend's own state, for checkpoints (see `VirtioMMIO.State`).
+    func saveBackendState() throws -> VirtioBackendState
+    func restoreBackendState(_ state: VirtioBackendState) throws
+}
+
+/// What a virtio backend holds beyond the transport.
+public enum VirtioBackendState: Equatable {
+    case block(VirtioBlock.State)
+    case entropy(VirtioRNG.State)
 }
 
 /// The virtio-mmio transport, version 2 (virtio 1.2, 4.2.2), with split virtqueues.
@@ -150,6 +159,63 @@ public final class VirtioMMIO: DeviceModel {
         for queue in queues { queue.hash(into: &hasher) }
         backend.hashState(into: &hasher)
         return hasher.value
+    }
+
+    // MARK: - Checkpoints
+
+    /// The transport's registers, every queue's configuration and ring positions, and the backend's state.
+    public struct State: Equatable {
+        public var status: UInt32 = 0
+        public var interruptStatus: UInt32 = 0
+        /// Why the device entered DEVICE_NEEDS_RESET, if it did.
+        public var fault: String?
+        public var deviceFeaturesSelect: UInt32 = 0
+        public var driverFeaturesSelect: UInt32 = 0
+        public var driverFeatures: UInt64 = 0
+        public var queueSelect: UInt32 = 0
+        public var queues: [SplitVirtqueue] = []
+        public var lineLevel = false
+        public var backend: VirtioBackendState
+
+        public init(backend: VirtioBackendState) { self.backend = backend }
+    }
+
+    public func saveState() throws -> DeviceState {
+        var state = State(backend: try backend.saveBackendState())
+        state.status = status
+        state.interruptStatus = interruptStatus
+        state.fault = fault?.message
+        state.deviceFeaturesSelect = deviceFeaturesSelect
+        state.driverFeaturesSelect = driverFeaturesSelect
+        state.driverFeatures = driverFeatures
+        state.queueSelect = queueSelect
+        state.queues = queues
+        state.lineLevel = lineLevel
+        return .virtio(state)
+    }
+
+    public func restoreState(_ saved: DeviceState) throws {
+        guard case .virtio(let state) = saved else { throw DeviceStateError.wrongKind(saved, into: name) }
+        guard state.queues.count == backend.queueCount else {
+            throw DeviceStateError(
+                "\(name): the saved state has \(state.queues.count) queues, the device \(backend.queueCount)")
+        }
+        // A live queue must be one QueueReady would have accepted: the transport relies on its size.
+        for queue in state.queues where queue.ready {
+            if let problem = queue.validate(maxSize: backend.maxQueueSize, memory: memory) {
+                throw DeviceStateError("\(name): saved queue: \(problem)")
+            }
+        }
+        try backend.restoreBackendState(state.backend)
+        status = state.status
+        interruptStatus = state.interruptStatus
+        fault = state.fault.map { VirtqueueFault($0) }
+        deviceFeaturesSelect = state.deviceFeaturesSelect
+        driverFeaturesSelect = state.driverFeaturesSelect
+        driverFeatures = state.driverFeatures
+        queueSelect = state.queueSelect
+        queues = state.queues
+        lineLevel = state.lineLevel
     }
 
     // MARK: - Internals

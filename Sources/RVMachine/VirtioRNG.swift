@@ -30,6 +30,29 @@ public final class VirtioRNG: VirtioBackend {
     /// The generator keeps running across a driver reset so that bytes are never handed out twice.
     public func reset() {}
 
+    /// The bytes handed out so far and the generator's position.
+    public struct State: Equatable {
+        public var bytesProduced: UInt64
+        public var random: DeterministicRandom
+
+        public init(bytesProduced: UInt64, random: DeterministicRandom) {
+            self.bytesProduced = bytesProduced
+            self.random = random
+        }
+    }
+
+    public func saveBackendState() throws -> VirtioBackendState {
+        .entropy(State(bytesProduced: bytesProduced, random: random))
+    }
+
+    public func restoreBackendState(_ state: VirtioBackendState) throws {
+        guard case .entropy(let saved) = state else {
+            throw DeviceStateError("a virtio-blk state cannot be restored into virtio-rng")
+        }
+        bytesProduced = saved.bytesProduced
+        random = saved.random
+    }
+
     public func hashState(into hasher: inout StateHasher) {
         hasher.combine(bytesProduced)
         random.hash(into: &hasher)

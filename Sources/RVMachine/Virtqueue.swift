@@ -19,8 +19,9 @@ public struct VirtqueueFault: Error, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// A split virtqueue's registers and ring positions (virtio 1.2, 2.7).
-struct SplitVirtqueue {
+/// A split virtqueue's registers and ring positions (virtio 1.2, 2.7). Public as a value only, for
+/// checkpoints (`VirtioMMIO.State`); the transport alone works on it.
+public struct SplitVirtqueue: Equatable {
     static let descriptorSize: UInt64 = 16
     static let flagNext: UInt16 = 1
     static let flagWrite: UInt16 = 2
@@ -29,15 +30,15 @@ struct SplitVirtqueue {
     /// The longest indirect table accepted (QEMU's VIRTQUEUE_MAX_SIZE).
     static let maxIndirectDescriptors: UInt64 = 1024
 
-    var size: UInt16
-    var ready = false
-    var descriptorTable: UInt64 = 0
-    var availRing: UInt64 = 0
-    var usedRing: UInt64 = 0
-    var lastAvailIndex: UInt16 = 0
-    var usedIndex: UInt16 = 0
+    public var size: UInt16
+    public var ready = false
+    public var descriptorTable: UInt64 = 0
+    public var availRing: UInt64 = 0
+    public var usedRing: UInt64 = 0
+    public var lastAvailIndex: UInt16 = 0
+    public var usedIndex: UInt16 = 0
 
-    init(size: UInt16) { self.size = size }
+    public init(size: UInt16) { self.size = size }
 
     /// Checks what QueueReady = 1 promises: a power-of-two size within the maximum and three aligned
     /// rings inside RAM.

@@ -106,12 +106,17 @@ final class ReliabilityTests: XCTestCase {
             ("ram_size must be between 16M and 8G, not 1024G", { $0.ramSize = 1 << 40 }),
             ("satp_mode must be sv39 or sv48", { $0.satpMode = "" }),
         ]
+        let reader = try LogReader(path: log)
+        var records: [Rrvm_LogRecord] = []
+        while let entry = try reader.next() { records.append(entry.record) }
         for (message, alter) in cases {
-            var file = try LogFile(path: log)
-            alter(&file.header.config)
+            var header = reader.header
+            alter(&header.config)
             let altered = scratch + "/altered.log"
             try? FileManager.default.removeItem(atPath: altered)
-            try writeLog(file, to: altered)
+            let writer = try LogWriter(path: altered, header: header)
+            for record in records { try writer.append(record) }
+            try writer.flush()
             let replay = try RRCtlRun(["replay", altered], environment: environment)
             XCTAssertNotEqual(replay.wait(seconds: 30), 0, message)
             XCTAssertTrue(replay.exitedNormally, "\(message): \(replay.errors)")

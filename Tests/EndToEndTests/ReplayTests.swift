@@ -45,10 +45,11 @@ final class ReplayTests: XCTestCase {
         let recording = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
                                       "--record", log], keepInputOpen: true)
         XCTAssertTrue(recording.waitForOutput("type characters", seconds: 60), recording.output + recording.errors)
+        // Two separate inputs: the second is typed once the guest has echoed the first.
         recording.send("hello,")
-        usleep(300_000)
+        XCTAssertTrue(recording.waitForOutput("hello,", seconds: 30), recording.output)
         recording.send("rrvm!")
-        usleep(300_000)
+        XCTAssertTrue(recording.waitForOutput("hello,rrvm!", seconds: 30), recording.output)
         recording.send("q")
         XCTAssertEqual(recording.wait(), 0, recording.errors)
         XCTAssertTrue(recording.output.contains("hello,rrvm!"), recording.output)
@@ -60,12 +61,33 @@ final class ReplayTests: XCTestCase {
 
         let stats = try RRCtlRun(["log", "stats", log])
         XCTAssertEqual(stats.wait(), 0, stats.errors)
-        for field in ["bytes:", "instructions retired:", "bytes per million instructions:", "host_input:", "hart 1:"] {
+        for field in ["detail compact", "bytes:", "instructions retired:", "bytes per 1,000 instructions:", "input: 3",
+                      "check:", "end: 1"] {
             XCTAssertTrue(stats.output.contains(field), "\(field) missing in:\n\(stats.output)")
         }
-        let inputs = try RRCtlRun(["log", "show", log, "--kind", "host_input"])
+        let inputs = try RRCtlRun(["log", "show", log, "--kind", "input"])
         XCTAssertEqual(inputs.wait(), 0, inputs.errors)
-        XCTAssertEqual(inputs.output.split(separator: "\n").filter { $0.contains("host_input") }.count, 3, inputs.output)
+        let typed = inputs.output.split(separator: "\n").filter { $0.contains(" input console ") }
+        XCTAssertEqual(typed.count, 3, inputs.output)
+        for (line, text) in zip(typed, ["hello,", "rrvm!", "q"]) {
+            XCTAssertTrue(line.contains("input console \"\(text)\""), inputs.output)
+        }
+
+        // JSON lines, one object per record, readable without rrvm.
+        let json = try RRCtlRun(["log", "show", log, "--json"])
+        XCTAssertEqual(json.wait(), 0, json.errors)
+        let objects = try json.output.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], String($0))
+        }
+        XCTAssertEqual(objects.first?["record"] as? String, "header")
+        XCTAssertEqual(objects.first?["harts"] as? Int, 2)
+        XCTAssertEqual(objects.compactMap { $0["record"] as? String == "input" ? $0["console"] as? String : nil }.joined(),
+                       "hello,rrvm!q")
+        let checks = objects.filter { $0["record"] as? String == "check" }
+        XCTAssertFalse(checks.isEmpty)
+        XCTAssertEqual((checks.first?["harts"] as? [String])?.count, 2)
+        XCTAssertEqual(objects.last?["record"] as? String, "end")
+        XCTAssertEqual(objects.last?["guest_ended"] as? Bool, true)
     }
 
     func testRecordingStoppedByCtrlCReplaysUpToWhereItEnds() throws {
@@ -85,31 +107,55 @@ final class ReplayTests: XCTestCase {
     }
 
     func testAlteredInputOrStateHashStopsReplayAtItsG() throws {
+        let program = try Harness.guest("smp-contend")
         let log = logPath("contend.log")
-        let recording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("smp-contend"),
-                                      "--record", log])
+        let recording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", program, "--record", log,
+                                      "--check-interval", "200000"])
         XCTAssertEqual(recording.wait(seconds: 300), 0, recording.errors)
 
-        // A state hash changed in the log: replay stops at exactly that yield, naming the hart.
-        var file = try LogFile(path: log)
-        let yields = file.records.indices.filter {
-            if case .yield? = file.records[$0].event.body { return true } else { return false }
-        }
-        guard yields.count > 2 else { return XCTFail("only \(yields.count) yields in the log") }
-        let index = yields[yields.count / 2]
-        let victim = file.records[index].event
-        file.records[index].event.yield.stateHash ^= 1
+        // A hart's hash changed in a check: replay stops at that check, naming the hart, the last G where
+        // every check agreed and the command that finds the first differing message.
+        var records = try readRecords(log)
+        let checks = records.indices.filter { records[$0].kindName == "check" }
+        guard checks.count > 3 else { return XCTFail("only \(checks.count) checks in the log") }
+        let index = checks[checks.count / 2]
+        let victim = records[index].check
+        let before = records[checks[checks.count / 2 - 1]].check.g
+        records[index].check.harts[2] ^= 1
         let altered = logPath("altered.log")
-        try write(file, to: altered)
+        try write(records, header: try LogReader(path: log).header, to: altered)
         let replay = try RRCtlRun(["replay", altered])
         XCTAssertEqual(replay.wait(seconds: 300), ReplayExit.diverged, replay.errors)
-        XCTAssertTrue(replay.errors.contains("replay diverged at G=\(victim.g)"), replay.errors)
-        XCTAssertTrue(replay.errors.contains(Endpoint.describe(victim.from)), replay.errors)
+        XCTAssertTrue(replay.errors.contains("replay diverged at G=\(victim.g), hart 2: state hash"), replay.errors)
+        XCTAssertTrue(replay.errors.contains("every check agreed up to G=\(before)"), replay.errors)
+        XCTAssertTrue(replay.errors.contains("--full-stream NEW.log --from \(before) --to \(victim.g)"), replay.errors)
         XCTAssertTrue(replay.leftovers().isEmpty)
+
+        // The full stream of the compact log's replay equals, message by message, a full-detail recording
+        // of the same (deterministic) run; the diff names the first message that differs.
+        let full = logPath("contend-full.log")
+        let fullRecording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", program, "--record", full,
+                                          "--check-interval", "200000", "--log-detail", "full"])
+        XCTAssertEqual(fullRecording.wait(seconds: 300), 0, fullRecording.errors)
+        let stream = logPath("stream.log")
+        let streamed = try RRCtlRun(["replay", log, "--full-stream", stream])
+        XCTAssertEqual(streamed.wait(seconds: 300), 0, streamed.errors)
+        let same = try RRCtlRun(["log", "diff", full, stream])
+        XCTAssertEqual(same.wait(), 0, same.output + same.errors)
+        XCTAssertTrue(same.output.contains("the two logs hold the same"), same.output)
+        let excerpt = logPath("excerpt.log")
+        let interval = try RRCtlRun(["replay", log, "--full-stream", excerpt, "--from", String(before), "--to", String(victim.g)])
+        XCTAssertEqual(interval.wait(seconds: 300), 0, interval.errors)
+        let differs = try RRCtlRun(["log", "diff", full, excerpt])
+        XCTAssertEqual(differs.wait(), ReplayExit.diverged, differs.output + differs.errors)
+        XCTAssertTrue(differs.output.contains("first difference at record 1:"), differs.output)
+        let outside = try RRCtlRun(["replay", log, "--full-stream", excerpt, "--from", "1", "--to", String(UInt64.max)])
+        XCTAssertNotEqual(outside.wait(), 0)
+        XCTAssertTrue(outside.errors.contains("is outside the log"), outside.errors)
 
         // Cut short: replays up to the end and says where it ends.
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: log)))
-        bytes.removeSubrange((file.offsets[file.records.count / 3] + 5)...)
+        bytes.removeSubrange((try readEntries(log)[checks[checks.count / 3]].offset + 5)...)
         let cut = logPath("cut.log")
         try Data(bytes).write(to: URL(fileURLWithPath: cut))
         let partial = try RRCtlRun(["replay", cut])
@@ -172,54 +218,67 @@ final class ReplayTests: XCTestCase {
         let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
                                       "--record", log], input: "hello,rrvm!q\n")
         XCTAssertEqual(recording.wait(), 0, recording.errors)
-        var file = try LogFile(path: log)
-        let devices = file.header.config.devices
         func replayDevice(_ index: Int, log: String) throws -> RRCtlRun {
             let run = try RRCtlRun(["--replay", log, "--device", String(index)],
                                    executable: Harness.binDirectory + "/rrvm-device")
             _ = run.wait()
             return run
         }
+        let devices = try LogReader(path: log).header.config.devices
+        let compact = try replayDevice(0, log: log)
+        XCTAssertEqual(compact.process.terminationStatus, 1)
+        XCTAssertTrue(compact.errors.contains("is a compact log"), compact.errors)
+        let fullLog = logPath("echo-full.log")
+        let full = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo"),
+                                 "--record", fullLog, "--log-detail", "full"], input: "hello,rrvm!q\n")
+        XCTAssertEqual(full.wait(), 0, full.errors)
+        var records = try readRecords(fullLog)
         // Every device without DMA re-runs alone and answers as it did in the cluster.
         for (index, device) in devices.enumerated() where !device.dma {
-            let alone = try replayDevice(index, log: log)
+            let alone = try replayDevice(index, log: fullLog)
             XCTAssertEqual(alone.process.terminationStatus, 0, alone.errors)
             XCTAssertTrue(alone.output.contains("every answer as recorded"), alone.output)
         }
-        let uart = try XCTUnwrap(devices.firstIndex { $0.kind == "uart" })
-        let echoed = try replayDevice(uart, log: log)
+        let uart = try XCTUnwrap(devices.firstIndex { $0.kind == .uart })
+        let echoed = try replayDevice(uart, log: fullLog)
         let words = echoed.output.split(separator: " ")
         let count = words.firstIndex(of: "operations").flatMap { $0 > 0 ? Int(words[$0 - 1]) : nil } ?? 0
         XCTAssertGreaterThan(count, 20, "the UART saw the echoed text's operations: \(echoed.output)")
 
         // A recorded answer changed: the device's own replay stops there, naming the G.
-        let answers = file.records.indices.filter {
-            if case .deviceDone? = file.records[$0].event.body { return file.records[$0].event.from == Endpoint.device(uart) }
+        let answers = records.indices.filter {
+            if case .deviceDone? = records[$0].event.body { return records[$0].event.from == Endpoint.device(uart) }
             return false
         }
         let victim = answers[answers.count / 2]
-        file.records[victim].event.deviceDone.value ^= 0x80
+        records[victim].event.deviceDone.value ^= 0x80
         let altered = logPath("altered-uart.log")
-        try write(file, to: altered)
+        try write(records, header: try LogReader(path: fullLog).header, to: altered)
         let diverged = try replayDevice(uart, log: altered)
         XCTAssertEqual(diverged.process.terminationStatus, ReplayExit.diverged, diverged.errors)
-        XCTAssertTrue(diverged.errors.contains("diverged at G=\(file.records[victim].event.g)"), diverged.errors)
+        XCTAssertTrue(diverged.errors.contains("diverged at G=\(records[victim].event.g)"), diverged.errors)
 
         // A DMA device needs the guest memory, which the log does not hold: a clear refusal.
         let dma = try XCTUnwrap(devices.firstIndex { $0.dma })
-        let refused = try replayDevice(dma, log: log)
+        let refused = try replayDevice(dma, log: fullLog)
         XCTAssertEqual(refused.process.terminationStatus, 1)
         XCTAssertTrue(refused.errors.contains("guest memory"), refused.errors)
     }
 
-    private func write(_ file: LogFile, to path: String) throws { try writeLog(file, to: path) }
-}
+    private func readEntries(_ path: String) throws -> [LogEntry] {
+        let reader = try LogReader(path: path)
+        var entries: [LogEntry] = []
+        while let entry = try reader.next() { entries.append(entry) }
+        return entries
+    }
 
-/// Writes `file` (a log read and altered by a test) to `path`.
-func writeLog(_ file: LogFile, to path: String) throws {
-    let writer = try LogWriter(path: path, header: file.header)
-    for record in file.records { try writer.append(record) }
-    try writer.flush()
+    private func readRecords(_ path: String) throws -> [Rrvm_LogRecord] { try readEntries(path).map(\.record) }
+
+    private func write(_ records: [Rrvm_LogRecord], header: Rrvm_LogHeader, to path: String) throws {
+        let writer = try LogWriter(path: path, header: header)
+        for record in records { try writer.append(record) }
+        try writer.flush()
+    }
 }
 
 /// Keeps every host CPU busy until stopped.

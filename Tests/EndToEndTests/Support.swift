@@ -19,16 +19,43 @@ enum Harness {
             .deletingLastPathComponent().path
     }
 
-    /// A built guest program, or nil (the test is skipped) when the guest programs were not built.
+    /// A guest program of Tests/GuestPrograms. They are built (incrementally) once per test run; a build
+    /// that fails is a failure showing the build's output, never a skip.
     static func guest(_ name: String) throws -> String {
-        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_PROGRAMS"]
-            ?? projectRoot + "/.build/guest-programs"
-        let path = directory + "/\(name).elf"
+        let path = try programsBuilt.get() + "/\(name).elf"
         guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("guest program \(path) is not built (cluster/test.sh builds them)")
+            throw GuestBuildFailure(description: "Tests/GuestPrograms/build.sh built no \(path)")
         }
         return path
     }
+
+    struct GuestBuildFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    private static let programsBuilt: Result<String, GuestBuildFailure> = {
+        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_PROGRAMS"] ?? projectRoot + "/.build/guest-programs"
+        let build = Process()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-guest-build-\(getpid()).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        do {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            build.executableURL = URL(fileURLWithPath: "/bin/bash")
+            build.arguments = [projectRoot + "/Tests/GuestPrograms/build.sh", directory]
+            build.standardOutput = try FileHandle(forWritingTo: log)
+            build.standardError = build.standardOutput
+            try build.run()
+            build.waitUntilExit()
+        } catch {
+            return .failure(GuestBuildFailure(description: "cannot run Tests/GuestPrograms/build.sh: \(error)"))
+        }
+        guard build.terminationStatus == 0 else {
+            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return .failure(GuestBuildFailure(
+                description: "Tests/GuestPrograms/build.sh failed (status \(build.terminationStatus)):\n\(output)"))
+        }
+        return .success(directory)
+    }()
 
     private final class Box {}
 }
@@ -119,6 +146,18 @@ final class RRCtlRun {
 
     /// Processes started by this rrctl that still exist (they carry --parent-pid PID on their command line).
     func leftovers() -> [String] { Processes.children(ofSupervisor: pid) }
+
+    /// The cluster's processes still alive, polled until none is left or `seconds` have passed (the
+    /// kernel reaps a killed process a moment after its parent has seen it end).
+    func leftoversOnceGone(seconds: Double = 10) -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var remaining = leftovers()
+        while !remaining.isEmpty && Date() < deadline {
+            usleep(20_000)
+            remaining = leftovers()
+        }
+        return remaining
+    }
 
     deinit {
         if process.isRunning { kill(pid, SIGKILL) }

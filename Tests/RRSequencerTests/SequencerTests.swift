@@ -1,6 +1,7 @@
 import Foundation
 import RRProto
 import RRSequencer
+import RVPlatform
 import XCTest
 
 /// Drives the sequencer in memory: sent messages are collected, and the test answers for the harts
@@ -28,9 +29,9 @@ func machine(harts: Int, quantum: UInt64 = 1000, shift: UInt32 = 2) -> Rrvm_Mach
     config.quantum = quantum
     config.icountShift = shift
     config.devices = [
-        .with { $0.kind = "clint"; $0.base = 0x200_0000; $0.size = 0x10000 },
-        .with { $0.kind = "plic"; $0.base = 0xc00_0000; $0.size = 0x60_0000 },
-        .with { $0.kind = "uart"; $0.base = 0x1000_0000; $0.size = 0x100; $0.irq = 10 },
+        .with { $0.kind = .clint; $0.base = 0x200_0000; $0.size = 0x10000 },
+        .with { $0.kind = .plic; $0.base = 0xc00_0000; $0.size = 0x60_0000 },
+        .with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100; $0.irq = 10 },
     ]
     return config
 }
@@ -165,7 +166,7 @@ final class SequencerTests: XCTestCase {
     func testFinisherExitEndsTheRunWithTheGuestsStatus() {
         let transport = FakeTransport()
         var config = machine(harts: 1)
-        config.devices.append(.with { $0.kind = "finisher"; $0.base = 0x10_0000; $0.size = 0x1000 })
+        config.devices.append(.with { $0.kind = .finisher; $0.base = 0x10_0000; $0.size = 0x1000 })
         let sequencer = Sequencer(config: config, transport: transport, journal: nil)
         sequencer.start()
         _ = transport.take()
@@ -350,8 +351,24 @@ final class CollectingJournal: EventJournal {
         events.append(envelope)
         return nil
     }
-    func recordedInput(at g: UInt64) -> Rrvm_HostInput? { nil }
+    var checkInterval: UInt64 { 0 }
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    func input(at g: UInt64, live: Data?, idleFrom: UInt64?) -> Result<Data?, JournalStop> { .success(live) }
     func nextRecordedInputG() -> UInt64? { nil }
-    var isExhausted: Bool { false }
-    func end(g: UInt64, exitCode: Int32, reason: String) {}
+    func stopAtBoundary(g: UInt64) -> JournalStop? { nil }
+    func end(_ end: Rrvm_LogEnd) -> JournalStop? { nil }
+}
+
+final class DeviceKindWireTests: XCTestCase {
+    /// Every kind survives the wire, and a number this build does not know is no kind at all.
+    func testEveryKindMapsBothWays() throws {
+        for kind in DeviceKind.allCases {
+            let spec = Rrvm_DeviceSpec.with { $0.kind = Rrvm_DeviceKind(kind) }
+            let decoded = try Rrvm_DeviceSpec(serializedBytes: try spec.serializedBytes() as [UInt8])
+            XCTAssertEqual(decoded.kind.platformKind, kind)
+            XCTAssertEqual(decoded.kindName, kind.name)
+        }
+        XCTAssertNil(Rrvm_DeviceKind.unspecified.platformKind)
+        XCTAssertNil(Rrvm_DeviceKind(rawValue: 999)?.platformKind)
+    }
 }

@@ -175,7 +175,7 @@ final class TestMachine {
 extension Hart {
     /// Test access to the privilege level.
     func forcePrivilege(_ mode: PrivilegeMode) {
-        priv = mode.rawValue
+        priv = mode
         selectTLBs()
     }
 }

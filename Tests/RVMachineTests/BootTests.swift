@@ -10,11 +10,11 @@ func fdtget(_ dtb: URL, _ arguments: [String]) throws -> [String] {
 }
 
 final class DeviceTreeTests: XCTestCase {
-    let config = MachineConfig(
+    let config = MachineDescription(
         harts: 4, ramSize: 256 << 20, bootargs: "console=ttyS0 root=/dev/vda", initrd: 0x8820_0000..<0x8830_0000,
-        mmuType: "riscv,sv48", devices: .init(virtioBlock: true, virtioEntropy: true), entropySeed: 9)
+        mmuType: "riscv,sv48", devices: MachineDescription.standardDevices.union([.virtioBlock, .virtioEntropy]), entropySeed: 9)
 
-    func writeTree(_ config: MachineConfig) throws -> URL {
+    func writeTree(_ config: MachineDescription) throws -> URL {
         let url = try temporaryDirectory(self).appendingPathComponent("rrvm.dtb")
         try Data(DeviceTree.build(config)).write(to: url)
         return url
@@ -107,7 +107,7 @@ final class DeviceTreeTests: XCTestCase {
     }
 
     func testDevicesLeftOutAreNotInTheTree() throws {
-        let minimal = MachineConfig(harts: 1, devices: .init(uart: true, rtc: false, finisher: false, virtioEntropy: true))
+        let minimal = MachineDescription(harts: 1, devices: [.uart, .clint, .plic, .virtioEntropy])
         let dtb = try writeTree(minimal)
         XCTAssertEqual(try fdtget(dtb, ["-l", "/soc"]),
                        ["serial@10000000", "virtio_mmio@10002000", "plic@c000000", "clint@2000000"])
@@ -182,7 +182,7 @@ final class ImageLoaderTests: XCTestCase {
         let firmware = try openSBI()
         let kernel = BootImage(path: "Image", bytes: fakeLinuxImage())
         let initrd = BootImage(path: "initrd.cpio", bytes: (0..<5000).map { UInt8(truncatingIfNeeded: $0) })
-        let config = MachineConfig(harts: 4, ramSize: 256 << 20, bootargs: "console=ttyS0")
+        let config = MachineDescription(harts: 4, ramSize: 256 << 20, bootargs: "console=ttyS0")
         let plan = try ImageLoader.plan(config: config, firmware: firmware, kernel: kernel, initrd: initrd)
         XCTAssertEqual(plan.entry, 0x8000_0000)
         XCTAssertEqual(plan.kernelEntry, 0x8020_0000)
@@ -206,7 +206,7 @@ final class ImageLoaderTests: XCTestCase {
     func testElfFirmwareIsLoadedByPhysicalAddress() throws {
         let path = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.elf"
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("opensbi is not installed") }
-        let plan = try ImageLoader.plan(config: MachineConfig(), firmwarePath: path, kernelPath: nil, initrdPath: nil)
+        let plan = try ImageLoader.plan(config: MachineDescription(), firmwarePath: path, kernelPath: nil, initrdPath: nil)
         XCTAssertEqual(plan.entry, 0x8000_0000)
         XCTAssertNil(plan.kernelEntry)
         let firmware = try XCTUnwrap(plan.regions.first { $0.name.contains("fw_jump.elf") })
@@ -217,7 +217,7 @@ final class ImageLoaderTests: XCTestCase {
     }
 
     func testLargeInitrdGoesBelowTheDeviceTree() throws {
-        let config = MachineConfig(ramSize: 64 << 20)
+        let config = MachineDescription(ramSize: 64 << 20)
         let initrd = BootImage(path: "big.cpio", bytes: [UInt8](repeating: 1, count: 40 << 20))
         let kernel = BootImage(path: "Image", bytes: fakeLinuxImage())
         let plan = try ImageLoader.plan(config: config, firmware: nil, kernel: kernel, initrd: initrd)
@@ -249,7 +249,7 @@ final class ImageLoaderTests: XCTestCase {
             "-Wl,--build-id=none", "-Wl,-N", "-o", elfURL.path, source.path,
         ])
         let elf = try BootImage.read(path: elfURL.path)
-        let plan = try ImageLoader.plan(config: MachineConfig(), firmware: nil, kernel: elf, initrd: nil)
+        let plan = try ImageLoader.plan(config: MachineDescription(), firmware: nil, kernel: elf, initrd: nil)
         XCTAssertEqual(plan.entry, 0x8000_0000)
         let ram = FakeRAM(size: 128 << 20)
         ram.memory.fill(0x8000_0000, count: 0x4000, with: 0xee)
@@ -272,7 +272,7 @@ final class ImageLoaderTests: XCTestCase {
                      ("/nonexistent/fw.bin", "cannot open")]
         if FileManager.default.fileExists(atPath: "/bin/true") { cases.append(("/bin/true", "machine 62")) }
         for (path, reason) in cases {
-            XCTAssertThrowsError(try ImageLoader.plan(config: MachineConfig(), firmwarePath: path, kernelPath: nil,
+            XCTAssertThrowsError(try ImageLoader.plan(config: MachineDescription(), firmwarePath: path, kernelPath: nil,
                                                       initrdPath: nil)) { error in
                 XCTAssertTrue("\(error)".contains(path), "\(error)")
                 XCTAssertTrue("\(error)".contains(reason), "\(error)")
@@ -281,7 +281,7 @@ final class ImageLoaderTests: XCTestCase {
     }
 
     func testRefusesImagesOutsideRAMOrOverlapping() throws {
-        let config = MachineConfig(ramSize: 16 << 20)
+        let config = MachineDescription(ramSize: 16 << 20)
         let big = BootImage(path: "big.bin", bytes: fakeLinuxImage(size: 17 << 20))
         XCTAssertThrowsError(try ImageLoader.plan(config: config, firmware: nil, kernel: big, initrd: nil)) {
             XCTAssertTrue("\($0)".contains("big.bin") && "\($0)".contains("outside RAM"), "\($0)")

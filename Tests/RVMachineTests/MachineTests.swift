@@ -1,4 +1,5 @@
 import RVMachine
+import RVPlatform
 import XCTest
 
 final class GuestMemoryTests: XCTestCase {
@@ -21,20 +22,44 @@ final class GuestMemoryTests: XCTestCase {
     }
 }
 
-final class MachineConfigTests: XCTestCase {
+final class DeviceRegistryTests: XCTestCase {
+    func testEveryKindOnceWithItsOwnWindowAndSource() {
+        let all = DeviceRegistry.all
+        XCTAssertEqual(Set(all.map(\.kind)), Set(DeviceKind.allCases), "every kind has exactly one entry")
+        XCTAssertEqual(all.count, DeviceKind.allCases.count)
+        for (index, a) in all.enumerated() {
+            for b in all[(index + 1)...] {
+                XCTAssertTrue(a.base + a.size <= b.base || b.base + b.size <= a.base, "\(a.name) overlaps \(b.name)")
+                XCTAssertTrue(a.source == 0 || a.source != b.source, "\(a.name) and \(b.name) share a source")
+            }
+            XCTAssertTrue(a.source < PLIC.sourceCount)
+            XCTAssertTrue(!a.dma || a.writesWait, "\(a.name): writes to a DMA device must be waited for")
+            XCTAssertFalse(a.base < MemoryMap.bootROMBase + MemoryMap.bootROMSize && a.base + a.size > MemoryMap.bootROMBase)
+            XCTAssertLessThanOrEqual(a.base + a.size, MemoryMap.ramBase, "\(a.name) overlaps RAM")
+        }
+    }
+
     func testWindowsAndVirtioSlots() {
-        var config = MachineConfig(harts: 2, devices: .init(virtioBlock: true, virtioEntropy: true))
-        XCTAssertEqual(config.virtioSlots.map(\.kind), [.block, .entropy])
-        let windows = config.windows
-        XCTAssertEqual(windows.first { $0.contains(0x1000_1004) }?.kind, .virtio(slot: 0, .block))
-        XCTAssertEqual(windows.first { $0.contains(0x1000_2000) }?.kind, .virtio(slot: 1, .entropy))
-        XCTAssertEqual(windows.first { $0.contains(0x0c20_1004) }?.kind, .plic)
-        XCTAssertEqual(windows.first { $0.contains(0x0200_bff8) }?.kind, .clint)
-        XCTAssertNil(windows.first { $0.contains(0x1000_3000) })
-        config.devices.virtioBlock = false
-        XCTAssertEqual(config.virtioSlots.map(\.slot), [1], "the entropy device keeps its address without a disk")
-        XCTAssertEqual(MachineLayout.virtioSource(slot: 1), 2)
+        var config = MachineDescription(harts: 2, devices: MachineDescription.standardDevices.union([.virtioBlock, .virtioEntropy]))
+        func kind(at address: UInt64) -> DeviceKind? { config.deviceTypes.first { $0.contains(address) }?.kind }
+        XCTAssertEqual(kind(at: 0x1000_1004), .virtioBlock)
+        XCTAssertEqual(kind(at: 0x1000_2000), .virtioEntropy)
+        XCTAssertEqual(kind(at: 0x0c20_1004), .plic)
+        XCTAssertEqual(kind(at: 0x0200_bff8), .clint)
+        XCTAssertNil(kind(at: 0x1000_3000))
+        config.devices.remove(.virtioBlock)
+        XCTAssertEqual(config.deviceTypes.first { $0.kind == .virtioEntropy }?.base, 0x1000_2000,
+                       "the entropy device keeps its address without a disk")
+        XCTAssertEqual(DeviceRegistry.type(of: .virtioEntropy).source, 2)
         XCTAssertEqual(config.ramRange, 0x8000_0000..<0x8800_0000)
+    }
+
+    func testModelsAreBuiltFromTheirEntries() throws {
+        let uart = DeviceRegistry.type(of: .uart)
+        let model = try uart.make(DeviceContext(harts: 1, source: uart.source, memory: nil))
+        XCTAssertEqual(model.name, "uart")
+        XCTAssertThrowsError(try DeviceRegistry.type(of: .virtioEntropy).make(DeviceContext(harts: 1, source: 2, memory: nil)),
+                             "a DMA device without guest RAM is refused, not built")
     }
 
     func testStateHashesAreDeterministic() {

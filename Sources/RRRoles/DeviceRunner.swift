@@ -5,24 +5,24 @@ import RVMachine
 /// A device model driven by the sequencer's messages: each operation yields exactly one DeviceDone,
 /// which depends on nothing but the operations so far. The device process runs one on the bus;
 /// `rrvm-device --replay` feeds one the operations a log recorded.
-final class DeviceRunner {
-    let model: DeviceModel
+public final class DeviceRunner {
+    public let model: DeviceModel
     private let icountShift: UInt64
 
-    enum Outcome {
+    public enum Outcome {
         case done(Rrvm_DeviceDone)
         case shutdown
         case failure(String)
     }
 
-    init(model: DeviceModel, icountShift: UInt32) {
+    public init(model: DeviceModel, icountShift: UInt32) {
         self.model = model
         self.icountShift = UInt64(icountShift)
     }
 
     /// Whether the sequencer sends `envelope` to a device as an operation (the others it logs are its own
     /// answers to reads a hart or the cache served).
-    static func isOperation(_ envelope: Rrvm_Envelope) -> Bool {
+    public static func isOperation(_ envelope: Rrvm_Envelope) -> Bool {
         switch envelope.body {
         case .deviceAccess(let access)?: return !access.cached
         case .sourceLevel?, .hostInput?, .deviceTick?: return true
@@ -30,7 +30,7 @@ final class DeviceRunner {
         }
     }
 
-    func apply(_ envelope: Rrvm_Envelope) -> Outcome {
+    public func apply(_ envelope: Rrvm_Envelope) -> Outcome {
         let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
@@ -79,6 +79,8 @@ final class DeviceRunner {
         case nil:
             break
         }
+        // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
+        done.stateHash = model.stateHash()
         done.stableReads = model.stableReads().map { read in
             .with {
                 $0.offset = read.offset
@@ -91,14 +93,3 @@ final class DeviceRunner {
     }
 }
 
-extension InterruptLine {
-    /// The mip bit this line drives.
-    var mipBit: UInt32 {
-        switch self {
-        case .machineSoftware: return 3
-        case .machineTimer: return 7
-        case .supervisorExternal: return 9
-        case .machineExternal: return 11
-        }
-    }
-}

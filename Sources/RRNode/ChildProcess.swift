@@ -1,0 +1,107 @@
+import Foundation
+import RRBus
+
+/// A child process (a member of a cluster, started by its supervisor) with standard input on /dev/null and
+/// standard output and error inherited; `onExit` reports its status or the signal that killed it, from the
+/// loop, once the process has ended (noticed through SIGCHLD). While any child runs, the loop keeps running.
+public final class ChildProcess {
+    public let name: String
+    public let pid: Int32
+    public private(set) var exited: ChildExit?
+    private var onExit: ((ChildExit) -> Void)?
+
+    /// Starts `path` with `arguments`.
+    public init(loop: EventLoop, name: String, path: String, arguments: [String],
+                onExit: @escaping (ChildExit) -> Void) throws {
+        self.name = name
+        self.onExit = onExit
+        let reaper = ChildReaper.of(loop)  // watching before the spawn: an exit at once is not missed
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // The child starts with default handlers and nothing blocked, whatever this process set up.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+        guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
+        pid = child
+        reaper.adopt(self)
+    }
+
+    public var isRunning: Bool { exited == nil }
+
+    /// Sends a signal if the process is still running.
+    public func send(signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    fileprivate func didExit(_ exit: ChildExit) {
+        exited = exit
+        let callback = onExit
+        onExit = nil
+        callback?(exit)
+    }
+}
+
+public enum ChildExit: Equatable, CustomStringConvertible {
+    case status(Int32)
+    case signal(Int32)
+
+    public var description: String {
+        switch self {
+        case .status(let code): return "exited with status \(code)"
+        case .signal(let number):
+            let names: [Int32: String] = [SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL",
+                                          SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL",
+                                          SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP"]
+            return "was killed by signal \(number)" + (names[number].map { " (\($0))" } ?? "")
+        }
+    }
+}
+
+/// One per loop: on SIGCHLD, collects every child of this loop that has ended (signals coalesce, so each
+/// one is checked), and keeps the loop running while any child runs.
+private final class ChildReaper {
+    private static var reapers: [ObjectIdentifier: ChildReaper] = [:]
+    private var watcher: SignalWatcher!
+    private var children: [pid_t: ChildProcess] = [:]
+
+    static func of(_ loop: EventLoop) -> ChildReaper {
+        if let reaper = reapers[ObjectIdentifier(loop)] { return reaper }
+        let reaper = ChildReaper()
+        reaper.watcher = SignalWatcher(loop: loop, signal: SIGCHLD) { [unowned reaper] _ in reaper.reap() }
+        reapers[ObjectIdentifier(loop)] = reaper
+        return reaper
+    }
+
+    func adopt(_ child: ChildProcess) {
+        // A child that has ended already sent its SIGCHLD to the watcher: it is collected from the loop.
+        children[child.pid] = child
+        watcher.keepsLoopRunning = true
+    }
+
+    private func reap() {
+        for (pid, child) in children.sorted(by: { $0.key < $1.key }) {
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { continue }
+            children[pid] = nil
+            // The wait status: low 7 bits = the signal that ended it (0: it exited), bits 8-15 = its status.
+            let signal = status & 0x7f
+            child.didExit(signal == 0 ? .status((status >> 8) & 0xff) : .signal(signal))
+        }
+        watcher.keepsLoopRunning = !children.isEmpty
+    }
+}

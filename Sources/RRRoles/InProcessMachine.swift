@@ -1,0 +1,218 @@
+import Foundation
+import RRProto
+import RRSequencer
+import RVMachine
+import RVPlatform
+
+extension Rrvm_MachineConfig {
+    /// The configuration every process of `machine` learns in Welcome (and a log keeps in its header),
+    /// booted as `boot` says. Images are not listed: rrctl adds them.
+    public init(machine: MachineDescription, boot: BootPlan, quantum: UInt64, icountShift: UInt32, disk: String?,
+                overlayDisk: Bool) {
+        self.init()
+        harts = UInt32(machine.harts)
+        ramSize = machine.ramSize
+        self.icountShift = icountShift
+        self.quantum = quantum
+        bootargs = machine.bootargs
+        entropySeed = machine.entropySeed
+        startWallTimeNs = Int64(clamping: machine.startWallTimeNs)
+        satpMode = machine.mmuType.hasPrefix("riscv,") ? String(machine.mmuType.dropFirst(6)) : machine.mmuType
+        entry = boot.entry
+        fdtAddress = boot.fdtAddress
+        bootRom = Data(boot.bootROM)
+        devices = DeviceCatalog.specs(for: machine, disk: disk, overlay: overlayDisk)
+    }
+}
+
+/// A whole machine in one process: the Sequencer, one HartRunner per hart and one DeviceRunner per device,
+/// joined by an in-memory bus instead of libuv. The same code decides everything a cluster decides, so a
+/// run here retires the same instructions in the same order as the cluster would (idle periods are skipped
+/// at once rather than paced by the host clock). Tests run guest programs on it; benchmarks measure the
+/// interpreter inside a real machine with it. Host input is not forwarded (there is no console input).
+public final class InProcessMachine {
+    public let config: Rrvm_MachineConfig
+    private let ram: UnsafeMutableRawPointer
+    private var sequencer: Sequencer!
+    private var harts: [HartRunner] = []
+    private var devices: [DeviceRunner] = []
+    private var sequencerLink: SequencerLink?
+    private var hartLinks: [HartLink] = []
+    /// The in-memory bus: messages in the order they were sent, each with its addressee.
+    private var queue: [Rrvm_Envelope] = []
+    private var queueHead = 0
+    /// Virtual host time: idle periods are skipped at once.
+    private var hostNow: UInt64 = 0
+    private var wake: UInt64?
+    public private(set) var console: [UInt8] = []
+    public private(set) var outcome: Outcome?
+
+    /// How a run ended.
+    public struct Outcome: Equatable {
+        public var exitCode: Int32
+        public var reason: String
+    }
+
+    /// A machine for `config` with guest RAM loaded as `boot` says; `journal` records or replays the run.
+    public init(config: Rrvm_MachineConfig, boot: BootPlan, journal: EventJournal? = nil) throws {
+        self.config = config
+        ram = UnsafeMutableRawPointer.allocate(byteCount: Int(config.ramSize), alignment: 4096)
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(config.ramSize))
+        let memory = GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: config.ramSize)
+        try boot.load(into: memory)
+        // The transports are held here: the sequencer and the harts keep them unowned.
+        let sequencerLink = SequencerLink(machine: self)
+        self.sequencerLink = sequencerLink
+        sequencer = Sequencer(config: config, transport: sequencerLink, journal: journal)
+        for index in 0..<Int(config.harts) {
+            let link = HartLink(machine: self, index: index)
+            hartLinks.append(link)
+            harts.append(HartRunner(index: index, config: config, ram: ram, transport: link))
+        }
+        for spec in config.devices {
+            let model = try DeviceCatalog.make(spec: spec, config: config, memory: spec.dma ? memory : nil)
+            devices.append(DeviceRunner(model: model, icountShift: config.icountShift))
+        }
+    }
+
+    /// The configuration and boot plan of a machine booted from images, as rrctl builds them (images are
+    /// placed as QEMU's virt does: see ImageLoader). A disk is opened with a copy-on-write overlay.
+    public static func plan(machine: MachineDescription, firmware: BootImage?, kernel: BootImage, initrd: BootImage?,
+                            disk: String? = nil, quantum: UInt64 = Schedule.defaultQuantum,
+                            icountShift: UInt32 = 4) throws -> (config: Rrvm_MachineConfig, boot: BootPlan) {
+        var machine = machine
+        if disk != nil { machine.devices.insert(.virtioBlock) }
+        let boot = try ImageLoader.plan(config: machine, firmware: firmware, kernel: kernel, initrd: initrd)
+        let config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: quantum, icountShift: icountShift,
+                                        disk: disk, overlayDisk: true)
+        return (config, boot)
+    }
+
+    deinit { ram.deallocate() }
+
+    /// The hart with index `index` (its registers, its retired count).
+    public func hart(_ index: Int) -> HartRunner { harts[index] }
+
+    /// The model of device `index` (its state, for checkpoints).
+    public func device(_ index: Int) -> DeviceModel { devices[index].model }
+
+    /// Guest RAM (`config.ramSize` bytes), for checkpoints.
+    public var guestRAM: UnsafeMutableRawPointer { ram }
+
+    /// G so far: instructions retired by every hart plus the idle time skipped.
+    public var g: UInt64 { sequencer.g }
+
+    /// Instructions retired by all harts.
+    public var retired: UInt64 { harts.reduce(0) { $0 &+ $1.hart.retired } }
+
+    public var statistics: Sequencer.Statistics { sequencer.statistics }
+
+    /// Runs until the guest ends the run, a process fails, or G passes `gLimit` (then the outcome says so).
+    @discardableResult
+    public func run(gLimit: UInt64 = .max) -> Outcome {
+        sequencer.start()
+        while outcome == nil {
+            if sequencer.g > gLimit {
+                end(exitCode: 124, reason: "the instruction limit (G = \(gLimit)) was reached")
+            } else if !deliverNext() {
+                guard let wake else {
+                    end(exitCode: 2, reason: "every hart waits at G=\(sequencer.g) and nothing can wake them")
+                    break
+                }
+                self.wake = nil
+                hostNow &+= wake
+                sequencer.idleTimerFired()
+            }
+        }
+        return outcome!
+    }
+
+    /// Delivers the oldest message; false when none is waiting.
+    private func deliverNext() -> Bool {
+        guard queueHead < queue.count else { return false }
+        let envelope = queue[queueHead]
+        queueHead += 1
+        if queueHead == queue.count {
+            queue.removeAll(keepingCapacity: true)
+            queueHead = 0
+        }
+        if envelope.to == Endpoint.sequencer {
+            sequencer.receive(envelope)
+        } else if Endpoint.isHart(envelope.to) {
+            harts[Endpoint.hartIndex(envelope.to)].receive(envelope)
+        } else if Endpoint.isDevice(envelope.to) {
+            deliverToDevice(envelope)
+        }
+        return true
+    }
+
+    private func deliverToDevice(_ envelope: Rrvm_Envelope) {
+        let index = Endpoint.deviceIndex(envelope.to)
+        switch devices[index].apply(envelope) {
+        case .done(let done):
+            var reply = Rrvm_Envelope()
+            reply.g = envelope.g
+            reply.from = envelope.to
+            reply.to = Endpoint.sequencer
+            reply.body = .deviceDone(done)
+            queue.append(reply)
+        case .shutdown:
+            break
+        case .failure(let reason):
+            end(exitCode: 1, reason: "\(Endpoint.describe(envelope.to, config: config)): \(reason)")
+        }
+    }
+
+    private func end(exitCode: Int32, reason: String) {
+        if outcome == nil { outcome = Outcome(exitCode: exitCode, reason: reason) }
+    }
+
+    /// The sequencer's end of the in-memory bus.
+    private final class SequencerLink: SequencerTransport {
+        unowned let machine: InProcessMachine
+
+        init(machine: InProcessMachine) { self.machine = machine }
+
+        func send(_ envelope: Rrvm_Envelope) {
+            guard envelope.to != Endpoint.control else {
+                if case .consoleOutput(let output)? = envelope.body { machine.console += output.data }
+                return
+            }
+            machine.queue.append(envelope)
+        }
+
+        func hostNanoseconds() -> UInt64 { machine.hostNow }
+        func wakeAfter(nanoseconds: UInt64?) { machine.wake = nanoseconds }
+        func finish(exitCode: Int32, reason: String) { machine.end(exitCode: exitCode, reason: reason) }
+    }
+
+    /// A hart's end of the in-memory bus.
+    private final class HartLink: HartTransport {
+        unowned let machine: InProcessMachine
+        let index: Int
+
+        init(machine: InProcessMachine, index: Int) {
+            self.machine = machine
+            self.index = index
+        }
+
+        func send(_ envelope: Rrvm_Envelope) {
+            var envelope = envelope
+            envelope.from = Endpoint.hart(index)
+            envelope.to = Endpoint.sequencer
+            machine.queue.append(envelope)
+        }
+
+        /// The answer comes once the messages sent before it have been delivered.
+        func awaitReply() {
+            let hart = machine.harts[index]
+            while hart.awaitingReply && machine.outcome == nil && machine.deliverNext() {}
+        }
+
+        func paused(for reason: PauseReason) {}
+
+        func finish(exitCode: Int32, reason: String?) {
+            if exitCode != 0 { machine.end(exitCode: exitCode, reason: reason ?? "hart \(index) failed") }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+enum CodePage {
+    /// One slot per halfword, plus two sentinel slots (`pageCross`) after the page's last halfword.
+    static let slots = 2050
+    /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
+    static let storeLimit: UInt32 = 256
+    /// Decoded pages allocated before the whole cache is dropped (at most 64 MiB of 16 KiB pages).
+    static let allocationLimit = 4096
+}
+
+/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Valid while
+/// translation, privilege, PMP and the decoded cache stay as they were: every change flushes them.
+struct RecentPage {
+    var base: UInt64
+    var key: UInt
+
+    static let invalid = RecentPage(base: .max, key: 0)
+    static let count = 64
+    static let mask: UInt64 = 63
+}
+
+extension Hart {
+    /// Index of the decoded page for a RAM or ROM physical address.
+    func codeIndex(_ paddr: UInt64) -> Int? {
+        if paddr >= ramBase && paddr &- ramBase < ramSize { return Int((paddr &- ramBase) >> 12) }
+        if isROM(paddr) { return Int(ramSize >> 12) + Int((paddr &- romBase) >> 12) }
+        return nil
+    }
+
+    func isCodePage(_ paddr: UInt64) -> Bool {
+        guard let index = codeIndex(paddr) else { return false }
+        return codePages[index] != nil && codeGeneration[index] == generation
+    }
+
+    func forgetRecentPages() {
+        recentPages.update(repeating: .invalid, count: RecentPage.count)
+    }
+
+    /// A store of this hart reached physical memory: forget the decoded slots it overwrote.
+    func noteStore(physical paddr: UInt64, size: UInt64) {
+        guard let index = codeIndex(paddr), let page = codePages[index], codeGeneration[index] == generation else {
+            return
+        }
+        let offset = Int(paddr & 0xfff)
+        let firstSlot = max(0, offset - 2) >> 1
+        let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
+        if firstSlot <= lastSlot {
+            for slot in firstSlot...lastSlot { page[slot] = DecodedInstruction(.undecoded) }
+        }
+        codeStores[index] &+= 1
+        if codeStores[index] >= CodePage.storeLimit {
+            // The page holds data now: detach it so its stores take the fast path again.
+            codeGeneration[index] = 0
+            if let host = hostAddress(physical: paddr & ~0xfff, size: 1) {
+                dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)))
+            }
+            forgetRecentPages()  // so that running it again goes through enterPage, which re-decodes it
+        }
+    }
+
+    /// Forgets every decoded instruction (FENCE.I).
+    func invalidateCode() {
+        generation &+= 1
+        if generation == 0 { generation = 1 }
+        flushStoreTLBs()
+        forgetRecentPages()
+    }
+
+    func resetSlots(_ page: UnsafeMutablePointer<DecodedInstruction>) {
+        page.update(repeating: DecodedInstruction(.undecoded), count: 2048)
+        page[2048] = DecodedInstruction(.pageCross)
+        page[2049] = DecodedInstruction(.pageCross)
+    }
+
+    /// Looks pc up for fetching and makes its decoded page current (`currentPage`). Returns false with a
+    /// trap raised when pc cannot be fetched.
+    @inline(never)
+    func enterPage(_ pc: UInt64) -> Bool {
+        if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        let pageBase = pc & ~0xfff
+        let slot = Int((pc >> 12) & 0xff)
+        // A fetch TLB entry exists only for pages PMP allows as a whole.
+        var uniform = fetchTLB[slot].tag == pageBase
+        let r = resolve(pc, size: 2, kind: .fetch)
+        if r.fault != 0 {
+            raise(r.fault, pc)
+            return false
+        }
+        guard let host = r.host else {
+            raise(Cause.fetchAccess, pc)
+            return false
+        }
+        uniform = uniform || fetchTLB[slot].tag == pageBase
+        if !uniform {
+            let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
+            return enterSingleInstruction(pc, host: host, paddr: r.paddr, privilege: privilege)
+        }
+        let index = codeIndex(r.paddr)!
+        let page: UnsafeMutablePointer<DecodedInstruction>
+        if let existing = codePages[index] {
+            page = existing
+        } else {
+            page = .allocate(capacity: CodePage.slots)
+            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
+            codePages[index] = page
+            allocatedCodePages += 1
+        }
+        if codeGeneration[index] != generation {
+            resetSlots(page)
+            codeGeneration[index] = generation
+            codeStores[index] = 0
+            dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)) & ~0xfff)
+        }
+        currentPage = page
+        recentPages[Int((pc >> 12) & RecentPage.mask)] = RecentPage(base: pageBase, key: slotKey(page, pc))
+        return true
+    }
+
+    /// For a page that PMP does not allow uniformly: decodes the one instruction at pc into the scratch page,
+    /// checking every byte it occupies.
+    private func enterSingleInstruction(_ pc: UInt64, host: UnsafeMutableRawPointer, paddr: UInt64,
+                                        privilege: PrivilegeMode) -> Bool {
+        let low = host.loadUnaligned(as: UInt16.self)
+        let length: UInt64 = low & 3 == 3 ? 4 : 2
+        if length == 4 && pc & 0xfff <= 0xffc && !pmpAllows(paddr, size: 4, kind: .fetch, privilege: privilege) {
+            raise(Cause.fetchAccess, pc)
+            return false
+        }
+        straddlePage.update(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        let slot = Int((pc & 0xfff) >> 1)
+        if length == 2 {
+            straddlePage[slot] = Decoder.decodeCompressed(low)
+        } else if pc & 0xfff <= 0xffc {
+            straddlePage[slot] = Decoder.decode(host.loadUnaligned(as: UInt32.self))
+        } else {
+            guard let high = fetchUpperHalf(pc) else { return false }
+            straddlePage[slot] = Decoder.decode(UInt32(low) | UInt32(high) << 16)
+        }
+        currentPage = straddlePage
+        return true
+    }
+
+    /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.
+    private func fetchUpperHalf(_ pc: UInt64) -> UInt16? {
+        let next = pc &+ 2
+        let r = resolve(next, size: 2, kind: .fetch)
+        if r.fault != 0 {
+            raise(r.fault, next)
+            return nil
+        }
+        guard let host = r.host else {
+            raise(Cause.fetchAccess, next)
+            return nil
+        }
+        return host.loadUnaligned(as: UInt16.self)
+    }
+
+    /// Decodes the slot at pc of the current page. Returns the page to run from (the scratch page for an
+    /// instruction straddling two pages), or nil with a trap raised.
+    @inline(never)
+    func decodeSlot(_ pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>)
+        -> UnsafeMutablePointer<DecodedInstruction>? {
+        let offset = pc & 0xfff
+        // The loop may have reached this page without `enterPage` (a jump to a recent page): translate again.
+        let r = resolve(pc, size: 2, kind: .fetch)
+        if r.fault != 0 {
+            raise(r.fault, pc)
+            return nil
+        }
+        guard let host = r.host else {
+            raise(Cause.fetchAccess, pc)
+            return nil
+        }
+        let low = host.loadUnaligned(as: UInt16.self)
+        let slot = Int(offset >> 1)
+        if low & 3 != 3 {
+            page[slot] = Decoder.decodeCompressed(low)
+            return page
+        }
+        if offset <= 0xffc {
+            page[slot] = Decoder.decode(host.loadUnaligned(as: UInt32.self))
+            return page
+        }
+        guard let high = fetchUpperHalf(pc) else { return nil }
+        straddlePage[2047] = Decoder.decode(UInt32(low) | UInt32(high) << 16)
+        return straddlePage
+    }
+
+    /// Frees every decoded page. Only called where the loop is about to replace its page pointer.
+    func dropCodeCache() {
+        for index in 0..<codePageCount {
+            codePages[index]?.deallocate()
+            codePages[index] = nil
+            codeGeneration[index] = 0
+        }
+        allocatedCodePages = 0
+        flushStoreTLBs()
+        forgetRecentPages()
+    }
+}

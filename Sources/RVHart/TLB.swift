@@ -1,0 +1,81 @@
+/// One software-TLB entry: the host address of a guest virtual address is `vaddr &+ hostOffset`.
+/// `tag` is the page's virtual address; `invalid` never matches a page address. A store entry whose tag has
+/// bit 0 set maps a page holding decoded code: stores to it take the slow path, which keeps the
+/// decoded-instruction cache exact.
+struct TLBEntry {
+    var tag: UInt64
+    var hostOffset: UInt64
+
+    static let invalid = TLBEntry(tag: .max, hostOffset: 0)
+    static let codeMarker: UInt64 = 1
+}
+
+enum AccessKind: Int {
+    case fetch = 0, load = 1, store = 2
+}
+
+enum TLBLayout {
+    static let entries = 256
+    static let kinds = 3
+    static let sets = 4
+    static let setStride = entries * kinds
+    static let totalEntries = setStride * sets
+    /// Set 0 serves M-mode (untranslated), 1 S-mode, 2 S-mode with SUM, 3 U-mode.
+    static let setPrivilege: [PrivilegeMode] = [.machine, .supervisor, .supervisor, .user]
+}
+
+extension Hart {
+    /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM.
+    func selectTLBs() {
+        let fetch = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
+        if fetch != fetchTLB { forgetRecentPages() }
+        fetchTLB = fetch
+        var dataPrivilege = priv
+        if priv == .machine && mstatus & MStatus.mprv != 0 { dataPrivilege = previousMachineMode }
+        let dataSet = tlbSet(for: dataPrivilege, sum: mstatus & MStatus.sum != 0) * TLBLayout.setStride
+        loadTLB = tlb + dataSet + TLBLayout.entries
+        storeTLB = tlb + dataSet + 2 * TLBLayout.entries
+    }
+
+    func tlbSet(for privilege: PrivilegeMode, sum: Bool) -> Int {
+        switch privilege {
+        case .machine: return 0
+        case .supervisor: return sum ? 2 : 1
+        case .user: return 3
+        }
+    }
+
+    /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
+    func flushTranslations() {
+        (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
+        forgetRecentPages()
+    }
+
+    /// Drops every entry (PMP changes affect M-mode too).
+    func flushAllTLBs() {
+        tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
+        forgetRecentPages()
+    }
+
+    /// Drops every store entry (the decoded cache changed which pages hold code).
+    func flushStoreTLBs() {
+        for set in 0..<TLBLayout.sets {
+            (tlb + set * TLBLayout.setStride + 2 * TLBLayout.entries).update(repeating: .invalid,
+                                                                            count: TLBLayout.entries)
+        }
+    }
+
+    /// Removes store entries pointing at the host page `hostPage`, so the next store refills with the
+    /// code marker.
+    func dropStoreEntries(hostPage: UInt64) {
+        for set in 0..<TLBLayout.sets {
+            let entries = tlb + set * TLBLayout.setStride + 2 * TLBLayout.entries
+            for index in 0..<TLBLayout.entries {
+                let entry = entries[index]
+                if entry.tag != TLBEntry.invalid.tag && (entry.tag & ~0xfff) &+ entry.hostOffset == hostPage {
+                    entries[index] = .invalid
+                }
+            }
+        }
+    }
+}

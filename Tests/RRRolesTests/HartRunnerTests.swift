@@ -1,0 +1,248 @@
+import Foundation
+import RRProto
+import RRRoles
+import RVPlatform
+import XCTest
+
+/// A few RV64 encodings, enough for the programs below.
+enum Assemble {
+    static func iType(_ opcode: UInt32, _ funct3: UInt32, rd: UInt32, rs1: UInt32, _ imm: Int32) -> UInt32 {
+        (UInt32(bitPattern: imm) & 0xfff) << 20 | rs1 << 15 | funct3 << 12 | rd << 7 | opcode
+    }
+    static func addi(_ rd: UInt32, _ rs1: UInt32, _ imm: Int32) -> UInt32 { iType(0x13, 0, rd: rd, rs1: rs1, imm) }
+    static func slli(_ rd: UInt32, _ rs1: UInt32, _ shift: Int32) -> UInt32 { iType(0x13, 1, rd: rd, rs1: rs1, shift) }
+    static func lui(_ rd: UInt32, _ upper: UInt32) -> UInt32 { upper << 12 | rd << 7 | 0x37 }
+    static func lbu(_ rd: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { iType(0x03, 4, rd: rd, rs1: rs1, offset) }
+    static func lw(_ rd: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { iType(0x03, 2, rd: rd, rs1: rs1, offset) }
+    static func sw(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 {
+        let imm = UInt32(bitPattern: offset) & 0xfff
+        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | 2 << 12 | (imm & 0x1f) << 7 | 0x23
+    }
+    /// jal x0, offset (a jump back or forward by `offset` bytes).
+    static func jump(_ offset: Int32) -> UInt32 {
+        let imm = UInt32(bitPattern: offset)
+        return ((imm >> 20) & 1) << 31 | ((imm >> 1) & 0x3ff) << 21 | ((imm >> 11) & 1) << 20 | ((imm >> 12) & 0xff) << 12 | 0x6f
+    }
+    static func lrD(_ rd: UInt32, _ rs1: UInt32) -> UInt32 { 0b00010 << 27 | rs1 << 15 | 3 << 12 | rd << 7 | 0x2f }
+    static func scD(_ rd: UInt32, _ rs2: UInt32, _ rs1: UInt32) -> UInt32 {
+        0b00011 << 27 | rs2 << 20 | rs1 << 15 | 3 << 12 | rd << 7 | 0x2f
+    }
+    static let pause: UInt32 = 0x0100_000f
+
+    static func bytes(_ words: [UInt32]) -> Data {
+        Data(words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } })
+    }
+}
+
+/// An in-memory transport that records what the hart sends and when it pauses.
+final class RecordingHartTransport: HartTransport {
+    var sent: [Rrvm_Envelope] = []
+    var pauses: [PauseReason] = []
+    var awaited = 0
+    var finished: (code: Int32, reason: String?)?
+    /// Answers a waited access at once, from inside `awaitReply`, when set.
+    var answer: ((Rrvm_MmioRequest) -> Rrvm_MmioReply)?
+    weak var runner: HartRunner?
+
+    func send(_ envelope: Rrvm_Envelope) { sent.append(envelope) }
+
+    func awaitReply() {
+        awaited += 1
+        guard let answer, case .mmioRequest(let request)? = sent.last?.body else { return }
+        runner?.receive(reply(answer(request)))
+    }
+
+    func paused(for reason: PauseReason) { pauses.append(reason) }
+    func finish(exitCode: Int32, reason: String?) { finished = (exitCode, reason) }
+
+    func reply(_ reply: Rrvm_MmioReply) -> Rrvm_Envelope {
+        var envelope = Rrvm_Envelope()
+        envelope.body = .mmioReply(reply)
+        return envelope
+    }
+
+    var yields: [Rrvm_Yield] { sent.compactMap { if case .yield(let yield)? = $0.body { return yield } else { return nil } } }
+    var requests: [Rrvm_MmioRequest] {
+        sent.compactMap { if case .mmioRequest(let request)? = $0.body { return request } else { return nil } }
+    }
+}
+
+final class HartRunnerTests: XCTestCase {
+    static let postedWindow: UInt64 = 0x1000_0000   // device 0: writes posted
+    static let waitedWindow: UInt64 = 0x0200_0000   // device 1: writes wait
+
+    var ram: UnsafeMutableRawPointer!
+    let transport = RecordingHartTransport()
+
+    override func setUp() {
+        ram = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)
+    }
+
+    override func tearDown() { ram.deallocate() }
+
+    /// A hart whose boot ROM holds `program`.
+    func runner(_ program: [UInt32]) -> HartRunner {
+        var config = Rrvm_MachineConfig()
+        config.harts = 1
+        config.ramSize = 1 << 20
+        config.bootRom = Assemble.bytes(program)
+        config.devices = [
+            .with { $0.kind = .uart; $0.base = Self.postedWindow; $0.size = 0x100 },
+            .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true },
+        ]
+        let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
+        transport.runner = runner
+        return runner
+    }
+
+    func run(_ runner: HartRunner, budget: UInt64, g: UInt64 = 0, configure: (inout Rrvm_Run) -> Void = { _ in }) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        var run = Rrvm_Run()
+        run.budget = budget
+        configure(&run)
+        envelope.body = .run(run)
+        runner.receive(envelope)
+    }
+
+    static let countingLoop: [UInt32] = [Assemble.addi(1, 1, 1), Assemble.jump(-4)]
+
+    func testASliceEndsExactlyAtItsBudget() {
+        let runner = runner(Self.countingLoop)
+        run(runner, budget: 101)
+        XCTAssertEqual(transport.yields.map(\.executed), [101])
+        XCTAssertEqual(transport.yields.first?.reason, .stopBudget)
+        XCTAssertEqual(runner.hart.register(1), 51)
+        XCTAssertFalse(runner.sliceActive)
+        run(runner, budget: 100, g: 101)
+        XCTAssertEqual(transport.yields.map(\.executed), [101, 100], "each slice counts its own instructions")
+    }
+
+    func testWritesArePostedOrWaitedForAsTheDeviceSays() {
+        let runner = runner([
+            Assemble.lui(5, 0x10000), Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 65),
+            Assemble.sw(7, 0, 5),    // posted: the hart goes on
+            Assemble.sw(7, 4, 6),    // waits
+            Assemble.addi(8, 0, 1), Assemble.jump(0),
+        ])
+        run(runner, budget: 50)
+        XCTAssertEqual(transport.requests.map(\.posted), [true, false])
+        XCTAssertEqual(transport.requests.map(\.executed), [3, 4])
+        XCTAssertEqual(transport.awaited, 1)
+        XCTAssertTrue(runner.awaitingReply, "stopped at the waited write")
+        XCTAssertTrue(transport.yields.isEmpty)
+        XCTAssertEqual(runner.hart.register(8), 0)
+        runner.receive(transport.reply(.with { $0.interruptLines = 0 }))
+        XCTAssertEqual(runner.hart.register(8), 1, "the answer lets the slice go on")
+        XCTAssertEqual(transport.yields.map(\.executed), [50])
+    }
+
+    func testAReplyCanShortenTheSlice() {
+        let runner = runner([Assemble.lui(6, 0x2000), Assemble.lw(7, 0, 6)] + Self.countingLoop)
+        transport.answer = { _ in .with { $0.value = 3; $0.sliceLeft = 10 } }
+        run(runner, budget: 1000)
+        XCTAssertEqual(runner.hart.register(7), 3)
+        XCTAssertEqual(transport.yields.map(\.executed), [12], "2 instructions, then the 10 the answer left")
+    }
+
+    func testStableReadsAreAnsweredHereUntilAWriteElsewhere() {
+        let runner = runner([
+            Assemble.lui(5, 0x10000),
+            Assemble.lbu(10, 5, 5),  // answered from the declaration
+            Assemble.sw(0, 0, 5),    // a write the declaration survives
+            Assemble.lbu(11, 5, 5),  // still answered here
+            Assemble.sw(0, 8, 5),    // a write elsewhere ends it
+            Assemble.lbu(12, 5, 5),  // waits
+            Assemble.jump(0),
+        ])
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 0
+                $0.reads = [.with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0] }]
+            }]
+        }
+        XCTAssertEqual(runner.hart.register(10), 0x60)
+        XCTAssertEqual(runner.hart.register(11), 0x60)
+        XCTAssertEqual(transport.requests.map(\.answered), [true, false, true, false, false])
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true, false])
+        XCTAssertEqual(runner.statistics.answeredHere, 2)
+        XCTAssertTrue(runner.awaitingReply)
+    }
+
+    func testASpinHintEndsTheSliceOnlyWhenAnotherHartCouldRun() {
+        let runner = runner([Assemble.addi(1, 1, 1), Assemble.pause, Assemble.jump(-8)])
+        run(runner, budget: 30) { $0.spinHintsYield = false }
+        XCTAssertEqual(transport.yields.last?.reason, .stopBudget)
+        run(runner, budget: 30, g: 30) { $0.spinHintsYield = true }
+        XCTAssertEqual(transport.yields.last?.reason, .stopSpinHint)
+        XCTAssertLessThan(transport.yields.last!.executed, 30)
+    }
+
+    /// The pause point is invisible: the same slice, paused at some instructions and resumed, ends with the
+    /// same state, count and hash as without pauses, and keeps its LR/SC reservation across the pause.
+    func testThePausePointChangesNothingTheGuestCanSee() {
+        let program = [
+            Assemble.addi(7, 0, 1), Assemble.slli(7, 7, 31),  // x7 = RAM base
+            Assemble.lrD(8, 7),
+            Assemble.addi(9, 0, 42),
+            Assemble.scD(10, 9, 7),                            // x10 = 0: the reservation held
+        ] + Self.countingLoop
+
+        let plain = runner(program)
+        run(plain, budget: 40)
+        let expected = transport.yields.last!
+        XCTAssertEqual(plain.hart.register(10), 0)
+
+        transport.sent = []
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)  // the SC wrote 42 there
+        let paused = runner(program)
+        paused.pause(.checkpoint, afterRetired: 3)  // between the LR and the SC
+        run(paused, budget: 40)
+        XCTAssertEqual(transport.pauses, [.checkpoint])
+        XCTAssertEqual(paused.hart.retired, 3, "stopped exactly there")
+        XCTAssertTrue(paused.sliceActive, "the slice is not ended")
+        XCTAssertTrue(transport.yields.isEmpty, "the sequencer hears nothing")
+        paused.pause(.debugger)  // a second holder, while paused: reached at once
+        paused.resume(.checkpoint)
+        XCTAssertEqual(paused.hart.retired, 3, "still held by the debugger")
+        paused.resume(.debugger, thenPauseAfter: 1)  // a single step
+        XCTAssertEqual(paused.hart.retired, 4)
+        paused.resume(.debugger)
+        XCTAssertEqual(paused.hart.register(10), 0, "the SC after the pause still holds the reservation")
+        XCTAssertEqual(transport.yields.count, 1)
+        XCTAssertEqual(transport.yields.last?.executed, expected.executed)
+        XCTAssertEqual(transport.yields.last?.stateHash, expected.stateHash)
+        XCTAssertEqual(transport.yields.last?.pc, expected.pc)
+    }
+
+    func testAPauseBetweenSlicesHoldsTheNextRun() {
+        let runner = runner(Self.countingLoop)
+        runner.pause(.debugger)
+        XCTAssertEqual(transport.pauses, [.debugger], "reached at once: nothing runs")
+        run(runner, budget: 10)
+        XCTAssertEqual(runner.hart.retired, 0)
+        XCTAssertTrue(transport.yields.isEmpty)
+        runner.resume(.debugger)
+        XCTAssertEqual(transport.yields.map(\.executed), [10])
+    }
+
+    func testAPauseAskedForWhileAwaitingAnAnswerIsReachedRightAfterIt() {
+        let runner = runner([Assemble.lui(6, 0x2000), Assemble.lw(7, 0, 6)] + Self.countingLoop)
+        run(runner, budget: 100)
+        XCTAssertTrue(runner.awaitingReply)
+        runner.pause(.debugger)
+        XCTAssertTrue(transport.pauses.isEmpty, "the load is half done: not a boundary")
+        runner.receive(transport.reply(.with { $0.value = 9 }))
+        XCTAssertEqual(transport.pauses, [.debugger])
+        XCTAssertEqual(runner.hart.retired, 2, "the load completed, nothing after it ran")
+        XCTAssertEqual(runner.hart.register(7), 9)
+    }
+
+    func testMessagesOutOfTurnEndTheHartWithAReason() {
+        let runner = runner(Self.countingLoop)
+        runner.receive(transport.reply(.with { $0.value = 1 }))
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason?.contains("unexpected MMIO reply") == true)
+    }
+}
