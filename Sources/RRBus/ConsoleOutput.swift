@@ -8,7 +8,8 @@ import Foundation
 /// notices: host output speed must not reach guest-visible state). A closed output (EPIPE, `| head`)
 /// is reported once through `onClosed`.
 public final class ConsoleOutput {
-    public static let backlogLimit = 1 << 20
+    /// 1 MiB; `RRVM_CONSOLE_BACKLOG=BYTES` sets another bound (tests use a small one).
+    public static let backlogLimit = ProcessInfo.processInfo.environment["RRVM_CONSOLE_BACKLOG"].flatMap { Int($0) } ?? 1 << 20
 
     private let descriptor: Int32
     /// Set when the descriptor is standard output itself made non-blocking (it could not be reopened):
