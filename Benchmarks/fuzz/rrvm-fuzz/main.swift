@@ -36,7 +36,8 @@ func fuzzFrames(_ input: UnsafeBufferPointer<UInt8>) {
 
 /// The log reader: any input must be read or refused with an error, never crash.
 func fuzzLog(_ input: UnsafeBufferPointer<UInt8>) {
-    _ = try? LogFile(bytes: Array(input), name: "fuzz input")
+    // Read and checked whole, as `rrctl replay` and `rrctl log stats` do before anything runs.
+    _ = try? LogSummary(reader: LogReader(bytes: Array(input), name: "fuzz input"))
 }
 
 let fuzzLogReader = ProcessInfo.processInfo.environment["RRVM_FUZZ_TARGET"] == "log"
