@@ -20,14 +20,14 @@ final class HartNode: HartTransport, GDBTarget {
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64?
 
-    // A debugger (`--gdb PORT`): the hart starts paused and runs only while the debugger lets it.
-    private let gdbPort: UInt16?
+    // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
+    private let gdbAddress: BusAddress?
     private var gdb: GDBServer?
 
-    init(runDirectory: RunDirectory, index: Int, gdbPort: UInt16? = nil) {
+    init(runDirectory: RunDirectory, index: Int, gdbAddress: BusAddress? = nil) {
         self.runDirectory = runDirectory
         self.index = index
-        self.gdbPort = gdbPort
+        self.gdbAddress = gdbAddress
     }
 
     func run() -> Int32 {
@@ -45,11 +45,12 @@ final class HartNode: HartTransport, GDBTarget {
                 }
                 connection.onEnvelope { [unowned self] envelope in self.deliver(envelope) }
                 connection.onClose = { [unowned self] reason in
-                    self.stop(1, "hart \(self.index) lost the sequencer: \(reason)")
+                    self.stop(1, isSupervised ? nil : "hart \(self.index) lost the sequencer: \(reason)")
                 }
             }
         }
         loop.run()
+        gdb?.close()
         return exitCode
     }
 
@@ -58,11 +59,12 @@ final class HartNode: HartTransport, GDBTarget {
         self.ram = ram
         let runner = HartRunner(index: index, config: config, ram: ram.base, transport: self)
         self.runner = runner
-        if let gdbPort {
-            gdb = try GDBServer(loop: loop, port: gdbPort, hart: runner.hart, target: self)
+        if let gdbAddress {
+            let server = try GDBServer(loop: loop, address: gdbAddress, hart: runner.hart, target: self)
+            gdb = server
             runner.breakpointsPause = true
             runner.pause(.debugger)
-            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex 'target remote :\(gdbPort)'")
+            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex '\(server.targetRemote)'")
         }
     }
 
