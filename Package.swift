@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Every process of a cluster is single-threaded around its own event loop, so the Swift 5 language
@@ -83,3 +84,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// libFuzzer over the frame decoder and the log reader: only Benchmarks/fuzz/run.sh sets RRVM_FUZZ=1 (and
+// builds with -sanitize=fuzzer), so the default build never sees these targets.
+if ProcessInfo.processInfo.environment["RRVM_FUZZ"] == "1" {
+    package.targets += [
+        .systemLibrary(name: "CFuzzDriver", path: "Benchmarks/fuzz/CFuzzDriver"),
+        .executableTarget(name: "rrvm-fuzz", dependencies: ["CFuzzDriver", "RRBus", "RRSequencer"],
+                          path: "Benchmarks/fuzz/rrvm-fuzz", swiftSettings: strict),
+    ]
+    package.products.append(.executable(name: "rrvm-fuzz", targets: ["rrvm-fuzz"]))
+}

@@ -35,7 +35,7 @@ median_seconds() {
 printf '%-28s %8s %8s %9s %8s %12s %7s %10s\n' "rrvm" "plain s" "record s" "overhead" "replay s" "instructions" "MIPS" "B/Minstr"
 for smp in 1 4; do
   plain=$(median_seconds "$rrctl" up --smp "$smp" "${images[@]}" --append "$append")
-  record=$(median_seconds "$rrctl" up --smp "$smp" "${images[@]}" --append "$append" --record "$work/boot.log")
+  record=$(median_seconds "$rrctl" up --smp "$smp" "${images[@]}" --append "$append" --record "$work/boot.log" --force)
   replay=$(median_seconds "$rrctl" replay "$work/boot.log")
   stats=$("$rrctl" log stats "$work/boot.log")
   instructions=$(echo "$stats" | awk -F': ' '/^instructions retired/ {print $2}')
@@ -50,7 +50,7 @@ programs=$root/.build/guest-programs
 "$root/Tests/GuestPrograms/build.sh" "$programs" smp-contend >/dev/null 2>&1
 contend=(--smp 4 --bios none --kernel "$programs/smp-contend.elf")
 plain=$(median_seconds "$rrctl" up "${contend[@]}")
-record=$(median_seconds "$rrctl" up "${contend[@]}" --record "$work/contend.log")
+record=$(median_seconds "$rrctl" up "${contend[@]}" --record "$work/contend.log" --force)
 replay=$(median_seconds "$rrctl" replay "$work/contend.log")
 stats=$("$rrctl" log stats "$work/contend.log")
 instructions=$(echo "$stats" | awk -F': ' '/^instructions retired/ {print $2}')

@@ -50,8 +50,8 @@ printf '%-34s %13s %12s %10s %12s %10s\n' "guest" "instructions" "compact B" "B/
 measure() {
   local name=$1
   shift
-  "$rrctl" up "$@" --record "$work/compact.log" </dev/null >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-  "$rrctl" up "$@" --record "$work/full.log" --log-detail full </dev/null >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  "$rrctl" up "$@" --record "$work/compact.log" --force </dev/null >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  "$rrctl" up "$@" --record "$work/full.log" --force --log-detail full </dev/null >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   printf '%-34s %13s %12s %10s %12s %10s\n' "$name" "$(stat_field "$work/compact.log" "instructions retired")" \
     "$(stat_field "$work/compact.log" bytes)" "$(stat_field "$work/compact.log" "bytes per 1,000 instructions")" \
     "$(stat_field "$work/full.log" bytes)" "$(stat_field "$work/full.log" "bytes per 1,000 instructions")"
@@ -73,7 +73,7 @@ seconds() {
 }
 for _ in $(seq "$runs"); do
   plain+=("$(seconds "$rrctl" up --smp 4 "${linux[@]}" --append "$append")")
-  record+=("$(seconds "$rrctl" up --smp 4 "${linux[@]}" --append "$append" --record "$work/overhead.log")")
+  record+=("$(seconds "$rrctl" up --smp 4 "${linux[@]}" --append "$append" --record "$work/overhead.log" --force)")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 p=$(median "${plain[@]}")

@@ -40,6 +40,12 @@ public final class Connection {
 
     public var isOpen: Bool { !closed }
 
+    /// The largest frame accepted on the socket (lowered until a peer has been admitted).
+    public var maximumFrameSize: Int {
+        get { decoder.maximumFrameSize }
+        set { decoder.maximumFrameSize = newValue }
+    }
+
     func startReading() {
         if case .tcp = kindOfHandle { uv_tcp_nodelay(box.raw(as: uv_tcp_t.self), 1) }
         uv_read_start(stream, { handle, _, buf in

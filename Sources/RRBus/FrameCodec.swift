@@ -2,6 +2,9 @@
 public enum FrameCodec {
     /// Frames above this size are refused: 1 MiB frames must pass, runaway lengths must not allocate.
     public static let maximumFrameSize = 16 << 20
+    /// The limit before a peer has been admitted: Hello takes a few hundred bytes, and a stranger must not
+    /// make the sequencer hold megabytes for it.
+    public static let handshakeFrameLimit = 64 << 10
 
     /// Appends `payload` as one frame to `buffer`.
     public static func append(_ payload: [UInt8], to buffer: inout [UInt8]) {
@@ -31,7 +34,8 @@ public enum BusError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .oversizedFrame(let size):
-            return "frame of \(size) bytes exceeds the \(FrameCodec.maximumFrameSize)-byte limit"
+            return "frame of \(size) bytes exceeds the frame size limit (\(FrameCodec.maximumFrameSize) bytes, "
+                + "\(FrameCodec.handshakeFrameLimit) before the handshake)"
         case .malformedMessage(let why): return "malformed message: \(why)"
         case .peerClosed: return "peer closed the connection"
         case .io(let why): return why
@@ -44,8 +48,12 @@ public enum BusError: Error, CustomStringConvertible, Equatable {
 public struct FrameDecoder {
     private var buffer: [UInt8] = []
     private var start = 0
+    /// A frame announcing more than this is refused as soon as its length arrives.
+    public var maximumFrameSize: Int
 
-    public init() {}
+    public init(maximumFrameSize: Int = FrameCodec.maximumFrameSize) {
+        self.maximumFrameSize = maximumFrameSize
+    }
 
     /// Adds bytes read from the stream.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
@@ -62,7 +70,7 @@ public struct FrameDecoder {
         guard available >= 4 else { compact(); return nil }
         let length = Int(buffer[start]) | Int(buffer[start + 1]) << 8 | Int(buffer[start + 2]) << 16
             | Int(buffer[start + 3]) << 24
-        guard length <= FrameCodec.maximumFrameSize else { throw BusError.oversizedFrame(length) }
+        guard length <= maximumFrameSize else { throw BusError.oversizedFrame(length) }
         guard available >= 4 + length else { compact(); return nil }
         let frame = Array(buffer[(start + 4)..<(start + 4 + length)])
         start += 4 + length

@@ -21,7 +21,8 @@ public struct Credentials: Equatable {
             return "protocol version \(hello.protocolVersion) is not this sequencer's version \(protocolVersion)"
         }
         if hello.clusterID != clusterID {
-            return "cluster id '\(hello.clusterID)' is not this cluster's ('\(clusterID)')"
+            // The real id is not echoed: a refusal tells a stranger nothing about this cluster.
+            return "cluster id '\(hello.clusterID.prefix(64))' is not this cluster's"
         }
         // Compare in constant time: the secret is the only thing keeping strangers off the bus.
         let offered = [UInt8](hello.secret)

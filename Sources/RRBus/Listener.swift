@@ -62,6 +62,22 @@ public final class Listener {
         }
     }
 
+    /// The TCP port actually bound (the one the system chose when asked for port 0); nil for a Unix socket.
+    public var boundPort: UInt16? {
+        guard kind == .tcp else { return nil }
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let status = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                uv_tcp_getsockname(box.raw(as: uv_tcp_t.self), $0, &length)
+            }
+        }
+        guard status == 0 else { return nil }
+        return withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+    }
+
     public func close() { box.close() }
 }
 

@@ -3,8 +3,11 @@ import Foundation
 
 /// Makes this process die with its supervisor: the kernel sends SIGKILL when the parent exits, and a
 /// parent that already died before we asked is caught by comparing getppid() with the expected pid.
-public func dieWithParent(expectedParent: pid_t?) {
-    _ = rrvm_set_parent_death_signal(SIGKILL)
+/// `signal` is SIGKILL for every role but the sequencer, which gets SIGTERM so that it can still write
+/// the end of its log (and remove the run directory) when rrctl is killed.
+public func dieWithParent(expectedParent: pid_t?, signal deathSignal: Int32 = SIGKILL) {
+    _ = rrvm_set_parent_death_signal(deathSignal)
+    isSupervised = expectedParent != nil
     if let expectedParent, getppid() != expectedParent {
         exit(1)
     }
@@ -16,6 +19,16 @@ public func dieWithParent(expectedParent: pid_t?) {
     signal(SIGPIPE, SIG_IGN)
 }
 
+/// Whether rrctl started this process (`--parent-pid`): then rrctl tells why a run ended, and a member
+/// that merely lost the sequencer need not say so too.
+public private(set) var isSupervised = false
+
+/// A new anonymous memory file (memfd, close-on-exec): named by no directory, it is gone once the last
+/// process holding or mapping it is. Returns the descriptor, or -1 with errno set.
+public func createMemoryFile(name: String) -> Int32 {
+    rrvm_memfd_create(name)
+}
+
 /// Sets the name shown by `ps -o comm`, `top` and gdb (15 bytes at most).
 public func setProcessName(_ name: String) {
     _ = rrvm_set_process_name(name)
@@ -23,5 +36,15 @@ public func setProcessName(_ name: String) {
 
 /// Writes "ROLE: message" to standard error.
 public func report(_ role: String, _ message: String) {
-    FileHandle.standardError.write(Data("\(role): \(message)\n".utf8))
+    // write(2), not FileHandle: a closed or full standard error must not end the process.
+    let line = Array("\(role): \(message)\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+/// The exit status a process reports for a guest's status: exit statuses are 8 bits, so a status whose
+/// low 8 bits are 0 (256, 0x100 << n) would read as success; any non-zero guest status must not.
+/// Rule: 0 stays 0; otherwise the low 8 bits, or 255 when those are 0.
+public func processExitStatus(guestStatus status: Int32) -> Int32 {
+    if status == 0 { return 0 }
+    return status & 0xFF == 0 ? 255 : status & 0xFF
 }

@@ -21,6 +21,7 @@ final class Cluster {
     private var failure: String?
     private var exitCode: Int32 = 0
     private var tearingDown = false
+    private var output: ConsoleOutput?
     private var consoleTail: [UInt8] = []
     private var panicSeen = false
     private let terminal = TerminalMode()
@@ -44,6 +45,15 @@ final class Cluster {
             terminal.restore()
             runDirectory.remove()
         }
+        // A closed standard output (`rrctl up | head`) is an error from write, handled below, not a signal.
+        signal(SIGPIPE, SIG_IGN)
+        let output = ConsoleOutput(loop: loop) { [unowned self] reason in
+            self.fail(code: 128 + SIGPIPE, "standard output was closed (\(reason)): the run is stopped")
+        }
+        output.onFirstDrop = {
+            report("rrctl", "standard output is not being read: console output is being dropped (the guest runs on)")
+        }
+        self.output = output
         for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
             signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
                 self.fail(code: 128 + number, "stopped by \(number == SIGINT ? "Ctrl-C" : "signal \(number)")")
@@ -64,6 +74,10 @@ final class Cluster {
             timeoutTimer = timer
         }
         loop.run()
+        output.finish(milliseconds: 2000)
+        if output.droppedBytes > 0 {
+            report("rrctl", "\(output.droppedBytes) bytes of console output were dropped: standard output was not read")
+        }
         if let failure {
             report("rrctl", failure)
         } else if let shutdown, shutdown.exitCode != 0 {
@@ -81,7 +95,7 @@ final class Cluster {
                           arguments: common + ["--device", String(index), "--kind", device.kindName])
         }
         for hart in 0..<Int(config.harts) {
-            let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", String($0)] : [] } ?? []
+            let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
             _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
                           arguments: common + ["--hart", String(hart)] + gdb)
         }
@@ -98,7 +112,7 @@ final class Cluster {
     private func childExited(name: String, exit: ChildExit) {
         if let sequencer, sequencer.exited == exit, name == "sequencer" {
             if case .status(let code) = exit {
-                if failure == nil { exitCode = shutdown?.exitCode ?? code }
+                if failure == nil { exitCode = processExitStatus(guestStatus: shutdown?.exitCode ?? code) }
                 if shutdown == nil && failure == nil && code != 0 {
                     failure = "the sequencer stopped (status \(code))"
                 }
@@ -110,7 +124,10 @@ final class Cluster {
         }
         if !tearingDown && shutdown == nil {
             let pid = members.first { $0.name == name }?.pid ?? 0
-            fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped")
+            // A dying sequencer takes every member with it: wait a moment, so that the first cause is named.
+            loop.after(milliseconds: 50) { [unowned self] in
+                if !self.tearingDown && self.shutdown == nil { self.fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped") }
+            }
         }
         finishIfAllExited()
     }
@@ -150,12 +167,7 @@ final class Cluster {
     }
 
     private func console(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Foundation.write(1, $0.baseAddress! + offset, $0.count - offset) }
-            if written <= 0 { break }
-            offset += written
-        }
+        output?.write(bytes)
         consoleTail += bytes
         if consoleTail.count > 8192 { consoleTail.removeFirst(consoleTail.count - 4096) }
         watchForPanic()
@@ -191,7 +203,14 @@ final class Cluster {
         input = nil
         // The sequencer flushes the log and tells every member to stop; whoever is still there after
         // that (a hung or stopped process) is killed. Members ignore SIGTERM, so only SIGKILL ends them.
-        sequencer?.send(signal: SIGTERM)
+        if let control, control.isOpen, let failure {
+            // Ask over the bus, so that the log's end and the sequencer's last word carry rrctl's reason.
+            var envelope = Rrvm_Envelope()
+            envelope.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = failure })
+            control.send(envelope)
+        } else {
+            sequencer?.send(signal: SIGTERM)
+        }
         loop.after(milliseconds: 500) { [unowned self] in
             for member in self.members { member.send(signal: SIGKILL) }
         }

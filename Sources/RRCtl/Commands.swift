@@ -18,10 +18,10 @@ public struct RRCtlCommand: ParsableCommand {
 
 /// Options describing the machine, shared by `up` and the benchmarks.
 struct MachineOptions: ParsableArguments {
-    @Option(help: "Number of harts (1 to 8).")
+    @Option(parsing: .unconditional, help: "Number of harts (1 to 8).")
     var smp: Int = 4
 
-    @Option(help: "Guest RAM, e.g. 256M or 1G.")
+    @Option(parsing: .unconditional, help: "Guest RAM, e.g. 256M or 1G.")
     var memory: String = "256M"
 
     @Option(help: "Firmware loaded at 0x80000000 (OpenSBI fw_jump.bin), or 'none' to start --kernel (an ELF) in M-mode.")
@@ -39,10 +39,10 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "A raw disk image for the virtio-blk device.")
     var disk: String?
 
-    @Option(help: "Instructions per round-robin slice.")
+    @Option(parsing: .unconditional, help: "Instructions per round-robin slice.")
     var quantum: UInt64 = Schedule.defaultQuantum
 
-    @Option(help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
+    @Option(parsing: .unconditional, help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
     var icountShift: UInt32 = 4
 
     @Option(help: "Page-table format the harts offer: sv39 or sv48.")
@@ -54,15 +54,24 @@ struct MachineOptions: ParsableArguments {
 
 /// GDB on one hart (DESIGN §9): the hart serves the remote protocol and waits for the debugger.
 struct DebuggerOptions: ParsableArguments {
-    @Option(help: "Serve the GDB remote protocol for one hart on this TCP port of localhost; the hart waits for the debugger before its first instruction.")
-    var gdb: UInt16?
+    @Option(parsing: .unconditional,
+            help: "Serve the GDB remote protocol for one hart on this TCP port of localhost (0: any free port, printed), or on the Unix socket unix:PATH (mode 0600: only this user); the hart waits for the debugger before its first instruction.")
+    var gdb: String?
 
-    @Option(help: "The hart --gdb debugs.")
+    @Option(parsing: .unconditional, help: "The hart --gdb debugs.")
     var gdbHart: Int = 0
 
     func validate(harts: Int) throws {
-        guard gdb == nil || (0..<harts).contains(gdbHart) else {
+        guard let gdb else { return }
+        guard (0..<harts).contains(gdbHart) else {
             throw ValidationError("--gdb-hart must name one of the \(harts) harts")
+        }
+        do {
+            if case .unix(let path) = try GDBEndpoint.parse(gdb), FileManager.default.fileExists(atPath: path) {
+                throw ValidationError("--gdb \(gdb): \(path) exists; name a path that does not")
+            }
+        } catch let error as NodeError {
+            throw ValidationError("--gdb: \(error)")
         }
     }
 }
@@ -76,7 +85,7 @@ struct Up: ParsableCommand {
 
     @OptionGroup var eval: EvalOptions
 
-    @Option(help: "Record the run into this log file.")
+    @Option(help: "Record the run into this log file (a new file; see --force).")
     var record: String?
 
     @Option(help: "What --record keeps: compact (inputs, checks, the end) or full (every stamped message too).")
@@ -89,15 +98,24 @@ struct Up: ParsableCommand {
         guard checkInterval > 0 else { throw ValidationError("--check-interval must be at least 1") }
     }
 
+    @Flag(help: "Let --record overwrite an existing file (never one of the run's images, nor a log being recorded).")
+    var force = false
+
     func run() throws {
         let plan = try MachineBuilder.plan(machine, recording: record != nil, eval: eval.eval)
         try debugger.validate(harts: Int(plan.config.harts))
-        let logArguments = record.map {
-            ["--record", $0, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
+        // Claimed (and locked) for the whole run, before anything starts.
+        let recording = try record.map { path in
+            try RecordingFile(path: path, force: force,
+                              images: plan.config.images.map(\.path) + plan.config.devices.map(\.path).filter { !$0.isEmpty })
+        }
+        let logArguments = recording.map {
+            ["--record", $0.path, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
         } ?? []
         // With --eval the commands come from the command line: the terminal is not the guest's input.
         let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: eval.eval == nil,
                                 debugger: debugger, timeout: eval.effectiveTimeout)
+        withExtendedLifetime(recording) {}
         throw ExitCode(status)
     }
 }
@@ -161,7 +179,7 @@ struct PS: ParsableCommand {
         commandName: "ps", abstract: "List the processes of running clusters (pid, role, state).")
 
     func run() throws {
-        let clusters = RunDirectory.live()
+        let clusters = try RunDirectory.live()
         if clusters.isEmpty {
             print("no cluster is running")
             return
@@ -187,18 +205,21 @@ func launch(plan: MachinePlan, sequencerArguments: [String], forwardInput: Bool,
             timeout: Double? = nil) throws -> Int32 {
     let directory = try RunDirectory.create()
     var config = plan.config
-    config.ramPath = directory.ramPath
+    let ram: SharedRAM
     do {
-        let ram = try SharedRAM.create(path: directory.ramPath, size: Int(config.ramSize))
+        ram = try SharedRAM.createAnonymous(size: Int(config.ramSize))
         try plan.load(into: ram)
     } catch {
         directory.remove()
         throw error
     }
-    let cluster = Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
-                          forwardInput: forwardInput, debugger: debugger)
-    cluster.timeout = timeout
-    return cluster.run()
+    config.ramPath = ram.path
+    return withExtendedLifetime(ram) {
+        let cluster = Cluster(runDirectory: directory, config: config, sequencerArguments: sequencerArguments,
+                              forwardInput: forwardInput, debugger: debugger)
+        cluster.timeout = timeout
+        return cluster.run()
+    }
 }
 
 /// Parses "256M", "1G", "65536" into bytes.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RRBus
 
 struct Guest: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +41,7 @@ enum DefaultGuest {
     /// Runs cluster/build-guest.sh, its progress going to standard error.
     static func build() throws -> Int32 {
         guard let root = projectRoot else {
-            throw ValidationError("cannot find rrvm's cluster/ directory: set RRVM_HOME to the source tree")
+            throw NodeError("cannot find rrvm's cluster/ directory: set RRVM_HOME to the source tree")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
@@ -70,14 +71,14 @@ extension DefaultGuest {
         if !isUpToDate(manifestPath: manifestPath) {
             let status = try build()
             guard status == 0 else {
-                throw ValidationError("building the default guest failed (status \(status)); see the messages above")
+                throw NodeError("building the default guest failed (status \(status)); see the messages above")
             }
         }
         guard let values = readManifest(manifestPath) else {
-            throw ValidationError("the default guest has no manifest at \(manifestPath)")
+            throw NodeError("the default guest has no manifest at \(manifestPath)")
         }
         func file(_ key: String) throws -> String {
-            guard let name = values[key] else { throw ValidationError("\(manifestPath) names no \(key)") }
+            guard let name = values[key] else { throw NodeError("\(manifestPath) names no \(key)") }
             return directory + "/" + name
         }
         return Images(bios: try file("bios"), kernel: try file("kernel"), initrd: try file("initrd"),

@@ -45,14 +45,11 @@ enum MachineBuilder {
     /// The machine `rrctl up` describes; a recording keeps the disk image unchanged and fingerprints the images.
     /// `eval` (--eval) adds its commands to the kernel command line.
     static func plan(_ options: MachineOptions, recording: Bool, eval: String? = nil) throws -> MachinePlan {
-        guard (1...8).contains(options.smp) else { throw ValidationError("--smp must be 1 to 8, not \(options.smp)") }
         let ramSize = try parseSize(options.memory)
-        guard ramSize >= 16 << 20, ramSize <= 8 << 30 else {
-            throw ValidationError("--memory must be between 16M and 8G, not \(options.memory)")
+        if let violation = MachineLimits.violation(harts: options.smp, ramSize: ramSize, mmu: options.mmu,
+                                                   quantum: options.quantum, icountShift: options.icountShift) {
+            throw ValidationError(violation.asOption)
         }
-        guard ["sv39", "sv48"].contains(options.mmu) else { throw ValidationError("--mmu must be sv39 or sv48") }
-        guard options.quantum >= 100 else { throw ValidationError("--quantum must be at least 100 instructions") }
-        guard options.icountShift <= 16 else { throw ValidationError("--icount-shift must be 0 to 16") }
         let net: NetOption
         do {
             // The default guest is networked, as QEMU's default machine is; a kernel of one's own asks.
@@ -89,18 +86,19 @@ enum MachineBuilder {
 
     /// The machine a log recorded, with every image checked against its recorded hash.
     static func replan(_ recorded: Rrvm_MachineConfig, imageDirectory: String?) throws -> MachinePlan {
+        try MachineLimits.check(recorded: recorded)
         func image(_ role: String) throws -> String? {
             guard let info = recorded.images.first(where: { $0.role == role }) else { return nil }
             let path = imageDirectory.map { "\($0)/\((info.path as NSString).lastPathComponent)" } ?? info.path
             let bytes = try readImage(path, what: role)
             let hash = FingerprintCache.sha256(path: path, bytes: bytes)
             guard hash == info.sha256 else {
-                throw ValidationError("\(role) image \(path) has changed since the recording "
+                throw NodeError("\(role) image \(path) has changed since the recording "
                                       + "(sha256 \(hash), recorded \(info.sha256))")
             }
             return path
         }
-        guard let kernel = try image("kernel") else { throw ValidationError("the log records no kernel image") }
+        guard let kernel = try image("kernel") else { throw NodeError("the log records no kernel image") }
         let disk = recorded.devices.first { $0.kind == .virtioBlock }
         let inputs = MachineInputs(
             harts: Int(recorded.harts), ramSize: recorded.ramSize, bios: try image("bios"), kernel: kernel,
@@ -131,7 +129,7 @@ enum MachineBuilder {
                 kernel: BootImage(path: inputs.kernel, bytes: kernel),
                 initrd: initrd.map { BootImage(path: inputs.initrd!, bytes: $0) })
         } catch {
-            throw ValidationError("\(error)")
+            throw NodeError("\(error)")
         }
 
         var config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: inputs.quantum,
@@ -167,7 +165,7 @@ enum MachineBuilder {
 func readImage(_ path: String, what: String) throws -> [UInt8] {
     try checkImageFile(path, what: what)
     guard let data = FileManager.default.contents(atPath: path) else {
-        throw ValidationError("\(what) file \(path) is not a readable file")
+        throw NodeError("\(what) file \(path) is not a readable file")
     }
     return [UInt8](data)
 }
@@ -177,7 +175,7 @@ func imageSize(_ path: String, what: String) throws -> Int {
     try checkImageFile(path, what: what)
     guard FileManager.default.isReadableFile(atPath: path),
           let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
-        throw ValidationError("\(what) file \(path) is not a readable file")
+        throw NodeError("\(what) file \(path) is not a readable file")
     }
     return size
 }
@@ -185,9 +183,9 @@ func imageSize(_ path: String, what: String) throws -> Int {
 private func checkImageFile(_ path: String, what: String) throws {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw ValidationError("\(what) file \(path) does not exist")
+        throw NodeError("\(what) file \(path) does not exist")
     }
-    guard !isDirectory.boolValue else { throw ValidationError("\(what) file \(path) is not a readable file") }
+    guard !isDirectory.boolValue else { throw NodeError("\(what) file \(path) is not a readable file") }
 }
 
 func absolute(_ path: String) -> String {

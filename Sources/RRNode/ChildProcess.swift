@@ -64,8 +64,10 @@ public enum ChildExit: Equatable, CustomStringConvertible {
         switch self {
         case .status(let code): return "exited with status \(code)"
         case .signal(let number):
-            let name = strsignal(number).map { String(cString: $0) } ?? "signal \(number)"
-            return "killed by \(name) (signal \(number))"
+            let names: [Int32: String] = [SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL",
+                                          SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL",
+                                          SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP"]
+            return "was killed by signal \(number)" + (names[number].map { " (\($0))" } ?? "")
         }
     }
 }

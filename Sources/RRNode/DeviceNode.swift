@@ -41,7 +41,7 @@ final class DeviceNode {
                 connection.name = "sequencer"
                 connection.onEnvelope { [unowned self] envelope in self.handle(envelope) }
                 connection.onClose = { [unowned self] reason in
-                    self.stop(1, "device \(self.index) lost the sequencer: \(reason)")
+                    self.stop(1, isSupervised ? nil : "device \(self.index) lost the sequencer: \(reason)")
                 }
                 do {
                     try self.startNetwork(welcome.config)

@@ -24,6 +24,7 @@ enum DeviceReplay {
 
     private static func replay(_ log: LogReader, index: Int) throws -> Int32 {
         let config = log.header.config
+        try MachineLimits.check(recorded: config)
         guard log.isFull else {
             throw LogError("'\(log.name)' is a compact log: it holds no device messages. Record with --log-detail full, "
                            + "or write them with rrctl replay \(log.name) --full-stream FILE")

@@ -12,7 +12,17 @@ protocol GDBTarget: AnyObject {
     func debuggerInterrupt()
 }
 
-/// A GDB remote-serial-protocol server for one hart, on a TCP port of this host
+/// Where `--gdb` listens: `PORT`, a TCP port of 127.0.0.1 (0: any free one), which every local user can
+/// reach, or `unix:PATH`, a Unix socket made mode 0600, which only this user can.
+public enum GDBEndpoint {
+    public static func parse(_ text: String) throws -> BusAddress {
+        if let port = UInt16(text) { return .tcp(host: "127.0.0.1", port: port) }
+        guard text.hasPrefix("unix:") else { throw NodeError("expected a TCP port (0 to 65535) or unix:PATH, not '\(text)'") }
+        do { return try BusAddress(parsing: text) } catch { throw NodeError("\(error)") }
+    }
+}
+
+/// A GDB remote-serial-protocol server for one hart, on a TCP port of this host or a Unix socket
 /// (`gdb-multiarch -ex 'target remote :PORT' prog.elf`). It reads and writes registers and memory (virtual
 /// addresses, as the hart's supervisor sees them), sets breakpoints, continues and single-steps. A stopped
 /// hart holds its slice, so the sequencer, and with it the whole cluster, waits: G does not move, and
@@ -25,12 +35,31 @@ final class GDBServer {
     private var input: [UInt8] = []
     private var breakpoints: Set<UInt64> = []
 
-    init(loop: EventLoop, port: UInt16, hart: Hart, target: GDBTarget) throws {
+    init(loop: EventLoop, address: BusAddress, hart: Hart, target: GDBTarget) throws {
         self.hart = hart
         self.target = target
-        listener = try Listener(loop: loop, address: .tcp(host: "127.0.0.1", port: port)) { [unowned self] connection in
+        // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
+        let savedMask = umask(0o177)
+        defer { umask(savedMask) }
+        listener = try Listener(loop: loop, address: address) { [unowned self] connection in
             self.accept(connection)
         }
+    }
+
+    /// What to type in gdb: `target remote :PORT` with the port actually bound, or the socket's path.
+    var targetRemote: String {
+        switch listener?.address {
+        case .tcp?: return "target remote :\(listener?.boundPort ?? 0)"
+        case .unix(let path)?: return "target remote \(path)"
+        case nil: return "target remote (closed)"
+        }
+    }
+
+    /// Stops listening; a Unix socket file this server made is removed.
+    func close() {
+        listener?.close()
+        if case .unix(let path)? = listener?.address { unlink(path) }
+        listener = nil
     }
 
     /// Tells the debugger the hart has stopped (after a continue, a step or an interrupt).

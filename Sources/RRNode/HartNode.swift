@@ -22,14 +22,14 @@ final class HartNode: HartTransport, GDBTarget {
     /// When the hart last ended a slice in which no other hart was runnable.
     private var soloYieldAt: UInt64?
 
-    // A debugger (`--gdb PORT`): the hart starts paused and runs only while the debugger lets it.
-    private let gdbPort: UInt16?
+    // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
+    private let gdbAddress: BusAddress?
     private var gdb: GDBServer?
 
-    init(runDirectory: RunDirectory, index: Int, gdbPort: UInt16? = nil) {
+    init(runDirectory: RunDirectory, index: Int, gdbAddress: BusAddress? = nil) {
         self.runDirectory = runDirectory
         self.index = index
-        self.gdbPort = gdbPort
+        self.gdbAddress = gdbAddress
     }
 
     func run() -> Int32 {
@@ -47,7 +47,7 @@ final class HartNode: HartTransport, GDBTarget {
                 }
                 connection.onEnvelope { [unowned self] envelope in self.deliver(envelope) }
                 connection.onClose = { [unowned self] reason in
-                    self.stop(1, "hart \(self.index) lost the sequencer: \(reason)")
+                    self.stop(1, isSupervised ? nil : "hart \(self.index) lost the sequencer: \(reason)")
                 }
             }
         }
@@ -58,6 +58,7 @@ final class HartNode: HartTransport, GDBTarget {
             guard let yieldedAt = soloYieldAt, runner?.sliceActive == false else { return false }
             return EventLoop.monotonicNanoseconds() &- yieldedAt < 200_000
         }, until: { [unowned self] in stopped })
+        gdb?.close()
         return exitCode
     }
 
@@ -66,11 +67,12 @@ final class HartNode: HartTransport, GDBTarget {
         self.ram = ram
         let runner = HartRunner(index: index, config: config, ram: ram.base, transport: self)
         self.runner = runner
-        if let gdbPort {
-            gdb = try GDBServer(loop: loop, port: gdbPort, hart: runner.hart, target: self)
+        if let gdbAddress {
+            let server = try GDBServer(loop: loop, address: gdbAddress, hart: runner.hart, target: self)
+            gdb = server
             runner.breakpointsPause = true
             runner.pause(.debugger)
-            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex 'target remote :\(gdbPort)'")
+            report("rrvm-hart", "hart \(index) waits for a debugger: gdb-multiarch -ex '\(server.targetRemote)'")
         }
     }
 

@@ -23,12 +23,17 @@ public enum NodeMain {
             let to = options.values["--to"] == nil ? UInt64.max : UInt64(options.integer("--to"))
             log.excerpt = .init(path: path, from: from, to: to)
         }
-        dieWithParent(expectedParent: options.parentPID)
+        // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
+        dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
         setProcessName("rrvm-sequencer")
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
-                                         consoleCapturePath: options.values["--console-capture"])
-            exit(node.run())
+                                         consoleCapturePath: options.values["--console-capture"],
+                                         supervisor: options.parentPID)
+            let status = node.run()
+            // rrctl removes the run directory; if it died first, nobody else will.
+            if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }
+            exit(processExitStatus(guestStatus: status))
         } catch {
             options.fail("\(error)")
         }
@@ -38,10 +43,13 @@ public enum NodeMain {
         let options = NodeOptions(role: "rrvm-hart", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb"])
         let index = options.integer("--hart")
-        let gdbPort = options.values["--gdb"].map { _ in UInt16(clamping: options.integer("--gdb")) }
+        var gdbAddress: BusAddress?
+        if let text = options.values["--gdb"] {
+            do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
+        }
         dieWithParent(expectedParent: options.parentPID)
         setProcessName("rrvm-hart-\(index)")
-        exit(HartNode(runDirectory: options.runDirectory, index: index, gdbPort: gdbPort).run())
+        exit(HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run())
     }
 
     public static func device(arguments: [String]) -> Never {

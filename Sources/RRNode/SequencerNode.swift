@@ -39,8 +39,13 @@ final class SequencerNode: SequencerTransport {
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
 
-    init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil) throws {
+    /// rrctl's pid when it started this process: when rrctl dies, the kernel sends SIGTERM (dieWithParent).
+    private let supervisor: pid_t?
+
+    init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil,
+         supervisor: pid_t? = nil) throws {
         self.runDirectory = runDirectory
+        self.supervisor = supervisor
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
         credentials = try runDirectory.credentials()
@@ -78,9 +83,13 @@ final class SequencerNode: SequencerTransport {
         }
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
             signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
-                self.finish(exitCode: 128 + number, reason: "stopped by signal \(number) at G=\(self.sequencer.g)")
+                self.finish(exitCode: 128 + number, reason: self.supervisorIsGone
+                    ? "rrctl (pid \(self.supervisor ?? 0)) died at G=\(self.sequencer.g)"
+                    : "stopped by signal \(number) at G=\(self.sequencer.g)")
             })
         }
+        // rrctl may have died before the watchers were in place (its SIGTERM was ignored then).
+        if supervisorIsGone { finish(exitCode: 128 + SIGTERM, reason: "rrctl (pid \(supervisor ?? 0)) died before the run started") }
         if let recordJournal {
             // A killed sequencer loses at most the last half second of the log.
             flushTimer.start(milliseconds: 500, repeatMilliseconds: 500) { recordJournal.flush() }
@@ -96,11 +105,43 @@ final class SequencerNode: SequencerTransport {
         return exitCode
     }
 
+    private var supervisorIsGone: Bool { supervisor.map { getppid() != $0 } ?? false }
+
     // MARK: - Admission
 
+    /// Peers connected but not admitted yet: each must send Hello, in a frame of at most
+    /// `FrameCodec.handshakeFrameLimit` bytes, within `helloDeadlineMilliseconds`, and at most
+    /// `maximumWaitingPeers` may wait at once. Strangers so cost little memory and no file descriptors.
+    private var peersWaitingForHello = 0
+    private var connectionLimitReported = false
+    static let helloDeadlineMilliseconds: UInt64 = 5_000
+    static let maximumWaitingPeers = 32
+
     private func admit(_ connection: Connection) {
-        connection.onClose = { _ in }
+        guard peersWaitingForHello < Self.maximumWaitingPeers else {
+            if !connectionLimitReported {
+                connectionLimitReported = true
+                report("rrvm-sequencer", "refusing peers: \(Self.maximumWaitingPeers) connections are already waiting for their handshake")
+            }
+            return connection.close(.refused("too many connections waiting for their handshake"))
+        }
+        peersWaitingForHello += 1
+        connection.maximumFrameSize = FrameCodec.handshakeFrameLimit
+        let deadline = LoopTimer(loop: loop)
+        var waiting = true
+        let settle = { [unowned self] in
+            guard waiting else { return }
+            waiting = false
+            self.peersWaitingForHello -= 1
+            deadline.close()
+        }
+        deadline.start(milliseconds: Self.helloDeadlineMilliseconds) { [unowned self, unowned connection] in
+            self.refuse(connection, "no Hello within \(Self.helloDeadlineMilliseconds / 1000) s")
+        }
+        connection.onClose = { _ in settle() }
         connection.onEnvelope { [unowned self, unowned connection] envelope in
+            settle()
+            connection.maximumFrameSize = FrameCodec.maximumFrameSize
             guard case .hello(let hello)? = envelope.body else {
                 return self.refuse(connection, "the first message must be Hello, not \(envelope.kindName)")
             }
@@ -297,7 +338,8 @@ final class SequencerNode: SequencerTransport {
         shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })
         control?.send(shutdown)
         for connection in connections.values { connection.send(shutdown) }
-        if exitCode != 0 { report("rrvm-sequencer", reason) }
+        // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.
+        if exitCode != 0 && control == nil { report("rrvm-sequencer", reason) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "

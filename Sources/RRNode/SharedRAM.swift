@@ -1,20 +1,34 @@
 import Foundation
 import RRBus
 
-/// Guest RAM: one file in the run directory (tmpfs), mapped shared by every hart and DMA device.
+/// Guest RAM, mapped shared by every hart and DMA device: an anonymous memory file that rrctl creates
+/// (`createAnonymous`) and the others open by `path` (`/proc/RRCTL-PID/fd/N`), or a named file.
 public final class SharedRAM {
     public let base: UnsafeMutableRawPointer
     public let size: Int
+    /// Where the other processes open it.
+    public let path: String
+    /// Kept open by the creator of an anonymous file, so that it exists while the creator does.
+    private var descriptor: Int32 = -1
 
-    /// Creates (or truncates) the file at `path` with `size` zero bytes and maps it.
-    public static func create(path: String, size: Int) throws -> SharedRAM {
-        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw NodeError("cannot create guest RAM at \(path): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
+    /// Creates `size` zero bytes of RAM in an anonymous memory file (memfd): it is named by no directory,
+    /// so nothing of it outlives the run, however the run ends (even kill -9 of every process).
+    public static func createAnonymous(size: Int) throws -> SharedRAM {
+        let descriptor = createMemoryFile(name: "rrvm-ram")
+        guard descriptor >= 0 else { throw NodeError("cannot create guest RAM: \(String(cString: strerror(errno)))") }
         guard ftruncate(descriptor, off_t(size)) == 0 else {
-            throw NodeError("cannot size guest RAM at \(path) to \(size) bytes: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw NodeError("cannot size guest RAM to \(size) bytes: \(reason)")
         }
-        return try SharedRAM(descriptor: descriptor, size: size, path: path)
+        do {
+            let ram = try SharedRAM(descriptor: descriptor, size: size, path: "/proc/\(getpid())/fd/\(descriptor)")
+            ram.descriptor = descriptor
+            return ram
+        } catch {
+            close(descriptor)
+            throw error
+        }
     }
 
     /// Maps an existing RAM file.
@@ -32,7 +46,11 @@ public final class SharedRAM {
         }
         base = mapping
         self.size = size
+        self.path = path
     }
 
-    deinit { munmap(base, size) }
+    deinit {
+        munmap(base, size)
+        if descriptor >= 0 { close(descriptor) }
+    }
 }

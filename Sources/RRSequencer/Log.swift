@@ -59,7 +59,7 @@ public final class LogWriter {
 
     public init(path: String, header: Rrvm_LogHeader) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) // a log holds what was typed on the console
         guard descriptor >= 0 else {
             throw LogError("cannot create log '\(path)': \(String(cString: strerror(errno)))")
         }

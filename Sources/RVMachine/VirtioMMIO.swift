@@ -263,8 +263,14 @@ public final class VirtioMMIO: DeviceModel {
         let settingFeaturesOK = newStatus & VirtioMMIO.statusFeaturesOK != 0
             && status & VirtioMMIO.statusFeaturesOK == 0
         if settingFeaturesOK {
-            // The device refuses (leaves FEATURES_OK clear) a set it did not offer or one without VERSION_1.
-            let acceptable = driverFeatures & ~offeredFeatures == 0 && driverFeatures & VirtioMMIO.featureVersion1 != 0
+            // The device refuses (leaves FEATURES_OK clear) a set it did not offer. A set without VERSION_1
+            // is accepted, as QEMU 7.2 does on a version-2 transport: some drivers (teaching kernels such as
+            // xv6) negotiate only the low 32 feature bits. The device then follows the legacy rules where they
+            // differ from version 1, and for the devices here they do not: legacy means guest-endian
+            // (RISC-V is little-endian, as version 1 is), virtio-blk's request header and virtio-rng are the
+            // same, and the queue layout is given by these registers either way. (virtio-net's header would
+            // lose num_buffers without VERSION_1; there is no virtio-net here.)
+            let acceptable = driverFeatures & ~offeredFeatures == 0
             if !acceptable { newStatus &= ~VirtioMMIO.statusFeaturesOK }
         }
         let becomingLive = newStatus & VirtioMMIO.statusDriverOK != 0 && status & VirtioMMIO.statusDriverOK == 0

@@ -68,7 +68,10 @@ final class RRCtlRun {
     private let errorURL: URL
     private var inputPipe: Pipe?
 
-    init(_ arguments: [String], input: String? = nil, keepInputOpen: Bool = false, executable: String = Harness.rrctl) throws {
+    /// `environment` is added to this process's; `standardOutput` replaces the collected output (a pipe
+    /// the test reads, or does not).
+    init(_ arguments: [String], input: String? = nil, keepInputOpen: Bool = false, executable: String = Harness.rrctl,
+         environment: [String: String] = [:], standardOutput: FileHandle? = nil) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("rrctl-\(UUID().uuidString)")
         outputURL = base.appendingPathExtension("out")
         errorURL = base.appendingPathExtension("err")
@@ -76,7 +79,10 @@ final class RRCtlRun {
         _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: outputURL)
+        process.standardOutput = try standardOutput ?? FileHandle(forWritingTo: outputURL)
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardError = try FileHandle(forWritingTo: errorURL)
         if input != nil || keepInputOpen {
             let pipe = Pipe()
@@ -94,6 +100,9 @@ final class RRCtlRun {
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// Whether rrctl ended by exiting (not by a signal: a crash, or SIGPIPE).
+    var exitedNormally: Bool { !process.isRunning && process.terminationReason == .exit }
 
     /// Waits for rrctl to end; fails the test (and kills it) after `seconds`.
     @discardableResult

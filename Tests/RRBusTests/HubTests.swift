@@ -257,14 +257,20 @@ final class HubTests: XCTestCase {
         return envelope
     }
 
-    /// Runs the loop until `condition` holds or `seconds` pass.
     private func run(seconds: Double, until condition: @escaping () -> Bool) {
+        loop.run(seconds: seconds, until: condition)
+    }
+}
+
+extension EventLoop {
+    /// Runs the loop until `condition` holds or `seconds` pass.
+    func run(seconds: Double, until condition: @escaping () -> Bool) {
         let deadline = Date().addingTimeInterval(seconds)
-        let timer = LoopTimer(loop: loop)
-        timer.start(milliseconds: 1, repeatMilliseconds: 1) { [loop] in
-            if condition() || Date() > deadline { loop.stop() }
+        let timer = LoopTimer(loop: self)
+        timer.start(milliseconds: 1, repeatMilliseconds: 1) { [unowned self] in
+            if condition() || Date() > deadline { self.stop() }
         }
-        loop.run()
+        run()
         timer.close()
     }
 }
@@ -295,6 +301,7 @@ final class HubFixture {
     }
 
     var isRunning: Bool { process.isRunning }
+    var pid: Int32 { process.processIdentifier }
 
     var errorOutput: String {
         collected += errors.fileHandleForReading.availableData

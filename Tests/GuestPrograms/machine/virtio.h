@@ -92,8 +92,10 @@ static int virtio_find(u32 id, const char *name) {
   harness_error(text);
 }
 
-/* Resets the device and negotiates VIRTIO_F_VERSION_1 only, checking the status handshake. */
-static void virtio_init(struct virtio_device *d, int slot) {
+/* Resets the device and negotiates features, checking the status handshake: VIRTIO_F_VERSION_1 only,
+ * or (version1 = 0) as a driver of the low 32 feature bits does (xv6): it reads and writes only the
+ * first feature word, never selecting the second, and so never accepts VERSION_1. */
+static void virtio_init_features(struct virtio_device *d, int slot, int version1) {
   d->slot = slot;
   d->base = VIRTIO_BASE(slot);
   d->irq = VIRTIO_IRQ(slot);
@@ -101,13 +103,21 @@ static void virtio_init(struct virtio_device *d, int slot) {
   CHECK_EQ(vreg(d, VIRTIO_STATUS), 0, "status reads 0 after reset");
   vwrite(d, VIRTIO_STATUS, STATUS_ACKNOWLEDGE);
   vwrite(d, VIRTIO_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-  vwrite(d, VIRTIO_DEVICE_FEATURES_SEL, 1);
-  u32 high = vreg(d, VIRTIO_DEVICE_FEATURES);
-  CHECK(high & 1, "the device offers VIRTIO_F_VERSION_1 (feature 32)");
-  vwrite(d, VIRTIO_DRIVER_FEATURES_SEL, 0);
-  vwrite(d, VIRTIO_DRIVER_FEATURES, 0);
-  vwrite(d, VIRTIO_DRIVER_FEATURES_SEL, 1);
-  vwrite(d, VIRTIO_DRIVER_FEATURES, 1);
+  if (version1) {
+    vwrite(d, VIRTIO_DEVICE_FEATURES_SEL, 1);
+    u32 high = vreg(d, VIRTIO_DEVICE_FEATURES);
+    CHECK(high & 1, "the device offers VIRTIO_F_VERSION_1 (feature 32)");
+    vwrite(d, VIRTIO_DRIVER_FEATURES_SEL, 0);
+    vwrite(d, VIRTIO_DRIVER_FEATURES, 0);
+    vwrite(d, VIRTIO_DRIVER_FEATURES_SEL, 1);
+    vwrite(d, VIRTIO_DRIVER_FEATURES, 1);
+  } else {
+    /* xv6's choice: everything offered in the low word except read-only, SCSI, write-cache config,
+     * multi-queue, any-layout, event index and indirect descriptors (bits 5, 7, 11, 12, 27, 29, 28). */
+    u32 low = vreg(d, VIRTIO_DEVICE_FEATURES);
+    low &= ~((1u << 5) | (1u << 7) | (1u << 11) | (1u << 12) | (1u << 27) | (1u << 29) | (1u << 28));
+    vwrite(d, VIRTIO_DRIVER_FEATURES, low);
+  }
   vwrite(d, VIRTIO_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
   CHECK(vreg(d, VIRTIO_STATUS) & STATUS_FEATURES_OK, "the device accepts the features (FEATURES_OK stays)");
 
@@ -132,6 +142,8 @@ static void virtio_init(struct virtio_device *d, int slot) {
   CHECK_EQ(vreg(d, VIRTIO_STATUS) & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED), 0, "device status is healthy");
   plic_route_to_hart0(d->irq);
 }
+
+static inline void virtio_init(struct virtio_device *d, int slot) { virtio_init_features(d, slot, 1); }
 
 static volatile u64 virtio_interrupts, virtio_used_flag, virtio_other_claims;
 static struct virtio_device *virtio_active;

@@ -1,0 +1,330 @@
+import Foundation
+import RRProto
+import RRSequencer
+import XCTest
+
+/// Issue 13 as an attacker and an unlucky user meet rrctl: planted run directories, consoles nobody
+/// reads or that close, logs that lie about their machine, failing guests, clobbered recordings,
+/// killed supervisors, debuggers and messages. Each test runs with its own run directory base.
+final class ReliabilityTests: XCTestCase {
+    private var scratch: String!
+    private var base: String { scratch + "/run" }
+    private var environment: [String: String] { ["RRVM_RUN_BASE": base] }
+
+    override func setUpWithError() throws {
+        scratch = NSTemporaryDirectory() + "rrvm-reliability-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: scratch) }
+
+    private func up(_ program: String, smp: Int = 1, _ extra: [String] = [], keepInputOpen: Bool = false,
+                    standardOutput: FileHandle? = nil) throws -> RRCtlRun {
+        try RRCtlRun(["up", "--smp", String(smp), "--bios", "none", "--kernel", try Harness.guest(program)] + extra,
+                     keepInputOpen: keepInputOpen, environment: environment, standardOutput: standardOutput)
+    }
+
+    /// Entries of the run directory base (nil when it does not exist).
+    private func runDirectories() -> [String]? { try? FileManager.default.contentsOfDirectory(atPath: base) }
+
+    private func lines(_ text: String) -> [Substring] { text.split(separator: "\n") }
+
+    // MARK: 1. The run directory base
+
+    func testPlantedSymlinkedRunBaseIsRefusedByEveryCommandAndNothingIsDeleted() throws {
+        let victim = scratch + "/victim"
+        try FileManager.default.createDirectory(atPath: victim + "/999999-dead", withIntermediateDirectories: true)
+        try "999999\n".write(toFile: victim + "/999999-dead/rrctl.pid", atomically: true, encoding: .utf8)
+        try "precious".write(toFile: victim + "/precious.txt", atomically: true, encoding: .utf8)
+        chmod(victim, 0o700)
+        XCTAssertEqual(symlink(victim, base), 0)
+
+        let ps = try RRCtlRun(["ps"], environment: environment)
+        XCTAssertNotEqual(ps.wait(seconds: 30), 0)
+        XCTAssertTrue(ps.errors.contains("not a directory"), ps.errors)
+        XCTAssertFalse(ps.output.contains("no cluster is running"), ps.output)
+        let up = try up("uart-hello")
+        XCTAssertNotEqual(up.wait(seconds: 30), 0)
+        XCTAssertTrue(up.errors.contains("not a directory"), up.errors)
+        XCTAssertEqual(lines(up.errors).count, 1, up.errors)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/precious.txt"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/999999-dead/rrctl.pid"))
+    }
+
+    // MARK: 2 and 3. Standard output nobody reads, or that closes
+
+    func testConsoleNobodyReadsNeverBlocksRRCtlAndSignalsStillWork() throws {
+        let unread = Pipe()  // its 64 KiB fill up at once; nobody ever reads it
+        let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-flood")],
+                               environment: environment.merging(["RRVM_CONSOLE_BACKLOG": "16384"]) { $1 },
+                               standardOutput: unread.fileHandleForWriting)
+        let deadline = Date().addingTimeInterval(120)
+        while !run.errors.contains("not being read") && run.process.isRunning && Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(run.errors.contains("console output is being dropped"), run.errors)
+        let resident = residentKiB(run.pid)
+        XCTAssertLessThan(resident, 200 << 10, "rrctl's backlog is bounded (\(resident) KiB resident)")
+        kill(run.pid, SIGTERM)
+        XCTAssertEqual(run.wait(seconds: 10), 128 + SIGTERM, run.errors)
+        XCTAssertTrue(run.errors.contains("bytes of console output were dropped"), run.errors)
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers(), [])
+        XCTAssertEqual(runDirectories() ?? [], [])
+    }
+
+    func testClosedStandardOutputStopsTheRunCleanlyWithACompleteLog() throws {
+        let log = scratch + "/flood.log"
+        let pipe = Pipe()
+        let run = try up("uart-flood", ["--record", log], standardOutput: pipe.fileHandleForWriting)
+        try pipe.fileHandleForWriting.close()  // rrctl holds the only writer
+        var received = 0
+        while received < 2000 {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            received += chunk.count
+        }
+        XCTAssertGreaterThanOrEqual(received, 2000)
+        try pipe.fileHandleForReading.close()  // as `| head` does once it has its lines
+        XCTAssertEqual(run.wait(seconds: 30), 128 + SIGPIPE, run.errors)
+        XCTAssertTrue(run.exitedNormally, "rrctl exits; SIGPIPE does not kill it")
+        XCTAssertEqual(lines(run.errors).count, 1, run.errors)
+        XCTAssertTrue(run.errors.contains("standard output was closed"), run.errors)
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers(), [])
+        XCTAssertEqual(runDirectories() ?? [], [], "the run directory is gone")
+        let stats = try RRCtlRun(["log", "stats", log])
+        XCTAssertEqual(stats.wait(seconds: 30), 0, stats.errors)
+        XCTAssertTrue(stats.output.contains("ended: status \(128 + SIGPIPE)"), stats.output)
+    }
+
+    // MARK: 4. A log's machine is checked like `rrctl up`'s
+
+    func testLoggedMachineOutsideUpsLimitsIsRefusedInOneLine() throws {
+        let log = scratch + "/hello.log"
+        let recording = try up("uart-hello", ["--record", log])
+        XCTAssertEqual(recording.wait(), 0, recording.errors)
+        // What rrctl up would say, and (for harts) what the log reader may already say about the header.
+        let cases: [(String, String?, (inout Rrvm_MachineConfig) -> Void)] = [
+            ("harts must be 1 to 8, not 0", "describes no machine (0 harts", { $0.harts = 0 }),
+            ("harts must be 1 to 8, not 16", "the machine has 16 harts", { $0.harts = 16 }),
+            ("ram_size must be between 16M and 8G, not 1024G", nil, { $0.ramSize = 1 << 40 }),
+            ("satp_mode must be sv39 or sv48", nil, { $0.satpMode = "" }),
+            ("quantum must be at least 100 instructions, not 1", nil, { $0.quantum = 1 }),
+        ]
+        let reader = try LogReader(path: log)
+        var records: [Rrvm_LogRecord] = []
+        while let entry = try reader.next() { records.append(entry.record) }
+        for (message, readerMessage, alter) in cases {
+            var header = reader.header
+            alter(&header.config)
+            let altered = scratch + "/altered.log"
+            try? FileManager.default.removeItem(atPath: altered)
+            let writer = try LogWriter(path: altered, header: header)
+            for record in records { try writer.append(record) }
+            try writer.flush()
+            func refused(_ errors: String) -> Bool {
+                errors.contains(message) || readerMessage.map { errors.contains($0) } == true
+            }
+            let replay = try RRCtlRun(["replay", altered], environment: environment)
+            XCTAssertNotEqual(replay.wait(seconds: 30), 0, message)
+            XCTAssertTrue(replay.exitedNormally, "\(message): \(replay.errors)")
+            XCTAssertTrue(refused(replay.errors), replay.errors)
+            XCTAssertEqual(lines(replay.errors).count, 1, replay.errors)
+            XCTAssertEqual(runDirectories() ?? [], [], "nothing was started")
+            let device = try RRCtlRun(["--replay", altered, "--device", "2"], executable: Harness.binDirectory + "/rrvm-device")
+            XCTAssertEqual(device.wait(seconds: 30), 1, message)
+            XCTAssertTrue(refused(device.errors), device.errors)
+        }
+    }
+
+    // MARK: 7. Exit statuses are 8 bits
+
+    func testFailingGuestWhoseStatusEndsInAZeroByteExitsNonZero() throws {
+        let run = try up("finisher-256")
+        XCTAssertEqual(run.wait(), 255, run.errors)
+        XCTAssertTrue(run.errors.contains("status 256"), run.errors)
+    }
+
+    // MARK: 8. --record
+
+    func testRecordRefusesImagesExistingFilesAndFilesBeingRecorded() throws {
+        let kernel = scratch + "/hello.elf"
+        try FileManager.default.copyItem(atPath: try Harness.guest("uart-hello"), toPath: kernel)
+        let image = try Data(contentsOf: URL(fileURLWithPath: kernel))
+        for extra in [[], ["--force"]] {
+            let clobber = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", kernel, "--record", kernel] + extra,
+                                       environment: environment)
+            XCTAssertEqual(clobber.wait(seconds: 30), 1, clobber.errors)
+            XCTAssertTrue(clobber.errors.contains("one of this run's images"), clobber.errors)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: kernel)), image, "the kernel is untouched")
+        }
+
+        let log = scratch + "/run.log"
+        try "an earlier log".write(toFile: log, atomically: true, encoding: .utf8)
+        chmod(log, 0o644)
+        let refused = try up("uart-hello", ["--record", log])
+        XCTAssertEqual(refused.wait(seconds: 30), 1, refused.errors)
+        XCTAssertTrue(refused.errors.contains("--force"), refused.errors)
+        XCTAssertFalse(refused.errors.contains("Usage"), refused.errors)
+        XCTAssertEqual(try String(contentsOfFile: log, encoding: .utf8), "an earlier log")
+
+        let first = try up("uart-echo", ["--record", log, "--force"], keepInputOpen: true)
+        XCTAssertTrue(first.waitForOutput("type characters", seconds: 60), first.output + first.errors)
+        let permissions = try FileManager.default.attributesOfItem(atPath: log)[.posixPermissions] as? Int
+        XCTAssertEqual(permissions, 0o600, "a log holds what was typed on the console")
+        let second = try up("uart-hello", ["--record", log, "--force"])
+        XCTAssertEqual(second.wait(seconds: 30), 1, second.errors)
+        XCTAssertTrue(second.errors.contains("another cluster is recording"), second.errors)
+        first.send("q")
+        XCTAssertEqual(first.wait(), 0, first.errors)
+        let replay = try RRCtlRun(["replay", log], environment: environment)
+        XCTAssertEqual(replay.wait(), 0, replay.errors)
+    }
+
+    // MARK: 10. kill -9 of rrctl
+
+    func testKilledSupervisorLeavesACompleteLogAndNoRunDirectory() throws {
+        let log = scratch + "/killed.log"
+        let run = try up("uart-echo", smp: 2, ["--record", log], keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        run.send("ab")
+        XCTAssertTrue(run.waitForOutput("ab", seconds: 30), run.output)
+        let directories = runDirectories() ?? []
+        XCTAssertEqual(directories.count, 1)
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: base + "/" + (directories.first ?? ""))) ?? []
+        XCTAssertFalse(contents.contains("ram"), "guest RAM is no file: \(contents)")
+        kill(run.pid, SIGKILL)
+        run.wait(seconds: 10)
+        var remaining = (run.leftovers(), runDirectories() ?? [])
+        for _ in 0..<50 where !remaining.0.isEmpty || !remaining.1.isEmpty {
+            usleep(100_000)
+            remaining = (run.leftovers(), runDirectories() ?? [])
+        }
+        XCTAssertEqual(remaining.0, [])
+        XCTAssertEqual(remaining.1, [], "the run directory does not outlive the run")
+        let stats = try RRCtlRun(["log", "stats", log])
+        XCTAssertEqual(stats.wait(seconds: 30), 0, stats.errors)
+        XCTAssertTrue(stats.output.contains("ended: status"), "the log has its end: \(stats.output)")
+        let inputs = try RRCtlRun(["log", "show", log, "--kind", "host_input"])
+        XCTAssertEqual(inputs.wait(seconds: 30), 0, inputs.errors)
+        XCTAssertFalse(inputs.output.isEmpty, "the typed input made it into the log")
+    }
+
+    // MARK: 11. GDB
+
+    func testGDBOnPortZeroPrintsTheRealPortAndUnixSocketsAreThisUsersOnly() throws {
+        let tcp = try up("uart-hello", ["--gdb", "0"])
+        let port = try waitForGDB(tcp, prefix: "target remote :")
+        XCTAssertNotEqual(port, "0", tcp.errors)
+        let tcpSocket = try connectedSocket(port: UInt16(port) ?? 0)
+        XCTAssertTrue(exchange(tcpSocket, "$?#3f").contains("S05"))
+        close(tcpSocket)  // the debugger goes away: the guest runs on
+        XCTAssertEqual(tcp.wait(), 0, tcp.errors)
+
+        let path = scratch + "/gdb.sock"
+        let unix = try up("uart-hello", ["--gdb", "unix:" + path])
+        XCTAssertEqual(try waitForGDB(unix, prefix: "target remote "), path)
+        var info = stat()
+        XCTAssertEqual(lstat(path, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600, "only this user can connect")
+        let unixSocket = try connectedSocket(path: path)
+        XCTAssertTrue(exchange(unixSocket, "$?#3f").contains("S05"))
+        close(unixSocket)
+        XCTAssertEqual(unix.wait(), 0, unix.errors)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the socket is removed at the end")
+
+        let taken = try up("uart-hello", ["--gdb", "unix:" + scratch])
+        XCTAssertNotEqual(taken.wait(seconds: 30), 0)
+        XCTAssertTrue(taken.errors.contains("exists"), taken.errors)
+    }
+
+    /// What follows `prefix` on rrvm-hart's "waits for a debugger" line, up to the closing quote.
+    private func waitForGDB(_ run: RRCtlRun, prefix: String) throws -> String {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && run.process.isRunning {
+            if let range = run.errors.range(of: prefix), let end = run.errors[range.upperBound...].firstIndex(of: "'") {
+                return String(run.errors[range.upperBound..<end])
+            }
+            usleep(20_000)
+        }
+        throw XCTSkip("no debugger line: \(run.errors)")
+    }
+
+    private func connectedSocket(port: UInt16) throws -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard status == 0 else { throw XCTSkip("cannot connect to port \(port)") }
+        return descriptor
+    }
+
+    private func connectedSocket(path: String) throws -> Int32 {
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+        }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(status, 0, "connect to \(path): \(String(cString: strerror(errno)))")
+        return descriptor
+    }
+
+    /// Sends one packet and returns what came back within 5 s.
+    private func exchange(_ descriptor: Int32, _ packet: String) -> String {
+        _ = packet.withCString { send(descriptor, $0, strlen($0), 0) }
+        var answer = ""
+        let deadline = Date().addingTimeInterval(5)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline && !answer.contains("#") {
+            var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&request, 1, 100) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            answer += String(decoding: buffer[0..<count], as: UTF8.self)
+        }
+        return answer
+    }
+
+    // MARK: 12. Messages
+
+    func testMessagesAreOneClearLineWithoutUsageForNonUsageErrors() throws {
+        let missing = try RRCtlRun(["up", "--bios", "none", "--kernel", "/nonexistent/kernel.elf"], environment: environment)
+        XCTAssertEqual(missing.wait(seconds: 30), 1, missing.errors)
+        XCTAssertFalse(missing.errors.contains("Usage"), missing.errors)
+        XCTAssertEqual(lines(missing.errors).count, 1, missing.errors)
+
+        let disk = try up("uart-hello", ["--disk", "/nonexistent/disk.img"])
+        XCTAssertEqual(disk.wait(seconds: 30), 1, disk.errors)
+        XCTAssertFalse(disk.errors.contains("Usage"), disk.errors)
+
+        let negative = try RRCtlRun(["up", "--smp", "-1"], environment: environment)
+        XCTAssertNotEqual(negative.wait(seconds: 30), 0)
+        XCTAssertTrue(negative.errors.contains("--smp must be 1 to 8, not -1"), negative.errors)
+
+        // A killed sequencer: a short account naming it and its signal.
+        let run = try up("uart-echo", smp: 2, keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        guard let sequencer = Processes.find(["rrvm-sequencer", "--parent-pid\u{0}\(run.pid)\u{0}"]) else {
+            return XCTFail("no sequencer among \(run.leftovers())")
+        }
+        kill(sequencer, SIGKILL)
+        XCTAssertEqual(run.wait(seconds: 30), 1, run.errors)
+        XCTAssertTrue(run.errors.contains("sequencer (pid \(sequencer)) was killed by signal 9 (SIGKILL)"), run.errors)
+        XCTAssertLessThanOrEqual(lines(run.errors).count, 3, run.errors)
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers(), [])
+    }
+
+    private func residentKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
