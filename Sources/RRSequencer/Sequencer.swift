@@ -668,7 +668,8 @@ public final class Sequencer {
             $0.reason = reason
             $0.events = seq
             $0.guestEnded = guestEnded
-            $0.retired = retired
+            // A run that ends inside a slice (power-off) also counts that slice up to its last stamped access.
+            $0.retired = retired &+ (runningHart.map { max(g, stampedG) &- min(harts[$0].sliceStart, max(g, stampedG)) } ?? 0)
         }
         if let stop = journal?.end(end) {
             exitCode = stop.exitCode
