@@ -81,6 +81,49 @@ public nonisolated enum Rrvm_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
+/// How the serial schedule cuts slices (kept in the log header with the configuration: a run is a function
+/// of it). LONE_HART_TO_EVENT is what this rrvm runs; QUANTUM is the policy of logs before format 6, kept
+/// so that benchmarks can compare the two.
+public nonisolated enum Rrvm_SchedulePolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Every slice ends after at most one quantum.
+  case quantum // = 0
+
+  /// A hart that no other hart could run beside runs on past the quantum, a quantum at a time, until the
+  /// next scheduled event (a timer compare, a device wake-up, a recorded input), as long as it accessed no
+  /// device during the quantum just ended; host input cuts such a slice where it arrives (Cut).
+  case loneHartToEvent // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .quantum
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .quantum
+    case 1: self = .loneHartToEvent
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .quantum: return 0
+    case .loneHartToEvent: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_SchedulePolicy] = [
+    .quantum,
+    .loneHartToEvent,
+  ]
+
+}
+
 /// The kinds of device a machine can hold. The numbers are RVPlatform.DeviceKind's raw values (RRProto maps
 /// one to the other); everything else about a kind is in RVMachine's device registry (DeviceRegistry.swift).
 public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -353,6 +396,8 @@ public nonisolated struct Rrvm_MachineConfig: Sendable {
 
   public var replay: Bool = false
 
+  public var schedule: Rrvm_SchedulePolicy = .quantum
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -437,6 +482,25 @@ public nonisolated struct Rrvm_Run: Sendable {
   /// The registers each device has declared stable (see StableRead): the hart answers those reads itself
   /// until it writes to that device other than where the declaration says, or hears otherwise in a reply.
   public var stableReads: [Rrvm_DeviceStableReads] = []
+
+  /// Non-zero (SCHEDULE_POLICY_LONE_HART_TO_EVENT, no other hart runnable): the slice may go on past `budget`,
+  /// `budget` instructions at a time, up to this many instructions in all; it goes on only while the hart
+  /// accessed no device during the `budget` instructions just run, and until a Cut.
+  public var sliceLimit: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Sequencer -> the hart running a slice that may go past its budget: host input arrived, so end the slice
+/// at the next instruction boundary (after the access whose answer is awaited, if any). The Yield's count
+/// is where the input is stamped and logged; a replay ends the slice there because the input's G is known.
+/// A Cut that arrives after the slice ended is ignored (it always arrives before the next Run).
+public nonisolated struct Rrvm_Cut: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -949,6 +1013,14 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .echo(newValue)}
   }
 
+  public var cut: Rrvm_Cut {
+    get {
+      if case .cut(let v)? = _storage._body {return v}
+      return Rrvm_Cut()
+    }
+    set {_uniqueStorage()._body = .cut(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -969,6 +1041,7 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case statusReply(Rrvm_StatusReply)
     case shutdown(Rrvm_Shutdown)
     case echo(Rrvm_Echo)
+    case cut(Rrvm_Cut)
 
   }
 
@@ -2095,6 +2168,10 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CONTROL\0\u{1}ROLE_HART\0\u{1}ROLE_DEVICE\0")
 }
 
+nonisolated extension Rrvm_SchedulePolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SCHEDULE_POLICY_QUANTUM\0\u{1}SCHEDULE_POLICY_LONE_HART_TO_EVENT\0")
+}
+
 nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0\u{1}DEVICE_KIND_VIRTIO_NET\0")
 }
@@ -2283,7 +2360,7 @@ nonisolated extension Rrvm_Refused: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MachineConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}harts\0\u{3}ram_size\0\u{3}icount_shift\0\u{1}quantum\0\u{1}bootargs\0\u{1}entry\0\u{3}fdt_address\0\u{3}boot_rom\0\u{1}devices\0\u{3}entropy_seed\0\u{3}start_wall_time_ns\0\u{3}ram_path\0\u{1}images\0\u{3}satp_mode\0\u{1}replay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}harts\0\u{3}ram_size\0\u{3}icount_shift\0\u{1}quantum\0\u{1}bootargs\0\u{1}entry\0\u{3}fdt_address\0\u{3}boot_rom\0\u{1}devices\0\u{3}entropy_seed\0\u{3}start_wall_time_ns\0\u{3}ram_path\0\u{1}images\0\u{3}satp_mode\0\u{1}replay\0\u{2}\u{f}schedule\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2306,6 +2383,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.satpMode) }()
       case 15: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
+      case 30: try { try decoder.decodeSingularEnumField(value: &self.schedule) }()
       default: break
       }
     }
@@ -2357,6 +2435,9 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
     if self.replay != false {
       try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 15)
     }
+    if self.schedule != .quantum {
+      try visitor.visitSingularEnumField(value: self.schedule, fieldNumber: 30)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2376,6 +2457,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.images != rhs.images {return false}
     if lhs.satpMode != rhs.satpMode {return false}
     if lhs.replay != rhs.replay {return false}
+    if lhs.schedule != rhs.schedule {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2508,7 +2590,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2520,6 +2602,7 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
       default: break
       }
     }
@@ -2538,6 +2621,9 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if !self.stableReads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 4)
     }
+    if self.sliceLimit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLimit, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2546,6 +2632,26 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.interruptLines != rhs.interruptLines {return false}
     if lhs.spinHintsYield != rhs.spinHintsYield {return false}
     if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.sliceLimit != rhs.sliceLimit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_Cut: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Cut"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_Cut, rhs: Rrvm_Cut) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3311,7 +3417,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{2}\u{e}cut\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -3577,6 +3683,19 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .echo(v)
           }
         }()
+        case 40: try {
+          var v: Rrvm_Cut?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .cut(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .cut(v)
+          }
+        }()
         default: break
         }
       }
@@ -3669,6 +3788,10 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case .echo?: try {
         guard case .echo(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      }()
+      case .cut?: try {
+        guard case .cut(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
       }()
       case nil: break
       }

@@ -14,6 +14,9 @@ public protocol HartTransport: AnyObject {
     func awaitReply()
     /// The hart reached a pause point it was asked for (see `HartRunner.pause`).
     func paused(for reason: PauseReason)
+    /// Called every `HartRunner.pollInterval` instructions of a slice: a chance to take messages that
+    /// arrived meanwhile (a Cut, a debugger's interrupt) by calling `HartRunner.receive` or `pause`.
+    func pollDuringSlice()
     /// The hart's part of the run is over: Shutdown (status 0, no reason) or a protocol error.
     func finish(exitCode: Int32, reason: String?)
 }
@@ -25,7 +28,7 @@ public enum PauseReason: Hashable {
     case debugger
     /// A checkpoint being taken of the whole machine.
     case checkpoint
-    /// The sequencer needs the machine still (e.g. to stamp host input inside a long slice).
+    /// The sequencer needs the machine still: a Cut ends the slice at this point, where host input is stamped.
     case sequencer
 }
 
@@ -39,8 +42,14 @@ public enum PauseReason: Hashable {
 /// ending its slice: the sequencer sees nothing, the LR/SC reservation is kept, no interrupt is
 /// delivered (lines change only at a slice's start and with MMIO answers), and `resume(_:)` continues
 /// exactly where it stopped, as if nothing had happened. A pause asked for between slices holds the next
-/// Run until resumed. The debugger uses it for stopping, breakpoints and single steps; checkpoints and
-/// the cutting of long slices for host input are meant to use it too.
+/// Run until resumed. The debugger uses it for stopping, breakpoints and single steps; checkpoints are
+/// meant to use it too. A Cut (host input arrived during a slice) is a pause for `.sequencer` that, once
+/// reached, ends the slice there instead of holding the hart: its Yield's count is where the input lands.
+///
+/// **Long slices.** A Run with a `slice_limit` (a lone hart, SCHEDULE_POLICY_LONE_HART_TO_EVENT) goes on past its
+/// budget, a budget at a time, while the hart accessed no device in the budget just run: nothing the
+/// sequencer decides can have changed meanwhile, so no boundary is needed. Every `pollInterval`
+/// instructions the transport may take messages, so that a Cut or a debugger still gets through.
 public final class HartRunner {
     public let index: Int
     public let hart: Hart
@@ -57,6 +66,15 @@ public final class HartRunner {
     // The slice in progress.
     private var sliceG: UInt64 = 0
     private var budget: UInt64 = 0
+    /// A long slice (see the header): how far it may go in all (0: not past `budget`), its step, and whether
+    /// the hart accessed a device since the current step began.
+    private var sliceLimit: UInt64 = 0
+    private var sliceStep: UInt64 = 0
+    private var accessedDeviceInStep = false
+    /// A Cut asked to end the slice at the `.sequencer` pause point.
+    private var cutRequested = false
+    /// The retired count at the last `pollDuringSlice` (or the slice's start).
+    private var retiredAtPoll: UInt64 = 0
     private var retiredAtSliceStart: UInt64 = 0
     /// A Run is being carried out (or held at a pause point).
     public private(set) var sliceActive = false
@@ -79,8 +97,18 @@ public final class HartRunner {
         public var waits = 0
         public var answeredHere = 0
         public var spinHints = 0
+        /// Slices that went on past their budget, and how many budgets they added.
+        public var longSlices = 0
+        public var extensions = 0
+        public var cuts = 0
+        /// Host time spent inside the interpreter (`Hart.run`), when `measuresExecution` is set.
+        public var executionNanoseconds: UInt64 = 0
     }
     public private(set) var statistics = Statistics()
+    /// Whether to time the interpreter (`Statistics.executionNanoseconds`; two clock reads per `Hart.run`).
+    public var measuresExecution = false
+    /// Instructions between two `HartTransport.pollDuringSlice` calls: about 2-3 ms of guest code.
+    public static let pollInterval: UInt64 = 1 << 20
 
     /// A hart for hart `index` of `config`, on guest RAM at `ram`, at the reset pc.
     public init(index: Int, config: Rrvm_MachineConfig, ram: UnsafeMutableRawPointer, transport: HartTransport) {
@@ -108,16 +136,27 @@ public final class HartRunner {
             declarations = Dictionary(run.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
             sliceG = envelope.g
             budget = run.budget
+            sliceStep = run.budget
+            sliceLimit = run.sliceLimit > run.budget ? run.sliceLimit : 0
+            if sliceLimit > 0 { statistics.longSlices += 1 }
+            accessedDeviceInStep = false
+            cutRequested = false
             retiredAtSliceStart = hart.retired
+            retiredAtPoll = hart.retired
             sliceActive = true
             execute()
+        case .cut?:
+            cut()
         case .mmioReply(let reply)?:
             guard awaitingReply else { return fail("unexpected MMIO reply") }
             awaitingReply = false
             if let device = pendingDevice { declarations[device] = reply.stableReads.isEmpty ? nil : reply.stableReads }
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
-            if reply.sliceLeft > 0 { budget = min(budget, executed &+ reply.sliceLeft) }
+            if reply.sliceLeft > 0 {
+                budget = min(budget, executed &+ reply.sliceLeft)
+                sliceLimit = 0
+            }
             execute()
         case .shutdown?:
             finished = true
@@ -127,6 +166,18 @@ public final class HartRunner {
         }
     }
 
+    /// Ends the slice in progress at the next instruction boundary after at least one of its instructions
+    /// (so that the cut's G is past the slice's start, where a replay can end the slice too) and after the
+    /// answer awaited, if any. Nothing happens if no slice is under way (a Cut that crossed the Yield).
+    public func cut() {
+        guard sliceActive, !cutRequested else { return }
+        cutRequested = true
+        pause(.sequencer, afterRetired: retiredAtSliceStart &+ 1)
+    }
+
+    /// Instructions retired in the slice under way.
+    public var executedInSlice: UInt64 { sliceActive ? executed : 0 }
+
     /// Forgets the slice in progress and the answer awaited, if any: a checkpoint restore puts the hart
     /// back at a checkpoint point (between slices), whatever it was doing when the run before ended (e.g.
     /// waiting for the answer to the write that powered the guest off).
@@ -135,6 +186,8 @@ public final class HartRunner {
         awaitingReply = false
         pendingDevice = nil
         declarations = [:]
+        cutRequested = false
+        pendingPauses[.sequencer] = nil
     }
 
     // MARK: - Pause points
@@ -168,6 +221,12 @@ public final class HartRunner {
 
     private func reachPause(_ reason: PauseReason) {
         pendingPauses[reason] = nil
+        if reason == .sequencer && cutRequested {
+            // A Cut: the slice ends here (it does not wait for other holders: ending a slice changes nothing
+            // the hart holds, and the next Run waits while one remains).
+            statistics.cuts += 1
+            return yield(.budgetExhausted)
+        }
         pauseHolders.insert(reason)
         transport.paused(for: reason)
     }
@@ -197,15 +256,20 @@ public final class HartRunner {
         executing = true
         defer { executing = false }
         while !finished && sliceActive && !awaitingReply && !isPaused {
+            if hart.retired &- retiredAtPoll >= Self.pollInterval {
+                retiredAtPoll = hart.retired
+                transport.pollDuringSlice()
+                continue
+            }
             let (due, pauseLimit) = duePausesAndLimit()
             if !due.isEmpty {
                 for reason in due { reachPause(reason) }
                 return
             }
-            let left = budget &- executed
-            let reason = executed >= budget ? .budgetExhausted
-                : hart.run(budget: min(left, pauseLimit), globalCount: sliceG &+ executed)
-            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point
+            let untilPoll = Self.pollInterval &- (hart.retired &- retiredAtPoll)
+            let reason = executed >= budget ? .budgetExhausted : runInterpreter(min(budget &- executed, pauseLimit, untilPoll))
+            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point or to poll
+            if reason == .budgetExhausted && extendSlice() { continue }
             if reason == .breakpoint && breakpointsPause {
                 reachPause(.debugger)
                 return
@@ -219,8 +283,26 @@ public final class HartRunner {
         }
     }
 
+    /// Runs the interpreter for at most `instructions`, timed when `measuresExecution` is set.
+    private func runInterpreter(_ instructions: UInt64) -> StopReason {
+        guard measuresExecution else { return hart.run(budget: instructions, globalCount: sliceG &+ executed) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { statistics.executionNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- start }
+        return hart.run(budget: instructions, globalCount: sliceG &+ executed)
+    }
+
+    /// A long slice whose budget is used up goes on for another step if the hart accessed no device in the
+    /// step just run and no Cut is pending.
+    private func extendSlice() -> Bool {
+        guard executed < sliceLimit, !accessedDeviceInStep, !cutRequested else { return false }
+        budget = min(budget &+ sliceStep, sliceLimit)
+        statistics.extensions += 1
+        return true
+    }
+
     /// Sends the access the hart stopped at: posted (and completed here) unless it must wait.
     private func access(_ access: MMIOAccess) {
+        accessedDeviceInStep = true
         let device = windows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
         // A read answered from a declaration still goes out (posted): the sequencer logs it in its place.
         let answer = device.flatMap { answerFromDeclaration(access, device: $0) }
@@ -276,6 +358,8 @@ public final class HartRunner {
             $0.pc = hart.pc
         })
         sliceActive = false
+        cutRequested = false
+        pendingPauses[.sequencer] = nil
         transport.send(envelope)
     }
 

@@ -86,6 +86,8 @@ public final class Sequencer {
     private var harts: [HartSlot]
     private var nextHart = 0
     private var runningHart: Int?
+    /// A Cut was sent to the running hart (at most one per slice).
+    private var cutSent = false
     private var pendingYield: (hart: Int, yield: Rrvm_Yield)?
     /// Device work in flight (at most one) and queued. Consequences of an operation (an interrupt source
     /// changing at the PLIC) go before anything queued later, so the order never depends on arrival times.
@@ -158,6 +160,9 @@ public final class Sequencer {
         public var idlePeriods = 0
         public var idleHostNanoseconds: UInt64 = 0
         public var idleSkippedG: UInt64 = 0
+        /// Slices handed out with a limit past their budget (a lone hart), and Cuts sent for host input.
+        public var longSlices = 0
+        public var cuts = 0
     }
     public private(set) var statistics = Statistics()
 
@@ -221,9 +226,18 @@ public final class Sequencer {
     }
 
     /// Host input lands at the next boundary; when every hart waits, at the G that the host time since the
-    /// idle period began corresponds to.
+    /// idle period began corresponds to. A slice under way is cut short (SCHEDULE_POLICY_LONE_HART_TO_EVENT): a
+    /// lone hart's slice may otherwise run on to the next scheduled event, however far that is.
     private func hostInputArrived() {
-        if let idle = idleSince {
+        if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
+            cutSent = true
+            statistics.cuts += 1
+            var envelope = Rrvm_Envelope()
+            envelope.g = g
+            envelope.to = Endpoint.hart(hart)
+            envelope.body = .cut(Rrvm_Cut())
+            transport.send(envelope)
+        } else if let idle = idleSince {
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
@@ -558,21 +572,33 @@ public final class Sequencer {
         }
     }
 
+    /// The longest slice a lone hart is given when no event is scheduled at all.
+    static let longestSlice: UInt64 = 1 << 62
+
     private func runSlice(_ hart: Int) {
         var budget = config.quantum == 0 ? Schedule.defaultQuantum : config.quantum
-        if let event = nextEventG(), event > g { budget = min(budget, event - g) }
+        // Up to the next scheduled event (of every hart, the running one's timer compare included).
+        var horizon = Self.longestSlice
+        if let event = nextEventG(), event > g { horizon = min(horizon, event - g) }
+        budget = min(budget, horizon)
+        let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
+        // A hart alone may run on past its quantum (see Run.slice_limit): nothing can become due before the
+        // horizon unless the hart accesses a device, and then its slice ends at the end of that quantum.
+        let limit = config.schedule == .loneHartToEvent && !othersCanRun && horizon > budget ? horizon : 0
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
         harts[hart].sliceStart = g
         statistics.slices += 1
+        if limit > 0 { statistics.longSlices += 1 }
         runningHart = hart
+        cutSent = false
         sliceAccessedDevices = false
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.to = Endpoint.hart(hart)
-        let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
         envelope.body = .run(.with {
             $0.budget = budget
+            $0.sliceLimit = limit
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
             $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
@@ -779,6 +805,7 @@ extension Sequencer {
         nextHart = Int(state.nextHart)
         harts = slots
         runningHart = running[0]
+        cutSent = false
         pendingYield = nil
         inFlight = nil
         consequences = []

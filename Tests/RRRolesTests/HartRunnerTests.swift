@@ -57,6 +57,9 @@ final class RecordingHartTransport: HartTransport {
     }
 
     func paused(for reason: PauseReason) { pauses.append(reason) }
+    /// Called at each poll of a long slice, with the retired count then.
+    var onPoll: ((UInt64) -> Void)?
+    func pollDuringSlice() { onPoll?(runner?.hart.retired ?? 0) }
     func finish(exitCode: Int32, reason: String?) { finished = (exitCode, reason) }
 
     func reply(_ reply: Rrvm_MmioReply) -> Rrvm_Envelope {
@@ -121,6 +124,65 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertFalse(runner.sliceActive)
         run(runner, budget: 100, g: 101)
         XCTAssertEqual(transport.yields.map(\.executed), [101, 100], "each slice counts its own instructions")
+    }
+
+    func testALoneSliceRunsOnAQuantumAtATimeUpToItsLimitWhileItOnlyComputes() {
+        let runner = runner(Self.countingLoop)
+        run(runner, budget: 100) { $0.sliceLimit = 1050 }
+        XCTAssertEqual(transport.yields.map(\.executed), [1050], "one slice, to its limit")
+        XCTAssertEqual(transport.yields.first?.reason, .stopBudget)
+        XCTAssertEqual(runner.statistics.extensions, 10)
+        run(runner, budget: 100, g: 1050)
+        XCTAssertEqual(transport.yields.map(\.executed), [1050, 100], "no limit: one quantum")
+    }
+
+    func testALoneSliceEndsAtTheEndOfTheQuantumInWhichItAccessedADevice() {
+        // 250 instructions of counting, then a posted write to the UART, then counting again.
+        var program = [Assemble.lui(5, 0x10000)]
+        program += Array(repeating: Assemble.addi(1, 1, 1), count: 249)
+        program += [Assemble.sw(0, 0, 5)] + Self.countingLoop
+        let runner = runner(program)
+        run(runner, budget: 100) { $0.sliceLimit = 100_000 }
+        XCTAssertEqual(transport.requests.map(\.executed), [250])
+        XCTAssertEqual(transport.yields.map(\.executed), [300], "the write was in the third quantum")
+    }
+
+    func testACutEndsALongSliceAtTheNextInstructionBoundary() {
+        let runner = runner(Self.countingLoop)
+        var cutAt: UInt64?
+        transport.onPoll = { retired in
+            guard cutAt == nil else { return }
+            cutAt = retired
+            var cut = Rrvm_Envelope()
+            cut.body = .cut(Rrvm_Cut())
+            runner.receive(cut)
+        }
+        run(runner, budget: 1000) { $0.sliceLimit = 1 << 40 }
+        XCTAssertEqual(cutAt, HartRunner.pollInterval, "polled once a poll interval ran")
+        XCTAssertEqual(transport.yields.map(\.executed), [HartRunner.pollInterval], "cut where the Cut arrived")
+        XCTAssertEqual(transport.yields.first?.reason, .stopBudget)
+        XCTAssertEqual(runner.statistics.cuts, 1)
+        XCTAssertTrue(transport.pauses.isEmpty, "a cut holds nothing")
+        // A Cut that comes after its slice ended changes nothing; the next slice runs as given.
+        var late = Rrvm_Envelope()
+        late.body = .cut(Rrvm_Cut())
+        runner.receive(late)
+        transport.onPoll = nil
+        run(runner, budget: 100, g: HartRunner.pollInterval)
+        XCTAssertEqual(transport.yields.map(\.executed), [HartRunner.pollInterval, 100])
+        XCTAssertNil(transport.finished)
+    }
+
+    func testACutRunsAtLeastOneInstructionOfItsSlice() {
+        let runner = runner(Self.countingLoop)
+        runner.pause(.debugger)
+        run(runner, budget: 100) { $0.sliceLimit = 10_000 }
+        XCTAssertTrue(transport.yields.isEmpty, "held by the debugger")
+        var cut = Rrvm_Envelope()
+        cut.body = .cut(Rrvm_Cut())
+        runner.receive(cut)
+        runner.resume(.debugger)
+        XCTAssertEqual(transport.yields.map(\.executed), [1], "past the slice's start, where a replay can end it too")
     }
 
     func testWritesArePostedOrWaitedForAsTheDeviceSays() {
