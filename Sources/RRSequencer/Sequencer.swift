@@ -93,7 +93,7 @@ public final class Sequencer {
     /// changing at the PLIC) go before anything queued later, so the order never depends on arrival times.
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
-    private var requests: [DeviceWork] = []
+    private var requests = FIFO<DeviceWork>()
     /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
@@ -809,7 +809,7 @@ extension Sequencer {
         pendingYield = nil
         inFlight = nil
         consequences = []
-        requests = []
+        requests = FIFO()
         sentAhead = [:]
         answeredAhead = [:]
         heldReply = nil
@@ -824,6 +824,38 @@ extension Sequencer {
         idleSince = nil
         started = true
         finished = false
+    }
+}
+
+/// A first-in first-out queue whose removal from the front costs O(1): a hart that posts console output
+/// may queue tens of thousands of writes within one slice, and `Array.removeFirst` moves every one left.
+struct FIFO<Element> {
+    private var items: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+    /// The positions of the queued elements, oldest first.
+    var indices: Range<Int> { head..<items.count }
+
+    subscript(position: Int) -> Element {
+        get { items[position] }
+        set { items[position] = newValue }
+    }
+
+    mutating func append(_ element: Element) { items.append(element) }
+
+    /// Removes the oldest element (the queue must not be empty).
+    mutating func removeFirst() -> Element {
+        let element = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 4096 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return element
     }
 }
 
