@@ -38,6 +38,8 @@ final class SequencerNode: SequencerTransport {
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
+    /// When every process had joined and the run began (for RRVM_STATS=1).
+    private var startedAt: UInt64?
 
     /// rrctl's pid when it started this process: when rrctl dies, the kernel sends SIGTERM (dieWithParent).
     private let supervisor: pid_t?
@@ -181,6 +183,7 @@ final class SequencerNode: SequencerTransport {
                 if !self.finished { self.sequencer.lost(endpoint: endpoint, reason: "\(reason)") }
             }
             if self.connections.count == Int(self.config.harts) + self.config.devices.count {
+                self.startedAt = EventLoop.monotonicNanoseconds()
                 self.sequencer.start()
             }
         }
@@ -345,7 +348,8 @@ final class SequencerNode: SequencerTransport {
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
                    + "(\(stats.answeredByHarts) by the harts), \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
-                   + "for \(stats.idleSkippedG) G skipped")
+                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
+                   + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")
         }
         // Let the shutdown messages (and the console's last bytes) leave, then close everything so the
         // loop ends: checked every millisecond, for at most a second.
