@@ -584,7 +584,11 @@ public final class Sequencer {
         let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
         // A hart alone may run on past its quantum (see Run.slice_limit): nothing can become due before the
         // horizon unless the hart accesses a device, and then its slice ends at the end of that quantum.
-        let limit = config.schedule == .loneHartToEvent && !othersCanRun && horizon > budget ? horizon : 0
+        var limit = config.schedule == .loneHartToEvent && !othersCanRun ? horizon : 0
+        // A recording (or replay) still checks every process every `checkInterval` instructions: a long
+        // slice also ends where the next check is due.
+        if let journal, journal.checkInterval > 0, nextCheckAt > retired { limit = min(limit, nextCheckAt - retired) }
+        if limit <= budget { limit = 0 }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
         harts[hart].sliceStart = g

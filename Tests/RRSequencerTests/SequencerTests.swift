@@ -99,6 +99,22 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(input.console, Data([65, 66]))
     }
 
+    func testALoneHartsSliceStillEndsForEveryPeriodicCheck() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        journal.checkInterval = 50_000
+        var config = machine(harts: 1)
+        config.schedule = .loneHartToEvent
+        let sequencer = Sequencer(config: config, transport: transport, journal: journal)
+        sequencer.start()
+        for slice in 0..<3 {
+            guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+            XCTAssertEqual(run.sliceLimit, 50_000, "slice \(slice) runs to the next check")
+            sequencer.receive(envelope(from: 100, yield(run.sliceLimit)))
+        }
+        XCTAssertEqual(journal.checks.map(\.retired), [0, 50_000, 100_000, 150_000])
+    }
+
     func testALoneHartsSliceEndsAtTheNextTimerCompare() {
         let transport = FakeTransport()
         var config = machine(harts: 1)
@@ -402,8 +418,12 @@ final class CollectingJournal: EventJournal {
         events.append(envelope)
         return nil
     }
-    var checkInterval: UInt64 { 0 }
-    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    var checkInterval: UInt64 = 0
+    var checks: [Rrvm_LogCheck] = []
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? {
+        checks.append(check)
+        return nil
+    }
     func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
         .success(live)
     }
