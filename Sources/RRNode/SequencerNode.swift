@@ -346,7 +346,7 @@ final class SequencerNode: SequencerTransport {
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
-                   + "(\(stats.answeredByHarts) by the harts), \(stats.sentAhead) writes sent ahead, "
+                   + "(\(stats.answeredByHarts) by the harts), \(stats.outputByHarts) output bytes batched by the harts, \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
                    + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")

@@ -569,6 +569,15 @@ public nonisolated struct Rrvm_MmioRequest: Sendable {
   /// the sequencer logs it in its place and checks it against the device's declaration there.
   public var answered: Bool = false
 
+  /// A batch of what the hart did alone with one device under one declaration: `answered_reads` reads of
+  /// `address` answered `value` (with `answered`), and the bytes `output` written one by one to
+  /// `output_address`, a register the declaration lists in output_writes_to. `executed` is the last one's.
+  public var answeredReads: UInt64 = 0
+
+  public var output: Data = Data()
+
+  public var outputAddress: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -615,6 +624,14 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
   /// a read the sequencer answered from the device's last StableRead list (logged, not sent)
   public var cached: Bool = false
 
+  /// A hart's batch (MmioRequest.answered_reads, output): that many cached reads, and the console bytes
+  /// written to `output_offset` (not sent either).
+  public var reads: UInt64 = 0
+
+  public var output: Data = Data()
+
+  public var outputOffset: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -637,6 +654,11 @@ public nonisolated struct Rrvm_StableRead: Sendable {
   /// Writes to these offsets leave `value` (and this declaration) as they are, e.g. the UART's transmit
   /// register: a hart keeps answering from the declaration across such writes.
   public var keptByWritesTo: [UInt64] = []
+
+  /// Byte writes to these offsets do nothing but send their byte to the console while this declaration
+  /// holds (the UART's THR outside loopback with its THRE interrupt off): the hart batches them with the
+  /// reads it answers (MmioRequest.output), and the device never sees them.
+  public var outputWritesTo: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2749,7 +2771,7 @@ nonisolated extension Rrvm_Yield: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0\u{1}answered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0\u{1}answered\0\u{3}answered_reads\0\u{1}output\0\u{3}output_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2764,6 +2786,9 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.posted) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.answered) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.answeredReads) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.output) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.outputAddress) }()
       default: break
       }
     }
@@ -2791,6 +2816,15 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.answered != false {
       try visitor.visitSingularBoolField(value: self.answered, fieldNumber: 7)
     }
+    if self.answeredReads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answeredReads, fieldNumber: 8)
+    }
+    if !self.output.isEmpty {
+      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 9)
+    }
+    if self.outputAddress != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outputAddress, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2802,6 +2836,9 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.executed != rhs.executed {return false}
     if lhs.posted != rhs.posted {return false}
     if lhs.answered != rhs.answered {return false}
+    if lhs.answeredReads != rhs.answeredReads {return false}
+    if lhs.output != rhs.output {return false}
+    if lhs.outputAddress != rhs.outputAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2859,7 +2896,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceAccess"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0\u{1}reads\0\u{1}output\0\u{3}output_offset\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2872,6 +2909,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularBoolField(value: &self.write) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.cached) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.output) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.outputOffset) }()
       default: break
       }
     }
@@ -2893,6 +2933,15 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.cached != false {
       try visitor.visitSingularBoolField(value: self.cached, fieldNumber: 5)
     }
+    if self.reads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reads, fieldNumber: 6)
+    }
+    if !self.output.isEmpty {
+      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 7)
+    }
+    if self.outputOffset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outputOffset, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2902,6 +2951,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.write != rhs.write {return false}
     if lhs.value != rhs.value {return false}
     if lhs.cached != rhs.cached {return false}
+    if lhs.reads != rhs.reads {return false}
+    if lhs.output != rhs.output {return false}
+    if lhs.outputOffset != rhs.outputOffset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2909,7 +2961,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2921,6 +2973,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.keptByWritesTo) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.outputWritesTo) }()
       default: break
       }
     }
@@ -2939,6 +2992,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.keptByWritesTo.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.keptByWritesTo, fieldNumber: 4)
     }
+    if !self.outputWritesTo.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.outputWritesTo, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2947,6 +3003,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.size != rhs.size {return false}
     if lhs.value != rhs.value {return false}
     if lhs.keptByWritesTo != rhs.keptByWritesTo {return false}
+    if lhs.outputWritesTo != rhs.outputWritesTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -96,6 +96,8 @@ public final class HartRunner {
     public struct Statistics {
         public var waits = 0
         public var answeredHere = 0
+        /// Bytes written to output-only registers, batched.
+        public var outputHere = 0
         public var spinHints = 0
         /// Slices that went on past their budget, and how many budgets they added.
         public var longSlices = 0
@@ -186,6 +188,7 @@ public final class HartRunner {
         awaitingReply = false
         pendingDevice = nil
         declarations = [:]
+        batch = nil
         cutRequested = false
         pendingPauses[.sequencer] = nil
     }
@@ -221,6 +224,7 @@ public final class HartRunner {
 
     private func reachPause(_ reason: PauseReason) {
         pendingPauses[reason] = nil
+        sendBatch()  // a pause point holds nothing unsent
         if reason == .sequencer && cutRequested {
             // A Cut: the slice ends here (it does not wait for other holders: ending a slice changes nothing
             // the hart holds, and the next Run waits while one remains).
@@ -300,27 +304,27 @@ public final class HartRunner {
         return true
     }
 
-    /// Sends the access the hart stopped at: posted (and completed here) unless it must wait.
+    /// Sends the access the hart stopped at: posted (and completed here) unless it must wait. A read it
+    /// answers from a declaration, or a byte written to a register the declaration lists as output only,
+    /// joins the batch (see `Batch`) instead.
     private func access(_ access: MMIOAccess) {
         accessedDeviceInStep = true
         let device = windows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
-        // A read answered from a declaration still goes out (posted): the sequencer logs it in its place.
-        let answer = device.flatMap { answerFromDeclaration(access, device: $0) }
-        let posted = answer != nil || (access.isWrite && !(device.map { writesWait[$0] } ?? false))
+        if let device, addToBatch(access, device: device) { return }
+        sendBatch()
+        let posted = access.isWrite && !(device.map { writesWait[$0] } ?? false)
         var envelope = Rrvm_Envelope()
         envelope.body = .mmioRequest(.with {
             $0.address = access.address
             $0.size = UInt32(access.size)
             $0.write = access.isWrite
-            $0.value = answer ?? access.value
+            $0.value = access.value
             $0.executed = executed
             $0.posted = posted
-            $0.answered = answer != nil
         })
         transport.send(envelope)
         if posted {
-            if answer != nil { statistics.answeredHere += 1 }
-            hart.completeMMIO(value: answer ?? 0)
+            hart.completeMMIO(value: 0)
             return
         }
         pendingDevice = device
@@ -329,20 +333,82 @@ public final class HartRunner {
         transport.awaitReply()
     }
 
-    /// A read of a register `device` declared stable is answered from the declaration; any other access
-    /// to the device, except a write the declaration says keeps it, ends the declaration.
-    private func answerFromDeclaration(_ access: MMIOAccess, device: Int) -> UInt64? {
-        guard let reads = declarations[device] else { return nil }
+    /// What the hart did alone with one device, under one declaration, since its last message: reads it
+    /// answered (all of one register, with one value) and bytes written to an output-only register. It
+    /// goes out as one MmioRequest before any other message (so the sequencer sees everything in order),
+    /// at a pause point, or at `batchLimit` bytes: a console driver polling LSR before each byte so costs
+    /// one message per batch instead of two per byte.
+    private struct Batch {
+        var device: Int
+        var read: (address: UInt64, size: Int, value: UInt64)?
+        var reads: UInt64 = 0
+        var outputAddress: UInt64?
+        var output: [UInt8] = []
+        var executed: UInt64 = 0
+    }
+    private var batch: Batch?
+    static let batchLimit = 4096
+
+    /// A read of a register `device` declared stable is answered from the declaration, and a byte written
+    /// to a register it declares output only is taken: both join the batch (true). Any other access to the
+    /// device, except a write the declaration says keeps it, ends the declaration (false: it is sent).
+    private func addToBatch(_ access: MMIOAccess, device: Int) -> Bool {
+        guard let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
         if !access.isWrite, let read = reads.read(offset: offset, size: UInt32(access.size)) {
-            return read.value
+            if let held = batch, held.device != device || (held.read.map { $0.address != access.address || $0.size != access.size
+                                                                             || $0.value != read.value } ?? false) {
+                sendBatch()
+            }
+            var joined = batch ?? Batch(device: device)
+            joined.read = (access.address, access.size, read.value)
+            joined.reads += 1
+            joined.executed = executed
+            batch = joined
+            statistics.answeredHere += 1
+            hart.completeMMIO(value: read.value)
+            return true
+        }
+        if access.isWrite && access.size == 1 && reads.contains(where: { $0.outputWritesTo.contains(offset) }) {
+            if let held = batch, held.device != device || (held.outputAddress.map { $0 != access.address } ?? false) {
+                sendBatch()
+            }
+            var joined = batch ?? Batch(device: device)
+            joined.outputAddress = access.address
+            joined.output.append(UInt8(truncatingIfNeeded: access.value))
+            joined.executed = executed
+            batch = joined
+            statistics.outputHere += 1
+            hart.completeMMIO(value: 0)
+            if joined.output.count >= Self.batchLimit { sendBatch() }
+            return true
         }
         if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
-        return nil
+        return false
+    }
+
+    /// Sends the batch, if any (see `Batch`).
+    private func sendBatch() {
+        guard let held = batch else { return }
+        batch = nil
+        var envelope = Rrvm_Envelope()
+        envelope.body = .mmioRequest(.with {
+            $0.address = held.read?.address ?? held.outputAddress ?? 0
+            $0.size = UInt32(held.read?.size ?? 1)
+            $0.value = held.read?.value ?? 0
+            $0.executed = held.executed
+            $0.posted = true
+            $0.answered = held.reads > 0
+            $0.answeredReads = held.reads
+            $0.output = Data(held.output)
+            $0.outputAddress = held.outputAddress ?? 0
+        })
+        transport.send(envelope)
     }
 
     /// Ends the slice.
     private func yield(_ reason: StopReason) {
+        sendBatch()
         var envelope = Rrvm_Envelope()
         envelope.body = .yield(.with {
             $0.executed = executed

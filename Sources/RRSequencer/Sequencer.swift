@@ -153,8 +153,9 @@ public final class Sequencer {
         public var slices = 0
         public var deviceOperations = 0
         public var cachedReads = 0
-        /// Stable reads the harts answered themselves.
+        /// Stable reads the harts answered themselves, and bytes they wrote to output-only registers.
         public var answeredByHarts = 0
+        public var outputByHarts = 0
         /// Posted writes sent to their device before their turn.
         public var sentAhead = 0
         public var idlePeriods = 0
@@ -278,13 +279,18 @@ public final class Sequencer {
         access.size = request.size
         access.write = request.write
         access.value = request.value
+        if !request.output.isEmpty || request.answeredReads > 1 {
+            access.reads = request.answered ? max(1, request.answeredReads) : 0
+            access.output = request.output
+            access.outputOffset = request.outputAddress &- config.devices[device].base
+        }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.from = Endpoint.hart(hart)
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
-        work.answeredByHart = request.answered && !request.write
+        work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
         requests.append(work)
         pump()
     }
@@ -309,11 +315,21 @@ public final class Sequencer {
             if next.answeredByHart {
                 // Answered by the hart when it was queued; logged here, in queue order, like any cached read.
                 if let mismatch = declarationMismatch(next) { return fail(mismatch) }
-                statistics.answeredByHarts += 1
                 var envelope = next.envelope
                 envelope.deviceAccess.cached = true
-                statistics.cachedReads += 1
+                let reads = envelope.deviceAccess.output.isEmpty ? max(1, Int(envelope.deviceAccess.reads))
+                    : Int(envelope.deviceAccess.reads)
+                statistics.answeredByHarts += reads
+                statistics.cachedReads += reads
+                statistics.outputByHarts += envelope.deviceAccess.output.count
                 stampAndNote(envelope)
+                if !envelope.deviceAccess.output.isEmpty && !finished {
+                    var output = Rrvm_Envelope()
+                    output.g = envelope.g
+                    output.to = Endpoint.control
+                    output.body = .consoleOutput(.with { $0.data = envelope.deviceAccess.output })
+                    transport.send(output)
+                }
                 continue
             }
             if let answered = answerFromCache(next) {
@@ -437,9 +453,16 @@ public final class Sequencer {
     /// device promised that nothing in between could change it. Otherwise the device broke its word.
     private func declarationMismatch(_ work: DeviceWork) -> String? {
         guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
+        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
+        if !access.output.isEmpty {
+            guard stableReads[work.device]?.contains(where: { $0.outputWritesTo.contains(access.outputOffset) }) == true else {
+                return "\(Endpoint.describe(work.envelope.from)) wrote \(access.output.count) bytes to offset \(access.outputOffset) "
+                    + "of \(device) as output only, but at their turn the device declares no such register (a device model bug)"
+            }
+            if access.reads == 0 { return nil }
+        }
         let declared = stableReads[work.device]?.read(offset: access.offset, size: access.size)
         if declared?.value == access.value { return nil }
-        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
             + "from its stable-read declaration, but at that read's turn the device declares "
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"

@@ -264,7 +264,9 @@ final class ReplayTests: XCTestCase {
         let echoed = try replayDevice(uart, log: fullLog)
         let words = echoed.output.split(separator: " ")
         let count = words.firstIndex(of: "operations").flatMap { $0 > 0 ? Int(words[$0 - 1]) : nil } ?? 0
-        XCTAssertGreaterThan(count, 20, "the UART saw the echoed text's operations: \(echoed.output)")
+        // Each of the 12 typed characters is read from RBR (the echo's bytes, written while THR is output only,
+        // reach the console in the hart's batches and never the UART).
+        XCTAssertGreaterThanOrEqual(count, 12, "the UART saw the typed text's operations: \(echoed.output)")
 
         // A recorded answer changed: the device's own replay stops there, naming the G.
         let answers = records.indices.filter {

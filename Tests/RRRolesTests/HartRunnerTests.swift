@@ -236,6 +236,37 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    func testAnsweredReadsAndOutputOnlyWritesGoOutAsOneBatchBeforeAnythingElse() {
+        let runner = runner([
+            Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 65),
+            Assemble.lbu(10, 5, 5), Assemble.sb(7, 0, 5),                          // poll LSR, write THR
+            Assemble.lbu(10, 5, 5), Assemble.addi(7, 7, 1), Assemble.sb(7, 0, 5),
+            Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                         // a waited write elsewhere
+            Assemble.jump(0),
+        ])
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 0
+                $0.reads = [.with {
+                    $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0]
+                }]
+            }]
+        }
+        XCTAssertEqual(transport.requests.count, 2, "the batch, then the waited write")
+        let batch = transport.requests[0]
+        XCTAssertTrue(batch.answered && batch.posted)
+        XCTAssertEqual(batch.answeredReads, 2)
+        XCTAssertEqual(batch.address, 0x1000_0005)
+        XCTAssertEqual(batch.value, 0x60)
+        XCTAssertEqual(batch.output, Data([65, 66]))
+        XCTAssertEqual(batch.outputAddress, 0x1000_0000)
+        XCTAssertEqual(batch.executed, 6, "the last access's count")
+        XCTAssertEqual(transport.requests[1].address, 0x200_0000)
+        XCTAssertEqual(runner.hart.register(10), 0x60)
+        XCTAssertEqual(runner.statistics.outputHere, 2)
+        XCTAssertTrue(runner.awaitingReply)
+    }
+
     func testASpinHintEndsTheSliceOnlyWhenAnotherHartCouldRun() {
         let runner = runner([Assemble.addi(1, 1, 1), Assemble.pause, Assemble.jump(-8)])
         run(runner, budget: 30) { $0.spinHintsYield = false }
