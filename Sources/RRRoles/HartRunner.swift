@@ -59,7 +59,8 @@ public final class HartRunner {
     /// Per device: whether a write to it waits for the answer (DeviceSpec.writes_wait).
     private let writesWait: [Bool]
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
-    private var declarations: [Int: [Rrvm_StableRead]] = [:]
+    /// (Indexed by device, as an array: the console driver consults it twice per byte.)
+    private var declarations: [[Rrvm_StableRead]?]
     /// The device of the access awaiting its reply.
     private var pendingDevice: Int?
 
@@ -118,6 +119,7 @@ public final class HartRunner {
         self.transport = transport
         windows = config.devices.map { ($0.base, $0.size) }
         writesWait = config.devices.map(\.writesWait)
+        declarations = Array(repeating: nil, count: config.devices.count)
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram, ramBase: MemoryMap.ramBase, ramSize: config.ramSize,
             rom: [UInt8](config.bootRom), romBase: MemoryMap.bootROMBase,
@@ -135,7 +137,8 @@ public final class HartRunner {
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
             hart.spinHintsEndRun = run.spinHintsYield
-            declarations = Dictionary(run.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+            declarations = Array(repeating: nil, count: windows.count)
+            for entry in run.stableReads where Int(entry.device) < windows.count { declarations[Int(entry.device)] = entry.reads }
             sliceG = envelope.g
             budget = run.budget
             sliceStep = run.budget
@@ -187,7 +190,7 @@ public final class HartRunner {
         sliceActive = false
         awaitingReply = false
         pendingDevice = nil
-        declarations = [:]
+        declarations = Array(repeating: nil, count: windows.count)
         batch = nil
         cutRequested = false
         pendingPauses[.sequencer] = nil
@@ -360,11 +363,10 @@ public final class HartRunner {
                                                                              || $0.value != read.value } ?? false) {
                 sendBatch()
             }
-            var joined = batch ?? Batch(device: device)
-            joined.read = (access.address, access.size, read.value)
-            joined.reads += 1
-            joined.executed = executed
-            batch = joined
+            if batch == nil { batch = Batch(device: device) }
+            batch!.read = (access.address, access.size, read.value)  // in place: no copy of the buffer
+            batch!.reads += 1
+            batch!.executed = executed
             statistics.answeredHere += 1
             hart.completeMMIO(value: read.value)
             return true
@@ -373,14 +375,13 @@ public final class HartRunner {
             if let held = batch, held.device != device || (held.outputAddress.map { $0 != access.address } ?? false) {
                 sendBatch()
             }
-            var joined = batch ?? Batch(device: device)
-            joined.outputAddress = access.address
-            joined.output.append(UInt8(truncatingIfNeeded: access.value))
-            joined.executed = executed
-            batch = joined
+            if batch == nil { batch = Batch(device: device) }
+            batch!.outputAddress = access.address
+            batch!.output.append(UInt8(truncatingIfNeeded: access.value))
+            batch!.executed = executed
             statistics.outputHere += 1
             hart.completeMMIO(value: 0)
-            if joined.output.count >= Self.batchLimit { sendBatch() }
+            if batch!.output.count >= Self.batchLimit { sendBatch() }
             return true
         }
         if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
