@@ -19,9 +19,13 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
         return "hart benchmark: \(elfPath): \(error)"
     }
     let machine = plan.config
-    let ram = UnsafeMutableRawPointer.allocate(byteCount: Int(machine.ramSize), alignment: 4096)
-    defer { ram.deallocate() }
-    ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(machine.ramSize))
+    // Anonymous memory reads as zeros and is faulted in as the guest touches it, as a machine's RAM is.
+    guard let mapping = mmap(nil, Int(machine.ramSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+          mapping != MAP_FAILED else {
+        return "hart benchmark: cannot map \(machine.ramSize) bytes of RAM"
+    }
+    defer { munmap(mapping, Int(machine.ramSize)) }
+    let ram = mapping
     do {
         try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
     } catch {

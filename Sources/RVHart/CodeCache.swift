@@ -1,6 +1,9 @@
 enum CodePage {
     /// One slot per halfword, plus two sentinel slots (`pageCross`) after the page's last halfword.
     static let slots = 2050
+    /// More instructions than can run in a row without a control transfer or a slow step (see
+    /// `DispatchMode`): a page holds at most 2048, and its sentinel slots leave the loop.
+    static let straightLineLimit = slots
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
     /// Decoded pages allocated before the whole cache is dropped (at most 64 MiB of 16 KiB pages).

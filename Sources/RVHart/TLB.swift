@@ -25,7 +25,8 @@ enum TLBLayout {
 }
 
 extension Hart {
-    /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM.
+    /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM. The store entries
+    /// always follow the load entries of their set (the loop keeps one pointer for both).
     func selectTLBs() {
         let fetch = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
         if fetch != fetchTLB { forgetRecentPages() }
