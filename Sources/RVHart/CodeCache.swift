@@ -12,8 +12,9 @@ enum CodePage {
     static let allocationLimit = 4096
 }
 
-/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Valid while
-/// translation, privilege, PMP and the decoded cache stay as they were: every change flushes them.
+/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Each fetch TLB set
+/// (privilege) has its own, so traps and returns keep them. Valid while translation, PMP and the decoded cache
+/// stay as they were: every change flushes them all.
 struct RecentPage {
     var base: UInt64
     var key: UInt
@@ -37,7 +38,7 @@ extension Hart {
     }
 
     func forgetRecentPages() {
-        recentPages.update(repeating: .invalid, count: RecentPage.count)
+        recentPageSets.update(repeating: .invalid, count: RecentPage.count * TLBLayout.sets)
     }
 
     /// A store of this hart reached physical memory: forget the decoded slots it overwrote.

@@ -660,7 +660,17 @@ extension Hart {
                 pc &+= 4
                 continue
 
-            case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+            case .pageCross:
+                // Running on into the next page (or a jump the loop routed here): a page entered recently needs no
+                // slow step. Not an instruction, so it does not count. Where the loop checks only at control
+                // transfers, this is one of them: with the next event near, the slow step hands over.
+                let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
+                guard recent.base == pc & ~0xfff,
+                      Mode.checksEveryInstruction || left >= CodePage.straightLineLimit else { break }
+                pageKey = recent.key
+                left &+= 1
+                continue
+            case .event, .undecoded, .illegal, .system, .fpOther:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -777,6 +787,13 @@ extension Hart {
             stop = .reexecute
             return pc
         case .pageCross:
+            // Running on into the next page, or a jump the loop sent here: a page entered recently needs no lookup.
+            let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
+            if recent.base == pc & ~0xfff {
+                stepPageKey = recent.key
+                stop = .reexecute
+                return pc
+            }
             guard enterPage(pc) else { return pc }
             stepPageKey = slotKey(currentPage, pc)
             stop = .reexecute

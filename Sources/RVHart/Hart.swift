@@ -216,7 +216,9 @@ public final class Hart {
     let eventSlot: UInt
     /// Holds an instruction that straddles two pages in its last slot.
     let straddlePage: UnsafeMutablePointer<DecodedInstruction>
-    let recentPages: UnsafeMutablePointer<RecentPage>
+    /// `RecentPage.count` entries per TLB set; `recentPages` points at the current fetch set's.
+    let recentPageSets: UnsafeMutablePointer<RecentPage>
+    var recentPages: UnsafeMutablePointer<RecentPage>
     // The page the loop enters after `enterPage`.
     var currentPage: UnsafeMutablePointer<DecodedInstruction>
     // What `slowStep` hands back to the loop.
@@ -265,8 +267,9 @@ public final class Hart {
         event.initialize(to: DecodedInstruction(.event))
         eventSlot = UInt(bitPattern: event)
         currentPage = lookupPage
-        recentPages = .allocate(capacity: RecentPage.count)
-        recentPages.initialize(repeating: .invalid, count: RecentPage.count)
+        recentPageSets = .allocate(capacity: RecentPage.count * TLBLayout.sets)
+        recentPageSets.initialize(repeating: .invalid, count: RecentPage.count * TLBLayout.sets)
+        recentPages = recentPageSets
         selectTLBs()
     }
 
@@ -279,7 +282,7 @@ public final class Hart {
         UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()
         straddlePage.deallocate()
         tlb.deallocate()
-        recentPages.deallocate()
+        recentPageSets.deallocate()
         regs.deallocate()
         romHost.deallocate()
     }

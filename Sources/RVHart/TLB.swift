@@ -28,9 +28,9 @@ extension Hart {
     /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM. The store entries
     /// always follow the load entries of their set (the loop keeps one pointer for both).
     func selectTLBs() {
-        let fetch = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
-        if fetch != fetchTLB { forgetRecentPages() }
-        fetchTLB = fetch
+        let fetchSet = tlbSet(for: priv, sum: false)
+        fetchTLB = tlb + fetchSet * TLBLayout.setStride
+        recentPages = recentPageSets + fetchSet * RecentPage.count
         var dataPrivilege = priv
         if priv == .machine && mstatus & MStatus.mprv != 0 { dataPrivilege = previousMachineMode }
         let dataSet = tlbSet(for: dataPrivilege, sum: mstatus & MStatus.sum != 0) * TLBLayout.setStride
