@@ -20,8 +20,8 @@ struct RecentPage {
     var key: UInt
 
     static let invalid = RecentPage(base: .max, key: 0)
-    static let count = 64
-    static let mask: UInt64 = 63
+    static let count = 256
+    static let mask: UInt64 = 255
 }
 
 extension Hart {
