@@ -67,8 +67,9 @@ struct QEMUComparison {
     }
 
     /// The default guest booted to power-off under QEMU on `harts` CPUs (plain, and with -icount shift=0 on one
-    /// CPU, the only count QEMU records), beside rrvm's `seconds` for the same boot. QEMU's instruction count is
-    /// its own (a boot's count depends on timing), so the comparison is in seconds.
+    /// CPU, the only count QEMU records), beside rrvm's `seconds` for the same boot (its run, without loading the
+    /// images). QEMU's instruction count is its own (a boot's count depends on timing), so the comparison is in
+    /// seconds.
     func compareBoot(guestDirectory: String, harts: Int, append: String, seconds: Double) -> [String] {
         let base = ["-M", "virt", "-m", "256M", "-nographic", "-smp", String(harts),
                     "-bios", guestDirectory + "/fw_jump.bin", "-kernel", guestDirectory + "/Image",
@@ -84,7 +85,8 @@ struct QEMUComparison {
                 return "QEMU \(name): \(failure.description)"
             case .success(let timing):
                 return "QEMU \(name), \(harts) CPU(s), boot to power-off (whole process): \(format3(timing.seconds)) s"
-                    + " (\(format3(timing.cpuSeconds)) s on CPU); rrvm/QEMU time \(format2(seconds / timing.seconds))"
+                    + " (\(format3(timing.cpuSeconds)) s on CPU); rrvm's run / QEMU's process time"
+                    + " \(format2(seconds / timing.seconds))"
             }
         }
     }
