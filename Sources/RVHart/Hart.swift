@@ -99,7 +99,7 @@ enum MMIOLoadKind: UInt8 {
 /// - A/D bits are set by the hart during the walk (as QEMU); the PTE write needs PMP write permission.
 ///
 /// The decoded-instruction cache holds a page of 8-byte slots (one per halfword, decoded on first
-/// execution) per physical page that ran code. Stores of this hart invalidate the slots they touch (a
+/// execution together with the straight line after it) per physical page that ran code. Stores of this hart invalidate the slots they touch (a
 /// page that keeps taking stores is detached from the cache until it runs again). Changes made by other
 /// harts or DMA become visible at this hart's next FENCE.I, as Zifencei allows; SFENCE.VMA and satp
 /// writes drop the translations that lead to decoded pages (TLB and recently entered pages).
