@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # libFuzzer over rrvm's untrusted-input decoders: the bus frame decoder and the log reader, each for a
 # bounded time. Builds the fuzz target (Benchmarks/fuzz/rrvm-fuzz, which exists in the package only when
-# RRVM_FUZZ=1, so the default build never sees it) with -sanitize=fuzzer into its own scratch directory
+# RRVM_FUZZ=1, so the default build never sees it) with -sanitize=fuzzer,address (AddressSanitizer: a bad
+# access in the decoders' unsafe-pointer code is a finding too, not only a trap) into its own scratch directory
 # (.build/fuzz: every module is instrumented, so nothing is shared with the ordinary builds), then prints,
 # per decoder, the inputs tried, their rate, the coverage reached and the crashes found (saved under
 # .build/fuzz/findings/). Exits 1 if anything was found.
@@ -18,7 +19,7 @@ mkdir -p "$build"
 # format_file_lineno" (dwarf_reader.cc); the toolchain's own lld links them. libFuzzer's main is not
 # linked (the target's main calls LLVMFuzzerRunDriver itself), so Swift's entry point is the only one.
 RRVM_FUZZ=1 swift build -c release --scratch-path "$build" --manifest-cache none --product rrvm-fuzz \
-  -Xswiftc -sanitize=fuzzer -Xswiftc -use-ld=lld >"$build.log" 2>&1 || { tail -20 "$build.log" >&2; exit 1; }
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld >"$build.log" 2>&1 || { tail -20 "$build.log" >&2; exit 1; }
 fuzzer=$build/release/rrvm-fuzz
 
 printf '%-8s %7s %12s %10s %9s %8s %8s\n' decoder seconds inputs "inputs/s" coverage corpus crashes
