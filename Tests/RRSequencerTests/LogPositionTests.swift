@@ -12,13 +12,16 @@ final class LogPositionTests: XCTestCase {
         path = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-position-\(UUID().uuidString).log").path
         var header = Rrvm_LogHeader()
         header.formatVersion = logFormatVersion
-        header.config = .with { $0.harts = 1 }
+        header.config = .with {
+            $0.harts = 1
+            $0.devices = [.with { $0.kind = .finisher; $0.base = 0x10_0000; $0.size = 0x1000 }]
+        }
         header.checkInterval = 100
         let writer = try LogWriter(path: path, header: header)
         for index in 1...4 {
             let g = UInt64(index) * 1000
             try writer.append(.with { $0.input = .with { $0.g = g - 500; $0.console = Data("\(index)".utf8) } })
-            try writer.append(.with { $0.check = .with { $0.g = g; $0.retired = g; $0.harts = [g * 7] } })
+            try writer.append(.with { $0.check = .with { $0.g = g; $0.retired = g; $0.harts = [g * 7]; $0.devices = [0] } })
         }
         try writer.append(.with { $0.end = .with { $0.g = 5000; $0.guestEnded = true; $0.exitCode = 0 } })
         try writer.flush()
@@ -27,7 +30,7 @@ final class LogPositionTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: path) }
 
     func check(_ index: UInt64, hash: UInt64? = nil) -> Rrvm_LogCheck {
-        .with { $0.g = index * 1000; $0.retired = index * 1000; $0.harts = [hash ?? index * 7000] }
+        .with { $0.g = index * 1000; $0.retired = index * 1000; $0.harts = [hash ?? index * 7000]; $0.devices = [0] }
     }
 
     func input(_ journal: ReplayJournal, at g: UInt64) throws -> String? {
@@ -53,6 +56,7 @@ final class LogPositionTests: XCTestCase {
         XCTAssertEqual(try input(journal, at: 1500), "2")
         XCTAssertNotNil(journal.check(check(2, hash: 1)), "the check there is compared again, and a difference found")
         try journal.seek(to: position)
+        XCTAssertEqual(try input(journal, at: 1500), "2")
         XCTAssertNil(journal.check(check(2)))
         XCTAssertEqual(try input(journal, at: 2500), "3")
         XCTAssertNil(journal.check(check(3)))
