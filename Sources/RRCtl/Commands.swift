@@ -145,7 +145,7 @@ struct Replay: ParsableCommand {
     @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval).")
     var checkpointBudget: String?
 
-    @Option(help: "G between two automatic checkpoints (default 200000000).")
+    @Option(help: "G between two automatic checkpoints (default 20000000).")
     var checkpointInterval: UInt64?
 
     @Option(help: "Check N checkpoint round trips at random points: checkpoint at G1, run to G2, restore, run to G2 again; every state and the console must be identical.")

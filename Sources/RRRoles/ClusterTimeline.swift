@@ -401,6 +401,21 @@ public final class ClusterTimeline {
         }
     }
 
+    /// One line for RRVM_STATS and the benchmark: automatic checkpoints kept and taken, their memory, and
+    /// the average host time of a checkpoint and a restore.
+    public var summary: String {
+        let stats = statistics
+        func average(_ total: UInt64, _ count: Int) -> String {
+            count == 0 ? "-" : String(format: "%.1f", Double(total) / Double(count) / 1e6)
+        }
+        return "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "
+            + "\(stats.checkpoints) checkpoints taken, \(stats.thinned) thinned, \(formatBytes(memoryBytes)) held"
+            + (policy.map { " of a \(formatBytes($0.budget)) budget, one every \($0.interval) G" } ?? "")
+            + "; checkpoint \(average(stats.checkpointNanoseconds, stats.checkpoints)) ms, restore "
+            + "\(average(stats.restoreNanoseconds, stats.restores)) ms on average (\(stats.restores) restores, "
+            + "\(stats.pagesWrittenBack) pages written back)"
+    }
+
     /// Memory the automatic checkpoints hold: their RAM pages (each shared page once) and process states.
     public var memoryBytes: Int {
         RAMCheckpoints.memoryBytes(of: automatic.map(\.ram)) + automatic.reduce(0) { $0 + $1.stateBytes }
