@@ -29,9 +29,10 @@ public enum CheckpointThinning {
     /// Among checkpoints at G `gs` (ascending) with the machine at `present`, the index of the one whose
     /// removal leaves the smallest gap for its distance from the present: old checkpoints go first, and the
     /// survivors end up spaced roughly in proportion to their age (denser near the present). The oldest and the
-    /// newest are always kept (the one nearest the start bounds every backward seek). Nil when fewer than three.
+    /// newest are always kept (the one nearest the start bounds every backward seek: nothing goes back before
+    /// it), except that of two the newest goes (the oldest is the one that cannot be replaced). Nil for one.
     public static func victim(gs: [UInt64], present: UInt64) -> Int? {
-        guard gs.count >= 3 else { return nil }
+        guard gs.count >= 3 else { return gs.count == 2 ? 1 : nil }
         var best: (index: Int, score: Double)?
         for index in 1..<(gs.count - 1) {
             let gap = Double(gs[index + 1] &- gs[index - 1])

@@ -131,6 +131,7 @@ public final class ClusterTimeline {
     /// Checkpoints taken automatically, in G order.
     public private(set) var automatic: [CheckpointHandle] = []
     public private(set) var policy: CheckpointPolicy?
+    private var lastAutomaticG: UInt64?
     /// Counters for the benchmark: checkpoints taken and restored, their host time, the pages written back.
     public private(set) var statistics = Statistics()
 
@@ -211,7 +212,10 @@ public final class ClusterTimeline {
     /// the present when there is none), past those already taken further on (after going back).
     private func nextAutomaticG() -> UInt64? {
         guard let policy else { return nil }
-        var next = nearestCheckpoint(atOrBefore: g).map { $0.g &+ policy.interval } ?? g
+        // The last one taken counts even if thinned away at once (a budget that holds little).
+        var base = nearestCheckpoint(atOrBefore: g)?.g
+        if let taken = lastAutomaticG, taken <= g { base = max(base ?? taken, taken) }
+        var next = base.map { $0 &+ policy.interval } ?? g
         while let later = automatic.first(where: { $0.g > g && $0.g <= next }), later.g &+ policy.interval > next {
             next = later.g &+ policy.interval
         }
@@ -381,6 +385,7 @@ public final class ClusterTimeline {
     private func takeAutomatic(then completion: @escaping (Result<CheckpointHandle, Error>) -> Void) {
         capture { [unowned self] result in
             guard case .success(let checkpoint) = result, let policy = self.policy else { return completion(result) }
+            self.lastAutomaticG = checkpoint.g
             let index = self.automatic.firstIndex { $0.g >= checkpoint.g } ?? self.automatic.count
             if index < self.automatic.count && self.automatic[index].g == checkpoint.g { return completion(result) }
             self.automatic.insert(checkpoint, at: index)
@@ -408,8 +413,9 @@ public final class ClusterTimeline {
         func average(_ total: UInt64, _ count: Int) -> String {
             count == 0 ? "-" : String(format: "%.1f", Double(total) / Double(count) / 1e6)
         }
-        return "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "
-            + "\(stats.checkpoints) checkpoints taken, \(stats.thinned) thinned, \(formatBytes(memoryBytes)) held"
+        let kept = automatic.isEmpty ? "no automatic checkpoints kept, "
+            : "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "
+        return kept + "\(stats.checkpoints) checkpoints taken, \(stats.thinned) thinned, \(formatBytes(memoryBytes)) held"
             + (policy.map { " of a \(formatBytes($0.budget)) budget, one every \($0.interval) G" } ?? "")
             + "; checkpoint \(average(stats.checkpointNanoseconds, stats.checkpoints)) ms, restore "
             + "\(average(stats.restoreNanoseconds, stats.restores)) ms on average (\(stats.restores) restores, "

@@ -120,7 +120,8 @@ final class TimelinePieceTests: XCTestCase {
         let gaps = zip(gs.dropFirst(), gs).map { $0 - $1 }
         XCTAssertLessThanOrEqual(gaps.last!, gaps.first!, "denser near the present: \(gs)")
         XCTAssertLessThan(gaps.last!, 400, "\(gs)")
-        XCTAssertNil(CheckpointThinning.victim(gs: [0, 10], present: 20))
+        XCTAssertEqual(CheckpointThinning.victim(gs: [0, 10], present: 20), 1, "the first one is never dropped")
+        XCTAssertNil(CheckpointThinning.victim(gs: [0], present: 20))
     }
 
     func testSizesParseAndPrint() {
