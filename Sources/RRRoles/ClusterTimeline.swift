@@ -148,6 +148,7 @@ public final class ClusterTimeline {
     private var collecting: Collection?
     private var running: ((Result<Void, Error>) -> Void)?
     private var runTarget: UInt64 = 0
+    private var interrupted = false
     private var busy = false
 
     /// A timeline of `sequencer`'s machine, whose guest RAM is mapped at `ram` in this process.
@@ -181,6 +182,7 @@ public final class ClusterTimeline {
         }
         runTarget = target
         running = completion
+        interrupted = false
         step()
     }
 
@@ -189,10 +191,24 @@ public final class ClusterTimeline {
         sequencer.run(untilG: min(runTarget, nextAutomaticG() ?? .max))
     }
 
+    /// Ends the run under way (`run(toG:)`, `seek(toG:)`) as soon as the machine can stop, wherever that is:
+    /// its completion then reports success with the machine stopped short of the target (compare `g`). For a
+    /// debugger's Ctrl-C, or a stop condition a caller detects. Nothing happens when no run is under way.
+    public func interrupt() {
+        guard running != nil else { return }
+        interrupted = true
+        sequencer.stopAsSoonAsPossible()
+    }
+
     /// The sequencer stopped where it was asked to: take an automatic checkpoint if one is due, go on to
     /// the target if not there yet.
     private func stopped() {
         guard let completion = running else { return }
+        if interrupted {
+            interrupted = false
+            running = nil
+            return end(completion, .success(()))
+        }
         let goOn = { [unowned self] in
             if self.g < self.runTarget { return self.step() }
             self.running = nil

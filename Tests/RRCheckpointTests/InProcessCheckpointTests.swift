@@ -143,6 +143,27 @@ final class InProcessCheckpointTests: XCTestCase {
         XCTAssertEqual(try machine.wait { timeline.fingerprint(then: $0) }, seen[1_800_000])
     }
 
+    /// An interrupted run stops short of its target, at a checkpoint point, and goes on from there exactly.
+    func testAnInterruptedRunStopsWhereItCanAndGoesOnExactly() throws {
+        let (config, boot) = try plan("smp-contend", harts: 4, disk: false)
+        let reference = try InProcessMachine(config: config, boot: boot)
+        try reference.wait { reference.timeline.run(toG: 1_500_000, then: $0) }
+        let expected = try reference.wait { reference.timeline.fingerprint(then: $0) }
+
+        let machine = try InProcessMachine(config: config, boot: boot)
+        var carried = 0
+        try machine.wait({ machine.timeline.run(toG: 1_500_000, then: $0) }, meanwhile: {
+            carried += 1
+            if carried == 500 { machine.timeline.interrupt() }
+        })
+        XCTAssertGreaterThan(machine.g, 0)
+        XCTAssertLessThan(machine.g, 1_500_000, "stopped short")
+        XCTAssertTrue(machine.timeline.isStopped)
+        _ = try machine.wait { machine.timeline.checkpoint(then: $0) }
+        try machine.wait { machine.timeline.run(toG: 1_500_000, then: $0) }
+        XCTAssertEqual(try machine.wait { machine.timeline.fingerprint(then: $0) }, expected)
+    }
+
     /// A process that refuses its state (here each of two harts is given the other's) gets nothing half-done:
     /// the machine stays where it was, stopped, and runs on to the same end as a machine never restored.
     func testARefusedRestoreLeavesTheMachineWhereItWas() throws {
