@@ -142,7 +142,7 @@ struct Replay: ParsableCommand {
     @Option(help: "With --full-stream: the interval's last G (default the log's last).")
     var to: UInt64?
 
-    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval).")
+    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval or --gdb).")
     var checkpointBudget: String?
 
     @Option(help: "G between two automatic checkpoints (default 20000000).")
@@ -176,6 +176,10 @@ struct Replay: ParsableCommand {
         } else {
             try reader.checkFraming()
         }
+        // Under a debugger the replay takes checkpoints by default (going back needs them).
+        let checkpointBudget = checkpointBudget
+            ?? (debugger.gdb != nil && checkpointInterval == nil && verifyCheckpoints == nil
+                ? "\(CheckpointPolicy.defaultBudget >> 20)M" : nil)
         if let checkpointBudget {
             guard parseByteSize(checkpointBudget) != nil else {
                 throw ValidationError("--checkpoint-budget: '\(checkpointBudget)' is not a size (e.g. 512M, 2G)")
