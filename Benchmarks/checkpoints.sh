@@ -36,5 +36,5 @@ replay() {
 
 replay "replay, no checkpoints"
 replay "replay, automatic (512 MiB, every 20M G)" --checkpoint-budget 512M
-replay "replay, automatic (12 MiB: thinned, every 5M G)" --checkpoint-budget 12M --checkpoint-interval 5000000
+replay "replay, automatic (24 MiB: thinned, every 5M G)" --checkpoint-budget 24M --checkpoint-interval 5000000
 replay "replay, 20 checkpoint round trips" --verify-checkpoints 20 --seed 1
