@@ -59,6 +59,23 @@ final class CheckpointTests: XCTestCase {
         XCTAssertTrue(replay.errors.contains("automatic checkpoints"), replay.errors)
     }
 
+    /// A hart process killed while the replay goes back and forth: one line naming it, nothing left behind.
+    func testAHartKilledDuringRoundTripsEndsTheReplayInOneLine() throws {
+        let (log, _) = try linuxLog()
+        let replay = try RRCtlRun(["replay", log, "--verify-checkpoints", "20"])
+        let deadline = Date().addingTimeInterval(60)
+        while !replay.errors.contains("round trip 2/") && replay.process.isRunning && Date() < deadline { usleep(20_000) }
+        guard let hart = Processes.find(["rrvm-hart", "--parent-pid\u{0}\(replay.pid)\u{0}", "--hart\u{0}1\u{0}"]) else {
+            return XCTFail("no hart 1 process: \(replay.errors)")
+        }
+        kill(hart, SIGKILL)
+        XCTAssertNotEqual(replay.wait(seconds: 60), 0)
+        let lines = replay.errors.split(separator: "\n").filter { !$0.contains("round trip") }
+        XCTAssertEqual(lines.count, 1, replay.errors)
+        XCTAssertTrue(lines.first?.contains("hart 1") ?? false, replay.errors)
+        XCTAssertTrue(replay.leftoversOnceGone().isEmpty)
+    }
+
     func testABudgetTooSmallForOneCheckpointIsOneClearLine() throws {
         let (log, _) = try linuxLog()
         let replay = try RRCtlRun(["replay", log, "--checkpoint-budget", "1M"])
