@@ -5,13 +5,7 @@ import XCTest
 /// the bus during a replay of the default 4-hart Linux guest (auto power-off), and their bad input.
 final class CheckpointTests: XCTestCase {
     private func guest() throws -> [String] {
-        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? Harness.projectRoot + "/cluster/out"
-        let files = ["fw_jump.bin", "Image", "initramfs.cpio", "disk.ext2"].map { directory + "/" + $0 }
-        for file in files where !FileManager.default.fileExists(atPath: file) {
-            throw XCTSkip("the default guest is not built (\(file) is missing; cluster/test.sh builds it)")
-        }
-        return ["--bios", files[0], "--kernel", files[1], "--initrd", files[2], "--disk", files[3],
-                "--append", "console=ttyS0 earlycon rrvm_poweroff=1"]
+        try Harness.linuxGuest() + ["--append", "console=ttyS0 earlycon rrvm_poweroff=1"]
     }
 
     /// A recording of the 4-hart Linux guest from power-on to its automatic power-off (about 1 s), shared.
