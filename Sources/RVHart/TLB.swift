@@ -9,7 +9,9 @@ struct TLBEntry {
     var hostOffset: UInt64
 
     static let invalid = TLBEntry(tag: .max, hostOffset: 0)
-    static let codeMarker: UInt64 = 1
+    /// On store entries: the page holds decoded code (its stores must reach the code cache). Above the bits an
+    /// access's size keeps in `dataHit`'s comparison (0-2), so that no store, aligned or not, ever matches it.
+    static let codeMarker: UInt64 = 1 << 10
 }
 
 enum AccessKind: Int {
