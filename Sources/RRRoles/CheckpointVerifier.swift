@@ -17,10 +17,13 @@ public final class CheckpointVerifier {
         self.timeline = timeline
         self.say = say
         let span = (timeline.endG ?? 0) / 20 * 19
-        // Point i from the seed and i alone (FNV-1a of both): the same seed places the same points everywhere.
+        // Point i from the seed and i alone (FNV-1a of both, then MurmurHash3's finalizer, which spreads
+        // neighbouring inputs): the same seed places the same points everywhere.
         let gs = (0..<UInt64(2 * max(rounds, 0))).map { index -> UInt64 in
-            let bytes = (0..<8).map { UInt8(truncatingIfNeeded: seed >> (8 * $0)) } + (0..<8).map { UInt8(truncatingIfNeeded: index >> (8 * $0)) }
-            return span == 0 ? 0 : digest(bytes) % span
+            var z = digest((0..<16).map { UInt8(truncatingIfNeeded: ($0 < 8 ? seed : index) >> (8 * ($0 % 8))) })
+            z = (z ^ (z >> 33)) &* 0xff51_afd7_ed55_8ccd
+            z = (z ^ (z >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+            return span == 0 ? 0 : (z ^ (z >> 33)) % span
         }.sorted()
         points = stride(from: 0, to: gs.count, by: 2).map { (gs[$0], gs[$0 + 1]) }
     }
