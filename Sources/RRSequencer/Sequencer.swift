@@ -356,11 +356,7 @@ public final class Sequencer {
                 statistics.outputByHarts += envelope.deviceAccess.output.count
                 stampAndNote(envelope)
                 if !envelope.deviceAccess.output.isEmpty && !finished {
-                    var output = Rrvm_Envelope()
-                    output.g = envelope.g
-                    output.to = Endpoint.control
-                    output.body = .consoleOutput(.with { $0.data = envelope.deviceAccess.output })
-                    transport.send(output)
+                    showConsole(envelope.deviceAccess.output, g: envelope.g)
                 }
                 continue
             }
@@ -451,15 +447,7 @@ public final class Sequencer {
             updateTimerLine(hart: Int(compare.hart))
         }
         deviceWake[work.device] = done.wantsWake ? done.wakeAt : nil
-        if !done.console.isEmpty {
-            consoleBytes &+= UInt64(done.console.count)
-            for byte in done.console { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            var output = Rrvm_Envelope()
-            output.g = work.envelope.g
-            output.to = Endpoint.control
-            output.body = .consoleOutput(.with { $0.data = done.console })
-            transport.send(output)
-        }
+        if !done.console.isEmpty { showConsole(done.console, g: work.envelope.g) }
         if let plic = plicIndex, plic != work.device {
             for level in done.sourceLevels {
                 var forward = Rrvm_Envelope()
@@ -479,6 +467,17 @@ public final class Sequencer {
                           guestEnded: true)
         }
         pump()
+    }
+
+    /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
+    private func showConsole(_ bytes: Data, g: UInt64) {
+        consoleBytes &+= UInt64(bytes.count)
+        for byte in bytes { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var output = Rrvm_Envelope()
+        output.g = g
+        output.to = Endpoint.control
+        output.body = .consoleOutput(.with { $0.data = bytes })
+        transport.send(output)
     }
 
     /// Answers a hart's access with the value and the hart's interrupt lines as they are now (the timer
@@ -661,7 +660,7 @@ public final class Sequencer {
         runningHart = hart
         cutSent = false
         sliceAccessedDevices = false
-        if let target = stopTarget, target < g &+ budget {
+        if let target = stopTarget, target < g &+ max(budget, limit) {
             // Time travel: the hart pauses inside this slice when G reaches the target (at once if the target
             // fell in an idle period that has been skipped).
             var pause = Rrvm_Envelope()
