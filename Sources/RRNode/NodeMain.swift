@@ -9,7 +9,7 @@ public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
-                                            "--replay", "--full-stream", "--from", "--to", "--console-capture"])
+                                            "--replay", "--full-stream", "--from", "--to", "--console-capture", "--gdb"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -23,13 +23,17 @@ public enum NodeMain {
             let to = options.values["--to"] == nil ? UInt64.max : UInt64(options.integer("--to"))
             log.excerpt = .init(path: path, from: from, to: to)
         }
+        var gdbAddress: BusAddress?
+        if let text = options.values["--gdb"] {
+            do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
+        }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
         setProcessName("rrvm-sequencer")
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
                                          consoleCapturePath: options.values["--console-capture"],
-                                         supervisor: options.parentPID)
+                                         supervisor: options.parentPID, gdbAddress: gdbAddress)
             let status = node.run()
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }

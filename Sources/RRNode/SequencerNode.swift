@@ -12,6 +12,18 @@ struct LogOptions {
     var excerpt: ReplayJournal.Excerpt?
 }
 
+extension SequencerNode: ClusterDebuggerHost {
+    func sendDebugRequest(_ request: Rrvm_DebugRequest, toHart hart: Int) {
+        var envelope = Rrvm_Envelope()
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = .debugRequest(request)
+        connections[envelope.to]?.send(envelope)
+    }
+
+    var currentG: UInt64 { sequencer.g }
+    var runningHart: Int? { sequencer.runningHartIndex }
+}
+
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
 /// the handshake, and wires the bus to the deterministic `Sequencer`.
 final class SequencerNode: SequencerTransport {
@@ -20,11 +32,14 @@ final class SequencerNode: SequencerTransport {
     private var config: Rrvm_MachineConfig
     private let credentials: Credentials
     private var listener: Listener?
-    private var sequencer: Sequencer!
+    fileprivate var sequencer: Sequencer!
+    /// `--gdb`: every hart a thread of one GDB session.
+    private let gdbAddress: BusAddress?
+    private var debugger: ClusterDebugger?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
-    private var connections: [UInt32: Connection] = [:]
+    fileprivate var connections: [UInt32: Connection] = [:]
     private var pids: [UInt32: Int32] = [:]
     private var control: Connection?
     private var consoleBacklog: [UInt8] = []
@@ -43,7 +58,8 @@ final class SequencerNode: SequencerTransport {
     private let supervisor: pid_t?
 
     init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil,
-         supervisor: pid_t? = nil) throws {
+         supervisor: pid_t? = nil, gdbAddress: BusAddress? = nil) throws {
+        self.gdbAddress = gdbAddress
         self.runDirectory = runDirectory
         self.supervisor = supervisor
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
@@ -80,6 +96,17 @@ final class SequencerNode: SequencerTransport {
         } catch {
             report("rrvm-sequencer", "\(error)")
             return 1
+        }
+        if let gdbAddress {
+            let debugger = ClusterDebugger(host: self, hartCount: Int(config.harts), replaying: config.replay)
+            do {
+                let remote = try debugger.listen(loop: loop, address: gdbAddress)
+                report("rrvm-sequencer", "the machine waits for a debugger (every hart a thread): gdb-multiarch -ex '\(remote)'")
+            } catch {
+                report("rrvm-sequencer", "--gdb: \(error)")
+                return 1
+            }
+            self.debugger = debugger
         }
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
             signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
@@ -164,8 +191,13 @@ final class SequencerNode: SequencerTransport {
             self.connections[endpoint] = connection
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
+            if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
+                if case .debugReply(let reply)? = envelope.body, Endpoint.isHart(endpoint) {
+                    self.debugger?.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
+                    return
+                }
                 var envelope = envelope
                 envelope.from = endpoint
                 if case .echo(let echo)? = envelope.body {
@@ -338,6 +370,7 @@ final class SequencerNode: SequencerTransport {
         shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })
         control?.send(shutdown)
         for connection in connections.values { connection.send(shutdown) }
+        debugger?.runEnded(exitCode: exitCode)
         // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.
         if exitCode != 0 && control == nil { report("rrvm-sequencer", reason) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
@@ -358,6 +391,7 @@ final class SequencerNode: SequencerTransport {
             for connection in self.connections.values { connection.close(.peerClosed) }
             self.control?.close(.peerClosed)
             self.listener?.close()
+            self.debugger?.close()
             self.idleTimer.close()
             self.flushTimer.close()
             self.consoleTimer.close()

@@ -1,5 +1,5 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 4
+public let protocolVersion: UInt32 = 5
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 public let logFormatVersion: UInt32 = 5

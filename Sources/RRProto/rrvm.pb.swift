@@ -201,6 +201,172 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
 
 }
 
+public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// pause (.debugger) at the next instruction boundary, or when retired = value (value_given)
+  case debugStop // = 0
+
+  /// let go; value > 0: pause again after that many more instructions (a step)
+  case debugResume // = 1
+
+  /// x0-x31, pc, f0-f31, fflags, frm, fcsr (gdb's numbering without gaps)
+  case debugReadRegisters // = 2
+
+  /// register number (gdb's) in `address`, value in `value`
+  case debugWriteRegister // = 3
+
+  /// `value` bytes at the virtual address `address`, as this hart sees it
+  case debugReadMemory // = 4
+
+  /// `data` at `address`
+  case debugWriteMemory // = 5
+  case debugSetBreakpoint // = 6
+  case debugClearBreakpoint // = 7
+
+  /// the physical address of `address` (`value` bytes, all RAM and mapped)
+  case debugTranslate // = 8
+
+  /// replaces the hart's watched physical ranges with `watchpoints`
+  case debugSetWatchpoints // = 9
+
+  /// breakpoints and watchpoints dropped; the hart runs freely
+  case debugDetach // = 10
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugStop
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugStop
+    case 1: self = .debugResume
+    case 2: self = .debugReadRegisters
+    case 3: self = .debugWriteRegister
+    case 4: self = .debugReadMemory
+    case 5: self = .debugWriteMemory
+    case 6: self = .debugSetBreakpoint
+    case 7: self = .debugClearBreakpoint
+    case 8: self = .debugTranslate
+    case 9: self = .debugSetWatchpoints
+    case 10: self = .debugDetach
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugStop: return 0
+    case .debugResume: return 1
+    case .debugReadRegisters: return 2
+    case .debugWriteRegister: return 3
+    case .debugReadMemory: return 4
+    case .debugWriteMemory: return 5
+    case .debugSetBreakpoint: return 6
+    case .debugClearBreakpoint: return 7
+    case .debugTranslate: return 8
+    case .debugSetWatchpoints: return 9
+    case .debugDetach: return 10
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugAction] = [
+    .debugStop,
+    .debugResume,
+    .debugReadRegisters,
+    .debugWriteRegister,
+    .debugReadMemory,
+    .debugWriteMemory,
+    .debugSetBreakpoint,
+    .debugClearBreakpoint,
+    .debugTranslate,
+    .debugSetWatchpoints,
+    .debugDetach,
+  ]
+
+}
+
+public nonisolated enum Rrvm_DebugWatchKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case debugWatchWrite // = 0
+  case debugWatchRead // = 1
+  case debugWatchAccess // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugWatchWrite
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugWatchWrite
+    case 1: self = .debugWatchRead
+    case 2: self = .debugWatchAccess
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugWatchWrite: return 0
+    case .debugWatchRead: return 1
+    case .debugWatchAccess: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugWatchKind] = [
+    .debugWatchWrite,
+    .debugWatchRead,
+    .debugWatchAccess,
+  ]
+
+}
+
+public nonisolated enum Rrvm_DebugStopReason: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// a DEBUG_STOP, or the end of a step
+  case debugStoppedRequested // = 0
+  case debugStoppedBreakpoint // = 1
+  case debugStoppedWatchpoint // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugStoppedRequested
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugStoppedRequested
+    case 1: self = .debugStoppedBreakpoint
+    case 2: self = .debugStoppedWatchpoint
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugStoppedRequested: return 0
+    case .debugStoppedBreakpoint: return 1
+    case .debugStoppedWatchpoint: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugStopReason] = [
+    .debugStoppedRequested,
+    .debugStoppedBreakpoint,
+    .debugStoppedWatchpoint,
+  ]
+
+}
+
 public nonisolated enum Rrvm_LogDetail: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case compact // = 0
@@ -949,6 +1115,22 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .echo(newValue)}
   }
 
+  public var debugRequest: Rrvm_DebugRequest {
+    get {
+      if case .debugRequest(let v)? = _storage._body {return v}
+      return Rrvm_DebugRequest()
+    }
+    set {_uniqueStorage()._body = .debugRequest(newValue)}
+  }
+
+  public var debugReply: Rrvm_DebugReply {
+    get {
+      if case .debugReply(let v)? = _storage._body {return v}
+      return Rrvm_DebugReply()
+    }
+    set {_uniqueStorage()._body = .debugReply(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -969,12 +1151,111 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case statusReply(Rrvm_StatusReply)
     case shutdown(Rrvm_Shutdown)
     case echo(Rrvm_Echo)
+    case debugRequest(Rrvm_DebugRequest)
+    case debugReply(Rrvm_DebugReply)
 
   }
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Rrvm_DebugWatchpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var physical: UInt64 = 0
+
+  public var length: UInt64 = 0
+
+  public var kind: Rrvm_DebugWatchKind = .debugWatchWrite
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt32 = 0
+
+  public var action: Rrvm_DebugAction = .debugStop
+
+  public var address: UInt64 = 0
+
+  public var value: UInt64 = 0
+
+  public var valueGiven: Bool = false
+
+  public var data: Data = Data()
+
+  public var watchpoints: [Rrvm_DebugWatchpoint] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugStopped: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: Rrvm_DebugStopReason = .debugStoppedRequested
+
+  public var pc: UInt64 = 0
+
+  /// the hart's retired instructions since reset
+  public var retired: UInt64 = 0
+
+  /// the physical address accessed (a watchpoint)
+  public var watchAddress: UInt64 = 0
+
+  public var watchKind: Rrvm_DebugWatchKind = .debugWatchWrite
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The request's; with `stopped`, how many DEBUG_RESUME the hart has carried out (a stop sent before the
+  /// latest resume arrived is stale).
+  public var id: UInt32 = 0
+
+  /// empty: done
+  public var error: String = String()
+
+  public var registers: [UInt64] = []
+
+  public var data: Data = Data()
+
+  public var physical: UInt64 = 0
+
+  /// set when the hart reached a debugger pause point
+  public var stopped: Rrvm_DebugStopped {
+    get {_stopped ?? Rrvm_DebugStopped()}
+    set {_stopped = newValue}
+  }
+  /// Returns true if `stopped` has been explicitly set.
+  public var hasStopped: Bool {self._stopped != nil}
+  /// Clears the value of `stopped`. Subsequent reads from it will return its default value.
+  public mutating func clearStopped() {self._stopped = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _stopped: Rrvm_DebugStopped? = nil
 }
 
 public nonisolated struct Rrvm_LogHeader: @unchecked Sendable {
@@ -2101,6 +2382,18 @@ nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
+}
+
+nonisolated extension Rrvm_DebugAction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0")
+}
+
+nonisolated extension Rrvm_DebugWatchKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_WATCH_WRITE\0\u{1}DEBUG_WATCH_READ\0\u{1}DEBUG_WATCH_ACCESS\0")
+}
+
+nonisolated extension Rrvm_DebugStopReason: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOPPED_REQUESTED\0\u{1}DEBUG_STOPPED_BREAKPOINT\0\u{1}DEBUG_STOPPED_WATCHPOINT\0")
 }
 
 nonisolated extension Rrvm_LogDetail: SwiftProtobuf._ProtoNameProviding {
@@ -3311,7 +3604,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -3577,6 +3870,32 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .echo(v)
           }
         }()
+        case 40: try {
+          var v: Rrvm_DebugRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .debugRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .debugRequest(v)
+          }
+        }()
+        case 41: try {
+          var v: Rrvm_DebugReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .debugReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .debugReply(v)
+          }
+        }()
         default: break
         }
       }
@@ -3670,6 +3989,14 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
         guard case .echo(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
       }()
+      case .debugRequest?: try {
+        guard case .debugRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .debugReply?: try {
+        guard case .debugReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
       case nil: break
       }
     }
@@ -3690,6 +4017,215 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugWatchpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugWatchpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}physical\0\u{1}length\0\u{1}kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.physical) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.length) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.physical != 0 {
+      try visitor.visitSingularUInt64Field(value: self.physical, fieldNumber: 1)
+    }
+    if self.length != 0 {
+      try visitor.visitSingularUInt64Field(value: self.length, fieldNumber: 2)
+    }
+    if self.kind != .debugWatchWrite {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugWatchpoint, rhs: Rrvm_DebugWatchpoint) -> Bool {
+    if lhs.physical != rhs.physical {return false}
+    if lhs.length != rhs.length {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}action\0\u{1}address\0\u{1}value\0\u{3}value_given\0\u{1}data\0\u{1}watchpoints\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.address) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.valueGiven) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.watchpoints) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt32Field(value: self.id, fieldNumber: 1)
+    }
+    if self.action != .debugStop {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    if self.address != 0 {
+      try visitor.visitSingularUInt64Field(value: self.address, fieldNumber: 3)
+    }
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 4)
+    }
+    if self.valueGiven != false {
+      try visitor.visitSingularBoolField(value: self.valueGiven, fieldNumber: 5)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 6)
+    }
+    if !self.watchpoints.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.watchpoints, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugRequest, rhs: Rrvm_DebugRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.valueGiven != rhs.valueGiven {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.watchpoints != rhs.watchpoints {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugStopped"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.pc) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.watchAddress) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.watchKind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.reason != .debugStoppedRequested {
+      try visitor.visitSingularEnumField(value: self.reason, fieldNumber: 1)
+    }
+    if self.pc != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pc, fieldNumber: 2)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 3)
+    }
+    if self.watchAddress != 0 {
+      try visitor.visitSingularUInt64Field(value: self.watchAddress, fieldNumber: 4)
+    }
+    if self.watchKind != .debugWatchWrite {
+      try visitor.visitSingularEnumField(value: self.watchKind, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugStopped, rhs: Rrvm_DebugStopped) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.pc != rhs.pc {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.watchAddress != rhs.watchAddress {return false}
+    if lhs.watchKind != rhs.watchKind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}error\0\u{1}registers\0\u{1}data\0\u{1}physical\0\u{1}stopped\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 3: try { try decoder.decodeRepeatedUInt64Field(value: &self.registers) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.physical) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._stopped) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.id != 0 {
+      try visitor.visitSingularUInt32Field(value: self.id, fieldNumber: 1)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 2)
+    }
+    if !self.registers.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.registers, fieldNumber: 3)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
+    }
+    if self.physical != 0 {
+      try visitor.visitSingularUInt64Field(value: self.physical, fieldNumber: 5)
+    }
+    try { if let v = self._stopped {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugReply, rhs: Rrvm_DebugReply) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.registers != rhs.registers {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.physical != rhs.physical {return false}
+    if lhs._stopped != rhs._stopped {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

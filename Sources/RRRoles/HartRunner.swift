@@ -71,8 +71,17 @@ public final class HartRunner {
     /// Asked-for pauses not reached yet: the holder, and the retired count to stop at (nil: the next
     /// instruction boundary).
     private var pendingPauses: [PauseReason: UInt64?] = [:]
-    /// Whether a breakpoint stops the hart (a debugger is attached) rather than ending the slice.
+    /// Whether a breakpoint or watchpoint stops the hart (a debugger is attached) rather than ending the slice.
     public var breakpointsPause = false
+
+    /// Why the hart last reached a debugger pause point.
+    public enum DebugStopCause: Equatable {
+        /// A requested stop, or the end of a step.
+        case requested
+        case breakpoint
+        case watchpoint(WatchHit)
+    }
+    public private(set) var debugStopCause = DebugStopCause.requested
 
     /// Counters for `RRVM_STATS=1`.
     public struct Statistics {
@@ -163,10 +172,13 @@ public final class HartRunner {
             pendingPauses[reason] = nil
         }
         guard pauseHolders.remove(reason) != nil, pauseHolders.isEmpty else { return }
+        // The access a watchpoint stopped now happens: it is not checked again.
+        if case .watchpoint = debugStopCause, reason == .debugger { hart.stepOverWatchpoint() }
         if sliceActive && !awaitingReply && !executing { execute() }
     }
 
-    private func reachPause(_ reason: PauseReason) {
+    private func reachPause(_ reason: PauseReason, cause: DebugStopCause = .requested) {
+        if reason == .debugger { debugStopCause = cause }
         pendingPauses[reason] = nil
         pauseHolders.insert(reason)
         transport.paused(for: reason)
@@ -206,14 +218,15 @@ public final class HartRunner {
             let reason = executed >= budget ? .budgetExhausted
                 : hart.run(budget: min(left, pauseLimit), globalCount: sliceG &+ executed)
             if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point
-            if reason == .breakpoint && breakpointsPause {
-                reachPause(.debugger)
+            if (reason == .breakpoint || reason == .watchpoint) && breakpointsPause {
+                let watch = reason == .watchpoint ? hart.lastWatchHit : nil
+                reachPause(.debugger, cause: watch.map { .watchpoint($0) } ?? .breakpoint)
                 return
             }
             switch reason {
             case .mmio:
                 access(hart.pendingAccess)
-            case .budgetExhausted, .waitingForInterrupt, .breakpoint, .spinHint:
+            case .budgetExhausted, .waitingForInterrupt, .breakpoint, .spinHint, .watchpoint:
                 yield(reason)
             }
         }
@@ -266,7 +279,7 @@ public final class HartRunner {
             $0.executed = executed
             switch reason {
             case .waitingForInterrupt: $0.reason = .stopWfi
-            case .breakpoint: $0.reason = .stopBreakpoint
+            case .breakpoint, .watchpoint: $0.reason = .stopBreakpoint
             case .spinHint: $0.reason = .stopSpinHint; statistics.spinHints += 1
             default: $0.reason = .stopBudget
             }

@@ -169,6 +169,8 @@ public final class Sequencer {
     private var sliceAccessedDevices = false
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
+    /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
+    public var runningHartIndex: Int? { runningHart }
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
 
     /// A message from a hart or a device.

@@ -8,6 +8,8 @@ struct TLBEntry {
 
     static let invalid = TLBEntry(tag: .max, hostOffset: 0)
     static let codeMarker: UInt64 = 1
+    /// On load and store entries: the page holds a watched range (Watchpoints.swift).
+    static let watchMarker: UInt64 = 2
 }
 
 enum AccessKind: Int {

@@ -1,0 +1,280 @@
+import Foundation
+import RRBus
+import RRProto
+import RVHart
+
+/// What the cluster's debugger needs from the sequencer process.
+protocol ClusterDebuggerHost: AnyObject {
+    /// Sends a debug request to hart `hart` (outside the schedule: never stamped or logged).
+    func sendDebugRequest(_ request: Rrvm_DebugRequest, toHart hart: Int)
+    /// The global instruction count now.
+    var currentG: UInt64 { get }
+    /// The hart whose slice is under way, if any.
+    var runningHart: Int? { get }
+}
+
+/// `rrctl up|replay --gdb`: every hart a thread of one GDB session, served from the sequencer process.
+/// All-stop: a stop stops the machine. Only one hart runs at a time (the sequencer's running hart), so
+/// stopping is: ask every hart to pause at its next instruction boundary (`HartRunner.pause(.debugger)`);
+/// the harts between slices pause at once and hold their next Run, the running one pauses mid-slice where
+/// it is, keeping its slice and reservation. The machine is stopped when every hart says so. Nothing of
+/// this is guest-visible: G does not move while stopped, and a replay so debugged still matches.
+///
+/// Breakpoints go to every hart. A watchpoint is translated once, by the selected hart, to a physical
+/// range; every hart then checks its own accesses to that range (see RVHart's Watchpoints.swift).
+final class ClusterDebugger: GDBTarget {
+    let hartCount: Int
+    private unowned let host: ClusterDebuggerHost
+    private var server: GDBServer?
+    private let replaying: Bool
+
+    private enum State { case running, stopping, stopped }
+    private var state = State.stopping
+    /// Where each hart stopped, since the machine last ran.
+    private var stoppedAt: [Int: Rrvm_DebugStopped] = [:]
+    /// The stop being gathered (the first hart's reason), and the last one reported.
+    private var cause: GDBStop?
+    private var lastStop = GDBStop(kind: .trap, hart: 0)
+    private var waitingForStop: [(GDBStop) -> Void] = []
+    /// DEBUG_RESUME requests sent to each hart (a stop tagged with fewer is stale).
+    private var resumesSent: [UInt32]
+    private var nextID: UInt32 = 1
+    private var pending: [UInt32: (Rrvm_DebugReply) -> Void] = [:]
+
+    private var breakpoints: Set<UInt64> = []
+    private struct Watch {
+        var kind: WatchKind
+        var address: UInt64
+        var length: UInt64
+        var physical: UInt64
+    }
+    private var watches: [Watch] = []
+    /// Watchpoints at once: each is checked on every slow-path access to its pages, by every hart.
+    static let watchpointLimit = 8
+
+    init(host: ClusterDebuggerHost, hartCount: Int, replaying: Bool) {
+        self.host = host
+        self.hartCount = hartCount
+        self.replaying = replaying
+        resumesSent = Array(repeating: 0, count: hartCount)
+    }
+
+    /// Starts listening; returns what to type in gdb.
+    func listen(loop: EventLoop, address: BusAddress) throws -> String {
+        let server = try GDBServer(loop: loop, address: address, target: self)
+        self.server = server
+        return server.targetRemote
+    }
+
+    func close() {
+        server?.close()
+    }
+
+    /// A hart joined: it starts stopped (the machine waits for the debugger before its first instruction).
+    func hartJoined(_ hart: Int) {
+        send(.with { $0.action = .debugStop }, to: hart)
+    }
+
+    /// The run is over.
+    func runEnded(exitCode: Int32) {
+        server?.reportExit(exitCode)
+    }
+
+    /// A DebugReply from hart `hart`.
+    func receive(_ reply: Rrvm_DebugReply, fromHart hart: Int) {
+        guard reply.hasStopped else {
+            pending.removeValue(forKey: reply.id)?(reply)
+            return
+        }
+        guard hart < hartCount, reply.id == resumesSent[hart] else { return }  // stale: from before a resume
+        stoppedAt[hart] = reply.stopped
+        if state == .running {
+            // The first hart to stop names the reason; the others are stopped where they are.
+            state = .stopping
+            cause = stop(reply.stopped, hart: hart)
+            for other in 0..<hartCount where stoppedAt[other] == nil { send(.with { $0.action = .debugStop }, to: other) }
+        }
+        guard state == .stopping, stoppedAt.count == hartCount else { return }
+        state = .stopped
+        lastStop = cause ?? GDBStop(kind: .trap, hart: host.runningHart ?? 0)
+        cause = nil
+        server?.reportStop(lastStop)
+        let waiting = waitingForStop
+        waitingForStop = []
+        for done in waiting { done(lastStop) }
+    }
+
+    private func stop(_ stopped: Rrvm_DebugStopped, hart: Int) -> GDBStop {
+        guard stopped.reason == .debugStoppedWatchpoint else { return GDBStop(kind: .trap, hart: hart) }
+        // Reported at the address the debugger set, as it knows the watchpoint.
+        let address = stopped.watchAddress
+        guard let watch = watches.first(where: { address >= $0.physical && address &- $0.physical < $0.length }) else {
+            return GDBStop(kind: .trap, hart: hart)
+        }
+        return GDBStop(kind: .watch(watch.kind, address: watch.address &+ (address &- watch.physical)), hart: hart)
+    }
+
+    // MARK: - Requests to the harts
+
+    private func send(_ request: Rrvm_DebugRequest, to hart: Int, done: ((Rrvm_DebugReply) -> Void)? = nil) {
+        var request = request
+        if let done {
+            request.id = nextID
+            pending[nextID] = done
+            nextID = nextID == .max ? 1 : nextID + 1
+        }
+        host.sendDebugRequest(request, toHart: hart)
+    }
+
+    /// Sends `request` to every hart; `done` once all have answered (with the first error, if any).
+    private func broadcast(_ request: Rrvm_DebugRequest, done: @escaping (String?) -> Void) {
+        var left = hartCount
+        var firstError: String?
+        for hart in 0..<hartCount {
+            send(request, to: hart) { reply in
+                if !reply.error.isEmpty && firstError == nil { firstError = reply.error }
+                left -= 1
+                if left == 0 { done(firstError) }
+            }
+        }
+    }
+
+    private func valid(_ hart: Int) -> Int { (0..<hartCount).contains(hart) ? hart : 0 }
+
+    // MARK: - GDBTarget
+
+    var reverseRefusal: String? {
+        replaying ? "reverse execution is not available in this build yet"
+            : "reverse execution works in rrctl replay LOG --gdb PORT, not while the machine runs live"
+    }
+
+    func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void) {
+        send(.with { $0.action = .debugReadRegisters }, to: valid(hart)) { reply in
+            done(reply.error.isEmpty ? reply.registers : nil)
+        }
+    }
+
+    func writeRegister(hart: Int, number: Int, value: UInt64, done: @escaping (Bool) -> Void) {
+        send(.with {
+            $0.action = .debugWriteRegister
+            $0.address = UInt64(number)
+            $0.value = value
+        }, to: valid(hart)) { done($0.error.isEmpty) }
+    }
+
+    func readMemory(hart: Int, address: UInt64, count: Int, done: @escaping ([UInt8]?) -> Void) {
+        send(.with {
+            $0.action = .debugReadMemory
+            $0.address = address
+            $0.value = UInt64(count)
+        }, to: valid(hart)) { reply in done(reply.error.isEmpty ? [UInt8](reply.data) : nil) }
+    }
+
+    /// A write changes the run from here on: a replay so changed no longer matches its recording.
+    func writeMemory(hart: Int, address: UInt64, bytes: [UInt8], done: @escaping (Bool) -> Void) {
+        send(.with {
+            $0.action = .debugWriteMemory
+            $0.address = address
+            $0.data = Data(bytes)
+        }, to: valid(hart)) { done($0.error.isEmpty) }
+    }
+
+    func setBreakpoint(_ address: UInt64, insert: Bool, done: @escaping (Bool) -> Void) {
+        if insert { breakpoints.insert(address) } else { breakpoints.remove(address) }
+        broadcast(.with {
+            $0.action = insert ? .debugSetBreakpoint : .debugClearBreakpoint
+            $0.address = address
+        }) { done($0 == nil) }
+    }
+
+    func setWatchpoint(_ kind: WatchKind, address: UInt64, length: UInt64, insert: Bool, hart: Int,
+                       done: @escaping (String?) -> Void) {
+        guard insert else {
+            watches.removeAll { $0.kind == kind && $0.address == address && $0.length == length }
+            return broadcastWatchpoints(done: done)
+        }
+        guard watches.count < Self.watchpointLimit else {
+            return done("rrvm: at most \(Self.watchpointLimit) watchpoints at once; delete one first")
+        }
+        send(.with {
+            $0.action = .debugTranslate
+            $0.address = address
+            $0.value = length
+        }, to: valid(hart)) { [weak self] reply in
+            guard let self else { return }
+            guard reply.error.isEmpty else { return done("rrvm: cannot watch: \(reply.error)") }
+            self.watches.append(Watch(kind: kind, address: address, length: length, physical: reply.physical))
+            self.broadcastWatchpoints(done: done)
+        }
+    }
+
+    private func broadcastWatchpoints(done: @escaping (String?) -> Void) {
+        broadcast(.with {
+            $0.action = .debugSetWatchpoints
+            $0.watchpoints = watches.map { watch in
+                .with {
+                    $0.physical = watch.physical
+                    $0.length = watch.length
+                    $0.kind = Rrvm_DebugWatchKind(rawValue: Int(watch.kind.rawValue)) ?? .debugWatchAccess
+                }
+            }
+        }) { done($0) }
+    }
+
+    func haltReason(done: @escaping (GDBStop) -> Void) {
+        if state == .stopped { return done(lastStop) }
+        waitingForStop.append(done)
+        // A debugger attaching to a machine that runs freely (after an earlier one detached) stops it.
+        if state == .running { stopAll(cause: GDBStop(kind: .interrupt, hart: host.runningHart ?? 0)) }
+    }
+
+    func resume(step hart: Int?, reverse: Bool) {
+        guard state == .stopped else { return }
+        state = .running
+        stoppedAt = [:]
+        for index in 0..<hartCount {
+            resumesSent[index] &+= 1
+            send(.with {
+                $0.action = .debugResume
+                $0.value = index == hart ? 1 : 0
+            }, to: index)
+        }
+    }
+
+    func interrupt() {
+        guard state == .running else { return }
+        stopAll(cause: GDBStop(kind: .interrupt, hart: host.runningHart ?? 0))
+    }
+
+    private func stopAll(cause: GDBStop) {
+        state = .stopping
+        self.cause = cause
+        for hart in 0..<hartCount where stoppedAt[hart] == nil { send(.with { $0.action = .debugStop }, to: hart) }
+    }
+
+    func monitor(_ command: String, done: @escaping (String) -> Void) {
+        let words = command.split(separator: " ")
+        switch words.first {
+        case "when"?:
+            var text = "G=\(host.currentG)\n"
+            for hart in 0..<hartCount {
+                text += "hart \(hart): \(stoppedAt[hart].map { String($0.retired) } ?? "?") instructions retired\n"
+            }
+            done(text)
+        default:
+            done("rrvm monitor commands: when (G and each hart's retired instructions), seek G\n")
+        }
+    }
+
+    func detach() {
+        breakpoints = []
+        watches = []
+        waitingForStop = []
+        state = .running
+        stoppedAt = [:]
+        for hart in 0..<hartCount {
+            resumesSent[hart] &+= 1
+            send(.with { $0.action = .debugDetach }, to: hart)
+        }
+    }
+}
