@@ -24,12 +24,15 @@ protocol ClusterDebuggerHost: AnyObject {
 /// range; every hart then checks its own accesses to that range (see RVHart's Watchpoints.swift).
 final class ClusterDebugger: GDBTarget {
     let hartCount: Int
+    let trace = ProcessInfo.processInfo.environment["RRVM_DEBUG_TRACE"] != nil
     private unowned let host: ClusterDebuggerHost
     private var server: GDBServer?
     private let replaying: Bool
 
     private enum State { case running, stopping, stopped }
     private var state = State.stopping
+    /// The thread the debugger resumed alone, if it did (see `GDBTarget.resume`).
+    private var reportingOnly: Int?
     /// Where each hart stopped, since the machine last ran.
     private var stoppedAt: [Int: Rrvm_DebugStopped] = [:]
     /// The stop being gathered (the first hart's reason), and the last one reported.
@@ -52,8 +55,14 @@ final class ClusterDebugger: GDBTarget {
     /// Watchpoints at once: each is checked on every slow-path access to its pages, by every hart.
     static let watchpointLimit = 8
 
-    init(host: ClusterDebuggerHost, hartCount: Int, replaying: Bool) {
+    /// Replay: the G the log ends at (a seek goes no further).
+    private let logEndG: UInt64?
+    /// A `monitor seek` under way: its answer once the machine is there.
+    private var seekDone: ((String) -> Void)?
+
+    init(host: ClusterDebuggerHost, hartCount: Int, replaying: Bool, logEndG: UInt64? = nil) {
         self.host = host
+        self.logEndG = logEndG
         self.hartCount = hartCount
         self.replaying = replaying
         resumesSent = Array(repeating: 0, count: hartCount)
@@ -82,11 +91,17 @@ final class ClusterDebugger: GDBTarget {
 
     /// A DebugReply from hart `hart`.
     func receive(_ reply: Rrvm_DebugReply, fromHart hart: Int) {
+        if trace { FileHandle.standardError.write("DBG <- hart \(hart): \(reply)\n".data(using: .utf8)!) }
         guard reply.hasStopped else {
             pending.removeValue(forKey: reply.id)?(reply)
             return
         }
         guard hart < hartCount, reply.id == resumesSent[hart] else { return }  // stale: from before a resume
+        if state == .running, let only = reportingOnly, only != hart, reply.stopped.reason != .debugStoppedRequested {
+            // The debugger resumed another thread alone: this one goes on past its breakpoint or watchpoint.
+            resumesSent[hart] &+= 1
+            return send(.with { $0.action = .debugResume }, to: hart)
+        }
         stoppedAt[hart] = reply.stopped
         if state == .running {
             // The first hart to stop names the reason; the others are stopped where they are.
@@ -98,6 +113,12 @@ final class ClusterDebugger: GDBTarget {
         state = .stopped
         lastStop = cause ?? GDBStop(kind: .trap, hart: host.runningHart ?? 0)
         cause = nil
+        if let done = seekDone {
+            // A seek is answered as a monitor command: gdb asked for no stop.
+            seekDone = nil
+            reportingOnly = nil
+            done("rrvm: at G=\(machineG)\n")
+        }
         server?.reportStop(lastStop)
         let waiting = waitingForStop
         waitingForStop = []
@@ -123,6 +144,7 @@ final class ClusterDebugger: GDBTarget {
             pending[nextID] = done
             nextID = nextID == .max ? 1 : nextID + 1
         }
+        if trace { FileHandle.standardError.write("DBG -> hart \(hart): \(request)\n".data(using: .utf8)!) }
         host.sendDebugRequest(request, toHart: hart)
     }
 
@@ -194,7 +216,7 @@ final class ClusterDebugger: GDBTarget {
             return broadcastWatchpoints(done: done)
         }
         guard watches.count < Self.watchpointLimit else {
-            return done("rrvm: at most \(Self.watchpointLimit) watchpoints at once; delete one first")
+            return done("at most \(Self.watchpointLimit) watchpoints at once; delete one first")
         }
         send(.with {
             $0.action = .debugTranslate
@@ -202,7 +224,7 @@ final class ClusterDebugger: GDBTarget {
             $0.value = length
         }, to: valid(hart)) { [weak self] reply in
             guard let self else { return }
-            guard reply.error.isEmpty else { return done("rrvm: cannot watch: \(reply.error)") }
+            guard reply.error.isEmpty else { return done("cannot watch: \(reply.error)") }
             self.watches.append(Watch(kind: kind, address: address, length: length, physical: reply.physical))
             self.broadcastWatchpoints(done: done)
         }
@@ -228,9 +250,10 @@ final class ClusterDebugger: GDBTarget {
         if state == .running { stopAll(cause: GDBStop(kind: .interrupt, hart: host.runningHart ?? 0)) }
     }
 
-    func resume(step hart: Int?, reverse: Bool) {
+    func resume(step hart: Int?, only: Int?, reverse: Bool) {
         guard state == .stopped else { return }
         state = .running
+        reportingOnly = only
         stoppedAt = [:]
         for index in 0..<hartCount {
             resumesSent[index] &+= 1
@@ -252,11 +275,17 @@ final class ClusterDebugger: GDBTarget {
         for hart in 0..<hartCount where stoppedAt[hart] == nil { send(.with { $0.action = .debugStop }, to: hart) }
     }
 
+    /// G where the machine is stopped: inside the running hart's slice, or at the sequencer's boundary.
+    private var machineG: UInt64 { stoppedAt.values.first(where: \.inSlice)?.g ?? host.currentG }
+
     func monitor(_ command: String, done: @escaping (String) -> Void) {
         let words = command.split(separator: " ")
         switch words.first {
+        case "seek"? where words.count == 2:
+            guard let g = UInt64(words[1]) else { return done("rrvm: seek wants a G (a decimal instruction count), not '\(words[1])'\n") }
+            seek(to: g, done: done)
         case "when"?:
-            var text = "G=\(host.currentG)\n"
+            var text = "G=\(machineG)\n"
             for hart in 0..<hartCount {
                 text += "hart \(hart): \(stoppedAt[hart].map { String($0.retired) } ?? "?") instructions retired\n"
             }
@@ -264,6 +293,22 @@ final class ClusterDebugger: GDBTarget {
         default:
             done("rrvm monitor commands: when (G and each hart's retired instructions), seek G\n")
         }
+    }
+
+    /// Moves the whole machine to the first instruction boundary at G >= `g` (see DEBUG_STOP_AT_G), passing
+    /// over breakpoints and watchpoints.
+    private func seek(to g: UInt64, done: @escaping (String) -> Void) {
+        guard state == .stopped else { return done("rrvm: the machine is not stopped\n") }
+        if let end = logEndG, g > end {
+            return done("rrvm: G=\(g) is beyond the end of the log (G=\(end)); the machine stays at G=\(machineG)\n")
+        }
+        if g < machineG {
+            return done("rrvm: going back to G=\(g) needs checkpoints, which this build does not have; the machine stays at G=\(machineG)\n")
+        }
+        if g == machineG { return done("rrvm: at G=\(g)\n") }
+        seekDone = done
+        for hart in 0..<hartCount { send(.with { $0.action = .debugStopAtG; $0.value = g }, to: hart) }
+        resume(step: nil, only: -1, reverse: false)
     }
 
     func detach() {

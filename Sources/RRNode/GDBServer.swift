@@ -32,13 +32,15 @@ protocol GDBTarget: AnyObject {
     func readMemory(hart: Int, address: UInt64, count: Int, done: @escaping ([UInt8]?) -> Void)
     func writeMemory(hart: Int, address: UInt64, bytes: [UInt8], done: @escaping (Bool) -> Void)
     func setBreakpoint(_ address: UInt64, insert: Bool, done: @escaping (Bool) -> Void)
-    /// A watchpoint at an address `hart` sees; the error is the debugger's reply and a line for its console.
+    /// A watchpoint at an address `hart` sees; on error, the reason (one line for standard error).
     func setWatchpoint(_ kind: WatchKind, address: UInt64, length: UInt64, insert: Bool, hart: Int,
                        done: @escaping (_ error: String?) -> Void)
     /// The stop the machine is at now (waits until the machine is stopped).
     func haltReason(done: @escaping (GDBStop) -> Void)
     /// Runs the machine on (`step`: until that hart has retired one more instruction), backwards with `reverse`.
-    func resume(step hart: Int?, reverse: Bool)
+    /// With `only`, the debugger resumed that thread alone: the other harts still run as the schedule says
+    /// (they cannot wait: the schedule is the run), but their breakpoints and watchpoints do not stop.
+    func resume(step hart: Int?, only: Int?, reverse: Bool)
     /// Ctrl-C: stop the machine as soon as possible.
     func interrupt()
     /// `monitor TEXT`: the text to print.
@@ -262,7 +264,26 @@ final class GDBServer {
             target.writeMemory(hart: registerHart, address: address, bytes: bytes) { reply($0 ? "OK" : "E01") }
         case "c", "s":
             running = true
-            target.resume(step: command == "s" ? stepHart ?? registerHart : nil, reverse: false)
+            target.resume(step: command == "s" ? stepHart ?? registerHart : nil, only: stepHart, reverse: false)
+            reply(nil)
+        case "v":
+            if packet == "vCont?" { return reply("vCont;c;C;s;S") }
+            guard packet.hasPrefix("vCont;") else { return reply("") }
+            // vCont;ACTION[:THREAD]...: a step names its thread; a continue with a thread resumes that one alone.
+            var step: Int?
+            var only: Int?
+            var continuesAll = false
+            for action in packet.dropFirst("vCont;".count).split(separator: ";") {
+                let parts = action.split(separator: ":")
+                let thread = parts.count > 1 ? Int(parts[1], radix: 16).flatMap { $0 > 0 ? $0 - 1 : nil } : nil
+                switch parts.first?.first {
+                case "s"?, "S"?: step = thread ?? registerHart
+                case "c"?, "C"?: if let thread { only = thread } else { continuesAll = true }
+                default: return reply("E01")
+                }
+            }
+            running = true
+            target.resume(step: step, only: continuesAll ? nil : step ?? only, reverse: false)
             reply(nil)
         case "b":
             guard arguments == "s" || arguments == "c" else { return reply("") }
@@ -271,7 +292,7 @@ final class GDBServer {
                 return reply("E01")
             }
             running = true
-            target.resume(step: arguments == "s" ? stepHart ?? registerHart : nil, reverse: true)
+            target.resume(step: arguments == "s" ? stepHart ?? registerHart : nil, only: nil, reverse: true)
             reply(nil)
         case "Z", "z":
             insertOrRemove(arguments, insert: command == "Z", reply: reply)
@@ -303,7 +324,7 @@ final class GDBServer {
     private func query(_ packet: String, reply: @escaping (String?) -> Void) {
         guard let target else { return reply("") }
         if packet.hasPrefix("qSupported") {
-            return reply("PacketSize=4000;qXfer:features:read+;qXfer:threads:read+;ReverseStep+;ReverseContinue+")
+            return reply("PacketSize=4000;qXfer:features:read+;qXfer:threads:read+;vContSupported+;ReverseStep+;ReverseContinue+")
         }
         if packet.hasPrefix("qXfer:features:read:target.xml:") {
             return reply(chunk(GDBServer.targetDescription, String(packet.dropFirst("qXfer:features:read:target.xml:".count))))
@@ -348,10 +369,11 @@ final class GDBServer {
             target.setBreakpoint(address, insert: insert) { reply($0 ? "OK" : "E01") }
         case 2, 3, 4:
             let kind: WatchKind = type == 2 ? .write : type == 3 ? .read : .access
-            target.setWatchpoint(kind, address: address, length: length, insert: insert, hart: registerHart) {
-                [unowned self] error in
+            target.setWatchpoint(kind, address: address, length: length, insert: insert, hart: registerHart) { error in
                 guard let error else { return reply("OK") }
-                self.console(error + "\n")
+                // gdb takes no console text in answer to Z (it says "Could not insert hardware watchpoint"): the
+                // reason goes to standard error.
+                report("rrvm gdb server", error)
                 reply("E01")
             }
         default:

@@ -122,6 +122,10 @@ final class HartNode: HartTransport {
         var stopped = Rrvm_DebugStopped()
         stopped.pc = runner.hart.pc
         stopped.retired = runner.hart.retired
+        if let g = runner.currentG {
+            stopped.inSlice = true
+            stopped.g = g
+        }
         switch runner.debugStopCause {
         case .requested: stopped.reason = .debugStoppedRequested
         case .breakpoint: stopped.reason = .debugStoppedBreakpoint
@@ -155,6 +159,10 @@ final class HartNode: HartTransport {
             runner.breakpointsPause = true
             runner.pause(.debugger, afterRetired: request.valueGiven ? request.value : nil)
             return  // answered by `paused(for:)`
+        case .debugStopAtG:
+            runner.breakpointsPause = true
+            runner.pause(.debugger, atG: request.value)
+            return
         case .debugResume:
             debugResumes &+= 1
             runner.resume(.debugger, thenPauseAfter: request.value > 0 ? request.value : nil)
@@ -259,7 +267,7 @@ private final class OneHartTarget: GDBTarget {
         done("watchpoints need every hart: use --gdb without --gdb-hart")
     }
     func haltReason(done: @escaping (GDBStop) -> Void) { done(GDBStop(kind: .trap, hart: 0)) }
-    func resume(step hart: Int?, reverse: Bool) { runner.resume(.debugger, thenPauseAfter: hart == nil ? nil : 1) }
+    func resume(step hart: Int?, only: Int?, reverse: Bool) { runner.resume(.debugger, thenPauseAfter: hart == nil ? nil : 1) }
     func interrupt() { runner.pause(.debugger) }
     func monitor(_ command: String, done: @escaping (String) -> Void) {
         done("monitor commands need every hart: use --gdb without --gdb-hart\n")

@@ -35,6 +35,7 @@ final class SequencerNode: SequencerTransport {
     fileprivate var sequencer: Sequencer!
     /// `--gdb`: every hart a thread of one GDB session.
     private let gdbAddress: BusAddress?
+    private let replayPath: String?
     private var debugger: ClusterDebugger?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
@@ -60,6 +61,7 @@ final class SequencerNode: SequencerTransport {
     init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil,
          supervisor: pid_t? = nil, gdbAddress: BusAddress? = nil) throws {
         self.gdbAddress = gdbAddress
+        replayPath = options.replayPath
         self.runDirectory = runDirectory
         self.supervisor = supervisor
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
@@ -98,7 +100,9 @@ final class SequencerNode: SequencerTransport {
             return 1
         }
         if let gdbAddress {
-            let debugger = ClusterDebugger(host: self, hartCount: Int(config.harts), replaying: config.replay)
+            // Replay: where the log ends, the furthest a seek may go.
+            let logEnd = replayPath.flatMap { try? LogSummary(path: $0) }.map { $0.end?.g ?? $0.lastG }
+            let debugger = ClusterDebugger(host: self, hartCount: Int(config.harts), replaying: config.replay, logEndG: logEnd)
             do {
                 let remote = try debugger.listen(loop: loop, address: gdbAddress)
                 report("rrvm-sequencer", "the machine waits for a debugger (every hart a thread): gdb-multiarch -ex '\(remote)'")

@@ -232,6 +232,9 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// breakpoints and watchpoints dropped; the hart runs freely
   case debugDetach // = 10
+
+  /// pause (.debugger) at the first instruction boundary of this hart's slices at G >= value
+  case debugStopAtG // = 11
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -251,6 +254,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case 8: self = .debugTranslate
     case 9: self = .debugSetWatchpoints
     case 10: self = .debugDetach
+    case 11: self = .debugStopAtG
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -268,6 +272,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case .debugTranslate: return 8
     case .debugSetWatchpoints: return 9
     case .debugDetach: return 10
+    case .debugStopAtG: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -285,6 +290,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     .debugTranslate,
     .debugSetWatchpoints,
     .debugDetach,
+    .debugStopAtG,
   ]
 
 }
@@ -1217,6 +1223,11 @@ public nonisolated struct Rrvm_DebugStopped: Sendable {
   public var watchAddress: UInt64 = 0
 
   public var watchKind: Rrvm_DebugWatchKind = .debugWatchWrite
+
+  /// stopped inside a slice: G there is `g`
+  public var inSlice: Bool = false
+
+  public var g: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2385,7 +2396,7 @@ nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_DebugAction: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0")
 }
 
 nonisolated extension Rrvm_DebugWatchKind: SwiftProtobuf._ProtoNameProviding {
@@ -4124,7 +4135,7 @@ nonisolated extension Rrvm_DebugRequest: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DebugStopped"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0\u{3}in_slice\0\u{1}g\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4137,6 +4148,8 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.watchAddress) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.watchKind) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.inSlice) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
       default: break
       }
     }
@@ -4158,6 +4171,12 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.watchKind != .debugWatchWrite {
       try visitor.visitSingularEnumField(value: self.watchKind, fieldNumber: 5)
     }
+    if self.inSlice != false {
+      try visitor.visitSingularBoolField(value: self.inSlice, fieldNumber: 6)
+    }
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4167,6 +4186,8 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.retired != rhs.retired {return false}
     if lhs.watchAddress != rhs.watchAddress {return false}
     if lhs.watchKind != rhs.watchKind {return false}
+    if lhs.inSlice != rhs.inSlice {return false}
+    if lhs.g != rhs.g {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -71,6 +71,8 @@ public final class HartRunner {
     /// Asked-for pauses not reached yet: the holder, and the retired count to stop at (nil: the next
     /// instruction boundary).
     private var pendingPauses: [PauseReason: UInt64?] = [:]
+    /// Asked-for pauses at a global instruction count: the first boundary of a slice of this hart at G >= it.
+    private var pendingPausesAtG: [PauseReason: UInt64] = [:]
     /// Whether a breakpoint or watchpoint stops the hart (a debugger is attached) rather than ending the slice.
     public var breakpointsPause = false
 
@@ -162,6 +164,12 @@ public final class HartRunner {
         pendingPauses[reason] = .some(target)
     }
 
+    /// Asks the hart to stop for `reason` at the first instruction boundary of one of its slices where the
+    /// global count G (slice G + instructions of the slice so far) is at least `g`.
+    public func pause(_ reason: PauseReason, atG g: UInt64) {
+        pendingPausesAtG[reason] = g
+    }
+
     /// Lets go of the hart for `reason`; when no other holder keeps it, it goes on exactly where it stopped.
     /// With `thenPauseAfter`, the same holder takes it again once that many more instructions have retired
     /// (a debugger's single step is `resume(.debugger, thenPauseAfter: 1)`).
@@ -180,6 +188,7 @@ public final class HartRunner {
     private func reachPause(_ reason: PauseReason, cause: DebugStopCause = .requested) {
         if reason == .debugger { debugStopCause = cause }
         pendingPauses[reason] = nil
+        pendingPausesAtG[reason] = nil
         pauseHolders.insert(reason)
         transport.paused(for: reason)
     }
@@ -195,6 +204,10 @@ public final class HartRunner {
             }
             if hart.retired >= target { due.append(reason) } else { limit = min(limit, target &- hart.retired) }
         }
+        let now = sliceG &+ executed
+        for (reason, g) in pendingPausesAtG where !due.contains(reason) {
+            if now >= g { due.append(reason) } else { limit = min(limit, g &- now) }
+        }
         return (due, limit)
     }
 
@@ -202,6 +215,9 @@ public final class HartRunner {
 
     /// Instructions retired in the current slice.
     private var executed: UInt64 { hart.retired &- retiredAtSliceStart }
+
+    /// The global instruction count at this point of the slice under way, if one is.
+    public var currentG: UInt64? { sliceActive ? sliceG &+ executed : nil }
 
     /// Runs the current slice until it ends, needs an answer, or reaches a pause point.
     private func execute() {
