@@ -52,6 +52,8 @@ final class ClusterDebugger: GDBTarget {
         var physical: UInt64
     }
     private var watches: [Watch] = []
+    /// Each hart's slices, for going back by instructions of one hart.
+    var slices: SliceHistory
     /// Watchpoints at once: each is checked on every slow-path access to its pages, by every hart.
     static let watchpointLimit = 8
 
@@ -66,6 +68,7 @@ final class ClusterDebugger: GDBTarget {
         self.hartCount = hartCount
         self.replaying = replaying
         resumesSent = Array(repeating: 0, count: hartCount)
+        slices = SliceHistory(harts: hartCount)
     }
 
     /// Starts listening; returns what to type in gdb.

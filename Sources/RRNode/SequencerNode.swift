@@ -198,9 +198,13 @@ final class SequencerNode: SequencerTransport {
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
-                if case .debugReply(let reply)? = envelope.body, Endpoint.isHart(endpoint) {
-                    self.debugger?.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
-                    return
+                if let debugger = self.debugger, Endpoint.isHart(endpoint) {
+                    if case .debugReply(let reply)? = envelope.body {
+                        return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
+                    }
+                    if case .yield(let yield)? = envelope.body {
+                        debugger.slices.sliceEnded(hart: Endpoint.hartIndex(endpoint), executed: yield.executed)
+                    }
                 }
                 var envelope = envelope
                 envelope.from = endpoint
@@ -321,6 +325,10 @@ final class SequencerNode: SequencerTransport {
                 sendConsole([UInt8](output.data))
             }
             return
+        }
+        if let debugger, case .run? = envelope.body, Endpoint.isHart(envelope.to) {
+            let hart = Endpoint.hartIndex(envelope.to)
+            debugger.slices.sliceStarted(hart: hart, g: envelope.g, retired: sequencer.executed(byHart: hart))
         }
         connections[envelope.to]?.send(envelope)
     }

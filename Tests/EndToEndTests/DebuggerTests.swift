@@ -2,8 +2,9 @@ import Foundation
 import RRSequencer
 import XCTest
 
-/// GDB on one hart (DESIGN §9), as a user drives it: gdb-multiarch attached to hart 2 of a 4-hart replay,
-/// breakpoints, single steps, registers and memory, and the replay still matching its recording.
+/// GDB on one hart (`--gdb-hart N`, DESIGN §9), as a user drives it: gdb-multiarch attached to hart 2 of a
+/// 4-hart replay, breakpoints, single steps, registers and memory, and the replay still matching its
+/// recording; and the packet layer's answers to malformed input (ClusterDebuggerTests: every hart a thread).
 final class DebuggerTests: XCTestCase {
     func testGDBOnOneHartOfAReplayChangesNothingTheGuestDoes() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else {
@@ -77,7 +78,7 @@ final class DebuggerTests: XCTestCase {
             return String(decoding: reply, as: UTF8.self)
         }
         XCTAssertEqual(exchange("$?#00", expecting: 1), "-", "a bad checksum asks for the packet again")
-        XCTAssertEqual(exchange("$?#3f", expecting: 8), "+$S05#b8", "a stopped hart says so")
+        XCTAssertEqual(exchange("$?#3f", expecting: 17), "+$T05thread:1;#d7", "a stopped machine says so, and on which hart")
         XCTAssertEqual(exchange("$m80000000,zz#15", expecting: 8), "+$E01#a6", "a malformed request is an error reply")
         XCTAssertEqual(exchange("$D#44", expecting: 7), "+$OK#9a", "detaching lets the guest run")
         XCTAssertEqual(run.wait(), 0, run.errors)

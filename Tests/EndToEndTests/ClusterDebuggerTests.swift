@@ -1,0 +1,175 @@
+import Foundation
+import XCTest
+
+/// Every hart a thread of one GDB session (`rrctl replay LOG --gdb PORT`, DESIGN §9), as a user drives it
+/// with gdb-multiarch in batch mode: threads, watchpoints, stepping, `monitor when` and `monitor seek`, and
+/// the bad inputs (an unmapped watchpoint, too many, a seek beyond the log, a debugger that goes away).
+final class ClusterDebuggerTests: XCTestCase {
+    /// A 4-hart recording of smp-turns (the harts take turns writing `shared`), made once per test run.
+    private static var recording: Result<(log: String, program: String), Error>?
+    private static let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-cluster-gdb-\(getpid())")
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func turnsRecording() throws -> (log: String, program: String) {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else {
+            throw XCTSkip("gdb-multiarch is not installed (cluster/install-deps.sh installs it)")
+        }
+        if let recording = Self.recording { return try recording.get() }
+        let result = Result { () throws -> (log: String, program: String) in
+            let program = try Harness.guest("smp-turns")
+            try FileManager.default.createDirectory(at: Self.directory, withIntermediateDirectories: true)
+            let log = Self.directory.appendingPathComponent("turns.log").path
+            let run = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", program, "--record", log])
+            guard run.wait(seconds: 120) == 0, run.output.contains("PASS smp-turns") else {
+                throw DebugSessionError(description: "recording smp-turns failed:\n\(run.output)\n\(run.errors)")
+            }
+            return (log, program)
+        }
+        Self.recording = result
+        return try result.get()
+    }
+
+    func testThreadsWatchpointsAndSteppingOnEveryHart() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        let transcript = try session.gdb(program: program, commands: [
+            "info threads",
+            "watch shared",
+            "continue",
+            "print $_thread",
+            "print/x $pc",
+            "stepi",
+            "print/x $pc",
+            "delete",
+            "break turns_done",
+            "continue",
+            "print shared",
+            "monitor when",
+            "rwatch shared",
+            "continue",
+            "delete",
+            "continue",
+        ])
+        for hart in 0..<4 { XCTAssertTrue(transcript.contains("Thread \(hart + 1) \"hart \(hart)\""), transcript) }
+        // Hart 0 writes 0 over 0 (no change, so gdb goes on); hart 1's write is the first that changes it.
+        XCTAssertTrue(transcript.contains("Thread 2 \"hart 1\" hit Hardware watchpoint 1: shared"), transcript)
+        XCTAssertTrue(transcript.contains("Old value = 0\nNew value = 1"), transcript)
+        XCTAssertTrue(transcript.contains("$1 = 2"), "the stop is on hart 1's thread: \(transcript)")
+        let pcs = transcript.components(separatedBy: "\n").filter { $0.hasPrefix("$2 = 0x") || $0.hasPrefix("$3 = 0x") }
+        XCTAssertEqual(pcs.count, 2, transcript)
+        XCTAssertNotEqual(pcs.first?.dropFirst(5), pcs.last?.dropFirst(5), "stepi moved the pc: \(transcript)")
+        XCTAssertTrue(transcript.contains("Thread 1 \"hart 0\" hit Breakpoint 2, turns_done"), transcript)
+        XCTAssertTrue(transcript.contains("hit Hardware read watchpoint 3: shared"), "hart 0 checks the last value: \(transcript)")
+        XCTAssertTrue(transcript.contains("= 4867"), "hart 3 wrote last, round 19 (0x1303): \(transcript)")
+        XCTAssertTrue(transcript.range(of: #"G=\d+\nhart 0: \d+ instructions retired\nhart 1: \d+"#, options: .regularExpression) != nil,
+                      transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), "stopping changed nothing: \(session.replay.errors)")
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+
+    func testSeekAndBadInputGetClearAnswers() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        var commands = [
+            "monitor seek 5000",
+            "monitor when",
+            "monitor seek 999999999999",
+            "monitor seek soon",
+            "watch *(long *)0x10",
+            "continue",
+            "delete",
+        ]
+        // One more watchpoint than the debugger takes: gdb inserts them when the machine resumes.
+        for byte in 0..<9 { commands.append("watch *((char *)&shared + \(byte))") }
+        commands += ["continue", "delete", "continue"]
+        let transcript = try session.gdb(program: program, commands: commands)
+        XCTAssertTrue(transcript.contains("rrvm: at G=5000"), transcript)
+        XCTAssertTrue(transcript.contains("G=5000\nhart 0: 5000 instructions retired"), transcript)
+        XCTAssertTrue(transcript.contains("rrvm: G=999999999999 is beyond the end of the log"), transcript)
+        XCTAssertTrue(transcript.contains("rrvm: seek wants a G"), transcript)
+        XCTAssertTrue(transcript.contains("Could not insert hardware watchpoint 1"), transcript)
+        XCTAssertTrue(transcript.contains("Could not insert hardware watchpoint 10"), transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("cannot watch: hart 0 sees no RAM at 0x10"), session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("at most 8 watchpoints at once"), session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+
+    func testADebuggerThatGoesAwayLetsTheReplayFinish() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        // gdb is killed while the machine runs towards a breakpoint it never reaches.
+        let gdb = try session.startGDB(program: program, commands: ["break *0x12345678", "continue"])
+        usleep(500_000)
+        kill(gdb.processIdentifier, SIGKILL)
+        gdb.waitUntilExit()
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+}
+
+struct DebugSessionError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// `rrctl replay LOG --gdb 0` waiting for gdb, and gdb-multiarch runs against it.
+final class DebugSession {
+    let replay: RRCtlRun
+    let port: Int
+    /// gdb's output.
+    private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-gdb-\(UUID().uuidString)")
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    init(replaying log: String, extraArguments: [String] = []) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        replay = try RRCtlRun(["replay", log, "--gdb", "0"] + extraArguments)
+        let deadline = Date().addingTimeInterval(30)
+        while !replay.errors.contains("waits for a debugger") && replay.process.isRunning && Date() < deadline {
+            usleep(20_000)
+        }
+        guard let match = replay.errors.range(of: #"target remote :\d+"#, options: .regularExpression),
+              let port = Int(replay.errors[match].dropFirst("target remote :".count)) else {
+            throw DebugSessionError(description: "the replay printed no GDB port:\n\(replay.errors)")
+        }
+        self.port = port
+    }
+
+    /// Starts gdb in batch mode on `program` with `commands` (each an -ex: one that fails does not end the rest).
+    func startGDB(program: String, commands: [String], output: FileHandle? = nil) throws -> Process {
+        let gdb = Process()
+        gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb-multiarch")
+        gdb.arguments = ["-batch", "-nx"] + (["set pagination off", "set confirm off", "target remote :\(port)"] + commands)
+            .flatMap { ["-ex", $0] } + [program]
+        gdb.standardInput = FileHandle.nullDevice
+        gdb.standardOutput = output ?? FileHandle.nullDevice
+        gdb.standardError = output ?? FileHandle.nullDevice
+        try gdb.run()
+        return gdb
+    }
+
+    /// Runs gdb to its end (at most `seconds`) and returns what it printed.
+    func gdb(program: String, commands: [String], seconds: Double = 60) throws -> String {
+        let outputURL = directory.appendingPathComponent("\(UUID().uuidString).out")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let gdb = try startGDB(program: program, commands: commands, output: try FileHandle(forWritingTo: outputURL))
+        let deadline = Date().addingTimeInterval(seconds)
+        while gdb.isRunning && Date() < deadline { usleep(20_000) }
+        if gdb.isRunning {
+            gdb.terminate()
+            XCTFail("gdb did not finish within \(seconds) s")
+        }
+        gdb.waitUntilExit()
+        return (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+    }
+}
