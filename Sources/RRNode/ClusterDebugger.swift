@@ -11,6 +11,28 @@ protocol ClusterDebuggerHost: AnyObject {
     var currentG: UInt64 { get }
     /// The hart whose slice is under way, if any.
     var runningHart: Int? { get }
+    /// Replay with checkpoints: the machine's timeline, for going back; nil where there is none (a live run).
+    var timeline: DebuggerTimeline? { get }
+}
+
+/// What reverse execution needs of the cluster's timeline (checkpoints and deterministic replay, kept by
+/// the sequencer process): positioning the whole machine at a G and letting it go on.
+protocol DebuggerTimeline: AnyObject {
+    /// The debugger holds the machine stopped at `g` (every hart paused for it): the timeline takes the same
+    /// point as its own stop (the running hart pauses there for it too), then calls `done`. The debugger lets
+    /// go of its harts right after this call.
+    func takeOver(atG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
+    /// Moves the machine (stopped by the timeline) to G == `g`, back through the nearest earlier checkpoint
+    /// and forward by replay, or forward; stopped there.
+    func seek(toG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
+    /// Runs forward to G == `g`, stopped there.
+    func run(toG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
+    /// The G of the latest checkpoint at or before `g`.
+    func checkpointG(atOrBefore g: UInt64) -> UInt64?
+    /// Whether the timeline holds the machine stopped (after `takeOver`, `seek` or `run`).
+    var holdsMachine: Bool { get }
+    /// Lets the machine run on from the timeline's stop (the debugger's breakpoints stop it).
+    func release()
 }
 
 /// `rrctl up|replay --gdb`: every hart a thread of one GDB session, served from the sequencer process.
@@ -29,7 +51,9 @@ final class ClusterDebugger: GDBTarget {
     private var server: GDBServer?
     private let replaying: Bool
 
-    private enum State { case running, stopping, stopped }
+    /// `reversing`: a timeline operation (going back, or forward to a point) is under way; hart stops then are
+    /// hits to note (reverse-continue) or points to pass.
+    private enum State { case running, stopping, stopped, reversing }
     private var state = State.stopping
     /// The thread the debugger resumed alone, if it did (see `GDBTarget.resume`).
     private var reportingOnly: Int?
@@ -100,6 +124,15 @@ final class ClusterDebugger: GDBTarget {
             return
         }
         guard hart < hartCount, reply.id == resumesSent[hart] else { return }  // stale: from before a resume
+        if state == .reversing {
+            // The machine replays an interval: a breakpoint or watchpoint there is noted (reverse-continue
+            // goes to the last one) and passed.
+            if scanHits != nil && reply.stopped.reason != .debugStoppedRequested && reply.stopped.inSlice {
+                scanHits?.append(Hit(g: reply.stopped.g, stop: stop(reply.stopped, hart: hart)))
+            }
+            resumesSent[hart] &+= 1
+            return send(.with { $0.action = .debugResume }, to: hart)
+        }
         if state == .running, let only = reportingOnly, only != hart, reply.stopped.reason != .debugStoppedRequested {
             // The debugger resumed another thread alone: this one goes on past its breakpoint or watchpoint.
             resumesSent[hart] &+= 1
@@ -169,8 +202,9 @@ final class ClusterDebugger: GDBTarget {
     // MARK: - GDBTarget
 
     var reverseRefusal: String? {
-        replaying ? "reverse execution is not available in this build yet"
-            : "reverse execution works in rrctl replay LOG --gdb PORT, not while the machine runs live"
+        guard host.timeline == nil else { return nil }
+        return replaying ? "rrvm: this replay keeps no checkpoints, so it cannot go back"
+            : "rrvm: reverse execution works in rrctl replay LOG --gdb PORT, not while the machine runs live"
     }
 
     func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void) {
@@ -255,8 +289,10 @@ final class ClusterDebugger: GDBTarget {
 
     func resume(step hart: Int?, only: Int?, reverse: Bool) {
         guard state == .stopped else { return }
+        if reverse { return goBack(step: hart) }
         state = .running
         reportingOnly = only
+        defer { if host.timeline?.holdsMachine == true { host.timeline?.release() } }
         stoppedAt = [:]
         for index in 0..<hartCount {
             resumesSent[index] &+= 1
@@ -268,6 +304,7 @@ final class ClusterDebugger: GDBTarget {
     }
 
     func interrupt() {
+        if state == .reversing { reverseInterrupted = true }
         guard state == .running else { return }
         stopAll(cause: GDBStop(kind: .interrupt, hart: host.runningHart ?? 0))
     }
@@ -306,7 +343,12 @@ final class ClusterDebugger: GDBTarget {
             return done("rrvm: G=\(g) is beyond the end of the log (G=\(end)); the machine stays at G=\(machineG)\n")
         }
         if g < machineG {
-            return done("rrvm: going back to G=\(g) needs checkpoints, which this build does not have; the machine stays at G=\(machineG)\n")
+            guard host.timeline != nil else {
+                return done("rrvm: going back to G=\(g) needs checkpoints, which this run does not keep; the machine stays at G=\(machineG)\n")
+            }
+            seekDone = done
+            let hart = lastStop.hart
+            return handOver { [unowned self] in self.go(to: g, stop: GDBStop(kind: .trap, hart: hart)) }
         }
         if g == machineG { return done("rrvm: at G=\(g)\n") }
         seekDone = done
@@ -315,6 +357,11 @@ final class ClusterDebugger: GDBTarget {
     }
 
     func detach() {
+        if state == .reversing {
+            // Left in the middle of going back: once the timeline has the machine at a point, it runs freely.
+            detachedWhileReversing = true
+            return
+        }
         breakpoints = []
         watches = []
         waitingForStop = []
@@ -324,5 +371,106 @@ final class ClusterDebugger: GDBTarget {
             resumesSent[hart] &+= 1
             send(.with { $0.action = .debugDetach }, to: hart)
         }
+        if host.timeline?.holdsMachine == true { host.timeline?.release() }
+    }
+
+    // MARK: - Going back (replay with checkpoints)
+
+    /// A breakpoint or watchpoint hit while an interval replays: where (G, inside the hart's slice) and what.
+    private struct Hit {
+        var g: UInt64
+        var stop: GDBStop
+    }
+    /// Hits noted while an interval replays for reverse-continue (nil when not noting).
+    private var scanHits: [Hit]?
+    private var reverseInterrupted = false
+    private var detachedWhileReversing = false
+
+    /// `bs` (with `step`: to where that hart had retired one instruction fewer) or `bc` (back to the last
+    /// breakpoint or watchpoint hit before the present, on any hart). The timeline takes the machine over from
+    /// the debugger's stop, puts it there, and the debugger stops every hart again at that point.
+    private func goBack(step hart: Int?) {
+        let present = machineG
+        handOver { [unowned self] in
+            if let hart {
+                let retired = self.stoppedAt[hart]?.retired ?? 0
+                guard retired > 0, let target = self.slices.g(hart: hart, beforeInstruction: retired - 1) else {
+                    // The hart has not run yet: the start of its history.
+                    return self.arrive(stop: GDBStop(kind: .historyBegin, hart: hart))
+                }
+                self.go(to: target, stop: GDBStop(kind: .trap, hart: hart))
+            } else {
+                self.scanBack(before: present, hart: self.lastStop.hart)
+            }
+        }
+    }
+
+    /// Hands the stopped machine to the timeline (see `DebuggerTimeline.takeOver`), then `then`.
+    private func handOver(then: @escaping () -> Void) {
+        guard let timeline = host.timeline else { return }
+        state = .reversing
+        reportingOnly = nil
+        reverseInterrupted = false
+        timeline.takeOver(atG: machineG) { [weak self] result in
+            guard let self else { return }
+            if case .failure(let error) = result { return self.arrive(failure: error) }
+            then()
+        }
+        for index in 0..<hartCount {
+            resumesSent[index] &+= 1
+            send(.with { $0.action = .debugResume }, to: index)
+        }
+    }
+
+    /// Replays the interval from the latest checkpoint before `present` up to it, noting hits; goes to the last
+    /// one, or to the interval before when there was none, or to the start of the log.
+    private func scanBack(before present: UInt64, hart: Int) {
+        guard let timeline = host.timeline else { return }
+        guard present > 0, let from = timeline.checkpointG(atOrBefore: present - 1) else {
+            return go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart))
+        }
+        timeline.seek(toG: from) { [weak self] result in
+            guard let self else { return }
+            if case .failure(let error) = result { return self.arrive(failure: error) }
+            self.scanHits = []
+            timeline.run(toG: present) { [weak self] result in
+                guard let self else { return }
+                let hits = (self.scanHits ?? []).filter { $0.g < present }
+                self.scanHits = nil
+                if case .failure(let error) = result { return self.arrive(failure: error) }
+                if let last = hits.last { return self.go(to: last.g, stop: last.stop) }
+                if self.reverseInterrupted || self.detachedWhileReversing {
+                    return self.arrive(stop: GDBStop(kind: .interrupt, hart: hart))  // at `present`, a consistent point
+                }
+                if from == 0 { return self.go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart)) }
+                self.scanBack(before: from, hart: hart)
+            }
+        }
+    }
+
+    private func go(to g: UInt64, stop: GDBStop) {
+        host.timeline?.seek(toG: g) { [weak self] result in
+            guard let self else { return }
+            if case .failure(let error) = result { return self.arrive(failure: error) }
+            self.arrive(stop: stop)
+        }
+    }
+
+    /// The timeline holds the machine where reverse execution ends: every hart stops there for the debugger
+    /// again, and the debugger is told (or, if it left meanwhile, the machine runs freely).
+    private func arrive(stop: GDBStop) {
+        if detachedWhileReversing {
+            detachedWhileReversing = false
+            state = .stopped
+            return detach()
+        }
+        stoppedAt = [:]
+        stopAll(cause: stop)
+    }
+
+    /// A timeline operation failed: the machine is where the timeline left it, stopped; the debugger says why.
+    private func arrive(failure: Error) {
+        server?.console("rrvm: \(failure)\n")
+        arrive(stop: GDBStop(kind: .trap, hart: lastStop.hart))
     }
 }
