@@ -13,7 +13,7 @@ final class ClusterDebuggerTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    private func turnsRecording() throws -> (log: String, program: String) {
+    func turnsRecording() throws -> (log: String, program: String) {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else {
             throw XCTSkip("gdb-multiarch is not installed (cluster/install-deps.sh installs it)")
         }
@@ -116,6 +116,104 @@ final class ClusterDebuggerTests: XCTestCase {
     }
 }
 
+/// Reverse execution in a replay (`bs`, `bc`, DESIGN §9): from the end of smp-turns back to the last write of
+/// `shared`, stepping back and forth, back to the start of the log, and forward again to a matching end.
+extension ClusterDebuggerTests {
+    func testReverseContinueToAWatchpointStopsOnTheLastWriterBeforeItsWrite() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        let transcript = try session.gdb(program: program, commands: [
+            "break turns_done",
+            "continue",
+            "delete",
+            "watch shared",
+            "reverse-continue",
+            "print $_thread",
+            "print shared",
+            "print/x $pc",
+            "info symbol $pc",
+            "delete",
+            "continue",
+        ])
+        XCTAssertTrue(transcript.contains("Thread 4 \"hart 3\" hit Hardware watchpoint 2: shared"), transcript)
+        XCTAssertTrue(transcript.contains("Old value = 4867\nNew value = 4866"), "going back over hart 3's last write: \(transcript)")
+        XCTAssertTrue(transcript.contains("$1 = 4"), "on hart 3's thread: \(transcript)")
+        XCTAssertTrue(transcript.contains("$2 = 4866"), "before the write, shared holds hart 2's last value: \(transcript)")
+        XCTAssertTrue(transcript.contains("take_turn"), "in take_turn, at the store: \(transcript)")
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), "forward again after going back: \(session.replay.errors)")
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+
+    func testReverseStepsThenForwardStepsGiveBackTheSameRegisters() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        let transcript = try session.gdb(program: program, commands: [
+            "break turns_done",
+            "continue",
+            "delete",
+            "echo ==before==\\n",
+            "info registers",
+            "reverse-stepi 7",
+            "echo ==back==\\n",
+            "info registers pc",
+            "stepi 7",
+            "echo ==after==\\n",
+            "info registers",
+            "echo ==end==\\n",
+            "continue",
+        ])
+        func section(_ name: String, _ next: String) -> String {
+            guard let start = transcript.range(of: "==\(name)==\n"), let end = transcript.range(of: "==\(next)==", range: start.upperBound..<transcript.endIndex)
+            else { return "" }
+            return String(transcript[start.upperBound..<end.lowerBound])
+        }
+        let before = section("before", "back"), after = section("after", "end")
+        let pcBefore = before.components(separatedBy: "\n").first { $0.hasPrefix("pc ") }
+        let pcBack = section("back", "after").components(separatedBy: "\n").first { $0.hasPrefix("pc ") }
+        XCTAssertTrue(before.contains("ra ") && before.contains("t6 "), transcript)
+        XCTAssertEqual(before, after, "seven steps back and seven forward: \(transcript)")
+        XCTAssertNotNil(pcBack, transcript)
+        XCTAssertNotEqual(pcBefore, pcBack, "the steps back moved the pc: \(transcript)")
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
+    }
+
+    func testReverseContinueWithNothingSetStopsAtTheStartOfTheLog() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        let transcript = try session.gdb(program: program, commands: [
+            "break turns_done",
+            "continue",
+            "delete",
+            "reverse-continue",
+            "monitor when",
+            "monitor seek 100000",
+            "monitor when",
+            "continue",
+        ])
+        XCTAssertTrue(transcript.contains("No more reverse-execution history."), transcript)
+        XCTAssertTrue(transcript.contains("G=0\nhart 0: 0 instructions retired"), transcript)
+        XCTAssertTrue(transcript.contains("rrvm: at G=100000"), transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+
+    func testALiveRunRefusesReverseExecutionWithAMessage() throws {
+        let (_, program) = try turnsRecording()
+        let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program])
+        let transcript = try session.gdb(program: program, commands: ["break turns_done", "continue", "reverse-stepi",
+                                                                      "reverse-continue", "delete", "continue"])
+        XCTAssertTrue(transcript.contains("reverse execution works in rrctl replay LOG --gdb PORT"), transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), "the run goes on: \(transcript)")
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.output.contains("PASS smp-turns"), session.replay.output)
+    }
+}
+
 struct DebugSessionError: Error, CustomStringConvertible {
     var description: String
 }
@@ -131,9 +229,14 @@ final class DebugSession {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    init(replaying log: String, extraArguments: [String] = []) throws {
+    convenience init(replaying log: String, extraArguments: [String] = []) throws {
+        try self.init(arguments: ["replay", log] + extraArguments)
+    }
+
+    /// `rrctl ARGUMENTS --gdb 0`.
+    init(arguments: [String]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        replay = try RRCtlRun(["replay", log, "--gdb", "0"] + extraArguments)
+        replay = try RRCtlRun(arguments + ["--gdb", "0"])
         let deadline = Date().addingTimeInterval(30)
         while !replay.errors.contains("waits for a debugger") && replay.process.isRunning && Date() < deadline {
             usleep(20_000)
