@@ -67,9 +67,7 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(transcript.range(of: #"G=\d+\nhart 0: \d+ instructions retired\nhart 1: \d+"#, options: .regularExpression) != nil,
                       transcript)
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), "stopping changed nothing: \(session.replay.errors)")
-        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        session.assertTheReplayEndsMatchingItsRecording()
     }
 
     func testSeekAndBadInputGetClearAnswers() throws {
@@ -95,11 +93,9 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(transcript.contains("Could not insert hardware watchpoint 1"), transcript)
         XCTAssertTrue(transcript.contains("Could not insert hardware watchpoint 10"), transcript)
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        session.assertTheReplayEndsMatchingItsRecording()
         XCTAssertTrue(session.replay.errors.contains("cannot watch: hart 0 sees no RAM at 0x10"), session.replay.errors)
         XCTAssertTrue(session.replay.errors.contains("at most 8 watchpoints at once"), session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
-        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
 
     func testADebuggerThatGoesAwayLetsTheReplayFinish() throws {
@@ -110,22 +106,22 @@ final class ClusterDebuggerTests: XCTestCase {
         usleep(500_000)
         kill(gdb.processIdentifier, SIGKILL)
         gdb.waitUntilExit()
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
-        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        session.assertTheReplayEndsMatchingItsRecording()
     }
 }
 
 /// Reverse execution in a replay (`bs`, `bc`, DESIGN §9): from the end of smp-turns back to the last write of
 /// `shared`, stepping back and forth, back to the start of the log, and forward again to a matching end.
 extension ClusterDebuggerTests {
-    func testReverseContinueToAWatchpointStopsOnTheLastWriterBeforeItsWrite() throws {
+    /// A replay of smp-turns under gdb, stopped at turns_done (hart 0, after every write), then `commands`.
+    private func fromTurnsDone(_ commands: [String]) throws -> (DebugSession, String) {
         let (log, program) = try turnsRecording()
         let session = try DebugSession(replaying: log)
-        let transcript = try session.gdb(program: program, commands: [
-            "break turns_done",
-            "continue",
-            "delete",
+        return (session, try session.gdb(program: program, commands: ["break turns_done", "continue", "delete"] + commands))
+    }
+
+    func testReverseContinueToAWatchpointStopsOnTheLastWriterBeforeItsWrite() throws {
+        let (session, transcript) = try fromTurnsDone([
             "watch shared",
             "reverse-continue",
             "print $_thread",
@@ -141,18 +137,11 @@ extension ClusterDebuggerTests {
         XCTAssertTrue(transcript.contains("$2 = 4866"), "before the write, shared holds hart 2's last value: \(transcript)")
         XCTAssertTrue(transcript.contains("take_turn"), "in take_turn, at the store: \(transcript)")
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), "forward again after going back: \(session.replay.errors)")
-        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        session.assertTheReplayEndsMatchingItsRecording()
     }
 
     func testReverseStepsThenForwardStepsGiveBackTheSameRegisters() throws {
-        let (log, program) = try turnsRecording()
-        let session = try DebugSession(replaying: log)
-        let transcript = try session.gdb(program: program, commands: [
-            "break turns_done",
-            "continue",
-            "delete",
+        let (session, transcript) = try fromTurnsDone([
             "echo ==before==\\n",
             "info registers",
             "reverse-stepi 7",
@@ -176,17 +165,11 @@ extension ClusterDebuggerTests {
         XCTAssertEqual(before, after, "seven steps back and seven forward: \(transcript)")
         XCTAssertNotNil(pcBack, transcript)
         XCTAssertNotEqual(pcBefore, pcBack, "the steps back moved the pc: \(transcript)")
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
+        session.assertTheReplayEndsMatchingItsRecording()
     }
 
     func testReverseContinueWithNothingSetStopsAtTheStartOfTheLog() throws {
-        let (log, program) = try turnsRecording()
-        let session = try DebugSession(replaying: log)
-        let transcript = try session.gdb(program: program, commands: [
-            "break turns_done",
-            "continue",
-            "delete",
+        let (session, transcript) = try fromTurnsDone([
             "reverse-continue",
             "monitor when",
             "monitor seek 100000",
@@ -197,9 +180,7 @@ extension ClusterDebuggerTests {
         XCTAssertTrue(transcript.contains("G=0\nhart 0: 0 instructions retired"), transcript)
         XCTAssertTrue(transcript.contains("rrvm: at G=100000"), transcript)
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
-        XCTAssertTrue(session.replay.errors.contains("matched the recording"), session.replay.errors)
-        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        session.assertTheReplayEndsMatchingItsRecording()
     }
 
     func testALiveRunRefusesReverseExecutionWithAMessage() throws {
@@ -259,6 +240,14 @@ final class DebugSession {
         gdb.standardError = output ?? FileHandle.nullDevice
         try gdb.run()
         return gdb
+    }
+
+    /// The replay runs to its end and matches its recording, whatever the debugger did (going back and forth
+    /// included), and leaves no process behind.
+    func assertTheReplayEndsMatchingItsRecording(file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(replay.wait(seconds: 60), 0, replay.errors, file: file, line: line)
+        XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors, file: file, line: line)
+        XCTAssertTrue(replay.leftoversOnceGone().isEmpty, file: file, line: line)
     }
 
     /// Runs gdb to its end (at most `seconds`) and returns what it printed.
