@@ -183,6 +183,37 @@ extension ClusterDebuggerTests {
         session.assertTheReplayEndsMatchingItsRecording()
     }
 
+    /// The default 4-hart Linux guest (auto power-off) replayed under gdb with its vmlinux: from inside
+    /// machine_power_off, reverse-finish goes back to where its caller called it.
+    func testReverseFinishOutOfAKernelFunction() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else { throw XCTSkip("no gdb-multiarch") }
+        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? Harness.projectRoot + "/cluster/out"
+        let files = ["fw_jump.bin", "Image", "initramfs.cpio", "disk.ext2"].map { directory + "/" + $0 }
+        guard let vmlinux = [directory + "/vmlinux", directory + "/work/kernel-build/vmlinux"].first(where: {
+            FileManager.default.fileExists(atPath: $0)
+        }), files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else {
+            throw XCTSkip("the default guest and its vmlinux are not built (cluster/build-guest.sh)")
+        }
+        try FileManager.default.createDirectory(at: Self.directory, withIntermediateDirectories: true)
+        let log = Self.directory.appendingPathComponent("linux.log").path
+        let recording = try RRCtlRun(["up", "--bios", files[0], "--kernel", files[1], "--initrd", files[2], "--disk", files[3],
+                                      "--append", "console=ttyS0 earlycon rrvm_poweroff=1", "--record", log, "--force"])
+        XCTAssertEqual(recording.wait(seconds: 240), 0, recording.errors)
+
+        let session = try DebugSession(replaying: log)
+        let transcript = try session.gdb(program: vmlinux, commands: [
+            "break machine_power_off", "continue", "delete", "stepi 4", "info symbol $pc", "reverse-finish",
+            "info symbol $pc", "continue",
+        ], seconds: 120)
+        XCTAssertTrue(transcript.contains("Breakpoint 1, machine_power_off"), transcript)
+        XCTAssertTrue(transcript.contains("Run back to call of #0"), transcript)
+        let symbols = transcript.components(separatedBy: "\n").filter { $0.contains(" in section .text") }
+        XCTAssertEqual(symbols.count, 2, transcript)
+        XCTAssertTrue(symbols.first?.hasPrefix("machine_power_off") ?? false, transcript)
+        XCTAssertFalse(symbols.last?.hasPrefix("machine_power_off") ?? true, "back in the caller: \(transcript)")
+        session.assertTheReplayEndsMatchingItsRecording()
+    }
+
     func testALiveRunRefusesReverseExecutionWithAMessage() throws {
         let (_, program) = try turnsRecording()
         let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program])
