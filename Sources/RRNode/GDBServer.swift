@@ -397,12 +397,12 @@ final class GDBServer {
         }
     }
 
-    /// Registers gdb changes; CSRs stay read-only here (their side effects belong to the guest).
+    /// Registers gdb changes: integer, pc, floating point and the floating-point CSRs (no other CSR is shown).
     static func setRegister(_ number: Int, _ value: UInt64, of hart: Hart) {
         switch number {
         case 32: hart.pc = value
         case 33...64: hart.setFPRegister(number - 33, value)
-        case 65...: break
+        case 65...: _ = hart.debugWriteFloatingPointCSR(UInt16(number - 65), value)
         default: hart.setRegister(number, value)
         }
     }

@@ -325,6 +325,14 @@ public final class Hart {
         csrValue(Int(number), executed: 0, forDebugger: true)
     }
 
+    /// Debugger writes of the floating-point CSRs (fflags, frm, fcsr: state of the FPU alone); false for any
+    /// other CSR, whose writes have side effects that belong to the guest.
+    public func debugWriteFloatingPointCSR(_ number: UInt16, _ value: UInt64) -> Bool {
+        guard [CSR.fflags, CSR.frm, CSR.fcsr].contains(Int(number)) else { return false }
+        writeCSR(Int(number), value, executed: 0)
+        return true
+    }
+
     /// Interrupt lines driven from outside (MSIP, MTIP, MEIP, and the external SEIP), as mip bits.
     public func setInterruptLines(_ mipBits: UInt64) {
         interruptLines = mipBits & Interrupt.external
