@@ -12,15 +12,20 @@ protocol ClusterDebuggerHost: AnyObject {
     /// The hart whose slice is under way, if any.
     var runningHart: Int? { get }
     /// Replay with checkpoints: the machine's timeline, for going back; nil where there is none (a live run).
-    var timeline: DebuggerTimeline? { get }
+    var debuggerTimeline: DebuggerTimeline? { get }
 }
 
 /// What reverse execution needs of the cluster's timeline (checkpoints and deterministic replay, kept by
-/// the sequencer process): positioning the whole machine at a G and letting it go on.
+/// the sequencer process): running forward with automatic checkpoints, positioning the whole machine at a G.
+/// In a replay under the debugger, the machine moves forward only through `runForward` (so checkpoints are
+/// taken on the way) or `run`/`seek`.
 protocol DebuggerTimeline: AnyObject {
-    /// The debugger holds the machine stopped at `g` (every hart paused for it): the timeline takes the same
-    /// point as its own stop (the running hart pauses there for it too), then calls `done`. The debugger lets
-    /// go of its harts right after this call.
+    /// Runs forward towards the end of the log, taking automatic checkpoints; the debugger's pauses stop the
+    /// machine on the way, and the run stays under way until `takeOver` ends it.
+    func runForward()
+    /// The debugger holds the machine stopped at `g` (every hart paused for it): the run under way, if any, ends
+    /// there (the running hart pauses there for the timeline too), then `done`. The debugger lets go of its
+    /// harts right after this call.
     func takeOver(atG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
     /// Moves the machine (stopped by the timeline) to G == `g`, back through the nearest earlier checkpoint
     /// and forward by replay, or forward; stopped there.
@@ -29,10 +34,6 @@ protocol DebuggerTimeline: AnyObject {
     func run(toG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
     /// The G of the latest checkpoint at or before `g`.
     func checkpointG(atOrBefore g: UInt64) -> UInt64?
-    /// Whether the timeline holds the machine stopped (after `takeOver`, `seek` or `run`).
-    var holdsMachine: Bool { get }
-    /// Lets the machine run on from the timeline's stop (the debugger's breakpoints stop it).
-    func release()
 }
 
 /// `rrctl up|replay --gdb`: every hart a thread of one GDB session, served from the sequencer process.
@@ -202,7 +203,7 @@ final class ClusterDebugger: GDBTarget {
     // MARK: - GDBTarget
 
     var reverseRefusal: String? {
-        guard host.timeline == nil else { return nil }
+        guard host.debuggerTimeline == nil else { return nil }
         return replaying ? "rrvm: this replay keeps no checkpoints, so it cannot go back"
             : "rrvm: reverse execution works in rrctl replay LOG --gdb PORT, not while the machine runs live"
     }
@@ -292,7 +293,7 @@ final class ClusterDebugger: GDBTarget {
         if reverse { return goBack(step: hart) }
         state = .running
         reportingOnly = only
-        defer { if host.timeline?.holdsMachine == true { host.timeline?.release() } }
+        defer { host.debuggerTimeline?.runForward() }
         stoppedAt = [:]
         for index in 0..<hartCount {
             resumesSent[index] &+= 1
@@ -342,15 +343,16 @@ final class ClusterDebugger: GDBTarget {
         if let end = logEndG, g > end {
             return done("rrvm: G=\(g) is beyond the end of the log (G=\(end)); the machine stays at G=\(machineG)\n")
         }
-        if g < machineG {
-            guard host.timeline != nil else {
-                return done("rrvm: going back to G=\(g) needs checkpoints, which this run does not keep; the machine stays at G=\(machineG)\n")
-            }
+        if g == machineG { return done("rrvm: at G=\(g)\n") }
+        if host.debuggerTimeline != nil {
+            // Back or forward, through the timeline (forward too, so that it takes its checkpoints on the way).
             seekDone = done
             let hart = lastStop.hart
             return handOver { [unowned self] in self.go(to: g, stop: GDBStop(kind: .trap, hart: hart)) }
         }
-        if g == machineG { return done("rrvm: at G=\(g)\n") }
+        guard g > machineG else {
+            return done("rrvm: going back to G=\(g) needs checkpoints, which this run does not keep; the machine stays at G=\(machineG)\n")
+        }
         seekDone = done
         for hart in 0..<hartCount { send(.with { $0.action = .debugStopAtG; $0.value = g }, to: hart) }
         resume(step: nil, only: -1, reverse: false)
@@ -371,7 +373,7 @@ final class ClusterDebugger: GDBTarget {
             resumesSent[hart] &+= 1
             send(.with { $0.action = .debugDetach }, to: hart)
         }
-        if host.timeline?.holdsMachine == true { host.timeline?.release() }
+        host.debuggerTimeline?.runForward()
     }
 
     // MARK: - Going back (replay with checkpoints)
@@ -407,7 +409,7 @@ final class ClusterDebugger: GDBTarget {
 
     /// Hands the stopped machine to the timeline (see `DebuggerTimeline.takeOver`), then `then`.
     private func handOver(then: @escaping () -> Void) {
-        guard let timeline = host.timeline else { return }
+        guard let timeline = host.debuggerTimeline else { return }
         state = .reversing
         reportingOnly = nil
         reverseInterrupted = false
@@ -425,7 +427,7 @@ final class ClusterDebugger: GDBTarget {
     /// Replays the interval from the latest checkpoint before `present` up to it, noting hits; goes to the last
     /// one, or to the interval before when there was none, or to the start of the log.
     private func scanBack(before present: UInt64, hart: Int) {
-        guard let timeline = host.timeline else { return }
+        guard let timeline = host.debuggerTimeline else { return }
         guard present > 0, let from = timeline.checkpointG(atOrBefore: present - 1) else {
             return go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart))
         }
@@ -438,7 +440,13 @@ final class ClusterDebugger: GDBTarget {
                 let hits = (self.scanHits ?? []).filter { $0.g < present }
                 self.scanHits = nil
                 if case .failure(let error) = result { return self.arrive(failure: error) }
-                if let last = hits.last { return self.go(to: last.g, stop: last.stop) }
+                if let last = hits.last {
+                    // A breakpoint is reported before its instruction. A watchpoint, going backwards, just after
+                    // the access: gdb (RISC-V watchpoints fire before the access) then steps back over it itself,
+                    // compares the values, and stops before the access.
+                    if case .watch = last.stop.kind { return self.go(to: last.g + 1, stop: last.stop) }
+                    return self.go(to: last.g, stop: last.stop)
+                }
                 if self.reverseInterrupted || self.detachedWhileReversing {
                     return self.arrive(stop: GDBStop(kind: .interrupt, hart: hart))  // at `present`, a consistent point
                 }
@@ -449,7 +457,7 @@ final class ClusterDebugger: GDBTarget {
     }
 
     private func go(to g: UInt64, stop: GDBStop) {
-        host.timeline?.seek(toG: g) { [weak self] result in
+        host.debuggerTimeline?.seek(toG: g) { [weak self] result in
             guard let self else { return }
             if case .failure(let error) = result { return self.arrive(failure: error) }
             self.arrive(stop: stop)

@@ -22,7 +22,7 @@ extension SequencerNode: ClusterDebuggerHost {
 
     var currentG: UInt64 { sequencer.g }
     var runningHart: Int? { sequencer.runningHartIndex }
-    var timeline: DebuggerTimeline? { nil }
+    var debuggerTimeline: DebuggerTimeline? { nil }
 }
 
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
