@@ -53,7 +53,8 @@ let package = Package(
         .target(name: "RRCheckpoint", dependencies: ["RRProto", "RVHart", "RVMachine"], swiftSettings: strict),
         // The hart's and the devices' side of a cluster as pure logic behind transport protocols (as the
         // Sequencer is), and the in-process machine that joins them with the sequencer in memory.
-        .target(name: "RRRoles", dependencies: ["RRCheckpoint", "RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],
+        .target(name: "RRRoles", dependencies: ["RRCheckpoint", "RRProto", "RRSequencer", "RVHart", "RVMachine", "RVPlatform",
+                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
         // The process roles: the above on the libuv bus.
         .target(name: "RRNode", dependencies: ["RRBus", "RRNet", "RRProto", "RRRoles", "RRSequencer", "RVHart", "RVMachine", "RVPlatform"],

@@ -104,6 +104,18 @@ public final class RAMCheckpoints {
         return written
     }
 
+    /// Memory `checkpoints` hold together: each saved page once (pages are shared between checkpoints) and
+    /// each checkpoint's page table.
+    public static func memoryBytes(of checkpoints: [Checkpoint]) -> Int {
+        var seen = Set<ObjectIdentifier>()
+        var tables = 0
+        for checkpoint in checkpoints {
+            tables += checkpoint.pages.count * MemoryLayout<Page?>.stride
+            for case let page? in checkpoint.pages { seen.insert(ObjectIdentifier(page)) }
+        }
+        return seen.count * pageSize + tables
+    }
+
     // MARK: Messages
 
     /// The message for `checkpoint`: the pages that differ from `base` (by the pages' identity, which

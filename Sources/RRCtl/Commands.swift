@@ -3,6 +3,7 @@ import Foundation
 import RRBus
 import RRNode
 import RRProto
+import RRRoles
 import RRSequencer
 import RVPlatform
 
@@ -145,6 +146,18 @@ struct Replay: ParsableCommand {
     @Option(help: "With --full-stream: the interval's last G (default the log's last).")
     var to: UInt64?
 
+    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval).")
+    var checkpointBudget: String?
+
+    @Option(help: "G between two automatic checkpoints (default 200000000).")
+    var checkpointInterval: UInt64?
+
+    @Option(help: "Check N checkpoint round trips at random points: checkpoint at G1, run to G2, restore, run to G2 again; every state and the console must be identical.")
+    var verifyCheckpoints: Int?
+
+    @Option(help: "With --verify-checkpoints: the seed that places the points (default 1).")
+    var seed: UInt64?
+
     func run() throws {
         // The whole log's framing is checked before anything runs (every record, when an interval must be
         // placed in it); the sequencer then reads it as it goes.
@@ -167,11 +180,30 @@ struct Replay: ParsableCommand {
         } else {
             try reader.checkFraming()
         }
+        if let checkpointBudget {
+            guard parseByteSize(checkpointBudget) != nil else {
+                throw ValidationError("--checkpoint-budget: '\(checkpointBudget)' is not a size (e.g. 512M, 2G)")
+            }
+            arguments += ["--checkpoint-budget", checkpointBudget]
+        }
+        if let checkpointInterval {
+            guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be at least 1") }
+            arguments += ["--checkpoint-interval", String(checkpointInterval)]
+        }
+        if let verifyCheckpoints {
+            guard verifyCheckpoints > 0, fullStream == nil else {
+                throw ValidationError("--verify-checkpoints needs a number of rounds (at least 1), without --full-stream")
+            }
+            arguments += ["--verify-checkpoints", String(verifyCheckpoints), "--seed", String(seed ?? 1)]
+        } else if seed != nil {
+            throw ValidationError("--seed places the points of --verify-checkpoints")
+        }
         let plan = try MachineBuilder.replan(header.config, imageDirectory: imageDir)
         try debugger.validate(harts: Int(plan.config.harts))
         let status = try launch(plan: plan, sequencerArguments: arguments, forwardInput: false, debugger: debugger)
         if status == 0 {
             report("rrctl", fullStream.map { "replay of \(log) wrote the full stream of its interval to \($0)" }
+                   ?? verifyCheckpoints.map { "replay of \(log): \($0) checkpoint round trips identical" }
                    ?? "replay of \(log) matched the recording")
         }
         throw ExitCode(status)

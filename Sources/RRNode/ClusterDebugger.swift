@@ -13,6 +13,8 @@ protocol ClusterDebuggerHost: AnyObject {
     var runningHart: Int? { get }
     /// Replay with checkpoints: the machine's timeline, for going back; nil where there is none (a live run).
     var debuggerTimeline: DebuggerTimeline? { get }
+    /// The slice `hart` is running (its start G and the hart's retired count then), if it is the running hart.
+    func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)?
 }
 
 /// What reverse execution needs of the cluster's timeline (checkpoints and deterministic replay, kept by
@@ -393,17 +395,16 @@ final class ClusterDebugger: GDBTarget {
     /// the debugger's stop, puts it there, and the debugger stops every hart again at that point.
     private func goBack(step hart: Int?) {
         let present = machineG
+        guard let hart else {
+            return handOver { [unowned self] in self.scanBack(before: present, hart: self.lastStop.hart) }
+        }
+        let retired = stoppedAt[hart]?.retired ?? 0
+        let target = retired == 0 ? nil
+            : slices.g(hart: hart, beforeInstruction: retired - 1, current: host.openSlice(ofHart: hart))
         handOver { [unowned self] in
-            if let hart {
-                let retired = self.stoppedAt[hart]?.retired ?? 0
-                guard retired > 0, let target = self.slices.g(hart: hart, beforeInstruction: retired - 1) else {
-                    // The hart has not run yet: the start of its history.
-                    return self.arrive(stop: GDBStop(kind: .historyBegin, hart: hart))
-                }
-                self.go(to: target, stop: GDBStop(kind: .trap, hart: hart))
-            } else {
-                self.scanBack(before: present, hart: self.lastStop.hart)
-            }
+            // A hart that has not run yet is at the start of its history.
+            guard let target else { return self.arrive(stop: GDBStop(kind: .historyBegin, hart: hart)) }
+            self.go(to: target, stop: GDBStop(kind: .trap, hart: hart))
         }
     }
 

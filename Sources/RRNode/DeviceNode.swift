@@ -96,6 +96,11 @@ final class DeviceNode {
             reply.g = envelope.g
             reply.body = .deviceDone(done)
             connection?.send(reply)
+        case .checkpoint(let body):
+            var reply = Rrvm_Envelope()
+            reply.g = envelope.g
+            reply.body = body
+            connection?.send(reply)
         case .shutdown:
             stop(0, nil)
         case .failure(let reason):

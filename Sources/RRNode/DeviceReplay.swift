@@ -58,7 +58,7 @@ enum DeviceReplay {
             if event.to == endpoint && DeviceRunner.isOperation(event) {
                 switch runner.apply(event) {
                 case .done(let done): answers.append((event, done))
-                case .shutdown: break
+                case .shutdown, .checkpoint: break
                 case .failure(let reason): throw LogError("\(name) at G=\(event.g): \(reason)")
                 }
             } else if event.from == endpoint, case .deviceDone(let recorded)? = event.body {

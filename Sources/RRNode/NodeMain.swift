@@ -1,6 +1,7 @@
 import Foundation
 import RRBus
 import RRProto
+import RRRoles
 import RRSequencer
 
 /// Entry points of the role executables (rrvm-sequencer, rrvm-hart, rrvm-device). Their command lines
@@ -9,7 +10,9 @@ public enum NodeMain {
     public static func sequencer(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
-                                            "--replay", "--full-stream", "--from", "--to", "--console-capture", "--gdb"])
+                                            "--replay", "--full-stream", "--from", "--to", "--console-capture",
+                                            "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed",
+                                            "--gdb"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -26,6 +29,18 @@ public enum NodeMain {
         var gdbAddress: BusAddress?
         if let text = options.values["--gdb"] {
             do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
+        }
+        if let text = options.values["--checkpoint-budget"] {
+            guard let budget = parseByteSize(text) else { options.fail("--checkpoint-budget: '\(text)' is not a size (e.g. 512M, 2G)") }
+            log.checkpoints = CheckpointPolicy(budget: budget)
+        }
+        if options.values["--checkpoint-interval"] != nil {
+            log.checkpoints = log.checkpoints ?? CheckpointPolicy()
+            log.checkpoints?.interval = UInt64(max(1, options.integer("--checkpoint-interval")))
+        }
+        if options.values["--verify-checkpoints"] != nil {
+            let seed = options.values["--seed"] == nil ? 1 : UInt64(options.integer("--seed"))
+            log.verifyCheckpoints = (options.integer("--verify-checkpoints"), seed)
         }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)

@@ -1,6 +1,7 @@
 import Foundation
 import RRBus
 import RRProto
+import RRRoles
 import RRSequencer
 
 /// What the sequencer does with a log (the `--record`, `--replay` and related options of rrvm-sequencer).
@@ -10,6 +11,10 @@ struct LogOptions {
     var checkInterval: UInt64 = defaultCheckInterval
     var replayPath: String?
     var excerpt: ReplayJournal.Excerpt?
+    /// Replay: take checkpoints automatically as this policy says (`--checkpoint-budget`).
+    var checkpoints: CheckpointPolicy?
+    /// Replay: check that many checkpoint round trips at random points (`--verify-checkpoints N --seed S`).
+    var verifyCheckpoints: (rounds: Int, seed: UInt64)?
 }
 
 extension SequencerNode: ClusterDebuggerHost {
@@ -22,12 +27,17 @@ extension SequencerNode: ClusterDebuggerHost {
 
     var currentG: UInt64 { sequencer.g }
     var runningHart: Int? { sequencer.runningHartIndex }
-    var debuggerTimeline: DebuggerTimeline? { nil }
+    var debuggerTimeline: DebuggerTimeline? { replayTimeline }
+
+    func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)? {
+        guard sequencer.runningHartIndex == hart else { return nil }
+        return (sequencer.sliceStart(ofHart: hart), sequencer.executed(byHart: hart))
+    }
 }
 
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
 /// the handshake, and wires the bus to the deterministic `Sequencer`.
-final class SequencerNode: SequencerTransport {
+final class SequencerNode: SequencerTransport, TimelineHost {
     private let loop = EventLoop()
     private let runDirectory: RunDirectory
     private var config: Rrvm_MachineConfig
@@ -38,6 +48,8 @@ final class SequencerNode: SequencerTransport {
     private let gdbAddress: BusAddress?
     private let replayPath: String?
     private var debugger: ClusterDebugger?
+    /// A replay under gdb: the timeline as the debugger drives it.
+    fileprivate var replayTimeline: ReplayTimeline?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
@@ -55,6 +67,13 @@ final class SequencerNode: SequencerTransport {
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
+    /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
+    private var ram: SharedRAM?
+    private(set) var timeline: ClusterTimeline?
+    private let options: LogOptions
+    /// Console output shown so far: after going back, the replay shows only output beyond it (bytes the
+    /// user has not seen yet), so a debugger session shows each byte once.
+    private var consoleShown: UInt64 = 0
 
     /// rrctl's pid when it started this process: when rrctl dies, the kernel sends SIGTERM (dieWithParent).
     private let supervisor: pid_t?
@@ -65,6 +84,7 @@ final class SequencerNode: SequencerTransport {
         replayPath = options.replayPath
         self.runDirectory = runDirectory
         self.supervisor = supervisor
+        self.options = options
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
         credentials = try runDirectory.credentials()
@@ -86,6 +106,20 @@ final class SequencerNode: SequencerTransport {
             journal = record
         }
         sequencer = Sequencer(config: config, transport: self, journal: journal)
+        // A replay under gdb keeps checkpoints too: reverse execution goes back through them.
+        if options.replayPath != nil && (options.checkpoints != nil || options.verifyCheckpoints != nil || gdbAddress != nil) {
+            // The sequencer maps guest RAM too (the memfd rrctl made, by its /proc path, as the harts do), to
+            // snapshot it while every hart is paused: pages changed since the previous checkpoint, found by
+            // comparison (RAMCheckpoints says why not copy-on-write or write tracking).
+            let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
+            self.ram = ram
+            timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
+            timeline?.endG = try LogSummary(path: options.replayPath!).lastG
+            if gdbAddress != nil, let timeline {
+                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: ReplayTimeline.defaultInterval))
+                replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer)
+            }
+        }
         idleTimer = LoopTimer(loop: loop)
         flushTimer = LoopTimer(loop: loop)
         consoleTimer = LoopTimer(loop: loop)
@@ -203,8 +237,9 @@ final class SequencerNode: SequencerTransport {
                     if case .debugReply(let reply)? = envelope.body {
                         return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
                     }
-                    if case .yield(let yield)? = envelope.body {
-                        debugger.slices.sliceEnded(hart: Endpoint.hartIndex(endpoint), executed: yield.executed)
+                    if case .yield(let yield)? = envelope.body, let slice = self.openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
+                        debugger.slices.record(hart: Endpoint.hartIndex(endpoint),
+                                               .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
                     }
                 }
                 var envelope = envelope
@@ -215,15 +250,48 @@ final class SequencerNode: SequencerTransport {
                     self.connections[echo.to]?.send(envelope)
                     return
                 }
+                if self.timeline?.receive(envelope) == true { return }
                 self.sequencer.receive(envelope)
             }
             connection.onClose = { [unowned self] reason in
                 self.connections[endpoint] = nil
-                if !self.finished { self.sequencer.lost(endpoint: endpoint, reason: "\(reason)") }
+                if !self.finished {
+                    self.timeline?.lost(endpoint: endpoint, reason: "\(reason)")
+                    self.sequencer.lost(endpoint: endpoint, reason: "\(reason)")
+                }
             }
             if self.connections.count == Int(self.config.harts) + self.config.devices.count {
-                self.sequencer.start()
+                self.begin()
             }
+        }
+    }
+
+    /// Every process has joined: the run begins (in replay, with automatic checkpoints or the checkpoint
+    /// round trips asked for).
+    private func begin() {
+        // Under gdb the machine waits for the debugger; in replay its first continue starts the timeline's run.
+        if replayTimeline != nil { return }
+        guard let timeline else { return sequencer.start() }
+        if let verify = options.verifyCheckpoints {
+            CheckpointVerifier(timeline: timeline, rounds: verify.rounds, seed: verify.seed) { line in
+                report("rrvm-sequencer", line)
+            }.run { [unowned self] result in
+                switch result {
+                case .success(let summary):
+                    report("rrvm-sequencer", summary)
+                    self.finish(exitCode: 0, reason: summary)
+                case .failure(let error): self.finish(exitCode: 3, reason: "\(error)")
+                }
+            }
+            return
+        }
+        if let policy = options.checkpoints { timeline.enableAutomaticCheckpoints(policy) }
+        timeline.run(toG: timeline.endG ?? .max) { [unowned self] result in
+            // The run usually ends before (the log's end, the guest's power-off): the sequencer says so.
+            if case .failure(let error) = result, !self.sequencer.isFinished {
+                return self.finish(exitCode: 2, reason: "\(error)")
+            }
+            if case .success = result { self.sequencer.run(untilG: nil) }
         }
     }
 
@@ -322,15 +390,21 @@ final class SequencerNode: SequencerTransport {
     func send(_ envelope: Rrvm_Envelope) {
         if envelope.to == Endpoint.control {
             if case .consoleOutput(let output)? = envelope.body {
-                consoleCapture?.output(g: envelope.g, bytes: [UInt8](output.data))
-                sendConsole([UInt8](output.data))
+                // Only output beyond what was shown already (the sequencer counted this output in).
+                let start = sequencer.consoleBytes &- UInt64(output.data.count)
+                let skip = Int(min(UInt64(output.data.count), consoleShown > start ? consoleShown - start : 0))
+                guard skip < output.data.count else { return }
+                let bytes = [UInt8](output.data.dropFirst(skip))
+                consoleShown = sequencer.consoleBytes
+                consoleCapture?.output(g: envelope.g, bytes: bytes)
+                sendConsole(bytes)
             }
             return
         }
-        if let debugger, case .run? = envelope.body, Endpoint.isHart(envelope.to) {
-            let hart = Endpoint.hartIndex(envelope.to)
-            debugger.slices.sliceStarted(hart: hart, g: envelope.g, retired: sequencer.executed(byHart: hart))
-        }
+        connections[envelope.to]?.send(envelope)
+    }
+
+    func sendToProcess(_ envelope: Rrvm_Envelope) {
         connections[envelope.to]?.send(envelope)
     }
 
@@ -370,6 +444,7 @@ final class SequencerNode: SequencerTransport {
         guard !finished else { return }
         finished = true
         self.exitCode = exitCode
+        timeline?.runEnded(reason: reason)
         if !sequencer.isFinished {
             // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
             sequencer.stop(exitCode: exitCode, reason: reason)

@@ -9,33 +9,24 @@ struct SliceHistory {
         var length: UInt64
     }
     private var slices: [[Slice]]
-    /// The slice under way per hart: its start G and retired count (its length comes with the yield).
-    private var open: [(g: UInt64, retired: UInt64)?]
 
     init(harts: Int) {
         slices = Array(repeating: [], count: harts)
-        open = Array(repeating: nil, count: harts)
     }
 
-    mutating func sliceStarted(hart: Int, g: UInt64, retired: UInt64) {
-        guard hart < open.count else { return }
-        open[hart] = (g, retired)
-    }
-
-    mutating func sliceEnded(hart: Int, executed: UInt64) {
-        guard hart < open.count, let started = open[hart] else { return }
-        open[hart] = nil
-        guard executed > 0 else { return }
-        let slice = Slice(startG: started.g, retiredAtStart: started.retired, length: executed)
+    /// A slice that ended (its yield).
+    mutating func record(hart: Int, _ slice: Slice) {
+        guard hart < slices.count, slice.length > 0 else { return }
         // Usually appended at the end; after going back, an interval runs again and its slices are known.
-        let index = firstIndex(hart: hart) { $0.startG >= started.g }
-        if index < slices[hart].count && slices[hart][index].startG == started.g { return }
+        let index = firstIndex(hart: hart) { $0.startG >= slice.startG }
+        if index < slices[hart].count && slices[hart][index].startG == slice.startG { return }
         slices[hart].insert(slice, at: index)
     }
 
     /// The G at which `hart` had retired exactly `retired` instructions and was about to run the next one
-    /// (inside one of its slices), if a slice of it known here covers that point.
-    func g(hart: Int, beforeInstruction retired: UInt64) -> UInt64? {
+    /// (inside one of its slices, or inside `current`, the slice it is running, whose end is not known yet).
+    func g(hart: Int, beforeInstruction retired: UInt64, current: (startG: UInt64, retiredAtStart: UInt64)? = nil) -> UInt64? {
+        if let current, retired >= current.retiredAtStart { return current.startG &+ (retired &- current.retiredAtStart) }
         guard hart < slices.count else { return nil }
         let index = firstIndex(hart: hart) { $0.retiredAtStart &+ $0.length > retired }
         guard index < slices[hart].count, slices[hart][index].retiredAtStart <= retired else { return nil }

@@ -1,5 +1,5 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 5
+public let protocolVersion: UInt32 = 6
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 public let logFormatVersion: UInt32 = 5
@@ -37,4 +37,4 @@ public enum Endpoint {
 
 /// The format of checkpoint messages (`Checkpoint` and the states in it, proto/rrvm.proto). Bump it when a
 /// state's meaning changes, so that a checkpoint from another version is refused rather than misread.
-public let checkpointFormatVersion: UInt32 = 1
+public let checkpointFormatVersion: UInt32 = 2

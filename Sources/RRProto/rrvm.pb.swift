@@ -1137,6 +1137,79 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .debugReply(newValue)}
   }
 
+  /// Time travel (see TIME TRAVEL below).
+  public var pauseAt: Rrvm_PauseAt {
+    get {
+      if case .pauseAt(let v)? = _storage._body {return v}
+      return Rrvm_PauseAt()
+    }
+    set {_uniqueStorage()._body = .pauseAt(newValue)}
+  }
+
+  public var paused: Rrvm_Paused {
+    get {
+      if case .paused(let v)? = _storage._body {return v}
+      return Rrvm_Paused()
+    }
+    set {_uniqueStorage()._body = .paused(newValue)}
+  }
+
+  public var resume: Rrvm_Resume {
+    get {
+      if case .resume(let v)? = _storage._body {return v}
+      return Rrvm_Resume()
+    }
+    set {_uniqueStorage()._body = .resume(newValue)}
+  }
+
+  public var saveState: Rrvm_SaveState {
+    get {
+      if case .saveState(let v)? = _storage._body {return v}
+      return Rrvm_SaveState()
+    }
+    set {_uniqueStorage()._body = .saveState(newValue)}
+  }
+
+  public var restoreState: Rrvm_RestoreState {
+    get {
+      if case .restoreState(let v)? = _storage._body {return v}
+      return Rrvm_RestoreState()
+    }
+    set {_uniqueStorage()._body = .restoreState(newValue)}
+  }
+
+  public var stateRestored: Rrvm_StateRestored {
+    get {
+      if case .stateRestored(let v)? = _storage._body {return v}
+      return Rrvm_StateRestored()
+    }
+    set {_uniqueStorage()._body = .stateRestored(newValue)}
+  }
+
+  public var stateRefused: Rrvm_StateRefused {
+    get {
+      if case .stateRefused(let v)? = _storage._body {return v}
+      return Rrvm_StateRefused()
+    }
+    set {_uniqueStorage()._body = .stateRefused(newValue)}
+  }
+
+  public var hartState: Rrvm_HartState {
+    get {
+      if case .hartState(let v)? = _storage._body {return v}
+      return Rrvm_HartState()
+    }
+    set {_uniqueStorage()._body = .hartState(newValue)}
+  }
+
+  public var deviceState: Rrvm_DeviceState {
+    get {
+      if case .deviceState(let v)? = _storage._body {return v}
+      return Rrvm_DeviceState()
+    }
+    set {_uniqueStorage()._body = .deviceState(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -1159,6 +1232,16 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case echo(Rrvm_Echo)
     case debugRequest(Rrvm_DebugRequest)
     case debugReply(Rrvm_DebugReply)
+    /// Time travel (see TIME TRAVEL below).
+    case pauseAt(Rrvm_PauseAt)
+    case paused(Rrvm_Paused)
+    case resume(Rrvm_Resume)
+    case saveState(Rrvm_SaveState)
+    case restoreState(Rrvm_RestoreState)
+    case stateRestored(Rrvm_StateRestored)
+    case stateRefused(Rrvm_StateRefused)
+    case hartState(Rrvm_HartState)
+    case deviceState(Rrvm_DeviceState)
 
   }
 
@@ -1463,62 +1546,48 @@ public nonisolated struct Rrvm_LogCheck: Sendable {
 }
 
 /// A whole cluster at one G.
-public nonisolated struct Rrvm_Checkpoint: @unchecked Sendable {
+public nonisolated struct Rrvm_Checkpoint: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var formatVersion: UInt32 {
-    get {_storage._formatVersion}
-    set {_uniqueStorage()._formatVersion = newValue}
-  }
+  public var formatVersion: UInt32 = 0
 
-  public var g: UInt64 {
-    get {_storage._g}
-    set {_uniqueStorage()._g = newValue}
-  }
+  public var g: UInt64 = 0
 
   public var sequencer: Rrvm_SequencerState {
-    get {_storage._sequencer ?? Rrvm_SequencerState()}
-    set {_uniqueStorage()._sequencer = newValue}
+    get {_sequencer ?? Rrvm_SequencerState()}
+    set {_sequencer = newValue}
   }
   /// Returns true if `sequencer` has been explicitly set.
-  public var hasSequencer: Bool {_storage._sequencer != nil}
+  public var hasSequencer: Bool {self._sequencer != nil}
   /// Clears the value of `sequencer`. Subsequent reads from it will return its default value.
-  public mutating func clearSequencer() {_uniqueStorage()._sequencer = nil}
+  public mutating func clearSequencer() {self._sequencer = nil}
 
   /// by hart id
-  public var harts: [Rrvm_HartState] {
-    get {_storage._harts}
-    set {_uniqueStorage()._harts = newValue}
-  }
+  public var harts: [Rrvm_HartState] = []
 
   /// by device index
-  public var devices: [Rrvm_DeviceState] {
-    get {_storage._devices}
-    set {_uniqueStorage()._devices = newValue}
-  }
+  public var devices: [Rrvm_DeviceState] = []
 
   public var ram: Rrvm_RamState {
-    get {_storage._ram ?? Rrvm_RamState()}
-    set {_uniqueStorage()._ram = newValue}
+    get {_ram ?? Rrvm_RamState()}
+    set {_ram = newValue}
   }
   /// Returns true if `ram` has been explicitly set.
-  public var hasRam: Bool {_storage._ram != nil}
+  public var hasRam: Bool {self._ram != nil}
   /// Clears the value of `ram`. Subsequent reads from it will return its default value.
-  public mutating func clearRam() {_uniqueStorage()._ram = nil}
+  public mutating func clearRam() {self._ram = nil}
 
   /// Messages sent but not yet delivered: at a checkpoint point, the Run that begins the next slice.
-  public var inTransit: [Rrvm_Envelope] {
-    get {_storage._inTransit}
-    set {_uniqueStorage()._inTransit = newValue}
-  }
+  public var inTransit: [Rrvm_Envelope] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _sequencer: Rrvm_SequencerState? = nil
+  fileprivate var _ram: Rrvm_RamState? = nil
 }
 
 /// One hart's architectural state. The TLB and the decoded-instruction cache are not kept: a restore starts
@@ -1750,11 +1819,47 @@ public nonisolated struct Rrvm_HartState: @unchecked Sendable {
   /// Clears the value of `reservation`. Subsequent reads from it will return its default value.
   public mutating func clearReservation() {_uniqueStorage()._reservation = nil}
 
+  /// The slice the hart is in the middle of (a checkpoint pauses it inside its slice); unset between slices.
+  public var slice: Rrvm_SliceProgress {
+    get {_storage._slice ?? Rrvm_SliceProgress()}
+    set {_uniqueStorage()._slice = newValue}
+  }
+  /// Returns true if `slice` has been explicitly set.
+  public var hasSlice: Bool {_storage._slice != nil}
+  /// Clears the value of `slice`. Subsequent reads from it will return its default value.
+  public mutating func clearSlice() {_uniqueStorage()._slice = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// What a hart paused inside a slice needs to go on with it exactly as if it had not stopped.
+public nonisolated struct Rrvm_SliceProgress: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// G at the slice's start
+  public var sliceG: UInt64 = 0
+
+  /// the slice's budget (after any MmioReply.slice_left)
+  public var budget: UInt64 = 0
+
+  /// instructions retired in the slice so far
+  public var executed: UInt64 = 0
+
+  /// Run.spin_hints_yield of the slice
+  public var spinHintsYield: Bool = false
+
+  /// the declarations the hart answers reads from
+  public var stableReads: [Rrvm_DeviceStableReads] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Rrvm_HartTrap: Sendable {
@@ -2232,69 +2337,310 @@ public nonisolated struct Rrvm_RamPage: Sendable {
 }
 
 /// The sequencer: G, the schedule, timers, the event queue and the log position.
-public nonisolated struct Rrvm_SequencerState: Sendable {
+public nonisolated struct Rrvm_SequencerState: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var g: UInt64 = 0
+  public var g: UInt64 {
+    get {_storage._g}
+    set {_uniqueStorage()._g = newValue}
+  }
 
   /// the next sequence number
-  public var seq: UInt64 = 0
+  public var seq: UInt64 {
+    get {_storage._seq}
+    set {_uniqueStorage()._seq = newValue}
+  }
 
   /// the round-robin position
-  public var nextHart: UInt32 = 0
+  public var nextHart: UInt32 {
+    get {_storage._nextHart}
+    set {_uniqueStorage()._nextHart = newValue}
+  }
 
-  public var harts: [Rrvm_HartSchedule] = []
+  public var harts: [Rrvm_HartSchedule] {
+    get {_storage._harts}
+    set {_uniqueStorage()._harts = newValue}
+  }
 
-  public var deviceWakes: [Rrvm_DeviceWake] = []
+  public var deviceWakes: [Rrvm_DeviceWake] {
+    get {_storage._deviceWakes}
+    set {_uniqueStorage()._deviceWakes = newValue}
+  }
 
-  public var stableReads: [Rrvm_DeviceStableReads] = []
+  public var stableReads: [Rrvm_DeviceStableReads] {
+    get {_storage._stableReads}
+    set {_uniqueStorage()._stableReads = newValue}
+  }
 
   /// console input stamped but not yet delivered to the UART
-  public var hostInput: Data = Data()
+  public var hostInput: Data {
+    get {_storage._hostInput}
+    set {_uniqueStorage()._hostInput = newValue}
+  }
 
   /// device work queued: always empty at a checkpoint point (reserved)
-  public var queued: [Rrvm_Envelope] = []
-
-  /// bytes of the log written (record) or read (replay) up to here (not yet set)
-  public var logOffset: UInt64 = 0
-
-  /// (not yet set)
-  public var logRecords: UInt64 = 0
-
-  /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
-  /// reservation dropped, no interrupt delivered, the schedule unchanged): the hart whose HartSchedule is
-  /// RUNNING continues with this much of its budget left.
-  public var sliceLeft: UInt64 = 0
+  public var queued: [Rrvm_Envelope] {
+    get {_storage._queued}
+    set {_uniqueStorage()._queued = newValue}
+  }
 
   /// the highest G stamped so far
-  public var stampedG: UInt64 = 0
+  public var stampedG: UInt64 {
+    get {_storage._stampedG}
+    set {_uniqueStorage()._stampedG = newValue}
+  }
 
   /// instructions retired by all harts, for the periodic checks
-  public var retired: UInt64 = 0
+  public var retired: UInt64 {
+    get {_storage._retired}
+    set {_uniqueStorage()._retired = newValue}
+  }
 
   /// the retired count at which the next check is due
-  public var nextCheckAt: UInt64 = 0
+  public var nextCheckAt: UInt64 {
+    get {_storage._nextCheckAt}
+    set {_uniqueStorage()._nextCheckAt = newValue}
+  }
 
   /// each device's state hash from its last answer
-  public var deviceHashes: [UInt64] = []
+  public var deviceHashes: [UInt64] {
+    get {_storage._deviceHashes}
+    set {_uniqueStorage()._deviceHashes = newValue}
+  }
 
   /// where the idle period that pending input ended began
   public var inputEndedIdleFrom: UInt64 {
-    get {_inputEndedIdleFrom ?? 0}
-    set {_inputEndedIdleFrom = newValue}
+    get {_storage._inputEndedIdleFrom ?? 0}
+    set {_uniqueStorage()._inputEndedIdleFrom = newValue}
   }
   /// Returns true if `inputEndedIdleFrom` has been explicitly set.
-  public var hasInputEndedIdleFrom: Bool {self._inputEndedIdleFrom != nil}
+  public var hasInputEndedIdleFrom: Bool {_storage._inputEndedIdleFrom != nil}
   /// Clears the value of `inputEndedIdleFrom`. Subsequent reads from it will return its default value.
-  public mutating func clearInputEndedIdleFrom() {self._inputEndedIdleFrom = nil}
+  public mutating func clearInputEndedIdleFrom() {_uniqueStorage()._inputEndedIdleFrom = nil}
+
+  /// A checkpoint pauses the running slice without ending it (the guest cannot see the pause: no
+  /// reservation dropped, no interrupt delivered, the schedule unchanged): the hart whose HartSchedule is
+  /// RUNNING stopped after retiring this many instructions of its slice (its HartState.slice goes on).
+  public var pausedAt: UInt64 {
+    get {_storage._pausedAt}
+    set {_uniqueStorage()._pausedAt = newValue}
+  }
+
+  /// replay: where the log is read (unset: no log is replayed)
+  public var log: Rrvm_LogPosition {
+    get {_storage._log ?? Rrvm_LogPosition()}
+    set {_uniqueStorage()._log = newValue}
+  }
+  /// Returns true if `log` has been explicitly set.
+  public var hasLog: Bool {_storage._log != nil}
+  /// Clears the value of `log`. Subsequent reads from it will return its default value.
+  public mutating func clearLog() {_uniqueStorage()._log = nil}
+
+  /// console output produced since the run began
+  public var consoleBytes: UInt64 {
+    get {_storage._consoleBytes}
+    set {_uniqueStorage()._consoleBytes = newValue}
+  }
+
+  /// FNV-1a of that output
+  public var consoleDigest: UInt64 {
+    get {_storage._consoleDigest}
+    set {_uniqueStorage()._consoleDigest = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _inputEndedIdleFrom: UInt64? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Where a replay reads its log: the record the next comparison uses and the next input, each verified when
+/// the position is restored (a restored replay reads on from the very records it left).
+public nonisolated struct Rrvm_LogPosition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// byte offset of the next record compared (unset: none is left)
+  public var recordOffset: UInt64 {
+    get {_recordOffset ?? 0}
+    set {_recordOffset = newValue}
+  }
+  /// Returns true if `recordOffset` has been explicitly set.
+  public var hasRecordOffset: Bool {self._recordOffset != nil}
+  /// Clears the value of `recordOffset`. Subsequent reads from it will return its default value.
+  public mutating func clearRecordOffset() {self._recordOffset = nil}
+
+  public var recordG: UInt64 = 0
+
+  public var recordKind: String = String()
+
+  /// byte offset of the next input record (unset: none is left)
+  public var inputOffset: UInt64 {
+    get {_inputOffset ?? 0}
+    set {_inputOffset = newValue}
+  }
+  /// Returns true if `inputOffset` has been explicitly set.
+  public var hasInputOffset: Bool {self._inputOffset != nil}
+  /// Clears the value of `inputOffset`. Subsequent reads from it will return its default value.
+  public mutating func clearInputOffset() {self._inputOffset = nil}
+
+  public var inputG: UInt64 = 0
+
+  /// messages compared or counted so far
+  public var noted: UInt64 = 0
+
+  /// the highest G of a record read so far
+  public var lastRecordG: UInt64 = 0
+
+  /// where the checks last all agreed
+  public var agreedAt: UInt64 {
+    get {_agreedAt ?? 0}
+    set {_agreedAt = newValue}
+  }
+  /// Returns true if `agreedAt` has been explicitly set.
+  public var hasAgreedAt: Bool {self._agreedAt != nil}
+  /// Clears the value of `agreedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearAgreedAt() {self._agreedAt = nil}
+
+  public var checksMatched: UInt64 = 0
+
+  public var messagesMatched: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _recordOffset: UInt64? = nil
+  fileprivate var _inputOffset: UInt64? = nil
+  fileprivate var _agreedAt: UInt64? = nil
+}
+
+/// To the hart that runs a slice (or will: sent just before its Run): pause once the slice has retired
+/// `executed` instructions (unset: at the next instruction boundary). A slice that ends first cancels it.
+public nonisolated struct Rrvm_PauseAt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var executed: UInt64 {
+    get {_executed ?? 0}
+    set {_executed = newValue}
+  }
+  /// Returns true if `executed` has been explicitly set.
+  public var hasExecuted: Bool {self._executed != nil}
+  /// Clears the value of `executed`. Subsequent reads from it will return its default value.
+  public mutating func clearExecuted() {self._executed = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _executed: UInt64? = nil
+}
+
+/// The hart reached the pause point after retiring `executed` instructions of its slice.
+public nonisolated struct Rrvm_Paused: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var executed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Lets the paused hart go on; with `then_pause_at`, it pauses again once its slice has retired that many.
+public nonisolated struct Rrvm_Resume: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var thenPauseAt: UInt64 {
+    get {_thenPauseAt ?? 0}
+    set {_thenPauseAt = newValue}
+  }
+  /// Returns true if `thenPauseAt` has been explicitly set.
+  public var hasThenPauseAt: Bool {self._thenPauseAt != nil}
+  /// Clears the value of `thenPauseAt`. Subsequent reads from it will return its default value.
+  public mutating func clearThenPauseAt() {self._thenPauseAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _thenPauseAt: UInt64? = nil
+}
+
+public nonisolated struct Rrvm_SaveState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_RestoreState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var state: Rrvm_RestoreState.OneOf_State? = nil
+
+  public var hart: Rrvm_HartState {
+    get {
+      if case .hart(let v)? = state {return v}
+      return Rrvm_HartState()
+    }
+    set {state = .hart(newValue)}
+  }
+
+  public var device: Rrvm_DeviceState {
+    get {
+      if case .device(let v)? = state {return v}
+      return Rrvm_DeviceState()
+    }
+    set {state = .device(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_State: Equatable, Sendable {
+    case hart(Rrvm_HartState)
+    case device(Rrvm_DeviceState)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_StateRestored: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_StateRefused: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Rrvm_HartSchedule: Sendable {
@@ -3615,7 +3961,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{4}\u{13}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -3907,6 +4253,123 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .debugReply(v)
           }
         }()
+        case 60: try {
+          var v: Rrvm_PauseAt?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .pauseAt(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .pauseAt(v)
+          }
+        }()
+        case 61: try {
+          var v: Rrvm_Paused?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .paused(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .paused(v)
+          }
+        }()
+        case 62: try {
+          var v: Rrvm_Resume?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .resume(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .resume(v)
+          }
+        }()
+        case 63: try {
+          var v: Rrvm_SaveState?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .saveState(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .saveState(v)
+          }
+        }()
+        case 64: try {
+          var v: Rrvm_RestoreState?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .restoreState(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .restoreState(v)
+          }
+        }()
+        case 65: try {
+          var v: Rrvm_StateRestored?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .stateRestored(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .stateRestored(v)
+          }
+        }()
+        case 66: try {
+          var v: Rrvm_StateRefused?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .stateRefused(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .stateRefused(v)
+          }
+        }()
+        case 67: try {
+          var v: Rrvm_HartState?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hartState(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hartState(v)
+          }
+        }()
+        case 68: try {
+          var v: Rrvm_DeviceState?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .deviceState(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .deviceState(v)
+          }
+        }()
         default: break
         }
       }
@@ -4007,6 +4470,42 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case .debugReply?: try {
         guard case .debugReply(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .pauseAt?: try {
+        guard case .pauseAt(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 60)
+      }()
+      case .paused?: try {
+        guard case .paused(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 61)
+      }()
+      case .resume?: try {
+        guard case .resume(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 62)
+      }()
+      case .saveState?: try {
+        guard case .saveState(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 63)
+      }()
+      case .restoreState?: try {
+        guard case .restoreState(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 64)
+      }()
+      case .stateRestored?: try {
+        guard case .stateRestored(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 65)
+      }()
+      case .stateRefused?: try {
+        guard case .stateRefused(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 66)
+      }()
+      case .hartState?: try {
+        guard case .hartState(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 67)
+      }()
+      case .deviceState?: try {
+        guard case .deviceState(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 68)
       }()
       case nil: break
       }
@@ -4633,109 +5132,61 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
   public static let protoMessageName: String = _protobuf_package + ".Checkpoint"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}format_version\0\u{1}g\0\u{1}sequencer\0\u{1}harts\0\u{1}devices\0\u{1}ram\0\u{3}in_transit\0")
 
-  fileprivate class _StorageClass {
-    var _formatVersion: UInt32 = 0
-    var _g: UInt64 = 0
-    var _sequencer: Rrvm_SequencerState? = nil
-    var _harts: [Rrvm_HartState] = []
-    var _devices: [Rrvm_DeviceState] = []
-    var _ram: Rrvm_RamState? = nil
-    var _inTransit: [Rrvm_Envelope] = []
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _formatVersion = source._formatVersion
-      _g = source._g
-      _sequencer = source._sequencer
-      _harts = source._harts
-      _devices = source._devices
-      _ram = source._ram
-      _inTransit = source._inTransit
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._formatVersion) }()
-        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._g) }()
-        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._sequencer) }()
-        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._harts) }()
-        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._devices) }()
-        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._ram) }()
-        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._inTransit) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.formatVersion) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._sequencer) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.harts) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.devices) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._ram) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.inTransit) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if _storage._formatVersion != 0 {
-        try visitor.visitSingularUInt32Field(value: _storage._formatVersion, fieldNumber: 1)
-      }
-      if _storage._g != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._g, fieldNumber: 2)
-      }
-      try { if let v = _storage._sequencer {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-      } }()
-      if !_storage._harts.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._harts, fieldNumber: 4)
-      }
-      if !_storage._devices.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._devices, fieldNumber: 5)
-      }
-      try { if let v = _storage._ram {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-      } }()
-      if !_storage._inTransit.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._inTransit, fieldNumber: 7)
-      }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.formatVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.formatVersion, fieldNumber: 1)
+    }
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 2)
+    }
+    try { if let v = self._sequencer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.harts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.harts, fieldNumber: 4)
+    }
+    if !self.devices.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.devices, fieldNumber: 5)
+    }
+    try { if let v = self._ram {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if !self.inTransit.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.inTransit, fieldNumber: 7)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_Checkpoint, rhs: Rrvm_Checkpoint) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._formatVersion != rhs_storage._formatVersion {return false}
-        if _storage._g != rhs_storage._g {return false}
-        if _storage._sequencer != rhs_storage._sequencer {return false}
-        if _storage._harts != rhs_storage._harts {return false}
-        if _storage._devices != rhs_storage._devices {return false}
-        if _storage._ram != rhs_storage._ram {return false}
-        if _storage._inTransit != rhs_storage._inTransit {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.formatVersion != rhs.formatVersion {return false}
+    if lhs.g != rhs.g {return false}
+    if lhs._sequencer != rhs._sequencer {return false}
+    if lhs.harts != rhs.harts {return false}
+    if lhs.devices != rhs.devices {return false}
+    if lhs._ram != rhs._ram {return false}
+    if lhs.inTransit != rhs.inTransit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4743,7 +5194,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HartState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0\u{1}slice\0")
 
   fileprivate class _StorageClass {
     var _hart: UInt32 = 0
@@ -4786,6 +5237,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _stuck: Bool = false
     var _lastTrap: Rrvm_HartTrap? = nil
     var _reservation: UInt64? = nil
+    var _slice: Rrvm_SliceProgress? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4836,6 +5288,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _stuck = source._stuck
       _lastTrap = source._lastTrap
       _reservation = source._reservation
+      _slice = source._slice
     }
   }
 
@@ -4894,6 +5347,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 38: try { try decoder.decodeSingularBoolField(value: &_storage._stuck) }()
         case 39: try { try decoder.decodeSingularMessageField(value: &_storage._lastTrap) }()
         case 40: try { try decoder.decodeSingularUInt64Field(value: &_storage._reservation) }()
+        case 41: try { try decoder.decodeSingularMessageField(value: &_storage._slice) }()
         default: break
         }
       }
@@ -5026,6 +5480,9 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._reservation {
         try visitor.visitSingularUInt64Field(value: v, fieldNumber: 40)
       } }()
+      try { if let v = _storage._slice {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5075,10 +5532,61 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._stuck != rhs_storage._stuck {return false}
         if _storage._lastTrap != rhs_storage._lastTrap {return false}
         if _storage._reservation != rhs_storage._reservation {return false}
+        if _storage._slice != rhs_storage._slice {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SliceProgress"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sliceG) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.budget) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.sliceG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceG, fieldNumber: 1)
+    }
+    if self.budget != 0 {
+      try visitor.visitSingularUInt64Field(value: self.budget, fieldNumber: 2)
+    }
+    if self.executed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 3)
+    }
+    if self.spinHintsYield != false {
+      try visitor.visitSingularBoolField(value: self.spinHintsYield, fieldNumber: 4)
+    }
+    if !self.stableReads.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_SliceProgress, rhs: Rrvm_SliceProgress) -> Bool {
+    if lhs.sliceG != rhs.sliceG {return false}
+    if lhs.budget != rhs.budget {return false}
+    if lhs.executed != rhs.executed {return false}
+    if lhs.spinHintsYield != rhs.spinHintsYield {return false}
+    if lhs.stableReads != rhs.stableReads {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6072,7 +6580,189 @@ nonisolated extension Rrvm_RamPage: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SequencerState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{3}log_offset\0\u{3}log_records\0\u{3}slice_left\0\u{3}stamped_g\0\u{1}retired\0\u{3}next_check_at\0\u{3}device_hashes\0\u{3}input_ended_idle_from\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{3}next_hart\0\u{1}harts\0\u{3}device_wakes\0\u{3}stable_reads\0\u{3}host_input\0\u{1}queued\0\u{4}\u{4}stamped_g\0\u{1}retired\0\u{3}next_check_at\0\u{3}device_hashes\0\u{3}input_ended_idle_from\0\u{3}paused_at\0\u{1}log\0\u{3}console_bytes\0\u{3}console_digest\0\u{c}\u{9}\u{1}\u{c}\u{a}\u{1}\u{c}\u{b}\u{1}")
+
+  fileprivate class _StorageClass {
+    var _g: UInt64 = 0
+    var _seq: UInt64 = 0
+    var _nextHart: UInt32 = 0
+    var _harts: [Rrvm_HartSchedule] = []
+    var _deviceWakes: [Rrvm_DeviceWake] = []
+    var _stableReads: [Rrvm_DeviceStableReads] = []
+    var _hostInput: Data = Data()
+    var _queued: [Rrvm_Envelope] = []
+    var _stampedG: UInt64 = 0
+    var _retired: UInt64 = 0
+    var _nextCheckAt: UInt64 = 0
+    var _deviceHashes: [UInt64] = []
+    var _inputEndedIdleFrom: UInt64? = nil
+    var _pausedAt: UInt64 = 0
+    var _log: Rrvm_LogPosition? = nil
+    var _consoleBytes: UInt64 = 0
+    var _consoleDigest: UInt64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _g = source._g
+      _seq = source._seq
+      _nextHart = source._nextHart
+      _harts = source._harts
+      _deviceWakes = source._deviceWakes
+      _stableReads = source._stableReads
+      _hostInput = source._hostInput
+      _queued = source._queued
+      _stampedG = source._stampedG
+      _retired = source._retired
+      _nextCheckAt = source._nextCheckAt
+      _deviceHashes = source._deviceHashes
+      _inputEndedIdleFrom = source._inputEndedIdleFrom
+      _pausedAt = source._pausedAt
+      _log = source._log
+      _consoleBytes = source._consoleBytes
+      _consoleDigest = source._consoleDigest
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._g) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._seq) }()
+        case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._nextHart) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._harts) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._deviceWakes) }()
+        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._stableReads) }()
+        case 7: try { try decoder.decodeSingularBytesField(value: &_storage._hostInput) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._queued) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._stampedG) }()
+        case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._retired) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._nextCheckAt) }()
+        case 15: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._deviceHashes) }()
+        case 16: try { try decoder.decodeSingularUInt64Field(value: &_storage._inputEndedIdleFrom) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._pausedAt) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._log) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._consoleBytes) }()
+        case 20: try { try decoder.decodeSingularFixed64Field(value: &_storage._consoleDigest) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._g != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._g, fieldNumber: 1)
+      }
+      if _storage._seq != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._seq, fieldNumber: 2)
+      }
+      if _storage._nextHart != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._nextHart, fieldNumber: 3)
+      }
+      if !_storage._harts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._harts, fieldNumber: 4)
+      }
+      if !_storage._deviceWakes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._deviceWakes, fieldNumber: 5)
+      }
+      if !_storage._stableReads.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._stableReads, fieldNumber: 6)
+      }
+      if !_storage._hostInput.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._hostInput, fieldNumber: 7)
+      }
+      if !_storage._queued.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._queued, fieldNumber: 8)
+      }
+      if _storage._stampedG != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._stampedG, fieldNumber: 12)
+      }
+      if _storage._retired != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._retired, fieldNumber: 13)
+      }
+      if _storage._nextCheckAt != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._nextCheckAt, fieldNumber: 14)
+      }
+      if !_storage._deviceHashes.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._deviceHashes, fieldNumber: 15)
+      }
+      try { if let v = _storage._inputEndedIdleFrom {
+        try visitor.visitSingularUInt64Field(value: v, fieldNumber: 16)
+      } }()
+      if _storage._pausedAt != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._pausedAt, fieldNumber: 17)
+      }
+      try { if let v = _storage._log {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
+      if _storage._consoleBytes != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._consoleBytes, fieldNumber: 19)
+      }
+      if _storage._consoleDigest != 0 {
+        try visitor.visitSingularFixed64Field(value: _storage._consoleDigest, fieldNumber: 20)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_SequencerState, rhs: Rrvm_SequencerState) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._g != rhs_storage._g {return false}
+        if _storage._seq != rhs_storage._seq {return false}
+        if _storage._nextHart != rhs_storage._nextHart {return false}
+        if _storage._harts != rhs_storage._harts {return false}
+        if _storage._deviceWakes != rhs_storage._deviceWakes {return false}
+        if _storage._stableReads != rhs_storage._stableReads {return false}
+        if _storage._hostInput != rhs_storage._hostInput {return false}
+        if _storage._queued != rhs_storage._queued {return false}
+        if _storage._stampedG != rhs_storage._stampedG {return false}
+        if _storage._retired != rhs_storage._retired {return false}
+        if _storage._nextCheckAt != rhs_storage._nextCheckAt {return false}
+        if _storage._deviceHashes != rhs_storage._deviceHashes {return false}
+        if _storage._inputEndedIdleFrom != rhs_storage._inputEndedIdleFrom {return false}
+        if _storage._pausedAt != rhs_storage._pausedAt {return false}
+        if _storage._log != rhs_storage._log {return false}
+        if _storage._consoleBytes != rhs_storage._consoleBytes {return false}
+        if _storage._consoleDigest != rhs_storage._consoleDigest {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_LogPosition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LogPosition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}record_offset\0\u{3}record_g\0\u{3}record_kind\0\u{3}input_offset\0\u{3}input_g\0\u{1}noted\0\u{3}last_record_g\0\u{3}agreed_at\0\u{3}checks_matched\0\u{3}messages_matched\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6080,22 +6770,16 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.seq) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.nextHart) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.harts) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.deviceWakes) }()
-      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.hostInput) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.queued) }()
-      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.logOffset) }()
-      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.logRecords) }()
-      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLeft) }()
-      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.stampedG) }()
-      case 13: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.nextCheckAt) }()
-      case 15: try { try decoder.decodeRepeatedUInt64Field(value: &self.deviceHashes) }()
-      case 16: try { try decoder.decodeSingularUInt64Field(value: &self._inputEndedIdleFrom) }()
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self._recordOffset) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.recordG) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.recordKind) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self._inputOffset) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.inputG) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.noted) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.lastRecordG) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self._agreedAt) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.checksMatched) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.messagesMatched) }()
       default: break
       }
     }
@@ -6106,74 +6790,283 @@ nonisolated extension Rrvm_SequencerState: SwiftProtobuf.Message, SwiftProtobuf.
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if self.g != 0 {
-      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 1)
+    try { if let v = self._recordOffset {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 1)
+    } }()
+    if self.recordG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.recordG, fieldNumber: 2)
     }
-    if self.seq != 0 {
-      try visitor.visitSingularUInt64Field(value: self.seq, fieldNumber: 2)
+    if !self.recordKind.isEmpty {
+      try visitor.visitSingularStringField(value: self.recordKind, fieldNumber: 3)
     }
-    if self.nextHart != 0 {
-      try visitor.visitSingularUInt32Field(value: self.nextHart, fieldNumber: 3)
+    try { if let v = self._inputOffset {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 4)
+    } }()
+    if self.inputG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.inputG, fieldNumber: 5)
     }
-    if !self.harts.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.harts, fieldNumber: 4)
+    if self.noted != 0 {
+      try visitor.visitSingularUInt64Field(value: self.noted, fieldNumber: 6)
     }
-    if !self.deviceWakes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.deviceWakes, fieldNumber: 5)
+    if self.lastRecordG != 0 {
+      try visitor.visitSingularUInt64Field(value: self.lastRecordG, fieldNumber: 7)
     }
-    if !self.stableReads.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 6)
+    try { if let v = self._agreedAt {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 8)
+    } }()
+    if self.checksMatched != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checksMatched, fieldNumber: 9)
     }
-    if !self.hostInput.isEmpty {
-      try visitor.visitSingularBytesField(value: self.hostInput, fieldNumber: 7)
+    if self.messagesMatched != 0 {
+      try visitor.visitSingularUInt64Field(value: self.messagesMatched, fieldNumber: 10)
     }
-    if !self.queued.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.queued, fieldNumber: 8)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_LogPosition, rhs: Rrvm_LogPosition) -> Bool {
+    if lhs._recordOffset != rhs._recordOffset {return false}
+    if lhs.recordG != rhs.recordG {return false}
+    if lhs.recordKind != rhs.recordKind {return false}
+    if lhs._inputOffset != rhs._inputOffset {return false}
+    if lhs.inputG != rhs.inputG {return false}
+    if lhs.noted != rhs.noted {return false}
+    if lhs.lastRecordG != rhs.lastRecordG {return false}
+    if lhs._agreedAt != rhs._agreedAt {return false}
+    if lhs.checksMatched != rhs.checksMatched {return false}
+    if lhs.messagesMatched != rhs.messagesMatched {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_PauseAt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PauseAt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}executed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self._executed) }()
+      default: break
+      }
     }
-    if self.logOffset != 0 {
-      try visitor.visitSingularUInt64Field(value: self.logOffset, fieldNumber: 9)
-    }
-    if self.logRecords != 0 {
-      try visitor.visitSingularUInt64Field(value: self.logRecords, fieldNumber: 10)
-    }
-    if self.sliceLeft != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sliceLeft, fieldNumber: 11)
-    }
-    if self.stampedG != 0 {
-      try visitor.visitSingularUInt64Field(value: self.stampedG, fieldNumber: 12)
-    }
-    if self.retired != 0 {
-      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 13)
-    }
-    if self.nextCheckAt != 0 {
-      try visitor.visitSingularUInt64Field(value: self.nextCheckAt, fieldNumber: 14)
-    }
-    if !self.deviceHashes.isEmpty {
-      try visitor.visitPackedUInt64Field(value: self.deviceHashes, fieldNumber: 15)
-    }
-    try { if let v = self._inputEndedIdleFrom {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 16)
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._executed {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 1)
     } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Rrvm_SequencerState, rhs: Rrvm_SequencerState) -> Bool {
-    if lhs.g != rhs.g {return false}
-    if lhs.seq != rhs.seq {return false}
-    if lhs.nextHart != rhs.nextHart {return false}
-    if lhs.harts != rhs.harts {return false}
-    if lhs.deviceWakes != rhs.deviceWakes {return false}
-    if lhs.stableReads != rhs.stableReads {return false}
-    if lhs.hostInput != rhs.hostInput {return false}
-    if lhs.queued != rhs.queued {return false}
-    if lhs.logOffset != rhs.logOffset {return false}
-    if lhs.logRecords != rhs.logRecords {return false}
-    if lhs.sliceLeft != rhs.sliceLeft {return false}
-    if lhs.stampedG != rhs.stampedG {return false}
-    if lhs.retired != rhs.retired {return false}
-    if lhs.nextCheckAt != rhs.nextCheckAt {return false}
-    if lhs.deviceHashes != rhs.deviceHashes {return false}
-    if lhs._inputEndedIdleFrom != rhs._inputEndedIdleFrom {return false}
+  public static func ==(lhs: Rrvm_PauseAt, rhs: Rrvm_PauseAt) -> Bool {
+    if lhs._executed != rhs._executed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_Paused: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Paused"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}executed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.executed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_Paused, rhs: Rrvm_Paused) -> Bool {
+    if lhs.executed != rhs.executed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Resume"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}then_pause_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self._thenPauseAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._thenPauseAt {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_Resume, rhs: Rrvm_Resume) -> Bool {
+    if lhs._thenPauseAt != rhs._thenPauseAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_SaveState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SaveState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_SaveState, rhs: Rrvm_SaveState) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_RestoreState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RestoreState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}device\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Rrvm_HartState?
+        var hadOneofValue = false
+        if let current = self.state {
+          hadOneofValue = true
+          if case .hart(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.state = .hart(v)
+        }
+      }()
+      case 2: try {
+        var v: Rrvm_DeviceState?
+        var hadOneofValue = false
+        if let current = self.state {
+          hadOneofValue = true
+          if case .device(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.state = .device(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.state {
+    case .hart?: try {
+      guard case .hart(let v)? = self.state else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .device?: try {
+      guard case .device(let v)? = self.state else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_RestoreState, rhs: Rrvm_RestoreState) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_StateRestored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StateRestored"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_StateRestored, rhs: Rrvm_StateRestored) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_StateRefused: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StateRefused"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_StateRefused, rhs: Rrvm_StateRefused) -> Bool {
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

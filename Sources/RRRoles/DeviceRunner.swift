@@ -1,4 +1,5 @@
 import Foundation
+import RRCheckpoint
 import RRProto
 import RVMachine
 
@@ -13,6 +14,8 @@ public final class DeviceRunner {
 
     public enum Outcome {
         case done(Rrvm_DeviceDone)
+        /// The answer to a checkpoint message (DeviceState, StateRestored or StateRefused).
+        case checkpoint(Rrvm_Envelope.OneOf_Body)
         case shutdown
         case failure(String)
     }
@@ -64,6 +67,20 @@ public final class DeviceRunner {
             model.tick(clock: clock, effects: &effects)
         case .shutdown?:
             return .shutdown
+        case .saveState?:
+            do {
+                return .checkpoint(.deviceState(Rrvm_DeviceState(device: Endpoint.deviceIndex(envelope.to), try model.saveState())))
+            } catch {
+                return .checkpoint(.stateRefused(.with { $0.reason = "\(model.name): \(error)" }))
+            }
+        case .restoreState(let restore)?:
+            do {
+                guard case .device(let state)? = restore.state else { throw CheckpointError("not a device's state") }
+                try model.restoreState(try DeviceState(state))
+                return .checkpoint(.stateRestored(Rrvm_StateRestored()))
+            } catch {
+                return .checkpoint(.stateRefused(.with { $0.reason = "\(model.name): \(error)" }))
+            }
         default:
             return .failure("unexpected \(envelope.kindName) from the sequencer")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import RRCheckpoint
 import RRProto
 import RVHart
 import RVPlatform
@@ -121,6 +122,10 @@ public final class HartRunner {
             budget = run.budget
             retiredAtSliceStart = hart.retired
             sliceActive = true
+            if let at = pauseAtNextRun {
+                pauseAtNextRun = nil
+                pendingPauses[.checkpoint] = .some(retiredAtSliceStart &+ at)
+            }
             execute()
         case .mmioReply(let reply)?:
             guard awaitingReply else { return fail("unexpected MMIO reply") }
@@ -133,6 +138,17 @@ public final class HartRunner {
         case .shutdown?:
             finished = true
             transport.finish(exitCode: 0, reason: nil)
+        case .pauseAt(let pause)?:
+            pauseForCheckpoint(at: pause.hasExecuted ? pause.executed : nil)
+        case .resume(let resume)?:
+            guard pauseHolders.contains(.checkpoint) else { return fail("Resume while not paused for a checkpoint") }
+            let then = resume.hasThenPauseAt ? resume.thenPauseAt : nil
+            self.resume(.checkpoint, thenPauseAfter: then.map { $0 > executed ? $0 - executed : 0 })
+        case .saveState?:
+            answer(Result { .hartState(try saveState()) })
+        case .restoreState(let restore)?:
+            guard case .hart(let state)? = restore.state else { return answer(.failure(CheckpointError("not a hart's state"))) }
+            answer(Result { try restoreState(state); return .stateRestored(Rrvm_StateRestored()) })
         default:
             fail("unexpected \(envelope.kindName) from the sequencer")
         }
@@ -146,6 +162,88 @@ public final class HartRunner {
         awaitingReply = false
         pendingDevice = nil
         declarations = [:]
+    }
+
+    // MARK: - Checkpoints
+
+    /// A checkpoint pause asked for before the Run it applies to: the slice-relative count to stop at.
+    private var pauseAtNextRun: UInt64?
+
+    /// `PauseAt`: pause once the slice has retired `at` instructions (sent just before the slice's Run), or at
+    /// the next instruction boundary of the slice under way (nil). Between slices with nil, nothing happens:
+    /// the hart's Yield, already on its way, tells the sequencer where it stopped.
+    private func pauseForCheckpoint(at: UInt64?) {
+        guard let at else {
+            if sliceActive { pause(.checkpoint) }
+            return
+        }
+        if sliceActive {
+            pause(.checkpoint, afterRetired: retiredAtSliceStart &+ at)
+        } else {
+            pauseAtNextRun = at
+        }
+    }
+
+    /// Whether the hart can save or take a state now: between slices, or paused inside one for a checkpoint,
+    /// with no answer awaited.
+    private var isAtCheckpointPoint: Bool {
+        !awaitingReply && !executing && (!sliceActive || pauseHolders.contains(.checkpoint))
+    }
+
+    /// The hart's state: its architectural state and, paused inside a slice, what the slice needs to go on.
+    public func saveState() throws -> Rrvm_HartState {
+        guard isAtCheckpointPoint else { throw CheckpointError("hart \(index) is running, not at a checkpoint point") }
+        var state = Rrvm_HartState(try hart.snapshot())
+        if sliceActive {
+            state.slice = .with {
+                $0.sliceG = sliceG
+                $0.budget = budget
+                $0.executed = executed
+                $0.spinHintsYield = hart.spinHintsEndRun
+                $0.stableReads = declarations.sorted { $0.key < $1.key }.map { device, reads in
+                    .with { $0.device = UInt32(device); $0.reads = reads }
+                }
+            }
+        }
+        return state
+    }
+
+    /// Puts the hart back into a state `saveState` returned: paused for the checkpoint inside its slice (a
+    /// `Resume` goes on), or between slices. Whatever the hart was doing is forgotten (after the run's end, it
+    /// may still await the answer to the write that powered the guest off). Refused, changing nothing, in the
+    /// middle of an instruction or when the state does not fit this hart.
+    public func restoreState(_ state: Rrvm_HartState) throws {
+        guard !executing else { throw CheckpointError("hart \(index) is in the middle of an instruction") }
+        guard state.hart == UInt32(index) else { throw CheckpointError("the state of hart \(state.hart) given to hart \(index)") }
+        let snapshot = try HartSnapshot(state)
+        guard !state.hasSlice || state.slice.executed <= snapshot.retired,
+              state.slice.stableReads.allSatisfy({ Int($0.device) < windows.count }) else {
+            throw CheckpointError("hart \(index): the slice in the state does not fit the hart")
+        }
+        try hart.restore(snapshot)
+        returnToCheckpointPoint()
+        pauseHolders.remove(.checkpoint)
+        pendingPauses[.checkpoint] = nil
+        pauseAtNextRun = nil
+        if state.hasSlice {
+            let slice = state.slice
+            sliceG = slice.sliceG
+            budget = slice.budget
+            retiredAtSliceStart = hart.retired &- slice.executed
+            hart.spinHintsEndRun = slice.spinHintsYield
+            declarations = Dictionary(slice.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+            sliceActive = true
+            pauseHolders.insert(.checkpoint)
+        }
+    }
+
+    private func answer(_ result: Result<Rrvm_Envelope.OneOf_Body, Error>) {
+        var envelope = Rrvm_Envelope()
+        switch result {
+        case .success(let body): envelope.body = body
+        case .failure(let error): envelope.body = .stateRefused(.with { $0.reason = "\(error)" })
+        }
+        transport.send(envelope)
     }
 
     // MARK: - Pause points
@@ -190,6 +288,11 @@ public final class HartRunner {
         pendingPauses[reason] = nil
         pendingPausesAtG[reason] = nil
         pauseHolders.insert(reason)
+        if reason == .checkpoint && sliceActive {
+            var envelope = Rrvm_Envelope()
+            envelope.body = .paused(.with { $0.executed = executed })
+            transport.send(envelope)
+        }
         transport.paused(for: reason)
     }
 
@@ -305,6 +408,8 @@ public final class HartRunner {
             $0.pc = hart.pc
         })
         sliceActive = false
+        // A checkpoint pause belongs to its slice: the sequencer asks again in a later one.
+        pendingPauses[.checkpoint] = nil
         transport.send(envelope)
     }
 

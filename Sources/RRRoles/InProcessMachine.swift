@@ -39,6 +39,8 @@ public final class InProcessMachine {
     private var harts: [HartRunner] = []
     private var devices: [DeviceRunner] = []
     private var sequencerLink: SequencerLink?
+    /// Checkpoints, restores and stops at a G, as the sequencer process does them (over this in-memory bus).
+    public private(set) var timeline: ClusterTimeline!
     private var hartLinks: [HartLink] = []
     /// The in-memory bus: messages in the order they were sent, each with its addressee.
     private var queue: [Rrvm_Envelope] = []
@@ -75,6 +77,7 @@ public final class InProcessMachine {
             let model = try DeviceCatalog.make(spec: spec, config: config, memory: spec.dma ? memory : nil)
             devices.append(DeviceRunner(model: model, icountShift: config.icountShift))
         }
+        timeline = ClusterTimeline(sequencer: sequencer, ram: ram, host: sequencerLink)
     }
 
     /// The configuration and boot plan of a machine booted from images, as rrctl builds them (images are
@@ -101,8 +104,8 @@ public final class InProcessMachine {
     /// Guest RAM (`config.ramSize` bytes), for checkpoints.
     public var guestRAM: UnsafeMutableRawPointer { ram }
 
-    /// G so far: instructions retired by every hart plus the idle time skipped.
-    public var g: UInt64 { sequencer.g }
+    /// G so far: instructions retired by every hart plus the idle time skipped (at the stop, when stopped).
+    public var g: UInt64 { sequencer.position }
 
     /// Instructions retired by all harts.
     public var retired: UInt64 { harts.reduce(0) { $0 &+ $1.hart.retired } }
@@ -112,7 +115,7 @@ public final class InProcessMachine {
     /// Runs until the guest ends the run, a process fails, or G passes `gLimit` (then the outcome says so).
     @discardableResult
     public func run(gLimit: UInt64 = .max) -> Outcome {
-        sequencer.start()
+        sequencer.run(untilG: nil)
         while outcome == nil {
             if sequencer.g > gLimit {
                 end(exitCode: 124, reason: "the instruction limit (G = \(gLimit)) was reached")
@@ -131,78 +134,42 @@ public final class InProcessMachine {
 
     // MARK: - Checkpoints
 
-    /// Runs until G reaches `target` and the machine is at a checkpoint point (a slice handed out, its Run
-    /// not yet delivered, no device operation under way); false if the run ended first.
+    /// Runs until G reaches `target` and stops there at a checkpoint point (the running hart paused inside its
+    /// slice, no device operation under way); false if the run ended first.
     public func run(untilCheckpointAt target: UInt64) -> Bool {
-        sequencer.start()
-        while outcome == nil {
-            if sequencer.g >= target && isAtCheckpointPoint { return true }
+        (try? wait { timeline.run(toG: target, then: $0) }) != nil
+    }
+
+    /// Carries messages until `operation` calls its completion (or the run ends), and returns its result.
+    public func wait<T>(_ operation: (@escaping (Result<T, Error>) -> Void) -> Void) throws -> T {
+        var result: Result<T, Error>?
+        operation { result = $0 }
+        while result == nil && outcome == nil {
             if !deliverNext() {
-                guard let wake else { return false }
+                guard let wake else { break }
                 self.wake = nil
                 hostNow &+= wake
                 sequencer.idleTimerFired()
             }
         }
-        return false
+        guard let result else {
+            throw TimelineError(outcome.map { "the run ended: \($0.reason)" } ?? "the machine stopped moving")
+        }
+        return try result.get()
     }
 
-    private var isAtCheckpointPoint: Bool {
-        queue.count - queueHead == 1 && queue[queueHead].isRun && sequencer.isAtCheckpointPoint
-            && harts.allSatisfy { !$0.sliceActive && !$0.awaitingReply && !$0.isPaused }
-    }
-
-    /// The whole machine at a checkpoint point, as one message: the sequencer, the Run in transit, every
-    /// hart and device, and RAM (self-contained).
+    /// The whole machine, stopped at a checkpoint point, as one self-contained message.
     public func checkpoint() throws -> Rrvm_Checkpoint {
-        guard outcome == nil, isAtCheckpointPoint else {
-            throw CheckpointError("the machine is not at a checkpoint point at G=\(sequencer.g)")
-        }
-        var message = Rrvm_Checkpoint()
-        message.formatVersion = checkpointFormatVersion
-        message.g = sequencer.g
-        message.sequencer = try sequencer.saveState()
-        message.inTransit = Array(queue[queueHead...])
-        message.harts = try harts.map { Rrvm_HartState(try $0.hart.snapshot()) }
-        message.devices = try devices.indices.map { Rrvm_DeviceState(device: $0, try devices[$0].model.saveState()) }
-        let store = RAMCheckpoints(ram: ram, size: Int(config.ramSize))
-        message.ram = store.message(store.take())
-        return message
+        timeline.message(try wait { timeline.checkpoint(then: $0) })
     }
 
-    /// Puts the machine back to a checkpoint of this machine or of one with the same configuration; the
-    /// run goes on from there with `run`. The console output so far is kept. A checkpoint that does not
-    /// decode or fit is refused before anything changes; one a hart or device refuses halfway ends the run.
+    /// Puts the machine back to a checkpoint of this machine or of one with the same configuration (a fresh
+    /// one too); the run goes on from there with `run`. The console output so far is kept. A checkpoint that
+    /// does not decode or fit is refused before anything changes.
     public func restore(_ message: Rrvm_Checkpoint) throws {
-        guard message.formatVersion == checkpointFormatVersion else {
-            throw CheckpointError(
-                "checkpoint format \(message.formatVersion), this rrvm reads \(checkpointFormatVersion)")
-        }
-        guard message.harts.count == harts.count, message.devices.count == devices.count,
-              message.inTransit.count == 1, message.inTransit[0].isRun else {
-            throw CheckpointError("the checkpoint is not one of this machine at a checkpoint point")
-        }
-        let hartStates = try message.harts.map { try HartSnapshot($0) }
-        let deviceStates = try message.devices.map { try DeviceState($0) }
-        let store = RAMCheckpoints(ram: ram, size: Int(config.ramSize))
-        let memory = try store.checkpoint(from: message.ram)
-        try sequencer.restoreState(message.sequencer)
-        do {
-            try store.restore(memory)
-            for (hart, state) in zip(harts, hartStates) {
-                try hart.hart.restore(state)
-                hart.returnToCheckpointPoint()
-            }
-            for (device, state) in zip(devices, deviceStates) { try device.model.restoreState(state) }
-        } catch {
-            // Part of the machine is restored and part is not: it must not run on.
-            end(exitCode: 1, reason: "checkpoint restore failed: \(error)")
-            throw error
-        }
-        queue = message.inTransit
-        queueHead = 0
-        wake = nil
+        let handle = try timeline.checkpoint(from: message)
         outcome = nil
+        try wait { timeline.restore(handle, then: $0) }
     }
 
     /// Delivers the oldest message; false when none is waiting.
@@ -215,7 +182,7 @@ public final class InProcessMachine {
             queueHead = 0
         }
         if envelope.to == Endpoint.sequencer {
-            sequencer.receive(envelope)
+            if !timeline.receive(envelope) { sequencer.receive(envelope) }
         } else if Endpoint.isHart(envelope.to) {
             harts[Endpoint.hartIndex(envelope.to)].receive(envelope)
         } else if Endpoint.isDevice(envelope.to) {
@@ -234,6 +201,13 @@ public final class InProcessMachine {
             reply.to = Endpoint.sequencer
             reply.body = .deviceDone(done)
             queue.append(reply)
+        case .checkpoint(let body):
+            var reply = Rrvm_Envelope()
+            reply.g = envelope.g
+            reply.from = envelope.to
+            reply.to = Endpoint.sequencer
+            reply.body = body
+            queue.append(reply)
         case .shutdown:
             break
         case .failure(let reason):
@@ -243,10 +217,11 @@ public final class InProcessMachine {
 
     private func end(exitCode: Int32, reason: String) {
         if outcome == nil { outcome = Outcome(exitCode: exitCode, reason: reason) }
+        timeline?.runEnded(reason: reason)
     }
 
     /// The sequencer's end of the in-memory bus.
-    private final class SequencerLink: SequencerTransport {
+    private final class SequencerLink: SequencerTransport, TimelineHost {
         unowned let machine: InProcessMachine
 
         init(machine: InProcessMachine) { self.machine = machine }
@@ -258,6 +233,8 @@ public final class InProcessMachine {
             }
             machine.queue.append(envelope)
         }
+
+        func sendToProcess(_ envelope: Rrvm_Envelope) { machine.queue.append(envelope) }
 
         func hostNanoseconds() -> UInt64 { machine.hostNow }
         func wakeAfter(nanoseconds: UInt64?) { machine.wake = nanoseconds }
@@ -292,12 +269,5 @@ public final class InProcessMachine {
         func finish(exitCode: Int32, reason: String?) {
             if exitCode != 0 { machine.end(exitCode: exitCode, reason: reason ?? "hart \(index) failed") }
         }
-    }
-}
-
-private extension Rrvm_Envelope {
-    var isRun: Bool {
-        if case .run? = body { return true }
-        return false
     }
 }

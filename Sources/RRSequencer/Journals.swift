@@ -319,6 +319,64 @@ public final class ReplayJournal: EventJournal {
         return nil
     }
 
+    // MARK: - Position (checkpoints)
+
+    public func position() -> Rrvm_LogPosition? {
+        .with {
+            if let next {
+                $0.recordOffset = UInt64(next.offset)
+                $0.recordG = next.record.g
+                $0.recordKind = next.record.kindName
+            }
+            if let nextInput {
+                $0.inputOffset = UInt64(nextInput.offset)
+                $0.inputG = nextInput.record.g
+            }
+            $0.noted = noted
+            $0.lastRecordG = lastRecordG
+            if let agreedAt { $0.agreedAt = agreedAt }
+            $0.checksMatched = UInt64(checksMatched)
+            $0.messagesMatched = UInt64(messagesMatched)
+        }
+    }
+
+    /// Reads on from `position`: each reader goes back to its record, which must be the one noted there (same
+    /// kind and G). A position past a log's end (none left) leaves that reader at the end.
+    public func seek(to position: Rrvm_LogPosition) throws {
+        func entry(_ reader: LogReader, offset: UInt64?, g: UInt64, kind: String?) throws -> LogEntry? {
+            guard let offset else {
+                reader.moveToEnd()
+                return nil
+            }
+            guard let found = try? reader.seek(to: Int(clamping: offset)), found.record.g == g,
+                  kind.map({ found.record.kindName == $0 }) ?? true else {
+                throw LogError("the checkpoint expects \(kind ?? "an input") at G=\(g) at byte \(offset) of '\(records.name)', "
+                               + "which holds something else there: a checkpoint of another log")
+            }
+            return found
+        }
+        let record: LogEntry?, input: LogEntry?
+        do {
+            record = try entry(records, offset: position.hasRecordOffset ? position.recordOffset : nil,
+                               g: position.recordG, kind: position.recordKind)
+            input = try entry(inputs, offset: position.hasInputOffset ? position.inputOffset : nil,
+                              g: position.inputG, kind: "input")
+        } catch {
+            // Refused: both readers go back to where they were.
+            _ = try? entry(records, offset: next.map { UInt64($0.offset) }, g: next?.record.g ?? 0, kind: nil)
+            _ = try? entry(inputs, offset: nextInput.map { UInt64($0.offset) }, g: nextInput?.record.g ?? 0, kind: nil)
+            throw error
+        }
+        next = record
+        nextInput = input
+        damage = nil
+        noted = position.noted
+        lastRecordG = position.lastRecordG
+        agreedAt = position.hasAgreedAt ? position.agreedAt : nil
+        checksMatched = Int(clamping: position.checksMatched)
+        messagesMatched = Int(clamping: position.messagesMatched)
+    }
+
     // MARK: - Excerpt
 
     private func writeExcerpt(_ record: Rrvm_LogRecord, g: UInt64) {

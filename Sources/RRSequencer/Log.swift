@@ -275,6 +275,25 @@ public final class LogReader {
         return LogEntry(offset: offset, record: record)
     }
 
+    /// Goes back (or forward) to the record at byte `offset`, which a checkpoint noted, and reads it: it must be
+    /// a whole record there (a checkpoint of another log, or a log changed since, is refused with its offset).
+    public func seek(to offset: Int) throws -> LogEntry {
+        let headerEnd = 12
+        guard offset >= headerEnd, offset < stream.size else {
+            throw LogError("'\(name)' has no record at byte \(offset) (the log holds \(stream.size) bytes)")
+        }
+        stream.rewind(to: offset)
+        ended = false
+        sawEnd = false
+        orderedG = 0
+        truncation = nil
+        guard let entry = try next() else { throw damaged(offset, "no whole record at a checkpoint's position") }
+        return entry
+    }
+
+    /// Reads nothing more: the reader is at the log's end.
+    public func moveToEnd() { ended = true }
+
     /// Walks the rest of the log checking every record's framing and CRC without decoding it: a quick
     /// check of a whole log before a replay reads it as it goes (which checks the rest).
     public func checkFraming() throws {

@@ -35,6 +35,17 @@ public protocol EventJournal: AnyObject {
     func stopAtBoundary(g: UInt64) -> JournalStop?
     /// The run ends: recorded, or (replay) compared with the recorded end when the guest ended it.
     func end(_ end: Rrvm_LogEnd) -> JournalStop?
+    /// Replay: where the log is read now, for a checkpoint (nil: the journal cannot go back).
+    func position() -> Rrvm_LogPosition?
+    /// Replay: reads on from a position `position` returned, after verifying the records there.
+    func seek(to position: Rrvm_LogPosition) throws
+}
+
+extension EventJournal {
+    public func position() -> Rrvm_LogPosition? { nil }
+    public func seek(to position: Rrvm_LogPosition) throws {
+        throw SequencerStateError("this run's log cannot go back to a checkpoint (only a replay can)")
+    }
 }
 
 public struct JournalStop: Error {
@@ -122,6 +133,16 @@ public final class Sequencer {
     private let plicIndex: Int?
     private let uartIndex: Int?
     private let netIndex: Int?
+    /// Console output produced since the run began: its length and an FNV-1a digest of its bytes (kept in
+    /// checkpoints, so that a restored run can tell output it already produced from new output).
+    public private(set) var consoleBytes: UInt64 = 0
+    public private(set) var consoleDigest: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// Time travel: where the machine stops next (see `run(untilG:)`), and where the running hart is paused.
+    private var stopTarget: UInt64?
+    private var pausedAt: UInt64?
+    private var stopReported = false
+    /// Called once the machine has stopped at a checkpoint point that `run(untilG:)` asked for.
+    public var onStopped: (() -> Void)?
 
     public init(config: Rrvm_MachineConfig, transport: SequencerTransport, journal: EventJournal?) {
         self.config = config
@@ -145,6 +166,8 @@ public final class Sequencer {
     }
 
     public var isFinished: Bool { finished }
+    /// Whether the run has begun (`start`, or a restored state).
+    public var hasStarted: Bool { started }
 
     /// Counters for `RRVM_STATS=1` and benchmarks: how a run spent itself.
     public struct Statistics {
@@ -171,6 +194,8 @@ public final class Sequencer {
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
     public var runningHartIndex: Int? { runningHart }
+    /// G at the start of the hart's current (or last) slice.
+    public func sliceStart(ofHart index: Int) -> UInt64 { harts[index].sliceStart }
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
 
     /// A message from a hart or a device.
@@ -182,6 +207,15 @@ public final class Sequencer {
                 return fail("unexpected yield from \(Endpoint.describe(envelope.from))")
             }
             pendingYield = (Endpoint.hartIndex(envelope.from), yield)
+            settle()
+        case .paused(let paused)?:
+            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from), stopTarget != nil,
+                  pausedAt == nil else {
+                return fail("unexpected pause from \(Endpoint.describe(envelope.from))")
+            }
+            stopTarget = nil
+            pausedAt = paused.executed
+            stopReported = false
             settle()
         case .mmioRequest(let request)?:
             guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
@@ -392,6 +426,8 @@ public final class Sequencer {
         }
         deviceWake[work.device] = done.wantsWake ? done.wakeAt : nil
         if !done.console.isEmpty {
+            consoleBytes &+= UInt64(done.console.count)
+            for byte in done.console { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
             var output = Rrvm_Envelope()
             output.g = work.envelope.g
             output.to = Endpoint.control
@@ -458,6 +494,13 @@ public final class Sequencer {
     /// Called whenever something finished: once no device work is left, a pending yield ends its slice.
     private func settle() {
         guard inFlight == nil, consequences.isEmpty, requests.isEmpty, !finished else { return }
+        if pausedAt != nil {
+            if !stopReported && isAtCheckpointPoint {
+                stopReported = true
+                onStopped?()
+            }
+            return
+        }
         guard let (hart, yield) = pendingYield else {
             if runningHart == nil { boundary() }
             return
@@ -569,6 +612,15 @@ public final class Sequencer {
         statistics.slices += 1
         runningHart = hart
         sliceAccessedDevices = false
+        if let target = stopTarget, target < g &+ budget {
+            // Time travel: the hart pauses inside this slice when G reaches the target (at once if the target
+            // fell in an idle period that has been skipped).
+            var pause = Rrvm_Envelope()
+            pause.g = g
+            pause.to = Endpoint.hart(hart)
+            pause.body = .pauseAt(.with { $0.executed = target > g ? target - g : 0 })
+            transport.send(pause)
+        }
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.to = Endpoint.hart(hart)
@@ -690,14 +742,58 @@ public final class Sequencer {
 // MARK: - Checkpoints
 
 extension Sequencer {
-    /// Whether the sequencer is at a point where a checkpoint can be taken: a slice has just been handed
-    /// out (its Run is on its way to the hart) and no device operation is in flight, queued, sent ahead or
-    /// held. What remains of the run is then the sequencer's state, the Run in transit, and the state of
-    /// the harts (between slices), the devices and RAM.
+    /// Whether the machine is stopped at a checkpoint point: the running hart is paused inside its slice at
+    /// an exact instruction (see `run(untilG:)`; the guest cannot see the pause) and no device operation is in
+    /// flight, queued, sent ahead or held. What remains of the run is then the sequencer's state, the state of
+    /// the harts (the running one with its slice's progress), the devices and RAM.
     public var isAtCheckpointPoint: Bool {
-        started && !finished && runningHart != nil && pendingYield == nil && inFlight == nil && consequences.isEmpty
+        started && !finished && runningHart != nil && pausedAt != nil && pendingYield == nil && inFlight == nil
+            && consequences.isEmpty
             && requests.isEmpty && sentAhead.values.allSatisfy { $0 == 0 } && answeredAhead.values.allSatisfy(\.isEmpty)
             && heldReply == nil && idleSince == nil
+    }
+
+    /// Where the machine is: G at the running hart's pause point when stopped, else G at the last boundary.
+    public var position: UInt64 {
+        if let hart = runningHart, let pausedAt { return harts[hart].sliceStart &+ pausedAt }
+        return g
+    }
+
+    /// Whether the machine is stopped (at a checkpoint point).
+    public var isStopped: Bool { isAtCheckpointPoint }
+
+    /// Runs on until G reaches `target` and stops there at a checkpoint point, then calls `onStopped`: the hart
+    /// whose slice holds that G pauses after the instruction that brings G to it (a target inside an idle
+    /// period stops where the period ends). Called when stopped, it lets the paused hart go on; before the run
+    /// began, the run starts. nil runs on without stopping.
+    public func run(untilG target: UInt64?) {
+        guard !finished else { return }
+        stopTarget = target
+        stopReported = false
+        if let hart = runningHart, let paused = pausedAt {
+            if let target, target <= harts[hart].sliceStart &+ paused {
+                // Already there.
+                stopTarget = nil
+                stopReported = true
+                onStopped?()
+                return
+            }
+            pausedAt = nil
+            var envelope = Rrvm_Envelope()
+            envelope.g = harts[hart].sliceStart &+ paused
+            envelope.to = Endpoint.hart(hart)
+            envelope.body = .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } })
+            transport.send(envelope)
+        } else if let hart = runningHart, let target, target >= harts[hart].sliceStart {
+            // A slice under way (e.g. held by a debugger): its hart pauses at the target if the slice gets there.
+            var envelope = Rrvm_Envelope()
+            envelope.g = harts[hart].sliceStart
+            envelope.to = Endpoint.hart(hart)
+            envelope.body = .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart })
+            transport.send(envelope)
+        } else if !started {
+            start()
+        }
     }
 
     /// The sequencer's state at a checkpoint point (see `isAtCheckpointPoint`).
@@ -737,14 +833,21 @@ extension Sequencer {
             state.nextCheckAt = nextCheckAt
             state.deviceHashes = deviceHashes
             if let from = inputEndedIdleFrom { state.inputEndedIdleFrom = from }
+            state.pausedAt = pausedAt ?? 0
+            if let log = journal?.position() { state.log = log }
+            state.consoleBytes = consoleBytes
+            state.consoleDigest = consoleDigest
         }
     }
 
-    /// Puts the sequencer back into a state `saveState` returned for the same configuration. A sequencer with
-    /// a log is refused for now: positioning the log's reader or writer is the next step.
+    /// Puts the sequencer back into a state `saveState` returned for the same configuration: stopped, with the
+    /// running hart paused where it was. A replay's log is read on from the saved position (verified first);
+    /// a recording cannot go back. Refused, changing nothing, when the state does not fit.
     public func restoreState(_ state: Rrvm_SequencerState) throws {
         func refuse(_ reason: String) -> SequencerStateError { SequencerStateError("sequencer state: \(reason)") }
-        guard journal == nil else { throw refuse("restoring a run that records or replays a log is not supported yet") }
+        guard journal == nil || state.hasLog else {
+            throw refuse("the checkpoint holds no log position, and this run has a log")
+        }
         guard state.harts.count == harts.count else {
             throw refuse("\(state.harts.count) harts, this machine \(harts.count)")
         }
@@ -776,6 +879,7 @@ extension Sequencer {
             slot.stateHash = saved.stateHash
             slots.append(slot)
         }
+        try journal?.seek(to: state.log)
         g = state.g
         seq = state.seq
         nextHart = Int(state.nextHart)
@@ -797,6 +901,11 @@ extension Sequencer {
         deviceHashes = state.deviceHashes
         inputEndedIdleFrom = state.hasInputEndedIdleFrom ? state.inputEndedIdleFrom : nil
         idleSince = nil
+        pausedAt = state.pausedAt
+        stopTarget = nil
+        stopReported = true
+        consoleBytes = state.consoleBytes
+        consoleDigest = state.consoleDigest
         started = true
         finished = false
     }

@@ -6,13 +6,32 @@ import RVMachine
 import RVPlatform
 import XCTest
 
-/// The whole in-process machine (the cluster's own sequencer, hart side and device models) checkpointed at
-/// a checkpoint point near G1 through the message bytes, run to the end, restored into the same machine
-/// and into a fresh one, and run to the end again: the same G, every state hash, the console output after
-/// the checkpoint and RAM.
+/// The whole in-process machine (the cluster's own sequencer, hart side and device models, with the
+/// timeline the sequencer process uses) stopped at exactly G1, inside a slice, checkpointed through the
+/// message bytes, run to the end, restored into the same machine and into a fresh one, and run to the end
+/// again: the same G, every state hash, the console output after the checkpoint and RAM. Runs the
+/// bare-metal guest programs that use each device model (Tests/GuestPrograms), on one and on four harts.
 final class InProcessCheckpointTests: XCTestCase {
+    static let programs: Result<URL, Error> = Result {
+        if let prebuilt = ProcessInfo.processInfo.environment["RRVM_GUEST_PROGRAMS"] {
+            return URL(fileURLWithPath: prebuilt)
+        }
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("GuestPrograms")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("rrcheckpoint-guests-\(getpid())")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [sources.appendingPathComponent("build.sh").path, output.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw XCTSkip("Tests/GuestPrograms/build.sh failed (no cross compiler?)") }
+        return output
+    }
+
     func plan(_ name: String, harts: Int, disk: Bool) throws -> (Rrvm_MachineConfig, BootPlan) {
-        let directory = try MachineCheckpointTests.programs.get()
+        let directory = try InProcessCheckpointTests.programs.get()
         var diskPath: String?
         if disk {
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("rrcheckpoint-disk-\(UUID().uuidString)")
@@ -53,8 +72,12 @@ final class InProcessCheckpointTests: XCTestCase {
         XCTAssertEqual(outcome.exitCode, 0, "\(name): \(outcome.reason)", file: file, line: line)
         for fraction in fractions {
             let machine = try InProcessMachine(config: config, boot: boot)
-            XCTAssertTrue(machine.run(untilCheckpointAt: UInt64(Double(reference.g) * fraction)), file: file, line: line)
+            let g1 = UInt64(Double(reference.g) * fraction)
+            XCTAssertTrue(machine.run(untilCheckpointAt: g1), file: file, line: line)
             let what = "\(name) on \(harts) hart(s), checkpointed at G \(machine.g) of \(reference.g)"
+            // A stop lands on the exact G (inside a slice), or where an idle period that holds G1 ends.
+            XCTAssertGreaterThanOrEqual(machine.g, g1, what, file: file, line: line)
+            let atG1 = ending(machine, consoleFrom: machine.console.count, exitCode: 0).hashes
             let bytes = try machine.checkpoint().serializedData()
             let consoleAtCheckpoint = machine.console.count
             let expected = ending(machine, consoleFrom: consoleAtCheckpoint,
@@ -64,6 +87,8 @@ final class InProcessCheckpointTests: XCTestCase {
             let fresh = try InProcessMachine(config: config, boot: boot)
             for (restored, how) in [(machine, "the same machine"), (fresh, "a fresh machine")] {
                 try restored.restore(try Rrvm_Checkpoint(serializedBytes: bytes))
+                XCTAssertEqual(ending(restored, consoleFrom: restored.console.count, exitCode: 0).hashes, atG1,
+                               "\(what): restored into \(how)", file: file, line: line)
                 let start = restored.console.count
                 let exitCode = restored.run(gLimit: 2_000_000_000).exitCode
                 let again = ending(restored, consoleFrom: start, exitCode: exitCode)
@@ -74,6 +99,10 @@ final class InProcessCheckpointTests: XCTestCase {
                 XCTAssertEqual(again.exitCode, expected.exitCode, what, file: file, line: line)
             }
         }
+    }
+
+    func testFloatingPointAndPagingProgramsRestoreExactly() throws {
+        for name in ["rv64d", "sv39", "traps", "pmp", "clint-timer"] { try checkRestoresExactly(name, at: [0.4]) }
     }
 
     func testDeviceProgramsRestoreExactly() throws {

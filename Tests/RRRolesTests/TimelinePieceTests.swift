@@ -1,0 +1,135 @@
+import Foundation
+import RRProto
+import RRRoles
+import XCTest
+
+/// The pieces of cluster time travel that need no cluster: a hart's state in the middle of a slice (PauseAt,
+/// SaveState, RestoreState, Resume as the hart process receives them), and the thinning of automatic
+/// checkpoints.
+final class TimelinePieceTests: XCTestCase {
+    var ram: UnsafeMutableRawPointer!
+    let transport = RecordingHartTransport()
+
+    override func setUp() {
+        ram = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)
+    }
+
+    override func tearDown() { ram.deallocate() }
+
+    func runner(_ program: [UInt32]) -> HartRunner {
+        var config = Rrvm_MachineConfig()
+        config.harts = 1
+        config.ramSize = 1 << 20
+        config.bootRom = Assemble.bytes(program)
+        config.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
+        let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
+        transport.runner = runner
+        return runner
+    }
+
+    func send(_ runner: HartRunner, _ body: Rrvm_Envelope.OneOf_Body, g: UInt64 = 0) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        envelope.body = body
+        runner.receive(envelope)
+    }
+
+    var lastSent: Rrvm_Envelope.OneOf_Body? { transport.sent.last?.body }
+
+    static let program = [
+        Assemble.addi(7, 0, 1), Assemble.slli(7, 7, 31),  // x7 = RAM base
+        Assemble.lrD(8, 7),
+        Assemble.addi(9, 0, 42),
+        Assemble.scD(10, 9, 7),                            // x10 = 0 while the reservation holds
+        Assemble.addi(1, 1, 1), Assemble.jump(-4),
+    ]
+
+    /// Paused inside a slice (between an LR and its SC) and saved; run on to the slice's end; the state put
+    /// back and resumed: the slice ends exactly as before (same count, state hash, pc), the SC still succeeds.
+    func testAHartRestoredInsideItsSliceEndsTheSliceAsBefore() throws {
+        let hart = runner(Self.program)
+        send(hart, .pauseAt(.with { $0.executed = 3 }))
+        send(hart, .run(.with { $0.budget = 50 }), g: 1000)
+        guard case .paused(let paused)? = lastSent else { return XCTFail("no Paused: \(transport.sent)") }
+        XCTAssertEqual(paused.executed, 3)
+        XCTAssertTrue(hart.sliceActive)
+        send(hart, .saveState(Rrvm_SaveState()))
+        guard case .hartState(let saved)? = lastSent else { return XCTFail("no HartState: \(String(describing: lastSent))") }
+        XCTAssertTrue(saved.hasSlice)
+        XCTAssertEqual(saved.slice.sliceG, 1000)
+        XCTAssertEqual(saved.slice.budget, 50)
+        XCTAssertEqual(saved.slice.executed, 3)
+        XCTAssertNotNil(saved.hasReservation ? saved.reservation : nil, "the LR's reservation is kept")
+
+        send(hart, .resume(Rrvm_Resume()))
+        let first = try XCTUnwrap(transport.yields.last)
+        XCTAssertEqual(first.executed, 50)
+        XCTAssertEqual(hart.hart.register(10), 0)
+
+        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)
+        send(hart, .restoreState(.with { $0.hart = saved }))
+        guard case .stateRestored? = lastSent else { return XCTFail("not restored: \(String(describing: lastSent))") }
+        XCTAssertTrue(hart.sliceActive)
+        XCTAssertTrue(hart.isPaused)
+        XCTAssertEqual(hart.hart.retired, 3)
+        send(hart, .resume(.with { $0.thenPauseAt = 20 }))
+        guard case .paused(let again)? = lastSent else { return XCTFail("no second pause") }
+        XCTAssertEqual(again.executed, 20)
+        send(hart, .resume(Rrvm_Resume()))
+        let second = try XCTUnwrap(transport.yields.last)
+        XCTAssertEqual(transport.yields.count, 2)
+        XCTAssertEqual(second.executed, first.executed)
+        XCTAssertEqual(second.stateHash, first.stateHash)
+        XCTAssertEqual(second.pc, first.pc)
+        XCTAssertEqual(hart.hart.register(10), 0, "the SC after the restored pause still holds the reservation")
+    }
+
+    func testAPauseTheSliceDoesNotReachIsDroppedWithIt() throws {
+        let hart = runner(Self.program)
+        send(hart, .pauseAt(.with { $0.executed = 80 }))
+        send(hart, .run(.with { $0.budget = 30 }))
+        XCTAssertEqual(transport.yields.map(\.executed), [30])
+        send(hart, .run(.with { $0.budget = 100 }), g: 30)
+        XCTAssertEqual(transport.yields.map(\.executed), [30, 100], "the next slice is not paused")
+        XCTAssertTrue(transport.sent.allSatisfy { if case .paused? = $0.body { return false } else { return true } })
+    }
+
+    func testAStateIsRefusedWhileRunningOrForAnotherHart() throws {
+        let hart = runner([Assemble.lui(6, 0x10000), Assemble.lw(7, 0, 6)] + Self.program)
+        send(hart, .saveState(Rrvm_SaveState()))
+        guard case .hartState(var state)? = lastSent else { return XCTFail("between slices, the state is there") }
+        XCTAssertFalse(state.hasSlice)
+        state.hart = 3
+        send(hart, .restoreState(.with { $0.hart = state }))
+        guard case .stateRefused(let refused)? = lastSent else { return XCTFail("another hart's state was taken") }
+        XCTAssertTrue(refused.reason.contains("hart 3"), refused.reason)
+        XCTAssertNil(transport.finished, "a refusal does not end the hart")
+    }
+
+    func testThinningKeepsTheEndsAndMakesOldCheckpointsSparse() {
+        var gs = (0...20).map { UInt64($0) * 100 }
+        let present: UInt64 = 2000
+        while gs.count > 8, let victim = CheckpointThinning.victim(gs: gs, present: present) {
+            XCTAssertNotEqual(victim, 0)
+            XCTAssertNotEqual(victim, gs.count - 1)
+            gs.remove(at: victim)
+        }
+        XCTAssertEqual(gs.first, 0, "the oldest stays: every earlier point stays reachable")
+        XCTAssertEqual(gs.last, 2000)
+        let gaps = zip(gs.dropFirst(), gs).map { $0 - $1 }
+        XCTAssertLessThanOrEqual(gaps.last!, gaps.first!, "denser near the present: \(gs)")
+        XCTAssertLessThan(gaps.last!, 400, "\(gs)")
+        XCTAssertNil(CheckpointThinning.victim(gs: [0, 10], present: 20))
+    }
+
+    func testSizesParseAndPrint() {
+        XCTAssertEqual(parseByteSize("512M"), 512 << 20)
+        XCTAssertEqual(parseByteSize("2GiB"), 2 << 30)
+        XCTAssertEqual(parseByteSize("4096"), 4096)
+        XCTAssertNil(parseByteSize("lots"))
+        XCTAssertNil(parseByteSize("-1M"))
+        XCTAssertEqual(formatBytes(512 << 20), "512 MiB")
+        XCTAssertEqual(formatBytes(100), "100 bytes")
+    }
+}
