@@ -2,6 +2,7 @@ import Foundation
 import RRBus
 import RRProto
 import RVHart
+import RVPlatform
 
 /// What the cluster's debugger needs from the sequencer process.
 protocol ClusterDebuggerHost: AnyObject {
@@ -376,6 +377,40 @@ final class ClusterDebugger: GDBTarget {
             send(.with { $0.action = .debugDetach }, to: hart)
         }
         host.debuggerTimeline?.runForward()
+    }
+
+    // MARK: - DMA into watched ranges
+
+    /// Guest RAM as this process maps it, to see device writes (DMA) into watched ranges.
+    var guestRAM: (base: UnsafeMutableRawPointer, size: UInt64)?
+    /// The watched bytes when the device operation under way began.
+    private var beforeDevice: [[UInt8]]?
+
+    /// A device operation begins (the sequencer sends it to its device).
+    func deviceOperationBegins() {
+        beforeDevice = watches.isEmpty || guestRAM == nil ? nil : watches.map(watchedBytes)
+    }
+
+    /// The device answered: a write or access watchpoint whose bytes it changed (DMA) stops the machine, reported
+    /// on the thread of the hart that started the operation (else the running hart's), at the first changed byte.
+    func deviceOperationEnded(startedBy hart: Int?) {
+        guard let before = beforeDevice else { return }
+        beforeDevice = nil
+        guard state == .running, before.count == watches.count else { return }
+        for (index, watch) in watches.enumerated() where watch.kind != .read {
+            let now = watchedBytes(watch)
+            guard let offset = now.indices.first(where: { $0 < before[index].count && now[$0] != before[index][$0] }) else { continue }
+            let address = watch.address &+ UInt64(offset)
+            return stopAll(cause: GDBStop(kind: .watch(watch.kind, address: address), hart: hart ?? host.runningHart ?? lastStop.hart))
+        }
+    }
+
+    private func watchedBytes(_ watch: Watch) -> [UInt8] {
+        let offset = watch.physical &- MemoryMap.ramBase
+        guard let ram = guestRAM, watch.physical >= MemoryMap.ramBase, offset < ram.size, watch.length <= ram.size - offset else {
+            return []
+        }
+        return Array(UnsafeRawBufferPointer(start: ram.base + Int(offset), count: Int(watch.length)))
     }
 
     // MARK: - Going back (replay with checkpoints)

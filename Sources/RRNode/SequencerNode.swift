@@ -50,6 +50,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var debugger: ClusterDebugger?
     /// A replay under gdb: the timeline as the debugger drives it.
     fileprivate var replayTimeline: ReplayTimeline?
+    /// The hart whose access started the device operation under way (for watchpoints hit by DMA).
+    private var deviceOperationHart: Int?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
@@ -145,6 +147,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                 report("rrvm-sequencer", "--gdb: \(error)")
                 return 1
             }
+            // Guest RAM mapped here too (as the timeline does), to see device writes into watched ranges.
+            if ram == nil { ram = try? SharedRAM.open(path: config.ramPath, size: Int(config.ramSize)) }
+            debugger.guestRAM = ram.map { ($0.base, config.ramSize) }
             self.debugger = debugger
         }
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
@@ -233,6 +238,11 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
+                if let debugger = self.debugger, Endpoint.isDevice(endpoint), case .deviceDone? = envelope.body {
+                    defer { debugger.deviceOperationEnded(startedBy: self.deviceOperationHart) }
+                    if self.timeline?.receive(envelope) != true { self.sequencer.receive(envelope) }
+                    return
+                }
                 if let debugger = self.debugger, Endpoint.isHart(endpoint) {
                     if case .debugReply(let reply)? = envelope.body {
                         return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
@@ -400,6 +410,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                 sendConsole(bytes)
             }
             return
+        }
+        if let debugger, Endpoint.isDevice(envelope.to) {
+            deviceOperationHart = Endpoint.isHart(envelope.from) ? Endpoint.hartIndex(envelope.from) : nil
+            debugger.deviceOperationBegins()
         }
         connections[envelope.to]?.send(envelope)
     }

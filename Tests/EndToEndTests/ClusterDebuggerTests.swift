@@ -115,12 +115,20 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
 
-    func testADebuggerThatGoesAwayLetsTheReplayFinish() throws {
+    func testADebuggerThatGoesAwayInTheMiddleOfAReverseContinueLeavesTheReplayConsistent() throws {
         let (log, program) = try turnsRecording()
         let session = try DebugSession(replaying: log)
-        // gdb is killed while the machine runs towards a breakpoint it never reaches.
-        let gdb = try session.startGDB(program: program, commands: ["break *0x12345678", "continue"])
-        usleep(500_000)
+        // From the end, back towards a breakpoint never reached: gdb is killed while the machine goes back.
+        let output = session.directory.appendingPathComponent("killed.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let gdb = try session.startGDB(program: program, commands: ["break turns_done", "continue", "delete",
+                                                                    "break *0x12345678", "reverse-continue"],
+                                       output: try FileHandle(forWritingTo: output))
+        let deadline = Date().addingTimeInterval(30)
+        while !((try? String(contentsOf: output, encoding: .utf8))?.contains("hit Breakpoint 1") ?? false) && Date() < deadline {
+            usleep(10_000)
+        }
+        usleep(50_000)
         kill(gdb.processIdentifier, SIGKILL)
         gdb.waitUntilExit()
         session.assertTheReplayEndsMatchingItsRecording()
@@ -254,7 +262,7 @@ final class DebugSession {
     let replay: RRCtlRun
     let port: Int
     /// gdb's output.
-    private let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-gdb-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-gdb-\(UUID().uuidString)")
 
     deinit {
         try? FileManager.default.removeItem(at: directory)
