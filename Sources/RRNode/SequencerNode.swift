@@ -238,11 +238,6 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
-                if let debugger = self.debugger, Endpoint.isDevice(endpoint), case .deviceDone? = envelope.body {
-                    defer { debugger.deviceOperationEnded(startedBy: self.deviceOperationHart) }
-                    if self.timeline?.receive(envelope) != true { self.sequencer.receive(envelope) }
-                    return
-                }
                 if let debugger = self.debugger, Endpoint.isHart(endpoint) {
                     if case .debugReply(let reply)? = envelope.body {
                         return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
@@ -259,6 +254,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                     envelope.g = self.sequencer.g
                     self.connections[echo.to]?.send(envelope)
                     return
+                }
+                if let debugger = self.debugger, Endpoint.isDevice(endpoint), case .deviceDone? = envelope.body {
+                    // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
+                    debugger.deviceOperationEnded(startedBy: self.deviceOperationHart)
                 }
                 if self.timeline?.receive(envelope) == true { return }
                 self.sequencer.receive(envelope)
