@@ -8,8 +8,9 @@ import RVPlatform
 /// The interpreter alone: a bare-metal RV64 ELF on one hart in a bare loop (no sequencer, no slices),
 /// its MMIO accesses answered by the machine's own device models called directly. Returns one line: the
 /// outcome, the console output, the instruction count, the seconds and the MIPS. Kept as the loop it
-/// always was, so that its figures compare with earlier ones.
-func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
+/// always was, so that its figures compare with earlier ones. With `qemu`, QEMU's figures for the same program
+/// follow on their own lines.
+func runHartBenchmark(elfPath: String, budget: UInt64, qemu: QEMUComparison?) -> String {
     let kernel: BootImage
     let plan: BootPlan
     do {
@@ -19,9 +20,13 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
         return "hart benchmark: \(elfPath): \(error)"
     }
     let machine = plan.config
-    let ram = UnsafeMutableRawPointer.allocate(byteCount: Int(machine.ramSize), alignment: 4096)
-    defer { ram.deallocate() }
-    ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(machine.ramSize))
+    // Anonymous memory reads as zeros and is faulted in as the guest touches it, as a machine's RAM is.
+    guard let mapping = mmap(nil, Int(machine.ramSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+          mapping != MAP_FAILED else {
+        return "hart benchmark: cannot map \(machine.ramSize) bytes of RAM"
+    }
+    defer { munmap(mapping, Int(machine.ramSize)) }
+    let ram = mapping
     do {
         try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
     } catch {
@@ -79,8 +84,13 @@ func runHartBenchmark(elfPath: String, budget: UInt64) -> String {
     }
     let seconds = monotonicSeconds() - start, cpuSeconds = processCPUSeconds() - cpuStart
     let status = exitStatus ?? "budget of \(budget) instructions used up"
-    return "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
+    let line = "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
         + figures(instructions: hart.retired, seconds: seconds, cpuSeconds: cpuSeconds)
+    guard let qemu, exitStatus == "exit 0" else { return line }
+    let comparison = qemu.compareBareMetal(elfPath: elfPath, instructions: hart.retired,
+                                           mips: Double(hart.retired) / seconds / 1e6,
+                                           cpuMIPS: Double(hart.retired) / cpuSeconds / 1e6)
+    return ([line] + comparison).joined(separator: "\n")
 }
 
 /// The same kind of program on the in-process machine: the cluster's sequencer, hart side and device
@@ -96,12 +106,14 @@ func runMachineBenchmark(elfPath: String, budget: UInt64) -> String {
     }
 }
 
+let defaultGuestBootargs = "console=ttyS0 earlycon rrvm_poweroff=1"
+
 /// The default guest's machine (OpenSBI, Linux, initramfs, disk from `guestDirectory`; 256 MiB; powering
 /// off once booted) on `harts` harts of the in-process machine.
 func defaultGuestPlan(guestDirectory: String, harts: Int) throws -> (config: Rrvm_MachineConfig, boot: BootPlan) {
     let image = { (name: String) in try BootImage.read(path: guestDirectory + "/" + name) }
     let machine = MachineDescription(
-        harts: harts, ramSize: 256 << 20, bootargs: "console=ttyS0 earlycon rrvm_poweroff=1",
+        harts: harts, ramSize: 256 << 20, bootargs: defaultGuestBootargs,
         devices: MachineDescription.standardDevices.union([.virtioEntropy]),
         startWallTimeNs: 1_700_000_000_000_000_000)
     return try InProcessMachine.plan(
@@ -111,20 +123,32 @@ func defaultGuestPlan(guestDirectory: String, harts: Int) throws -> (config: Rrv
 
 /// The default guest (OpenSBI, Linux, initramfs, disk from `guestDirectory`, as Benchmarks/boot.sh boots
 /// it) from power-on to power-off on `harts` harts of the in-process machine: MIPS over a whole boot,
-/// without the cost of the bus between processes.
-func runBootBenchmark(guestDirectory: String, harts: Int) -> String {
+/// without the cost of the bus between processes. With `qemu`, QEMU's times for the same guest follow.
+func runBootBenchmark(guestDirectory: String, harts: Int, qemu: QEMUComparison?) -> String {
     do {
         let (config, boot) = try defaultGuestPlan(guestDirectory: guestDirectory, harts: harts)
-        return "Linux boot, \(harts) hart(s), in-process: " + run(try InProcessMachine(config: config, boot: boot), gLimit: .max)
+        var seconds = 0.0
+        let line = "Linux boot, \(harts) hart(s), in-process: "
+            + run(try InProcessMachine(config: config, boot: boot), gLimit: .max, seconds: &seconds)
+        guard let qemu, line.contains("exit 0;") else { return line }
+        let comparison = qemu.compareBoot(guestDirectory: guestDirectory, harts: harts,
+                                          append: defaultGuestBootargs, seconds: seconds)
+        return ([line] + comparison).joined(separator: "\n")
     } catch {
         return "boot benchmark: \(guestDirectory): \(error)"
     }
 }
 
 private func run(_ machine: InProcessMachine, gLimit: UInt64) -> String {
+    var seconds = 0.0
+    return run(machine, gLimit: gLimit, seconds: &seconds)
+}
+
+private func run(_ machine: InProcessMachine, gLimit: UInt64, seconds: inout Double) -> String {
     let start = monotonicSeconds(), cpuStart = processCPUSeconds()
     let outcome = machine.run(gLimit: gLimit)
-    let seconds = monotonicSeconds() - start, cpuSeconds = processCPUSeconds() - cpuStart
+    seconds = monotonicSeconds() - start
+    let cpuSeconds = processCPUSeconds() - cpuStart
     let stats = machine.statistics
     let status = outcome.exitCode == 0 ? "exit 0" : "status \(outcome.exitCode) (\(outcome.reason))"
     let text = consoleText(machine.console)
@@ -161,13 +185,19 @@ private func monotonicSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
-private func format1(_ value: Double) -> String {
+func format1(_ value: Double) -> String {
     let tenths = Int((value * 10).rounded())
     return "\(tenths / 10).\(tenths % 10)"
 }
 
-private func format3(_ value: Double) -> String {
+func format3(_ value: Double) -> String {
     let thousandths = Int((value * 1000).rounded())
     let fraction = String(thousandths % 1000)
     return "\(thousandths / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+}
+
+func format2(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = String(hundredths % 100)
+    return "\(hundredths / 100)." + String(repeating: "0", count: 2 - fraction.count) + fraction
 }

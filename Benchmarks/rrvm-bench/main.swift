@@ -3,19 +3,23 @@ import Foundation
 // Benchmarks that print figures; run them on a release build:
 //   .build/release/rrvm-bench bus [COUNT]         MMIO round trip between real processes, hub throughput,
 //                                                 with shared lanes and over the sockets alone
-//   .build/release/rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS)
+//   .build/release/rrvm-bench hart ELF [BUDGET]   the interpreter alone on a bare-metal program (MIPS), then
+//                                                 QEMU on the same program (-icount shift=0 and plain)
 //   .build/release/rrvm-bench machine ELF [BUDGET]  the same on the in-process machine (sequencer, devices)
 //   .build/release/rrvm-bench boot [GUEST_DIR] [HARTS]  the default Linux guest booted to power-off on the
-//                                                 in-process machine (MIPS); GUEST_DIR defaults to cluster/out
+//                                                 in-process machine (MIPS); GUEST_DIR defaults to cluster/out;
+//                                                 then QEMU booting the same guest
+//   --no-qemu (with hart or boot)                 rrvm alone (no QEMU runs), e.g. to time the process
 //   .build/release/rrvm-bench checkpoint [GUEST_DIR] [HARTS]  checkpoint size and time (RAM, harts, devices)
 //                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
-let arguments = Array(CommandLine.arguments.dropFirst())
+let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--no-qemu" }
+let qemu = CommandLine.arguments.contains("--no-qemu") ? nil : QEMUComparison()
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] [--no-qemu] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] [--no-qemu] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
     exit(2)
 }
 
@@ -32,7 +36,7 @@ do {
     case "hart":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000
-        print(runHartBenchmark(elfPath: arguments[1], budget: budget))
+        print(runHartBenchmark(elfPath: arguments[1], budget: budget, qemu: qemu))
     case "machine":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000
@@ -42,7 +46,7 @@ do {
             .deletingLastPathComponent().path
         let guest = arguments.count > 1 ? arguments[1] : root + "/cluster/out"
         guard let harts = arguments.count > 2 ? Int(arguments[2]) : 1, (1...8).contains(harts) else { usage() }
-        print(runBootBenchmark(guestDirectory: guest, harts: harts))
+        print(runBootBenchmark(guestDirectory: guest, harts: harts, qemu: qemu))
     case "checkpoint":
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path

@@ -10,6 +10,14 @@ enum CSR {
     static let mscratch = 0x340, mepc = 0x341, mcause = 0x342, mtval = 0x343, mip = 0x344
     static let pmpcfg0 = 0x3a0, pmpcfg2 = 0x3a2, pmpaddr0 = 0x3b0
     static let mcycle = 0xb00, minstret = 0xb02
+    /// Registers that trap handlers save and restore: writing them changes nothing the loop caches and no
+    /// interrupt or timer, so the instruction completes without a new look at events.
+    static func isTrapContext(_ csr: Int) -> Bool {
+        switch csr {
+        case sscratch, sepc, scause, stval, stvec, mscratch, mepc, mcause, mtval, mtvec: return true
+        default: return false
+        }
+    }
     static let mvendorid = 0xf11, marchid = 0xf12, mimpid = 0xf13, mhartid = 0xf14, mconfigptr = 0xf15
 }
 
@@ -59,7 +67,7 @@ extension Hart {
             default: value = base & ~operand
             }
             writeCSR(csr, value, executed: executed)
-            stop = .refresh
+            if !CSR.isTrapContext(csr) { stop = .refresh }
         }
         if rd != 0 { regs[rd] = old }
         return pc &+ 4

@@ -1,21 +1,27 @@
 enum CodePage {
     /// One slot per halfword, plus two sentinel slots (`pageCross`) after the page's last halfword.
     static let slots = 2050
+    /// More instructions than can run in a row without a control transfer or a slow step (see
+    /// `DispatchMode`): a page holds at most 2048, and its sentinel slots leave the loop.
+    static let straightLineLimit = slots
+    /// How far (in bytes) decoding an instruction also decodes those that follow it.
+    static let decodeAhead = 64
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
     /// Decoded pages allocated before the whole cache is dropped (at most 64 MiB of 16 KiB pages).
     static let allocationLimit = 4096
 }
 
-/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Valid while
-/// translation, privilege, PMP and the decoded cache stay as they were: every change flushes them.
+/// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Each fetch TLB set
+/// (privilege) has its own, so traps and returns keep them. Valid while translation, PMP and the decoded cache
+/// stay as they were: every change flushes them all.
 struct RecentPage {
     var base: UInt64
     var key: UInt
 
     static let invalid = RecentPage(base: .max, key: 0)
-    static let count = 64
-    static let mask: UInt64 = 63
+    static let count = 256
+    static let mask: UInt64 = 255
 }
 
 extension Hart {
@@ -32,7 +38,7 @@ extension Hart {
     }
 
     func forgetRecentPages() {
-        recentPages.update(repeating: .invalid, count: RecentPage.count)
+        recentPageSets.update(repeating: .invalid, count: RecentPage.count * TLBLayout.sets)
     }
 
     /// A store of this hart reached physical memory: forget the decoded slots it overwrote.
@@ -171,18 +177,35 @@ extension Hart {
             return nil
         }
         let low = host.loadUnaligned(as: UInt16.self)
-        let slot = Int(offset >> 1)
-        if low & 3 != 3 {
-            page[slot] = Decoder.decodeCompressed(low)
-            return page
-        }
-        if offset <= 0xffc {
-            page[slot] = Decoder.decode(host.loadUnaligned(as: UInt32.self))
+        if low & 3 != 3 || offset <= 0xffc {
+            decodeStraightLine(page: page, host: host - Int(offset), from: Int(offset))
             return page
         }
         guard let high = fetchUpperHalf(pc) else { return nil }
         straddlePage[2047] = Decoder.decode(UInt32(low) | UInt32(high) << 16)
         return straddlePage
+    }
+
+    /// Decodes the instruction at `offset` of a page whose bytes are at `host` and the ones that follow it in a
+    /// straight line, up to a jump, a system instruction, a slot already decoded, the page's last whole
+    /// instruction or `CodePage.decodeAhead` instructions: the loop then runs them without a slow step each. The
+    /// page's translation and permissions are the first instruction's; slots decoded ahead are like any other
+    /// (a store of this hart into the page resets the slots it overlaps).
+    private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
+                                    from first: Int) {
+        var offset = first
+        repeat {
+            let low = host.load(fromByteOffset: offset, as: UInt16.self)
+            let compressed = low & 3 != 3
+            guard compressed || offset <= 0xffc else { return }
+            let decoded = compressed
+                ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            page[offset >> 1] = decoded
+            switch decoded.op {
+            case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return
+            default: offset += compressed ? 2 : 4
+            }
+        } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
     }
 
     /// Frees every decoded page. Only called where the loop is about to replace its page pointer.

@@ -6,6 +6,23 @@
     UInt64(bitPattern: Int64(e.imm))
 }
 
+/// How often the interpreter loop looks for a due event (budget end, timer, breakpoint). Looking at every
+/// instruction costs a select in every dispatch, so the loop runs without it while the next event is at least
+/// `CodePage.straightLineLimit` instructions away, and then looks only at control transfers and slow steps:
+/// between two of those at most a page of slots runs (a page's sentinel slots end in a slow step), so the
+/// count cannot pass the event unseen. Nearer the event it looks at every instruction.
+protocol DispatchMode {
+    static var checksEveryInstruction: Bool { get }
+}
+
+enum CheckEveryInstruction: DispatchMode {
+    static var checksEveryInstruction: Bool { true }
+}
+
+enum CheckAtControlTransfers: DispatchMode {
+    static var checksEveryInstruction: Bool { false }
+}
+
 /// The decoded slot being executed, read field by field.
 struct SlotReference {
     let pointer: UnsafePointer<DecodedInstruction>
@@ -95,9 +112,7 @@ extension Hart {
         return threshold > runGlobalCount ? threshold &- runGlobalCount : 0
     }
 
-    /// The interpreter loop. Its fast paths make no calls, so pc, the budget count and the page key stay in
-    /// registers; everything else (TLB misses, devices, traps, CSRs, events, decoding) leaves the switch for
-    /// `slowStep`, which works on the state stored in the hart and hands it back.
+    /// The interpreter: runs the loop in the mode the distance to the next event allows, until a stop.
     func execute() -> StopReason {
         var pc = pcValue
         // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page.
@@ -105,16 +120,40 @@ extension Hart {
         eventTarget = 0
         // Instructions still to run before the next event, counting the one about to start.
         var left = 0
+        while true {
+            let reason = left >= CodePage.straightLineLimit
+                ? interpret(CheckAtControlTransfers.self, pc: &pc, pageKey: &pageKey, left: &left)
+                : interpret(CheckEveryInstruction.self, pc: &pc, pageKey: &pageKey, left: &left)
+            if let reason { return reason }
+        }
+    }
+
+    /// The interpreter loop. Its fast paths make no calls, so pc, the budget count, the page key and the data
+    /// TLB stay in registers; everything else (TLB misses, devices, traps, CSRs, events, decoding) leaves the
+    /// switch for `slowStep`, which works on the state stored in the hart and hands it back. Returns why the
+    /// run stops, or nil when the distance to the next event calls for the other mode (see `DispatchMode`).
+    @inline(never)
+    func interpret<Mode: DispatchMode>(_: Mode.Type, pc pcInOut: inout UInt64, pageKey pageKeyInOut: inout UInt,
+                                       left leftInOut: inout Int) -> StopReason? {
+        var pc = pcInOut, pageKey = pageKeyInOut, left = leftInOut
         let x = regs
         let eventSlot = self.eventSlot
+        // The load TLB; the store TLB follows it (`TLBLayout`). Changes only in slow steps.
+        var dataTLB = loadTLB
 
         while true {
             left &-= 1
-            // When an event is due (left < 0) the loop dispatches the event slot instead of pc's. Chosen without a
-            // branch, so that the dispatch is one small block the optimiser copies into every handler (threaded
-            // dispatch: each handler has its own indirect jump, which the host predicts far better).
-            let due = UInt(bitPattern: left &>> 63)
-            let slot = (pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2) & ~due | eventSlot & due
+            let slot: UInt
+            if Mode.checksEveryInstruction {
+                // When an event is due (left < 0) the loop dispatches the event slot instead of pc's. Chosen
+                // without a branch, so that the dispatch is one small block the optimiser copies into every
+                // handler (threaded dispatch: each handler has its own indirect jump, which the host predicts far
+                // better).
+                let due = UInt(bitPattern: left &>> 63)
+                slot = (pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2) & ~due | eventSlot & due
+            } else {
+                slot = pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2
+            }
             // Fields are read where a handler needs them, not all up front.
             let e = SlotReference(slot)
             let op = e.op
@@ -129,51 +168,51 @@ extension Hart {
                 continue
             case .jal:
                 x[Int(e.rd)] = pc &+ 4
-                jump(&pc, pc &+ immediate(e), &pageKey)
+                jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 continue
             case .jalr:
                 let target = (x[Int(e.rs1)] &+ immediate(e)) & ~1
                 x[Int(e.rd)] = pc &+ 4
-                jump(&pc, target, &pageKey)
+                jump(&pc, target, &pageKey, left, Mode.self)
                 continue
             case .beq:
                 if x[Int(e.rs1)] == x[Int(e.rs2)] {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
                 continue
             case .bne:
                 if x[Int(e.rs1)] != x[Int(e.rs2)] {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
                 continue
             case .blt:
                 if Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
                 continue
             case .bge:
                 if Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
                 continue
             case .bltu:
                 if x[Int(e.rs1)] < x[Int(e.rs2)] {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
                 continue
             case .bgeu:
                 if x[Int(e.rs1)] >= x[Int(e.rs2)] {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 4
                 }
@@ -413,95 +452,95 @@ extension Hart {
                 continue
             case .cJal:
                 x[Int(e.rd)] = pc &+ 2
-                jump(&pc, pc &+ immediate(e), &pageKey)
+                jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 continue
             case .cJalr:
                 let target = x[Int(e.rs1)] & ~1
                 x[Int(e.rd)] = pc &+ 2
-                jump(&pc, target, &pageKey)
+                jump(&pc, target, &pageKey, left, Mode.self)
                 continue
             case .cBeq:
                 if x[Int(e.rs1)] == 0 {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 2
                 }
                 continue
             case .cBne:
                 if x[Int(e.rs1)] != 0 {
-                    jump(&pc, pc &+ immediate(e), &pageKey)
+                    jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
                 } else {
                     pc &+= 2
                 }
                 continue
 
             case .lb:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
                 pc &+= 4
                 continue
             case .lh:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
                 pc &+= 4
                 continue
             case .lw:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 pc &+= 4
                 continue
             case .ld:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
                 continue
             case .lbu:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
                 continue
             case .lhu:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 2) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
                 continue
             case .lwu:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
                 continue
             case .sb:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
                 pc &+= 4
                 continue
             case .sh:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
                 pc &+= 4
                 continue
             case .sw:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 pc &+= 4
                 continue
             case .sd:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 pc &+= 4
                 continue
             case .cLw:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 pc &+= 2
                 continue
             case .cLd:
-                guard let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 2
                 continue
             case .cSw:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 pc &+= 2
                 continue
             case .cSd:
-                guard storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 pc &+= 2
                 continue
             case .fence:
@@ -514,37 +553,37 @@ extension Hart {
                 continue
 
             case .flw:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
                 pc &+= 4
                 continue
             case .fld:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v
                 pc &+= 4
                 continue
             case .cFld:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v
                 pc &+= 2
                 continue
             case .fsw:
-                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
+                guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 4
                 continue
             case .fsd:
-                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 4
                 continue
             case .cFsd:
-                guard mstatus & MStatus.fs != 0, storeFast(x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
+                guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 2
@@ -624,7 +663,17 @@ extension Hart {
                 pc &+= 4
                 continue
 
-            case .event, .undecoded, .pageCross, .illegal, .system, .fpOther:
+            case .pageCross:
+                // Running on into the next page (or a jump the loop routed here): a page entered recently needs no
+                // slow step. Not an instruction, so it does not count. Where the loop checks only at control
+                // transfers, this is one of them: with the next event near, the slow step hands over.
+                let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
+                guard recent.base == pc & ~0xfff,
+                      Mode.checksEveryInstruction || left >= CodePage.straightLineLimit else { break }
+                pageKey = recent.key
+                left &+= 1
+                continue
+            case .event, .undecoded, .illegal, .system, .fpOther:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -633,6 +682,13 @@ extension Hart {
             pc = pcValue
             left = stepLeft
             pageKey = stepPageKey
+            dataTLB = loadTLB
+            if Mode.checksEveryInstruction == (left >= CodePage.straightLineLimit) {
+                pcInOut = pc
+                pageKeyInOut = pageKey
+                leftInOut = left
+                return nil
+            }
         }
     }
 
@@ -739,6 +795,13 @@ extension Hart {
             stop = .reexecute
             return pc
         case .pageCross:
+            // Running on into the next page, or a jump the loop sent here: a page entered recently needs no lookup.
+            let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
+            if recent.base == pc & ~0xfff {
+                stepPageKey = recent.key
+                stop = .reexecute
+                return pc
+            }
             guard enterPage(pc) else { return pc }
             stepPageKey = slotKey(currentPage, pc)
             stop = .reexecute
@@ -795,12 +858,17 @@ extension Hart {
     }
 
     /// A control transfer. Leaving the page consults the recently entered pages; otherwise the next fetch
-    /// looks the target up (`enterPage`).
+    /// looks the target up (`enterPage`). Where the loop does not check every instruction, a transfer with the
+    /// next event near sends the loop out to a slow step (the lookup page) that hands over to the other mode.
     @inline(__always)
-    func jump(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt) {
+    func jump<Mode: DispatchMode>(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt, _ left: Int,
+                                  _: Mode.Type) {
         if (target ^ pc) >> 12 != 0 {
             let recent = recentPages[Int(truncatingIfNeeded: (target >> 12) & RecentPage.mask)]
             pageKey = recent.base == target & ~0xfff ? recent.key : slotKey(lookupPage, target)
+        }
+        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
+            pageKey = slotKey(lookupPage, target)
         }
         pc = target
     }
@@ -851,11 +919,21 @@ extension Hart {
             .unsafelyUnwrapped
     }
 
-    /// A load through the TLB: the zero-extended value, or nil for the out-of-line path.
+    /// Whether the data TLB entry `entry` maps an access of `size` bytes at `address`: one comparison, true
+    /// only for an aligned access (misaligned ones take the slow path, which performs them) to a page whose
+    /// entry has no marker bit. A page is kept on the slow path for loads and stores by not refilling its entry
+    /// (`resolve`), or for stores alone by the code marker.
     @inline(__always)
-    func loadFast(_ address: UInt64, _ size: UInt64) -> UInt64? {
-        let entry = loadTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
-        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
+    func dataHit(_ entry: TLBEntry, _ address: UInt64, _ size: UInt64) -> Bool {
+        entry.tag == address & (~0xfff | (size &- 1))
+    }
+
+    /// A load through the data TLB (`dataTLB`: the load entries): the zero-extended value, or nil for the
+    /// out-of-line path.
+    @inline(__always)
+    func loadFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64) -> UInt64? {
+        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        guard _fastPath(dataHit(entry, address, size)) else { return nil }
         // A TLB entry never maps to host address 0.
         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
         switch size {
@@ -866,10 +944,12 @@ extension Hart {
         }
     }
 
+    /// A store through the store entries, which follow the load entries of `dataTLB`.
     @inline(__always)
-    func storeFast(_ address: UInt64, _ size: UInt64, _ value: UInt64) -> Bool {
-        let entry = storeTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
-        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return false }
+    func storeFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64,
+                   _ value: UInt64) -> Bool {
+        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        guard _fastPath(dataHit(entry, address, size)) else { return false }
         let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
             .unsafelyUnwrapped
         switch size {

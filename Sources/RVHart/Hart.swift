@@ -101,7 +101,7 @@ enum MMIOLoadKind: UInt8 {
 /// - A/D bits are set by the hart during the walk (as QEMU); the PTE write needs PMP write permission.
 ///
 /// The decoded-instruction cache holds a page of 8-byte slots (one per halfword, decoded on first
-/// execution) per physical page that ran code. Stores of this hart invalidate the slots they touch (a
+/// execution together with the straight line after it) per physical page that ran code. Stores of this hart invalidate the slots they touch (a
 /// page that keeps taking stores is detached from the cache until it runs again). Changes made by other
 /// harts or DMA become visible at this hart's next FENCE.I, as Zifencei allows; SFENCE.VMA and satp
 /// writes drop the translations that lead to decoded pages (TLB and recently entered pages).
@@ -223,7 +223,9 @@ public final class Hart {
     let eventSlot: UInt
     /// Holds an instruction that straddles two pages in its last slot.
     let straddlePage: UnsafeMutablePointer<DecodedInstruction>
-    let recentPages: UnsafeMutablePointer<RecentPage>
+    /// `RecentPage.count` entries per TLB set; `recentPages` points at the current fetch set's.
+    let recentPageSets: UnsafeMutablePointer<RecentPage>
+    var recentPages: UnsafeMutablePointer<RecentPage>
     // The page the loop enters after `enterPage`.
     var currentPage: UnsafeMutablePointer<DecodedInstruction>
     // What `slowStep` hands back to the loop.
@@ -272,8 +274,9 @@ public final class Hart {
         event.initialize(to: DecodedInstruction(.event))
         eventSlot = UInt(bitPattern: event)
         currentPage = lookupPage
-        recentPages = .allocate(capacity: RecentPage.count)
-        recentPages.initialize(repeating: .invalid, count: RecentPage.count)
+        recentPageSets = .allocate(capacity: RecentPage.count * TLBLayout.sets)
+        recentPageSets.initialize(repeating: .invalid, count: RecentPage.count * TLBLayout.sets)
+        recentPages = recentPageSets
         selectTLBs()
     }
 
@@ -286,7 +289,7 @@ public final class Hart {
         UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()
         straddlePage.deallocate()
         tlb.deallocate()
-        recentPages.deallocate()
+        recentPageSets.deallocate()
         regs.deallocate()
         romHost.deallocate()
     }

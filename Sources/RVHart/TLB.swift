@@ -1,7 +1,9 @@
 /// One software-TLB entry: the host address of a guest virtual address is `vaddr &+ hostOffset`.
 /// `tag` is the page's virtual address; `invalid` never matches a page address. A store entry whose tag has
 /// bit 0 set maps a page holding decoded code: stores to it take the slow path, which keeps the
-/// decoded-instruction cache exact.
+/// decoded-instruction cache exact. The loop's loads and stores hit only an entry whose tag equals the page
+/// address (`dataHit`), so a page is kept on the slow path by never refilling its entry (`resolve`) or, for
+/// one kind of access, by a marker bit in the tag.
 struct TLBEntry {
     var tag: UInt64
     var hostOffset: UInt64
@@ -27,11 +29,12 @@ enum TLBLayout {
 }
 
 extension Hart {
-    /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM.
+    /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM. The store entries
+    /// always follow the load entries of their set (the loop keeps one pointer for both).
     func selectTLBs() {
-        let fetch = tlb + tlbSet(for: priv, sum: false) * TLBLayout.setStride
-        if fetch != fetchTLB { forgetRecentPages() }
-        fetchTLB = fetch
+        let fetchSet = tlbSet(for: priv, sum: false)
+        fetchTLB = tlb + fetchSet * TLBLayout.setStride
+        recentPages = recentPageSets + fetchSet * RecentPage.count
         var dataPrivilege = priv
         if priv == .machine && mstatus & MStatus.mprv != 0 { dataPrivilege = previousMachineMode }
         let dataSet = tlbSet(for: dataPrivilege, sum: mstatus & MStatus.sum != 0) * TLBLayout.setStride

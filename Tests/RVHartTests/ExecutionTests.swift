@@ -33,6 +33,22 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.x(1), (total + 5) / 6)
     }
 
+    func testBudgetsAreExactInLongStraightRuns() {
+        // Three pages of counting instructions without a branch, then a jump back: the loop looks for the budget
+        // end only at control transfers while it is far, so a budget ending anywhere in a page must still stop there.
+        let count = 3 * 1024
+        m.put(Array(repeating: Asm.addi(1, 1, 1), count: count) + [Asm.jal(rd: 0, offset: -Int32(4 * count))])
+        m.hart.pc = TestMachine.ramBase
+        var total: UInt64 = 0
+        for budget: UInt64 in [2049, 2050, 2051, 4096, 1, 3000, 5000, 1023, 7000, 2048] {
+            XCTAssertEqual(m.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(m.hart.retired, total)
+            let iterations = total / UInt64(count + 1), within = total % UInt64(count + 1)
+            XCTAssertEqual(m.x(1), iterations * UInt64(count) + min(within, UInt64(count)), "after \(total)")
+        }
+    }
+
     func testHugeBudgetStopsAtWFI() {
         m.put([Asm.nop, Asm.nop, Asm.wfi])
         m.hart.pc = TestMachine.ramBase
