@@ -10,8 +10,9 @@ struct TLBEntry {
 
     static let invalid = TLBEntry(tag: .max, hostOffset: 0)
     static let codeMarker: UInt64 = 1
-    /// On load and store entries: the page holds a watched range (Watchpoints.swift).
-    static let watchMarker: UInt64 = 2
+    /// On load and store entries: the page holds a watched range (Watchpoints.swift). Above the bits an access's
+    /// size keeps in `dataHit`'s comparison (0-2), so that no access, aligned or not, ever matches it.
+    static let watchMarker: UInt64 = 1 << 11
 }
 
 enum AccessKind: Int {

@@ -55,6 +55,16 @@ final class WatchpointTests: XCTestCase {
         XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 4, "an 8-byte store overlapping the watched byte")
     }
 
+    func testAMisalignedAccessToAWatchedPageIsCheckedToo() {
+        m.put([Asm.auipc(1, 0x2000), Asm.ld(3, 1, 0), Asm.lw(3, 1, 0x12), Asm.jal(rd: 0, offset: -8)])
+        m.hart.pc = TestMachine.ramBase
+        XCTAssertEqual(m.run(3), .budgetExhausted, "the TLB holds the data page")
+        m.hart.setWatchpoints([Watchpoint(physical: data + 0x12, length: 4, kind: .read)])
+        m.hart.pc = TestMachine.ramBase + 4
+        XCTAssertEqual(m.hart.run(budget: 10, globalCount: 0), .watchpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 8, "the misaligned load at data+0x12, not the aligned one")
+    }
+
     func testWatchingChangesNothingTheProgramComputes() {
         loadLoop()
         let plain = TestMachine()
