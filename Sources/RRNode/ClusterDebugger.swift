@@ -129,11 +129,7 @@ final class ClusterDebugger: GDBTarget {
         }
         guard hart < hartCount, reply.id == resumesSent[hart] else { return }  // stale: from before a resume
         if state == .reversing {
-            // The machine replays an interval: a breakpoint or watchpoint there is noted (reverse-continue
-            // goes to the last one) and passed.
-            if scanHits != nil && reply.stopped.reason != .debugStoppedRequested && reply.stopped.inSlice {
-                scanHits?.append(Hit(g: reply.stopped.g, stop: stop(reply.stopped, hart: hart)))
-            }
+            // The timeline moves the machine (the harts note hits rather than stop; a stop from before that is passed).
             resumesSent[hart] &+= 1
             return send(.with { $0.action = .debugResume }, to: hart)
         }
@@ -190,13 +186,18 @@ final class ClusterDebugger: GDBTarget {
 
     /// Sends `request` to every hart; `done` once all have answered (with the first error, if any).
     private func broadcast(_ request: Rrvm_DebugRequest, done: @escaping (String?) -> Void) {
+        gather(request) { replies in done(replies.first { !$0.error.isEmpty }?.error) }
+    }
+
+    /// Sends `request` to every hart; `done` with the replies, in hart order, once all have answered.
+    private func gather(_ request: Rrvm_DebugRequest, done: @escaping ([Rrvm_DebugReply]) -> Void) {
+        var replies = [Rrvm_DebugReply?](repeating: nil, count: hartCount)
         var left = hartCount
-        var firstError: String?
         for hart in 0..<hartCount {
             send(request, to: hart) { reply in
-                if !reply.error.isEmpty && firstError == nil { firstError = reply.error }
+                replies[hart] = reply
                 left -= 1
-                if left == 0 { done(firstError) }
+                if left == 0 { done(replies.map { $0 ?? Rrvm_DebugReply() }) }
             }
         }
     }
@@ -415,13 +416,6 @@ final class ClusterDebugger: GDBTarget {
 
     // MARK: - Going back (replay with checkpoints)
 
-    /// A breakpoint or watchpoint hit while an interval replays: where (G, inside the hart's slice) and what.
-    private struct Hit {
-        var g: UInt64
-        var stop: GDBStop
-    }
-    /// Hits noted while an interval replays for reverse-continue (nil when not noting).
-    private var scanHits: [Hit]?
     private var reverseInterrupted = false
     private var detachedWhileReversing = false
 
@@ -455,6 +449,9 @@ final class ClusterDebugger: GDBTarget {
             then()
         }
         for index in 0..<hartCount {
+            // While the timeline moves the machine, breakpoints and watchpoints are noted, not stopped at: a hit
+            // costs no round trip (a breakpoint in a hot loop is hit millions of times).
+            send(.with { $0.action = .debugNoteHits; $0.value = 1 }, to: index)
             resumesSent[index] &+= 1
             send(.with { $0.action = .debugResume }, to: index)
         }
@@ -470,26 +467,36 @@ final class ClusterDebugger: GDBTarget {
         timeline.seek(toG: from) { [weak self] result in
             guard let self else { return }
             if case .failure(let error) = result { return self.arrive(failure: error) }
-            self.scanHits = []
-            timeline.run(toG: present) { [weak self] result in
-                guard let self else { return }
-                let hits = (self.scanHits ?? []).filter { $0.g < present }
-                self.scanHits = nil
-                if case .failure(let error) = result { return self.arrive(failure: error) }
-                if let last = hits.last {
-                    // A breakpoint is reported before its instruction. A watchpoint, going backwards, just after
-                    // the access: gdb (RISC-V watchpoints fire before the access) then steps back over it itself,
-                    // compares the values, and stops before the access.
-                    if case .watch = last.stop.kind { return self.go(to: last.g + 1, stop: last.stop) }
-                    return self.go(to: last.g, stop: last.stop)
+            // Noting afresh from here (a noted hit of the way to `from` does not count).
+            self.gather(.with { $0.action = .debugNoteHits; $0.value = 1 }) { [weak self] _ in
+                timeline.run(toG: present) { [weak self] result in
+                    guard let self else { return }
+                    if case .failure(let error) = result { return self.arrive(failure: error) }
+                    self.gather(.with { $0.action = .debugNoteHits; $0.value = 1 }) { [weak self] replies in
+                        self?.scanned(replies, from: from, present: present, hart: hart)
+                    }
                 }
-                if self.reverseInterrupted || self.detachedWhileReversing {
-                    return self.arrive(stop: GDBStop(kind: .interrupt, hart: hart))  // at `present`, a consistent point
-                }
-                if from == 0 { return self.go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart)) }
-                self.scanBack(before: from, hart: hart)
             }
         }
+    }
+
+    /// An interval replayed: go to the last hit noted in it (on any hart), or further back.
+    private func scanned(_ replies: [Rrvm_DebugReply], from: UInt64, present: UInt64, hart: Int) {
+        let hits = replies.indices.filter { replies[$0].hasLastHit && replies[$0].lastHit.g < present }
+        if let index = hits.max(by: { replies[$0].lastHit.g < replies[$1].lastHit.g }) {
+            let hit = replies[index].lastHit
+            let stop = stop(hit, hart: index)
+            // A breakpoint is reported before its instruction. A watchpoint, going backwards, just after the
+            // access: gdb (RISC-V watchpoints fire before the access) then steps back over it itself, compares the
+            // values, and stops before the access.
+            if case .watch = stop.kind { return go(to: hit.g + 1, stop: stop) }
+            return go(to: hit.g, stop: stop)
+        }
+        if reverseInterrupted || detachedWhileReversing {
+            return arrive(stop: GDBStop(kind: .interrupt, hart: hart))  // at `present`, a consistent point
+        }
+        if from == 0 { return go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart)) }
+        scanBack(before: from, hart: hart)
     }
 
     private func go(to g: UInt64, stop: GDBStop) {
@@ -503,6 +510,7 @@ final class ClusterDebugger: GDBTarget {
     /// The timeline holds the machine where reverse execution ends: every hart stops there for the debugger
     /// again, and the debugger is told (or, if it left meanwhile, the machine runs freely).
     private func arrive(stop: GDBStop) {
+        for hart in 0..<hartCount { send(.with { $0.action = .debugNoteHits; $0.value = 0 }, to: hart) }
         if detachedWhileReversing {
             detachedWhileReversing = false
             state = .stopped

@@ -119,21 +119,7 @@ final class HartNode: HartTransport {
             return gdb.reportStop(GDBStop(kind: kind, hart: 0))
         }
         // The sequencer's debugger (every hart a thread): tell it where this hart stopped and why.
-        var stopped = Rrvm_DebugStopped()
-        stopped.pc = runner.hart.pc
-        stopped.retired = runner.hart.retired
-        if let g = runner.currentG {
-            stopped.inSlice = true
-            stopped.g = g
-        }
-        switch runner.debugStopCause {
-        case .requested: stopped.reason = .debugStoppedRequested
-        case .breakpoint: stopped.reason = .debugStoppedBreakpoint
-        case .watchpoint(let hit):
-            stopped.reason = .debugStoppedWatchpoint
-            stopped.watchAddress = hit.address
-            stopped.watchKind = Rrvm_DebugWatchKind(rawValue: Int(hit.kind.rawValue)) ?? .debugWatchAccess
-        }
+        let stopped = Self.stopped(runner.debugStopCause, pc: runner.hart.pc, retired: runner.hart.retired, g: runner.currentG)
         debugReply(.with {
             $0.id = debugResumes
             $0.stopped = stopped
@@ -159,6 +145,9 @@ final class HartNode: HartTransport {
             runner.breakpointsPause = true
             runner.pause(.debugger, afterRetired: request.valueGiven ? request.value : nil)
             return  // answered by `paused(for:)`
+        case .debugNoteHits:
+            if let hit = runner.lastHit { reply.lastHit = Self.stopped(hit.cause, pc: hit.pc, retired: 0, g: hit.g) }
+            runner.notingHits = request.value == 1
         case .debugStopAtG:
             runner.breakpointsPause = true
             runner.pause(.debugger, atG: request.value)
@@ -203,6 +192,7 @@ final class HartNode: HartTransport {
             })
         case .debugDetach:
             debugResumes &+= 1
+            runner.notingHits = false
             for address in hart.breakpointList { hart.removeBreakpoint(address) }
             hart.setWatchpoints([])
             runner.breakpointsPause = false
@@ -212,6 +202,26 @@ final class HartNode: HartTransport {
             reply.error = "unknown debug action \(value)"
         }
         debugReply(reply)
+    }
+
+    /// A stop (or a noted hit) as the debugger is told: where (`g`: inside a slice), and why.
+    private static func stopped(_ cause: HartRunner.DebugStopCause, pc: UInt64, retired: UInt64, g: UInt64?) -> Rrvm_DebugStopped {
+        var stopped = Rrvm_DebugStopped()
+        stopped.pc = pc
+        stopped.retired = retired
+        if let g {
+            stopped.inSlice = true
+            stopped.g = g
+        }
+        switch cause {
+        case .requested: stopped.reason = .debugStoppedRequested
+        case .breakpoint: stopped.reason = .debugStoppedBreakpoint
+        case .watchpoint(let hit):
+            stopped.reason = .debugStoppedWatchpoint
+            stopped.watchAddress = hit.address
+            stopped.watchKind = Rrvm_DebugWatchKind(rawValue: Int(hit.kind.rawValue)) ?? .debugWatchAccess
+        }
+        return stopped
     }
 
     private func debugReply(_ reply: Rrvm_DebugReply) {

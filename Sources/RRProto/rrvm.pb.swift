@@ -235,6 +235,9 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// pause (.debugger) at the first instruction boundary of this hart's slices at G >= value
   case debugStopAtG // = 11
+
+  /// value 1: note breakpoint and watchpoint hits from now on (the last one) instead of
+  case debugNoteHits // = 12
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -255,6 +258,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case 9: self = .debugSetWatchpoints
     case 10: self = .debugDetach
     case 11: self = .debugStopAtG
+    case 12: self = .debugNoteHits
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -273,6 +277,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case .debugSetWatchpoints: return 9
     case .debugDetach: return 10
     case .debugStopAtG: return 11
+    case .debugNoteHits: return 12
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -291,6 +296,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     .debugSetWatchpoints,
     .debugDetach,
     .debugStopAtG,
+    .debugNoteHits,
   ]
 
 }
@@ -1317,39 +1323,64 @@ public nonisolated struct Rrvm_DebugStopped: Sendable {
   public init() {}
 }
 
-public nonisolated struct Rrvm_DebugReply: Sendable {
+public nonisolated struct Rrvm_DebugReply: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The request's; with `stopped`, how many DEBUG_RESUME the hart has carried out (a stop sent before the
   /// latest resume arrived is stale).
-  public var id: UInt32 = 0
+  public var id: UInt32 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
   /// empty: done
-  public var error: String = String()
+  public var error: String {
+    get {_storage._error}
+    set {_uniqueStorage()._error = newValue}
+  }
 
-  public var registers: [UInt64] = []
+  public var registers: [UInt64] {
+    get {_storage._registers}
+    set {_uniqueStorage()._registers = newValue}
+  }
 
-  public var data: Data = Data()
+  public var data: Data {
+    get {_storage._data}
+    set {_uniqueStorage()._data = newValue}
+  }
 
-  public var physical: UInt64 = 0
+  public var physical: UInt64 {
+    get {_storage._physical}
+    set {_uniqueStorage()._physical = newValue}
+  }
 
   /// set when the hart reached a debugger pause point
   public var stopped: Rrvm_DebugStopped {
-    get {_stopped ?? Rrvm_DebugStopped()}
-    set {_stopped = newValue}
+    get {_storage._stopped ?? Rrvm_DebugStopped()}
+    set {_uniqueStorage()._stopped = newValue}
   }
   /// Returns true if `stopped` has been explicitly set.
-  public var hasStopped: Bool {self._stopped != nil}
+  public var hasStopped: Bool {_storage._stopped != nil}
   /// Clears the value of `stopped`. Subsequent reads from it will return its default value.
-  public mutating func clearStopped() {self._stopped = nil}
+  public mutating func clearStopped() {_uniqueStorage()._stopped = nil}
+
+  /// DEBUG_NOTE_HITS: the last hit noted (g, pc, reason, watch)
+  public var lastHit: Rrvm_DebugStopped {
+    get {_storage._lastHit ?? Rrvm_DebugStopped()}
+    set {_uniqueStorage()._lastHit = newValue}
+  }
+  /// Returns true if `lastHit` has been explicitly set.
+  public var hasLastHit: Bool {_storage._lastHit != nil}
+  /// Clears the value of `lastHit`. Subsequent reads from it will return its default value.
+  public mutating func clearLastHit() {_uniqueStorage()._lastHit = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _stopped: Rrvm_DebugStopped? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Rrvm_LogHeader: @unchecked Sendable {
@@ -2742,7 +2773,7 @@ nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_DebugAction: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0\u{1}DEBUG_NOTE_HITS\0")
 }
 
 nonisolated extension Rrvm_DebugWatchKind: SwiftProtobuf._ProtoNameProviding {
@@ -4694,58 +4725,111 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DebugReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DebugReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}error\0\u{1}registers\0\u{1}data\0\u{1}physical\0\u{1}stopped\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}error\0\u{1}registers\0\u{1}data\0\u{1}physical\0\u{1}stopped\0\u{3}last_hit\0")
+
+  fileprivate class _StorageClass {
+    var _id: UInt32 = 0
+    var _error: String = String()
+    var _registers: [UInt64] = []
+    var _data: Data = Data()
+    var _physical: UInt64 = 0
+    var _stopped: Rrvm_DebugStopped? = nil
+    var _lastHit: Rrvm_DebugStopped? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _error = source._error
+      _registers = source._registers
+      _data = source._data
+      _physical = source._physical
+      _stopped = source._stopped
+      _lastHit = source._lastHit
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.error) }()
-      case 3: try { try decoder.decodeRepeatedUInt64Field(value: &self.registers) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.physical) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._stopped) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        case 3: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._registers) }()
+        case 4: try { try decoder.decodeSingularBytesField(value: &_storage._data) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._physical) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._stopped) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._lastHit) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.id != 0 {
-      try visitor.visitSingularUInt32Field(value: self.id, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._id != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._error.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 2)
+      }
+      if !_storage._registers.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._registers, fieldNumber: 3)
+      }
+      if !_storage._data.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._data, fieldNumber: 4)
+      }
+      if _storage._physical != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._physical, fieldNumber: 5)
+      }
+      try { if let v = _storage._stopped {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._lastHit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
     }
-    if !self.error.isEmpty {
-      try visitor.visitSingularStringField(value: self.error, fieldNumber: 2)
-    }
-    if !self.registers.isEmpty {
-      try visitor.visitPackedUInt64Field(value: self.registers, fieldNumber: 3)
-    }
-    if !self.data.isEmpty {
-      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
-    }
-    if self.physical != 0 {
-      try visitor.visitSingularUInt64Field(value: self.physical, fieldNumber: 5)
-    }
-    try { if let v = self._stopped {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_DebugReply, rhs: Rrvm_DebugReply) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.error != rhs.error {return false}
-    if lhs.registers != rhs.registers {return false}
-    if lhs.data != rhs.data {return false}
-    if lhs.physical != rhs.physical {return false}
-    if lhs._stopped != rhs._stopped {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._error != rhs_storage._error {return false}
+        if _storage._registers != rhs_storage._registers {return false}
+        if _storage._data != rhs_storage._data {return false}
+        if _storage._physical != rhs_storage._physical {return false}
+        if _storage._stopped != rhs_storage._stopped {return false}
+        if _storage._lastHit != rhs_storage._lastHit {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -85,6 +85,12 @@ public final class HartRunner {
         case watchpoint(WatchHit)
     }
     public private(set) var debugStopCause = DebugStopCause.requested
+    /// While set, breakpoints and watchpoints are noted (the last one in `lastHit`) instead of stopping the
+    /// hart: a debugger replaying an interval to find the last hit in it costs no round trip per hit.
+    public var notingHits = false {
+        didSet { if notingHits && !oldValue { lastHit = nil } }
+    }
+    public private(set) var lastHit: (g: UInt64, pc: UInt64, cause: DebugStopCause)?
 
     /// Counters for `RRVM_STATS=1`.
     public struct Statistics {
@@ -339,7 +345,15 @@ public final class HartRunner {
             if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point
             if (reason == .breakpoint || reason == .watchpoint) && breakpointsPause {
                 let watch = reason == .watchpoint ? hart.lastWatchHit : nil
-                reachPause(.debugger, cause: watch.map { .watchpoint($0) } ?? .breakpoint)
+                let cause: DebugStopCause = watch.map { .watchpoint($0) } ?? .breakpoint
+                if notingHits {
+                    // Noted, not stopped at: the breakpoint is passed (the hart skips the one at its pc once), the
+                    // access a watchpoint stopped happens unchecked.
+                    lastHit = (sliceG &+ executed, hart.pc, cause)
+                    if watch != nil { hart.stepOverWatchpoint() }
+                    continue
+                }
+                reachPause(.debugger, cause: cause)
                 return
             }
             switch reason {
