@@ -499,9 +499,13 @@ final class ClusterDebugger: GDBTarget {
         scanBack(before: from, hart: hart)
     }
 
+    /// Moves the machine to `g` and stops there for the debugger. On the way nothing is noted, so the harts run
+    /// without breakpoints and watchpoints (with them, the interpreter checks before every instruction).
     private func go(to g: UInt64, stop: GDBStop) {
+        for hart in 0..<hartCount { send(.with { $0.action = .debugSuspendBreakpoints; $0.value = 1 }, to: hart) }
         host.debuggerTimeline?.seek(toG: g) { [weak self] result in
             guard let self else { return }
+            for hart in 0..<self.hartCount { self.send(.with { $0.action = .debugSuspendBreakpoints; $0.value = 0 }, to: hart) }
             if case .failure(let error) = result { return self.arrive(failure: error) }
             self.arrive(stop: stop)
         }

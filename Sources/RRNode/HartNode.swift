@@ -28,6 +28,8 @@ final class HartNode: HartTransport {
     private var oneHartTarget: OneHartTarget?
     /// DEBUG_RESUME requests carried out (see DebugReply.id).
     private var debugResumes: UInt32 = 0
+    /// Breakpoints and watchpoints taken off for a while (DEBUG_SUSPEND_BREAKPOINTS).
+    private var suspended: (breakpoints: [UInt64], watchpoints: [Watchpoint])?
 
     init(runDirectory: RunDirectory, index: Int, gdbAddress: BusAddress? = nil) {
         self.runDirectory = runDirectory
@@ -148,6 +150,16 @@ final class HartNode: HartTransport {
         case .debugNoteHits:
             if let hit = runner.lastHit { reply.lastHit = Self.stopped(hit.cause, pc: hit.pc, retired: 0, g: hit.g) }
             runner.notingHits = request.value == 1
+        case .debugSuspendBreakpoints:
+            if request.value == 1, suspended == nil {
+                suspended = (hart.breakpointList, hart.watchpointList)
+                for address in hart.breakpointList { hart.removeBreakpoint(address) }
+                hart.setWatchpoints([])
+            } else if request.value == 0, let (breakpoints, watchpoints) = suspended {
+                suspended = nil
+                for address in breakpoints { hart.addBreakpoint(address) }
+                hart.setWatchpoints(watchpoints)
+            }
         case .debugStopAtG:
             runner.breakpointsPause = true
             runner.pause(.debugger, atG: request.value)
@@ -193,6 +205,7 @@ final class HartNode: HartTransport {
         case .debugDetach:
             debugResumes &+= 1
             runner.notingHits = false
+            suspended = nil
             for address in hart.breakpointList { hart.removeBreakpoint(address) }
             hart.setWatchpoints([])
             runner.breakpointsPause = false

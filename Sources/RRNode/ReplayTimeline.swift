@@ -12,7 +12,7 @@ final class ReplayTimeline: DebuggerTimeline {
     private var takeOverDone: ((Result<Void, Error>) -> Void)?
     /// G between automatic checkpoints under gdb (unless --checkpoint-interval says otherwise): denser than a
     /// plain replay's, so that going back a little replays little.
-    static let defaultInterval: UInt64 = 20_000_000
+    static let defaultInterval: UInt64 = 10_000_000
 
     init(timeline: ClusterTimeline, sequencer: Sequencer) {
         self.timeline = timeline

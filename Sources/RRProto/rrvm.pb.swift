@@ -238,6 +238,9 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
 
   /// value 1: note breakpoint and watchpoint hits from now on (the last one) instead of
   case debugNoteHits // = 12
+
+  /// stopping; 0: stop noting; either way the reply's `last_hit` is the last noted, if any
+  case debugSuspendBreakpoints // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -259,6 +262,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case 10: self = .debugDetach
     case 11: self = .debugStopAtG
     case 12: self = .debugNoteHits
+    case 13: self = .debugSuspendBreakpoints
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -278,6 +282,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     case .debugDetach: return 10
     case .debugStopAtG: return 11
     case .debugNoteHits: return 12
+    case .debugSuspendBreakpoints: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -297,6 +302,7 @@ public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable
     .debugDetach,
     .debugStopAtG,
     .debugNoteHits,
+    .debugSuspendBreakpoints,
   ]
 
 }
@@ -2773,7 +2779,7 @@ nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Rrvm_DebugAction: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0\u{1}DEBUG_NOTE_HITS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0\u{1}DEBUG_NOTE_HITS\0\u{1}DEBUG_SUSPEND_BREAKPOINTS\0")
 }
 
 nonisolated extension Rrvm_DebugWatchKind: SwiftProtobuf._ProtoNameProviding {

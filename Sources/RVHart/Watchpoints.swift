@@ -78,6 +78,8 @@ extension Hart {
         return false
     }
 
+    public var watchpointList: [Watchpoint] { watchpoints }
+
     /// The watchpoint that stopped the last `run` with `.watchpoint`.
     public var lastWatchHit: WatchHit? { watchHit }
 
