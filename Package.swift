@@ -72,12 +72,14 @@ let package = Package(
                                                              "RVMachine"],
                           path: "Benchmarks/rrvm-bench", swiftSettings: strict),
 
+        // What several test targets share (the seeded generator of the fuzz-style tests); only tests use it.
+        .target(name: "RRTestSupport", path: "Tests/RRTestSupport", swiftSettings: strict),
         .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
         .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
         .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
-        .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto"]),
+        .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto", "RRTestSupport"]),
         .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),
-        .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RVPlatform"]),
+        .testTarget(name: "RRSequencerTests", dependencies: ["RRSequencer", "RRProto", "RRTestSupport", "RVPlatform"]),
         .testTarget(name: "RRCheckpointTests", dependencies: ["RRCheckpoint", "RRProto", "RRRoles", "RVHart", "RVMachine",
                                                              "RVPlatform"]),
         .testTarget(name: "EndToEndTests", dependencies: ["RRSequencer", "RRProto"]),

@@ -15,6 +15,20 @@ public struct RRCtlCommand: ParsableCommand {
         subcommands: [Up.self, RR.self, Replay.self, LogCommand.self, PS.self, Guest.self])
 
     public init() {}
+
+    /// ArgumentParser's main, except that a bad command line gets one line (what is wrong, with the accepted
+    /// values where there is a list), not the usage block after it; `--help` shows that.
+    public static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error where !(error is ExitCode) && exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options describing the machine, shared by `up` and the benchmarks.
@@ -111,8 +125,7 @@ struct Up: ParsableCommand {
         try debugger.validate(harts: Int(plan.config.harts))
         // Claimed (and locked) for the whole run, before anything starts.
         let recording = try record.map { path in
-            try RecordingFile(path: path, force: force,
-                              images: plan.config.images.map(\.path) + plan.config.devices.map(\.path).filter { !$0.isEmpty })
+            try RecordingFile(path: path, force: force, images: plan.imagePaths)
         }
         let logArguments = recording.map {
             ["--record", $0.path, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]

@@ -18,9 +18,10 @@ enum FingerprintCache {
         var entries = loaded ?? [:]
         if let known = entries[key] { return known }
         let hash = SHA256.hex(bytes)
-        // One entry per file: an older version's goes.
+        // One entry per file: an older version's goes, and so do those of files that no longer exist (runs
+        // on temporary images would otherwise grow the file without bound).
         let prefix = absolute(file) + "\t"
-        entries = entries.filter { !$0.key.hasPrefix(prefix) }
+        entries = entries.filter { !$0.key.hasPrefix(prefix) && access(Self.file(ofKey: $0.key), F_OK) == 0 }
         entries[key] = hash
         loaded = entries
         save(entries)
@@ -28,7 +29,7 @@ enum FingerprintCache {
     }
 
     /// The cache file's entries, read once per process (a run fingerprints up to four images).
-    private static var loaded: [String: String]?
+    static var loaded: [String: String]?
 
     /// Path, size, modification time (ns) and inode: what identifies this version of the file.
     private static func key(for file: String) -> String? {
@@ -36,6 +37,11 @@ enum FingerprintCache {
         guard stat(file, &status) == 0 else { return nil }
         let modified = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
         return "\(absolute(file))\t\(status.st_size)\t\(modified)\t\(status.st_ino)"
+    }
+
+    /// The file a key names: everything before its last three fields.
+    private static func file(ofKey key: String) -> String {
+        key.split(separator: "\t", omittingEmptySubsequences: false).dropLast(3).joined(separator: "\t")
     }
 
     private static func load() -> [String: String] {

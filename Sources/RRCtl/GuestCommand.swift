@@ -50,11 +50,32 @@ enum DefaultGuest {
         environment["RRVM_GUEST_DIR"] = directory
         process.environment = environment
         process.standardOutput = FileHandle.standardError
+        // Foundation starts the script in a process group of its own, which Ctrl-C at the terminal (or a
+        // signal to rrctl's group) does not reach: rrctl passes such signals on, so no build outlives it.
+        buildGroup = 0
+        receivedSignal = 0
+        let forward: @convention(c) (Int32) -> Void = { number in
+            receivedSignal = number
+            if buildGroup > 0 { kill(-buildGroup, number) }
+        }
+        let previous = forwardedSignals.map { ($0, signal($0, forward)) }
+        defer { for (number, handler) in previous { signal(number, handler) } }
         try process.run()
+        buildGroup = process.processIdentifier
+        if receivedSignal != 0 { kill(-buildGroup, receivedSignal) }
         process.waitUntilExit()
+        buildGroup = 0
+        if receivedSignal != 0 { throw ExitCode(128 + receivedSignal) }
         return process.terminationStatus
     }
+
+    private static let forwardedSignals = [SIGINT, SIGTERM, SIGHUP]
 }
+
+/// The guest build's process group while it runs, and a signal rrctl received meanwhile (set by a signal
+/// handler: plain globals, initialised before the handler is installed).
+private var buildGroup: pid_t = 0
+private var receivedSignal: Int32 = 0
 
 extension DefaultGuest {
     struct Images {

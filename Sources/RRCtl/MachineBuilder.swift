@@ -34,6 +34,11 @@ struct MachinePlan {
     var config: Rrvm_MachineConfig
     var boot: BootPlan
 
+    /// Every file the run reads as an image or a disk (what --record must never overwrite).
+    var imagePaths: [String] {
+        config.images.map(\.path) + config.devices.map(\.path).filter { !$0.isEmpty }
+    }
+
     func load(into ram: SharedRAM) throws {
         try boot.load(into: GuestMemory(base: ram.base, guestBase: MemoryMap.ramBase, size: UInt64(ram.size)))
     }

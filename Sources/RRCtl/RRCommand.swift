@@ -21,21 +21,23 @@ struct RR: ParsableCommand {
     @Option(help: "Keep the log in this new file (default: a temporary file, removed at the end).")
     var record: String?
 
+    @Flag(help: "Let --record overwrite an existing file (never one of the run's images, nor a log being recorded).")
+    var force = false
+
     func validate() throws {
         guard eval.eval != nil else { throw ValidationError("rr needs --eval 'COMMANDS' (the guest powers off after them)") }
-        if let record, FileManager.default.fileExists(atPath: record) || (try? FileManager.default.destinationOfSymbolicLink(atPath: record)) != nil {
-            throw ValidationError("--record: \(record) already exists; give a new file")
-        }
     }
 
     func run() throws {
+        let plan = try MachineBuilder.plan(machine, recording: true, eval: eval.eval)
+        // Claimed before anything runs, by `up --record`'s rules.
+        let kept = try record.map { try RecordingFile(path: $0, force: force, images: plan.imagePaths) }
         let work = try PrivateDirectory(prefix: "rrctl-rr")
         defer { work.remove() }
-        let log = record ?? work.path + "/run.log"
+        let log = kept?.path ?? work.path + "/run.log"
         let captures = (record: work.path + "/record.console", replay: work.path + "/replay.console")
         let noDebugger = try DebuggerOptions.parse([])
 
-        let plan = try MachineBuilder.plan(machine, recording: true, eval: eval.eval)
         let recordStart = Date()
         let recordStatus = try launch(plan: plan, sequencerArguments: ["--record", log, "--console-capture", captures.record],
                                       forwardInput: false, debugger: noDebugger, timeout: eval.effectiveTimeout)
@@ -56,6 +58,7 @@ struct RR: ParsableCommand {
                        forwardInput: false, debugger: noDebugger, timeout: eval.effectiveTimeout)
         }
         let replaySeconds = Date().timeIntervalSince(replayStart)
+        withExtendedLifetime(kept) {}
         let replayed = try ConsoleCapture.read(path: captures.replay)
 
         let difference = ConsoleComparison.firstDifference(recorded, replayed)

@@ -355,8 +355,17 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if let lane { connection.attachLane(lane) }
     }
 
+    /// Refusals so far: the first few are reported on standard error, the rest only counted, so that a
+    /// stranger who keeps connecting cannot flood the user's terminal.
+    private var refusals = 0
+    static let reportedRefusals = 3
+
     private func refuse(_ connection: Connection, _ reason: String) {
-        report("rrvm-sequencer", "refused a peer: \(reason)")
+        refusals += 1
+        if refusals <= Self.reportedRefusals {
+            report("rrvm-sequencer", "refused a peer: \(reason)"
+                   + (refusals == Self.reportedRefusals ? " (further refusals are not reported)" : ""))
+        }
         var envelope = Rrvm_Envelope()
         envelope.body = .refused(.with { $0.reason = reason })
         connection.send(envelope)

@@ -9,9 +9,10 @@ struct TLBEntry {
     var hostOffset: UInt64
 
     static let invalid = TLBEntry(tag: .max, hostOffset: 0)
-    static let codeMarker: UInt64 = 1
-    /// On load and store entries: the page holds a watched range (Watchpoints.swift). Above the bits an access's
-    /// size keeps in `dataHit`'s comparison (0-2), so that no access, aligned or not, ever matches it.
+    /// On store entries: the page holds decoded code (its stores must reach the code cache). Above the bits an
+    /// access's size keeps in `dataHit`'s comparison (0-2), so that no store, aligned or not, ever matches it.
+    static let codeMarker: UInt64 = 1 << 10
+    /// On load and store entries: the page holds a watched range (Watchpoints.swift); above those bits too.
     static let watchMarker: UInt64 = 1 << 11
 }
 

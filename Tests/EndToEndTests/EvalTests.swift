@@ -110,7 +110,7 @@ final class EvalTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: existing, contents: Data("keep me".utf8))
         let run = try RRCtlRun(["rr", "--record", existing, "--eval", "true"])
         XCTAssertNotEqual(run.wait(seconds: 60), 0)
-        XCTAssertTrue(run.errors.contains("already exists"), run.errors)
+        XCTAssertTrue(run.errors.contains("the file exists; give --force to overwrite it"), run.errors)
         XCTAssertEqual(FileManager.default.contents(atPath: existing), Data("keep me".utf8))
     }
 

@@ -178,6 +178,22 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(first.wait(), 0, first.errors)
         let replay = try RRCtlRun(["replay", log], environment: environment)
         XCTAssertEqual(replay.wait(), 0, replay.errors)
+
+        // `rrctl rr --record` follows the same rules.
+        let recorded = try Data(contentsOf: URL(fileURLWithPath: log))
+        let link = scratch + "/link.log"
+        XCTAssertEqual(symlink(scratch + "/nowhere.log", link), 0)
+        for (path, extra, refusal) in [(log, [], "give --force"), (kernel, ["--force"], "one of this run's images"),
+                                       (link, [], "not a regular file")] {
+            let rr = try RRCtlRun(["rr", "--smp", "1", "--bios", "none", "--kernel", kernel, "--eval", "x", "--record", path] + extra,
+                                  environment: environment)
+            XCTAssertEqual(rr.wait(seconds: 30), 1, rr.errors)
+            XCTAssertTrue(rr.errors.contains(refusal), rr.errors)
+            XCTAssertEqual(lines(rr.errors).count, 1, rr.errors)
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: log)), recorded)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: kernel)), image)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch + "/nowhere.log"))
     }
 
     // MARK: 10. kill -9 of rrctl
@@ -308,6 +324,15 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertNotEqual(negative.wait(seconds: 30), 0)
         XCTAssertTrue(negative.errors.contains("--smp must be 1 to 8, not -1"), negative.errors)
 
+        // A bad value: one line naming the accepted values, not the usage block.
+        let detail = try up("uart-hello", ["--log-detail", "bogus"])
+        XCTAssertEqual(detail.wait(seconds: 30), 64, detail.errors)
+        XCTAssertEqual(lines(detail.errors), ["Error: The value 'bogus' is invalid for '--log-detail <log-detail>'. "
+                                              + "Please provide one of 'compact' and 'full'."])
+        let mmu = try up("uart-hello", ["--mmu", "sv57"])
+        XCTAssertEqual(mmu.wait(seconds: 30), 64, mmu.errors)
+        XCTAssertEqual(lines(mmu.errors), ["Error: --mmu must be sv39 or sv48, not 'sv57'"])
+
         // A killed sequencer: a short account naming it and its signal.
         let run = try up("uart-echo", smp: 2, keepInputOpen: true)
         XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
@@ -320,6 +345,33 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertLessThanOrEqual(lines(run.errors).count, 3, run.errors)
         usleep(200_000)
         XCTAssertEqual(run.leftovers(), [])
+    }
+
+    /// Ctrl-C while rrctl builds the default guest ends the build too (it runs in a process group of its own).
+    func testInterruptedGuestBuildDoesNotOutliveRRCtl() throws {
+        let home = scratch + "/home"
+        try FileManager.default.createDirectory(atPath: home + "/cluster", withIntermediateDirectories: true)
+        let script = home + "/cluster/build-guest.sh"
+        try "echo $$ > \"$RRVM_GUEST_DIR/build.pid.new\"; mv \"$RRVM_GUEST_DIR/build.pid.new\" \"$RRVM_GUEST_DIR/build.pid\"; sleep 59.75\n"
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        let guest = scratch + "/guest"
+        try FileManager.default.createDirectory(atPath: guest, withIntermediateDirectories: false)
+        let run = try RRCtlRun(["up"], environment: environment.merging(["RRVM_HOME": home, "RRVM_GUEST_DIR": guest]) { $1 })
+        var build: Int32 = 0
+        let started = Date().addingTimeInterval(30)
+        while build == 0 && Date() < started {
+            usleep(20_000)
+            build = Int32((try? String(contentsOfFile: guest + "/build.pid", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        }
+        XCTAssertGreaterThan(build, 0, run.errors)
+        usleep(100_000) // the script reaches its sleep
+        kill(run.pid, SIGINT)
+        XCTAssertEqual(run.wait(seconds: 30), 128 + SIGINT, run.errors)
+        let deadline = Date().addingTimeInterval(5)
+        while kill(build, 0) == 0 && Date() < deadline { usleep(20_000) }
+        XCTAssertNotEqual(kill(build, 0), 0, "the build script (pid \(build)) outlived rrctl")
+        XCTAssertNil(Processes.find(["sleep\u{0}59.75"]), "the build's own children outlived rrctl")
     }
 
     private func residentKiB(_ pid: Int32) -> Int {

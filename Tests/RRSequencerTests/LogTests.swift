@@ -1,6 +1,7 @@
 import Foundation
 import RRProto
 import RRSequencer
+import RRTestSupport
 import XCTest
 
 final class LogTests: XCTestCase {
@@ -273,7 +274,7 @@ final class LogTests: XCTestCase {
         let original = try bytes(path)
         let entries = try records(original)
         let ends = entries.indices.map { $0 + 1 < entries.count ? entries[$0 + 1].offset : original.count }
-        var generator = SeededGenerator(seed: 0x5EED_0F_1065)
+        var generator = SplitMix64(seed: 0x5EED_0F_1065)
         let deadline = Date().addingTimeInterval(3)
         var tried = 0
         func read(_ bytes: [UInt8]) -> Result<[LogEntry], Error> { Result { try records(bytes) } }
@@ -339,18 +340,5 @@ final class LogTests: XCTestCase {
 
     func testCRC32MatchesTheStandardCheckValue() {
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
-    }
-}
-
-/// SplitMix64: a fixed seed gives the same cases every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
