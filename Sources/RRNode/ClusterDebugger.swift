@@ -50,7 +50,6 @@ protocol DebuggerTimeline: AnyObject {
 /// range; every hart then checks its own accesses to that range (see RVHart's Watchpoints.swift).
 final class ClusterDebugger: GDBTarget {
     let hartCount: Int
-    let trace = ProcessInfo.processInfo.environment["RRVM_DEBUG_TRACE"] != nil
     private unowned let host: ClusterDebuggerHost
     private var server: GDBServer?
     private let replaying: Bool
@@ -122,7 +121,6 @@ final class ClusterDebugger: GDBTarget {
 
     /// A DebugReply from hart `hart`.
     func receive(_ reply: Rrvm_DebugReply, fromHart hart: Int) {
-        if trace { FileHandle.standardError.write("DBG <- hart \(hart): \(reply)\n".data(using: .utf8)!) }
         guard reply.hasStopped else {
             pending.removeValue(forKey: reply.id)?(reply)
             return
@@ -180,7 +178,6 @@ final class ClusterDebugger: GDBTarget {
             pending[nextID] = done
             nextID = nextID == .max ? 1 : nextID + 1
         }
-        if trace { FileHandle.standardError.write("DBG -> hart \(hart): \(request)\n".data(using: .utf8)!) }
         host.sendDebugRequest(request, toHart: hart)
     }
 

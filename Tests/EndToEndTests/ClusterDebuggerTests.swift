@@ -115,6 +115,26 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
 
+    /// A device's DMA into a watched buffer (virtio-blk reading sector 7 into data_in) stops the machine, on the
+    /// thread of the hart whose access started the device operation.
+    func testAWatchpointSeesTheDevicesDMA() throws {
+        _ = try turnsRecording()  // gdb-multiarch present
+        let program = try Harness.guest("virtio-blk")
+        let disk = Self.directory.appendingPathComponent("dma-disk.img")
+        try Data(count: 1 << 20).write(to: disk)
+        let session = try DebugSession(arguments: ["up", "--smp", "1", "--bios", "none", "--kernel", program, "--disk", disk.path])
+        let transcript = try session.gdb(program: program, commands: ["watch data_in[100]", "continue", "print data_in[100]",
+                                                                      "print data_out[100]", "delete", "continue"])
+        XCTAssertTrue(transcript.contains("Hardware watchpoint 1: data_in[100]\n\nOld value = 0 '\\000'"), transcript)
+        let values = transcript.components(separatedBy: "\n").filter { $0.hasPrefix("$1 = ") || $0.hasPrefix("$2 = ") }
+            .map { $0.dropFirst(5) }
+        XCTAssertEqual(values.count, 2, transcript)
+        XCTAssertEqual(values.first, values.last, "the device wrote what was written to the disk: \(transcript)")
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.output.contains("PASS virtio-blk"), session.replay.output)
+    }
+
     func testADebuggerThatGoesAwayInTheMiddleOfAReverseContinueLeavesTheReplayConsistent() throws {
         let (log, program) = try turnsRecording()
         let session = try DebugSession(replaying: log)
