@@ -264,6 +264,26 @@ extension ClusterDebuggerTests {
         session.assertTheReplayEndsMatchingItsRecording()
     }
 
+    /// Ctrl-C during a reverse-continue that finds nothing: the machine stops at the end of the interval being
+    /// replayed (here the present) with SIGINT, not at the start of the log; the replay stays consistent.
+    func testCtrlCInterruptsAReverseContinue() throws {
+        let (log, program) = try turnsRecording()
+        let session = try DebugSession(replaying: log)
+        let connection = try GDBConnection(port: session.port)
+        let turnsDone = String(try DebuggerTests.symbolAddress("turns_done", in: program), radix: 16)
+        func packet(_ payload: String) -> String {
+            "$" + payload + "#" + String(format: "%02x", payload.utf8.reduce(UInt8(0)) { $0 &+ $1 })
+        }
+        XCTAssertEqual(connection.exchange(packet("Z0,\(turnsDone),2")), "+$OK#9a")
+        XCTAssertTrue(connection.exchange(packet("c")).contains("T05thread:1;"), "stopped at turns_done")
+        XCTAssertEqual(connection.exchange(packet("z0,\(turnsDone),2")), "+$OK#9a")
+        XCTAssertEqual(connection.exchange(packet("Z0,12345678,2")), "+$OK#9a")
+        let stop = connection.exchange(packet("bc") + "\u{03}")
+        XCTAssertTrue(stop.contains("$T02thread:"), "Ctrl-C, not the start of the log: \(stop)")
+        XCTAssertEqual(connection.exchange(packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        session.assertTheReplayEndsMatchingItsRecording()
+    }
+
     func testALiveRunRefusesReverseExecutionWithAMessage() throws {
         let (_, program) = try turnsRecording()
         let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program])

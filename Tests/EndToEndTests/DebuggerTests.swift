@@ -42,7 +42,7 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors)
         XCTAssertTrue(transcript.contains("Breakpoint 1"), "gdb said:\n" + transcript)
         XCTAssertTrue(transcript.contains("secondary_main"), transcript)
-        let symbol = try symbolAddress("secondary_main", in: program)
+        let symbol = try Self.symbolAddress("secondary_main", in: program)
         XCTAssertTrue(transcript.contains("$1 = 0x\(String(symbol, radix: 16))"), "stopped at the breakpoint: \(transcript)")
         XCTAssertFalse(transcript.contains("$2 = 0x\(String(symbol, radix: 16))\n"), "two steps moved the pc: \(transcript)")
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
@@ -85,7 +85,7 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(run.output.contains("PASS uart-hello"), run.output)
     }
 
-    private func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
+    static func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
         let nm = Process()
         nm.executableURL = URL(fileURLWithPath: "/usr/bin/riscv64-unknown-elf-nm")
         nm.arguments = [program]
