@@ -12,32 +12,8 @@ extension Rrvm_HartState {
         pc = s.pc
         privilege = UInt32(s.privilege.rawValue)
         retired = s.retired
-        mstatus = s.mstatus
-        medeleg = s.medeleg
-        mideleg = s.mideleg
-        mie = s.mie
-        mipSoftware = s.mipSoftware
-        interruptLines = s.interruptLines
+        for (inSnapshot, inMessage) in plainRegisters { self[keyPath: inMessage] = s[keyPath: inSnapshot] }
         sstcPending = s.sstcPending
-        mtvec = s.mtvec
-        stvec = s.stvec
-        mepc = s.mepc
-        sepc = s.sepc
-        mcause = s.mcause
-        scause = s.scause
-        mtval = s.mtval
-        stval = s.stval
-        mscratch = s.mscratch
-        sscratch = s.sscratch
-        satp = s.satp
-        mcounteren = s.mcounteren
-        scounteren = s.scounteren
-        menvcfg = s.menvcfg
-        senvcfg = s.senvcfg
-        mcountinhibit = s.mcountinhibit
-        stimecmp = s.stimecmp
-        minstret = s.minstret
-        mcycle = s.mcycle
         fflags = UInt32(truncatingIfNeeded: s.fflags)
         frm = UInt32(truncatingIfNeeded: s.frm)
         pmpcfg = Data(s.pmpConfig)
@@ -78,32 +54,8 @@ extension HartSnapshot {
         pc = m.pc
         self.privilege = privilege
         retired = m.retired
-        mstatus = m.mstatus
-        medeleg = m.medeleg
-        mideleg = m.mideleg
-        mie = m.mie
-        mipSoftware = m.mipSoftware
-        interruptLines = m.interruptLines
+        for (inSnapshot, inMessage) in plainRegisters { self[keyPath: inSnapshot] = m[keyPath: inMessage] }
         sstcPending = m.sstcPending
-        mtvec = m.mtvec
-        stvec = m.stvec
-        mepc = m.mepc
-        sepc = m.sepc
-        mcause = m.mcause
-        scause = m.scause
-        mtval = m.mtval
-        stval = m.stval
-        mscratch = m.mscratch
-        sscratch = m.sscratch
-        satp = m.satp
-        mcounteren = m.mcounteren
-        scounteren = m.scounteren
-        menvcfg = m.menvcfg
-        senvcfg = m.senvcfg
-        mcountinhibit = m.mcountinhibit
-        stimecmp = m.stimecmp
-        minstret = m.minstret
-        mcycle = m.mcycle
         fflags = UInt64(m.fflags)
         frm = UInt64(m.frm)
         pmpConfig = [UInt8](m.pmpcfg)
@@ -118,6 +70,17 @@ extension HartSnapshot {
                             retired: trap.retired)
         }
     }
+}
+
+/// The registers kept as plain 64-bit values under the same name in the snapshot and in the message: one
+/// list serves both directions.
+private var plainRegisters: [(WritableKeyPath<HartSnapshot, UInt64>, WritableKeyPath<Rrvm_HartState, UInt64>)] {
+    [(\.mstatus, \.mstatus), (\.medeleg, \.medeleg), (\.mideleg, \.mideleg), (\.mie, \.mie),
+     (\.mipSoftware, \.mipSoftware), (\.interruptLines, \.interruptLines), (\.mtvec, \.mtvec), (\.stvec, \.stvec),
+     (\.mepc, \.mepc), (\.sepc, \.sepc), (\.mcause, \.mcause), (\.scause, \.scause), (\.mtval, \.mtval),
+     (\.stval, \.stval), (\.mscratch, \.mscratch), (\.sscratch, \.sscratch), (\.satp, \.satp),
+     (\.mcounteren, \.mcounteren), (\.scounteren, \.scounteren), (\.menvcfg, \.menvcfg), (\.senvcfg, \.senvcfg),
+     (\.mcountinhibit, \.mcountinhibit), (\.stimecmp, \.stimecmp), (\.minstret, \.minstret), (\.mcycle, \.mcycle)]
 }
 
 private func privilegeMode(_ value: UInt32, _ field: String) throws -> PrivilegeMode {

@@ -159,10 +159,10 @@ struct Replay: ParsableCommand {
     @Option(help: "With --full-stream: the interval's last G (default the log's last).")
     var to: UInt64?
 
-    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval).")
+    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval or --gdb).")
     var checkpointBudget: String?
 
-    @Option(help: "G between two automatic checkpoints (default 200000000).")
+    @Option(help: "G between two automatic checkpoints (default 20000000).")
     var checkpointInterval: UInt64?
 
     @Option(help: "Check N checkpoint round trips at random points: checkpoint at G1, run to G2, restore, run to G2 again; every state and the console must be identical.")
@@ -193,6 +193,10 @@ struct Replay: ParsableCommand {
         } else {
             try reader.checkFraming()
         }
+        // Under a debugger the replay takes checkpoints by default (going back needs them).
+        let checkpointBudget = checkpointBudget
+            ?? (debugger.gdb != nil && checkpointInterval == nil && verifyCheckpoints == nil
+                ? "\(CheckpointPolicy.defaultBudget >> 20)M" : nil)
         if let checkpointBudget {
             guard parseByteSize(checkpointBudget) != nil else {
                 throw ValidationError("--checkpoint-budget: '\(checkpointBudget)' is not a size (e.g. 512M, 2G)")

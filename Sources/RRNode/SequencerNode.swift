@@ -489,6 +489,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                    + "(\(stats.answeredByHarts) by the harts), \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped")
+            if let timeline, timeline.statistics.checkpoints > 0 {
+                report("rrvm-sequencer", timeline.summary)
+            }
         }
         // Let the shutdown messages (and the console's last bytes) leave, then close everything so the
         // loop ends: checked every millisecond, for at most a second.

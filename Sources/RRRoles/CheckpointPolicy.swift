@@ -14,8 +14,9 @@ public struct CheckpointPolicy: Equatable {
     /// 512 MiB: on the default 4-hart Linux guest (256 MiB of RAM, about half of it ever written), the first
     /// checkpoint holds every written page and the next ones only their changes.
     public static let defaultBudget = 512 << 20
-    /// 200 million G: about a second of replay on this interpreter, and a checkpoint costs far less than that.
-    public static let defaultInterval: UInt64 = 200_000_000
+    /// 20 million G: about 0.3 s of replay of the 4-hart Linux guest on this interpreter (its whole boot is
+    /// about 96 million G), for a checkpoint of about 50 ms (a comparison of all of RAM).
+    public static let defaultInterval: UInt64 = 20_000_000
 
     public init(budget: Int = CheckpointPolicy.defaultBudget, interval: UInt64 = CheckpointPolicy.defaultInterval) {
         self.budget = budget
@@ -28,9 +29,10 @@ public enum CheckpointThinning {
     /// Among checkpoints at G `gs` (ascending) with the machine at `present`, the index of the one whose
     /// removal leaves the smallest gap for its distance from the present: old checkpoints go first, and the
     /// survivors end up spaced roughly in proportion to their age (denser near the present). The oldest and the
-    /// newest are always kept (the one nearest the start bounds every backward seek). Nil when fewer than three.
+    /// newest are always kept (the one nearest the start bounds every backward seek: nothing goes back before
+    /// it), except that of two the newest goes (the oldest is the one that cannot be replaced). Nil for one.
     public static func victim(gs: [UInt64], present: UInt64) -> Int? {
-        guard gs.count >= 3 else { return nil }
+        guard gs.count >= 3 else { return gs.count == 2 ? 1 : nil }
         var best: (index: Int, score: Double)?
         for index in 1..<(gs.count - 1) {
             let gap = Double(gs[index + 1] &- gs[index - 1])

@@ -17,8 +17,14 @@ public final class CheckpointVerifier {
         self.timeline = timeline
         self.say = say
         let span = (timeline.endG ?? 0) / 20 * 19
-        var generator = SplitMix64(seed: seed)
-        let gs = (0..<(2 * max(rounds, 0))).map { _ in span == 0 ? 0 : generator.next() % span }.sorted()
+        // Point i from the seed and i alone (FNV-1a of both, then MurmurHash3's finalizer, which spreads
+        // neighbouring inputs): the same seed places the same points everywhere.
+        let gs = (0..<UInt64(2 * max(rounds, 0))).map { index -> UInt64 in
+            var z = digest((0..<16).map { UInt8(truncatingIfNeeded: ($0 < 8 ? seed : index) >> (8 * ($0 % 8))) })
+            z = (z ^ (z >> 33)) &* 0xff51_afd7_ed55_8ccd
+            z = (z ^ (z >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+            return span == 0 ? 0 : (z ^ (z >> 33)) % span
+        }.sorted()
         points = stride(from: 0, to: gs.count, by: 2).map { (gs[$0], gs[$0 + 1]) }
     }
 
@@ -79,18 +85,5 @@ public final class CheckpointVerifier {
                 }
             }
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64): the same seed gives the same points everywhere.
-public struct SplitMix64 {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }

@@ -131,6 +131,7 @@ public final class ClusterTimeline {
     /// Checkpoints taken automatically, in G order.
     public private(set) var automatic: [CheckpointHandle] = []
     public private(set) var policy: CheckpointPolicy?
+    private var lastAutomaticG: UInt64?
     /// Counters for the benchmark: checkpoints taken and restored, their host time, the pages written back.
     public private(set) var statistics = Statistics()
 
@@ -147,6 +148,7 @@ public final class ClusterTimeline {
     private var collecting: Collection?
     private var running: ((Result<Void, Error>) -> Void)?
     private var runTarget: UInt64 = 0
+    private var interrupted = false
     private var busy = false
 
     /// A timeline of `sequencer`'s machine, whose guest RAM is mapped at `ram` in this process.
@@ -180,6 +182,7 @@ public final class ClusterTimeline {
         }
         runTarget = target
         running = completion
+        interrupted = false
         step()
     }
 
@@ -196,10 +199,24 @@ public final class ClusterTimeline {
         sequencer.run(untilG: min(runTarget, nextAutomaticG() ?? .max))
     }
 
+    /// Ends the run under way (`run(toG:)`, `seek(toG:)`) as soon as the machine can stop, wherever that is:
+    /// its completion then reports success with the machine stopped short of the target (compare `g`). For a
+    /// debugger's Ctrl-C, or a stop condition a caller detects. Nothing happens when no run is under way.
+    public func interrupt() {
+        guard running != nil else { return }
+        interrupted = true
+        sequencer.stopAsSoonAsPossible()
+    }
+
     /// The sequencer stopped where it was asked to: take an automatic checkpoint if one is due, go on to
     /// the target if not there yet.
     private func stopped() {
         guard let completion = running else { return }
+        if interrupted {
+            interrupted = false
+            running = nil
+            return end(completion, .success(()))
+        }
         let goOn = { [unowned self] in
             if self.g < self.runTarget { return self.step() }
             self.running = nil
@@ -219,7 +236,10 @@ public final class ClusterTimeline {
     /// the present when there is none), past those already taken further on (after going back).
     private func nextAutomaticG() -> UInt64? {
         guard let policy else { return nil }
-        var next = nearestCheckpoint(atOrBefore: g).map { $0.g &+ policy.interval } ?? g
+        // The last one taken counts even if thinned away at once (a budget that holds little).
+        var base = nearestCheckpoint(atOrBefore: g)?.g
+        if let taken = lastAutomaticG, taken <= g { base = max(base ?? taken, taken) }
+        var next = base.map { $0 &+ policy.interval } ?? g
         while let later = automatic.first(where: { $0.g > g && $0.g <= next }), later.g &+ policy.interval > next {
             next = later.g &+ policy.interval
         }
@@ -389,6 +409,7 @@ public final class ClusterTimeline {
     private func takeAutomatic(then completion: @escaping (Result<CheckpointHandle, Error>) -> Void) {
         capture { [unowned self] result in
             guard case .success(let checkpoint) = result, let policy = self.policy else { return completion(result) }
+            self.lastAutomaticG = checkpoint.g
             let index = self.automatic.firstIndex { $0.g >= checkpoint.g } ?? self.automatic.count
             if index < self.automatic.count && self.automatic[index].g == checkpoint.g { return completion(result) }
             self.automatic.insert(checkpoint, at: index)
@@ -407,6 +428,22 @@ public final class ClusterTimeline {
             }
             completion(result)
         }
+    }
+
+    /// One line for RRVM_STATS and the benchmark: automatic checkpoints kept and taken, their memory, and
+    /// the average host time of a checkpoint and a restore.
+    public var summary: String {
+        let stats = statistics
+        func average(_ total: UInt64, _ count: Int) -> String {
+            count == 0 ? "-" : String(format: "%.1f", Double(total) / Double(count) / 1e6)
+        }
+        let kept = automatic.isEmpty ? "no automatic checkpoints kept, "
+            : "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "
+        return kept + "\(stats.checkpoints) checkpoints taken, \(stats.thinned) thinned, \(formatBytes(memoryBytes)) held"
+            + (policy.map { " of a \(formatBytes($0.budget)) budget, one every \($0.interval) G" } ?? "")
+            + "; checkpoint \(average(stats.checkpointNanoseconds, stats.checkpoints)) ms, restore "
+            + "\(average(stats.restoreNanoseconds, stats.restores)) ms on average (\(stats.restores) restores, "
+            + "\(stats.pagesWrittenBack) pages written back)"
     }
 
     /// Memory the automatic checkpoints hold: their RAM pages (each shared page once) and process states.

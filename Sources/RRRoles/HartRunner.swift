@@ -180,7 +180,8 @@ public final class HartRunner {
     /// the hart's Yield, already on its way, tells the sequencer where it stopped.
     private func pauseForCheckpoint(at: UInt64?) {
         guard let at else {
-            if sliceActive { pause(.checkpoint) }
+            // Already paused (its Paused is on the way): nothing more to do.
+            if sliceActive && !pauseHolders.contains(.checkpoint) { pause(.checkpoint) }
             return
         }
         if sliceActive {

@@ -141,10 +141,13 @@ public final class InProcessMachine {
     }
 
     /// Carries messages until `operation` calls its completion (or the run ends), and returns its result.
-    public func wait<T>(_ operation: (@escaping (Result<T, Error>) -> Void) -> Void) throws -> T {
+    /// `meanwhile` is called after each message carried (a test interrupts a run from there).
+    public func wait<T>(_ operation: (@escaping (Result<T, Error>) -> Void) -> Void,
+                        meanwhile: (() -> Void)? = nil) throws -> T {
         var result: Result<T, Error>?
         operation { result = $0 }
         while result == nil && outcome == nil {
+            meanwhile?()
             if !deliverNext() {
                 guard let wake else { break }
                 self.wake = nil

@@ -796,6 +796,19 @@ extension Sequencer {
         }
     }
 
+    /// Stops the machine as soon as it can (a debugger's Ctrl-C): the running hart pauses at its next
+    /// instruction boundary, or the next slice pauses before its first instruction; `onStopped` follows.
+    public func stopAsSoonAsPossible() {
+        guard started, !finished, pausedAt == nil else { return }
+        stopTarget = min(stopTarget ?? .max, g)
+        guard let hart = runningHart else { return }
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = .pauseAt(Rrvm_PauseAt())
+        transport.send(envelope)
+    }
+
     /// The sequencer's state at a checkpoint point (see `isAtCheckpointPoint`).
     public func saveState() throws -> Rrvm_SequencerState {
         guard isAtCheckpointPoint else {

@@ -5,14 +5,7 @@ import XCTest
 /// commands, powers off with status 0, and a recorded session replays byte for byte.
 final class LinuxGuestTests: XCTestCase {
     /// The default guest's images (cluster/build-guest.sh output), or a skip when they are not built.
-    private func guest() throws -> [String] {
-        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? Harness.projectRoot + "/cluster/out"
-        let files = ["fw_jump.bin", "Image", "initramfs.cpio", "disk.ext2"].map { directory + "/" + $0 }
-        for file in files where !FileManager.default.fileExists(atPath: file) {
-            throw XCTSkip("the default guest is not built (\(file) is missing; cluster/test.sh builds it)")
-        }
-        return ["--bios", files[0], "--kernel", files[1], "--initrd", files[2], "--disk", files[3]]
-    }
+    private func guest() throws -> [String] { try Harness.linuxGuest() }
 
     /// Types each command once the prompt count says the previous one finished.
     private func session(_ run: RRCtlRun, commands: [String]) {

@@ -29,6 +29,17 @@ enum Harness {
         return path
     }
 
+    /// The default Linux guest's images (cluster/build-guest.sh output) as rrctl's options, or a skip when
+    /// they are not built.
+    static func linuxGuest() throws -> [String] {
+        let directory = ProcessInfo.processInfo.environment["RRVM_GUEST_DIR"] ?? projectRoot + "/cluster/out"
+        let files = ["fw_jump.bin", "Image", "initramfs.cpio", "disk.ext2"].map { directory + "/" + $0 }
+        for file in files where !FileManager.default.fileExists(atPath: file) {
+            throw XCTSkip("the default guest is not built (\(file) is missing; cluster/test.sh builds it)")
+        }
+        return ["--bios", files[0], "--kernel", files[1], "--initrd", files[2], "--disk", files[3]]
+    }
+
     struct GuestBuildFailure: Error, CustomStringConvertible {
         var description: String
     }

@@ -117,6 +117,72 @@ final class InProcessCheckpointTests: XCTestCase {
         try checkRestoresExactly("smp-contend", harts: 4, at: [0.3, 0.7])
     }
 
+    /// Automatic checkpoints, then seeks back and forth: each arrival at a G gives the same machine (every
+    /// process's state, RAM, console), and a seek beyond the end is refused, leaving the machine where it was.
+    func testSeeksBackAndForthArriveAtTheSameMachine() throws {
+        let (config, boot) = try plan("smp-contend", harts: 4, disk: false)
+        let machine = try InProcessMachine(config: config, boot: boot)
+        let timeline = machine.timeline!
+        timeline.enableAutomaticCheckpoints(CheckpointPolicy(budget: 64 << 20, interval: 200_000))
+        var seen: [UInt64: MachineFingerprint] = [:]
+        for g in [500_000, 1_200_000, 1_800_000] as [UInt64] {
+            try machine.wait { timeline.run(toG: g, then: $0) }
+            XCTAssertEqual(timeline.g, g)
+            seen[g] = try machine.wait { timeline.fingerprint(then: $0) }
+        }
+        XCTAssertGreaterThanOrEqual(timeline.automatic.count, 8, "\(timeline.automatic.map(\.g))")
+        for g in [500_000, 1_800_000, 1_200_000, 500_000, 1_800_000] as [UInt64] {
+            try machine.wait { timeline.seek(toG: g, then: $0) }
+            let again = try machine.wait { timeline.fingerprint(then: $0) }
+            XCTAssertEqual(again.differences(from: seen[g]!), [], "seek to G=\(g)")
+        }
+        timeline.endG = 1_850_000
+        XCTAssertThrowsError(try machine.wait { timeline.seek(toG: 1_850_001, then: $0) }) {
+            XCTAssertTrue("\($0)".contains("beyond the end"), "\($0)")
+        }
+        XCTAssertEqual(try machine.wait { timeline.fingerprint(then: $0) }, seen[1_800_000])
+    }
+
+    /// An interrupted run stops short of its target, at a checkpoint point, and goes on from there exactly.
+    func testAnInterruptedRunStopsWhereItCanAndGoesOnExactly() throws {
+        let (config, boot) = try plan("smp-contend", harts: 4, disk: false)
+        let reference = try InProcessMachine(config: config, boot: boot)
+        try reference.wait { reference.timeline.run(toG: 1_500_000, then: $0) }
+        let expected = try reference.wait { reference.timeline.fingerprint(then: $0) }
+
+        let machine = try InProcessMachine(config: config, boot: boot)
+        var carried = 0
+        try machine.wait({ machine.timeline.run(toG: 1_500_000, then: $0) }, meanwhile: {
+            carried += 1
+            if carried == 500 { machine.timeline.interrupt() }
+        })
+        XCTAssertGreaterThan(machine.g, 0)
+        XCTAssertLessThan(machine.g, 1_500_000, "stopped short")
+        XCTAssertTrue(machine.timeline.isStopped)
+        _ = try machine.wait { machine.timeline.checkpoint(then: $0) }
+        try machine.wait { machine.timeline.run(toG: 1_500_000, then: $0) }
+        XCTAssertEqual(try machine.wait { machine.timeline.fingerprint(then: $0) }, expected)
+    }
+
+    /// A process that refuses its state (here each of two harts is given the other's) gets nothing half-done:
+    /// the machine stays where it was, stopped, and runs on to the same end as a machine never restored.
+    func testARefusedRestoreLeavesTheMachineWhereItWas() throws {
+        let (config, boot) = try plan("ipi", harts: 4, disk: false)
+        let reference = try InProcessMachine(config: config, boot: boot)
+        let end = reference.run(gLimit: 2_000_000_000)
+        let machine = try InProcessMachine(config: config, boot: boot)
+        XCTAssertTrue(machine.run(untilCheckpointAt: reference.g / 3))
+        var message = try machine.checkpoint()
+        XCTAssertTrue(machine.run(untilCheckpointAt: reference.g / 2))
+        let before = try machine.wait { machine.timeline.fingerprint(then: $0) }
+        message.harts.swapAt(0, 1)
+        XCTAssertThrowsError(try machine.restore(message)) { XCTAssertTrue("\($0)".contains("refused"), "\($0)") }
+        XCTAssertEqual(try machine.wait { machine.timeline.fingerprint(then: $0) }, before)
+        XCTAssertEqual(machine.run(gLimit: 2_000_000_000), end)
+        XCTAssertEqual(machine.g, reference.g)
+        XCTAssertEqual(machine.console, reference.console)
+    }
+
     func testRefusesACheckpointOfAnotherMachine() throws {
         let (one, boot) = try plan("rtc", harts: 1, disk: false)
         let machine = try InProcessMachine(config: one, boot: boot)

@@ -3,31 +3,9 @@ import RRProto
 import RRRoles
 import XCTest
 
-/// The pieces of cluster time travel that need no cluster: a hart's state in the middle of a slice (PauseAt,
-/// SaveState, RestoreState, Resume as the hart process receives them), and the thinning of automatic
-/// checkpoints.
-final class TimelinePieceTests: XCTestCase {
-    var ram: UnsafeMutableRawPointer!
-    let transport = RecordingHartTransport()
-
-    override func setUp() {
-        ram = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 4096)
-        ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)
-    }
-
-    override func tearDown() { ram.deallocate() }
-
-    func runner(_ program: [UInt32]) -> HartRunner {
-        var config = Rrvm_MachineConfig()
-        config.harts = 1
-        config.ramSize = 1 << 20
-        config.bootRom = Assemble.bytes(program)
-        config.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
-        let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
-        transport.runner = runner
-        return runner
-    }
-
+/// A hart's state in the middle of a slice, as the hart process receives the checkpoint messages (PauseAt,
+/// SaveState, RestoreState, Resume): the hart tests' machine (HartRunnerTests) with a program of its own.
+extension HartRunnerTests {
     func send(_ runner: HartRunner, _ body: Rrvm_Envelope.OneOf_Body, g: UInt64 = 0) {
         var envelope = Rrvm_Envelope()
         envelope.g = g
@@ -37,7 +15,7 @@ final class TimelinePieceTests: XCTestCase {
 
     var lastSent: Rrvm_Envelope.OneOf_Body? { transport.sent.last?.body }
 
-    static let program = [
+    static let checkpointProgram = [
         Assemble.addi(7, 0, 1), Assemble.slli(7, 7, 31),  // x7 = RAM base
         Assemble.lrD(8, 7),
         Assemble.addi(9, 0, 42),
@@ -48,7 +26,7 @@ final class TimelinePieceTests: XCTestCase {
     /// Paused inside a slice (between an LR and its SC) and saved; run on to the slice's end; the state put
     /// back and resumed: the slice ends exactly as before (same count, state hash, pc), the SC still succeeds.
     func testAHartRestoredInsideItsSliceEndsTheSliceAsBefore() throws {
-        let hart = runner(Self.program)
+        let hart = runner(Self.checkpointProgram)
         send(hart, .pauseAt(.with { $0.executed = 3 }))
         send(hart, .run(.with { $0.budget = 50 }), g: 1000)
         guard case .paused(let paused)? = lastSent else { return XCTFail("no Paused: \(transport.sent)") }
@@ -86,7 +64,7 @@ final class TimelinePieceTests: XCTestCase {
     }
 
     func testAPauseTheSliceDoesNotReachIsDroppedWithIt() throws {
-        let hart = runner(Self.program)
+        let hart = runner(Self.checkpointProgram)
         send(hart, .pauseAt(.with { $0.executed = 80 }))
         send(hart, .run(.with { $0.budget = 30 }))
         XCTAssertEqual(transport.yields.map(\.executed), [30])
@@ -96,7 +74,7 @@ final class TimelinePieceTests: XCTestCase {
     }
 
     func testAStateIsRefusedWhileRunningOrForAnotherHart() throws {
-        let hart = runner([Assemble.lui(6, 0x10000), Assemble.lw(7, 0, 6)] + Self.program)
+        let hart = runner(Self.checkpointProgram)
         send(hart, .saveState(Rrvm_SaveState()))
         guard case .hartState(var state)? = lastSent else { return XCTFail("between slices, the state is there") }
         XCTAssertFalse(state.hasSlice)
@@ -107,6 +85,10 @@ final class TimelinePieceTests: XCTestCase {
         XCTAssertNil(transport.finished, "a refusal does not end the hart")
     }
 
+}
+
+/// The thinning of automatic checkpoints and the budget's sizes.
+final class CheckpointPolicyTests: XCTestCase {
     func testThinningKeepsTheEndsAndMakesOldCheckpointsSparse() {
         var gs = (0...20).map { UInt64($0) * 100 }
         let present: UInt64 = 2000
@@ -120,7 +102,8 @@ final class TimelinePieceTests: XCTestCase {
         let gaps = zip(gs.dropFirst(), gs).map { $0 - $1 }
         XCTAssertLessThanOrEqual(gaps.last!, gaps.first!, "denser near the present: \(gs)")
         XCTAssertLessThan(gaps.last!, 400, "\(gs)")
-        XCTAssertNil(CheckpointThinning.victim(gs: [0, 10], present: 20))
+        XCTAssertEqual(CheckpointThinning.victim(gs: [0, 10], present: 20), 1, "the first one is never dropped")
+        XCTAssertNil(CheckpointThinning.victim(gs: [0], present: 20))
     }
 
     func testSizesParseAndPrint() {
