@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the default rrvm guest from Debian packages into $RRVM_GUEST_DIR (default cluster/out):
 #   Image           Linux 6.1 (linux-source-6.1), tinyconfig + cluster/guest/kernel.config
+#   vmlinux         the same kernel with its symbols, for gdb-multiarch (rrctl replay --gdb)
 #   initramfs.cpio  cluster/guest/init.c (+ net.c) as a static /init
 #   disk.ext2       the files of cluster/guest/disk/
 #   fw_jump.bin     OpenSBI from the opensbi package
@@ -167,6 +168,8 @@ build_kernel() {
   } | sha256sum | cut -d' ' -f1)
   if stamp_current kernel "$key" "$out/Image"; then
     progress "kernel: up to date ($(stat -c %s "$out/Image") bytes)"
+    # vmlinux (the kernel with symbols, for gdb) came later than Image: an older output gets it here.
+    [ -e "$out/vmlinux" ] || [ ! -e "$work/kernel-build/vmlinux" ] || install_output "$work/kernel-build/vmlinux" vmlinux
     return
   fi
   require "${cross}gcc" make gcc flex bison bc perl
@@ -185,6 +188,8 @@ build_kernel() {
   compile_kernel
   install_output "$work/kernel-build/arch/riscv/boot/Image" Image
   install_output "$work/kernel-build/.config" linux.config
+  # The same kernel with its symbols, for debugging the guest (rrctl replay --gdb; gdb-multiarch vmlinux).
+  install_output "$work/kernel-build/vmlinux" vmlinux
   write_stamp kernel "$key" "$out/Image"
   progress "kernel: Image built in $(elapsed "$since"), $(stat -c %s "$out/Image") bytes"
 }

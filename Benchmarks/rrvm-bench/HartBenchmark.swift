@@ -54,8 +54,8 @@ func runHartBenchmark(elfPath: String, budget: UInt64, qemu: QEMUComparison?) ->
             continue
         case .waitingForInterrupt:
             exitStatus = "waiting for an interrupt that never comes"
-        case .breakpoint:
-            exitStatus = "breakpoint"
+        case .breakpoint, .watchpoint:
+            exitStatus = "a debugger's breakpoint or watchpoint"
         case .mmio:
             let access = hart.pendingAccess
             guard let index = types.firstIndex(where: { $0.contains(access.address) }) else {

@@ -29,7 +29,8 @@ final class Cluster {
     var timeout: Double?
     private var timeoutTimer: LoopTimer?
 
-    /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give one hart a GDB port.
+    /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give the sequencer (every hart
+    /// a thread) or one hart a GDB port.
     init(runDirectory: RunDirectory, config: Rrvm_MachineConfig, sequencerArguments: [String], forwardInput: Bool,
          debugger: DebuggerOptions) {
         self.debugger = debugger
@@ -89,7 +90,10 @@ final class Cluster {
     private func start() throws {
         let directory = executableDirectory()
         let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
-        sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer", arguments: common + sequencerArguments)
+        // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
+        let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
+        sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
+                              arguments: common + sequencerArguments + clusterGDB)
         for (index, device) in config.devices.enumerated() {
             _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
                           arguments: common + ["--device", String(index), "--kind", device.kindName])

@@ -70,18 +70,22 @@ struct MachineOptions: ParsableArguments {
     var net: String?
 }
 
-/// GDB on one hart (DESIGN §9): the hart serves the remote protocol and waits for the debugger.
+/// GDB (DESIGN §9): the sequencer serves every hart as a thread (or one hart serves itself, --gdb-hart), and
+/// the machine waits for the debugger.
 struct DebuggerOptions: ParsableArguments {
     @Option(parsing: .unconditional,
-            help: "Serve the GDB remote protocol for one hart on this TCP port of localhost (0: any free port, printed), or on the Unix socket unix:PATH (mode 0600: only this user); the hart waits for the debugger before its first instruction.")
+            help: "Serve the GDB remote protocol, every hart a thread, on this TCP port of localhost (0: any free port, printed), or on the Unix socket unix:PATH (mode 0600: only this user); the machine waits for the debugger before its first instruction. In rrctl replay, gdb can also run backwards (reverse-stepi, reverse-continue).")
     var gdb: String?
 
-    @Option(parsing: .unconditional, help: "The hart --gdb debugs.")
-    var gdbHart: Int = 0
+    @Option(parsing: .unconditional, help: "With --gdb: serve this hart alone, from its own process (the other harts run as the schedule says).")
+    var gdbHart: Int?
 
     func validate(harts: Int) throws {
-        guard let gdb else { return }
-        guard (0..<harts).contains(gdbHart) else {
+        guard let gdb else {
+            if gdbHart != nil { throw ValidationError("--gdb-hart needs --gdb") }
+            return
+        }
+        if let gdbHart, !(0..<harts).contains(gdbHart) {
             throw ValidationError("--gdb-hart must name one of the \(harts) harts")
         }
         do {

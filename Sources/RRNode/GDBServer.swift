@@ -2,14 +2,51 @@ import Foundation
 import RRBus
 import RVHart
 
-/// What the GDB server asks of the process that runs the hart.
+/// Why the machine stopped, as the debugger is told.
+struct GDBStop {
+    enum Kind: Equatable {
+        /// A breakpoint, the end of a step, or a stop the debugger asked for.
+        case trap
+        /// The debugger's Ctrl-C.
+        case interrupt
+        case watch(WatchKind, address: UInt64)
+        /// Reverse execution reached the start of the log.
+        case historyBegin
+    }
+    var kind: Kind
+    /// The hart that stopped (0-based).
+    var hart: Int
+}
+
+/// What the GDB server asks of the machine it debugs. Threads are harts (0-based here; gdb's thread ids
+/// are hart + 1). Answers may come later (the cluster asks its harts over the bus): each call ends by
+/// calling its `done` exactly once. Resuming calls answer through `GDBServer.reportStop`.
 protocol GDBTarget: AnyObject {
-    /// Run on until a breakpoint, the debugger's interrupt, or the next stop.
-    func debuggerContinue()
-    /// Execute one instruction, then stop.
-    func debuggerStep()
-    /// Ctrl-C in the debugger: stop as soon as the hart is between instructions.
-    func debuggerInterrupt()
+    var hartCount: Int { get }
+    /// Whether `bs` and `bc` can work here at all (an error reply with a message otherwise).
+    var reverseRefusal: String? { get }
+    /// x0-x31, pc, f0-f31, fflags, frm, fcsr of `hart`; nil if it cannot be read.
+    func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void)
+    /// `number` in gdb's numbering (see `GDBServer.registerNumbers`).
+    func writeRegister(hart: Int, number: Int, value: UInt64, done: @escaping (Bool) -> Void)
+    func readMemory(hart: Int, address: UInt64, count: Int, done: @escaping ([UInt8]?) -> Void)
+    func writeMemory(hart: Int, address: UInt64, bytes: [UInt8], done: @escaping (Bool) -> Void)
+    func setBreakpoint(_ address: UInt64, insert: Bool, done: @escaping (Bool) -> Void)
+    /// A watchpoint at an address `hart` sees; on error, the reason (one line for standard error).
+    func setWatchpoint(_ kind: WatchKind, address: UInt64, length: UInt64, insert: Bool, hart: Int,
+                       done: @escaping (_ error: String?) -> Void)
+    /// The stop the machine is at now (waits until the machine is stopped).
+    func haltReason(done: @escaping (GDBStop) -> Void)
+    /// Runs the machine on (`step`: until that hart has retired one more instruction), backwards with `reverse`.
+    /// With `only`, the debugger resumed that thread alone: the other harts still run as the schedule says
+    /// (they cannot wait: the schedule is the run), but their breakpoints and watchpoints do not stop.
+    func resume(step hart: Int?, only: Int?, reverse: Bool)
+    /// Ctrl-C: stop the machine as soon as possible.
+    func interrupt()
+    /// `monitor TEXT`: the text to print.
+    func monitor(_ command: String, done: @escaping (String) -> Void)
+    /// The debugger left: breakpoints and watchpoints go, the machine runs freely.
+    func detach()
 }
 
 /// Where `--gdb` listens: `PORT`, a TCP port of 127.0.0.1 (0: any free one), which every local user can
@@ -22,21 +59,28 @@ public enum GDBEndpoint {
     }
 }
 
-/// A GDB remote-serial-protocol server for one hart, on a TCP port of this host or a Unix socket
-/// (`gdb-multiarch -ex 'target remote :PORT' prog.elf`). It reads and writes registers and memory (virtual
-/// addresses, as the hart's supervisor sees them), sets breakpoints, continues and single-steps. A stopped
-/// hart holds its slice, so the sequencer, and with it the whole cluster, waits: G does not move, and
-/// nothing the guest does depends on the debugger (a replay debugged so still matches its recording).
+/// A GDB remote-serial-protocol server on a TCP port of this host or a Unix socket
+/// (`gdb-multiarch -ex 'target remote :PORT' prog.elf`), for one hart (`--gdb-hart N`, in that hart's
+/// process) or every hart as a thread (in the sequencer). It reads and writes registers and memory (virtual
+/// addresses, as the selected hart's supervisor sees them), sets breakpoints and watchpoints, continues,
+/// single-steps, and runs backwards where its target can. A stopped machine holds its slice, so G does not
+/// move, and nothing the guest does depends on the debugger (a replay debugged so still matches its
+/// recording, unless the debugger writes registers or memory).
 final class GDBServer {
-    private let hart: Hart
     private weak var target: GDBTarget?
     private var listener: Listener?
     private var client: Connection?
     private var input: [UInt8] = []
-    private var breakpoints: Set<UInt64> = []
+    /// Packets waiting while the answer to an earlier one is being gathered.
+    private var queued: [String] = []
+    private var answering = false
+    /// The thread `g`/`m`/`Z2` apply to (Hg) and the one `s` steps (Hc), as hart indexes.
+    private var registerHart = 0
+    private var stepHart: Int?
+    /// Whether the machine runs on the debugger's behalf (a stop reply is owed).
+    private var running = false
 
-    init(loop: EventLoop, address: BusAddress, hart: Hart, target: GDBTarget) throws {
-        self.hart = hart
+    init(loop: EventLoop, address: BusAddress, target: GDBTarget) throws {
         self.target = target
         // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
         let savedMask = umask(0o177)
@@ -62,14 +106,36 @@ final class GDBServer {
         listener = nil
     }
 
-    /// Tells the debugger the hart has stopped (after a continue, a step or an interrupt).
-    func reportStop() {
-        send("S05")
+    /// Tells the debugger the machine has stopped (after a continue, a step or an interrupt).
+    func reportStop(_ stop: GDBStop) {
+        guard running else { return }
+        running = false
+        registerHart = stop.hart
+        send(stopReply(stop))
     }
 
     /// Tells the debugger the run is over, with the guest's exit status.
     func reportExit(_ status: Int32) {
         send(String(format: "W%02x", UInt8(truncatingIfNeeded: status)))
+    }
+
+    /// Text for the debugger's console (an `O` packet), e.g. why a command failed.
+    func console(_ text: String) {
+        send("O" + hexText(text))
+    }
+
+    var hasClient: Bool { client != nil }
+
+    private func stopReply(_ stop: GDBStop) -> String {
+        let thread = "thread:\(String(stop.hart + 1, radix: 16));"
+        switch stop.kind {
+        case .trap: return "T05" + thread
+        case .interrupt: return "T02" + thread
+        case .historyBegin: return "T05replaylog:begin;" + thread
+        case .watch(let kind, let address):
+            let name = kind == .write ? "watch" : kind == .read ? "rwatch" : "awatch"
+            return "T05\(name):\(String(address, radix: 16));" + thread
+        }
     }
 
     private func accept(_ connection: Connection) {
@@ -81,12 +147,12 @@ final class GDBServer {
         connection.name = "gdb"
         connection.onBytes = { [unowned self] bytes in self.receive(bytes) }
         connection.onClose = { [unowned self] _ in
-            // The debugger went away: forget its breakpoints and let the guest run.
+            // The debugger went away: forget its breakpoints and watchpoints and let the guest run.
             self.client = nil
             self.input = []
-            for address in self.breakpoints { self.hart.removeBreakpoint(address) }
-            self.breakpoints = []
-            self.target?.debuggerContinue()
+            self.queued = []
+            self.running = false
+            self.target?.detach()
         }
     }
 
@@ -98,7 +164,7 @@ final class GDBServer {
             switch first {
             case 0x03:
                 input.removeFirst()
-                target?.debuggerInterrupt()
+                if running { target?.interrupt() }
             case UInt8(ascii: "$"):
                 guard let hash = input.firstIndex(of: UInt8(ascii: "#")), input.count >= hash + 3 else {
                     // A packet is at most a few KiB: a client that never ends one is dropped.
@@ -113,10 +179,31 @@ final class GDBServer {
                     continue
                 }
                 client?.sendUnframed([UInt8(ascii: "+")])
-                if let answer = handle(String(decoding: unescape(raw), as: UTF8.self)) { send(answer) }
+                guard queued.count < 64 else {
+                    client?.close(.malformedMessage("too many GDB packets waiting"))
+                    return
+                }
+                queued.append(String(decoding: unescape(raw), as: UTF8.self))
+                answerNext()
             default:
                 input.removeFirst()  // acknowledgements and noise
             }
+        }
+    }
+
+    /// Answers queued packets in order, one at a time (an answer may come from the harts later).
+    private func answerNext() {
+        while !answering, client != nil, !queued.isEmpty {
+            let packet = queued.removeFirst()
+            answering = true
+            var answeredNow = true
+            handle(packet) { [weak self] answer in
+                guard let self else { return }
+                if let answer { self.send(answer) }
+                self.answering = false
+                if !answeredNow { self.answerNext() }
+            }
+            answeredNow = false
         }
     }
 
@@ -137,123 +224,195 @@ final class GDBServer {
 
     // MARK: Commands
 
-    /// The answer to one packet, or nil when it comes later (continue and step answer when the hart stops).
-    private func handle(_ packet: String) -> String? {
-        guard let command = packet.first else { return "" }
+    /// Answers one packet through `reply` (nil: no answer now; continue and step answer when the machine stops).
+    private func handle(_ packet: String, reply: @escaping (String?) -> Void) {
+        guard let target, let command = packet.first else { return reply("") }
         let arguments = String(packet.dropFirst())
         switch command {
-        case "?": return "S05"
-        case "g": return GDBServer.registerNumbers.map { hex(register($0), bytes: GDBServer.size(of: $0)) }.joined()
+        case "?":
+            target.haltReason { [unowned self] stop in
+                self.registerHart = stop.hart
+                reply(self.stopReply(stop))
+            }
+        case "g":
+            target.readRegisters(hart: registerHart) { values in
+                guard let values, values.count == GDBServer.registerNumbers.count else { return reply("E01") }
+                reply(zip(GDBServer.registerNumbers, values).map { hex($1, bytes: GDBServer.size(of: $0)) }.joined())
+            }
         case "p":
-            guard let number = Int(arguments, radix: 16), GDBServer.registerNumbers.contains(number) else { return "E01" }
-            return hex(register(number), bytes: GDBServer.size(of: number))
+            guard let number = Int(arguments, radix: 16), let position = GDBServer.registerNumbers.firstIndex(of: number) else {
+                return reply("E01")
+            }
+            target.readRegisters(hart: registerHart) { values in
+                guard let values, position < values.count else { return reply("E01") }
+                reply(hex(values[position], bytes: GDBServer.size(of: number)))
+            }
         case "P":
             let parts = arguments.split(separator: "=")
             guard parts.count == 2, let number = Int(parts[0], radix: 16), GDBServer.registerNumbers.contains(number),
-                  let value = littleEndian(String(parts[1])) else { return "E01" }
-            setRegister(number, value)
-            return "OK"
+                  let value = littleEndian(String(parts[1])) else { return reply("E01") }
+            target.writeRegister(hart: registerHart, number: number, value: value) { reply($0 ? "OK" : "E01") }
         case "m":
-            guard let (address, count) = addressAndLength(arguments), count <= 0x10000,
-                  let bytes = hart.debugRead(address, count: count) else { return "E01" }
-            return bytes.map { String(format: "%02x", $0) }.joined()
+            guard let (address, count) = addressAndLength(arguments), count <= 0x10000 else { return reply("E01") }
+            target.readMemory(hart: registerHart, address: address, count: count) { bytes in
+                reply(bytes.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "E01")
+            }
         case "M":
             let parts = arguments.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, let (address, count) = addressAndLength(String(parts[0])),
-                  let bytes = hexBytes(String(parts[1])), bytes.count == count,
-                  hart.debugWrite(address, bytes: bytes) else { return "E01" }
-            return "OK"
-        case "c":
-            target?.debuggerContinue()
-            return nil
-        case "s":
-            target?.debuggerStep()
-            return nil
+                  let bytes = hexBytes(String(parts[1])), bytes.count == count else { return reply("E01") }
+            target.writeMemory(hart: registerHart, address: address, bytes: bytes) { reply($0 ? "OK" : "E01") }
+        case "c", "s":
+            running = true
+            target.resume(step: command == "s" ? stepHart ?? registerHart : nil, only: stepHart, reverse: false)
+            reply(nil)
+        case "v":
+            if packet == "vCont?" { return reply("vCont;c;C;s;S") }
+            guard packet.hasPrefix("vCont;") else { return reply("") }
+            // vCont;ACTION[:THREAD]...: a step names its thread; a continue with a thread resumes that one alone.
+            var step: Int?
+            var only: Int?
+            var continuesAll = false
+            for action in packet.dropFirst("vCont;".count).split(separator: ";") {
+                let parts = action.split(separator: ":")
+                let thread = parts.count > 1 ? Int(parts[1], radix: 16).flatMap { $0 > 0 ? $0 - 1 : nil } : nil
+                switch parts.first?.first {
+                case "s"?, "S"?: step = thread ?? registerHart
+                case "c"?, "C"?: if let thread { only = thread } else { continuesAll = true }
+                default: return reply("E01")
+                }
+            }
+            running = true
+            target.resume(step: step, only: continuesAll ? nil : step ?? only, reverse: false)
+            reply(nil)
+        case "b":
+            guard arguments == "s" || arguments == "c" else { return reply("") }
+            if let refusal = target.reverseRefusal {
+                console(refusal + "\n")
+                return reply("E01")
+            }
+            running = true
+            target.resume(step: arguments == "s" ? stepHart ?? registerHart : nil, only: nil, reverse: true)
+            reply(nil)
         case "Z", "z":
-            // Z0 software and Z1 hardware breakpoints are the same thing here: the hart checks the pc.
-            let parts = arguments.split(separator: ",")
-            guard parts.count >= 2, parts[0] == "0" || parts[0] == "1", let address = UInt64(parts[1], radix: 16) else {
-                return ""
-            }
-            if command == "Z" {
-                breakpoints.insert(address)
-                hart.addBreakpoint(address)
-            } else {
-                breakpoints.remove(address)
-                hart.removeBreakpoint(address)
-            }
-            return "OK"
+            insertOrRemove(arguments, insert: command == "Z", reply: reply)
         case "D", "k":
             // Detach (or kill, which here only detaches: the run belongs to rrctl): closing lets the guest run.
             send("OK")
             client?.close()
-            return nil
-        case "H": return "OK"
-        case "q":
-            if packet.hasPrefix("qSupported") { return "PacketSize=4000;qXfer:features:read+" }
-            if packet.hasPrefix("qXfer:features:read:target.xml:") {
-                return targetDescriptionChunk(String(packet.dropFirst("qXfer:features:read:target.xml:".count)))
+            reply(nil)
+        case "H":
+            // Hg: the thread registers and memory apply to; Hc: the thread `s` steps (-1 or 0: any).
+            guard arguments.count >= 2, let id = Int(arguments.dropFirst(), radix: 16) else { return reply("E01") }
+            if id > 0 && id > target.hartCount { return reply("E01") }
+            if arguments.first == "g" {
+                if id > 0 { registerHart = id - 1 }
+            } else {
+                stepHart = id > 0 ? id - 1 : nil
             }
-            if packet == "qAttached" { return "1" }
-            if packet == "qC" { return "QC1" }
-            if packet == "qfThreadInfo" { return "m1" }
-            if packet == "qsThreadInfo" { return "l" }
-            return ""
+            reply("OK")
+        case "T":
+            guard let id = Int(arguments, radix: 16), (1...target.hartCount).contains(id) else { return reply("E01") }
+            reply("OK")
+        case "q":
+            query(packet, reply: reply)
         default:
-            return ""
+            reply("")
+        }
+    }
+
+    private func query(_ packet: String, reply: @escaping (String?) -> Void) {
+        guard let target else { return reply("") }
+        if packet.hasPrefix("qSupported") {
+            return reply("PacketSize=4000;qXfer:features:read+;qXfer:threads:read+;vContSupported+;ReverseStep+;ReverseContinue+")
+        }
+        if packet.hasPrefix("qXfer:features:read:target.xml:") {
+            return reply(chunk(GDBServer.targetDescription, String(packet.dropFirst("qXfer:features:read:target.xml:".count))))
+        }
+        if packet.hasPrefix("qXfer:threads:read::") {
+            let threads = (0..<target.hartCount).map { "<thread id=\"\(String($0 + 1, radix: 16))\" name=\"hart \($0)\"/>" }
+            return reply(chunk("<?xml version=\"1.0\"?><threads>" + threads.joined() + "</threads>",
+                               String(packet.dropFirst("qXfer:threads:read::".count))))
+        }
+        if packet.hasPrefix("qThreadExtraInfo,") {
+            guard let id = Int(packet.dropFirst("qThreadExtraInfo,".count), radix: 16), (1...target.hartCount).contains(id) else {
+                return reply("E01")
+            }
+            return reply(hexText("hart \(id - 1)"))
+        }
+        if packet.hasPrefix("qRcmd,") {
+            guard let bytes = hexBytes(String(packet.dropFirst("qRcmd,".count))) else { return reply("E01") }
+            target.monitor(String(decoding: bytes, as: UTF8.self)) { [unowned self] text in
+                if !text.isEmpty { self.console(text) }
+                reply("OK")
+            }
+            return
+        }
+        switch packet {
+        case "qAttached": reply("1")
+        case "qC": reply("QC\(String(registerHart + 1, radix: 16))")
+        case "qfThreadInfo": reply("m" + (1...target.hartCount).map { String($0, radix: 16) }.joined(separator: ","))
+        case "qsThreadInfo": reply("l")
+        default: reply("")
+        }
+    }
+
+    /// Z0/Z1 (breakpoints: the harts check the pc, so both are the same) and Z2/Z3/Z4 (write, read and
+    /// access watchpoints).
+    private func insertOrRemove(_ arguments: String, insert: Bool, reply: @escaping (String?) -> Void) {
+        guard let target else { return reply("") }
+        let parts = arguments.split(separator: ",")
+        guard parts.count >= 3, let type = Int(parts[0]), let address = UInt64(parts[1], radix: 16),
+              let length = UInt64(parts[2], radix: 16) else { return reply("E01") }
+        switch type {
+        case 0, 1:
+            target.setBreakpoint(address, insert: insert) { reply($0 ? "OK" : "E01") }
+        case 2, 3, 4:
+            let kind: WatchKind = type == 2 ? .write : type == 3 ? .read : .access
+            target.setWatchpoint(kind, address: address, length: length, insert: insert, hart: registerHart) { error in
+                guard let error else { return reply("OK") }
+                // gdb takes no console text in answer to Z (it says "Could not insert hardware watchpoint"): the
+                // reason goes to standard error.
+                report("rrvm gdb server", error)
+                reply("E01")
+            }
+        default:
+            reply("")
         }
     }
 
     // gdb's RISC-V numbering: x0-x31 0-31, pc 32, f0-f31 33-64, then CSRs at 65 + number (fflags, frm, fcsr).
-    private static let registerNumbers = Array(0...64) + [66, 67, 68]
+    static let registerNumbers = Array(0...64) + [66, 67, 68]
     private static func size(of number: Int) -> Int { number > 64 ? 4 : 8 }
 
-    private func register(_ number: Int) -> UInt64 {
-        switch number {
-        case 32: return hart.pc
-        case 33...64: return hart.fpRegister(number - 33)
-        case 65...: return hart.readCSR(UInt16(number - 65)) ?? 0
-        default: return hart.register(number)
+    /// The registers of `registerNumbers`, in that order.
+    static func registers(of hart: Hart) -> [UInt64] {
+        registerNumbers.map { number in
+            switch number {
+            case 32: return hart.pc
+            case 33...64: return hart.fpRegister(number - 33)
+            case 65...: return hart.readCSR(UInt16(number - 65)) ?? 0
+            default: return hart.register(number)
+            }
         }
     }
 
-    /// Registers gdb changes; CSRs stay read-only here (their side effects belong to the guest).
-    private func setRegister(_ number: Int, _ value: UInt64) {
+    /// Registers gdb changes: integer, pc, floating point and the floating-point CSRs (no other CSR is shown).
+    static func setRegister(_ number: Int, _ value: UInt64, of hart: Hart) {
         switch number {
         case 32: hart.pc = value
         case 33...64: hart.setFPRegister(number - 33, value)
-        case 65...: break
+        case 65...: _ = hart.debugWriteFloatingPointCSR(UInt16(number - 65), value)
         default: hart.setRegister(number, value)
         }
     }
 
-    /// `bytes` bytes, least significant first, as the protocol sends registers.
-    private func hex(_ value: UInt64, bytes: Int = 8) -> String {
-        (0..<bytes).map { String(format: "%02x", UInt8(truncatingIfNeeded: value >> (8 * $0))) }.joined()
-    }
-
-    private func littleEndian(_ text: String) -> UInt64? {
-        guard let bytes = hexBytes(text), bytes.count <= 8 else { return nil }
-        return bytes.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-    }
-
-    private func hexBytes(_ text: String) -> [UInt8]? {
-        let digits = Array(text.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
-    }
-
-    private func addressAndLength(_ text: String) -> (UInt64, Int)? {
-        let parts = text.split(separator: ",")
-        guard parts.count == 2, let address = UInt64(parts[0], radix: 16), let count = Int(parts[1], radix: 16) else {
-            return nil
-        }
-        return (address, count)
+    private func chunk(_ document: String, _ range: String) -> String {
+        guard let (offset, length) = addressAndLength(range) else { return "E01" }
+        let text = Array(document.utf8)
+        let start = min(Int(clamping: offset), text.count)
+        let end = min(start + length, text.count)
+        return (end == text.count ? "l" : "m") + String(decoding: text[start..<end], as: UTF8.self)
     }
 
     /// The registers gdb may ask for: the integer registers and pc, the floating-point registers and
@@ -279,12 +438,39 @@ final class GDBServer {
             + "<reg name=\"fcsr\" bitsize=\"32\" type=\"int\" regnum=\"68\"/>"
             + "</feature></target>"
     }()
+}
 
-    private func targetDescriptionChunk(_ range: String) -> String {
-        guard let (offset, length) = addressAndLength(range) else { return "E01" }
-        let text = Array(GDBServer.targetDescription.utf8)
-        let start = min(Int(offset), text.count)
-        let end = min(start + length, text.count)
-        return (end == text.count ? "l" : "m") + String(decoding: text[start..<end], as: UTF8.self)
+// MARK: - Hex, as the protocol spells values
+
+/// `bytes` bytes, least significant first, as the protocol sends registers.
+private func hex(_ value: UInt64, bytes: Int = 8) -> String {
+    (0..<bytes).map { String(format: "%02x", UInt8(truncatingIfNeeded: value >> (8 * $0))) }.joined()
+}
+
+private func hexText(_ text: String) -> String {
+    text.utf8.map { String(format: "%02x", $0) }.joined()
+}
+
+private func littleEndian(_ text: String) -> UInt64? {
+    guard let bytes = hexBytes(text), bytes.count <= 8 else { return nil }
+    return bytes.enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+}
+
+private func hexBytes(_ text: String) -> [UInt8]? {
+    let digits = Array(text.utf8)
+    guard digits.count % 2 == 0 else { return nil }
+    var bytes: [UInt8] = []
+    for index in stride(from: 0, to: digits.count, by: 2) {
+        guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
+        bytes.append(byte)
     }
+    return bytes
+}
+
+private func addressAndLength(_ text: String) -> (UInt64, Int)? {
+    let parts = text.split(separator: ",")
+    guard parts.count == 2, let address = UInt64(parts[0], radix: 16), let count = Int(parts[1], radix: 16) else {
+        return nil
+    }
+    return (address, count)
 }

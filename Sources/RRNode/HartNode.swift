@@ -6,7 +6,7 @@ import RVHart
 
 /// One vCPU process: a `HartRunner` on the libuv bus. Everything the hart decides is in the runner; this
 /// joins the cluster, maps guest RAM, carries messages, polls for MMIO answers, and serves a debugger.
-final class HartNode: HartTransport, GDBTarget {
+final class HartNode: HartTransport {
     private let loop = EventLoop()
     private let runDirectory: RunDirectory
     private let index: Int
@@ -25,6 +25,11 @@ final class HartNode: HartTransport, GDBTarget {
     // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
     private let gdbAddress: BusAddress?
     private var gdb: GDBServer?
+    private var oneHartTarget: OneHartTarget?
+    /// DEBUG_RESUME requests carried out (see DebugReply.id).
+    private var debugResumes: UInt32 = 0
+    /// Breakpoints and watchpoints taken off for a while (DEBUG_SUSPEND_BREAKPOINTS).
+    private var suspended: (breakpoints: [UInt64], watchpoints: [Watchpoint])?
 
     init(runDirectory: RunDirectory, index: Int, gdbAddress: BusAddress? = nil) {
         self.runDirectory = runDirectory
@@ -69,7 +74,9 @@ final class HartNode: HartTransport, GDBTarget {
         runner.measuresExecution = ProcessInfo.processInfo.environment["RRVM_STATS"] == "1"
         self.runner = runner
         if let gdbAddress {
-            let server = try GDBServer(loop: loop, address: gdbAddress, hart: runner.hart, target: self)
+            let target = OneHartTarget(runner: runner)
+            let server = try GDBServer(loop: loop, address: gdbAddress, target: target)
+            oneHartTarget = target
             gdb = server
             runner.breakpointsPause = true
             runner.pause(.debugger)
@@ -83,6 +90,7 @@ final class HartNode: HartTransport, GDBTarget {
             waitStartedAt = nil
         }
         if case .shutdown(let shutdown)? = envelope.body { gdb?.reportExit(shutdown.exitCode) }
+        if case .debugRequest(let request)? = envelope.body { return debugRequest(request) }
         runner?.receive(envelope)
     }
 
@@ -112,18 +120,134 @@ final class HartNode: HartTransport, GDBTarget {
     }
 
     func paused(for reason: PauseReason) {
-        if reason == .debugger { gdb?.reportStop() }
+        guard reason == .debugger, let runner else { return }
+        if let gdb {
+            let kind: GDBStop.Kind
+            if case .watchpoint(let hit) = runner.debugStopCause { kind = .watch(hit.kind, address: hit.address) } else { kind = .trap }
+            return gdb.reportStop(GDBStop(kind: kind, hart: 0))
+        }
+        // The sequencer's debugger (every hart a thread): tell it where this hart stopped and why.
+        let stopped = Self.stopped(runner.debugStopCause, pc: runner.hart.pc, retired: runner.hart.retired, g: runner.currentG)
+        debugReply(.with {
+            $0.id = debugResumes
+            $0.stopped = stopped
+        })
     }
 
     func finish(exitCode: Int32, reason: String?) {
         stop(exitCode, reason)
     }
 
-    // MARK: - GDBTarget
+    // MARK: - The sequencer's debugger (DebugRequest, proto/rrvm.proto)
 
-    func debuggerContinue() { runner?.resume(.debugger) }
-    func debuggerStep() { runner?.resume(.debugger, thenPauseAfter: 1) }
-    func debuggerInterrupt() { runner?.pause(.debugger) }
+    /// Largest memory read or write one request may ask for.
+    static let debugMemoryLimit: UInt64 = 1 << 16
+
+    private func debugRequest(_ request: Rrvm_DebugRequest) {
+        guard let runner else { return }
+        let hart = runner.hart
+        var reply = Rrvm_DebugReply()
+        reply.id = request.id
+        switch request.action {
+        case .debugStop:
+            runner.breakpointsPause = true
+            runner.pause(.debugger, afterRetired: request.valueGiven ? request.value : nil)
+            return  // answered by `paused(for:)`
+        case .debugNoteHits:
+            if let hit = runner.lastHit { reply.lastHit = Self.stopped(hit.cause, pc: hit.pc, retired: 0, g: hit.g) }
+            runner.notingHits = request.value == 1
+        case .debugSuspendBreakpoints:
+            if request.value == 1, suspended == nil {
+                suspended = (hart.breakpointList, hart.watchpointList)
+                for address in hart.breakpointList { hart.removeBreakpoint(address) }
+                hart.setWatchpoints([])
+            } else if request.value == 0, let (breakpoints, watchpoints) = suspended {
+                suspended = nil
+                for address in breakpoints { hart.addBreakpoint(address) }
+                hart.setWatchpoints(watchpoints)
+            }
+        case .debugStopAtG:
+            runner.breakpointsPause = true
+            runner.pause(.debugger, atG: request.value)
+            return
+        case .debugResume:
+            debugResumes &+= 1
+            runner.resume(.debugger, thenPauseAfter: request.value > 0 ? request.value : nil)
+            return
+        case .debugReadRegisters:
+            reply.registers = GDBServer.registers(of: hart)
+        case .debugWriteRegister:
+            guard GDBServer.registerNumbers.contains(Int(clamping: request.address)) else {
+                reply.error = "no register \(request.address)"
+                break
+            }
+            GDBServer.setRegister(Int(request.address), request.value, of: hart)
+        case .debugReadMemory:
+            if request.value > Self.debugMemoryLimit {
+                reply.error = "at most \(Self.debugMemoryLimit) bytes at once"
+            } else if let bytes = hart.debugRead(request.address, count: Int(request.value)) {
+                reply.data = Data(bytes)
+            } else {
+                reply.error = "0x\(String(request.address, radix: 16)): not mapped"
+            }
+        case .debugWriteMemory:
+            if request.data.count > Self.debugMemoryLimit || !hart.debugWrite(request.address, bytes: [UInt8](request.data)) {
+                reply.error = "0x\(String(request.address, radix: 16)): not writable RAM"
+            }
+        case .debugSetBreakpoint:
+            hart.addBreakpoint(request.address)
+        case .debugClearBreakpoint:
+            hart.removeBreakpoint(request.address)
+        case .debugTranslate:
+            if let physical = hart.debugTranslate(request.address, count: request.value) {
+                reply.physical = physical
+            } else {
+                reply.error = "hart \(index) sees no RAM at 0x\(String(request.address, radix: 16)) (\(request.value) bytes)"
+            }
+        case .debugSetWatchpoints:
+            hart.setWatchpoints(request.watchpoints.map {
+                Watchpoint(physical: $0.physical, length: $0.length, kind: WatchKind(rawValue: UInt8(clamping: $0.kind.rawValue)) ?? .access)
+            })
+        case .debugDetach:
+            debugResumes &+= 1
+            runner.notingHits = false
+            suspended = nil
+            for address in hart.breakpointList { hart.removeBreakpoint(address) }
+            hart.setWatchpoints([])
+            runner.breakpointsPause = false
+            runner.resume(.debugger)
+            return
+        case .UNRECOGNIZED(let value):
+            reply.error = "unknown debug action \(value)"
+        }
+        debugReply(reply)
+    }
+
+    /// A stop (or a noted hit) as the debugger is told: where (`g`: inside a slice), and why.
+    private static func stopped(_ cause: HartRunner.DebugStopCause, pc: UInt64, retired: UInt64, g: UInt64?) -> Rrvm_DebugStopped {
+        var stopped = Rrvm_DebugStopped()
+        stopped.pc = pc
+        stopped.retired = retired
+        if let g {
+            stopped.inSlice = true
+            stopped.g = g
+        }
+        switch cause {
+        case .requested: stopped.reason = .debugStoppedRequested
+        case .breakpoint: stopped.reason = .debugStoppedBreakpoint
+        case .watchpoint(let hit):
+            stopped.reason = .debugStoppedWatchpoint
+            stopped.watchAddress = hit.address
+            stopped.watchKind = Rrvm_DebugWatchKind(rawValue: Int(hit.kind.rawValue)) ?? .debugWatchAccess
+        }
+        return stopped
+    }
+
+    private func debugReply(_ reply: Rrvm_DebugReply) {
+        var envelope = Rrvm_Envelope()
+        envelope.body = .debugReply(reply)
+        connection?.send(envelope)
+    }
 
     private func stop(_ code: Int32, _ message: String?) {
         guard !stopped else { return }
@@ -141,5 +265,46 @@ final class HartNode: HartTransport, GDBTarget {
         connection?.onClose = nil
         connection?.close()
         loop.stop()
+    }
+}
+
+/// `--gdb-hart N`: the debugger drives this hart alone, here in its process; the other harts run as the
+/// schedule says whenever this one yields.
+private final class OneHartTarget: GDBTarget {
+    private let runner: HartRunner
+
+    init(runner: HartRunner) { self.runner = runner }
+
+    var hartCount: Int { 1 }
+    var reverseRefusal: String? { "reverse execution needs every hart: use --gdb without --gdb-hart (in rrctl replay)" }
+
+    func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void) { done(GDBServer.registers(of: runner.hart)) }
+    func writeRegister(hart: Int, number: Int, value: UInt64, done: @escaping (Bool) -> Void) {
+        GDBServer.setRegister(number, value, of: runner.hart)
+        done(true)
+    }
+    func readMemory(hart: Int, address: UInt64, count: Int, done: @escaping ([UInt8]?) -> Void) {
+        done(runner.hart.debugRead(address, count: count))
+    }
+    func writeMemory(hart: Int, address: UInt64, bytes: [UInt8], done: @escaping (Bool) -> Void) {
+        done(runner.hart.debugWrite(address, bytes: bytes))
+    }
+    func setBreakpoint(_ address: UInt64, insert: Bool, done: @escaping (Bool) -> Void) {
+        if insert { runner.hart.addBreakpoint(address) } else { runner.hart.removeBreakpoint(address) }
+        done(true)
+    }
+    func setWatchpoint(_ kind: WatchKind, address: UInt64, length: UInt64, insert: Bool, hart: Int,
+                       done: @escaping (String?) -> Void) {
+        done("watchpoints need every hart: use --gdb without --gdb-hart")
+    }
+    func haltReason(done: @escaping (GDBStop) -> Void) { done(GDBStop(kind: .trap, hart: 0)) }
+    func resume(step hart: Int?, only: Int?, reverse: Bool) { runner.resume(.debugger, thenPauseAfter: hart == nil ? nil : 1) }
+    func interrupt() { runner.pause(.debugger) }
+    func monitor(_ command: String, done: @escaping (String) -> Void) {
+        done("monitor commands need every hart: use --gdb without --gdb-hart\n")
+    }
+    func detach() {
+        for address in runner.hart.breakpointList { runner.hart.removeBreakpoint(address) }
+        runner.resume(.debugger)
     }
 }

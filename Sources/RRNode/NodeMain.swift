@@ -11,7 +11,8 @@ public enum NodeMain {
         let options = NodeOptions(role: "rrvm-sequencer", arguments: arguments,
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
                                             "--replay", "--full-stream", "--from", "--to", "--console-capture",
-                                            "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed"])
+                                            "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed",
+                                            "--gdb"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -24,6 +25,10 @@ public enum NodeMain {
             let from = options.values["--from"] == nil ? 0 : UInt64(options.integer("--from"))
             let to = options.values["--to"] == nil ? UInt64.max : UInt64(options.integer("--to"))
             log.excerpt = .init(path: path, from: from, to: to)
+        }
+        var gdbAddress: BusAddress?
+        if let text = options.values["--gdb"] {
+            do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
         }
         if let text = options.values["--checkpoint-budget"] {
             guard let budget = parseByteSize(text) else { options.fail("--checkpoint-budget: '\(text)' is not a size (e.g. 512M, 2G)") }
@@ -43,7 +48,7 @@ public enum NodeMain {
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
                                          consoleCapturePath: options.values["--console-capture"],
-                                         supervisor: options.parentPID)
+                                         supervisor: options.parentPID, gdbAddress: gdbAddress)
             let status = node.run()
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }

@@ -17,6 +17,24 @@ struct LogOptions {
     var verifyCheckpoints: (rounds: Int, seed: UInt64)?
 }
 
+extension SequencerNode: ClusterDebuggerHost {
+    func sendDebugRequest(_ request: Rrvm_DebugRequest, toHart hart: Int) {
+        var envelope = Rrvm_Envelope()
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = .debugRequest(request)
+        connections[envelope.to]?.send(envelope)
+    }
+
+    var currentG: UInt64 { sequencer.g }
+    var runningHart: Int? { sequencer.runningHartIndex }
+    var debuggerTimeline: DebuggerTimeline? { replayTimeline }
+
+    func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)? {
+        guard sequencer.runningHartIndex == hart else { return nil }
+        return (sequencer.sliceStart(ofHart: hart), sequencer.executed(byHart: hart))
+    }
+}
+
 /// The sequencer process: listens on the run directory's socket, admits the cluster's processes after
 /// the handshake, and wires the bus to the deterministic `Sequencer`.
 final class SequencerNode: SequencerTransport, TimelineHost {
@@ -25,11 +43,19 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var config: Rrvm_MachineConfig
     private let credentials: Credentials
     private var listener: Listener?
-    private var sequencer: Sequencer!
+    fileprivate var sequencer: Sequencer!
+    /// `--gdb`: every hart a thread of one GDB session.
+    private let gdbAddress: BusAddress?
+    private let replayPath: String?
+    private var debugger: ClusterDebugger?
+    /// A replay under gdb: the timeline as the debugger drives it.
+    fileprivate var replayTimeline: ReplayTimeline?
+    /// The hart whose access started the device operation under way (for watchpoints hit by DMA).
+    private var deviceOperationHart: Int?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
-    private var connections: [UInt32: Connection] = [:]
+    fileprivate var connections: [UInt32: Connection] = [:]
     private var pids: [UInt32: Int32] = [:]
     private var control: Connection?
     private var consoleBacklog: [UInt8] = []
@@ -57,7 +83,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private let supervisor: pid_t?
 
     init(runDirectory: RunDirectory, options: LogOptions, consoleCapturePath: String? = nil,
-         supervisor: pid_t? = nil) throws {
+         supervisor: pid_t? = nil, gdbAddress: BusAddress? = nil) throws {
+        self.gdbAddress = gdbAddress
+        replayPath = options.replayPath
         self.runDirectory = runDirectory
         self.supervisor = supervisor
         self.options = options
@@ -82,7 +110,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             journal = record
         }
         sequencer = Sequencer(config: config, transport: self, journal: journal)
-        if options.replayPath != nil && (options.checkpoints != nil || options.verifyCheckpoints != nil) {
+        // A replay under gdb keeps checkpoints too: reverse execution goes back through them.
+        if options.replayPath != nil && (options.checkpoints != nil || options.verifyCheckpoints != nil || gdbAddress != nil) {
             // The sequencer maps guest RAM too (the memfd rrctl made, by its /proc path, as the harts do), to
             // snapshot it while every hart is paused: pages changed since the previous checkpoint, found by
             // comparison (RAMCheckpoints says why not copy-on-write or write tracking).
@@ -90,6 +119,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.ram = ram
             timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
             timeline?.endG = try LogSummary(path: options.replayPath!).lastG
+            if gdbAddress != nil, let timeline {
+                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: ReplayTimeline.defaultInterval))
+                replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer)
+            }
         }
         idleTimer = LoopTimer(loop: loop)
         flushTimer = LoopTimer(loop: loop)
@@ -104,6 +137,22 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         } catch {
             report("rrvm-sequencer", "\(error)")
             return 1
+        }
+        if let gdbAddress {
+            // Replay: where the log ends, the furthest a seek may go.
+            let logEnd = replayPath.flatMap { try? LogSummary(path: $0) }.map { $0.end?.g ?? $0.lastG }
+            let debugger = ClusterDebugger(host: self, hartCount: Int(config.harts), replaying: config.replay, logEndG: logEnd)
+            do {
+                let remote = try debugger.listen(loop: loop, address: gdbAddress)
+                report("rrvm-sequencer", "the machine waits for a debugger (every hart a thread): gdb-multiarch -ex '\(remote)'")
+            } catch {
+                report("rrvm-sequencer", "--gdb: \(error)")
+                return 1
+            }
+            // Guest RAM mapped here too (as the timeline does), to see device writes into watched ranges.
+            if ram == nil { ram = try? SharedRAM.open(path: config.ramPath, size: Int(config.ramSize)) }
+            debugger.guestRAM = ram.map { ($0.base, config.ramSize) }
+            self.debugger = debugger
         }
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
             signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
@@ -188,8 +237,18 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.connections[endpoint] = connection
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
+            if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
             connection.onEnvelope { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
+                if let debugger = self.debugger, Endpoint.isHart(endpoint) {
+                    if case .debugReply(let reply)? = envelope.body {
+                        return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
+                    }
+                    if case .yield(let yield)? = envelope.body, let slice = self.openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
+                        debugger.slices.record(hart: Endpoint.hartIndex(endpoint),
+                                               .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
+                    }
+                }
                 var envelope = envelope
                 envelope.from = endpoint
                 if case .echo(let echo)? = envelope.body {
@@ -197,6 +256,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                     envelope.g = self.sequencer.g
                     self.connections[echo.to]?.send(envelope)
                     return
+                }
+                if let debugger = self.debugger, Endpoint.isDevice(endpoint), case .deviceDone? = envelope.body {
+                    // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
+                    debugger.deviceOperationEnded(startedBy: self.deviceOperationHart)
                 }
                 if self.timeline?.receive(envelope) == true { return }
                 self.sequencer.receive(envelope)
@@ -218,6 +281,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     /// Every process has joined: the run begins (in replay, with automatic checkpoints or the checkpoint
     /// round trips asked for).
     private func begin() {
+        // Under gdb the machine waits for the debugger; in replay its first continue starts the timeline's run.
+        if replayTimeline != nil { return }
         guard let timeline else { return sequencer.start() }
         if let verify = options.verifyCheckpoints {
             CheckpointVerifier(timeline: timeline, rounds: verify.rounds, seed: verify.seed) { line in
@@ -357,6 +422,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             }
             return
         }
+        if let debugger, Endpoint.isDevice(envelope.to) {
+            deviceOperationHart = Endpoint.isHart(envelope.from) ? Endpoint.hartIndex(envelope.from) : nil
+            debugger.deviceOperationBegins()
+        }
         connections[envelope.to]?.send(envelope)
     }
 
@@ -414,6 +483,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })
         control?.send(shutdown)
         for connection in connections.values { connection.send(shutdown) }
+        debugger?.runEnded(exitCode: exitCode)
         // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.
         if exitCode != 0 && control == nil { report("rrvm-sequencer", reason) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
@@ -438,6 +508,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             for connection in self.connections.values { connection.close(.peerClosed) }
             self.control?.close(.peerClosed)
             self.listener?.close()
+            self.debugger?.close()
             self.idleTimer.close()
             self.flushTimer.close()
             self.consoleTimer.close()

@@ -1,5 +1,5 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 6
+public let protocolVersion: UInt32 = 7
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

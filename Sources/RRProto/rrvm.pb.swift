@@ -244,6 +244,190 @@ public nonisolated enum Rrvm_StopReason: SwiftProtobuf.Enum, Swift.CaseIterable 
 
 }
 
+public nonisolated enum Rrvm_DebugAction: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// pause (.debugger) at the next instruction boundary, or when retired = value (value_given)
+  case debugStop // = 0
+
+  /// let go; value > 0: pause again after that many more instructions (a step)
+  case debugResume // = 1
+
+  /// x0-x31, pc, f0-f31, fflags, frm, fcsr (gdb's numbering without gaps)
+  case debugReadRegisters // = 2
+
+  /// register number (gdb's) in `address`, value in `value`
+  case debugWriteRegister // = 3
+
+  /// `value` bytes at the virtual address `address`, as this hart sees it
+  case debugReadMemory // = 4
+
+  /// `data` at `address`
+  case debugWriteMemory // = 5
+  case debugSetBreakpoint // = 6
+  case debugClearBreakpoint // = 7
+
+  /// the physical address of `address` (`value` bytes, all RAM and mapped)
+  case debugTranslate // = 8
+
+  /// replaces the hart's watched physical ranges with `watchpoints`
+  case debugSetWatchpoints // = 9
+
+  /// breakpoints and watchpoints dropped; the hart runs freely
+  case debugDetach // = 10
+
+  /// pause (.debugger) at the first instruction boundary of this hart's slices at G >= value
+  case debugStopAtG // = 11
+
+  /// value 1: note breakpoint and watchpoint hits from now on (the last one) instead of
+  case debugNoteHits // = 12
+
+  /// stopping; 0: stop noting; either way the reply's `last_hit` is the last noted, if any
+  case debugSuspendBreakpoints // = 13
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugStop
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugStop
+    case 1: self = .debugResume
+    case 2: self = .debugReadRegisters
+    case 3: self = .debugWriteRegister
+    case 4: self = .debugReadMemory
+    case 5: self = .debugWriteMemory
+    case 6: self = .debugSetBreakpoint
+    case 7: self = .debugClearBreakpoint
+    case 8: self = .debugTranslate
+    case 9: self = .debugSetWatchpoints
+    case 10: self = .debugDetach
+    case 11: self = .debugStopAtG
+    case 12: self = .debugNoteHits
+    case 13: self = .debugSuspendBreakpoints
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugStop: return 0
+    case .debugResume: return 1
+    case .debugReadRegisters: return 2
+    case .debugWriteRegister: return 3
+    case .debugReadMemory: return 4
+    case .debugWriteMemory: return 5
+    case .debugSetBreakpoint: return 6
+    case .debugClearBreakpoint: return 7
+    case .debugTranslate: return 8
+    case .debugSetWatchpoints: return 9
+    case .debugDetach: return 10
+    case .debugStopAtG: return 11
+    case .debugNoteHits: return 12
+    case .debugSuspendBreakpoints: return 13
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugAction] = [
+    .debugStop,
+    .debugResume,
+    .debugReadRegisters,
+    .debugWriteRegister,
+    .debugReadMemory,
+    .debugWriteMemory,
+    .debugSetBreakpoint,
+    .debugClearBreakpoint,
+    .debugTranslate,
+    .debugSetWatchpoints,
+    .debugDetach,
+    .debugStopAtG,
+    .debugNoteHits,
+    .debugSuspendBreakpoints,
+  ]
+
+}
+
+public nonisolated enum Rrvm_DebugWatchKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case debugWatchWrite // = 0
+  case debugWatchRead // = 1
+  case debugWatchAccess // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugWatchWrite
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugWatchWrite
+    case 1: self = .debugWatchRead
+    case 2: self = .debugWatchAccess
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugWatchWrite: return 0
+    case .debugWatchRead: return 1
+    case .debugWatchAccess: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugWatchKind] = [
+    .debugWatchWrite,
+    .debugWatchRead,
+    .debugWatchAccess,
+  ]
+
+}
+
+public nonisolated enum Rrvm_DebugStopReason: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// a DEBUG_STOP, or the end of a step
+  case debugStoppedRequested // = 0
+  case debugStoppedBreakpoint // = 1
+  case debugStoppedWatchpoint // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .debugStoppedRequested
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .debugStoppedRequested
+    case 1: self = .debugStoppedBreakpoint
+    case 2: self = .debugStoppedWatchpoint
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .debugStoppedRequested: return 0
+    case .debugStoppedBreakpoint: return 1
+    case .debugStoppedWatchpoint: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_DebugStopReason] = [
+    .debugStoppedRequested,
+    .debugStoppedBreakpoint,
+    .debugStoppedWatchpoint,
+  ]
+
+}
+
 public nonisolated enum Rrvm_LogDetail: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case compact // = 0
@@ -1035,6 +1219,22 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .echo(newValue)}
   }
 
+  public var debugRequest: Rrvm_DebugRequest {
+    get {
+      if case .debugRequest(let v)? = _storage._body {return v}
+      return Rrvm_DebugRequest()
+    }
+    set {_uniqueStorage()._body = .debugRequest(newValue)}
+  }
+
+  public var debugReply: Rrvm_DebugReply {
+    get {
+      if case .debugReply(let v)? = _storage._body {return v}
+      return Rrvm_DebugReply()
+    }
+    set {_uniqueStorage()._body = .debugReply(newValue)}
+  }
+
   public var cut: Rrvm_Cut {
     get {
       if case .cut(let v)? = _storage._body {return v}
@@ -1136,6 +1336,8 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case statusReply(Rrvm_StatusReply)
     case shutdown(Rrvm_Shutdown)
     case echo(Rrvm_Echo)
+    case debugRequest(Rrvm_DebugRequest)
+    case debugReply(Rrvm_DebugReply)
     case cut(Rrvm_Cut)
     /// Time travel (see TIME TRAVEL below).
     case pauseAt(Rrvm_PauseAt)
@@ -1149,6 +1351,133 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case deviceState(Rrvm_DeviceState)
 
   }
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Rrvm_DebugWatchpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var physical: UInt64 = 0
+
+  public var length: UInt64 = 0
+
+  public var kind: Rrvm_DebugWatchKind = .debugWatchWrite
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: UInt32 = 0
+
+  public var action: Rrvm_DebugAction = .debugStop
+
+  public var address: UInt64 = 0
+
+  public var value: UInt64 = 0
+
+  public var valueGiven: Bool = false
+
+  public var data: Data = Data()
+
+  public var watchpoints: [Rrvm_DebugWatchpoint] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugStopped: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: Rrvm_DebugStopReason = .debugStoppedRequested
+
+  public var pc: UInt64 = 0
+
+  /// the hart's retired instructions since reset
+  public var retired: UInt64 = 0
+
+  /// the physical address accessed (a watchpoint)
+  public var watchAddress: UInt64 = 0
+
+  public var watchKind: Rrvm_DebugWatchKind = .debugWatchWrite
+
+  /// stopped inside a slice: G there is `g`
+  public var inSlice: Bool = false
+
+  public var g: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_DebugReply: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The request's; with `stopped`, how many DEBUG_RESUME the hart has carried out (a stop sent before the
+  /// latest resume arrived is stale).
+  public var id: UInt32 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  /// empty: done
+  public var error: String {
+    get {_storage._error}
+    set {_uniqueStorage()._error = newValue}
+  }
+
+  public var registers: [UInt64] {
+    get {_storage._registers}
+    set {_uniqueStorage()._registers = newValue}
+  }
+
+  public var data: Data {
+    get {_storage._data}
+    set {_uniqueStorage()._data = newValue}
+  }
+
+  public var physical: UInt64 {
+    get {_storage._physical}
+    set {_uniqueStorage()._physical = newValue}
+  }
+
+  /// set when the hart reached a debugger pause point
+  public var stopped: Rrvm_DebugStopped {
+    get {_storage._stopped ?? Rrvm_DebugStopped()}
+    set {_uniqueStorage()._stopped = newValue}
+  }
+  /// Returns true if `stopped` has been explicitly set.
+  public var hasStopped: Bool {_storage._stopped != nil}
+  /// Clears the value of `stopped`. Subsequent reads from it will return its default value.
+  public mutating func clearStopped() {_uniqueStorage()._stopped = nil}
+
+  /// DEBUG_NOTE_HITS: the last hit noted (g, pc, reason, watch)
+  public var lastHit: Rrvm_DebugStopped {
+    get {_storage._lastHit ?? Rrvm_DebugStopped()}
+    set {_uniqueStorage()._lastHit = newValue}
+  }
+  /// Returns true if `lastHit` has been explicitly set.
+  public var hasLastHit: Bool {_storage._lastHit != nil}
+  /// Clears the value of `lastHit`. Subsequent reads from it will return its default value.
+  public mutating func clearLastHit() {_uniqueStorage()._lastHit = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
@@ -2556,6 +2885,18 @@ nonisolated extension Rrvm_StopReason: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STOP_BUDGET\0\u{1}STOP_WFI\0\u{1}STOP_BREAKPOINT\0\u{1}STOP_SPIN_HINT\0")
 }
 
+nonisolated extension Rrvm_DebugAction: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOP\0\u{1}DEBUG_RESUME\0\u{1}DEBUG_READ_REGISTERS\0\u{1}DEBUG_WRITE_REGISTER\0\u{1}DEBUG_READ_MEMORY\0\u{1}DEBUG_WRITE_MEMORY\0\u{1}DEBUG_SET_BREAKPOINT\0\u{1}DEBUG_CLEAR_BREAKPOINT\0\u{1}DEBUG_TRANSLATE\0\u{1}DEBUG_SET_WATCHPOINTS\0\u{1}DEBUG_DETACH\0\u{1}DEBUG_STOP_AT_G\0\u{1}DEBUG_NOTE_HITS\0\u{1}DEBUG_SUSPEND_BREAKPOINTS\0")
+}
+
+nonisolated extension Rrvm_DebugWatchKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_WATCH_WRITE\0\u{1}DEBUG_WATCH_READ\0\u{1}DEBUG_WATCH_ACCESS\0")
+}
+
+nonisolated extension Rrvm_DebugStopReason: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEBUG_STOPPED_REQUESTED\0\u{1}DEBUG_STOPPED_BREAKPOINT\0\u{1}DEBUG_STOPPED_WATCHPOINT\0")
+}
+
 nonisolated extension Rrvm_LogDetail: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOG_DETAIL_COMPACT\0\u{1}LOG_DETAIL_FULL\0")
 }
@@ -3828,7 +4169,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{2}\u{e}cut\0\u{4}\u{14}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{4}\u{12}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -4095,6 +4436,32 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
           }
         }()
         case 40: try {
+          var v: Rrvm_DebugRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .debugRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .debugRequest(v)
+          }
+        }()
+        case 41: try {
+          var v: Rrvm_DebugReply?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .debugReply(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .debugReply(v)
+          }
+        }()
+        case 42: try {
           var v: Rrvm_Cut?
           var hadOneofValue = false
           if let current = _storage._body {
@@ -4317,9 +4684,17 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
         guard case .echo(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
       }()
+      case .debugRequest?: try {
+        guard case .debugRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+      }()
+      case .debugReply?: try {
+        guard case .debugReply(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
       case .cut?: try {
         guard case .cut(let v)? = _storage._body else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 40)
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
       }()
       case .pauseAt?: try {
         guard case .pauseAt(let v)? = _storage._body else { preconditionFailure() }
@@ -4373,6 +4748,278 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
         if _storage._from != rhs_storage._from {return false}
         if _storage._to != rhs_storage._to {return false}
         if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugWatchpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugWatchpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}physical\0\u{1}length\0\u{1}kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.physical) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.length) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.physical != 0 {
+      try visitor.visitSingularUInt64Field(value: self.physical, fieldNumber: 1)
+    }
+    if self.length != 0 {
+      try visitor.visitSingularUInt64Field(value: self.length, fieldNumber: 2)
+    }
+    if self.kind != .debugWatchWrite {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugWatchpoint, rhs: Rrvm_DebugWatchpoint) -> Bool {
+    if lhs.physical != rhs.physical {return false}
+    if lhs.length != rhs.length {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}action\0\u{1}address\0\u{1}value\0\u{3}value_given\0\u{1}data\0\u{1}watchpoints\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.address) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.valueGiven) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.watchpoints) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularUInt32Field(value: self.id, fieldNumber: 1)
+    }
+    if self.action != .debugStop {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 2)
+    }
+    if self.address != 0 {
+      try visitor.visitSingularUInt64Field(value: self.address, fieldNumber: 3)
+    }
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 4)
+    }
+    if self.valueGiven != false {
+      try visitor.visitSingularBoolField(value: self.valueGiven, fieldNumber: 5)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 6)
+    }
+    if !self.watchpoints.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.watchpoints, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugRequest, rhs: Rrvm_DebugRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.address != rhs.address {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.valueGiven != rhs.valueGiven {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.watchpoints != rhs.watchpoints {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugStopped"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0\u{3}in_slice\0\u{1}g\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.pc) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.retired) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.watchAddress) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.watchKind) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.inSlice) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.reason != .debugStoppedRequested {
+      try visitor.visitSingularEnumField(value: self.reason, fieldNumber: 1)
+    }
+    if self.pc != 0 {
+      try visitor.visitSingularUInt64Field(value: self.pc, fieldNumber: 2)
+    }
+    if self.retired != 0 {
+      try visitor.visitSingularUInt64Field(value: self.retired, fieldNumber: 3)
+    }
+    if self.watchAddress != 0 {
+      try visitor.visitSingularUInt64Field(value: self.watchAddress, fieldNumber: 4)
+    }
+    if self.watchKind != .debugWatchWrite {
+      try visitor.visitSingularEnumField(value: self.watchKind, fieldNumber: 5)
+    }
+    if self.inSlice != false {
+      try visitor.visitSingularBoolField(value: self.inSlice, fieldNumber: 6)
+    }
+    if self.g != 0 {
+      try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugStopped, rhs: Rrvm_DebugStopped) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.pc != rhs.pc {return false}
+    if lhs.retired != rhs.retired {return false}
+    if lhs.watchAddress != rhs.watchAddress {return false}
+    if lhs.watchKind != rhs.watchKind {return false}
+    if lhs.inSlice != rhs.inSlice {return false}
+    if lhs.g != rhs.g {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DebugReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DebugReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}error\0\u{1}registers\0\u{1}data\0\u{1}physical\0\u{1}stopped\0\u{3}last_hit\0")
+
+  fileprivate class _StorageClass {
+    var _id: UInt32 = 0
+    var _error: String = String()
+    var _registers: [UInt64] = []
+    var _data: Data = Data()
+    var _physical: UInt64 = 0
+    var _stopped: Rrvm_DebugStopped? = nil
+    var _lastHit: Rrvm_DebugStopped? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _error = source._error
+      _registers = source._registers
+      _data = source._data
+      _physical = source._physical
+      _stopped = source._stopped
+      _lastHit = source._lastHit
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        case 3: try { try decoder.decodeRepeatedUInt64Field(value: &_storage._registers) }()
+        case 4: try { try decoder.decodeSingularBytesField(value: &_storage._data) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._physical) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._stopped) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._lastHit) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._id != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._error.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 2)
+      }
+      if !_storage._registers.isEmpty {
+        try visitor.visitPackedUInt64Field(value: _storage._registers, fieldNumber: 3)
+      }
+      if !_storage._data.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._data, fieldNumber: 4)
+      }
+      if _storage._physical != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._physical, fieldNumber: 5)
+      }
+      try { if let v = _storage._stopped {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._lastHit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DebugReply, rhs: Rrvm_DebugReply) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._error != rhs_storage._error {return false}
+        if _storage._registers != rhs_storage._registers {return false}
+        if _storage._data != rhs_storage._data {return false}
+        if _storage._physical != rhs_storage._physical {return false}
+        if _storage._stopped != rhs_storage._stopped {return false}
+        if _storage._lastHit != rhs_storage._lastHit {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -186,6 +186,14 @@ public final class ClusterTimeline {
         step()
     }
 
+    /// Ends the run under way at G == `target` (at or after the present; its completion is called there), e.g.
+    /// for a debugger that holds the machine at `target` and wants to take it elsewhere. Nothing without a run.
+    public func endRun(atG target: UInt64) {
+        guard running != nil else { return }
+        runTarget = target
+        sequencer.run(untilG: target)
+    }
+
     /// The next leg of a run: to the target, or to the next automatic checkpoint before it.
     private func step() {
         sequencer.run(untilG: min(runTarget, nextAutomaticG() ?? .max))

@@ -91,8 +91,25 @@ public final class HartRunner {
     /// Asked-for pauses not reached yet: the holder, and the retired count to stop at (nil: the next
     /// instruction boundary).
     private var pendingPauses: [PauseReason: UInt64?] = [:]
-    /// Whether a breakpoint stops the hart (a debugger is attached) rather than ending the slice.
+    /// Asked-for pauses at a global instruction count: the first boundary of a slice of this hart at G >= it.
+    private var pendingPausesAtG: [PauseReason: UInt64] = [:]
+    /// Whether a breakpoint or watchpoint stops the hart (a debugger is attached) rather than ending the slice.
     public var breakpointsPause = false
+
+    /// Why the hart last reached a debugger pause point.
+    public enum DebugStopCause: Equatable {
+        /// A requested stop, or the end of a step.
+        case requested
+        case breakpoint
+        case watchpoint(WatchHit)
+    }
+    public private(set) var debugStopCause = DebugStopCause.requested
+    /// While set, breakpoints and watchpoints are noted (the last one in `lastHit`) instead of stopping the
+    /// hart: a debugger replaying an interval to find the last hit in it costs no round trip per hit.
+    public var notingHits = false {
+        didSet { if notingHits && !oldValue { lastHit = nil } }
+    }
+    public private(set) var lastHit: (g: UInt64, pc: UInt64, cause: DebugStopCause)?
 
     /// Counters for `RRVM_STATS=1`.
     public struct Statistics {
@@ -318,6 +335,12 @@ public final class HartRunner {
         pendingPauses[reason] = .some(target)
     }
 
+    /// Asks the hart to stop for `reason` at the first instruction boundary of one of its slices where the
+    /// global count G (slice G + instructions of the slice so far) is at least `g`.
+    public func pause(_ reason: PauseReason, atG g: UInt64) {
+        pendingPausesAtG[reason] = g
+    }
+
     /// Lets go of the hart for `reason`; when no other holder keeps it, it goes on exactly where it stopped.
     /// With `thenPauseAfter`, the same holder takes it again once that many more instructions have retired
     /// (a debugger's single step is `resume(.debugger, thenPauseAfter: 1)`).
@@ -328,11 +351,15 @@ public final class HartRunner {
             pendingPauses[reason] = nil
         }
         guard pauseHolders.remove(reason) != nil, pauseHolders.isEmpty else { return }
+        // The access a watchpoint stopped now happens: it is not checked again.
+        if case .watchpoint = debugStopCause, reason == .debugger { hart.stepOverWatchpoint() }
         if sliceActive && !awaitingReply && !executing { execute() }
     }
 
-    private func reachPause(_ reason: PauseReason) {
+    private func reachPause(_ reason: PauseReason, cause: DebugStopCause = .requested) {
+        if reason == .debugger { debugStopCause = cause }
         pendingPauses[reason] = nil
+        pendingPausesAtG[reason] = nil
         sendBatch()  // a pause point holds nothing unsent
         if reason == .sequencer && cutRequested {
             // A Cut: the slice ends here (it does not wait for other holders: ending a slice changes nothing
@@ -360,6 +387,10 @@ public final class HartRunner {
             }
             if hart.retired >= target { due.append(reason) } else { limit = min(limit, target &- hart.retired) }
         }
+        let now = sliceG &+ executed
+        for (reason, g) in pendingPausesAtG where !due.contains(reason) {
+            if now >= g { due.append(reason) } else { limit = min(limit, g &- now) }
+        }
         return (due, limit)
     }
 
@@ -367,6 +398,9 @@ public final class HartRunner {
 
     /// Instructions retired in the current slice.
     private var executed: UInt64 { hart.retired &- retiredAtSliceStart }
+
+    /// The global instruction count at this point of the slice under way, if one is.
+    public var currentG: UInt64? { sliceActive ? sliceG &+ executed : nil }
 
     /// Runs the current slice until it ends, needs an answer, or reaches a pause point.
     private func execute() {
@@ -388,14 +422,23 @@ public final class HartRunner {
             let reason = executed >= budget ? .budgetExhausted : runInterpreter(min(budget &- executed, pauseLimit, untilPoll))
             if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point or to poll
             if reason == .budgetExhausted && extendSlice() { continue }
-            if reason == .breakpoint && breakpointsPause {
-                reachPause(.debugger)
+            if (reason == .breakpoint || reason == .watchpoint) && breakpointsPause {
+                let watch = reason == .watchpoint ? hart.lastWatchHit : nil
+                let cause: DebugStopCause = watch.map { .watchpoint($0) } ?? .breakpoint
+                if notingHits {
+                    // Noted, not stopped at: the breakpoint is passed (the hart skips the one at its pc once), the
+                    // access a watchpoint stopped happens unchecked.
+                    lastHit = (sliceG &+ executed, hart.pc, cause)
+                    if watch != nil { hart.stepOverWatchpoint() }
+                    continue
+                }
+                reachPause(.debugger, cause: cause)
                 return
             }
             switch reason {
             case .mmio:
                 access(hart.pendingAccess)
-            case .budgetExhausted, .waitingForInterrupt, .breakpoint, .spinHint:
+            case .budgetExhausted, .waitingForInterrupt, .breakpoint, .spinHint, .watchpoint:
                 yield(reason)
             }
         }
@@ -526,7 +569,7 @@ public final class HartRunner {
             $0.executed = executed
             switch reason {
             case .waitingForInterrupt: $0.reason = .stopWfi
-            case .breakpoint: $0.reason = .stopBreakpoint
+            case .breakpoint, .watchpoint: $0.reason = .stopBreakpoint
             case .spinHint: $0.reason = .stopSpinHint; statistics.spinHints += 1
             default: $0.reason = .stopBudget
             }

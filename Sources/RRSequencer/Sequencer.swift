@@ -198,6 +198,10 @@ public final class Sequencer {
     private var sliceAccessedDevices = false
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
+    /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
+    public var runningHartIndex: Int? { runningHart }
+    /// G at the start of the hart's current (or last) slice.
+    public func sliceStart(ofHart index: Int) -> UInt64 { harts[index].sliceStart }
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
 
     /// A message from a hart or a device.
@@ -831,6 +835,13 @@ extension Sequencer {
             envelope.g = harts[hart].sliceStart &+ paused
             envelope.to = Endpoint.hart(hart)
             envelope.body = .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } })
+            transport.send(envelope)
+        } else if let hart = runningHart, let target, target >= harts[hart].sliceStart {
+            // A slice under way (e.g. held by a debugger): its hart pauses at the target if the slice gets there.
+            var envelope = Rrvm_Envelope()
+            envelope.g = harts[hart].sliceStart
+            envelope.to = Endpoint.hart(hart)
+            envelope.body = .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart })
             transport.send(envelope)
         } else if !started {
             start()

@@ -61,6 +61,9 @@ extension Hart {
             if effectiveMip() & mie == 0 { return .waitingForInterrupt }
             waiting = false
         }
+        // Stepping over a watchpoint that fired: one instruction, unchecked (see `stepOverWatchpoint`).
+        if watchesSuspended { runBudget = min(runBudget, 1) }
+        defer { watchesSuspended = false }
         beginFloatingPoint()
         let reason = execute()
         endFloatingPoint()
@@ -733,6 +736,11 @@ extension Hart {
             stop = .mmio
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .mmio
+        case .watch:
+            left &+= 1
+            pcValue = pc
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .watchpoint
         case .waitForInterrupt:
             pcValue = next
             waiting = true

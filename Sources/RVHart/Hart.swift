@@ -73,6 +73,8 @@ enum StopCode: UInt8 {
     case spinHint
     /// Not an instruction: a slot was decoded or a page entered; run the slot again.
     case reexecute
+    /// A debugger watchpoint fired (`watchHit`); the instruction does not retire and runs again on resume.
+    case watch
 }
 
 /// How a device read completes into the register file.
@@ -190,6 +192,11 @@ public final class Hart {
     /// another hart could run; otherwise PAUSE is a no-op and such a WFI just completes, as the ISA allows.
     public var spinHintsEndRun = false
     var resumeFromBreakpoint: UInt64?
+    // Debugger watchpoints (Watchpoints.swift).
+    var watchpoints: [Watchpoint] = []
+    var watchedPages: Set<UInt64> = []
+    var watchHit: WatchHit?
+    var watchesSuspended = false
     /// The host rounding mode currently set (RISC-V encoding), to call fesetround only on change.
     var hostRounding: UInt64 = 0
     /// Whether the host FPU's flags belong to the guest (inside `run`).
@@ -321,6 +328,14 @@ public final class Hart {
         csrValue(Int(number), executed: 0, forDebugger: true)
     }
 
+    /// Debugger writes of the floating-point CSRs (fflags, frm, fcsr: state of the FPU alone); false for any
+    /// other CSR, whose writes have side effects that belong to the guest.
+    public func debugWriteFloatingPointCSR(_ number: UInt16, _ value: UInt64) -> Bool {
+        guard [CSR.fflags, CSR.frm, CSR.fcsr].contains(Int(number)) else { return false }
+        writeCSR(Int(number), value, executed: 0)
+        return true
+    }
+
     /// Interrupt lines driven from outside (MSIP, MTIP, MEIP, and the external SEIP), as mip bits.
     public func setInterruptLines(_ mipBits: UInt64) {
         interruptLines = mipBits & Interrupt.external
@@ -369,6 +384,14 @@ public final class Hart {
         return true
     }
 
+    /// The physical address of `count` bytes at a virtual address, as `debugRead` sees it, when they are all
+    /// RAM and physically contiguous (what a watchpoint can watch); nil otherwise. No side effects.
+    public func debugTranslate(_ address: UInt64, count: UInt64) -> UInt64? {
+        guard count > 0, count <= 4096, let first = debugPhysical(address), hostAddress(physical: first, size: count) != nil,
+              !isROM(first), debugPhysical(address &+ count &- 1) == first &+ count &- 1 else { return nil }
+        return first
+    }
+
     private func debugPhysical(_ address: UInt64) -> UInt64? {
         let set = priv == .machine ? 0 : tlbSet(for: .supervisor, sum: true)
         let (paddr, fault) = translate(address, kind: .load, set: set, markAccessed: false)
@@ -386,6 +409,8 @@ public final class Hart {
     public func removeBreakpoint(_ pc: UInt64) {
         breakpoints.remove(pc)
     }
+
+    public var breakpointList: [UInt64] { Array(breakpoints) }
 
     /// A deterministic hash of the architectural state: x1-x31, f0-f31, pc, privilege and the CSRs.
     public func stateHash() -> UInt64 {

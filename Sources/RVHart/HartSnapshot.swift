@@ -224,6 +224,7 @@ extension Hart {
         }
         stop = .none
         resumeFromBreakpoint = nil
+        watchesSuspended = false
         reservation = reservedHost.map { UInt64(UInt(bitPattern: $0)) } ?? .max
         pmpChanged()  // rebuilds the PMP rules and empties the whole TLB
         invalidateDecodedInstructions()

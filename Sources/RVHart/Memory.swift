@@ -39,9 +39,12 @@ extension Hart {
         let index = Int((vaddr >> 12) & 0xff)
         let page = vaddr & ~0xfff
         let entry = table[index]
-        if entry.tag & ~TLBEntry.codeMarker == page {
+        if entry.tag & ~(TLBEntry.codeMarker | TLBEntry.watchMarker) == page {
             let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: vaddr &+ entry.hostOffset))!
             let paddr = physicalAddress(ofHost: host)
+            if entry.tag & TLBEntry.watchMarker != 0 && watchpointFires(paddr, size: size, store: kind == .store) {
+                return Resolution(fault: Hart.watchFault, paddr: paddr, host: nil)
+            }
             if entry.tag & TLBEntry.codeMarker != 0 { noteStore(physical: paddr, size: size) }
             return Resolution(fault: 0, paddr: paddr, host: host)
         }
@@ -58,11 +61,16 @@ extension Hart {
             return Resolution(fault: accessFault, paddr: paddr, host: nil)
         }
         if kind == .store && isROM(paddr) { return Resolution(fault: accessFault, paddr: paddr, host: nil) }
-        if kind == .store { noteStore(physical: paddr, size: size) }
         let physicalPage = paddr & ~0xfff
+        let watched = !watchedPages.isEmpty && kind != .fetch && watchedPages.contains(physicalPage)
+        if watched && watchpointFires(paddr, size: size, store: kind == .store) {
+            return Resolution(fault: Hart.watchFault, paddr: paddr, host: nil)
+        }
+        if kind == .store { noteStore(physical: paddr, size: size) }
         if pmpAllows(physicalPage, size: 4096, kind: kind, privilege: privilege) {
             var tag = page
             if kind == .store && isCodePage(paddr) { tag |= TLBEntry.codeMarker }
+            if watched { tag |= TLBEntry.watchMarker }
             let hostPage = UInt64(UInt(bitPattern: host)) & ~0xfff
             table[index] = TLBEntry(tag: tag, hostOffset: hostPage &- page)
         }
@@ -78,6 +86,10 @@ extension Hart {
     // MARK: Slow loads and stores
 
     func raise(_ cause: UInt64, _ value: UInt64) {
+        if cause == Hart.watchFault {
+            stop = .watch
+            return
+        }
         stop = .trap
         trapCause = cause
         trapValue = value

@@ -1,6 +1,6 @@
 /// One software-TLB entry: the host address of a guest virtual address is `vaddr &+ hostOffset`.
-/// `tag` is the page's virtual address; `invalid` never matches a page address. A store entry whose tag has
-/// bit 0 set maps a page holding decoded code: stores to it take the slow path, which keeps the
+/// `tag` is the page's virtual address; `invalid` never matches a page address. A store entry whose tag carries
+/// `codeMarker` maps a page holding decoded code: stores to it take the slow path, which keeps the
 /// decoded-instruction cache exact. The loop's loads and stores hit only an entry whose tag equals the page
 /// address (`dataHit`), so a page is kept on the slow path by never refilling its entry (`resolve`) or, for
 /// one kind of access, by a marker bit in the tag.
@@ -12,6 +12,8 @@ struct TLBEntry {
     /// On store entries: the page holds decoded code (its stores must reach the code cache). Above the bits an
     /// access's size keeps in `dataHit`'s comparison (0-2), so that no store, aligned or not, ever matches it.
     static let codeMarker: UInt64 = 1 << 10
+    /// On load and store entries: the page holds a watched range (Watchpoints.swift); above those bits too.
+    static let watchMarker: UInt64 = 1 << 11
 }
 
 enum AccessKind: Int {

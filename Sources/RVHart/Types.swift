@@ -92,4 +92,6 @@ public enum StopReason: Equatable {
     case breakpoint
     /// A spin-wait hint retired while `Hart.spinHintsEndRun` was set.
     case spinHint
+    /// The next instruction accesses a range a debugger watches: see `Hart.lastWatchHit`.
+    case watchpoint
 }

@@ -2,8 +2,9 @@ import Foundation
 import RRSequencer
 import XCTest
 
-/// GDB on one hart (DESIGN §9), as a user drives it: gdb-multiarch attached to hart 2 of a 4-hart replay,
-/// breakpoints, single steps, registers and memory, and the replay still matching its recording.
+/// GDB on one hart (`--gdb-hart N`, DESIGN §9), as a user drives it: gdb-multiarch attached to hart 2 of a
+/// 4-hart replay, breakpoints, single steps, registers and memory, and the replay still matching its
+/// recording; and the packet layer's answers to malformed input (ClusterDebuggerTests: every hart a thread).
 final class DebuggerTests: XCTestCase {
     func testGDBOnOneHartOfAReplayChangesNothingTheGuestDoes() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else {
@@ -41,7 +42,7 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors)
         XCTAssertTrue(transcript.contains("Breakpoint 1"), "gdb said:\n" + transcript)
         XCTAssertTrue(transcript.contains("secondary_main"), transcript)
-        let symbol = try symbolAddress("secondary_main", in: program)
+        let symbol = try Self.symbolAddress("secondary_main", in: program)
         XCTAssertTrue(transcript.contains("$1 = 0x\(String(symbol, radix: 16))"), "stopped at the breakpoint: \(transcript)")
         XCTAssertFalse(transcript.contains("$2 = 0x\(String(symbol, radix: 16))\n"), "two steps moved the pc: \(transcript)")
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
@@ -77,14 +78,14 @@ final class DebuggerTests: XCTestCase {
             return String(decoding: reply, as: UTF8.self)
         }
         XCTAssertEqual(exchange("$?#00", expecting: 1), "-", "a bad checksum asks for the packet again")
-        XCTAssertEqual(exchange("$?#3f", expecting: 8), "+$S05#b8", "a stopped hart says so")
+        XCTAssertEqual(exchange("$?#3f", expecting: 17), "+$T05thread:1;#d7", "a stopped machine says so, and on which hart")
         XCTAssertEqual(exchange("$m80000000,zz#15", expecting: 8), "+$E01#a6", "a malformed request is an error reply")
         XCTAssertEqual(exchange("$D#44", expecting: 7), "+$OK#9a", "detaching lets the guest run")
         XCTAssertEqual(run.wait(), 0, run.errors)
         XCTAssertTrue(run.output.contains("PASS uart-hello"), run.output)
     }
 
-    private func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
+    static func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
         let nm = Process()
         nm.executableURL = URL(fileURLWithPath: "/usr/bin/riscv64-unknown-elf-nm")
         nm.arguments = [program]

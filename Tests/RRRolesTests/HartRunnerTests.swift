@@ -324,6 +324,20 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.yields.map(\.executed), [10])
     }
 
+    func testAPauseAtAGlobalCountStopsInTheSliceThatReachesIt() {
+        let runner = runner(Self.countingLoop)
+        runner.pause(.debugger, atG: 250)
+        run(runner, budget: 100, g: 0)
+        XCTAssertEqual(transport.yields.map(\.executed), [100], "G 0-100: not yet")
+        run(runner, budget: 100, g: 200)
+        XCTAssertEqual(transport.pauses, [.debugger])
+        XCTAssertEqual(runner.currentG, 250)
+        XCTAssertEqual(runner.hart.retired, 150, "50 instructions into the slice that began at G=200")
+        runner.resume(.debugger)
+        XCTAssertEqual(transport.yields.map(\.executed), [100, 100], "the slice goes on to its end as if nothing happened")
+        XCTAssertNil(runner.currentG)
+    }
+
     func testAPauseAskedForWhileAwaitingAnAnswerIsReachedRightAfterIt() {
         let runner = runner([Assemble.lui(6, 0x2000), Assemble.lw(7, 0, 6)] + Self.countingLoop)
         run(runner, budget: 100)
