@@ -614,10 +614,19 @@ public final class Sequencer {
         return taken
     }
 
-    /// Every `checkInterval` retired instructions, at the first boundary after: each process's state hash.
+    /// Where a lone hart's long slice ends although nothing is due: every this many retired instructions,
+    /// recording or not, so that a recorded run has the slice boundaries of a plain run with the same
+    /// configuration (the log's checks are taken there; the interval is in the log header, so a replay cuts
+    /// where its recording did).
+    private var sliceCutInterval: UInt64 { journal?.checkInterval ?? defaultCheckInterval }
+
+    /// Every `sliceCutInterval` retired instructions, at the first boundary after: each process's state hash,
+    /// when a journal takes checks.
     private func checkIfDue() -> JournalStop? {
-        guard let journal, journal.checkInterval > 0, retired >= nextCheckAt else { return nil }
-        nextCheckAt = (retired / journal.checkInterval + 1) &* journal.checkInterval
+        let interval = sliceCutInterval
+        guard interval > 0, retired >= nextCheckAt else { return nil }
+        nextCheckAt = (retired / interval + 1) &* interval
+        guard let journal, journal.checkInterval > 0 else { return nil }
         return journal.check(.with {
             $0.g = g
             $0.retired = retired
@@ -652,9 +661,9 @@ public final class Sequencer {
         // A hart alone may run on past its quantum (see Run.slice_limit): nothing can become due before the
         // horizon unless the hart accesses a device, and then its slice ends at the end of that quantum.
         var limit = config.schedule == .loneHartToEvent && !othersCanRun ? horizon : 0
-        // A recording (or replay) still checks every process every `checkInterval` instructions: a long
-        // slice also ends where the next check is due.
-        if let journal, journal.checkInterval > 0, nextCheckAt > retired { limit = min(limit, nextCheckAt - retired) }
+        // A long slice also ends at the next multiple of `sliceCutInterval` (where a recording checks every
+        // process), in plain runs too: recording must not change where slices end.
+        if sliceCutInterval > 0, nextCheckAt > retired { limit = min(limit, nextCheckAt - retired) }
         if limit <= budget { limit = 0 }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running

@@ -82,7 +82,8 @@ final class SequencerTests: XCTestCase {
         let sent = transport.take()
         guard case .run(let lone)? = sent.first?.body, sent.first?.to == 101 else { return XCTFail("\(sent)") }
         XCTAssertEqual(lone.budget, 1000)
-        XCTAssertGreaterThan(lone.sliceLimit, 1 << 40, "no event: as long as it only computes")
+        XCTAssertEqual(lone.sliceLimit, defaultCheckInterval - 1000,
+                       "no event: as long as it only computes, up to where a recording would check")
         // Host input while it runs: a Cut, once.
         sequencer.receiveHostInput([65])
         sequencer.receiveHostInput([66])
@@ -113,6 +114,28 @@ final class SequencerTests: XCTestCase {
             sequencer.receive(envelope(from: 100, yield(run.sliceLimit)))
         }
         XCTAssertEqual(journal.checks.map(\.retired), [0, 50_000, 100_000, 150_000])
+    }
+
+    func testRecordingDoesNotChangeWhereSlicesEnd() {
+        func sliceLimits(journal: CollectingJournal?) -> [UInt64] {
+            let transport = FakeTransport()
+            var config = machine(harts: 1)
+            config.schedule = .loneHartToEvent
+            let sequencer = Sequencer(config: config, transport: transport, journal: journal)
+            sequencer.start()
+            var limits: [UInt64] = []
+            for _ in 0..<3 {
+                guard case .run(let run)? = transport.take().first?.body else { return limits }
+                limits.append(run.sliceLimit)
+                sequencer.receive(envelope(from: 100, yield(run.sliceLimit / 2 + 7)))
+            }
+            return limits
+        }
+        let journal = CollectingJournal()
+        journal.checkInterval = defaultCheckInterval
+        let recorded = sliceLimits(journal: journal)
+        XCTAssertEqual(recorded.count, 3)
+        XCTAssertEqual(sliceLimits(journal: nil), recorded)
     }
 
     func testALoneHartsSliceEndsAtTheNextTimerCompare() {
