@@ -81,16 +81,8 @@ extension Hart {
         if let cause = interruptToTake() {
             pc = takeTrap(cause: cause | Cause.interruptFlag, value: 0, pc: pc, retiredNow: retired &+ executed)
         }
-        if !breakpoints.isEmpty {
-            if breakpoints.contains(pc) && resumeFromBreakpoint != pc {
-                resumeFromBreakpoint = pc
-                return .breakpoint
-            }
-            resumeFromBreakpoint = nil
-            eventTarget = executed &+ 1
-            return nil
-        }
-        resumeFromBreakpoint = nil
+        // Resuming over a breakpoint lets only the run's first instruction pass it (see `Op.breakpoint`).
+        if executed > 0 || resumeFromBreakpoint != pc { resumeFromBreakpoint = nil }
         // The loop counts in an Int: events are at most 2^62 instructions apart.
         var target = min(runBudget, executed &+ (1 << 62))
         if let due = sstcDue(), due > executed, due < target { target = due }
@@ -673,7 +665,7 @@ extension Hart {
                 pageKey = recent.key
                 left &+= 1
                 continue
-            case .event, .undecoded, .illegal, .system, .fpOther:
+            case .event, .undecoded, .illegal, .system, .fpOther, .breakpoint:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -741,6 +733,11 @@ extension Hart {
             pcValue = pc
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .watchpoint
+        case .breakpoint:
+            left &+= 1
+            pcValue = pc
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .breakpoint
         case .waitForInterrupt:
             pcValue = next
             waiting = true
@@ -804,6 +801,19 @@ extension Hart {
             }
             guard enterPage(pc) else { return pc }
             stepPageKey = slotKey(currentPage, pc)
+            stop = .reexecute
+            return pc
+        case .breakpoint:
+            // Stop before the instruction, unless resuming over this breakpoint or the slot is another page's
+            // breakpoint offset; then run the real instruction once from the scratch page.
+            if breakpoints.contains(pc) && resumeFromBreakpoint != pc {
+                resumeFromBreakpoint = pc
+                stop = .breakpoint
+                return pc
+            }
+            resumeFromBreakpoint = nil
+            guard decodeAlone(pc) else { return pc }
+            stepPageKey = slotKey(straddlePage, pc)
             stop = .reexecute
             return pc
         case .lb: return load(1, .signed8)
