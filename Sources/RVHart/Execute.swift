@@ -6,7 +6,7 @@
     UInt64(bitPattern: Int64(e.imm))
 }
 
-/// How often the interpreter loop looks for a due event (budget end, timer, breakpoint). Looking at every
+/// How often the interpreter loop looks for a due event (budget end, timer). Looking at every
 /// instruction costs a select in every dispatch, so the loop runs without it while the next event is at least
 /// `CodePage.straightLineLimit` instructions away, and then looks only at control transfers and slow steps:
 /// between two of those at most a page of slots runs (a page's sentinel slots end in a slow step), so the
@@ -70,7 +70,7 @@ extension Hart {
         return reason
     }
 
-    /// Handles what is due before the next instruction: the budget, the Sstc timer, interrupts, breakpoints.
+    /// Handles what is due before the next instruction: the budget, the Sstc timer, interrupts.
     /// Returns a stop reason, or nil to go on (then `eventTarget` is the next event and pc may have moved to
     /// an interrupt handler).
     @inline(never)

@@ -174,8 +174,7 @@ public final class Hart {
     var trapValue: UInt64 = 0
     var runGlobalCount: UInt64 = 0
     var runBudget: UInt64 = 0
-    /// Instructions retired in the current `run` when the next event (budget end, timer, breakpoint
-    /// check) is due.
+    /// Instructions retired in the current `run` when the next event (budget end, timer) is due.
     var eventTarget: UInt64 = 0
     /// The virtual address of the pending device access (for tval when it fails).
     var pendingVirtualAddress: UInt64 = 0
