@@ -86,21 +86,13 @@ extension Hart {
         let slot = Int((pc >> 12) & 0xff)
         // A fetch TLB entry exists only for pages PMP allows as a whole.
         var uniform = fetchTLB[slot].tag == pageBase
-        let r = resolve(pc, size: 2, kind: .fetch)
-        if r.fault != 0 {
-            raise(r.fault, pc)
-            return false
-        }
-        guard let host = r.host else {
-            raise(Cause.fetchAccess, pc)
-            return false
-        }
+        guard let (host, paddr) = resolveFetch(pc) else { return false }
         uniform = uniform || fetchTLB[slot].tag == pageBase
         if !uniform {
             let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
-            return enterSingleInstruction(pc, host: host, paddr: r.paddr, privilege: privilege, breakpointSlot: true)
+            return enterSingleInstruction(pc, host: host, paddr: paddr, privilege: privilege, breakpointSlot: true)
         }
-        let index = codeIndex(r.paddr)!
+        let index = codeIndex(paddr)!
         let page: UnsafeMutablePointer<DecodedInstruction>
         if let existing = codePages[index] {
             page = existing
@@ -151,17 +143,23 @@ extension Hart {
     /// Decodes the instruction at pc alone into the scratch page, never as a breakpoint slot: running it once
     /// past a breakpoint slot. Returns false with a trap raised when pc cannot be fetched.
     func decodeAlone(_ pc: UInt64) -> Bool {
+        guard let (host, paddr) = resolveFetch(pc) else { return false }
+        let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
+        return enterSingleInstruction(pc, host: host, paddr: paddr, privilege: privilege, breakpointSlot: false)
+    }
+
+    /// pc translated for fetching (its host bytes and physical address), or nil with a trap raised.
+    private func resolveFetch(_ pc: UInt64) -> (host: UnsafeMutableRawPointer, paddr: UInt64)? {
         let r = resolve(pc, size: 2, kind: .fetch)
         if r.fault != 0 {
             raise(r.fault, pc)
-            return false
+            return nil
         }
         guard let host = r.host else {
             raise(Cause.fetchAccess, pc)
-            return false
+            return nil
         }
-        let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
-        return enterSingleInstruction(pc, host: host, paddr: r.paddr, privilege: privilege, breakpointSlot: false)
+        return (host, r.paddr)
     }
 
     /// Whether the slot (halfword index in its page) holds a breakpoint slot rather than its instruction.
@@ -183,17 +181,7 @@ extension Hart {
 
     /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.
     private func fetchUpperHalf(_ pc: UInt64) -> UInt16? {
-        let next = pc &+ 2
-        let r = resolve(next, size: 2, kind: .fetch)
-        if r.fault != 0 {
-            raise(r.fault, next)
-            return nil
-        }
-        guard let host = r.host else {
-            raise(Cause.fetchAccess, next)
-            return nil
-        }
-        return host.loadUnaligned(as: UInt16.self)
+        resolveFetch(pc &+ 2)?.host.loadUnaligned(as: UInt16.self)
     }
 
     /// Decodes the slot at pc of the current page. Returns the page to run from (the scratch page for an
@@ -203,15 +191,7 @@ extension Hart {
         -> UnsafeMutablePointer<DecodedInstruction>? {
         let offset = pc & 0xfff
         // The loop may have reached this page without `enterPage` (a jump to a recent page): translate again.
-        let r = resolve(pc, size: 2, kind: .fetch)
-        if r.fault != 0 {
-            raise(r.fault, pc)
-            return nil
-        }
-        guard let host = r.host else {
-            raise(Cause.fetchAccess, pc)
-            return nil
-        }
+        guard let (host, _) = resolveFetch(pc) else { return nil }
         let low = host.loadUnaligned(as: UInt16.self)
         if low & 3 != 3 || offset <= 0xffc {
             decodeStraightLine(page: page, host: host - Int(offset), from: Int(offset))

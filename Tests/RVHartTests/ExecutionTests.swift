@@ -19,6 +19,20 @@ final class ExecutionTests: XCTestCase {
         m.hart.pc = start
     }
 
+    /// Compressed nops at 0xffa and 0xffc of a page, a 32-bit addi x1, x1, 3 at 0xffe whose upper half is on
+    /// the next page, then a branch back to 0xffc; pc at 0xffa. Returns the page.
+    @discardableResult
+    private func loadStraddlingLoop() -> UInt64 {
+        let base = TestMachine.ramBase + 0x2000
+        m.put16([0x0001, 0x0001], at: base + 0xffa)
+        let word = Asm.addi(1, 1, 3)
+        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
+        m.put16([UInt16(word >> 16)], at: base + 0x1000)
+        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
+        m.hart.pc = base + 0xffa
+        return base
+    }
+
     func testBudgetsAreExact() {
         loadLoop()
         var total: UInt64 = 0
@@ -211,13 +225,7 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.run(100), .breakpoint)
         XCTAssertEqual(m.hart.retired, 111)
         // A compressed instruction and one straddling two pages, both decoded before.
-        let base = TestMachine.ramBase + 0x2000
-        m.put16([0x0001, 0x0001], at: base + 0xffa)
-        let word = Asm.addi(1, 1, 3)
-        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
-        m.put16([UInt16(word >> 16)], at: base + 0x1000)
-        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
-        m.hart.pc = base + 0xffa
+        let base = loadStraddlingLoop()
         m.set(1, 0)
         XCTAssertEqual(m.run(7), .budgetExhausted)  // ffa, then (ffc, ffe, 1002) twice
         m.hart.addBreakpoint(base + 0xffe)
@@ -289,14 +297,7 @@ final class ExecutionTests: XCTestCase {
     }
 
     func testInstructionStraddlingPages() {
-        // A compressed nop at 0xffc, then a 32-bit addi at 0xffe whose upper half is on the next page.
-        let base = TestMachine.ramBase + 0x2000
-        m.put16([0x0001, 0x0001], at: base + 0xffa)
-        let word = Asm.addi(1, 1, 3)
-        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
-        m.put16([UInt16(word >> 16)], at: base + 0x1000)
-        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
-        m.hart.pc = base + 0xffa
+        loadStraddlingLoop()
         m.step(1 + 3 * 10)
         XCTAssertEqual(m.x(1), 30)
     }
