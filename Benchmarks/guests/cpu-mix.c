@@ -119,7 +119,13 @@ static uint64_t floating(uint64_t seed) {
     return (uint64_t)scaled + (uint64_t)inside;
 }
 
-int main(void) {
+// The whole workload; cpu-smp.c links one copy per hart (CPU_MIX_LIBRARY, each with its own name and so its
+// own static data).
+#ifndef CPU_MIX_ROUNDS
+#define CPU_MIX_ROUNDS cpu_mix_rounds
+#endif
+uint64_t CPU_MIX_ROUNDS(void);
+uint64_t CPU_MIX_ROUNDS(void) {
     uint64_t checksum = 0;
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t seed = mix(checksum + round);
@@ -128,8 +134,15 @@ int main(void) {
         checksum = mix(checksum ^ number_theory(seed));
         checksum = mix(checksum ^ floating(seed));
     }
+    return checksum;
+}
+
+#ifndef CPU_MIX_LIBRARY
+int main(void) {
+    uint64_t checksum = CPU_MIX_ROUNDS();
     put_string("cpu-mix checksum ");
     put_hex(checksum);
     put_char('\n');
     return 0;
 }
+#endif

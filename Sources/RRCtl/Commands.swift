@@ -57,6 +57,9 @@ struct MachineOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Instructions per round-robin slice.")
     var quantum: UInt64 = Schedule.defaultQuantum
 
+    @Option(help: "How slices are cut: lone-hart-to-event (a hart no other could run beside runs on to the next scheduled event while it only computes) or quantum (every slice at most one quantum, as logs before format 6).")
+    var schedule: SchedulePolicyName = .loneHartToEvent
+
     @Option(parsing: .unconditional, help: "Virtual time: mtime advances one 10 MHz tick every 2^N instructions.")
     var icountShift: UInt32 = 4
 

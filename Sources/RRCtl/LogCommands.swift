@@ -5,6 +5,7 @@ import RRSequencer
 import SwiftProtobuf
 
 extension LogDetailName: ExpressibleByArgument {}
+extension SchedulePolicyName: ExpressibleByArgument {}
 
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -136,7 +137,7 @@ enum LogText {
         let config = header.config
         var lines = ["log format \(header.formatVersion), rrvm \(header.rrvmVersion), detail \(header.detail == .full ? "full" : "compact"), "
             + "check every \(header.checkInterval) instructions, \(config.harts) harts, \(config.ramSize >> 20) MiB, "
-            + "quantum \(config.quantum), icount shift \(config.icountShift)"]
+            + "quantum \(config.quantum), schedule \(SchedulePolicyName(config.schedule).rawValue), icount shift \(config.icountShift)"]
         if header.excerpt { lines.append("the full stream of G=\(header.excerptFrom)..\(header.excerptTo) of a replay") }
         for image in config.images {
             lines.append("image \(image.role): \(image.path) sha256 \(image.sha256) at 0x\(String(image.loadAddress, radix: 16))")
@@ -173,6 +174,7 @@ enum LogText {
             "\"record\":\"header\"", "\"format\":\(header.formatVersion)", "\"rrvm\":\(quoted(header.rrvmVersion))",
             "\"detail\":\"\(header.detail == .full ? "full" : "compact")\"", "\"check_interval\":\(header.checkInterval)",
             "\"harts\":\(config.harts)", "\"ram_size\":\(config.ramSize)", "\"quantum\":\(config.quantum)",
+            "\"schedule\":\(quoted(SchedulePolicyName(config.schedule).rawValue))",
             "\"icount_shift\":\(config.icountShift)",
             "\"devices\":[" + config.devices.map { quoted($0.kindName) }.joined(separator: ",") + "]",
             "\"images\":[" + config.images.map {

@@ -23,6 +23,7 @@ struct MachineInputs {
     /// Whether to put each image's sha256 into the configuration: only a recording's header needs them.
     var fingerprintImages: Bool
     var quantum: UInt64
+    var schedule: Rrvm_SchedulePolicy
     var icountShift: UInt32
     var mmu: String
     var entropySeed: UInt64
@@ -81,7 +82,7 @@ enum MachineBuilder {
             kernel: kernel, initrd: options.initrd,
             bootargs: try GuestEval.commandLine(options.append ?? "console=ttyS0 earlycon", adding: eval),
             disk: options.disk, overlayDisk: recording, net: net.description, fingerprintImages: recording,
-            quantum: options.quantum,
+            quantum: options.quantum, schedule: options.schedule.policy,
             icountShift: options.icountShift, mmu: options.mmu,
             // The only host nondeterminism a guest sees at boot; both are recorded in the log header.
             entropySeed: generator.next(),
@@ -109,7 +110,8 @@ enum MachineBuilder {
             harts: Int(recorded.harts), ramSize: recorded.ramSize, bios: try image("bios"), kernel: kernel,
             initrd: try image("initrd"), bootargs: recorded.bootargs, disk: disk == nil ? nil : try image("disk"),
             overlayDisk: true, net: recorded.devices.first { $0.kind == .virtioNet }?.net ?? "none",
-            fingerprintImages: false, quantum: recorded.quantum, icountShift: recorded.icountShift,
+            fingerprintImages: false, quantum: recorded.quantum, schedule: recorded.schedule,
+            icountShift: recorded.icountShift,
             mmu: recorded.satpMode, entropySeed: recorded.entropySeed, startWallTimeNs: recorded.startWallTimeNs)
         var plan = try build(inputs)
         plan.config.replay = true
@@ -140,6 +142,7 @@ enum MachineBuilder {
         var config = Rrvm_MachineConfig(machine: machine, boot: boot, quantum: inputs.quantum,
                                         icountShift: inputs.icountShift, disk: inputs.disk.map(absolute),
                                         overlayDisk: inputs.overlayDisk, net: inputs.net)
+        config.schedule = inputs.schedule
 
         func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
             guard let path, let size = size ?? bytes?.count else { return }

@@ -71,6 +71,7 @@ final class HartNode: HartTransport {
         let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
         self.ram = ram
         let runner = HartRunner(index: index, config: config, ram: ram.base, transport: self)
+        runner.measuresExecution = ProcessInfo.processInfo.environment["RRVM_STATS"] == "1"
         self.runner = runner
         if let gdbAddress {
             let target = OneHartTarget(runner: runner)
@@ -111,6 +112,11 @@ final class HartNode: HartTransport {
         while runner?.awaitingReply == true && !stopped && EventLoop.monotonicNanoseconds() < deadline {
             loop.poll()
         }
+    }
+
+    /// Takes what arrived during a long slice (a Cut, a debugger's interrupt) without waiting.
+    func pollDuringSlice() {
+        loop.poll()
     }
 
     func paused(for reason: PauseReason) {
@@ -250,7 +256,9 @@ final class HartNode: HartTransport {
             let stats = runner.statistics
             report("rrvm-hart", "hart \(index): \(runner.hart.retired) instructions, \(stats.waits) MMIO waits, "
                    + "\(waitNanoseconds / 1_000_000) ms waiting (\(stats.waits == 0 ? 0 : waitNanoseconds / UInt64(stats.waits) / 1000) us each), "
-                   + "\(stats.answeredHere) stable reads answered here, \(stats.spinHints) slices ended by a spin-wait hint")
+                   + "\(stats.answeredHere) stable reads answered here, \(stats.outputHere) output bytes batched, \(stats.spinHints) slices ended by a spin-wait hint, "
+                   + "\(stats.longSlices) long slices (\(stats.extensions) quanta added, \(stats.cuts) cut), "
+                   + "\(stats.executionNanoseconds / 1000) us executing")
         }
         exitCode = code
         stopped = true

@@ -69,6 +69,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
+    /// When every process had joined and the run began (for RRVM_STATS=1).
+    private var startedAt: UInt64?
     /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
     private var ram: SharedRAM?
     private(set) var timeline: ClusterTimeline?
@@ -270,6 +272,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                 }
             }
             if self.connections.count == Int(self.config.harts) + self.config.devices.count {
+                self.startedAt = EventLoop.monotonicNanoseconds()
                 self.begin()
             }
         }
@@ -486,9 +489,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
-                   + "(\(stats.answeredByHarts) by the harts), \(stats.sentAhead) writes sent ahead, "
+                   + "(\(stats.answeredByHarts) by the harts), \(stats.outputByHarts) output bytes batched by the harts, \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
-                   + "for \(stats.idleSkippedG) G skipped")
+                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
+                   + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")
             if let timeline, timeline.statistics.checkpoints > 0 {
                 report("rrvm-sequencer", timeline.summary)
             }

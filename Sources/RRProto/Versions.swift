@@ -1,8 +1,10 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 6
+public let protocolVersion: UInt32 = 7
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
-public let logFormatVersion: UInt32 = 5
+/// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
+/// for at most a quantum, which this rrvm no longer replays.
+public let logFormatVersion: UInt32 = 6
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

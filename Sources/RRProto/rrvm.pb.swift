@@ -81,6 +81,49 @@ public nonisolated enum Rrvm_Role: SwiftProtobuf.Enum, Swift.CaseIterable {
 
 }
 
+/// How the serial schedule cuts slices (kept in the log header with the configuration: a run is a function
+/// of it). LONE_HART_TO_EVENT is what this rrvm runs; QUANTUM is the policy of logs before format 6, kept
+/// so that benchmarks can compare the two.
+public nonisolated enum Rrvm_SchedulePolicy: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Every slice ends after at most one quantum.
+  case quantum // = 0
+
+  /// A hart that no other hart could run beside runs on past the quantum, a quantum at a time, until the
+  /// next scheduled event (a timer compare, a device wake-up, a recorded input), as long as it accessed no
+  /// device during the quantum just ended; host input cuts such a slice where it arrives (Cut).
+  case loneHartToEvent // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .quantum
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .quantum
+    case 1: self = .loneHartToEvent
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .quantum: return 0
+    case .loneHartToEvent: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rrvm_SchedulePolicy] = [
+    .quantum,
+    .loneHartToEvent,
+  ]
+
+}
+
 /// The kinds of device a machine can hold. The numbers are RVPlatform.DeviceKind's raw values (RRProto maps
 /// one to the other); everything else about a kind is in RVMachine's device registry (DeviceRegistry.swift).
 public nonisolated enum Rrvm_DeviceKind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -537,6 +580,8 @@ public nonisolated struct Rrvm_MachineConfig: Sendable {
 
   public var replay: Bool = false
 
+  public var schedule: Rrvm_SchedulePolicy = .quantum
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -622,6 +667,25 @@ public nonisolated struct Rrvm_Run: Sendable {
   /// until it writes to that device other than where the declaration says, or hears otherwise in a reply.
   public var stableReads: [Rrvm_DeviceStableReads] = []
 
+  /// Non-zero (SCHEDULE_POLICY_LONE_HART_TO_EVENT, no other hart runnable): the slice may go on past `budget`,
+  /// `budget` instructions at a time, up to this many instructions in all; it goes on only while the hart
+  /// accessed no device during the `budget` instructions just run, and until a Cut.
+  public var sliceLimit: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Sequencer -> the hart running a slice that may go past its budget: host input arrived, so end the slice
+/// at the next instruction boundary (after the access whose answer is awaited, if any). The Yield's count
+/// is where the input is stamped and logged; a replay ends the slice there because the input's G is known.
+/// A Cut that arrives after the slice ended is ignored (it always arrives before the next Run).
+public nonisolated struct Rrvm_Cut: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -689,6 +753,15 @@ public nonisolated struct Rrvm_MmioRequest: Sendable {
   /// the sequencer logs it in its place and checks it against the device's declaration there.
   public var answered: Bool = false
 
+  /// A batch of what the hart did alone with one device under one declaration: `answered_reads` reads of
+  /// `address` answered `value` (with `answered`), and the bytes `output` written one by one to
+  /// `output_address`, a register the declaration lists in output_writes_to. `executed` is the last one's.
+  public var answeredReads: UInt64 = 0
+
+  public var output: Data = Data()
+
+  public var outputAddress: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -735,6 +808,14 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
   /// a read the sequencer answered from the device's last StableRead list (logged, not sent)
   public var cached: Bool = false
 
+  /// A hart's batch (MmioRequest.answered_reads, output): that many cached reads, and the console bytes
+  /// written to `output_offset` (not sent either).
+  public var reads: UInt64 = 0
+
+  public var output: Data = Data()
+
+  public var outputOffset: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -757,6 +838,11 @@ public nonisolated struct Rrvm_StableRead: Sendable {
   /// Writes to these offsets leave `value` (and this declaration) as they are, e.g. the UART's transmit
   /// register: a hart keeps answering from the declaration across such writes.
   public var keptByWritesTo: [UInt64] = []
+
+  /// Byte writes to these offsets do nothing but send their byte to the console while this declaration
+  /// holds (the UART's THR outside loopback with its THRE interrupt off): the hart batches them with the
+  /// reads it answers (MmioRequest.output), and the device never sees them.
+  public var outputWritesTo: [UInt64] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1149,6 +1235,14 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .debugReply(newValue)}
   }
 
+  public var cut: Rrvm_Cut {
+    get {
+      if case .cut(let v)? = _storage._body {return v}
+      return Rrvm_Cut()
+    }
+    set {_uniqueStorage()._body = .cut(newValue)}
+  }
+
   /// Time travel (see TIME TRAVEL below).
   public var pauseAt: Rrvm_PauseAt {
     get {
@@ -1244,6 +1338,7 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case echo(Rrvm_Echo)
     case debugRequest(Rrvm_DebugRequest)
     case debugReply(Rrvm_DebugReply)
+    case cut(Rrvm_Cut)
     /// Time travel (see TIME TRAVEL below).
     case pauseAt(Rrvm_PauseAt)
     case paused(Rrvm_Paused)
@@ -1893,6 +1988,14 @@ public nonisolated struct Rrvm_SliceProgress: Sendable {
 
   /// the declarations the hart answers reads from
   public var stableReads: [Rrvm_DeviceStableReads] = []
+
+  /// A long slice (Run.slice_limit): its limit (0: none), its step, and whether the hart accessed a device
+  /// in the step under way.
+  public var sliceLimit: UInt64 = 0
+
+  public var sliceStep: UInt64 = 0
+
+  public var accessedDeviceInStep: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2770,6 +2873,10 @@ nonisolated extension Rrvm_Role: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_CONTROL\0\u{1}ROLE_HART\0\u{1}ROLE_DEVICE\0")
 }
 
+nonisolated extension Rrvm_SchedulePolicy: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SCHEDULE_POLICY_QUANTUM\0\u{1}SCHEDULE_POLICY_LONE_HART_TO_EVENT\0")
+}
+
 nonisolated extension Rrvm_DeviceKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEVICE_KIND_UNSPECIFIED\0\u{1}DEVICE_KIND_FINISHER\0\u{1}DEVICE_KIND_RTC\0\u{1}DEVICE_KIND_CLINT\0\u{1}DEVICE_KIND_PLIC\0\u{1}DEVICE_KIND_UART\0\u{1}DEVICE_KIND_VIRTIO_BLOCK\0\u{1}DEVICE_KIND_VIRTIO_ENTROPY\0\u{1}DEVICE_KIND_VIRTIO_NET\0")
 }
@@ -2970,7 +3077,7 @@ nonisolated extension Rrvm_Refused: SwiftProtobuf.Message, SwiftProtobuf._Messag
 
 nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MachineConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}harts\0\u{3}ram_size\0\u{3}icount_shift\0\u{1}quantum\0\u{1}bootargs\0\u{1}entry\0\u{3}fdt_address\0\u{3}boot_rom\0\u{1}devices\0\u{3}entropy_seed\0\u{3}start_wall_time_ns\0\u{3}ram_path\0\u{1}images\0\u{3}satp_mode\0\u{1}replay\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}harts\0\u{3}ram_size\0\u{3}icount_shift\0\u{1}quantum\0\u{1}bootargs\0\u{1}entry\0\u{3}fdt_address\0\u{3}boot_rom\0\u{1}devices\0\u{3}entropy_seed\0\u{3}start_wall_time_ns\0\u{3}ram_path\0\u{1}images\0\u{3}satp_mode\0\u{1}replay\0\u{2}\u{f}schedule\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2993,6 +3100,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.images) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.satpMode) }()
       case 15: try { try decoder.decodeSingularBoolField(value: &self.replay) }()
+      case 30: try { try decoder.decodeSingularEnumField(value: &self.schedule) }()
       default: break
       }
     }
@@ -3044,6 +3152,9 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
     if self.replay != false {
       try visitor.visitSingularBoolField(value: self.replay, fieldNumber: 15)
     }
+    if self.schedule != .quantum {
+      try visitor.visitSingularEnumField(value: self.schedule, fieldNumber: 30)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3063,6 +3174,7 @@ nonisolated extension Rrvm_MachineConfig: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.images != rhs.images {return false}
     if lhs.satpMode != rhs.satpMode {return false}
     if lhs.replay != rhs.replay {return false}
+    if lhs.schedule != rhs.schedule {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3195,7 +3307,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3207,6 +3319,7 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.interruptLines) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
       default: break
       }
     }
@@ -3225,6 +3338,9 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if !self.stableReads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 4)
     }
+    if self.sliceLimit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLimit, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3233,6 +3349,26 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.interruptLines != rhs.interruptLines {return false}
     if lhs.spinHintsYield != rhs.spinHintsYield {return false}
     if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.sliceLimit != rhs.sliceLimit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_Cut: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Cut"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_Cut, rhs: Rrvm_Cut) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3330,7 +3466,7 @@ nonisolated extension Rrvm_Yield: SwiftProtobuf.Message, SwiftProtobuf._MessageI
 
 nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MmioRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0\u{1}answered\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}address\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}executed\0\u{1}posted\0\u{1}answered\0\u{3}answered_reads\0\u{1}output\0\u{3}output_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3345,6 +3481,9 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.posted) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.answered) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.answeredReads) }()
+      case 9: try { try decoder.decodeSingularBytesField(value: &self.output) }()
+      case 10: try { try decoder.decodeSingularUInt64Field(value: &self.outputAddress) }()
       default: break
       }
     }
@@ -3372,6 +3511,15 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.answered != false {
       try visitor.visitSingularBoolField(value: self.answered, fieldNumber: 7)
     }
+    if self.answeredReads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.answeredReads, fieldNumber: 8)
+    }
+    if !self.output.isEmpty {
+      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 9)
+    }
+    if self.outputAddress != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outputAddress, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3383,6 +3531,9 @@ nonisolated extension Rrvm_MmioRequest: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.executed != rhs.executed {return false}
     if lhs.posted != rhs.posted {return false}
     if lhs.answered != rhs.answered {return false}
+    if lhs.answeredReads != rhs.answeredReads {return false}
+    if lhs.output != rhs.output {return false}
+    if lhs.outputAddress != rhs.outputAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3440,7 +3591,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceAccess"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0\u{1}reads\0\u{1}output\0\u{3}output_offset\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3453,6 +3604,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularBoolField(value: &self.write) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.cached) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.output) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.outputOffset) }()
       default: break
       }
     }
@@ -3474,6 +3628,15 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.cached != false {
       try visitor.visitSingularBoolField(value: self.cached, fieldNumber: 5)
     }
+    if self.reads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reads, fieldNumber: 6)
+    }
+    if !self.output.isEmpty {
+      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 7)
+    }
+    if self.outputOffset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.outputOffset, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3483,6 +3646,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.write != rhs.write {return false}
     if lhs.value != rhs.value {return false}
     if lhs.cached != rhs.cached {return false}
+    if lhs.reads != rhs.reads {return false}
+    if lhs.output != rhs.output {return false}
+    if lhs.outputOffset != rhs.outputOffset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3490,7 +3656,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3502,6 +3668,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.keptByWritesTo) }()
+      case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.outputWritesTo) }()
       default: break
       }
     }
@@ -3520,6 +3687,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.keptByWritesTo.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.keptByWritesTo, fieldNumber: 4)
     }
+    if !self.outputWritesTo.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.outputWritesTo, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3528,6 +3698,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.size != rhs.size {return false}
     if lhs.value != rhs.value {return false}
     if lhs.keptByWritesTo != rhs.keptByWritesTo {return false}
+    if lhs.outputWritesTo != rhs.outputWritesTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3998,7 +4169,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{4}\u{13}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{4}\u{12}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -4290,6 +4461,19 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .debugReply(v)
           }
         }()
+        case 42: try {
+          var v: Rrvm_Cut?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .cut(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .cut(v)
+          }
+        }()
         case 60: try {
           var v: Rrvm_PauseAt?
           var hadOneofValue = false
@@ -4507,6 +4691,10 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case .debugReply?: try {
         guard case .debugReply(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
+      }()
+      case .cut?: try {
+        guard case .cut(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
       }()
       case .pauseAt?: try {
         guard case .pauseAt(let v)? = _storage._body else { preconditionFailure() }
@@ -5634,7 +5822,7 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SliceProgress"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{f}slice_limit\0\u{3}slice_step\0\u{3}accessed_device_in_step\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5647,6 +5835,9 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 20: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
+      case 21: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStep) }()
+      case 22: try { try decoder.decodeSingularBoolField(value: &self.accessedDeviceInStep) }()
       default: break
       }
     }
@@ -5668,6 +5859,15 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.stableReads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 5)
     }
+    if self.sliceLimit != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceLimit, fieldNumber: 20)
+    }
+    if self.sliceStep != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sliceStep, fieldNumber: 21)
+    }
+    if self.accessedDeviceInStep != false {
+      try visitor.visitSingularBoolField(value: self.accessedDeviceInStep, fieldNumber: 22)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5677,6 +5877,9 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.executed != rhs.executed {return false}
     if lhs.spinHintsYield != rhs.spinHintsYield {return false}
     if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.sliceLimit != rhs.sliceLimit {return false}
+    if lhs.sliceStep != rhs.sliceStep {return false}
+    if lhs.accessedDeviceInStep != rhs.accessedDeviceInStep {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -114,6 +114,7 @@ public final class DeviceRunner {
                 $0.size = UInt32(read.size)
                 $0.value = read.value
                 $0.keptByWritesTo = read.keptByWritesTo
+                $0.outputWritesTo = read.outputWritesTo
             }
         }
         return .done(done)

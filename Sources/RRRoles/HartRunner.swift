@@ -15,6 +15,9 @@ public protocol HartTransport: AnyObject {
     func awaitReply()
     /// The hart reached a pause point it was asked for (see `HartRunner.pause`).
     func paused(for reason: PauseReason)
+    /// Called every `HartRunner.pollInterval` instructions of a slice: a chance to take messages that
+    /// arrived meanwhile (a Cut, a debugger's interrupt) by calling `HartRunner.receive` or `pause`.
+    func pollDuringSlice()
     /// The hart's part of the run is over: Shutdown (status 0, no reason) or a protocol error.
     func finish(exitCode: Int32, reason: String?)
 }
@@ -26,7 +29,7 @@ public enum PauseReason: Hashable {
     case debugger
     /// A checkpoint being taken of the whole machine.
     case checkpoint
-    /// The sequencer needs the machine still (e.g. to stamp host input inside a long slice).
+    /// The sequencer needs the machine still: a Cut ends the slice at this point, where host input is stamped.
     case sequencer
 }
 
@@ -40,8 +43,14 @@ public enum PauseReason: Hashable {
 /// ending its slice: the sequencer sees nothing, the LR/SC reservation is kept, no interrupt is
 /// delivered (lines change only at a slice's start and with MMIO answers), and `resume(_:)` continues
 /// exactly where it stopped, as if nothing had happened. A pause asked for between slices holds the next
-/// Run until resumed. The debugger uses it for stopping, breakpoints and single steps; checkpoints and
-/// the cutting of long slices for host input are meant to use it too.
+/// Run until resumed. The debugger uses it for stopping, breakpoints and single steps; checkpoints are
+/// meant to use it too. A Cut (host input arrived during a slice) is a pause for `.sequencer` that, once
+/// reached, ends the slice there instead of holding the hart: its Yield's count is where the input lands.
+///
+/// **Long slices.** A Run with a `slice_limit` (a lone hart, SCHEDULE_POLICY_LONE_HART_TO_EVENT) goes on past its
+/// budget, a budget at a time, while the hart accessed no device in the budget just run: nothing the
+/// sequencer decides can have changed meanwhile, so no boundary is needed. Every `pollInterval`
+/// instructions the transport may take messages, so that a Cut or a debugger still gets through.
 public final class HartRunner {
     public let index: Int
     public let hart: Hart
@@ -51,13 +60,23 @@ public final class HartRunner {
     /// Per device: whether a write to it waits for the answer (DeviceSpec.writes_wait).
     private let writesWait: [Bool]
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
-    private var declarations: [Int: [Rrvm_StableRead]] = [:]
+    /// (Indexed by device, as an array: the console driver consults it twice per byte.)
+    private var declarations: [[Rrvm_StableRead]?]
     /// The device of the access awaiting its reply.
     private var pendingDevice: Int?
 
     // The slice in progress.
     private var sliceG: UInt64 = 0
     private var budget: UInt64 = 0
+    /// A long slice (see the header): how far it may go in all (0: not past `budget`), its step, and whether
+    /// the hart accessed a device since the current step began.
+    private var sliceLimit: UInt64 = 0
+    private var sliceStep: UInt64 = 0
+    private var accessedDeviceInStep = false
+    /// A Cut asked to end the slice at the `.sequencer` pause point.
+    private var cutRequested = false
+    /// The retired count at the last `pollDuringSlice` (or the slice's start).
+    private var retiredAtPoll: UInt64 = 0
     private var retiredAtSliceStart: UInt64 = 0
     /// A Run is being carried out (or held at a pause point).
     public private(set) var sliceActive = false
@@ -96,9 +115,21 @@ public final class HartRunner {
     public struct Statistics {
         public var waits = 0
         public var answeredHere = 0
+        /// Bytes written to output-only registers, batched.
+        public var outputHere = 0
         public var spinHints = 0
+        /// Slices that went on past their budget, and how many budgets they added.
+        public var longSlices = 0
+        public var extensions = 0
+        public var cuts = 0
+        /// Host time spent inside the interpreter (`Hart.run`), when `measuresExecution` is set.
+        public var executionNanoseconds: UInt64 = 0
     }
     public private(set) var statistics = Statistics()
+    /// Whether to time the interpreter (`Statistics.executionNanoseconds`; two clock reads per `Hart.run`).
+    public var measuresExecution = false
+    /// Instructions between two `HartTransport.pollDuringSlice` calls: about 2-3 ms of guest code.
+    public static let pollInterval: UInt64 = 1 << 20
 
     /// A hart for hart `index` of `config`, on guest RAM at `ram`, at the reset pc.
     public init(index: Int, config: Rrvm_MachineConfig, ram: UnsafeMutableRawPointer, transport: HartTransport) {
@@ -106,6 +137,7 @@ public final class HartRunner {
         self.transport = transport
         windows = config.devices.map { ($0.base, $0.size) }
         writesWait = config.devices.map(\.writesWait)
+        declarations = Array(repeating: nil, count: config.devices.count)
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram, ramBase: MemoryMap.ramBase, ramSize: config.ramSize,
             rom: [UInt8](config.bootRom), romBase: MemoryMap.bootROMBase,
@@ -123,23 +155,35 @@ public final class HartRunner {
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
             hart.spinHintsEndRun = run.spinHintsYield
-            declarations = Dictionary(run.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+            declarations = Array(repeating: nil, count: windows.count)
+            for entry in run.stableReads where Int(entry.device) < windows.count { declarations[Int(entry.device)] = entry.reads }
             sliceG = envelope.g
             budget = run.budget
+            sliceStep = run.budget
+            sliceLimit = run.sliceLimit > run.budget ? run.sliceLimit : 0
+            if sliceLimit > 0 { statistics.longSlices += 1 }
+            accessedDeviceInStep = false
+            cutRequested = false
             retiredAtSliceStart = hart.retired
+            retiredAtPoll = hart.retired
             sliceActive = true
             if let at = pauseAtNextRun {
                 pauseAtNextRun = nil
                 pendingPauses[.checkpoint] = .some(retiredAtSliceStart &+ at)
             }
             execute()
+        case .cut?:
+            cut()
         case .mmioReply(let reply)?:
             guard awaitingReply else { return fail("unexpected MMIO reply") }
             awaitingReply = false
             if let device = pendingDevice { declarations[device] = reply.stableReads.isEmpty ? nil : reply.stableReads }
             hart.setInterruptLines(reply.interruptLines)
             if reply.fault { hart.failMMIO() } else { hart.completeMMIO(value: reply.value) }
-            if reply.sliceLeft > 0 { budget = min(budget, executed &+ reply.sliceLeft) }
+            if reply.sliceLeft > 0 {
+                budget = min(budget, executed &+ reply.sliceLeft)
+                sliceLimit = 0
+            }
             execute()
         case .shutdown?:
             finished = true
@@ -160,6 +204,18 @@ public final class HartRunner {
         }
     }
 
+    /// Ends the slice in progress at the next instruction boundary after at least one of its instructions
+    /// (so that the cut's G is past the slice's start, where a replay can end the slice too) and after the
+    /// answer awaited, if any. Nothing happens if no slice is under way (a Cut that crossed the Yield).
+    public func cut() {
+        guard sliceActive, !cutRequested else { return }
+        cutRequested = true
+        pause(.sequencer, afterRetired: retiredAtSliceStart &+ 1)
+    }
+
+    /// Instructions retired in the slice under way.
+    public var executedInSlice: UInt64 { sliceActive ? executed : 0 }
+
     /// Forgets the slice in progress and the answer awaited, if any: a checkpoint restore puts the hart
     /// back at a checkpoint point (between slices), whatever it was doing when the run before ended (e.g.
     /// waiting for the answer to the write that powered the guest off).
@@ -167,7 +223,10 @@ public final class HartRunner {
         sliceActive = false
         awaitingReply = false
         pendingDevice = nil
-        declarations = [:]
+        declarations = Array(repeating: nil, count: windows.count)
+        batch = nil
+        cutRequested = false
+        pendingPauses[.sequencer] = nil
     }
 
     // MARK: - Checkpoints
@@ -207,9 +266,12 @@ public final class HartRunner {
                 $0.budget = budget
                 $0.executed = executed
                 $0.spinHintsYield = hart.spinHintsEndRun
-                $0.stableReads = declarations.sorted { $0.key < $1.key }.map { device, reads in
-                    .with { $0.device = UInt32(device); $0.reads = reads }
+                $0.stableReads = declarations.indices.compactMap { device in
+                    declarations[device].map { reads in .with { $0.device = UInt32(device); $0.reads = reads } }
                 }
+                $0.sliceLimit = sliceLimit
+                $0.sliceStep = sliceStep
+                $0.accessedDeviceInStep = accessedDeviceInStep
             }
         }
         return state
@@ -238,7 +300,11 @@ public final class HartRunner {
             budget = slice.budget
             retiredAtSliceStart = hart.retired &- slice.executed
             hart.spinHintsEndRun = slice.spinHintsYield
-            declarations = Dictionary(slice.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+            for entry in slice.stableReads { declarations[Int(entry.device)] = entry.reads }
+            sliceLimit = slice.sliceLimit
+            sliceStep = slice.sliceStep
+            accessedDeviceInStep = slice.accessedDeviceInStep
+            retiredAtPoll = hart.retired
             sliceActive = true
             pauseHolders.insert(.checkpoint)
         }
@@ -294,6 +360,13 @@ public final class HartRunner {
         if reason == .debugger { debugStopCause = cause }
         pendingPauses[reason] = nil
         pendingPausesAtG[reason] = nil
+        sendBatch()  // a pause point holds nothing unsent
+        if reason == .sequencer && cutRequested {
+            // A Cut: the slice ends here (it does not wait for other holders: ending a slice changes nothing
+            // the hart holds, and the next Run waits while one remains).
+            statistics.cuts += 1
+            return yield(.budgetExhausted)
+        }
         pauseHolders.insert(reason)
         if reason == .checkpoint && sliceActive {
             var envelope = Rrvm_Envelope()
@@ -335,15 +408,20 @@ public final class HartRunner {
         executing = true
         defer { executing = false }
         while !finished && sliceActive && !awaitingReply && !isPaused {
+            if hart.retired &- retiredAtPoll >= Self.pollInterval {
+                retiredAtPoll = hart.retired
+                transport.pollDuringSlice()
+                continue
+            }
             let (due, pauseLimit) = duePausesAndLimit()
             if !due.isEmpty {
                 for reason in due { reachPause(reason) }
                 return
             }
-            let left = budget &- executed
-            let reason = executed >= budget ? .budgetExhausted
-                : hart.run(budget: min(left, pauseLimit), globalCount: sliceG &+ executed)
-            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point
+            let untilPoll = Self.pollInterval &- (hart.retired &- retiredAtPoll)
+            let reason = executed >= budget ? .budgetExhausted : runInterpreter(min(budget &- executed, pauseLimit, untilPoll))
+            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point or to poll
+            if reason == .budgetExhausted && extendSlice() { continue }
             if (reason == .breakpoint || reason == .watchpoint) && breakpointsPause {
                 let watch = reason == .watchpoint ? hart.lastWatchHit : nil
                 let cause: DebugStopCause = watch.map { .watchpoint($0) } ?? .breakpoint
@@ -366,26 +444,44 @@ public final class HartRunner {
         }
     }
 
-    /// Sends the access the hart stopped at: posted (and completed here) unless it must wait.
+    /// Runs the interpreter for at most `instructions`, timed when `measuresExecution` is set.
+    private func runInterpreter(_ instructions: UInt64) -> StopReason {
+        guard measuresExecution else { return hart.run(budget: instructions, globalCount: sliceG &+ executed) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { statistics.executionNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- start }
+        return hart.run(budget: instructions, globalCount: sliceG &+ executed)
+    }
+
+    /// A long slice whose budget is used up goes on for another step if the hart accessed no device in the
+    /// step just run and no Cut is pending.
+    private func extendSlice() -> Bool {
+        guard executed < sliceLimit, !accessedDeviceInStep, !cutRequested else { return false }
+        budget = min(budget &+ sliceStep, sliceLimit)
+        statistics.extensions += 1
+        return true
+    }
+
+    /// Sends the access the hart stopped at: posted (and completed here) unless it must wait. A read it
+    /// answers from a declaration, or a byte written to a register the declaration lists as output only,
+    /// joins the batch (see `Batch`) instead.
     private func access(_ access: MMIOAccess) {
+        accessedDeviceInStep = true
         let device = windows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
-        // A read answered from a declaration still goes out (posted): the sequencer logs it in its place.
-        let answer = device.flatMap { answerFromDeclaration(access, device: $0) }
-        let posted = answer != nil || (access.isWrite && !(device.map { writesWait[$0] } ?? false))
+        if let device, addToBatch(access, device: device) { return }
+        sendBatch()
+        let posted = access.isWrite && !(device.map { writesWait[$0] } ?? false)
         var envelope = Rrvm_Envelope()
         envelope.body = .mmioRequest(.with {
             $0.address = access.address
             $0.size = UInt32(access.size)
             $0.write = access.isWrite
-            $0.value = answer ?? access.value
+            $0.value = access.value
             $0.executed = executed
             $0.posted = posted
-            $0.answered = answer != nil
         })
         transport.send(envelope)
         if posted {
-            if answer != nil { statistics.answeredHere += 1 }
-            hart.completeMMIO(value: answer ?? 0)
+            hart.completeMMIO(value: 0)
             return
         }
         pendingDevice = device
@@ -394,20 +490,80 @@ public final class HartRunner {
         transport.awaitReply()
     }
 
-    /// A read of a register `device` declared stable is answered from the declaration; any other access
-    /// to the device, except a write the declaration says keeps it, ends the declaration.
-    private func answerFromDeclaration(_ access: MMIOAccess, device: Int) -> UInt64? {
-        guard let reads = declarations[device] else { return nil }
+    /// What the hart did alone with one device, under one declaration, since its last message: reads it
+    /// answered (all of one register, with one value) and bytes written to an output-only register. It
+    /// goes out as one MmioRequest before any other message (so the sequencer sees everything in order),
+    /// at a pause point, or at `batchLimit` bytes: a console driver polling LSR before each byte so costs
+    /// one message per batch instead of two per byte.
+    private struct Batch {
+        var device: Int
+        var read: (address: UInt64, size: Int, value: UInt64)?
+        var reads: UInt64 = 0
+        var outputAddress: UInt64?
+        var output: [UInt8] = []
+        var executed: UInt64 = 0
+    }
+    private var batch: Batch?
+    static let batchLimit = 4096
+
+    /// A read of a register `device` declared stable is answered from the declaration, and a byte written
+    /// to a register it declares output only is taken: both join the batch (true). Any other access to the
+    /// device, except a write the declaration says keeps it, ends the declaration (false: it is sent).
+    private func addToBatch(_ access: MMIOAccess, device: Int) -> Bool {
+        guard let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
         if !access.isWrite, let read = reads.read(offset: offset, size: UInt32(access.size)) {
-            return read.value
+            if let held = batch, held.device != device || (held.read.map { $0.address != access.address || $0.size != access.size
+                                                                             || $0.value != read.value } ?? false) {
+                sendBatch()
+            }
+            if batch == nil { batch = Batch(device: device) }
+            batch!.read = (access.address, access.size, read.value)  // in place: no copy of the buffer
+            batch!.reads += 1
+            batch!.executed = executed
+            statistics.answeredHere += 1
+            hart.completeMMIO(value: read.value)
+            return true
+        }
+        if access.isWrite && access.size == 1 && reads.contains(where: { $0.outputWritesTo.contains(offset) }) {
+            if let held = batch, held.device != device || (held.outputAddress.map { $0 != access.address } ?? false) {
+                sendBatch()
+            }
+            if batch == nil { batch = Batch(device: device) }
+            batch!.outputAddress = access.address
+            batch!.output.append(UInt8(truncatingIfNeeded: access.value))
+            batch!.executed = executed
+            statistics.outputHere += 1
+            hart.completeMMIO(value: 0)
+            if batch!.output.count >= Self.batchLimit { sendBatch() }
+            return true
         }
         if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
-        return nil
+        return false
+    }
+
+    /// Sends the batch, if any (see `Batch`).
+    private func sendBatch() {
+        guard let held = batch else { return }
+        batch = nil
+        var envelope = Rrvm_Envelope()
+        envelope.body = .mmioRequest(.with {
+            $0.address = held.read?.address ?? held.outputAddress ?? 0
+            $0.size = UInt32(held.read?.size ?? 1)
+            $0.value = held.read?.value ?? 0
+            $0.executed = held.executed
+            $0.posted = true
+            $0.answered = held.reads > 0
+            $0.answeredReads = held.reads
+            $0.output = Data(held.output)
+            $0.outputAddress = held.outputAddress ?? 0
+        })
+        transport.send(envelope)
     }
 
     /// Ends the slice.
     private func yield(_ reason: StopReason) {
+        sendBatch()
         var envelope = Rrvm_Envelope()
         envelope.body = .yield(.with {
             $0.executed = executed
@@ -423,6 +579,8 @@ public final class HartRunner {
             $0.pc = hart.pc
         })
         sliceActive = false
+        cutRequested = false
+        pendingPauses[.sequencer] = nil
         // A checkpoint pause belongs to its slice: the sequencer asks again in a later one.
         pendingPauses[.checkpoint] = nil
         transport.send(envelope)

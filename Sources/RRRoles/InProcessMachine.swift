@@ -16,6 +16,7 @@ extension Rrvm_MachineConfig {
         ramSize = machine.ramSize
         self.icountShift = icountShift
         self.quantum = quantum
+        schedule = .loneHartToEvent
         bootargs = machine.bootargs
         entropySeed = machine.entropySeed
         startWallTimeNs = Int64(clamping: machine.startWallTimeNs)
@@ -48,6 +49,8 @@ public final class InProcessMachine {
     /// Virtual host time: idle periods are skipped at once.
     private var hostNow: UInt64 = 0
     private var wake: UInt64?
+    /// The G the current `run` stops at: a long slice that passes it is cut there (see `HartLink`).
+    private var stopAtG: UInt64 = .max
     public private(set) var console: [UInt8] = []
     public private(set) var outcome: Outcome?
 
@@ -115,6 +118,8 @@ public final class InProcessMachine {
     /// Runs until the guest ends the run, a process fails, or G passes `gLimit` (then the outcome says so).
     @discardableResult
     public func run(gLimit: UInt64 = .max) -> Outcome {
+        stopAtG = gLimit
+        defer { stopAtG = .max }
         sequencer.run(untilG: nil)
         while outcome == nil {
             if sequencer.g > gLimit {
@@ -265,6 +270,13 @@ public final class InProcessMachine {
         func awaitReply() {
             let hart = machine.harts[index]
             while hart.awaitingReply && machine.outcome == nil && machine.deliverNext() {}
+        }
+
+        /// A lone hart's slice may run to the next scheduled event: one that passes the G the run stops at
+        /// is cut, so that `run(gLimit:)` ends near its G.
+        func pollDuringSlice() {
+            let hart = machine.harts[index]
+            if machine.sequencer.g &+ hart.executedInSlice > machine.stopAtG { hart.cut() }
         }
 
         func paused(for reason: PauseReason) {}

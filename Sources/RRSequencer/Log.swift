@@ -516,6 +516,13 @@ public struct LogSummary {
 }
 
 /// The detail levels as command lines name them (`--log-detail compact|full`).
+/// The schedule policy's name on the command line and in `rrctl log show`.
+public enum SchedulePolicyName: String, CaseIterable {
+    case loneHartToEvent = "lone-hart-to-event", quantum
+    public var policy: Rrvm_SchedulePolicy { self == .quantum ? .quantum : .loneHartToEvent }
+    public init(_ policy: Rrvm_SchedulePolicy) { self = policy == .quantum ? .quantum : .loneHartToEvent }
+}
+
 public enum LogDetailName: String, CaseIterable {
     case compact, full
     public var detail: Rrvm_LogDetail { self == .full ? .full : .compact }

@@ -97,12 +97,14 @@ public final class Sequencer {
     private var harts: [HartSlot]
     private var nextHart = 0
     private var runningHart: Int?
+    /// A Cut was sent to the running hart (at most one per slice).
+    private var cutSent = false
     private var pendingYield: (hart: Int, yield: Rrvm_Yield)?
     /// Device work in flight (at most one) and queued. Consequences of an operation (an interrupt source
     /// changing at the PLIC) go before anything queued later, so the order never depends on arrival times.
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
-    private var requests: [DeviceWork] = []
+    private var requests = FIFO<DeviceWork>()
     /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
@@ -174,13 +176,17 @@ public final class Sequencer {
         public var slices = 0
         public var deviceOperations = 0
         public var cachedReads = 0
-        /// Stable reads the harts answered themselves.
+        /// Stable reads the harts answered themselves, and bytes they wrote to output-only registers.
         public var answeredByHarts = 0
+        public var outputByHarts = 0
         /// Posted writes sent to their device before their turn.
         public var sentAhead = 0
         public var idlePeriods = 0
         public var idleHostNanoseconds: UInt64 = 0
         public var idleSkippedG: UInt64 = 0
+        /// Slices handed out with a limit past their budget (a lone hart), and Cuts sent for host input.
+        public var longSlices = 0
+        public var cuts = 0
     }
     public private(set) var statistics = Statistics()
 
@@ -257,9 +263,18 @@ public final class Sequencer {
     }
 
     /// Host input lands at the next boundary; when every hart waits, at the G that the host time since the
-    /// idle period began corresponds to.
+    /// idle period began corresponds to. A slice under way is cut short (SCHEDULE_POLICY_LONE_HART_TO_EVENT): a
+    /// lone hart's slice may otherwise run on to the next scheduled event, however far that is.
     private func hostInputArrived() {
-        if let idle = idleSince {
+        if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
+            cutSent = true
+            statistics.cuts += 1
+            var envelope = Rrvm_Envelope()
+            envelope.g = g
+            envelope.to = Endpoint.hart(hart)
+            envelope.body = .cut(Rrvm_Cut())
+            transport.send(envelope)
+        } else if let idle = idleSince {
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
             g = min(deadline, idle.g &+ (Timebase.ticks(nanoseconds: elapsed) << UInt64(config.icountShift)))
@@ -300,13 +315,18 @@ public final class Sequencer {
         access.size = request.size
         access.write = request.write
         access.value = request.value
+        if !request.output.isEmpty || request.answeredReads > 1 {
+            access.reads = request.answered ? max(1, request.answeredReads) : 0
+            access.output = request.output
+            access.outputOffset = request.outputAddress &- config.devices[device].base
+        }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.from = Endpoint.hart(hart)
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
-        work.answeredByHart = request.answered && !request.write
+        work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
         requests.append(work)
         pump()
     }
@@ -331,11 +351,17 @@ public final class Sequencer {
             if next.answeredByHart {
                 // Answered by the hart when it was queued; logged here, in queue order, like any cached read.
                 if let mismatch = declarationMismatch(next) { return fail(mismatch) }
-                statistics.answeredByHarts += 1
                 var envelope = next.envelope
                 envelope.deviceAccess.cached = true
-                statistics.cachedReads += 1
+                let reads = envelope.deviceAccess.output.isEmpty ? max(1, Int(envelope.deviceAccess.reads))
+                    : Int(envelope.deviceAccess.reads)
+                statistics.answeredByHarts += reads
+                statistics.cachedReads += reads
+                statistics.outputByHarts += envelope.deviceAccess.output.count
                 stampAndNote(envelope)
+                if !envelope.deviceAccess.output.isEmpty && !finished {
+                    showConsole(envelope.deviceAccess.output, g: envelope.g)
+                }
                 continue
             }
             if let answered = answerFromCache(next) {
@@ -425,15 +451,7 @@ public final class Sequencer {
             updateTimerLine(hart: Int(compare.hart))
         }
         deviceWake[work.device] = done.wantsWake ? done.wakeAt : nil
-        if !done.console.isEmpty {
-            consoleBytes &+= UInt64(done.console.count)
-            for byte in done.console { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            var output = Rrvm_Envelope()
-            output.g = work.envelope.g
-            output.to = Endpoint.control
-            output.body = .consoleOutput(.with { $0.data = done.console })
-            transport.send(output)
-        }
+        if !done.console.isEmpty { showConsole(done.console, g: work.envelope.g) }
         if let plic = plicIndex, plic != work.device {
             for level in done.sourceLevels {
                 var forward = Rrvm_Envelope()
@@ -455,15 +473,33 @@ public final class Sequencer {
         pump()
     }
 
+    /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
+    private func showConsole(_ bytes: Data, g: UInt64) {
+        consoleBytes &+= UInt64(bytes.count)
+        for byte in bytes { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        var output = Rrvm_Envelope()
+        output.g = g
+        output.to = Endpoint.control
+        output.body = .consoleOutput(.with { $0.data = bytes })
+        transport.send(output)
+    }
+
     /// Answers a hart's access with the value and the hart's interrupt lines as they are now (the timer
     /// line evaluated at the access's G), which the hart applies right after the instruction.
     /// A read a hart answered itself must find, at its turn, the value the device declares then: the
     /// device promised that nothing in between could change it. Otherwise the device broke its word.
     private func declarationMismatch(_ work: DeviceWork) -> String? {
         guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
+        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
+        if !access.output.isEmpty {
+            guard stableReads[work.device]?.contains(where: { $0.outputWritesTo.contains(access.outputOffset) }) == true else {
+                return "\(Endpoint.describe(work.envelope.from)) wrote \(access.output.count) bytes to offset \(access.outputOffset) "
+                    + "of \(device) as output only, but at their turn the device declares no such register (a device model bug)"
+            }
+            if access.reads == 0 { return nil }
+        }
         let declared = stableReads[work.device]?.read(offset: access.offset, size: access.size)
         if declared?.value == access.value { return nil }
-        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
             + "from its stable-read declaration, but at that read's turn the device declares "
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
@@ -603,16 +639,32 @@ public final class Sequencer {
         }
     }
 
+    /// The longest slice a lone hart is given when no event is scheduled at all.
+    static let longestSlice: UInt64 = 1 << 62
+
     private func runSlice(_ hart: Int) {
         var budget = config.quantum == 0 ? Schedule.defaultQuantum : config.quantum
-        if let event = nextEventG(), event > g { budget = min(budget, event - g) }
+        // Up to the next scheduled event (of every hart, the running one's timer compare included).
+        var horizon = Self.longestSlice
+        if let event = nextEventG(), event > g { horizon = min(horizon, event - g) }
+        budget = min(budget, horizon)
+        let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
+        // A hart alone may run on past its quantum (see Run.slice_limit): nothing can become due before the
+        // horizon unless the hart accesses a device, and then its slice ends at the end of that quantum.
+        var limit = config.schedule == .loneHartToEvent && !othersCanRun ? horizon : 0
+        // A recording (or replay) still checks every process every `checkInterval` instructions: a long
+        // slice also ends where the next check is due.
+        if let journal, journal.checkInterval > 0, nextCheckAt > retired { limit = min(limit, nextCheckAt - retired) }
+        if limit <= budget { limit = 0 }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
         harts[hart].sliceStart = g
         statistics.slices += 1
+        if limit > 0 { statistics.longSlices += 1 }
         runningHart = hart
+        cutSent = false
         sliceAccessedDevices = false
-        if let target = stopTarget, target < g &+ budget {
+        if let target = stopTarget, target < g &+ max(budget, limit) {
             // Time travel: the hart pauses inside this slice when G reaches the target (at once if the target
             // fell in an idle period that has been skipped).
             var pause = Rrvm_Envelope()
@@ -624,9 +676,9 @@ public final class Sequencer {
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.to = Endpoint.hart(hart)
-        let othersCanRun = harts.indices.contains { $0 != hart && isRunnable($0) }
         envelope.body = .run(.with {
             $0.budget = budget
+            $0.sliceLimit = limit
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
             $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
@@ -898,10 +950,11 @@ extension Sequencer {
         nextHart = Int(state.nextHart)
         harts = slots
         runningHart = running[0]
+        cutSent = false
         pendingYield = nil
         inFlight = nil
         consequences = []
-        requests = []
+        requests = FIFO()
         sentAhead = [:]
         answeredAhead = [:]
         heldReply = nil
@@ -921,6 +974,38 @@ extension Sequencer {
         consoleDigest = state.consoleDigest
         started = true
         finished = false
+    }
+}
+
+/// A first-in first-out queue whose removal from the front costs O(1): a hart that posts console output
+/// may queue tens of thousands of writes within one slice, and `Array.removeFirst` moves every one left.
+struct FIFO<Element> {
+    private var items: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+    /// The positions of the queued elements, oldest first.
+    var indices: Range<Int> { head..<items.count }
+
+    subscript(position: Int) -> Element {
+        get { items[position] }
+        set { items[position] = newValue }
+    }
+
+    mutating func append(_ element: Element) { items.append(element) }
+
+    /// Removes the oldest element (the queue must not be empty).
+    mutating func removeFirst() -> Element {
+        let element = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 4096 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return element
     }
 }
 

@@ -92,12 +92,16 @@ public struct StableRead: Equatable {
     /// Offsets whose writes leave `value` and this declaration unchanged: a hart that holds the
     /// declaration keeps answering the read across such writes.
     public var keptByWritesTo: [UInt64]
+    /// Offsets whose byte writes only send their byte to the console while the declaration holds (they must
+    /// also be in `keptByWritesTo`): they need not reach the device at all.
+    public var outputWritesTo: [UInt64]
 
-    public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = []) {
+    public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = []) {
         self.offset = offset
         self.size = size
         self.value = value
         self.keptByWritesTo = keptByWritesTo
+        self.outputWritesTo = outputWritesTo
     }
 }
 

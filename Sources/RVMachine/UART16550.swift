@@ -228,11 +228,15 @@ public final class UART16550: DeviceModel {
 
     /// LSR, while no line error is latched (reading it clears errors): the console driver polls it
     /// before every character, so answering it without a round trip halves the cost of console output.
-    /// Outside loopback a transmitted byte leaves at once, so writes to THR (or DLL) and SCR keep it.
+    /// Outside loopback a transmitted byte leaves at once, so writes to THR (or DLL) and SCR keep it; with
+    /// the THRE interrupt off (and not pending) and DLAB clear, a THR write does nothing but output its byte.
     public func stableReads() -> [StableRead] {
         guard lineErrors == 0 else { return [] }
+        let outputOnly = !loopback && !divisorLatchAccess && !transmitterEmptyInterrupt
+            && interruptEnable & UART16550.ierTransmitterEmpty == 0
         return [StableRead(offset: UART16550.lsr, size: 1, value: UInt64(lineStatus),
-                           keptByWritesTo: loopback ? [UART16550.scr] : [UART16550.rbrThr, UART16550.scr])]
+                           keptByWritesTo: loopback ? [UART16550.scr] : [UART16550.rbrThr, UART16550.scr],
+                           outputWritesTo: outputOnly ? [UART16550.rbrThr] : [])]
     }
 
     private var lineStatus: UInt8 {

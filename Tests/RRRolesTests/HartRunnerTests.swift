@@ -57,6 +57,9 @@ final class RecordingHartTransport: HartTransport {
     }
 
     func paused(for reason: PauseReason) { pauses.append(reason) }
+    /// Called at each poll of a long slice, with the retired count then.
+    var onPoll: ((UInt64) -> Void)?
+    func pollDuringSlice() { onPoll?(runner?.hart.retired ?? 0) }
     func finish(exitCode: Int32, reason: String?) { finished = (exitCode, reason) }
 
     func reply(_ reply: Rrvm_MmioReply) -> Rrvm_Envelope {
@@ -123,6 +126,65 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.yields.map(\.executed), [101, 100], "each slice counts its own instructions")
     }
 
+    func testALoneSliceRunsOnAQuantumAtATimeUpToItsLimitWhileItOnlyComputes() {
+        let runner = runner(Self.countingLoop)
+        run(runner, budget: 100) { $0.sliceLimit = 1050 }
+        XCTAssertEqual(transport.yields.map(\.executed), [1050], "one slice, to its limit")
+        XCTAssertEqual(transport.yields.first?.reason, .stopBudget)
+        XCTAssertEqual(runner.statistics.extensions, 10)
+        run(runner, budget: 100, g: 1050)
+        XCTAssertEqual(transport.yields.map(\.executed), [1050, 100], "no limit: one quantum")
+    }
+
+    func testALoneSliceEndsAtTheEndOfTheQuantumInWhichItAccessedADevice() {
+        // 250 instructions of counting, then a posted write to the UART, then counting again.
+        var program = [Assemble.lui(5, 0x10000)]
+        program += Array(repeating: Assemble.addi(1, 1, 1), count: 249)
+        program += [Assemble.sw(0, 0, 5)] + Self.countingLoop
+        let runner = runner(program)
+        run(runner, budget: 100) { $0.sliceLimit = 100_000 }
+        XCTAssertEqual(transport.requests.map(\.executed), [250])
+        XCTAssertEqual(transport.yields.map(\.executed), [300], "the write was in the third quantum")
+    }
+
+    func testACutEndsALongSliceAtTheNextInstructionBoundary() {
+        let runner = runner(Self.countingLoop)
+        var cutAt: UInt64?
+        transport.onPoll = { retired in
+            guard cutAt == nil else { return }
+            cutAt = retired
+            var cut = Rrvm_Envelope()
+            cut.body = .cut(Rrvm_Cut())
+            runner.receive(cut)
+        }
+        run(runner, budget: 1000) { $0.sliceLimit = 1 << 40 }
+        XCTAssertEqual(cutAt, HartRunner.pollInterval, "polled once a poll interval ran")
+        XCTAssertEqual(transport.yields.map(\.executed), [HartRunner.pollInterval], "cut where the Cut arrived")
+        XCTAssertEqual(transport.yields.first?.reason, .stopBudget)
+        XCTAssertEqual(runner.statistics.cuts, 1)
+        XCTAssertTrue(transport.pauses.isEmpty, "a cut holds nothing")
+        // A Cut that comes after its slice ended changes nothing; the next slice runs as given.
+        var late = Rrvm_Envelope()
+        late.body = .cut(Rrvm_Cut())
+        runner.receive(late)
+        transport.onPoll = nil
+        run(runner, budget: 100, g: HartRunner.pollInterval)
+        XCTAssertEqual(transport.yields.map(\.executed), [HartRunner.pollInterval, 100])
+        XCTAssertNil(transport.finished)
+    }
+
+    func testACutRunsAtLeastOneInstructionOfItsSlice() {
+        let runner = runner(Self.countingLoop)
+        runner.pause(.debugger)
+        run(runner, budget: 100) { $0.sliceLimit = 10_000 }
+        XCTAssertTrue(transport.yields.isEmpty, "held by the debugger")
+        var cut = Rrvm_Envelope()
+        cut.body = .cut(Rrvm_Cut())
+        runner.receive(cut)
+        runner.resume(.debugger)
+        XCTAssertEqual(transport.yields.map(\.executed), [1], "past the slice's start, where a replay can end it too")
+    }
+
     func testWritesArePostedOrWaitedForAsTheDeviceSays() {
         let runner = runner([
             Assemble.lui(5, 0x10000), Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 65),
@@ -171,6 +233,37 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.requests.map(\.answered), [true, false, true, false, false])
         XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true, false])
         XCTAssertEqual(runner.statistics.answeredHere, 2)
+        XCTAssertTrue(runner.awaitingReply)
+    }
+
+    func testAnsweredReadsAndOutputOnlyWritesGoOutAsOneBatchBeforeAnythingElse() {
+        let runner = runner([
+            Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 65),
+            Assemble.lbu(10, 5, 5), Assemble.sb(7, 0, 5),                          // poll LSR, write THR
+            Assemble.lbu(10, 5, 5), Assemble.addi(7, 7, 1), Assemble.sb(7, 0, 5),
+            Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                         // a waited write elsewhere
+            Assemble.jump(0),
+        ])
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 0
+                $0.reads = [.with {
+                    $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0]
+                }]
+            }]
+        }
+        XCTAssertEqual(transport.requests.count, 2, "the batch, then the waited write")
+        let batch = transport.requests[0]
+        XCTAssertTrue(batch.answered && batch.posted)
+        XCTAssertEqual(batch.answeredReads, 2)
+        XCTAssertEqual(batch.address, 0x1000_0005)
+        XCTAssertEqual(batch.value, 0x60)
+        XCTAssertEqual(batch.output, Data([65, 66]))
+        XCTAssertEqual(batch.outputAddress, 0x1000_0000)
+        XCTAssertEqual(batch.executed, 6, "the last access's count")
+        XCTAssertEqual(transport.requests[1].address, 0x200_0000)
+        XCTAssertEqual(runner.hart.register(10), 0x60)
+        XCTAssertEqual(runner.statistics.outputHere, 2)
         XCTAssertTrue(runner.awaitingReply)
     }
 

@@ -67,6 +67,73 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(sequencer.g, 6 * 990)
     }
 
+    func testALoneHartMayRunToTheNextEventAndHostInputCutsItsSlice() {
+        let transport = FakeTransport()
+        var config = machine(harts: 2)
+        config.schedule = .loneHartToEvent
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        // Both harts can run: quantum slices.
+        guard case .run(let first)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(first.budget, 1000)
+        XCTAssertEqual(first.sliceLimit, 0, "another hart could run")
+        sequencer.receive(envelope(from: 100, yield(1000, wfi: true)))
+        // Hart 1 alone, mtimecmp[0] unset: no event ahead.
+        let sent = transport.take()
+        guard case .run(let lone)? = sent.first?.body, sent.first?.to == 101 else { return XCTFail("\(sent)") }
+        XCTAssertEqual(lone.budget, 1000)
+        XCTAssertGreaterThan(lone.sliceLimit, 1 << 40, "no event: as long as it only computes")
+        // Host input while it runs: a Cut, once.
+        sequencer.receiveHostInput([65])
+        sequencer.receiveHostInput([66])
+        let cuts = transport.take()
+        XCTAssertEqual(cuts.count, 1)
+        XCTAssertEqual(cuts.first?.to, 101)
+        guard case .cut? = cuts.first?.body else { return XCTFail("expected a Cut, got \(cuts)") }
+        XCTAssertEqual(sequencer.statistics.cuts, 1)
+        // The cut slice's yield: the input goes to the UART at that G.
+        sequencer.receive(envelope(from: 101, yield(123_456)))
+        let delivered = transport.take()
+        guard case .hostInput(let input)? = delivered.first?.body else { return XCTFail("\(delivered)") }
+        XCTAssertEqual(delivered.first?.g, 1000 + 123_456)
+        XCTAssertEqual(input.console, Data([65, 66]))
+    }
+
+    func testALoneHartsSliceStillEndsForEveryPeriodicCheck() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        journal.checkInterval = 50_000
+        var config = machine(harts: 1)
+        config.schedule = .loneHartToEvent
+        let sequencer = Sequencer(config: config, transport: transport, journal: journal)
+        sequencer.start()
+        for slice in 0..<3 {
+            guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+            XCTAssertEqual(run.sliceLimit, 50_000, "slice \(slice) runs to the next check")
+            sequencer.receive(envelope(from: 100, yield(run.sliceLimit)))
+        }
+        XCTAssertEqual(journal.checks.map(\.retired), [0, 50_000, 100_000, 150_000])
+    }
+
+    func testALoneHartsSliceEndsAtTheNextTimerCompare() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.schedule = .loneHartToEvent
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        guard case .run? = transport.take().first?.body else { return XCTFail() }
+        // The hart sets its own mtimecmp to 5000 (G 20000) through the CLINT, waiting for the answer.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x200_4000; $0.size = 8; $0.write = true; $0.value = 5000; $0.executed = 10
+        })))
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.timerCompares = [.with { $0.hart = 0; $0.mtimecmp = 5000 }] })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(1000)))
+        guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(run.budget, 1000)
+        XCTAssertEqual(run.sliceLimit, 20000 - 1000, "up to the timer compare's G")
+    }
+
     func testTimerCompareLandsExactlyOnItsG() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
@@ -351,8 +418,12 @@ final class CollectingJournal: EventJournal {
         events.append(envelope)
         return nil
     }
-    var checkInterval: UInt64 { 0 }
-    func check(_ check: Rrvm_LogCheck) -> JournalStop? { nil }
+    var checkInterval: UInt64 = 0
+    var checks: [Rrvm_LogCheck] = []
+    func check(_ check: Rrvm_LogCheck) -> JournalStop? {
+        checks.append(check)
+        return nil
+    }
     func input(at g: UInt64, live: Rrvm_HostInput?, idleFrom: UInt64?) -> Result<Rrvm_HostInput?, JournalStop> {
         .success(live)
     }

@@ -50,10 +50,26 @@ final class UART16550Tests: XCTestCase {
     func testLineStatusIsDeclaredStableWithItsCurrentValue() {
         let device = UART16550()
         var uart = DeviceProbe(device)
-        XCTAssertEqual(device.stableReads(), [StableRead(offset: 5, size: 1, value: 0x60, keptByWritesTo: [0, 7])], "THRE|TEMT")
+        XCTAssertEqual(device.stableReads(), [StableRead(offset: 5, size: 1, value: 0x60, keptByWritesTo: [0, 7],
+                                                         outputWritesTo: [0])], "THRE|TEMT")
         device.receive([0x41], clock: clockZero, effects: &uart.effects)
         XCTAssertEqual(device.stableReads().first?.value, 0x61, "data ready")
         XCTAssertEqual(uart.read(5, size: 1), 0x61, "the declared value is what a read returns")
+    }
+
+    func testATHRWriteDeclaredOutputOnlyChangesNothingButTheConsole() {
+        let device = UART16550()
+        var uart = DeviceProbe(device)
+        let hash = device.stateHash()
+        XCTAssertEqual(device.stableReads().first?.outputWritesTo, [0])
+        uart.write(0, 0x41, size: 1)
+        XCTAssertEqual(device.stateHash(), hash, "the hart may keep such a write from the device")
+        XCTAssertEqual(uart.take().console, [0x41])
+        uart.write(1, 0x02, size: 1)  // IER.ETBEI: a THR write now raises THRE
+        XCTAssertEqual(device.stableReads().first?.outputWritesTo, [])
+        uart.write(1, 0, size: 1)
+        uart.write(4, 0x10, size: 1)  // loopback: THR feeds the receive FIFO
+        XCTAssertEqual(device.stableReads().first?.outputWritesTo, [])
     }
 
     func testWritesDeclaredToKeepLineStatusDoKeepIt() {

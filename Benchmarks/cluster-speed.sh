@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Issue 16's figures for the cluster, beside QEMU 7.2's where qemu-system-riscv64 is installed:
+#  1. cpu-mix (about 1.07e9 instructions on one hart): the interpreter alone (`rrvm-bench hart`), then
+#     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 100x it, and with the
+#     quantum-by-quantum schedule of logs before format 6 (--schedule quantum); host CPUs the cluster used
+#     ((user + system) / wall); QEMU with -icount shift=0 (its record mode's clock) and plain.
+#  2. cpu-smp: four harts computing on private data (cpu-mix's workload, about 54M instructions each):
+#     aggregate MIPS through the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the
+#     1-hart build (QEMU records only one CPU).
+#  3. Slice switch cost on smp-contend (4 harts contending for a lock, the determinism test program):
+#     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1.
+#  4. Console output: console-flood writes 10 MB (CONSOLE_BYTES) to the UART, polling LSR before each
+#     byte; rrvm's `rrctl up` against QEMU -nographic, both writing to a file.
+# Wall times are the minimum and the median of RUNS runs (default 3; the commands of a section take turns,
+# so that a busy host's load falls on all alike); MIPS and KB/s use the median.
+# Run on a quiet machine after `cluster/build-release.sh`:  Benchmarks/cluster-speed.sh [RUNS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${RRVM_BIN_DIR:-$root/.build/release}
+runs=${1:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+[ -x "$bin/rrctl" ] && [ -x "$bin/rrvm-bench" ] || { echo "cluster-speed.sh: build first: cluster/build-release.sh" >&2; exit 1; }
+command -v /usr/bin/time >/dev/null || { echo "cluster-speed.sh: needs /usr/bin/time (Debian: time)" >&2; exit 1; }
+console_bytes=${CONSOLE_BYTES:-10000000}
+"$root/Benchmarks/guests/build.sh" "$work/guests" -DBYTES="$console_bytes" >/dev/null
+"$root/Benchmarks/guests/build.sh" "$work/smp" -DROUNDS=20 >/dev/null
+"$root/Tests/GuestPrograms/build.sh" "$work/programs" smp-contend >/dev/null 2>&1
+qemu=$(command -v qemu-system-riscv64 || true)
+
+# interleave COMMAND...: runs each command (a string for bash) once per round, `runs` rounds, so that the
+# load of a busy host falls on all of them alike; `pick N` then gives the Nth command's figures.
+interleave() {
+  rm -f "$work"/times.*
+  for round in $(seq "$runs"); do
+    local index=0
+    for command in "$@"; do
+      /usr/bin/time -f '%e %U %S' -o "$work/time" bash -c "$command" </dev/null \
+        >"$work/out.$index.$round" 2>"$work/err.$index.$round" ||
+        { echo "cluster-speed.sh: failed: $command" >&2; tail -3 "$work/err.$index.$round" >&2; exit 1; }
+      echo "$(tail -1 "$work/time") $round" >>"$work/times.$index"
+      index=$((index + 1))
+    done
+  done
+}
+# pick N: wall_min and wall_med of command N's runs, cpus = host CPUs its median run used ((user + system) /
+# wall); its median run's output in $work/out and $work/err.
+pick() {
+  local sorted median
+  sorted=$(sort -n "$work/times.$1")
+  wall_min=$(echo "$sorted" | head -1 | cut -d' ' -f1)
+  median=$(echo "$sorted" | sed -n "$(( (runs + 1) / 2 ))p")
+  read -r wall_med user system round <<<"$median"
+  cpus=$(echo "($user + $system) / $wall_med" | bc -l)
+  cp "$work/out.$1.$round" "$work/out"
+  cp "$work/err.$1.$round" "$work/err"
+}
+# Instructions all harts retired, from the RRVM_STATS=1 lines of the picked run.
+retired() { awk '/rrvm-hart: hart [0-9]+: [0-9]+ instructions/ {sum += $4} END {print sum}' "$work/err"; }
+mips() { echo "$1 / $2 / 1000000" | bc -l; }
+row() { printf '%-58s %7.2f %7.2f %9.1f %6.2f  %s\n' "$@"; }
+header() { printf '\n%-58s %7s %7s %9s %6s  %s\n' "$1" "min s" "med s" "$2" "CPUs" "note"; }
+percent() { printf '%.0f%% of %s' "$(echo "$1 * 100 / $2" | bc -l)" "$3"; }
+
+export RRVM_STATS=1
+up="$bin/rrctl up --bios none --kernel"
+cpu_mix=$work/guests/cpu-mix.elf
+qemu_bare="$qemu -M virt -nographic -bios none -kernel"
+
+header "1. cpu-mix, one hart" "MIPS"
+commands=("$bin/rrvm-bench hart $cpu_mix" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
+          "$up $cpu_mix --smp 1 --schedule quantum")
+[ -z "$qemu" ] || commands+=("$qemu_bare $cpu_mix -smp 1 -icount shift=0" "$qemu_bare $cpu_mix -smp 1")
+interleave "${commands[@]}"
+pick 0
+instructions=$(grep -o '[0-9]* instructions in' "$work/out" | cut -d' ' -f1)
+inprocess=$(mips "$instructions" "$wall_med")
+row "rrvm-bench hart (the interpreter alone)" "$wall_min" "$wall_med" "$inprocess" "$cpus" "$instructions instructions"
+index=1
+for label in "default quantum (100,000)" "quantum 10,000,000" "--schedule quantum (each slice a quantum)"; do
+  pick $index
+  rate=$(mips "$instructions" "$wall_med")
+  row "rrctl up --smp 1, $label" "$wall_min" "$wall_med" "$rate" "$cpus" "$(percent "$rate" "$inprocess" in-process)"
+  index=$((index + 1))
+done
+if [ -n "$qemu" ]; then
+  pick 4
+  row "QEMU -icount shift=0" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" ""
+  pick 5
+  row "QEMU plain" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" ""
+fi
+
+header "2. cpu-smp: harts computing on private data" "MIPS"
+commands=("$up $work/smp/cpu-smp-1.elf --smp 1" "$up $work/smp/cpu-smp-4.elf --smp 4")
+[ -z "$qemu" ] || commands+=("$qemu_bare $work/smp/cpu-smp-1.elf -smp 1 -icount shift=0"
+                             "$qemu_bare $work/smp/cpu-smp-4.elf -smp 4")
+interleave "${commands[@]}"
+pick 0
+one=$(retired)
+one_rate=$(mips "$one" "$wall_med")
+row "rrctl up --smp 1, the 1-hart build" "$wall_min" "$wall_med" "$one_rate" "$cpus" "$one instructions"
+pick 1
+four=$(retired)
+four_rate=$(mips "$four" "$wall_med")
+row "rrctl up --smp 4, four harts (aggregate)" "$wall_min" "$wall_med" "$four_rate" "$cpus" "$(percent "$four_rate" "$one_rate" "one hart")"
+if [ -n "$qemu" ]; then
+  pick 2
+  qemu_rate=$(mips "$one" "$wall_med")
+  row "QEMU -icount shift=0, the 1-hart build" "$wall_min" "$wall_med" "$qemu_rate" "$cpus" \
+      "$(printf 'rrvm 4 harts = %.2fx' "$(echo "$four_rate / $qemu_rate" | bc -l)")"
+  pick 3
+  row "QEMU plain -smp 4, four harts (aggregate)" "$wall_min" "$wall_med" "$(mips "$four" "$wall_med")" "$cpus" ""
+fi
+
+header "3. slice switches, smp-contend on 4 harts" "us/slice"
+interleave "$up $work/programs/smp-contend.elf --smp 4"
+pick 0
+slices=$(grep -o '[0-9]* slices,' "$work/err" | head -1 | cut -d' ' -f1)
+run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
+executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
+row "rrctl up --smp 4 (run $((run_us / 1000)) ms, harts executing $((executing_us / 1000)) ms)" "$wall_min" "$wall_med" \
+    "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices"
+
+header "4. console-flood: $console_bytes bytes, LSR polled before each byte" "KB/s"
+commands=("$up $work/guests/console-flood.elf --smp 1")
+[ -z "$qemu" ] || commands+=("$qemu_bare $work/guests/console-flood.elf -smp 1")
+interleave "${commands[@]}"
+pick 0
+rrvm_rate=$(echo "$(wc -c <"$work/out") / $wall_med / 1000" | bc -l)
+row "rrctl up --smp 1 > file" "$wall_min" "$wall_med" "$rrvm_rate" "$cpus" "$(wc -c <"$work/out") bytes"
+if [ -n "$qemu" ]; then
+  pick 1
+  qemu_rate=$(echo "$(wc -c <"$work/out") / $wall_med / 1000" | bc -l)
+  row "QEMU -nographic > file" "$wall_min" "$wall_med" "$qemu_rate" "$cpus" \
+      "$(printf 'rrvm = %.2fx' "$(echo "$rrvm_rate / $qemu_rate" | bc -l)")"
+fi
+[ -n "$qemu" ] || echo "(qemu-system-riscv64 not installed: no comparison)"
