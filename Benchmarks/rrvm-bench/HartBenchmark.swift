@@ -10,7 +10,7 @@ import RVPlatform
 /// outcome, the console output, the instruction count, the seconds and the MIPS. Kept as the loop it
 /// always was, so that its figures compare with earlier ones. With `qemu`, QEMU's figures for the same program
 /// follow on their own lines.
-func runHartBenchmark(elfPath: String, budget: UInt64, qemu: QEMUComparison?) -> String {
+func runHartBenchmark(elfPath: String, budget: UInt64, breakpoint: UInt64? = nil, qemu: QEMUComparison?) -> String {
     let kernel: BootImage
     let plan: BootPlan
     do {
@@ -43,6 +43,7 @@ func runHartBenchmark(elfPath: String, budget: UInt64, qemu: QEMUComparison?) ->
         ram: ram, ramSize: machine.ramSize, rom: plan.bootROM,
         mmioRegions: types.map { MemoryRegion(base: $0.base, size: $0.size) }))
     hart.pc = MemoryMap.resetPC
+    if let breakpoint { hart.addBreakpoint(breakpoint) }
 
     var console: [UInt8] = []
     var exitStatus: String?

@@ -10,16 +10,18 @@ import Foundation
 //                                                 in-process machine (MIPS); GUEST_DIR defaults to cluster/out;
 //                                                 then QEMU booting the same guest
 //   --no-qemu (with hart or boot)                 rrvm alone (no QEMU runs), e.g. to time the process
+//   --breakpoint=HEXPC (with hart)                a debugger breakpoint set throughout (its cost when never hit)
 //   .build/release/rrvm-bench checkpoint [GUEST_DIR] [HARTS]  checkpoint size and time (RAM, harts, devices)
 //                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
-let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--no-qemu" }
+let breakpointPrefix = "--breakpoint="
+let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--no-qemu" && !$0.hasPrefix(breakpointPrefix) }
 let qemu = CommandLine.arguments.contains("--no-qemu") ? nil : QEMUComparison()
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] [--no-qemu] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] [--no-qemu] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] [--no-qemu] [--breakpoint=HEXPC] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] [--no-qemu] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
     exit(2)
 }
 
@@ -36,7 +38,13 @@ do {
     case "hart":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000
-        print(runHartBenchmark(elfPath: arguments[1], budget: budget, qemu: qemu))
+        var breakpoint: UInt64?
+        if let option = CommandLine.arguments.first(where: { $0.hasPrefix(breakpointPrefix) }) {
+            let digits = option.dropFirst(breakpointPrefix.count)
+            guard let pc = UInt64(digits.hasPrefix("0x") ? digits.dropFirst(2) : digits, radix: 16) else { usage() }
+            breakpoint = pc
+        }
+        print(runHartBenchmark(elfPath: arguments[1], budget: budget, breakpoint: breakpoint, qemu: qemu))
     case "machine":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000

@@ -86,21 +86,13 @@ extension Hart {
         let slot = Int((pc >> 12) & 0xff)
         // A fetch TLB entry exists only for pages PMP allows as a whole.
         var uniform = fetchTLB[slot].tag == pageBase
-        let r = resolve(pc, size: 2, kind: .fetch)
-        if r.fault != 0 {
-            raise(r.fault, pc)
-            return false
-        }
-        guard let host = r.host else {
-            raise(Cause.fetchAccess, pc)
-            return false
-        }
+        guard let (host, paddr) = resolveFetch(pc) else { return false }
         uniform = uniform || fetchTLB[slot].tag == pageBase
         if !uniform {
             let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
-            return enterSingleInstruction(pc, host: host, paddr: r.paddr, privilege: privilege)
+            return enterSingleInstruction(pc, host: host, paddr: paddr, privilege: privilege, breakpointSlot: true)
         }
-        let index = codeIndex(r.paddr)!
+        let index = codeIndex(paddr)!
         let page: UnsafeMutablePointer<DecodedInstruction>
         if let existing = codePages[index] {
             page = existing
@@ -122,9 +114,10 @@ extension Hart {
     }
 
     /// For a page that PMP does not allow uniformly: decodes the one instruction at pc into the scratch page,
-    /// checking every byte it occupies.
+    /// checking every byte it occupies. With `breakpointSlot`, a breakpoint slot (`Op.breakpoint`) where one
+    /// belongs instead of the instruction.
     private func enterSingleInstruction(_ pc: UInt64, host: UnsafeMutableRawPointer, paddr: UInt64,
-                                        privilege: PrivilegeMode) -> Bool {
+                                        privilege: PrivilegeMode, breakpointSlot: Bool) -> Bool {
         let low = host.loadUnaligned(as: UInt16.self)
         let length: UInt64 = low & 3 == 3 ? 4 : 2
         if length == 4 && pc & 0xfff <= 0xffc && !pmpAllows(paddr, size: 4, kind: .fetch, privilege: privilege) {
@@ -133,7 +126,10 @@ extension Hart {
         }
         straddlePage.update(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
         let slot = Int((pc & 0xfff) >> 1)
-        if length == 2 {
+        currentPage = straddlePage
+        if breakpointSlot && isBreakpointSlot(slot) {
+            straddlePage[slot] = DecodedInstruction(.breakpoint)
+        } else if length == 2 {
             straddlePage[slot] = Decoder.decodeCompressed(low)
         } else if pc & 0xfff <= 0xffc {
             straddlePage[slot] = Decoder.decode(host.loadUnaligned(as: UInt32.self))
@@ -141,32 +137,19 @@ extension Hart {
             guard let high = fetchUpperHalf(pc) else { return false }
             straddlePage[slot] = Decoder.decode(UInt32(low) | UInt32(high) << 16)
         }
-        currentPage = straddlePage
         return true
     }
 
-    /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.
-    private func fetchUpperHalf(_ pc: UInt64) -> UInt16? {
-        let next = pc &+ 2
-        let r = resolve(next, size: 2, kind: .fetch)
-        if r.fault != 0 {
-            raise(r.fault, next)
-            return nil
-        }
-        guard let host = r.host else {
-            raise(Cause.fetchAccess, next)
-            return nil
-        }
-        return host.loadUnaligned(as: UInt16.self)
+    /// Decodes the instruction at pc alone into the scratch page, never as a breakpoint slot: running it once
+    /// past a breakpoint slot. Returns false with a trap raised when pc cannot be fetched.
+    func decodeAlone(_ pc: UInt64) -> Bool {
+        guard let (host, paddr) = resolveFetch(pc) else { return false }
+        let privilege = TLBLayout.setPrivilege[(fetchTLB - tlb) / TLBLayout.setStride]
+        return enterSingleInstruction(pc, host: host, paddr: paddr, privilege: privilege, breakpointSlot: false)
     }
 
-    /// Decodes the slot at pc of the current page. Returns the page to run from (the scratch page for an
-    /// instruction straddling two pages), or nil with a trap raised.
-    @inline(never)
-    func decodeSlot(_ pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>)
-        -> UnsafeMutablePointer<DecodedInstruction>? {
-        let offset = pc & 0xfff
-        // The loop may have reached this page without `enterPage` (a jump to a recent page): translate again.
+    /// pc translated for fetching (its host bytes and physical address), or nil with a trap raised.
+    private func resolveFetch(_ pc: UInt64) -> (host: UnsafeMutableRawPointer, paddr: UInt64)? {
         let r = resolve(pc, size: 2, kind: .fetch)
         if r.fault != 0 {
             raise(r.fault, pc)
@@ -176,13 +159,47 @@ extension Hart {
             raise(Cause.fetchAccess, pc)
             return nil
         }
+        return (host, r.paddr)
+    }
+
+    /// Whether the slot (halfword index in its page) holds a breakpoint slot rather than its instruction.
+    @inline(__always)
+    func isBreakpointSlot(_ slot: Int) -> Bool {
+        !breakpointSlots.isEmpty && breakpointSlots.contains(slot)
+    }
+
+    /// A breakpoint was set or removed: every page marks the slots of the breakpoints' page offsets, whatever
+    /// virtual page it was decoded for (one physical page may run under several), so the slot at that offset is
+    /// decoded again in every decoded page.
+    func breakpointsChanged(_ pc: UInt64) {
+        breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
+        let slot = Int((pc & 0xfff) >> 1)
+        for index in 0..<codePageCount where codeGeneration[index] == generation {
+            codePages[index]?[slot] = DecodedInstruction(.undecoded)
+        }
+    }
+
+    /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.
+    private func fetchUpperHalf(_ pc: UInt64) -> UInt16? {
+        resolveFetch(pc &+ 2)?.host.loadUnaligned(as: UInt16.self)
+    }
+
+    /// Decodes the slot at pc of the current page. Returns the page to run from (the scratch page for an
+    /// instruction straddling two pages), or nil with a trap raised.
+    @inline(never)
+    func decodeSlot(_ pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>)
+        -> UnsafeMutablePointer<DecodedInstruction>? {
+        let offset = pc & 0xfff
+        // The loop may have reached this page without `enterPage` (a jump to a recent page): translate again.
+        guard let (host, _) = resolveFetch(pc) else { return nil }
         let low = host.loadUnaligned(as: UInt16.self)
         if low & 3 != 3 || offset <= 0xffc {
             decodeStraightLine(page: page, host: host - Int(offset), from: Int(offset))
             return page
         }
         guard let high = fetchUpperHalf(pc) else { return nil }
-        straddlePage[2047] = Decoder.decode(UInt32(low) | UInt32(high) << 16)
+        straddlePage[2047] = isBreakpointSlot(2047)
+            ? DecodedInstruction(.breakpoint) : Decoder.decode(UInt32(low) | UInt32(high) << 16)
         return straddlePage
     }
 
@@ -200,7 +217,7 @@ extension Hart {
             guard compressed || offset <= 0xffc else { return }
             let decoded = compressed
                 ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            page[offset >> 1] = decoded
+            page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
             switch decoded.op {
             case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return
             default: offset += compressed ? 2 : 4

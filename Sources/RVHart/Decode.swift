@@ -33,6 +33,9 @@ enum Op: UInt8 {
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
+    /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
+    /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
+    case breakpoint
 
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
@@ -49,7 +52,7 @@ enum Op: UInt8 {
              .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
              .fence, .system, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
-             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event:
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event, .breakpoint:
             return 4
         }
     }

@@ -6,7 +6,7 @@
     UInt64(bitPattern: Int64(e.imm))
 }
 
-/// How often the interpreter loop looks for a due event (budget end, timer, breakpoint). Looking at every
+/// How often the interpreter loop looks for a due event (budget end, timer). Looking at every
 /// instruction costs a select in every dispatch, so the loop runs without it while the next event is at least
 /// `CodePage.straightLineLimit` instructions away, and then looks only at control transfers and slow steps:
 /// between two of those at most a page of slots runs (a page's sentinel slots end in a slow step), so the
@@ -70,7 +70,7 @@ extension Hart {
         return reason
     }
 
-    /// Handles what is due before the next instruction: the budget, the Sstc timer, interrupts, breakpoints.
+    /// Handles what is due before the next instruction: the budget, the Sstc timer, interrupts.
     /// Returns a stop reason, or nil to go on (then `eventTarget` is the next event and pc may have moved to
     /// an interrupt handler).
     @inline(never)
@@ -81,16 +81,8 @@ extension Hart {
         if let cause = interruptToTake() {
             pc = takeTrap(cause: cause | Cause.interruptFlag, value: 0, pc: pc, retiredNow: retired &+ executed)
         }
-        if !breakpoints.isEmpty {
-            if breakpoints.contains(pc) && resumeFromBreakpoint != pc {
-                resumeFromBreakpoint = pc
-                return .breakpoint
-            }
-            resumeFromBreakpoint = nil
-            eventTarget = executed &+ 1
-            return nil
-        }
-        resumeFromBreakpoint = nil
+        // Resuming over a breakpoint lets only the run's first instruction pass it (see `Op.breakpoint`).
+        if executed > 0 || resumeFromBreakpoint != pc { resumeFromBreakpoint = nil }
         // The loop counts in an Int: events are at most 2^62 instructions apart.
         var target = min(runBudget, executed &+ (1 << 62))
         if let due = sstcDue(), due > executed, due < target { target = due }
@@ -673,7 +665,7 @@ extension Hart {
                 pageKey = recent.key
                 left &+= 1
                 continue
-            case .event, .undecoded, .illegal, .system, .fpOther:
+            case .event, .undecoded, .illegal, .system, .fpOther, .breakpoint:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -741,6 +733,11 @@ extension Hart {
             pcValue = pc
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .watchpoint
+        case .breakpoint:
+            left &+= 1
+            pcValue = pc
+            retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
+            return .breakpoint
         case .waitForInterrupt:
             pcValue = next
             waiting = true
@@ -804,6 +801,19 @@ extension Hart {
             }
             guard enterPage(pc) else { return pc }
             stepPageKey = slotKey(currentPage, pc)
+            stop = .reexecute
+            return pc
+        case .breakpoint:
+            // Stop before the instruction, unless resuming over this breakpoint or the slot is another page's
+            // breakpoint offset; then run the real instruction once from the scratch page.
+            if breakpoints.contains(pc) && resumeFromBreakpoint != pc {
+                resumeFromBreakpoint = pc
+                stop = .breakpoint
+                return pc
+            }
+            resumeFromBreakpoint = nil
+            guard decodeAlone(pc) else { return pc }
+            stepPageKey = slotKey(straddlePage, pc)
             stop = .reexecute
             return pc
         case .lb: return load(1, .signed8)

@@ -75,6 +75,8 @@ enum StopCode: UInt8 {
     case reexecute
     /// A debugger watchpoint fired (`watchHit`); the instruction does not retire and runs again on resume.
     case watch
+    /// The instruction at pc is a debugger breakpoint; it does not retire and runs on resume.
+    case breakpoint
 }
 
 /// How a device read completes into the register file.
@@ -172,8 +174,7 @@ public final class Hart {
     var trapValue: UInt64 = 0
     var runGlobalCount: UInt64 = 0
     var runBudget: UInt64 = 0
-    /// Instructions retired in the current `run` when the next event (budget end, timer, breakpoint
-    /// check) is due.
+    /// Instructions retired in the current `run` when the next event (budget end, timer) is due.
     var eventTarget: UInt64 = 0
     /// The virtual address of the pending device access (for tval when it fails).
     var pendingVirtualAddress: UInt64 = 0
@@ -187,6 +188,8 @@ public final class Hart {
     var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: PrivilegeMode, retired: UInt64)?
     var reservation: UInt64 = .max
     var breakpoints: Set<UInt64> = []
+    /// The breakpoints' slots in a page (page offset / 2): decoding puts a breakpoint slot there (`Op.breakpoint`).
+    var breakpointSlots: Set<Int> = []
     /// Whether spin-wait hints end `run` with `.spinHint`: PAUSE, and a WFI that a pending interrupt
     /// completes at once (a hart looping on WFI with interrupts globally off). The cluster sets it when
     /// another hart could run; otherwise PAUSE is a no-op and such a WFI just completes, as the ISA allows.
@@ -403,11 +406,11 @@ public final class Hart {
     }
 
     public func addBreakpoint(_ pc: UInt64) {
-        breakpoints.insert(pc)
+        if breakpoints.insert(pc).inserted { breakpointsChanged(pc) }
     }
 
     public func removeBreakpoint(_ pc: UInt64) {
-        breakpoints.remove(pc)
+        if breakpoints.remove(pc) != nil { breakpointsChanged(pc) }
     }
 
     public var breakpointList: [UInt64] { Array(breakpoints) }

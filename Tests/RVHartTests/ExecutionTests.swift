@@ -19,6 +19,20 @@ final class ExecutionTests: XCTestCase {
         m.hart.pc = start
     }
 
+    /// Compressed nops at 0xffa and 0xffc of a page, a 32-bit addi x1, x1, 3 at 0xffe whose upper half is on
+    /// the next page, then a branch back to 0xffc; pc at 0xffa. Returns the page.
+    @discardableResult
+    private func loadStraddlingLoop() -> UInt64 {
+        let base = TestMachine.ramBase + 0x2000
+        m.put16([0x0001, 0x0001], at: base + 0xffa)
+        let word = Asm.addi(1, 1, 3)
+        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
+        m.put16([UInt16(word >> 16)], at: base + 0x1000)
+        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
+        m.hart.pc = base + 0xffa
+        return base
+    }
+
     func testBudgetsAreExact() {
         loadLoop()
         var total: UInt64 = 0
@@ -200,6 +214,47 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.hart.retired, 111)
     }
 
+    func testBreakpointSetOnAlreadyDecodedPage() {
+        // Both pages of the loop are decoded before the breakpoint exists (at 0x1018, the jalr on the second page).
+        loadLoop()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.hart.retired, 105, "stops before the instruction, 100 = 16 iterations + 4, then 5 more")
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.retired, 111)
+        // A compressed instruction and one straddling two pages, both decoded before.
+        let base = loadStraddlingLoop()
+        m.set(1, 0)
+        XCTAssertEqual(m.run(7), .budgetExhausted)  // ffa, then (ffc, ffe, 1002) twice
+        m.hart.addBreakpoint(base + 0xffe)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, base + 0xffe)
+        XCTAssertEqual(m.x(1), 6)
+        m.hart.removeBreakpoint(base + 0xffe)
+        m.hart.addBreakpoint(base + 0xffc)
+        XCTAssertEqual(m.run(100), .breakpoint, "runs on from the straddling instruction")
+        XCTAssertEqual(m.hart.pc, base + 0xffc)
+        XCTAssertEqual(m.x(1), 9)
+        XCTAssertEqual(m.hart.retired, 111 + 7 + 1 + 2)
+    }
+
+    func testBreakpointRemovedWhileDecoded() {
+        loadLoop()
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.retired, 3)
+        m.hart.removeBreakpoint(TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        XCTAssertEqual(m.hart.retired, 103)
+        // A breakpoint at the same page offset elsewhere makes this slot a breakpoint slot too; it runs as usual.
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x5018)
+        XCTAssertEqual(m.run(600), .budgetExhausted)
+        XCTAssertEqual(m.hart.retired, 703)
+        XCTAssertEqual(m.x(3), (703 + 3) / 6, "x3 counts iterations that reached the second page")
+    }
+
     func testOwnStoresToCodeAreSeen() {
         // The program overwrites its own next instruction (addi x1, x0, 1 -> addi x1, x0, 2).
         let replacement = Asm.addi(1, 0, 2)
@@ -242,14 +297,7 @@ final class ExecutionTests: XCTestCase {
     }
 
     func testInstructionStraddlingPages() {
-        // A compressed nop at 0xffc, then a 32-bit addi at 0xffe whose upper half is on the next page.
-        let base = TestMachine.ramBase + 0x2000
-        m.put16([0x0001, 0x0001], at: base + 0xffa)
-        let word = Asm.addi(1, 1, 3)
-        m.put16([UInt16(word & 0xffff)], at: base + 0xffe)
-        m.put16([UInt16(word >> 16)], at: base + 0x1000)
-        m.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: -6)], at: base + 0x1002)  // back to 0xffc
-        m.hart.pc = base + 0xffa
+        loadStraddlingLoop()
         m.step(1 + 3 * 10)
         XCTAssertEqual(m.x(1), 30)
     }
