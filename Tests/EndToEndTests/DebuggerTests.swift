@@ -56,16 +56,8 @@ final class DebuggerTests: XCTestCase {
         let deadline = Date().addingTimeInterval(30)
         while !run.errors.contains("waits for a debugger") && run.process.isRunning && Date() < deadline { usleep(20_000) }
 
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let socket = connectToLoopback(port: UInt16(port)) else { return XCTFail("cannot connect to the GDB port \(port)") }
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
         func exchange(_ text: String, expecting count: Int) -> String {
             _ = text.withCString { write(socket, $0, strlen($0)) }
             var reply: [UInt8] = []

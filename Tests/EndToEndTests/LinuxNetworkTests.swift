@@ -60,16 +60,12 @@ func freeLoopbackPort() throws -> UInt16 {
 
 /// GET http://127.0.0.1:PORT/PATH; the whole answer (header and body).
 func httpGet(port: UInt16, path: String) throws -> String {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+    guard let descriptor = connectToLoopback(port: port) else {
+        throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED)
+    }
     defer { close(descriptor) }
     var timeout = timeval(tv_sec: 60, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    var address = loopbackAddress(port: port)
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED) }
     let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
     _ = request.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
     var answer: [UInt8] = []
@@ -80,6 +76,23 @@ func httpGet(port: UInt16, path: String) throws -> String {
         answer += buffer[0..<got]
     }
     return String(decoding: answer, as: UTF8.self)
+}
+
+/// A TCP connection to 127.0.0.1:`port`: its socket, or nil (with errno saying why) when it cannot be made.
+func connectToLoopback(port: UInt16) -> Int32? {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return nil }
+    var address = loopbackAddress(port: port)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        let reason = errno
+        close(descriptor)
+        errno = reason
+        return nil
+    }
+    return descriptor
 }
 
 func loopbackAddress(port: UInt16) -> sockaddr_in {

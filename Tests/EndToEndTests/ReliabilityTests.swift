@@ -269,15 +269,7 @@ final class ReliabilityTests: XCTestCase {
     }
 
     private func connectedSocket(port: UInt16) throws -> Int32 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard status == 0 else { throw XCTSkip("cannot connect to port \(port)") }
+        guard let descriptor = connectToLoopback(port: port) else { throw XCTSkip("cannot connect to port \(port)") }
         return descriptor
     }
 
