@@ -269,11 +269,7 @@ public final class Sequencer {
         if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
             cutSent = true
             statistics.cuts += 1
-            var envelope = Rrvm_Envelope()
-            envelope.g = g
-            envelope.to = Endpoint.hart(hart)
-            envelope.body = .cut(Rrvm_Cut())
-            transport.send(envelope)
+            sendToHart(hart, at: g, .cut(Rrvm_Cut()))
         } else if let idle = idleSince {
             let elapsed = transport.hostNanoseconds() &- idle.host
             let deadline = nextEventG() ?? .max
@@ -473,6 +469,15 @@ public final class Sequencer {
         pump()
     }
 
+    /// Sends `body` to hart `hart`, stamped `g`.
+    private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
+        var envelope = Rrvm_Envelope()
+        envelope.g = g
+        envelope.to = Endpoint.hart(hart)
+        envelope.body = body
+        transport.send(envelope)
+    }
+
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
     private func showConsole(_ bytes: Data, g: UInt64) {
         consoleBytes &+= UInt64(bytes.count)
@@ -512,17 +517,13 @@ public final class Sequencer {
         let timer = InterruptNumber.mask(InterruptNumber.machineTimer)
         var lines = harts[hart].lines & ~timer
         if accessG >> UInt64(config.icountShift) >= harts[hart].mtimecmp { lines |= timer }
-        var envelope = Rrvm_Envelope()
-        envelope.g = accessG
-        envelope.to = Endpoint.hart(hart)
-        envelope.body = .mmioReply(.with {
+        sendToHart(hart, at: accessG, .mmioReply(.with {
             $0.value = value
             $0.fault = fault
             $0.interruptLines = lines
             if let device { $0.stableReads = stableReads[device] ?? [] }
             $0.sliceLeft = sliceLeft
-        })
-        transport.send(envelope)
+        }))
     }
 
     // MARK: - Schedule
@@ -676,16 +677,9 @@ public final class Sequencer {
         if let target = stopTarget, target < g &+ max(budget, limit) {
             // Time travel: the hart pauses inside this slice when G reaches the target (at once if the target
             // fell in an idle period that has been skipped).
-            var pause = Rrvm_Envelope()
-            pause.g = g
-            pause.to = Endpoint.hart(hart)
-            pause.body = .pauseAt(.with { $0.executed = target > g ? target - g : 0 })
-            transport.send(pause)
+            sendToHart(hart, at: g, .pauseAt(.with { $0.executed = target > g ? target - g : 0 }))
         }
-        var envelope = Rrvm_Envelope()
-        envelope.g = g
-        envelope.to = Endpoint.hart(hart)
-        envelope.body = .run(.with {
+        sendToHart(hart, at: g, .run(.with {
             $0.budget = budget
             $0.sliceLimit = limit
             $0.interruptLines = harts[hart].lines
@@ -693,8 +687,7 @@ public final class Sequencer {
             $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
                 .with { $0.device = UInt32(device); $0.reads = reads }
             }
-        })
-        transport.send(envelope)
+        }))
     }
 
     /// Every hart waits: skip G to the next deadline (replay: at once; live: after that much host time).
@@ -840,18 +833,11 @@ extension Sequencer {
                 return
             }
             pausedAt = nil
-            var envelope = Rrvm_Envelope()
-            envelope.g = harts[hart].sliceStart &+ paused
-            envelope.to = Endpoint.hart(hart)
-            envelope.body = .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } })
-            transport.send(envelope)
+            sendToHart(hart, at: harts[hart].sliceStart &+ paused,
+                       .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } }))
         } else if let hart = runningHart, let target, target >= harts[hart].sliceStart {
             // A slice under way (e.g. held by a debugger): its hart pauses at the target if the slice gets there.
-            var envelope = Rrvm_Envelope()
-            envelope.g = harts[hart].sliceStart
-            envelope.to = Endpoint.hart(hart)
-            envelope.body = .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart })
-            transport.send(envelope)
+            sendToHart(hart, at: harts[hart].sliceStart, .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart }))
         } else if !started {
             start()
         }
@@ -863,11 +849,7 @@ extension Sequencer {
         guard started, !finished, pausedAt == nil else { return }
         stopTarget = min(stopTarget ?? .max, g)
         guard let hart = runningHart else { return }
-        var envelope = Rrvm_Envelope()
-        envelope.g = g
-        envelope.to = Endpoint.hart(hart)
-        envelope.body = .pauseAt(Rrvm_PauseAt())
-        transport.send(envelope)
+        sendToHart(hart, at: g, .pauseAt(Rrvm_PauseAt()))
     }
 
     /// The sequencer's state at a checkpoint point (see `isAtCheckpointPoint`).
