@@ -57,7 +57,9 @@ extension Hart {
             raiseIllegal(raw)
             return pc
         }
+        counters.csrAccesses[csr] &+= 1
         if isWrite {
+            counters.csrWrites &+= 1
             // Read-modify-write of mip works on the software-writable SEIP bit, not the external line.
             let base = csr == CSR.mip ? (old & ~Interrupt.seip) | (mipSoftware & Interrupt.seip) : old
             let value: UInt64
@@ -111,6 +113,8 @@ extension Hart {
         default:
             if raw & 0xfe00_7fff == 0x1200_0073 {  // SFENCE.VMA
                 guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tvm == 0) else { break }
+                let rs1 = (raw >> 15) & 31, rs2 = (raw >> 20) & 31
+                counters.sfences[(rs1 != 0 ? 1 : 0) + (rs2 != 0 ? 2 : 0)] &+= 1
                 flushTranslations()
                 stop = .refresh
                 return pc &+ 4
@@ -301,6 +305,7 @@ extension Hart {
         let accepted = mode == 0 || mode == 8 || (mode == 9 && maxSatpMode == .sv48)
         guard accepted else { return }
         satp = value & (0xf << 60 | 0xffff << 44 | (1 << 44) - 1)
+        counters.satpWrites &+= 1
         flushTranslations()
     }
 

@@ -55,6 +55,7 @@ extension Hart {
         codeStores[index] &+= 1
         if codeStores[index] >= CodePage.storeLimit {
             // The page holds data now: detach it so its stores take the fast path again.
+            counters.codePagesDetached &+= 1
             codeGeneration[index] = 0
             if let host = hostAddress(physical: paddr & ~0xfff, size: 1) {
                 dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)))
@@ -65,6 +66,7 @@ extension Hart {
 
     /// Forgets every decoded instruction (FENCE.I).
     func invalidateCode() {
+        counters.codeFlushes &+= 1
         generation &+= 1
         if generation == 0 { generation = 1 }
         flushStoreTLBs()
@@ -82,6 +84,7 @@ extension Hart {
     @inline(never)
     func enterPage(_ pc: UInt64) -> Bool {
         if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        counters.pagesEntered &+= 1
         let pageBase = pc & ~0xfff
         let slot = Int((pc >> 12) & 0xff)
         // A fetch TLB entry exists only for pages PMP allows as a whole.
@@ -103,6 +106,7 @@ extension Hart {
             allocatedCodePages += 1
         }
         if codeGeneration[index] != generation {
+            counters.codePageResets &+= 1
             resetSlots(page)
             codeGeneration[index] = generation
             codeStores[index] = 0
@@ -211,6 +215,7 @@ extension Hart {
     private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
                                     from first: Int) {
         var offset = first
+        counters.decodeRuns &+= 1
         repeat {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3

@@ -692,6 +692,7 @@ extension Hart {
         var left = left
         var pc = pcValue
         if left < 0 {
+            counters.events &+= 1
             let executed = eventTarget
             if let reason = handleEvent(executed: executed, pc: &pc) {
                 pcValue = pc
@@ -708,6 +709,7 @@ extension Hart {
             bitPattern: pageKey &+ UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2)!
         stepPageKey = pageKey
         let executed = eventTarget &- UInt64(truncatingIfNeeded: left) &- 1
+        countSlowStep(slot.pointee.op)
         let next = executeOutOfLine(slot.pointee, pc: pc, page: page, executed: executed)
         let code = stop
         stop = .none
@@ -725,6 +727,7 @@ extension Hart {
                           retiredNow: retired &+ eventTarget &- UInt64(truncatingIfNeeded: left))
         case .mmio:
             left &+= 1
+            countMMIOExit(pendingAccess.address)
             stop = .mmio
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .mmio
@@ -739,6 +742,7 @@ extension Hart {
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .breakpoint
         case .waitForInterrupt:
+            counters.waits &+= 1
             pcValue = next
             waiting = true
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)

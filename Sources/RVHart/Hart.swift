@@ -166,6 +166,8 @@ public final class Hart {
     var cycleFrozen: UInt64 = 0
 
     public internal(set) var retired: UInt64 = 0
+    /// Slow-path work done so far (see HartCounters).
+    public internal(set) var counters: HartCounters
     public internal(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
 
     // Run state.
@@ -250,6 +252,7 @@ public final class Hart {
         }
         romHost = romCopy
         mmioRegions = config.mmioRegions
+        counters = HartCounters(regions: config.mmioRegions.count)
         icountShift = UInt64(min(config.icountShift, 63))
         maxSatpMode = config.maxSatpMode
         regs = .allocate(capacity: RegisterFile.count)
@@ -514,6 +517,9 @@ public final class Hart {
     func takeTrap(cause: UInt64, value: UInt64, pc: UInt64, retiredNow: UInt64) -> UInt64 {
         let isInterrupt = cause & Cause.interruptFlag != 0
         let code = cause & ~Cause.interruptFlag
+        if code < 16 {
+            if isInterrupt { counters.interrupts[Int(code)] &+= 1 } else { counters.exceptions[Int(code)] &+= 1 }
+        }
         if !isInterrupt {
             let signature = (cause: cause, pc: pc, value: value, priv: priv, retired: retiredNow)
             if let last = lastTrap, last == signature { stuck = true }

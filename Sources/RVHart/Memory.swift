@@ -48,6 +48,7 @@ extension Hart {
             if entry.tag & TLBEntry.codeMarker != 0 { noteStore(physical: paddr, size: size) }
             return Resolution(fault: 0, paddr: paddr, host: host)
         }
+        counters.tlbMisses[kind.rawValue] &+= 1
         let set = (table - tlb) / TLBLayout.setStride
         let privilege = TLBLayout.setPrivilege[set]
         let (paddr, pageFault) = translate(vaddr, kind: kind, set: set)
@@ -73,6 +74,7 @@ extension Hart {
             if watched { tag |= TLBEntry.watchMarker }
             let hostPage = UInt64(UInt(bitPattern: host)) & ~0xfff
             table[index] = TLBEntry(tag: tag, hostOffset: hostPage &- page)
+            counters.tlbRefills &+= 1
         }
         return Resolution(fault: 0, paddr: paddr, host: host)
     }

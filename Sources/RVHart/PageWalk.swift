@@ -14,6 +14,7 @@ extension Hart {
         let upper = Int64(bitPattern: vaddr) >> (vaBits - 1)
         if upper != 0 && upper != -1 { return (0, pageFault) }
         let ppnMask: UInt64 = (1 << 44) - 1
+        if markAccessed { counters.pageWalks &+= 1 }
         var table = (satp & ppnMask) << 12
         var level = levels - 1
         while true {
@@ -23,6 +24,7 @@ extension Hart {
                   pmpAllows(pteAddress, size: 8, kind: .load, privilege: .supervisor) else { return (0, accessFault) }
             let pteHost = ramHost + Int(pteAddress &- ramBase)
             let pte = pteHost.loadUnaligned(as: UInt64.self)
+            if markAccessed { counters.pteReads &+= 1 }
             let valid = pte & 1 != 0, readable = pte & 2 != 0, writable = pte & 4 != 0, executable = pte & 8 != 0
             if !valid || (!readable && writable) || pte >> 54 != 0 { return (0, pageFault) }
             let ppn = (pte >> 10) & ppnMask

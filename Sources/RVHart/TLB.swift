@@ -54,6 +54,7 @@ extension Hart {
 
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
+        counters.translationFlushes &+= 1
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
         forgetRecentPages()
     }
