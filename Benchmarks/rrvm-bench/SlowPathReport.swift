@@ -33,7 +33,8 @@ func slowPathReport(_ harts: [Hart], devices: [String], instructions: UInt64) ->
             + count("SFENCE.VMA", total.sfences.reduce(0, +)) + " (all \(total.sfences[0]), address "
             + "\(total.sfences[1]), ASID \(total.sfences[2]), both \(total.sfences[3])), "
             + count("satp writes", total.satpWrites) + ", " + count("translation flushes", total.translationFlushes),
-        "  code cache: " + count("pages entered", total.pagesEntered) + ", " + count("emptied", total.codePageResets) + ", " + count("decoding runs", total.decodeRuns)
+        "  code cache: " + count("pages entered", total.pagesEntered) + ", " + count("emptied", total.codePageResets) + ", "
+            + count("kept after FENCE.I", total.codePagesKept) + ", " + count("decoding runs", total.decodeRuns)
             + ", " + count("FENCE.I flushes", total.codeFlushes) + ", " + count("pages detached", total.codePagesDetached),
         "  out of line: " + count("slow steps", total.slowSteps.reduce(0, +)) + " [" + listed(total.slowSteps) { kinds[$0] }
             + "], " + count("events", total.events) + ", " + count("WFI waits", total.waits),

@@ -68,8 +68,15 @@ extension Hart {
             case 2: value = base | operand
             default: value = base & ~operand
             }
+            let statusBefore = mstatus
             writeCSR(csr, value, executed: executed)
-            if !CSR.isTrapContext(csr) { stop = .refresh }
+            if csr == CSR.sstatus || csr == CSR.mstatus {
+                // The loop reloads its data TLB after every out-of-line instruction and reads the other status
+                // fields where it uses them: only an interrupt enable turned on can make something due now.
+                if mstatus & ~statusBefore & (MStatus.sie | MStatus.mie) != 0 { stop = .refresh }
+            } else if !CSR.isTrapContext(csr) {
+                stop = .refresh
+            }
         }
         if rd != 0 { regs[rd] = old }
         return pc &+ 4
@@ -113,9 +120,9 @@ extension Hart {
         default:
             if raw & 0xfe00_7fff == 0x1200_0073 {  // SFENCE.VMA
                 guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tvm == 0) else { break }
-                let rs1 = (raw >> 15) & 31, rs2 = (raw >> 20) & 31
+                let rs1 = Int((raw >> 15) & 31), rs2 = Int((raw >> 20) & 31)
                 counters.sfences[(rs1 != 0 ? 1 : 0) + (rs2 != 0 ? 2 : 0)] &+= 1
-                flushTranslations()
+                fenceTranslations(address: rs1 != 0 ? regs[rs1] : nil, asid: rs2 != 0 ? regs[rs2] : nil)
                 stop = .refresh
                 return pc &+ 4
             }

@@ -926,7 +926,7 @@ extension Hart {
     @inline(__always)
     func hostAddress(_ table: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64)
         -> UnsafeMutableRawPointer? {
-        let entry = table[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
         // A TLB entry never maps to host address 0.
         return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
@@ -946,7 +946,7 @@ extension Hart {
     /// out-of-line path.
     @inline(__always)
     func loadFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64) -> UInt64? {
-        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return nil }
         // A TLB entry never maps to host address 0.
         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
@@ -962,7 +962,7 @@ extension Hart {
     @inline(__always)
     func storeFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64,
                    _ value: UInt64) -> Bool {
-        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return false }
         let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
             .unsafelyUnwrapped

@@ -26,6 +26,8 @@ public struct HartCounters {
     public var pagesEntered: UInt64 = 0
     /// Decoded pages emptied to be decoded again (after FENCE.I or a detach), including first uses.
     public var codePageResets: UInt64 = 0
+    /// Decoded pages from before a FENCE.I found unchanged and kept.
+    public var codePagesKept: UInt64 = 0
     public var decodeRuns: UInt64 = 0
     /// Instructions the loop sent out of line, by kind (see `SlowStepKind`), and events handled.
     public var slowSteps = [UInt64](repeating: 0, count: SlowStepKind.allCases.count)
@@ -61,6 +63,7 @@ public struct HartCounters {
         codePagesDetached &+= other.codePagesDetached
         pagesEntered &+= other.pagesEntered
         codePageResets &+= other.codePageResets
+        codePagesKept &+= other.codePagesKept
         decodeRuns &+= other.decodeRuns
         events &+= other.events
         waits &+= other.waits
