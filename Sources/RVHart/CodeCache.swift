@@ -198,11 +198,11 @@ extension Hart {
 
     /// A breakpoint was set or removed: every page marks the slots of the breakpoints' page offsets, whatever
     /// virtual page it was decoded for (one physical page may run under several), so the slot at that offset is
-    /// decoded again in every decoded page.
+    /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them).
     func breakpointsChanged(_ pc: UInt64) {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
-        for index in 0..<codePageCount where codeGeneration[index] == generation {
+        for index in 0..<codePageCount {
             codePages[index]?[slot] = DecodedInstruction(.undecoded)
         }
     }
