@@ -949,6 +949,7 @@ extension Hart {
         var left = left
         var pc = pcValue
         if left < 0 {
+            counters.events &+= 1
             let executed = eventTarget
             if let reason = handleEvent(executed: executed, pc: &pc) {
                 pcValue = pc
@@ -965,6 +966,7 @@ extension Hart {
             bitPattern: pageKey &+ UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2)!
         stepPageKey = pageKey
         let executed = eventTarget &- UInt64(truncatingIfNeeded: left) &- 1
+        countSlowStep(slot.pointee.op)
         let next = executeOutOfLine(slot.pointee, pc: pc, page: page, executed: executed)
         let code = stop
         stop = .none
@@ -982,6 +984,7 @@ extension Hart {
                           retiredNow: retired &+ eventTarget &- UInt64(truncatingIfNeeded: left))
         case .mmio:
             left &+= 1
+            countMMIOExit(pendingAccess.address)
             stop = .mmio
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .mmio
@@ -996,6 +999,7 @@ extension Hart {
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .breakpoint
         case .waitForInterrupt:
+            counters.waits &+= 1
             pcValue = next
             waiting = true
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
@@ -1204,7 +1208,7 @@ extension Hart {
     @inline(__always)
     func hostAddress(_ table: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64)
         -> UnsafeMutableRawPointer? {
-        let entry = table[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
         // A TLB entry never maps to host address 0.
         return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
@@ -1224,7 +1228,7 @@ extension Hart {
     /// out-of-line path.
     @inline(__always)
     func loadFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64) -> UInt64? {
-        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return nil }
         // A TLB entry never maps to host address 0.
         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
@@ -1240,7 +1244,7 @@ extension Hart {
     @inline(__always)
     func storeFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64,
                    _ value: UInt64) -> Bool {
-        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return false }
         let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
             .unsafelyUnwrapped
