@@ -199,11 +199,11 @@ extension Hart {
 
     /// A breakpoint was set or removed: every page marks the slots of the breakpoints' page offsets, whatever
     /// virtual page it was decoded for (one physical page may run under several), so the slot at that offset is
-    /// decoded again in every decoded page.
+    /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them).
     func breakpointsChanged(_ pc: UInt64) {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
-        for index in 0..<codePageCount where codeGeneration[index] == generation {
+        for index in 0..<codePageCount {
             // Also the two slots before: a pair fused with the instruction there (`fusePair`).
             for dropped in max(0, slot - 2)...slot { codePages[index]?[dropped] = DecodedInstruction(.undecoded) }
         }

@@ -305,6 +305,17 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.hart.retired, 111 + 7 + 1 + 2)
     }
 
+    func testBreakpointSetAfterFenceIOnAPageKeptDecoded() {
+        loadLoop()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        // The pages are from before the FENCE.I when the breakpoint is set; unchanged, they are kept.
+        m.hart.invalidateDecodedInstructions()
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x1018)
+        XCTAssertGreaterThan(m.hart.counters.codePagesKept, 0)
+    }
+
     func testBreakpointRemovedWhileDecoded() {
         loadLoop()
         m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
