@@ -37,19 +37,6 @@ enum Op: UInt8 {
     /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
     case breakpoint
 
-    /// Fused pairs (`Hart.fusePair`): a first instruction that never changes control flow, then a conditional
-    /// branch, run by one dispatch. Named first + branch (`CBeqz`, `CBnez`: the compressed branches); laid out first
-    /// by first, in `Op.pairFirsts` and `Op.pairBranches` order. The slot keeps the first instruction's fields; the
-    /// branch's operands are read from its own slot, which stays decoded as itself (a jump may land there). A pair
-    /// retires 2 instructions, or the first alone when the first leaves the fast path (the slow step runs
-    /// `firstOfPair`) or is the last instruction before an event.
-    case addiBeq, addiBne, addiBlt, addiBge, addiBltu, addiBgeu, addiCBeqz, addiCBnez
-    case addiwBeq, addiwBne, addiwBlt, addiwBge, addiwBltu, addiwBgeu, addiwCBeqz, addiwCBnez
-    case cAddiBeq, cAddiBne, cAddiBlt, cAddiBge, cAddiBltu, cAddiBgeu, cAddiCBeqz, cAddiCBnez
-    case cAddiwBeq, cAddiwBne, cAddiwBlt, cAddiwBge, cAddiwBltu, cAddiwBgeu, cAddiwCBeqz, cAddiwCBnez
-    case lwBeq, lwBne, lwBlt, lwBge, lwBltu, lwBgeu, lwCBeqz, lwCBnez
-    case ldBeq, ldBne, ldBlt, ldBge, ldBltu, ldBgeu, ldCBeqz, ldCBnez
-
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
     var length: UInt64 {
@@ -67,34 +54,7 @@ enum Op: UInt8 {
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event, .breakpoint:
             return 4
-        // Fused pairs: their first instruction's (what the slow step runs).
-        case .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez,
-             .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez,
-             .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez,
-             .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez:
-            return 4
-        case .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez,
-             .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez:
-            return 2
         }
-    }
-
-    /// The first instructions and the branches that fuse, in the order of the fused cases.
-    static let pairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld]
-    static let pairBranches: [Op] = [.beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne]
-
-    /// A fused pair's first instruction alone (what the slow step runs); any other operation itself.
-    var firstOfPair: Op {
-        guard rawValue >= Op.addiBeq.rawValue else { return self }
-        return Op.pairFirsts[Int(rawValue - Op.addiBeq.rawValue) / Op.pairBranches.count]
-    }
-
-    /// The fused operation for this first instruction followed by `branch`, if the pair has one.
-    func fused(with branch: Op) -> Op? {
-        guard let first = Op.pairFirsts.firstIndex(of: self), let second = Op.pairBranches.firstIndex(of: branch) else {
-            return nil
-        }
-        return Op(rawValue: Op.addiBeq.rawValue + UInt8(first * Op.pairBranches.count + second))
     }
 
     /// The access width of LR, SC and the AMOs.

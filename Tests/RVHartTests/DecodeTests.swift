@@ -126,21 +126,4 @@ final class DecodeTests: XCTestCase {
             XCTAssertEqual(Decoder.decodeCompressed(raw).op, .illegal, String(raw, radix: 16))
         }
     }
-
-    func testFusedPairsMapBackToTheirFirstInstruction() {
-        var fused: Set<Op> = []
-        for first in Op.pairFirsts {
-            for branch in Op.pairBranches {
-                guard let pair = first.fused(with: branch) else { return XCTFail("\(first) \(branch)") }
-                XCTAssertEqual(pair.firstOfPair, first)
-                XCTAssertEqual(pair.length, first.length, "the slow step runs the first alone")
-                fused.insert(pair)
-            }
-        }
-        XCTAssertEqual(fused.count, Op.pairFirsts.count * Op.pairBranches.count)
-        XCTAssertNil(Op.add.fused(with: .beq))
-        XCTAssertNil(Op.addi.fused(with: .jal))
-        XCTAssertNil(Op.breakpoint.fused(with: .bne))
-        XCTAssertNil(Op.lw.fused(with: .breakpoint))
-    }
 }
