@@ -648,6 +648,21 @@ extension Hart {
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
                 pc &+= 4
                 continue
+            case .feqD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a == b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fltD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a < b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fleD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a <= b ? 1 : 0
+                pc &+= 4
+                continue
             case .fmvWX:
                 guard mstatus & MStatus.fs != 0 else { break }
                 mstatus |= MStatus.fs
@@ -844,7 +859,7 @@ extension Hart {
         case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
             x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
-        case .fpOther:
+        case .fpOther, .feqD, .fltD, .fleD:
             guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
         case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
@@ -899,6 +914,16 @@ extension Hart {
         mstatus |= MStatus.fs
         x[Int(e.rd)] = canonical64(hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
         return true
+    }
+
+    /// The operands of a double comparison when neither is a NaN (such a comparison raises no flag); nil sends it
+    /// out of line.
+    @inline(__always)
+    func orderedOperands(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>) -> (Double, Double)? {
+        let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
+        let magnitude: UInt64 = 0x7fff_ffff_ffff_ffff, infinity: UInt64 = 0x7ff0_0000_0000_0000
+        guard a & magnitude <= infinity && b & magnitude <= infinity else { return nil }
+        return (Double(bitPattern: a), Double(bitPattern: b))
     }
 
     /// The double fused multiply-adds, under the same conditions; infinity x 0 goes out of line (RISC-V
