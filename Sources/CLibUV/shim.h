@@ -45,3 +45,10 @@ static inline int rrvm_current_cpu(void) {
     if (syscall(SYS_getcpu, &cpu, (void *)0, (void *)0) != 0) return -1;
     return (int)cpu;
 }
+
+// SCHED_BATCH (3, a GNU extension the importer does not see): a process woken up does not preempt the
+// running one; it runs when that one sleeps or its time slice ends.
+static inline int rrvm_set_batch_scheduling(void) {
+    int priority = 0;
+    return (int)syscall(SYS_sched_setscheduler, 0, 3, &priority);
+}

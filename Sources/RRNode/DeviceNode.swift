@@ -55,7 +55,8 @@ final class DeviceNode {
         // RRVM_DEVICE_LINGER_US sets the moment (0: sleep at once).
         // Kept to one host CPU with the rest of the cluster (`HostCPU`), it sleeps at once: polling would only
         // keep the CPU from the process with the next message.
-        let lingerNanoseconds = HostCPU.isAlone ? 0
+        loop.defersDoorbells = HostCPU.isAlone
+        let lingerNanoseconds = loop.defersDoorbells ? 0
             : (UInt64(ProcessInfo.processInfo.environment["RRVM_DEVICE_LINGER_US"] ?? "") ?? 200) * 1000
         loop.run(pollingWhile: { EventLoop.monotonicNanoseconds() &- lastMessageAt < lingerNanoseconds },
                  until: { stopped })

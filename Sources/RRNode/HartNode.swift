@@ -41,6 +41,7 @@ final class HartNode: HartTransport {
     }
 
     func run() -> Int32 {
+        loop.defersDoorbells = alone
         joinWithRetry(loop: loop, runDirectory: runDirectory, role: .hart, index: index, name: "hart \(index)") {
             [unowned self] result in
             switch result {

@@ -174,7 +174,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
         // Kept to one host CPU with the harts and devices (`HostCPU`), it never polls: the process it waits
         // for can only run once it sleeps.
-        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" || HostCPU.isAlone ? 0 : 1_000_000
+        loop.defersDoorbells = HostCPU.isAlone
+        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" || loop.defersDoorbells ? 0 : 1_000_000
         loop.run(pollingWhile: { sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds },
                  until: { loopStopped })
         return exitCode
