@@ -211,6 +211,8 @@ public final class Hart {
     let tlb: UnsafeMutablePointer<TLBEntry>
     /// Per TLB entry, the offset mask of the leaf it came from (see `translate`), for SFENCE.VMA of one address.
     let tlbPageMasks: UnsafeMutablePointer<UInt64>
+    /// The largest of those masks among translated entries (and recent code pages) since all were last dropped.
+    var largestLeafMask: UInt64 = 0xfff
     /// Per decoded page (`codeIndex`), the `storeEpoch` in which a store entry was last filled for it: a page
     /// whose epoch is older has no store entry to drop (`dropStoreEntries`).
     let storeEntryEpochs: UnsafeMutablePointer<UInt32>

@@ -58,6 +58,7 @@ extension Hart {
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
         counters.translationFlushes &+= 1
+        largestLeafMask = 0xfff
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
         forgetRecentPages()
     }
@@ -73,18 +74,28 @@ extension Hart {
             return
         }
         func covers(_ page: UInt64, _ mask: UInt64) -> Bool { (page ^ address) & ~mask & ~0xfff == 0 }
-        let translated = TLBLayout.setStride..<TLBLayout.totalEntries
-        for index in translated where tlb[index].tag != TLBEntry.invalid.tag && covers(tlb[index].tag, tlbPageMasks[index]) {
-            tlb[index] = .invalid
+        // An entry covering address is for a page of the largest leaf around it: only their slots are looked at.
+        let firstPage = (address & ~largestLeafMask) >> 12
+        let pages = (largestLeafMask >> 12) &+ 1
+        for table in stride(from: TLBLayout.setStride, to: TLBLayout.totalEntries, by: TLBLayout.entries) {
+            for step in 0..<min(pages, UInt64(TLBLayout.entries)) {
+                let index = table + Int((firstPage &+ step) & TLBLayout.indexMask)
+                if tlb[index].tag != TLBEntry.invalid.tag && covers(tlb[index].tag, tlbPageMasks[index]) { tlb[index] = .invalid }
+            }
         }
-        for index in RecentPage.count..<(RecentPage.count * TLBLayout.sets)
-        where recentPageSets[index].base != RecentPage.invalid.base && covers(recentPageSets[index].base, recentPageMasks[index]) {
-            recentPageSets[index] = .invalid
+        for set in 1..<TLBLayout.sets {
+            for step in 0..<min(pages, UInt64(RecentPage.count)) {
+                let index = set * RecentPage.count + Int((firstPage &+ step) & RecentPage.mask)
+                if recentPageSets[index].base != RecentPage.invalid.base && covers(recentPageSets[index].base, recentPageMasks[index]) {
+                    recentPageSets[index] = .invalid
+                }
+            }
         }
     }
 
     /// Drops every entry (PMP changes affect M-mode too).
     func flushAllTLBs() {
+        largestLeafMask = 0xfff
         tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
         advanceStoreEpoch()
         forgetRecentPages()

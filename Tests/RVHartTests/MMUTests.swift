@@ -28,6 +28,18 @@ final class MMUTests: XCTestCase {
         m.installHandler(at: handler, mode: .supervisor)
     }
 
+    /// A fresh root whose identity mappings are 4 KiB pages: the code page at RAM base and the page tables.
+    func makeRootWithSmallCodePage() {
+        root = allocateTable()
+        let readWrite = MMUTests.r | MMUTests.w | MMUTests.a | MMUTests.d
+        map(TestMachine.ramBase, to: TestMachine.ramBase, flags: readWrite | MMUTests.x)
+        for table in stride(from: TestMachine.ramBase + 0x10000, to: TestMachine.ramBase + 0x30000, by: 0x1000) {
+            map(table, to: table, flags: readWrite)
+        }
+        m.hart.satp = 8 << 60 | root >> 12
+        m.hart.flushTranslations()
+    }
+
     func allocateTable() -> UInt64 {
         let table = nextTable
         nextTable += 4096
@@ -193,7 +205,15 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.x(2), 2)
     }
 
-    func testSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() {
+    func testSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() { checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAWithAnAddressDropsThatPageAndKeepsOthersAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers()
+    }
+
+    func checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() {
         let first: UInt64 = 0x60_0000, second: UInt64 = 0x60_2000
         let firstSlot = map(first, to: data, flags: MMUTests.r | MMUTests.a)
         let secondSlot = map(second, to: data + 0x2000, flags: MMUTests.r | MMUTests.a)
@@ -217,7 +237,15 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.x(2), 21, "a fence of every address drops it too")
     }
 
-    func testSfenceVMAOfOneAddressDropsTheWholeSuperpage() {
+    func testSfenceVMAOfOneAddressDropsTheWholeSuperpage() { checkSfenceVMAOfOneAddressDropsTheWholeSuperpage() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAOfOneAddressDropsTheWholeSuperpageAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAOfOneAddressDropsTheWholeSuperpage()
+    }
+
+    func checkSfenceVMAOfOneAddressDropsTheWholeSuperpage() {
         let va: UInt64 = 0x4000_0000  // a megapage onto the start of RAM
         let slot = map(va, to: TestMachine.ramBase, flags: MMUTests.r | MMUTests.a, level: 1)
         m.write64(data, 77)
@@ -247,7 +275,15 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.x(2), 2, "the current ASID's page is translated again")
     }
 
-    func testSfenceVMAOfOneAddressRemapsCodeThere() {
+    func testSfenceVMAOfOneAddressRemapsCodeThere() { checkSfenceVMAOfOneAddressRemapsCodeThere() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAOfOneAddressRemapsCodeThereAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAOfOneAddressRemapsCodeThere()
+    }
+
+    func checkSfenceVMAOfOneAddressRemapsCodeThere() {
         let code: UInt64 = 0x64_0000
         let slot = map(code, to: data, flags: MMUTests.x | MMUTests.a)
         m.put([Asm.addi(5, 0, 1), Asm.jalr(rd: 0, rs1: 6)], at: data)
