@@ -57,8 +57,7 @@ extension Hart {
             return
         }
         let offset = Int(paddr & 0xfff)
-        // A slot starts at most 7 bytes before the bytes it runs end (a fused pair of two 4-byte instructions).
-        let firstSlot = max(0, offset - 7) >> 1
+        let firstSlot = max(0, offset - 2) >> 1
         let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
         if firstSlot <= lastSlot {
             for slot in firstSlot...lastSlot { page[slot] = DecodedInstruction(.undecoded) }
@@ -204,8 +203,7 @@ extension Hart {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
         for index in 0..<codePageCount {
-            // Also the two slots before: a pair fused with the instruction there (`fusePair`).
-            for dropped in max(0, slot - 2)...slot { codePages[index]?[dropped] = DecodedInstruction(.undecoded) }
+            codePages[index]?[slot] = DecodedInstruction(.undecoded)
         }
     }
 
@@ -241,7 +239,6 @@ extension Hart {
     private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
                                     from first: Int) {
         var offset = first
-        var previous = -1
         counters.decodeRuns &+= 1
         repeat {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
@@ -251,22 +248,11 @@ extension Hart {
                 ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
             (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
             page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
-            if previous >= 0 { fusePair(page, first: previous >> 1, second: offset >> 1) }
-            previous = offset
             switch decoded.op {
             case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return
             default: offset += compressed ? 2 : 4
             }
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
-        // The next instruction may have been decoded before.
-        if offset <= 0xffe { fusePair(page, first: previous >> 1, second: offset >> 1) }
-    }
-
-    /// Makes the slot `first` a fused pair with the instruction in slot `second`, right after it in the page, when
-    /// the two have a fused operation (`Op.fused`). The second slot stays as it is; whatever drops it drops the
-    /// first too (`noteStore`, `breakpointsChanged`, a new generation), so a pair never runs a stale second.
-    private func fusePair(_ page: UnsafeMutablePointer<DecodedInstruction>, first: Int, second: Int) {
-        if let pair = page[first].op.fused(with: page[second].op) { page[first].op = pair }
     }
 
     /// Frees every decoded page. Only called where the loop is about to replace its page pointer.

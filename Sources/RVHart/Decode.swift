@@ -26,6 +26,9 @@ enum Op: UInt8 {
     case fmaddD, fmsubD, fnmsubD, fnmaddD
     case fsgnjD, fsgnjnD, fsgnjxD
     case fmvXD, fmvDX, fmvXW, fmvWX
+    /// feq.d, flt.d, fle.d: imm holds the raw instruction (for the out-of-line path, which raises the flags a NaN
+    /// operand calls for).
+    case feqD, fltD, fleD
     /// Every other F/D operation, executed out of line: imm holds the raw instruction.
     case fpOther
 
@@ -36,19 +39,6 @@ enum Op: UInt8 {
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
     /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
     case breakpoint
-
-    /// Fused pairs (`Hart.fusePair`): a first instruction that never changes control flow, then a conditional
-    /// branch, run by one dispatch. Named first + branch (`CBeqz`, `CBnez`: the compressed branches); laid out first
-    /// by first, in `Op.pairFirsts` and `Op.pairBranches` order. The slot keeps the first instruction's fields; the
-    /// branch's operands are read from its own slot, which stays decoded as itself (a jump may land there). A pair
-    /// retires 2 instructions, or the first alone when the first leaves the fast path (the slow step runs
-    /// `firstOfPair`) or is the last instruction before an event.
-    case addiBeq, addiBne, addiBlt, addiBge, addiBltu, addiBgeu, addiCBeqz, addiCBnez
-    case addiwBeq, addiwBne, addiwBlt, addiwBge, addiwBltu, addiwBgeu, addiwCBeqz, addiwCBnez
-    case cAddiBeq, cAddiBne, cAddiBlt, cAddiBge, cAddiBltu, cAddiBgeu, cAddiCBeqz, cAddiCBnez
-    case cAddiwBeq, cAddiwBne, cAddiwBlt, cAddiwBge, cAddiwBltu, cAddiwBgeu, cAddiwCBeqz, cAddiwCBnez
-    case lwBeq, lwBne, lwBlt, lwBge, lwBltu, lwBgeu, lwCBeqz, lwCBnez
-    case ldBeq, ldBne, ldBlt, ldBge, ldBltu, ldBgeu, ldCBeqz, ldCBnez
 
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
@@ -65,34 +55,9 @@ enum Op: UInt8 {
              .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
              .fence, .system, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
-             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event, .breakpoint:
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint:
             return 4
-        case .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq,
-             .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .cAddiBeq, .cAddiBne,
-             .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne,
-             .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .lwBeq, .lwBne, .lwBlt,
-             .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu,
-             .ldCBeqz, .ldCBnez:
-            return firstOfPair.length
         }
-    }
-
-    /// The first instructions and the branches that fuse, in the order of the fused cases.
-    static let pairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld]
-    static let pairBranches: [Op] = [.beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne]
-
-    /// A fused pair's first instruction alone (what the slow step runs); any other operation itself.
-    var firstOfPair: Op {
-        guard rawValue >= Op.addiBeq.rawValue else { return self }
-        return Op.pairFirsts[Int(rawValue - Op.addiBeq.rawValue) / Op.pairBranches.count]
-    }
-
-    /// The fused operation for this first instruction followed by `branch`, if the pair has one.
-    func fused(with branch: Op) -> Op? {
-        guard let first = Op.pairFirsts.firstIndex(of: self), let second = Op.pairBranches.firstIndex(of: branch) else {
-            return nil
-        }
-        return Op(rawValue: Op.addiBeq.rawValue + UInt8(first * Op.pairBranches.count + second))
     }
 
     /// The access width of LR, SC and the AMOs.
@@ -138,6 +103,7 @@ enum Decoder {
     static let fusedOps: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
     static let arithmeticOps: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
     static let signInjectionOps: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
+    static let compareOps: [Op] = [.fleD, .fltD, .feqD]
     static let compressedArithmetic: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
 
     @inline(__always) private static func bits(_ raw: UInt32, _ hi: UInt32, _ lo: UInt32) -> UInt32 {
@@ -346,9 +312,11 @@ enum Decoder {
         case 0x08:  // fcvt.s.d (format 0, rs2 1), fcvt.d.s (format 1, rs2 0)
             guard rs2N == (double ? 0 : 1), validRoundingField(rm) else { return illegal(raw) }
             return other
-        case 0x14:  // feq, flt, fle
+        case 0x14:  // fle, flt, feq
             guard rm <= 2 else { return illegal(raw) }
-            return other
+            guard double else { return other }
+            return DecodedInstruction(Decoder.compareOps[Int(rm)], rd: intRd(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N),
+                                      imm: Int32(bitPattern: raw))
         case 0x18, 0x1a:  // fcvt to / from integer
             guard rs2N <= 3, validRoundingField(rm) else { return illegal(raw) }
             return other

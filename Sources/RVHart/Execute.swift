@@ -23,54 +23,6 @@ enum CheckAtControlTransfers: DispatchMode {
     static var checksEveryInstruction: Bool { false }
 }
 
-/// The branch of a fused pair (`Op.addiBeq`...): each pair's handler is specialised to its condition.
-protocol FusedBranch {
-    static func taken(_ a: UInt64, _ b: UInt64) -> Bool
-    /// The branch's length in bytes.
-    static var length: UInt64 { get }
-}
-
-enum BranchIfEqual: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a == b }
-    static var length: UInt64 { 4 }
-}
-
-enum BranchIfNotEqual: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a != b }
-    static var length: UInt64 { 4 }
-}
-
-enum BranchIfLess: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { Int64(bitPattern: a) < Int64(bitPattern: b) }
-    static var length: UInt64 { 4 }
-}
-
-enum BranchIfGreaterOrEqual: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { Int64(bitPattern: a) >= Int64(bitPattern: b) }
-    static var length: UInt64 { 4 }
-}
-
-enum BranchIfLessUnsigned: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a < b }
-    static var length: UInt64 { 4 }
-}
-
-enum BranchIfGreaterOrEqualUnsigned: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a >= b }
-    static var length: UInt64 { 4 }
-}
-
-/// c.beqz and c.bnez (their slots compare rs1 with x0).
-enum CompressedBranchIfZero: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a == b }
-    static var length: UInt64 { 2 }
-}
-
-enum CompressedBranchIfNotZero: FusedBranch {
-    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a != b }
-    static var length: UInt64 { 2 }
-}
-
 /// The decoded slot being executed, read field by field.
 struct SlotReference {
     let pointer: UnsafePointer<DecodedInstruction>
@@ -696,220 +648,26 @@ extension Hart {
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
                 pc &+= 4
                 continue
+            case .feqD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a == b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fltD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a < b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fleD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a <= b ? 1 : 0
+                pc &+= 4
+                continue
             case .fmvWX:
                 guard mstatus & MStatus.fs != 0 else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
                 pc &+= 4
-                continue
-
-            case .addiBeq:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiBne:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiBlt:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiBge:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiBltu:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiBgeu:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiCBeqz:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiCBnez:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBeq:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBne:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBlt:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBge:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBltu:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwBgeu:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwCBeqz:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .addiwCBnez:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBeq:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBne:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBlt:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBge:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBltu:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiBgeu:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiCBeqz:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiCBnez:
-                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBeq:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBne:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBlt:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBge:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBltu:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwBgeu:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwCBeqz:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAddiwCBnez:
-                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBeq:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBne:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBlt:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBge:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBltu:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwBgeu:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwCBeqz:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lwCBnez:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                x[Int(e.rd)] = signExtend32(v)
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBeq:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBne:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBlt:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBge:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBltu:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldBgeu:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldCBeqz:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .ldCBnez:
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
                 continue
 
             case .pageCross:
@@ -1021,10 +779,8 @@ extension Hart {
 
     /// Executes one instruction whose fast path did not apply (or a slot that is not an instruction yet).
     /// Returns the next pc; `stop` tells the outcome.
-    func executeOutOfLine(_ slot: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
+    func executeOutOfLine(_ e: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
                           executed: UInt64) -> UInt64 {
-        var e = slot
-        e.op = slot.op.firstOfPair
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
@@ -1103,7 +859,7 @@ extension Hart {
         case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
             x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
-        case .fpOther:
+        case .fpOther, .feqD, .fltD, .fleD:
             guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
         case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
@@ -1146,29 +902,6 @@ extension Hart {
         pc = target
     }
 
-    /// The conditional branch of a fused pair (`Op.addiBeq`...), after its first instruction (`first` bytes, at
-    /// pc) retired: the branch is the slot `first` bytes on. With one instruction left before an event, the first
-    /// retires alone.
-    @inline(__always)
-    func branchAfter<Branch: FusedBranch, Mode: DispatchMode>(_: Branch.Type, _ e: SlotReference,
-                                                               _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
-                                                               _ pc: inout UInt64, _ pageKey: inout UInt,
-                                                               _ left: inout Int, _: Mode.Type) {
-        if Mode.checksEveryInstruction && left == 0 {
-            pc &+= first
-            return
-        }
-        left &-= 1
-        // Slots are 8 bytes per halfword.
-        let branch = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
-        if Branch.taken(x[Int(branch.rs1)], x[Int(branch.rs2)]) {
-            pc &+= first
-            jump(&pc, pc &+ immediate(branch), &pageKey, left, Mode.self)
-        } else {
-            pc &+= first &+ Branch.length
-        }
-    }
-
     // MARK: Floating-point fast paths
 
     /// Double add/sub/mul/div when FP is on and the host already rounds as the instruction asks (never
@@ -1181,6 +914,16 @@ extension Hart {
         mstatus |= MStatus.fs
         x[Int(e.rd)] = canonical64(hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
         return true
+    }
+
+    /// The operands of a double comparison when neither is a NaN (such a comparison raises no flag); nil sends it
+    /// out of line.
+    @inline(__always)
+    func orderedOperands(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>) -> (Double, Double)? {
+        let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
+        let magnitude: UInt64 = 0x7fff_ffff_ffff_ffff, infinity: UInt64 = 0x7ff0_0000_0000_0000
+        guard a & magnitude <= infinity && b & magnitude <= infinity else { return nil }
+        return (Double(bitPattern: a), Double(bitPattern: b))
     }
 
     /// The double fused multiply-adds, under the same conditions; infinity x 0 goes out of line (RISC-V
