@@ -481,7 +481,9 @@ public final class Sequencer {
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
     private func showConsole(_ bytes: Data, g: UInt64) {
         consoleBytes &+= UInt64(bytes.count)
-        for byte in bytes { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        bytes.withUnsafeBytes { buffer in
+            for byte in buffer { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
         var output = Rrvm_Envelope()
         output.g = g
         output.to = Endpoint.control

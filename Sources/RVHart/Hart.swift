@@ -167,6 +167,8 @@ public final class Hart {
 
     public internal(set) var retired: UInt64 = 0
     public internal(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
+    /// Device accesses completed without stopping (see `DeviceShortcut`); disarmed unless its owner arms it.
+    public var deviceShortcut = DeviceShortcut()
 
     // Run state.
     var stop = StopCode.none
