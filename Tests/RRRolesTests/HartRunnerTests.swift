@@ -242,6 +242,12 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    /// The UART's declaration while THR is output only: LSR reads 0x60, kept by THR writes.
+    static let consoleDeclaration: [Rrvm_DeviceStableReads] = [.with {
+        $0.device = 0
+        $0.reads = [.with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0] }]
+    }]
+
     func testAnsweredReadsAndOutputOnlyWritesGoOutAsOneBatchBeforeAnythingElse() {
         let runner = runner([
             Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 65),
@@ -250,14 +256,7 @@ final class HartRunnerTests: XCTestCase {
             Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                         // a waited write elsewhere
             Assemble.jump(0),
         ])
-        run(runner, budget: 100) { run in
-            run.stableReads = [.with {
-                $0.device = 0
-                $0.reads = [.with {
-                    $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0]
-                }]
-            }]
-        }
+        run(runner, budget: 100) { $0.stableReads = Self.consoleDeclaration }
         XCTAssertEqual(transport.requests.count, 2, "the batch, then the waited write")
         let batch = transport.requests[0]
         XCTAssertTrue(batch.answered && batch.posted)
@@ -282,14 +281,7 @@ final class HartRunnerTests: XCTestCase {
             Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                                                    // a waited write
             Assemble.jump(0),
         ])
-        run(runner, budget: 100_000) { run in
-            run.stableReads = [.with {
-                $0.device = 0
-                $0.reads = [.with {
-                    $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0]
-                }]
-            }]
-        }
+        run(runner, budget: 100_000) { $0.stableReads = Self.consoleDeclaration }
         let requests = transport.requests
         XCTAssertEqual(requests.map(\.output.count), [4096, 4096, 1808, 0])
         XCTAssertEqual(requests.map(\.answeredReads), [4096, 4096, 1808, 0])
