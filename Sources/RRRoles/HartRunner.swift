@@ -571,8 +571,9 @@ public final class HartRunner {
 
     /// Adds what the hart's shortcut completed in the run just ended to the batch (as `addToBatch` would have).
     private func takeShortcutAccesses() {
-        guard hart.deviceShortcut.hasGathered, batch != nil else { return }
+        guard hart.deviceShortcut.hasGathered else { return }
         let gathered = hart.deviceShortcut.take()
+        guard batch != nil else { return fail("the device shortcut completed accesses with no batch held") }
         batch!.reads += gathered.reads
         batch!.output += gathered.output
         batch!.executed = gathered.lastAccessRetired &- retiredAtSliceStart
