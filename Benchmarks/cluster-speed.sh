@@ -71,7 +71,7 @@ qemu_bare="$qemu -M virt -nographic -bios none -kernel"
 
 if [[ $sections == *1* ]]; then
 header "1. cpu-mix, one hart" "MIPS"
-commands=("$bin/rrvm-bench hart $cpu_mix" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
+commands=("$bin/rrvm-bench hart $cpu_mix --no-qemu" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
           "$up $cpu_mix --smp 1 --schedule quantum")
 [ -z "$qemu" ] || commands+=("$qemu_bare $cpu_mix -smp 1 -icount shift=0" "$qemu_bare $cpu_mix -smp 1")
 interleave "${commands[@]}"

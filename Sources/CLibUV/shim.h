@@ -39,6 +39,14 @@ static inline int rrvm_allowed_cpu_count(void) {
     return count;
 }
 
+// Whether this process may run on `cpu` (0 no, 1 yes, -1 unknown).
+static inline int rrvm_cpu_allowed(int cpu) {
+    unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};
+    if (cpu < 0 || cpu >= RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS) return 0;
+    if (syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
+    return (mask[cpu / RRVM_CPU_WORD_BITS] >> (cpu % RRVM_CPU_WORD_BITS)) & 1 ? 1 : 0;
+}
+
 // The CPU this thread runs on now (-1 if unknown).
 static inline int rrvm_current_cpu(void) {
     unsigned cpu = 0;

@@ -73,6 +73,11 @@ public enum HostCPU {
         return true
     }
 
+    /// Whether this process may run on `cpu` (its affinity and cpuset allow it); true when that is unknown.
+    public static func isAllowed(_ cpu: Int) -> Bool {
+        cpu >= 0 && cpu <= Int(Int32.max) && rrvm_cpu_allowed(Int32(cpu)) != 0
+    }
+
     /// Whether this process may run on one CPU only (pinned by rrctl, or by `taskset`). Then the process it
     /// waits for shares that CPU: polling for its message only stands in its way, waiting means sleeping.
     public static var isAlone: Bool { rrvm_allowed_cpu_count() == 1 }

@@ -116,6 +116,7 @@ final class Cluster {
         guard let text = ProcessInfo.processInfo.environment["RRVM_CPU"] else { return HostCPU.current }
         if text == "none" { return nil }
         guard let cpu = Int(text), cpu >= 0 else { throw NodeError("RRVM_CPU must be a CPU number or 'none', not '\(text)'") }
+        guard HostCPU.isAllowed(cpu) else { throw NodeError("RRVM_CPU=\(cpu): no CPU \(cpu) on this machine, or not one rrctl may run on") }
         return cpu
     }
 
