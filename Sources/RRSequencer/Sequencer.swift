@@ -39,9 +39,12 @@ public protocol EventJournal: AnyObject {
     func position() -> Rrvm_LogPosition?
     /// Replay: reads on from a position `position` returned, after verifying the records there.
     func seek(to position: Rrvm_LogPosition) throws
+    /// Whether the run's inputs come from the log now (a replay; a recording while it replays its past).
+    var isReplaying: Bool { get }
 }
 
 extension EventJournal {
+    public var isReplaying: Bool { false }
     public func position() -> Rrvm_LogPosition? { nil }
     public func seek(to position: Rrvm_LogPosition) throws {
         throw SequencerStateError("this run's log cannot go back to a checkpoint (only a replay can)")
@@ -88,7 +91,9 @@ public final class Sequencer {
     public let config: Rrvm_MachineConfig
     private let transport: SequencerTransport
     private let journal: EventJournal?
-    private let replaying: Bool
+    /// Whether inputs come from the log: a replay, or a recording that re-executes its past under a debugger
+    /// (`TimeTravelJournal`); host input arriving meanwhile is held until the run is live again.
+    private var replaying: Bool { journal?.isReplaying ?? config.replay }
 
     public private(set) var g: UInt64 = 0
     private var seq: UInt64 = 0
@@ -150,7 +155,6 @@ public final class Sequencer {
         self.config = config
         self.transport = transport
         self.journal = journal
-        self.replaying = config.replay
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
@@ -247,16 +251,17 @@ public final class Sequencer {
         }
     }
 
-    /// Bytes typed on the host's console (ignored in replay, where the log supplies input).
+    /// Bytes typed on the host's console (ignored in replay, where the log supplies input; held while a
+    /// recording re-executes its past, and stamped once it is live again).
     public func receiveHostInput(_ bytes: [UInt8]) {
-        guard !replaying, !finished, uartIndex != nil else { return }
+        guard !config.replay, !finished, uartIndex != nil else { return }
         hostInput += bytes
         hostInputArrived()
     }
 
     /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
     public func receiveHostFrame(_ frame: Data) {
-        guard !replaying, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
+        guard !config.replay, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
               hostFrames.count < Self.hostFrameLimit else { return }
         hostFrames.append(frame)
         hostInputArrived()
@@ -266,6 +271,9 @@ public final class Sequencer {
     /// idle period began corresponds to. A slice under way is cut short (SCHEDULE_POLICY_LONE_HART_TO_EVENT): a
     /// lone hart's slice may otherwise run on to the next scheduled event, however far that is.
     private func hostInputArrived() {
+        // In a recording's past the input waits (cutting a slice there would change the past); the first
+        // boundary after the present takes it.
+        guard !replaying else { return }
         if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
             cutSent = true
             statistics.cuts += 1
@@ -951,7 +959,8 @@ extension Sequencer {
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
-        hostInput = [UInt8](state.hostInput)
+        // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
+        // re-executes its past) stays, to be stamped once the run is live again.
         stampedG = state.stampedG
         retired = state.retired
         nextCheckAt = state.nextCheckAt
