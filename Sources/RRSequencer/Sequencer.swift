@@ -848,6 +848,12 @@ extension Sequencer {
             sendToHart(hart, at: harts[hart].sliceStart, .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart }))
         } else if !started {
             start()
+        } else if target != nil, idleSince != nil, nextEventG() != nil {
+            // A live run whose harts all wait stops only where a slice runs: the idle period ends at once, at its
+            // deadline, as if its host time had passed (what replay recomputes, so nothing more is recorded). A
+            // wait with no deadline ends only with host input.
+            transport.wakeAfter(nanoseconds: nil)
+            idleTimerFired()
         }
     }
 
