@@ -93,7 +93,7 @@ public final class Sequencer {
     private let journal: EventJournal?
     /// Whether inputs come from the log: a replay, or a recording that re-executes its past under a debugger
     /// (`TimeTravelJournal`); host input arriving meanwhile is held until the run is live again.
-    private var replaying: Bool { journal?.isReplaying ?? config.replay }
+    private var replaying: Bool { config.replay || journal?.isReplaying == true }
 
     public private(set) var g: UInt64 = 0
     private var seq: UInt64 = 0
