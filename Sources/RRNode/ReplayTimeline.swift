@@ -16,9 +16,6 @@ final class ReplayTimeline: DebuggerTimeline {
     /// A forward run is under way, and a takeover waits for it to end.
     private var forwardRun = false
     private var takeOverDone: ((Result<Void, Error>) -> Void)?
-    /// G between automatic checkpoints under gdb (unless --checkpoint-interval says otherwise): denser than a
-    /// plain replay's, so that going back a little replays little.
-    static let defaultInterval: UInt64 = 10_000_000
     /// Called with a line for the user when the machine leaves or returns to the present of a recording.
     var onPresentChange: ((String) -> Void)?
 

@@ -129,7 +129,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
             timeline?.endG = try LogSummary(path: options.replayPath!).lastG
             if gdbAddress != nil, let timeline {
-                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: ReplayTimeline.defaultInterval))
+                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: CheckpointPolicy.debuggerInterval))
                 replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer)
             }
         } else if let timeTravel {
@@ -138,7 +138,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.ram = ram
             let timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
             self.timeline = timeline
-            timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: ReplayTimeline.defaultInterval))
+            timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: CheckpointPolicy.debuggerInterval))
             let replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer, recording: timeTravel)
             replayTimeline.onPresentChange = { line in report("rrvm-sequencer", line) }
             self.replayTimeline = replayTimeline
