@@ -280,15 +280,10 @@ public final class LogReader {
     /// Goes back (or forward) to the record at byte `offset`, which a checkpoint noted, and reads it: it must be
     /// a whole record there (a checkpoint of another log, or a log changed since, is refused with its offset).
     public func seek(to offset: Int) throws -> LogEntry {
-        let headerEnd = 12
-        guard offset >= headerEnd, offset < stream.size else {
+        guard offset < stream.size else {
             throw LogError("'\(name)' has no record at byte \(offset) (the log holds \(stream.size) bytes)")
         }
-        stream.rewind(to: offset)
-        ended = false
-        sawEnd = false
-        orderedG = 0
-        truncation = nil
+        try move(to: offset)
         guard let entry = try next() else { throw damaged(offset, "no whole record at a checkpoint's position") }
         return entry
     }
@@ -299,7 +294,8 @@ public final class LogReader {
     /// Goes to byte `offset` without reading (a record boundary a writer reported, or the end of the log): the
     /// next `next()` reads from there, checked as ever.
     public func move(to offset: Int) throws {
-        guard offset >= 12, offset <= stream.size else {
+        let headerEnd = 12
+        guard offset >= headerEnd, offset <= stream.size else {
             throw LogError("'\(name)' has no record boundary at byte \(offset) (the log holds \(stream.size) bytes)")
         }
         stream.rewind(to: offset)

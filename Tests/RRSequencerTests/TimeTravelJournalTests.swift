@@ -19,17 +19,23 @@ final class TimeTravelJournalTests: XCTestCase {
         .with { $0.g = g; $0.retired = g; $0.harts = [hash ?? g * 7]; $0.devices = [0] }
     }
 
+    /// A new recording of a 1-hart machine with a UART, under a debugger.
+    private func recording() throws -> TimeTravelJournal {
+        let header = Rrvm_LogHeader.with {
+            $0.formatVersion = logFormatVersion
+            $0.config = .with {
+                $0.harts = 1
+                $0.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
+            }
+            $0.checkInterval = 1000
+        }
+        return TimeTravelJournal(record: RecordJournal(writer: try LogWriter(path: path, header: header), checkInterval: 1000))
+    }
+
     private func typed(_ text: String) -> Rrvm_HostInput { .with { $0.console = Data(text.utf8) } }
 
     func testThePastReplaysTheLogSoFarAndThePresentRecordsOnIntoTheSameFile() throws {
-        var header = Rrvm_LogHeader()
-        header.formatVersion = logFormatVersion
-        header.config = .with {
-            $0.harts = 1
-            $0.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
-        }
-        header.checkInterval = 1000
-        let journal = TimeTravelJournal(record: RecordJournal(writer: try LogWriter(path: path, header: header), checkInterval: 1000))
+        let journal = try recording()
         XCTAssertNil(journal.check(check(1000)))
         let position = try XCTUnwrap(journal.position(), "a checkpoint while recording names where the next record goes")
         XCTAssertEqual(try journal.input(at: 1500, live: typed("a"), idleFrom: nil).get()?.console, Data("a".utf8))
@@ -62,13 +68,7 @@ final class TimeTravelJournalTests: XCTestCase {
     }
 
     func testARunEndedInThePastEndsTheLogAtThePresent() throws {
-        var header = Rrvm_LogHeader()
-        header.formatVersion = logFormatVersion
-        header.config = .with {
-            $0.harts = 1
-            $0.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
-        }
-        let journal = TimeTravelJournal(record: RecordJournal(writer: try LogWriter(path: path, header: header), checkInterval: 1000))
+        let journal = try recording()
         let position = try XCTUnwrap(journal.position())
         XCTAssertNil(journal.check(check(1000)))
         try journal.enterPast(presentG: 1800)
