@@ -2718,11 +2718,23 @@ public nonisolated struct Rrvm_Resume: Sendable {
   /// Clears the value of `thenPauseAt`. Subsequent reads from it will return its default value.
   public mutating func clearThenPauseAt() {self._thenPauseAt = nil}
 
+  /// Replay from a checkpoint a live run took inside a slice: the slice ends once it has retired this many
+  /// instructions at the latest (where the recording's next input lands: host input cut the live slice there).
+  public var sliceEndsAt: UInt64 {
+    get {_sliceEndsAt ?? 0}
+    set {_sliceEndsAt = newValue}
+  }
+  /// Returns true if `sliceEndsAt` has been explicitly set.
+  public var hasSliceEndsAt: Bool {self._sliceEndsAt != nil}
+  /// Clears the value of `sliceEndsAt`. Subsequent reads from it will return its default value.
+  public mutating func clearSliceEndsAt() {self._sliceEndsAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _thenPauseAt: UInt64? = nil
+  fileprivate var _sliceEndsAt: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_SaveState: Sendable {
@@ -7213,7 +7225,7 @@ nonisolated extension Rrvm_Paused: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Resume"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}then_pause_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}then_pause_at\0\u{3}slice_ends_at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7222,6 +7234,7 @@ nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._Message
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self._thenPauseAt) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self._sliceEndsAt) }()
       default: break
       }
     }
@@ -7235,11 +7248,15 @@ nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._Message
     try { if let v = self._thenPauseAt {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._sliceEndsAt {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_Resume, rhs: Rrvm_Resume) -> Bool {
     if lhs._thenPauseAt != rhs._thenPauseAt {return false}
+    if lhs._sliceEndsAt != rhs._sliceEndsAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

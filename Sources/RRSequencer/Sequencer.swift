@@ -706,6 +706,11 @@ public final class Sequencer {
             guard let target = [deadline, inputG].compactMap({ $0 }).min() else {
                 return finish(exitCode: 2, reason: "replay stopped at G=\(g): every hart waits and the log holds no more input")
             }
+            if let inputG, inputG <= g {
+                // The input due now was not taken at this boundary: the run is not where the recording was.
+                return fail("replay diverged at G=\(g): every hart waits, and the log's next input at G=\(inputG) was "
+                            + "not taken where it was recorded", exitCode: ReplayExit.diverged)
+            }
             if let inputG, inputG == target { inputEndedIdleFrom = g }
             g = max(g, target)
             boundary()
@@ -841,8 +846,15 @@ extension Sequencer {
                 return
             }
             pausedAt = nil
-            sendToHart(hart, at: harts[hart].sliceStart &+ paused,
-                       .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } }))
+            let start = harts[hart].sliceStart
+            sendToHart(hart, at: start &+ paused, .resume(.with {
+                if let target { $0.thenPauseAt = target &- start }
+                // A slice restored from a checkpoint taken live was given its budget before host input cut it; in
+                // replay it ends where the recording's next input lands, as every slice computed in replay does.
+                if replaying, let input = journal?.nextRecordedInputG(), input >= start &+ paused, input > start {
+                    $0.sliceEndsAt = input &- start
+                }
+            }))
         } else if let hart = runningHart, let target, target >= harts[hart].sliceStart {
             // A slice under way (e.g. held by a debugger): its hart pauses at the target if the slice gets there.
             sendToHart(hart, at: harts[hart].sliceStart, .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart }))

@@ -113,4 +113,26 @@ final class RecordingDebuggerTests: XCTestCase {
         XCTAssertTrue(gs.allSatisfy { $0 >= presentG }, "inputs at \(gs), the present at G=\(presentG)")
         try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
     }
+
+    /// virtio-net's DHCP exchange recorded under gdb, then the whole machine back to G=0 and on to the end: in the
+    /// past the DISCOVER is not sent to the network backend again (or its second OFFER would be recorded once
+    /// live), the slice that the OFFER's arrival cut ends there in the past too, and the log replays to a match.
+    func testThePastSendsNoFrameTwice() throws {
+        let program = try Harness.guest("virtio-net")
+        let log = directory.appendingPathComponent("net.log").path
+        let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program, "--net", "user",
+                                                   "--record", log])
+        let transcript = try session.gdb(program: program, commands: [
+            "break finish", "continue", "delete", "monitor seek 0", "shell sleep 0.5", "continue",
+        ])
+        XCTAssertTrue(transcript.contains("rrvm: at G=0"), transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertTrue(session.replay.output.contains("DHCP offer of 10.0.2.15 from 10.0.2.2"), session.replay.output)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        let inputs = try RRCtlRun(["log", "show", log, "--kind", "input"])
+        XCTAssertEqual(inputs.wait(seconds: 30), 0, inputs.errors)
+        XCTAssertEqual(inputs.output.components(separatedBy: " input frame of ").count - 1, 1, "one OFFER: \(inputs.output)")
+        try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
+    }
 }
