@@ -13,11 +13,13 @@
 #     byte; rrvm's `rrctl up` against QEMU -nographic, both writing to a file.
 # Wall times are the minimum and the median of RUNS runs (default 3; the commands of a section take turns,
 # so that a busy host's load falls on all alike); MIPS and KB/s use the median.
-# Run on a quiet machine after `cluster/build-release.sh`:  Benchmarks/cluster-speed.sh [RUNS]
+# Run on a quiet machine after `cluster/build-release.sh`:  Benchmarks/cluster-speed.sh [RUNS [SECTIONS]]
+# SECTIONS picks some of the four, e.g. `Benchmarks/cluster-speed.sh 5 23` (default 1234).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${RRVM_BIN_DIR:-$root/.build/release}
 runs=${1:-3}
+sections=${2:-1234}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -x "$bin/rrctl" ] && [ -x "$bin/rrvm-bench" ] || { echo "cluster-speed.sh: build first: cluster/build-release.sh" >&2; exit 1; }
@@ -67,8 +69,9 @@ up="$bin/rrctl up --bios none --kernel"
 cpu_mix=$work/guests/cpu-mix.elf
 qemu_bare="$qemu -M virt -nographic -bios none -kernel"
 
+if [[ $sections == *1* ]]; then
 header "1. cpu-mix, one hart" "MIPS"
-commands=("$bin/rrvm-bench hart $cpu_mix" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
+commands=("$bin/rrvm-bench hart $cpu_mix --no-qemu" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
           "$up $cpu_mix --smp 1 --schedule quantum")
 [ -z "$qemu" ] || commands+=("$qemu_bare $cpu_mix -smp 1 -icount shift=0" "$qemu_bare $cpu_mix -smp 1")
 interleave "${commands[@]}"
@@ -89,7 +92,9 @@ if [ -n "$qemu" ]; then
   pick 5
   row "QEMU plain" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" ""
 fi
+fi
 
+if [[ $sections == *2* ]]; then
 header "2. cpu-smp: harts computing on private data" "MIPS"
 commands=("$up $work/smp/cpu-smp-1.elf --smp 1" "$up $work/smp/cpu-smp-4.elf --smp 4")
 [ -z "$qemu" ] || commands+=("$qemu_bare $work/smp/cpu-smp-1.elf -smp 1 -icount shift=0"
@@ -111,7 +116,9 @@ if [ -n "$qemu" ]; then
   pick 3
   row "QEMU plain -smp 4, four harts (aggregate)" "$wall_min" "$wall_med" "$(mips "$four" "$wall_med")" "$cpus" ""
 fi
+fi
 
+if [[ $sections == *3* ]]; then
 header "3. slice switches, smp-contend on 4 harts" "us/slice"
 interleave "$up $work/programs/smp-contend.elf --smp 4"
 pick 0
@@ -120,7 +127,9 @@ run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
 executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
 row "rrctl up --smp 4 (run $((run_us / 1000)) ms, harts executing $((executing_us / 1000)) ms)" "$wall_min" "$wall_med" \
     "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices"
+fi
 
+if [[ $sections == *4* ]]; then
 header "4. console-flood: $console_bytes bytes, LSR polled before each byte" "KB/s"
 commands=("$up $work/guests/console-flood.elf --smp 1")
 [ -z "$qemu" ] || commands+=("$qemu_bare $work/guests/console-flood.elf -smp 1")
@@ -133,5 +142,6 @@ if [ -n "$qemu" ]; then
   qemu_rate=$(echo "$(wc -c <"$work/out") / $wall_med / 1000" | bc -l)
   row "QEMU -nographic > file" "$wall_min" "$wall_med" "$qemu_rate" "$cpus" \
       "$(printf 'rrvm = %.2fx' "$(echo "$rrvm_rate / $qemu_rate" | bc -l)")"
+fi
 fi
 [ -n "$qemu" ] || echo "(qemu-system-riscv64 not installed: no comparison)"

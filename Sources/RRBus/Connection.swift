@@ -162,8 +162,15 @@ public final class Connection {
         }
     }
 
-    /// An empty frame on the socket: "look at the lane".
+    /// An empty frame on the socket: "look at the lane" (now, or when the loop comes round: see
+    /// `EventLoop.defersDoorbells`).
     private func ringDoorbell() {
+        if loop.defersDoorbells { return loop.oweDoorbell(self) }
+        writeToSocket([0, 0, 0, 0])
+    }
+
+    func ringOwedDoorbell() {
+        guard !closed else { return }
         writeToSocket([0, 0, 0, 0])
     }
 

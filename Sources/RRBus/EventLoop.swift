@@ -11,6 +11,13 @@ public final class EventLoop {
     /// Connections whose frames travel through a shared lane: looked at before every poll.
     private var laneConnections: [Connection] = []
     private var prepare: HandleBox<uv_prepare_t>?
+    /// Whether a lane's doorbell rings only when this process goes back to its loop (right before it polls
+    /// or sleeps) rather than as the frame is written. For a process kept to one CPU with its peers
+    /// (`HostCPU`): a peer woken at once would take the CPU while this process still has work to finish
+    /// (the rest of a callback, then going to sleep), which then runs, as a third context switch, before
+    /// the peer's answer can; rung last, the peer runs as this process sleeps.
+    public var defersDoorbells = false
+    private var owedDoorbells: [Connection] = []
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -78,6 +85,7 @@ public final class EventLoop {
         uv_prepare_start(box.handle) { handle in
             guard let loop = owner(of: handle, as: EventLoop.self) else { return }
             loop.serviceLanes(beforeSleeping: loop.mayBlock)
+            loop.ringOwedDoorbells()
         }
         // Only the connections themselves keep the loop running.
         uv_unref(box.asHandle)
@@ -86,6 +94,7 @@ public final class EventLoop {
 
     func removeLaneConnection(_ connection: Connection) {
         laneConnections.removeAll { $0 === connection }
+        owedDoorbells.removeAll { $0 === connection }
         if laneConnections.isEmpty, let prepare {
             // The box's attach retained the loop: closing it releases that reference.
             prepare.close()
@@ -95,6 +104,18 @@ public final class EventLoop {
 
     private func serviceLanes(beforeSleeping: Bool) {
         for connection in laneConnections { connection.serviceLane(beforeSleeping: beforeSleeping) }
+    }
+
+    /// A doorbell to ring when the loop comes round (see `defersDoorbells`).
+    func oweDoorbell(_ connection: Connection) {
+        if !owedDoorbells.contains(where: { $0 === connection }) { owedDoorbells.append(connection) }
+    }
+
+    private func ringOwedDoorbells() {
+        guard !owedDoorbells.isEmpty else { return }
+        let owed = owedDoorbells
+        owedDoorbells.removeAll(keepingCapacity: true)
+        for connection in owed { connection.ringOwedDoorbell() }
     }
 
     /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs).

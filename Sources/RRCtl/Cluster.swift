@@ -89,7 +89,7 @@ final class Cluster {
 
     private func start() throws {
         let directory = executableDirectory()
-        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
+        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())] + (try clusterCPU().map { ["--cpu", String($0)] } ?? [])
         // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
         let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
         sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
@@ -103,6 +103,17 @@ final class Cluster {
             _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
                           arguments: common + ["--hart", String(hart)] + gdb)
         }
+    }
+
+    /// The host CPU that the sequencer, harts and devices keep to (see `HostCPU`): `RRVM_CPU=N`, none with
+    /// `RRVM_CPU=none` (the kernel places each process), else the CPU rrctl runs on as it starts them (the
+    /// kernel placed rrctl, just started, on a little-used one). rrctl itself stays free.
+    private func clusterCPU() throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["RRVM_CPU"] else { return HostCPU.current }
+        if text == "none" { return nil }
+        guard let cpu = Int(text), cpu >= 0 else { throw NodeError("RRVM_CPU must be a CPU number or 'none', not '\(text)'") }
+        guard HostCPU.isAllowed(cpu) else { throw NodeError("RRVM_CPU=\(cpu): no CPU \(cpu) on this machine, or not one rrctl may run on") }
+        return cpu
     }
 
     private func spawn(name: String, path: String, arguments: [String]) throws -> ChildProcess {

@@ -53,7 +53,11 @@ final class DeviceNode {
         // Operations come in bursts (a line of console output, a disk request's notifications): poll for
         // a moment after each before sleeping, so that the next one needs no wake-up.
         // RRVM_DEVICE_LINGER_US sets the moment (0: sleep at once).
-        let lingerNanoseconds = (UInt64(ProcessInfo.processInfo.environment["RRVM_DEVICE_LINGER_US"] ?? "") ?? 200) * 1000
+        // Kept to one host CPU with the rest of the cluster (`HostCPU`), it sleeps at once: polling would only
+        // keep the CPU from the process with the next message.
+        loop.defersDoorbells = HostCPU.isAlone
+        let lingerNanoseconds = loop.defersDoorbells ? 0
+            : (UInt64(ProcessInfo.processInfo.environment["RRVM_DEVICE_LINGER_US"] ?? "") ?? 200) * 1000
         loop.run(pollingWhile: { EventLoop.monotonicNanoseconds() &- lastMessageAt < lingerNanoseconds },
                  until: { stopped })
         return exitCode

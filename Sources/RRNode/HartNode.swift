@@ -21,6 +21,9 @@ final class HartNode: HartTransport {
     private var waitStartedAt: UInt64?
     /// When the hart last ended a slice in which no other hart was runnable.
     private var soloYieldAt: UInt64?
+    /// Kept to one host CPU with the rest of the cluster (`HostCPU`): then it never polls, since the process
+    /// it waits for can only run once it sleeps.
+    private let alone = HostCPU.isAlone
 
     // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
     private let gdbAddress: BusAddress?
@@ -38,6 +41,7 @@ final class HartNode: HartTransport {
     }
 
     func run() -> Int32 {
+        loop.defersDoorbells = alone
         joinWithRetry(loop: loop, runDirectory: runDirectory, role: .hart, index: index, name: "hart \(index)") {
             [unowned self] result in
             switch result {
@@ -60,7 +64,7 @@ final class HartNode: HartTransport {
         // it polls for that Run for a moment rather than sleeping, which saves a wake-up per slice while the
         // sequencer, which sleeps through a computing slice, handles the yield.
         loop.run(pollingWhile: { [unowned self] in
-            guard let yieldedAt = soloYieldAt, runner?.sliceActive == false else { return false }
+            guard !alone, let yieldedAt = soloYieldAt, runner?.sliceActive == false else { return false }
             return EventLoop.monotonicNanoseconds() &- yieldedAt < 200_000
         }, until: { [unowned self] in stopped })
         gdb?.close()
@@ -108,6 +112,7 @@ final class HartNode: HartTransport {
     /// answer does not come in time, it arrives through the loop.
     func awaitReply() {
         waitStartedAt = EventLoop.monotonicNanoseconds()
+        if alone { return }
         let deadline = waitStartedAt! + 500_000
         while runner?.awaitingReply == true && !stopped && EventLoop.monotonicNanoseconds() < deadline {
             loop.poll()
@@ -116,7 +121,7 @@ final class HartNode: HartTransport {
 
     /// Takes what arrived during a long slice (a Cut, a debugger's interrupt) without waiting.
     func pollDuringSlice() {
-        loop.poll()
+        if alone { loop.runReady() } else { loop.poll() }
     }
 
     func paused(for reason: PauseReason) {

@@ -12,7 +12,7 @@ public enum NodeMain {
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
                                             "--replay", "--full-stream", "--from", "--to", "--console-capture",
                                             "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed",
-                                            "--gdb"])
+                                            "--gdb", "--cpu"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -46,6 +46,7 @@ public enum NodeMain {
         }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
+        options.pinToCPU()
         setProcessName("rrvm-sequencer")
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
@@ -62,13 +63,14 @@ public enum NodeMain {
 
     public static func hart(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-hart", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb"])
+                                  allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb", "--cpu"])
         let index = options.integer("--hart")
         var gdbAddress: BusAddress?
         if let text = options.values["--gdb"] {
             do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
         }
         dieWithParent(expectedParent: options.parentPID)
+        options.pinToCPU()
         setProcessName("rrvm-hart-\(index)")
         exit(HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run())
     }
@@ -81,9 +83,10 @@ public enum NodeMain {
             exit(DeviceReplay.run(logPath: options.values["--replay"]!, index: options.integer("--device")))
         }
         let options = NodeOptions(role: "rrvm-device", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--device", "--kind"])
+                                  allowed: ["--run-dir", "--parent-pid", "--device", "--kind", "--cpu"])
         let index = options.integer("--device")
         dieWithParent(expectedParent: options.parentPID)
+        options.pinToCPU()
         setProcessName("rrvm-dev-\(options.values["--kind"] ?? String(index))")
         exit(DeviceNode(runDirectory: options.runDirectory, index: index).run())
     }
@@ -113,6 +116,14 @@ struct NodeOptions {
     func integer(_ name: String) -> Int {
         guard let text = values[name], let value = Int(text), value >= 0 else { fail("\(name) needs a number") }
         return value
+    }
+
+    /// `--cpu N`: this process stays on host CPU N (see `HostCPU`). A CPU the system refuses is reported,
+    /// and the process runs wherever the kernel puts it.
+    func pinToCPU() {
+        guard values["--cpu"] != nil else { return }
+        let cpu = integer("--cpu")
+        if !HostCPU.pin(to: cpu) { report(role, "cannot keep to CPU \(cpu): \(String(cString: strerror(errno))); running on any") }
     }
 
     func fail(_ message: String) -> Never {

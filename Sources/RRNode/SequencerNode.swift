@@ -191,7 +191,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // poll for 1 ms after each message, then sleep. A guest that only computes costs no polling here
         // (`Sequencer.isBusy`), so one computing hart keeps one host CPU busy, not two.
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
-        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0 : 1_000_000
+        // Kept to one host CPU with the harts and devices (`HostCPU`), it never polls: the process it waits
+        // for can only run once it sleeps.
+        loop.defersDoorbells = HostCPU.isAlone
+        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" || loop.defersDoorbells ? 0 : 1_000_000
         loop.run(pollingWhile: { sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds },
                  until: { loopStopped })
         return exitCode

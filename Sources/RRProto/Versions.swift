@@ -5,7 +5,9 @@ public let protocolVersion: UInt32 = 8
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
 /// for at most a quantum, which this rrvm no longer replays.
-public let logFormatVersion: UInt32 = 6
+/// 7: the CLINT declares each hart's msip word stable, so a hart answers its own msip reads; a full-detail
+/// log before it holds those reads as device operations, which replay would no longer consume.
+public let logFormatVersion: UInt32 = 7
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -59,6 +59,20 @@ public final class CLINT: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
+    /// Harts whose msip word is declared stable (a machine with more declares the first ones; the others'
+    /// reads take the round trip).
+    public static let declaredHarts = 32
+
+    /// The msip words: a read has no side effect and the value changes only with a write to the CLINT, so
+    /// each hart's software-interrupt handler, which reads its msip, needs no round trip to this process.
+    /// Any write to the CLINT ends the declaration in the hart that made it (the hart waits for that write's
+    /// answer, which brings the new one).
+    public func stableReads() -> [StableRead] {
+        (0..<min(harts, Self.declaredHarts)).map { hart in
+            StableRead(offset: CLINT.msipOffset + UInt64(hart) * 4, size: 4, value: msip[hart] ? 1 : 0)
+        }
+    }
+
     public func stateHash() -> UInt64 {
         var hasher = StateHasher()
         for hart in 0..<harts {

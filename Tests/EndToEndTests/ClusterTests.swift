@@ -97,6 +97,31 @@ final class ClusterTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the stale run directory is removed")
     }
 
+    /// The sequencer, harts and devices keep to one host CPU (`RRVM_CPU` chooses it, as `--cpu N` of each); a
+    /// CPU the machine lacks is one line and nothing runs.
+    func testTheClusterKeepsToOneCPU() throws {
+        let cpu = 0
+        let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true, environment: ["RRVM_CPU": String(cpu)])
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        for role in ["rrvm-sequencer", "rrvm-hart", "rrvm-device"] {
+            guard let pid = Processes.find([role, "--parent-pid\u{0}\(run.pid)\u{0}", "--cpu\u{0}\(cpu)"]) else {
+                XCTFail("no \(role) with --cpu \(cpu) among \(run.leftovers())")
+                continue
+            }
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "\(role) keeps to CPU \(cpu)")
+        }
+        run.send("q")
+        XCTAssertEqual(run.wait(), 0, run.errors)
+
+        let bad = try RRCtlRun(["up", "--bios", "none", "--kernel", try Harness.guest("uart-hello")],
+                               environment: ["RRVM_CPU": "100000"])
+        XCTAssertEqual(bad.wait(seconds: 30), 1)
+        XCTAssertTrue(bad.errors.contains("RRVM_CPU=100000: no CPU 100000"), bad.errors)
+        XCTAssertTrue(bad.leftovers().isEmpty)
+    }
+
     func testBadInputIsOneClearLineAndNothingRuns() throws {
         let hello = try Harness.guest("uart-hello")
         let cases: [([String], String)] = [

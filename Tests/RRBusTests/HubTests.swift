@@ -39,6 +39,30 @@ final class HubTests: XCTestCase {
         }
     }
 
+    /// As rrctl starts it (`--cpu N`), the hub keeps to that CPU as a batch process, never polls, and rings its
+    /// doorbells only as its loop comes round; with peers that defer theirs too, a ping-pong where every
+    /// message finds its receiver asleep loses no wake-up.
+    func testAHubKeptToOneCPUWithDeferredDoorbellsLosesNoWakeUp() throws {
+        hub.stop()
+        let cpu = HostCPU.current ?? 0
+        hub = try HubFixture(arguments: ["--cpu", String(cpu)])
+        loop.defersDoorbells = true
+        defer { loop.defersDoorbells = false }
+        let (hart, device) = try joinBoth()
+        let status = try String(contentsOfFile: "/proc/\(hub.pid)/status", encoding: .utf8)
+        XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "the hub keeps to CPU \(cpu)")
+        let rounds = 2_000
+        var received = 0
+        hart.onEnvelope { [unowned self] envelope in
+            guard case .echo(let echo)? = envelope.body, echo.id == UInt64(received) else { return }
+            received += 1
+            if received < rounds { device.send(self.echoEnvelope(id: UInt64(received), payload: Data(), to: Endpoint.hart(0))) }
+        }
+        device.send(echoEnvelope(id: 0, payload: Data(), to: Endpoint.hart(0)))
+        run(seconds: 60) { received == rounds }
+        XCTAssertEqual(received, rounds)
+    }
+
     func testOneMebibyteFramesPassIntact() throws {
         var generator = SystemRandomNumberGenerator()
         let payloads = (0..<8).map { _ in Data((0..<(1 << 17)).flatMap { _ in withUnsafeBytes(of: generator.next()) { Array($0) } }) }
@@ -282,7 +306,8 @@ final class HubFixture {
     private let errors = Pipe()
     private var collected = Data()
 
-    init() throws {
+    /// `arguments` go to rrvm-sequencer after its run directory (e.g. `--cpu N`).
+    init(arguments: [String] = []) throws {
         directory = try RunDirectory.create()
         var config = Rrvm_MachineConfig()
         config.harts = 1
@@ -292,7 +317,7 @@ final class HubFixture {
         config.devices = [.with { $0.kind = .uart; $0.base = 0x1000_0000; $0.size = 0x100 }]
         try directory.writeConfig(config)
         process.executableURL = URL(fileURLWithPath: TestBinaries.directory + "/rrvm-sequencer")
-        process.arguments = ["--run-dir", directory.path]
+        process.arguments = ["--run-dir", directory.path] + arguments
         process.standardError = errors
         try process.run()
         // Ready once its socket exists.

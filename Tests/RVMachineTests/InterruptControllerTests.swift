@@ -127,6 +127,17 @@ final class CLINTTests: XCTestCase {
         XCTAssertTrue(probe.take().hartLines.isEmpty)
     }
 
+    /// Every hart's msip is declared with the value a read returns, so that harts answer those reads.
+    func testMsipWordsAreDeclaredStable() {
+        let clint = CLINT(harts: 3)
+        var probe = DeviceProbe(clint)
+        XCTAssertEqual(clint.stableReads(), [0, 4, 8].map { StableRead(offset: $0, size: 4, value: 0) })
+        probe.write(4 * 1, 1)
+        XCTAssertEqual(clint.stableReads().map(\.value), [0, 1, 0])
+        XCTAssertEqual(clint.stableReads().map { Optional($0.value) }, [0, 4, 8].map { probe.read($0) }, "declared = read")
+        XCTAssertEqual(CLINT(harts: 100).stableReads().count, CLINT.declaredHarts)
+    }
+
     func testTimerCompareWritesAndMtime() {
         let clint = CLINT(harts: 2)
         var probe = DeviceProbe(clint)
