@@ -135,4 +135,25 @@ final class RecordingDebuggerTests: XCTestCase {
         XCTAssertEqual(inputs.output.components(separatedBy: " input frame of ").count - 1, 1, "one OFFER: \(inputs.output)")
         try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
     }
+
+    /// Back, on past the present into new recording, and back again past both presents: each watchpoint stop
+    /// shows the values the harts wrote, and the log (appended to at each return) replays to a match.
+    func testGoingBackFromASecondPresentAcrossTheFirst() throws {
+        let program = try Harness.guest("smp-turns")
+        let log = directory.appendingPathComponent("twice.log").path
+        let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program, "--record", log,
+                                                   "--checkpoint-interval", "300000"])
+        let transcript = try session.gdb(program: program, commands: [
+            "watch shared", "continue", "continue", "reverse-stepi 5", "continue", "continue",
+            "reverse-continue", "print shared", "reverse-continue", "print shared", "delete", "continue",
+        ])
+        XCTAssertTrue(transcript.contains("Old value = 3\nNew value = 256"), "live again past the first present: \(transcript)")
+        XCTAssertTrue(transcript.contains("Old value = 256\nNew value = 3") && transcript.contains("$1 = 3"), transcript)
+        XCTAssertTrue(transcript.contains("Old value = 3\nNew value = 2") && transcript.contains("$2 = 2"), transcript)
+        XCTAssertTrue(transcript.contains("exited normally"), transcript)
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertEqual(session.replay.errors.components(separatedBy: "recording again").count - 1, 2, session.replay.errors)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+        try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
+    }
 }
