@@ -192,6 +192,7 @@ public final class HartRunner {
             pauseForCheckpoint(at: pause.hasExecuted ? pause.executed : nil)
         case .resume(let resume)?:
             guard pauseHolders.contains(.checkpoint) else { return fail("Resume while not paused for a checkpoint") }
+            if resume.hasSliceEndsAt { endSlice(atExecuted: resume.sliceEndsAt) }
             let then = resume.hasThenPauseAt ? resume.thenPauseAt : nil
             self.resume(.checkpoint, thenPauseAfter: then.map { $0 > executed ? $0 - executed : 0 })
         case .saveState?:
@@ -211,6 +212,13 @@ public final class HartRunner {
         guard sliceActive, !cutRequested else { return }
         cutRequested = true
         pause(.sequencer, afterRetired: retiredAtSliceStart &+ 1)
+    }
+
+    /// The slice under way ends once it has retired `at` instructions at the latest (see `Resume.slice_ends_at`).
+    private func endSlice(atExecuted at: UInt64) {
+        guard sliceActive, at >= executed else { return }
+        budget = min(budget, at)
+        if sliceLimit > 0 { sliceLimit = min(sliceLimit, at) }
     }
 
     /// Instructions retired in the slice under way.
