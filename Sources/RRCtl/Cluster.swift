@@ -22,8 +22,12 @@ final class Cluster {
     private var exitCode: Int32 = 0
     private var tearingDown = false
     private var output: ConsoleOutput?
+    /// The console's last bytes, enough to hold a panic marker that straddles two chunks.
     private var consoleTail: [UInt8] = []
-    private var panicSeen = false
+    /// What the guest printed from the panic marker on (at most `panicReportBytes`), once seen.
+    private var panicText: [UInt8]?
+    private static let panicMarker = Array("Kernel panic - not syncing".utf8)
+    private static let panicReportBytes = 1024
     private let terminal = TerminalMode()
     /// `--timeout`: host seconds after which the run is stopped (a guest that never powers off).
     var timeout: Double?
@@ -183,22 +187,42 @@ final class Cluster {
 
     private func console(_ bytes: [UInt8]) {
         output?.write(bytes)
-        consoleTail += bytes
-        if consoleTail.count > 8192 { consoleTail.removeFirst(consoleTail.count - 4096) }
-        watchForPanic()
+        watchForPanic(bytes)
     }
 
     /// A Linux guest that panics never powers off: once the panic message is complete, stop the run
     /// and say what the guest printed last. (Only the supervisor reacts; the guest is not affected.)
-    private func watchForPanic() {
-        guard !panicSeen, String(decoding: consoleTail, as: UTF8.self).contains("Kernel panic - not syncing") else { return }
-        panicSeen = true
+    /// Each chunk is searched once, with the few bytes before it (a console flood costs no more than a copy).
+    private func watchForPanic(_ bytes: [UInt8]) {
+        if let text = panicText {
+            if text.count < Self.panicReportBytes { panicText! += bytes.prefix(Self.panicReportBytes - text.count) }
+            return
+        }
+        let marker = Self.panicMarker
+        consoleTail += bytes
+        guard let start = Self.firstIndex(of: marker, in: consoleTail) else {
+            consoleTail.removeFirst(max(0, consoleTail.count - (marker.count - 1)))
+            return
+        }
+        panicText = Array(consoleTail[start...].prefix(Self.panicReportBytes))
+        consoleTail = []
         loop.after(milliseconds: 1500) { [unowned self] in
-            let text = String(decoding: self.consoleTail, as: UTF8.self)
-            let start = text.range(of: "Kernel panic - not syncing")!.lowerBound
-            let lines = text[start...].split(separator: "\n").prefix(3).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            let text = String(decoding: self.panicText ?? [], as: UTF8.self)
+            let lines = text.split(separator: "\n").prefix(3).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             self.fail(code: 1, "the guest kernel panicked: " + lines.joined(separator: " | "))
         }
+    }
+
+    /// Where `needle` first occurs in `haystack`.
+    private static func firstIndex(of needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard let first = needle.first, haystack.count >= needle.count else { return nil }
+        var index = 0
+        while let found = haystack[index...(haystack.count - needle.count)].firstIndex(of: first) {
+            if haystack[found..<(found + needle.count)].elementsEqual(needle) { return found }
+            index = found + 1
+            if index > haystack.count - needle.count { return nil }
+        }
+        return nil
     }
 
     /// Stops the run with a reason (the first reason wins).

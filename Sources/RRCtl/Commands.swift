@@ -98,6 +98,31 @@ struct DebuggerOptions: ParsableArguments {
     }
 }
 
+/// Automatic checkpoints (DESIGN §9): taken by a replay, and by a recording under gdb, to go back through them.
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: "Take checkpoints automatically, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval or --gdb).")
+    var checkpointBudget: String?
+
+    @Option(help: "G between two automatic checkpoints (default 20000000; 10000000 under --gdb).")
+    var checkpointInterval: UInt64?
+
+    /// The sequencer's arguments; under a debugger checkpoints are taken by default (`defaultBudget`).
+    func arguments(defaultBudget: Bool) throws -> [String] {
+        var arguments: [String] = []
+        if let budget = checkpointBudget ?? (defaultBudget && checkpointInterval == nil ? "\(CheckpointPolicy.defaultBudget >> 20)M" : nil) {
+            guard parseByteSize(budget) != nil else {
+                throw ValidationError("--checkpoint-budget: '\(budget)' is not a size (e.g. 512M, 2G)")
+            }
+            arguments += ["--checkpoint-budget", budget]
+        }
+        if let checkpointInterval {
+            guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be at least 1") }
+            arguments += ["--checkpoint-interval", String(checkpointInterval)]
+        }
+        return arguments
+    }
+}
+
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a cluster up and boot a guest; the console is this terminal, the exit status the guest's.")
@@ -116,6 +141,9 @@ struct Up: ParsableCommand {
     @Option(help: "Instructions (all harts together) between two checks of every process's state hash in the log.")
     var checkInterval: UInt64 = defaultCheckInterval
 
+    /// With --record and --gdb: the checkpoints that going back uses.
+    @OptionGroup var checkpoints: CheckpointOptions
+
     func validate() throws {
         guard checkInterval > 0 else { throw ValidationError("--check-interval must be at least 1") }
     }
@@ -130,9 +158,15 @@ struct Up: ParsableCommand {
         let recording = try record.map { path in
             try RecordingFile(path: path, force: force, images: plan.imagePaths)
         }
-        let logArguments = recording.map {
+        var logArguments = recording.map {
             ["--record", $0.path, "--log-detail", logDetail.rawValue, "--check-interval", String(checkInterval)]
         } ?? []
+        if recording != nil && debugger.gdb != nil && debugger.gdbHart == nil {
+            // Under gdb a recording can go back (reverse-stepi, reverse-continue): it keeps checkpoints.
+            logArguments += try checkpoints.arguments(defaultBudget: true)
+        } else if checkpoints.checkpointBudget != nil || checkpoints.checkpointInterval != nil {
+            throw ValidationError("--checkpoint-budget and --checkpoint-interval go with --record and --gdb (or rrctl replay)")
+        }
         // With --eval the commands come from the command line: the terminal is not the guest's input.
         let status = try launch(plan: plan, sequencerArguments: logArguments, forwardInput: eval.eval == nil,
                                 debugger: debugger, timeout: eval.effectiveTimeout)
@@ -162,11 +196,7 @@ struct Replay: ParsableCommand {
     @Option(help: "With --full-stream: the interval's last G (default the log's last).")
     var to: UInt64?
 
-    @Option(help: "Take checkpoints automatically while replaying, within this much memory (e.g. 512M, 2G; default 512M with --checkpoint-interval or --gdb).")
-    var checkpointBudget: String?
-
-    @Option(help: "G between two automatic checkpoints (default 20000000).")
-    var checkpointInterval: UInt64?
+    @OptionGroup var checkpoints: CheckpointOptions
 
     @Option(help: "Check N checkpoint round trips at random points: checkpoint at G1, run to G2, restore, run to G2 again; every state and the console must be identical.")
     var verifyCheckpoints: Int?
@@ -197,19 +227,7 @@ struct Replay: ParsableCommand {
             try reader.checkFraming()
         }
         // Under a debugger the replay takes checkpoints by default (going back needs them).
-        let checkpointBudget = checkpointBudget
-            ?? (debugger.gdb != nil && checkpointInterval == nil && verifyCheckpoints == nil
-                ? "\(CheckpointPolicy.defaultBudget >> 20)M" : nil)
-        if let checkpointBudget {
-            guard parseByteSize(checkpointBudget) != nil else {
-                throw ValidationError("--checkpoint-budget: '\(checkpointBudget)' is not a size (e.g. 512M, 2G)")
-            }
-            arguments += ["--checkpoint-budget", checkpointBudget]
-        }
-        if let checkpointInterval {
-            guard checkpointInterval > 0 else { throw ValidationError("--checkpoint-interval must be at least 1") }
-            arguments += ["--checkpoint-interval", String(checkpointInterval)]
-        }
+        arguments += try checkpoints.arguments(defaultBudget: debugger.gdb != nil && verifyCheckpoints == nil)
         if let verifyCheckpoints {
             guard verifyCheckpoints > 0, fullStream == nil else {
                 throw ValidationError("--verify-checkpoints needs a number of rounds (at least 1), without --full-stream")

@@ -12,7 +12,8 @@ protocol ClusterDebuggerHost: AnyObject {
     var currentG: UInt64 { get }
     /// The hart whose slice is under way, if any.
     var runningHart: Int? { get }
-    /// Replay with checkpoints: the machine's timeline, for going back; nil where there is none (a live run).
+    /// Replay, or a recording, with checkpoints: the machine's timeline, for going back; nil where there is none
+    /// (a live run that records nothing).
     var debuggerTimeline: DebuggerTimeline? { get }
     /// The slice `hart` is running (its start G and the hart's retired count then), if it is the running hart.
     func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)?
@@ -37,6 +38,10 @@ protocol DebuggerTimeline: AnyObject {
     func run(toG g: UInt64, then done: @escaping (Result<Void, Error>) -> Void)
     /// The G of the latest checkpoint at or before `g`.
     func checkpointG(atOrBefore g: UInt64) -> UInt64?
+    /// A recording in its past: where the recording stopped (nothing lies beyond it yet). Nil otherwise.
+    var present: UInt64? { get }
+    /// A recording at its present: the machine runs live, forward is the future.
+    var isLive: Bool { get }
 }
 
 /// `rrctl up|replay --gdb`: every hart a thread of one GDB session, served from the sequencer process.
@@ -206,7 +211,7 @@ final class ClusterDebugger: GDBTarget {
     var reverseRefusal: String? {
         guard host.debuggerTimeline == nil else { return nil }
         return replaying ? "rrvm: this replay keeps no checkpoints, so it cannot go back"
-            : "rrvm: reverse execution works in rrctl replay LOG --gdb PORT, not while the machine runs live"
+            : "rrvm: going back needs a log: run rrctl up --record LOG --gdb PORT (or rrctl replay LOG --gdb PORT)"
     }
 
     func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void) {
@@ -344,10 +349,17 @@ final class ClusterDebugger: GDBTarget {
         if let end = logEndG, g > end {
             return done("rrvm: G=\(g) is beyond the end of the log (G=\(end)); the machine stays at G=\(machineG)\n")
         }
-        if g == machineG { return done("rrvm: at G=\(g)\n") }
-        if host.debuggerTimeline != nil {
-            // Back or forward, through the timeline (forward too, so that it takes its checkpoints on the way).
-            seekDone = done
+        var g = g, note = ""
+        if let present = host.debuggerTimeline?.present, g > present {
+            // A recording's past: nothing lies beyond the present yet; it goes there (and records again from there).
+            note = "rrvm: G=\(g) is beyond the present of the recording (G=\(present)); going to the present\n"
+            g = present
+        }
+        if g == machineG { return done(note + "rrvm: at G=\(g)\n") }
+        if let timeline = host.debuggerTimeline, !(timeline.isLive && g > machineG) {
+            // Back or forward, through the timeline (forward too, so that it takes its checkpoints on the way); a
+            // recording at its present goes forward live, as a run without a timeline does (below).
+            seekDone = { done(note + $0) }
             let hart = lastStop.hart
             return handOver { [unowned self] in self.go(to: g, stop: GDBStop(kind: .trap, hart: hart)) }
         }

@@ -94,6 +94,10 @@ final class DeviceNode {
 
     private func handle(_ envelope: Rrvm_Envelope) {
         lastMessageAt = EventLoop.monotonicNanoseconds()
+        // An operation of a recording's past, re-executed under a debugger: its frames left for the host then.
+        let transmit = runner.transmit
+        if envelope.past { runner.transmit = nil }
+        defer { runner.transmit = transmit }
         switch runner.apply(envelope) {
         case .done(let done):
             var reply = Rrvm_Envelope()

@@ -37,6 +37,8 @@ public enum NodeMain {
         if options.values["--checkpoint-interval"] != nil {
             log.checkpoints = log.checkpoints ?? CheckpointPolicy()
             log.checkpoints?.interval = UInt64(max(1, options.integer("--checkpoint-interval")))
+        } else if gdbAddress != nil {
+            log.checkpoints?.interval = CheckpointPolicy.debuggerInterval
         }
         if options.values["--verify-checkpoints"] != nil {
             let seed = options.values["--seed"] == nil ? 1 : UInt64(options.integer("--seed"))

@@ -11,7 +11,7 @@ struct LogOptions {
     var checkInterval: UInt64 = defaultCheckInterval
     var replayPath: String?
     var excerpt: ReplayJournal.Excerpt?
-    /// Replay: take checkpoints automatically as this policy says (`--checkpoint-budget`).
+    /// Replay, or a recording under gdb: take checkpoints automatically as this policy says (`--checkpoint-budget`).
     var checkpoints: CheckpointPolicy?
     /// Replay: check that many checkpoint round trips at random points (`--verify-checkpoints N --seed S`).
     var verifyCheckpoints: (rounds: Int, seed: UInt64)?
@@ -28,6 +28,7 @@ extension SequencerNode: ClusterDebuggerHost {
     var currentG: UInt64 { sequencer.g }
     var runningHart: Int? { sequencer.runningHartIndex }
     var debuggerTimeline: DebuggerTimeline? { replayTimeline }
+
 
     func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)? {
         guard sequencer.runningHartIndex == hart else { return nil }
@@ -48,8 +49,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private let gdbAddress: BusAddress?
     private let replayPath: String?
     private var debugger: ClusterDebugger?
-    /// A replay under gdb: the timeline as the debugger drives it.
+    /// A replay or a recording under gdb: the timeline as the debugger drives it.
     fileprivate var replayTimeline: ReplayTimeline?
+    /// A recording under gdb: the journal that replays the recording's past when the debugger goes back.
+    private var timeTravel: TimeTravelJournal?
     /// The hart whose access started the device operation under way (for watchpoints hit by DMA).
     private var deviceOperationHart: Int?
     private var journal: EventJournal?
@@ -108,6 +111,12 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                                        checkInterval: options.checkInterval)
             recordJournal = record
             journal = record
+            if gdbAddress != nil {
+                // Under gdb a recording can go back: in its past it replays the log written so far.
+                let timeTravel = TimeTravelJournal(record: record)
+                self.timeTravel = timeTravel
+                journal = timeTravel
+            }
         }
         sequencer = Sequencer(config: config, transport: self, journal: journal)
         // A replay under gdb keeps checkpoints too: reverse execution goes back through them.
@@ -120,9 +129,19 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
             timeline?.endG = try LogSummary(path: options.replayPath!).lastG
             if gdbAddress != nil, let timeline {
-                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: ReplayTimeline.defaultInterval))
+                timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: CheckpointPolicy.debuggerInterval))
                 replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer)
             }
+        } else if let timeTravel {
+            // A recording under gdb keeps checkpoints as a replay under gdb does, to go back through them.
+            let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
+            self.ram = ram
+            let timeline = ClusterTimeline(sequencer: sequencer, ram: ram.base, host: self)
+            self.timeline = timeline
+            timeline.enableAutomaticCheckpoints(options.checkpoints ?? CheckpointPolicy(interval: CheckpointPolicy.debuggerInterval))
+            let replayTimeline = ReplayTimeline(timeline: timeline, sequencer: sequencer, recording: timeTravel)
+            replayTimeline.onPresentChange = { line in report("rrvm-sequencer", line) }
+            self.replayTimeline = replayTimeline
         }
         idleTimer = LoopTimer(loop: loop)
         flushTimer = LoopTimer(loop: loop)
@@ -428,6 +447,12 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if let debugger, Endpoint.isDevice(envelope.to) {
             deviceOperationHart = Endpoint.isHart(envelope.from) ? Endpoint.hartIndex(envelope.from) : nil
             debugger.deviceOperationBegins()
+        }
+        if let timeTravel, !timeTravel.isLive, Endpoint.isDevice(envelope.to) {
+            // The past is re-executed: the device does not repeat what it sent towards the host then.
+            var envelope = envelope
+            envelope.past = true
+            return connections[envelope.to]?.send(envelope) ?? ()
         }
         connections[envelope.to]?.send(envelope)
     }

@@ -1,5 +1,6 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
-public let protocolVersion: UInt32 = 7
+/// 8: Envelope.past (a device operation re-executed while a recording under a debugger is in its past).
+public let protocolVersion: UInt32 = 8
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

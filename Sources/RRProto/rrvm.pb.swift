@@ -1078,6 +1078,14 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._to = newValue}
   }
 
+  /// To a device, while a recording under a debugger re-executes its past (rrctl up --record LOG --gdb PORT):
+  /// the operation was done before, so its effects towards the host (frames to the network backend) are not
+  /// repeated. Set on the bus only, never logged.
+  public var past: Bool {
+    get {_storage._past}
+    set {_uniqueStorage()._past = newValue}
+  }
+
   public var body: OneOf_Body? {
     get {return _storage._body}
     set {_uniqueStorage()._body = newValue}
@@ -2710,11 +2718,23 @@ public nonisolated struct Rrvm_Resume: Sendable {
   /// Clears the value of `thenPauseAt`. Subsequent reads from it will return its default value.
   public mutating func clearThenPauseAt() {self._thenPauseAt = nil}
 
+  /// Replay from a checkpoint a live run took inside a slice: the slice ends once it has retired this many
+  /// instructions at the latest (where the recording's next input lands: host input cut the live slice there).
+  public var sliceEndsAt: UInt64 {
+    get {_sliceEndsAt ?? 0}
+    set {_sliceEndsAt = newValue}
+  }
+  /// Returns true if `sliceEndsAt` has been explicitly set.
+  public var hasSliceEndsAt: Bool {self._sliceEndsAt != nil}
+  /// Clears the value of `sliceEndsAt`. Subsequent reads from it will return its default value.
+  public mutating func clearSliceEndsAt() {self._sliceEndsAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _thenPauseAt: UInt64? = nil
+  fileprivate var _sliceEndsAt: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_SaveState: Sendable {
@@ -4169,13 +4189,14 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{2}\u{6}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{4}\u{12}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{1}past\0\u{2}\u{5}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{4}\u{12}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
     var _seq: UInt64 = 0
     var _from: UInt32 = 0
     var _to: UInt32 = 0
+    var _past: Bool = false
     var _body: Rrvm_Envelope.OneOf_Body?
 
       // This property is used as the initial default value for new instances of the type.
@@ -4191,6 +4212,7 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       _seq = source._seq
       _from = source._from
       _to = source._to
+      _past = source._past
       _body = source._body
     }
   }
@@ -4214,6 +4236,7 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
         case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._seq) }()
         case 3: try { try decoder.decodeSingularUInt32Field(value: &_storage._from) }()
         case 4: try { try decoder.decodeSingularUInt32Field(value: &_storage._to) }()
+        case 5: try { try decoder.decodeSingularBoolField(value: &_storage._past) }()
         case 10: try {
           var v: Rrvm_Hello?
           var hadOneofValue = false
@@ -4615,6 +4638,9 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       if _storage._to != 0 {
         try visitor.visitSingularUInt32Field(value: _storage._to, fieldNumber: 4)
       }
+      if _storage._past != false {
+        try visitor.visitSingularBoolField(value: _storage._past, fieldNumber: 5)
+      }
       switch _storage._body {
       case .hello?: try {
         guard case .hello(let v)? = _storage._body else { preconditionFailure() }
@@ -4747,6 +4773,7 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
         if _storage._seq != rhs_storage._seq {return false}
         if _storage._from != rhs_storage._from {return false}
         if _storage._to != rhs_storage._to {return false}
+        if _storage._past != rhs_storage._past {return false}
         if _storage._body != rhs_storage._body {return false}
         return true
       }
@@ -7198,7 +7225,7 @@ nonisolated extension Rrvm_Paused: SwiftProtobuf.Message, SwiftProtobuf._Message
 
 nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Resume"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}then_pause_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}then_pause_at\0\u{3}slice_ends_at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -7207,6 +7234,7 @@ nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._Message
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self._thenPauseAt) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self._sliceEndsAt) }()
       default: break
       }
     }
@@ -7220,11 +7248,15 @@ nonisolated extension Rrvm_Resume: SwiftProtobuf.Message, SwiftProtobuf._Message
     try { if let v = self._thenPauseAt {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._sliceEndsAt {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rrvm_Resume, rhs: Rrvm_Resume) -> Bool {
     if lhs._thenPauseAt != rhs._thenPauseAt {return false}
+    if lhs._sliceEndsAt != rhs._sliceEndsAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

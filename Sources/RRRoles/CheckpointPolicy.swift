@@ -17,6 +17,8 @@ public struct CheckpointPolicy: Equatable {
     /// 20 million G: about 0.3 s of replay of the 4-hart Linux guest on this interpreter (its whole boot is
     /// about 96 million G), for a checkpoint of about 50 ms (a comparison of all of RAM).
     public static let defaultInterval: UInt64 = 20_000_000
+    /// Under gdb (unless --checkpoint-interval says otherwise): denser, so that going back a little replays little.
+    public static let debuggerInterval: UInt64 = 10_000_000
 
     public init(budget: Int = CheckpointPolicy.defaultBudget, interval: UInt64 = CheckpointPolicy.defaultInterval) {
         self.budget = budget

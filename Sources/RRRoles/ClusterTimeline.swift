@@ -276,6 +276,13 @@ public final class ClusterTimeline {
         capture { [unowned self] result in self.end(completion, result) }
     }
 
+    /// Checkpoints the stopped machine and keeps the checkpoint with the automatic ones (within the budget):
+    /// e.g. where a recording under a debugger leaves its present, to come back there without replaying.
+    public func keepCheckpoint(then completion: @escaping (Result<CheckpointHandle, Error>) -> Void) {
+        guard begin(completion) else { return }
+        takeAutomatic { [unowned self] result in self.end(completion, result) }
+    }
+
     /// Puts the whole machine back to `checkpoint` (one of this timeline's) and leaves it stopped there. If a
     /// process refuses its state, those that took theirs get back the state they had and the machine stays
     /// where it was, stopped.

@@ -192,6 +192,7 @@ public final class HartRunner {
             pauseForCheckpoint(at: pause.hasExecuted ? pause.executed : nil)
         case .resume(let resume)?:
             guard pauseHolders.contains(.checkpoint) else { return fail("Resume while not paused for a checkpoint") }
+            if resume.hasSliceEndsAt { endSlice(atExecuted: resume.sliceEndsAt) }
             let then = resume.hasThenPauseAt ? resume.thenPauseAt : nil
             self.resume(.checkpoint, thenPauseAfter: then.map { $0 > executed ? $0 - executed : 0 })
         case .saveState?:
@@ -213,6 +214,13 @@ public final class HartRunner {
         pause(.sequencer, afterRetired: retiredAtSliceStart &+ 1)
     }
 
+    /// The slice under way ends once it has retired `at` instructions at the latest (see `Resume.slice_ends_at`).
+    private func endSlice(atExecuted at: UInt64) {
+        guard sliceActive, at >= executed else { return }
+        budget = min(budget, at)
+        if sliceLimit > 0 { sliceLimit = min(sliceLimit, at) }
+    }
+
     /// Instructions retired in the slice under way.
     public var executedInSlice: UInt64 { sliceActive ? executed : 0 }
 
@@ -225,6 +233,8 @@ public final class HartRunner {
         pendingDevice = nil
         declarations = Array(repeating: nil, count: windows.count)
         batch = nil
+        _ = hart.deviceShortcut.take()
+        hart.deviceShortcut.disarm()
         cutRequested = false
         pendingPauses[.sequencer] = nil
     }
@@ -444,8 +454,11 @@ public final class HartRunner {
         }
     }
 
-    /// Runs the interpreter for at most `instructions`, timed when `measuresExecution` is set.
+    /// Runs the interpreter for at most `instructions`, timed when `measuresExecution` is set, with the hart's
+    /// device shortcut armed for the batch held (see `armShortcut`).
     private func runInterpreter(_ instructions: UInt64) -> StopReason {
+        armShortcut()
+        defer { takeShortcutAccesses() }
         guard measuresExecution else { return hart.run(budget: instructions, globalCount: sliceG &+ executed) }
         let start = DispatchTime.now().uptimeNanoseconds
         defer { statistics.executionNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- start }
@@ -540,6 +553,41 @@ public final class HartRunner {
         }
         if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
         return false
+    }
+
+    /// Lets the hart complete by itself the accesses that would only join the batch held (`Hart.deviceShortcut`):
+    /// its read again, and bytes to its output register up to one short of `batchLimit` (the byte that fills the
+    /// batch stops the hart, and `addToBatch` sends it). So a console driver's polling loop runs without a stop
+    /// per access, and the batches, hence the log, are the same as if every access stopped. (While a batch is
+    /// held, its device's declaration cannot change: every other message sends the batch first.)
+    private func armShortcut() {
+        guard let held = batch, declarations[held.device] != nil else { return hart.deviceShortcut.disarm() }
+        if let read = held.read {
+            hart.deviceShortcut.readAddress = read.address
+            hart.deviceShortcut.readSize = UInt64(read.size)
+            hart.deviceShortcut.readValue = read.value
+        } else {
+            hart.deviceShortcut.readSize = 0
+        }
+        if let output = held.outputAddress {
+            hart.deviceShortcut.outputAddress = output
+            hart.deviceShortcut.outputRoom = max(0, Self.batchLimit - 1 - held.output.count)
+        } else {
+            hart.deviceShortcut.outputRoom = 0
+        }
+    }
+
+    /// Adds what the hart's shortcut completed in the run just ended to the batch (as `addToBatch` would have).
+    private func takeShortcutAccesses() {
+        guard hart.deviceShortcut.hasGathered else { return }
+        let gathered = hart.deviceShortcut.take()
+        guard batch != nil else { return fail("the device shortcut completed accesses with no batch held") }
+        batch!.reads += gathered.reads
+        batch!.output += gathered.output
+        batch!.executed = gathered.lastAccessRetired &- retiredAtSliceStart
+        statistics.answeredHere += Int(gathered.reads)
+        statistics.outputHere += gathered.output.count
+        accessedDeviceInStep = true
     }
 
     /// Sends the batch, if any (see `Batch`).

@@ -22,6 +22,8 @@ public final class RecordJournal: EventJournal {
     private let full: Bool
     public private(set) var failure: String?
     public private(set) var events = 0
+    /// The highest G of a record written so far.
+    public private(set) var lastG: UInt64 = 0
 
     public init(writer: LogWriter, detail: Rrvm_LogDetail = .compact, checkInterval: UInt64 = defaultCheckInterval) {
         self.writer = writer
@@ -33,6 +35,7 @@ public final class RecordJournal: EventJournal {
         guard failure == nil else { return nil }
         do {
             try writer.append(record)
+            lastG = max(lastG, record.g)
         } catch {
             failure = "\(error)"
             return JournalStop(message: "recording stopped: \(error)", exitCode: 1)
@@ -73,6 +76,17 @@ public final class RecordJournal: EventJournal {
 
     /// Makes everything noted so far durable (called on signals and periodically).
     public func flush() { try? writer.flush() }
+
+    /// Where the next record goes, for a checkpoint of a recording under a debugger (`TimeTravelJournal`): its
+    /// kind left empty, since it is not written yet; a replay of this log reads on from that offset.
+    public func position() -> Rrvm_LogPosition? {
+        .with {
+            $0.recordOffset = UInt64(writer.offset)
+            $0.inputOffset = UInt64(writer.offset)
+            $0.noted = UInt64(events)
+            $0.lastRecordG = lastG
+        }
+    }
 }
 
 /// Replays a log (`rrctl replay`): supplies its inputs at their G and compares every check (and, in a
@@ -97,6 +111,9 @@ public final class ReplayJournal: EventJournal {
     private let config: Rrvm_MachineConfig
     private let full: Bool
     public let checkInterval: UInt64
+    /// A recording's past (`TimeTravelJournal`): the log is the one being written, flushed up to where the
+    /// recording stopped, at G=`present`, past its last record. Nil: a finished log, or one cut short.
+    public var present: UInt64?
     /// The next record to compare (a message, a check or the end; inputs go through `inputs`).
     private var next: LogEntry?
     private var nextInput: LogEntry?
@@ -169,8 +186,13 @@ public final class ReplayJournal: EventJournal {
 
     /// The G the recording reaches when it has no end record (cut short); nil while records remain.
     private var cutShortAt: UInt64? {
-        next == nil && damage == nil ? lastRecordG : nil
+        next == nil && damage == nil ? max(lastRecordG, present ?? 0) : nil
     }
+
+    /// Whether every record has been compared or supplied (a recording's past: the replay is at its present).
+    public var isExhausted: Bool { next == nil && nextInput == nil && damage == nil }
+
+    public var isReplaying: Bool { true }
 
     private var logEndedHere: JournalStop {
         JournalStop(message: "replay reached the end of the log at byte \(records.offset): the recording ends there"
@@ -296,7 +318,7 @@ public final class ReplayJournal: EventJournal {
         if let stop = damageStop() { return stop }
         if let stop = excerptDone(at: g) { return stop }
         if let end = recordedEnd, !end.guestEnded, noted >= end.events { return logEndedHere }
-        if let last = cutShortAt, g > last || nextInput == nil && isQuietAfter(g) { return logEndedHere }
+        if let last = cutShortAt, g > last || present == nil && nextInput == nil && isQuietAfter(g) { return logEndedHere }
         if !full, case .check(let check)? = next?.record.body, check.g < g {
             return diverged(g: g, process: "sequencer",
                             what: "the recording checks every process at G=\(check.g), which the run passed without a check")
@@ -341,8 +363,21 @@ public final class ReplayJournal: EventJournal {
     }
 
     /// Reads on from `position`: each reader goes back to its record, which must be the one noted there (same
-    /// kind and G). A position past a log's end (none left) leaves that reader at the end.
+    /// kind and G). A position past a log's end (none left) leaves that reader at the end. A position a
+    /// recording gave (`RecordJournal.position`: no kind, the next record was not written then) puts both
+    /// readers at that offset, reading on from there.
     public func seek(to position: Rrvm_LogPosition) throws {
+        if position.recordKind.isEmpty && position.hasRecordOffset {
+            try records.move(to: Int(clamping: position.recordOffset))
+            try inputs.move(to: Int(clamping: position.inputOffset))
+            damage = nil
+            noted = position.noted
+            lastRecordG = position.lastRecordG
+            agreedAt = nil
+            advance()
+            advanceInput()
+            return
+        }
         func entry(_ reader: LogReader, offset: UInt64?, g: UInt64, kind: String?) throws -> LogEntry? {
             guard let offset else {
                 reader.moveToEnd()

@@ -56,6 +56,8 @@ public final class LogWriter {
     private var buffer: [UInt8] = []
     public let path: String
     public private(set) var bytesWritten = 0
+    /// The byte offset the next record goes to (written or still buffered).
+    public var offset: Int { bytesWritten + buffer.count }
 
     public init(path: String, header: Rrvm_LogHeader) throws {
         self.path = path
@@ -278,21 +280,30 @@ public final class LogReader {
     /// Goes back (or forward) to the record at byte `offset`, which a checkpoint noted, and reads it: it must be
     /// a whole record there (a checkpoint of another log, or a log changed since, is refused with its offset).
     public func seek(to offset: Int) throws -> LogEntry {
-        let headerEnd = 12
-        guard offset >= headerEnd, offset < stream.size else {
+        guard offset < stream.size else {
             throw LogError("'\(name)' has no record at byte \(offset) (the log holds \(stream.size) bytes)")
         }
-        stream.rewind(to: offset)
-        ended = false
-        sawEnd = false
-        orderedG = 0
-        truncation = nil
+        try move(to: offset)
         guard let entry = try next() else { throw damaged(offset, "no whole record at a checkpoint's position") }
         return entry
     }
 
     /// Reads nothing more: the reader is at the log's end.
     public func moveToEnd() { ended = true }
+
+    /// Goes to byte `offset` without reading (a record boundary a writer reported, or the end of the log): the
+    /// next `next()` reads from there, checked as ever.
+    public func move(to offset: Int) throws {
+        let headerEnd = 12
+        guard offset >= headerEnd, offset <= stream.size else {
+            throw LogError("'\(name)' has no record boundary at byte \(offset) (the log holds \(stream.size) bytes)")
+        }
+        stream.rewind(to: offset)
+        ended = false
+        sawEnd = false
+        orderedG = 0
+        truncation = nil
+    }
 
     /// Walks the rest of the log checking every record's framing and CRC without decoding it: a quick
     /// check of a whole log before a replay reads it as it goes (which checks the rest).

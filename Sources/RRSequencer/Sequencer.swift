@@ -39,9 +39,12 @@ public protocol EventJournal: AnyObject {
     func position() -> Rrvm_LogPosition?
     /// Replay: reads on from a position `position` returned, after verifying the records there.
     func seek(to position: Rrvm_LogPosition) throws
+    /// Whether the run's inputs come from the log now (a replay; a recording while it replays its past).
+    var isReplaying: Bool { get }
 }
 
 extension EventJournal {
+    public var isReplaying: Bool { false }
     public func position() -> Rrvm_LogPosition? { nil }
     public func seek(to position: Rrvm_LogPosition) throws {
         throw SequencerStateError("this run's log cannot go back to a checkpoint (only a replay can)")
@@ -88,7 +91,9 @@ public final class Sequencer {
     public let config: Rrvm_MachineConfig
     private let transport: SequencerTransport
     private let journal: EventJournal?
-    private let replaying: Bool
+    /// Whether inputs come from the log: a replay, or a recording that re-executes its past under a debugger
+    /// (`TimeTravelJournal`); host input arriving meanwhile is held until the run is live again.
+    private var replaying: Bool { config.replay || journal?.isReplaying == true }
 
     public private(set) var g: UInt64 = 0
     private var seq: UInt64 = 0
@@ -150,7 +155,6 @@ public final class Sequencer {
         self.config = config
         self.transport = transport
         self.journal = journal
-        self.replaying = config.replay
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
@@ -247,16 +251,17 @@ public final class Sequencer {
         }
     }
 
-    /// Bytes typed on the host's console (ignored in replay, where the log supplies input).
+    /// Bytes typed on the host's console (ignored in replay, where the log supplies input; held while a
+    /// recording re-executes its past, and stamped once it is live again).
     public func receiveHostInput(_ bytes: [UInt8]) {
-        guard !replaying, !finished, uartIndex != nil else { return }
+        guard !config.replay, !finished, uartIndex != nil else { return }
         hostInput += bytes
         hostInputArrived()
     }
 
     /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
     public func receiveHostFrame(_ frame: Data) {
-        guard !replaying, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
+        guard !config.replay, !finished, netIndex != nil, EthernetFrame.sizes.contains(frame.count),
               hostFrames.count < Self.hostFrameLimit else { return }
         hostFrames.append(frame)
         hostInputArrived()
@@ -266,6 +271,9 @@ public final class Sequencer {
     /// idle period began corresponds to. A slice under way is cut short (SCHEDULE_POLICY_LONE_HART_TO_EVENT): a
     /// lone hart's slice may otherwise run on to the next scheduled event, however far that is.
     private func hostInputArrived() {
+        // In a recording's past the input waits (cutting a slice there would change the past); the first
+        // boundary after the present takes it.
+        guard !replaying else { return }
         if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
             cutSent = true
             statistics.cuts += 1
@@ -481,7 +489,9 @@ public final class Sequencer {
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
     private func showConsole(_ bytes: Data, g: UInt64) {
         consoleBytes &+= UInt64(bytes.count)
-        for byte in bytes { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        bytes.withUnsafeBytes { buffer in
+            for byte in buffer { consoleDigest = (consoleDigest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
         var output = Rrvm_Envelope()
         output.g = g
         output.to = Endpoint.control
@@ -698,6 +708,11 @@ public final class Sequencer {
             guard let target = [deadline, inputG].compactMap({ $0 }).min() else {
                 return finish(exitCode: 2, reason: "replay stopped at G=\(g): every hart waits and the log holds no more input")
             }
+            if let inputG, inputG <= g {
+                // The input due now was not taken at this boundary: the run is not where the recording was.
+                return fail("replay diverged at G=\(g): every hart waits, and the log's next input at G=\(inputG) was "
+                            + "not taken where it was recorded", exitCode: ReplayExit.diverged)
+            }
             if let inputG, inputG == target { inputEndedIdleFrom = g }
             g = max(g, target)
             boundary()
@@ -833,13 +848,26 @@ extension Sequencer {
                 return
             }
             pausedAt = nil
-            sendToHart(hart, at: harts[hart].sliceStart &+ paused,
-                       .resume(.with { if let target { $0.thenPauseAt = target &- harts[hart].sliceStart } }))
+            let start = harts[hart].sliceStart
+            sendToHart(hart, at: start &+ paused, .resume(.with {
+                if let target { $0.thenPauseAt = target &- start }
+                // A slice restored from a checkpoint taken live was given its budget before host input cut it; in
+                // replay it ends where the recording's next input lands, as every slice computed in replay does.
+                if replaying, let input = journal?.nextRecordedInputG(), input >= start &+ paused, input > start {
+                    $0.sliceEndsAt = input &- start
+                }
+            }))
         } else if let hart = runningHart, let target, target >= harts[hart].sliceStart {
             // A slice under way (e.g. held by a debugger): its hart pauses at the target if the slice gets there.
             sendToHart(hart, at: harts[hart].sliceStart, .pauseAt(.with { $0.executed = target &- harts[hart].sliceStart }))
         } else if !started {
             start()
+        } else if target != nil, idleSince != nil, nextEventG() != nil {
+            // A live run whose harts all wait stops only where a slice runs: the idle period ends at once, at its
+            // deadline, as if its host time had passed (what replay recomputes, so nothing more is recorded). A
+            // wait with no deadline ends only with host input.
+            transport.wakeAfter(nanoseconds: nil)
+            idleTimerFired()
         }
     }
 
@@ -951,7 +979,8 @@ extension Sequencer {
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
-        hostInput = [UInt8](state.hostInput)
+        // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
+        // re-executes its past) stays, to be stamped once the run is live again.
         stampedG = state.stampedG
         retired = state.retired
         nextCheckAt = state.nextCheckAt

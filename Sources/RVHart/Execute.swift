@@ -788,7 +788,7 @@ extension Hart {
         /// A load: the value extended as the instruction says, written to rd.
         func load(_ size: UInt64, _ kind: MMIOLoadKind, floatingPoint: Bool = false) -> UInt64 {
             if floatingPoint && !floatingPointEnabled(pc) { return pc }
-            let value = loadSlow(address, size: size, destination: rd, kind: kind, step: step)
+            let value = loadSlow(address, size: size, destination: rd, kind: kind, step: step, executed: executed)
             if stop != .none { return pc }
             switch kind {
             case .signed8: x[rd] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: value)))
@@ -801,7 +801,7 @@ extension Hart {
         }
         func store(_ size: UInt64, floatingPoint: Bool = false) -> UInt64 {
             if floatingPoint && !floatingPointEnabled(pc) { return pc }
-            storeSlow(address, size: size, value: x[Int(e.rs2)], step: step)
+            storeSlow(address, size: size, value: x[Int(e.rs2)], step: step, executed: executed)
             return stop == .none ? pc &+ step : pc
         }
         switch e.op {

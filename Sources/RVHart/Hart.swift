@@ -169,6 +169,8 @@ public final class Hart {
     /// Slow-path work done so far (see HartCounters).
     public internal(set) var counters: HartCounters
     public internal(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
+    /// Device accesses completed without stopping (see `DeviceShortcut`); disarmed unless its owner arms it.
+    public var deviceShortcut = DeviceShortcut()
 
     // Run state.
     var stop = StopCode.none

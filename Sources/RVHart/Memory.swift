@@ -101,9 +101,10 @@ extension Hart {
     }
 
     /// A load the TLB could not serve: translation, page-crossing, devices. Returns the zero-extended
-    /// value; on a trap or a device access sets `stop`.
+    /// value; on a trap or a device access sets `stop`. `executed`: instructions of this run before this one.
     @inline(never)
-    func loadSlow(_ vaddr: UInt64, size: UInt64, destination: Int, kind: MMIOLoadKind, step: UInt64) -> UInt64 {
+    func loadSlow(_ vaddr: UInt64, size: UInt64, destination: Int, kind: MMIOLoadKind, step: UInt64,
+                  executed: UInt64) -> UInt64 {
         let first = 4096 - (vaddr & 0xfff)
         if size <= first {
             let r = resolve(vaddr, size: size, kind: .load)
@@ -116,6 +117,7 @@ extension Hart {
                 raise(Cause.loadMisaligned, vaddr)
                 return 0
             }
+            if let value = deviceShortcut.read(r.paddr, size: size, retired: retired &+ executed) { return value }
             pendingAccess = MMIOAccess(address: r.paddr, size: Int(size), isWrite: false, value: 0)
             pendingVirtualAddress = vaddr
             mmioDestination = destination
@@ -142,7 +144,7 @@ extension Hart {
     }
 
     @inline(never)
-    func storeSlow(_ vaddr: UInt64, size: UInt64, value: UInt64, step: UInt64) {
+    func storeSlow(_ vaddr: UInt64, size: UInt64, value: UInt64, step: UInt64, executed: UInt64) {
         let first = 4096 - (vaddr & 0xfff)
         if size <= first {
             let r = resolve(vaddr, size: size, kind: .store)
@@ -158,6 +160,7 @@ extension Hart {
                 raise(Cause.storeMisaligned, vaddr)
                 return
             }
+            if deviceShortcut.write(r.paddr, size: size, value: value, retired: retired &+ executed) { return }
             let mask: UInt64 = size == 8 ? .max : (1 << (8 * size)) - 1
             pendingAccess = MMIOAccess(address: r.paddr, size: Int(size), isWrite: true, value: value & mask)
             pendingVirtualAddress = vaddr

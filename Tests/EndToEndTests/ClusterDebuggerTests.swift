@@ -289,7 +289,7 @@ extension ClusterDebuggerTests {
         let session = try DebugSession(arguments: ["up", "--smp", "4", "--bios", "none", "--kernel", program])
         let transcript = try session.gdb(program: program, commands: ["break turns_done", "continue", "reverse-stepi",
                                                                       "reverse-continue", "delete", "continue"])
-        XCTAssertTrue(transcript.contains("reverse execution works in rrctl replay LOG --gdb PORT"), transcript)
+        XCTAssertTrue(transcript.contains("going back needs a log: run rrctl up --record LOG --gdb PORT"), transcript)
         XCTAssertTrue(transcript.contains("exited normally"), "the run goes on: \(transcript)")
         XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
         XCTAssertTrue(session.replay.output.contains("PASS smp-turns"), session.replay.output)

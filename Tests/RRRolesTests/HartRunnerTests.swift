@@ -22,6 +22,12 @@ enum Assemble {
         let imm = UInt32(bitPattern: offset) & 0xfff
         return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | (imm & 0x1f) << 7 | 0x23
     }
+    /// bne rs1, rs2, offset.
+    static func bne(_ rs1: UInt32, _ rs2: UInt32, _ offset: Int32) -> UInt32 {
+        let imm = UInt32(bitPattern: offset)
+        return ((imm >> 12) & 1) << 31 | ((imm >> 5) & 0x3f) << 25 | rs2 << 20 | rs1 << 15 | 1 << 12
+            | ((imm >> 1) & 0xf) << 8 | ((imm >> 11) & 1) << 7 | 0x63
+    }
     /// jal x0, offset (a jump back or forward by `offset` bytes).
     static func jump(_ offset: Int32) -> UInt32 {
         let imm = UInt32(bitPattern: offset)
@@ -236,6 +242,12 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    /// The UART's declaration while THR is output only: LSR reads 0x60, kept by THR writes.
+    static let consoleDeclaration: [Rrvm_DeviceStableReads] = [.with {
+        $0.device = 0
+        $0.reads = [.with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0] }]
+    }]
+
     func testAnsweredReadsAndOutputOnlyWritesGoOutAsOneBatchBeforeAnythingElse() {
         let runner = runner([
             Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 65),
@@ -244,14 +256,7 @@ final class HartRunnerTests: XCTestCase {
             Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                         // a waited write elsewhere
             Assemble.jump(0),
         ])
-        run(runner, budget: 100) { run in
-            run.stableReads = [.with {
-                $0.device = 0
-                $0.reads = [.with {
-                    $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0]; $0.outputWritesTo = [0]
-                }]
-            }]
-        }
+        run(runner, budget: 100) { $0.stableReads = Self.consoleDeclaration }
         XCTAssertEqual(transport.requests.count, 2, "the batch, then the waited write")
         let batch = transport.requests[0]
         XCTAssertTrue(batch.answered && batch.posted)
@@ -265,6 +270,30 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(runner.hart.register(10), 0x60)
         XCTAssertEqual(runner.statistics.outputHere, 2)
         XCTAssertTrue(runner.awaitingReply)
+    }
+
+    /// A polling console driver's loop runs inside the interpreter (the hart's device shortcut), yet its batches
+    /// are those of one stop per access: full at `batchLimit` bytes, each stamped with its last access's count.
+    func testAPollingLoopGoesOutInFullBatchesStampedAtTheirLastAccess() {
+        let runner = runner([
+            Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 0), Assemble.lui(8, 2), Assemble.addi(8, 8, 1808),  // 10,000 bytes
+            Assemble.lbu(10, 5, 5), Assemble.sb(7, 0, 5), Assemble.addi(7, 7, 1), Assemble.bne(7, 8, -12),    // poll, write
+            Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),                                                    // a waited write
+            Assemble.jump(0),
+        ])
+        run(runner, budget: 100_000) { $0.stableReads = Self.consoleDeclaration }
+        let requests = transport.requests
+        XCTAssertEqual(requests.map(\.output.count), [4096, 4096, 1808, 0])
+        XCTAssertEqual(requests.map(\.answeredReads), [4096, 4096, 1808, 0])
+        // Byte k is written after 4 + 4k + 1 instructions.
+        let lastWrites: [UInt64] = [4095, 8191, 9999]
+        XCTAssertEqual(requests.map(\.executed), lastWrites.map { 4 * $0 + 5 } + [40_005])
+        XCTAssertEqual(requests[1].output.first, UInt8(4096 & 0xff))
+        XCTAssertEqual(Array(requests[2].output.suffix(2)), [UInt8(9998 & 0xff), UInt8(9999 & 0xff)])
+        XCTAssertEqual(requests[3].address, 0x200_0000)
+        XCTAssertEqual(runner.hart.register(10), 0x60)
+        XCTAssertEqual(runner.statistics.answeredHere, 10_000)
+        XCTAssertEqual(runner.statistics.outputHere, 10_000)
     }
 
     func testASpinHintEndsTheSliceOnlyWhenAnotherHartCouldRun() {
