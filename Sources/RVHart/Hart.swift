@@ -213,12 +213,7 @@ public final class Hart {
     let tlb: UnsafeMutablePointer<TLBEntry>
     /// Per TLB entry, the offset mask of the leaf it came from (see `translate`), for SFENCE.VMA of one address.
     let tlbPageMasks: UnsafeMutablePointer<UInt64>
-    /// The superpage leaves behind translated entries and recent code pages since all were last dropped, each as
-    /// its first address plus its offset bits' count (see `noteSuperpage`), while there are at most
-    /// `TLBLayout.superpageLimit`; beyond that (or with an untranslated S/U entry) `superpagesUntracked`, and
-    /// `largestLeafMask` is the largest offset mask cached.
-    var cachedSuperpages = Set<UInt64>()
-    var superpagesUntracked = false
+    /// The largest of those masks among translated entries (and recent code pages) since all were last dropped.
     var largestLeafMask: UInt64 = 0xfff
     /// Per decoded page (`codeIndex`), the `storeEpoch` in which a store entry was last filled for it: a page
     /// whose epoch is older has no store entry to drop (`dropStoreEntries`).

@@ -31,8 +31,6 @@ enum TLBLayout {
     static let totalEntries = setStride * sets
     /// Set 0 serves M-mode (untranslated), 1 S-mode, 2 S-mode with SUM, 3 U-mode.
     static let setPrivilege: [PrivilegeMode] = [.machine, .supervisor, .supervisor, .user]
-    /// Distinct superpages remembered for SFENCE.VMA (see `Hart.cachedSuperpages`).
-    static let superpageLimit = 1024
 }
 
 extension Hart {
@@ -60,7 +58,7 @@ extension Hart {
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
         counters.translationFlushes &+= 1
-        forgetSuperpages()
+        largestLeafMask = 0xfff
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
         forgetRecentPages()
     }
@@ -76,23 +74,9 @@ extension Hart {
             return
         }
         func covers(_ page: UInt64, _ mask: UInt64) -> Bool { (page ^ address) & ~mask & ~0xfff == 0 }
-        // An entry covering address is for a page of the largest leaf cached around it: only their slots are
-        // looked at (that leaf's entries all go, so it is forgotten).
-        var leafMask: UInt64 = 0xfff
-        if superpagesUntracked {
-            leafMask = largestLeafMask
-        } else {
-            let covering = cachedSuperpages.filter { key in
-                let mask: UInt64 = (1 << (key & 0xfff)) - 1
-                return (address ^ key) & ~mask == 0
-            }
-            for key in covering {
-                leafMask = max(leafMask, (1 << (key & 0xfff)) - 1)
-                cachedSuperpages.remove(key)
-            }
-        }
-        let firstPage = (address & ~leafMask) >> 12
-        let pages = (leafMask >> 12) &+ 1
+        // An entry covering address is for a page of the largest leaf around it: only their slots are looked at.
+        let firstPage = (address & ~largestLeafMask) >> 12
+        let pages = (largestLeafMask >> 12) &+ 1
         for table in stride(from: TLBLayout.setStride, to: TLBLayout.totalEntries, by: TLBLayout.entries) {
             for step in 0..<min(pages, UInt64(TLBLayout.entries)) {
                 let index = table + Int((firstPage &+ step) & TLBLayout.indexMask)
@@ -109,27 +93,9 @@ extension Hart {
         }
     }
 
-    /// A translated entry was filled from a superpage leaf at `base` (or untranslated, mask all ones).
-    func noteSuperpage(_ base: UInt64, mask: UInt64) {
-        if mask > largestLeafMask { largestLeafMask = mask }
-        let key = base | UInt64(mask.nonzeroBitCount)  // a superpage's base has at least 21 low zero bits
-        guard !superpagesUntracked, !cachedSuperpages.contains(key) else { return }
-        if mask == .max || cachedSuperpages.count == TLBLayout.superpageLimit {
-            superpagesUntracked = true
-        } else {
-            cachedSuperpages.insert(key)
-        }
-    }
-
-    private func forgetSuperpages() {
-        if !cachedSuperpages.isEmpty { cachedSuperpages.removeAll(keepingCapacity: true) }
-        superpagesUntracked = false
-        largestLeafMask = 0xfff
-    }
-
     /// Drops every entry (PMP changes affect M-mode too).
     func flushAllTLBs() {
-        forgetSuperpages()
+        largestLeafMask = 0xfff
         tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
         advanceStoreEpoch()
         forgetRecentPages()

@@ -257,32 +257,6 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(access(load, va + (data - TestMachine.ramBase)), Cause.loadPageFault)
     }
 
-    func testSfenceVMAOfOneAddressWithMoreSuperpagesCachedThanRemembered() {
-        // More megapages in use than the hart remembers one by one: it then looks at every slot a leaf as large
-        // as the largest cached could occupy.
-        let first: UInt64 = 0x1_0000_0000  // 2 GiB of megapages, clear of the RAM gigapage
-        var slots: [UInt64] = []
-        for index in 0..<UInt64(TLBLayout.superpageLimit) {
-            slots.append(map(first + index << 21, to: TestMachine.ramBase, flags: MMUTests.r | MMUTests.a, level: 1))
-        }
-        m.write64(data, 5)
-        let offset = data - TestMachine.ramBase
-        m.put([load])
-        m.hart.pc = TestMachine.ramBase
-        m.hart.forcePrivilege(.supervisor)
-        for index in 0..<UInt64(TLBLayout.superpageLimit) {
-            m.set(1, first + index << 21 + offset)
-            m.hart.pc = TestMachine.ramBase
-            m.run(1)
-            XCTAssertEqual(m.x(2), 5)
-        }
-        XCTAssertTrue(m.hart.superpagesUntracked)
-        m.write64(slots[3], 0)
-        XCTAssertNil(access(Asm.sfenceVMA(1), first + 3 << 21))
-        XCTAssertEqual(access(load, first + 3 << 21 + offset), Cause.loadPageFault)
-        XCTAssertNil(access(load, first + 4 << 21 + offset), "another megapage still maps")
-    }
-
     func testSfenceVMAOfAnotherASIDKeepsTranslations() {
         let va: UInt64 = 0x62_0000
         let slot = map(va, to: data, flags: MMUTests.r | MMUTests.a)
