@@ -129,12 +129,14 @@ func runBootBenchmark(guestDirectory: String, harts: Int, qemu: QEMUComparison?)
     do {
         let (config, boot) = try defaultGuestPlan(guestDirectory: guestDirectory, harts: harts)
         var seconds = 0.0
-        let line = "Linux boot, \(harts) hart(s), in-process: "
-            + run(try InProcessMachine(config: config, boot: boot), gLimit: .max, seconds: &seconds)
-        guard let qemu, line.contains("exit 0;") else { return line }
+        let machine = try InProcessMachine(config: config, boot: boot)
+        let line = "Linux boot, \(harts) hart(s), in-process: " + run(machine, gLimit: .max, seconds: &seconds)
+        let report = slowPathReport((0..<harts).map { machine.hart($0).hart },
+                                    devices: config.devices.map { "\($0.kind)" }, instructions: machine.retired)
+        guard let qemu, line.contains("exit 0;") else { return ([line] + report).joined(separator: "\n") }
         let comparison = qemu.compareBoot(guestDirectory: guestDirectory, harts: harts,
                                           append: defaultGuestBootargs, seconds: seconds)
-        return ([line] + comparison).joined(separator: "\n")
+        return ([line] + report + comparison).joined(separator: "\n")
     } catch {
         return "boot benchmark: \(guestDirectory): \(error)"
     }

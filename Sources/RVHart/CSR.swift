@@ -57,7 +57,9 @@ extension Hart {
             raiseIllegal(raw)
             return pc
         }
+        counters.csrAccesses[csr] &+= 1
         if isWrite {
+            counters.csrWrites &+= 1
             // Read-modify-write of mip works on the software-writable SEIP bit, not the external line.
             let base = csr == CSR.mip ? (old & ~Interrupt.seip) | (mipSoftware & Interrupt.seip) : old
             let value: UInt64
@@ -66,8 +68,15 @@ extension Hart {
             case 2: value = base | operand
             default: value = base & ~operand
             }
+            let statusBefore = mstatus
             writeCSR(csr, value, executed: executed)
-            if !CSR.isTrapContext(csr) { stop = .refresh }
+            if csr == CSR.sstatus || csr == CSR.mstatus {
+                // The loop reloads its data TLB after every out-of-line instruction and reads the other status
+                // fields where it uses them: only an interrupt enable turned on can make something due now.
+                if mstatus & ~statusBefore & (MStatus.sie | MStatus.mie) != 0 { stop = .refresh }
+            } else if !CSR.isTrapContext(csr) {
+                stop = .refresh
+            }
         }
         if rd != 0 { regs[rd] = old }
         return pc &+ 4
@@ -111,7 +120,9 @@ extension Hart {
         default:
             if raw & 0xfe00_7fff == 0x1200_0073 {  // SFENCE.VMA
                 guard priv == .machine || (priv == .supervisor && mstatus & MStatus.tvm == 0) else { break }
-                flushTranslations()
+                let rs1 = Int((raw >> 15) & 31), rs2 = Int((raw >> 20) & 31)
+                counters.sfences[(rs1 != 0 ? 1 : 0) + (rs2 != 0 ? 2 : 0)] &+= 1
+                fenceTranslations(address: rs1 != 0 ? regs[rs1] : nil, asid: rs2 != 0 ? regs[rs2] : nil)
                 stop = .refresh
                 return pc &+ 4
             }
@@ -301,6 +312,7 @@ extension Hart {
         let accepted = mode == 0 || mode == 8 || (mode == 9 && maxSatpMode == .sv48)
         guard accepted else { return }
         satp = value & (0xf << 60 | 0xffff << 44 | (1 << 44) - 1)
+        counters.satpWrites &+= 1
         flushTranslations()
     }
 

@@ -1,3 +1,5 @@
+import Glibc
+
 enum CodePage {
     /// One slot per halfword, plus two sentinel slots (`pageCross`) after the page's last halfword.
     static let slots = 2050
@@ -8,8 +10,16 @@ enum CodePage {
     static let decodeAhead = 64
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
-    /// Decoded pages allocated before the whole cache is dropped (at most 64 MiB of 16 KiB pages).
+    /// Decoded pages allocated before the whole cache is dropped (at most 80 MiB of 20 KiB pages).
     static let allocationLimit = 4096
+    /// A decoded page's allocation: its slots, then the bytes its instructions were decoded from (the snapshot).
+    static let capacity = slots + 4096 / MemoryLayout<DecodedInstruction>.stride
+
+    /// The snapshot of a decoded page (see `enterPage`).
+    @inline(__always)
+    static func snapshot(_ page: UnsafeMutablePointer<DecodedInstruction>) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(page + slots)
+    }
 }
 
 /// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Each fetch TLB set
@@ -55,9 +65,10 @@ extension Hart {
         codeStores[index] &+= 1
         if codeStores[index] >= CodePage.storeLimit {
             // The page holds data now: detach it so its stores take the fast path again.
+            counters.codePagesDetached &+= 1
             codeGeneration[index] = 0
             if let host = hostAddress(physical: paddr & ~0xfff, size: 1) {
-                dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)))
+                dropStoreEntries(codeIndex: index, hostPage: UInt64(UInt(bitPattern: host)))
             }
             forgetRecentPages()  // so that running it again goes through enterPage, which re-decodes it
         }
@@ -65,6 +76,7 @@ extension Hart {
 
     /// Forgets every decoded instruction (FENCE.I).
     func invalidateCode() {
+        counters.codeFlushes &+= 1
         generation &+= 1
         if generation == 0 { generation = 1 }
         flushStoreTLBs()
@@ -82,8 +94,9 @@ extension Hart {
     @inline(never)
     func enterPage(_ pc: UInt64) -> Bool {
         if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        counters.pagesEntered &+= 1
         let pageBase = pc & ~0xfff
-        let slot = Int((pc >> 12) & 0xff)
+        let slot = Int((pc >> 12) & TLBLayout.indexMask)
         // A fetch TLB entry exists only for pages PMP allows as a whole.
         var uniform = fetchTLB[slot].tag == pageBase
         guard let (host, paddr) = resolveFetch(pc) else { return false }
@@ -94,22 +107,37 @@ extension Hart {
         }
         let index = codeIndex(paddr)!
         let page: UnsafeMutablePointer<DecodedInstruction>
+        var fresh = false
         if let existing = codePages[index] {
             page = existing
         } else {
-            page = .allocate(capacity: CodePage.slots)
+            page = .allocate(capacity: CodePage.capacity)
             page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             codePages[index] = page
             allocatedCodePages += 1
+            fresh = true
         }
         if codeGeneration[index] != generation {
-            resetSlots(page)
+            // A page from before a FENCE.I (or detached) keeps its decoded slots when its bytes are still those
+            // they were decoded from: every decoded slot's bytes are in the snapshot (`decodeStraightLine`), so an
+            // equal page has nothing stale, whoever wrote to it meanwhile. Otherwise it is decoded afresh.
+            let hostPage = host - Int(pc & 0xfff)
+            let snapshot = CodePage.snapshot(page)
+            if fresh || memcmp(snapshot, hostPage, 4096) != 0 {
+                counters.codePageResets &+= 1
+                resetSlots(page)
+                snapshot.copyMemory(from: hostPage, byteCount: 4096)
+            } else {
+                counters.codePagesKept &+= 1
+            }
             codeGeneration[index] = generation
             codeStores[index] = 0
-            dropStoreEntries(hostPage: UInt64(UInt(bitPattern: host)) & ~0xfff)
+            dropStoreEntries(codeIndex: index, hostPage: UInt64(UInt(bitPattern: hostPage)))
         }
         currentPage = page
-        recentPages[Int((pc >> 12) & RecentPage.mask)] = RecentPage(base: pageBase, key: slotKey(page, pc))
+        let recent = Int((pc >> 12) & RecentPage.mask)
+        recentPages[recent] = RecentPage(base: pageBase, key: slotKey(page, pc))
+        recentPageMasks[recentPages - recentPageSets + recent] = tlbPageMasks[fetchTLB - tlb + slot]
         return true
     }
 
@@ -170,11 +198,11 @@ extension Hart {
 
     /// A breakpoint was set or removed: every page marks the slots of the breakpoints' page offsets, whatever
     /// virtual page it was decoded for (one physical page may run under several), so the slot at that offset is
-    /// decoded again in every decoded page.
+    /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them).
     func breakpointsChanged(_ pc: UInt64) {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
-        for index in 0..<codePageCount where codeGeneration[index] == generation {
+        for index in 0..<codePageCount {
             codePages[index]?[slot] = DecodedInstruction(.undecoded)
         }
     }
@@ -211,12 +239,14 @@ extension Hart {
     private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
                                     from first: Int) {
         var offset = first
+        counters.decodeRuns &+= 1
         repeat {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3
             guard compressed || offset <= 0xffc else { return }
             let decoded = compressed
                 ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
             page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
             switch decoded.op {
             case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return

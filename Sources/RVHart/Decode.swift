@@ -26,6 +26,9 @@ enum Op: UInt8 {
     case fmaddD, fmsubD, fnmsubD, fnmaddD
     case fsgnjD, fsgnjnD, fsgnjxD
     case fmvXD, fmvDX, fmvXW, fmvWX
+    /// feq.d, flt.d, fle.d: imm holds the raw instruction (for the out-of-line path, which raises the flags a NaN
+    /// operand calls for).
+    case feqD, fltD, fleD
     /// Every other F/D operation, executed out of line: imm holds the raw instruction.
     case fpOther
 
@@ -52,7 +55,7 @@ enum Op: UInt8 {
              .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
              .fence, .system, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
-             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .fpOther, .event, .breakpoint:
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint:
             return 4
         }
     }
@@ -100,6 +103,7 @@ enum Decoder {
     static let fusedOps: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
     static let arithmeticOps: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
     static let signInjectionOps: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
+    static let compareOps: [Op] = [.fleD, .fltD, .feqD]
     static let compressedArithmetic: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
 
     @inline(__always) private static func bits(_ raw: UInt32, _ hi: UInt32, _ lo: UInt32) -> UInt32 {
@@ -308,9 +312,11 @@ enum Decoder {
         case 0x08:  // fcvt.s.d (format 0, rs2 1), fcvt.d.s (format 1, rs2 0)
             guard rs2N == (double ? 0 : 1), validRoundingField(rm) else { return illegal(raw) }
             return other
-        case 0x14:  // feq, flt, fle
+        case 0x14:  // fle, flt, feq
             guard rm <= 2 else { return illegal(raw) }
-            return other
+            guard double else { return other }
+            return DecodedInstruction(Decoder.compareOps[Int(rm)], rd: intRd(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N),
+                                      imm: Int32(bitPattern: raw))
         case 0x18, 0x1a:  // fcvt to / from integer
             guard rs2N <= 3, validRoundingField(rm) else { return illegal(raw) }
             return other

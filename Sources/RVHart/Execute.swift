@@ -648,6 +648,21 @@ extension Hart {
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
                 pc &+= 4
                 continue
+            case .feqD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a == b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fltD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a < b ? 1 : 0
+                pc &+= 4
+                continue
+            case .fleD:
+                guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
+                x[Int(e.rd)] = a <= b ? 1 : 0
+                pc &+= 4
+                continue
             case .fmvWX:
                 guard mstatus & MStatus.fs != 0 else { break }
                 mstatus |= MStatus.fs
@@ -692,6 +707,7 @@ extension Hart {
         var left = left
         var pc = pcValue
         if left < 0 {
+            counters.events &+= 1
             let executed = eventTarget
             if let reason = handleEvent(executed: executed, pc: &pc) {
                 pcValue = pc
@@ -708,6 +724,7 @@ extension Hart {
             bitPattern: pageKey &+ UInt(truncatingIfNeeded: pc & ~0xfff) &<< 2)!
         stepPageKey = pageKey
         let executed = eventTarget &- UInt64(truncatingIfNeeded: left) &- 1
+        countSlowStep(slot.pointee.op)
         let next = executeOutOfLine(slot.pointee, pc: pc, page: page, executed: executed)
         let code = stop
         stop = .none
@@ -725,6 +742,7 @@ extension Hart {
                           retiredNow: retired &+ eventTarget &- UInt64(truncatingIfNeeded: left))
         case .mmio:
             left &+= 1
+            countMMIOExit(pendingAccess.address)
             stop = .mmio
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .mmio
@@ -739,6 +757,7 @@ extension Hart {
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
             return .breakpoint
         case .waitForInterrupt:
+            counters.waits &+= 1
             pcValue = next
             waiting = true
             retired &+= eventTarget &- UInt64(truncatingIfNeeded: left)
@@ -840,7 +859,7 @@ extension Hart {
         case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
             x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
-        case .fpOther:
+        case .fpOther, .feqD, .fltD, .fleD:
             guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
         case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
@@ -897,6 +916,16 @@ extension Hart {
         return true
     }
 
+    /// The operands of a double comparison when neither is a NaN (such a comparison raises no flag); nil sends it
+    /// out of line.
+    @inline(__always)
+    func orderedOperands(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>) -> (Double, Double)? {
+        let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
+        let magnitude: UInt64 = 0x7fff_ffff_ffff_ffff, infinity: UInt64 = 0x7ff0_0000_0000_0000
+        guard a & magnitude <= infinity && b & magnitude <= infinity else { return nil }
+        return (Double(bitPattern: a), Double(bitPattern: b))
+    }
+
     /// The double fused multiply-adds, under the same conditions; infinity x 0 goes out of line (RISC-V
     /// wants the invalid flag even with a quiet NaN addend).
     @inline(__always)
@@ -922,7 +951,7 @@ extension Hart {
     @inline(__always)
     func hostAddress(_ table: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64)
         -> UnsafeMutableRawPointer? {
-        let entry = table[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
         // A TLB entry never maps to host address 0.
         return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
@@ -942,7 +971,7 @@ extension Hart {
     /// out-of-line path.
     @inline(__always)
     func loadFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64) -> UInt64? {
-        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return nil }
         // A TLB entry never maps to host address 0.
         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
@@ -958,7 +987,7 @@ extension Hart {
     @inline(__always)
     func storeFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64,
                    _ value: UInt64) -> Bool {
-        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & 0xff)]
+        let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return false }
         let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
             .unsafelyUnwrapped

@@ -166,6 +166,8 @@ public final class Hart {
     var cycleFrozen: UInt64 = 0
 
     public internal(set) var retired: UInt64 = 0
+    /// Slow-path work done so far (see HartCounters).
+    public internal(set) var counters: HartCounters
     public internal(set) var pendingAccess = MMIOAccess(address: 0, size: 0, isWrite: false, value: 0)
     /// Device accesses completed without stopping (see `DeviceShortcut`); disarmed unless its owner arms it.
     public var deviceShortcut = DeviceShortcut()
@@ -209,6 +211,15 @@ public final class Hart {
 
     // Software TLB: 4 sets (M, S, S with SUM, U) x 3 kinds (fetch, load, store) x 256 entries.
     let tlb: UnsafeMutablePointer<TLBEntry>
+    /// Per TLB entry, the offset mask of the leaf it came from (see `translate`), for SFENCE.VMA of one address.
+    let tlbPageMasks: UnsafeMutablePointer<UInt64>
+    /// The largest of those masks among translated entries (and recent code pages) since all were last dropped.
+    var largestLeafMask: UInt64 = 0xfff
+    /// Per decoded page (`codeIndex`), the `storeEpoch` in which a store entry was last filled for it: a page
+    /// whose epoch is older has no store entry to drop (`dropStoreEntries`).
+    let storeEntryEpochs: UnsafeMutablePointer<UInt32>
+    /// Advanced whenever every store entry is dropped.
+    var storeEpoch: UInt32 = 1
     var fetchTLB: UnsafeMutablePointer<TLBEntry>
     var loadTLB: UnsafeMutablePointer<TLBEntry>
     var storeTLB: UnsafeMutablePointer<TLBEntry>
@@ -230,6 +241,8 @@ public final class Hart {
     let straddlePage: UnsafeMutablePointer<DecodedInstruction>
     /// `RecentPage.count` entries per TLB set; `recentPages` points at the current fetch set's.
     let recentPageSets: UnsafeMutablePointer<RecentPage>
+    /// Beside each recent page, the offset mask of the leaf that maps it (as `tlbPageMasks`).
+    let recentPageMasks: UnsafeMutablePointer<UInt64>
     var recentPages: UnsafeMutablePointer<RecentPage>
     // The page the loop enters after `enterPage`.
     var currentPage: UnsafeMutablePointer<DecodedInstruction>
@@ -252,6 +265,7 @@ public final class Hart {
         }
         romHost = romCopy
         mmioRegions = config.mmioRegions
+        counters = HartCounters(regions: config.mmioRegions.count)
         icountShift = UInt64(min(config.icountShift, 63))
         maxSatpMode = config.maxSatpMode
         regs = .allocate(capacity: RegisterFile.count)
@@ -260,6 +274,8 @@ public final class Hart {
 
         tlb = .allocate(capacity: TLBLayout.totalEntries)
         tlb.initialize(repeating: TLBEntry.invalid, count: TLBLayout.totalEntries)
+        tlbPageMasks = .allocate(capacity: TLBLayout.totalEntries)
+        tlbPageMasks.initialize(repeating: .max, count: TLBLayout.totalEntries)
         fetchTLB = tlb
         loadTLB = tlb
         storeTLB = tlb
@@ -271,9 +287,11 @@ public final class Hart {
         codeGeneration.initialize(repeating: 0, count: codePageCount)
         codeStores = .allocate(capacity: codePageCount)
         codeStores.initialize(repeating: 0, count: codePageCount)
-        lookupPage = .allocate(capacity: CodePage.slots)
+        storeEntryEpochs = .allocate(capacity: codePageCount)
+        storeEntryEpochs.initialize(repeating: 0, count: codePageCount)
+        lookupPage = .allocate(capacity: CodePage.capacity)
         lookupPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
-        straddlePage = .allocate(capacity: CodePage.slots)
+        straddlePage = .allocate(capacity: CodePage.capacity)
         straddlePage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
         let event = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: 1)
         event.initialize(to: DecodedInstruction(.event))
@@ -281,6 +299,8 @@ public final class Hart {
         currentPage = lookupPage
         recentPageSets = .allocate(capacity: RecentPage.count * TLBLayout.sets)
         recentPageSets.initialize(repeating: .invalid, count: RecentPage.count * TLBLayout.sets)
+        recentPageMasks = .allocate(capacity: RecentPage.count * TLBLayout.sets)
+        recentPageMasks.initialize(repeating: .max, count: RecentPage.count * TLBLayout.sets)
         recentPages = recentPageSets
         selectTLBs()
     }
@@ -290,6 +310,9 @@ public final class Hart {
         codePages.deallocate()
         codeGeneration.deallocate()
         codeStores.deallocate()
+        storeEntryEpochs.deallocate()
+        tlbPageMasks.deallocate()
+        recentPageMasks.deallocate()
         lookupPage.deallocate()
         UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()
         straddlePage.deallocate()
@@ -399,7 +422,7 @@ public final class Hart {
 
     private func debugPhysical(_ address: UInt64) -> UInt64? {
         let set = priv == .machine ? 0 : tlbSet(for: .supervisor, sum: true)
-        let (paddr, fault) = translate(address, kind: .load, set: set, markAccessed: false)
+        let (paddr, fault, _) = translate(address, kind: .load, set: set, markAccessed: false)
         return fault == 0 ? paddr : nil
     }
 
@@ -516,6 +539,9 @@ public final class Hart {
     func takeTrap(cause: UInt64, value: UInt64, pc: UInt64, retiredNow: UInt64) -> UInt64 {
         let isInterrupt = cause & Cause.interruptFlag != 0
         let code = cause & ~Cause.interruptFlag
+        if code < 16 {
+            if isInterrupt { counters.interrupts[Int(code)] &+= 1 } else { counters.exceptions[Int(code)] &+= 1 }
+        }
         if !isInterrupt {
             let signature = (cause: cause, pc: pc, value: value, priv: priv, retired: retiredNow)
             if let last = lastTrap, last == signature { stuck = true }

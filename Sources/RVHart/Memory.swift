@@ -36,7 +36,7 @@ extension Hart {
     /// PMP; refills the TLB when the whole page allows the access.
     func resolve(_ vaddr: UInt64, size: UInt64, kind: AccessKind) -> Resolution {
         let table = kind == .fetch ? fetchTLB : kind == .load ? loadTLB : storeTLB
-        let index = Int((vaddr >> 12) & 0xff)
+        let index = Int((vaddr >> 12) & TLBLayout.indexMask)
         let page = vaddr & ~0xfff
         let entry = table[index]
         if entry.tag & ~(TLBEntry.codeMarker | TLBEntry.watchMarker) == page {
@@ -48,9 +48,10 @@ extension Hart {
             if entry.tag & TLBEntry.codeMarker != 0 { noteStore(physical: paddr, size: size) }
             return Resolution(fault: 0, paddr: paddr, host: host)
         }
+        counters.tlbMisses[kind.rawValue] &+= 1
         let set = (table - tlb) / TLBLayout.setStride
         let privilege = TLBLayout.setPrivilege[set]
-        let (paddr, pageFault) = translate(vaddr, kind: kind, set: set)
+        let (paddr, pageFault, pageMask) = translate(vaddr, kind: kind, set: set)
         if pageFault != 0 { return Resolution(fault: pageFault, paddr: 0, host: nil) }
         let accessFault = kind == .fetch ? Cause.fetchAccess : kind == .load ? Cause.loadAccess : Cause.storeAccess
         guard pmpAllows(paddr, size: size, kind: kind, privilege: privilege) else {
@@ -73,6 +74,10 @@ extension Hart {
             if watched { tag |= TLBEntry.watchMarker }
             let hostPage = UInt64(UInt(bitPattern: host)) & ~0xfff
             table[index] = TLBEntry(tag: tag, hostOffset: hostPage &- page)
+            tlbPageMasks[table - tlb + index] = pageMask
+            if set != 0 && pageMask > largestLeafMask { largestLeafMask = pageMask }
+            if kind == .store, let code = codeIndex(paddr) { storeEntryEpochs[code] = storeEpoch }
+            counters.tlbRefills &+= 1
         }
         return Resolution(fault: 0, paddr: paddr, host: host)
     }

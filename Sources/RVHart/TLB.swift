@@ -21,7 +21,10 @@ enum AccessKind: Int {
 }
 
 enum TLBLayout {
-    static let entries = 256
+    /// Entries per kind and set, direct-mapped by virtual page number: enough for the pages a kernel touches
+    /// in a row (a Linux boot refilled a 256-entry table once per 600 instructions).
+    static let entries = 1024
+    static let indexMask = UInt64(entries - 1)
     static let kinds = 3
     static let sets = 4
     static let setStride = entries * kinds
@@ -54,13 +57,47 @@ extension Hart {
 
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
+        counters.translationFlushes &+= 1
+        largestLeafMask = 0xfff
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
         forgetRecentPages()
     }
 
+    /// SFENCE.VMA (privileged spec 4.2.1): `address` nil for every address, `asid` nil for every address space.
+    /// The TLB holds only translations made under the current satp (a satp write drops them all), so a fence
+    /// for another ASID has nothing to drop; one for an address drops the entries (and recent code pages) whose
+    /// leaf mapping covers it, superpages whole, and keeps the others.
+    func fenceTranslations(address: UInt64?, asid: UInt64?) {
+        if let asid, asid & 0xffff != (satp >> 44) & 0xffff { return }
+        guard let address else {
+            flushTranslations()
+            return
+        }
+        func covers(_ page: UInt64, _ mask: UInt64) -> Bool { (page ^ address) & ~mask & ~0xfff == 0 }
+        // An entry covering address is for a page of the largest leaf around it: only their slots are looked at.
+        let firstPage = (address & ~largestLeafMask) >> 12
+        let pages = (largestLeafMask >> 12) &+ 1
+        for table in stride(from: TLBLayout.setStride, to: TLBLayout.totalEntries, by: TLBLayout.entries) {
+            for step in 0..<min(pages, UInt64(TLBLayout.entries)) {
+                let index = table + Int((firstPage &+ step) & TLBLayout.indexMask)
+                if tlb[index].tag != TLBEntry.invalid.tag && covers(tlb[index].tag, tlbPageMasks[index]) { tlb[index] = .invalid }
+            }
+        }
+        for set in 1..<TLBLayout.sets {
+            for step in 0..<min(pages, UInt64(RecentPage.count)) {
+                let index = set * RecentPage.count + Int((firstPage &+ step) & RecentPage.mask)
+                if recentPageSets[index].base != RecentPage.invalid.base && covers(recentPageSets[index].base, recentPageMasks[index]) {
+                    recentPageSets[index] = .invalid
+                }
+            }
+        }
+    }
+
     /// Drops every entry (PMP changes affect M-mode too).
     func flushAllTLBs() {
+        largestLeafMask = 0xfff
         tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
+        advanceStoreEpoch()
         forgetRecentPages()
     }
 
@@ -70,11 +107,23 @@ extension Hart {
             (tlb + set * TLBLayout.setStride + 2 * TLBLayout.entries).update(repeating: .invalid,
                                                                             count: TLBLayout.entries)
         }
+        advanceStoreEpoch()
     }
 
-    /// Removes store entries pointing at the host page `hostPage`, so the next store refills with the
-    /// code marker.
-    func dropStoreEntries(hostPage: UInt64) {
+    /// No store entry is left: every page's store epoch is now old.
+    private func advanceStoreEpoch() {
+        storeEpoch &+= 1
+        if storeEpoch == 0 {
+            storeEntryEpochs.update(repeating: 0, count: codePageCount)
+            storeEpoch = 1
+        }
+    }
+
+    /// Removes store entries pointing at the host page `hostPage` (decoded page `codeIndex`), so the next store
+    /// refills with the code marker. Nothing to look for when no store entry was filled for it since the last
+    /// time all were dropped.
+    func dropStoreEntries(codeIndex: Int, hostPage: UInt64) {
+        guard storeEntryEpochs[codeIndex] == storeEpoch else { return }
         for set in 0..<TLBLayout.sets {
             let entries = tlb + set * TLBLayout.setStride + 2 * TLBLayout.entries
             for index in 0..<TLBLayout.entries {

@@ -240,6 +240,17 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.hart.retired, 111 + 7 + 1 + 2)
     }
 
+    func testBreakpointSetAfterFenceIOnAPageKeptDecoded() {
+        loadLoop()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        // The pages are from before the FENCE.I when the breakpoint is set; unchanged, they are kept.
+        m.hart.invalidateDecodedInstructions()
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x1018)
+        XCTAssertGreaterThan(m.hart.counters.codePagesKept, 0)
+    }
+
     func testBreakpointRemovedWhileDecoded() {
         loadLoop()
         m.hart.addBreakpoint(TestMachine.ramBase + 0x1018)
@@ -294,6 +305,33 @@ final class ExecutionTests: XCTestCase {
         m.write32(TestMachine.ramBase, Asm.addi(1, 0, 7))
         m.step(3)
         XCTAssertEqual(m.x(1), 7)
+    }
+
+    func testFenceIKeepsUnchangedPagesAndSeesBytesWrittenBack() {
+        let a = TestMachine.ramBase, b = TestMachine.ramBase + 0x1000
+        let one = Asm.addi(1, 0, 1), seven = Asm.addi(1, 0, 7)
+        m.put([Asm.jalr(rd: 5, rs1: 6), Asm.nop, Asm.fenceI, Asm.nop], at: a)
+        m.put([one, Asm.jalr(rd: 0, rs1: 5), Asm.jalr(rd: 0, rs1: 5)], at: b)
+        func call(_ target: UInt64, _ count: UInt64) {
+            m.set(6, target)
+            m.hart.pc = a
+            m.step(count)
+            XCTAssertEqual(m.hart.pc, a + 4)
+        }
+        call(b + 8, 2)  // enters b without decoding its first instruction
+        // Another agent changes b's first instruction; the hart decodes it from there, then the agent writes the
+        // old bytes back. After a FENCE.I the hart must run the old instruction again, although the page's
+        // bytes equal those it had when first entered.
+        m.write32(b, seven)
+        call(b, 3)
+        XCTAssertEqual(m.x(1), 7, "decoded after the change (no FENCE.I needed for that)")
+        m.write32(b, one)
+        let kept = m.hart.counters.codePagesKept
+        m.hart.pc = a + 8
+        m.step(1)
+        call(b, 3)
+        XCTAssertEqual(m.x(1), 1, "after FENCE.I the bytes written back run")
+        XCTAssertEqual(m.hart.counters.codePagesKept, kept + 1, "the unchanged calling page kept its decoded slots")
     }
 
     func testInstructionStraddlingPages() {

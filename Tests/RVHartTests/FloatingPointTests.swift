@@ -170,6 +170,11 @@ final class FloatingPointTests: XCTestCase {
         XCTAssertEqual(run(feq, Self.signalingDouble, Self.d(1)), (0, Self.nv))
         XCTAssertEqual(run(flt, Self.canonicalDouble, Self.d(1)), (0, Self.nv), "flt signals on any NaN")
         XCTAssertEqual(run(fle, Self.d(1), Self.canonicalDouble), (0, Self.nv))
+        // Infinities are ordered (the loop compares them inline; NaNs go out of line for their flags).
+        XCTAssertEqual(run(flt, Self.d(-.infinity), Self.d(.infinity)), (1, 0))
+        XCTAssertEqual(run(fle, Self.d(.infinity), Self.d(.infinity)), (1, 0))
+        XCTAssertEqual(run(feq, Self.d(-.infinity), Self.d(-.infinity)), (1, 0))
+        XCTAssertEqual(run(flt, Self.d(.infinity), 0x7ff0_0000_0000_0001), (0, Self.nv), "the smallest signaling NaN")
     }
 
     func testFusedMultiplyAdd() {

@@ -28,6 +28,18 @@ final class MMUTests: XCTestCase {
         m.installHandler(at: handler, mode: .supervisor)
     }
 
+    /// A fresh root whose identity mappings are 4 KiB pages: the code page at RAM base and the page tables.
+    func makeRootWithSmallCodePage() {
+        root = allocateTable()
+        let readWrite = MMUTests.r | MMUTests.w | MMUTests.a | MMUTests.d
+        map(TestMachine.ramBase, to: TestMachine.ramBase, flags: readWrite | MMUTests.x)
+        for table in stride(from: TestMachine.ramBase + 0x10000, to: TestMachine.ramBase + 0x30000, by: 0x1000) {
+            map(table, to: table, flags: readWrite)
+        }
+        m.hart.satp = 8 << 60 | root >> 12
+        m.hart.flushTranslations()
+    }
+
     func allocateTable() -> UInt64 {
         let table = nextTable
         nextTable += 4096
@@ -191,6 +203,104 @@ final class MMUTests: XCTestCase {
         XCTAssertNil(access(Asm.sfenceVMA(), 0))
         XCTAssertNil(access(load, va))
         XCTAssertEqual(m.x(2), 2)
+    }
+
+    func testSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() { checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAWithAnAddressDropsThatPageAndKeepsOthersAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers()
+    }
+
+    func checkSfenceVMAWithAnAddressDropsThatPageAndKeepsOthers() {
+        let first: UInt64 = 0x60_0000, second: UInt64 = 0x60_2000
+        let firstSlot = map(first, to: data, flags: MMUTests.r | MMUTests.a)
+        let secondSlot = map(second, to: data + 0x2000, flags: MMUTests.r | MMUTests.a)
+        for (offset, value) in [(0, 10), (0x1000, 11), (0x2000, 20), (0x3000, 21)] as [(UInt64, UInt64)] {
+            m.write64(data + offset, value)
+        }
+        XCTAssertNil(access(load, first))
+        XCTAssertNil(access(load, second))
+        // Both leaves now point one page further on; only the first address is fenced.
+        m.write64(firstSlot, ((data + 0x1000) >> 12) << 10 | MMUTests.r | MMUTests.a | MMUTests.v)
+        m.write64(secondSlot, ((data + 0x3000) >> 12) << 10 | MMUTests.r | MMUTests.a | MMUTests.v)
+        let walks = m.hart.counters.pageWalks
+        XCTAssertNil(access(Asm.sfenceVMA(1), first))
+        XCTAssertNil(access(load, first))
+        XCTAssertEqual(m.x(2), 11, "the fenced page is translated again")
+        XCTAssertNil(access(load, second))
+        XCTAssertEqual(m.x(2), 20, "the other page keeps its translation")
+        XCTAssertEqual(m.hart.counters.pageWalks, walks + 1, "one walk: the fenced page's")
+        XCTAssertNil(access(Asm.sfenceVMA(), 0))
+        XCTAssertNil(access(load, second))
+        XCTAssertEqual(m.x(2), 21, "a fence of every address drops it too")
+    }
+
+    func testSfenceVMAOfOneAddressDropsTheWholeSuperpage() { checkSfenceVMAOfOneAddressDropsTheWholeSuperpage() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAOfOneAddressDropsTheWholeSuperpageAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAOfOneAddressDropsTheWholeSuperpage()
+    }
+
+    func checkSfenceVMAOfOneAddressDropsTheWholeSuperpage() {
+        let va: UInt64 = 0x4000_0000  // a megapage onto the start of RAM
+        let slot = map(va, to: TestMachine.ramBase, flags: MMUTests.r | MMUTests.a, level: 1)
+        m.write64(data, 77)
+        XCTAssertNil(access(load, va + (data - TestMachine.ramBase)))
+        XCTAssertEqual(m.x(2), 77)
+        m.write64(slot, 0)
+        // Fencing another 4 KiB of the same megapage drops every page of it.
+        XCTAssertNil(access(Asm.sfenceVMA(1), va + 0x1000))
+        XCTAssertEqual(access(load, va + (data - TestMachine.ramBase)), Cause.loadPageFault)
+    }
+
+    func testSfenceVMAOfAnotherASIDKeepsTranslations() {
+        let va: UInt64 = 0x62_0000
+        let slot = map(va, to: data, flags: MMUTests.r | MMUTests.a)
+        m.write64(data, 1)
+        m.write64(data + 0x1000, 2)
+        m.hart.satp |= 5 << 44  // ASID 5
+        XCTAssertNil(access(load, va))
+        m.write64(slot, ((data + 0x1000) >> 12) << 10 | MMUTests.r | MMUTests.a | MMUTests.v)
+        m.set(3, 6)
+        XCTAssertNil(access(Asm.sfenceVMA(0, 3), 0))
+        XCTAssertNil(access(load, va))
+        XCTAssertEqual(m.x(2), 1, "ASID 6 has nothing cached: ASID 5's translation stays")
+        m.set(3, 5)
+        XCTAssertNil(access(Asm.sfenceVMA(1, 3), va))
+        XCTAssertNil(access(load, va))
+        XCTAssertEqual(m.x(2), 2, "the current ASID's page is translated again")
+    }
+
+    func testSfenceVMAOfOneAddressRemapsCodeThere() { checkSfenceVMAOfOneAddressRemapsCodeThere() }
+
+    /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
+    func testSfenceVMAOfOneAddressRemapsCodeThereAmongSmallPages() {
+        makeRootWithSmallCodePage()
+        checkSfenceVMAOfOneAddressRemapsCodeThere()
+    }
+
+    func checkSfenceVMAOfOneAddressRemapsCodeThere() {
+        let code: UInt64 = 0x64_0000
+        let slot = map(code, to: data, flags: MMUTests.x | MMUTests.a)
+        m.put([Asm.addi(5, 0, 1), Asm.jalr(rd: 0, rs1: 6)], at: data)
+        m.put([Asm.addi(5, 0, 2), Asm.jalr(rd: 0, rs1: 6)], at: data + 0x1000)
+        // Calls the mapped code, then (the hart itself) points its leaf at the next page, fences that one
+        // address and calls it again.
+        m.put([Asm.jalr(rd: 6, rs1: 7), Asm.add(8, 5, 0), Asm.sd(9, 10), Asm.sfenceVMA(1), Asm.jalr(rd: 6, rs1: 7), Asm.nop])
+        m.set(7, code)
+        m.set(1, code + 4)
+        m.set(9, ((data + 0x1000) >> 12) << 10 | MMUTests.x | MMUTests.a | MMUTests.v)
+        m.set(10, slot)
+        m.hart.pc = TestMachine.ramBase
+        m.hart.forcePrivilege(.supervisor)
+        m.run(9)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 20, "back from the mapped code twice")
+        XCTAssertEqual(m.x(8), 1)
+        XCTAssertEqual(m.x(5), 2, "the fenced code page is fetched through its new mapping")
     }
 
     func testTranslatedDeviceAccess() {
