@@ -2522,7 +2522,8 @@ public nonisolated struct Rrvm_SequencerState: @unchecked Sendable {
     set {_uniqueStorage()._stableReads = newValue}
   }
 
-  /// console input stamped but not yet delivered to the UART
+  /// Console bytes received from the host and not yet stamped. Saved for moving the sequencer to another host;
+  /// a restore keeps what waits now (input typed while a recording replays its past is stamped once live).
   public var hostInput: Data {
     get {_storage._hostInput}
     set {_uniqueStorage()._hostInput = newValue}
