@@ -30,6 +30,32 @@ extension Rrvm_HartState {
                 $0.retired = trap.retired
             }
         }
+        tlb = s.tlb.map(Rrvm_CachedTranslation.init)
+        recentCodePages = s.recentCodePages.map(Rrvm_CachedTranslation.init)
+        decodedPages = s.decodedPages.map { page in
+            .with {
+                $0.physicalPage = page.physicalPage >> 12
+                $0.current = page.current
+                $0.stores = page.stores
+                $0.decodedSlots = Data(page.decodedSlots)
+                $0.decodedFrom = page.decodedFrom.map { run in
+                    .with {
+                        $0.offset = UInt32(run.offset)
+                        $0.bytes = Data(run.bytes)
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Rrvm_CachedTranslation {
+    init(_ t: HartSnapshot.Translation) {
+        self.init()
+        table = UInt32(t.set * 3 + t.kind)
+        virtualPage = Int64(bitPattern: t.virtualPage) >> 12
+        physicalPage = t.physicalPage >> 12
+        pageShift = UInt32(t.pageShift)
     }
 }
 
@@ -69,7 +95,35 @@ extension HartSnapshot {
                             privilege: try privilegeMode(trap.privilege, "\(what): last trap's privilege"),
                             retired: trap.retired)
         }
+        tlb = try m.tlb.map { try translation($0, "\(what): TLB entry") }
+        recentCodePages = try m.recentCodePages.map { try translation($0, "\(what): recent code page") }
+        decodedPages = try m.decodedPages.map { page in
+            let field = "\(what): decoded page \(page.physicalPage)"
+            guard page.physicalPage < 1 << 52, page.decodedSlots.count <= 256 else {
+                throw CheckpointError("\(field): page number or slot map out of range")
+            }
+            return HartSnapshot.DecodedPage(
+                physicalPage: page.physicalPage << 12, current: page.current, stores: page.stores,
+                decodedSlots: [UInt8](page.decodedSlots),
+                decodedFrom: try page.decodedFrom.map { run in
+                    guard run.offset <= 4096, run.bytes.count <= 4096 - Int(run.offset) else {
+                        throw CheckpointError("\(field): \(run.bytes.count) bytes at offset \(run.offset) go beyond the page")
+                    }
+                    return HartSnapshot.CodeBytes(offset: Int(run.offset), bytes: [UInt8](run.bytes))
+                })
+        }
     }
+}
+
+/// A cached translation from its message: page numbers that fit an address, a known table and page size.
+private func translation(_ m: Rrvm_CachedTranslation, _ field: String) throws -> HartSnapshot.Translation {
+    guard m.table < 12, HartSnapshot.Translation.pageShifts.contains(Int(m.pageShift)),
+          m.virtualPage >= -(1 << 51), m.virtualPage < 1 << 51, m.physicalPage < 1 << 52 else {
+        throw CheckpointError("\(field): table \(m.table), page shift \(m.pageShift) or page number out of range")
+    }
+    return HartSnapshot.Translation(set: Int(m.table / 3), kind: Int(m.table % 3),
+                                    virtualPage: UInt64(bitPattern: m.virtualPage << 12),
+                                    physicalPage: m.physicalPage << 12, pageShift: Int(m.pageShift))
 }
 
 /// The registers kept as plain 64-bit values under the same name in the snapshot and in the message: one

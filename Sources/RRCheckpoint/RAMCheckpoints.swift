@@ -87,21 +87,42 @@ public final class RAMCheckpoints {
     /// The checkpoint becomes the base the next `take` compares with.
     @discardableResult
     public func restore(_ checkpoint: Checkpoint) throws -> Int {
+        try restoreUndoably(checkpoint).written
+    }
+
+    /// What a restore overwrote (the pages as they were) and the base before it: `undo` puts them back.
+    public struct Undo {
+        fileprivate let pages: [(index: Int, page: Page)]
+        fileprivate let latest: Checkpoint?
+        public var written: Int { pages.count }
+    }
+
+    /// `restore`, keeping what it overwrote: e.g. to go back when a process then refuses its own state.
+    public func restoreUndoably(_ checkpoint: Checkpoint) throws -> Undo {
         guard checkpoint.pages.count == pageCount else {
             throw CheckpointError("a RAM checkpoint of \(checkpoint.pages.count) pages cannot be restored into "
                                   + "\(pageCount) pages of RAM")
         }
-        var written = 0
+        var overwritten: [(index: Int, page: Page)] = []
         for (index, page) in checkpoint.pages.enumerated() {
             let current = ram + index * RAMCheckpoints.pageSize
             let target = page?.bytes ?? zeroPage
             if memcmp(current, target, RAMCheckpoints.pageSize) != 0 {
+                overwritten.append((index, Page(copying: current)))
                 current.copyMemory(from: target, byteCount: RAMCheckpoints.pageSize)
-                written += 1
             }
         }
+        let undo = Undo(pages: overwritten, latest: latest)
         latest = checkpoint
-        return written
+        return undo
+    }
+
+    /// Puts back what `restoreUndoably` overwrote (nothing else may have written RAM since).
+    public func undo(_ undo: Undo) {
+        for (index, page) in undo.pages {
+            (ram + index * RAMCheckpoints.pageSize).copyMemory(from: page.bytes, byteCount: RAMCheckpoints.pageSize)
+        }
+        latest = undo.latest
     }
 
     /// Memory `checkpoints` hold together: each saved page once (pages are shared between checkpoints) and

@@ -42,4 +42,6 @@ public enum Endpoint {
 
 /// The format of checkpoint messages (`Checkpoint` and the states in it, proto/rrvm.proto). Bump it when a
 /// state's meaning changes, so that a checkpoint from another version is refused rather than misread.
-public let checkpointFormatVersion: UInt32 = 2
+/// 3: a hart's state holds its TLB entries, recent code pages and decoded pages (HartState.tlb...), which a
+/// restore puts back; a format 2 state restored with them empty, which a guest breaking the fence rules can tell.
+public let checkpointFormatVersion: UInt32 = 3

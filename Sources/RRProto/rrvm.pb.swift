@@ -1730,8 +1730,8 @@ public nonisolated struct Rrvm_Checkpoint: Sendable {
   fileprivate var _ram: Rrvm_RamState? = nil
 }
 
-/// One hart's architectural state. The TLB and the decoded-instruction cache are not kept: a restore starts
-/// with them empty.
+/// One hart's state: its architectural state and, since checkpoint format 3, what it has cached that a guest
+/// breaking the fence rules can tell apart from memory (its TLB entries, its decoded code).
 public nonisolated struct Rrvm_HartState: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1969,11 +1969,92 @@ public nonisolated struct Rrvm_HartState: @unchecked Sendable {
   /// Clears the value of `slice`. Subsequent reads from it will return its default value.
   public mutating func clearSlice() {_uniqueStorage()._slice = nil}
 
+  /// The hart's caches (checkpoint format 3), host-independent: a restore puts them back as they were, so a
+  /// guest that changes a PTE without SFENCE.VMA, or code another hart runs without FENCE.I, goes on as in the
+  /// run the checkpoint came from.
+  public var tlb: [Rrvm_CachedTranslation] {
+    get {_storage._tlb}
+    set {_uniqueStorage()._tlb = newValue}
+  }
+
+  /// the code pages a jump finds without the TLB
+  public var recentCodePages: [Rrvm_CachedTranslation] {
+    get {_storage._recentCodePages}
+    set {_uniqueStorage()._recentCodePages = newValue}
+  }
+
+  /// every page of the decoded-instruction cache
+  public var decodedPages: [Rrvm_DecodedCodePage] {
+    get {_storage._decodedPages}
+    set {_uniqueStorage()._decodedPages = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A translation the hart cached: `table` is set * 3 + kind (sets: 0 M-mode, 1 S, 2 S with SUM, 3 U;
+/// kinds: 0 fetch, 1 load, 2 store; recent code pages are fetches, kind 0). Page numbers, not addresses: the
+/// virtual one arithmetic (VA >> 12, so that upper-half addresses stay short). `page_shift` is the size of the
+/// leaf that maps it (12, 21, 30, 39) or 64 where nothing is translated.
+public nonisolated struct Rrvm_CachedTranslation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var table: UInt32 = 0
+
+  public var virtualPage: Int64 = 0
+
+  public var physicalPage: UInt64 = 0
+
+  public var pageShift: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A page of the decoded-instruction cache (RAM or ROM). `current`: decoded since the last FENCE.I (false:
+/// kept from before one, or detached as data), `stores` this hart made into it since. `decoded_slots` is a
+/// bitmap, bit i for the halfword slot i (bit 0 of byte 0 first) holding a decoded instruction, trailing zero
+/// bytes left out; `decoded_from` the bytes the page was decoded from, where they differ from RAM (code
+/// another hart rewrote that this hart still runs).
+public nonisolated struct Rrvm_DecodedCodePage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var physicalPage: UInt64 = 0
+
+  public var current: Bool = false
+
+  public var stores: UInt32 = 0
+
+  public var decodedSlots: Data = Data()
+
+  public var decodedFrom: [Rrvm_CodeBytes] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rrvm_CodeBytes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offset: UInt32 = 0
+
+  public var bytes: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// What a hart paused inside a slice needs to go on with it exactly as if it had not stopped.
@@ -5500,7 +5581,7 @@ nonisolated extension Rrvm_Checkpoint: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HartState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0\u{1}slice\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hart\0\u{1}x\0\u{1}f\0\u{1}pc\0\u{1}privilege\0\u{1}retired\0\u{1}mstatus\0\u{1}medeleg\0\u{1}mideleg\0\u{1}mie\0\u{3}mip_software\0\u{3}interrupt_lines\0\u{3}sstc_pending\0\u{1}mtvec\0\u{1}stvec\0\u{1}mepc\0\u{1}sepc\0\u{1}mcause\0\u{1}scause\0\u{1}mtval\0\u{1}stval\0\u{1}mscratch\0\u{1}sscratch\0\u{1}satp\0\u{1}mcounteren\0\u{1}scounteren\0\u{1}menvcfg\0\u{1}senvcfg\0\u{1}mcountinhibit\0\u{1}stimecmp\0\u{1}minstret\0\u{1}mcycle\0\u{1}fflags\0\u{1}frm\0\u{1}pmpcfg\0\u{1}pmpaddr\0\u{3}waiting_for_interrupt\0\u{1}stuck\0\u{3}last_trap\0\u{1}reservation\0\u{1}slice\0\u{1}tlb\0\u{3}recent_code_pages\0\u{3}decoded_pages\0")
 
   fileprivate class _StorageClass {
     var _hart: UInt32 = 0
@@ -5544,6 +5625,9 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _lastTrap: Rrvm_HartTrap? = nil
     var _reservation: UInt64? = nil
     var _slice: Rrvm_SliceProgress? = nil
+    var _tlb: [Rrvm_CachedTranslation] = []
+    var _recentCodePages: [Rrvm_CachedTranslation] = []
+    var _decodedPages: [Rrvm_DecodedCodePage] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5595,6 +5679,9 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _lastTrap = source._lastTrap
       _reservation = source._reservation
       _slice = source._slice
+      _tlb = source._tlb
+      _recentCodePages = source._recentCodePages
+      _decodedPages = source._decodedPages
     }
   }
 
@@ -5654,6 +5741,9 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 39: try { try decoder.decodeSingularMessageField(value: &_storage._lastTrap) }()
         case 40: try { try decoder.decodeSingularUInt64Field(value: &_storage._reservation) }()
         case 41: try { try decoder.decodeSingularMessageField(value: &_storage._slice) }()
+        case 42: try { try decoder.decodeRepeatedMessageField(value: &_storage._tlb) }()
+        case 43: try { try decoder.decodeRepeatedMessageField(value: &_storage._recentCodePages) }()
+        case 44: try { try decoder.decodeRepeatedMessageField(value: &_storage._decodedPages) }()
         default: break
         }
       }
@@ -5789,6 +5879,15 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
       try { if let v = _storage._slice {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 41)
       } }()
+      if !_storage._tlb.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._tlb, fieldNumber: 42)
+      }
+      if !_storage._recentCodePages.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._recentCodePages, fieldNumber: 43)
+      }
+      if !_storage._decodedPages.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._decodedPages, fieldNumber: 44)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5839,10 +5938,143 @@ nonisolated extension Rrvm_HartState: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._lastTrap != rhs_storage._lastTrap {return false}
         if _storage._reservation != rhs_storage._reservation {return false}
         if _storage._slice != rhs_storage._slice {return false}
+        if _storage._tlb != rhs_storage._tlb {return false}
+        if _storage._recentCodePages != rhs_storage._recentCodePages {return false}
+        if _storage._decodedPages != rhs_storage._decodedPages {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_CachedTranslation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CachedTranslation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}table\0\u{3}virtual_page\0\u{3}physical_page\0\u{3}page_shift\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.table) }()
+      case 2: try { try decoder.decodeSingularSInt64Field(value: &self.virtualPage) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.physicalPage) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageShift) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.table != 0 {
+      try visitor.visitSingularUInt32Field(value: self.table, fieldNumber: 1)
+    }
+    if self.virtualPage != 0 {
+      try visitor.visitSingularSInt64Field(value: self.virtualPage, fieldNumber: 2)
+    }
+    if self.physicalPage != 0 {
+      try visitor.visitSingularUInt64Field(value: self.physicalPage, fieldNumber: 3)
+    }
+    if self.pageShift != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageShift, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_CachedTranslation, rhs: Rrvm_CachedTranslation) -> Bool {
+    if lhs.table != rhs.table {return false}
+    if lhs.virtualPage != rhs.virtualPage {return false}
+    if lhs.physicalPage != rhs.physicalPage {return false}
+    if lhs.pageShift != rhs.pageShift {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DecodedCodePage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DecodedCodePage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}physical_page\0\u{1}current\0\u{1}stores\0\u{3}decoded_slots\0\u{3}decoded_from\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.physicalPage) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.current) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.stores) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.decodedSlots) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.decodedFrom) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.physicalPage != 0 {
+      try visitor.visitSingularUInt64Field(value: self.physicalPage, fieldNumber: 1)
+    }
+    if self.current != false {
+      try visitor.visitSingularBoolField(value: self.current, fieldNumber: 2)
+    }
+    if self.stores != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stores, fieldNumber: 3)
+    }
+    if !self.decodedSlots.isEmpty {
+      try visitor.visitSingularBytesField(value: self.decodedSlots, fieldNumber: 4)
+    }
+    if !self.decodedFrom.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.decodedFrom, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DecodedCodePage, rhs: Rrvm_DecodedCodePage) -> Bool {
+    if lhs.physicalPage != rhs.physicalPage {return false}
+    if lhs.current != rhs.current {return false}
+    if lhs.stores != rhs.stores {return false}
+    if lhs.decodedSlots != rhs.decodedSlots {return false}
+    if lhs.decodedFrom != rhs.decodedFrom {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_CodeBytes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CodeBytes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.offset) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.bytes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.offset != 0 {
+      try visitor.visitSingularUInt32Field(value: self.offset, fieldNumber: 1)
+    }
+    if !self.bytes.isEmpty {
+      try visitor.visitSingularBytesField(value: self.bytes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_CodeBytes, rhs: Rrvm_CodeBytes) -> Bool {
+    if lhs.offset != rhs.offset {return false}
+    if lhs.bytes != rhs.bytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

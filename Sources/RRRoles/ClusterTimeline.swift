@@ -312,10 +312,18 @@ public final class ClusterTimeline {
         }
     }
 
-    /// Restores every process, then the sequencer and RAM; on a refusal, puts `rollback` back.
+    /// Restores RAM, then every process (a hart reads the bytes of its decoded code from RAM), then the
+    /// sequencer; on a refusal, puts RAM and `rollback` back.
     private func restoreProcesses(_ checkpoint: CheckpointHandle, rollback: ProcessStates?,
                                   then completion: @escaping (Result<Void, Error>) -> Void) {
+        let ramUndo: RAMCheckpoints.Undo
+        do {
+            ramUndo = try ram.restoreUndoably(checkpoint.ram)
+        } catch {
+            return completion(.failure(TimelineError("cannot restore the checkpoint at G=\(checkpoint.g): \(error)")))
+        }
         let undo = { [unowned self] (error: Error) in
+            self.ram.undo(ramUndo)
             guard let rollback else { return completion(.failure(error)) }
             self.collect(restoring: rollback) { _ in completion(.failure(error)) }
         }
@@ -323,10 +331,10 @@ public final class ClusterTimeline {
             if case .failure(let error) = restored { return undo(error) }
             do {
                 try self.sequencer.restoreState(checkpoint.sequencer)
-                self.statistics.pagesWrittenBack += try self.ram.restore(checkpoint.ram)
             } catch {
                 return undo(TimelineError("cannot restore the checkpoint at G=\(checkpoint.g): \(error)"))
             }
+            self.statistics.pagesWrittenBack += ramUndo.written
             completion(.success(()))
         }
     }
@@ -346,7 +354,8 @@ public final class ClusterTimeline {
     /// A checkpoint of this machine from its message (`message`), to `restore`; refused if it does not fit.
     public func checkpoint(from message: Rrvm_Checkpoint) throws -> CheckpointHandle {
         guard message.formatVersion == checkpointFormatVersion else {
-            throw CheckpointError("checkpoint format \(message.formatVersion), this rrvm reads \(checkpointFormatVersion)")
+            throw CheckpointError("checkpoint format \(message.formatVersion) cannot be read: this rrvm reads format "
+                                  + "\(checkpointFormatVersion) only (its harts' caches are part of the state)")
         }
         guard message.harts.count == Int(config.harts), message.devices.count == config.devices.count,
               message.inTransit.isEmpty else {

@@ -9,13 +9,14 @@
 /// but a checkpoint may be taken at a pause point inside a slice, which keeps it: dropping it on restore
 /// would make an SC fail that succeeded in the run the checkpoint came from.
 ///
+/// Beside it, what the hart has cached that a guest breaking the fence rules can tell from memory (checkpoint
+/// format 3; HartCacheSnapshot.swift): the software TLB's entries and the code pages recently entered (a guest
+/// that changes a page-table entry without SFENCE.VMA goes on with the old translation, and Linux clears PTE
+/// accessed bits without a flush when it ages pages), and the decoded-instruction cache (code another hart
+/// rewrote without this one executing FENCE.I is still run as it was decoded). A restore puts them back, so
+/// the run goes on exactly as the one the checkpoint came from.
+///
 /// What it leaves out, on purpose:
-/// - The software TLB and the decoded-instruction cache: a restore empties both. A guest that follows the
-///   ISA's fence rules (SFENCE.VMA after changing a page-table entry, FENCE.I after writing code) cannot
-///   tell. One that does not may: Linux clears PTE accessed bits without a flush when it ages pages, and a
-///   hart that restored walks the table (setting A again) where the original hit in its TLB. Making that
-///   exact too means emptying the caches at the same points in every run (wherever a checkpoint may be
-///   taken), which is the cluster step's decision.
 /// - A device access in flight: `Hart.snapshot()` refuses while one is pending (checkpoints are taken with
 ///   no device operation in flight), and a restore abandons one.
 /// - Debugger state (breakpoints): it belongs to the debugger session, not to the guest.
@@ -78,6 +79,13 @@ public struct HartSnapshot: Equatable {
     public var lastTrap: Trap?
     /// The physical address an LR reserved, if a reservation is held.
     public var reservation: UInt64?
+
+    /// The software TLB's valid entries, in slot order.
+    public var tlb: [Translation] = []
+    /// The code pages a jump finds without the TLB (`RecentPage`), in slot order.
+    public var recentCodePages: [Translation] = []
+    /// Every page of the decoded-instruction cache, by physical address.
+    public var decodedPages: [DecodedPage] = []
 
     public struct Trap: Equatable {
         public var cause: UInt64
@@ -157,12 +165,15 @@ extension Hart {
         s.lastTrap = lastTrap.map {
             HartSnapshot.Trap(cause: $0.cause, pc: $0.pc, value: $0.value, privilege: $0.priv, retired: $0.retired)
         }
+        s.tlb = savedTranslations()
+        (s.recentCodePages, s.decodedPages) = savedCode()
         return s
     }
 
-    /// Puts the hart back into `snapshot`'s state. The TLB and the decoded-instruction cache are emptied
-    /// (guest RAM may have changed under them) and any pending device access is abandoned. A snapshot of
-    /// another hart or with values this hart cannot hold is refused, leaving the hart as it was.
+    /// Puts the hart back into `snapshot`'s state, its TLB and decoded-instruction cache too (their bytes are
+    /// read from RAM, which must already be as it was at the snapshot); any pending device access is
+    /// abandoned. A snapshot of another hart or with values this hart cannot hold (a page outside its RAM and
+    /// ROM included) is refused, leaving the hart as it was.
     public func restore(_ s: HartSnapshot) throws {
         guard s.hartID == hartID else {
             throw HartSnapshotError("a snapshot of hart \(s.hartID) cannot be restored into hart \(hartID)")
@@ -181,6 +192,7 @@ extension Hart {
         guard s.reservation == nil || reservedHost != nil, !(s.reservation.map(isROM) ?? false) else {
             throw HartSnapshotError("hart \(s.hartID) snapshot: the reservation is not in RAM")
         }
+        let caches = try preparedCaches(s)
         for index in 1..<32 { regs[index] = s.x[index] }
         for index in 0..<32 { regs[RegisterFile.fpBase + index] = s.f[index] }
         pcValue = s.pc
@@ -226,8 +238,8 @@ extension Hart {
         resumeFromBreakpoint = nil
         watchesSuspended = false
         reservation = reservedHost.map { UInt64(UInt(bitPattern: $0)) } ?? .max
-        pmpChanged()  // rebuilds the PMP rules and empties the whole TLB
-        invalidateDecodedInstructions()
+        pmpChanged()  // rebuilds the PMP rules
+        installCaches(caches)
         selectTLBs()
     }
 }

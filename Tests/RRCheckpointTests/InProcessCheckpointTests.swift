@@ -117,6 +117,15 @@ final class InProcessCheckpointTests: XCTestCase {
         try checkRestoresExactly("smp-contend", harts: 4, at: [0.3, 0.7])
     }
 
+    /// Guests that break the fence rules: stale-tlb reads and writes through a translation whose PTE it changed
+    /// without SFENCE.VMA, stale-code's hart 0 runs code hart 1 rewrote without FENCE.I on hart 0 (checkpoints
+    /// before the rewrite, while hart 0 does not run that code, and after it). A restore puts back the TLB and
+    /// the decoded code, so each goes on as it did (with them emptied, the stale translation and code are gone).
+    func testGuestsBreakingTheFenceRulesRestoreExactly() throws {
+        try checkRestoresExactly("stale-tlb", at: [0.3, 0.8])
+        try checkRestoresExactly("stale-code", harts: 2, at: [0.15, 0.3, 0.8])
+    }
+
     /// Automatic checkpoints, then seeks back and forth: each arrival at a G gives the same machine (every
     /// process's state, RAM, console), and a seek beyond the end is refused, leaving the machine where it was.
     func testSeeksBackAndForthArriveAtTheSameMachine() throws {
