@@ -43,6 +43,29 @@ final class CheckpointTests: XCTestCase {
         XCTAssertTrue(replay.leftoversOnceGone().isEmpty)
     }
 
+    /// Guests that break the fence rules, recorded and replayed with checkpoint round trips: stale-tlb reads
+    /// and writes through a translation whose PTE it changed without SFENCE.VMA; in stale-code hart 1 rewrites
+    /// code hart 0 ran, and hart 0 runs it again without FENCE.I. Each round is identical after its restore
+    /// (the harts' TLB entries and decoded code are part of the checkpoint; emptied, the replay would see the
+    /// new translation and code where the recording saw the old).
+    func testGuestsBreakingTheFenceRulesReplayIdenticallyThroughCheckpointRoundTrips() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-fence-rules-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, harts, stale) in [("stale-tlb", 1, "stale-tlb: 200000 loads through the old translation, 0 through the new"),
+                                     ("stale-code", 2, "stale-code: 200000 calls ran the old code, 0 the new")] {
+            let log = directory.appendingPathComponent("\(name).log").path
+            let record = try RRCtlRun(["up", "--smp", String(harts), "--bios", "none", "--kernel", try Harness.guest(name),
+                                       "--record", log])
+            XCTAssertEqual(record.wait(seconds: 120), 0, record.errors)
+            XCTAssertTrue(record.output.contains(stale) && record.output.contains("PASS \(name)"), record.output)
+            let replay = try RRCtlRun(["replay", log, "--verify-checkpoints", "10", "--seed", "3"])
+            XCTAssertEqual(replay.wait(seconds: 120), 0, "\(name): \(replay.errors)")
+            XCTAssertTrue(replay.errors.contains("10 checkpoint round trips identical"), "\(name): \(replay.errors)")
+            XCTAssertTrue(replay.leftoversOnceGone().isEmpty)
+        }
+    }
+
     /// Automatic checkpoints within a budget: the replay still matches the recording, console included.
     func testAutomaticCheckpointsLeaveTheReplayAsRecorded() throws {
         let (log, console) = try linuxLog()
