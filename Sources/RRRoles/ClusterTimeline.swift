@@ -25,6 +25,8 @@ public final class CheckpointHandle {
     let ram: RAMCheckpoints.Checkpoint
     /// Bytes of the process states (without RAM).
     public let stateBytes: Int
+    /// Bytes of the harts' states (their caches included), together.
+    public let hartStateBytes: Int
     /// Pages this checkpoint copied (changed since the previous one).
     public var changedPages: Int { ram.changedPages }
 
@@ -36,8 +38,8 @@ public final class CheckpointHandle {
         self.harts = harts
         self.devices = devices
         self.ram = ram
-        stateBytes = serializedSize(sequencer) + harts.reduce(0) { $0 + serializedSize($1) }
-            + devices.reduce(0) { $0 + serializedSize($1) }
+        hartStateBytes = harts.reduce(0) { $0 + serializedSize($1) }
+        stateBytes = serializedSize(sequencer) + hartStateBytes + devices.reduce(0) { $0 + serializedSize($1) }
     }
 }
 
@@ -446,8 +448,8 @@ public final class ClusterTimeline {
         }
     }
 
-    /// One line for RRVM_STATS and the benchmark: automatic checkpoints kept and taken, their memory, and
-    /// the average host time of a checkpoint and a restore.
+    /// One line for RRVM_STATS and the benchmark: automatic checkpoints kept and taken, their memory (a
+    /// hart's state on average), and the average host time of a checkpoint and a restore.
     public var summary: String {
         let stats = statistics
         func average(_ total: UInt64, _ count: Int) -> String {
@@ -455,8 +457,10 @@ public final class ClusterTimeline {
         }
         let kept = automatic.isEmpty ? "no automatic checkpoints kept, "
             : "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "
+        let hartStates = automatic.reduce(0) { $0 + $1.harts.count }
+        let perHart = hartStates == 0 ? "" : " (a hart's state \(automatic.reduce(0) { $0 + $1.hartStateBytes } / hartStates) bytes)"
         return kept + "\(stats.checkpoints) checkpoints taken, \(stats.thinned) thinned, \(formatBytes(memoryBytes)) held"
-            + (policy.map { " of a \(formatBytes($0.budget)) budget, one every \($0.interval) G" } ?? "")
+            + perHart + (policy.map { " of a \(formatBytes($0.budget)) budget, one every \($0.interval) G" } ?? "")
             + "; checkpoint \(average(stats.checkpointNanoseconds, stats.checkpoints)) ms, restore "
             + "\(average(stats.restoreNanoseconds, stats.restores)) ms on average (\(stats.restores) restores, "
             + "\(stats.pagesWrittenBack) pages written back)"
