@@ -38,7 +38,7 @@ extension HartSnapshot {
         public var physicalPage: UInt64
         /// Filled since the last FENCE.I (false: from before one, or detached as data).
         public var current: Bool
-        /// This hart's stores into the page since it became current.
+        /// This hart's stores into the page since it became current (0 for a page that is not).
         public var stores: UInt32
         /// Bit i (bit i % 8 of byte i / 8) set: halfword slot i holds a decoded instruction. Trailing zero bytes
         /// are left out.
@@ -113,6 +113,7 @@ extension Hart {
         for index in 0..<codePageCount {
             guard let page = codePages[index] else { continue }
             let physical = physicalPage(ofCodeIndex: index)
+            let current = codeGeneration[index] == generation
             physicalPages[UInt(bitPattern: page)] = physical
             var slots = [UInt8](repeating: 0, count: 256)
             var used = 0
@@ -121,8 +122,9 @@ extension Hart {
                 used = (slot >> 3) + 1
             }
             slots.removeLast(256 - used)
+            // Only a current page counts stores (one detached at `CodePage.storeLimit` keeps its count).
             pages.append(HartSnapshot.DecodedPage(
-                physicalPage: physical, current: codeGeneration[index] == generation, stores: codeStores[index],
+                physicalPage: physical, current: current, stores: current ? codeStores[index] : 0,
                 decodedSlots: slots, decodedFrom: differences(CodePage.snapshot(page), hostAddress(physical: physical, size: 4096)!)))
         }
         var recent: [HartSnapshot.Translation] = []
@@ -190,7 +192,7 @@ extension Hart {
             guard pageIndices.updateValue(prepared.pages.count, forKey: saved.physicalPage) == nil else {
                 throw HartSnapshotError("\(page) is there twice")
             }
-            guard saved.stores < CodePage.storeLimit, saved.decodedSlots.count <= 256 else {
+            guard saved.stores < CodePage.storeLimit && (saved.current || saved.stores == 0), saved.decodedSlots.count <= 256 else {
                 throw HartSnapshotError("\(page): store count or slot map out of range")
             }
             var bytes = Array(UnsafeRawBufferPointer(start: host, count: 4096))
