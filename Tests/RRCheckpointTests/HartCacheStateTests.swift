@@ -64,6 +64,27 @@ final class HartCacheStateTests: XCTestCase {
         XCTAssertEqual(try fresh.snapshot(), try original.snapshot())
     }
 
+    /// A hart storing into its own code page: at `CodePage.storeLimit` stores the page is detached as data,
+    /// and comes back as it was (a fresh hart restored from it goes on to the same caches).
+    func testACodePageDetachedByItsStoresComesBack() throws {
+        let ram = makeRAM()
+        // sw x0, 0x400(x5); j -4: stores into its own page, 350 times.
+        for (index, word) in ([0x4002_a023, 0xffdf_f06f] as [UInt32]).enumerated() {
+            (ram + 4 * index).storeBytes(of: word, as: UInt32.self)
+        }
+        let original = makeHart(ram)
+        original.setRegister(5, Self.ramBase)
+        XCTAssertEqual(original.run(budget: 700, globalCount: 0), .budgetExhausted)
+        let saved = try original.snapshot()
+        XCTAssertEqual(saved.decodedPages.map(\.current), [false], "detached")
+        let fresh = makeHart(ram)
+        try fresh.restore(try throughBytes(saved))
+        XCTAssertEqual(try fresh.snapshot(), saved)
+        XCTAssertEqual(original.run(budget: 100, globalCount: 700), .budgetExhausted)
+        XCTAssertEqual(fresh.run(budget: 100, globalCount: 700), .budgetExhausted)
+        XCTAssertEqual(try fresh.snapshot(), try original.snapshot())
+    }
+
     /// Translated entries (a 1 GiB leaf in the upper half, a 4 KiB one) put back into a hart whose page table
     /// maps nothing: it fetches and loads through them alone, as the hart did that cached them.
     func testTranslationsArePutBackAndUsedWithoutAWalk() throws {
