@@ -70,11 +70,9 @@ extension HartSnapshot {
 struct PreparedCaches {
     struct Page {
         var index: Int
-        var current: Bool
-        var stores: UInt32
-        /// The bytes the page was decoded from (RAM with the snapshot's differences over it).
-        var bytes: [UInt8]
-        var decodedSlots: [Int]
+        /// Its RAM or ROM bytes.
+        var host: UnsafeMutableRawPointer
+        var saved: HartSnapshot.DecodedPage
     }
 
     struct Entry {
@@ -195,20 +193,18 @@ extension Hart {
             guard saved.stores < CodePage.storeLimit && (saved.current || saved.stores == 0), saved.decodedSlots.count <= 256 else {
                 throw HartSnapshotError("\(page): store count or slot map out of range")
             }
-            var bytes = Array(UnsafeRawBufferPointer(start: host, count: 4096))
+            var lastHalfword = host.load(fromByteOffset: 4094, as: UInt8.self)
             for run in saved.decodedFrom {
                 guard run.offset >= 0, run.offset <= 4096, run.bytes.count <= 4096 - run.offset else {
                     throw HartSnapshotError("\(page): bytes beyond the page")
                 }
-                bytes.replaceSubrange(run.offset..<run.offset + run.bytes.count, with: run.bytes)
+                if (run.offset..<run.offset + run.bytes.count).contains(4094) { lastHalfword = run.bytes[4094 - run.offset] }
             }
-            let slots = (0..<2048).filter(saved.isDecoded)
             // Only a compressed instruction is decoded in the page's last slot (a longer one spans two pages).
-            if slots.last == 2047 && bytes[4094] & 3 == 3 {
+            if saved.isDecoded(2047) && lastHalfword & 3 == 3 {
                 throw HartSnapshotError("\(page): an instruction decoded across the page's end")
             }
-            prepared.pages.append(PreparedCaches.Page(index: index, current: saved.current, stores: saved.stores,
-                                                      bytes: bytes, decodedSlots: slots))
+            prepared.pages.append(PreparedCaches.Page(index: index, host: host, saved: saved))
         }
         func entry(_ t: HartSnapshot.Translation, _ name: String) throws -> PreparedCaches.Entry {
             let at = "\(what): \(name) for 0x\(String(t.virtualPage, radix: 16))"
@@ -238,7 +234,7 @@ extension Hart {
         used = []
         for t in s.recentCodePages {
             var e = try entry(t, "recent code page")
-            guard t.kind == AccessKind.fetch.rawValue, let page = pageIndices[t.physicalPage], prepared.pages[page].current else {
+            guard t.kind == AccessKind.fetch.rawValue, let page = pageIndices[t.physicalPage], prepared.pages[page].saved.current else {
                 throw HartSnapshotError("\(what): the recent code page 0x\(String(t.virtualPage, radix: 16)) is not a current decoded page")
             }
             e.slot = t.set * RecentPage.count + Int((t.virtualPage >> 12) & RecentPage.mask)
@@ -252,24 +248,42 @@ extension Hart {
     /// the watched pages and the breakpoints must be the ones the hart runs with (the markers and breakpoint
     /// slots are derived from them).
     func installCaches(_ caches: PreparedCaches) {
+        // Pages allocated for the snapshot's are reused (their slots reset), the others freed.
+        var reused = [UnsafeMutablePointer<DecodedInstruction>?](repeating: nil, count: caches.pages.count)
+        for (position, saved) in caches.pages.enumerated() {
+            reused[position] = codePages[saved.index]
+            codePages[saved.index] = nil
+        }
         dropCodeCache()
         currentPage = lookupPage
         flushAllTLBs()
-        for saved in caches.pages {
-            let page = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: CodePage.capacity)
-            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
-            resetSlots(page)
-            saved.bytes.withUnsafeBytes { CodePage.snapshot(page).copyMemory(from: $0.baseAddress!, byteCount: 4096) }
-            let bytes = CodePage.snapshot(page)
-            for slot in saved.decodedSlots {
-                let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
-                let decoded = low & 3 != 3
-                    ? Decoder.decodeCompressed(low) : Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self))
-                page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint) : decoded
+        for (position, prepared) in caches.pages.enumerated() {
+            let saved = prepared.saved
+            let page: UnsafeMutablePointer<DecodedInstruction>
+            if let existing = reused[position] {
+                page = existing
+            } else {
+                page = .allocate(capacity: CodePage.capacity)
+                page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             }
-            codePages[saved.index] = page
-            codeGeneration[saved.index] = saved.current ? generation : 0
-            codeStores[saved.index] = saved.stores
+            resetSlots(page)
+            let bytes = CodePage.snapshot(page)
+            bytes.copyMemory(from: prepared.host, byteCount: 4096)
+            for run in saved.decodedFrom where !run.bytes.isEmpty {
+                run.bytes.withUnsafeBytes { (bytes + run.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            for (byteIndex, byte) in saved.decodedSlots.enumerated() where byte != 0 {
+                for bit in 0..<8 where byte & (1 << bit) != 0 {
+                    let slot = byteIndex * 8 + bit
+                    let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
+                    let decoded = low & 3 != 3
+                        ? Decoder.decodeCompressed(low) : Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self))
+                    page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint) : decoded
+                }
+            }
+            codePages[prepared.index] = page
+            codeGeneration[prepared.index] = saved.current ? generation : 0
+            codeStores[prepared.index] = saved.stores
             allocatedCodePages += 1
         }
         for e in caches.tlb {
