@@ -2019,7 +2019,8 @@ public nonisolated struct Rrvm_CachedTranslation: Sendable {
 }
 
 /// A page of the decoded-instruction cache (RAM or ROM). `current`: decoded since the last FENCE.I (false:
-/// kept from before one, or detached as data), `stores` this hart made into it since. `decoded_slots` is a
+/// kept from before one, or detached as data), `stores` this hart made into it since (0 when not current;
+/// at 256 a page is detached). `decoded_slots` is a
 /// bitmap, bit i for the halfword slot i (bit 0 of byte 0 first) holding a decoded instruction, trailing zero
 /// bytes left out; `decoded_from` the bytes the page was decoded from, where they differ from RAM (code
 /// another hart rewrote that this hart still runs).
