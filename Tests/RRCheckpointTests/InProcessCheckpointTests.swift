@@ -192,6 +192,19 @@ final class InProcessCheckpointTests: XCTestCase {
         XCTAssertEqual(machine.console, reference.console)
     }
 
+    /// A checkpoint of format 2 (before the harts' caches were kept) is refused in one line naming both formats.
+    func testRefusesACheckpointOfAnOlderFormat() throws {
+        let (config, boot) = try plan("rtc", harts: 1, disk: false)
+        let machine = try InProcessMachine(config: config, boot: boot)
+        XCTAssertTrue(machine.run(untilCheckpointAt: 1_000))
+        var checkpoint = try machine.checkpoint()
+        XCTAssertEqual(checkpoint.formatVersion, checkpointFormatVersion)
+        checkpoint.formatVersion = 2
+        XCTAssertThrowsError(try InProcessMachine(config: config, boot: boot).restore(checkpoint)) {
+            XCTAssertEqual("\($0)", "checkpoint format 2 cannot be read: this rrvm reads format 3 only (its harts' caches are part of the state)")
+        }
+    }
+
     func testRefusesACheckpointOfAnotherMachine() throws {
         let (one, boot) = try plan("rtc", harts: 1, disk: false)
         let machine = try InProcessMachine(config: one, boot: boot)

@@ -44,6 +44,28 @@ final class RAMCheckpointTests: XCTestCase {
         XCTAssertEqual(try store.restore(second), 0)
     }
 
+    /// A restore that must be taken back (a process refused its state): RAM and the base of the next
+    /// checkpoint are as before it.
+    func testAnUndoneRestoreLeavesRAMAndTheBaseAsBefore() throws {
+        let ram = makeRAM()
+        let store = RAMCheckpoints(ram: ram, size: size)
+        (ram + 3 * 4096).storeBytes(of: 0x11, as: UInt8.self)
+        let first = store.take()
+        (ram + 3 * 4096).storeBytes(of: 0x22, as: UInt8.self)
+        (ram + 40 * 4096 + 9).storeBytes(of: 0x33, as: UInt8.self)
+        let second = store.take()
+        (ram + 41 * 4096).storeBytes(of: 0x44, as: UInt8.self)  // since the last checkpoint
+        let present = contents(ram)
+
+        let undo = try store.restoreUndoably(first)
+        XCTAssertEqual(undo.written, 3, "pages 3, 40 and 41")
+        XCTAssertEqual((ram + 3 * 4096).load(as: UInt8.self), 0x11)
+        store.undo(undo)
+        XCTAssertEqual(contents(ram), present)
+        XCTAssertEqual(store.latest?.id, second.id, "the next checkpoint compares with the second again")
+        XCTAssertEqual(store.take().changedPages, 1, "page 41 alone changed since the second")
+    }
+
     func testMessagesRoundTripThroughBytesAloneAndAsDeltas() throws {
         let ram = makeRAM()
         let store = RAMCheckpoints(ram: ram, size: size)
