@@ -257,21 +257,31 @@ extension Hart {
         dropCodeCache()
         currentPage = lookupPage
         flushAllTLBs()
+        // The bytes each page was decoded from: RAM with the snapshot's differences over it.
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { bytes.deallocate() }
         for (position, prepared) in caches.pages.enumerated() {
             let saved = prepared.saved
+            bytes.copyMemory(from: prepared.host, byteCount: 4096)
+            for run in saved.decodedFrom where !run.bytes.isEmpty {
+                run.bytes.withUnsafeBytes { (bytes + run.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
             let page: UnsafeMutablePointer<DecodedInstruction>
             if let existing = reused[position] {
                 page = existing
+                // Going back to a recent checkpoint, most pages are as they were: decoded from the same bytes, the
+                // same slots decoded (a slot's decoding depends on its bytes alone), so they stay.
+                if memcmp(CodePage.snapshot(page), bytes, 4096) == 0
+                    && (0..<2048).allSatisfy({ (page[$0].op != .undecoded) == saved.isDecoded($0) }) {
+                    install(page, prepared)
+                    continue
+                }
             } else {
                 page = .allocate(capacity: CodePage.capacity)
                 page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             }
             resetSlots(page)
-            let bytes = CodePage.snapshot(page)
-            bytes.copyMemory(from: prepared.host, byteCount: 4096)
-            for run in saved.decodedFrom where !run.bytes.isEmpty {
-                run.bytes.withUnsafeBytes { (bytes + run.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            }
+            CodePage.snapshot(page).copyMemory(from: bytes, byteCount: 4096)
             for (byteIndex, byte) in saved.decodedSlots.enumerated() where byte != 0 {
                 for bit in 0..<8 where byte & (1 << bit) != 0 {
                     let slot = byteIndex * 8 + bit
@@ -281,10 +291,7 @@ extension Hart {
                     page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint) : decoded
                 }
             }
-            codePages[prepared.index] = page
-            codeGeneration[prepared.index] = saved.current ? generation : 0
-            codeStores[prepared.index] = saved.stores
-            allocatedCodePages += 1
+            install(page, prepared)
         }
         for e in caches.tlb {
             let kind = e.slot % TLBLayout.setStride / TLBLayout.entries
@@ -303,5 +310,12 @@ extension Hart {
             recentPageMasks[e.slot] = e.mask
             if e.slot >= RecentPage.count { largestLeafMask = max(largestLeafMask, e.mask) }
         }
+    }
+
+    private func install(_ page: UnsafeMutablePointer<DecodedInstruction>, _ prepared: PreparedCaches.Page) {
+        codePages[prepared.index] = page
+        codeGeneration[prepared.index] = prepared.saved.current ? generation : 0
+        codeStores[prepared.index] = prepared.saved.stores
+        allocatedCodePages += 1
     }
 }
