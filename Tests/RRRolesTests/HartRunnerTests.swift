@@ -242,6 +242,38 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    /// Writes to registers declared set by writes (the CLINT's msip words) are posted and keep the declaration, with
+    /// the value written: the hart's own MSIP follows its msip at once, and raising another hart's ends the slice
+    /// `Schedule.sliceLeftAfterIPI` instructions later (as the answer to a waited IPI did).
+    func testWritesToRegistersSetByWritesArePostedAndKeepTheDeclaration() {
+        let runner = runner([
+            Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 1),
+            Assemble.sw(7, 4, 6),    // msip of hart 1: an IPI, posted
+            Assemble.sw(0, 0, 6),    // this hart clears its own msip: posted, MSIP drops here
+            Assemble.lw(10, 4, 6),   // answered from the declaration, with the value written
+            Assemble.lw(11, 0, 6),
+        ] + Self.countingLoop)
+        let msip = InterruptNumber.mask(InterruptNumber.machineSoftware)
+        run(runner, budget: 100_000) { run in
+            run.interruptLines = msip
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = (0..<2).map { hart in .with {
+                    $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = hart == 0 ? 1 : 0
+                    $0.setByWriteMask = 1; $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = UInt32(hart)
+                } }
+            }]
+        }
+        XCTAssertEqual(transport.awaited, 0, "nothing waited")
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true])
+        XCTAssertEqual(transport.requests.map(\.write), [true, true, false, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, false, true, true])
+        XCTAssertEqual(runner.hart.register(10), 1)
+        XCTAssertEqual(runner.hart.register(11), 0)
+        XCTAssertEqual((runner.hart.readCSR(0x344) ?? 0) & msip, 0, "the hart's own MSIP follows its write")
+        XCTAssertEqual(transport.yields.map(\.executed), [3 + Schedule.sliceLeftAfterIPI])
+    }
+
     /// The UART's declaration while THR is output only: LSR reads 0x60, kept by THR writes.
     static let consoleDeclaration: [Rrvm_DeviceStableReads] = [.with {
         $0.device = 0
