@@ -95,14 +95,14 @@ final class HartRunnerTests: XCTestCase {
     override func tearDown() { ram.deallocate() }
 
     /// A hart whose boot ROM holds `program`.
-    func runner(_ program: [UInt32]) -> HartRunner {
+    func runner(_ program: [UInt32], waitedDeviceChangesRAM: Bool = false) -> HartRunner {
         var config = Rrvm_MachineConfig()
         config.harts = 1
         config.ramSize = 1 << 20
         config.bootRom = Assemble.bytes(program)
         config.devices = [
             .with { $0.kind = .uart; $0.base = Self.postedWindow; $0.size = 0x100 },
-            .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true },
+            .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true; $0.dma = waitedDeviceChangesRAM },
         ]
         let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
         transport.runner = runner
@@ -272,6 +272,20 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(runner.hart.register(11), 0)
         XCTAssertEqual((runner.hart.readCSR(0x344) ?? 0) & msip, 0, "the hart's own MSIP follows its write")
         XCTAssertEqual(transport.yields.map(\.executed), [3 + Schedule.sliceLeftAfterIPI])
+    }
+
+    /// A device that changes guest RAM gets every write it waits for, whatever it declares.
+    func testWritesToADeviceThatChangesRAMWaitWhateverItDeclares() {
+        let runner = runner([Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 1), Assemble.sw(7, 0, 6)] + Self.countingLoop,
+                            waitedDeviceChangesRAM: true)
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with { $0.offset = 0; $0.size = 4; $0.setByWriteMask = 1 }]
+            }]
+        }
+        XCTAssertEqual(transport.requests.map(\.posted), [false])
+        XCTAssertTrue(runner.awaitingReply)
     }
 
     /// The UART's declaration while THR is output only: LSR reads 0x60, kept by THR writes.
