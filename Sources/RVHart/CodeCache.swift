@@ -232,10 +232,10 @@ extension Hart {
     }
 
     /// Decodes the instruction at `offset` of a page whose bytes are at `host` and the ones that follow it in a
-    /// straight line, up to a jump, a system instruction, a slot already decoded, the page's last whole
-    /// instruction or `CodePage.decodeAhead` instructions: the loop then runs them without a slow step each. The
-    /// page's translation and permissions are the first instruction's; slots decoded ahead are like any other
-    /// (a store of this hart into the page resets the slots it overlaps).
+    /// straight line (past calls, whose returns come back to it), up to another jump, a system instruction, a slot
+    /// already decoded, the page's last whole instruction or `CodePage.decodeAhead` instructions: the loop then
+    /// runs them without a slow step each. The page's translation and permissions are the first instruction's;
+    /// slots decoded ahead are like any other (a store of this hart into the page resets the slots it overlaps).
     private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
                                     from first: Int) {
         var offset = first
@@ -249,7 +249,12 @@ extension Hart {
             (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
             page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
             switch decoded.op {
-            case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return
+            case .jal, .jalr, .cJalr:
+                // Past a call (a link register written): its return runs the instruction after it, which would
+                // otherwise cost a decoding slow step.
+                if decoded.rd == UInt8(RegisterFile.zeroSink) { return }
+                offset += compressed ? 2 : 4
+            case .cJal, .system, .illegal: return
             default: offset += compressed ? 2 : 4
             }
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
