@@ -22,6 +22,50 @@ enum CodePage {
     }
 }
 
+/// Where decoded pages live: one mapping reserved for `CodePage.allocationLimit` of them, handed out in order and
+/// taken back all at once (`dropCodeCache`). Kernel code spreads over hundreds of decoded pages; from separate
+/// heap blocks each cost the host five page faults when first filled, and the loop's slot fetches after jumps
+/// missed the host's TLB. Here huge pages (where the host allows them) back them: a fault per hundred pages and
+/// few host TLB entries.
+struct CodePageArena {
+    /// Bytes per decoded page, whole cache lines.
+    static let stride = (CodePage.capacity * MemoryLayout<DecodedInstruction>.stride + 63) & ~63
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+    private let mapped: Bool
+    private var used = 0
+
+    init() {
+        bytes = CodePage.allocationLimit * CodePageArena.stride
+        // Reserved, not committed: the host backs only the pages filled.
+        if let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+           mapping != MAP_FAILED {
+            madvise(mapping, bytes, MADV_HUGEPAGE)
+            base = mapping
+            mapped = true
+        } else {
+            base = .allocate(byteCount: bytes, alignment: 64)
+            mapped = false
+        }
+    }
+
+    /// The next unused page, uninitialised; nil when all are in use.
+    mutating func allocate() -> UnsafeMutablePointer<DecodedInstruction>? {
+        guard used < CodePage.allocationLimit else { return nil }
+        defer { used += 1 }
+        return (base + used * CodePageArena.stride).bindMemory(to: DecodedInstruction.self, capacity: CodePage.capacity)
+    }
+
+    /// Every page is free again (their contents are stale; `enterPage` initialises a page it allocates).
+    mutating func reset() {
+        used = 0
+    }
+
+    func release() {
+        if mapped { munmap(base, bytes) } else { base.deallocate() }
+    }
+}
+
 /// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Each fetch TLB set
 /// (privilege) has its own, so traps and returns keep them. Valid while translation, PMP and the decoded cache
 /// stay as they were: every change flushes them all.
@@ -93,7 +137,7 @@ extension Hart {
     /// trap raised when pc cannot be fetched.
     @inline(never)
     func enterPage(_ pc: UInt64) -> Bool {
-        if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        if allocatedCodePages >= min(codePageLimit, CodePage.allocationLimit) { dropCodeCache() }
         counters.pagesEntered &+= 1
         let pageBase = pc & ~0xfff
         let slot = Int((pc >> 12) & TLBLayout.indexMask)
@@ -111,7 +155,7 @@ extension Hart {
         if let existing = codePages[index] {
             page = existing
         } else {
-            page = .allocate(capacity: CodePage.capacity)
+            page = codeArena.allocate()!  // fewer than `CodePage.allocationLimit` are in use (above)
             page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             codePages[index] = page
             allocatedCodePages += 1
@@ -263,10 +307,10 @@ extension Hart {
     /// Frees every decoded page. Only called where the loop is about to replace its page pointer.
     func dropCodeCache() {
         for index in 0..<codePageCount {
-            codePages[index]?.deallocate()
             codePages[index] = nil
             codeGeneration[index] = 0
         }
+        codeArena.reset()
         allocatedCodePages = 0
         flushStoreTLBs()
         forgetRecentPages()

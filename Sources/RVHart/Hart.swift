@@ -231,6 +231,7 @@ public final class Hart {
     let codeGeneration: UnsafeMutablePointer<UInt32>
     let codeStores: UnsafeMutablePointer<UInt32>
     var generation: UInt32 = 1
+    var codeArena = CodePageArena()
     var allocatedCodePages = 0
     var codePageLimit = CodePage.allocationLimit
     /// A page whose every slot sends the loop to look pc up again.
@@ -306,7 +307,7 @@ public final class Hart {
     }
 
     deinit {
-        for index in 0..<codePageCount { codePages[index]?.deallocate() }
+        codeArena.release()
         codePages.deallocate()
         codeGeneration.deallocate()
         codeStores.deallocate()
