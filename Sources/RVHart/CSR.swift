@@ -72,8 +72,13 @@ extension Hart {
             writeCSR(csr, value, executed: executed)
             if csr == CSR.sstatus || csr == CSR.mstatus {
                 // The loop reloads its data TLB after every out-of-line instruction and reads the other status
-                // fields where it uses them: only an interrupt enable turned on can make something due now.
-                if mstatus & ~statusBefore & (MStatus.sie | MStatus.mie) != 0 { stop = .refresh }
+                // fields where it uses them: only an interrupt enable turned on can make something due now, and
+                // only when an interrupt is then takeable (pending bits and the Sstc comparator change only at
+                // events, which re-examine them anyway). The kernel's irq restore sets SIE with nothing pending
+                // tens of thousands of times a boot; each refresh would cost an event and two mode switches.
+                if mstatus & ~statusBefore & (MStatus.sie | MStatus.mie) != 0 && interruptToTake() != nil {
+                    stop = .refresh
+                }
             } else if !CSR.isTrapContext(csr) {
                 stop = .refresh
             }

@@ -22,6 +22,50 @@ enum CodePage {
     }
 }
 
+/// Where decoded pages live: one mapping reserved for `CodePage.allocationLimit` of them, handed out in order and
+/// taken back all at once (`dropCodeCache`). Kernel code spreads over hundreds of decoded pages; from separate
+/// heap blocks each cost the host five page faults when first filled, and the loop's slot fetches after jumps
+/// missed the host's TLB. Here huge pages (where the host allows them) back them: a fault per hundred pages and
+/// few host TLB entries.
+struct CodePageArena {
+    /// Bytes per decoded page, whole cache lines.
+    static let stride = (CodePage.capacity * MemoryLayout<DecodedInstruction>.stride + 63) & ~63
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+    private let mapped: Bool
+    private var used = 0
+
+    init() {
+        bytes = CodePage.allocationLimit * CodePageArena.stride
+        // Reserved, not committed: the host backs only the pages filled.
+        if let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+           mapping != MAP_FAILED {
+            madvise(mapping, bytes, MADV_HUGEPAGE)
+            base = mapping
+            mapped = true
+        } else {
+            base = .allocate(byteCount: bytes, alignment: 64)
+            mapped = false
+        }
+    }
+
+    /// The next unused page, uninitialised; nil when all are in use.
+    mutating func allocate() -> UnsafeMutablePointer<DecodedInstruction>? {
+        guard used < CodePage.allocationLimit else { return nil }
+        defer { used += 1 }
+        return (base + used * CodePageArena.stride).bindMemory(to: DecodedInstruction.self, capacity: CodePage.capacity)
+    }
+
+    /// Every page is free again (their contents are stale; `enterPage` initialises a page it allocates).
+    mutating func reset() {
+        used = 0
+    }
+
+    func release() {
+        if mapped { munmap(base, bytes) } else { base.deallocate() }
+    }
+}
+
 /// A page `enterPage` made current, remembered so that jumps back to it skip the lookup. Each fetch TLB set
 /// (privilege) has its own, so traps and returns keep them. Valid while translation, PMP and the decoded cache
 /// stay as they were: every change flushes them all.
@@ -30,8 +74,10 @@ struct RecentPage {
     var key: UInt
 
     static let invalid = RecentPage(base: .max, key: 0)
-    static let count = 256
-    static let mask: UInt64 = 255
+    /// Per set, direct-mapped by page number: as many as a kernel's hot text spans without conflicts (a Linux
+    /// boot looked pages up 30K times with 256, 5.6K with 1024).
+    static let count = 1024
+    static let mask: UInt64 = 1023
 }
 
 extension Hart {
@@ -93,7 +139,7 @@ extension Hart {
     /// trap raised when pc cannot be fetched.
     @inline(never)
     func enterPage(_ pc: UInt64) -> Bool {
-        if allocatedCodePages >= codePageLimit { dropCodeCache() }
+        if allocatedCodePages >= min(codePageLimit, CodePage.allocationLimit) { dropCodeCache() }
         counters.pagesEntered &+= 1
         let pageBase = pc & ~0xfff
         let slot = Int((pc >> 12) & TLBLayout.indexMask)
@@ -111,7 +157,7 @@ extension Hart {
         if let existing = codePages[index] {
             page = existing
         } else {
-            page = .allocate(capacity: CodePage.capacity)
+            page = codeArena.allocate()!  // fewer than `CodePage.allocationLimit` are in use (above)
             page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             codePages[index] = page
             allocatedCodePages += 1
@@ -232,10 +278,10 @@ extension Hart {
     }
 
     /// Decodes the instruction at `offset` of a page whose bytes are at `host` and the ones that follow it in a
-    /// straight line, up to a jump, a system instruction, a slot already decoded, the page's last whole
-    /// instruction or `CodePage.decodeAhead` instructions: the loop then runs them without a slow step each. The
-    /// page's translation and permissions are the first instruction's; slots decoded ahead are like any other
-    /// (a store of this hart into the page resets the slots it overlaps).
+    /// straight line (past calls, whose returns come back to it), up to another jump, a system instruction, a slot
+    /// already decoded, the page's last whole instruction or `CodePage.decodeAhead` instructions: the loop then
+    /// runs them without a slow step each. The page's translation and permissions are the first instruction's;
+    /// slots decoded ahead are like any other (a store of this hart into the page resets the slots it overlaps).
     private func decodeStraightLine(page: UnsafeMutablePointer<DecodedInstruction>, host: UnsafeMutableRawPointer,
                                     from first: Int) {
         var offset = first
@@ -249,7 +295,12 @@ extension Hart {
             (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
             page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
             switch decoded.op {
-            case .jal, .jalr, .cJal, .cJalr, .system, .illegal: return
+            case .jal, .jalr, .cJalr:
+                // Past a call (a link register written): its return runs the instruction after it, which would
+                // otherwise cost a decoding slow step.
+                if decoded.rd == UInt8(RegisterFile.zeroSink) { return }
+                offset += compressed ? 2 : 4
+            case .cJal, .system, .illegal: return
             default: offset += compressed ? 2 : 4
             }
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
@@ -258,10 +309,10 @@ extension Hart {
     /// Frees every decoded page. Only called where the loop is about to replace its page pointer.
     func dropCodeCache() {
         for index in 0..<codePageCount {
-            codePages[index]?.deallocate()
             codePages[index] = nil
             codeGeneration[index] = 0
         }
+        codeArena.reset()
         allocatedCodePages = 0
         flushStoreTLBs()
         forgetRecentPages()

@@ -61,13 +61,19 @@ enum Op: UInt8 {
     }
 
     /// The access width of LR, SC and the AMOs.
-    var atomicWidth: UInt64 {
-        self == .lrW || self == .scW || self == .amoW ? 4 : 8
+    @inline(__always) var atomicWidth: UInt64 {
+        switch self {
+        case .lrW, .scW, .amoW: return 4
+        default: return 8
+        }
     }
 
     /// LR reads through the load permissions; SC and the AMOs need store permission.
-    var atomicAccess: AccessKind {
-        self == .lrW || self == .lrD ? .load : .store
+    @inline(__always) var atomicAccess: AccessKind {
+        switch self {
+        case .lrW, .lrD: return .load
+        default: return .store
+        }
     }
 }
 

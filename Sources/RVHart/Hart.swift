@@ -214,7 +214,19 @@ public final class Hart {
     /// Per TLB entry, the offset mask of the leaf it came from (see `translate`), for SFENCE.VMA of one address.
     let tlbPageMasks: UnsafeMutablePointer<UInt64>
     /// The largest of those masks among translated entries (and recent code pages) since all were last dropped.
-    var largestLeafMask: UInt64 = 0xfff
+    /// Set directly (as a restore does) it is all that is known: fences then look as far for every address.
+    var largestLeafMask: UInt64 {
+        get { largestLeafMaskOfAll }
+        set {
+            largestLeafMaskOfAll = newValue
+            leafRegionsKnown = false
+        }
+    }
+    var largestLeafMaskOfAll: UInt64 = 0xfff
+    /// Per region of the address space (`LeafRegions`), the largest leaf mask cached in it since all entries were
+    /// last dropped, valid while `leafRegionsKnown` (`noteLeaf` keeps both).
+    let regionLeafMasks: UnsafeMutablePointer<UInt64>
+    var leafRegionsKnown = true
     /// Per decoded page (`codeIndex`), the `storeEpoch` in which a store entry was last filled for it: a page
     /// whose epoch is older has no store entry to drop (`dropStoreEntries`).
     let storeEntryEpochs: UnsafeMutablePointer<UInt32>
@@ -231,6 +243,7 @@ public final class Hart {
     let codeGeneration: UnsafeMutablePointer<UInt32>
     let codeStores: UnsafeMutablePointer<UInt32>
     var generation: UInt32 = 1
+    var codeArena = CodePageArena()
     var allocatedCodePages = 0
     var codePageLimit = CodePage.allocationLimit
     /// A page whose every slot sends the loop to look pc up again.
@@ -279,6 +292,8 @@ public final class Hart {
         tlb.initialize(repeating: TLBEntry.invalid, count: TLBLayout.totalEntries)
         tlbPageMasks = .allocate(capacity: TLBLayout.totalEntries)
         tlbPageMasks.initialize(repeating: .max, count: TLBLayout.totalEntries)
+        regionLeafMasks = .allocate(capacity: LeafRegions.count)
+        regionLeafMasks.initialize(repeating: 0xfff, count: LeafRegions.count)
         fetchTLB = tlb
         loadTLB = tlb
         storeTLB = tlb
@@ -309,12 +324,13 @@ public final class Hart {
     }
 
     deinit {
-        for index in 0..<codePageCount { codePages[index]?.deallocate() }
+        codeArena.release()
         codePages.deallocate()
         codeGeneration.deallocate()
         codeStores.deallocate()
         storeEntryEpochs.deallocate()
         tlbPageMasks.deallocate()
+        regionLeafMasks.deallocate()
         recentPageMasks.deallocate()
         lookupPage.deallocate()
         UnsafeMutablePointer<DecodedInstruction>(bitPattern: eventSlot)?.deallocate()

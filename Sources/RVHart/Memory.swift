@@ -75,7 +75,7 @@ extension Hart {
             let hostPage = UInt64(UInt(bitPattern: host)) & ~0xfff
             table[index] = TLBEntry(tag: tag, hostOffset: hostPage &- page)
             tlbPageMasks[table - tlb + index] = pageMask
-            if set != 0 && pageMask > largestLeafMask { largestLeafMask = pageMask }
+            if set != 0 { noteLeaf(page, pageMask) }
             if kind == .store, let code = codeIndex(paddr) { storeEntryEpochs[code] = storeEpoch }
             counters.tlbRefills &+= 1
         }

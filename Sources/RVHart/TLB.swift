@@ -33,6 +33,24 @@ enum TLBLayout {
     static let setPrivilege: [PrivilegeMode] = [.machine, .supervisor, .supervisor, .user]
 }
 
+/// The address space cut in 2 MiB regions (hashed: user addresses and the kernel's linear map must not share
+/// one), so that SFENCE.VMA of one address looks as far as the largest leaf cached over its region: a kernel
+/// maps its image and linear map with superpages but fences fixmap (text patching), vmalloc and user addresses,
+/// mapped with 4 KiB pages (a Linux boot: 414 such fences, 2% of the host's instructions when each looked at
+/// every slot).
+enum LeafRegions {
+    static let count = 4096
+    static let shift: UInt64 = 21
+    /// Leaves up to this mask (1 GiB) are noted in the regions they span; a larger one (an Sv48 512 GiB leaf)
+    /// only in `largestLeafMask`.
+    static let largestNoted: UInt64 = (1 << 30) - 1
+
+    @inline(__always)
+    static func index(_ address: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((address >> shift) ^ (address >> 33)) & UInt64(count - 1))
+    }
+}
+
 extension Hart {
     /// Points the loop's TLBs at the sets for the current privilege, MPRV/MPP and SUM. The store entries
     /// always follow the load entries of their set (the loop keeps one pointer for both).
@@ -58,7 +76,7 @@ extension Hart {
     /// Drops every translated entry (SFENCE.VMA, satp, MXR changes).
     func flushTranslations() {
         counters.translationFlushes &+= 1
-        largestLeafMask = 0xfff
+        forgetLeaves()
         (tlb + TLBLayout.setStride).update(repeating: .invalid, count: TLBLayout.setStride * 3)
         forgetRecentPages()
     }
@@ -74,9 +92,12 @@ extension Hart {
             return
         }
         func covers(_ page: UInt64, _ mask: UInt64) -> Bool { (page ^ address) & ~mask & ~0xfff == 0 }
-        // An entry covering address is for a page of the largest leaf around it: only their slots are looked at.
-        let firstPage = (address & ~largestLeafMask) >> 12
-        let pages = (largestLeafMask >> 12) &+ 1
+        // An entry covering address is for a page of the largest leaf cached around it (in its region, see
+        // `LeafRegions`): only their slots are looked at.
+        let mask = leafRegionsKnown && largestLeafMask <= LeafRegions.largestNoted
+            ? regionLeafMasks[LeafRegions.index(address)] : largestLeafMask
+        let firstPage = (address & ~mask) >> 12
+        let pages = (mask >> 12) &+ 1
         for table in stride(from: TLBLayout.setStride, to: TLBLayout.totalEntries, by: TLBLayout.entries) {
             for step in 0..<min(pages, UInt64(TLBLayout.entries)) {
                 let index = table + Int((firstPage &+ step) & TLBLayout.indexMask)
@@ -93,9 +114,30 @@ extension Hart {
         }
     }
 
+    /// A translated entry (or recent code page) for `page` was filled from a leaf with offset mask `mask`.
+    func noteLeaf(_ page: UInt64, _ mask: UInt64) {
+        if mask > largestLeafMaskOfAll { largestLeafMaskOfAll = mask }
+        guard mask <= LeafRegions.largestNoted else { return }
+        // A leaf is aligned to its size: it spans whole regions (a 1 GiB one 512), all noted with the first (the
+        // hash gives aligned leaves of one size with the same first region the same regions).
+        let base = page & ~mask
+        guard mask > regionLeafMasks[LeafRegions.index(base)] else { return }
+        for step in 0..<max(1, (mask &+ 1) >> LeafRegions.shift) {
+            let region = LeafRegions.index(base &+ step << LeafRegions.shift)
+            regionLeafMasks[region] = max(regionLeafMasks[region], mask)
+        }
+    }
+
+    /// No translated entry is left: every leaf mask is back to a 4 KiB page's.
+    private func forgetLeaves() {
+        largestLeafMaskOfAll = 0xfff
+        regionLeafMasks.update(repeating: 0xfff, count: LeafRegions.count)
+        leafRegionsKnown = true
+    }
+
     /// Drops every entry (PMP changes affect M-mode too).
     func flushAllTLBs() {
-        largestLeafMask = 0xfff
+        forgetLeaves()
         tlb.update(repeating: .invalid, count: TLBLayout.totalEntries)
         advanceStoreEpoch()
         forgetRecentPages()

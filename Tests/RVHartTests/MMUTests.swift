@@ -257,6 +257,35 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(access(load, va + (data - TestMachine.ramBase)), Cause.loadPageFault)
     }
 
+    /// A gigapage spans 512 of the 2 MiB regions a fence of one address looks in (`LeafRegions`): fencing it far
+    /// from the page that was used still drops it.
+    func testSfenceVMAOfOneAddressDropsAGigapageFencedFarFromTheUsedPage() {
+        makeRootWithSmallCodePage()
+        checkFenceDropsGigapage { }
+    }
+
+    /// The same when the TLB's leaf sizes were set without their regions (as a restore does): the fence looks
+    /// as far as the largest leaf for every address.
+    func testSfenceVMAOfOneAddressDropsAGigapageWhenOnlyTheLargestLeafIsKnown() {
+        makeRootWithSmallCodePage()
+        checkFenceDropsGigapage {
+            m.hart.regionLeafMasks.update(repeating: 0xfff, count: LeafRegions.count)
+            m.hart.largestLeafMask = (1 << 30) - 1
+        }
+    }
+
+    func checkFenceDropsGigapage(_ forgetRegions: () -> Void) {
+        let va: UInt64 = 0xC000_0000  // a gigapage onto RAM
+        let slot = map(va, to: TestMachine.ramBase, flags: MMUTests.r | MMUTests.a, level: 2)
+        m.write64(data, 77)
+        XCTAssertNil(access(load, va + (data - TestMachine.ramBase)))
+        XCTAssertEqual(m.x(2), 77)
+        m.write64(slot, 0)
+        forgetRegions()
+        XCTAssertNil(access(Asm.sfenceVMA(1), va + 0x2000_0000))
+        XCTAssertEqual(access(load, va + (data - TestMachine.ramBase)), Cause.loadPageFault)
+    }
+
     func testSfenceVMAOfAnotherASIDKeepsTranslations() {
         let va: UInt64 = 0x62_0000
         let slot = map(va, to: data, flags: MMUTests.r | MMUTests.a)
