@@ -1,6 +1,7 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
 /// 8: Envelope.past (a device operation re-executed while a recording under a debugger is in its past).
-public let protocolVersion: UInt32 = 8
+/// 9: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
+public let protocolVersion: UInt32 = 9
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
