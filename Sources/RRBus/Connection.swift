@@ -240,12 +240,13 @@ public final class Connection {
     public func close(_ reason: BusError = .peerClosed) {
         guard !closed else { return }
         closed = true
+        // The doorbell's watch stops before the lane (which owns the pipe) closes its descriptors.
+        bellWatch?.close()
+        bellWatch = nil
         if lane != nil {
             loop.removeLaneConnection(self)
             lane = nil
         }
-        bellWatch?.close()
-        bellWatch = nil
         let callback = onClose
         onClose = nil
         onFrame = nil
