@@ -2,6 +2,7 @@
 # Builds the benchmark guests: build.sh OUTDIR [extra gcc flags, e.g. -DROUNDS=4]
 #   cpu-mix, uart-poll, console-flood: one hart each
 #   cpu-smp-4, cpu-smp-1: cpu-mix's workload on 4 harts (private data) and the same program on 1 hart
+#   chains-dependent, chains-independent: the interpreter's cost per dependent and per independent instruction
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:?usage: build.sh OUTDIR [CFLAGS...]}
@@ -14,6 +15,10 @@ for guest in cpu-mix uart-poll console-flood; do
   riscv64-unknown-elf-gcc "${flags[@]}" "${link[@]}" "$here/$guest.c" -o "$out/$guest.elf"
   echo "$out/$guest.elf"
 done
+riscv64-unknown-elf-gcc "${flags[@]}" -DDEPENDENT "${link[@]}" "$here/chains.c" -o "$out/chains-dependent.elf"
+riscv64-unknown-elf-gcc "${flags[@]}" "${link[@]}" "$here/chains.c" -o "$out/chains-independent.elf"
+echo "$out/chains-dependent.elf"
+echo "$out/chains-independent.elf"
 # One copy of cpu-mix.c per hart, each with its own static data.
 objects=()
 for hart in 0 1 2 3; do

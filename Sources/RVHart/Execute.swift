@@ -672,13 +672,14 @@ extension Hart {
 
             case .pageCross:
                 // Running on into the next page (or a jump the loop routed here): a page entered recently needs no
-                // slow step. Not an instruction, so it does not count. Where the loop checks only at control
-                // transfers, this is one of them: with the next event near, the slow step hands over.
+                // slow step. Not an instruction, so it does not count: the next slow step gives its count back
+                // (adding it to `left` here would cost every handler a copy of `left`). Where the loop checks only
+                // at control transfers, this is one of them: with the next event near, the slow step hands over.
                 let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
                 guard recent.base == pc & ~0xfff,
                       Mode.checksEveryInstruction || left >= CodePage.straightLineLimit else { break }
                 pageKey = recent.key
-                left &+= 1
+                uncountedCrossings &+= 1
                 continue
             case .event, .undecoded, .illegal, .system, .fpOther, .breakpoint:
                 break
@@ -699,13 +700,23 @@ extension Hart {
         }
     }
 
-    /// Everything the loop does not do inline. `left` is the loop's count: negative when an event is due,
-    /// else the instruction at `pcValue` (slot `pageKey &+ pc << 2`) was counted and runs out of line here.
+    /// Everything the loop does not do inline. `left` is the loop's count, short of the page crossings it ran
+    /// through since the last slow step (`uncountedCrossings`): negative when the loop dispatched the event slot
+    /// (an event is due unless the crossings say otherwise), else the instruction at `pcValue` (slot
+    /// `pageKey &+ pc << 2`) was counted and runs out of line here.
     /// Leaves the loop's state in `pcValue`, `stepLeft` and `stepPageKey`, or returns why the run ends.
     @inline(never)
     func slowStep(left: Int, pageKey: UInt) -> StopReason? {
-        var left = left
+        var left = left &+ uncountedCrossings
+        let eventSlotDispatched = left &- uncountedCrossings < 0
+        uncountedCrossings = 0
         var pc = pcValue
+        if eventSlotDispatched && left >= 0 {
+            // Only the page crossings made the loop see an event: the instruction at pc was counted, not run.
+            stepLeft = left &+ 1
+            stepPageKey = pageKey
+            return nil
+        }
         if left < 0 {
             counters.events &+= 1
             let executed = eventTarget

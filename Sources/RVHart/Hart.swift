@@ -249,6 +249,9 @@ public final class Hart {
     // What `slowStep` hands back to the loop.
     var stepLeft = 0
     var stepPageKey: UInt = 0
+    /// Page crossings the loop ran through inline since the last slow step, each counted as an instruction there
+    /// (see `slowStep`).
+    var uncountedCrossings = 0
 
     public init(config: HartConfig) {
         hartID = config.hartID

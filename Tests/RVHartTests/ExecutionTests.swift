@@ -63,6 +63,32 @@ final class ExecutionTests: XCTestCase {
         }
     }
 
+    func testBudgetsEndingAroundPageCrossingsAreExact() {
+        // The loop runs on into a recently entered page without a slow step and gives the crossing's count back at
+        // the next one: budgets ending just before, at and after each crossing, in runs of one instruction and
+        // longer ones, must stop exactly there.
+        let count = 3 * 1024
+        m.put(Array(repeating: Asm.addi(1, 1, 1), count: count) + [Asm.jal(rd: 0, offset: -Int32(4 * count))])
+        m.hart.pc = TestMachine.ramBase
+        var total: UInt64 = 0
+        func run(_ budget: UInt64) {
+            XCTAssertEqual(m.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(m.hart.retired, total)
+            let iterations = total / UInt64(count + 1), within = total % UInt64(count + 1)
+            XCTAssertEqual(m.x(1), iterations * UInt64(count) + min(within, UInt64(count)), "after \(total)")
+        }
+        run(UInt64(count + 1))  // every page entered once: the crossings below are recent pages
+        // (iteration, index of the first instruction on the next page): a budget ends 3 before it, then 1 by 1.
+        for (iteration, crossing) in [(1, 1024), (1, 2048), (1, 3072), (2, 1024), (3, 2048)] {
+            run(UInt64(iteration * (count + 1) + crossing - 3) - total)
+            for _ in 0..<6 { run(1) }
+            run(2)
+            run(3)
+        }
+        for budget: UInt64 in [1021, 2, 1, 1024, 3, 2047, 2051, 1] { run(budget) }
+    }
+
     func testHugeBudgetStopsAtWFI() {
         m.put([Asm.nop, Asm.nop, Asm.wfi])
         m.hart.pc = TestMachine.ramBase
