@@ -118,6 +118,10 @@ public final class Connection {
         !closed && (!laneBacklog.isEmpty || uv_stream_get_write_queue_size(stream) > 0)
     }
 
+    /// Whether some of what was sent has not been read by the peer yet (as `hasPendingOutput`, and through a lane
+    /// until the peer has taken it from the ring).
+    public var hasUnreadOutput: Bool { hasPendingOutput || (!closed && lane?.outgoing.holdsUnread == true) }
+
     /// The lane's file while frames travel through one.
     public var sharedLanePath: String? { lane?.path }
 

@@ -216,6 +216,9 @@ struct ByteRing {
 
     func markConsumerAsleep() { consumerAsleep.store(1, ordering: .relaxed) }
 
+    /// Whether the consumer has not read everything written yet.
+    var holdsUnread: Bool { written.load(ordering: .relaxed) != read.load(ordering: .acquiring) }
+
     // MARK: Consumer
 
     /// Moves everything the ring holds into `decoder`; returns the number of bytes.

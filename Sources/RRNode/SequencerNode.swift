@@ -535,8 +535,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         let outputTimer = LoopTimer(loop: loop)
         let deadline = EventLoop.monotonicNanoseconds() + 1_000_000_000
         outputTimer.start(milliseconds: 0, repeatMilliseconds: 1) { [unowned self] in
-            // rrctl, which started this process, joins to show the console and the end: waited for too.
-            let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasPendingOutput == true
+            // rrctl, which started this process, is waited for until it has joined and read the end (it would
+            // otherwise see this process exit before the Shutdown, and could not say why the run ended).
+            let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasUnreadOutput == true
                 || (self.supervisor != nil && !self.controlJoined && !self.supervisorIsGone)
             if pending && EventLoop.monotonicNanoseconds() < deadline { return }
             outputTimer.close()
