@@ -13,11 +13,17 @@ enum FingerprintCache {
 
     /// The hex sha256 of `bytes`, the contents of the file at `path`.
     static func sha256(path file: String, bytes: [UInt8]) -> String {
-        guard let key = key(for: file) else { return SHA256.hex(bytes) }
+        sha256(path: file) { bytes }
+    }
+
+    /// The hex sha256 of the file at `path`, whose contents `read` returns: called only when the cache does not
+    /// know this version of the file (a replay so checks the default guest's 12 MB of images without reading them).
+    static func sha256(path file: String, read: () throws -> [UInt8]) rethrows -> String {
+        guard let key = key(for: file) else { return SHA256.hex(try read()) }
         if loaded == nil { loaded = load() }
         var entries = loaded ?? [:]
         if let known = entries[key] { return known }
-        let hash = SHA256.hex(bytes)
+        let hash = SHA256.hex(try read())
         // One entry per file: an older version's goes, and so do those of files that no longer exist (runs
         // on temporary images would otherwise grow the file without bound).
         let prefix = absolute(file) + "\t"

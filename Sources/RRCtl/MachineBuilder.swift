@@ -96,8 +96,7 @@ enum MachineBuilder {
         func image(_ role: String) throws -> String? {
             guard let info = recorded.images.first(where: { $0.role == role }) else { return nil }
             let path = imageDirectory.map { "\($0)/\((info.path as NSString).lastPathComponent)" } ?? info.path
-            let bytes = try readImage(path, what: role)
-            let hash = FingerprintCache.sha256(path: path, bytes: bytes)
+            let hash = try FingerprintCache.sha256(path: path) { try readImage(path, what: role) }
             guard hash == info.sha256 else {
                 throw NodeError("\(role) image \(path) has changed since the recording "
                                       + "(sha256 \(hash), recorded \(info.sha256))")
@@ -144,26 +143,29 @@ enum MachineBuilder {
                                         overlayDisk: inputs.overlayDisk, net: inputs.net)
         config.schedule = inputs.schedule
 
-        func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, size: Int? = nil, at address: UInt64?) {
-            guard let path, let size = size ?? bytes?.count else { return }
+        func record(_ role: String, _ path: String?, size: Int?, sha256: () throws -> String, at address: UInt64?) rethrows {
+            guard let path, let size else { return }
+            let hash = inputs.fingerprintImages ? try sha256() : nil
             config.images.append(.with {
                 $0.role = role
                 $0.path = absolute(path)
-                if let bytes, inputs.fingerprintImages { $0.sha256 = FingerprintCache.sha256(path: path, bytes: bytes) }
+                if let hash { $0.sha256 = hash }
                 $0.loadAddress = address ?? 0
                 $0.size = UInt64(size)
             })
+        }
+        func record(_ role: String, _ path: String?, _ bytes: [UInt8]?, at address: UInt64?) {
+            guard let path, let bytes else { return }
+            record(role, path, size: bytes.count, sha256: { FingerprintCache.sha256(path: path, bytes: bytes) }, at: address)
         }
         record("bios", inputs.bios, firmware, at: firmware == nil ? nil : boot.entry)
         record("kernel", inputs.kernel, kernel, at: boot.kernelEntry)
         record("initrd", inputs.initrd, initrd, at: boot.initrd?.lowerBound)
         if let disk = inputs.disk {
-            // The disk is only read here to fingerprint it; otherwise its device process opens it.
-            if inputs.fingerprintImages {
-                record("disk", disk, try readImage(disk, what: "disk"), at: nil)
-            } else {
-                record("disk", disk, nil, size: try imageSize(disk, what: "disk"), at: nil)
-            }
+            // The disk is only read here to fingerprint it, and only when the fingerprint cache does not know this
+            // version of it; otherwise its device process opens it.
+            try record("disk", disk, size: imageSize(disk, what: "disk"),
+                       sha256: { try FingerprintCache.sha256(path: disk) { try readImage(disk, what: "disk") } }, at: nil)
         }
         return MachinePlan(config: config, boot: boot)
     }

@@ -1,14 +1,18 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
 /// 8: Envelope.past (a device operation re-executed while a recording under a debugger is in its past).
-/// 9: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
-public let protocolVersion: UInt32 = 9
+/// 9: StableRead.set_by_write_mask and its line (writes a hart posts under a declaration: msip, PLIC enable words).
+/// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
+public let protocolVersion: UInt32 = 10
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
 /// for at most a quantum, which this rrvm no longer replays.
 /// 7: the CLINT declares each hart's msip word stable, so a hart answers its own msip reads; a full-detail
 /// log before it holds those reads as device operations, which replay would no longer consume.
-public let logFormatVersion: UInt32 = 7
+/// 8: harts post their writes to the CLINT's msip words and the PLIC's enable words (declared set by writes)
+/// instead of waiting for the answer, so interrupt lines reach them at other points and a run differs from one
+/// recorded before.
+public let logFormatVersion: UInt32 = 8
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -844,6 +844,19 @@ public nonisolated struct Rrvm_StableRead: Sendable {
   /// reads it answers (MmioRequest.output), and the device never sees them.
   public var outputWritesTo: [UInt64] = []
 
+  /// Nonzero: a write of `size` bytes to `offset` sets `value` to the value written AND this mask and changes no
+  /// other declared value (the CLINT's msip words, the PLIC's enable words). A hart that holds the declaration
+  /// posts such a write instead of waiting for its answer, and keeps answering from the declaration with the new
+  /// value; the sequencer checks, at the write's turn, that the device's answer declares that value.
+  public var setByWriteMask: UInt64 = 0
+
+  /// With set_by_write_mask: `value` != 0 drives mip bit `line_mip_bit` (0: none) of hart `line_hart` (the
+  /// CLINT's msip: MSIP). The hart whose line it is applies a posted write's level to its own line at once;
+  /// another hart's line rises at the write's turn, and the writer's slice ends soon (Schedule.sliceLeftAfterIPI).
+  public var lineMipBit: UInt32 = 0
+
+  public var lineHart: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3677,7 +3690,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0\u{3}set_by_write_mask\0\u{3}line_mip_bit\0\u{3}line_hart\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3690,6 +3703,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
       case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.keptByWritesTo) }()
       case 5: try { try decoder.decodeRepeatedUInt64Field(value: &self.outputWritesTo) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.setByWriteMask) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.lineMipBit) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.lineHart) }()
       default: break
       }
     }
@@ -3711,6 +3727,15 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.outputWritesTo.isEmpty {
       try visitor.visitPackedUInt64Field(value: self.outputWritesTo, fieldNumber: 5)
     }
+    if self.setByWriteMask != 0 {
+      try visitor.visitSingularUInt64Field(value: self.setByWriteMask, fieldNumber: 6)
+    }
+    if self.lineMipBit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lineMipBit, fieldNumber: 7)
+    }
+    if self.lineHart != 0 {
+      try visitor.visitSingularUInt32Field(value: self.lineHart, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3720,6 +3745,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.value != rhs.value {return false}
     if lhs.keptByWritesTo != rhs.keptByWritesTo {return false}
     if lhs.outputWritesTo != rhs.outputWritesTo {return false}
+    if lhs.setByWriteMask != rhs.setByWriteMask {return false}
+    if lhs.lineMipBit != rhs.lineMipBit {return false}
+    if lhs.lineHart != rhs.lineHart {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

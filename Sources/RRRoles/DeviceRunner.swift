@@ -115,6 +115,11 @@ public final class DeviceRunner {
                 $0.value = read.value
                 $0.keptByWritesTo = read.keptByWritesTo
                 $0.outputWritesTo = read.outputWritesTo
+                $0.setByWriteMask = read.setByWriteMask
+                if let line = read.line {
+                    $0.lineHart = UInt32(line.hart)
+                    $0.lineMipBit = line.mipBit
+                }
             }
         }
         return .done(done)

@@ -57,8 +57,11 @@ public final class HartRunner {
     private unowned let transport: HartTransport
     /// Device windows, in the configuration's order.
     private let windows: [(base: UInt64, size: UInt64)]
-    /// Per device: whether a write to it waits for the answer (DeviceSpec.writes_wait).
+    /// Per device: whether a write to it waits for the answer (DeviceSpec.writes_wait), and whether it changes
+    /// guest RAM (DeviceSpec.dma: then no write is posted under a declaration, since the hart would run on while the
+    /// device may still write memory).
     private let writesWait: [Bool]
+    private let changesRAM: [Bool]
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
     /// (Indexed by device, as an array: the console driver consults it twice per byte.)
     private var declarations: [[Rrvm_StableRead]?]
@@ -137,6 +140,7 @@ public final class HartRunner {
         self.transport = transport
         windows = config.devices.map { ($0.base, $0.size) }
         writesWait = config.devices.map(\.writesWait)
+        changesRAM = config.devices.map(\.dma)
         declarations = Array(repeating: nil, count: config.devices.count)
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram, ramBase: MemoryMap.ramBase, ramSize: config.ramSize,
@@ -482,7 +486,8 @@ public final class HartRunner {
         let device = windows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
         if let device, addToBatch(access, device: device) { return }
         sendBatch()
-        let posted = access.isWrite && !(device.map { writesWait[$0] } ?? false)
+        let set = device.flatMap { setDeclaredRegister(access, device: $0) }
+        let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false))
         var envelope = Rrvm_Envelope()
         envelope.body = .mmioRequest(.with {
             $0.address = access.address
@@ -495,12 +500,42 @@ public final class HartRunner {
         transport.send(envelope)
         if posted {
             hart.completeMMIO(value: 0)
+            if let set { applyLine(of: set.register, from: set.old) }
             return
         }
         pendingDevice = device
         awaitingReply = true
         statistics.waits += 1
         transport.awaitReply()
+    }
+
+    /// A write to a register `device` declared set by writes (StableRead.set_by_write_mask) sets its declared value
+    /// here, the declaration kept: the write is posted. Returns the register (with its new value) and its old value.
+    private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> (register: Rrvm_StableRead, old: UInt64)? {
+        guard let index = declaredRegister(setBy: access, device: device) else { return nil }
+        let old = declarations[device]![index].value
+        declarations[device]![index].value = access.value & declarations[device]![index].setByWriteMask
+        return (declarations[device]![index], old)
+    }
+
+    /// Where in `device`'s declaration is the register that `access`, a write, sets (StableRead.set_by_write_mask).
+    private func declaredRegister(setBy access: MMIOAccess, device: Int) -> Int? {
+        guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return nil }
+        let offset = access.address &- windows[device].base
+        return reads.firstIndex { $0.offset == offset && $0.size == UInt32(access.size) && $0.setByWriteMask != 0 }
+    }
+
+    /// The line a posted write to a declared register drives (the CLINT's msip): the hart's own changes at once,
+    /// as if the device had answered; another hart's rises at the write's turn, and this slice then ends soon so
+    /// that the target runs (as the sequencer's answer to a waited write that sent an IPI says, MmioReply.slice_left).
+    private func applyLine(of register: Rrvm_StableRead, from old: UInt64) {
+        guard register.lineMipBit != 0 else { return }
+        if Int(register.lineHart) == index {
+            hart.setInterruptLine(register.lineMipBit, level: register.value != 0)
+        } else if old == 0 && register.value != 0 {
+            budget = min(budget, executed &+ Schedule.sliceLeftAfterIPI)
+            sliceLimit = 0
+        }
     }
 
     /// What the hart did alone with one device, under one declaration, since its last message: reads it
@@ -551,7 +586,10 @@ public final class HartRunner {
             if batch!.output.count >= Self.batchLimit { sendBatch() }
             return true
         }
-        if !access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) }) { declarations[device] = nil }
+        let setsDeclared = declaredRegister(setBy: access, device: device) != nil
+        if !setsDeclared && (!access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) })) {
+            declarations[device] = nil
+        }
         return false
     }
 

@@ -231,7 +231,8 @@ public final class ReplayJournal: EventJournal {
         if let end = recordedEnd, !end.guestEnded, noted >= end.events { return logEndedHere }
         if let last = cutShortAt, envelope.g > last { return logEndedHere }
         if let stop = excerptDone(at: envelope.g) { return stop }
-        let process = Endpoint.describe(envelope.from == Endpoint.sequencer ? envelope.to : envelope.from, config: config)
+        // Named only for a divergence: the name is a string built per message, which most messages never need.
+        var process: String { Endpoint.describe(envelope.from == Endpoint.sequencer ? envelope.to : envelope.from, config: config) }
         if full {
             guard case .event(let expected)? = next?.record.body else {
                 return diverged(g: envelope.g, process: process,

@@ -116,9 +116,6 @@ public final class Sequencer {
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
-    /// How many more instructions a hart runs after an access that sent an IPI (see `MmioReply.slice_left`):
-    /// enough to send a few more, too few to spin long while the target waits for its turn.
-    static let sliceLeftAfterIPI: UInt64 = 1000
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
     private var deviceWake: [Int: UInt64] = [:]
@@ -341,7 +338,7 @@ public final class Sequencer {
             if consequences.isEmpty, let held = heldReply {
                 heldReply = nil
                 reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g,
-                      sliceLeft: held.sentIPI ? Self.sliceLeftAfterIPI : 0)
+                      sliceLeft: held.sentIPI ? Schedule.sliceLeftAfterIPI : 0)
             }
             let next: DeviceWork
             if !consequences.isEmpty {
@@ -439,6 +436,7 @@ public final class Sequencer {
         envelope.body = .deviceDone(done)
         stampAndNote(envelope)
         if finished { return }
+        if let mismatch = setByWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
         if let hart = work.replyToHart {
             let sentIPI = done.hartLines.contains {
@@ -518,6 +516,21 @@ public final class Sequencer {
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
             + "from its stable-read declaration, but at that read's turn the device declares "
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
+    }
+
+    /// A write a hart posted because the device declared that it sets a register (StableRead.set_by_write_mask:
+    /// the hart went on with the value written as that register's declared value) must leave the register
+    /// declared with that value in the device's answer. Otherwise the device broke its word.
+    private func setByWriteMismatch(_ work: DeviceWork, done: Rrvm_DeviceDone) -> String? {
+        guard work.replyToHart == nil, !work.answeredByHart, Endpoint.isHart(work.envelope.from),
+              config.devices[work.device].writesWait, case .deviceAccess(let access)? = work.envelope.body, access.write
+        else { return nil }
+        let declared = done.stableReads.read(offset: access.offset, size: access.size)
+        if let declared, declared.setByWriteMask != 0, declared.value == access.value & declared.setByWriteMask { return nil }
+        return "\(Endpoint.describe(work.envelope.from)) posted a write of \(access.value) to offset \(access.offset) of "
+            + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as setting a declared register, but the "
+            + "device's answer declares " + (declared.map { "\($0.value) (mask \($0.setByWriteMask))" } ?? "no such register")
+            + " (a device model bug)"
     }
 
     /// Answers a hart's MMIO access with its interrupt lines, the timer line computed at the access's G,

@@ -372,6 +372,12 @@ public final class Hart {
         interruptLines = mipBits & Interrupt.external
     }
 
+    /// Sets one line driven from outside (mip bit `mipBit`), leaving the others as they are.
+    public func setInterruptLine(_ mipBit: UInt32, level: Bool) {
+        let mask = mipBit < 64 ? (UInt64(1) << UInt64(mipBit)) & Interrupt.external : 0
+        interruptLines = level ? interruptLines | mask : interruptLines & ~mask
+    }
+
     public var isWaitingForInterrupt: Bool {
         if stuck { return interruptToTake() == nil }
         return waiting && effectiveMip() & mie == 0

@@ -95,13 +95,27 @@ public struct StableRead: Equatable {
     /// Offsets whose byte writes only send their byte to the console while the declaration holds (they must
     /// also be in `keptByWritesTo`): they need not reach the device at all.
     public var outputWritesTo: [UInt64]
+    /// Nonzero: a write of `size` bytes at `offset` sets `value` to the value written and this mask, and changes
+    /// no other declared value, so harts post it and keep the declaration (StableRead.set_by_write_mask).
+    public var setByWriteMask: UInt64
+    /// With `setByWriteMask`: a nonzero `value` drives this mip bit of this hart (the CLINT's msip: MSIP).
+    public var line: (hart: Int, mipBit: UInt32)?
 
-    public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = []) {
+    public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = [],
+                setByWriteMask: UInt64 = 0, line: (hart: Int, mipBit: UInt32)? = nil) {
         self.offset = offset
         self.size = size
         self.value = value
         self.keptByWritesTo = keptByWritesTo
         self.outputWritesTo = outputWritesTo
+        self.setByWriteMask = setByWriteMask
+        self.line = line
+    }
+
+    public static func == (a: StableRead, b: StableRead) -> Bool {
+        a.offset == b.offset && a.size == b.size && a.value == b.value && a.keptByWritesTo == b.keptByWritesTo
+            && a.outputWritesTo == b.outputWritesTo && a.setByWriteMask == b.setByWriteMask
+            && a.line?.hart == b.line?.hart && a.line?.mipBit == b.line?.mipBit
     }
 }
 

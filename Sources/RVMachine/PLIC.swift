@@ -106,6 +106,23 @@ public final class PLIC: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
+    /// The enable words: a read has no side effect, and a write sets the word (to the sources that exist) and
+    /// changes no other declared value. Linux enables or masks an interrupt with a read-modify-write of one
+    /// enable word per context (plic_toggle, for every hart): with the declaration, the harts answer those
+    /// reads and post those writes. Lines a write changes reach the harts at their next MMIO answer or slice.
+    public func stableReads() -> [StableRead] {
+        var reads: [StableRead] = []
+        reads.reserveCapacity(contextCount * wordCount)
+        for context in 0..<contextCount {
+            for word in 0..<wordCount {
+                reads.append(StableRead(offset: PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64(word) * 4,
+                                        size: 4, value: UInt64(enable[context][word]),
+                                        setByWriteMask: UInt64(validSourceMask(word: word))))
+            }
+        }
+        return reads
+    }
+
     public func stateHash() -> UInt64 {
         var hasher = StateHasher()
         for source in 0...Int(sourceCount) {

@@ -45,6 +45,9 @@ public enum Timebase {
 public enum Schedule {
     /// Instructions in a slice when the configuration gives no quantum.
     @inlinable public static var defaultQuantum: UInt64 { 100_000 }
+    /// How many more instructions a hart runs after an access that raised another hart's software interrupt
+    /// (an IPI): enough to send a few more, too few to spin long while the target waits for its turn.
+    @inlinable public static var sliceLeftAfterIPI: UInt64 { 1000 }
 }
 
 /// CSR numbers used outside the hart (the hart's own table is in RVHart/CSR.swift).

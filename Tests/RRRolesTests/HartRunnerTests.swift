@@ -95,14 +95,14 @@ final class HartRunnerTests: XCTestCase {
     override func tearDown() { ram.deallocate() }
 
     /// A hart whose boot ROM holds `program`.
-    func runner(_ program: [UInt32]) -> HartRunner {
+    func runner(_ program: [UInt32], waitedDeviceChangesRAM: Bool = false) -> HartRunner {
         var config = Rrvm_MachineConfig()
         config.harts = 1
         config.ramSize = 1 << 20
         config.bootRom = Assemble.bytes(program)
         config.devices = [
             .with { $0.kind = .uart; $0.base = Self.postedWindow; $0.size = 0x100 },
-            .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true },
+            .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true; $0.dma = waitedDeviceChangesRAM },
         ]
         let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
         transport.runner = runner
@@ -239,6 +239,52 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.requests.map(\.answered), [true, false, true, false, false])
         XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true, false])
         XCTAssertEqual(runner.statistics.answeredHere, 2)
+        XCTAssertTrue(runner.awaitingReply)
+    }
+
+    /// Writes to registers declared set by writes (the CLINT's msip words) are posted and keep the declaration, with
+    /// the value written: the hart's own MSIP follows its msip at once, and raising another hart's ends the slice
+    /// `Schedule.sliceLeftAfterIPI` instructions later (as the answer to a waited IPI did).
+    func testWritesToRegistersSetByWritesArePostedAndKeepTheDeclaration() {
+        let runner = runner([
+            Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 1),
+            Assemble.sw(7, 4, 6),    // msip of hart 1: an IPI, posted
+            Assemble.sw(0, 0, 6),    // this hart clears its own msip: posted, MSIP drops here
+            Assemble.lw(10, 4, 6),   // answered from the declaration, with the value written
+            Assemble.lw(11, 0, 6),
+        ] + Self.countingLoop)
+        let msip = InterruptNumber.mask(InterruptNumber.machineSoftware)
+        run(runner, budget: 100_000) { run in
+            run.interruptLines = msip
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = (0..<2).map { hart in .with {
+                    $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = hart == 0 ? 1 : 0
+                    $0.setByWriteMask = 1; $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = UInt32(hart)
+                } }
+            }]
+        }
+        XCTAssertEqual(transport.awaited, 0, "nothing waited")
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true])
+        XCTAssertEqual(transport.requests.map(\.write), [true, true, false, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, false, true, true])
+        XCTAssertEqual(runner.hart.register(10), 1)
+        XCTAssertEqual(runner.hart.register(11), 0)
+        XCTAssertEqual((runner.hart.readCSR(0x344) ?? 0) & msip, 0, "the hart's own MSIP follows its write")
+        XCTAssertEqual(transport.yields.map(\.executed), [3 + Schedule.sliceLeftAfterIPI])
+    }
+
+    /// A device that changes guest RAM gets every write it waits for, whatever it declares.
+    func testWritesToADeviceThatChangesRAMWaitWhateverItDeclares() {
+        let runner = runner([Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 1), Assemble.sw(7, 0, 6)] + Self.countingLoop,
+                            waitedDeviceChangesRAM: true)
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with { $0.offset = 0; $0.size = 4; $0.setByWriteMask = 1 }]
+            }]
+        }
+        XCTAssertEqual(transport.requests.map(\.posted), [false])
         XCTAssertTrue(runner.awaitingReply)
     }
 

@@ -413,6 +413,43 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(toSelf?.sliceLeft, 0, "an IPI to itself needs no other hart")
     }
 
+    /// A write a hart posted as setting a declared register (an IPI) raises the target's line at its turn; a device
+    /// whose answer does not declare the value written stops the run, naming the write.
+    func testPostedWritesToRegistersSetByWritesAreCheckedAgainstTheDevicesAnswer() {
+        let transport = FakeTransport()
+        var config = machine(harts: 2)
+        config.devices[0].writesWait = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        func msip(_ hart: UInt32, _ value: UInt64) -> Rrvm_StableRead {
+            .with { $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = value; $0.setByWriteMask = 1; $0.lineMipBit = 3; $0.lineHart = hart }
+        }
+        func postMSIP(of target: UInt32, executed: UInt64, answer: [Rrvm_StableRead]) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0x200_0000 + UInt64(target) * 4; $0.size = 4; $0.write = true; $0.value = 1
+                $0.executed = executed; $0.posted = true
+            })))
+            sequencer.receive(envelope(from: 200, .deviceDone(.with {
+                $0.hartLines = [.with { $0.hart = target; $0.mipBit = 3; $0.level = true }]
+                $0.stableReads = answer
+            })))
+        }
+        postMSIP(of: 1, executed: 5, answer: [msip(0, 0), msip(1, 1)])
+        XCTAssertFalse(transport.take().contains { $0.to == 100 }, "nothing goes back to the hart that posted")
+        XCTAssertNil(transport.finished)
+        sequencer.receive(envelope(from: 100, yield(10)))
+        guard case .run(let run)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs") }
+        XCTAssertEqual(run.interruptLines & InterruptNumber.mask(InterruptNumber.machineSoftware), 8, "hart 1's MSIP is up")
+        sequencer.receive(envelope(from: 101, .mmioRequest(.with {
+            $0.address = 0x200_0000; $0.size = 4; $0.write = true; $0.value = 1; $0.executed = 2; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = [msip(0, 0), msip(1, 1)] })))
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 1 posted a write of 1 to offset 0 of device 0 (clint)") ?? false,
+                      transport.finished?.reason ?? "not finished")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)

@@ -111,6 +111,23 @@ final class PLICTests: XCTestCase {
     }
 }
 
+extension PLICTests {
+    /// Every enable word is declared with the value a read returns and set by writes to the sources that exist, so
+    /// that harts answer Linux's read-modify-write of them and post the write.
+    func testEnableWordsAreDeclaredSetByWrites() {
+        let plic = PLIC(harts: 2)
+        var probe = DeviceProbe(plic)
+        let offsets = (0..<4).flatMap { context in (0..<4).map { PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64($0 * 4) } }
+        XCTAssertEqual(plic.stableReads().map(\.offset), offsets)
+        XCTAssertEqual(plic.stableReads().map(\.setByWriteMask), Array(repeating: [0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 1], count: 4).flatMap { $0 })
+        probe.write(offsets[5], 0xffff_ffff)
+        probe.write(offsets[3], 0xffff_ffff)
+        XCTAssertEqual(plic.stableReads().map { Optional($0.value) }, offsets.map { probe.read($0) }, "declared = read")
+        XCTAssertEqual(plic.stableReads()[3].value, 1, "source 96 is the last")
+        XCTAssertEqual(plic.stableReads().map { $0.value == $0.value & $0.setByWriteMask }, Array(repeating: true, count: 16))
+    }
+}
+
 final class CLINTTests: XCTestCase {
     func testSoftwareInterruptLines() {
         let clint = CLINT(harts: 4)
@@ -131,7 +148,9 @@ final class CLINTTests: XCTestCase {
     func testMsipWordsAreDeclaredStable() {
         let clint = CLINT(harts: 3)
         var probe = DeviceProbe(clint)
-        XCTAssertEqual(clint.stableReads(), [0, 4, 8].map { StableRead(offset: $0, size: 4, value: 0) })
+        XCTAssertEqual(clint.stableReads(), [0, 4, 8].map {
+            StableRead(offset: $0, size: 4, value: 0, setByWriteMask: 1, line: (Int($0 / 4), InterruptLine.machineSoftware.mipBit))
+        })
         probe.write(4 * 1, 1)
         XCTAssertEqual(clint.stableReads().map(\.value), [0, 1, 0])
         XCTAssertEqual(clint.stableReads().map { Optional($0.value) }, [0, 4, 8].map { probe.read($0) }, "declared = read")
