@@ -10,6 +10,8 @@ public final class Connection {
     /// Set once the handshake has moved the frames to shared memory (local peers).
     private var lane: SharedLane?
     private var laneDecoder = FrameDecoder()
+    /// Watches the lane's doorbell pipe.
+    private var bellWatch: HandleBox<uv_poll_t>?
     /// Bytes for the lane that did not fit in its ring yet, in order.
     private var laneBacklog: [UInt8] = []
     private var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
@@ -79,11 +81,8 @@ public final class Connection {
                 if lane == nil {
                     onFrame?(frame)
                 } else {
-                    // Once a lane carries the frames, the socket only rings.
-                    guard frame.isEmpty else {
-                        throw BusError.malformedMessage("a \(frame.count)-byte frame on the socket of \(name)'s shared lane")
-                    }
-                    serviceLane(beforeSleeping: false)
+                    // Once a lane carries the frames (and its pipes the doorbells), the socket carries nothing.
+                    throw BusError.malformedMessage("a \(frame.count)-byte frame on the socket of \(name)'s shared lane")
                 }
             }
         } catch let error as BusError {
@@ -101,12 +100,27 @@ public final class Connection {
         precondition(self.lane == nil, "a connection has one lane")
         self.lane = lane
         loop.addLaneConnection(self)
+        let watch = HandleBox<uv_poll_t>()
+        guard uv_poll_init(loop.raw, watch.handle, lane.bell) == 0 else {
+            return close(.io("cannot watch the doorbell of \(name)'s shared lane"))
+        }
+        watch.attach(self)
+        bellWatch = watch
+        uv_poll_start(watch.handle, Int32(UV_READABLE.rawValue)) { handle, _, _ in
+            guard let connection = owner(of: handle, as: Connection.self), let lane = connection.lane else { return }
+            lane.takeRings()
+            connection.serviceLane(beforeSleeping: false)
+        }
     }
 
     /// Whether some of what was sent has not left yet (waiting for room in the lane or the socket).
     public var hasPendingOutput: Bool {
         !closed && (!laneBacklog.isEmpty || uv_stream_get_write_queue_size(stream) > 0)
     }
+
+    /// Whether some of what was sent has not been read by the peer yet (as `hasPendingOutput`, and through a lane
+    /// until the peer has taken it from the ring).
+    public var hasUnreadOutput: Bool { hasPendingOutput || (!closed && lane?.outgoing.holdsUnread == true) }
 
     /// The lane's file while frames travel through one.
     public var sharedLanePath: String? { lane?.path }
@@ -162,16 +176,15 @@ public final class Connection {
         }
     }
 
-    /// An empty frame on the socket: "look at the lane" (now, or when the loop comes round: see
-    /// `EventLoop.defersDoorbells`).
+    /// Tells the peer to look at the lane (now, or when the loop comes round: see `EventLoop.defersDoorbells`).
     private func ringDoorbell() {
         if loop.defersDoorbells { return loop.oweDoorbell(self) }
-        writeToSocket([0, 0, 0, 0])
+        lane?.ringPeer()
     }
 
     func ringOwedDoorbell() {
         guard !closed else { return }
-        writeToSocket([0, 0, 0, 0])
+        lane?.ringPeer()
     }
 
     /// Sends one frame. Small frames usually leave at once; the rest is queued in order.
@@ -231,6 +244,9 @@ public final class Connection {
     public func close(_ reason: BusError = .peerClosed) {
         guard !closed else { return }
         closed = true
+        // The doorbell's watch stops before the lane (which owns the pipe) closes its descriptors.
+        bellWatch?.close()
+        bellWatch = nil
         if lane != nil {
             loop.removeLaneConnection(self)
             lane = nil

@@ -62,6 +62,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var pids: [UInt32: Int32] = [:]
     private var control: Connection?
     private var consoleBacklog: [UInt8] = []
+    /// The Shutdown sent when the run ended (to rrctl too, should it join after).
+    private var shutdownMessage: Rrvm_Envelope?
+    private var controlJoined = false
     private var idleTimer: LoopTimer!
     private var flushTimer: LoopTimer!
     private var consoleTimer: LoopTimer!
@@ -335,7 +338,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // Index 0 is the supervisor that owns the console; others (rrctl ps) only ask for status.
         if hello.index == 0 && control == nil {
             control = connection
+            controlJoined = true
             flushConsole()
+            // A short run (a replay of a few slices) can end before rrctl has joined: it still hears how.
+            if let shutdownMessage { connection.send(shutdownMessage) }
         }
         connection.onEnvelope { [unowned self, unowned connection] envelope in
             switch envelope.body {
@@ -509,11 +515,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         var shutdown = Rrvm_Envelope()
         shutdown.g = sequencer.g
         shutdown.body = .shutdown(.with { $0.exitCode = exitCode; $0.reason = reason })
+        shutdownMessage = shutdown
         control?.send(shutdown)
         for connection in connections.values { connection.send(shutdown) }
         debugger?.runEnded(exitCode: exitCode)
-        // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.
-        if exitCode != 0 && control == nil { report("rrvm-sequencer", reason) }
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
@@ -530,9 +535,14 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         let outputTimer = LoopTimer(loop: loop)
         let deadline = EventLoop.monotonicNanoseconds() + 1_000_000_000
         outputTimer.start(milliseconds: 0, repeatMilliseconds: 1) { [unowned self] in
-            let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasPendingOutput == true
+            // rrctl, which started this process, is waited for until it has joined and read the end (it would
+            // otherwise see this process exit before the Shutdown, and could not say why the run ended).
+            let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasUnreadOutput == true
+                || (self.supervisor != nil && !self.controlJoined && !self.supervisorIsGone)
             if pending && EventLoop.monotonicNanoseconds() < deadline { return }
             outputTimer.close()
+            // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.
+            if exitCode != 0 && self.control == nil { report("rrvm-sequencer", reason) }
             for connection in self.connections.values { connection.close(.peerClosed) }
             self.control?.close(.peerClosed)
             self.listener?.close()

@@ -1,7 +1,8 @@
 /// The bus protocol version carried in every Hello. Bump it when the bus changes incompatibly.
 /// 8: Envelope.past (a device operation re-executed while a recording under a debugger is in its past).
 /// 9: StableRead.set_by_write_mask and its line (writes a hart posts under a declaration: msip, PLIC enable words).
-public let protocolVersion: UInt32 = 9
+/// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
+public let protocolVersion: UInt32 = 10
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

@@ -79,7 +79,7 @@ final class SharedLaneTests: XCTestCase {
         let foreign = directory + "/foreign"
         XCTAssertTrue(FileManager.default.createFile(atPath: foreign, contents: Data(repeating: 0x41, count: 8192)))
         XCTAssertThrowsError(try SharedLane.open(path: foreign)) { error in
-            XCTAssertEqual(error as? BusError, .malformedMessage("\(foreign) is not a version 1 shared lane"))
+            XCTAssertEqual(error as? BusError, .malformedMessage("\(foreign) is not a version \(SharedLane.formatVersion) shared lane"))
         }
         XCTAssertThrowsError(try SharedLane.open(path: directory + "/missing")) { error in
             XCTAssertTrue("\(error)".contains("No such file"), "\(error)")
@@ -91,11 +91,48 @@ final class SharedLaneTests: XCTestCase {
         }
     }
 
-    func testTheSequencersFileIsRemovedWithItsLane() throws {
+    func testTheSequencersFilesAreRemovedWithItsLane() throws {
         var lane: SharedLane? = try SharedLane.create(path: directory + "/lane", capacity: 4096)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/lane"))
+        for name in ["/lane", "/lane.bell-sequencer", "/lane.bell-peer"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: directory + name), name)
+        }
         _ = lane
         lane = nil
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/lane"))
+        for name in ["/lane", "/lane.bell-sequencer", "/lane.bell-peer"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: directory + name), name)
+        }
+    }
+
+    /// Each side's doorbell rings the other side's pipe only; taking the rings empties it.
+    func testADoorbellWakesTheOtherSideOnly() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        func rung(_ lane: SharedLane) -> Bool {
+            var watched = pollfd(fd: lane.bell, events: Int16(POLLIN), revents: 0)
+            return poll(&watched, 1, 0) == 1
+        }
+        XCTAssertFalse(rung(sequencer) || rung(peer))
+        for _ in 0..<3 { sequencer.ringPeer() }
+        XCTAssertTrue(rung(peer))
+        XCTAssertFalse(rung(sequencer), "a side never hears its own doorbell")
+        peer.takeRings()
+        XCTAssertFalse(rung(peer), "all rings are taken at once")
+        peer.ringPeer()
+        XCTAssertTrue(rung(sequencer))
+    }
+
+    /// The doorbells must be the pipes the sequencer made: a symlink or a file in their place is refused.
+    func testADoorbellThatIsNotAPipeIsRefused() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        try withExtendedLifetime(sequencer) {
+            unlink(directory + "/lane.bell-peer")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/lane.bell-peer", withDestinationPath: directory + "/lane.bell-sequencer")
+            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane")) { error in
+                XCTAssertTrue("\(error)".contains("cannot open the doorbells"), "\(error)")
+            }
+            unlink(directory + "/lane.bell-peer")
+            XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/lane.bell-peer", contents: Data()))
+            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane"))
+        }
     }
 }
