@@ -178,8 +178,9 @@ extension Hart {
         let what = "hart \(s.hartID) snapshot"
         var prepared = PreparedCaches()
         var pageIndices: [UInt64: Int] = [:]
-        guard s.decodedPages.count <= codePageLimit else {
-            throw HartSnapshotError("\(what): \(s.decodedPages.count) decoded pages, this hart holds at most \(codePageLimit)")
+        let pageLimit = min(codePageLimit, CodePage.allocationLimit)
+        guard s.decodedPages.count <= pageLimit else {
+            throw HartSnapshotError("\(what): \(s.decodedPages.count) decoded pages, this hart holds at most \(pageLimit)")
         }
         for saved in s.decodedPages {
             let page = "\(what): decoded page 0x\(String(saved.physicalPage, radix: 16))"
@@ -248,40 +249,45 @@ extension Hart {
     /// the watched pages and the breakpoints must be the ones the hart runs with (the markers and breakpoint
     /// slots are derived from them).
     func installCaches(_ caches: PreparedCaches) {
-        // Pages allocated for the snapshot's are reused (their slots reset), the others freed.
-        var reused = [UnsafeMutablePointer<DecodedInstruction>?](repeating: nil, count: caches.pages.count)
-        for (position, saved) in caches.pages.enumerated() {
-            reused[position] = codePages[saved.index]
-            codePages[saved.index] = nil
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { bytes.deallocate() }
+        // Decoded pages live in the arena, which `dropCodeCache` hands out afresh from its start: a page that is
+        // already as the snapshot has it is copied aside first and back into its new place. Going back to a
+        // recent checkpoint, most pages are as they were: decoded from the same bytes, the same slots decoded (a
+        // slot's decoding depends on its bytes alone).
+        var keptAt = [Int?](repeating: nil, count: caches.pages.count)
+        var kept = 0
+        for (position, prepared) in caches.pages.enumerated() {
+            guard let existing = codePages[prepared.index] else { continue }
+            decodedBytes(prepared, into: bytes)
+            if memcmp(CodePage.snapshot(existing), bytes, 4096) == 0
+                && (0..<2048).allSatisfy({ (existing[$0].op != .undecoded) == prepared.saved.isDecoded($0) }) {
+                keptAt[position] = kept
+                kept += 1
+            }
+        }
+        let aside = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: max(1, kept) * CodePage.capacity)
+        defer { aside.deallocate() }
+        for (position, prepared) in caches.pages.enumerated() {
+            if let k = keptAt[position] {
+                (aside + k * CodePage.capacity).initialize(from: codePages[prepared.index]!, count: CodePage.capacity)
+            }
         }
         dropCodeCache()
         currentPage = lookupPage
         flushAllTLBs()
-        // The bytes each page was decoded from: RAM with the snapshot's differences over it.
-        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 8)
-        defer { bytes.deallocate() }
         for (position, prepared) in caches.pages.enumerated() {
-            let saved = prepared.saved
-            bytes.copyMemory(from: prepared.host, byteCount: 4096)
-            for run in saved.decodedFrom where !run.bytes.isEmpty {
-                run.bytes.withUnsafeBytes { (bytes + run.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            let page = codeArena.allocate()!  // `preparedCaches` checked the count
+            if let k = keptAt[position] {
+                page.initialize(from: aside + k * CodePage.capacity, count: CodePage.capacity)
+                install(page, prepared)
+                continue
             }
-            let page: UnsafeMutablePointer<DecodedInstruction>
-            if let existing = reused[position] {
-                page = existing
-                // Going back to a recent checkpoint, most pages are as they were: decoded from the same bytes, the
-                // same slots decoded (a slot's decoding depends on its bytes alone), so they stay.
-                if memcmp(CodePage.snapshot(page), bytes, 4096) == 0
-                    && (0..<2048).allSatisfy({ (page[$0].op != .undecoded) == saved.isDecoded($0) }) {
-                    install(page, prepared)
-                    continue
-                }
-            } else {
-                page = .allocate(capacity: CodePage.capacity)
-                page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
-            }
+            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             resetSlots(page)
+            decodedBytes(prepared, into: bytes)
             CodePage.snapshot(page).copyMemory(from: bytes, byteCount: 4096)
+            let saved = prepared.saved
             for (byteIndex, byte) in saved.decodedSlots.enumerated() where byte != 0 {
                 for bit in 0..<8 where byte & (1 << bit) != 0 {
                     let slot = byteIndex * 8 + bit
@@ -309,6 +315,14 @@ extension Hart {
             recentPageSets[e.slot] = RecentPage(base: e.virtualPage, key: slotKey(page, e.virtualPage))
             recentPageMasks[e.slot] = e.mask
             if e.slot >= RecentPage.count { largestLeafMask = max(largestLeafMask, e.mask) }
+        }
+    }
+
+    /// The bytes a saved page was decoded from: RAM with the snapshot's differences over it.
+    private func decodedBytes(_ prepared: PreparedCaches.Page, into bytes: UnsafeMutableRawPointer) {
+        bytes.copyMemory(from: prepared.host, byteCount: 4096)
+        for run in prepared.saved.decodedFrom where !run.bytes.isEmpty {
+            run.bytes.withUnsafeBytes { (bytes + run.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         }
     }
 
