@@ -2,7 +2,8 @@
 /// 8: Envelope.past (a device operation re-executed while a recording under a debugger is in its past).
 /// 9: StableRead.set_by_write_mask and its line (writes a hart posts under a declaration: msip, PLIC enable words).
 /// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
-public let protocolVersion: UInt32 = 10
+/// 11: StableRead.line_is_timer_compare (harts post their 64-bit writes to the CLINT's mtimecmp words).
+public let protocolVersion: UInt32 = 11
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
@@ -12,7 +13,9 @@ public let protocolVersion: UInt32 = 10
 /// 8: harts post their writes to the CLINT's msip words and the PLIC's enable words (declared set by writes)
 /// instead of waiting for the answer, so interrupt lines reach them at other points and a run differs from one
 /// recorded before.
-public let logFormatVersion: UInt32 = 8
+/// 9: harts post their 64-bit writes to the CLINT's mtimecmp words too (declared set by writes) and answer its
+/// reads of them, so a full-detail log holds them at other points and other interrupt lines reach a hart later.
+public let logFormatVersion: UInt32 = 9
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -857,6 +857,10 @@ public nonisolated struct Rrvm_StableRead: Sendable {
 
   public var lineHart: UInt32 = 0
 
+  /// With line_mip_bit: the line is up while mtime >= `value` (a timer compare, the CLINT's mtimecmp: MTIP)
+  /// instead of while `value` != 0. The hart whose line it is sets it from its own mtime after a posted write.
+  public var lineIsTimerCompare: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3772,7 +3776,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0\u{3}set_by_write_mask\0\u{3}line_mip_bit\0\u{3}line_hart\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0\u{3}set_by_write_mask\0\u{3}line_mip_bit\0\u{3}line_hart\0\u{3}line_is_timer_compare\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3788,6 +3792,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.setByWriteMask) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.lineMipBit) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.lineHart) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.lineIsTimerCompare) }()
       default: break
       }
     }
@@ -3818,6 +3823,9 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.lineHart != 0 {
       try visitor.visitSingularUInt32Field(value: self.lineHart, fieldNumber: 8)
     }
+    if self.lineIsTimerCompare != false {
+      try visitor.visitSingularBoolField(value: self.lineIsTimerCompare, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3830,6 +3838,7 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.setByWriteMask != rhs.setByWriteMask {return false}
     if lhs.lineMipBit != rhs.lineMipBit {return false}
     if lhs.lineHart != rhs.lineHart {return false}
+    if lhs.lineIsTimerCompare != rhs.lineIsTimerCompare {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -119,6 +119,7 @@ public final class DeviceRunner {
                 if let line = read.line {
                     $0.lineHart = UInt32(line.hart)
                     $0.lineMipBit = line.mipBit
+                    $0.lineIsTimerCompare = read.lineIsTimerCompare
                 }
             }
         }

@@ -525,14 +525,18 @@ public final class HartRunner {
         return reads.firstIndex { $0.offset == offset && $0.size == UInt32(access.size) && $0.setByWriteMask != 0 }
     }
 
-    /// The line a posted write to a declared register drives (the CLINT's msip): the hart's own changes at once,
-    /// as if the device had answered; another hart's rises at the write's turn, and this slice then ends soon so
-    /// that the target runs (as the sequencer's answer to a waited write that sent an IPI says, MmioReply.slice_left).
+    /// The line a posted write to a declared register drives (the CLINT's msip or mtimecmp): the hart's own changes
+    /// at once, as if the device had answered (a timer compare's from mtime at the write's G, as the sequencer's
+    /// answer computes it); another hart's software interrupt rises at the write's turn, and this slice then ends
+    /// soon so that the target runs (as the answer to a waited write that sent an IPI says, MmioReply.slice_left).
+    /// Another hart's timer line changes at the write's turn and reaches it at its next slice, as before.
     private func applyLine(of register: Rrvm_StableRead, from old: UInt64) {
         guard register.lineMipBit != 0 else { return }
         if Int(register.lineHart) == index {
-            hart.setInterruptLine(register.lineMipBit, level: register.value != 0)
-        } else if old == 0 && register.value != 0 {
+            let level = register.lineIsTimerCompare
+                ? hart.mtime(atG: sliceG &+ executed) >= register.value : register.value != 0
+            hart.setInterruptLine(register.lineMipBit, level: level)
+        } else if !register.lineIsTimerCompare && old == 0 && register.value != 0 {
             budget = min(budget, executed &+ Schedule.sliceLeftAfterIPI)
             sliceLimit = 0
         }

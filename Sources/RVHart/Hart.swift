@@ -528,6 +528,9 @@ public final class Hart {
         mcountinhibit & 1 != 0 ? cycleFrozen : retired &+ executed &+ cycleOffset
     }
 
+    /// mtime as the cluster sees it at global instruction count `g`.
+    public func mtime(atG g: UInt64) -> UInt64 { g >> icountShift }
+
     /// mtime as the cluster sees it after `executed` instructions of the current run.
     func mtime(executed: UInt64) -> UInt64 {
         (runGlobalCount &+ executed) >> icountShift

@@ -66,13 +66,19 @@ public final class CLINT: DeviceModel {
     /// The msip words: a read has no side effect and the value changes only with a write to the CLINT, so
     /// each hart's software-interrupt handler, which reads its msip, needs no round trip to this process.
     /// A write to an msip word sets it (bit 0) and drives that hart's MSIP, nothing else: the hart posts it
-    /// (an IPI, or the receiver clearing its own msip, costs no round trip) and keeps the declaration. Any
-    /// other write to the CLINT ends the declaration in the hart that made it (the hart waits for that
-    /// write's answer, which brings the new one).
+    /// (an IPI, or the receiver clearing its own msip, costs no round trip) and keeps the declaration.
+    /// Likewise the 64-bit mtimecmp words: a write sets it and drives that hart's MTIP (up while mtime >=
+    /// mtimecmp), so programming the next timer interrupt costs no round trip either. Any other write to the
+    /// CLINT (a 32-bit half of mtimecmp, mtime) ends the declaration in the hart that made it (the hart waits
+    /// for that write's answer, which brings the new one).
     public func stableReads() -> [StableRead] {
-        (0..<min(harts, Self.declaredHarts)).map { hart in
+        let declared = 0..<min(harts, Self.declaredHarts)
+        return declared.map { hart in
             StableRead(offset: CLINT.msipOffset + UInt64(hart) * 4, size: 4, value: msip[hart] ? 1 : 0,
                        setByWriteMask: 1, line: (hart, InterruptLine.machineSoftware.mipBit))
+        } + declared.map { hart in
+            StableRead(offset: CLINT.mtimecmpOffset + UInt64(hart) * 8, size: 8, value: mtimecmp[hart],
+                       setByWriteMask: .max, line: (hart, InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
         }
     }
 

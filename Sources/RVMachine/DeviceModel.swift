@@ -100,9 +100,11 @@ public struct StableRead: Equatable {
     public var setByWriteMask: UInt64
     /// With `setByWriteMask`: a nonzero `value` drives this mip bit of this hart (the CLINT's msip: MSIP).
     public var line: (hart: Int, mipBit: UInt32)?
+    /// With `line`: the line is up while mtime >= `value` (the CLINT's mtimecmp: MTIP), not while `value` != 0.
+    public var lineIsTimerCompare: Bool
 
     public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = [],
-                setByWriteMask: UInt64 = 0, line: (hart: Int, mipBit: UInt32)? = nil) {
+                setByWriteMask: UInt64 = 0, line: (hart: Int, mipBit: UInt32)? = nil, lineIsTimerCompare: Bool = false) {
         self.offset = offset
         self.size = size
         self.value = value
@@ -110,12 +112,13 @@ public struct StableRead: Equatable {
         self.outputWritesTo = outputWritesTo
         self.setByWriteMask = setByWriteMask
         self.line = line
+        self.lineIsTimerCompare = lineIsTimerCompare
     }
 
     public static func == (a: StableRead, b: StableRead) -> Bool {
         a.offset == b.offset && a.size == b.size && a.value == b.value && a.keptByWritesTo == b.keptByWritesTo
             && a.outputWritesTo == b.outputWritesTo && a.setByWriteMask == b.setByWriteMask
-            && a.line?.hart == b.line?.hart && a.line?.mipBit == b.line?.mipBit
+            && a.line?.hart == b.line?.hart && a.line?.mipBit == b.line?.mipBit && a.lineIsTimerCompare == b.lineIsTimerCompare
     }
 }
 

@@ -14,14 +14,16 @@ enum Assemble {
     static func lui(_ rd: UInt32, _ upper: UInt32) -> UInt32 { upper << 12 | rd << 7 | 0x37 }
     static func lbu(_ rd: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { iType(0x03, 4, rd: rd, rs1: rs1, offset) }
     static func lw(_ rd: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { iType(0x03, 2, rd: rd, rs1: rs1, offset) }
-    static func sw(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 {
+    static func ld(_ rd: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { iType(0x03, 3, rd: rd, rs1: rs1, offset) }
+    static func store(_ funct3: UInt32, _ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 {
         let imm = UInt32(bitPattern: offset) & 0xfff
-        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | 2 << 12 | (imm & 0x1f) << 7 | 0x23
+        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | funct3 << 12 | (imm & 0x1f) << 7 | 0x23
     }
-    static func sb(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 {
-        let imm = UInt32(bitPattern: offset) & 0xfff
-        return (imm >> 5) << 25 | rs2 << 20 | rs1 << 15 | (imm & 0x1f) << 7 | 0x23
-    }
+    static func sb(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { store(0, rs2, offset, rs1) }
+    static func sw(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { store(2, rs2, offset, rs1) }
+    static func sd(_ rs2: UInt32, _ offset: Int32, _ rs1: UInt32) -> UInt32 { store(3, rs2, offset, rs1) }
+    /// csrrs rd, csr, x0.
+    static func csrr(_ rd: UInt32, _ csr: UInt32) -> UInt32 { csr << 20 | 2 << 12 | rd << 7 | 0x73 }
     /// bne rs1, rs2, offset.
     static func bne(_ rs1: UInt32, _ rs2: UInt32, _ offset: Int32) -> UInt32 {
         let imm = UInt32(bitPattern: offset)
@@ -272,6 +274,44 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(runner.hart.register(11), 0)
         XCTAssertEqual((runner.hart.readCSR(0x344) ?? 0) & msip, 0, "the hart's own MSIP follows its write")
         XCTAssertEqual(transport.yields.map(\.executed), [3 + Schedule.sliceLeftAfterIPI])
+    }
+
+    /// 64-bit writes to the mtimecmp words (declared set by writes, their line a timer compare) are posted: the hart
+    /// sets its own MTIP from mtime at the write's G, after the instruction, as the answer to the waited write did,
+    /// and another hart's write leaves its lines alone. A 32-bit write to a half still waits.
+    func testWritesToTimerComparesArePostedAndSetTheHartsOwnTimerLine() {
+        let runner = runner([
+            Assemble.lui(6, 0x2004), Assemble.addi(7, 0, 1010),
+            Assemble.sd(7, 0, 6),         // G 1002 < 1010: MTIP drops
+            Assemble.csrr(10, 0x344),
+            Assemble.addi(7, 0, 1004),
+            Assemble.sd(7, 0, 6),         // G 1005 >= 1004: MTIP rises
+            Assemble.csrr(11, 0x344),
+            Assemble.ld(12, 0, 6),        // answered from the declaration, with the value written
+            Assemble.sd(0, 8, 6),         // hart 1's mtimecmp: posted, this hart's MTIP stays
+            Assemble.csrr(13, 0x344),
+            Assemble.sw(0, 4, 6),         // a 32-bit half: waits
+        ] + Self.countingLoop)
+        let mtip = InterruptNumber.mask(InterruptNumber.machineTimer)
+        run(runner, budget: 100, g: 1000) { run in
+            run.interruptLines = mtip
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = (0..<2).map { hart in .with {
+                    $0.offset = 0x4000 + UInt64(hart) * 8; $0.size = 8; $0.value = .max; $0.setByWriteMask = .max
+                    $0.lineMipBit = InterruptNumber.machineTimer; $0.lineHart = UInt32(hart); $0.lineIsTimerCompare = true
+                } }
+            }]
+        }
+        XCTAssertEqual(runner.hart.register(10) & mtip, 0, "mtime 1002 is before the compare 1010")
+        XCTAssertEqual(runner.hart.register(11) & mtip, mtip, "mtime 1005 is at or after the compare 1004")
+        XCTAssertEqual(runner.hart.register(12), 1004)
+        XCTAssertEqual(runner.hart.register(13) & mtip, mtip)
+        XCTAssertEqual(transport.requests.map(\.executed), [2, 5, 7, 8, 10])
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, false, true, false, false])
+        XCTAssertEqual(transport.awaited, 1)
+        XCTAssertTrue(runner.awaitingReply, "stopped at the 32-bit write")
     }
 
     /// A device that changes guest RAM gets every write it waits for, whatever it declares.

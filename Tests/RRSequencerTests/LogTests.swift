@@ -223,9 +223,9 @@ final class LogTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("damaged at byte \(bytes.count)"), "\(error)")
         }
         var otherVersion = bytes
-        otherVersion[8] = 9
+        otherVersion[8] = UInt8(logFormatVersion + 1)
         XCTAssertThrowsError(try LogReader(bytes: otherVersion, name: "v")) { error in
-            XCTAssertEqual("\(error)", "'v' has log format version 9; this rrvm reads version \(logFormatVersion)")
+            XCTAssertEqual("\(error)", "'v' has log format version \(logFormatVersion + 1); this rrvm reads version \(logFormatVersion)")
         }
         XCTAssertThrowsError(try LogReader(bytes: Array("#!/bin/sh\necho hi\n".utf8), name: "s")) { error in
             XCTAssertTrue("\(error)".contains("not an rrvm log"), "\(error)")

@@ -148,13 +148,32 @@ final class CLINTTests: XCTestCase {
     func testMsipWordsAreDeclaredStable() {
         let clint = CLINT(harts: 3)
         var probe = DeviceProbe(clint)
-        XCTAssertEqual(clint.stableReads(), [0, 4, 8].map {
+        let msip = { clint.stableReads().filter { $0.offset < CLINT.mtimecmpOffset } }
+        XCTAssertEqual(msip(), [0, 4, 8].map {
             StableRead(offset: $0, size: 4, value: 0, setByWriteMask: 1, line: (Int($0 / 4), InterruptLine.machineSoftware.mipBit))
         })
         probe.write(4 * 1, 1)
-        XCTAssertEqual(clint.stableReads().map(\.value), [0, 1, 0])
-        XCTAssertEqual(clint.stableReads().map { Optional($0.value) }, [0, 4, 8].map { probe.read($0) }, "declared = read")
-        XCTAssertEqual(CLINT(harts: 100).stableReads().count, CLINT.declaredHarts)
+        XCTAssertEqual(msip().map(\.value), [0, 1, 0])
+        XCTAssertEqual(msip().map { Optional($0.value) }, [0, 4, 8].map { probe.read($0) }, "declared = read")
+        XCTAssertEqual(CLINT(harts: 100).stableReads().count, 2 * CLINT.declaredHarts, "msip and mtimecmp")
+    }
+
+    /// Every hart's 64-bit mtimecmp is declared set by writes (all 64 bits), its line MTIP as a timer compare, with
+    /// the value a read returns; a write to a 32-bit half changes the declared value too (the hart waits for it).
+    func testTimerComparesAreDeclaredSetByWrites() {
+        let clint = CLINT(harts: 2)
+        var probe = DeviceProbe(clint)
+        let compares = { clint.stableReads().filter { $0.offset >= CLINT.mtimecmpOffset } }
+        XCTAssertEqual(compares(), [0, 1].map {
+            StableRead(offset: CLINT.mtimecmpOffset + UInt64($0) * 8, size: 8, value: .max, setByWriteMask: .max,
+                       line: ($0, InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
+        })
+        XCTAssertNotEqual(compares()[0], StableRead(offset: CLINT.mtimecmpOffset, size: 8, value: .max, setByWriteMask: .max,
+                                                   line: (0, InterruptLine.machineTimer.mipBit)), "a timer compare, not a level")
+        probe.write(0x4008, 12345, size: 8)
+        probe.write(0x4004, 7, size: 4)
+        XCTAssertEqual(compares().map(\.value), [0xffff_ffff | 7 << 32, 12345])
+        XCTAssertEqual(compares().map { Optional($0.value) }, [0x4000, 0x4008].map { probe.read($0, size: 8) }, "declared = read")
     }
 
     func testTimerCompareWritesAndMtime() {
