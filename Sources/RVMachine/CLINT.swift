@@ -75,10 +75,10 @@ public final class CLINT: DeviceModel {
         let declared = 0..<min(harts, Self.declaredHarts)
         return declared.map { hart in
             StableRead(offset: CLINT.msipOffset + UInt64(hart) * 4, size: 4, value: msip[hart] ? 1 : 0,
-                       setByWriteMask: 1, line: (hart, InterruptLine.machineSoftware.mipBit))
+                       setByWriteMask: 1, line: .init(hart: hart, mipBit: InterruptLine.machineSoftware.mipBit))
         } + declared.map { hart in
             StableRead(offset: CLINT.mtimecmpOffset + UInt64(hart) * 8, size: 8, value: mtimecmp[hart],
-                       setByWriteMask: .max, line: (hart, InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
+                       setByWriteMask: .max, line: .init(hart: hart, mipBit: InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
         }
     }
 

@@ -99,12 +99,12 @@ public struct StableRead: Equatable {
     /// no other declared value, so harts post it and keep the declaration (StableRead.set_by_write_mask).
     public var setByWriteMask: UInt64
     /// With `setByWriteMask`: a nonzero `value` drives this mip bit of this hart (the CLINT's msip: MSIP).
-    public var line: (hart: Int, mipBit: UInt32)?
+    public var line: Line?
     /// With `line`: the line is up while mtime >= `value` (the CLINT's mtimecmp: MTIP), not while `value` != 0.
     public var lineIsTimerCompare: Bool
 
     public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = [],
-                setByWriteMask: UInt64 = 0, line: (hart: Int, mipBit: UInt32)? = nil, lineIsTimerCompare: Bool = false) {
+                setByWriteMask: UInt64 = 0, line: Line? = nil, lineIsTimerCompare: Bool = false) {
         self.offset = offset
         self.size = size
         self.value = value
@@ -115,10 +115,12 @@ public struct StableRead: Equatable {
         self.lineIsTimerCompare = lineIsTimerCompare
     }
 
-    public static func == (a: StableRead, b: StableRead) -> Bool {
-        a.offset == b.offset && a.size == b.size && a.value == b.value && a.keptByWritesTo == b.keptByWritesTo
-            && a.outputWritesTo == b.outputWritesTo && a.setByWriteMask == b.setByWriteMask
-            && a.line?.hart == b.line?.hart && a.line?.mipBit == b.line?.mipBit && a.lineIsTimerCompare == b.lineIsTimerCompare
+    /// A hart's interrupt line (its mip bit).
+    public struct Line: Equatable {
+        public var hart: Int
+        public var mipBit: UInt32
+
+        public init(hart: Int, mipBit: UInt32) { (self.hart, self.mipBit) = (hart, mipBit) }
     }
 }
 

@@ -150,7 +150,7 @@ final class CLINTTests: XCTestCase {
         var probe = DeviceProbe(clint)
         let msip = { clint.stableReads().filter { $0.offset < CLINT.mtimecmpOffset } }
         XCTAssertEqual(msip(), [0, 4, 8].map {
-            StableRead(offset: $0, size: 4, value: 0, setByWriteMask: 1, line: (Int($0 / 4), InterruptLine.machineSoftware.mipBit))
+            StableRead(offset: $0, size: 4, value: 0, setByWriteMask: 1, line: .init(hart: Int($0 / 4), mipBit: InterruptLine.machineSoftware.mipBit))
         })
         probe.write(4 * 1, 1)
         XCTAssertEqual(msip().map(\.value), [0, 1, 0])
@@ -166,10 +166,10 @@ final class CLINTTests: XCTestCase {
         let compares = { clint.stableReads().filter { $0.offset >= CLINT.mtimecmpOffset } }
         XCTAssertEqual(compares(), [0, 1].map {
             StableRead(offset: CLINT.mtimecmpOffset + UInt64($0) * 8, size: 8, value: .max, setByWriteMask: .max,
-                       line: ($0, InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
+                       line: .init(hart: $0, mipBit: InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
         })
         XCTAssertNotEqual(compares()[0], StableRead(offset: CLINT.mtimecmpOffset, size: 8, value: .max, setByWriteMask: .max,
-                                                   line: (0, InterruptLine.machineTimer.mipBit)), "a timer compare, not a level")
+                                                   line: .init(hart: 0, mipBit: InterruptLine.machineTimer.mipBit)), "a timer compare, not a level")
         probe.write(0x4008, 12345, size: 8)
         probe.write(0x4004, 7, size: 4)
         XCTAssertEqual(compares().map(\.value), [0xffff_ffff | 7 << 32, 12345])
