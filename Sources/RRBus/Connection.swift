@@ -149,7 +149,7 @@ public final class Connection {
         }
     }
 
-    private func sendThroughLane(_ lane: SharedLane, _ bytes: [UInt8]) {
+    private func sendThroughLane(_ lane: SharedLane, _ bytes: [UInt8], wakingPeer: Bool) {
         do {
             if laneBacklog.isEmpty {
                 let written = try bytes.withUnsafeBytes { try lane.outgoing.write($0) }
@@ -158,7 +158,8 @@ public final class Connection {
                 laneBacklog.append(contentsOf: bytes)
             }
             try flushLaneBacklog(lane)
-            if lane.outgoing.consumerNeedsWaking() { ringDoorbell() }
+            // Without a wake-up a peer asleep takes the frame when it is next woken; a full ring always wakes it.
+            if (wakingPeer || !laneBacklog.isEmpty) && lane.outgoing.consumerNeedsWaking() { ringDoorbell() }
         } catch let error as BusError {
             close(error)
         } catch {
@@ -187,16 +188,23 @@ public final class Connection {
         lane?.ringPeer()
     }
 
-    /// Sends one frame. Small frames usually leave at once; the rest is queued in order.
-    public func send(_ payload: [UInt8]) {
-        sendUnframed(FrameCodec.encode(payload))
+    /// Sends one frame. Small frames usually leave at once; the rest is queued in order. `wakingPeer: false`: a
+    /// peer that sleeps is not woken for it (through a lane), but takes it when it is next woken (`wakePeer`).
+    public func send(_ payload: [UInt8], wakingPeer: Bool = true) {
+        sendUnframed(FrameCodec.encode(payload), wakingPeer: wakingPeer)
+    }
+
+    /// Wakes the peer if it sleeps, for frames sent without waking it.
+    public func wakePeer() {
+        guard !closed, let lane else { return }
+        if lane.outgoing.consumerNeedsWaking() { ringDoorbell() }
     }
 
     /// Writes bytes as they are, without a frame header: for tests and tools that must produce broken input.
-    public func sendUnframed(_ bytes: [UInt8]) {
+    public func sendUnframed(_ bytes: [UInt8], wakingPeer: Bool = true) {
         guard !closed else { return }
         if let lane {
-            sendThroughLane(lane, bytes)
+            sendThroughLane(lane, bytes, wakingPeer: wakingPeer)
         } else {
             writeToSocket(bytes)
         }

@@ -2,10 +2,10 @@ import RRProto
 import SwiftProtobuf
 
 extension Connection {
-    /// Sends one Envelope as a frame.
-    public func send(_ envelope: Rrvm_Envelope) {
+    /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes).
+    public func send(_ envelope: Rrvm_Envelope, wakingPeer: Bool = true) {
         do {
-            send(try envelope.serializedBytes() as [UInt8])
+            send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
         } catch {
             close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
         }

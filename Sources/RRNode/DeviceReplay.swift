@@ -57,7 +57,9 @@ enum DeviceReplay {
             guard case .event(let event)? = entry.record.body else { continue }
             if event.to == endpoint && DeviceRunner.isOperation(event) {
                 switch runner.apply(event) {
-                case .done(let done): answers.append((event, done))
+                case .done(let done):
+                    // A foretold write's answer is not logged: the recording checked it against its foretelling.
+                    if !event.deviceAccess.foretold { answers.append((event, done)) }
                 case .shutdown, .checkpoint: break
                 case .failure(let reason): throw LogError("\(name) at G=\(event.g): \(reason)")
                 }

@@ -53,8 +53,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     fileprivate var replayTimeline: ReplayTimeline?
     /// A recording under gdb: the journal that replays the recording's past when the debugger goes back.
     private var timeTravel: TimeTravelJournal?
-    /// The hart whose access started the device operation under way (for watchpoints hit by DMA).
+    /// The hart whose access started the device operation under way (for watchpoints hit by DMA), and its device.
     private var deviceOperationHart: Int?
+    private var deviceOperationDevice: UInt32?
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
@@ -282,7 +283,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                     self.connections[echo.to]?.send(envelope)
                     return
                 }
-                if let debugger = self.debugger, Endpoint.isDevice(endpoint), case .deviceDone? = envelope.body {
+                if let debugger = self.debugger, endpoint == self.deviceOperationDevice, case .deviceDone? = envelope.body {
                     // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
                     debugger.deviceOperationEnded(startedBy: self.deviceOperationHart)
                 }
@@ -452,15 +453,30 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         }
         if let debugger, Endpoint.isDevice(envelope.to) {
             deviceOperationHart = Endpoint.isHart(envelope.from) ? Endpoint.hartIndex(envelope.from) : nil
+            deviceOperationDevice = envelope.to
             debugger.deviceOperationBegins()
         }
+        deliver(envelope, waking: true)
+    }
+
+    /// A foretold write (DeviceAccess.foretold): the device takes it when next woken. Such a device writes no RAM,
+    /// so the debugger does not watch its answer.
+    func sendWithoutWaking(_ envelope: Rrvm_Envelope) {
+        deliver(envelope, waking: false)
+    }
+
+    func wake(_ endpoint: UInt32) {
+        connections[endpoint]?.wakePeer()
+    }
+
+    private func deliver(_ envelope: Rrvm_Envelope, waking: Bool) {
         if let timeTravel, !timeTravel.isLive, Endpoint.isDevice(envelope.to) {
             // The past is re-executed: the device does not repeat what it sent towards the host then.
             var envelope = envelope
             envelope.past = true
-            return connections[envelope.to]?.send(envelope) ?? ()
+            return connections[envelope.to]?.send(envelope, wakingPeer: waking) ?? ()
         }
-        connections[envelope.to]?.send(envelope)
+        connections[envelope.to]?.send(envelope, wakingPeer: waking)
     }
 
     func sendToProcess(_ envelope: Rrvm_Envelope) {
@@ -523,6 +539,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             let stats = sequencer.statistics
             report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
                    + "(\(stats.answeredByHarts) by the harts), \(stats.outputByHarts) output bytes batched by the harts, \(stats.sentAhead) writes sent ahead, "
+                   + "\(stats.foretold) writes foretold, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
                    + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
                    + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")

@@ -3,7 +3,8 @@
 /// 9: StableRead.set_by_write_mask and its line (writes a hart posts under a declaration: msip, PLIC enable words).
 /// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
 /// 11: StableRead.line_is_timer_compare (harts post their 64-bit writes to the CLINT's mtimecmp words).
-public let protocolVersion: UInt32 = 11
+/// 12: DeviceAccess.foretold (the sequencer applies the declared answer of such a write and takes the answer later).
+public let protocolVersion: UInt32 = 12
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
@@ -15,7 +16,9 @@ public let protocolVersion: UInt32 = 11
 /// recorded before.
 /// 9: harts post their 64-bit writes to the CLINT's mtimecmp words too (declared set by writes) and answer its
 /// reads of them, so a full-detail log holds them at other points and other interrupt lines reach a hart later.
-public let logFormatVersion: UInt32 = 9
+/// 10: those posted writes to the CLINT (msip, mtimecmp) are foretold (DeviceAccess.foretold): a full-detail log
+/// holds no answer for them.
+public let logFormatVersion: UInt32 = 10
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

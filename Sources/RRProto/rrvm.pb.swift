@@ -816,6 +816,15 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
 
   public var outputOffset: UInt64 = 0
 
+  /// A posted write to a register the device declared set by writes and driving a line (StableRead.line_mip_bit:
+  /// the CLINT's msip and mtimecmp words): its answer is foretold by that declaration (the register holds the
+  /// value written, masked; the line follows it, reported if its level changed, a timer compare always; nothing
+  /// else), so the sequencer applies it at the write's turn and does not wait for it. The device is sent the
+  /// write without being woken; its answer, taken when it comes, must be the foretold one (else the run stops,
+  /// naming the write) and is not logged: the sequencer waits for every foretold answer before the next other
+  /// operation for that device, a check (the answers carry the state hashes) or a checkpoint.
+  public var foretold: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3711,7 +3720,7 @@ nonisolated extension Rrvm_MmioReply: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceAccess"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0\u{1}reads\0\u{1}output\0\u{3}output_offset\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}write\0\u{1}value\0\u{1}cached\0\u{1}reads\0\u{1}output\0\u{3}output_offset\0\u{1}foretold\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3727,6 +3736,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
       case 7: try { try decoder.decodeSingularBytesField(value: &self.output) }()
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.outputOffset) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.foretold) }()
       default: break
       }
     }
@@ -3757,6 +3767,9 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.outputOffset != 0 {
       try visitor.visitSingularUInt64Field(value: self.outputOffset, fieldNumber: 8)
     }
+    if self.foretold != false {
+      try visitor.visitSingularBoolField(value: self.foretold, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3769,6 +3782,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.reads != rhs.reads {return false}
     if lhs.output != rhs.output {return false}
     if lhs.outputOffset != rhs.outputOffset {return false}
+    if lhs.foretold != rhs.foretold {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,6 +1,7 @@
 import Foundation
 import RRProto
 import RVPlatform
+import SwiftProtobuf
 
 /// How the sequencer reaches the world: the process wrapper implements it over the libuv bus; tests
 /// implement it in memory.
@@ -13,6 +14,17 @@ public protocol SequencerTransport: AnyObject {
     func wakeAfter(nanoseconds: UInt64?)
     /// The run is over.
     func finish(exitCode: Int32, reason: String)
+    /// Delivers a device operation whose answer is not needed soon (a foretold write, `DeviceAccess.foretold`)
+    /// without waking the addressee for it: it takes it the next time it is woken.
+    func sendWithoutWaking(_ envelope: Rrvm_Envelope)
+    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes): wake it if it sleeps.
+    func wake(_ endpoint: UInt32)
+}
+
+extension SequencerTransport {
+    /// A transport that delivers everything in order as it comes (in memory) needs no wake-ups.
+    public func sendWithoutWaking(_ envelope: Rrvm_Envelope) { send(envelope) }
+    public func wake(_ endpoint: UInt32) {}
 }
 
 /// What the sequencer does with the records it produces: write them (record), compare them (replay),
@@ -114,6 +126,10 @@ public final class Sequencer {
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
+    /// Per device, the answers foretold for the writes sent to it that it has not answered yet, oldest first
+    /// (see `foretell`), and whether the sequencer waits for all of them before it goes on.
+    private var foretold: [Int: FIFO<(write: Rrvm_Envelope, answer: Rrvm_DeviceDone)>] = [:]
+    private var awaitingForetold = false
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
@@ -182,6 +198,8 @@ public final class Sequencer {
         public var outputByHarts = 0
         /// Posted writes sent to their device before their turn.
         public var sentAhead = 0
+        /// Posted writes whose answer the device's declaration foretold (applied at once, taken later).
+        public var foretold = 0
         public var idlePeriods = 0
         public var idleHostNanoseconds: UInt64 = 0
         public var idleSkippedG: UInt64 = 0
@@ -194,7 +212,9 @@ public final class Sequencer {
     /// Whether a message is due soon: a device operation is under way, or the running hart has accessed a
     /// device in this slice (accesses come in bursts). A slice that has only computed so far may run for
     /// its whole budget, so nothing is due soon: the node sleeps rather than polls while a hart computes.
-    public var isBusy: Bool { !finished && (inFlight != nil || (runningHart != nil && sliceAccessedDevices)) }
+    public var isBusy: Bool {
+        !finished && (inFlight != nil || awaitingForetold || (runningHart != nil && sliceAccessedDevices))
+    }
     /// The running hart has sent an MMIO request in this slice.
     private var sliceAccessedDevices = false
 
@@ -234,7 +254,10 @@ public final class Sequencer {
             receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
-            if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
+            if foretold[device]?.isEmpty == false {
+                // No other operation goes to a device before it has answered every foretold write.
+                foretoldAnswer(done, device: device)
+            } else if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
                 inFlight = nil
                 deviceDone(done, work: work)
             } else if sentAhead[device, default: 0] > answeredAhead[device, default: []].count {
@@ -341,14 +364,20 @@ public final class Sequencer {
                       sliceLeft: held.sentIPI ? Schedule.sliceLeftAfterIPI : 0)
             }
             let next: DeviceWork
-            if !consequences.isEmpty {
-                next = consequences.removeFirst()
-            } else if !requests.isEmpty {
-                next = requests.removeFirst()
+            if let consequence = consequences.first {
+                next = consequence
+            } else if let request = requests.first {
+                next = request
             } else {
                 settle()
                 return
             }
+            if !allForetoldAnswered(devices: [next.device]), !next.answeredByHart, !isCachedRead(next), !canForetell(next) {
+                // An operation the device must see waits at the head of the queue until that device has answered
+                // the writes foretold before it (the device's answers come in order).
+                return awaitForetoldAnswers()
+            }
+            if consequences.isEmpty { _ = requests.removeFirst() } else { consequences.removeFirst() }
             if next.answeredByHart {
                 // Answered by the hart when it was queued; logged here, in queue order, like any cached read.
                 if let mismatch = declarationMismatch(next) { return fail(mismatch) }
@@ -372,6 +401,10 @@ public final class Sequencer {
                     reply(toHart: hart, device: next.device, value: answered.envelope.deviceAccess.value, fault: false,
                           g: answered.envelope.g)
                 }
+                continue
+            }
+            if canForetell(next) {
+                foretell(next)
                 continue
             }
             inFlight = next
@@ -418,14 +451,101 @@ public final class Sequencer {
     /// A hart's read of a register the device declared stable in its last answer, answered here.
     /// Decided when the read reaches the head of the queue, so it depends only on the order of events.
     private func answerFromCache(_ work: DeviceWork) -> DeviceWork? {
-        guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write,
-              let stable = stableReads[work.device]?.read(offset: access.offset, size: access.size)
-        else { return nil }
+        guard let stable = cachedRead(work) else { return nil }
         var answered = work
         answered.envelope.deviceAccess.cached = true
         answered.envelope.deviceAccess.value = stable.value
         statistics.cachedReads += 1
         return answered
+    }
+
+    /// What the device's declaration says a hart's waited read reads, if it declares that register.
+    private func cachedRead(_ work: DeviceWork) -> Rrvm_StableRead? {
+        guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write else { return nil }
+        return stableReads[work.device]?.read(offset: access.offset, size: access.size)
+    }
+
+    private func isCachedRead(_ work: DeviceWork) -> Bool { cachedRead(work) != nil }
+
+    // MARK: Foretold writes
+
+    /// The register of `work`'s device that `work`, a write a hart posted, sets, when the device's declaration
+    /// foretells the whole answer (see `DeviceAccess.foretold`): declared set by writes, driving a line of a hart
+    /// of this machine, on a device without DMA that wants no wake-up.
+    private func foretoldRegister(_ work: DeviceWork) -> (index: Int, register: Rrvm_StableRead)? {
+        guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
+              !config.devices[work.device].dma, deviceWake[work.device] == nil,
+              case .deviceAccess(let access)? = work.envelope.body, access.write,
+              let reads = stableReads[work.device],
+              let index = reads.firstIndex(where: { $0.offset == access.offset && $0.size == access.size })
+        else { return nil }
+        let register = reads[index]
+        guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
+              Int(register.lineHart) < harts.count else { return nil }
+        return (index, register)
+    }
+
+    private func canForetell(_ work: DeviceWork) -> Bool { foretoldRegister(work) != nil }
+
+    /// A write whose answer the device's declaration foretells: logged (marked foretold) and sent to the device
+    /// without waking it, and its answer applied now as the declaration says: the register holds the value written
+    /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
+    /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
+    /// device is next needed, for all the writes since at once.
+    private func foretell(_ work: DeviceWork) {
+        guard let (index, register) = foretoldRegister(work) else { return }
+        var envelope = work.envelope
+        envelope.deviceAccess.foretold = true
+        statistics.deviceOperations += 1
+        statistics.foretold += 1
+        stampAndNote(envelope)
+        if finished { return }
+        transport.sendWithoutWaking(envelope)
+        let hart = Int(register.lineHart)
+        let value = envelope.deviceAccess.value & register.setByWriteMask
+        stableReads[work.device]![index].value = value
+        var answer = Rrvm_DeviceDone()
+        if register.lineIsTimerCompare {
+            harts[hart].mtimecmp = value
+            updateTimerLine(hart: hart)
+            answer.timerCompares = [.with { $0.hart = register.lineHart; $0.mtimecmp = value }]
+        } else if (register.value != 0) != (value != 0) {
+            setLine(hart: hart, bit: register.lineMipBit, level: value != 0)
+            answer.hartLines = [.with { $0.hart = register.lineHart; $0.mipBit = register.lineMipBit; $0.level = value != 0 }]
+        }
+        answer.stableReads = stableReads[work.device]!
+        foretold[work.device, default: FIFO()].append((envelope, answer))
+    }
+
+    /// The device's answer to its oldest foretold write: it must be the one foretold (its state hash aside, kept
+    /// for the checks). Otherwise the device broke its word and the run stops.
+    private func foretoldAnswer(_ done: Rrvm_DeviceDone, device: Int) {
+        let (write, answer) = foretold[device]!.removeFirst()
+        var expected = answer
+        expected.stateHash = done.stateHash
+        guard done == expected else {
+            return fail("\(Endpoint.describe(write.from)) posted a write of \(write.deviceAccess.value) to offset "
+                        + "\(write.deviceAccess.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
+                        + "answer the device's declaration foretold as {\(expected.textFormatString())}, but the device answered "
+                        + "{\(done.textFormatString())} (a device model bug)")
+        }
+        deviceHashes[device] = done.stateHash
+        if awaitingForetold && everyForetoldAnswered {
+            awaitingForetold = false
+            pump()
+        }
+    }
+
+    private func allForetoldAnswered<Devices: Sequence>(devices: Devices) -> Bool where Devices.Element == Int {
+        devices.allSatisfy { foretold[$0]?.isEmpty ?? true }
+    }
+
+    private var everyForetoldAnswered: Bool { allForetoldAnswered(devices: foretold.keys) }
+
+    /// Waits for every foretold answer, waking the devices that owe one; `foretoldAnswer` goes on once all came.
+    private func awaitForetoldAnswers() {
+        awaitingForetold = true
+        for (device, answers) in foretold where !answers.isEmpty { transport.wake(Endpoint.device(device)) }
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
@@ -555,6 +675,8 @@ public final class Sequencer {
     private func settle() {
         guard inFlight == nil, consequences.isEmpty, requests.isEmpty, !finished else { return }
         if pausedAt != nil {
+            // A checkpoint holds every device's state as the operations so far left it.
+            if !everyForetoldAnswered { return awaitForetoldAnswers() }
             if !stopReported && isAtCheckpointPoint {
                 stopReported = true
                 onStopped?()
@@ -586,7 +708,9 @@ public final class Sequencer {
 
     /// Between slices: deliver what is due at this G, then run the next hart or idle.
     private func boundary() {
-        guard started, !finished, runningHart == nil, inFlight == nil else { return }
+        guard started, !finished, runningHart == nil, inFlight == nil, !awaitingForetold else { return }
+        // A check holds every device's state hash as the operations so far left it.
+        if isCheckDue && !everyForetoldAnswered { return awaitForetoldAnswers() }
         if let stop = checkIfDue() ?? journal?.stopAtBoundary(g: g) { return fail(stop.message, exitCode: stop.exitCode) }
         for hart in harts.indices { updateTimerLine(hart: hart) }
         let now = mtime
@@ -646,9 +770,11 @@ public final class Sequencer {
 
     /// Every `sliceCutInterval` retired instructions, at the first boundary after: each process's state hash,
     /// when a journal takes checks.
+    private var isCheckDue: Bool { sliceCutInterval > 0 && retired >= nextCheckAt }
+
     private func checkIfDue() -> JournalStop? {
         let interval = sliceCutInterval
-        guard interval > 0, retired >= nextCheckAt else { return nil }
+        guard isCheckDue else { return nil }
         nextCheckAt = (retired / interval + 1) &* interval
         guard let journal, journal.checkInterval > 0 else { return nil }
         return journal.check(.with {
@@ -832,7 +958,7 @@ extension Sequencer {
         started && !finished && runningHart != nil && pausedAt != nil && pendingYield == nil && inFlight == nil
             && consequences.isEmpty
             && requests.isEmpty && sentAhead.values.allSatisfy { $0 == 0 } && answeredAhead.values.allSatisfy(\.isEmpty)
-            && heldReply == nil && idleSince == nil
+            && heldReply == nil && idleSince == nil && everyForetoldAnswered
     }
 
     /// Where the machine is: G at the running hart's pause point when stopped, else G at the last boundary.
@@ -989,6 +1115,8 @@ extension Sequencer {
         requests = FIFO()
         sentAhead = [:]
         answeredAhead = [:]
+        foretold = [:]
+        awaitingForetold = false
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
@@ -1017,6 +1145,8 @@ struct FIFO<Element> {
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+    /// The oldest element, if any.
+    var first: Element? { isEmpty ? nil : items[head] }
     /// The positions of the queued elements, oldest first.
     var indices: Range<Int> { head..<items.count }
 

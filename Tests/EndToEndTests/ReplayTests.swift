@@ -295,6 +295,25 @@ final class ReplayTests: XCTestCase {
         return entries
     }
 
+    /// The CLINT of a 4-hart run re-runs alone from a full log that holds no answer to its foretold writes (the IPIs
+    /// and timer compares the harts post, DeviceAccess.foretold): the other answers are still compared, as recorded.
+    func testTheCLINTReplaysAloneAcrossItsForetoldWrites() throws {
+        let fullLog = logPath("contend-full.log")
+        let recording = try RRCtlRun(["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("smp-contend"),
+                                      "--record", fullLog, "--log-detail", "full"])
+        XCTAssertEqual(recording.wait(), 0, recording.errors)
+        let clint = Endpoint.device(try XCTUnwrap(try LogReader(path: fullLog).header.config.devices.firstIndex { $0.kind == .clint }))
+        let events = try readRecords(fullLog).map(\.event)
+        let foretold = events.filter { $0.to == clint && $0.deviceAccess.foretold }.count
+        let answers = events.filter { $0.from == clint && $0.kindName == "device_done" }.count
+        XCTAssertGreaterThan(foretold, 300, "smp-contend's IPIs and timer compares are foretold")
+        XCTAssertGreaterThan(answers, 0, "the writes before the CLINT first declared its registers were waited for and answered")
+        let alone = try RRCtlRun(["--replay", fullLog, "--device", String(Endpoint.deviceIndex(clint))],
+                                 executable: Harness.binDirectory + "/rrvm-device")
+        XCTAssertEqual(alone.wait(), 0, alone.errors)
+        XCTAssertTrue(alone.output.contains("\(answers) operations replayed, every answer as recorded"), alone.output)
+    }
+
     private func readRecords(_ path: String) throws -> [Rrvm_LogRecord] { try readEntries(path).map(\.record) }
 
     private func write(_ records: [Rrvm_LogRecord], header: Rrvm_LogHeader, to path: String) throws {

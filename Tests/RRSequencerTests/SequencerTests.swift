@@ -11,8 +11,11 @@ final class FakeTransport: SequencerTransport {
     var now: UInt64 = 0
     var wake: UInt64?
     var finished: (code: Int32, reason: String)?
+    /// The devices asked to wake (they owe answers to writes sent without waking them).
+    var woken: [UInt32] = []
 
     func send(_ envelope: Rrvm_Envelope) { sent.append(envelope) }
+    func wake(_ endpoint: UInt32) { woken.append(endpoint) }
     func hostNanoseconds() -> UInt64 { now }
     func wakeAfter(nanoseconds: UInt64?) { wake = nanoseconds }
     func finish(exitCode: Int32, reason: String) { finished = (exitCode, reason) }
@@ -450,6 +453,74 @@ final class SequencerTests: XCTestCase {
                       transport.finished?.reason ?? "not finished")
     }
 
+    /// A write a hart posts to a register whose declaration names the line it drives (the CLINT's msip and mtimecmp)
+    /// is foretold: applied at its turn, sent without waking the device, and the next hart runs at once with the line
+    /// and the declaration the answer will bring. The next other operation for that device waits until the device
+    /// has answered, and those answers are not logged.
+    func testWritesTheirDeclarationForetellsDoNotWaitForTheDevice() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
+        postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)          // an IPI to hart 1
+        postToCLINT(sequencer, from: 100, offset: 0x4000, size: 8, value: 100, executed: 3)  // hart 0's next timer
+        let writes = transport.take()
+        XCTAssertEqual(writes.map(\.to), [200, 200])
+        XCTAssertEqual(writes.map(\.deviceAccess.foretold), [true, true])
+        XCTAssertEqual(sequencer.statistics.foretold, 2)
+        sequencer.receive(envelope(from: 100, yield(10)))
+        guard case .run(let run)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs at once") }
+        let msipMask = InterruptNumber.mask(InterruptNumber.machineSoftware)
+        XCTAssertEqual(run.interruptLines & msipMask, msipMask, "hart 1's MSIP is up")
+        XCTAssertEqual(run.stableReads.first { $0.device == 0 }?.reads, clintDeclaration(msip: [0, 1], mtimecmp: [100, .max]))
+        XCTAssertEqual(run.budget, 100 << 2 - 10, "the slice ends at hart 0's new timer compare")
+
+        // Hart 1 reads mtime: the CLINT must see that read after the foretold writes, so it waits for their answers.
+        sequencer.receive(envelope(from: 101, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 1 })))
+        XCTAssertTrue(transport.take().isEmpty)
+        XCTAssertEqual(transport.woken, [200])
+        sequencer.receive(envelope(from: 200, .deviceDone(.with {
+            $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
+            $0.stableReads = clintDeclaration(msip: [0, 1], mtimecmp: [.max, .max])
+        })))
+        XCTAssertTrue(transport.take().isEmpty, "one answer is still owed")
+        sequencer.receive(envelope(from: 200, .deviceDone(.with {
+            $0.timerCompares = [.with { $0.hart = 0; $0.mtimecmp = 100 }]
+            $0.stableReads = clintDeclaration(msip: [0, 1], mtimecmp: [100, .max])
+        })))
+        XCTAssertEqual(transport.take().map(\.deviceAccess.offset), [0xbff8])
+        XCTAssertNil(transport.finished)
+        XCTAssertEqual(journal.events.map(\.kindName).filter { $0.hasPrefix("device") },
+                       ["device_access", "device_done", "device_access", "device_access", "device_access"],
+                       "the foretold writes are logged, their answers are not")
+    }
+
+    /// A check holds every device's state hash: at a boundary where one is due, the sequencer first takes the answers
+    /// still owed for foretold writes (the last one's hash is the check's).
+    func testACheckWaitsForTheAnswersOfForetoldWrites() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        journal.checkInterval = 5
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
+        postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertTrue(transport.take().isEmpty, "no slice before the check")
+        XCTAssertEqual(journal.checks.count, 1)
+        sequencer.receive(envelope(from: 200, .deviceDone(.with {
+            $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
+            $0.stableReads = clintDeclaration(msip: [0, 1], mtimecmp: [.max, .max])
+            $0.stateHash = 7
+        })))
+        XCTAssertEqual(journal.checks.last?.devices.first, 7)
+        XCTAssertEqual(transport.take().first?.to, 101, "then hart 1 runs")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
@@ -459,6 +530,36 @@ final class SequencerTests: XCTestCase {
         guard case .mmioReply(let reply)? = transport.take().first?.body else { return XCTFail() }
         XCTAssertTrue(reply.fault)
     }
+}
+
+/// The CLINT's declaration (device 0 of `machine`): each hart's msip word, then its mtimecmp word.
+func clintDeclaration(msip: [UInt64], mtimecmp: [UInt64]) -> [Rrvm_StableRead] {
+    msip.indices.map { hart in
+        .with {
+            $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = msip[hart]; $0.setByWriteMask = 1
+            $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = UInt32(hart)
+        }
+    } + mtimecmp.indices.map { hart in
+        .with {
+            $0.offset = 0x4000 + UInt64(hart) * 8; $0.size = 8; $0.value = mtimecmp[hart]; $0.setByWriteMask = .max
+            $0.lineMipBit = InterruptNumber.machineTimer; $0.lineHart = UInt32(hart); $0.lineIsTimerCompare = true
+        }
+    }
+}
+
+/// Hart 0 reads mtime (a waited read) in the slice under way, and the CLINT answers with `declaration`.
+func learnCLINTDeclaration(_ sequencer: Sequencer, _ transport: FakeTransport, _ declaration: [Rrvm_StableRead]) {
+    sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 1 })))
+    sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = declaration; $0.stateHash = 1 })))
+    _ = transport.take()
+}
+
+/// A write a hart posts to the CLINT (device 0 of `machine`).
+func postToCLINT(_ sequencer: Sequencer, from hart: UInt32, offset: UInt64, size: UInt32, value: UInt64, executed: UInt64) {
+    sequencer.receive(envelope(from: hart, .mmioRequest(.with {
+        $0.address = 0x200_0000 + offset; $0.size = size; $0.write = true; $0.value = value; $0.executed = executed
+        $0.posted = true
+    })))
 }
 
 /// A sequencer of `harts` harts that has started (its first Run taken), with its transport and journal.
