@@ -979,6 +979,8 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
 
   public var wantsWake: Bool = false
 
+  /// The device's declaration now; left out of the answer to a foretold write (DeviceAccess.foretold) when it is
+  /// the one that write foretold (the device runner compares them).
   public var stableReads: [Rrvm_StableRead] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

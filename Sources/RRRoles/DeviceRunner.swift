@@ -39,9 +39,12 @@ public final class DeviceRunner {
         let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
+        /// For a foretold write (DeviceAccess.foretold): the declaration it foretells.
+        var foretoldDeclaration: [StableRead]?
         switch envelope.body {
         case .deviceAccess(let access)?:
             let size = Int(access.size)
+            if access.foretold { foretoldDeclaration = Self.declaration(model.stableReads(), after: access) }
             if access.write {
                 done.fault = !model.write(offset: access.offset, size: size, value: access.value, clock: clock,
                                           effects: &effects)
@@ -108,7 +111,10 @@ public final class DeviceRunner {
         }
         // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
         done.stateHash = model.stateHash()
-        done.stableReads = model.stableReads().map { read in
+        let declaration = model.stableReads()
+        // The sequencer already holds a foretold declaration: the answer leaves it out (it is checked here).
+        if let foretoldDeclaration, declaration == foretoldDeclaration { return .done(done) }
+        done.stableReads = declaration.map { read in
             .with {
                 $0.offset = read.offset
                 $0.size = UInt32(read.size)
@@ -124,6 +130,16 @@ public final class DeviceRunner {
             }
         }
         return .done(done)
+    }
+
+    /// `declaration` once `write` has set the register it declares set by writes (nil if it declares none there).
+    static func declaration(_ declaration: [StableRead], after write: Rrvm_DeviceAccess) -> [StableRead]? {
+        guard write.write, let index = declaration.firstIndex(where: {
+            $0.offset == write.offset && $0.size == Int(write.size) && $0.setByWriteMask != 0
+        }) else { return nil }
+        var after = declaration
+        after[index].value = write.value & after[index].setByWriteMask
+        return after
     }
 }
 
