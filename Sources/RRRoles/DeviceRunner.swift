@@ -39,7 +39,7 @@ public final class DeviceRunner {
         let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
-        /// For a foretold write (DeviceAccess.foretold): the declaration it foretells.
+        // For a foretold write (DeviceAccess.foretold): the declaration it foretells.
         var foretoldDeclaration: [StableRead]?
         switch envelope.body {
         case .deviceAccess(let access)?:
