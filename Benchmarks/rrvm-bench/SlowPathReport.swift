@@ -26,7 +26,8 @@ func slowPathReport(_ harts: [Hart], devices: [String], instructions: UInt64) ->
             + listed(total.exceptions) { exceptionNames[$0] } + "]; " + count("interrupts", total.interrupts.reduce(0, +))
             + " [" + listed(total.interrupts) { interruptNames[$0] } + "]",
         "  CSR instructions: " + count("all", total.csrAccesses.reduce(0, +)) + ", " + count("writes", total.csrWrites)
-            + "; most used: " + topCSRs.map { "0x" + String($0.offset, radix: 16) + " \($0.element)" }.joined(separator: ", "),
+            + "; most used: " + topCSRs.map { "0x" + String($0.offset, radix: 16) + " \($0.element)" }.joined(separator: ", ")
+            + "; " + count("sstatus set/clear inline", total.statusBitsInline),
         "  MMU: " + count("TLB misses", total.tlbMisses.reduce(0, +)) + " (fetch \(total.tlbMisses[0]), load "
             + "\(total.tlbMisses[1]), store \(total.tlbMisses[2])), " + count("refills", total.tlbRefills) + ", "
             + count("page walks", total.pageWalks) + " (\(total.pteReads) PTE reads), "

@@ -63,13 +63,13 @@ public final class InProcessMachine {
     /// A machine for `config` with guest RAM loaded as `boot` says; `journal` records or replays the run.
     public init(config: Rrvm_MachineConfig, boot: BootPlan, journal: EventJournal? = nil) throws {
         self.config = config
-        // Anonymous memory reads as zeros and is faulted in as the guest touches it; huge pages (where the host
-        // allows them) spare the host's TLB the misses a kernel's scattered accesses cause.
+        // Anonymous memory reads as zeros and is faulted in as the guest touches it, 4 KiB at a time (as the
+        // cluster's shared RAM is): a booting kernel touches its RAM sparsely (a Linux boot about 12 MiB of 256),
+        // and with huge pages the host zeroed 2 MiB at each first touch, a quarter of the in-process boot's CPU time.
         guard let mapping = mmap(nil, Int(config.ramSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != MAP_FAILED else {
             throw DeviceError("cannot map \(config.ramSize) bytes of guest RAM: \(String(cString: strerror(errno)))")
         }
-        madvise(mapping, Int(config.ramSize), MADV_HUGEPAGE)
         ram = mapping
         let memory = GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: config.ramSize)
         try boot.load(into: memory)

@@ -293,7 +293,8 @@ extension Hart {
             let decoded = compressed
                 ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
             (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
-            page[offset >> 1] = isBreakpointSlot(offset >> 1) ? DecodedInstruction(.breakpoint) : decoded
+            page[offset >> 1] = isBreakpointSlot(offset >> 1)
+                ? DecodedInstruction(.breakpoint) : Decoder.placed(decoded, offset: offset)
             switch decoded.op {
             case .jal, .jalr, .cJalr:
                 // Past a call (a link register written): its return runs the instruction after it, which would

@@ -17,6 +17,9 @@ enum Op: UInt8 {
     case fence
     /// CSR access, ECALL, EBREAK, xRET, WFI, SFENCE.VMA, FENCE.I: imm holds the raw instruction.
     case system
+    /// csrrs, csrrc, csrrsi, csrrci of sstatus (the kernel's interrupt save, restore, enable and disable): imm holds
+    /// the raw instruction. Inline when it changes at most SIE and makes no interrupt takeable, else as `.system`.
+    case sstatusSetClear
     /// imm holds funct5 for AMOs.
     case lrW, lrD, scW, scD, amoW, amoD
     case flw, fld, fsw, fsd
@@ -34,6 +37,11 @@ enum Op: UInt8 {
 
     case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
+    /// Branches and direct jumps whose target lies further on in their own page (chosen where the slot sits:
+    /// `Decoder.placed`). Taken, they stay on the page and move forward, so they need no page lookup and no look
+    /// at the next event (forward moves within a page end within a page of slots, see `DispatchMode`), and
+    /// each dispatches from its own copy of the dispatch rather than the one all other transfers share.
+    case beqAhead, bneAhead, bltAhead, bgeAhead, bltuAhead, bgeuAhead, jalAhead, cBeqAhead, cBneAhead, cJalAhead
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
@@ -45,7 +53,7 @@ enum Op: UInt8 {
     var length: UInt64 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
-             .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne:
+             .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead:
             return 2
         case .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
@@ -53,9 +61,10 @@ enum Op: UInt8 {
              .add, .sub, .sll, .slt, .sltu, .xor, .srl, .sra, .or, .and,
              .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .srlw, .sraw,
              .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
-             .fence, .system, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
+             .fence, .system, .sstatusSetClear, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
-             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint:
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
+             .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead:
             return 4
         }
     }
@@ -137,6 +146,30 @@ enum Decoder {
     /// Whether a static rounding-mode field is one of the five defined modes or dynamic.
     @inline(__always) static func validRoundingField(_ rm: UInt32) -> Bool {
         rm != 5 && rm != 6
+    }
+
+    /// The slot of an instruction decoded at byte `offset` of its page: a branch or direct jump whose target is
+    /// further on in the same page takes its `...Ahead` form (each physical page's slots sit at their page
+    /// offsets, whatever virtual page runs them).
+    static func placed(_ decoded: DecodedInstruction, offset: Int) -> DecodedInstruction {
+        let ahead: Op
+        switch decoded.op {
+        case .beq: ahead = .beqAhead
+        case .bne: ahead = .bneAhead
+        case .blt: ahead = .bltAhead
+        case .bge: ahead = .bgeAhead
+        case .bltu: ahead = .bltuAhead
+        case .bgeu: ahead = .bgeuAhead
+        case .jal: ahead = .jalAhead
+        case .cBeq: ahead = .cBeqAhead
+        case .cBne: ahead = .cBneAhead
+        case .cJal: ahead = .cJalAhead
+        default: return decoded
+        }
+        guard decoded.imm > 0 && offset + Int(decoded.imm) < 4096 else { return decoded }
+        var placed = decoded
+        placed.op = ahead
+        return placed
     }
 
     // MARK: 32-bit instructions
@@ -249,6 +282,9 @@ enum Decoder {
             default: return illegal(raw)
             }
         case 0x73:
+            if raw >> 20 == 0x100 && funct3 & 2 != 0 {
+                return DecodedInstruction(.sstatusSetClear, rd: rd, rs1: rs1, imm: Int32(bitPattern: raw))
+            }
             return DecodedInstruction(.system, imm: Int32(bitPattern: raw))
         case 0x2f:
             guard funct3 == 2 || funct3 == 3 else { return illegal(raw) }

@@ -465,6 +465,38 @@ extension Hart {
                     pc &+= 2
                 }
                 continue
+            // Forward within the page (`Op.beqAhead`): no page lookup, no look at the next event.
+            case .beqAhead:
+                pc &+= x[Int(e.rs1)] == x[Int(e.rs2)] ? immediate(e) : 4
+                continue
+            case .bneAhead:
+                pc &+= x[Int(e.rs1)] != x[Int(e.rs2)] ? immediate(e) : 4
+                continue
+            case .bltAhead:
+                pc &+= Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) ? immediate(e) : 4
+                continue
+            case .bgeAhead:
+                pc &+= Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) ? immediate(e) : 4
+                continue
+            case .bltuAhead:
+                pc &+= x[Int(e.rs1)] < x[Int(e.rs2)] ? immediate(e) : 4
+                continue
+            case .bgeuAhead:
+                pc &+= x[Int(e.rs1)] >= x[Int(e.rs2)] ? immediate(e) : 4
+                continue
+            case .jalAhead:
+                x[Int(e.rd)] = pc &+ 4
+                pc &+= immediate(e)
+                continue
+            case .cBeqAhead:
+                pc &+= x[Int(e.rs1)] == 0 ? immediate(e) : 2
+                continue
+            case .cBneAhead:
+                pc &+= x[Int(e.rs1)] != 0 ? immediate(e) : 2
+                continue
+            case .cJalAhead:
+                pc &+= immediate(e)
+                continue
 
             case .lb:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
@@ -541,6 +573,10 @@ extension Hart {
 
             case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
                 guard atomicThroughTLB(e.pointer) else { break }
+                pc &+= 4
+                continue
+            case .sstatusSetClear:
+                guard setOrClearStatusInline(e.pointer) else { break }
                 pc &+= 4
                 continue
 
@@ -875,7 +911,7 @@ extension Hart {
         case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
             return pc
-        case .system:
+        case .system, .sstatusSetClear:
             return executeSystem(UInt32(bitPattern: e.imm), pc: pc, executed: executed)
         case .illegal:
             raise(Cause.illegalInstruction, UInt64(UInt32(bitPattern: e.imm)))
@@ -1055,6 +1091,27 @@ extension Hart {
         guard address & (size &- 1) == 0,
               let p = hostAddress(op.atomicAccess == .load ? loadTLB : storeTLB, address, size) else { return false }
         executeAtomic(op, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), funct5: e.pointee.imm, at: p)
+        return true
+    }
+
+    /// csrrs/csrrc (or their immediate forms) of sstatus when it is accessible, changes no bit but SIE and
+    /// leaves no interrupt takeable that was not (what `executeSystem` does for it then, without leaving the loop:
+    /// the data TLB set, translations and the loop's mode stay as they are); false sends it out of line, where
+    /// the same instruction is executed in full. Not inlined: the loop stays small.
+    @inline(never)
+    func setOrClearStatusInline(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
+        guard priv != .user else { return false }
+        let raw = UInt32(bitPattern: e.pointee.imm)
+        let immediateForm = raw & 0x4000 != 0
+        let operand = (immediateForm ? UInt64(e.pointee.rs1) : regs[Int(e.pointee.rs1)]) & MStatus.supervisorWritable
+        let old = mstatus
+        let new = raw & 0x1000 == 0 ? old | operand : old & ~operand  // funct3 bit 0: clear
+        guard (new ^ old) & ~MStatus.sie == 0 else { return false }
+        // SIE turned on with an enabled interrupt pending: the slow path decides whether it is taken now.
+        if new & ~old != 0 && effectiveMip() & mie != 0 { return false }
+        regs[Int(e.pointee.rd)] = mstatusValue & MStatus.supervisorView
+        mstatus = new
+        counters.statusBitsInline &+= 1
         return true
     }
 

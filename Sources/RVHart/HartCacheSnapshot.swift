@@ -294,7 +294,8 @@ extension Hart {
                     let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
                     let decoded = low & 3 != 3
                         ? Decoder.decodeCompressed(low) : Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self))
-                    page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint) : decoded
+                    page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint)
+                        : Decoder.placed(decoded, offset: 2 * slot)
                 }
             }
             install(page, prepared)

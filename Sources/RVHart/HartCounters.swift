@@ -8,6 +8,8 @@ public struct HartCounters {
     /// CSR instructions by CSR number (0-4095), and how many of them wrote.
     public var csrAccesses = [UInt64](repeating: 0, count: 4096)
     public var csrWrites: UInt64 = 0
+    /// sstatus set/clear instructions the loop ran inline (`Op.sstatusSetClear`): not among `csrAccesses`.
+    public var statusBitsInline: UInt64 = 0
     /// Page-table walks (TLB refills of translated sets and translated fetch lookups), and the PTEs they read.
     public var pageWalks: UInt64 = 0
     public var pteReads: UInt64 = 0
@@ -54,6 +56,7 @@ public struct HartCounters {
         sum(&slowSteps, other.slowSteps)
         sum(&mmioExits, other.mmioExits)
         csrWrites &+= other.csrWrites
+        statusBitsInline &+= other.statusBitsInline
         pageWalks &+= other.pageWalks
         pteReads &+= other.pteReads
         tlbRefills &+= other.tlbRefills
@@ -84,7 +87,7 @@ extension Hart {
         case .lb, .lh, .lw, .cLw, .ld, .cLd, .lbu, .lhu, .lwu, .flw, .fld, .cFld: kind = .load
         case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd: kind = .store
         case .lrW, .lrD, .scW, .scD, .amoW, .amoD: kind = .atomic
-        case .system: kind = .system
+        case .system, .sstatusSetClear: kind = .system
         case .breakpoint: kind = .breakpoint
         case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fpOther: kind = .floatingPoint
         default: kind = .other

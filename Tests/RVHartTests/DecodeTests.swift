@@ -2,6 +2,19 @@
 import XCTest
 
 final class DecodeTests: XCTestCase {
+    func testBranchesAheadInTheirPage() {
+        // A branch or jump whose target is further on in its own page takes its ...Ahead form where it sits.
+        let branch = Decoder.decode(Asm.b(funct3: 0, rs1: 1, rs2: 2, offset: 64))
+        XCTAssertEqual(Decoder.placed(branch, offset: 0x100).op, .beqAhead)
+        XCTAssertEqual(Decoder.placed(branch, offset: 0x100).imm, 64)
+        XCTAssertEqual(Decoder.placed(branch, offset: 0xfbe).op, .beqAhead)  // target 0xffe: still this page
+        XCTAssertEqual(Decoder.placed(branch, offset: 0xfc0).op, .beq)  // target on the next page
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.b(funct3: 1, rs1: 1, rs2: 2, offset: -8)), offset: 0x100).op, .bne)
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 1, offset: 16)), offset: 0).op, .jalAhead)
+        XCTAssertEqual(Decoder.placed(Decoder.decodeCompressed(0xc111), offset: 0x10).op, .cBeqAhead)  // c.beqz x10, +4
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.addi(1, 1, 1)), offset: 0).op, .addi)
+    }
+
     func testIntegerEncodings() {
         let add = Decoder.decode(Asm.add(5, 6, 7))
         XCTAssertEqual(add.op, .add)

@@ -157,6 +157,33 @@ final class TrapTests: XCTestCase {
         XCTAssertEqual(m.csr(0x141), TestMachine.ramBase + 4)
     }
 
+    func testInterruptEnableSetAndClearInSupervisorMode() {
+        m.installHandler(at: supervisorHandler, mode: .supervisor)
+        m.hart.mideleg = Interrupt.ssip
+        m.hart.mie = Interrupt.ssip
+        m.hart.mstatus |= MStatus.sie
+        // Save (csrrci: old value, SIE cleared), restore (csrs of the saved value), as a kernel does with nothing
+        // pending: no trap, SIE as it was.
+        m.set(11, MStatus.sie)
+        m.put([Asm.csr(7, 10, 0x100, 2), Asm.csrr(12, 0x100), Asm.csrrs(0, 0x100, 10), Asm.csrr(13, 0x100)])
+        m.hart.forcePrivilege(.supervisor)
+        m.hart.pc = TestMachine.ramBase
+        m.step(4)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 16)
+        XCTAssertEqual(m.x(10) & MStatus.sie, MStatus.sie)
+        XCTAssertEqual(m.x(12) & MStatus.sie, 0)
+        XCTAssertEqual(m.x(13) & MStatus.sie, MStatus.sie)
+        // With an interrupt pending, clearing SIE holds it off and setting SIE again takes it right after.
+        m.hart.mipSoftware |= Interrupt.ssip
+        m.put([Asm.csr(7, 10, 0x100, 2), Asm.nop, Asm.csr(6, 0, 0x100, 2), Asm.nop])
+        m.hart.pc = TestMachine.ramBase
+        m.hart.mstatus &= ~MStatus.sie
+        m.step(4)
+        XCTAssertEqual(m.csr(0x142), Cause.interruptFlag | 1)
+        XCTAssertEqual(m.csr(0x141), TestMachine.ramBase + 12)
+        XCTAssertEqual(m.hart.pc, supervisorHandler + 4)
+    }
+
     func testSstcTimerFiresAtExactInstruction() {
         m.installHandler(at: handler)
         m.hart.menvcfg = EnvConfig.stce
