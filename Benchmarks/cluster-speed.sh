@@ -4,9 +4,10 @@
 #     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 100x it, and with the
 #     quantum-by-quantum schedule of logs before format 6 (--schedule quantum); host CPUs the cluster used
 #     ((user + system) / wall); QEMU with -icount shift=0 (its record mode's clock) and plain.
-#  2. cpu-smp: four harts computing on private data (cpu-mix's workload, about 54M instructions each):
-#     aggregate MIPS through the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the
-#     1-hart build (QEMU records only one CPU).
+#  2. cpu-smp: four harts computing on private data (cpu-mix's workload, ROUNDS=100: about 267M instructions
+#     each, so that the cluster's start-up, about 0.1 s of CPU, is not what is measured): aggregate MIPS through
+#     the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the 1-hart build (QEMU records only one
+#     CPU).
 #  3. Slice switch cost on smp-contend (4 harts contending for a lock, the determinism test program):
 #     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1.
 #  4. Console output: console-flood writes 10 MB (CONSOLE_BYTES) to the UART, polling LSR before each
@@ -26,7 +27,7 @@ trap 'rm -rf "$work"' EXIT
 command -v /usr/bin/time >/dev/null || { echo "cluster-speed.sh: needs /usr/bin/time (Debian: time)" >&2; exit 1; }
 console_bytes=${CONSOLE_BYTES:-10000000}
 "$root/Benchmarks/guests/build.sh" "$work/guests" -DBYTES="$console_bytes" >/dev/null
-"$root/Benchmarks/guests/build.sh" "$work/smp" -DROUNDS=20 >/dev/null
+"$root/Benchmarks/guests/build.sh" "$work/smp" -DROUNDS=100 >/dev/null
 "$root/Tests/GuestPrograms/build.sh" "$work/programs" smp-contend >/dev/null 2>&1
 qemu=$(command -v qemu-system-riscv64 || true)
 
