@@ -467,65 +467,65 @@ extension Hart {
                 continue
 
             case .zextW4:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 4
                 continue
             case .zextW6:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 6
                 continue
             case .zextW8:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 8
                 continue
             case .shiftAdd4:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 4
                 continue
             case .shiftAdd6:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 6
                 continue
             case .shiftAdd8:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &<< immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 8
                 continue
             case .shiftRightXor4:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &>> immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 4
                 continue
             case .shiftRightXor6:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &>> immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 6
                 continue
             case .shiftRightXor8:
-                guard bothRun(&left, Mode.self) else { break }
+                guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &>> immediate(e)
-                x[Int(e.imm &>> 16)] = shifted
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 8
                 continue
@@ -941,10 +941,10 @@ extension Hart {
             return pc
         case .zextW4, .zextW6, .zextW8, .shiftAdd4, .shiftAdd6, .shiftAdd8:
             // Only one instruction may run before the next event: the pair's first (slli) alone.
-            x[Int(e.imm >> 16)] = x[Int(e.rs1)] &<< UInt64(e.imm & 0x3f)
+            x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &<< UInt64(e.imm & 0x3f)
             return pc &+ UInt64((e.imm >> 8) & 0xff)
         case .shiftRightXor4, .shiftRightXor6, .shiftRightXor8:
-            x[Int(e.imm >> 16)] = x[Int(e.rs1)] &>> UInt64(e.imm & 0x3f)
+            x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &>> UInt64(e.imm & 0x3f)
             return pc &+ UInt64((e.imm >> 8) & 0xff)
         case .system:
             return executeSystem(UInt32(bitPattern: e.imm), pc: pc, executed: executed)
@@ -986,11 +986,12 @@ extension Hart {
 
     /// Whether a fused pair (`Op.zextW4`) runs both its instructions: always where the loop checks only at control
     /// transfers (the next event is a page of instructions away), else when the next event leaves room for the second;
-    /// counts the second. False sends the pair out of line, which runs its first instruction alone.
+    /// counts the second (by the count its slot holds, see `Op.zextW4`). False sends the pair out of line, which runs
+    /// its first instruction alone.
     @inline(__always)
-    func bothRun<Mode: DispatchMode>(_ left: inout Int, _: Mode.Type) -> Bool {
+    func bothRun<Mode: DispatchMode>(_ left: inout Int, _ e: SlotReference, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < 1 { return false }
-        left &-= 1
+        left &-= Int(truncatingIfNeeded: e.imm &>> 24)
         return true
     }
 
