@@ -1,5 +1,5 @@
-// Four harts computing on private data: each runs cpu-mix's workload (ROUNDS rounds, about 54M instructions
-// with the benchmark's ROUNDS=20) on its own copy of cpu-mix's tables (build.sh links one copy of
+// Four harts computing on private data: each runs cpu-mix's workload (ROUNDS rounds, about 260M instructions
+// with the benchmark's ROUNDS=100) on its own copy of cpu-mix's tables (build.sh links one copy of
 // cpu-mix.c per hart), sharing nothing but the counter of harts done. Hart 0 then prints every hart's
 // checksum and exits through the test finisher (start.S). HARTS=1 gives the 1-hart build of the same
 // program, for comparing a 4-hart run's aggregate MIPS with one hart's.

@@ -85,8 +85,13 @@ func runHartBenchmark(elfPath: String, budget: UInt64, breakpoint: UInt64? = nil
     }
     let seconds = monotonicSeconds() - start, cpuSeconds = processCPUSeconds() - cpuStart
     let status = exitStatus ?? "budget of \(budget) instructions used up"
-    let line = "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
+    var line = "\(elfPath): \(status); console: \"\(consoleText(console))\"; "
         + figures(instructions: hart.retired, seconds: seconds, cpuSeconds: cpuSeconds)
+    // RRVM_STATS=1: where the run left the loop's fast paths (TLB misses, slow steps...), as the boot mode prints.
+    if getenv("RRVM_STATS").map({ String(cString: $0) }) == "1" {
+        line = ([line] + slowPathReport([hart], devices: types.map { "\($0.kind)" }, instructions: hart.retired))
+            .joined(separator: "\n")
+    }
     guard let qemu, exitStatus == "exit 0" else { return line }
     let comparison = qemu.compareBareMetal(elfPath: elfPath, instructions: hart.retired,
                                            mips: Double(hart.retired) / seconds / 1e6,

@@ -103,7 +103,8 @@ extension Hart {
             return
         }
         let offset = Int(paddr & 0xfff)
-        let firstSlot = max(0, offset - 2) >> 1
+        // From a fused pair's slot up to 6 bytes before (`Decoder.fused`: its bytes run up to 7 bytes past its start).
+        let firstSlot = max(0, offset - 6) >> 1
         let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
         if firstSlot <= lastSlot {
             for slot in firstSlot...lastSlot { page[slot] = DecodedInstruction(.undecoded) }
@@ -249,7 +250,8 @@ extension Hart {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
         for index in 0..<codePageCount {
-            codePages[index]?[slot] = DecodedInstruction(.undecoded)
+            // With the slots a fused pair ending at this one may start at (`Decoder.fused`).
+            for pairStart in max(0, slot - 2)...slot { codePages[index]?[pairStart] = DecodedInstruction(.undecoded) }
         }
     }
 
@@ -286,6 +288,7 @@ extension Hart {
                                     from first: Int) {
         var offset = first
         counters.decodeRuns &+= 1
+        defer { fusePairs(page: page, from: first, through: offset) }
         repeat {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3
@@ -305,6 +308,19 @@ extension Hart {
             default: offset += compressed ? 2 : 4
             }
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
+    }
+
+    /// Fuses each decoded instruction from `first` to `last` (page offsets) with the decoded one after it where
+    /// `Decoder.fused` makes a pair of them (a breakpoint slot is never part of one). The pair's slot replaces the
+    /// first's; the second keeps its own, for a jump to it and for a run that may take only one more instruction.
+    private func fusePairs(page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int) {
+        var offset = first
+        while offset <= min(last, 0xffe) && page[offset >> 1].op != .undecoded {
+            let instruction = page[offset >> 1]
+            let next = offset + Int(instruction.op.length)
+            if next <= 0xffe, let pair = Decoder.fused(instruction, page[next >> 1]) { page[offset >> 1] = pair }
+            offset = next
+        }
     }
 
     /// Frees every decoded page. Only called where the loop is about to replace its page pointer.

@@ -498,6 +498,70 @@ extension Hart {
                 pc &+= immediate(e)
                 continue
 
+            case .zextW4:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &>> 32
+                pc &+= 4
+                continue
+            case .zextW6:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &>> 32
+                pc &+= 6
+                continue
+            case .zextW8:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &>> 32
+                pc &+= 8
+                continue
+            case .shiftAdd4:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .shiftAdd6:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
+                pc &+= 6
+                continue
+            case .shiftAdd8:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &<< immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
+                pc &+= 8
+                continue
+            case .shiftRightXor4:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &>> immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
+                pc &+= 4
+                continue
+            case .shiftRightXor6:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &>> immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
+                pc &+= 6
+                continue
+            case .shiftRightXor8:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = x[Int(e.rs1)] &>> immediate(e)
+                x[Int(e.imm &>> 16 & 0xff)] = shifted
+                x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
+                pc &+= 8
+                continue
+
             case .lb:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
@@ -911,6 +975,13 @@ extension Hart {
         case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
             return pc
+        case .zextW4, .zextW6, .zextW8, .shiftAdd4, .shiftAdd6, .shiftAdd8:
+            // Only one instruction may run before the next event: the pair's first (slli) alone.
+            x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &<< UInt64(e.imm & 0x3f)
+            return pc &+ UInt64((e.imm >> 8) & 0xff)
+        case .shiftRightXor4, .shiftRightXor6, .shiftRightXor8:
+            x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &>> UInt64(e.imm & 0x3f)
+            return pc &+ UInt64((e.imm >> 8) & 0xff)
         case .system, .sstatusSetClear:
             return executeSystem(UInt32(bitPattern: e.imm), pc: pc, executed: executed)
         case .illegal:
@@ -947,6 +1018,17 @@ extension Hart {
             pageKey = slotKey(lookupPage, target)
         }
         pc = target
+    }
+
+    /// Whether a fused pair (`Op.zextW4`) runs both its instructions: always where the loop checks only at control
+    /// transfers (the next event is a page of instructions away), else when the next event leaves room for the second;
+    /// counts the second (by the count its slot holds, see `Op.zextW4`). False sends the pair out of line, which runs
+    /// its first instruction alone.
+    @inline(__always)
+    func bothRun<Mode: DispatchMode>(_ left: inout Int, _ e: SlotReference, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < 1 { return false }
+        left &-= Int(truncatingIfNeeded: e.imm &>> 24)
+        return true
     }
 
     // MARK: Floating-point fast paths

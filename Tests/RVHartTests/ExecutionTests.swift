@@ -292,6 +292,79 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.x(3), (703 + 3) / 6, "x3 counts iterations that reached the second page")
     }
 
+    /// A loop of the pairs decoding fuses into one slot (`Decoder.fused`), 32-bit and compressed: zext.w x11, x10
+    /// (8 bytes), x13 = x14 + (x10 << 3) (8), x15 = (x15 << 2) + x30 (4), zext.w x12, x10 (6), x9 = (x10 >> 7) ^ x14
+    /// through x6 (8); then x10 += 0x123 and a jump back. Returns the model of its twelve instructions (registers
+    /// indexed by number) and their pcs.
+    private func loadFusedPairsLoop() -> (steps: [(inout [UInt64]) -> Void], pcs: [UInt64]) {
+        func halves(_ word: UInt32) -> [UInt16] { [UInt16(word & 0xffff), UInt16(word >> 16)] }
+        let code = halves(Asm.slli(11, 10, 32)) + halves(Asm.srli(11, 11, 32))
+            + halves(Asm.slli(13, 10, 3)) + halves(Asm.add(13, 14, 13))
+            + [0x078a, 0x97fa]  // c.slli x15, 2; c.add x15, x30
+            + halves(Asm.slli(12, 10, 32)) + [0x9201]  // c.srli x12, 32
+            + halves(Asm.srli(6, 10, 7)) + halves(Asm.op(0, 4, 9, 6, 14))  // xor x9, x6, x14
+            + halves(Asm.addi(10, 10, 0x123)) + halves(Asm.jal(rd: 0, offset: -0x26))
+        m.put16(code, at: TestMachine.ramBase)
+        m.hart.pc = TestMachine.ramBase
+        m.set(10, 0xfedc_ba98_7654_3210)
+        m.set(14, 0x1000)
+        m.set(15, 1)
+        m.set(30, 3)
+        let steps: [(inout [UInt64]) -> Void] = [
+            { $0[11] = $0[10] << 32 }, { $0[11] = $0[11] >> 32 }, { $0[13] = $0[10] << 3 }, { $0[13] = $0[14] &+ $0[13] },
+            { $0[15] = $0[15] << 2 }, { $0[15] = $0[15] &+ $0[30] }, { $0[12] = $0[10] << 32 }, { $0[12] = $0[12] >> 32 },
+            { $0[6] = $0[10] >> 7 }, { $0[9] = $0[6] ^ $0[14] }, { $0[10] = $0[10] &+ 0x123 }, { _ in },
+        ]
+        let offsets: [UInt64] = [0x00, 0x04, 0x08, 0x0c, 0x10, 0x12, 0x14, 0x18, 0x1a, 0x1e, 0x22, 0x26]
+        return (steps, offsets.map { TestMachine.ramBase + $0 })
+    }
+
+    func testFusedPairsRunAsTheirTwoInstructions() {
+        // Budgets ending between the two instructions of a pair (one instruction runs the first alone), at every
+        // offset, and runs long enough for the loop to check only at control transfers.
+        let (steps, pcs) = loadFusedPairsLoop()
+        var model = (0..<32).map { m.x($0) }
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 1, 1, 2, 3, 1, 2, 5, 7, 11, 1, 13, 4, 6, 5000, 1, 2, 3, 9, 4099, 17, 1, 8, 10] {
+            XCTAssertEqual(m.step(budget), .budgetExhausted)
+            for _ in 0..<budget {
+                steps[Int(total % 12)](&model)
+                total += 1
+            }
+            XCTAssertEqual(m.hart.retired, total)
+            XCTAssertEqual(m.hart.pc, pcs[Int(total % 12)], "after \(total)")
+            XCTAssertEqual((5...15).map { m.x($0) }, Array(model[5...15]), "after \(total)")
+        }
+    }
+
+    func testBreakpointOnTheSecondInstructionOfAFusedPair() {
+        // The loop runs (its pairs fused) before breakpoints are set on the second instruction of two pairs.
+        let (_, pcs) = loadFusedPairsLoop()
+        m.step(27)
+        m.hart.addBreakpoint(pcs[1])
+        m.hart.addBreakpoint(pcs[5])
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, pcs[5])
+        XCTAssertEqual(m.hart.retired, 29)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, pcs[1])
+        XCTAssertEqual(m.hart.retired, 37)
+        XCTAssertEqual(m.x(11), m.x(10) << 32, "the pair's first instruction ran alone")
+    }
+
+    func testOwnStoreToTheSecondInstructionOfAFusedPairIsSeen() {
+        // zext.w x11, x10 as a pair; then the program rewrites the pair's srli into addi x11, x11, 1.
+        m.set(2, TestMachine.ramBase)
+        m.set(3, UInt64(Asm.addi(11, 11, 1)))
+        m.set(10, 0x1234_5678_9abc_def0)
+        m.put([Asm.slli(11, 10, 32), Asm.srli(11, 11, 32), Asm.sw(3, 2, 4), Asm.jal(rd: 0, offset: -12)])
+        m.hart.pc = TestMachine.ramBase
+        m.step(4)
+        XCTAssertEqual(m.x(11), 0x9abc_def0)
+        m.step(2)
+        XCTAssertEqual(m.x(11), (0x9abc_def0 << 32) + 1)
+    }
+
     func testOwnStoresToCodeAreSeen() {
         // The program overwrites its own next instruction (addi x1, x0, 1 -> addi x1, x0, 2).
         let replacement = Asm.addi(1, 0, 2)

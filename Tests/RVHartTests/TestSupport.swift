@@ -35,6 +35,7 @@ enum Asm {
     static func addi(_ rd: UInt32, _ rs1: UInt32, _ imm: Int32) -> UInt32 { i(0x13, rd: rd, funct3: 0, rs1: rs1, imm: imm) }
     static func addiw(_ rd: UInt32, _ rs1: UInt32, _ imm: Int32) -> UInt32 { i(0x1b, rd: rd, funct3: 0, rs1: rs1, imm: imm) }
     static func slli(_ rd: UInt32, _ rs1: UInt32, _ shamt: Int32) -> UInt32 { i(0x13, rd: rd, funct3: 1, rs1: rs1, imm: shamt) }
+    static func srli(_ rd: UInt32, _ rs1: UInt32, _ shamt: Int32) -> UInt32 { i(0x13, rd: rd, funct3: 5, rs1: rs1, imm: shamt) }
     static func srai(_ rd: UInt32, _ rs1: UInt32, _ shamt: Int32) -> UInt32 {
         i(0x13, rd: rd, funct3: 5, rs1: rs1, imm: 0x400 | shamt)
     }
