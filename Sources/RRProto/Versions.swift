@@ -15,7 +15,10 @@ public let protocolVersion: UInt32 = 11
 /// recorded before.
 /// 9: harts post their 64-bit writes to the CLINT's mtimecmp words too (declared set by writes) and answer its
 /// reads of them, so a full-detail log holds them at other points and other interrupt lines reach a hart later.
-public let logFormatVersion: UInt32 = 9
+/// 10: harts post their writes to the PLIC's priority and threshold registers (declared set by writes) and answer
+/// the UART's MSR reads (declared stable), so a full-detail log holds them at other points and interrupt lines reach
+/// a hart at other points.
+public let logFormatVersion: UInt32 = 10
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

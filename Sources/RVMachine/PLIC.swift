@@ -106,19 +106,29 @@ public final class PLIC: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
-    /// The enable words: a read has no side effect, and a write sets the word (to the sources that exist) and
-    /// changes no other declared value. Linux enables or masks an interrupt with a read-modify-write of one
-    /// enable word per context (plic_toggle, for every hart): with the declaration, the harts answer those
-    /// reads and post those writes. Lines a write changes reach the harts at their next MMIO answer or slice.
+    /// The registers that are plain storage: each source's priority, each context's enable words and threshold. A read
+    /// has no side effect, and a write sets the register (to its valid bits) and changes no other declared value.
+    /// Linux sets every source's priority once per context at start-up and masks or unmasks an interrupt by its
+    /// priority, and enables or masks one with a read-modify-write of an enable word per context (plic_toggle, for
+    /// every hart): with the declaration, the harts answer those reads and post those writes. Lines a write
+    /// changes reach the harts at their next MMIO answer or slice.
     public func stableReads() -> [StableRead] {
         var reads: [StableRead] = []
-        reads.reserveCapacity(contextCount * wordCount)
+        reads.reserveCapacity(Int(sourceCount) + contextCount * (wordCount + 1))
+        for source in 1...Int(sourceCount) {
+            reads.append(StableRead(offset: PLIC.priorityBase + UInt64(source) * 4, size: 4, value: UInt64(priority[source]),
+                                    setByWriteMask: UInt64(PLIC.priorityMask)))
+        }
         for context in 0..<contextCount {
             for word in 0..<wordCount {
                 reads.append(StableRead(offset: PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64(word) * 4,
                                         size: 4, value: UInt64(enable[context][word]),
                                         setByWriteMask: UInt64(validSourceMask(word: word))))
             }
+        }
+        for context in 0..<contextCount {
+            reads.append(StableRead(offset: PLIC.contextBase + UInt64(context) * PLIC.contextStride, size: 4,
+                                    value: UInt64(threshold[context]), setByWriteMask: UInt64(PLIC.priorityMask)))
         }
         return reads
     }

@@ -117,14 +117,38 @@ extension PLICTests {
     func testEnableWordsAreDeclaredSetByWrites() {
         let plic = PLIC(harts: 2)
         var probe = DeviceProbe(plic)
+        let enables = { plic.stableReads().filter { (PLIC.enableBase..<PLIC.contextBase).contains($0.offset) } }
         let offsets = (0..<4).flatMap { context in (0..<4).map { PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64($0 * 4) } }
-        XCTAssertEqual(plic.stableReads().map(\.offset), offsets)
-        XCTAssertEqual(plic.stableReads().map(\.setByWriteMask), Array(repeating: [0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 1], count: 4).flatMap { $0 })
+        XCTAssertEqual(enables().map(\.offset), offsets)
+        XCTAssertEqual(enables().map(\.setByWriteMask), Array(repeating: [0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 1], count: 4).flatMap { $0 })
         probe.write(offsets[5], 0xffff_ffff)
         probe.write(offsets[3], 0xffff_ffff)
-        XCTAssertEqual(plic.stableReads().map { Optional($0.value) }, offsets.map { probe.read($0) }, "declared = read")
-        XCTAssertEqual(plic.stableReads()[3].value, 1, "source 96 is the last")
-        XCTAssertEqual(plic.stableReads().map { $0.value == $0.value & $0.setByWriteMask }, Array(repeating: true, count: 16))
+        XCTAssertEqual(enables().map { Optional($0.value) }, offsets.map { probe.read($0) }, "declared = read")
+        XCTAssertEqual(enables()[3].value, 1, "source 96 is the last")
+        XCTAssertEqual(enables().map { $0.value == $0.value & $0.setByWriteMask }, Array(repeating: true, count: 16))
+    }
+
+    /// Every source's priority and every context's threshold are declared set by writes (3 bits), with the value a
+    /// read returns, so that harts post Linux's priority writes (once per source and context at start-up, and each
+    /// mask and unmask) and threshold writes. Claim/complete and the pending words are not declared: a claim has a
+    /// side effect, the pending bits follow the sources.
+    func testPrioritiesAndThresholdsAreDeclaredSetByWrites() {
+        let plic = PLIC(harts: 2)
+        var probe = DeviceProbe(plic)
+        let priorities = { plic.stableReads().filter { $0.offset < PLIC.pendingBase } }
+        let thresholds = { plic.stableReads().filter { $0.offset >= PLIC.contextBase } }
+        XCTAssertEqual(priorities().map(\.offset), (1...96).map { UInt64($0) * 4 }, "sources 1...96")
+        XCTAssertEqual(thresholds().map(\.offset), (0..<4).map { thresholdOffset(context: $0) })
+        XCTAssertEqual(Set((priorities() + thresholds()).map(\.setByWriteMask)), [7])
+        XCTAssertEqual(Set((priorities() + thresholds()).map(\.size)), [4])
+        probe.write(4 * 10, 0xff)
+        probe.write(4 * 96, 5)
+        probe.write(thresholdOffset(context: 3), 0x12)
+        XCTAssertEqual(priorities().map { Optional($0.value) }, (1...96).map { probe.read(UInt64($0) * 4) }, "declared = read")
+        XCTAssertEqual(thresholds().map { Optional($0.value) }, (0..<4).map { probe.read(thresholdOffset(context: $0)) })
+        XCTAssertEqual(priorities()[9].value, 7, "a write sets the value written and the mask")
+        XCTAssertEqual(thresholds()[3].value, 2)
+        XCTAssertFalse(plic.stableReads().contains { $0.offset == PLIC.pendingBase || $0.offset == claimOffset(context: 0) })
     }
 }
 
