@@ -3,7 +3,9 @@
 /// 9: StableRead.set_by_write_mask and its line (writes a hart posts under a declaration: msip, PLIC enable words).
 /// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
 /// 11: StableRead.line_is_timer_compare (harts post their 64-bit writes to the CLINT's mtimecmp words).
-public let protocolVersion: UInt32 = 11
+/// 12: StableRead.more_values and stride (a declaration of an array of registers: the PLIC's priorities, enable words
+/// and thresholds).
+public let protocolVersion: UInt32 = 12
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

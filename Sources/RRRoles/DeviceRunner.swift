@@ -116,6 +116,8 @@ public final class DeviceRunner {
                 $0.keptByWritesTo = read.keptByWritesTo
                 $0.outputWritesTo = read.outputWritesTo
                 $0.setByWriteMask = read.setByWriteMask
+                $0.moreValues = read.moreValues
+                $0.stride = read.stride
                 if let line = read.line {
                     $0.lineHart = UInt32(line.hart)
                     $0.lineMipBit = line.mipBit

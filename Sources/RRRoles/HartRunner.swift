@@ -512,17 +512,18 @@ public final class HartRunner {
     /// A write to a register `device` declared set by writes (StableRead.set_by_write_mask) sets its declared value
     /// here, the declaration kept: the write is posted. Returns the register (with its new value) and its old value.
     private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> (register: Rrvm_StableRead, old: UInt64)? {
-        guard let index = declaredRegister(setBy: access, device: device) else { return nil }
-        let old = declarations[device]![index].value
-        declarations[device]![index].value = access.value & declarations[device]![index].setByWriteMask
-        return (declarations[device]![index], old)
+        guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
+        let old = declarations[device]![entry].registerValue(index)
+        declarations[device]![entry].setRegisterValue(access.value & declarations[device]![entry].setByWriteMask, at: index)
+        return (declarations[device]![entry].alone(index), old)
     }
 
     /// Where in `device`'s declaration is the register that `access`, a write, sets (StableRead.set_by_write_mask).
-    private func declaredRegister(setBy access: MMIOAccess, device: Int) -> Int? {
-        guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return nil }
-        let offset = access.address &- windows[device].base
-        return reads.firstIndex { $0.offset == offset && $0.size == UInt32(access.size) && $0.setByWriteMask != 0 }
+    private func declaredRegister(setBy access: MMIOAccess, device: Int) -> (entry: Int, index: Int)? {
+        guard access.isWrite, !changesRAM[device], let reads = declarations[device],
+              let register = reads.register(offset: access.address &- windows[device].base, size: UInt32(access.size)),
+              reads[register.entry].setByWriteMask != 0 else { return nil }
+        return register
     }
 
     /// The line a posted write to a declared register drives (the CLINT's msip or mtimecmp): the hart's own changes

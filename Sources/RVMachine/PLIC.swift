@@ -112,24 +112,19 @@ public final class PLIC: DeviceModel {
     /// priority, and enables or masks one with a read-modify-write of an enable word per context (plic_toggle, for
     /// every hart): with the declaration, the harts answer those reads and post those writes. Lines a write
     /// changes reach the harts at their next MMIO answer or slice.
+    /// (Each kind is one array of registers: the declarations go with every Run and answer, so they are kept short.)
     public func stableReads() -> [StableRead] {
-        var reads: [StableRead] = []
-        reads.reserveCapacity(Int(sourceCount) + contextCount * (wordCount + 1))
-        for source in 1...Int(sourceCount) {
-            reads.append(StableRead(offset: PLIC.priorityBase + UInt64(source) * 4, size: 4, value: UInt64(priority[source]),
-                                    setByWriteMask: UInt64(PLIC.priorityMask)))
+        let mask = UInt64(PLIC.priorityMask)
+        var reads = [StableRead(array: PLIC.priorityBase + 4, size: 4, stride: 4,
+                                values: priority.dropFirst().map(UInt64.init), setByWriteMask: mask)]
+        // One array per word index across the contexts: the words' masks differ (source 0 and the sources beyond the
+        // last are hard-wired to 0).
+        for word in 0..<wordCount {
+            reads.append(StableRead(array: PLIC.enableBase + UInt64(word) * 4, size: 4, stride: PLIC.enableStride,
+                                    values: enable.map { UInt64($0[word]) }, setByWriteMask: UInt64(validSourceMask(word: word))))
         }
-        for context in 0..<contextCount {
-            for word in 0..<wordCount {
-                reads.append(StableRead(offset: PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64(word) * 4,
-                                        size: 4, value: UInt64(enable[context][word]),
-                                        setByWriteMask: UInt64(validSourceMask(word: word))))
-            }
-        }
-        for context in 0..<contextCount {
-            reads.append(StableRead(offset: PLIC.contextBase + UInt64(context) * PLIC.contextStride, size: 4,
-                                    value: UInt64(threshold[context]), setByWriteMask: UInt64(PLIC.priorityMask)))
-        }
+        reads.append(StableRead(array: PLIC.contextBase, size: 4, stride: PLIC.contextStride,
+                                values: threshold.map(UInt64.init), setByWriteMask: mask))
         return reads
     }
 

@@ -450,6 +450,34 @@ final class SequencerTests: XCTestCase {
                       transport.finished?.reason ?? "not finished")
     }
 
+    /// The check of a posted write applies to each register of a declared array (the PLIC's priorities): the answer
+    /// must declare the value written in that register's place.
+    func testPostedWritesToAnArrayOfRegistersAreCheckedRegisterByRegister() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.devices[0].writesWait = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        func priorities(_ values: [UInt64]) -> [Rrvm_StableRead] {
+            [.with { $0.offset = 4; $0.size = 4; $0.value = values[0]; $0.moreValues = Array(values.dropFirst()); $0.stride = 4; $0.setByWriteMask = 7 }]
+        }
+        func postPriority(of source: UInt64, _ value: UInt64, executed: UInt64, answer: [UInt64]) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0x200_0000 + source * 4; $0.size = 4; $0.write = true; $0.value = value
+                $0.executed = executed; $0.posted = true
+            })))
+            sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = priorities(answer) })))
+        }
+        postPriority(of: 3, 9, executed: 5, answer: [0, 0, 1])
+        XCTAssertNil(transport.finished, "9 & 7 = 1 in the third register")
+        postPriority(of: 2, 1, executed: 6, answer: [1, 0, 1])
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 0 posted a write of 1 to offset 8 of device 0 (clint)") ?? false,
+                      transport.finished?.reason ?? "not finished")
+        XCTAssertTrue(transport.finished?.reason.contains("declares 0 (mask 7)") ?? false, transport.finished?.reason ?? "")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
