@@ -4,7 +4,7 @@
 /// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
 /// 11: StableRead.line_is_timer_compare (harts post their 64-bit writes to the CLINT's mtimecmp words).
 /// 12: StableRead.more_values and stride (a declaration of an array of registers: the PLIC's priorities, enable words
-/// and thresholds).
+/// and thresholds); Run.stable_reads holds only the declarations the hart does not hold already.
 public let protocolVersion: UInt32 = 12
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.

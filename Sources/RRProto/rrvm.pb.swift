@@ -665,6 +665,9 @@ public nonisolated struct Rrvm_Run: Sendable {
 
   /// The registers each device has declared stable (see StableRead): the hart answers those reads itself
   /// until it writes to that device other than where the declaration says, or hears otherwise in a reply.
+  /// Only the devices whose declaration the hart does not hold already (an empty `reads`: none now): it keeps
+  /// what it holds for the others. It holds what it last got for a device, unless it has accessed that device
+  /// since other than by a read it answered or output it kept.
   public var stableReads: [Rrvm_DeviceStableReads] = []
 
   /// Non-zero (SCHEDULE_POLICY_LONE_HART_TO_EVENT, no other hart runnable): the slice may go on past `budget`,

@@ -159,8 +159,10 @@ public final class HartRunner {
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
             hart.spinHintsEndRun = run.spinHintsYield
-            declarations = Array(repeating: nil, count: windows.count)
-            for entry in run.stableReads where Int(entry.device) < windows.count { declarations[Int(entry.device)] = entry.reads }
+            // The declarations that changed since the hart got them (Run.stable_reads); it keeps the others.
+            for entry in run.stableReads where Int(entry.device) < windows.count {
+                declarations[Int(entry.device)] = entry.reads.isEmpty ? nil : entry.reads
+            }
             sliceG = envelope.g
             budget = run.budget
             sliceStep = run.budget

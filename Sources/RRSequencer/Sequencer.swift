@@ -118,6 +118,12 @@ public final class Sequencer {
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
+    /// Per device, a number that changes whenever its declaration does; per hart and device, the number of the
+    /// declaration the hart holds (nil: not known, e.g. the hart accessed the device since it got it). A Run carries
+    /// only the declarations its hart does not hold already: each entry costs about a microsecond to encode and
+    /// decode, and most slices change none.
+    private var declarationVersions: [UInt64]
+    private var heldDeclarations: [[UInt64?]]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
     /// Frames the network card's backend received, waiting for a boundary (each is one input).
@@ -154,6 +160,8 @@ public final class Sequencer {
         self.journal = journal
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         deviceHashes = Array(repeating: 0, count: config.devices.count)
+        declarationVersions = Array(repeating: 0, count: config.devices.count)
+        heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
         netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
@@ -328,6 +336,8 @@ public final class Sequencer {
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
         work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
+        // Only reads it answered and output it kept leave the hart's declaration for the device as it got it.
+        if !work.answeredByHart { heldDeclarations[hart][device] = nil }
         requests.append(work)
         pump()
     }
@@ -444,6 +454,7 @@ public final class Sequencer {
             }
             heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
+        if done.stableReads != stableReads[work.device] ?? [] { declarationVersions[work.device] &+= 1 }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
             setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
@@ -544,7 +555,10 @@ public final class Sequencer {
             $0.value = value
             $0.fault = fault
             $0.interruptLines = lines
-            if let device { $0.stableReads = stableReads[device] ?? [] }
+            if let device {
+                $0.stableReads = stableReads[device] ?? []
+                heldDeclarations[hart][device] = declarationVersions[device]
+            }
             $0.sliceLeft = sliceLeft
         }))
     }
@@ -707,8 +721,10 @@ public final class Sequencer {
             $0.sliceLimit = limit
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
-            $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
-                .with { $0.device = UInt32(device); $0.reads = reads }
+            $0.stableReads = declarationVersions.indices.compactMap { device in
+                guard heldDeclarations[hart][device] != declarationVersions[device] else { return nil }
+                heldDeclarations[hart][device] = declarationVersions[device]
+                return .with { $0.device = UInt32(device); $0.reads = stableReads[device] ?? [] }
             }
         }))
     }
@@ -992,6 +1008,8 @@ extension Sequencer {
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+        // What each hart holds is not part of the state: the next Run of each carries every declaration.
+        heldDeclarations = heldDeclarations.map { $0.map { _ in nil } }
         // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
         // re-executes its past) stays, to be stamped once the run is live again.
         stampedG = state.stampedG

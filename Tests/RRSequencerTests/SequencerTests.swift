@@ -359,6 +359,46 @@ final class SequencerTests: XCTestCase {
         XCTAssertFalse(alone.spinHintsYield)
     }
 
+    /// A Run carries the declarations its hart does not hold: every device's in its first (an empty one where a device
+    /// declares nothing), then those that changed since it got them, and those of devices it has accessed since
+    /// (other than by reads it answered).
+    func testARunCarriesOnlyTheDeclarationsItsHartDoesNotHold() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
+        sequencer.start()
+        func nextRun(of hart: UInt32) -> [Rrvm_DeviceStableReads]? {
+            guard case .run(let run)? = transport.take().first(where: { $0.to == hart })?.body else { return nil }
+            return run.stableReads
+        }
+        XCTAssertEqual(nextRun(of: 100), [0, 1, 2].map { device in .with { $0.device = device } })
+        let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
+        // Hart 0 reads IIR: the UART's answer declares LSR, and the reply brings it to hart 0.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 1; $0.stableReads = [lineStatus] })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(10)))
+        let uart: [Rrvm_DeviceStableReads] = [.with { $0.device = 2; $0.reads = [lineStatus] }]
+        XCTAssertEqual(nextRun(of: 101), [.with { $0.device = 0 }, .with { $0.device = 1 }] + uart)
+        sequencer.receive(envelope(from: 101, yield(10)))
+        XCTAssertEqual(nextRun(of: 100), [], "hart 0 holds the UART's declaration from its reply")
+        // Hart 0 writes THR (posted): the UART declares the same again, yet hart 0 gets it in its next Run.
+        sequencer.receive(envelope(from: 100, g: 20, .mmioRequest(.with {
+            $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = 0x41; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(nextRun(of: 101), [], "unchanged")
+        sequencer.receive(envelope(from: 101, yield(10)))
+        XCTAssertEqual(nextRun(of: 100), uart, "hart 0 accessed the UART")
+        // A changed declaration reaches every hart; one that ends reaches them as an empty one.
+        sequencer.receive(envelope(from: 100, g: 40, .mmioRequest(.with {
+            $0.address = 0x1000_0001; $0.size = 1; $0.write = true; $0.value = 1; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { _ in })))
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(nextRun(of: 101), [.with { $0.device = 2 }])
+    }
+
     func testHartsGetTheDeclarationsAndTheReadsTheyAnswerAreLoggedAndChecked() {
         let (transport, journal, sequencer) = startedSequencer(harts: 1)
         let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
@@ -366,10 +406,10 @@ final class SequencerTests: XCTestCase {
         sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
         sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 1; $0.stableReads = [lineStatus] })))
         XCTAssertEqual(transport.take().first { $0.to == 100 }?.mmioReply.stableReads, [lineStatus])
-        // The next slice starts with every declaration.
+        // The next slice's Run carries no declaration: the hart holds the one the reply brought.
         sequencer.receive(envelope(from: 100, yield(10)))
         guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
-        XCTAssertEqual(run.stableReads, [.with { $0.device = 2; $0.reads = [lineStatus] }])
+        XCTAssertEqual(run.stableReads, [])
 
         // The hart writes a byte and answers its LSR read itself: nothing goes back to it, and the read
         // is logged after the write, as if the sequencer had answered it.
