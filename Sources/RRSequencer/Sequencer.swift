@@ -404,13 +404,15 @@ public final class Sequencer {
     }
 
     /// While a device works on an operation, the posted writes queued right behind it for the same device
-    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte.
+    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte
+    /// (and Linux's priority writes at start-up the PLIC's, not one per source and context).
     /// Only the sending moves: each write is logged, and its answer applied, at its turn in the queue, so
     /// the log and everything the guest sees are as if they had gone one by one. (A device's answers
     /// depend only on the operations it is sent, in order; the consequences queued in between go to the
-    /// PLIC, never to the device written to.)
+    /// PLIC, never to another device, so writes go ahead to the PLIC only while no consequence waits: none
+    /// can join the queue before they have had their turn, since only another device's answer makes one.)
     private func sendAhead() {
-        guard let head = inFlight, head.device != plicIndex, !finished else { return }
+        guard let head = inFlight, head.device != plicIndex || consequences.isEmpty, !finished else { return }
         var count = 0
         for index in requests.indices {
             let work = requests[index]

@@ -342,6 +342,56 @@ final class SequencerTests: XCTestCase {
                        "each write's interrupt change reaches the PLIC before the next write is logged")
     }
 
+    /// Posted writes to the PLIC (Linux's priority writes) go ahead of their turn too, but never ahead of an interrupt
+    /// change another device's answer queued for the PLIC: the PLIC gets every operation in the logged order.
+    func testWritesSentAheadToThePLICStayBehindInterruptChanges() {
+        func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], plicOrder: [String], mostAtOnce: Int) {
+            let transport = FakeTransport()
+            let journal = CollectingJournal()
+            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+            sequencer.start()
+            _ = transport.take()
+            var pendingAnswers: [Rrvm_Envelope] = []
+            var plicOrder: [String] = []
+            func answer() {
+                let operation = pendingAnswers.removeFirst()
+                var done = Rrvm_DeviceDone()
+                if operation.to == 202 {
+                    done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
+                }
+                sequencer.receive(envelope(from: operation.to, .deviceDone(done)))
+            }
+            func collect() {
+                for sent in transport.take() where Endpoint.isDevice(sent.to) {
+                    pendingAnswers.append(sent)
+                    if sent.to == 201 {
+                        plicOrder.append(sent.sourceLevel.source != 0 ? "level \(sent.sourceLevel.level)" : "write \(sent.deviceAccess.offset)")
+                    }
+                }
+            }
+            let writes: [(address: UInt64, value: UInt64)] = [(0x1000_0000, 0x41), (0xc00_0004, 1), (0xc00_0008, 1),
+                                                               (0xc00_000c, 1), (0x1000_0000, 0x42), (0xc00_0010, 1)]
+            for (index, write) in writes.enumerated() {
+                sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                    $0.address = write.address; $0.size = write.address >= 0x1000_0000 ? 1 : 4; $0.write = true
+                    $0.value = write.value; $0.executed = UInt64(index + 1); $0.posted = true
+                })))
+                collect()
+                if answerAtOnce { while !pendingAnswers.isEmpty { answer(); collect() } }
+            }
+            var mostAtOnce = pendingAnswers.count
+            while !pendingAnswers.isEmpty { answer(); collect(); mostAtOnce = max(mostAtOnce, pendingAnswers.count) }
+            sequencer.receive(envelope(from: 100, yield(10)))
+            return (journal.events.map { var event = $0; event.seq = 0; return event }, plicOrder, mostAtOnce)
+        }
+        let oneByOne = run(answerAtOnce: true)
+        let ahead = run(answerAtOnce: false)
+        XCTAssertEqual(ahead.log, oneByOne.log)
+        XCTAssertEqual(oneByOne.plicOrder, ["level true", "write 4", "write 8", "write 12", "level false", "write 16"])
+        XCTAssertEqual(ahead.plicOrder, oneByOne.plicOrder)
+        XCTAssertEqual(ahead.mostAtOnce, 4, "the interrupt change, then the three writes behind it, at once")
+    }
+
     func testASpinHintEndsTheSliceOnlyWhileAnotherHartCanRun() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
