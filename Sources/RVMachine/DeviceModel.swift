@@ -121,9 +121,10 @@ public struct StableRead: Equatable {
         stride = 0
     }
 
-    /// Registers of `size` bytes `stride` apart from `offset` on, one per value, set by writes under `setByWriteMask`;
+    /// Registers of `size` bytes `stride` apart from `offset` on, one per value (set by writes under a nonzero
+    /// `setByWriteMask`);
     /// with `firstLine`, register k drives that mip bit of hart `firstLine.hart` + k.
-    public init(array offset: UInt64, size: Int, stride: UInt64, values: [UInt64], setByWriteMask: UInt64,
+    public init(array offset: UInt64, size: Int, stride: UInt64, values: [UInt64], setByWriteMask: UInt64 = 0,
                 firstLine: Line? = nil, lineIsTimerCompare: Bool = false) {
         precondition(!values.isEmpty)
         self.init(offset: offset, size: size, value: values[0], setByWriteMask: setByWriteMask, line: firstLine,
