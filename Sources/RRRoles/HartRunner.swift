@@ -489,7 +489,8 @@ public final class HartRunner {
         if let device, addToBatch(access, device: device) { return }
         sendBatch()
         let set = device.flatMap { setDeclaredRegister(access, device: $0) }
-        let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false))
+        let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false)
+                                        || device.map { keptByDeclaration(access, device: $0) } == true)
         var envelope = Rrvm_Envelope()
         envelope.body = .mmioRequest(.with {
             $0.address = access.address
@@ -526,6 +527,15 @@ public final class HartRunner {
               let register = reads.register(offset: access.address &- windows[device].base, size: UInt32(access.size)),
               reads[register.entry].setByWriteMask != 0 else { return nil }
         return register
+    }
+
+    /// Whether `access`, a write, leaves `device`'s declaration as it is (every entry lists its offset in
+    /// StableRead.kept_by_writes_to, e.g. the PLIC's completions): the hart posts it, keeping the declaration, even to a
+    /// device whose writes otherwise wait (not one that changes RAM). Lines it changes reach the hart later.
+    private func keptByDeclaration(_ access: MMIOAccess, device: Int) -> Bool {
+        guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return false }
+        let offset = access.address &- windows[device].base
+        return reads.allSatisfy { $0.keptByWritesTo.contains(offset) }
     }
 
     /// The line a posted write to a declared register drives (the CLINT's msip or mtimecmp): the hart's own changes

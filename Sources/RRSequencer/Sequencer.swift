@@ -448,7 +448,7 @@ public final class Sequencer {
         envelope.body = .deviceDone(done)
         stampAndNote(envelope)
         if finished { return }
-        if let mismatch = setByWriteMismatch(work, done: done) { return fail(mismatch) }
+        if let mismatch = postedWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
         if let hart = work.replyToHart {
             let sentIPI = done.hartLines.contains {
@@ -531,13 +531,21 @@ public final class Sequencer {
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
     }
 
-    /// A write a hart posted because the device declared that it sets a register (StableRead.set_by_write_mask:
-    /// the hart went on with the value written as that register's declared value) must leave the register
-    /// declared with that value in the device's answer. Otherwise the device broke its word.
-    private func setByWriteMismatch(_ work: DeviceWork, done: Rrvm_DeviceDone) -> String? {
+    /// A write a hart posted to a device whose writes wait was posted under the device's declaration: either the
+    /// declaration says the write sets a register (StableRead.set_by_write_mask: the hart went on with the value
+    /// written as that register's declared value), and the device's answer must declare it with that value; or every
+    /// entry says the write keeps it (kept_by_writes_to: a PLIC completion), and the answer must declare the same
+    /// again. Otherwise the device broke its word.
+    private func postedWriteMismatch(_ work: DeviceWork, done: Rrvm_DeviceDone) -> String? {
         guard work.replyToHart == nil, !work.answeredByHart, Endpoint.isHart(work.envelope.from),
               config.devices[work.device].writesWait, case .deviceAccess(let access)? = work.envelope.body, access.write
         else { return nil }
+        if let before = stableReads[work.device], before.allSatisfy({ $0.keptByWritesTo.contains(access.offset) }) {
+            if done.stableReads == before { return nil }
+            return "\(Endpoint.describe(work.envelope.from)) posted a write to offset \(access.offset) of "
+                + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as one that keeps its declaration, but "
+                + "the device's answer declares something else (a device model bug)"
+        }
         let declared = done.stableReads.read(offset: access.offset, size: access.size)
         if let declared, declared.setByWriteMask != 0, declared.value == access.value & declared.setByWriteMask { return nil }
         return "\(Endpoint.describe(work.envelope.from)) posted a write of \(access.value) to offset \(access.offset) of "

@@ -110,8 +110,9 @@ public final class PLIC: DeviceModel {
     /// has no side effect, and a write sets the register (to its valid bits) and changes no other declared value.
     /// Linux sets every source's priority once per context at start-up and masks or unmasks an interrupt by its
     /// priority, and enables or masks one with a read-modify-write of an enable word per context (plic_toggle, for
-    /// every hart): with the declaration, the harts answer those reads and post those writes. Lines a write
-    /// changes reach the harts at their next MMIO answer or slice.
+    /// every hart): with the declaration, the harts answer those reads and post those writes, and post their
+    /// completions too (a completion changes none of these registers). Lines a write changes reach the harts at
+    /// their next MMIO answer or slice.
     /// (Each kind is one array of registers: the declarations go with every Run and answer, so they are kept short.)
     public func stableReads() -> [StableRead] {
         let mask = UInt64(PLIC.priorityMask)
@@ -125,7 +126,13 @@ public final class PLIC: DeviceModel {
         }
         reads.append(StableRead(array: PLIC.contextBase, size: 4, stride: PLIC.contextStride,
                                 values: threshold.map(UInt64.init), setByWriteMask: mask))
-        return reads
+        // A completion changes only which sources are claimed and pending, none of these: harts post it.
+        let completions = (0..<UInt64(contextCount)).map { PLIC.contextBase + $0 * PLIC.contextStride + 4 }
+        return reads.map { read in
+            var read = read
+            read.keptByWritesTo = completions
+            return read
+        }
     }
 
     public func stateHash() -> UInt64 {

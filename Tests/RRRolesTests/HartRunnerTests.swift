@@ -341,6 +341,27 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    /// A write that every entry of the declaration says keeps it (the PLIC's completions) is posted to a device whose
+    /// writes otherwise wait, and the declaration stays; a write elsewhere waits.
+    func testWritesThatKeepTheDeclarationArePosted() {
+        let runner = runner([
+            Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 10),
+            Assemble.sw(7, 0x24, 6),  // a completion: posted
+            Assemble.lw(10, 0x10, 6), // still answered here
+            Assemble.sw(7, 0x28, 6),  // waits
+        ] + Self.countingLoop)
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with { $0.offset = 0x10; $0.size = 4; $0.value = 3; $0.keptByWritesTo = [0x24] }]
+            }]
+        }
+        XCTAssertEqual(runner.hart.register(10), 3)
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, true, false])
+        XCTAssertEqual(transport.awaited, 1)
+    }
+
     /// A device that changes guest RAM gets every write it waits for, whatever it declares.
     func testWritesToADeviceThatChangesRAMWaitWhateverItDeclares() {
         let runner = runner([Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 1), Assemble.sw(7, 0, 6)] + Self.countingLoop,

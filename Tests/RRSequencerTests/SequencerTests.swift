@@ -568,6 +568,35 @@ final class SequencerTests: XCTestCase {
         XCTAssertTrue(transport.finished?.reason.contains("declares 0 (mask 7)") ?? false, transport.finished?.reason ?? "")
     }
 
+    /// A write a hart posted as one that keeps the declaration (a PLIC completion) must find the device declaring the
+    /// same again; otherwise the run stops, naming the write.
+    func testPostedWritesThatKeepTheDeclarationAreCheckedAgainstTheDevicesAnswer() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.devices[1].writesWait = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        let priority: Rrvm_StableRead = .with { $0.offset = 4; $0.size = 4; $0.value = 1; $0.setByWriteMask = 7; $0.keptByWritesTo = [0x20_0004] }
+        // A claim (waited) brings the declaration.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0xc20_0004; $0.size = 4; $0.executed = 1 })))
+        sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.value = 10; $0.stableReads = [priority] })))
+        func complete(executed: UInt64, answer: Rrvm_StableRead) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0xc20_0004; $0.size = 4; $0.write = true; $0.value = 10; $0.executed = executed; $0.posted = true
+            })))
+            sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.stableReads = [answer] })))
+        }
+        complete(executed: 2, answer: priority)
+        XCTAssertNil(transport.finished)
+        var changed = priority
+        changed.value = 2
+        complete(executed: 3, answer: changed)
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 0 posted a write to offset 2097156 of device 1 (plic) as one that keeps")
+                      ?? false, transport.finished?.reason ?? "not finished")
+    }
+
     func testUnmappedAddressIsAFaultNotACrash() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)

@@ -155,6 +155,20 @@ extension PLICTests {
         XCTAssertEqual(thresholds()[3].value, 2)
         XCTAssertFalse(declared(plic, in: 0..<PLIC.windowSize).contains { $0.offset == PLIC.pendingBase || $0.offset == claimOffset(context: 0) })
         XCTAssertEqual(plic.stableReads().count, 6, "priorities, enable words 0-3 of every context, thresholds")
+    }
+
+    /// A completion changes none of the declared registers, and every entry says so (harts post it).
+    func testCompletionsKeepTheDeclaration() {
+        let (plic, probe) = makePLIC()
+        var device = probe
+        XCTAssertEqual(Set(plic.stableReads().map(\.keptByWritesTo)), [(0..<4).map { claimOffset(context: $0) }])
+        plic.setSource(10, level: true, effects: &device.effects)
+        XCTAssertEqual(device.read(claimOffset(context: 3)), 10)
+        let before = plic.stableReads()
+        device.write(claimOffset(context: 3), 10)
+        XCTAssertEqual(plic.stableReads(), before)
+        XCTAssertEqual(device.take().hartChanges, ["1:supervisorExternal=1", "1:supervisorExternal=0", "1:supervisorExternal=1"],
+                       "the line still high pends the source again")
         XCTAssertEqual(Set(plic.stableReads().map(\.size)), [4])
     }
 }
