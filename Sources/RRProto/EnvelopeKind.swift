@@ -30,9 +30,50 @@ extension Rrvm_DeviceSpec {
     public var kindName: String { kind.platformKind?.name ?? "unknown kind \(kind.rawValue)" }
 }
 
+extension Rrvm_StableRead {
+    /// Which of the registers this entry declares (itself, then its `more_values`) is the one of `size` bytes at
+    /// `offset`: 0 for the first, k for the one at offset + k * stride; nil if none.
+    public func registerIndex(offset: UInt64, size: UInt32) -> Int? {
+        guard size == self.size, offset >= self.offset else { return nil }
+        let distance = offset &- self.offset
+        if distance == 0 { return 0 }
+        guard stride != 0, distance % stride == 0, distance / stride <= UInt64(moreValues.count) else { return nil }
+        return Int(distance / stride)
+    }
+
+    /// The declared value of register `index` (see `registerIndex`).
+    public func registerValue(_ index: Int) -> UInt64 { index == 0 ? value : moreValues[index - 1] }
+
+    public mutating func setRegisterValue(_ newValue: UInt64, at index: Int) {
+        if index == 0 { value = newValue } else { moreValues[index - 1] = newValue }
+    }
+
+    /// Register `index` of this entry as an entry of its own.
+    public func alone(_ index: Int) -> Rrvm_StableRead {
+        guard !moreValues.isEmpty else { return self }
+        var read = self
+        read.offset = offset &+ UInt64(index) &* stride
+        read.value = registerValue(index)
+        read.moreValues = []
+        read.stride = 0
+        if lineMipBit != 0 { read.lineHart = lineHart &+ UInt32(index) }
+        return read
+    }
+}
+
 extension Array where Element == Rrvm_StableRead {
-    /// The declared read of `size` bytes at `offset`, if the device declared that one stable.
+    /// Where the declared register of `size` bytes at `offset` is: its entry, and its index in that entry.
+    public func register(offset: UInt64, size: UInt32) -> (entry: Int, index: Int)? {
+        for entry in indices {
+            if let index = self[entry].registerIndex(offset: offset, size: size) { return (entry, index) }
+        }
+        return nil
+    }
+
+    /// The declared read of `size` bytes at `offset`, if the device declared that one stable: its entry, as if it
+    /// declared that register alone (its offset and value).
     public func read(offset: UInt64, size: UInt32) -> Rrvm_StableRead? {
-        first { $0.offset == offset && $0.size == size }
+        guard let (entry, index) = register(offset: offset, size: size) else { return nil }
+        return self[entry].alone(index)
     }
 }

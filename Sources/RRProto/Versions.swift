@@ -4,7 +4,9 @@
 /// 10: a shared lane's doorbells ring in named pipes beside it, no longer on the socket (SharedLane).
 /// 11: StableRead.line_is_timer_compare (harts post their 64-bit writes to the CLINT's mtimecmp words).
 /// 12: DeviceAccess.foretold (the sequencer applies the declared answer of such a write and takes the answer later).
-public let protocolVersion: UInt32 = 12
+/// 13: StableRead.more_values and stride (a declaration of an array of registers: the PLIC's priorities, enable words
+/// and thresholds); Run.stable_reads holds only the declarations the hart does not hold already.
+public let protocolVersion: UInt32 = 13
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
@@ -18,7 +20,10 @@ public let protocolVersion: UInt32 = 12
 /// reads of them, so a full-detail log holds them at other points and other interrupt lines reach a hart later.
 /// 10: those posted writes to the CLINT (msip, mtimecmp) are foretold (DeviceAccess.foretold): a full-detail log
 /// holds no answer for them.
-public let logFormatVersion: UInt32 = 10
+/// 11: harts post their writes to the PLIC's priority and threshold registers (declared set by writes) and answer
+/// the UART's MSR reads (declared stable), so a full-detail log holds them at other points and interrupt lines reach
+/// a hart at other points.
+public let logFormatVersion: UInt32 = 11
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

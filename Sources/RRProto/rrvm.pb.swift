@@ -665,6 +665,9 @@ public nonisolated struct Rrvm_Run: Sendable {
 
   /// The registers each device has declared stable (see StableRead): the hart answers those reads itself
   /// until it writes to that device other than where the declaration says, or hears otherwise in a reply.
+  /// Only the devices whose declaration the hart does not hold already (an empty `reads`: none now): it keeps
+  /// what it holds for the others. It holds what it last got for a device, unless it has accessed that device
+  /// since other than by a read it answered or output it kept.
   public var stableReads: [Rrvm_DeviceStableReads] = []
 
   /// Non-zero (SCHEDULE_POLICY_LONE_HART_TO_EVENT, no other hart runnable): the slice may go on past `budget`,
@@ -869,6 +872,15 @@ public nonisolated struct Rrvm_StableRead: Sendable {
   /// With line_mip_bit: the line is up while mtime >= `value` (a timer compare, the CLINT's mtimecmp: MTIP)
   /// instead of while `value` != 0. The hart whose line it is sets it from its own mtime after a posted write.
   public var lineIsTimerCompare: Bool = false
+
+  /// More registers of the same kind after this one (an array, e.g. the PLIC's priorities): register k (k >= 1) is
+  /// at offset + k * stride, of `size` bytes, with value more_values[k - 1], and drives line_mip_bit of hart
+  /// line_hart + k; every other field applies to each of them. One entry for 96 priorities (or every hart's msip)
+  /// keeps the declarations that every Run, MmioReply and DeviceDone carries small: each entry costs about a
+  /// microsecond to encode and decode.
+  public var moreValues: [UInt64] = []
+
+  public var stride: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3792,7 +3804,7 @@ nonisolated extension Rrvm_DeviceAccess: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StableRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0\u{3}set_by_write_mask\0\u{3}line_mip_bit\0\u{3}line_hart\0\u{3}line_is_timer_compare\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{1}size\0\u{1}value\0\u{3}kept_by_writes_to\0\u{3}output_writes_to\0\u{3}set_by_write_mask\0\u{3}line_mip_bit\0\u{3}line_hart\0\u{3}line_is_timer_compare\0\u{3}more_values\0\u{1}stride\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3809,6 +3821,8 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.lineMipBit) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.lineHart) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.lineIsTimerCompare) }()
+      case 10: try { try decoder.decodeRepeatedUInt64Field(value: &self.moreValues) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.stride) }()
       default: break
       }
     }
@@ -3842,6 +3856,12 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.lineIsTimerCompare != false {
       try visitor.visitSingularBoolField(value: self.lineIsTimerCompare, fieldNumber: 9)
     }
+    if !self.moreValues.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.moreValues, fieldNumber: 10)
+    }
+    if self.stride != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stride, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3855,6 +3875,8 @@ nonisolated extension Rrvm_StableRead: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.lineMipBit != rhs.lineMipBit {return false}
     if lhs.lineHart != rhs.lineHart {return false}
     if lhs.lineIsTimerCompare != rhs.lineIsTimerCompare {return false}
+    if lhs.moreValues != rhs.moreValues {return false}
+    if lhs.stride != rhs.stride {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -40,11 +40,11 @@ public final class DeviceRunner {
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
         // For a foretold write (DeviceAccess.foretold): the declaration it foretells.
-        var foretoldDeclaration: [StableRead]?
+        var foretoldDeclaration: [Rrvm_StableRead]?
         switch envelope.body {
         case .deviceAccess(let access)?:
             let size = Int(access.size)
-            if access.foretold { foretoldDeclaration = Self.declaration(model.stableReads(), after: access) }
+            if access.foretold { foretoldDeclaration = Self.declaration(declarationOnTheBus(), after: access) }
             if access.write {
                 done.fault = !model.write(offset: access.offset, size: size, value: access.value, clock: clock,
                                           effects: &effects)
@@ -111,10 +111,16 @@ public final class DeviceRunner {
         }
         // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
         done.stateHash = model.stateHash()
-        let declaration = model.stableReads()
+        let declaration = declarationOnTheBus()
         // The sequencer already holds a foretold declaration: the answer leaves it out (it is checked here).
         if let foretoldDeclaration, declaration == foretoldDeclaration { return .done(done) }
-        done.stableReads = declaration.map { read in
+        done.stableReads = declaration
+        return .done(done)
+    }
+
+    /// The model's declaration as it goes on the bus.
+    private func declarationOnTheBus() -> [Rrvm_StableRead] {
+        model.stableReads().map { read in
             .with {
                 $0.offset = read.offset
                 $0.size = UInt32(read.size)
@@ -122,6 +128,8 @@ public final class DeviceRunner {
                 $0.keptByWritesTo = read.keptByWritesTo
                 $0.outputWritesTo = read.outputWritesTo
                 $0.setByWriteMask = read.setByWriteMask
+                $0.moreValues = read.moreValues
+                $0.stride = read.stride
                 if let line = read.line {
                     $0.lineHart = UInt32(line.hart)
                     $0.lineMipBit = line.mipBit
@@ -129,16 +137,15 @@ public final class DeviceRunner {
                 }
             }
         }
-        return .done(done)
     }
 
-    /// `declaration` once `write` has set the register it declares set by writes (nil if it declares none there).
-    static func declaration(_ declaration: [StableRead], after write: Rrvm_DeviceAccess) -> [StableRead]? {
-        guard write.write, let index = declaration.firstIndex(where: {
-            $0.offset == write.offset && $0.size == Int(write.size) && $0.setByWriteMask != 0
-        }) else { return nil }
+    /// `declaration` once `write` has set the register it declares set by writes, one of an array too (nil if it
+    /// declares none there).
+    static func declaration(_ declaration: [Rrvm_StableRead], after write: Rrvm_DeviceAccess) -> [Rrvm_StableRead]? {
+        guard write.write, let (entry, index) = declaration.register(offset: write.offset, size: write.size),
+              declaration[entry].setByWriteMask != 0 else { return nil }
         var after = declaration
-        after[index].value = write.value & after[index].setByWriteMask
+        after[entry].setRegisterValue(write.value & after[entry].setByWriteMask, at: index)
         return after
     }
 }

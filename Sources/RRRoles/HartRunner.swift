@@ -159,8 +159,10 @@ public final class HartRunner {
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
             hart.spinHintsEndRun = run.spinHintsYield
-            declarations = Array(repeating: nil, count: windows.count)
-            for entry in run.stableReads where Int(entry.device) < windows.count { declarations[Int(entry.device)] = entry.reads }
+            // The declarations that changed since the hart got them (Run.stable_reads); it keeps the others.
+            for entry in run.stableReads where Int(entry.device) < windows.count {
+                declarations[Int(entry.device)] = entry.reads.isEmpty ? nil : entry.reads
+            }
             sliceG = envelope.g
             budget = run.budget
             sliceStep = run.budget
@@ -487,7 +489,8 @@ public final class HartRunner {
         if let device, addToBatch(access, device: device) { return }
         sendBatch()
         let set = device.flatMap { setDeclaredRegister(access, device: $0) }
-        let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false))
+        let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false)
+                                        || device.map { keptByDeclaration(access, device: $0) } == true)
         var envelope = Rrvm_Envelope()
         envelope.body = .mmioRequest(.with {
             $0.address = access.address
@@ -512,17 +515,27 @@ public final class HartRunner {
     /// A write to a register `device` declared set by writes (StableRead.set_by_write_mask) sets its declared value
     /// here, the declaration kept: the write is posted. Returns the register (with its new value) and its old value.
     private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> (register: Rrvm_StableRead, old: UInt64)? {
-        guard let index = declaredRegister(setBy: access, device: device) else { return nil }
-        let old = declarations[device]![index].value
-        declarations[device]![index].value = access.value & declarations[device]![index].setByWriteMask
-        return (declarations[device]![index], old)
+        guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
+        let old = declarations[device]![entry].registerValue(index)
+        declarations[device]![entry].setRegisterValue(access.value & declarations[device]![entry].setByWriteMask, at: index)
+        return (declarations[device]![entry].alone(index), old)
     }
 
     /// Where in `device`'s declaration is the register that `access`, a write, sets (StableRead.set_by_write_mask).
-    private func declaredRegister(setBy access: MMIOAccess, device: Int) -> Int? {
-        guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return nil }
+    private func declaredRegister(setBy access: MMIOAccess, device: Int) -> (entry: Int, index: Int)? {
+        guard access.isWrite, !changesRAM[device], let reads = declarations[device],
+              let register = reads.register(offset: access.address &- windows[device].base, size: UInt32(access.size)),
+              reads[register.entry].setByWriteMask != 0 else { return nil }
+        return register
+    }
+
+    /// Whether `access`, a write, leaves `device`'s declaration as it is (every entry lists its offset in
+    /// StableRead.kept_by_writes_to, e.g. the PLIC's completions): the hart posts it, keeping the declaration, even to a
+    /// device whose writes otherwise wait (not one that changes RAM). Lines it changes reach the hart later.
+    private func keptByDeclaration(_ access: MMIOAccess, device: Int) -> Bool {
+        guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
-        return reads.firstIndex { $0.offset == offset && $0.size == UInt32(access.size) && $0.setByWriteMask != 0 }
+        return reads.allSatisfy { $0.keptByWritesTo.contains(offset) }
     }
 
     /// The line a posted write to a declared register drives (the CLINT's msip or mtimecmp): the hart's own changes

@@ -134,6 +134,12 @@ public final class Sequencer {
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
     private var stableReads: [Int: [Rrvm_StableRead]] = [:]
+    /// Per device, a number that changes whenever its declaration does; per hart and device, the number of the
+    /// declaration the hart holds (nil: not known, e.g. the hart accessed the device since it got it). A Run carries
+    /// only the declarations its hart does not hold already: each entry costs about a microsecond to encode and
+    /// decode, and most slices change none.
+    private var declarationVersions: [UInt64]
+    private var heldDeclarations: [[UInt64?]]
     private var deviceWake: [Int: UInt64] = [:]
     private var hostInput: [UInt8] = []
     /// Frames the network card's backend received, waiting for a boundary (each is one input).
@@ -170,6 +176,8 @@ public final class Sequencer {
         self.journal = journal
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         deviceHashes = Array(repeating: 0, count: config.devices.count)
+        declarationVersions = Array(repeating: 0, count: config.devices.count)
+        heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
         netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
@@ -351,6 +359,8 @@ public final class Sequencer {
         envelope.body = .deviceAccess(access)
         var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
         work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
+        // Only reads it answered and output it kept leave the hart's declaration for the device as it got it.
+        if !work.answeredByHart { heldDeclarations[hart][device] = nil }
         requests.append(work)
         pump()
     }
@@ -427,13 +437,15 @@ public final class Sequencer {
     }
 
     /// While a device works on an operation, the posted writes queued right behind it for the same device
-    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte.
+    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte
+    /// (and Linux's priority writes at start-up the PLIC's, not one per source and context).
     /// Only the sending moves: each write is logged, and its answer applied, at its turn in the queue, so
     /// the log and everything the guest sees are as if they had gone one by one. (A device's answers
     /// depend only on the operations it is sent, in order; the consequences queued in between go to the
-    /// PLIC, never to the device written to.)
+    /// PLIC, never to another device, so writes go ahead to the PLIC only while no consequence waits: none
+    /// can join the queue before they have had their turn, since only another device's answer makes one.)
     private func sendAhead() {
-        guard let head = inFlight, head.device != plicIndex, !finished else { return }
+        guard let head = inFlight, head.device != plicIndex || consequences.isEmpty, !finished else { return }
         var count = 0
         for index in requests.indices {
             let work = requests[index]
@@ -472,17 +484,19 @@ public final class Sequencer {
     /// The register of `work`'s device that `work`, a write a hart posted, sets, when the device's declaration
     /// foretells the whole answer (see `DeviceAccess.foretold`): declared set by writes, driving a line of a hart
     /// of this machine, on a device without DMA that wants no wake-up.
-    private func foretoldRegister(_ work: DeviceWork) -> (index: Int, register: Rrvm_StableRead)? {
+    /// Returns where the register is in the declaration (its entry, its index in that entry's array) and the
+    /// register as if declared alone.
+    private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: Rrvm_StableRead)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
               !config.devices[work.device].dma, deviceWake[work.device] == nil,
               case .deviceAccess(let access)? = work.envelope.body, access.write,
               let reads = stableReads[work.device],
-              let index = reads.firstIndex(where: { $0.offset == access.offset && $0.size == access.size })
+              let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
-        let register = reads[index]
+        let register = reads[entry].alone(index)
         guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
               Int(register.lineHart) < harts.count else { return nil }
-        return (index, register)
+        return (entry, index, register)
     }
 
     private func canForetell(_ work: DeviceWork) -> Bool { foretoldRegister(work) != nil }
@@ -493,7 +507,7 @@ public final class Sequencer {
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
     private func foretell(_ work: DeviceWork) {
-        guard let (index, register) = foretoldRegister(work) else { return }
+        guard let (entry, index, register) = foretoldRegister(work) else { return }
         var envelope = work.envelope
         envelope.deviceAccess.foretold = true
         statistics.deviceOperations += 1
@@ -503,7 +517,9 @@ public final class Sequencer {
         transport.sendWithoutWaking(envelope)
         let hart = Int(register.lineHart)
         let value = envelope.deviceAccess.value & register.setByWriteMask
-        stableReads[work.device]![index].value = value
+        stableReads[work.device]![entry].setRegisterValue(value, at: index)
+        // The harts that hold the declaration from before get this one with their next Run (the writer has it).
+        if value != register.value { declarationVersions[work.device] &+= 1 }
         var answer = Rrvm_DeviceDone()
         if register.lineIsTimerCompare {
             harts[hart].mtimecmp = value
@@ -556,7 +572,7 @@ public final class Sequencer {
         envelope.body = .deviceDone(done)
         stampAndNote(envelope)
         if finished { return }
-        if let mismatch = setByWriteMismatch(work, done: done) { return fail(mismatch) }
+        if let mismatch = postedWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
         if let hart = work.replyToHart {
             let sentIPI = done.hartLines.contains {
@@ -564,6 +580,7 @@ public final class Sequencer {
             }
             heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
+        if done.stableReads != stableReads[work.device] ?? [] { declarationVersions[work.device] &+= 1 }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
             setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
@@ -638,13 +655,21 @@ public final class Sequencer {
             + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
     }
 
-    /// A write a hart posted because the device declared that it sets a register (StableRead.set_by_write_mask:
-    /// the hart went on with the value written as that register's declared value) must leave the register
-    /// declared with that value in the device's answer. Otherwise the device broke its word.
-    private func setByWriteMismatch(_ work: DeviceWork, done: Rrvm_DeviceDone) -> String? {
+    /// A write a hart posted to a device whose writes wait was posted under the device's declaration: either the
+    /// declaration says the write sets a register (StableRead.set_by_write_mask: the hart went on with the value
+    /// written as that register's declared value), and the device's answer must declare it with that value; or every
+    /// entry says the write keeps it (kept_by_writes_to: a PLIC completion), and the answer must declare the same
+    /// again. Otherwise the device broke its word.
+    private func postedWriteMismatch(_ work: DeviceWork, done: Rrvm_DeviceDone) -> String? {
         guard work.replyToHart == nil, !work.answeredByHart, Endpoint.isHart(work.envelope.from),
               config.devices[work.device].writesWait, case .deviceAccess(let access)? = work.envelope.body, access.write
         else { return nil }
+        if let before = stableReads[work.device], before.allSatisfy({ $0.keptByWritesTo.contains(access.offset) }) {
+            if done.stableReads == before { return nil }
+            return "\(Endpoint.describe(work.envelope.from)) posted a write to offset \(access.offset) of "
+                + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as one that keeps its declaration, but "
+                + "the device's answer declares something else (a device model bug)"
+        }
         let declared = done.stableReads.read(offset: access.offset, size: access.size)
         if let declared, declared.setByWriteMask != 0, declared.value == access.value & declared.setByWriteMask { return nil }
         return "\(Endpoint.describe(work.envelope.from)) posted a write of \(access.value) to offset \(access.offset) of "
@@ -664,7 +689,10 @@ public final class Sequencer {
             $0.value = value
             $0.fault = fault
             $0.interruptLines = lines
-            if let device { $0.stableReads = stableReads[device] ?? [] }
+            if let device {
+                $0.stableReads = stableReads[device] ?? []
+                heldDeclarations[hart][device] = declarationVersions[device]
+            }
             $0.sliceLeft = sliceLeft
         }))
     }
@@ -833,8 +861,10 @@ public final class Sequencer {
             $0.sliceLimit = limit
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
-            $0.stableReads = stableReads.sorted { $0.key < $1.key }.map { device, reads in
-                .with { $0.device = UInt32(device); $0.reads = reads }
+            $0.stableReads = declarationVersions.indices.compactMap { device in
+                guard heldDeclarations[hart][device] != declarationVersions[device] else { return nil }
+                heldDeclarations[hart][device] = declarationVersions[device]
+                return .with { $0.device = UInt32(device); $0.reads = stableReads[device] ?? [] }
             }
         }))
     }
@@ -1120,6 +1150,8 @@ extension Sequencer {
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
         stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+        // What each hart holds is not part of the state: the next Run of each carries every declaration.
+        heldDeclarations = heldDeclarations.map { $0.map { _ in nil } }
         // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
         // re-executes its past) stays, to be stamped once the run is live again.
         stampedG = state.stampedG

@@ -71,15 +71,14 @@ public final class CLINT: DeviceModel {
     /// mtimecmp), so programming the next timer interrupt costs no round trip either. Any other write to the
     /// CLINT (a 32-bit half of mtimecmp, mtime) ends the declaration in the hart that made it (the hart waits
     /// for that write's answer, which brings the new one).
+    /// (Each kind is one array of registers, the first driving hart 0's line: see `StableRead.moreValues`.)
     public func stableReads() -> [StableRead] {
         let declared = 0..<min(harts, Self.declaredHarts)
-        return declared.map { hart in
-            StableRead(offset: CLINT.msipOffset + UInt64(hart) * 4, size: 4, value: msip[hart] ? 1 : 0,
-                       setByWriteMask: 1, line: .init(hart: hart, mipBit: InterruptLine.machineSoftware.mipBit))
-        } + declared.map { hart in
-            StableRead(offset: CLINT.mtimecmpOffset + UInt64(hart) * 8, size: 8, value: mtimecmp[hart],
-                       setByWriteMask: .max, line: .init(hart: hart, mipBit: InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)
-        }
+        return [StableRead(array: CLINT.msipOffset, size: 4, stride: 4, values: declared.map { msip[$0] ? 1 : 0 },
+                           setByWriteMask: 1, firstLine: .init(hart: 0, mipBit: InterruptLine.machineSoftware.mipBit)),
+                StableRead(array: CLINT.mtimecmpOffset, size: 8, stride: 8, values: declared.map { mtimecmp[$0] },
+                           setByWriteMask: .max, firstLine: .init(hart: 0, mipBit: InterruptLine.machineTimer.mipBit),
+                           lineIsTimerCompare: true)]
     }
 
     public func stateHash() -> UInt64 {

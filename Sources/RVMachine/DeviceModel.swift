@@ -102,6 +102,10 @@ public struct StableRead: Equatable {
     public var line: Line?
     /// With `line`: the line is up while mtime >= `value` (the CLINT's mtimecmp: MTIP), not while `value` != 0.
     public var lineIsTimerCompare: Bool
+    /// An array of registers (StableRead.more_values): register k >= 1 is at `offset` + k * `stride`, with value
+    /// `moreValues[k - 1]`, and drives `line`'s bit of hart `line.hart` + k; every other field applies to each.
+    public var moreValues: [UInt64]
+    public var stride: UInt64
 
     public init(offset: UInt64, size: Int, value: UInt64, keptByWritesTo: [UInt64] = [], outputWritesTo: [UInt64] = [],
                 setByWriteMask: UInt64 = 0, line: Line? = nil, lineIsTimerCompare: Bool = false) {
@@ -113,6 +117,29 @@ public struct StableRead: Equatable {
         self.setByWriteMask = setByWriteMask
         self.line = line
         self.lineIsTimerCompare = lineIsTimerCompare
+        moreValues = []
+        stride = 0
+    }
+
+    /// Registers of `size` bytes `stride` apart from `offset` on, one per value (set by writes under a nonzero
+    /// `setByWriteMask`);
+    /// with `firstLine`, register k drives that mip bit of hart `firstLine.hart` + k.
+    public init(array offset: UInt64, size: Int, stride: UInt64, values: [UInt64], setByWriteMask: UInt64 = 0,
+                firstLine: Line? = nil, lineIsTimerCompare: Bool = false) {
+        precondition(!values.isEmpty)
+        self.init(offset: offset, size: size, value: values[0], setByWriteMask: setByWriteMask, line: firstLine,
+                  lineIsTimerCompare: lineIsTimerCompare)
+        moreValues = Array(values.dropFirst())
+        self.stride = stride
+    }
+
+    /// Each register declared as a declaration of its own (one for a single register, one per value for an array).
+    public var eachRegister: [StableRead] {
+        ([value] + moreValues).enumerated().map { index, value in
+            StableRead(offset: offset + UInt64(index) * stride, size: size, value: value, keptByWritesTo: keptByWritesTo,
+                       outputWritesTo: outputWritesTo, setByWriteMask: setByWriteMask,
+                       line: line.map { Line(hart: $0.hart + index, mipBit: $0.mipBit) }, lineIsTimerCompare: lineIsTimerCompare)
+        }
     }
 
     /// A hart's interrupt line (its mip bit).

@@ -106,21 +106,33 @@ public final class PLIC: DeviceModel {
 
     public func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
 
-    /// The enable words: a read has no side effect, and a write sets the word (to the sources that exist) and
-    /// changes no other declared value. Linux enables or masks an interrupt with a read-modify-write of one
-    /// enable word per context (plic_toggle, for every hart): with the declaration, the harts answer those
-    /// reads and post those writes. Lines a write changes reach the harts at their next MMIO answer or slice.
+    /// The registers that are plain storage: each source's priority, each context's enable words and threshold. A read
+    /// has no side effect, and a write sets the register (to its valid bits) and changes no other declared value.
+    /// Linux sets every source's priority once per context at start-up and masks or unmasks an interrupt by its
+    /// priority, and enables or masks one with a read-modify-write of an enable word per context (plic_toggle, for
+    /// every hart): with the declaration, the harts answer those reads and post those writes, and post their
+    /// completions too (a completion changes none of these registers). Lines a write changes reach the harts at
+    /// their next MMIO answer or slice.
+    /// (Each kind is one array of registers: the declarations go with every Run and answer, so they are kept short.)
     public func stableReads() -> [StableRead] {
-        var reads: [StableRead] = []
-        reads.reserveCapacity(contextCount * wordCount)
-        for context in 0..<contextCount {
-            for word in 0..<wordCount {
-                reads.append(StableRead(offset: PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64(word) * 4,
-                                        size: 4, value: UInt64(enable[context][word]),
-                                        setByWriteMask: UInt64(validSourceMask(word: word))))
-            }
+        let mask = UInt64(PLIC.priorityMask)
+        var reads = [StableRead(array: PLIC.priorityBase + 4, size: 4, stride: 4,
+                                values: priority.dropFirst().map(UInt64.init), setByWriteMask: mask)]
+        // One array per word index across the contexts: the words' masks differ (source 0 and the sources beyond the
+        // last are hard-wired to 0).
+        for word in 0..<wordCount {
+            reads.append(StableRead(array: PLIC.enableBase + UInt64(word) * 4, size: 4, stride: PLIC.enableStride,
+                                    values: enable.map { UInt64($0[word]) }, setByWriteMask: UInt64(validSourceMask(word: word))))
         }
-        return reads
+        reads.append(StableRead(array: PLIC.contextBase, size: 4, stride: PLIC.contextStride,
+                                values: threshold.map(UInt64.init), setByWriteMask: mask))
+        // A completion changes only which sources are claimed and pending, none of these: harts post it.
+        let completions = (0..<UInt64(contextCount)).map { PLIC.contextBase + $0 * PLIC.contextStride + 4 }
+        return reads.map { read in
+            var read = read
+            read.keptByWritesTo = completions
+            return read
+        }
     }
 
     public func stateHash() -> UInt64 {

@@ -230,13 +230,19 @@ public final class UART16550: DeviceModel {
     /// before every character, so answering it without a round trip halves the cost of console output.
     /// Outside loopback a transmitted byte leaves at once, so writes to THR (or DLL) and SCR keep it; with
     /// the THRE interrupt off (and not pending) and DLAB clear, a THR write does nothing but output its byte.
+    /// MSR too, while no modem status change is latched (reading it clears the deltas): Linux's 8250 interrupt
+    /// handler reads it after LSR on every interrupt. Writes to THR and SCR never change it.
     public func stableReads() -> [StableRead] {
         guard lineErrors == 0 else { return [] }
         let outputOnly = !loopback && !divisorLatchAccess && !transmitterEmptyInterrupt
             && interruptEnable & UART16550.ierTransmitterEmpty == 0
-        return [StableRead(offset: UART16550.lsr, size: 1, value: UInt64(lineStatus),
-                           keptByWritesTo: loopback ? [UART16550.scr] : [UART16550.rbrThr, UART16550.scr],
-                           outputWritesTo: outputOnly ? [UART16550.rbrThr] : [])]
+        let kept = loopback ? [UART16550.scr] : [UART16550.rbrThr, UART16550.scr]
+        var reads = [StableRead(offset: UART16550.lsr, size: 1, value: UInt64(lineStatus), keptByWritesTo: kept,
+                                outputWritesTo: outputOnly ? [UART16550.rbrThr] : [])]
+        if modemStatusDelta == 0 {
+            reads.append(StableRead(offset: UART16550.msr, size: 1, value: UInt64(modemStatusInputs), keptByWritesTo: kept))
+        }
+        return reads
     }
 
     private var lineStatus: UInt8 {

@@ -105,6 +105,23 @@ public final class VirtioMMIO: DeviceModel {
     public func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64? {
         if offset >= VirtioMMIO.configOffset { return readConfig(offset - VirtioMMIO.configOffset, size: size) }
         guard size == 4, let register = Register(rawValue: offset) else { return 0 }
+        return value(of: register)
+    }
+
+    /// The transport's registers that Linux reads (identification, features, queue size and readiness, interrupt
+    /// status, status, config generation): a read has no side effect, and they change only with an operation of
+    /// this device (a write, a notification, a frame received), whose answer declares them anew. So a hart answers
+    /// its reads of them (the probe's, and the interrupt handler's of InterruptStatus) itself. Writes still wait:
+    /// the device writes guest memory.
+    public func stableReads() -> [StableRead] {
+        [StableRead(array: Register.magic.rawValue, size: 4, stride: 4,
+                    values: [Register.magic, .version, .deviceID, .vendorID].map(value(of:)))]
+        + [Register.deviceFeatures, .queueSizeMax, .queueReady, .interruptStatus, .status, .configGeneration].map {
+            StableRead(offset: $0.rawValue, size: 4, value: value(of: $0))
+        }
+    }
+
+    private func value(of register: Register) -> UInt64 {
         let queue = selectedQueue
         switch register {
         case .magic: return UInt64(VirtioMMIO.magic)

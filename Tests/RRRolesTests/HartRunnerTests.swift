@@ -260,10 +260,11 @@ final class HartRunnerTests: XCTestCase {
             run.interruptLines = msip
             run.stableReads = [.with {
                 $0.device = 1
-                $0.reads = (0..<2).map { hart in .with {
-                    $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = hart == 0 ? 1 : 0
-                    $0.setByWriteMask = 1; $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = UInt32(hart)
-                } }
+                // As the CLINT declares them: one array, register k driving hart k's MSIP.
+                $0.reads = [.with {
+                    $0.offset = 0; $0.size = 4; $0.value = 1; $0.moreValues = [0]; $0.stride = 4
+                    $0.setByWriteMask = 1; $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = 0
+                }]
             }]
         }
         XCTAssertEqual(transport.awaited, 0, "nothing waited")
@@ -312,6 +313,53 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.requests.map(\.answered), [false, false, true, false, false])
         XCTAssertEqual(transport.awaited, 1)
         XCTAssertTrue(runner.awaitingReply, "stopped at the 32-bit write")
+    }
+
+    /// A declared array of registers (the PLIC's priorities: StableRead.more_values, `stride` apart): a write to any of
+    /// them is posted and sets its value, reads of each are answered with its own value, and an offset between two of
+    /// them is not declared (the write waits).
+    func testRegistersDeclaredAsAnArrayArePostedAndAnsweredOneByOne() {
+        let runner = runner([
+            Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 13),
+            Assemble.sw(7, 0x20, 6),  // the second register: posted, sets 13 & 7
+            Assemble.lw(10, 0x20, 6),
+            Assemble.lw(11, 0x30, 6),
+            Assemble.lw(12, 0x10, 6),
+            Assemble.sw(7, 0x18, 6),  // between two registers: waits
+        ] + Self.countingLoop)
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with { $0.offset = 0x10; $0.size = 4; $0.value = 1; $0.moreValues = [2, 3]; $0.stride = 0x10; $0.setByWriteMask = 7 }]
+            }]
+        }
+        XCTAssertEqual([10, 11, 12].map { runner.hart.register($0) }, [5, 3, 1])
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, true, true, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, true, true, true, false])
+        XCTAssertEqual(transport.requests.map(\.address), [0x200_0020, 0x200_0020, 0x200_0030, 0x200_0010, 0x200_0018])
+        XCTAssertEqual(transport.awaited, 1)
+        XCTAssertTrue(runner.awaitingReply)
+    }
+
+    /// A write that every entry of the declaration says keeps it (the PLIC's completions) is posted to a device whose
+    /// writes otherwise wait, and the declaration stays; a write elsewhere waits.
+    func testWritesThatKeepTheDeclarationArePosted() {
+        let runner = runner([
+            Assemble.lui(6, 0x2000), Assemble.addi(7, 0, 10),
+            Assemble.sw(7, 0x24, 6),  // a completion: posted
+            Assemble.lw(10, 0x10, 6), // still answered here
+            Assemble.sw(7, 0x28, 6),  // waits
+        ] + Self.countingLoop)
+        run(runner, budget: 100) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with { $0.offset = 0x10; $0.size = 4; $0.value = 3; $0.keptByWritesTo = [0x24] }]
+            }]
+        }
+        XCTAssertEqual(runner.hart.register(10), 3)
+        XCTAssertEqual(transport.requests.map(\.posted), [true, true, false])
+        XCTAssertEqual(transport.requests.map(\.answered), [false, true, false])
+        XCTAssertEqual(transport.awaited, 1)
     }
 
     /// A device that changes guest RAM gets every write it waits for, whatever it declares.

@@ -345,6 +345,56 @@ final class SequencerTests: XCTestCase {
                        "each write's interrupt change reaches the PLIC before the next write is logged")
     }
 
+    /// Posted writes to the PLIC (Linux's priority writes) go ahead of their turn too, but never ahead of an interrupt
+    /// change another device's answer queued for the PLIC: the PLIC gets every operation in the logged order.
+    func testWritesSentAheadToThePLICStayBehindInterruptChanges() {
+        func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], plicOrder: [String], mostAtOnce: Int) {
+            let transport = FakeTransport()
+            let journal = CollectingJournal()
+            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+            sequencer.start()
+            _ = transport.take()
+            var pendingAnswers: [Rrvm_Envelope] = []
+            var plicOrder: [String] = []
+            func answer() {
+                let operation = pendingAnswers.removeFirst()
+                var done = Rrvm_DeviceDone()
+                if operation.to == 202 {
+                    done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
+                }
+                sequencer.receive(envelope(from: operation.to, .deviceDone(done)))
+            }
+            func collect() {
+                for sent in transport.take() where Endpoint.isDevice(sent.to) {
+                    pendingAnswers.append(sent)
+                    if sent.to == 201 {
+                        plicOrder.append(sent.sourceLevel.source != 0 ? "level \(sent.sourceLevel.level)" : "write \(sent.deviceAccess.offset)")
+                    }
+                }
+            }
+            let writes: [(address: UInt64, value: UInt64)] = [(0x1000_0000, 0x41), (0xc00_0004, 1), (0xc00_0008, 1),
+                                                               (0xc00_000c, 1), (0x1000_0000, 0x42), (0xc00_0010, 1)]
+            for (index, write) in writes.enumerated() {
+                sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                    $0.address = write.address; $0.size = write.address >= 0x1000_0000 ? 1 : 4; $0.write = true
+                    $0.value = write.value; $0.executed = UInt64(index + 1); $0.posted = true
+                })))
+                collect()
+                if answerAtOnce { while !pendingAnswers.isEmpty { answer(); collect() } }
+            }
+            var mostAtOnce = pendingAnswers.count
+            while !pendingAnswers.isEmpty { answer(); collect(); mostAtOnce = max(mostAtOnce, pendingAnswers.count) }
+            sequencer.receive(envelope(from: 100, yield(10)))
+            return (journal.events.map { var event = $0; event.seq = 0; return event }, plicOrder, mostAtOnce)
+        }
+        let oneByOne = run(answerAtOnce: true)
+        let ahead = run(answerAtOnce: false)
+        XCTAssertEqual(ahead.log, oneByOne.log)
+        XCTAssertEqual(oneByOne.plicOrder, ["level true", "write 4", "write 8", "write 12", "level false", "write 16"])
+        XCTAssertEqual(ahead.plicOrder, oneByOne.plicOrder)
+        XCTAssertEqual(ahead.mostAtOnce, 4, "the interrupt change, then the three writes behind it, at once")
+    }
+
     func testASpinHintEndsTheSliceOnlyWhileAnotherHartCanRun() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
@@ -362,6 +412,46 @@ final class SequencerTests: XCTestCase {
         XCTAssertFalse(alone.spinHintsYield)
     }
 
+    /// A Run carries the declarations its hart does not hold: every device's in its first (an empty one where a device
+    /// declares nothing), then those that changed since it got them, and those of devices it has accessed since
+    /// (other than by reads it answered).
+    func testARunCarriesOnlyTheDeclarationsItsHartDoesNotHold() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: nil)
+        sequencer.start()
+        func nextRun(of hart: UInt32) -> [Rrvm_DeviceStableReads]? {
+            guard case .run(let run)? = transport.take().first(where: { $0.to == hart })?.body else { return nil }
+            return run.stableReads
+        }
+        XCTAssertEqual(nextRun(of: 100), [0, 1, 2].map { device in .with { $0.device = device } })
+        let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
+        // Hart 0 reads IIR: the UART's answer declares LSR, and the reply brings it to hart 0.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 1; $0.stableReads = [lineStatus] })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(10)))
+        let uart: [Rrvm_DeviceStableReads] = [.with { $0.device = 2; $0.reads = [lineStatus] }]
+        XCTAssertEqual(nextRun(of: 101), [.with { $0.device = 0 }, .with { $0.device = 1 }] + uart)
+        sequencer.receive(envelope(from: 101, yield(10)))
+        XCTAssertEqual(nextRun(of: 100), [], "hart 0 holds the UART's declaration from its reply")
+        // Hart 0 writes THR (posted): the UART declares the same again, yet hart 0 gets it in its next Run.
+        sequencer.receive(envelope(from: 100, g: 20, .mmioRequest(.with {
+            $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = 0x41; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stableReads = [lineStatus] })))
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(nextRun(of: 101), [], "unchanged")
+        sequencer.receive(envelope(from: 101, yield(10)))
+        XCTAssertEqual(nextRun(of: 100), uart, "hart 0 accessed the UART")
+        // A changed declaration reaches every hart; one that ends reaches them as an empty one.
+        sequencer.receive(envelope(from: 100, g: 40, .mmioRequest(.with {
+            $0.address = 0x1000_0001; $0.size = 1; $0.write = true; $0.value = 1; $0.executed = 1; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { _ in })))
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(nextRun(of: 101), [.with { $0.device = 2 }])
+    }
+
     func testHartsGetTheDeclarationsAndTheReadsTheyAnswerAreLoggedAndChecked() {
         let (transport, journal, sequencer) = startedSequencer(harts: 1)
         let lineStatus: Rrvm_StableRead = .with { $0.offset = 5; $0.size = 1; $0.value = 0x60; $0.keptByWritesTo = [0, 7] }
@@ -369,10 +459,10 @@ final class SequencerTests: XCTestCase {
         sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0002; $0.size = 1 })))
         sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.value = 1; $0.stableReads = [lineStatus] })))
         XCTAssertEqual(transport.take().first { $0.to == 100 }?.mmioReply.stableReads, [lineStatus])
-        // The next slice starts with every declaration.
+        // The next slice's Run carries no declaration: the hart holds the one the reply brought.
         sequencer.receive(envelope(from: 100, yield(10)))
         guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
-        XCTAssertEqual(run.stableReads, [.with { $0.device = 2; $0.reads = [lineStatus] }])
+        XCTAssertEqual(run.stableReads, [])
 
         // The hart writes a byte and answers its LSR read itself: nothing goes back to it, and the read
         // is logged after the write, as if the sequencer had answered it.
@@ -516,6 +606,88 @@ final class SequencerTests: XCTestCase {
         })))
         XCTAssertEqual(journal.checks.last?.devices.first, 7)
         XCTAssertEqual(transport.take().first?.to, 101, "then hart 1 runs")
+    }
+
+    /// A foretold write to one register of a declared array (every hart's msip in one entry) sets that register, and
+    /// a hart that got the declaration before it gets the new one with its next Run.
+    func testAForetoldWriteToARegisterOfAnArrayReachesTheHartsThatHeldTheDeclarationBefore() {
+        let (transport, _, sequencer) = startedSequencer(harts: 2)
+        let before: [Rrvm_StableRead] = [.with {
+            $0.offset = 0; $0.size = 4; $0.value = 0; $0.moreValues = [0]; $0.stride = 4; $0.setByWriteMask = 1
+            $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = 0
+        }]
+        learnCLINTDeclaration(sequencer, transport, before)
+        sequencer.receive(envelope(from: 100, yield(10)))
+        guard case .run(let first)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs") }
+        XCTAssertEqual(first.stableReads.first { $0.device == 0 }?.reads, before)
+        sequencer.receive(envelope(from: 101, yield(10)))
+        XCTAssertEqual(transport.take().first?.to, 100, "then hart 0 runs")
+        postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)  // hart 1's msip: register 1
+        XCTAssertEqual(transport.take().map(\.deviceAccess.foretold), [true])
+        sequencer.receive(envelope(from: 100, yield(10)))
+        guard case .run(let second)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs") }
+        var after = before[0]
+        after.moreValues = [1]
+        XCTAssertEqual(second.stableReads.first { $0.device == 0 }?.reads, [after])
+        let msipMask = InterruptNumber.mask(InterruptNumber.machineSoftware)
+        XCTAssertEqual(second.interruptLines & msipMask, msipMask, "hart 1's MSIP is up")
+    }
+
+    /// The check of a posted write applies to each register of a declared array (the PLIC's priorities): the answer
+    /// must declare the value written in that register's place.
+    func testPostedWritesToAnArrayOfRegistersAreCheckedRegisterByRegister() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.devices[0].writesWait = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        func priorities(_ values: [UInt64]) -> [Rrvm_StableRead] {
+            [.with { $0.offset = 4; $0.size = 4; $0.value = values[0]; $0.moreValues = Array(values.dropFirst()); $0.stride = 4; $0.setByWriteMask = 7 }]
+        }
+        func postPriority(of source: UInt64, _ value: UInt64, executed: UInt64, answer: [UInt64]) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0x200_0000 + source * 4; $0.size = 4; $0.write = true; $0.value = value
+                $0.executed = executed; $0.posted = true
+            })))
+            sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = priorities(answer) })))
+        }
+        postPriority(of: 3, 9, executed: 5, answer: [0, 0, 1])
+        XCTAssertNil(transport.finished, "9 & 7 = 1 in the third register")
+        postPriority(of: 2, 1, executed: 6, answer: [1, 0, 1])
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 0 posted a write of 1 to offset 8 of device 0 (clint)") ?? false,
+                      transport.finished?.reason ?? "not finished")
+        XCTAssertTrue(transport.finished?.reason.contains("declares 0 (mask 7)") ?? false, transport.finished?.reason ?? "")
+    }
+
+    /// A write a hart posted as one that keeps the declaration (a PLIC completion) must find the device declaring the
+    /// same again; otherwise the run stops, naming the write.
+    func testPostedWritesThatKeepTheDeclarationAreCheckedAgainstTheDevicesAnswer() {
+        let transport = FakeTransport()
+        var config = machine(harts: 1)
+        config.devices[1].writesWait = true
+        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        let priority: Rrvm_StableRead = .with { $0.offset = 4; $0.size = 4; $0.value = 1; $0.setByWriteMask = 7; $0.keptByWritesTo = [0x20_0004] }
+        // A claim (waited) brings the declaration.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0xc20_0004; $0.size = 4; $0.executed = 1 })))
+        sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.value = 10; $0.stableReads = [priority] })))
+        func complete(executed: UInt64, answer: Rrvm_StableRead) {
+            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                $0.address = 0xc20_0004; $0.size = 4; $0.write = true; $0.value = 10; $0.executed = executed; $0.posted = true
+            })))
+            sequencer.receive(envelope(from: 201, .deviceDone(.with { $0.stableReads = [answer] })))
+        }
+        complete(executed: 2, answer: priority)
+        XCTAssertNil(transport.finished)
+        var changed = priority
+        changed.value = 2
+        complete(executed: 3, answer: changed)
+        XCTAssertEqual(transport.finished?.code, 1)
+        XCTAssertTrue(transport.finished?.reason.contains("hart 0 posted a write to offset 2097156 of device 1 (plic) as one that keeps")
+                      ?? false, transport.finished?.reason ?? "not finished")
     }
 
     func testUnmappedAddressIsAFaultNotACrash() {

@@ -112,19 +112,64 @@ final class PLICTests: XCTestCase {
 }
 
 extension PLICTests {
+    /// Each declared register with its value and mask, in offset order (the PLIC declares arrays of them).
+    func declared(_ plic: PLIC, in range: Range<UInt64>) -> [(offset: UInt64, value: UInt64, mask: UInt64)] {
+        plic.stableReads().flatMap(\.eachRegister).map { ($0.offset, $0.value, $0.setByWriteMask) }
+            .filter { range.contains($0.offset) }.sorted { $0.offset < $1.offset }
+    }
+
     /// Every enable word is declared with the value a read returns and set by writes to the sources that exist, so
     /// that harts answer Linux's read-modify-write of them and post the write.
     func testEnableWordsAreDeclaredSetByWrites() {
         let plic = PLIC(harts: 2)
         var probe = DeviceProbe(plic)
+        let enables = { self.declared(plic, in: PLIC.enableBase..<PLIC.contextBase) }
         let offsets = (0..<4).flatMap { context in (0..<4).map { PLIC.enableBase + UInt64(context) * PLIC.enableStride + UInt64($0 * 4) } }
-        XCTAssertEqual(plic.stableReads().map(\.offset), offsets)
-        XCTAssertEqual(plic.stableReads().map(\.setByWriteMask), Array(repeating: [0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 1], count: 4).flatMap { $0 })
+        XCTAssertEqual(enables().map(\.offset), offsets)
+        XCTAssertEqual(enables().map(\.mask), Array(repeating: [0xffff_fffe, 0xffff_ffff, 0xffff_ffff, 1], count: 4).flatMap { $0 })
         probe.write(offsets[5], 0xffff_ffff)
         probe.write(offsets[3], 0xffff_ffff)
-        XCTAssertEqual(plic.stableReads().map { Optional($0.value) }, offsets.map { probe.read($0) }, "declared = read")
-        XCTAssertEqual(plic.stableReads()[3].value, 1, "source 96 is the last")
-        XCTAssertEqual(plic.stableReads().map { $0.value == $0.value & $0.setByWriteMask }, Array(repeating: true, count: 16))
+        XCTAssertEqual(enables().map { Optional($0.value) }, offsets.map { probe.read($0) }, "declared = read")
+        XCTAssertEqual(enables()[3].value, 1, "source 96 is the last")
+        XCTAssertEqual(enables().map { $0.value == $0.value & $0.mask }, Array(repeating: true, count: 16))
+    }
+
+    /// Every source's priority and every context's threshold are declared set by writes (3 bits), with the value a
+    /// read returns, so that harts post Linux's priority writes (once per source and context at start-up, and each
+    /// mask and unmask) and threshold writes. Claim/complete and the pending words are not declared: a claim has a
+    /// side effect, the pending bits follow the sources. Each kind is one array (a short declaration).
+    func testPrioritiesAndThresholdsAreDeclaredSetByWrites() {
+        let plic = PLIC(harts: 2)
+        var probe = DeviceProbe(plic)
+        let priorities = { self.declared(plic, in: 0..<PLIC.pendingBase) }
+        let thresholds = { self.declared(plic, in: PLIC.contextBase..<PLIC.windowSize) }
+        XCTAssertEqual(priorities().map(\.offset), (1...96).map { UInt64($0) * 4 }, "sources 1...96")
+        XCTAssertEqual(thresholds().map(\.offset), (0..<4).map { thresholdOffset(context: $0) })
+        XCTAssertEqual(Set((priorities() + thresholds()).map(\.mask)), [7])
+        probe.write(4 * 10, 0xff)
+        probe.write(4 * 96, 5)
+        probe.write(thresholdOffset(context: 3), 0x12)
+        XCTAssertEqual(priorities().map { Optional($0.value) }, (1...96).map { probe.read(UInt64($0) * 4) }, "declared = read")
+        XCTAssertEqual(thresholds().map { Optional($0.value) }, (0..<4).map { probe.read(thresholdOffset(context: $0)) })
+        XCTAssertEqual(priorities()[9].value, 7, "a write sets the value written and the mask")
+        XCTAssertEqual(thresholds()[3].value, 2)
+        XCTAssertFalse(declared(plic, in: 0..<PLIC.windowSize).contains { $0.offset == PLIC.pendingBase || $0.offset == claimOffset(context: 0) })
+        XCTAssertEqual(plic.stableReads().count, 6, "priorities, enable words 0-3 of every context, thresholds")
+    }
+
+    /// A completion changes none of the declared registers, and every entry says so (harts post it).
+    func testCompletionsKeepTheDeclaration() {
+        let (plic, probe) = makePLIC()
+        var device = probe
+        XCTAssertEqual(Set(plic.stableReads().map(\.keptByWritesTo)), [(0..<4).map { claimOffset(context: $0) }])
+        plic.setSource(10, level: true, effects: &device.effects)
+        XCTAssertEqual(device.read(claimOffset(context: 3)), 10)
+        let before = plic.stableReads()
+        device.write(claimOffset(context: 3), 10)
+        XCTAssertEqual(plic.stableReads(), before)
+        XCTAssertEqual(device.take().hartChanges, ["1:supervisorExternal=1", "1:supervisorExternal=0", "1:supervisorExternal=1"],
+                       "the line still high pends the source again")
+        XCTAssertEqual(Set(plic.stableReads().map(\.size)), [4])
     }
 }
 
@@ -148,14 +193,15 @@ final class CLINTTests: XCTestCase {
     func testMsipWordsAreDeclaredStable() {
         let clint = CLINT(harts: 3)
         var probe = DeviceProbe(clint)
-        let msip = { clint.stableReads().filter { $0.offset < CLINT.mtimecmpOffset } }
+        let msip = { clint.stableReads().flatMap(\.eachRegister).filter { $0.offset < CLINT.mtimecmpOffset } }
         XCTAssertEqual(msip(), [0, 4, 8].map {
             StableRead(offset: $0, size: 4, value: 0, setByWriteMask: 1, line: .init(hart: Int($0 / 4), mipBit: InterruptLine.machineSoftware.mipBit))
         })
         probe.write(4 * 1, 1)
         XCTAssertEqual(msip().map(\.value), [0, 1, 0])
         XCTAssertEqual(msip().map { Optional($0.value) }, [0, 4, 8].map { probe.read($0) }, "declared = read")
-        XCTAssertEqual(CLINT(harts: 100).stableReads().count, 2 * CLINT.declaredHarts, "msip and mtimecmp")
+        XCTAssertEqual(CLINT(harts: 100).stableReads().flatMap(\.eachRegister).count, 2 * CLINT.declaredHarts, "msip and mtimecmp")
+        XCTAssertEqual(clint.stableReads().count, 2, "one array each")
     }
 
     /// Every hart's 64-bit mtimecmp is declared set by writes (all 64 bits), its line MTIP as a timer compare, with
@@ -163,7 +209,7 @@ final class CLINTTests: XCTestCase {
     func testTimerComparesAreDeclaredSetByWrites() {
         let clint = CLINT(harts: 2)
         var probe = DeviceProbe(clint)
-        let compares = { clint.stableReads().filter { $0.offset >= CLINT.mtimecmpOffset } }
+        let compares = { clint.stableReads().flatMap(\.eachRegister).filter { $0.offset >= CLINT.mtimecmpOffset } }
         XCTAssertEqual(compares(), [0, 1].map {
             StableRead(offset: CLINT.mtimecmpOffset + UInt64($0) * 8, size: 8, value: .max, setByWriteMask: .max,
                        line: .init(hart: $0, mipBit: InterruptLine.machineTimer.mipBit), lineIsTimerCompare: true)

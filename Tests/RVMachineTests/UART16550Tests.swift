@@ -51,10 +51,28 @@ final class UART16550Tests: XCTestCase {
         let device = UART16550()
         var uart = DeviceProbe(device)
         XCTAssertEqual(device.stableReads(), [StableRead(offset: 5, size: 1, value: 0x60, keptByWritesTo: [0, 7],
-                                                         outputWritesTo: [0])], "THRE|TEMT")
+                                                         outputWritesTo: [0]),
+                                              StableRead(offset: 6, size: 1, value: 0xb0, keptByWritesTo: [0, 7])],
+                       "LSR: THRE|TEMT; MSR: DCD|DSR|CTS")
         device.receive([0x41], clock: clockZero, effects: &uart.effects)
         XCTAssertEqual(device.stableReads().first?.value, 0x61, "data ready")
         XCTAssertEqual(uart.read(5, size: 1), 0x61, "the declared value is what a read returns")
+    }
+
+    /// MSR is declared while no modem status change is latched (a read would clear it): Linux's 8250 interrupt
+    /// handler reads it on every interrupt. A change (here MCR's loopback) is read once from the device, with its
+    /// deltas, and is declared again after that read.
+    func testModemStatusIsDeclaredWhileNoChangeIsLatched() {
+        let device = UART16550()
+        var uart = DeviceProbe(device)
+        let msr = { device.stableReads().first { $0.offset == 6 } }
+        XCTAssertEqual(msr()?.value, uart.read(6, size: 1), "declared = read")
+        uart.write(4, 0x10 | 0x03, size: 1)  // loopback with DTR and RTS: DSR and CTS stay, DCD drops
+        XCTAssertNil(msr(), "a delta is latched: the read has a side effect")
+        XCTAssertEqual(uart.read(6, size: 1), 0x30 | 0x08, "DSR|CTS and delta DCD")
+        XCTAssertEqual(msr()?.value, 0x30)
+        XCTAssertEqual(msr()?.keptByWritesTo, [7], "in loopback a THR write changes LSR")
+        XCTAssertEqual(uart.read(6, size: 1), 0x30)
     }
 
     func testATHRWriteDeclaredOutputOnlyChangesNothingButTheConsole() {

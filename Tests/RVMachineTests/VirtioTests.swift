@@ -113,6 +113,27 @@ final class VirtioMMIOTests: XCTestCase {
         XCTAssertEqual(driver.probe.read(0x0b0), 0xffff_ffff, "no shared memory region")
     }
 
+    /// The registers Linux reads are declared with the value a read returns, at every step of a driver's set-up and
+    /// use (a read changes nothing, so harts answer them); none is declared set by writes: writes wait (DMA).
+    func testRegistersLinuxReadsAreDeclaredWithTheValueAReadReturns() {
+        var driver = FakeVirtioDriver(backend: VirtioRNG(seed: 1))
+        func checkDeclared(_ step: String) {
+            let declared = driver.transport.stableReads().flatMap(\.eachRegister)
+            XCTAssertEqual(declared.map(\.offset), [0x000, 0x004, 0x008, 0x00c, 0x010, 0x034, 0x044, 0x060, 0x070, 0x0fc], step)
+            XCTAssertEqual(declared.map { Optional($0.value) }, declared.map { driver.probe.read($0.offset) }, "declared = read: \(step)")
+            XCTAssertTrue(declared.allSatisfy { $0.setByWriteMask == 0 && $0.size == 4 }, step)
+        }
+        checkDeclared("reset")
+        driver.probe.write(0x014, 1)
+        checkDeclared("features, high word")
+        _ = driver.start()
+        driver.setUpQueue(size: 8)
+        checkDeclared("queue 0 ready")
+        driver.submit([(0x8000_8000, 16, true)])
+        XCTAssertEqual(driver.transport.stableReads().flatMap(\.eachRegister).first { $0.offset == 0x060 }?.value, 1, "used buffer")
+        checkDeclared("a request served")
+    }
+
     func testFeaturesOKRefusedWithUnofferedBitsAndAcceptedWithoutVersion1AsQEMUDoes() {
         var driver = FakeVirtioDriver(backend: VirtioRNG(seed: 1))
         XCTAssertEqual(driver.start(features: 0) & 0x8, 0x8, "a driver of the low 32 bits only is accepted (QEMU 7.2)")
