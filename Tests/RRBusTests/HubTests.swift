@@ -320,9 +320,18 @@ final class HubFixture {
         process.arguments = ["--run-dir", directory.path] + arguments
         process.standardError = errors
         try process.run()
-        // Ready once its socket exists.
+        // Ready once its socket listens: the file exists from bind() on, before listen(), and a connection in between
+        // is refused. /proc/net/unix marks a listening socket with the flag __SO_ACCEPTCON (0x10000).
         let deadline = Date().addingTimeInterval(10)
-        while !FileManager.default.fileExists(atPath: directory.socketPath) && Date() < deadline { usleep(5_000) }
+        while !Self.isListening(directory.socketPath) && Date() < deadline { usleep(5_000) }
+    }
+
+    private static func isListening(_ path: String) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8) else { return false }
+        return table.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ")
+            return fields.last.map(String.init) == path && fields.count > 3 && fields[3] == "00010000"
+        }
     }
 
     var isRunning: Bool { process.isRunning }
