@@ -305,21 +305,12 @@ final class SequencerTests: XCTestCase {
         // The same guest accesses, once with every answer arriving before the next access (one by one),
         // once with the hart posting all its writes before the UART has answered any (sent ahead).
         func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], sentBeforeFirstAnswer: Int) {
-            let transport = FakeTransport()
-            let journal = CollectingJournal()
-            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
-            sequencer.start()
-            _ = transport.take()
+            let (transport, journal, sequencer) = startedSequencer(harts: 1)
             var pendingAnswers: [Rrvm_Envelope] = []
             var sentBeforeFirstAnswer = 0
             func answer() {
-                // A device's answer depends only on the operation: here the UART's line follows the byte's low bit.
                 let operation = pendingAnswers.removeFirst()
-                var done = Rrvm_DeviceDone()
-                if operation.to == 202 {
-                    done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
-                }
-                sequencer.receive(envelope(from: operation.to, .deviceDone(done)))
+                sequencer.receive(envelope(from: operation.to, .deviceDone(answerWhereTheUARTLineFollowsTheByte(operation))))
             }
             func collect() {
                 for sent in transport.take() where Endpoint.isDevice(sent.to) { pendingAnswers.append(sent) }
@@ -349,20 +340,12 @@ final class SequencerTests: XCTestCase {
     /// change another device's answer queued for the PLIC: the PLIC gets every operation in the logged order.
     func testWritesSentAheadToThePLICStayBehindInterruptChanges() {
         func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], plicOrder: [String], mostAtOnce: Int) {
-            let transport = FakeTransport()
-            let journal = CollectingJournal()
-            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
-            sequencer.start()
-            _ = transport.take()
+            let (transport, journal, sequencer) = startedSequencer(harts: 1)
             var pendingAnswers: [Rrvm_Envelope] = []
             var plicOrder: [String] = []
             func answer() {
                 let operation = pendingAnswers.removeFirst()
-                var done = Rrvm_DeviceDone()
-                if operation.to == 202 {
-                    done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
-                }
-                sequencer.receive(envelope(from: operation.to, .deviceDone(done)))
+                sequencer.receive(envelope(from: operation.to, .deviceDone(answerWhereTheUARTLineFollowsTheByte(operation))))
             }
             func collect() {
                 for sent in transport.take() where Endpoint.isDevice(sent.to) {
@@ -729,6 +712,16 @@ func postToCLINT(_ sequencer: Sequencer, from hart: UInt32, offset: UInt64, size
         $0.address = 0x200_0000 + offset; $0.size = size; $0.write = true; $0.value = value; $0.executed = executed
         $0.posted = true
     })))
+}
+
+/// A device's answer that depends only on the operation, as every device's must: the UART's (device 2) interrupt
+/// line (source 10) follows the low bit of the byte written.
+func answerWhereTheUARTLineFollowsTheByte(_ operation: Rrvm_Envelope) -> Rrvm_DeviceDone {
+    var done = Rrvm_DeviceDone()
+    if operation.to == 202 {
+        done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
+    }
+    return done
 }
 
 /// A sequencer of `harts` harts that has started (its first Run taken), with its transport and journal.
