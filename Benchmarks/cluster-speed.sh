@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16's figures for the cluster, beside QEMU 7.2's where qemu-system-riscv64 is installed:
 #  1. cpu-mix (about 1.07e9 instructions on one hart): the interpreter alone (`rrvm-bench hart`), then
-#     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 100x it, and with the
+#     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 10x it, and with the
 #     quantum-by-quantum schedule of logs before format 6 (--schedule quantum); host CPUs the cluster used
 #     ((user + system) / wall); QEMU with -icount shift=0 (its record mode's clock) and plain.
 #  2. cpu-smp: four harts computing on private data (cpu-mix's workload, ROUNDS=100: about 260M instructions
@@ -83,7 +83,7 @@ instructions=$(grep -o '[0-9]* instructions in' "$work/out" | cut -d' ' -f1)
 inprocess=$(mips "$instructions" "$wall_med")
 row "rrvm-bench hart (the interpreter alone)" "$wall_min" "$wall_med" "$inprocess" "$cpus" "$instructions instructions"
 index=1
-for label in "default quantum (100,000)" "quantum 10,000,000" "--schedule quantum (each slice a quantum)"; do
+for label in "default quantum (1,000,000)" "quantum 10,000,000" "--schedule quantum (each slice a quantum)"; do
   pick $index
   rate=$(mips "$instructions" "$wall_med")
   row "rrctl up --smp 1, $label" "$wall_min" "$wall_med" "$rate" "$cpus" "$(percent "$rate" "$inprocess" in-process)"
