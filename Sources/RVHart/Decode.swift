@@ -49,6 +49,24 @@ enum Op: UInt8 {
     /// A xorshift: srli t, rs1, imm then xor rd, t, rs2 (or rs2, t).
     case shiftRightXor4, shiftRightXor6, shiftRightXor8
 
+    /// Fused branch pairs (`Decoder.fused`): an addi/addiw/andi/lw/ld/lbu (or a compressed addi/addiw/andi/lw/ld) then a conditional branch, run by one
+    /// dispatch, named first + branch (`CBeqz`, `CBnez`: the compressed branches). The slot keeps the first's fields,
+    /// rs2 holds 1 (the branch's count, read from the slot for the reason given at `zextW4`); the branch's operands
+    /// and offset are read from its own slot, which stays decoded as itself. Where only one instruction may run
+    /// before the next event, or the load leaves the fast path, the first runs alone out of line. `length` is the
+    /// first's.
+    case addiBeq, addiBne, addiBlt, addiBge, addiBltu, addiBgeu, addiCBeqz, addiCBnez
+    case addiwBeq, addiwBne, addiwBlt, addiwBge, addiwBltu, addiwBgeu, addiwCBeqz, addiwCBnez
+    case cAddiBeq, cAddiBne, cAddiBlt, cAddiBge, cAddiBltu, cAddiBgeu, cAddiCBeqz, cAddiCBnez
+    case cAddiwBeq, cAddiwBne, cAddiwBlt, cAddiwBge, cAddiwBltu, cAddiwBgeu, cAddiwCBeqz, cAddiwCBnez
+    case lwBeq, lwBne, lwBlt, lwBge, lwBltu, lwBgeu, lwCBeqz, lwCBnez
+    case ldBeq, ldBne, ldBlt, ldBge, ldBltu, ldBgeu, ldCBeqz, ldCBnez
+    case cLwBeq, cLwBne, cLwBlt, cLwBge, cLwBltu, cLwBgeu, cLwCBeqz, cLwCBnez
+    case cLdBeq, cLdBne, cLdBlt, cLdBge, cLdBltu, cLdBgeu, cLdCBeqz, cLdCBnez
+    case lbuBeq, lbuBne, lbuBlt, lbuBge, lbuBltu, lbuBgeu, lbuCBeqz, lbuCBnez
+    case andiBeq, andiBne, andiBlt, andiBge, andiBltu, andiBgeu, andiCBeqz, andiCBnez
+    case cAndiBeq, cAndiBne, cAndiBlt, cAndiBge, cAndiBltu, cAndiBgeu, cAndiCBeqz, cAndiCBnez
+
     case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
     /// Branches and direct jumps whose target lies further on in their own page (chosen where the slot sits:
@@ -67,7 +85,8 @@ enum Op: UInt8 {
     var length: UInt64 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
-             .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead:
+             .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
+             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
@@ -83,7 +102,8 @@ enum Op: UInt8 {
              .fence, .system, .sstatusSetClear, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
-             .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead:
+             .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
+             .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuBlt, .lbuBge, .lbuBltu, .lbuBgeu, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiBlt, .andiBge, .andiBltu, .andiBgeu, .andiCBeqz, .andiCBnez:
             return 4
         }
     }
@@ -500,6 +520,7 @@ extension Decoder {
     /// dispatch, or nil when they are not a pair the loop fuses: a shift by an immediate whose result the next
     /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor).
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        if let pair = fusedBranch(first, second) { return pair }
         let shifted = first.rd
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
@@ -527,5 +548,27 @@ extension Decoder {
         }
         return DecodedInstruction(op, rd: second.rd, rs1: first.rs1, rs2: otherOperand,
                                   imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16 | 1 << 24)
+    }
+
+    /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases.
+    static let branchPairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .lbu, .andi, .cAndi]
+    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead], [.bne, .bneAhead], [.blt, .bltAhead], [.bge, .bgeAhead],
+                                             [.bltu, .bltuAhead], [.bgeu, .bgeuAhead], [.cBeq, .cBeqAhead],
+                                             [.cBne, .cBneAhead]]
+
+    /// The fused branch pair of `first` and the conditional branch `second`, or nil.
+    static func fusedBranch(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        guard let firstIndex = branchPairFirsts.firstIndex(of: first.op),
+              let branchIndex = branchPairBranches.firstIndex(where: { $0.contains(second.op) }),
+              let op = Op(rawValue: Op.addiBeq.rawValue + UInt8(firstIndex * branchPairBranches.count + branchIndex))
+        else { return nil }
+        return DecodedInstruction(op, rd: first.rd, rs1: first.rs1, rs2: 1, imm: first.imm)
+    }
+
+    /// A fused branch pair's first instruction alone (what the out-of-line path runs); any other slot as it is.
+    static func firstOfBranchPair(_ e: DecodedInstruction) -> DecodedInstruction {
+        guard e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue else { return e }
+        let first = branchPairFirsts[Int(e.op.rawValue - Op.addiBeq.rawValue) / branchPairBranches.count]
+        return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
     }
 }

@@ -23,6 +23,56 @@ enum CheckAtControlTransfers: DispatchMode {
     static var checksEveryInstruction: Bool { false }
 }
 
+/// The branch of a fused branch pair (`Op.addiBeq`): each pair's handler is specialised to its condition.
+protocol FusedBranch {
+    static func taken(_ a: UInt64, _ b: UInt64) -> Bool
+    /// The branch's length in bytes.
+    static var length: UInt64 { get }
+    /// c.beqz/c.bnez: compares rs1 with 0.
+    static var comparesWithZero: Bool { get }
+}
+
+extension FusedBranch {
+    static var length: UInt64 { 4 }
+    static var comparesWithZero: Bool { false }
+}
+
+enum BranchIfEqual: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a == b }
+}
+
+enum BranchIfNotEqual: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a != b }
+}
+
+enum BranchIfLess: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { Int64(bitPattern: a) < Int64(bitPattern: b) }
+}
+
+enum BranchIfGreaterOrEqual: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { Int64(bitPattern: a) >= Int64(bitPattern: b) }
+}
+
+enum BranchIfLessUnsigned: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a < b }
+}
+
+enum BranchIfGreaterOrEqualUnsigned: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a >= b }
+}
+
+enum CompressedBranchIfZero: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a == b }
+    static var length: UInt64 { 2 }
+    static var comparesWithZero: Bool { true }
+}
+
+enum CompressedBranchIfNotZero: FusedBranch {
+    @inline(__always) static func taken(_ a: UInt64, _ b: UInt64) -> Bool { a != b }
+    static var length: UInt64 { 2 }
+    static var comparesWithZero: Bool { true }
+}
+
 /// The decoded slot being executed, read field by field.
 struct SlotReference {
     let pointer: UnsafePointer<DecodedInstruction>
@@ -562,6 +612,488 @@ extension Hart {
                 pc &+= 8
                 continue
 
+            case .addiBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .addiwCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAddiwCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lwCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .ldCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+
+            case .cLwBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLwCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
+                x[Int(e.rd)] = signExtend32(v)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cLdCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .lbuCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
+                x[Int(e.rd)] = v
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .andiCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBeq:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBne:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBlt:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBge:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBltu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiBgeu:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiCBeqz:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+            case .cAndiCBnez:
+                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
+                branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+
             case .lb:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
@@ -890,8 +1422,9 @@ extension Hart {
 
     /// Executes one instruction whose fast path did not apply (or a slot that is not an instruction yet).
     /// Returns the next pc; `stop` tells the outcome.
-    func executeOutOfLine(_ e: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
+    func executeOutOfLine(_ slot: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
                           executed: UInt64) -> UInt64 {
+        let e = Decoder.firstOfBranchPair(slot)
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
@@ -948,6 +1481,16 @@ extension Hart {
             return pc
         case .lb: return load(1, .signed8)
         case .lh: return load(2, .signed16)
+        case .addi, .cAddi:
+            // Only as a fused branch pair's first, run alone (`Op.addiBeq`).
+            x[rd] = address
+            return pc &+ step
+        case .addiw, .cAddiw:
+            x[rd] = signExtend32(address)
+            return pc &+ step
+        case .andi, .cAndi:
+            x[rd] = x[Int(e.rs1)] & UInt64(bitPattern: Int64(e.imm))
+            return pc &+ step
         case .lw, .cLw: return load(4, .signed32)
         case .ld, .cLd: return load(8, .full64)
         case .lbu: return load(1, .unsigned8)
@@ -1029,6 +1572,24 @@ extension Hart {
         if Mode.checksEveryInstruction && left < 1 { return false }
         left &-= Int(truncatingIfNeeded: e.imm &>> 24)
         return true
+    }
+
+    /// The conditional branch of a fused branch pair (`Op.addiBeq`), after its first instruction (`first` bytes, at
+    /// pc) ran: the branch is the slot `first` bytes on; counted by the count the pair's slot holds.
+    @inline(__always)
+    func branchAfter<Branch: FusedBranch, Mode: DispatchMode>(_: Branch.Type, _ e: SlotReference,
+                                                               _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
+                                                               _ pc: inout UInt64, _ pageKey: inout UInt,
+                                                               _ left: inout Int, _: Mode.Type) {
+        left &-= Int(truncatingIfNeeded: e.rs2)
+        // Slots are 8 bytes per halfword.
+        let branch = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
+        if Branch.taken(x[Int(branch.rs1)], Branch.comparesWithZero ? 0 : x[Int(branch.rs2)]) {
+            pc &+= first
+            jump(&pc, pc &+ immediate(branch), &pageKey, left, Mode.self)
+        } else {
+            pc &+= first &+ Branch.length
+        }
     }
 
     // MARK: Floating-point fast paths

@@ -139,4 +139,31 @@ final class DecodeTests: XCTestCase {
             XCTAssertEqual(Decoder.decodeCompressed(raw).op, .illegal, String(raw, radix: 16))
         }
     }
+
+    func testFusedBranchPairsRunTheirFirstInstructionAlone() {
+        // Every first instruction that fuses with every conditional branch (and its `...Ahead` form); out of line a
+        // pair is its first instruction with its own fields and length.
+        var pairs: Set<Op> = []
+        for first in Decoder.branchPairFirsts {
+            let decoded = DecodedInstruction(first, rd: 5, rs1: 6, imm: -3)
+            for branches in Decoder.branchPairBranches {
+                for branch in branches {
+                    guard let pair = Decoder.fused(decoded, DecodedInstruction(branch, rs1: 5, imm: 8)) else {
+                        return XCTFail("\(first) \(branch)")
+                    }
+                    let alone = Decoder.firstOfBranchPair(pair)
+                    XCTAssertEqual([alone.op, pair.op.length == first.length ? alone.op : .illegal], [first, first])
+                    XCTAssertEqual([alone.rd, alone.rs1, alone.rs2], [5, 6, 0])
+                    XCTAssertEqual(alone.imm, -3)
+                    pairs.insert(pair.op)
+                }
+            }
+        }
+        XCTAssertEqual(pairs.count, Decoder.branchPairFirsts.count * Decoder.branchPairBranches.count)
+        let addi = DecodedInstruction(.addi, rd: 5, rs1: 5, imm: -1)
+        XCTAssertNil(Decoder.fused(DecodedInstruction(.add, rd: 5, rs1: 5, rs2: 6), DecodedInstruction(.bne, rs1: 5)))
+        XCTAssertNil(Decoder.fused(addi, DecodedInstruction(.jal)))
+        XCTAssertNil(Decoder.fused(addi, DecodedInstruction(.breakpoint)))
+        XCTAssertNil(Decoder.fused(DecodedInstruction(.breakpoint), DecodedInstruction(.bne, rs1: 5)))
+    }
 }

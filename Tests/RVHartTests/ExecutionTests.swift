@@ -365,6 +365,107 @@ final class ExecutionTests: XCTestCase {
         XCTAssertEqual(m.x(11), (0x9abc_def0 << 32) + 1)
     }
 
+    /// A loop of first instructions each followed by a conditional branch (taken and not): addi, ld, addiw, c.addi,
+    /// c.lw, andi and lbu fuse with their branch (`Op.addiBeq`), add and c.mv do not. Puts it at RAM base with its
+    /// data at +0x800 and pc at its start; x9 counts branches that fell through wrongly.
+    private func loadFusedBranchPairs(into machine: TestMachine? = nil) {
+        let m = machine ?? self.m
+        let base = TestMachine.ramBase
+        m.put([
+            Asm.addi(1, 1, 1), Asm.b(funct3: 1, rs1: 1, rs2: 0, offset: 8),  // 00: bne x1, x0 -> 0c
+            Asm.addi(9, 9, 1),
+            Asm.ld(4, 5), Asm.b(funct3: 0, rs1: 4, rs2: 0, offset: 8),  // 0c: beq x4, x0 -> 18
+            Asm.addi(9, 9, 1),
+            Asm.add(6, 6, 1), Asm.b(funct3: 4, rs1: 6, rs2: 0, offset: 8),  // 18: blt x6, x0 (not taken)
+            Asm.addiw(7, 7, -1), Asm.b(funct3: 5, rs1: 7, rs2: 0, offset: -0x24),  // 20: bge x7, x0 -> 00
+            Asm.addi(7, 0, 3), Asm.jal(rd: 0, offset: 0xd4),  // 28: -> 100
+        ], at: base)
+        // c.addi s0, 1; c.bnez s0, +4; c.addi s1, 1; c.lw a0, 0(a1); c.beqz a0, +4; c.addi s1, 1; c.mv a2, s0;
+        // c.beqz a2, +2 (not taken).
+        m.put16([0x0405, 0xe011, 0x0485, 0x4188, 0xc111, 0x0485, 0x8622, 0xc209], at: base + 0x100)
+        m.put([
+            Asm.i(0x13, rd: 12, funct3: 7, rs1: 1, imm: 1), Asm.b(funct3: 0, rs1: 12, rs2: 0, offset: 8),  // 110: andi
+            Asm.addi(12, 12, 5),  // x1 odd
+            Asm.load(4, 3, 11, 8), Asm.b(funct3: 1, rs1: 3, rs2: 0, offset: 4),  // 11c: lbu x3, 8(x11); bne -> 124
+            Asm.jal(rd: 0, offset: -0x124),  // 124: -> 00
+        ], at: base + 0x110)
+        m.write32(base + 0x808, 0x7f)
+        m.set(5, base + 0x800)
+        m.set(11, base + 0x800)
+        m.hart.pc = base
+    }
+
+    func testFusedBranchPairsStopExactlyBetweenTheirInstructions() {
+        // The reference: one instruction per run, so no pair ever runs as one.
+        loadFusedBranchPairs()
+        var trace: [[UInt64]] = []
+        for _ in 0..<16_000 {
+            trace.append([m.hart.pc] + (1...12).map { m.x($0) })
+            m.step(1)
+        }
+        // Budgets ending between the two instructions of pairs, in both dispatch modes (near and far events).
+        let fused = TestMachine()
+        loadFusedBranchPairs(into: fused)
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1] {
+            XCTAssertEqual(fused.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(fused.hart.retired, total)
+            XCTAssertEqual([fused.hart.pc] + (1...12).map { fused.x($0) }, trace[Int(total)], "after \(total)")
+        }
+        XCTAssertEqual(fused.x(9), 0, "no branch fell through wrongly")
+        XCTAssertEqual(fused.x(3), 0x7f)
+    }
+
+    func testBreakpointAndStoreOnTheSecondOfAFusedBranchPair() {
+        loadFusedBranchPairs()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        // The bne at 04 is the second of a decoded pair: the pair must not run past it.
+        m.hart.addBreakpoint(TestMachine.ramBase + 4)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 4)
+        let stopped = m.hart.retired
+        m.hart.removeBreakpoint(TestMachine.ramBase + 4)
+        // The program's own store turns that bne into a beq x0, x0 to 10: the decoded pair must not run the old one.
+        m.set(13, UInt64(Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: 12)))
+        m.set(14, TestMachine.ramBase + 4)
+        m.write32(TestMachine.ramBase + 0x200, Asm.sw(13, 14))  // slots not decoded yet: no FENCE.I needed
+        m.write32(TestMachine.ramBase + 0x204, Asm.jal(rd: 0, offset: -0x204))
+        m.hart.pc = TestMachine.ramBase + 0x200
+        XCTAssertEqual(m.run(4), .budgetExhausted)  // sw, jal, addi, the new beq
+        XCTAssertEqual(m.hart.retired, stopped + 4)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x10)
+    }
+
+    func testFaultingLoadOfAFusedBranchPairRunsNeitherInstruction() {
+        // ld x4, 0(x5); bne x4, x0, +8; addi x9, x9, 1; back: the pair runs fused while x5 points at RAM. Then x5
+        // points at nothing: the load's access fault leaves x4 and pc at the ld, and the branch unrun; every
+        // instruction retired after it is one of the handler's nops. Near the budget's end and far from it.
+        let nops = TestMachine.ramBase + 0x1_0000
+        for budget: UInt64 in [2, 3000] {
+            m.put([Asm.ld(4, 5), Asm.b(funct3: 1, rs1: 4, rs2: 0, offset: 8), Asm.addi(9, 9, 1),
+                   Asm.jal(rd: 0, offset: -12)])
+            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
+            m.hart.mtvec = nops
+            m.set(5, TestMachine.ramBase + 0x800)
+            m.set(9, 0)
+            m.hart.pc = TestMachine.ramBase
+            XCTAssertEqual(m.run(4000), .budgetExhausted)
+            XCTAssertEqual(m.x(9), 1000)
+            let before = m.hart.retired
+            m.set(4, 7)
+            m.set(5, 0x7000_0000)
+            XCTAssertEqual(m.run(budget), .budgetExhausted)
+            XCTAssertEqual(m.hart.mcause, Cause.loadAccess)
+            XCTAssertEqual(m.hart.mepc, TestMachine.ramBase)
+            XCTAssertEqual(m.hart.mtval, 0x7000_0000)
+            XCTAssertEqual(m.x(4), 7)
+            XCTAssertEqual(m.x(9), 1000)
+            XCTAssertEqual(m.hart.pc, nops + 4 * (m.hart.retired - before), "budget \(budget)")
+            XCTAssertGreaterThan(m.hart.retired, before)
+        }
+    }
+
     func testOwnStoresToCodeAreSeen() {
         // The program overwrites its own next instruction (addi x1, x0, 1 -> addi x1, x0, 2).
         let replacement = Asm.addi(1, 0, 2)
