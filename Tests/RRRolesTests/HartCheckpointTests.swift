@@ -63,6 +63,35 @@ extension HartRunnerTests {
         XCTAssertEqual(hart.hart.register(10), 0, "the SC after the restored pause still holds the reservation")
     }
 
+    /// A hart keeps the declarations it holds from slice to slice; restored inside a slice, it holds exactly those of
+    /// the state, not one it got after the state was saved (it would answer a read the device must see).
+    func testAHartRestoredInsideItsSliceHoldsOnlyTheStatesDeclarations() throws {
+        let hart = runner([
+            Assemble.lui(5, 0x10000), Assemble.addi(1, 1, 1),
+            Assemble.lbu(10, 5, 5),                                 // the UART's LSR
+            Assemble.jump(0),
+        ])
+        send(hart, .pauseAt(.with { $0.executed = 1 }))
+        send(hart, .run(.with { $0.budget = 50 }))
+        send(hart, .saveState(Rrvm_SaveState()))
+        guard case .hartState(let saved)? = lastSent else { return XCTFail("no HartState: \(String(describing: lastSent))") }
+        XCTAssertTrue(saved.slice.stableReads.isEmpty, "no declaration held when saved")
+
+        send(hart, .resume(Rrvm_Resume()))
+        XCTAssertEqual(transport.requests.last?.address, 0x1000_0005)
+        XCTAssertTrue(hart.awaitingReply, "no declaration: the read waits")
+        hart.receive(transport.reply(.with { $0.value = 0x60; $0.stableReads = Self.consoleDeclaration[0].reads }))
+        XCTAssertEqual(transport.yields.last?.executed, 50)
+
+        send(hart, .restoreState(.with { $0.hart = saved }))
+        guard case .stateRestored? = lastSent else { return XCTFail("not restored: \(String(describing: lastSent))") }
+        let requestsBefore = transport.requests.count
+        send(hart, .resume(Rrvm_Resume()))
+        XCTAssertEqual(transport.requests.count, requestsBefore + 1)
+        XCTAssertFalse(transport.requests.last?.answered ?? true, "the read is not answered from the later declaration")
+        XCTAssertTrue(hart.awaitingReply)
+    }
+
     func testAPauseTheSliceDoesNotReachIsDroppedWithIt() throws {
         let hart = runner(Self.checkpointProgram)
         send(hart, .pauseAt(.with { $0.executed = 80 }))
