@@ -70,6 +70,12 @@ extension Array where Element == Rrvm_StableRead {
         return nil
     }
 
+    /// Whether a write to `offset` leaves this declaration as it is: every entry lists that offset in
+    /// `kept_by_writes_to` (the PLIC's completions). An empty declaration keeps nothing.
+    public func isKept(byWriteTo offset: UInt64) -> Bool {
+        !isEmpty && allSatisfy { $0.keptByWritesTo.contains(offset) }
+    }
+
     /// The declared read of `size` bytes at `offset`, if the device declared that one stable: its entry, as if it
     /// declared that register alone (its offset and value).
     public func read(offset: UInt64, size: UInt32) -> Rrvm_StableRead? {

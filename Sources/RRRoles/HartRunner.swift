@@ -535,7 +535,7 @@ public final class HartRunner {
     private func keptByDeclaration(_ access: MMIOAccess, device: Int) -> Bool {
         guard access.isWrite, !changesRAM[device], let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
-        return reads.allSatisfy { $0.keptByWritesTo.contains(offset) }
+        return reads.isKept(byWriteTo: offset)
     }
 
     /// The line a posted write to a declared register drives (the CLINT's msip or mtimecmp): the hart's own changes
@@ -604,7 +604,7 @@ public final class HartRunner {
             return true
         }
         let setsDeclared = declaredRegister(setBy: access, device: device) != nil
-        if !setsDeclared && (!access.isWrite || !reads.allSatisfy({ $0.keptByWritesTo.contains(offset) })) {
+        if !setsDeclared && (!access.isWrite || !reads.isKept(byWriteTo: offset)) {
             declarations[device] = nil
         }
         return false

@@ -664,7 +664,7 @@ public final class Sequencer {
         guard work.replyToHart == nil, !work.answeredByHart, Endpoint.isHart(work.envelope.from),
               config.devices[work.device].writesWait, case .deviceAccess(let access)? = work.envelope.body, access.write
         else { return nil }
-        if let before = stableReads[work.device], before.allSatisfy({ $0.keptByWritesTo.contains(access.offset) }) {
+        if let before = stableReads[work.device], before.isKept(byWriteTo: access.offset) {
             if done.stableReads == before { return nil }
             return "\(Endpoint.describe(work.envelope.from)) posted a write to offset \(access.offset) of "
                 + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as one that keeps its declaration, but "
