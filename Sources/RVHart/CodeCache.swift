@@ -24,9 +24,9 @@ enum CodePage {
 
 /// Where decoded pages live: one mapping reserved for `CodePage.allocationLimit` of them, handed out in order and
 /// taken back all at once (`dropCodeCache`). Kernel code spreads over hundreds of decoded pages; from separate
-/// heap blocks each cost the host five page faults when first filled, and the loop's slot fetches after jumps
-/// missed the host's TLB. Here huge pages (where the host allows them) back them: a fault per hundred pages and
-/// few host TLB entries.
+/// heap blocks each cost the host five page faults when first filled. Not advised as huge pages: on hosts whose
+/// fresh 2 MiB pages are slow to come by (this project's VMs: the host zeroing them took 18-22% of a 1-hart Linux
+/// boot's CPU time in most runs), 4 KiB faults for the few MiB a boot fills cost far less.
 struct CodePageArena {
     /// Bytes per decoded page, whole cache lines.
     static let stride = (CodePage.capacity * MemoryLayout<DecodedInstruction>.stride + 63) & ~63
@@ -40,7 +40,6 @@ struct CodePageArena {
         // Reserved, not committed: the host backs only the pages filled.
         if let mapping = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
            mapping != MAP_FAILED {
-            madvise(mapping, bytes, MADV_HUGEPAGE)
             base = mapping
             mapped = true
         } else {
