@@ -102,7 +102,7 @@ extension Hart {
             return
         }
         let offset = Int(paddr & 0xfff)
-        // From a fused pair's slot up to 6 bytes before (`Decoder.fused`: its bytes run up to 7 bytes past its start).
+        // From a fused pair's or run's slot up to 6 bytes before (`fusePairs`: its bytes run up to 7 bytes past its start).
         let firstSlot = max(0, offset - 6) >> 1
         let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
         if firstSlot <= lastSlot {
@@ -249,8 +249,8 @@ extension Hart {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
         for index in 0..<codePageCount {
-            // With the slots a fused pair ending at this one may start at (`Decoder.fused`).
-            for pairStart in max(0, slot - 2)...slot { codePages[index]?[pairStart] = DecodedInstruction(.undecoded) }
+            // With the slots a fused pair or run ending at this one may start at (`fusePairs`: up to 6 bytes before).
+            for fusedStart in max(0, slot - 3)...slot { codePages[index]?[fusedStart] = DecodedInstruction(.undecoded) }
         }
     }
 
@@ -309,15 +309,21 @@ extension Hart {
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
     }
 
-    /// Fuses each decoded instruction from `first` to `last` (page offsets) with the decoded one after it where
-    /// `Decoder.fused` makes a pair of them (a breakpoint slot is never part of one). The pair's slot replaces the
-    /// first's; the second keeps its own, for a jump to it and for a run that may take only one more instruction.
+    /// Fuses each decoded instruction from `first` to `last` (page offsets) with the decoded ones after it where
+    /// `Decoder.accessRun` makes a run or `Decoder.fused` a pair of them (a breakpoint slot is never part of one). The
+    /// fused slot replaces the first's; the others keep their own, for a jump to them and for a run that may take
+    /// only one more instruction. Either spans at most 8 bytes (`noteStore` and `breakpointsChanged` rely on it).
     private func fusePairs(page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int) {
         var offset = first
         while offset <= min(last, 0xffe) && page[offset >> 1].op != .undecoded {
             let instruction = page[offset >> 1]
             let next = offset + Int(instruction.op.length)
-            if next <= 0xffe, let pair = Decoder.fused(instruction, page[next >> 1]) { page[offset >> 1] = pair }
+            if instruction.op == .cSd || instruction.op == .cLd,
+               let run = Decoder.accessRun(page + (offset >> 1), available: (0x1000 - offset) >> 1) {
+                page[offset >> 1] = run
+            } else if next <= 0xffe, let pair = Decoder.fused(instruction, page[next >> 1]) {
+                page[offset >> 1] = pair
+            }
             offset = next
         }
     }

@@ -74,6 +74,13 @@ enum Op: UInt8 {
     /// at the next event (forward moves within a page end within a page of slots, see `DispatchMode`), and
     /// each dispatches from its own copy of the dispatch rather than the one all other transfers share.
     case beqAhead, bneAhead, bltAhead, bgeAhead, bltuAhead, bgeuAhead, jalAhead, cBeqAhead, cBneAhead, cJalAhead
+    /// Runs of 2, 3 or 4 compressed doubleword stores or loads off one base register (c.sdsp/c.sd, c.ldsp/c.ld: a
+    /// kernel function's register saves and restores), run by one dispatch (`Decoder.accessRun`). The slot keeps the
+    /// first's fields; the others are read from their own slots, which stay decoded as themselves. The run's count
+    /// less one (read from the slot for the reason given at `zextW4`) is in rd for stores, in rs2 for loads. Where the
+    /// next event leaves room for fewer, or any access would leave the fast path, the first runs alone out of line.
+    /// `length` is the first's.
+    case cSdRun2, cSdRun3, cSdRun4, cLdRun2, cLdRun3, cLdRun4
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
@@ -86,7 +93,8 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
-             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez:
+             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez,
+             .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
@@ -584,5 +592,42 @@ extension Decoder {
         guard e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue else { return e }
         let first = branchPairFirsts[Int(e.op.rawValue - Op.addiBeq.rawValue) / branchPairBranches.count]
         return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
+    }
+}
+
+extension Decoder {
+    /// The run (`Op.cSdRun2`, `Op.cLdRun2`) of the compressed doubleword store or load in `slots[0]` with the ones in
+    /// the slots after it (as decoded, each 2 bytes on; `available`: how many slots from `slots[0]` lie in the page),
+    /// or nil when fewer than two make one. A run's loads all use its first base register, so none but the last may
+    /// write it.
+    static func accessRun(_ slots: UnsafePointer<DecodedInstruction>, available: Int) -> DecodedInstruction? {
+        let first = slots[0]
+        guard first.op == .cSd || first.op == .cLd else { return nil }
+        let loads = first.op == .cLd
+        var count = 1
+        while count < min(4, available) {
+            // Slots decoded before may already start a run or (a load) a fused branch pair.
+            let next = slots[count].op == first.op ? slots[count] : alone(slots[count])
+            guard next.op == first.op, next.rs1 == first.rs1 else { break }
+            if loads && slots[count - 1].rd == first.rs1 { break }
+            count += 1
+        }
+        guard count >= 2 else { return nil }
+        if loads {
+            return DecodedInstruction(count == 2 ? .cLdRun2 : count == 3 ? .cLdRun3 : .cLdRun4,
+                                      rd: first.rd, rs1: first.rs1, rs2: UInt8(count - 1), imm: first.imm)
+        }
+        return DecodedInstruction(count == 2 ? .cSdRun2 : count == 3 ? .cSdRun3 : .cSdRun4,
+                                  rd: UInt8(count - 1), rs1: first.rs1, rs2: first.rs2, imm: first.imm)
+    }
+
+    /// The instruction a slot starts with, run alone: a fused branch pair's or an access run's first; any other
+    /// slot as it is.
+    static func alone(_ e: DecodedInstruction) -> DecodedInstruction {
+        switch e.op {
+        case .cSdRun2, .cSdRun3, .cSdRun4: return DecodedInstruction(.cSd, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
+        case .cLdRun2, .cLdRun3, .cLdRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        default: return firstOfBranchPair(e)
+        }
     }
 }

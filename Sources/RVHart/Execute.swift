@@ -1163,6 +1163,30 @@ extension Hart {
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 pc &+= 2
                 continue
+            case .cSdRun2:
+                guard storeRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 4
+                continue
+            case .cSdRun3:
+                guard storeRun(3, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 6
+                continue
+            case .cSdRun4:
+                guard storeRun(4, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 8
+                continue
+            case .cLdRun2:
+                guard loadRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 4
+                continue
+            case .cLdRun3:
+                guard loadRun(3, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 6
+                continue
+            case .cLdRun4:
+                guard loadRun(4, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 8
+                continue
             case .fence:
                 pc &+= 4
                 continue
@@ -1424,7 +1448,7 @@ extension Hart {
     /// Returns the next pc; `stop` tells the outcome.
     func executeOutOfLine(_ slot: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
                           executed: UInt64) -> UInt64 {
-        let e = Decoder.firstOfBranchPair(slot)
+        let e = Decoder.alone(slot)
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
@@ -1687,6 +1711,54 @@ extension Hart {
         case 4: p.storeBytes(of: UInt32(truncatingIfNeeded: value), as: UInt32.self)
         default: p.storeBytes(of: value, as: UInt64.self)
         }
+        return true
+    }
+
+    /// An access run's stores (`Op.cSdRun2`, `count` of them, each in its own slot from `e` on): all of them when the
+    /// next event leaves room for them and every one hits the store TLB, else none (false: the out-of-line path runs
+    /// the first alone). Counts all but the first by the count the slot holds.
+    @inline(__always)
+    func storeRun<Mode: DispatchMode>(_ count: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                                      _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < count - 1 { return false }
+        let base = x[Int(e.rs1)]
+        // Slots are 8 bytes per halfword: the run's compressed stores are in consecutive slots.
+        let slots = e.pointer
+        for i in 0..<count {
+            let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
+            let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
+            guard _fastPath(dataHit(entry, address, 8)) else { return false }
+        }
+        for i in 0..<count {
+            let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
+            let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
+            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
+                .storeBytes(of: x[Int(slots[i].rs2)], as: UInt64.self)
+        }
+        left &-= Int(truncatingIfNeeded: e.rd)
+        return true
+    }
+
+    /// An access run's loads (`Op.cLdRun2`), as `storeRun` for stores: every address is off the base register's value
+    /// before the run (only the last load may write it).
+    @inline(__always)
+    func loadRun<Mode: DispatchMode>(_ count: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                                     _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < count - 1 { return false }
+        let base = x[Int(e.rs1)]
+        let slots = e.pointer
+        for i in 0..<count {
+            let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
+            let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
+            guard _fastPath(dataHit(entry, address, 8)) else { return false }
+        }
+        for i in 0..<count {
+            let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
+            let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
+            x[Int(slots[i].rd)] = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
+                .unsafelyUnwrapped.loadUnaligned(as: UInt64.self)
+        }
+        left &-= Int(truncatingIfNeeded: e.rs2)
         return true
     }
 

@@ -1,0 +1,153 @@
+@testable import RVHart
+import XCTest
+
+/// Runs of compressed doubleword stores and loads off one base register (`Op.cSdRun2`): the register saves and
+/// restores of a kernel function, one dispatch for the run. They must stop, trap and count as their instructions do.
+final class AccessRunTests: XCTestCase {
+    let m = TestMachine()
+
+    /// c.sdsp rs2, offset(sp).
+    private func cSdsp(_ rs2: UInt16, _ offset: UInt16) -> UInt16 {
+        0xe002 | (offset >> 3 & 7) << 10 | (offset >> 6 & 7) << 7 | rs2 << 2
+    }
+
+    /// c.ldsp rd, offset(sp).
+    private func cLdsp(_ rd: UInt16, _ offset: UInt16) -> UInt16 {
+        0x6002 | (offset >> 5 & 1) << 12 | rd << 7 | (offset >> 3 & 3) << 5 | (offset >> 6 & 7) << 2
+    }
+
+    /// c.sd rs2, offset(rs1) (both x8-x15).
+    private func cSd(_ rs2: UInt16, _ offset: UInt16, _ rs1: UInt16) -> UInt16 {
+        0xe000 | (offset >> 3 & 7) << 10 | (rs1 - 8) << 7 | (offset >> 6 & 3) << 5 | (rs2 - 8) << 2
+    }
+
+    /// c.ld rd, offset(rs1) (both x8-x15).
+    private func cLd(_ rd: UInt16, _ offset: UInt16, _ rs1: UInt16) -> UInt16 {
+        0x6000 | (offset >> 3 & 7) << 10 | (rs1 - 8) << 7 | (offset >> 6 & 3) << 5 | (rd - 8) << 2
+    }
+
+    /// c.addi rd, imm (0 < imm < 32).
+    private func cAddi(_ rd: UInt16, _ imm: UInt16) -> UInt16 { 0x0001 | rd << 7 | imm << 2 }
+
+    private func halves(_ word: UInt32) -> [UInt16] { [UInt16(word & 0xffff), UInt16(word >> 16)] }
+
+    /// A loop of runs: four saves off sp, three restores, two c.sd and two c.ld off x10 (the second writes x10, as a
+    /// run's last may), and three c.ld off x12 whose second writes x12 (so the third must use the new x12: the run is
+    /// the first two only). The data is on the next page but one (a store to the code's own page always leaves the
+    /// fast path): stack at +0x2800, x10's data at +0x2a00 (holding x10 itself), x12 alternates between +0x2c00 and
+    /// +0x2c80, which point at each other.
+    private func loadRuns(into machine: TestMachine? = nil) {
+        let m = machine ?? self.m
+        let base = TestMachine.ramBase
+        let code: [UInt16] = [
+            cSdsp(1, 0), cSdsp(8, 8), cSdsp(9, 16), cSdsp(18, 24),  // 00
+            cLdsp(5, 8), cLdsp(6, 16), cLdsp(7, 0),  // 08
+            cAddi(1, 3),  // 0e
+            cSd(8, 0, 10), cSd(9, 8, 10),  // 10: stores x8 (= x10) at 0(x10)
+            cLd(11, 8, 10), cLd(10, 0, 10),  // 14
+            cLd(13, 0, 12), cLd(12, 8, 12), cLd(14, 16, 12),  // 18
+            cAddi(9, 1), cAddi(18, 5),  // 1e
+        ] + halves(Asm.jal(rd: 0, offset: -0x22))  // 22: back to 00
+        m.put16(code, at: base)
+        m.set(2, base + 0x2800)
+        m.set(8, base + 0x2a00)
+        m.set(10, base + 0x2a00)
+        m.set(12, base + 0x2c00)
+        m.write64(base + 0x2c00, 0x1111)
+        m.write64(base + 0x2c08, base + 0x2c80)
+        m.write64(base + 0x2c10, 0x2222)
+        m.write64(base + 0x2c80, 0x3333)
+        m.write64(base + 0x2c88, base + 0x2c00)
+        m.write64(base + 0x2c90, 0x4444)
+        m.hart.pc = base
+    }
+
+    private func state(_ m: TestMachine) -> [UInt64] {
+        [m.hart.pc] + (1...18).map { m.x($0) } + [0x2800, 0x2808, 0x2810, 0x2818, 0x2a00, 0x2a08].map {
+            m.read64(TestMachine.ramBase + $0)
+        }
+    }
+
+    func testAccessRunsAreDecodedForTheKernelsSavesAndRestores() {
+        loadRuns()
+        m.step(20)
+        XCTAssertEqual(m.hart.retired, 20)
+        let page = UInt64(TestMachine.ramBase)
+        func op(_ offset: UInt64) -> Op? {
+            m.hart.codePages[m.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
+        }
+        XCTAssertEqual([op(0), op(2), op(4), op(6)], [.cSdRun4, .cSdRun3, .cSdRun2, .cSd])
+        XCTAssertEqual([op(8), op(0xa), op(0xc)], [.cLdRun3, .cLdRun2, .cLd])
+        XCTAssertEqual([op(0x10), op(0x14)], [.cSdRun2, .cLdRun2])
+        XCTAssertEqual([op(0x18), op(0x1a)], [.cLdRun2, .cLd], "a load writing the base ends the run")
+    }
+
+    func testAccessRunsStopExactlyBetweenTheirInstructions() {
+        // The reference: one instruction per run, so no run ever runs as one.
+        loadRuns()
+        var trace: [[UInt64]] = []
+        for _ in 0..<16_000 {
+            trace.append(state(m))
+            m.step(1)
+        }
+        // Budgets ending inside runs, in both dispatch modes (near and far events).
+        let runs = TestMachine()
+        loadRuns(into: runs)
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
+            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(runs.hart.retired, total)
+            XCTAssertEqual(state(runs), trace[Int(total)], "after \(total)")
+        }
+    }
+
+    func testBreakpointAndOwnStoreInsideARun() {
+        loadRuns()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        // The fourth save of the run at 00 (already decoded as one run of four): the run must stop before it.
+        let fourth = TestMachine.ramBase + 6
+        m.hart.addBreakpoint(fourth)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, fourth)
+        XCTAssertEqual(m.hart.retired % 18, 3)
+        m.hart.removeBreakpoint(fourth)
+        // The program's own store (sh) turns the fourth save (c.sdsp x18, 24) into c.sdsp x1, 24: the run must store x1.
+        m.write32(TestMachine.ramBase + 0x200, Asm.store(1, 14, 13, 0))
+        m.write32(TestMachine.ramBase + 0x204, Asm.jal(rd: 0, offset: -0x204))
+        m.set(13, fourth)
+        m.set(14, UInt64(cSdsp(1, 24)))
+        m.hart.pc = TestMachine.ramBase + 0x200
+        m.set(1, 0x5555)
+        XCTAssertEqual(m.run(6), .budgetExhausted)  // sh, jal, the run of four
+        XCTAssertEqual(m.read64(TestMachine.ramBase + 0x2818), 0x5555)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 8)
+    }
+
+    func testAFaultInsideARunTrapsAtItsInstruction() {
+        // c.sd x8, 0(x10); c.sd x9, 8(x10); back. With x10 eight bytes before the end of RAM the second store faults:
+        // the first has stored, mepc is the second, and nothing after it ran. Near the budget's end and far from it.
+        let nops = TestMachine.ramBase + 0x1_0000
+        let end = TestMachine.ramBase + TestMachine.ramSize
+        for budget: UInt64 in [2, 3000] {
+            m.put16([cSd(8, 0, 10), cSd(9, 8, 10)] + halves(Asm.jal(rd: 0, offset: -4)), at: TestMachine.ramBase)
+            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
+            m.hart.mtvec = nops
+            m.set(10, TestMachine.ramBase + 0x2800)
+            m.set(8, 0x8888)
+            m.set(9, 0x9999)
+            m.hart.pc = TestMachine.ramBase
+            XCTAssertEqual(m.run(3000), .budgetExhausted)
+            XCTAssertEqual(m.read64(TestMachine.ramBase + 0x2808), 0x9999)
+            let before = m.hart.retired
+            XCTAssertEqual(m.hart.pc, TestMachine.ramBase)
+            m.set(10, end - 8)
+            XCTAssertEqual(m.run(budget), .budgetExhausted)
+            XCTAssertEqual(m.hart.mcause, Cause.storeAccess)
+            XCTAssertEqual(m.hart.mepc, TestMachine.ramBase + 2)
+            XCTAssertEqual(m.hart.mtval, end)
+            XCTAssertEqual(m.read64(end - 8), 0x8888)
+            XCTAssertEqual(m.hart.pc, nops + 4 * (m.hart.retired - before - 1), "budget \(budget)")
+        }
+    }
+}
