@@ -31,9 +31,9 @@ final class AccessRunTests: XCTestCase {
 
     private func halves(_ word: UInt32) -> [UInt16] { [UInt16(word & 0xffff), UInt16(word >> 16)] }
 
-    /// A loop of runs: four saves off sp, three restores, two c.sd and two c.ld off x10 (the second writes x10, as a
-    /// run's last may), and three c.ld off x12 whose second writes x12 (so the third must use the new x12: the run is
-    /// the first two only). The data is on the next page but one (a store to the code's own page always leaves the
+    /// A loop of runs (30 instructions): four saves off sp, three restores, two c.sd and two c.ld off x10 (the second
+    /// writes x10, as a run's last may), three c.ld off x12 whose second writes x12 (so the third must use the new x12:
+    /// the run is the first two only), six saves and six restores (runs of four and two). The data is on the next page but one (a store to the code's own page always leaves the
     /// fast path): stack at +0x2800, x10's data at +0x2a00 (holding x10 itself), x12 alternates between +0x2c00 and
     /// +0x2c80, which point at each other.
     private func loadRuns(into machine: TestMachine? = nil) {
@@ -47,7 +47,9 @@ final class AccessRunTests: XCTestCase {
             cLd(11, 8, 10), cLd(10, 0, 10),  // 14
             cLd(13, 0, 12), cLd(12, 8, 12), cLd(14, 16, 12),  // 18
             cAddi(9, 1), cAddi(18, 5),  // 1e
-        ] + halves(Asm.jal(rd: 0, offset: -0x22))  // 22: back to 00
+            cSdsp(1, 32), cSdsp(8, 40), cSdsp(9, 48), cSdsp(18, 56), cSdsp(7, 64), cSdsp(6, 72),  // 22
+            cLdsp(21, 72), cLdsp(22, 64), cLdsp(23, 56), cLdsp(24, 48), cLdsp(25, 40), cLdsp(26, 32),  // 2e
+        ] + halves(Asm.jal(rd: 0, offset: -0x3a))  // 3a: back to 00
         m.put16(code, at: base)
         m.set(2, base + 0x2800)
         m.set(8, base + 0x2a00)
@@ -63,9 +65,8 @@ final class AccessRunTests: XCTestCase {
     }
 
     private func state(_ m: TestMachine) -> [UInt64] {
-        [m.hart.pc] + (1...18).map { m.x($0) } + [0x2800, 0x2808, 0x2810, 0x2818, 0x2a00, 0x2a08].map {
-            m.read64(TestMachine.ramBase + $0)
-        }
+        [m.hart.pc] + (1...26).map { m.x($0) } + (0..<10).map { m.read64(TestMachine.ramBase + 0x2800 + 8 * $0) }
+            + [0x2a00, 0x2a08].map { m.read64(TestMachine.ramBase + $0) }
     }
 
     func testAccessRunsAreDecodedForTheKernelsSavesAndRestores() {
@@ -80,6 +81,8 @@ final class AccessRunTests: XCTestCase {
         XCTAssertEqual([op(8), op(0xa), op(0xc)], [.cLdRun3, .cLdRun2, .cLd])
         XCTAssertEqual([op(0x10), op(0x14)], [.cSdRun2, .cLdRun2])
         XCTAssertEqual([op(0x18), op(0x1a)], [.cLdRun2, .cLd], "a load writing the base ends the run")
+        XCTAssertEqual([op(0x22), op(0x26), op(0x28), op(0x2e), op(0x32), op(0x36)],
+                       [.cSdRun4, .cSdRun4, .cSdRun3, .cLdRun4, .cLdRun4, .cLdRun2], "runs of at most four")
     }
 
     func testAccessRunsStopExactlyBetweenTheirInstructions() {
@@ -110,7 +113,7 @@ final class AccessRunTests: XCTestCase {
         m.hart.addBreakpoint(fourth)
         XCTAssertEqual(m.run(100), .breakpoint)
         XCTAssertEqual(m.hart.pc, fourth)
-        XCTAssertEqual(m.hart.retired % 18, 3)
+        XCTAssertEqual(m.hart.retired % 30, 3)
         m.hart.removeBreakpoint(fourth)
         // The program's own store (sh) turns the fourth save (c.sdsp x18, 24) into c.sdsp x1, 24: the run must store x1.
         m.write32(TestMachine.ramBase + 0x200, Asm.store(1, 14, 13, 0))
@@ -122,6 +125,31 @@ final class AccessRunTests: XCTestCase {
         XCTAssertEqual(m.run(6), .budgetExhausted)  // sh, jal, the run of four
         XCTAssertEqual(m.read64(TestMachine.ramBase + 0x2818), 0x5555)
         XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 8)
+    }
+
+    func testBreakpointAndOwnStoreOnTheLastOfSixSaves() {
+        loadRuns()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        // The sixth save at 2c (the runs from 22 to 2a are decoded by now): the runs must stop before it.
+        let sixth = TestMachine.ramBase + 0x2c
+        m.hart.addBreakpoint(sixth)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, sixth)
+        XCTAssertEqual(m.hart.retired % 30, 22)
+        XCTAssertEqual(m.read64(TestMachine.ramBase + 0x2840), m.x(7), "the fifth save ran")
+        XCTAssertNotEqual(m.read64(TestMachine.ramBase + 0x2848), m.x(6), "the sixth did not (x6 changes every pass)")
+        m.hart.removeBreakpoint(sixth)
+        XCTAssertEqual(m.run(30), .budgetExhausted)  // through the runs again: decoded as runs again
+        // The program's own store (sh) turns the sixth save into c.sdsp x1, 72: the run from 26 must store x1 there.
+        m.write32(TestMachine.ramBase + 0x200, Asm.store(1, 14, 13, 0))
+        m.write32(TestMachine.ramBase + 0x204, Asm.jal(rd: 0, offset: -0x1e2))  // -> 22
+        m.set(13, sixth)
+        m.set(14, UInt64(cSdsp(1, 72)))
+        m.set(1, 0x6666)
+        m.hart.pc = TestMachine.ramBase + 0x200
+        XCTAssertEqual(m.run(8), .budgetExhausted)  // sh, jal, the six saves
+        XCTAssertEqual(m.read64(TestMachine.ramBase + 0x2848), 0x6666)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x2e)
     }
 
     func testAFaultInsideARunTrapsAtItsInstruction() {
