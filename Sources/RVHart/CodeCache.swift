@@ -318,7 +318,7 @@ extension Hart {
         while offset <= min(last, 0xffe) && page[offset >> 1].op != .undecoded {
             let instruction = page[offset >> 1]
             let next = offset + Int(instruction.op.length)
-            if instruction.op == .cSd || instruction.op == .cLd,
+            if instruction.op == .cSd || instruction.op == .cLd || instruction.op == .cAddi,
                let run = Decoder.accessRun(page + (offset >> 1), available: (0x1000 - offset) >> 1) {
                 page[offset >> 1] = run
             } else if next <= 0xffe, let pair = Decoder.fused(instruction, page[next >> 1]) {

@@ -81,6 +81,11 @@ enum Op: UInt8 {
     /// next event leaves room for fewer, or any access would leave the fast path, the first runs alone out of line.
     /// `length` is the first's.
     case cSdRun2, cSdRun3, cSdRun4, cLdRun2, cLdRun3, cLdRun4
+    /// A function's stack adjustment and its saves (push: c.addi16sp or c.addi of sp, then 1-3 c.sdsp of registers
+    /// other than sp) or its restores and stack adjustment (pop: 1-3 c.ldsp of registers other than sp, then the
+    /// addition), the suffix counting both, as access runs: the slot keeps the first's fields, rs2 holds the count
+    /// less one; the saves use the adjusted sp, the restores the sp before.
+    case pushRun2, pushRun3, pushRun4, popRun2, popRun3, popRun4
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
@@ -94,7 +99,8 @@ enum Op: UInt8 {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez,
-             .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4:
+             .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
+             .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
@@ -602,7 +608,9 @@ extension Decoder {
     /// write it.
     static func accessRun(_ slots: UnsafePointer<DecodedInstruction>, available: Int) -> DecodedInstruction? {
         let first = slots[0]
+        if isStackAdjustment(first) { return push(slots, available: available) }
         guard first.op == .cSd || first.op == .cLd else { return nil }
+        if first.op == .cLd, let pop = pop(slots, available: available) { return pop }
         let loads = first.op == .cLd
         var count = 1
         while count < min(4, available) {
@@ -621,10 +629,44 @@ extension Decoder {
                                   rd: UInt8(count - 1), rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
+    /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too).
+    private static func isStackAdjustment(_ slot: DecodedInstruction) -> Bool {
+        let e = slot.op == .cAddi ? slot : alone(slot)
+        return e.op == .cAddi && e.rd == stackPointer && e.rs1 == stackPointer
+    }
+
+    private static let stackPointer: UInt8 = 2
+
+    /// A compressed doubleword store or load off sp, not of sp (as decoded).
+    private static func isStackAccess(_ slot: DecodedInstruction, _ op: Op) -> Bool {
+        let e = slot.op == op ? slot : alone(slot)
+        return e.op == op && e.rs1 == stackPointer && (op == .cSd ? e.rs2 : e.rd) != stackPointer
+    }
+
+    /// `Op.pushRun2` from the stack adjustment in `slots[0]`, or nil.
+    private static func push(_ slots: UnsafePointer<DecodedInstruction>, available: Int) -> DecodedInstruction? {
+        var count = 1
+        while count < min(4, available) && isStackAccess(slots[count], .cSd) { count += 1 }
+        guard count >= 2 else { return nil }
+        return DecodedInstruction(count == 2 ? .pushRun2 : count == 3 ? .pushRun3 : .pushRun4,
+                                  rd: slots[0].rd, rs1: slots[0].rs1, rs2: UInt8(count - 1), imm: slots[0].imm)
+    }
+
+    /// `Op.popRun2` from the load in `slots[0]`, or nil when no stack adjustment follows its restores.
+    private static func pop(_ slots: UnsafePointer<DecodedInstruction>, available: Int) -> DecodedInstruction? {
+        var loads = 0
+        while loads < min(3, available - 1) && isStackAccess(slots[loads], .cLd) { loads += 1 }
+        guard loads >= 1, isStackAdjustment(slots[loads]) else { return nil }
+        return DecodedInstruction(loads == 1 ? .popRun2 : loads == 2 ? .popRun3 : .popRun4,
+                                  rd: slots[0].rd, rs1: slots[0].rs1, rs2: UInt8(loads), imm: slots[0].imm)
+    }
+
     /// The instruction a slot starts with, run alone: a fused branch pair's or an access run's first; any other
     /// slot as it is.
     static func alone(_ e: DecodedInstruction) -> DecodedInstruction {
         switch e.op {
+        case .pushRun2, .pushRun3, .pushRun4: return DecodedInstruction(.cAddi, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        case .popRun2, .popRun3, .popRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .cSdRun2, .cSdRun3, .cSdRun4: return DecodedInstruction(.cSd, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
         case .cLdRun2, .cLdRun3, .cLdRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         default: return firstOfBranchPair(e)

@@ -1187,6 +1187,30 @@ extension Hart {
                 guard loadRun(4, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
                 continue
+            case .pushRun2:
+                guard pushRun(1, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 4
+                continue
+            case .pushRun3:
+                guard pushRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 6
+                continue
+            case .pushRun4:
+                guard pushRun(3, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 8
+                continue
+            case .popRun2:
+                guard popRun(1, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 4
+                continue
+            case .popRun3:
+                guard popRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 6
+                continue
+            case .popRun4:
+                guard popRun(3, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 8
+                continue
             case .fence:
                 pc &+= 4
                 continue
@@ -1721,9 +1745,42 @@ extension Hart {
     func storeRun<Mode: DispatchMode>(_ count: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
                                       _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < count - 1 { return false }
-        let base = x[Int(e.rs1)]
-        // Slots are 8 bytes per halfword: the run's compressed stores are in consecutive slots.
-        let slots = e.pointer
+        guard storeEach(e.pointer, count, base: x[Int(e.rs1)], x, dataTLB) else { return false }
+        left &-= Int(truncatingIfNeeded: e.rd)
+        return true
+    }
+
+    /// A stack adjustment and the `stores` saves after it (`Op.pushRun2`): as `storeRun`, off the adjusted sp.
+    @inline(__always)
+    func pushRun<Mode: DispatchMode>(_ stores: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                                     _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < stores { return false }
+        let sp = x[Int(e.rs1)] &+ immediate(e)
+        // Slots are 8 bytes per halfword: the compressed saves are in the slots after this one. None stores sp.
+        guard storeEach(e.pointer + 1, stores, base: sp, x, dataTLB) else { return false }
+        x[Int(e.rd)] = sp
+        left &-= Int(truncatingIfNeeded: e.rs2)
+        return true
+    }
+
+    /// The `loads` restores off sp and the stack adjustment after them (`Op.popRun2`): as `loadRun`.
+    @inline(__always)
+    func popRun<Mode: DispatchMode>(_ loads: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                                    _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < loads { return false }
+        let sp = x[Int(e.rs1)]
+        // None of the loads writes sp.
+        guard loadEach(e.pointer, loads, base: sp, x, dataTLB) else { return false }
+        x[Int(e.rs1)] = sp &+ immediate(SlotReference(UInt(bitPattern: e.pointer + loads)))
+        left &-= Int(truncatingIfNeeded: e.rs2)
+        return true
+    }
+
+    /// The `count` compressed doubleword stores in the slots from `slots` on, each to `base` plus its offset: all of
+    /// them when every one hits the store TLB, else none (false).
+    @inline(__always)
+    func storeEach(_ slots: UnsafePointer<DecodedInstruction>, _ count: Int, base: UInt64,
+                   _ x: UnsafeMutablePointer<UInt64>, _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
         for i in 0..<count {
             let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
             let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
@@ -1735,7 +1792,6 @@ extension Hart {
             UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
                 .storeBytes(of: x[Int(slots[i].rs2)], as: UInt64.self)
         }
-        left &-= Int(truncatingIfNeeded: e.rd)
         return true
     }
 
@@ -1745,8 +1801,15 @@ extension Hart {
     func loadRun<Mode: DispatchMode>(_ count: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
                                      _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < count - 1 { return false }
-        let base = x[Int(e.rs1)]
-        let slots = e.pointer
+        guard loadEach(e.pointer, count, base: x[Int(e.rs1)], x, dataTLB) else { return false }
+        left &-= Int(truncatingIfNeeded: e.rs2)
+        return true
+    }
+
+    /// The `count` compressed doubleword loads in the slots from `slots` on, as `storeEach`.
+    @inline(__always)
+    func loadEach(_ slots: UnsafePointer<DecodedInstruction>, _ count: Int, base: UInt64,
+                  _ x: UnsafeMutablePointer<UInt64>, _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
         for i in 0..<count {
             let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
             let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
@@ -1758,7 +1821,6 @@ extension Hart {
             x[Int(slots[i].rd)] = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
                 .unsafelyUnwrapped.loadUnaligned(as: UInt64.self)
         }
-        left &-= Int(truncatingIfNeeded: e.rs2)
         return true
     }
 

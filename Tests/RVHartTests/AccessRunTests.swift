@@ -29,7 +29,90 @@ final class AccessRunTests: XCTestCase {
     /// c.addi rd, imm (0 < imm < 32).
     private func cAddi(_ rd: UInt16, _ imm: UInt16) -> UInt16 { 0x0001 | rd << 7 | imm << 2 }
 
+    /// c.addi16sp imm (a multiple of 16).
+    private func cAddi16sp(_ imm: Int) -> UInt16 {
+        let u = UInt16(truncatingIfNeeded: imm)
+        return 0x6101 | (u >> 9 & 1) << 12 | (u >> 4 & 1) << 6 | (u >> 6 & 1) << 5 | (u >> 7 & 3) << 3 | (u >> 5 & 1) << 2
+    }
+
     private func halves(_ word: UInt32) -> [UInt16] { [UInt16(word & 0xffff), UInt16(word >> 16)] }
+
+    /// A loop of two function bodies (17 instructions): push (c.addi16sp -32, two saves), a save of sp itself (never
+    /// part of a push), two additions, pop (two restores, c.addi16sp 32); then push (c.addi16sp -16, one save), a
+    /// save of sp, two restores of which the second writes sp (never part of a pop), the adjustment back. sp at
+    /// +0x3800.
+    private func loadPushesAndPops(into machine: TestMachine? = nil) {
+        let m = machine ?? self.m
+        let code: [UInt16] = [
+            cAddi16sp(-32), cSdsp(1, 24), cSdsp(8, 16), cSdsp(2, 8),  // 00
+            cAddi(8, 1), cAddi(1, 3),  // 08
+            cLdsp(1, 24), cLdsp(8, 16), cAddi16sp(32),  // 0c
+            cAddi(9, 1),  // 12
+            cAddi16sp(-16), cSdsp(9, 0), cSdsp(2, 8),  // 14
+            cLdsp(11, 8), cLdsp(2, 8), cAddi16sp(16),  // 1a
+        ] + halves(Asm.jal(rd: 0, offset: -0x20))  // 20: back to 00
+        m.put16(code, at: TestMachine.ramBase)
+        m.set(2, TestMachine.ramBase + 0x3800)
+        m.set(1, 0x100)
+        m.set(8, 0x800)
+        m.hart.pc = TestMachine.ramBase
+    }
+
+    private func stackState(_ m: TestMachine) -> [UInt64] {
+        [m.hart.pc] + (1...11).map { m.x($0) } + (0..<4).map { m.read64(TestMachine.ramBase + 0x37e0 + 8 * $0) }
+            + (0..<2).map { m.read64(TestMachine.ramBase + 0x37f0 + 8 * $0) }
+    }
+
+    func testPushesAndPopsAreDecodedWithTheirStackAdjustment() {
+        loadPushesAndPops()
+        m.step(20)
+        let page = UInt64(TestMachine.ramBase)
+        func op(_ offset: UInt64) -> Op? {
+            m.hart.codePages[m.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
+        }
+        XCTAssertEqual([op(0), op(6), op(0xc), op(0x14)], [.pushRun3, .cSd, .popRun3, .pushRun2], "a save of sp ends a push")
+        XCTAssertEqual([op(0x1a), op(0x1c)], [.cLdRun2, .cLd], "a restore of sp is never part of a pop")
+    }
+
+    func testPushesAndPopsStopExactlyBetweenTheirInstructions() {
+        loadPushesAndPops()
+        var trace: [[UInt64]] = []
+        for _ in 0..<16_000 {
+            trace.append(stackState(m))
+            m.step(1)
+        }
+        let runs = TestMachine()
+        loadPushesAndPops(into: runs)
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
+            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(runs.hart.retired, total)
+            XCTAssertEqual(stackState(runs), trace[Int(total)], "after \(total)")
+        }
+        XCTAssertEqual(runs.x(2), TestMachine.ramBase + 0x3800 - (total % 17 >= 1 && total % 17 <= 8 ? 32 : 0)
+                       - (total % 17 >= 11 && total % 17 <= 15 ? 16 : 0), "sp")
+    }
+
+    func testAFaultingSaveOfAPushTrapsAfterTheAdjustment() {
+        // sp 8 bytes past the end of RAM: the push's adjustment retires, its first save (to the end of RAM) traps.
+        let nops = TestMachine.ramBase + 0x1_0000
+        let end = TestMachine.ramBase + TestMachine.ramSize
+        for budget: UInt64 in [3, 3000] {
+            loadPushesAndPops()
+            XCTAssertEqual(m.run(34), .budgetExhausted)  // twice round the loop, the push decoded as one
+            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
+            m.hart.mtvec = nops
+            m.set(2, end + 8)
+            let before = m.hart.retired
+            XCTAssertEqual(m.run(budget), .budgetExhausted)
+            XCTAssertEqual(m.hart.mcause, Cause.storeAccess)
+            XCTAssertEqual(m.hart.mepc, TestMachine.ramBase + 2)
+            XCTAssertEqual(m.hart.mtval, end)
+            XCTAssertEqual(m.x(2), end - 24)
+            XCTAssertEqual(m.hart.pc, nops + 4 * (m.hart.retired - before - 1), "budget \(budget)")
+        }
+    }
 
     /// A loop of runs (30 instructions): four saves off sp, three restores, two c.sd and two c.ld off x10 (the second
     /// writes x10, as a run's last may), three c.ld off x12 whose second writes x12 (so the third must use the new x12:
