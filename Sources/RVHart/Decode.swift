@@ -86,6 +86,9 @@ enum Op: UInt8 {
     /// addition), the suffix counting both, as access runs: the slot keeps the first's fields, rs2 holds the count
     /// less one; the saves use the adjusted sp, the restores the sp before.
     case pushRun2, pushRun3, pushRun4, popRun2, popRun3, popRun4
+    /// A pop (0-2 restores, the stack adjustment) and the return after it (c.jr ra), the suffix counting all of them:
+    /// the slot keeps the first's fields, rs2 holds the count less one.
+    case popReturn2, popReturn3, popReturn4
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
@@ -100,7 +103,7 @@ enum Op: UInt8 {
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
-             .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4:
+             .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4, .popReturn2, .popReturn3, .popReturn4:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
@@ -608,7 +611,7 @@ extension Decoder {
     /// write it.
     static func accessRun(_ slots: UnsafePointer<DecodedInstruction>, available: Int) -> DecodedInstruction? {
         let first = slots[0]
-        if isStackAdjustment(first) { return push(slots, available: available) }
+        if isStackAdjustment(first) { return push(slots, available: available) ?? popReturn(slots, loads: 0, available) }
         guard first.op == .cSd || first.op == .cLd else { return nil }
         if first.op == .cLd, let pop = pop(slots, available: available) { return pop }
         let loads = first.op == .cLd
@@ -657,14 +660,29 @@ extension Decoder {
         var loads = 0
         while loads < min(3, available - 1) && isStackAccess(slots[loads], .cLd) { loads += 1 }
         guard loads >= 1, isStackAdjustment(slots[loads]) else { return nil }
+        if let popReturn = popReturn(slots, loads: loads, available) { return popReturn }
         return DecodedInstruction(loads == 1 ? .popRun2 : loads == 2 ? .popRun3 : .popRun4,
                                   rd: slots[0].rd, rs1: slots[0].rs1, rs2: UInt8(loads), imm: slots[0].imm)
+    }
+
+    /// `Op.popReturn2` from `loads` restores and the stack adjustment after them in `slots`, or nil when no c.jr ra
+    /// follows them (or the whole would span more than 8 bytes).
+    private static func popReturn(_ slots: UnsafePointer<DecodedInstruction>, loads: Int,
+                                  _ available: Int) -> DecodedInstruction? {
+        guard loads <= 2, loads + 1 < available else { return nil }
+        let ret = slots[loads + 1]
+        guard ret.op == .cJalr, ret.rd == UInt8(RegisterFile.zeroSink), ret.rs1 == 1 else { return nil }
+        let first = alone(slots[0])
+        return DecodedInstruction(loads == 0 ? .popReturn2 : loads == 1 ? .popReturn3 : .popReturn4,
+                                  rd: first.rd, rs1: first.rs1, rs2: UInt8(loads + 1), imm: first.imm)
     }
 
     /// The instruction a slot starts with, run alone: a fused branch pair's or an access run's first; any other
     /// slot as it is.
     static func alone(_ e: DecodedInstruction) -> DecodedInstruction {
         switch e.op {
+        case .popReturn2: return DecodedInstruction(.cAddi, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        case .popReturn3, .popReturn4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .pushRun2, .pushRun3, .pushRun4: return DecodedInstruction(.cAddi, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .popRun2, .popRun3, .popRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .cSdRun2, .cSdRun3, .cSdRun4: return DecodedInstruction(.cSd, rs1: e.rs1, rs2: e.rs2, imm: e.imm)

@@ -1211,6 +1211,24 @@ extension Hart {
                 guard popRun(3, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
                 continue
+            case .popReturn2:
+                // The stack adjustment and the return: nothing that could leave the fast path.
+                if Mode.checksEveryInstruction && left < 1 { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
+                left &-= Int(truncatingIfNeeded: e.rs2)
+                pc &+= 2
+                jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                continue
+            case .popReturn3:
+                guard popRun(1, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 4
+                jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                continue
+            case .popReturn4:
+                guard popRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                pc &+= 6
+                jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                continue
             case .fence:
                 pc &+= 4
                 continue
@@ -1763,11 +1781,12 @@ extension Hart {
         return true
     }
 
-    /// The `loads` restores off sp and the stack adjustment after them (`Op.popRun2`): as `loadRun`.
+    /// The `loads` restores off sp and the stack adjustment after them (`Op.popRun2`, `Op.popReturn3`): as `loadRun`.
     @inline(__always)
     func popRun<Mode: DispatchMode>(_ loads: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
                                     _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
-        if Mode.checksEveryInstruction && left < loads { return false }
+        // With a return after it (`Op.popReturn3`), the count the slot holds is one more.
+        if Mode.checksEveryInstruction && left < Int(truncatingIfNeeded: e.rs2) { return false }
         let sp = x[Int(e.rs1)]
         // None of the loads writes sp.
         guard loadEach(e.pointer, loads, base: sp, x, dataTLB) else { return false }

@@ -85,7 +85,7 @@ extension Hart {
         case .undecoded: kind = .decode
         case .pageCross: kind = .pageLookup
         case .lb, .lh, .lw, .cLw, .ld, .cLd, .lbu, .lhu, .lwu, .flw, .fld, .cFld, .cLdRun2, .cLdRun3, .cLdRun4,
-             .popRun2, .popRun3, .popRun4: kind = .load
+             .popRun2, .popRun3, .popRun4, .popReturn3, .popReturn4: kind = .load
         case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd, .cSdRun2, .cSdRun3, .cSdRun4: kind = .store
         case .lrW, .lrD, .scW, .scD, .amoW, .amoD: kind = .atomic
         case .system, .sstatusSetClear: kind = .system

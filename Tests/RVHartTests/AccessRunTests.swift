@@ -94,6 +94,62 @@ final class AccessRunTests: XCTestCase {
                        - (total % 17 >= 11 && total % 17 <= 15 ? 16 : 0), "sp")
     }
 
+    /// A loop (23 instructions) calling three functions: f1 at +0x40 pushes two saves and pops them with its return
+    /// (`Op.popReturn4`), f2 at +0x60 one (`Op.popReturn3`), f3 at +0x80 adjusts sp without saves (`Op.popReturn2`).
+    private func loadCalls(into machine: TestMachine? = nil) {
+        let m = machine ?? self.m
+        let base = TestMachine.ramBase
+        let ret: UInt16 = 0x8082  // c.jr ra
+        m.put16(halves(Asm.jal(rd: 1, offset: 0x40)) + halves(Asm.jal(rd: 1, offset: 0x5c))
+                + halves(Asm.jal(rd: 1, offset: 0x78)) + [cAddi(9, 1)] + halves(Asm.jal(rd: 0, offset: -0xe)), at: base)
+        m.put16([cAddi16sp(-16), cSdsp(1, 8), cSdsp(8, 0), cAddi(8, 5), cLdsp(1, 8), cLdsp(8, 0), cAddi16sp(16), ret],
+                at: base + 0x40)
+        m.put16([cAddi16sp(-16), cSdsp(1, 8), cAddi(10, 7), cLdsp(1, 8), cAddi16sp(16), ret], at: base + 0x60)
+        m.put16([cAddi16sp(-16), cAddi(11, 1), cAddi16sp(16), ret], at: base + 0x80)
+        m.set(2, base + 0x3800)
+        m.set(8, 0x800)
+        m.hart.pc = base
+    }
+
+    func testPopsWithTheirReturnAreDecodedAndStopExactly() {
+        let decoded = TestMachine()
+        loadCalls(into: decoded)
+        decoded.step(30)
+        let page = UInt64(TestMachine.ramBase)
+        func op(_ offset: UInt64) -> Op? {
+            decoded.hart.codePages[decoded.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
+        }
+        XCTAssertEqual([op(0x40), op(0x48), op(0x60), op(0x66), op(0x84)],
+                       [.pushRun3, .popReturn4, .pushRun2, .popReturn3, .popReturn2])
+        loadCalls()
+        var trace: [[UInt64]] = []
+        for _ in 0..<16_000 {
+            trace.append(stackState(m))
+            m.step(1)
+        }
+        let runs = TestMachine()
+        loadCalls(into: runs)
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
+            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(runs.hart.retired, total)
+            XCTAssertEqual(stackState(runs), trace[Int(total)], "after \(total)")
+        }
+    }
+
+    func testBreakpointOnTheReturnOfAPop() {
+        loadCalls()
+        XCTAssertEqual(m.run(100), .budgetExhausted)
+        let ret = TestMachine.ramBase + 0x4e
+        m.hart.addBreakpoint(ret)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, ret)
+        XCTAssertEqual(m.hart.retired % 23, 8)
+        XCTAssertEqual(m.x(1), TestMachine.ramBase + 4, "restored before the return")
+        XCTAssertEqual(m.x(2), TestMachine.ramBase + 0x3800)
+    }
+
     func testAFaultingSaveOfAPushTrapsAfterTheAdjustment() {
         // sp 8 bytes past the end of RAM: the push's adjustment retires, its first save (to the end of RAM) traps.
         let nops = TestMachine.ramBase + 0x1_0000
