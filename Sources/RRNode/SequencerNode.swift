@@ -541,7 +541,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                    + "(\(stats.answeredByHarts) by the harts), \(stats.outputByHarts) output bytes batched by the harts, \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.foretold) writes foretold, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
-                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
+                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, \(stats.postedChecks) checks sent by running harts, "
                    + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")
             if let timeline, timeline.statistics.checkpoints > 0 {
                 report("rrvm-sequencer", timeline.summary)
