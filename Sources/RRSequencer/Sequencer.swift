@@ -116,6 +116,9 @@ public final class Sequencer {
     private var replaying: Bool { config.replay || journal?.isReplaying == true }
 
     public private(set) var g: UInt64 = 0
+    /// The highest G the run has reached: the last boundary's, or a later stamped message's inside the slice under
+    /// way (a lone hart's slice may hold the whole run).
+    public var reachedG: UInt64 { max(g, stampedG) }
     private var seq: UInt64 = 0
     /// The highest G stamped so far (a slice's messages run ahead of `g`, which moves at its end).
     private var stampedG: UInt64 = 0
@@ -1005,13 +1008,13 @@ public final class Sequencer {
         finished = true
         var exitCode = exitCode, reason = reason
         let end = Rrvm_LogEnd.with {
-            $0.g = max(g, stampedG)
+            $0.g = reachedG
             $0.exitCode = exitCode
             $0.reason = reason
             $0.events = seq
             $0.guestEnded = guestEnded
             // A run that ends inside a slice (power-off) also counts that slice up to its last stamped access.
-            $0.retired = retired &+ (runningHart.map { max(g, stampedG) &- min(harts[$0].sliceStart, max(g, stampedG)) } ?? 0)
+            $0.retired = retired &+ (runningHart.map { reachedG &- min(harts[$0].sliceStart, reachedG) } ?? 0)
         }
         if let stop = journal?.end(end) {
             exitCode = stop.exitCode
