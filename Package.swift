@@ -37,8 +37,12 @@ let package = Package(
         // jump into each instruction handler instead of merging them into one shared jump (threaded
         // dispatch): measured on cpu-mix, 380-500 MIPS without them, 470-505 with them. With LLVM 21 (Swift
         // 6.3) they apply only because the loop's dispatch is one branch-free block (see Hart.execute).
+        // Every function starts on a 64-byte line, so that the interpreter's loop sits the same way in every binary
+        // (rrvm-hart, rrvm-bench, rrctl): where the linker happened to put it moved cpu-mix by about 5% between
+        // binaries built from the same core.
         .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
+            "-Xllvm", "-align-all-functions=6",
         ])]),
         // Device models, memory map, device tree writer, boot ROM, image loaders.
         .target(name: "RVMachine", dependencies: ["RVPlatform"], swiftSettings: strict),

@@ -262,7 +262,7 @@ final class HartNode: HartTransport {
             report("rrvm-hart", "hart \(index): \(runner.hart.retired) instructions, \(stats.waits) MMIO waits, "
                    + "\(waitNanoseconds / 1_000_000) ms waiting (\(stats.waits == 0 ? 0 : waitNanoseconds / UInt64(stats.waits) / 1000) us each), "
                    + "\(stats.answeredHere) stable reads answered here, \(stats.outputHere) output bytes batched, \(stats.spinHints) slices ended by a spin-wait hint, "
-                   + "\(stats.longSlices) long slices (\(stats.extensions) quanta added, \(stats.cuts) cut), "
+                   + "\(stats.longSlices) long slices (\(stats.extensions) quanta added, \(stats.cuts) cut), \(stats.checks) checks sent, "
                    + "\(stats.executionNanoseconds / 1000) us executing")
         }
         exitCode = code

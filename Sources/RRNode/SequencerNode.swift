@@ -537,11 +537,11 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         debugger?.runEnded(exitCode: exitCode)
         if ProcessInfo.processInfo.environment["RRVM_STATS"] == "1" {
             let stats = sequencer.statistics
-            report("rrvm-sequencer", "G=\(sequencer.g), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
+            report("rrvm-sequencer", "G=\(sequencer.reachedG), \(stats.slices) slices, \(stats.deviceOperations) device operations, \(stats.cachedReads) reads answered from cache "
                    + "(\(stats.answeredByHarts) by the harts), \(stats.outputByHarts) output bytes batched by the harts, \(stats.sentAhead) writes sent ahead, "
                    + "\(stats.foretold) writes foretold, "
                    + "\(stats.idlePeriods) idle periods: \(stats.idleHostNanoseconds / 1_000_000) ms of host time "
-                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, "
+                   + "for \(stats.idleSkippedG) G skipped, \(stats.longSlices) long slices, \(stats.cuts) cuts, \(stats.postedChecks) checks sent by running harts, "
                    + "\(startedAt.map { (EventLoop.monotonicNanoseconds() &- $0) / 1000 } ?? 0) us from start to end")
             if let timeline, timeline.statistics.checkpoints > 0 {
                 report("rrvm-sequencer", timeline.summary)

@@ -6,7 +6,9 @@
 /// 12: DeviceAccess.foretold (the sequencer applies the declared answer of such a write and takes the answer later).
 /// 13: StableRead.more_values and stride (a declaration of an array of registers: the PLIC's priorities, enable words
 /// and thresholds); Run.stable_reads holds only the declarations the hart does not hold already.
-public let protocolVersion: UInt32 = 13
+/// 14: Run.check_at and check_interval, HartCheck: a running hart sends its part of a periodic check from inside its
+/// slice instead of ending the slice there.
+public let protocolVersion: UInt32 = 14
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
@@ -23,7 +25,10 @@ public let protocolVersion: UInt32 = 13
 /// 11: harts post their writes to the PLIC's priority and threshold registers (declared set by writes) and answer
 /// the UART's MSR reads (declared stable), so a full-detail log holds them at other points and interrupt lines reach
 /// a hart at other points.
-public let logFormatVersion: UInt32 = 11
+/// 12: a check is taken exactly where the harts have retired a multiple of the check interval, the running hart's
+/// part from inside its slice, and no slice ends for one: a lone hart's slice goes on to the next event, so a
+/// full-detail log holds fewer yields, and checks fall at other G.
+public let logFormatVersion: UInt32 = 12
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"
@@ -60,4 +65,5 @@ public enum Endpoint {
 /// state's meaning changes, so that a checkpoint from another version is refused rather than misread.
 /// 3: a hart's state holds its TLB entries, recent code pages and decoded pages (HartState.tlb...), which a
 /// restore puts back; a format 2 state restored with them empty, which a guest breaking the fence rules can tell.
-public let checkpointFormatVersion: UInt32 = 3
+/// 4: a hart's slice holds where it sends its next check (SliceProgress.check_at), which a format 3 state lacks.
+public let checkpointFormatVersion: UInt32 = 4

@@ -675,6 +675,31 @@ public nonisolated struct Rrvm_Run: Sendable {
   /// accessed no device during the `budget` instructions just run, and until a Cut.
   public var sliceLimit: UInt64 = 0
 
+  /// Non-zero (the run's log checks every process every `check_interval` retired instructions): once the hart
+  /// has retired this many instructions of the slice, and every `check_interval` more while the slice goes on,
+  /// it sends a HartCheck and runs on (it does not end the slice there).
+  public var checkAt: UInt64 = 0
+
+  public var checkInterval: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Hart -> sequencer, posted (the hart runs on): the hart's part of a periodic check (LogCheck), at the point
+/// Run.check_at (or a later multiple of Run.check_interval) of its slice. The sequencer takes the check in its
+/// place among the hart's messages, with every other process's state hash as the operations before it left it.
+public nonisolated struct Rrvm_HartCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// instructions retired in this slice (the check's G = slice G + executed)
+  public var executed: UInt64 = 0
+
+  public var stateHash: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1291,6 +1316,14 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .cut(newValue)}
   }
 
+  public var hartCheck: Rrvm_HartCheck {
+    get {
+      if case .hartCheck(let v)? = _storage._body {return v}
+      return Rrvm_HartCheck()
+    }
+    set {_uniqueStorage()._body = .hartCheck(newValue)}
+  }
+
   /// Time travel (see TIME TRAVEL below).
   public var pauseAt: Rrvm_PauseAt {
     get {
@@ -1387,6 +1420,7 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case debugRequest(Rrvm_DebugRequest)
     case debugReply(Rrvm_DebugReply)
     case cut(Rrvm_Cut)
+    case hartCheck(Rrvm_HartCheck)
     /// Time travel (see TIME TRAVEL below).
     case pauseAt(Rrvm_PauseAt)
     case paused(Rrvm_Paused)
@@ -2126,6 +2160,11 @@ public nonisolated struct Rrvm_SliceProgress: Sendable {
   public var sliceStep: UInt64 = 0
 
   public var accessedDeviceInStep: Bool = false
+
+  /// Where the hart sends its next HartCheck in this slice (Run.check_at, 0: none), and the interval after it.
+  public var checkAt: UInt64 = 0
+
+  public var checkInterval: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3450,7 +3489,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0\u{3}check_at\0\u{3}check_interval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3463,6 +3502,8 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 3: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.checkAt) }()
+      case 12: try { try decoder.decodeSingularUInt64Field(value: &self.checkInterval) }()
       default: break
       }
     }
@@ -3484,6 +3525,12 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.sliceLimit != 0 {
       try visitor.visitSingularUInt64Field(value: self.sliceLimit, fieldNumber: 10)
     }
+    if self.checkAt != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkAt, fieldNumber: 11)
+    }
+    if self.checkInterval != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkInterval, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3493,6 +3540,43 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.spinHintsYield != rhs.spinHintsYield {return false}
     if lhs.stableReads != rhs.stableReads {return false}
     if lhs.sliceLimit != rhs.sliceLimit {return false}
+    if lhs.checkAt != rhs.checkAt {return false}
+    if lhs.checkInterval != rhs.checkInterval {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HartCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HartCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}executed\0\u{3}state_hash\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.executed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 1)
+    }
+    if self.stateHash != 0 {
+      try visitor.visitSingularUInt64Field(value: self.stateHash, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_HartCheck, rhs: Rrvm_HartCheck) -> Bool {
+    if lhs.executed != rhs.executed {return false}
+    if lhs.stateHash != rhs.stateHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4347,7 +4431,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{1}past\0\u{2}\u{5}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{4}\u{12}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{1}past\0\u{2}\u{5}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{3}hart_check\0\u{4}\u{11}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -4655,6 +4739,19 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .cut(v)
           }
         }()
+        case 43: try {
+          var v: Rrvm_HartCheck?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hartCheck(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hartCheck(v)
+          }
+        }()
         case 60: try {
           var v: Rrvm_PauseAt?
           var hadOneofValue = false
@@ -4879,6 +4976,10 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case .cut?: try {
         guard case .cut(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 42)
+      }()
+      case .hartCheck?: try {
+        guard case .hartCheck(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 43)
       }()
       case .pauseAt?: try {
         guard case .pauseAt(let v)? = _storage._body else { preconditionFailure() }
@@ -6158,7 +6259,7 @@ nonisolated extension Rrvm_CodeBytes: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SliceProgress"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{f}slice_limit\0\u{3}slice_step\0\u{3}accessed_device_in_step\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{f}slice_limit\0\u{3}slice_step\0\u{3}accessed_device_in_step\0\u{3}check_at\0\u{3}check_interval\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6174,6 +6275,8 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
       case 20: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
       case 21: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStep) }()
       case 22: try { try decoder.decodeSingularBoolField(value: &self.accessedDeviceInStep) }()
+      case 23: try { try decoder.decodeSingularUInt64Field(value: &self.checkAt) }()
+      case 24: try { try decoder.decodeSingularUInt64Field(value: &self.checkInterval) }()
       default: break
       }
     }
@@ -6204,6 +6307,12 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
     if self.accessedDeviceInStep != false {
       try visitor.visitSingularBoolField(value: self.accessedDeviceInStep, fieldNumber: 22)
     }
+    if self.checkAt != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkAt, fieldNumber: 23)
+    }
+    if self.checkInterval != 0 {
+      try visitor.visitSingularUInt64Field(value: self.checkInterval, fieldNumber: 24)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6216,6 +6325,8 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.sliceLimit != rhs.sliceLimit {return false}
     if lhs.sliceStep != rhs.sliceStep {return false}
     if lhs.accessedDeviceInStep != rhs.accessedDeviceInStep {return false}
+    if lhs.checkAt != rhs.checkAt {return false}
+    if lhs.checkInterval != rhs.checkInterval {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -51,6 +51,9 @@ public enum PauseReason: Hashable {
 /// budget, a budget at a time, while the hart accessed no device in the budget just run: nothing the
 /// sequencer decides can have changed meanwhile, so no boundary is needed. Every `pollInterval`
 /// instructions the transport may take messages, so that a Cut or a debugger still gets through.
+///
+/// **Checks.** When the run's log checks every process (Run.check_at), the hart sends its state hash where the
+/// harts have retired each multiple of the check interval (a HartCheck) and runs on: a check ends no slice.
 public final class HartRunner {
     public let index: Int
     public let hart: Hart
@@ -76,6 +79,10 @@ public final class HartRunner {
     private var sliceLimit: UInt64 = 0
     private var sliceStep: UInt64 = 0
     private var accessedDeviceInStep = false
+    /// Where in the slice (instructions retired in it) the hart sends its next check (0: none), and the interval
+    /// between checks (see Run.check_at).
+    private var checkAt: UInt64 = 0
+    private var checkInterval: UInt64 = 0
     /// A Cut asked to end the slice at the `.sequencer` pause point.
     private var cutRequested = false
     /// The retired count at the last `pollDuringSlice` (or the slice's start).
@@ -125,6 +132,8 @@ public final class HartRunner {
         public var longSlices = 0
         public var extensions = 0
         public var cuts = 0
+        /// Checks sent from inside a slice.
+        public var checks = 0
         /// Host time spent inside the interpreter (`Hart.run`), when `measuresExecution` is set.
         public var executionNanoseconds: UInt64 = 0
     }
@@ -168,6 +177,8 @@ public final class HartRunner {
             sliceStep = run.budget
             sliceLimit = run.sliceLimit > run.budget ? run.sliceLimit : 0
             if sliceLimit > 0 { statistics.longSlices += 1 }
+            checkAt = run.checkInterval > 0 ? run.checkAt : 0
+            checkInterval = run.checkInterval
             accessedDeviceInStep = false
             cutRequested = false
             retiredAtSliceStart = hart.retired
@@ -288,6 +299,8 @@ public final class HartRunner {
                 $0.sliceLimit = sliceLimit
                 $0.sliceStep = sliceStep
                 $0.accessedDeviceInStep = accessedDeviceInStep
+                $0.checkAt = checkAt
+                $0.checkInterval = checkInterval
             }
         }
         return state
@@ -320,6 +333,8 @@ public final class HartRunner {
             sliceLimit = slice.sliceLimit
             sliceStep = slice.sliceStep
             accessedDeviceInStep = slice.accessedDeviceInStep
+            checkAt = slice.checkInterval > 0 ? slice.checkAt : 0
+            checkInterval = slice.checkInterval
             retiredAtPoll = hart.retired
             sliceActive = true
             pauseHolders.insert(.checkpoint)
@@ -424,6 +439,7 @@ public final class HartRunner {
         executing = true
         defer { executing = false }
         while !finished && sliceActive && !awaitingReply && !isPaused {
+            sendCheckIfDue()
             if hart.retired &- retiredAtPoll >= Self.pollInterval {
                 retiredAtPoll = hart.retired
                 transport.pollDuringSlice()
@@ -435,8 +451,11 @@ public final class HartRunner {
                 return
             }
             let untilPoll = Self.pollInterval &- (hart.retired &- retiredAtPoll)
-            let reason = executed >= budget ? .budgetExhausted : runInterpreter(min(budget &- executed, pauseLimit, untilPoll))
-            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point or to poll
+            let untilCheck = checkAt > executed ? checkAt &- executed : .max
+            let reason = executed >= budget ? .budgetExhausted
+                : runInterpreter(min(budget &- executed, pauseLimit, untilPoll, untilCheck))
+            sendCheckIfDue()
+            if reason == .budgetExhausted && executed < budget { continue }  // stopped for a pause point, a poll or a check
             if reason == .budgetExhausted && extendSlice() { continue }
             if (reason == .breakpoint || reason == .watchpoint) && breakpointsPause {
                 let watch = reason == .watchpoint ? hart.lastWatchHit : nil
@@ -469,6 +488,23 @@ public final class HartRunner {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { statistics.executionNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- start }
         return hart.run(budget: instructions, globalCount: sliceG &+ executed)
+    }
+
+    /// Where the slice has retired `checkAt` instructions: the hart's part of the check (after what it did before,
+    /// the batch held included), and the next check an interval further. Called wherever the count may have reached
+    /// it: after the interpreter stops (it stops there) and before it runs again (an access completed since), so
+    /// before the hart accesses a device, pauses or yields at that point.
+    private func sendCheckIfDue() {
+        guard sliceActive, checkAt != 0, executed == checkAt else { return }
+        sendBatch()
+        var envelope = Rrvm_Envelope()
+        envelope.body = .hartCheck(.with {
+            $0.executed = executed
+            $0.stateHash = hart.stateHash()
+        })
+        transport.send(envelope)
+        checkAt &+= checkInterval
+        statistics.checks += 1
     }
 
     /// A long slice whose budget is used up goes on for another step if the hart accessed no device in the

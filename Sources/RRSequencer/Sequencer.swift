@@ -31,11 +31,12 @@ extension SequencerTransport {
 /// or nothing (a plain run). Every method that returns a JournalStop returns why a replay (or a recording
 /// that cannot write) must stop there, else nil.
 public protocol EventJournal: AnyObject {
-    /// Instructions retired by all harts between two checks (0: none).
+    /// Instructions retired by all harts between two checks (0: none). A check is taken exactly where the harts
+    /// have retired a multiple of it: inside a slice, the running hart sends its state hash there and runs on.
     var checkInterval: UInt64 { get }
     /// Called for every stamped message in order.
     func note(_ envelope: Rrvm_Envelope) -> JournalStop?
-    /// Every process's state hash at a slice boundary, every `checkInterval` instructions.
+    /// Every process's state hash, every `checkInterval` retired instructions.
     func check(_ check: Rrvm_LogCheck) -> JournalStop?
     /// The input delivered at this boundary (console bytes or a network frame). Live: `live` (nil if none),
     /// recorded with how it ended an idle period (`idleFrom`: where the period began). Replay: the input
@@ -100,6 +101,13 @@ public final class Sequencer {
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
+    /// What waits in the queue of requests: device work, or a check the running hart posted inside its slice,
+    /// taken at its turn (`takePostedCheck`), once everything the hart sent before it has been handled.
+    enum Queued {
+        case work(DeviceWork)
+        case check(hart: Int, Rrvm_HartCheck)
+    }
+
     public let config: Rrvm_MachineConfig
     private let transport: SequencerTransport
     private let journal: EventJournal?
@@ -108,6 +116,9 @@ public final class Sequencer {
     private var replaying: Bool { config.replay || journal?.isReplaying == true }
 
     public private(set) var g: UInt64 = 0
+    /// The highest G the run has reached: the last boundary's, or a later stamped message's inside the slice under
+    /// way (a lone hart's slice may hold the whole run).
+    public var reachedG: UInt64 { max(g, stampedG) }
     private var seq: UInt64 = 0
     /// The highest G stamped so far (a slice's messages run ahead of `g`, which moves at its end).
     private var stampedG: UInt64 = 0
@@ -121,7 +132,7 @@ public final class Sequencer {
     /// changing at the PLIC) go before anything queued later, so the order never depends on arrival times.
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
-    private var requests = FIFO<DeviceWork>()
+    private var requests = FIFO<Queued>()
     /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
@@ -214,6 +225,8 @@ public final class Sequencer {
         /// Slices handed out with a limit past their budget (a lone hart), and Cuts sent for host input.
         public var longSlices = 0
         public var cuts = 0
+        /// Checks a running hart sent from inside its slice (`Run.check_at`).
+        public var postedChecks = 0
     }
     public private(set) var statistics = Statistics()
 
@@ -257,6 +270,12 @@ public final class Sequencer {
                 return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
             }
             mmio(request, hart: Endpoint.hartIndex(envelope.from))
+        case .hartCheck(let check)?:
+            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
+                return fail("unexpected check from \(Endpoint.describe(envelope.from))")
+            }
+            requests.append(.check(hart: Endpoint.hartIndex(envelope.from), check))
+            pump()
         case .hostInput(let input)? where Endpoint.isDevice(envelope.from)
                 && Endpoint.deviceIndex(envelope.from) == netIndex && input.console.isEmpty:
             receiveHostFrame(input.frame)
@@ -361,7 +380,7 @@ public final class Sequencer {
         work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
         // Only reads it answered and output it kept leave the hart's declaration for the device as it got it.
         if !work.answeredByHart { heldDeclarations[hart][device] = nil }
-        requests.append(work)
+        requests.append(.work(work))
         pump()
     }
 
@@ -376,7 +395,13 @@ public final class Sequencer {
             let next: DeviceWork
             if let consequence = consequences.first {
                 next = consequence
-            } else if let request = requests.first {
+            } else if case .check(let hart, let check)? = requests.first {
+                // A check holds every device's state hash as the operations before it left it.
+                if !everyForetoldAnswered { return awaitForetoldAnswers() }
+                _ = requests.removeFirst()
+                takePostedCheck(check, hart: hart)
+                continue
+            } else if case .work(let request)? = requests.first {
                 next = request
             } else {
                 settle()
@@ -448,11 +473,11 @@ public final class Sequencer {
         guard let head = inFlight, head.device != plicIndex || consequences.isEmpty, !finished else { return }
         var count = 0
         for index in requests.indices {
-            let work = requests[index]
-            guard work.device == head.device, count < 64 else { break }
+            guard case .work(var work) = requests[index], work.device == head.device, count < 64 else { break }
             if work.answeredByHart || work.sentAhead { count += 1; continue }
             guard work.replyToHart == nil, case .deviceAccess(let access)? = work.envelope.body, access.write else { break }
-            requests[index].sentAhead = true
+            work.sentAhead = true
+            requests[index] = .work(work)
             sentAhead[head.device, default: 0] += 1
             statistics.sentAhead += 1
             count += 1
@@ -716,6 +741,10 @@ public final class Sequencer {
             return
         }
         pendingYield = nil
+        if isCheckDue(after: yield.executed) {
+            return fail("hart \(hart) ended its slice after \(yield.executed) instructions without sending the check due "
+                        + "after \(nextCheckAt &- retired)")
+        }
         var envelope = Rrvm_Envelope()
         envelope.g = harts[hart].sliceStart &+ yield.executed
         envelope.from = Endpoint.hart(hart)
@@ -738,7 +767,7 @@ public final class Sequencer {
     private func boundary() {
         guard started, !finished, runningHart == nil, inFlight == nil, !awaitingForetold else { return }
         // A check holds every device's state hash as the operations so far left it.
-        if isCheckDue && !everyForetoldAnswered { return awaitForetoldAnswers() }
+        if isCheckDue() && !everyForetoldAnswered { return awaitForetoldAnswers() }
         if let stop = checkIfDue() ?? journal?.stopAtBoundary(g: g) { return fail(stop.message, exitCode: stop.exitCode) }
         for hart in harts.indices { updateTimerLine(hart: hart) }
         let now = mtime
@@ -769,7 +798,7 @@ public final class Sequencer {
         envelope.from = Endpoint.sequencer
         envelope.to = Endpoint.device(device)
         envelope.body = body
-        requests.append(DeviceWork(device: device, envelope: envelope, replyToHart: nil))
+        requests.append(.work(DeviceWork(device: device, envelope: envelope, replyToHart: nil)))
         pump()
     }
 
@@ -790,25 +819,46 @@ public final class Sequencer {
         return taken
     }
 
-    /// Where a lone hart's long slice ends although nothing is due: every this many retired instructions,
-    /// recording or not, so that a recorded run has the slice boundaries of a plain run with the same
-    /// configuration (the log's checks are taken there; the interval is in the log header, so a replay cuts
-    /// where its recording did).
-    private var sliceCutInterval: UInt64 { journal?.checkInterval ?? defaultCheckInterval }
+    /// Retired instructions between two checks of every process's state hash (0: none, as in a plain run). A check
+    /// never ends a slice: the running hart sends its part from inside it (`Run.check_at`), so a recording and a
+    /// replay have the slices of a plain run.
+    private var checkInterval: UInt64 { journal?.checkInterval ?? 0 }
 
-    /// Every `sliceCutInterval` retired instructions, at the first boundary after: each process's state hash,
-    /// when a journal takes checks.
-    private var isCheckDue: Bool { sliceCutInterval > 0 && retired >= nextCheckAt }
+    /// Whether a check falls at or before `executed` more retired instructions.
+    private func isCheckDue(after executed: UInt64 = 0) -> Bool {
+        checkInterval > 0 && retired &+ executed >= nextCheckAt
+    }
 
+    /// At a boundary, the check due there (the run's first, at G=0; a run restored at a boundary where one is due).
     private func checkIfDue() -> JournalStop? {
-        let interval = sliceCutInterval
-        guard isCheckDue else { return nil }
-        nextCheckAt = (retired / interval + 1) &* interval
-        guard let journal, journal.checkInterval > 0 else { return nil }
-        return journal.check(.with {
+        guard isCheckDue() else { return nil }
+        return takeCheck(g: g, retired: retired, hartHashes: harts.map(\.stateHash))
+    }
+
+    /// A check the running hart sent from inside its slice, at its turn: it must be the one due, where the hart has
+    /// retired `check.executed` instructions of the slice. The other harts' hashes are from their last yield (none
+    /// runs meanwhile), the devices' from their answers to the operations before it.
+    private func takePostedCheck(_ check: Rrvm_HartCheck, hart: Int) {
+        let at = retired &+ check.executed
+        guard checkInterval > 0, at == nextCheckAt else {
+            return fail("hart \(hart) sent a check after \(check.executed) instructions of its slice, where "
+                        + (checkInterval > 0 ? "the next is due after \(nextCheckAt &- retired)" : "none is taken"))
+        }
+        statistics.postedChecks += 1
+        var hashes = harts.map(\.stateHash)
+        hashes[hart] = check.stateHash
+        if let stop = takeCheck(g: harts[hart].sliceStart &+ check.executed, retired: at, hartHashes: hashes) {
+            fail(stop.message, exitCode: stop.exitCode)
+        }
+    }
+
+    /// The check at `retired` instructions (G=`g`) to the journal; the next is due at the next multiple of the interval.
+    private func takeCheck(g: UInt64, retired: UInt64, hartHashes: [UInt64]) -> JournalStop? {
+        nextCheckAt = (retired / checkInterval + 1) &* checkInterval
+        return journal?.check(.with {
             $0.g = g
             $0.retired = retired
-            $0.harts = harts.map(\.stateHash)
+            $0.harts = hartHashes
             $0.devices = deviceHashes
         })
     }
@@ -839,9 +889,6 @@ public final class Sequencer {
         // A hart alone may run on past its quantum (see Run.slice_limit): nothing can become due before the
         // horizon unless the hart accesses a device, and then its slice ends at the end of that quantum.
         var limit = config.schedule == .loneHartToEvent && !othersCanRun ? horizon : 0
-        // A long slice also ends at the next multiple of `sliceCutInterval` (where a recording checks every
-        // process), in plain runs too: recording must not change where slices end.
-        if sliceCutInterval > 0, nextCheckAt > retired { limit = min(limit, nextCheckAt - retired) }
         if limit <= budget { limit = 0 }
         nextHart = (hart + 1) % harts.count
         harts[hart].state = .running
@@ -859,6 +906,12 @@ public final class Sequencer {
         sendToHart(hart, at: g, .run(.with {
             $0.budget = budget
             $0.sliceLimit = limit
+            if checkInterval > 0 {
+                // The next check falls where the harts have retired `nextCheckAt` instructions: in this slice, if it
+                // gets that far (the boundary took the one due here).
+                $0.checkAt = nextCheckAt &- retired
+                $0.checkInterval = checkInterval
+            }
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
             $0.stableReads = declarationVersions.indices.compactMap { device in
@@ -955,13 +1008,13 @@ public final class Sequencer {
         finished = true
         var exitCode = exitCode, reason = reason
         let end = Rrvm_LogEnd.with {
-            $0.g = max(g, stampedG)
+            $0.g = reachedG
             $0.exitCode = exitCode
             $0.reason = reason
             $0.events = seq
             $0.guestEnded = guestEnded
             // A run that ends inside a slice (power-off) also counts that slice up to its last stamped access.
-            $0.retired = retired &+ (runningHart.map { max(g, stampedG) &- min(harts[$0].sliceStart, max(g, stampedG)) } ?? 0)
+            $0.retired = retired &+ (runningHart.map { reachedG &- min(harts[$0].sliceStart, reachedG) } ?? 0)
         }
         if let stop = journal?.end(end) {
             exitCode = stop.exitCode

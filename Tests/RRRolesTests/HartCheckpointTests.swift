@@ -15,6 +15,11 @@ extension HartRunnerTests {
 
     var lastSent: Rrvm_Envelope.OneOf_Body? { transport.sent.last?.body }
 
+    /// The checks the hart sent, from the `index`th message it sent on.
+    func checks(sentFrom index: Int) -> [Rrvm_HartCheck] {
+        transport.sent[index...].compactMap { if case .hartCheck(let check)? = $0.body { return check } else { return nil } }
+    }
+
     static let checkpointProgram = [
         Assemble.addi(7, 0, 1), Assemble.slli(7, 7, 31),  // x7 = RAM base
         Assemble.lrD(8, 7),
@@ -28,7 +33,7 @@ extension HartRunnerTests {
     func testAHartRestoredInsideItsSliceEndsTheSliceAsBefore() throws {
         let hart = runner(Self.checkpointProgram)
         send(hart, .pauseAt(.with { $0.executed = 3 }))
-        send(hart, .run(.with { $0.budget = 50 }), g: 1000)
+        send(hart, .run(.with { $0.budget = 50; $0.checkAt = 10; $0.checkInterval = 15 }), g: 1000)
         guard case .paused(let paused)? = lastSent else { return XCTFail("no Paused: \(transport.sent)") }
         XCTAssertEqual(paused.executed, 3)
         XCTAssertTrue(hart.sliceActive)
@@ -38,11 +43,15 @@ extension HartRunnerTests {
         XCTAssertEqual(saved.slice.sliceG, 1000)
         XCTAssertEqual(saved.slice.budget, 50)
         XCTAssertEqual(saved.slice.executed, 3)
+        XCTAssertEqual(saved.slice.checkAt, 10)
         XCTAssertNotNil(saved.hasReservation ? saved.reservation : nil, "the LR's reservation is kept")
 
         send(hart, .resume(Rrvm_Resume()))
         let first = try XCTUnwrap(transport.yields.last)
         XCTAssertEqual(first.executed, 50)
+        let firstChecks = checks(sentFrom: 0)
+        XCTAssertEqual(firstChecks.map(\.executed), [10, 25, 40])
+        let restoredFrom = transport.sent.count
         XCTAssertEqual(hart.hart.register(10), 0)
 
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: 1 << 20)
@@ -60,6 +69,7 @@ extension HartRunnerTests {
         XCTAssertEqual(second.executed, first.executed)
         XCTAssertEqual(second.stateHash, first.stateHash)
         XCTAssertEqual(second.pc, first.pc)
+        XCTAssertEqual(checks(sentFrom: restoredFrom), firstChecks, "the restored slice sends the same checks")
         XCTAssertEqual(hart.hart.register(10), 0, "the SC after the restored pause still holds the reservation")
     }
 

@@ -98,6 +98,14 @@ final class HartRunnerTests: XCTestCase {
 
     /// A hart whose boot ROM holds `program`.
     func runner(_ program: [UInt32], waitedDeviceChangesRAM: Bool = false) -> HartRunner {
+        let runner = HartRunner(index: 0, config: runnerConfig(program, waitedDeviceChangesRAM: waitedDeviceChangesRAM),
+                                ram: ram, transport: transport)
+        transport.runner = runner
+        return runner
+    }
+
+    /// The machine of `runner(_:)`: one hart, a posted window (device 0) and a waited one (device 1).
+    func runnerConfig(_ program: [UInt32], waitedDeviceChangesRAM: Bool = false) -> Rrvm_MachineConfig {
         var config = Rrvm_MachineConfig()
         config.harts = 1
         config.ramSize = 1 << 20
@@ -106,9 +114,7 @@ final class HartRunnerTests: XCTestCase {
             .with { $0.kind = .uart; $0.base = Self.postedWindow; $0.size = 0x100 },
             .with { $0.kind = .clint; $0.base = Self.waitedWindow; $0.size = 0x10000; $0.writesWait = true; $0.dma = waitedDeviceChangesRAM },
         ]
-        let runner = HartRunner(index: 0, config: config, ram: ram, transport: transport)
-        transport.runner = runner
-        return runner
+        return config
     }
 
     func run(_ runner: HartRunner, budget: UInt64, g: UInt64 = 0, configure: (inout Rrvm_Run) -> Void = { _ in }) {
@@ -142,6 +148,38 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(runner.statistics.extensions, 10)
         run(runner, budget: 100, g: 1050)
         XCTAssertEqual(transport.yields.map(\.executed), [1050, 100], "no limit: one quantum")
+    }
+
+    /// Where a check is due (Run.check_at, then every check_interval) the hart sends its state hash, the one it has
+    /// there, and runs on: the slice ends where it would without checks, after the check due at its last instruction.
+    func testChecksAreSentFromInsideTheSliceWhichRunsOn() {
+        let runner = runner(Self.countingLoop)
+        run(runner, budget: 100) { $0.sliceLimit = 1050; $0.checkAt = 300; $0.checkInterval = 250 }
+        let checks = checks(sentFrom: 0)
+        XCTAssertEqual(checks.map(\.executed), [300, 550, 800, 1050])
+        XCTAssertEqual(transport.sent.map(\.kindName), ["hart_check", "hart_check", "hart_check", "hart_check", "yield"])
+        XCTAssertEqual(transport.yields.map(\.executed), [1050], "one slice, to its limit")
+        XCTAssertEqual(checks.last?.stateHash, transport.yields.first?.stateHash)
+        XCTAssertEqual(runner.statistics.checks, 4)
+        // The hash a hart has after 300 instructions.
+        let other = RecordingHartTransport()
+        let stopped = HartRunner(index: 0, config: runnerConfig(Self.countingLoop), ram: ram, transport: other)
+        var envelope = Rrvm_Envelope()
+        envelope.body = .run(.with { $0.budget = 300 })
+        stopped.receive(envelope)
+        XCTAssertEqual(checks.first?.stateHash, other.yields.first?.stateHash)
+        XCTAssertNotEqual(checks[0].stateHash, checks[1].stateHash)
+    }
+
+    /// A check due where the hart is about to access a device goes before the access (the state before it).
+    func testACheckDueAtAnAccessGoesBeforeIt() {
+        var program = [Assemble.lui(5, 0x10000)]
+        program += Array(repeating: Assemble.addi(1, 1, 1), count: 249)
+        program += [Assemble.sw(0, 0, 5)] + Self.countingLoop
+        let runner = runner(program)
+        run(runner, budget: 1000) { $0.checkAt = 250; $0.checkInterval = 1000 }
+        XCTAssertEqual(transport.sent.map(\.kindName), ["hart_check", "mmio_request", "yield"])
+        XCTAssertEqual(transport.requests.map(\.executed), [250])
     }
 
     func testALoneSliceEndsAtTheEndOfTheQuantumInWhichItAccessedADevice() {

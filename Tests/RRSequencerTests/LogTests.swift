@@ -14,9 +14,9 @@ final class LogTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(at: directory) }
 
-    /// Runs a scripted 2-hart machine: each hart reads the UART once per slice, then yields. The UART's
-    /// state hash is the value it answers. With `journal` recording, it writes a log; replaying, it
-    /// checks against one.
+    /// Runs a scripted 2-hart machine: each hart reads the UART once per slice, then yields after 500 instructions,
+    /// sending its check first where one is due there (Run.check_at). The UART's state hash is the value it answers.
+    /// With `journal` recording, it writes a log; replaying, it checks against one.
     @discardableResult
     private func script(journal: EventJournal, config: Rrvm_MachineConfig, slices: Int = 6,
                         uartValue: (Int) -> UInt64 = { UInt64($0) }, input: [UInt8]? = nil) -> FakeTransport {
@@ -24,11 +24,13 @@ final class LogTests: XCTestCase {
         let sequencer = Sequencer(config: config, transport: transport, journal: journal)
         sequencer.start()
         var slice = 0
+        var checkAt: UInt64 = 0
         while transport.finished == nil {
             let sent = transport.take()
             guard let first = sent.first else { break }
             switch first.body {
-            case .run?:
+            case .run(let run)?:
+                checkAt = run.checkAt
                 if slice == 2, let input { sequencer.receiveHostInput(input) }
                 if slice == slices {
                     sequencer.receive(envelope(from: first.to, .mmioRequest(.with {
@@ -51,6 +53,9 @@ final class LogTests: XCTestCase {
             case .mmioReply?:
                 let hart = first.to
                 slice += 1
+                if checkAt == 500 {
+                    sequencer.receive(envelope(from: hart, .hartCheck(.with { $0.executed = 500; $0.stateHash = UInt64(slice) * 77 })))
+                }
                 sequencer.receive(envelope(from: hart, yield(500, hash: UInt64(slice) * 77)))
             default:
                 XCTFail("unexpected \(first)")

@@ -51,6 +51,23 @@ func yield(_ executed: UInt64, wfi: Bool = false, hash: UInt64 = 0) -> Rrvm_Enve
     .yield(.with { $0.executed = executed; $0.reason = wfi ? .stopWfi : .stopBudget; $0.stateHash = hash; $0.wakeMask = 1 << 7 })
 }
 
+/// A hart's part of a check, sent from inside its slice after `executed` instructions of it.
+func hartCheck(_ executed: UInt64, hash: UInt64) -> Rrvm_Envelope.OneOf_Body {
+    .hartCheck(.with { $0.executed = executed; $0.stateHash = hash })
+}
+
+/// What a hart does in a slice of `executed` instructions under `run`: the checks it reaches (Run.check_at, then
+/// every check_interval; its hash there is `hash(point)`), then its yield.
+func runSlice(_ sequencer: Sequencer, hart: UInt32, _ run: Rrvm_Run, executed: UInt64,
+              hash: (UInt64) -> UInt64 = { $0 }) {
+    var point = run.checkAt
+    while run.checkInterval > 0 && point <= executed {
+        sequencer.receive(envelope(from: hart, hartCheck(point, hash: hash(point))))
+        point += run.checkInterval
+    }
+    sequencer.receive(envelope(from: hart, yield(executed, hash: hash(executed))))
+}
+
 final class SequencerTests: XCTestCase {
     func testHartsRunRoundRobinAndGCountsRetiredInstructions() {
         let transport = FakeTransport()
@@ -85,8 +102,8 @@ final class SequencerTests: XCTestCase {
         let sent = transport.take()
         guard case .run(let lone)? = sent.first?.body, sent.first?.to == 101 else { return XCTFail("\(sent)") }
         XCTAssertEqual(lone.budget, 1000)
-        XCTAssertEqual(lone.sliceLimit, defaultCheckInterval - 1000,
-                       "no event: as long as it only computes, up to where a recording would check")
+        XCTAssertGreaterThan(lone.sliceLimit, 1 << 40, "no event: as long as it only computes")
+        XCTAssertEqual(lone.checkAt, 0, "a plain run takes no checks")
         // Host input while it runs: a Cut, once.
         sequencer.receiveHostInput([65])
         sequencer.receiveHostInput([66])
@@ -103,7 +120,9 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(input.console, Data([65, 66]))
     }
 
-    func testALoneHartsSliceStillEndsForEveryPeriodicCheck() {
+    /// A check ends no slice: the lone hart sends its state hash where the harts have retired each multiple of the
+    /// interval and runs on; the sequencer takes each check there without a turn of the hart.
+    func testALoneHartsSliceGoesOnThroughThePeriodicChecks() {
         let transport = FakeTransport()
         let journal = CollectingJournal()
         journal.checkInterval = 50_000
@@ -111,34 +130,95 @@ final class SequencerTests: XCTestCase {
         config.schedule = .loneHartToEvent
         let sequencer = Sequencer(config: config, transport: transport, journal: journal)
         sequencer.start()
-        for slice in 0..<3 {
-            guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
-            XCTAssertEqual(run.sliceLimit, 50_000, "slice \(slice) runs to the next check")
-            sequencer.receive(envelope(from: 100, yield(run.sliceLimit)))
+        guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertGreaterThan(run.sliceLimit, 1 << 40, "no slice end for a check")
+        XCTAssertEqual(run.checkAt, 50_000)
+        XCTAssertEqual(run.checkInterval, 50_000)
+        for point in [50_000, 100_000, 150_000] as [UInt64] {
+            sequencer.receive(envelope(from: 100, hartCheck(point, hash: point + 1)))
         }
+        XCTAssertTrue(transport.take().isEmpty, "the hart runs on: nothing is sent to it")
         XCTAssertEqual(journal.checks.map(\.retired), [0, 50_000, 100_000, 150_000])
+        XCTAssertEqual(journal.checks.map(\.g), [0, 50_000, 100_000, 150_000])
+        XCTAssertEqual(journal.checks.dropFirst().map { $0.harts[0] }, [50_001, 100_001, 150_001])
+        XCTAssertEqual(sequencer.statistics.postedChecks, 3)
+        XCTAssertEqual(sequencer.statistics.slices, 1)
+        // The slice ends between two checks: the next slice's first check is where the count reaches the next multiple.
+        sequencer.receive(envelope(from: 100, yield(170_000)))
+        guard case .run(let next)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(next.checkAt, 30_000)
+        XCTAssertEqual(journal.checks.count, 4, "no check at the boundary")
+    }
+
+    /// A hart that sends its check elsewhere than where it is due, or ends its slice past one without sending it,
+    /// ends the run with a reason (a hart bug, which would otherwise make a log that no replay can match).
+    func testACheckElsewhereThanDueOrSkippedEndsTheRun() {
+        for (messages, expected) in [
+            ([hartCheck(40_000, hash: 1)], "hart 0 sent a check after 40000 instructions of its slice, where the next is due after 50000"),
+            ([yield(60_000)], "hart 0 ended its slice after 60000 instructions without sending the check due after 50000"),
+            ([hartCheck(50_000, hash: 1), yield(100_000)],
+             "hart 0 ended its slice after 100000 instructions without sending the check due after 100000"),
+        ] as [([Rrvm_Envelope.OneOf_Body], String)] {
+            let transport = FakeTransport()
+            let journal = CollectingJournal()
+            journal.checkInterval = 50_000
+            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
+            sequencer.start()
+            for body in messages { sequencer.receive(envelope(from: 100, body)) }
+            XCTAssertEqual(transport.finished?.code, 1)
+            XCTAssertEqual(transport.finished?.reason, expected)
+        }
+    }
+
+    /// A check sent from inside a slice is taken after everything the hart sent before it: every device's hash is
+    /// the one its answer to the operations before the check gave, the other harts' from their last yield.
+    func testACheckFromInsideASliceComesAfterTheOperationsSentBeforeIt() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        journal.checkInterval = 1500
+        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: journal)
+        sequencer.start()
+        guard case .run(let first)? = transport.take().first?.body else { return XCTFail() }
+        runSlice(sequencer, hart: 100, first, executed: 1000, hash: { _ in 10 })
+        guard case .run(let second)? = transport.take().first?.body else { return XCTFail() }
+        XCTAssertEqual(second.checkAt, 500)
+        // Hart 1 posts a byte to the UART, then reaches the check before the UART has answered.
+        sequencer.receive(envelope(from: 101, .mmioRequest(.with {
+            $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = 65; $0.executed = 200; $0.posted = true
+        })))
+        XCTAssertEqual(transport.take().map(\.to), [202], "the write goes to the UART")
+        sequencer.receive(envelope(from: 101, hartCheck(500, hash: 21)))
+        XCTAssertEqual(journal.checks.count, 1, "the check waits for the write before it")
+        sequencer.receive(envelope(from: 202, .deviceDone(.with { $0.stateHash = 99 })))
+        XCTAssertEqual(journal.checks.count, 2)
+        XCTAssertEqual(journal.checks.last, .with {
+            $0.g = 1500; $0.retired = 1500; $0.harts = [10, 21]; $0.devices = [0, 0, 99]
+        })
     }
 
     func testRecordingDoesNotChangeWhereSlicesEnd() {
-        func sliceLimits(journal: CollectingJournal?) -> [UInt64] {
+        func runs(journal: CollectingJournal?) -> [Rrvm_Run] {
             let transport = FakeTransport()
             var config = machine(harts: 1)
             config.schedule = .loneHartToEvent
             let sequencer = Sequencer(config: config, transport: transport, journal: journal)
             sequencer.start()
-            var limits: [UInt64] = []
+            var runs: [Rrvm_Run] = []
             for _ in 0..<3 {
-                guard case .run(let run)? = transport.take().first?.body else { return limits }
-                limits.append(run.sliceLimit)
-                sequencer.receive(envelope(from: 100, yield(run.sliceLimit / 2 + 7)))
+                guard case .run(let run)? = transport.take().first?.body else { return runs }
+                runs.append(run)
+                runSlice(sequencer, hart: 100, run, executed: 2_500_007)
             }
-            return limits
+            return runs
         }
         let journal = CollectingJournal()
         journal.checkInterval = defaultCheckInterval
-        let recorded = sliceLimits(journal: journal)
+        let recorded = runs(journal: journal)
         XCTAssertEqual(recorded.count, 3)
-        XCTAssertEqual(sliceLimits(journal: nil), recorded)
+        XCTAssertEqual(journal.checks.count, 8, "at 0 and every 1,000,000 up to 7,500,021")
+        let plain = runs(journal: nil)
+        XCTAssertEqual(plain.map(\.budget), recorded.map(\.budget))
+        XCTAssertEqual(plain.map(\.sliceLimit), recorded.map(\.sliceLimit))
     }
 
     func testALoneHartsSliceEndsAtTheNextTimerCompare() {
@@ -568,8 +648,8 @@ final class SequencerTests: XCTestCase {
                        "the foretold writes are logged, their answers are not")
     }
 
-    /// A check holds every device's state hash: at a boundary where one is due, the sequencer first takes the answers
-    /// still owed for foretold writes (the last one's hash is the check's).
+    /// A check holds every device's state hash: where one is due, the sequencer first takes the answers still owed
+    /// for foretold writes (the last one's hash is the check's).
     func testACheckWaitsForTheAnswersOfForetoldWrites() {
         let transport = FakeTransport()
         let journal = CollectingJournal()
@@ -580,13 +660,15 @@ final class SequencerTests: XCTestCase {
         learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
         postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)
         _ = transport.take()
-        sequencer.receive(envelope(from: 100, yield(10)))
+        sequencer.receive(envelope(from: 100, hartCheck(5, hash: 3)))
+        sequencer.receive(envelope(from: 100, yield(7)))
         XCTAssertTrue(transport.take().isEmpty, "no slice before the check")
         XCTAssertEqual(journal.checks.count, 1)
         sequencer.receive(envelope(from: 200, .deviceDone(.with {
             $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
             $0.stateHash = 7
         })))
+        XCTAssertEqual(journal.checks.last?.g, 5)
         XCTAssertEqual(journal.checks.last?.devices.first, 7)
         XCTAssertEqual(transport.take().first?.to, 101, "then hart 1 runs")
     }
