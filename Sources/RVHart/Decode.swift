@@ -66,6 +66,15 @@ enum Op: UInt8 {
     case lbuBeq, lbuBne, lbuBlt, lbuBge, lbuBltu, lbuBgeu, lbuCBeqz, lbuCBnez
     case andiBeq, andiBne, andiBlt, andiBge, andiBltu, andiBgeu, andiCBeqz, andiCBnez
     case cAndiBeq, cAndiBne, cAndiBlt, cAndiBge, cAndiBltu, cAndiBgeu, cAndiCBeqz, cAndiCBnez
+    /// Fused store pairs (`Decoder.fusedStoreAdd`): a sw/sd (or c.sw/c.sd) then an addi/addiw (or c.addi/c.addiw,
+    /// alone or as a fused branch pair's first), run by one dispatch, named store + addition (a loop's store, then
+    /// its counter or pointer step). The slot keeps the store's fields, rd holds 1 (the addition's count, read from
+    /// the slot for the reason given at `zextW4`); the addition's operands are read from its own slot, which stays
+    /// decoded as itself. Where only one instruction may run before the next event, or the store leaves the fast
+    /// path (a miss, a fault, a device, a store into decoded code), the store runs alone out of line. `length` is the
+    /// store's.
+    case swAddi, swAddiw, swCAddi, swCAddiw, sdAddi, sdAddiw, sdCAddi, sdCAddiw
+    case cSwAddi, cSwAddiw, cSwCAddi, cSwCAddiw, cSdAddi, cSdAddiw, cSdCAddi, cSdCAddiw
 
     case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
@@ -86,7 +95,8 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
-             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez:
+             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez,
+             .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
@@ -103,7 +113,8 @@ enum Op: UInt8 {
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
-             .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuBlt, .lbuBge, .lbuBltu, .lbuBgeu, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiBlt, .andiBge, .andiBltu, .andiBgeu, .andiCBeqz, .andiCBnez:
+             .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuBlt, .lbuBge, .lbuBltu, .lbuBgeu, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiBlt, .andiBge, .andiBltu, .andiBgeu, .andiCBeqz, .andiCBnez,
+             .swAddi, .swAddiw, .swCAddi, .swCAddiw, .sdAddi, .sdAddiw, .sdCAddi, .sdCAddiw:
             return 4
         }
     }
@@ -518,9 +529,11 @@ enum Decoder {
 extension Decoder {
     /// The slot that runs `first` and then `second` (the instruction right after it, both as decoded) in one
     /// dispatch, or nil when they are not a pair the loop fuses: a shift by an immediate whose result the next
-    /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor).
+    /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor);
+    /// a branch pair (`fusedBranch`) or a store pair (`fusedStoreAdd`).
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         if let pair = fusedBranch(first, second) { return pair }
+        if let pair = fusedStoreAdd(first, second) { return pair }
         let shifted = first.rd
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
@@ -579,10 +592,45 @@ extension Decoder {
         return DecodedInstruction(op, rd: first.rd, rs1: first.rs1, rs2: 1, imm: first.imm)
     }
 
-    /// A fused branch pair's first instruction alone (what the out-of-line path runs); any other slot as it is.
-    static func firstOfBranchPair(_ e: DecodedInstruction) -> DecodedInstruction {
-        guard e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue else { return e }
-        let first = branchPairFirsts[Int(e.op.rawValue - Op.addiBeq.rawValue) / branchPairBranches.count]
-        return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
+    /// The stores and the additions that fuse (`Op.swAddi`), in the order of the fused cases.
+    static let storePairFirsts: [Op] = [.sw, .sd, .cSw, .cSd]
+    static let storePairSeconds: [Op] = [.addi, .addiw, .cAddi, .cAddiw]
+
+    /// The fused store pair of the store `first` and the addition `second` (as decoded, or the first of a fused
+    /// branch pair, whose slot keeps the addition's fields), or nil. Places in the lists above by a switch, not a
+    /// table: decoding asks for every instruction it decodes, and a static table costs a call to reach.
+    static func fusedStoreAdd(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        let firstIndex: UInt8
+        switch first.op {
+        case .sw: firstIndex = 0
+        case .sd: firstIndex = 1
+        case .cSw: firstIndex = 2
+        case .cSd: firstIndex = 3
+        default: return nil
+        }
+        let secondIndex: UInt8
+        switch firstOfPair(second).op {
+        case .addi: secondIndex = 0
+        case .addiw: secondIndex = 1
+        case .cAddi: secondIndex = 2
+        case .cAddiw: secondIndex = 3
+        default: return nil
+        }
+        let op = Op(rawValue: Op.swAddi.rawValue + firstIndex * 4 + secondIndex)!
+        return DecodedInstruction(op, rd: 1, rs1: first.rs1, rs2: first.rs2, imm: first.imm)
+    }
+
+    /// A fused branch or store pair's first instruction alone (what the out-of-line path runs); any other slot as
+    /// it is.
+    static func firstOfPair(_ e: DecodedInstruction) -> DecodedInstruction {
+        if e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue {
+            let first = branchPairFirsts[Int(e.op.rawValue - Op.addiBeq.rawValue) / branchPairBranches.count]
+            return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        }
+        if e.op.rawValue >= Op.swAddi.rawValue && e.op.rawValue <= Op.cSdCAddiw.rawValue {
+            let first = storePairFirsts[Int(e.op.rawValue - Op.swAddi.rawValue) / storePairSeconds.count]
+            return DecodedInstruction(first, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
+        }
+        return e
     }
 }

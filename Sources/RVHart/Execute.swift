@@ -1094,6 +1094,87 @@ extension Hart {
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
                 continue
 
+            case .swAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                continue
+            case .swAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                continue
+            case .swCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                continue
+            case .swCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                continue
+            case .sdAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                continue
+            case .sdAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                continue
+            case .sdCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                continue
+            case .sdCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                continue
+            case .cSwAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSwAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSwCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSwCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSdAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSdAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSdCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSdCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 2, &pc, &left)
+                continue
+
             case .lb:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
@@ -1424,7 +1505,7 @@ extension Hart {
     /// Returns the next pc; `stop` tells the outcome.
     func executeOutOfLine(_ slot: DecodedInstruction, pc: UInt64, page: UnsafeMutablePointer<DecodedInstruction>,
                           executed: UInt64) -> UInt64 {
-        let e = Decoder.firstOfBranchPair(slot)
+        let e = Decoder.firstOfPair(slot)
         let x = regs
         let rd = Int(e.rd)
         let address = x[Int(e.rs1)] &+ UInt64(bitPattern: Int64(e.imm))
@@ -1590,6 +1671,19 @@ extension Hart {
         } else {
             pc &+= first &+ Branch.length
         }
+    }
+
+    /// The addition of a fused store pair (`Op.swAddi`), after its store (`first` bytes, at pc) ran: the addition
+    /// (`second` bytes) is the slot `first` bytes on; counted by the count the pair's slot holds (rd).
+    @inline(__always)
+    func additionAfter(word: Bool, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
+                       _ second: UInt64, _ pc: inout UInt64, _ left: inout Int) {
+        left &-= Int(truncatingIfNeeded: e.rd)
+        // Slots are 8 bytes per halfword.
+        let addition = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
+        let sum = x[Int(addition.rs1)] &+ immediate(addition)
+        x[Int(addition.rd)] = word ? signExtend32(sum) : sum
+        pc &+= first &+ second
     }
 
     // MARK: Floating-point fast paths

@@ -151,7 +151,7 @@ final class DecodeTests: XCTestCase {
                     guard let pair = Decoder.fused(decoded, DecodedInstruction(branch, rs1: 5, imm: 8)) else {
                         return XCTFail("\(first) \(branch)")
                     }
-                    let alone = Decoder.firstOfBranchPair(pair)
+                    let alone = Decoder.firstOfPair(pair)
                     XCTAssertEqual([alone.op, pair.op.length == first.length ? alone.op : .illegal], [first, first])
                     XCTAssertEqual([alone.rd, alone.rs1, alone.rs2], [5, 6, 0])
                     XCTAssertEqual(alone.imm, -3)
@@ -165,5 +165,31 @@ final class DecodeTests: XCTestCase {
         XCTAssertNil(Decoder.fused(addi, DecodedInstruction(.jal)))
         XCTAssertNil(Decoder.fused(addi, DecodedInstruction(.breakpoint)))
         XCTAssertNil(Decoder.fused(DecodedInstruction(.breakpoint), DecodedInstruction(.bne, rs1: 5)))
+    }
+
+    func testFusedStorePairsRunTheirStoreAlone() {
+        // Every store with every addition, alone or as a fused branch pair's first (what a slot holds once the
+        // addition has fused with its branch); out of line a pair is its store with its own fields and length.
+        var pairs: Set<Op> = []
+        for store in Decoder.storePairFirsts {
+            let decoded = DecodedInstruction(store, rs1: 6, rs2: 7, imm: -8)
+            for addition in Decoder.storePairSeconds {
+                let single = DecodedInstruction(addition, rd: 5, rs1: 5, imm: 1)
+                let branchPair = Decoder.fused(single, DecodedInstruction(.bne, rs1: 5))!
+                for second in [single, branchPair] {
+                    guard let pair = Decoder.fused(decoded, second) else { return XCTFail("\(store) \(second.op)") }
+                    let alone = Decoder.firstOfPair(pair)
+                    XCTAssertEqual([alone.op, pair.op.length == store.length ? alone.op : .illegal], [store, store])
+                    XCTAssertEqual([alone.rd, alone.rs1, alone.rs2], [0, 6, 7])
+                    XCTAssertEqual(alone.imm, -8)
+                    pairs.insert(pair.op)
+                }
+            }
+        }
+        XCTAssertEqual(pairs.count, Decoder.storePairFirsts.count * Decoder.storePairSeconds.count)
+        let sw = DecodedInstruction(.sw, rs1: 6, rs2: 7)
+        XCTAssertNil(Decoder.fused(sw, DecodedInstruction(.add, rd: 5, rs1: 5, rs2: 6)))
+        XCTAssertNil(Decoder.fused(sw, DecodedInstruction(.breakpoint)))
+        XCTAssertNil(Decoder.fused(DecodedInstruction(.sb, rs1: 6, rs2: 7), DecodedInstruction(.addi, rd: 5, rs1: 5)))
     }
 }
