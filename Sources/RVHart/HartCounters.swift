@@ -86,7 +86,7 @@ extension Hart {
         case .pageCross: kind = .pageLookup
         case .lb, .lh, .lw, .cLw, .ld, .cLd, .lbu, .lhu, .lwu, .flw, .fld, .cFld: kind = .load
         case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd: kind = .store
-        case .lrW, .lrD, .scW, .scD, .amoW, .amoD: kind = .atomic
+        case .atomic: kind = .atomic
         case .system, .sstatusSetClear: kind = .system
         case .breakpoint: kind = .breakpoint
         case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fpOther: kind = .floatingPoint
