@@ -12,11 +12,11 @@ enum Op: UInt8 {
     case lb, lh, lw, ld, lbu, lhu, lwu, sb, sh, sw, sd
     case addi, slti, sltiu, xori, ori, andi, slli, srli, srai
     case add, sub, sll, sltu, xor, srl, or, and
-    case addiw, slliw, srliw, sraiw, addw, subw
-    case mul, rem, remu, mulw
+    case addiw, slliw, srliw, sraiw, addw, subw, sllw
+    case mul, div, rem, remu, mulw
     /// The register-register operations that compiled code runs rarely (`RareIntegerOperation`: the high
-    /// multiplies, the divisions and remainders but rem and remu, slt, sra and the word shifts), as one operation
-    /// so that the loop's direct cases leave codes for fused forms: imm holds which.
+    /// multiplies, the divisions and remainders but div, rem and remu, slt, sra, srlw and sraw), as one operation run
+    /// out of line, so that the loop's direct cases leave codes for fused forms: imm holds which.
     case rareInteger
     case fence
     /// CSR access, ECALL, EBREAK, xRET, WFI, SFENCE.VMA, FENCE.I: imm holds the raw instruction.
@@ -30,8 +30,8 @@ enum Op: UInt8 {
     case flw, fld, fsw, fsd
     /// imm holds rm.
     case faddD, fsubD, fmulD, fdivD
-    /// imm holds rs3 | rm << 8.
-    case fmaddD, fmsubD, fnmsubD, fnmaddD
+    /// imm holds rs3 | rm << 8. fmsub.d and fnmadd.d (rare) are `fpOther`.
+    case fmaddD, fnmsubD
     /// fsgnj.d (fmv.d); fsgnjn.d and fsgnjx.d (fneg.d, fabs.d: rare) are `fpOther`.
     case fsgnjD
     case fmvXD, fmvDX, fmvXW, fmvWX
@@ -115,10 +115,10 @@ enum Op: UInt8 {
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
              .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
              .add, .sub, .sll, .sltu, .xor, .srl, .or, .and,
-             .addiw, .slliw, .srliw, .sraiw, .addw, .subw,
-             .mul, .rem, .remu, .mulw, .rareInteger,
+             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw,
+             .mul, .div, .rem, .remu, .mulw, .rareInteger,
              .fence, .system, .sstatusSetClear, .atomic, .flw, .fld, .fsw, .fsd,
-             .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD,
+             .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
              .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,
@@ -130,7 +130,7 @@ enum Op: UInt8 {
 
 /// Which operation an `Op.rareInteger` slot runs (its imm).
 enum RareIntegerOperation: Int32 {
-    case mulh, mulhsu, mulhu, div, divu, divw, divuw, remw, remuw, slt, sra, sllw, srlw, sraw
+    case mulh, mulhsu, mulhu, divu, divw, divuw, remw, remuw, slt, sra, srlw, sraw
 }
 
 /// An `Op.atomic` slot's imm: funct5 (LR 0x02, SC 0x03, else the AMO's operation), | 0x20 for the doubleword forms.
@@ -175,7 +175,7 @@ enum Decoder {
     static let branches: [Op?] = [.beq, .bne, nil, nil, .blt, .bge, .bltu, .bgeu]
     static let loads: [Op?] = [.lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, nil]
     static let stores: [Op?] = [.sb, .sh, .sw, .sd, nil, nil, nil, nil]
-    static let fusedOps: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
+    static let fusedOps: [Op?] = [.fmaddD, nil, .fnmsubD, nil]
     static let arithmeticOps: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
     static let compareOps: [Op] = [.fleD, .fltD, .feqD]
     static let compressedArithmetic: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
@@ -300,7 +300,7 @@ enum Decoder {
             case (1, 1): (op, rare) = (.rareInteger, .mulh)
             case (1, 2): (op, rare) = (.rareInteger, .mulhsu)
             case (1, 3): (op, rare) = (.rareInteger, .mulhu)
-            case (1, 4): (op, rare) = (.rareInteger, .div)
+            case (1, 4): (op, rare) = (.div, nil)
             case (1, 5): (op, rare) = (.rareInteger, .divu)
             case (1, 6): (op, rare) = (.rem, nil)
             case (1, 7): (op, rare) = (.remu, nil)
@@ -321,7 +321,7 @@ enum Decoder {
             switch (funct7, funct3) {
             case (0, 0): (op, rare) = (.addw, nil)
             case (0x20, 0): (op, rare) = (.subw, nil)
-            case (0, 1): (op, rare) = (.rareInteger, .sllw)
+            case (0, 1): (op, rare) = (.sllw, nil)
             case (0, 5): (op, rare) = (.rareInteger, .srlw)
             case (0x20, 5): (op, rare) = (.rareInteger, .sraw)
             case (1, 0): (op, rare) = (.mulw, nil)
@@ -373,9 +373,11 @@ enum Decoder {
         case 0x43, 0x47, 0x4b, 0x4f:
             let format = bits(raw, 26, 25)
             guard format <= 1, validRoundingField(funct3) else { return illegal(raw) }
-            if format == 0 { return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw)) }
+            guard format == 1, let op = Decoder.fusedOps[Int((opcode >> 2) & 3)] else {
+                return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw))
+            }
             let rs3 = UInt32(fpReg(bits(raw, 31, 27)))
-            return DecodedInstruction(Decoder.fusedOps[Int((opcode >> 2) & 3)], rd: fpReg(rdN), rs1: fpReg(rs1N),
+            return DecodedInstruction(op, rd: fpReg(rdN), rs1: fpReg(rs1N),
                                       rs2: fpReg(rs2N), imm: Int32(rs3 | funct3 << 8))
         case 0x53:
             return decodeOpFP(raw)

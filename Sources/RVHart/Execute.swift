@@ -357,8 +357,8 @@ extension Hart {
                 x[Int(e.rd)] = x[Int(e.rs1)] &* x[Int(e.rs2)]
                 pc &+= 4
                 continue
-            case .rareInteger:
-                x[Int(e.rd)] = rareIntegerResult(e.imm, x[Int(e.rs1)], x[Int(e.rs2)])
+            case .div:
+                x[Int(e.rd)] = divide(x[Int(e.rs1)], x[Int(e.rs2)])
                 pc &+= 4
                 continue
             case .rem:
@@ -368,6 +368,11 @@ extension Hart {
             case .remu:
                 let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
                 x[Int(e.rd)] = b == 0 ? a : a % b
+                pc &+= 4
+                continue
+            case .sllw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
+                    &<< UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
                 pc &+= 4
                 continue
             case .mulw:
@@ -1188,16 +1193,8 @@ extension Hart {
                 guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
                 pc &+= 4
                 continue
-            case .fmsubD:
-                guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
-                pc &+= 4
-                continue
             case .fnmsubD:
                 guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
-                pc &+= 4
-                continue
-            case .fnmaddD:
-                guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
                 pc &+= 4
                 continue
             case .fsgnjD:
@@ -1256,7 +1253,7 @@ extension Hart {
                 pageKey = recent.key
                 uncountedCrossings &+= 1
                 continue
-            case .event, .undecoded, .illegal, .system, .fpOther, .breakpoint:
+            case .event, .undecoded, .illegal, .system, .fpOther, .rareInteger, .breakpoint:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -1454,9 +1451,11 @@ extension Hart {
         case .faddD, .fsubD, .fmulD, .fdivD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm, pc) else { return pc }
             x[rd] = doubleArithmetic(e.op, x[Int(e.rs1)], x[Int(e.rs2)], rm)
-        case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
+        case .fmaddD, .fnmsubD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
             x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
+        case .rareInteger:
+            x[rd] = rareIntegerResult(e.imm, x[Int(e.rs1)], x[Int(e.rs2)])
         case .fpOther, .feqD, .fltD, .fleD:
             guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
         case .fsgnjD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
@@ -1650,8 +1649,7 @@ extension Hart {
     // MARK: Integer helpers
 
     /// An `Op.rareInteger` slot's result (`RareIntegerOperation`, from the slot's imm) for operands `a` (rs1) and
-    /// `b` (rs2).
-    @inline(__always)
+    /// `b` (rs2): out of line.
     func rareIntegerResult(_ operation: Int32, _ a: UInt64, _ b: UInt64) -> UInt64 {
         let a32 = UInt32(truncatingIfNeeded: a), b32 = UInt32(truncatingIfNeeded: b)
         switch RareIntegerOperation(rawValue: operation).unsafelyUnwrapped {
@@ -1661,7 +1659,6 @@ extension Hart {
             let high = a.multipliedFullWidth(by: b).high
             return Int64(bitPattern: a) < 0 ? high &- b : high
         case .mulhu: return a.multipliedFullWidth(by: b).high
-        case .div: return divide(a, b)
         case .divu: return b == 0 ? .max : a / b
         case .divw: return divideWord(a, b)
         case .divuw: return signExtend32(UInt64(b32 == 0 ? .max : a32 / b32))
@@ -1669,7 +1666,6 @@ extension Hart {
         case .remuw: return signExtend32(UInt64(b32 == 0 ? a32 : a32 % b32))
         case .slt: return Int64(bitPattern: a) < Int64(bitPattern: b) ? 1 : 0
         case .sra: return UInt64(bitPattern: Int64(bitPattern: a) &>> Int64(bitPattern: b))
-        case .sllw: return signExtend32(UInt64(a32 &<< b32))
         case .srlw: return signExtend32(UInt64(a32 &>> b32))
         case .sraw: return UInt64(bitPattern: Int64(Int32(bitPattern: a32) &>> Int32(bitPattern: b32)))
         }

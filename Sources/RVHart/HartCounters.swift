@@ -89,7 +89,7 @@ extension Hart {
         case .atomic: kind = .atomic
         case .system, .sstatusSetClear: kind = .system
         case .breakpoint: kind = .breakpoint
-        case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fpOther: kind = .floatingPoint
+        case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fpOther: kind = .floatingPoint
         default: kind = .other
         }
         counters.slowSteps[kind.rawValue] &+= 1
