@@ -287,7 +287,7 @@ extension Hart {
                                     from first: Int) {
         var offset = first
         counters.decodeRuns &+= 1
-        defer { fusePairs(page: page, from: first, through: offset) }
+        defer { fusePairs(page: page, from: decodedPredecessor(page: page, of: first) ?? first, through: offset) }
         repeat {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3
@@ -307,6 +307,16 @@ extension Hart {
             default: offset += compressed ? 2 : 4
             }
         } while offset - first < CodePage.decodeAhead && offset <= 0xffe && page[offset >> 1].op == .undecoded
+    }
+
+    /// The offset of a decoded instruction that ends where `offset` starts, if any: a straight line decoded before
+    /// may have stopped just before `offset` (its length limit), and fuses with the instruction there only now.
+    private func decodedPredecessor(page: UnsafeMutablePointer<DecodedInstruction>, of offset: Int) -> Int? {
+        for length in [2, 4] where offset >= length {
+            let op = page[(offset - length) >> 1].op
+            if op != .undecoded && op.length == UInt64(length) { return offset - length }
+        }
+        return nil
     }
 
     /// Fuses each decoded instruction from `first` to `last` (page offsets) with the decoded ones after it where

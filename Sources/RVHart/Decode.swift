@@ -11,23 +11,29 @@ enum Op: UInt8 {
     case li, auipc, jal, jalr, beq, bne, blt, bge, bltu, bgeu
     case lb, lh, lw, ld, lbu, lhu, lwu, sb, sh, sw, sd
     case addi, slti, sltiu, xori, ori, andi, slli, srli, srai
-    case add, sub, sll, slt, sltu, xor, srl, sra, or, and
-    case addiw, slliw, srliw, sraiw, addw, subw, sllw, srlw, sraw
-    case mul, mulh, mulhsu, mulhu, div, divu, rem, remu, mulw, divw, divuw, remw, remuw
+    case add, sub, sll, sltu, xor, srl, or, and
+    case addiw, slliw, srliw, sraiw, addw, subw, sllw
+    case mul, div, rem, remu, mulw
+    /// The register-register operations that compiled code runs rarely (`RareIntegerOperation`: the high
+    /// multiplies, the divisions and remainders but div, rem and remu, slt, sra, srlw and sraw), as one operation run
+    /// out of line, so that the loop's direct cases leave codes for fused forms: imm holds which.
+    case rareInteger
     case fence
     /// CSR access, ECALL, EBREAK, xRET, WFI, SFENCE.VMA, FENCE.I: imm holds the raw instruction.
     case system
     /// csrrs, csrrc, csrrsi, csrrci of sstatus (the kernel's interrupt save, restore, enable and disable): imm holds
     /// the raw instruction. Inline when it changes at most SIE and makes no interrupt takeable, else as `.system`.
     case sstatusSetClear
-    /// imm holds funct5 for AMOs.
-    case lrW, lrD, scW, scD, amoW, amoD
+    /// LR, SC and the AMOs (rare, and out of line but for their TLB path): imm holds funct5, | 0x20 for the
+    /// doubleword forms (`AtomicForm`).
+    case atomic
     case flw, fld, fsw, fsd
     /// imm holds rm.
     case faddD, fsubD, fmulD, fdivD
-    /// imm holds rs3 | rm << 8.
-    case fmaddD, fmsubD, fnmsubD, fnmaddD
-    case fsgnjD, fsgnjnD, fsgnjxD
+    /// imm holds rs3 | rm << 8. fmsub.d and fnmadd.d (rare) are `fpOther`.
+    case fmaddD, fnmsubD
+    /// fsgnj.d (fmv.d); fsgnjn.d and fsgnjx.d (fneg.d, fabs.d: rare) are `fpOther`.
+    case fsgnjD
     case fmvXD, fmvDX, fmvXW, fmvWX
     /// feq.d, flt.d, fle.d: imm holds the raw instruction (for the out-of-line path, which raises the flags a NaN
     /// operand calls for).
@@ -55,17 +61,28 @@ enum Op: UInt8 {
     /// and offset are read from its own slot, which stays decoded as itself. Where only one instruction may run
     /// before the next event, or the load leaves the fast path, the first runs alone out of line. `length` is the
     /// first's.
-    case addiBeq, addiBne, addiBlt, addiBge, addiBltu, addiBgeu, addiCBeqz, addiCBnez
-    case addiwBeq, addiwBne, addiwBlt, addiwBge, addiwBltu, addiwBgeu, addiwCBeqz, addiwCBnez
-    case cAddiBeq, cAddiBne, cAddiBlt, cAddiBge, cAddiBltu, cAddiBgeu, cAddiCBeqz, cAddiCBnez
-    case cAddiwBeq, cAddiwBne, cAddiwBlt, cAddiwBge, cAddiwBltu, cAddiwBgeu, cAddiwCBeqz, cAddiwCBnez
-    case lwBeq, lwBne, lwBlt, lwBge, lwBltu, lwBgeu, lwCBeqz, lwCBnez
-    case ldBeq, ldBne, ldBlt, ldBge, ldBltu, ldBgeu, ldCBeqz, ldCBnez
-    case cLwBeq, cLwBne, cLwBlt, cLwBge, cLwBltu, cLwBgeu, cLwCBeqz, cLwCBnez
-    case cLdBeq, cLdBne, cLdBlt, cLdBge, cLdBltu, cLdBgeu, cLdCBeqz, cLdCBnez
-    case lbuBeq, lbuBne, lbuBlt, lbuBge, lbuBltu, lbuBgeu, lbuCBeqz, lbuCBnez
-    case andiBeq, andiBne, andiBlt, andiBge, andiBltu, andiBgeu, andiCBeqz, andiCBnez
-    case cAndiBeq, cAndiBne, cAndiBlt, cAndiBge, cAndiBltu, cAndiBgeu, cAndiCBeqz, cAndiCBnez
+    case addiBeq, addiBne, addiCBeqz, addiCBnez, addiBlt, addiBge, addiBltu, addiBgeu
+    case addiwBeq, addiwBne, addiwCBeqz, addiwCBnez, addiwBlt, addiwBge, addiwBltu, addiwBgeu
+    case cAddiBeq, cAddiBne, cAddiCBeqz, cAddiCBnez, cAddiBlt, cAddiBge, cAddiBltu, cAddiBgeu
+    case cAddiwBeq, cAddiwBne, cAddiwCBeqz, cAddiwCBnez, cAddiwBlt, cAddiwBge, cAddiwBltu, cAddiwBgeu
+    case lwBeq, lwBne, lwCBeqz, lwCBnez, lwBlt, lwBge, lwBltu, lwBgeu
+    case ldBeq, ldBne, ldCBeqz, ldCBnez, ldBlt, ldBge, ldBltu, ldBgeu
+    case cLwBeq, cLwBne, cLwCBeqz, cLwCBnez, cLwBlt, cLwBge, cLwBltu, cLwBgeu
+    case cLdBeq, cLdBne, cLdCBeqz, cLdCBnez, cLdBlt, cLdBge, cLdBltu, cLdBgeu
+    /// A byte or a mask is tested for zero or equality: lbu, andi and c.andi fuse with the equality branches only
+    /// (ordered branches after them were about 1 in 25,000 instructions of a Linux boot, none in cpu-mix).
+    case lbuBeq, lbuBne, lbuCBeqz, lbuCBnez
+    case andiBeq, andiBne, andiCBeqz, andiCBnez
+    case cAndiBeq, cAndiBne, cAndiCBeqz, cAndiCBnez
+    /// Fused store pairs (`Decoder.fusedStoreAdd`): a sw/sd (or c.sw/c.sd) then an addi/addiw (or c.addi/c.addiw,
+    /// alone or as a fused branch pair's first), run by one dispatch, named store + addition (a loop's store, then
+    /// its counter or pointer step). The slot keeps the store's fields, rd holds 1 (the addition's count, read from
+    /// the slot for the reason given at `zextW4`); the addition's operands are read from its own slot, which stays
+    /// decoded as itself. Where only one instruction may run before the next event, or the store leaves the fast
+    /// path (a miss, a fault, a device, a store into decoded code), the store runs alone out of line. `length` is the
+    /// store's.
+    case swAddi, swAddiw, swCAddi, swCAddiw, sdAddi, sdAddiw, sdCAddi, sdCAddiw
+    case cSwAddi, cSwAddiw, cSwCAddi, cSwCAddiw, cSdAddi, cSdAddiw, cSdCAddi, cSdCAddiw
 
     case cLi, cAddi, cAddiw, cAdd, cSub, cXor, cOr, cAnd, cAddw, cSubw, cSlli, cSrli, cSrai, cAndi
     case cLw, cLd, cSw, cSd, cFld, cFsd, cJal, cJalr, cBeq, cBne
@@ -101,7 +118,8 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
-             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiBlt, .cAndiBge, .cAndiBltu, .cAndiBgeu, .cAndiCBeqz, .cAndiCBnez,
+             .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiCBeqz, .cAndiCBnez,
+             .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
              .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4, .popReturn2, .popReturn3, .popReturn4:
             return 2
@@ -113,33 +131,36 @@ enum Op: UInt8 {
              .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
              .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
-             .add, .sub, .sll, .slt, .sltu, .xor, .srl, .sra, .or, .and,
-             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .srlw, .sraw,
-             .mul, .mulh, .mulhsu, .mulhu, .div, .divu, .rem, .remu, .mulw, .divw, .divuw, .remw, .remuw,
-             .fence, .system, .sstatusSetClear, .lrW, .lrD, .scW, .scD, .amoW, .amoD, .flw, .fld, .fsw, .fsd,
-             .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fsgnjD, .fsgnjnD, .fsgnjxD,
+             .add, .sub, .sll, .sltu, .xor, .srl, .or, .and,
+             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw,
+             .mul, .div, .rem, .remu, .mulw, .rareInteger,
+             .fence, .system, .sstatusSetClear, .atomic, .flw, .fld, .fsw, .fsd,
+             .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
-             .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuBlt, .lbuBge, .lbuBltu, .lbuBgeu, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiBlt, .andiBge, .andiBltu, .andiBgeu, .andiCBeqz, .andiCBnez:
+             .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,
+             .swAddi, .swAddiw, .swCAddi, .swCAddiw, .sdAddi, .sdAddiw, .sdCAddi, .sdCAddiw:
             return 4
         }
     }
+}
 
-    /// The access width of LR, SC and the AMOs.
-    @inline(__always) var atomicWidth: UInt64 {
-        switch self {
-        case .lrW, .scW, .amoW: return 4
-        default: return 8
-        }
-    }
+/// Which operation an `Op.rareInteger` slot runs (its imm).
+enum RareIntegerOperation: Int32 {
+    case mulh, mulhsu, mulhu, divu, divw, divuw, remw, remuw, slt, sra, srlw, sraw
+}
 
+/// An `Op.atomic` slot's imm: funct5 (LR 0x02, SC 0x03, else the AMO's operation), | 0x20 for the doubleword forms.
+struct AtomicForm {
+    let imm: Int32
+
+    static let loadReserved: Int32 = 0x02, storeConditional: Int32 = 0x03, doubleword: Int32 = 0x20
+
+    @inline(__always) var funct5: Int32 { imm & 0x1f }
+    /// The access width.
+    @inline(__always) var width: UInt64 { imm & AtomicForm.doubleword != 0 ? 8 : 4 }
     /// LR reads through the load permissions; SC and the AMOs need store permission.
-    @inline(__always) var atomicAccess: AccessKind {
-        switch self {
-        case .lrW, .lrD: return .load
-        default: return .store
-        }
-    }
+    @inline(__always) var access: AccessKind { funct5 == AtomicForm.loadReserved ? .load : .store }
 }
 
 /// One slot of a decoded page (8 bytes). Register fields index the hart's register file: x1-x31 at
@@ -171,9 +192,8 @@ enum Decoder {
     static let branches: [Op?] = [.beq, .bne, nil, nil, .blt, .bge, .bltu, .bgeu]
     static let loads: [Op?] = [.lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, nil]
     static let stores: [Op?] = [.sb, .sh, .sw, .sd, nil, nil, nil, nil]
-    static let fusedOps: [Op] = [.fmaddD, .fmsubD, .fnmsubD, .fnmaddD]
+    static let fusedOps: [Op?] = [.fmaddD, nil, .fnmsubD, nil]
     static let arithmeticOps: [Op] = [.faddD, .fsubD, .fmulD, .fdivD]
-    static let signInjectionOps: [Op] = [.fsgnjD, .fsgnjnD, .fsgnjxD]
     static let compareOps: [Op] = [.fleD, .fltD, .feqD]
     static let compressedArithmetic: [Op?] = [.cSub, .cXor, .cOr, .cAnd, .cSubw, .cAddw, nil, nil]
 
@@ -281,30 +301,30 @@ enum Decoder {
                 }
             }
         case 0x33:
-            let op: Op?
+            let op: Op?, rare: RareIntegerOperation?
             switch (funct7, funct3) {
-            case (0, 0): op = .add
-            case (0x20, 0): op = .sub
-            case (0, 1): op = .sll
-            case (0, 2): op = .slt
-            case (0, 3): op = .sltu
-            case (0, 4): op = .xor
-            case (0, 5): op = .srl
-            case (0x20, 5): op = .sra
-            case (0, 6): op = .or
-            case (0, 7): op = .and
-            case (1, 0): op = .mul
-            case (1, 1): op = .mulh
-            case (1, 2): op = .mulhsu
-            case (1, 3): op = .mulhu
-            case (1, 4): op = .div
-            case (1, 5): op = .divu
-            case (1, 6): op = .rem
-            case (1, 7): op = .remu
-            default: op = nil
+            case (0, 0): (op, rare) = (.add, nil)
+            case (0x20, 0): (op, rare) = (.sub, nil)
+            case (0, 1): (op, rare) = (.sll, nil)
+            case (0, 2): (op, rare) = (.rareInteger, .slt)
+            case (0, 3): (op, rare) = (.sltu, nil)
+            case (0, 4): (op, rare) = (.xor, nil)
+            case (0, 5): (op, rare) = (.srl, nil)
+            case (0x20, 5): (op, rare) = (.rareInteger, .sra)
+            case (0, 6): (op, rare) = (.or, nil)
+            case (0, 7): (op, rare) = (.and, nil)
+            case (1, 0): (op, rare) = (.mul, nil)
+            case (1, 1): (op, rare) = (.rareInteger, .mulh)
+            case (1, 2): (op, rare) = (.rareInteger, .mulhsu)
+            case (1, 3): (op, rare) = (.rareInteger, .mulhu)
+            case (1, 4): (op, rare) = (.div, nil)
+            case (1, 5): (op, rare) = (.rareInteger, .divu)
+            case (1, 6): (op, rare) = (.rem, nil)
+            case (1, 7): (op, rare) = (.remu, nil)
+            default: (op, rare) = (nil, nil)
             }
             guard let op else { return illegal(raw) }
-            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2)
+            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2, imm: rare?.rawValue ?? 0)
         case 0x1b:
             switch (funct3, funct7) {
             case (0, _): return DecodedInstruction(.addiw, rd: rd, rs1: rs1, imm: immI)
@@ -314,22 +334,22 @@ enum Decoder {
             default: return illegal(raw)
             }
         case 0x3b:
-            let op: Op?
+            let op: Op?, rare: RareIntegerOperation?
             switch (funct7, funct3) {
-            case (0, 0): op = .addw
-            case (0x20, 0): op = .subw
-            case (0, 1): op = .sllw
-            case (0, 5): op = .srlw
-            case (0x20, 5): op = .sraw
-            case (1, 0): op = .mulw
-            case (1, 4): op = .divw
-            case (1, 5): op = .divuw
-            case (1, 6): op = .remw
-            case (1, 7): op = .remuw
-            default: op = nil
+            case (0, 0): (op, rare) = (.addw, nil)
+            case (0x20, 0): (op, rare) = (.subw, nil)
+            case (0, 1): (op, rare) = (.sllw, nil)
+            case (0, 5): (op, rare) = (.rareInteger, .srlw)
+            case (0x20, 5): (op, rare) = (.rareInteger, .sraw)
+            case (1, 0): (op, rare) = (.mulw, nil)
+            case (1, 4): (op, rare) = (.rareInteger, .divw)
+            case (1, 5): (op, rare) = (.rareInteger, .divuw)
+            case (1, 6): (op, rare) = (.rareInteger, .remw)
+            case (1, 7): (op, rare) = (.rareInteger, .remuw)
+            default: (op, rare) = (nil, nil)
             }
             guard let op else { return illegal(raw) }
-            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2)
+            return DecodedInstruction(op, rd: rd, rs1: rs1, rs2: rs2, imm: rare?.rawValue ?? 0)
         case 0x0f:
             switch funct3 {
             // PAUSE (Zihintpause) is a FENCE to the memory model, but a spin-wait hint the cluster acts on.
@@ -344,16 +364,14 @@ enum Decoder {
             return DecodedInstruction(.system, imm: Int32(bitPattern: raw))
         case 0x2f:
             guard funct3 == 2 || funct3 == 3 else { return illegal(raw) }
-            let word = funct3 == 2
-            let funct5 = funct7 >> 2
+            let funct5 = Int32(funct7 >> 2)
+            let form = funct5 | (funct3 == 3 ? AtomicForm.doubleword : 0)
             switch funct5 {
-            case 0x02:
+            case AtomicForm.loadReserved:
                 guard rs2N == 0 else { return illegal(raw) }
-                return DecodedInstruction(word ? .lrW : .lrD, rd: rd, rs1: rs1)
-            case 0x03:
-                return DecodedInstruction(word ? .scW : .scD, rd: rd, rs1: rs1, rs2: rs2)
-            case 0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c:
-                return DecodedInstruction(word ? .amoW : .amoD, rd: rd, rs1: rs1, rs2: rs2, imm: Int32(funct5))
+                return DecodedInstruction(.atomic, rd: rd, rs1: rs1, imm: form)
+            case AtomicForm.storeConditional, 0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c:
+                return DecodedInstruction(.atomic, rd: rd, rs1: rs1, rs2: rs2, imm: form)
             default:
                 return illegal(raw)
             }
@@ -372,9 +390,11 @@ enum Decoder {
         case 0x43, 0x47, 0x4b, 0x4f:
             let format = bits(raw, 26, 25)
             guard format <= 1, validRoundingField(funct3) else { return illegal(raw) }
-            if format == 0 { return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw)) }
+            guard format == 1, let op = Decoder.fusedOps[Int((opcode >> 2) & 3)] else {
+                return DecodedInstruction(.fpOther, imm: Int32(bitPattern: raw))
+            }
             let rs3 = UInt32(fpReg(bits(raw, 31, 27)))
-            return DecodedInstruction(Decoder.fusedOps[Int((opcode >> 2) & 3)], rd: fpReg(rdN), rs1: fpReg(rs1N),
+            return DecodedInstruction(op, rd: fpReg(rdN), rs1: fpReg(rs1N),
                                       rs2: fpReg(rs2N), imm: Int32(rs3 | funct3 << 8))
         case 0x53:
             return decodeOpFP(raw)
@@ -402,8 +422,8 @@ enum Decoder {
             return other
         case 0x04:  // sign injection
             guard rm <= 2 else { return illegal(raw) }
-            guard double else { return other }
-            return DecodedInstruction(Decoder.signInjectionOps[Int(rm)], rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N))
+            guard double && rm == 0 else { return other }
+            return DecodedInstruction(.fsgnjD, rd: fpReg(rdN), rs1: fpReg(rs1N), rs2: fpReg(rs2N))
         case 0x05:  // min, max
             guard rm <= 1 else { return illegal(raw) }
             return other
@@ -535,9 +555,11 @@ enum Decoder {
 extension Decoder {
     /// The slot that runs `first` and then `second` (the instruction right after it, both as decoded) in one
     /// dispatch, or nil when they are not a pair the loop fuses: a shift by an immediate whose result the next
-    /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor).
+    /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor);
+    /// a branch pair (`fusedBranch`) or a store pair (`fusedStoreAdd`).
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         if let pair = fusedBranch(first, second) { return pair }
+        if let pair = fusedStoreAdd(first, second) { return pair }
         let shifted = first.rd
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
@@ -567,11 +589,30 @@ extension Decoder {
                                   imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16 | 1 << 24)
     }
 
-    /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases.
+    /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases: the
+    /// firsts from `equalityOnlyFirsts` on fuse with the first `equalityBranches` branches only.
     static let branchPairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .lbu, .andi, .cAndi]
-    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead], [.bne, .bneAhead], [.blt, .bltAhead], [.bge, .bgeAhead],
-                                             [.bltu, .bltuAhead], [.bgeu, .bgeuAhead], [.cBeq, .cBeqAhead],
-                                             [.cBne, .cBneAhead]]
+    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead], [.bne, .bneAhead], [.cBeq, .cBeqAhead],
+                                             [.cBne, .cBneAhead], [.blt, .bltAhead], [.bge, .bgeAhead],
+                                             [.bltu, .bltuAhead], [.bgeu, .bgeuAhead]]
+    static let equalityOnlyFirsts = 8, equalityBranches = 4
+
+    /// Whether the first at `firstIndex` and the branch at `branchIndex` (places in the lists above) fuse.
+    static func branchPairFuses(first firstIndex: Int, branch branchIndex: Int) -> Bool {
+        firstIndex < equalityOnlyFirsts || branchIndex < equalityBranches
+    }
+
+    /// The pair's operation's distance from `Op.addiBeq`: the rows of all branches, then the equality-only rows.
+    private static func branchPairOffset(first firstIndex: Int, branch branchIndex: Int) -> Int {
+        let fullRows = min(firstIndex, equalityOnlyFirsts), shortRows = firstIndex - fullRows
+        return fullRows * branchPairBranches.count + shortRows * equalityBranches + branchIndex
+    }
+
+    /// The place in `branchPairFirsts` of a pair's first, from its operation's distance from `Op.addiBeq`.
+    private static func branchPairFirst(offset: Int) -> Int {
+        let full = equalityOnlyFirsts * branchPairBranches.count
+        return offset < full ? offset / branchPairBranches.count : equalityOnlyFirsts + (offset - full) / equalityBranches
+    }
 
     /// Each operation's place in `branchPairFirsts` and in `branchPairBranches` (-1: none), by raw value: decoding
     /// asks for every instruction it decodes (searching the lists took 4% of a Linux boot's host instructions).
@@ -590,17 +631,52 @@ extension Decoder {
     static func fusedBranch(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         let firstIndex = Int(branchPairFirstIndex[Int(first.op.rawValue)])
         let branchIndex = Int(branchPairBranchIndex[Int(second.op.rawValue)])
-        guard firstIndex >= 0 && branchIndex >= 0,
-              let op = Op(rawValue: Op.addiBeq.rawValue + UInt8(firstIndex * branchPairBranches.count + branchIndex))
+        guard firstIndex >= 0 && branchIndex >= 0, branchPairFuses(first: firstIndex, branch: branchIndex),
+              let op = Op(rawValue: Op.addiBeq.rawValue + UInt8(branchPairOffset(first: firstIndex, branch: branchIndex)))
         else { return nil }
         return DecodedInstruction(op, rd: first.rd, rs1: first.rs1, rs2: 1, imm: first.imm)
     }
 
-    /// A fused branch pair's first instruction alone (what the out-of-line path runs); any other slot as it is.
-    static func firstOfBranchPair(_ e: DecodedInstruction) -> DecodedInstruction {
-        guard e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue else { return e }
-        let first = branchPairFirsts[Int(e.op.rawValue - Op.addiBeq.rawValue) / branchPairBranches.count]
-        return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
+    /// The stores and the additions that fuse (`Op.swAddi`), in the order of the fused cases.
+    static let storePairFirsts: [Op] = [.sw, .sd, .cSw, .cSd]
+    static let storePairSeconds: [Op] = [.addi, .addiw, .cAddi, .cAddiw]
+
+    /// The fused store pair of the store `first` and the addition `second` (as decoded, or the first of a fused
+    /// branch pair, whose slot keeps the addition's fields), or nil. Places in the lists above by a switch, not a
+    /// table: decoding asks for every instruction it decodes, and a static table costs a call to reach.
+    static func fusedStoreAdd(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        let firstIndex: UInt8
+        switch first.op {
+        case .sw: firstIndex = 0
+        case .sd: firstIndex = 1
+        case .cSw: firstIndex = 2
+        case .cSd: firstIndex = 3
+        default: return nil
+        }
+        let secondIndex: UInt8
+        switch firstOfPair(second).op {
+        case .addi: secondIndex = 0
+        case .addiw: secondIndex = 1
+        case .cAddi: secondIndex = 2
+        case .cAddiw: secondIndex = 3
+        default: return nil
+        }
+        let op = Op(rawValue: Op.swAddi.rawValue + firstIndex * 4 + secondIndex)!
+        return DecodedInstruction(op, rd: 1, rs1: first.rs1, rs2: first.rs2, imm: first.imm)
+    }
+
+    /// A fused branch or store pair's first instruction alone (what the out-of-line path runs); any other slot as
+    /// it is.
+    static func firstOfPair(_ e: DecodedInstruction) -> DecodedInstruction {
+        if e.op.rawValue >= Op.addiBeq.rawValue && e.op.rawValue <= Op.cAndiCBnez.rawValue {
+            let first = branchPairFirsts[branchPairFirst(offset: Int(e.op.rawValue - Op.addiBeq.rawValue))]
+            return DecodedInstruction(first, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        }
+        if e.op.rawValue >= Op.swAddi.rawValue && e.op.rawValue <= Op.cSdCAddiw.rawValue {
+            let first = storePairFirsts[Int(e.op.rawValue - Op.swAddi.rawValue) / storePairSeconds.count]
+            return DecodedInstruction(first, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
+        }
+        return e
     }
 }
 
@@ -687,7 +763,7 @@ extension Decoder {
         case .popRun2, .popRun3, .popRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .cSdRun2, .cSdRun3, .cSdRun4: return DecodedInstruction(.cSd, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
         case .cLdRun2, .cLdRun3, .cLdRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
-        default: return firstOfBranchPair(e)
+        default: return firstOfPair(e)
         }
     }
 }

@@ -308,10 +308,6 @@ extension Hart {
                 x[Int(e.rd)] = x[Int(e.rs1)] &<< x[Int(e.rs2)]
                 pc &+= 4
                 continue
-            case .slt:
-                x[Int(e.rd)] = Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) ? 1 : 0
-                pc &+= 4
-                continue
             case .sltu:
                 x[Int(e.rd)] = x[Int(e.rs1)] < x[Int(e.rs2)] ? 1 : 0
                 pc &+= 4
@@ -322,10 +318,6 @@ extension Hart {
                 continue
             case .srl:
                 x[Int(e.rd)] = x[Int(e.rs1)] &>> x[Int(e.rs2)]
-                pc &+= 4
-                continue
-            case .sra:
-                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(bitPattern: x[Int(e.rs2)]))
                 pc &+= 4
                 continue
             case .or:
@@ -360,48 +352,13 @@ extension Hart {
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &- x[Int(e.rs2)])
                 pc &+= 4
                 continue
-            case .sllw:
-                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
-                    &<< UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
-                pc &+= 4
-                continue
-            case .srlw:
-                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
-                    &>> UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
-                pc &+= 4
-                continue
-            case .sraw:
-                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: x[Int(e.rs1)])
-                    &>> Int32(truncatingIfNeeded: x[Int(e.rs2)])))
-                pc &+= 4
-                continue
 
             case .mul:
                 x[Int(e.rd)] = x[Int(e.rs1)] &* x[Int(e.rs2)]
                 pc &+= 4
                 continue
-            case .mulh:
-                x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)])
-                    .multipliedFullWidth(by: Int64(bitPattern: x[Int(e.rs2)])).high)
-                pc &+= 4
-                continue
-            case .mulhsu:
-                let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
-                let high = a.multipliedFullWidth(by: b).high
-                x[Int(e.rd)] = Int64(bitPattern: a) < 0 ? high &- b : high
-                pc &+= 4
-                continue
-            case .mulhu:
-                x[Int(e.rd)] = x[Int(e.rs1)].multipliedFullWidth(by: x[Int(e.rs2)]).high
-                pc &+= 4
-                continue
             case .div:
                 x[Int(e.rd)] = divide(x[Int(e.rs1)], x[Int(e.rs2)])
-                pc &+= 4
-                continue
-            case .divu:
-                let b = x[Int(e.rs2)]
-                x[Int(e.rd)] = b == 0 ? .max : x[Int(e.rs1)] / b
                 pc &+= 4
                 continue
             case .rem:
@@ -413,26 +370,13 @@ extension Hart {
                 x[Int(e.rd)] = b == 0 ? a : a % b
                 pc &+= 4
                 continue
+            case .sllw:
+                x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
+                    &<< UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
+                pc &+= 4
+                continue
             case .mulw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &* x[Int(e.rs2)])
-                pc &+= 4
-                continue
-            case .divw:
-                x[Int(e.rd)] = divideWord(x[Int(e.rs1)], x[Int(e.rs2)])
-                pc &+= 4
-                continue
-            case .divuw:
-                let a = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), b = UInt32(truncatingIfNeeded: x[Int(e.rs2)])
-                x[Int(e.rd)] = signExtend32(UInt64(b == 0 ? .max : a / b))
-                pc &+= 4
-                continue
-            case .remw:
-                x[Int(e.rd)] = remainderWord(x[Int(e.rs1)], x[Int(e.rs2)])
-                pc &+= 4
-                continue
-            case .remuw:
-                let a = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), b = UInt32(truncatingIfNeeded: x[Int(e.rs2)])
-                x[Int(e.rd)] = signExtend32(UInt64(b == 0 ? a : a % b))
                 pc &+= 4
                 continue
 
@@ -977,30 +921,6 @@ extension Hart {
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
                 continue
-            case .lbuBlt:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lbuBge:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lbuBltu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .lbuBgeu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
-                x[Int(e.rd)] = v
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
             case .lbuCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
@@ -1023,26 +943,6 @@ extension Hart {
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
                 continue
-            case .andiBlt:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .andiBge:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .andiBltu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .andiBgeu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
-                continue
             case .andiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
@@ -1063,26 +963,6 @@ extension Hart {
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
                 continue
-            case .cAndiBlt:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAndiBge:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAndiBltu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
-            case .cAndiBgeu:
-                guard Mode.checksEveryInstruction == false || left >= 1 else { break }
-                x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
-                branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
-                continue
             case .cAndiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
@@ -1092,6 +972,87 @@ extension Hart {
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                continue
+
+            case .swAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                continue
+            case .swAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                continue
+            case .swCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                continue
+            case .swCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                continue
+            case .sdAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                continue
+            case .sdAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                continue
+            case .sdCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                continue
+            case .sdCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                continue
+            case .cSwAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSwAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSwCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSwCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSdAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSdAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                continue
+            case .cSdCAddi:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                continue
+            case .cSdCAddiw:
+                guard Mode.checksEveryInstruction == false || left >= 1,
+                      storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
+                additionAfter(word: true, e, x, 2, 2, &pc, &left)
                 continue
 
             case .lb:
@@ -1233,7 +1194,7 @@ extension Hart {
                 pc &+= 4
                 continue
 
-            case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
+            case .atomic:
                 guard atomicThroughTLB(e.pointer) else { break }
                 pc &+= 4
                 continue
@@ -1298,16 +1259,8 @@ extension Hart {
                 guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
                 pc &+= 4
                 continue
-            case .fmsubD:
-                guard fusedFastPath(e, x, negateProduct: false, negateAddend: true) else { break }
-                pc &+= 4
-                continue
             case .fnmsubD:
                 guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
-                pc &+= 4
-                continue
-            case .fnmaddD:
-                guard fusedFastPath(e, x, negateProduct: true, negateAddend: true) else { break }
                 pc &+= 4
                 continue
             case .fsgnjD:
@@ -1315,19 +1268,6 @@ extension Hart {
                 mstatus |= MStatus.fs
                 let sign: UInt64 = 1 << 63
                 x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
-                pc &+= 4
-                continue
-            case .fsgnjnD:
-                guard mstatus & MStatus.fs != 0 else { break }
-                mstatus |= MStatus.fs
-                let sign: UInt64 = 1 << 63
-                x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (~x[Int(e.rs2)] & sign)
-                pc &+= 4
-                continue
-            case .fsgnjxD:
-                guard mstatus & MStatus.fs != 0 else { break }
-                mstatus |= MStatus.fs
-                x[Int(e.rd)] = x[Int(e.rs1)] ^ (x[Int(e.rs2)] & (1 << 63))
                 pc &+= 4
                 continue
             case .fmvXD:
@@ -1379,7 +1319,7 @@ extension Hart {
                 pageKey = recent.key
                 uncountedCrossings &+= 1
                 continue
-            case .event, .undecoded, .illegal, .system, .fpOther, .breakpoint:
+            case .event, .undecoded, .illegal, .system, .fpOther, .rareInteger, .breakpoint:
                 break
             }
             // An event is due (left < 0) or the instruction at pc needs the out-of-line path.
@@ -1570,18 +1510,21 @@ extension Hart {
         case .sd, .cSd: return store(8)
         case .fsw: return store(4, floatingPoint: true)
         case .fsd, .cFsd: return store(8, floatingPoint: true)
-        case .lrW, .lrD, .scW, .scD, .amoW, .amoD:
-            guard let p = atomicAddress(x[Int(e.rs1)], size: e.op.atomicWidth, kind: e.op.atomicAccess) else { return pc }
-            executeAtomic(e.op, rd: rd, rs2: Int(e.rs2), funct5: e.imm, at: p)
+        case .atomic:
+            let form = AtomicForm(imm: e.imm)
+            guard let p = atomicAddress(x[Int(e.rs1)], size: form.width, kind: form.access) else { return pc }
+            executeAtomic(form, rd: rd, rs2: Int(e.rs2), at: p)
         case .faddD, .fsubD, .fmulD, .fdivD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm, pc) else { return pc }
             x[rd] = doubleArithmetic(e.op, x[Int(e.rs1)], x[Int(e.rs2)], rm)
-        case .fmaddD, .fmsubD, .fnmsubD, .fnmaddD:
+        case .fmaddD, .fnmsubD:
             guard floatingPointEnabled(pc), let rm = roundingMode(e.imm >> 8, pc) else { return pc }
             x[rd] = doubleFusedMultiplyAdd(e.op, x[Int(e.rs1)], x[Int(e.rs2)], x[Int(e.imm & 0xff)], rm)
+        case .rareInteger:
+            x[rd] = rareIntegerResult(e.imm, x[Int(e.rs1)], x[Int(e.rs2)])
         case .fpOther, .feqD, .fltD, .fleD:
             guard floatingPointEnabled(pc), executeFloatingPoint(UInt32(bitPattern: e.imm), pc: pc) else { return pc }
-        case .fsgnjD, .fsgnjnD, .fsgnjxD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
+        case .fsgnjD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
             return pc
         case .zextW4, .zextW6, .zextW8, .shiftAdd4, .shiftAdd6, .shiftAdd8:
@@ -1656,6 +1599,19 @@ extension Hart {
         } else {
             pc &+= first &+ Branch.length
         }
+    }
+
+    /// The addition of a fused store pair (`Op.swAddi`), after its store (`first` bytes, at pc) ran: the addition
+    /// (`second` bytes) is the slot `first` bytes on; counted by the count the pair's slot holds (rd).
+    @inline(__always)
+    func additionAfter(word: Bool, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
+                       _ second: UInt64, _ pc: inout UInt64, _ left: inout Int) {
+        left &-= Int(truncatingIfNeeded: e.rd)
+        // Slots are 8 bytes per halfword.
+        let addition = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
+        let sum = x[Int(addition.rs1)] &+ immediate(addition)
+        x[Int(addition.rd)] = word ? signExtend32(sum) : sum
+        pc &+= first &+ second
     }
 
     // MARK: Floating-point fast paths
@@ -1845,6 +1801,29 @@ extension Hart {
 
     // MARK: Integer helpers
 
+    /// An `Op.rareInteger` slot's result (`RareIntegerOperation`, from the slot's imm) for operands `a` (rs1) and
+    /// `b` (rs2): out of line.
+    func rareIntegerResult(_ operation: Int32, _ a: UInt64, _ b: UInt64) -> UInt64 {
+        let a32 = UInt32(truncatingIfNeeded: a), b32 = UInt32(truncatingIfNeeded: b)
+        switch RareIntegerOperation(rawValue: operation).unsafelyUnwrapped {
+        case .mulh:
+            return UInt64(bitPattern: Int64(bitPattern: a).multipliedFullWidth(by: Int64(bitPattern: b)).high)
+        case .mulhsu:
+            let high = a.multipliedFullWidth(by: b).high
+            return Int64(bitPattern: a) < 0 ? high &- b : high
+        case .mulhu: return a.multipliedFullWidth(by: b).high
+        case .divu: return b == 0 ? .max : a / b
+        case .divw: return divideWord(a, b)
+        case .divuw: return signExtend32(UInt64(b32 == 0 ? .max : a32 / b32))
+        case .remw: return remainderWord(a, b)
+        case .remuw: return signExtend32(UInt64(b32 == 0 ? a32 : a32 % b32))
+        case .slt: return Int64(bitPattern: a) < Int64(bitPattern: b) ? 1 : 0
+        case .sra: return UInt64(bitPattern: Int64(bitPattern: a) &>> Int64(bitPattern: b))
+        case .srlw: return signExtend32(UInt64(a32 &>> b32))
+        case .sraw: return UInt64(bitPattern: Int64(Int32(bitPattern: a32) &>> Int32(bitPattern: b32)))
+        }
+    }
+
     @inline(__always)
     func divide(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let sa = Int64(bitPattern: a), sb = Int64(bitPattern: b)
@@ -1881,12 +1860,12 @@ extension Hart {
     /// loop stays small.
     @inline(never)
     func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
-        let op = e.pointee.op
-        let size = op.atomicWidth
+        let form = AtomicForm(imm: e.pointee.imm)
+        let size = form.width
         let address = regs[Int(e.pointee.rs1)]
         guard address & (size &- 1) == 0,
-              let p = hostAddress(op.atomicAccess == .load ? loadTLB : storeTLB, address, size) else { return false }
-        executeAtomic(op, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), funct5: e.pointee.imm, at: p)
+              let p = hostAddress(form.access == .load ? loadTLB : storeTLB, address, size) else { return false }
+        executeAtomic(form, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), at: p)
         return true
     }
 
@@ -1914,24 +1893,24 @@ extension Hart {
     /// LR, SC or an AMO at its host address `p` (aligned, in RAM, permission checked): the one definition
     /// behind the loop's TLB path and the out-of-line path.
     @inline(__always)
-    func executeAtomic(_ op: Op, rd: Int, rs2: Int, funct5: Int32, at p: UnsafeMutableRawPointer) {
+    func executeAtomic(_ form: AtomicForm, rd: Int, rs2: Int, at p: UnsafeMutableRawPointer) {
         let x = regs
-        let word = op.atomicWidth == 4
+        let word = form.width == 4
         let old = word ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-        switch op {
-        case .lrW, .lrD:
+        switch form.funct5 {
+        case AtomicForm.loadReserved:
             reservation = UInt64(UInt(bitPattern: p))
             x[rd] = old
-        case .scW, .scD:
+        case AtomicForm.storeConditional:
             if reservation == UInt64(UInt(bitPattern: p)) {
-                writeLittleEndian(p, size: op.atomicWidth, value: x[rs2])
+                writeLittleEndian(p, size: form.width, value: x[rs2])
                 x[rd] = 0
             } else {
                 x[rd] = 1
             }
             reservation = .max
         default:
-            writeLittleEndian(p, size: op.atomicWidth, value: atomicOperation(funct5, old, x[rs2], word: word))
+            writeLittleEndian(p, size: form.width, value: atomicOperation(form.funct5, old, x[rs2], word: word))
             x[rd] = old
         }
     }

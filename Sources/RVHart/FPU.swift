@@ -136,10 +136,8 @@ extension Hart {
 
     @inline(__always)
     func doubleFusedMultiplyAdd(_ op: Op, _ a: UInt64, _ b: UInt64, _ c: UInt64, _ rm: UInt64) -> UInt64 {
-        let negateProduct = op == .fnmsubD || op == .fnmaddD
-        let negateAddend = op == .fmsubD || op == .fnmaddD
-        return fusedMultiplyAdd(a, b, c, negateProduct: negateProduct, negateAddend: negateAddend, format: .double,
-                                rm: rm)
+        // fmadd.d or fnmsub.d (fmsub.d and fnmadd.d are `fpOther`).
+        fusedMultiplyAdd(a, b, c, negateProduct: op == .fnmsubD, negateAddend: false, format: .double, rm: rm)
     }
 
     @inline(never)
@@ -185,7 +183,7 @@ extension Hart {
 
     // MARK: Everything else
 
-    /// Executes an OP-FP or single-precision FMA instruction the loop does not handle itself (the encoding
+    /// Executes an OP-FP instruction, a single-precision FMA, fmsub.d or fnmadd.d the loop does not handle itself (the encoding
     /// was validated by the decoder). Returns false with a trap raised.
     @inline(never)
     func executeFloatingPoint(_ raw: UInt32, pc: UInt64) -> Bool {
@@ -214,10 +212,10 @@ extension Hart {
         var flags: UInt64 = 0
         defer { fflags |= flags }
 
-        if opcode != 0x53 {  // single-precision FMA
-            let c = unbox(regs[RegisterFile.fpBase + Int(raw >> 27)])
-            setFloat(fusedMultiplyAdd(a, b, c, negateProduct: opcode == 0x4b || opcode == 0x4f,
-                                      negateAddend: opcode == 0x47 || opcode == 0x4f, format: .single, rm: rm))
+        if opcode != 0x53 {  // FMA
+            let f3 = regs[RegisterFile.fpBase + Int(raw >> 27)]
+            setFloat(fusedMultiplyAdd(a, b, isDouble ? f3 : unbox(f3), negateProduct: opcode == 0x4b || opcode == 0x4f,
+                                      negateAddend: opcode == 0x47 || opcode == 0x4f, format: format, rm: rm))
             return true
         }
         switch raw >> 27 {

@@ -87,10 +87,10 @@ extension Hart {
         case .lb, .lh, .lw, .cLw, .ld, .cLd, .lbu, .lhu, .lwu, .flw, .fld, .cFld, .cLdRun2, .cLdRun3, .cLdRun4,
              .popRun2, .popRun3, .popRun4, .popReturn3, .popReturn4: kind = .load
         case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd, .cSdRun2, .cSdRun3, .cSdRun4: kind = .store
-        case .lrW, .lrD, .scW, .scD, .amoW, .amoD: kind = .atomic
+        case .atomic: kind = .atomic
         case .system, .sstatusSetClear: kind = .system
         case .breakpoint: kind = .breakpoint
-        case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fmsubD, .fnmsubD, .fnmaddD, .fpOther: kind = .floatingPoint
+        case .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fpOther: kind = .floatingPoint
         default: kind = .other
         }
         counters.slowSteps[kind.rawValue] &+= 1

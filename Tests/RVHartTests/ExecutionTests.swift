@@ -466,6 +466,117 @@ final class ExecutionTests: XCTestCase {
         }
     }
 
+    /// c.sw, c.sd, c.addi and c.addiw (registers x8-x15 for the primed fields).
+    private func cStore(doubleword: Bool, _ rs2: UInt16, _ rs1: UInt16, _ offset: UInt16) -> UInt16 {
+        let high = doubleword ? (offset >> 6 & 3) << 5 : (offset >> 2 & 1) << 6 | (offset >> 6 & 1) << 5
+        return (doubleword ? 7 : 6) << 13 | (offset >> 3 & 7) << 10 | (rs1 - 8) << 7 | high | (rs2 - 8) << 2
+    }
+
+    private func cAddi(word: Bool, _ rd: UInt16, _ imm: Int16) -> UInt16 {
+        let u = UInt16(bitPattern: imm)
+        return (word ? 1 : 0) << 13 | (u >> 5 & 1) << 12 | rd << 7 | (u & 0x1f) << 2 | 1
+    }
+
+    /// A loop of stores each followed by an addition: sw + addi, sd + addiw, c.sw + c.addi, c.sd + c.addiw, sw + the
+    /// c.addi of a fused branch pair, sd + addi fuse (`Op.swAddi`); sd + add does not. Code at RAM base, data at
+    /// +0x2000 (another page: a store into a code page always leaves the fast path); x14 counts wrong branches.
+    private func loadFusedStorePairs(into machine: TestMachine? = nil) {
+        let m = machine ?? self.m
+        let base = TestMachine.ramBase
+        func halves(_ word: UInt32) -> [UInt16] { [UInt16(word & 0xffff), UInt16(word >> 16)] }
+        let code: [UInt16] = halves(Asm.sw(10, 8)) + halves(Asm.addi(8, 8, 4))  // 00
+            + halves(Asm.sd(11, 9)) + halves(Asm.addiw(11, 11, 3))  // 08
+            + [cStore(doubleword: false, 10, 9, 4), cAddi(word: false, 10, 1)]  // 10
+            + [cStore(doubleword: true, 11, 9, 8), cAddi(word: true, 12, -1)]  // 14
+            + halves(Asm.sw(12, 9, 12)) + [cAddi(word: false, 13, 1)]  // 18
+            + halves(Asm.b(funct3: 1, rs1: 13, rs2: 0, offset: 8))  // 1e: bne x13, x0 -> 26
+            + halves(Asm.addi(14, 14, 1))  // 22
+            + halves(Asm.sd(10, 9, 16)) + halves(Asm.add(15, 15, 10))  // 26
+            + halves(Asm.sd(15, 9, 24)) + halves(Asm.addi(8, 8, -4))  // 2e
+            + halves(Asm.jal(rd: 0, offset: -0x36))  // 36
+        m.put16(code, at: base)
+        m.set(8, base + 0x2000)
+        m.set(9, base + 0x2100)
+        m.set(10, 0x1234_5678_9abc_def0)
+        m.set(11, 0x7fff_fff0)
+        m.hart.pc = base
+    }
+
+    func testFusedStorePairsStopExactlyBetweenTheirInstructions() {
+        // The reference: one instruction per run, so no pair ever runs as one.
+        loadFusedStorePairs()
+        func state(_ m: TestMachine) -> [UInt64] {
+            [m.hart.pc] + (8...15).map { m.x($0) } + (0..<4).map { m.read64(TestMachine.ramBase + 0x2100 + 8 * $0) }
+                + [m.read64(TestMachine.ramBase + 0x2000)]
+        }
+        var trace: [[UInt64]] = []
+        for _ in 0..<16_000 {
+            trace.append(state(m))
+            m.step(1)
+        }
+        // Budgets ending between the two instructions of pairs, in both dispatch modes (near and far events).
+        let fused = TestMachine()
+        loadFusedStorePairs(into: fused)
+        var total: UInt64 = 0
+        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1] {
+            XCTAssertEqual(fused.hart.run(budget: budget, globalCount: total), .budgetExhausted)
+            total += budget
+            XCTAssertEqual(fused.hart.retired, total)
+            XCTAssertEqual(state(fused), trace[Int(total)], "after \(total)")
+        }
+        XCTAssertEqual(fused.x(14), 0, "no branch fell through wrongly")
+        XCTAssertEqual(fused.x(13), (total + 6) / 16, "its c.addi is the 10th of 16 instructions an iteration")
+    }
+
+    func testOwnStoreAndBreakpointOnTheAdditionOfAFusedStorePair() {
+        // sw x3, 0(x2); addi x11, x11, 1; jal back: the pair runs fused while x2 points at data. Then a breakpoint
+        // on the addi stops the pair between its two instructions; then x2 points at the addi, and the store turns it
+        // into addi x11, x11, 100, which the next run must execute.
+        let base = TestMachine.ramBase
+        m.put([Asm.sw(3, 2), Asm.addi(11, 11, 1), Asm.jal(rd: 0, offset: -8)])
+        m.set(2, base + 0x2000)
+        m.set(3, UInt64(Asm.addi(11, 11, 100)))
+        XCTAssertEqual(m.run(3000), .budgetExhausted)
+        XCTAssertEqual(m.x(11), 1000)
+        m.hart.addBreakpoint(base + 4)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual(m.hart.pc, base + 4)
+        XCTAssertEqual(m.x(11), 1000)
+        m.hart.removeBreakpoint(base + 4)
+        XCTAssertEqual(m.run(2), .budgetExhausted)  // the addi, the jal
+        XCTAssertEqual(m.x(11), 1001)
+        m.set(2, base + 4)
+        XCTAssertEqual(m.run(2), .budgetExhausted)  // the store into the addi, then the new addi
+        XCTAssertEqual(m.x(11), 1101)
+        XCTAssertEqual(m.hart.pc, base + 8)
+    }
+
+    func testFaultingStoreOfAFusedStorePairRunsNeitherInstruction() {
+        // sd x4, 0(x5); addi x9, x9, 1; back: the pair runs fused while x5 points at RAM. Then x5 points at nothing:
+        // the store's access fault leaves x9 and pc at the sd; every instruction retired after it is one of the
+        // handler's nops. Near the budget's end and far from it.
+        let nops = TestMachine.ramBase + 0x1_0000
+        for budget: UInt64 in [2, 3000] {
+            m.put([Asm.sd(4, 5), Asm.addi(9, 9, 1), Asm.jal(rd: 0, offset: -8)])
+            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
+            m.hart.mtvec = nops
+            m.set(5, TestMachine.ramBase + 0x2000)
+            m.set(9, 0)
+            m.hart.pc = TestMachine.ramBase
+            XCTAssertEqual(m.run(3000), .budgetExhausted)
+            XCTAssertEqual(m.x(9), 1000)
+            let before = m.hart.retired
+            m.set(5, 0x7000_0000)
+            XCTAssertEqual(m.run(budget), .budgetExhausted)
+            XCTAssertEqual(m.hart.mcause, Cause.storeAccess)
+            XCTAssertEqual(m.hart.mepc, TestMachine.ramBase)
+            XCTAssertEqual(m.hart.mtval, 0x7000_0000)
+            XCTAssertEqual(m.x(9), 1000)
+            XCTAssertEqual(m.hart.pc, nops + 4 * (m.hart.retired - before), "budget \(budget)")
+            XCTAssertGreaterThan(m.hart.retired, before)
+        }
+    }
+
     func testOwnStoresToCodeAreSeen() {
         // The program overwrites its own next instruction (addi x1, x0, 1 -> addi x1, x0, 2).
         let replacement = Asm.addi(1, 0, 2)
