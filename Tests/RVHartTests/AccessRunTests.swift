@@ -58,6 +58,9 @@ final class AccessRunTests: XCTestCase {
         m.hart.pc = TestMachine.ramBase
     }
 
+    /// Budgets that end inside runs, in both dispatch modes (near and far events).
+    private let budgets: [UInt64] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3]
+
     private func stackState(_ m: TestMachine) -> [UInt64] {
         [m.hart.pc] + (1...11).map { m.x($0) } + (0..<4).map { m.read64(TestMachine.ramBase + 0x37e0 + 8 * $0) }
             + (0..<2).map { m.read64(TestMachine.ramBase + 0x37f0 + 8 * $0) }
@@ -77,21 +80,9 @@ final class AccessRunTests: XCTestCase {
     }
 
     func testPushesAndPopsStopExactlyBetweenTheirInstructions() {
-        loadPushesAndPops()
-        var trace: [[UInt64]] = []
-        for _ in 0..<16_000 {
-            trace.append(stackState(m))
-            m.step(1)
-        }
-        let runs = TestMachine()
-        loadPushesAndPops(into: runs)
-        var total: UInt64 = 0
-        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
-            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
-            total += budget
-            XCTAssertEqual(runs.hart.retired, total)
-            XCTAssertEqual(stackState(runs), trace[Int(total)], "after \(total)")
-        }
+        let runs = m.assertBudgetsMatchSingleSteps(budgets, load: { self.loadPushesAndPops(into: $0) },
+                                                   state: stackState)
+        let total = runs.hart.retired
         XCTAssertEqual(runs.x(2), TestMachine.ramBase + 0x3800 - (total % 17 >= 1 && total % 17 <= 8 ? 32 : 0)
                        - (total % 17 >= 11 && total % 17 <= 15 ? 16 : 0), "sp")
     }
@@ -123,21 +114,7 @@ final class AccessRunTests: XCTestCase {
         }
         XCTAssertEqual([op(0x40), op(0x48), op(0x60), op(0x66), op(0x84)],
                        [.pushRun3, .popReturn4, .pushRun2, .popReturn3, .popReturn2])
-        loadCalls()
-        var trace: [[UInt64]] = []
-        for _ in 0..<16_000 {
-            trace.append(stackState(m))
-            m.step(1)
-        }
-        let runs = TestMachine()
-        loadCalls(into: runs)
-        var total: UInt64 = 0
-        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
-            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
-            total += budget
-            XCTAssertEqual(runs.hart.retired, total)
-            XCTAssertEqual(stackState(runs), trace[Int(total)], "after \(total)")
-        }
+        m.assertBudgetsMatchSingleSteps(budgets, load: { self.loadCalls(into: $0) }, state: stackState)
     }
 
     func testBreakpointOnTheReturnOfAPop() {
@@ -227,23 +204,7 @@ final class AccessRunTests: XCTestCase {
     }
 
     func testAccessRunsStopExactlyBetweenTheirInstructions() {
-        // The reference: one instruction per run, so no run ever runs as one.
-        loadRuns()
-        var trace: [[UInt64]] = []
-        for _ in 0..<16_000 {
-            trace.append(state(m))
-            m.step(1)
-        }
-        // Budgets ending inside runs, in both dispatch modes (near and far events).
-        let runs = TestMachine()
-        loadRuns(into: runs)
-        var total: UInt64 = 0
-        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 1, 1, 1, 4000, 2, 3] {
-            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted)
-            total += budget
-            XCTAssertEqual(runs.hart.retired, total)
-            XCTAssertEqual(state(runs), trace[Int(total)], "after \(total)")
-        }
+        m.assertBudgetsMatchSingleSteps(budgets, load: { self.loadRuns(into: $0) }, state: state)
     }
 
     func testBreakpointAndOwnStoreInsideARun() {

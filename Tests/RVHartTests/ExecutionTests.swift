@@ -396,23 +396,9 @@ final class ExecutionTests: XCTestCase {
     }
 
     func testFusedBranchPairsStopExactlyBetweenTheirInstructions() {
-        // The reference: one instruction per run, so no pair ever runs as one.
-        loadFusedBranchPairs()
-        var trace: [[UInt64]] = []
-        for _ in 0..<16_000 {
-            trace.append([m.hart.pc] + (1...12).map { m.x($0) })
-            m.step(1)
-        }
-        // Budgets ending between the two instructions of pairs, in both dispatch modes (near and far events).
-        let fused = TestMachine()
-        loadFusedBranchPairs(into: fused)
-        var total: UInt64 = 0
-        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1] {
-            XCTAssertEqual(fused.hart.run(budget: budget, globalCount: total), .budgetExhausted)
-            total += budget
-            XCTAssertEqual(fused.hart.retired, total)
-            XCTAssertEqual([fused.hart.pc] + (1...12).map { fused.x($0) }, trace[Int(total)], "after \(total)")
-        }
+        let fused = m.assertBudgetsMatchSingleSteps(
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1],
+            load: { self.loadFusedBranchPairs(into: $0) }, state: { m in [m.hart.pc] + (1...12).map { m.x($0) } })
         XCTAssertEqual(fused.x(9), 0, "no branch fell through wrongly")
         XCTAssertEqual(fused.x(3), 0x7f)
     }
@@ -503,27 +489,13 @@ final class ExecutionTests: XCTestCase {
     }
 
     func testFusedStorePairsStopExactlyBetweenTheirInstructions() {
-        // The reference: one instruction per run, so no pair ever runs as one.
-        loadFusedStorePairs()
-        func state(_ m: TestMachine) -> [UInt64] {
-            [m.hart.pc] + (8...15).map { m.x($0) } + (0..<4).map { m.read64(TestMachine.ramBase + 0x2100 + 8 * $0) }
-                + [m.read64(TestMachine.ramBase + 0x2000)]
-        }
-        var trace: [[UInt64]] = []
-        for _ in 0..<16_000 {
-            trace.append(state(m))
-            m.step(1)
-        }
-        // Budgets ending between the two instructions of pairs, in both dispatch modes (near and far events).
-        let fused = TestMachine()
-        loadFusedStorePairs(into: fused)
-        var total: UInt64 = 0
-        for budget: UInt64 in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1] {
-            XCTAssertEqual(fused.hart.run(budget: budget, globalCount: total), .budgetExhausted)
-            total += budget
-            XCTAssertEqual(fused.hart.retired, total)
-            XCTAssertEqual(state(fused), trace[Int(total)], "after \(total)")
-        }
+        let fused = m.assertBudgetsMatchSingleSteps(
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1],
+            load: { self.loadFusedStorePairs(into: $0) }, state: { m in
+                [m.hart.pc] + (8...15).map { m.x($0) } + (0..<4).map { m.read64(TestMachine.ramBase + 0x2100 + 8 * $0) }
+                    + [m.read64(TestMachine.ramBase + 0x2000)]
+            })
+        let total = fused.hart.retired
         XCTAssertEqual(fused.x(14), 0, "no branch fell through wrongly")
         XCTAssertEqual(fused.x(13), (total + 6) / 16, "its c.addi is the 10th of 16 instructions an iteration")
     }

@@ -153,6 +153,33 @@ final class TestMachine {
         return reason
     }
 
+    /// Asserts that a machine loaded by `load` and run with each of `budgets` in turn (budgets that end between the
+    /// instructions of fused slots, in both dispatch modes: near and far events) is after each where single steps of
+    /// this machine, loaded the same way (one instruction per run, so no fused slot ever runs as one), left it, by
+    /// `state`. Returns the machine run by budgets, for the test's own checks at the end.
+    @discardableResult
+    func assertBudgetsMatchSingleSteps(_ budgets: [UInt64], load: (TestMachine) -> Void,
+                                       state: (TestMachine) -> [UInt64],
+                                       file: StaticString = #filePath, line: UInt = #line) -> TestMachine {
+        load(self)
+        let steps = budgets.reduce(0, +)
+        var trace: [[UInt64]] = []
+        for _ in 0...steps {
+            trace.append(state(self))
+            step(1, file: file, line: line)
+        }
+        let runs = TestMachine()
+        load(runs)
+        var total: UInt64 = 0
+        for budget in budgets {
+            XCTAssertEqual(runs.hart.run(budget: budget, globalCount: total), .budgetExhausted, file: file, line: line)
+            total += budget
+            XCTAssertEqual(runs.hart.retired, total, file: file, line: line)
+            XCTAssertEqual(state(runs), trace[Int(total)], "after \(total)", file: file, line: line)
+        }
+        return runs
+    }
+
     /// Puts `program` at RAM base, runs it to the end (count = number of words) and returns the hart.
     func execute(_ program: [UInt32], file: StaticString = #filePath, line: UInt = #line) {
         put(program)
