@@ -69,10 +69,7 @@ final class AccessRunTests: XCTestCase {
     func testPushesAndPopsAreDecodedWithTheirStackAdjustment() {
         loadPushesAndPops()
         m.step(20)
-        let page = UInt64(TestMachine.ramBase)
-        func op(_ offset: UInt64) -> Op? {
-            m.hart.codePages[m.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
-        }
+        func op(_ offset: UInt64) -> Op? { m.decodedOp(at: TestMachine.ramBase + offset) }
         // The save of sp is not part of the push before it; it pairs with the addition after it (a fused store pair).
         XCTAssertEqual([op(0), op(6), op(0xc), op(0x14)], [.pushRun3, .cSdCAddi, .popRun3, .pushRun2],
                        "a save of sp ends a push")
@@ -108,10 +105,7 @@ final class AccessRunTests: XCTestCase {
         let decoded = TestMachine()
         loadCalls(into: decoded)
         decoded.step(30)
-        let page = UInt64(TestMachine.ramBase)
-        func op(_ offset: UInt64) -> Op? {
-            decoded.hart.codePages[decoded.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
-        }
+        func op(_ offset: UInt64) -> Op? { decoded.decodedOp(at: TestMachine.ramBase + offset) }
         XCTAssertEqual([op(0x40), op(0x48), op(0x60), op(0x66), op(0x84)],
                        [.pushRun3, .popReturn4, .pushRun2, .popReturn3, .popReturn2])
         m.assertBudgetsMatchSingleSteps(budgets, load: { self.loadCalls(into: $0) }, state: stackState)
@@ -191,10 +185,7 @@ final class AccessRunTests: XCTestCase {
         loadRuns()
         m.step(20)
         XCTAssertEqual(m.hart.retired, 20)
-        let page = UInt64(TestMachine.ramBase)
-        func op(_ offset: UInt64) -> Op? {
-            m.hart.codePages[m.hart.codeIndex(page + offset)!].map { $0[Int(offset >> 1)].op }
-        }
+        func op(_ offset: UInt64) -> Op? { m.decodedOp(at: TestMachine.ramBase + offset) }
         XCTAssertEqual([op(0), op(2), op(4), op(6)], [.cSdRun4, .cSdRun3, .cSdRun2, .cSd])
         XCTAssertEqual([op(8), op(0xa), op(0xc)], [.cLdRun3, .cLdRun2, .cLd])
         XCTAssertEqual([op(0x10), op(0x14)], [.cSdRun2, .cLdRun2])

@@ -153,6 +153,11 @@ final class TestMachine {
         return reason
     }
 
+    /// The operation decoded for the instruction at `address` (RAM), nil while its page is not decoded.
+    func decodedOp(at address: UInt64) -> Op? {
+        hart.codePages[hart.codeIndex(address)!].map { $0[Int((address & 0xfff) >> 1)].op }
+    }
+
     /// Asserts that a machine loaded by `load` and run with each of `budgets` in turn (budgets that end between the
     /// instructions of fused slots, in both dispatch modes: near and far events) is after each where single steps of
     /// this machine, loaded the same way (one instruction per run, so no fused slot ever runs as one), left it, by
