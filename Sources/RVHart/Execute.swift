@@ -180,7 +180,10 @@ extension Hart {
         var pc = pcInOut, pageKey = pageKeyInOut, left = leftInOut
         let x = regs
         let eventSlot = self.eventSlot
-        // The load TLB; the store TLB follows it (`TLBLayout`). Changes only in slow steps.
+        // The load TLB; the store TLB follows it (`TLBLayout`). Changes only in slow steps. Read again after every
+        // call the loop makes, so that it is never live across one: across a call only 4 host registers survive,
+        // fewer than the loop's values (pc, the count, the page key, the register file, the dispatch table); live
+        // across the calls, it went to the stack, one more load in every load and store handler.
         var dataTLB = loadTLB
 
         while true {
@@ -1196,10 +1199,12 @@ extension Hart {
 
             case .atomic:
                 guard atomicThroughTLB(e.pointer) else { break }
+                dataTLB = loadTLB
                 pc &+= 4
                 continue
             case .sstatusSetClear:
                 guard setOrClearStatusInline(e.pointer) else { break }
+                dataTLB = loadTLB
                 pc &+= 4
                 continue
 
@@ -1257,10 +1262,12 @@ extension Hart {
                 continue
             case .fmaddD:
                 guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
+                dataTLB = loadTLB  // after fma, a call
                 pc &+= 4
                 continue
             case .fnmsubD:
                 guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
+                dataTLB = loadTLB  // after fma, a call
                 pc &+= 4
                 continue
             case .fsgnjD:
