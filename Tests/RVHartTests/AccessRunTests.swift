@@ -130,8 +130,7 @@ final class AccessRunTests: XCTestCase {
         for budget: UInt64 in [3, 3000] {
             loadPushesAndPops()
             XCTAssertEqual(m.run(34), .budgetExhausted)  // twice round the loop, the push decoded as one
-            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
-            m.hart.mtvec = nops
+            m.installHandler(at: nops, nops: 4096)
             m.set(2, end + 8)
             let before = m.hart.retired
             XCTAssertEqual(m.run(budget), .budgetExhausted)
@@ -252,8 +251,7 @@ final class AccessRunTests: XCTestCase {
         let end = TestMachine.ramBase + TestMachine.ramSize
         for budget: UInt64 in [2, 3000] {
             m.put16([cSd(8, 0, 10), cSd(9, 8, 10)] + halves(Asm.jal(rd: 0, offset: -4)), at: TestMachine.ramBase)
-            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
-            m.hart.mtvec = nops
+            m.installHandler(at: nops, nops: 4096)
             m.set(10, TestMachine.ramBase + 0x2800)
             m.set(8, 0x8888)
             m.set(9, 0x9999)

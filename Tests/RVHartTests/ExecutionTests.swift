@@ -431,8 +431,7 @@ final class ExecutionTests: XCTestCase {
         for budget: UInt64 in [2, 3000] {
             m.put([Asm.ld(4, 5), Asm.b(funct3: 1, rs1: 4, rs2: 0, offset: 8), Asm.addi(9, 9, 1),
                    Asm.jal(rd: 0, offset: -12)])
-            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
-            m.hart.mtvec = nops
+            m.installHandler(at: nops, nops: 4096)
             m.set(5, TestMachine.ramBase + 0x800)
             m.set(9, 0)
             m.hart.pc = TestMachine.ramBase
@@ -530,8 +529,7 @@ final class ExecutionTests: XCTestCase {
         let nops = TestMachine.ramBase + 0x1_0000
         for budget: UInt64 in [2, 3000] {
             m.put([Asm.sd(4, 5), Asm.addi(9, 9, 1), Asm.jal(rd: 0, offset: -8)])
-            m.put([UInt32](repeating: Asm.nop, count: 4096), at: nops)
-            m.hart.mtvec = nops
+            m.installHandler(at: nops, nops: 4096)
             m.set(5, TestMachine.ramBase + 0x2000)
             m.set(9, 0)
             m.hart.pc = TestMachine.ramBase

@@ -198,9 +198,10 @@ final class TestMachine {
     func x(_ register: Int) -> UInt64 { hart.register(register) }
     func csr(_ number: Int) -> UInt64 { hart.readCSR(UInt16(number)) ?? 0xdead }
 
-    /// Points mtvec (or stvec) at `handler` and fills it with nops.
-    func installHandler(at handler: UInt64, mode: PrivilegeMode = .machine) {
-        put([Asm.nop, Asm.nop, Asm.nop, Asm.nop], at: handler)
+    /// Points mtvec (or stvec) at `handler` and fills it with `nops` nops (enough of them, and every instruction
+    /// retired after a trap is one of them: pc tells how many ran).
+    func installHandler(at handler: UInt64, mode: PrivilegeMode = .machine, nops: Int = 4) {
+        put([UInt32](repeating: Asm.nop, count: nops), at: handler)
         if mode == .machine { hart.mtvec = handler } else { hart.stvec = handler }
     }
 }
