@@ -337,12 +337,9 @@ final class SequencerTests: XCTestCase {
     }
 
     func testFinisherExitEndsTheRunWithTheGuestsStatus() {
-        let transport = FakeTransport()
         var config = machine(harts: 1)
         config.devices.append(.with { $0.kind = .finisher; $0.base = 0x10_0000; $0.size = 0x1000 })
-        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, sequencer) = startedSequencer(config)
         sequencer.receive(envelope(from: 100, .mmioRequest(.with {
             $0.address = 0x10_0000; $0.size = 4; $0.write = true; $0.value = 0x2A3333; $0.executed = 7; $0.posted = true
         })))
@@ -572,12 +569,9 @@ final class SequencerTests: XCTestCase {
     /// A write a hart posted as setting a declared register (an IPI) raises the target's line at its turn; a device
     /// whose answer does not declare the value written stops the run, naming the write.
     func testPostedWritesToRegistersSetByWritesAreCheckedAgainstTheDevicesAnswer() {
-        let transport = FakeTransport()
         var config = machine(harts: 2)
         config.devices[0].writesWait = true
-        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, sequencer) = startedSequencer(config)
         func msip(_ hart: UInt32, _ value: UInt64) -> Rrvm_StableRead {
             .with { $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = value; $0.setByWriteMask = 1; $0.lineMipBit = 3; $0.lineHart = hart }
         }
@@ -701,12 +695,9 @@ final class SequencerTests: XCTestCase {
     /// The check of a posted write applies to each register of a declared array (the PLIC's priorities): the answer
     /// must declare the value written in that register's place.
     func testPostedWritesToAnArrayOfRegistersAreCheckedRegisterByRegister() {
-        let transport = FakeTransport()
         var config = machine(harts: 1)
         config.devices[0].writesWait = true
-        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, sequencer) = startedSequencer(config)
         func priorities(_ values: [UInt64]) -> [Rrvm_StableRead] {
             [.with { $0.offset = 4; $0.size = 4; $0.value = values[0]; $0.moreValues = Array(values.dropFirst()); $0.stride = 4; $0.setByWriteMask = 7 }]
         }
@@ -729,12 +720,9 @@ final class SequencerTests: XCTestCase {
     /// A write a hart posted as one that keeps the declaration (a PLIC completion) must find the device declaring the
     /// same again; otherwise the run stops, naming the write.
     func testPostedWritesThatKeepTheDeclarationAreCheckedAgainstTheDevicesAnswer() {
-        let transport = FakeTransport()
         var config = machine(harts: 1)
         config.devices[1].writesWait = true
-        let sequencer = Sequencer(config: config, transport: transport, journal: nil)
-        sequencer.start()
-        _ = transport.take()
+        let (transport, sequencer) = startedSequencer(config)
         let priority: Rrvm_StableRead = .with { $0.offset = 4; $0.size = 4; $0.value = 1; $0.setByWriteMask = 7; $0.keptByWritesTo = [0x20_0004] }
         // A claim (waited) brings the declaration.
         sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0xc20_0004; $0.size = 4; $0.executed = 1 })))
@@ -804,6 +792,15 @@ func answerWhereTheUARTLineFollowsTheByte(_ operation: Rrvm_Envelope) -> Rrvm_De
         done.sourceLevels = [.with { $0.source = 10; $0.level = operation.deviceAccess.value & 1 == 1 }]
     }
     return done
+}
+
+/// A sequencer of `config`, without a journal, that has started (its first Run taken), with its transport.
+func startedSequencer(_ config: Rrvm_MachineConfig) -> (FakeTransport, Sequencer) {
+    let transport = FakeTransport()
+    let sequencer = Sequencer(config: config, transport: transport, journal: nil)
+    sequencer.start()
+    _ = transport.take()
+    return (transport, sequencer)
 }
 
 /// A sequencer of `harts` harts that has started (its first Run taken), with its transport and journal.
