@@ -407,7 +407,9 @@ public final class Sequencer {
                 settle()
                 return
             }
-            if !allForetoldAnswered(devices: [next.device]), !next.answeredByHart, !isCachedRead(next), !canForetell(next) {
+            // Where the device's declaration foretells this write's answer (looked up once: nothing below changes it).
+            let foretellable = foretoldRegister(next)
+            if !allForetoldAnswered(devices: [next.device]), !next.answeredByHart, !isCachedRead(next), foretellable == nil {
                 // An operation the device must see waits at the head of the queue until that device has answered
                 // the writes foretold before it (the device's answers come in order).
                 return awaitForetoldAnswers()
@@ -438,8 +440,8 @@ public final class Sequencer {
                 }
                 continue
             }
-            if canForetell(next) {
-                foretell(next)
+            if let foretellable {
+                foretell(next, register: foretellable)
                 continue
             }
             inFlight = next
@@ -524,15 +526,13 @@ public final class Sequencer {
         return (entry, index, register)
     }
 
-    private func canForetell(_ work: DeviceWork) -> Bool { foretoldRegister(work) != nil }
-
     /// A write whose answer the device's declaration foretells: logged (marked foretold) and sent to the device
     /// without waking it, and its answer applied now as the declaration says: the register holds the value written
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: DeviceWork) {
-        guard let (entry, index, register) = foretoldRegister(work) else { return }
+    private func foretell(_ work: DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
+        let (entry, index, register) = place
         var envelope = work.envelope
         envelope.deviceAccess.foretold = true
         statistics.deviceOperations += 1
