@@ -8,6 +8,9 @@ enum CodePage {
     static let straightLineLimit = slots
     /// How far (in bytes) decoding an instruction also decodes those that follow it.
     static let decodeAhead = 64
+    /// How far (in bytes) before one of its instructions a fused slot (a pair or a run, `fusePairs`) may start: it
+    /// spans at most 8 bytes. A store into code or a breakpoint resets the slots this far back too.
+    static let fusedReachBack = 6
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
     /// Decoded pages allocated before the whole cache is dropped (at most 80 MiB of 20 KiB pages).
@@ -102,8 +105,8 @@ extension Hart {
             return
         }
         let offset = Int(paddr & 0xfff)
-        // From a fused pair's or run's slot up to 6 bytes before (`fusePairs`: its bytes run up to 7 bytes past its start).
-        let firstSlot = max(0, offset - 6) >> 1
+        // From a fused pair's or run's slot before it (`CodePage.fusedReachBack`).
+        let firstSlot = max(0, offset - CodePage.fusedReachBack) >> 1
         let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
         if firstSlot <= lastSlot {
             for slot in firstSlot...lastSlot { page[slot] = DecodedInstruction(.undecoded) }
@@ -249,8 +252,8 @@ extension Hart {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let slot = Int((pc & 0xfff) >> 1)
         for index in 0..<codePageCount {
-            // With the slots a fused pair or run ending at this one may start at (`fusePairs`: up to 6 bytes before).
-            for fusedStart in max(0, slot - 3)...slot { codePages[index]?[fusedStart] = DecodedInstruction(.undecoded) }
+            // With the slots a fused pair or run holding this one may start at (`CodePage.fusedReachBack`).
+            for fusedStart in max(0, slot - CodePage.fusedReachBack / 2)...slot { codePages[index]?[fusedStart] = DecodedInstruction(.undecoded) }
         }
     }
 
@@ -322,7 +325,7 @@ extension Hart {
     /// Fuses each decoded instruction from `first` to `last` (page offsets) with the decoded ones after it where
     /// `Decoder.accessRun` makes a run or `Decoder.fused` a pair of them (a breakpoint slot is never part of one). The
     /// fused slot replaces the first's; the others keep their own, for a jump to them and for a run that may take
-    /// only one more instruction. Either spans at most 8 bytes (`noteStore` and `breakpointsChanged` rely on it).
+    /// only one more instruction. Either spans at most 8 bytes (`CodePage.fusedReachBack`).
     private func fusePairs(page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int) {
         var offset = first
         while offset <= min(last, 0xffe) && page[offset >> 1].op != .undecoded {
