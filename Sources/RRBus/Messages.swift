@@ -2,8 +2,10 @@ import RRProto
 import SwiftProtobuf
 
 extension Connection {
-    /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes).
+    /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes). The messages of a slice
+    /// are encoded by `HotMessageCodec`, the rest by SwiftProtobuf: the same bytes either way.
     public func send(_ envelope: Rrvm_Envelope, wakingPeer: Bool = true) {
+        if let frame = HotMessageCodec.framed(envelope) { return sendUnframed(frame, wakingPeer: wakingPeer) }
         do {
             send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
         } catch {
@@ -11,12 +13,13 @@ extension Connection {
         }
     }
 
-    /// Delivers every frame decoded as an Envelope. A frame that is not a valid Envelope closes the
-    /// connection with `.malformedMessage`: a broken peer never reaches the receiver's state.
+    /// Delivers every frame decoded as an Envelope (by `HotMessageCodec`, or SwiftProtobuf for what it leaves). A
+    /// frame that is not a valid Envelope closes the connection with `.malformedMessage`: a broken peer never
+    /// reaches the receiver's state.
     public func onEnvelope(_ handler: @escaping (Rrvm_Envelope) -> Void) {
         onFrame = { [unowned self] frame in
             do {
-                let envelope = try Rrvm_Envelope(serializedBytes: frame)
+                let envelope = try HotMessageCodec.decode(frame) ?? Rrvm_Envelope(serializedBytes: frame)
                 if envelope.body == nil {
                     self.close(.malformedMessage("envelope without a body from \(self.name)"))
                     return
@@ -28,4 +31,3 @@ extension Connection {
         }
     }
 }
-

@@ -1,0 +1,614 @@
+import Foundation
+
+/// A hand-written protobuf codec for the Envelopes a slice exchanges (Run, Yield, the MMIO request and reply, a
+/// device's operation and answer, a hart's check, Cut, a device's tick, a source level): SwiftProtobuf's generic
+/// visitors cost several microseconds for a Run that carries a declaration, and every slice sends a few of them.
+/// It reads and writes exactly the protobuf wire format of proto/rrvm.proto, so the bus, the log and every other
+/// tool see the same bytes: `encode` writes what SwiftProtobuf's `serializedBytes()` writes (fields in number
+/// order, defaults left out, repeated scalars packed), byte for byte.
+///
+/// Anything else goes through SwiftProtobuf: `encode` returns nil for the other bodies and for a message that
+/// holds unknown fields; `decode` returns nil for a frame it does not fully understand (another body, an unknown
+/// field, a wire type other than the schema's, a body given twice, a truncated or malformed field), and
+/// SwiftProtobuf then decodes the frame, or rejects it, as it always did.
+public enum HotMessageCodec {
+    /// `envelope` framed for the bus (a 4-byte little-endian length, then the message), or nil if SwiftProtobuf
+    /// must encode it.
+    public static func framed(_ envelope: Rrvm_Envelope) -> [UInt8]? {
+        guard envelope.unknownFields.data.isEmpty, let body = envelope.body else { return nil }
+        var writer = WireWriter()
+        writer.bytes.reserveCapacity(64)
+        writer.bytes.append(contentsOf: [0, 0, 0, 0])
+        writer.uint(1, envelope.g)
+        writer.uint(2, envelope.seq)
+        writer.uint(3, UInt64(envelope.from))
+        writer.uint(4, UInt64(envelope.to))
+        writer.bool(5, envelope.past)
+        guard writer.body(body) else { return nil }
+        let length = UInt32(writer.bytes.count - 4)
+        for index in 0..<4 { writer.bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+        return writer.bytes
+    }
+
+    /// `envelope`'s protobuf encoding, or nil if SwiftProtobuf must encode it.
+    public static func encode(_ envelope: Rrvm_Envelope) -> [UInt8]? {
+        framed(envelope).map { Array($0.dropFirst(4)) }
+    }
+
+    /// The Envelope encoded in `bytes`, or nil if SwiftProtobuf must decode (or reject) them.
+    public static func decode(_ bytes: [UInt8]) -> Rrvm_Envelope? {
+        bytes.withUnsafeBytes { buffer in
+            var reader = WireReader(buffer)
+            return try? reader.envelope()
+        }
+    }
+}
+
+// MARK: - Writing
+
+/// Protobuf's binary encoding, appended to `bytes` (proto3: a field at its default value is left out).
+struct WireWriter {
+    var bytes: [UInt8] = []
+
+    @inline(__always)
+    mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    @inline(__always)
+    mutating func tag(_ field: Int, _ wireType: UInt8) { varint(UInt64(field) << 3 | UInt64(wireType)) }
+
+    mutating func uint(_ field: Int, _ value: UInt64) {
+        guard value != 0 else { return }
+        tag(field, 0)
+        varint(value)
+    }
+
+    mutating func bool(_ field: Int, _ value: Bool) {
+        guard value else { return }
+        tag(field, 0)
+        bytes.append(1)
+    }
+
+    /// An int32 (negative values take ten bytes, sign-extended, as protobuf says).
+    mutating func int(_ field: Int, _ value: Int32) {
+        guard value != 0 else { return }
+        tag(field, 0)
+        varint(UInt64(bitPattern: Int64(value)))
+    }
+
+    mutating func data(_ field: Int, _ value: Data) {
+        guard !value.isEmpty else { return }
+        tag(field, 2)
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func packed(_ field: Int, _ values: [UInt64]) {
+        guard !values.isEmpty else { return }
+        tag(field, 2)
+        var length = 0
+        for value in values { length += Self.varintSize(value) }
+        varint(UInt64(length))
+        for value in values { varint(value) }
+    }
+
+    /// A nested message, written by `content` (which returns false to give up: unknown fields). Its length goes
+    /// before it: one byte is kept for it, and more made room for when the message is longer than 127 bytes.
+    @inline(__always)
+    mutating func message(_ field: Int, _ content: (inout WireWriter) -> Bool) -> Bool {
+        tag(field, 2)
+        let lengthAt = bytes.count
+        bytes.append(0)
+        guard content(&self) else { return false }
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+        } else {
+            var prefix = WireWriter()
+            prefix.varint(UInt64(length))
+            bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix.bytes)
+        }
+        return true
+    }
+
+    static func varintSize(_ value: UInt64) -> Int { value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7 }
+
+    // The messages, each field in number order as SwiftProtobuf writes them.
+
+    /// The envelope's body (field 10 and on), or false if SwiftProtobuf must encode it.
+    mutating func body(_ body: Rrvm_Envelope.OneOf_Body) -> Bool {
+        switch body {
+        case .run(let run): return message(13) { $0.run(run) }
+        case .yield(let yield): return message(14) { $0.yield(yield) }
+        case .mmioRequest(let request): return message(15) { $0.mmioRequest(request) }
+        case .mmioReply(let reply): return message(16) { $0.mmioReply(reply) }
+        case .deviceAccess(let access): return message(17) { $0.deviceAccess(access) }
+        case .sourceLevel(let level): return message(18) { $0.sourceLevel(level) }
+        case .deviceTick(let tick): return message(19) { _ in tick.unknownFields.data.isEmpty }
+        case .deviceDone(let done): return message(21) { $0.deviceDone(done) }
+        case .cut(let cut): return message(42) { _ in cut.unknownFields.data.isEmpty }
+        case .hartCheck(let check): return message(43) { $0.hartCheck(check) }
+        default: return false
+        }
+    }
+
+    mutating func run(_ run: Rrvm_Run) -> Bool {
+        uint(1, run.budget)
+        uint(2, run.interruptLines)
+        bool(3, run.spinHintsYield)
+        for entry in run.stableReads {
+            guard message(4, { $0.deviceStableReads(entry) }) else { return false }
+        }
+        uint(10, run.sliceLimit)
+        uint(11, run.checkAt)
+        uint(12, run.checkInterval)
+        return run.unknownFields.data.isEmpty
+    }
+
+    mutating func deviceStableReads(_ entry: Rrvm_DeviceStableReads) -> Bool {
+        uint(1, UInt64(entry.device))
+        return stableReads(2, entry.reads) && entry.unknownFields.data.isEmpty
+    }
+
+    mutating func stableReads(_ field: Int, _ reads: [Rrvm_StableRead]) -> Bool {
+        for read in reads {
+            guard message(field, { $0.stableRead(read) }) else { return false }
+        }
+        return true
+    }
+
+    mutating func stableRead(_ read: Rrvm_StableRead) -> Bool {
+        uint(1, read.offset)
+        uint(2, UInt64(read.size))
+        uint(3, read.value)
+        packed(4, read.keptByWritesTo)
+        packed(5, read.outputWritesTo)
+        uint(6, read.setByWriteMask)
+        uint(7, UInt64(read.lineMipBit))
+        uint(8, UInt64(read.lineHart))
+        bool(9, read.lineIsTimerCompare)
+        packed(10, read.moreValues)
+        uint(11, read.stride)
+        return read.unknownFields.data.isEmpty
+    }
+
+    mutating func yield(_ yield: Rrvm_Yield) -> Bool {
+        if case .UNRECOGNIZED = yield.reason { return false }
+        uint(1, yield.executed)
+        uint(2, UInt64(yield.reason.rawValue))
+        uint(3, yield.timerDeadline)
+        uint(4, yield.wakeMask)
+        uint(5, yield.stateHash)
+        uint(6, yield.pc)
+        return yield.unknownFields.data.isEmpty
+    }
+
+    mutating func mmioRequest(_ request: Rrvm_MmioRequest) -> Bool {
+        uint(1, request.address)
+        uint(2, UInt64(request.size))
+        bool(3, request.write)
+        uint(4, request.value)
+        uint(5, request.executed)
+        bool(6, request.posted)
+        bool(7, request.answered)
+        uint(8, request.answeredReads)
+        data(9, request.output)
+        uint(10, request.outputAddress)
+        return request.unknownFields.data.isEmpty
+    }
+
+    mutating func mmioReply(_ reply: Rrvm_MmioReply) -> Bool {
+        uint(1, reply.value)
+        bool(2, reply.fault)
+        uint(3, reply.interruptLines)
+        guard stableReads(4, reply.stableReads) else { return false }
+        uint(5, reply.sliceLeft)
+        return reply.unknownFields.data.isEmpty
+    }
+
+    mutating func deviceAccess(_ access: Rrvm_DeviceAccess) -> Bool {
+        uint(1, access.offset)
+        uint(2, UInt64(access.size))
+        bool(3, access.write)
+        uint(4, access.value)
+        bool(5, access.cached)
+        uint(6, access.reads)
+        data(7, access.output)
+        uint(8, access.outputOffset)
+        bool(9, access.foretold)
+        return access.unknownFields.data.isEmpty
+    }
+
+    mutating func sourceLevel(_ level: Rrvm_SourceLevel) -> Bool {
+        uint(1, UInt64(level.source))
+        bool(2, level.level)
+        return level.unknownFields.data.isEmpty
+    }
+
+    mutating func deviceDone(_ done: Rrvm_DeviceDone) -> Bool {
+        uint(1, done.value)
+        bool(2, done.fault)
+        for level in done.sourceLevels {
+            guard message(3, { $0.sourceLevel(level) }) else { return false }
+        }
+        for line in done.hartLines {
+            guard message(4, { writer in
+                writer.uint(1, UInt64(line.hart))
+                writer.uint(2, UInt64(line.mipBit))
+                writer.bool(3, line.level)
+                return line.unknownFields.data.isEmpty
+            }) else { return false }
+        }
+        for compare in done.timerCompares {
+            guard message(5, { writer in
+                writer.uint(1, UInt64(compare.hart))
+                writer.uint(2, compare.mtimecmp)
+                return compare.unknownFields.data.isEmpty
+            }) else { return false }
+        }
+        uint(6, done.wakeAt)
+        data(7, done.console)
+        bool(8, done.exit)
+        int(9, done.exitCode)
+        bool(10, done.reset)
+        uint(11, done.stateHash)
+        bool(12, done.wantsWake)
+        guard stableReads(13, done.stableReads) else { return false }
+        return done.unknownFields.data.isEmpty
+    }
+
+    mutating func hartCheck(_ check: Rrvm_HartCheck) -> Bool {
+        uint(1, check.executed)
+        uint(2, check.stateHash)
+        return check.unknownFields.data.isEmpty
+    }
+}
+
+// MARK: - Reading
+
+/// Thrown when the reader meets what it leaves to SwiftProtobuf (see `HotMessageCodec`).
+struct NotHot: Error {}
+
+/// Reads protobuf's binary encoding from a buffer, field by field. Every field is checked against the schema's wire
+/// type; anything else throws `NotHot`.
+struct WireReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var position: Int
+    private let end: Int
+
+    init(_ buffer: UnsafeRawBufferPointer) {
+        self.buffer = buffer
+        position = 0
+        end = buffer.count
+    }
+
+    private init(_ buffer: UnsafeRawBufferPointer, from start: Int, to end: Int) {
+        self.buffer = buffer
+        position = start
+        self.end = end
+    }
+
+    /// A varint of at most ten bytes whose tenth holds only bit 63 (anything longer or larger is malformed).
+    @inline(__always)
+    mutating func varint() throws -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < end {
+            let byte = buffer[position]
+            position += 1
+            if shift == 63 && byte > 1 { throw NotHot() }
+            value |= UInt64(byte & 0x7f) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+            if shift > 63 { throw NotHot() }
+        }
+        throw NotHot()
+    }
+
+    /// The next field's number and wire type, nil at the end of the message.
+    @inline(__always)
+    mutating func field() throws -> (number: Int, wireType: UInt64)? {
+        guard position < end else { return nil }
+        let key = try varint()
+        guard key <= UInt64(UInt32.max), key >> 3 != 0 else { throw NotHot() }
+        return (Int(key >> 3), key & 7)
+    }
+
+    /// A length-delimited field's extent, checked against the message's end.
+    private mutating func extent() throws -> Range<Int> {
+        let length = try varint()
+        guard length <= UInt64(end - position) else { throw NotHot() }
+        let start = position
+        position += Int(length)
+        return start..<position
+    }
+
+    /// A nested message, read by `read` from a reader over its bytes.
+    mutating func message<Message>(_ read: (inout WireReader) throws -> Message) throws -> Message {
+        let range = try extent()
+        var nested = WireReader(buffer, from: range.lowerBound, to: range.upperBound)
+        return try read(&nested)
+    }
+
+    /// A repeated uint64: packed (wire type 2) or one value (wire type 0), both of which protobuf accepts.
+    mutating func appendUInt64s(to values: inout [UInt64], wireType: UInt64) throws {
+        if wireType == 0 { return values.append(try varint()) }
+        guard wireType == 2 else { throw NotHot() }
+        let range = try extent()
+        var packed = WireReader(buffer, from: range.lowerBound, to: range.upperBound)
+        while packed.position < packed.end { values.append(try packed.varint()) }
+    }
+
+    /// A scalar field's varint (wire type 0).
+    @inline(__always)
+    mutating func scalar(_ wireType: UInt64) throws -> UInt64 {
+        guard wireType == 0 else { throw NotHot() }
+        return try varint()
+    }
+
+    @inline(__always)
+    mutating func uint32(_ wireType: UInt64) throws -> UInt32 { UInt32(truncatingIfNeeded: try scalar(wireType)) }
+
+    @inline(__always)
+    mutating func bool(_ wireType: UInt64) throws -> Bool { try scalar(wireType) != 0 }
+
+    @inline(__always)
+    mutating func nested<Message>(_ wireType: UInt64, _ read: (inout WireReader) throws -> Message) throws -> Message {
+        guard wireType == 2 else { throw NotHot() }
+        return try message(read)
+    }
+
+    // The messages.
+
+    mutating func envelope() throws -> Rrvm_Envelope {
+        var envelope = Rrvm_Envelope()
+        var body: Rrvm_Envelope.OneOf_Body?
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: envelope.g = try scalar(wireType)
+            case 2: envelope.seq = try scalar(wireType)
+            case 3: envelope.from = try uint32(wireType)
+            case 4: envelope.to = try uint32(wireType)
+            case 5: envelope.past = try bool(wireType)
+            default:
+                // A body given twice is merged or replaced by SwiftProtobuf: left to it.
+                guard body == nil else { throw NotHot() }
+                body = try self.body(number, wireType)
+            }
+        }
+        guard let body else { throw NotHot() }
+        envelope.body = body
+        return envelope
+    }
+
+    mutating func body(_ number: Int, _ wireType: UInt64) throws -> Rrvm_Envelope.OneOf_Body {
+        switch number {
+        case 13: return .run(try nested(wireType) { try $0.run() })
+        case 14: return .yield(try nested(wireType) { try $0.yield() })
+        case 15: return .mmioRequest(try nested(wireType) { try $0.mmioRequest() })
+        case 16: return .mmioReply(try nested(wireType) { try $0.mmioReply() })
+        case 17: return .deviceAccess(try nested(wireType) { try $0.deviceAccess() })
+        case 18: return .sourceLevel(try nested(wireType) { try $0.sourceLevel() })
+        case 19: return .deviceTick(try nested(wireType) { try $0.empty(Rrvm_DeviceTick()) })
+        case 21: return .deviceDone(try nested(wireType) { try $0.deviceDone() })
+        case 42: return .cut(try nested(wireType) { try $0.empty(Rrvm_Cut()) })
+        case 43: return .hartCheck(try nested(wireType) { try $0.hartCheck() })
+        default: throw NotHot()
+        }
+    }
+
+    /// A message without fields (any field in it is unknown).
+    mutating func empty<Message>(_ message: Message) throws -> Message {
+        guard try field() == nil else { throw NotHot() }
+        return message
+    }
+
+    mutating func run() throws -> Rrvm_Run {
+        var run = Rrvm_Run()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: run.budget = try scalar(wireType)
+            case 2: run.interruptLines = try scalar(wireType)
+            case 3: run.spinHintsYield = try bool(wireType)
+            case 4: run.stableReads.append(try nested(wireType) { try $0.deviceStableReads() })
+            case 10: run.sliceLimit = try scalar(wireType)
+            case 11: run.checkAt = try scalar(wireType)
+            case 12: run.checkInterval = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return run
+    }
+
+    mutating func deviceStableReads() throws -> Rrvm_DeviceStableReads {
+        var entry = Rrvm_DeviceStableReads()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: entry.device = try uint32(wireType)
+            case 2: entry.reads.append(try nested(wireType) { try $0.stableRead() })
+            default: throw NotHot()
+            }
+        }
+        return entry
+    }
+
+    mutating func stableRead() throws -> Rrvm_StableRead {
+        var read = Rrvm_StableRead()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: read.offset = try scalar(wireType)
+            case 2: read.size = try uint32(wireType)
+            case 3: read.value = try scalar(wireType)
+            case 4: try appendUInt64s(to: &read.keptByWritesTo, wireType: wireType)
+            case 5: try appendUInt64s(to: &read.outputWritesTo, wireType: wireType)
+            case 6: read.setByWriteMask = try scalar(wireType)
+            case 7: read.lineMipBit = try uint32(wireType)
+            case 8: read.lineHart = try uint32(wireType)
+            case 9: read.lineIsTimerCompare = try bool(wireType)
+            case 10: try appendUInt64s(to: &read.moreValues, wireType: wireType)
+            case 11: read.stride = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return read
+    }
+
+    mutating func yield() throws -> Rrvm_Yield {
+        var yield = Rrvm_Yield()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: yield.executed = try scalar(wireType)
+            case 2:
+                // A reason this rrvm does not know is kept by SwiftProtobuf as such: left to it.
+                let raw = try scalar(wireType)
+                guard raw <= UInt64(Int32.max), let reason = Rrvm_StopReason(rawValue: Int(raw)) else { throw NotHot() }
+                if case .UNRECOGNIZED = reason { throw NotHot() }
+                yield.reason = reason
+            case 3: yield.timerDeadline = try scalar(wireType)
+            case 4: yield.wakeMask = try scalar(wireType)
+            case 5: yield.stateHash = try scalar(wireType)
+            case 6: yield.pc = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return yield
+    }
+
+    mutating func mmioRequest() throws -> Rrvm_MmioRequest {
+        var request = Rrvm_MmioRequest()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: request.address = try scalar(wireType)
+            case 2: request.size = try uint32(wireType)
+            case 3: request.write = try bool(wireType)
+            case 4: request.value = try scalar(wireType)
+            case 5: request.executed = try scalar(wireType)
+            case 6: request.posted = try bool(wireType)
+            case 7: request.answered = try bool(wireType)
+            case 8: request.answeredReads = try scalar(wireType)
+            case 9: request.output = try nested(wireType) { try $0.rest() }
+            case 10: request.outputAddress = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return request
+    }
+
+    mutating func mmioReply() throws -> Rrvm_MmioReply {
+        var reply = Rrvm_MmioReply()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: reply.value = try scalar(wireType)
+            case 2: reply.fault = try bool(wireType)
+            case 3: reply.interruptLines = try scalar(wireType)
+            case 4: reply.stableReads.append(try nested(wireType) { try $0.stableRead() })
+            case 5: reply.sliceLeft = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return reply
+    }
+
+    mutating func deviceAccess() throws -> Rrvm_DeviceAccess {
+        var access = Rrvm_DeviceAccess()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: access.offset = try scalar(wireType)
+            case 2: access.size = try uint32(wireType)
+            case 3: access.write = try bool(wireType)
+            case 4: access.value = try scalar(wireType)
+            case 5: access.cached = try bool(wireType)
+            case 6: access.reads = try scalar(wireType)
+            case 7: access.output = try nested(wireType) { try $0.rest() }
+            case 8: access.outputOffset = try scalar(wireType)
+            case 9: access.foretold = try bool(wireType)
+            default: throw NotHot()
+            }
+        }
+        return access
+    }
+
+    mutating func sourceLevel() throws -> Rrvm_SourceLevel {
+        var level = Rrvm_SourceLevel()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: level.source = try uint32(wireType)
+            case 2: level.level = try bool(wireType)
+            default: throw NotHot()
+            }
+        }
+        return level
+    }
+
+    mutating func hartLine() throws -> Rrvm_HartLine {
+        var line = Rrvm_HartLine()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: line.hart = try uint32(wireType)
+            case 2: line.mipBit = try uint32(wireType)
+            case 3: line.level = try bool(wireType)
+            default: throw NotHot()
+            }
+        }
+        return line
+    }
+
+    mutating func timerCompare() throws -> Rrvm_TimerCompare {
+        var compare = Rrvm_TimerCompare()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: compare.hart = try uint32(wireType)
+            case 2: compare.mtimecmp = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return compare
+    }
+
+    mutating func deviceDone() throws -> Rrvm_DeviceDone {
+        var done = Rrvm_DeviceDone()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: done.value = try scalar(wireType)
+            case 2: done.fault = try bool(wireType)
+            case 3: done.sourceLevels.append(try nested(wireType) { try $0.sourceLevel() })
+            case 4: done.hartLines.append(try nested(wireType) { try $0.hartLine() })
+            case 5: done.timerCompares.append(try nested(wireType) { try $0.timerCompare() })
+            case 6: done.wakeAt = try scalar(wireType)
+            case 7: done.console = try nested(wireType) { try $0.rest() }
+            case 8: done.exit = try bool(wireType)
+            case 9: done.exitCode = Int32(truncatingIfNeeded: try scalar(wireType))
+            case 10: done.reset = try bool(wireType)
+            case 11: done.stateHash = try scalar(wireType)
+            case 12: done.wantsWake = try bool(wireType)
+            case 13: done.stableReads.append(try nested(wireType) { try $0.stableRead() })
+            default: throw NotHot()
+            }
+        }
+        return done
+    }
+
+    mutating func hartCheck() throws -> Rrvm_HartCheck {
+        var check = Rrvm_HartCheck()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: check.executed = try scalar(wireType)
+            case 2: check.stateHash = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return check
+    }
+
+    /// The rest of the reader's bytes (a bytes field's content, through `nested`).
+    mutating func rest() throws -> Data {
+        defer { position = end }
+        return Data(UnsafeRawBufferPointer(rebasing: buffer[position..<end]))
+    }
+}
