@@ -118,10 +118,16 @@ public final class DeviceRunner {
         return .done(done)
     }
 
+    /// The model's declaration when last asked, and as it went on the bus: most operations leave it as it was, and a
+    /// foretold write asks for it before and after.
+    private var lastDeclaration: (model: [StableRead], bus: [Rrvm_StableRead])?
+
     /// The model's declaration as it goes on the bus.
     private func declarationOnTheBus() -> [Rrvm_StableRead] {
-        model.stableReads().map { read in
-            .with {
+        let declaration = model.stableReads()
+        if let last = lastDeclaration, last.model == declaration { return last.bus }
+        let bus = declaration.map { read in
+            Rrvm_StableRead.with {
                 $0.offset = read.offset
                 $0.size = UInt32(read.size)
                 $0.value = read.value
@@ -137,6 +143,8 @@ public final class DeviceRunner {
                 }
             }
         }
+        lastDeclaration = (declaration, bus)
+        return bus
     }
 
     /// `declaration` once `write` has set the register it declares set by writes, one of an array too (nil if it

@@ -771,7 +771,7 @@ public final class Sequencer {
         if let stop = checkIfDue() ?? journal?.stopAtBoundary(g: g) { return fail(stop.message, exitCode: stop.exitCode) }
         for hart in harts.indices { updateTimerLine(hart: hart) }
         let now = mtime
-        if let (device, _) = deviceWake.filter({ $0.value <= now }).min(by: { $0.key < $1.key }) {
+        if let device = deviceWake.lazy.filter({ $0.value <= now }).map(\.key).min() {
             deviceWake[device] = nil
             enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
             return
@@ -864,7 +864,7 @@ public final class Sequencer {
     }
 
     private func nextRunnableHart() -> Int? {
-        (0..<harts.count).map { (nextHart + $0) % harts.count }.first { isRunnable($0) }
+        (0..<harts.count).lazy.map { (self.nextHart + $0) % self.harts.count }.first { self.isRunnable($0) }
     }
 
     private func isRunnable(_ index: Int) -> Bool {
@@ -958,15 +958,16 @@ public final class Sequencer {
     /// The G of the next scheduled event after now: a timer compare, a device wake-up, a waiting hart's
     /// own timer, or (replay) the next recorded input.
     private func nextEventG() -> UInt64? {
-        var candidates: [UInt64] = []
+        var next: UInt64?
+        func candidate(_ g: UInt64) { next = min(next ?? g, g) }
         let now = mtime
         for slot in harts {
-            if slot.mtimecmp != .max && slot.mtimecmp > now { candidates.append(gForMtime(slot.mtimecmp)) }
-            if slot.state == .waiting, slot.ownDeadline > now { candidates.append(gForMtime(slot.ownDeadline)) }
+            if slot.mtimecmp != .max && slot.mtimecmp > now { candidate(gForMtime(slot.mtimecmp)) }
+            if slot.state == .waiting, slot.ownDeadline > now { candidate(gForMtime(slot.ownDeadline)) }
         }
-        for wake in deviceWake.values where wake > now { candidates.append(gForMtime(wake)) }
-        if replaying, let input = journal?.nextRecordedInputG(), input > g { candidates.append(input) }
-        return candidates.min()
+        for wake in deviceWake.values where wake > now { candidate(gForMtime(wake)) }
+        if replaying, let input = journal?.nextRecordedInputG(), input > g { candidate(input) }
+        return next
     }
 
     private func gForMtime(_ time: UInt64) -> UInt64 {
@@ -989,11 +990,14 @@ public final class Sequencer {
     // MARK: - Journal and ending
 
     private func stampAndNote(_ envelope: Rrvm_Envelope) {
-        var stamped = envelope
-        stamped.seq = seq
+        stampedG = max(stampedG, envelope.g)
+        let stamp = seq
         seq &+= 1
-        stampedG = max(stampedG, stamped.g)
-        if let stop = journal?.note(stamped) {
+        // Without a journal nobody sees the stamp: the envelope is not copied to carry it.
+        guard let journal else { return }
+        var stamped = envelope
+        stamped.seq = stamp
+        if let stop = journal.note(stamped) {
             fail(stop.message, exitCode: stop.exitCode)
         }
     }
