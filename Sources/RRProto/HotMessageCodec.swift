@@ -11,7 +11,30 @@ import Foundation
 /// holds unknown fields; `decode` returns nil for a frame it does not fully understand (another body, an unknown
 /// field, a wire type other than the schema's, a body given twice, a truncated or malformed field), and
 /// SwiftProtobuf then decodes the frame, or rejects it, as it always did.
+///
+/// A field added to one of these messages in proto/rrvm.proto must be added here too (`fields` lists what the codec
+/// reads and writes; a test compares it with the schema).
 public enum HotMessageCodec {
+    /// The fields the codec reads and writes, by message (the Envelope's outside its body; its bodies are in
+    /// `WireWriter.body` and `WireReader.body`).
+    public static let fields: [String: [Int]] = [
+        "Envelope": [1, 2, 3, 4, 5],
+        "Run": [1, 2, 3, 4, 10, 11, 12],
+        "DeviceStableReads": [1, 2],
+        "StableRead": Array(1...11),
+        "Yield": Array(1...6),
+        "MmioRequest": Array(1...10),
+        "MmioReply": Array(1...5),
+        "DeviceAccess": Array(1...9),
+        "SourceLevel": [1, 2],
+        "DeviceTick": [],
+        "DeviceDone": Array(1...13),
+        "HartLine": [1, 2, 3],
+        "TimerCompare": [1, 2],
+        "Cut": [],
+        "HartCheck": [1, 2],
+    ]
+
     /// `envelope` framed for the bus (a 4-byte little-endian length, then the message), or nil if SwiftProtobuf
     /// must encode it.
     public static func framed(_ envelope: Rrvm_Envelope) -> [UInt8]? {

@@ -117,6 +117,29 @@ final class HotMessageCodecTests: XCTestCase {
         XCTAssertGreaterThan(rejected, 1000)
     }
 
+    /// A field added to a hot message in the schema, and not to the codec, would be dropped on the bus: the codec's
+    /// list of fields must be the schema's.
+    func testCodecKnowsEveryFieldOfItsMessagesInTheSchema() throws {
+        let protoPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../proto/rrvm.proto")
+        let lines = try String(contentsOf: protoPath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+        for (message, fields) in HotMessageCodec.fields {
+            let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("message \(message) {") }, message)
+            var schema: [Int] = []
+            var depth = 0
+            for line in lines[start...] {
+                // Fields directly in the message (the Envelope's oneof, one level deeper, is left out).
+                if depth == 1, let number = line.split(separator: "=").last.flatMap({ Int($0.filter { $0 != " " && $0 != ";" }) }),
+                   line.contains("=") {
+                    schema.append(number)
+                }
+                depth += line.filter { $0 == "{" }.count - line.filter { $0 == "}" }.count
+                if depth == 0 { break }
+            }
+            XCTAssertEqual(schema.sorted(), fields, "\(message): proto/rrvm.proto against HotMessageCodec.fields")
+        }
+    }
+
     private func randomEnvelope(_ random: inout SplitMix64) -> Rrvm_Envelope {
         func number(_ random: inout SplitMix64) -> UInt64 {
             switch random.int(0...5) {
