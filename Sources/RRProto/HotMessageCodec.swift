@@ -75,6 +75,7 @@ struct WireWriter {
 
     @inline(__always)
     mutating func varint(_ value: UInt64) {
+        if value < 0x80 { return bytes.append(UInt8(value)) }
         var value = value
         while value >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
@@ -364,6 +365,8 @@ struct WireReader {
         if wireType == 0 { return values.append(try varint()) }
         guard wireType == 2 else { throw NotHot() }
         let range = try extent()
+        // One value ends at each byte without the continuation bit.
+        values.reserveCapacity(values.count + buffer[range].reduce(0) { $0 + ($1 < 0x80 ? 1 : 0) })
         var packed = WireReader(buffer, from: range.lowerBound, to: range.upperBound)
         while packed.position < packed.end { values.append(try packed.varint()) }
     }
