@@ -15,11 +15,13 @@ extension Connection {
 
     /// Delivers every frame decoded as an Envelope (by `HotMessageCodec`, or SwiftProtobuf for what it leaves). A
     /// frame that is not a valid Envelope closes the connection with `.malformedMessage`: a broken peer never
-    /// reaches the receiver's state.
-    public func onEnvelope(_ handler: @escaping (Rrvm_Envelope) -> Void) {
+    /// reaches the receiver's state. `from`: the sender as the receiver knows it, stamped on every envelope
+    /// (whatever the peer put there), here where the envelope is not shared yet, so that stamping copies nothing.
+    public func onEnvelope(from: UInt32? = nil, _ handler: @escaping (Rrvm_Envelope) -> Void) {
         onFrame = { [unowned self] frame in
             do {
-                let envelope = try HotMessageCodec.decode(frame) ?? Rrvm_Envelope(serializedBytes: frame)
+                var envelope = try HotMessageCodec.decode(frame) ?? Rrvm_Envelope(serializedBytes: frame)
+                if let from { envelope.from = from }
                 if envelope.body == nil {
                     self.close(.malformedMessage("envelope without a body from \(self.name)"))
                     return

@@ -264,7 +264,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
-            connection.onEnvelope { [unowned self] envelope in
+            connection.onEnvelope(from: endpoint) { [unowned self] envelope in
                 self.lastMessageAt = EventLoop.monotonicNanoseconds()
                 if let debugger = self.debugger, Endpoint.isHart(endpoint) {
                     if case .debugReply(let reply)? = envelope.body {
@@ -275,10 +275,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                                                .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
                     }
                 }
-                var envelope = envelope
-                envelope.from = endpoint
                 if case .echo(let echo)? = envelope.body {
                     // Bus tests and benchmarks: carried to its addressee, stamped, outside the schedule.
+                    var envelope = envelope
                     envelope.g = self.sequencer.g
                     self.connections[echo.to]?.send(envelope)
                     return
