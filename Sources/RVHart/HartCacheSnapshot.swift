@@ -283,8 +283,6 @@ extension Hart {
                 install(page, prepared)
                 continue
             }
-            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
-            resetSlots(page)
             decodedBytes(prepared, into: bytes)
             CodePage.snapshot(page).copyMemory(from: bytes, byteCount: 4096)
             let saved = prepared.saved
