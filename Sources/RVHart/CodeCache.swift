@@ -299,9 +299,16 @@ extension Hart {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3
             guard compressed || offset <= 0xffc else { return }
-            let decoded = compressed
-                ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
+            let snapshot = CodePage.snapshot(page)
+            let decoded: DecodedInstruction
+            if compressed {
+                decoded = Decoder.decodeCompressed(low)
+                snapshot.storeBytes(of: low, toByteOffset: offset, as: UInt16.self)
+            } else {
+                let word = host.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                decoded = Decoder.decode(word)
+                snapshot.storeBytes(of: word, toByteOffset: offset, as: UInt32.self)  // at any offset, aligned or not
+            }
             page[offset >> 1] = isBreakpointSlot(offset >> 1)
                 ? DecodedInstruction(.breakpoint) : Decoder.placed(decoded, offset: offset)
             switch decoded.op {
