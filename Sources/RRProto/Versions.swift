@@ -66,4 +66,5 @@ public enum Endpoint {
 /// 3: a hart's state holds its TLB entries, recent code pages and decoded pages (HartState.tlb...), which a
 /// restore puts back; a format 2 state restored with them empty, which a guest breaking the fence rules can tell.
 /// 4: a hart's slice holds where it sends its next check (SliceProgress.check_at), which a format 3 state lacks.
-public let checkpointFormatVersion: UInt32 = 4
+/// 5: a hart's TLB entries may map a device's page (a format 4 hart walked the page table at each device access).
+public let checkpointFormatVersion: UInt32 = 5

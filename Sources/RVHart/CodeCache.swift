@@ -18,6 +18,13 @@ enum CodePage {
     /// A decoded page's allocation: its slots, then the bytes its instructions were decoded from (the snapshot).
     static let capacity = slots + 4096 / MemoryLayout<DecodedInstruction>.stride
 
+    /// Every slot of `page` undecoded, then its two sentinels.
+    static func resetSlots(_ page: UnsafeMutablePointer<DecodedInstruction>) {
+        page.initialize(repeating: DecodedInstruction(.undecoded), count: 2048)
+        page[2048] = DecodedInstruction(.pageCross)
+        page[2049] = DecodedInstruction(.pageCross)
+    }
+
     /// The snapshot of a decoded page (see `enterPage`).
     @inline(__always)
     static func snapshot(_ page: UnsafeMutablePointer<DecodedInstruction>) -> UnsafeMutableRawPointer {
@@ -51,14 +58,18 @@ struct CodePageArena {
         }
     }
 
-    /// The next unused page, uninitialised; nil when all are in use.
+    /// The next unused page, its slots undecoded but for the two sentinels after them (its snapshot
+    /// uninitialised); nil when all are in use.
     mutating func allocate() -> UnsafeMutablePointer<DecodedInstruction>? {
         guard used < CodePage.allocationLimit else { return nil }
         defer { used += 1 }
-        return (base + used * CodePageArena.stride).bindMemory(to: DecodedInstruction.self, capacity: CodePage.capacity)
+        let page = (base + used * CodePageArena.stride).bindMemory(to: DecodedInstruction.self,
+                                                                    capacity: CodePage.capacity)
+        CodePage.resetSlots(page)
+        return page
     }
 
-    /// Every page is free again (their contents are stale; `enterPage` initialises a page it allocates).
+    /// Every page is free again (their contents are stale: `allocate` resets a page handed out before).
     mutating func reset() {
         used = 0
     }
@@ -132,12 +143,6 @@ extension Hart {
         forgetRecentPages()
     }
 
-    func resetSlots(_ page: UnsafeMutablePointer<DecodedInstruction>) {
-        page.update(repeating: DecodedInstruction(.undecoded), count: 2048)
-        page[2048] = DecodedInstruction(.pageCross)
-        page[2049] = DecodedInstruction(.pageCross)
-    }
-
     /// Looks pc up for fetching and makes its decoded page current (`currentPage`). Returns false with a
     /// trap raised when pc cannot be fetched.
     @inline(never)
@@ -161,7 +166,6 @@ extension Hart {
             page = existing
         } else {
             page = codeArena.allocate()!  // fewer than `CodePage.allocationLimit` are in use (above)
-            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
             codePages[index] = page
             allocatedCodePages += 1
             fresh = true
@@ -174,7 +178,7 @@ extension Hart {
             let snapshot = CodePage.snapshot(page)
             if fresh || memcmp(snapshot, hostPage, 4096) != 0 {
                 counters.codePageResets &+= 1
-                resetSlots(page)
+                if !fresh { CodePage.resetSlots(page) }  // `allocate` reset a fresh one
                 snapshot.copyMemory(from: hostPage, byteCount: 4096)
             } else {
                 counters.codePagesKept &+= 1
@@ -295,9 +299,16 @@ extension Hart {
             let low = host.load(fromByteOffset: offset, as: UInt16.self)
             let compressed = low & 3 != 3
             guard compressed || offset <= 0xffc else { return }
-            let decoded = compressed
-                ? Decoder.decodeCompressed(low) : Decoder.decode(host.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            (CodePage.snapshot(page) + offset).copyMemory(from: host + offset, byteCount: compressed ? 2 : 4)
+            let snapshot = CodePage.snapshot(page)
+            let decoded: DecodedInstruction
+            if compressed {
+                decoded = Decoder.decodeCompressed(low)
+                snapshot.storeBytes(of: low, toByteOffset: offset, as: UInt16.self)
+            } else {
+                let word = host.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+                decoded = Decoder.decode(word)
+                snapshot.storeBytes(of: word, toByteOffset: offset, as: UInt32.self)  // at any offset, aligned or not
+            }
             page[offset >> 1] = isBreakpointSlot(offset >> 1)
                 ? DecodedInstruction(.breakpoint) : Decoder.placed(decoded, offset: offset)
             switch decoded.op {

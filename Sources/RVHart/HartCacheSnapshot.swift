@@ -97,10 +97,12 @@ extension Hart {
             guard entry.tag != TLBEntry.invalid.tag else { return nil }
             // The markers are below the page bits.
             let page = entry.tag & ~0xfff
-            let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: page &+ entry.hostOffset))!
+            // A device's entry holds the physical page's offset, others the host page's.
+            let physical = entry.tag & TLBEntry.deviceMarker != 0 ? page &+ entry.hostOffset
+                : physicalAddress(ofHost: UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: page &+ entry.hostOffset))!)
             return HartSnapshot.Translation(
                 set: slot / TLBLayout.setStride, kind: slot % TLBLayout.setStride / TLBLayout.entries,
-                virtualPage: page, physicalPage: physicalAddress(ofHost: host), pageShift: pageShift(tlbPageMasks[slot]))
+                virtualPage: page, physicalPage: physical, pageShift: pageShift(tlbPageMasks[slot]))
         }
     }
 
@@ -218,10 +220,13 @@ extension Hart {
             guard (t.virtualPage ^ t.physicalPage) & mask & ~0xfff == 0, t.set != 0 || t.pageShift == 64 else {
                 throw HartSnapshotError("\(at): the physical page 0x\(String(t.physicalPage, radix: 16)) does not fit the leaf")
             }
-            guard t.physicalPage & 0xfff == 0, hostAddress(physical: t.physicalPage, size: 4096) != nil,
+            let device = t.kind != AccessKind.fetch.rawValue && hostAddress(physical: t.physicalPage, size: 4096) == nil
+                && isDevicePage(t.physicalPage)
+            guard t.physicalPage & 0xfff == 0, hostAddress(physical: t.physicalPage, size: 4096) != nil || device,
                   t.kind != AccessKind.store.rawValue || !isROM(t.physicalPage) else {
-                throw HartSnapshotError("\(at): the physical page 0x\(String(t.physicalPage, radix: 16)) is not "
-                                        + (t.kind == AccessKind.store.rawValue ? "RAM" : "RAM or ROM"))
+                let allowed = t.kind == AccessKind.fetch.rawValue ? "RAM or ROM"
+                    : t.kind == AccessKind.store.rawValue ? "RAM or a device's" : "RAM, ROM or a device's"
+                throw HartSnapshotError("\(at): the physical page 0x\(String(t.physicalPage, radix: 16)) is not \(allowed)")
             }
             return PreparedCaches.Entry(slot: 0, virtualPage: t.virtualPage, physicalPage: t.physicalPage, mask: mask)
         }
@@ -283,8 +288,6 @@ extension Hart {
                 install(page, prepared)
                 continue
             }
-            page.initialize(repeating: DecodedInstruction(.undecoded), count: CodePage.slots)
-            resetSlots(page)
             decodedBytes(prepared, into: bytes)
             CodePage.snapshot(page).copyMemory(from: bytes, byteCount: 4096)
             let saved = prepared.saved
@@ -305,8 +308,11 @@ extension Hart {
             var tag = e.virtualPage
             if kind == AccessKind.store.rawValue && isCodePage(e.physicalPage) { tag |= TLBEntry.codeMarker }
             if kind != AccessKind.fetch.rawValue && watchedPages.contains(e.physicalPage) { tag |= TLBEntry.watchMarker }
-            let host = hostAddress(physical: e.physicalPage, size: 4096)!
-            tlb[e.slot] = TLBEntry(tag: tag, hostOffset: UInt64(UInt(bitPattern: host)) &- e.virtualPage)
+            if let host = hostAddress(physical: e.physicalPage, size: 4096) {
+                tlb[e.slot] = TLBEntry(tag: tag, hostOffset: UInt64(UInt(bitPattern: host)) &- e.virtualPage)
+            } else {  // a device's page (`preparedCaches` checked)
+                tlb[e.slot] = TLBEntry(tag: e.virtualPage | TLBEntry.deviceMarker, hostOffset: e.physicalPage &- e.virtualPage)
+            }
             tlbPageMasks[e.slot] = e.mask
             if e.slot >= TLBLayout.setStride { largestLeafMask = max(largestLeafMask, e.mask) }
             if kind == AccessKind.store.rawValue, let code = codeIndex(e.physicalPage) { storeEntryEpochs[code] = storeEpoch }

@@ -30,6 +30,11 @@ extension Hart {
         mmioRegions.contains { $0.contains(paddr, size: size) }
     }
 
+    /// Whether some device window overlaps the 4 KiB page at `page`.
+    func isDevicePage(_ page: UInt64) -> Bool {
+        mmioRegions.contains { $0.base < page &+ 4096 && page < $0.base &+ $0.size }
+    }
+
     // MARK: Resolving an access
 
     /// Resolves an access of `size` bytes (within one page) at `vaddr`: TLB, translation, physical map and
@@ -39,7 +44,12 @@ extension Hart {
         let index = Int((vaddr >> 12) & TLBLayout.indexMask)
         let page = vaddr & ~0xfff
         let entry = table[index]
-        if entry.tag & ~(TLBEntry.codeMarker | TLBEntry.watchMarker) == page {
+        if entry.tag & ~TLBEntry.markers == page {
+            if entry.tag & TLBEntry.deviceMarker != 0 {
+                // PMP allowed the whole page when it was filled; the access must lie in a device's window.
+                let paddr = vaddr &+ entry.hostOffset
+                return Resolution(fault: isDevice(paddr, size: size) ? 0 : Hart.accessFault(kind), paddr: paddr, host: nil)
+            }
             let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: vaddr &+ entry.hostOffset))!
             let paddr = physicalAddress(ofHost: host)
             if entry.tag & TLBEntry.watchMarker != 0 && watchpointFires(paddr, size: size, store: kind == .store) {
@@ -53,16 +63,21 @@ extension Hart {
         let privilege = TLBLayout.setPrivilege[set]
         let (paddr, pageFault, pageMask) = translate(vaddr, kind: kind, set: set)
         if pageFault != 0 { return Resolution(fault: pageFault, paddr: 0, host: nil) }
-        let accessFault = kind == .fetch ? Cause.fetchAccess : kind == .load ? Cause.loadAccess : Cause.storeAccess
+        let accessFault = Hart.accessFault(kind)
         guard pmpAllows(paddr, size: size, kind: kind, privilege: privilege) else {
             return Resolution(fault: accessFault, paddr: paddr, host: nil)
         }
+        let physicalPage = paddr & ~0xfff
         guard let host = hostAddress(physical: paddr, size: size) else {
-            if kind != .fetch && isDevice(paddr, size: size) { return Resolution(fault: 0, paddr: paddr, host: nil) }
-            return Resolution(fault: accessFault, paddr: paddr, host: nil)
+            guard kind != .fetch && isDevice(paddr, size: size) else {
+                return Resolution(fault: accessFault, paddr: paddr, host: nil)
+            }
+            if pmpAllows(physicalPage, size: 4096, kind: kind, privilege: privilege) {
+                refill(table, index, tag: page | TLBEntry.deviceMarker, hostOffset: physicalPage &- page, pageMask: pageMask)
+            }
+            return Resolution(fault: 0, paddr: paddr, host: nil)
         }
         if kind == .store && isROM(paddr) { return Resolution(fault: accessFault, paddr: paddr, host: nil) }
-        let physicalPage = paddr & ~0xfff
         let watched = !watchedPages.isEmpty && kind != .fetch && watchedPages.contains(physicalPage)
         if watched && watchpointFires(paddr, size: size, store: kind == .store) {
             return Resolution(fault: Hart.watchFault, paddr: paddr, host: nil)
@@ -73,13 +88,23 @@ extension Hart {
             if kind == .store && isCodePage(paddr) { tag |= TLBEntry.codeMarker }
             if watched { tag |= TLBEntry.watchMarker }
             let hostPage = UInt64(UInt(bitPattern: host)) & ~0xfff
-            table[index] = TLBEntry(tag: tag, hostOffset: hostPage &- page)
-            tlbPageMasks[table - tlb + index] = pageMask
-            if set != 0 { noteLeaf(page, pageMask) }
+            refill(table, index, tag: tag, hostOffset: hostPage &- page, pageMask: pageMask)
             if kind == .store, let code = codeIndex(paddr) { storeEntryEpochs[code] = storeEpoch }
-            counters.tlbRefills &+= 1
         }
         return Resolution(fault: 0, paddr: paddr, host: host)
+    }
+
+    /// Fills slot `index` of `table` (a kind's entries of one set) from a leaf with offset mask `pageMask`.
+    private func refill(_ table: UnsafeMutablePointer<TLBEntry>, _ index: Int, tag: UInt64, hostOffset: UInt64,
+                        pageMask: UInt64) {
+        table[index] = TLBEntry(tag: tag, hostOffset: hostOffset)
+        tlbPageMasks[table - tlb + index] = pageMask
+        if table - tlb >= TLBLayout.setStride { noteLeaf(tag & ~0xfff, pageMask) }
+        counters.tlbRefills &+= 1
+    }
+
+    static func accessFault(_ kind: AccessKind) -> UInt64 {
+        kind == .fetch ? Cause.fetchAccess : kind == .load ? Cause.loadAccess : Cause.storeAccess
     }
 
     func physicalAddress(ofHost host: UnsafeMutableRawPointer) -> UInt64 {

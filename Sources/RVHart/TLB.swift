@@ -3,7 +3,8 @@
 /// `codeMarker` maps a page holding decoded code: stores to it take the slow path, which keeps the
 /// decoded-instruction cache exact. The loop's loads and stores hit only an entry whose tag equals the page
 /// address (`dataHit`), so a page is kept on the slow path by never refilling its entry (`resolve`) or, for
-/// one kind of access, by a marker bit in the tag.
+/// one kind of access, by a marker bit in the tag. An entry whose tag carries `deviceMarker` maps a device's
+/// page: there `vaddr &+ hostOffset` is the physical address (no host memory behind it).
 struct TLBEntry {
     var tag: UInt64
     var hostOffset: UInt64
@@ -14,6 +15,11 @@ struct TLBEntry {
     static let codeMarker: UInt64 = 1 << 10
     /// On load and store entries: the page holds a watched range (Watchpoints.swift); above those bits too.
     static let watchMarker: UInt64 = 1 << 11
+    /// On load and store entries: the page is a device's. Its accesses all leave the loop (a device access stops
+    /// the hart or goes to `DeviceShortcut`); the entry spares them the page walk each (a console driver polls
+    /// and writes its UART's registers once per byte: 17k walks of a Linux boot's 30k).
+    static let deviceMarker: UInt64 = 1 << 9
+    static let markers = codeMarker | watchMarker | deviceMarker
 }
 
 enum AccessKind: Int {
@@ -170,7 +176,8 @@ extension Hart {
             let entries = tlb + set * TLBLayout.setStride + 2 * TLBLayout.entries
             for index in 0..<TLBLayout.entries {
                 let entry = entries[index]
-                if entry.tag != TLBEntry.invalid.tag && (entry.tag & ~0xfff) &+ entry.hostOffset == hostPage {
+                if entry.tag != TLBEntry.invalid.tag && entry.tag & TLBEntry.deviceMarker == 0
+                    && (entry.tag & ~0xfff) &+ entry.hostOffset == hostPage {
                     entries[index] = .invalid
                 }
             }

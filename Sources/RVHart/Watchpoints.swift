@@ -55,7 +55,9 @@ extension Hart {
         for set in 0..<TLBLayout.sets {
             for kind in [AccessKind.load, .store] {
                 let entries = tlb + set * TLBLayout.setStride + kind.rawValue * TLBLayout.entries
-                for index in 0..<TLBLayout.entries where entries[index].tag != TLBEntry.invalid.tag {
+                // A device's page is never watched (`resolve` goes to the device before any watch).
+                for index in 0..<TLBLayout.entries where entries[index].tag != TLBEntry.invalid.tag
+                    && entries[index].tag & TLBEntry.deviceMarker == 0 {
                     let page = entries[index].tag & ~0xfff
                     let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: page &+ entries[index].hostOffset))!
                     let watched = pages.contains(physicalAddress(ofHost: host))

@@ -24,9 +24,25 @@ public struct BootImage: Equatable {
     }
 }
 
+/// The file's bytes, read straight into an array of its size (an image is megabytes: growing an array chunk by
+/// chunk copied it several times over, into freshly faulted memory); a file that turns out longer than its size
+/// said (or has none, as a pipe) is read on to its end.
 private func readToEnd(_ descriptor: Int32) -> [UInt8]? {
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    var status = stat()
+    let expected = fstat(descriptor, &status) == 0 ? max(0, Int(status.st_size)) : 0
+    var failed = false
+    var bytes = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
+        count = 0
+        while count < expected {
+            let got = read(descriptor, buffer.baseAddress! + count, expected - count)
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 { failed = true }
+            if got <= 0 { break }
+            count += got
+        }
+    }
+    guard !failed else { return nil }
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
         let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
         if count < 0 && errno == EINTR { continue }

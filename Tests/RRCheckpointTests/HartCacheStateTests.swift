@@ -107,6 +107,40 @@ final class HartCacheStateTests: XCTestCase {
         XCTAssertEqual(hart.readCSR(0x142), 0, "no page fault (scause)")
     }
 
+    /// A device's translation is put back too: the restored hart reaches the device through it without a walk, and
+    /// an access off the device's window in that page is still an access fault.
+    func testDeviceTranslationIsPutBackAndUsedWithoutAWalk() throws {
+        let ram = makeRAM()
+        let device: UInt64 = 0x1000_0000, virtualPage: UInt64 = 0xffff_ffc0_0010_0000
+        func makeDeviceHart() -> Hart {
+            let hart = Hart(config: HartConfig(hartID: 0, ram: ram, ramSize: UInt64(Self.ramSize),
+                                               mmioRegions: [MemoryRegion(base: device, size: 0x100)], maxSatpMode: .sv39))
+            hart.pc = Self.ramBase
+            return hart
+        }
+        var snapshot = try makeDeviceHart().snapshot()
+        snapshot.privilege = .supervisor
+        snapshot.satp = 8 << 60 | (Self.ramBase + 0x8000) >> 12  // an empty root table
+        snapshot.mtvec = Self.ramBase + 4  // the loop
+        snapshot.tlb = [
+            HartSnapshot.Translation(set: 1, kind: 0, virtualPage: Self.ramBase, physicalPage: Self.ramBase, pageShift: 12),
+            HartSnapshot.Translation(set: 1, kind: 1, virtualPage: virtualPage, physicalPage: device, pageShift: 12),
+        ]
+        let hart = makeDeviceHart()
+        try hart.restore(try throughBytes(snapshot))
+        XCTAssertEqual(try hart.snapshot().tlb, snapshot.tlb)
+        hart.setRegister(2, virtualPage + 8)
+        XCTAssertEqual(hart.run(budget: 1, globalCount: 0), .mmio)
+        XCTAssertEqual(hart.pendingAccess.address, device + 8)
+        hart.completeMMIO(value: 7)
+        XCTAssertEqual(hart.register(1), 7)
+        let offWindow = makeDeviceHart()
+        try offWindow.restore(try throughBytes(snapshot))
+        offWindow.setRegister(2, virtualPage + 0x800)
+        _ = offWindow.run(budget: 1, globalCount: 0)
+        XCTAssertEqual(offWindow.readCSR(0x342), 5, "a load access fault (mcause)")
+    }
+
     func testRefusesCachesOutsideTheHartsMemory() throws {
         let ram = makeRAM()
         let hart = makeHart(ram)
@@ -126,9 +160,10 @@ final class HartCacheStateTests: XCTestCase {
         let load = { (physical: UInt64) in
             HartSnapshot.Translation(set: 0, kind: 1, virtualPage: physical, physicalPage: physical, pageShift: 64)
         }
-        refused({ $0.tlb.append(load(0x1000_0000)) }, "TLB entry for 0x10000000: the physical page 0x10000000 is not RAM or ROM")
-        refused({ $0.tlb.append(load(Self.ramBase + UInt64(Self.ramSize))) }, "is not RAM or ROM")
-        refused({ $0.tlb.append(load(0xffff_ffff_ffff_f000)) }, "is not RAM or ROM")
+        refused({ $0.tlb.append(load(0x1000_0000)) },
+                "TLB entry for 0x10000000: the physical page 0x10000000 is not RAM, ROM or a device's")
+        refused({ $0.tlb.append(load(Self.ramBase + UInt64(Self.ramSize))) }, "is not RAM, ROM or a device's")
+        refused({ $0.tlb.append(load(0xffff_ffff_ffff_f000)) }, "is not RAM, ROM or a device's")
         refused({ $0.tlb.append(HartSnapshot.Translation(set: 0, kind: 2, virtualPage: MemoryMap.bootROMBase,
                                                          physicalPage: MemoryMap.bootROMBase, pageShift: 64)) }, "is not RAM")
         refused({ $0.tlb.append(HartSnapshot.Translation(set: 1, kind: 1, virtualPage: 0x4000_0000,

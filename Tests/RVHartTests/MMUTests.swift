@@ -346,6 +346,30 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.hart.mtval, va + 8, "tval is the virtual address")
     }
 
+    /// A device's page stays translated like any other: the second access walks no page table, and sees the
+    /// old mapping until SFENCE.VMA (the page table changed without one), after which the walk faults.
+    func testDeviceTranslationIsCachedUntilTheFence() {
+        let va: UInt64 = 0x90_0000
+        let slot = map(va, to: TestMachine.device, flags: MMUTests.r | MMUTests.w | MMUTests.a | MMUTests.d)
+        func loadFromDevice(offset: UInt64) {
+            m.put([Asm.lw(2, 1, 0)])
+            m.set(1, va + offset)
+            m.hart.pc = TestMachine.ramBase
+            m.hart.forcePrivilege(.supervisor)
+            XCTAssertEqual(m.run(1), .mmio)
+            XCTAssertEqual(m.hart.pendingAccess.address, TestMachine.device + offset)
+            m.hart.completeMMIO(value: 0x5a)
+            XCTAssertEqual(m.x(2), 0x5a)
+        }
+        loadFromDevice(offset: 8)
+        let walks = m.hart.counters.pageWalks
+        m.write64(slot, 0)  // unmapped, without a fence
+        loadFromDevice(offset: 0x10)
+        XCTAssertEqual(m.hart.counters.pageWalks, walks, "the device's page was still translated")
+        XCTAssertNil(access(Asm.sfenceVMA(), 0))
+        XCTAssertEqual(access(Asm.lw(2, 1, 0), va), Cause.loadPageFault, "walked again after the fence")
+    }
+
     func testPageTableOutsideRAMIsAnAccessFault() {
         m.hart.satp = 8 << 60 | (0x4000_0000 >> 12)
         m.hart.flushTranslations()
