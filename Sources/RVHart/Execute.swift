@@ -1601,8 +1601,9 @@ extension Hart {
         // Slots are 8 bytes per halfword.
         let branch = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
         if Branch.taken(x[Int(branch.rs1)], Branch.comparesWithZero ? 0 : x[Int(branch.rs2)]) {
-            pc &+= first
-            jump(&pc, pc &+ immediate(branch), &pageKey, left, Mode.self)
+            // The target from the pair's pc, whose page is the branch's (a pair lies in one page): pc is not moved to
+            // the branch first, one addition fewer on the taken path.
+            jump(&pc, pc &+ (immediate(branch) &+ first), &pageKey, left, Mode.self)
         } else {
             pc &+= first &+ Branch.length
         }
