@@ -1858,7 +1858,10 @@ extension Hart {
         if rm == 7 { rm = frm }
         guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
         mstatus |= MStatus.fs
-        x[Int(e.rd)] = canonical64(hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
+        let result = Double(bitPattern: hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
+        // A NaN result becomes the canonical NaN: tested as a double (one comparison and a branch that is never
+        // taken on ordinary code) rather than on the bits (`canonical64`: a mask, a comparison and a select).
+        x[Int(e.rd)] = _slowPath(result.isNaN) ? canonical64(result.bitPattern) : result.bitPattern
         return true
     }
 
@@ -1887,7 +1890,8 @@ extension Hart {
         mstatus |= MStatus.fs
         let product = Double(bitPattern: negateProduct ? a ^ (1 << 63) : a)
         let addend = Double(bitPattern: negateAddend ? c ^ (1 << 63) : c)
-        x[Int(e.rd)] = canonical64(addend.addingProduct(product, Double(bitPattern: b)).bitPattern)
+        let result = addend.addingProduct(product, Double(bitPattern: b))
+        x[Int(e.rd)] = _slowPath(result.isNaN) ? canonical64(result.bitPattern) : result.bitPattern  // as `doubleFastPath`
         return true
     }
 
