@@ -1792,14 +1792,15 @@ extension Hart {
     /// A control transfer. Leaving the page consults the recently entered pages; otherwise the next fetch
     /// looks the target up (`enterPage`). Where the loop does not check every instruction, a transfer with the
     /// next event near sends the loop out to a slow step (the lookup page) that hands over to the other mode.
+    /// `uncounted`: instructions run but not yet subtracted from `left` (a constant, which the comparison takes in).
     @inline(__always)
     func jump<Mode: DispatchMode>(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt, _ left: Int,
-                                  _: Mode.Type) {
+                                  uncounted: Int = 0, _: Mode.Type) {
         if (target ^ pc) >> 12 != 0 {
             let recent = recentPages[Int(truncatingIfNeeded: (target >> 12) & RecentPage.mask)]
             pageKey = recent.base == target & ~0xfff ? recent.key : slotKey(lookupPage, target)
         }
-        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
+        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit &+ uncounted) {
             pageKey = slotKey(lookupPage, target)
         }
         pc = target
@@ -1823,16 +1824,16 @@ extension Hart {
                                                                _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
                                                                _ pc: inout UInt64, _ pageKey: inout UInt,
                                                                _ left: inout Int, _: Mode.Type) {
-        left &-= 1
         // Slots are 8 bytes per halfword.
         let branch = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
         if Branch.taken(x[Int(branch.rs1)], Branch.comparesWithZero ? 0 : x[Int(branch.rs2)]) {
             // The target from the pair's pc, whose page is the branch's (a pair lies in one page): pc is not moved to
             // the branch first, one addition fewer on the taken path.
-            jump(&pc, pc &+ (immediate(branch) &+ first), &pageKey, left, Mode.self)
+            jump(&pc, pc &+ (immediate(branch) &+ first), &pageKey, left, uncounted: 1, Mode.self)
         } else {
             pc &+= first &+ Branch.length
         }
+        left &-= 1
     }
 
     /// The addition of a fused store pair (`Op.swAddi`), after its store (`first` bytes, at pc) ran: the addition
