@@ -88,6 +88,10 @@ enum Op: UInt8 {
     /// at the next event (forward moves within a page end within a page of slots, see `DispatchMode`), and
     /// each dispatches from its own copy of the dispatch rather than the one all other transfers share.
     case beqAhead, bneAhead, bltAhead, bgeAhead, bltuAhead, bgeuAhead, jalAhead, cBeqAhead, cBneAhead, cJalAhead
+    /// Conditional branches whose target lies back in their own page, or at themselves (a loop's branch; chosen as
+    /// `...Ahead`). Taken, they stay on the page, so they need no page lookup; they still look at the next event where
+    /// the loop checks only at control transfers (a backward move can repeat without end).
+    case beqBack, bneBack, bltBack, bgeBack, bltuBack, bgeuBack, cBeqBack, cBneBack
     /// Runs of 2, 3 or 4 compressed doubleword stores or loads off one base register (c.sdsp/c.sd, c.ldsp/c.ld: a
     /// kernel function's register saves and restores), run by one dispatch (`Decoder.accessRun`). The slot keeps the
     /// first's fields; the others are read from their own slots, which stay decoded as themselves. Where the next
@@ -114,6 +118,7 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
+             .cBeqBack, .cBneBack,
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiCBeqz, .cAndiCBnez,
              .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
@@ -134,6 +139,7 @@ enum Op: UInt8 {
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
+             .beqBack, .bneBack, .bltBack, .bgeBack, .bltuBack, .bgeuBack,
              .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,
              .swAddi, .swAddiw, .swCAddi, .swCAddiw, .sdAddi, .sdAddiw, .sdCAddi, .sdCAddiw:
             return 4
@@ -221,26 +227,30 @@ enum Decoder {
     }
 
     /// The slot of an instruction decoded at byte `offset` of its page: a branch or direct jump whose target is
-    /// further on in the same page takes its `...Ahead` form (each physical page's slots sit at their page
-    /// offsets, whatever virtual page runs them).
+    /// further on in the same page takes its `...Ahead` form, a conditional branch whose target is back in it its
+    /// `...Back` form (each physical page's slots sit at their page offsets, whatever virtual page runs them).
     static func placed(_ decoded: DecodedInstruction, offset: Int) -> DecodedInstruction {
-        let ahead: Op
+        let ahead: Op, back: Op?
         switch decoded.op {
-        case .beq: ahead = .beqAhead
-        case .bne: ahead = .bneAhead
-        case .blt: ahead = .bltAhead
-        case .bge: ahead = .bgeAhead
-        case .bltu: ahead = .bltuAhead
-        case .bgeu: ahead = .bgeuAhead
-        case .jal: ahead = .jalAhead
-        case .cBeq: ahead = .cBeqAhead
-        case .cBne: ahead = .cBneAhead
-        case .cJal: ahead = .cJalAhead
+        case .beq: (ahead, back) = (.beqAhead, .beqBack)
+        case .bne: (ahead, back) = (.bneAhead, .bneBack)
+        case .blt: (ahead, back) = (.bltAhead, .bltBack)
+        case .bge: (ahead, back) = (.bgeAhead, .bgeBack)
+        case .bltu: (ahead, back) = (.bltuAhead, .bltuBack)
+        case .bgeu: (ahead, back) = (.bgeuAhead, .bgeuBack)
+        case .jal: (ahead, back) = (.jalAhead, nil)
+        case .cBeq: (ahead, back) = (.cBeqAhead, .cBeqBack)
+        case .cBne: (ahead, back) = (.cBneAhead, .cBneBack)
+        case .cJal: (ahead, back) = (.cJalAhead, nil)
         default: return decoded
         }
-        guard decoded.imm > 0 && offset + Int(decoded.imm) < 4096 else { return decoded }
+        let target = offset + Int(decoded.imm)
         var placed = decoded
-        placed.op = ahead
+        if decoded.imm > 0 && target < 4096 {
+            placed.op = ahead
+        } else if let back, decoded.imm <= 0 && target >= 0 {
+            placed.op = back
+        }
         return placed
     }
 
@@ -588,9 +598,10 @@ extension Decoder {
     /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases: the
     /// firsts from `equalityOnlyFirsts` on fuse with the first `equalityBranches` branches only.
     static let branchPairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .lbu, .andi, .cAndi]
-    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead], [.bne, .bneAhead], [.cBeq, .cBeqAhead],
-                                             [.cBne, .cBneAhead], [.blt, .bltAhead], [.bge, .bgeAhead],
-                                             [.bltu, .bltuAhead], [.bgeu, .bgeuAhead]]
+    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead, .beqBack], [.bne, .bneAhead, .bneBack],
+                                             [.cBeq, .cBeqAhead, .cBeqBack], [.cBne, .cBneAhead, .cBneBack],
+                                             [.blt, .bltAhead, .bltBack], [.bge, .bgeAhead, .bgeBack],
+                                             [.bltu, .bltuAhead, .bltuBack], [.bgeu, .bgeuAhead, .bgeuBack]]
     static let equalityOnlyFirsts = 8, equalityBranches = 4
 
     /// Whether the first at `firstIndex` and the branch at `branchIndex` (places in the lists above) fuse.

@@ -564,6 +564,47 @@ extension Hart {
                 pc &+= immediate(e)
                 left &-= 1
                 continue
+            // Back within the page (`Op.beqBack`): no page lookup.
+            case .beqBack:
+                if x[Int(e.rs1)] == x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bneBack:
+                if x[Int(e.rs1)] != x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bltBack:
+                if Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) {
+                    back(&pc, e, &pageKey, left, Mode.self)
+                } else {
+                    pc &+= 4
+                }
+                left &-= 1
+                continue
+            case .bgeBack:
+                if Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) {
+                    back(&pc, e, &pageKey, left, Mode.self)
+                } else {
+                    pc &+= 4
+                }
+                left &-= 1
+                continue
+            case .bltuBack:
+                if x[Int(e.rs1)] < x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bgeuBack:
+                if x[Int(e.rs1)] >= x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .cBeqBack:
+                if x[Int(e.rs1)] == 0 { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 2 }
+                left &-= 1
+                continue
+            case .cBneBack:
+                if x[Int(e.rs1)] != 0 { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 2 }
+                left &-= 1
+                continue
 
             case .zextW4:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -1804,6 +1845,16 @@ extension Hart {
             pageKey = slotKey(lookupPage, target)
         }
         pc = target
+    }
+
+    /// A taken branch back within its own page (`Op.beqBack`): as `jump`, without the page lookup.
+    @inline(__always)
+    func back<Mode: DispatchMode>(_ pc: inout UInt64, _ e: SlotReference, _ pageKey: inout UInt, _ left: Int,
+                                  _: Mode.Type) {
+        pc &+= immediate(e)
+        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
+            pageKey = slotKey(lookupPage, pc)
+        }
     }
 
     /// Whether a fused pair (`Op.zextW4`) runs both its instructions: always where the loop checks only at control
