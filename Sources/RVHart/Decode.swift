@@ -43,9 +43,8 @@ enum Op: UInt8 {
     /// Two dependent instructions decoded as one slot (`Decoder.fused`): the second takes the value the first wrote
     /// from a host register instead of the register file. The suffix is the pair's length in bytes. The first is a
     /// shift of rs1 by an immediate into a register t, the second writes rd from t and (but for zext.w) rs2. imm
-    /// holds the shift amount, the first's length << 8, t << 16 and 1 << 24 (the second's count, which the loop reads
-    /// from the slot: subtracting a constant, the optimiser rewrote the count from its value before the dispatch and
-    /// kept that alive in a second register through every handler, 5% slower on code without pairs). Where only one
+    /// holds the shift amount, the first's length << 8 and t << 16. Every fused slot is counted by a constant, which
+    /// the handler's count of the next instruction folds into (one subtraction, see `Hart.interpret`). Where only one
     /// instruction may run before the next event, the out-of-line path runs the first alone, and the second runs
     /// from its own slot.
     /// zext.w: slli t, rs1, 32 then srli rd, t, 32.
@@ -56,9 +55,8 @@ enum Op: UInt8 {
     case shiftRightXor4, shiftRightXor6, shiftRightXor8
 
     /// Fused branch pairs (`Decoder.fused`): an addi/addiw/andi/lw/ld/lbu (or a compressed addi/addiw/andi/lw/ld) then a conditional branch, run by one
-    /// dispatch, named first + branch (`CBeqz`, `CBnez`: the compressed branches). The slot keeps the first's fields,
-    /// rs2 holds 1 (the branch's count, read from the slot for the reason given at `zextW4`); the branch's operands
-    /// and offset are read from its own slot, which stays decoded as itself. Where only one instruction may run
+    /// dispatch, named first + branch (`CBeqz`, `CBnez`: the compressed branches). The slot keeps the first's fields;
+    /// the branch's operands and offset are read from its own slot, which stays decoded as itself. Where only one instruction may run
     /// before the next event, or the load leaves the fast path, the first runs alone out of line. `length` is the
     /// first's.
     case addiBeq, addiBne, addiCBeqz, addiCBnez, addiBlt, addiBge, addiBltu, addiBgeu
@@ -76,9 +74,8 @@ enum Op: UInt8 {
     case cAndiBeq, cAndiBne, cAndiCBeqz, cAndiCBnez
     /// Fused store pairs (`Decoder.fusedStoreAdd`): a sw/sd (or c.sw/c.sd) then an addi/addiw (or c.addi/c.addiw,
     /// alone or as a fused branch pair's first), run by one dispatch, named store + addition (a loop's store, then
-    /// its counter or pointer step). The slot keeps the store's fields, rd holds 1 (the addition's count, read from
-    /// the slot for the reason given at `zextW4`); the addition's operands are read from its own slot, which stays
-    /// decoded as itself. Where only one instruction may run before the next event, or the store leaves the fast
+    /// its counter or pointer step). The slot keeps the store's fields; the addition's operands are read from its own
+    /// slot, which stays decoded as itself. Where only one instruction may run before the next event, or the store leaves the fast
     /// path (a miss, a fault, a device, a store into decoded code), the store runs alone out of line. `length` is the
     /// store's.
     case swAddi, swAddiw, swCAddi, swCAddiw, sdAddi, sdAddiw, sdCAddi, sdCAddiw
@@ -91,20 +88,23 @@ enum Op: UInt8 {
     /// at the next event (forward moves within a page end within a page of slots, see `DispatchMode`), and
     /// each dispatches from its own copy of the dispatch rather than the one all other transfers share.
     case beqAhead, bneAhead, bltAhead, bgeAhead, bltuAhead, bgeuAhead, jalAhead, cBeqAhead, cBneAhead, cJalAhead
+    /// Conditional branches whose target lies back in their own page, or at themselves (a loop's branch; chosen as
+    /// `...Ahead`). Taken, they stay on the page, so they need no page lookup; they still look at the next event where
+    /// the loop checks only at control transfers (a backward move can repeat without end).
+    case beqBack, bneBack, bltBack, bgeBack, bltuBack, bgeuBack, cBeqBack, cBneBack
     /// Runs of 2, 3 or 4 compressed doubleword stores or loads off one base register (c.sdsp/c.sd, c.ldsp/c.ld: a
     /// kernel function's register saves and restores), run by one dispatch (`Decoder.accessRun`). The slot keeps the
-    /// first's fields; the others are read from their own slots, which stay decoded as themselves. The run's count
-    /// less one (read from the slot for the reason given at `zextW4`) is in rd for stores, in rs2 for loads. Where the
-    /// next event leaves room for fewer, or any access would leave the fast path, the first runs alone out of line.
+    /// first's fields; the others are read from their own slots, which stay decoded as themselves. Where the next
+    /// event leaves room for fewer, or any access would leave the fast path, the first runs alone out of line.
     /// `length` is the first's.
     case cSdRun2, cSdRun3, cSdRun4, cLdRun2, cLdRun3, cLdRun4
     /// A function's stack adjustment and its saves (push: c.addi16sp or c.addi of sp, then 1-3 c.sdsp of registers
     /// other than sp) or its restores and stack adjustment (pop: 1-3 c.ldsp of registers other than sp, then the
-    /// addition), the suffix counting both, as access runs: the slot keeps the first's fields, rs2 holds the count
-    /// less one; the saves use the adjusted sp, the restores the sp before.
+    /// addition), the suffix counting both, as access runs: the slot keeps the first's fields; the saves use the
+    /// adjusted sp, the restores the sp before.
     case pushRun2, pushRun3, pushRun4, popRun2, popRun3, popRun4
     /// A pop (0-2 restores, the stack adjustment) and the return after it (c.jr ra), the suffix counting all of them:
-    /// the slot keeps the first's fields, rs2 holds the count less one.
+    /// the slot keeps the first's fields.
     case popReturn2, popReturn3, popReturn4
     /// Never stored in a slot: the loop dispatches it when an event is due.
     case event
@@ -118,6 +118,7 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
+             .cBeqBack, .cBneBack,
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiCBeqz, .cAndiCBnez,
              .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
@@ -138,6 +139,7 @@ enum Op: UInt8 {
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
+             .beqBack, .bneBack, .bltBack, .bgeBack, .bltuBack, .bgeuBack,
              .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,
              .swAddi, .swAddiw, .swCAddi, .swCAddiw, .sdAddi, .sdAddiw, .sdCAddi, .sdCAddiw:
             return 4
@@ -225,26 +227,30 @@ enum Decoder {
     }
 
     /// The slot of an instruction decoded at byte `offset` of its page: a branch or direct jump whose target is
-    /// further on in the same page takes its `...Ahead` form (each physical page's slots sit at their page
-    /// offsets, whatever virtual page runs them).
+    /// further on in the same page takes its `...Ahead` form, a conditional branch whose target is back in it its
+    /// `...Back` form (each physical page's slots sit at their page offsets, whatever virtual page runs them).
     static func placed(_ decoded: DecodedInstruction, offset: Int) -> DecodedInstruction {
-        let ahead: Op
+        let ahead: Op, back: Op?
         switch decoded.op {
-        case .beq: ahead = .beqAhead
-        case .bne: ahead = .bneAhead
-        case .blt: ahead = .bltAhead
-        case .bge: ahead = .bgeAhead
-        case .bltu: ahead = .bltuAhead
-        case .bgeu: ahead = .bgeuAhead
-        case .jal: ahead = .jalAhead
-        case .cBeq: ahead = .cBeqAhead
-        case .cBne: ahead = .cBneAhead
-        case .cJal: ahead = .cJalAhead
+        case .beq: (ahead, back) = (.beqAhead, .beqBack)
+        case .bne: (ahead, back) = (.bneAhead, .bneBack)
+        case .blt: (ahead, back) = (.bltAhead, .bltBack)
+        case .bge: (ahead, back) = (.bgeAhead, .bgeBack)
+        case .bltu: (ahead, back) = (.bltuAhead, .bltuBack)
+        case .bgeu: (ahead, back) = (.bgeuAhead, .bgeuBack)
+        case .jal: (ahead, back) = (.jalAhead, nil)
+        case .cBeq: (ahead, back) = (.cBeqAhead, .cBeqBack)
+        case .cBne: (ahead, back) = (.cBneAhead, .cBneBack)
+        case .cJal: (ahead, back) = (.cJalAhead, nil)
         default: return decoded
         }
-        guard decoded.imm > 0 && offset + Int(decoded.imm) < 4096 else { return decoded }
+        let target = offset + Int(decoded.imm)
         var placed = decoded
-        placed.op = ahead
+        if decoded.imm > 0 && target < 4096 {
+            placed.op = ahead
+        } else if let back, decoded.imm <= 0 && target >= 0 {
+            placed.op = back
+        }
         return placed
     }
 
@@ -586,15 +592,16 @@ extension Decoder {
             return nil
         }
         return DecodedInstruction(op, rd: second.rd, rs1: first.rs1, rs2: otherOperand,
-                                  imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16 | 1 << 24)
+                                  imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16)
     }
 
     /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases: the
     /// firsts from `equalityOnlyFirsts` on fuse with the first `equalityBranches` branches only.
     static let branchPairFirsts: [Op] = [.addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .lbu, .andi, .cAndi]
-    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead], [.bne, .bneAhead], [.cBeq, .cBeqAhead],
-                                             [.cBne, .cBneAhead], [.blt, .bltAhead], [.bge, .bgeAhead],
-                                             [.bltu, .bltuAhead], [.bgeu, .bgeuAhead]]
+    static let branchPairBranches: [[Op]] = [[.beq, .beqAhead, .beqBack], [.bne, .bneAhead, .bneBack],
+                                             [.cBeq, .cBeqAhead, .cBeqBack], [.cBne, .cBneAhead, .cBneBack],
+                                             [.blt, .bltAhead, .bltBack], [.bge, .bgeAhead, .bgeBack],
+                                             [.bltu, .bltuAhead, .bltuBack], [.bgeu, .bgeuAhead, .bgeuBack]]
     static let equalityOnlyFirsts = 8, equalityBranches = 4
 
     /// Whether the first at `firstIndex` and the branch at `branchIndex` (places in the lists above) fuse.
@@ -634,7 +641,7 @@ extension Decoder {
         guard firstIndex >= 0 && branchIndex >= 0, branchPairFuses(first: firstIndex, branch: branchIndex),
               let op = Op(rawValue: Op.addiBeq.rawValue + UInt8(branchPairOffset(first: firstIndex, branch: branchIndex)))
         else { return nil }
-        return DecodedInstruction(op, rd: first.rd, rs1: first.rs1, rs2: 1, imm: first.imm)
+        return DecodedInstruction(op, rd: first.rd, rs1: first.rs1, imm: first.imm)
     }
 
     /// The stores and the additions that fuse (`Op.swAddi`), in the order of the fused cases.
@@ -662,7 +669,7 @@ extension Decoder {
         default: return nil
         }
         let op = Op(rawValue: Op.swAddi.rawValue + firstIndex * 4 + secondIndex)!
-        return DecodedInstruction(op, rd: 1, rs1: first.rs1, rs2: first.rs2, imm: first.imm)
+        return DecodedInstruction(op, rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
     /// A fused branch or store pair's first instruction alone (what the out-of-line path runs); any other slot as
@@ -702,10 +709,10 @@ extension Decoder {
         guard count >= 2 else { return nil }
         if loads {
             return DecodedInstruction(count == 2 ? .cLdRun2 : count == 3 ? .cLdRun3 : .cLdRun4,
-                                      rd: first.rd, rs1: first.rs1, rs2: UInt8(count - 1), imm: first.imm)
+                                      rd: first.rd, rs1: first.rs1, imm: first.imm)
         }
         return DecodedInstruction(count == 2 ? .cSdRun2 : count == 3 ? .cSdRun3 : .cSdRun4,
-                                  rd: UInt8(count - 1), rs1: first.rs1, rs2: first.rs2, imm: first.imm)
+                                  rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
     /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too).
@@ -728,7 +735,7 @@ extension Decoder {
         while count < min(4, available) && isStackAccess(slots[count], .cSd) { count += 1 }
         guard count >= 2 else { return nil }
         return DecodedInstruction(count == 2 ? .pushRun2 : count == 3 ? .pushRun3 : .pushRun4,
-                                  rd: slots[0].rd, rs1: slots[0].rs1, rs2: UInt8(count - 1), imm: slots[0].imm)
+                                  rd: slots[0].rd, rs1: slots[0].rs1, imm: slots[0].imm)
     }
 
     /// `Op.popRun2` from the load in `slots[0]`, or nil when no stack adjustment follows its restores.
@@ -738,7 +745,7 @@ extension Decoder {
         guard loads >= 1, isStackAdjustment(slots[loads]) else { return nil }
         if let popReturn = popReturn(slots, loads: loads, available) { return popReturn }
         return DecodedInstruction(loads == 1 ? .popRun2 : loads == 2 ? .popRun3 : .popRun4,
-                                  rd: slots[0].rd, rs1: slots[0].rs1, rs2: UInt8(loads), imm: slots[0].imm)
+                                  rd: slots[0].rd, rs1: slots[0].rs1, imm: slots[0].imm)
     }
 
     /// `Op.popReturn2` from `loads` restores and the stack adjustment after them in `slots`, or nil when no c.jr ra
@@ -750,7 +757,7 @@ extension Decoder {
         guard ret.op == .cJalr, ret.rd == UInt8(RegisterFile.zeroSink), ret.rs1 == 1 else { return nil }
         let first = alone(slots[0])
         return DecodedInstruction(loads == 0 ? .popReturn2 : loads == 1 ? .popReturn3 : .popReturn4,
-                                  rd: first.rd, rs1: first.rs1, rs2: UInt8(loads + 1), imm: first.imm)
+                                  rd: first.rd, rs1: first.rs1, imm: first.imm)
     }
 
     /// The instruction a slot starts with, run alone: a fused branch pair's or an access run's first; any other

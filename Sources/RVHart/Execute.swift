@@ -160,10 +160,10 @@ extension Hart {
         // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page.
         var pageKey = slotKey(lookupPage, pc)
         eventTarget = 0
-        // Instructions still to run before the next event, counting the one about to start.
-        var left = 0
+        // Instructions still to run before the next event once the one about to start is counted (`interpret`).
+        var left = -1
         while true {
-            let reason = left >= CodePage.straightLineLimit
+            let reason = left &+ 1 >= CodePage.straightLineLimit
                 ? interpret(CheckAtControlTransfers.self, pc: &pc, pageKey: &pageKey, left: &left)
                 : interpret(CheckEveryInstruction.self, pc: &pc, pageKey: &pageKey, left: &left)
             if let reason { return reason }
@@ -177,6 +177,10 @@ extension Hart {
     @inline(never)
     func interpret<Mode: DispatchMode>(_: Mode.Type, pc pcInOut: inout UInt64, pageKey pageKeyInOut: inout UInt,
                                        left leftInOut: inout Int) -> StopReason? {
+        // `left` has counted the instruction about to start: each handler counts the next one as it continues
+        // (`left &-= 1` before its `continue`), so that a fused slot's other instructions (counted by constants in
+        // `bothRun`, `branchAfter`, ...) and the next one fold into one subtraction. Counted at the loop's top, that
+        // took a decrement and a load and subtraction of a count held in the slot.
         var pc = pcInOut, pageKey = pageKeyInOut, left = leftInOut
         let x = regs
         let eventSlot = self.eventSlot
@@ -187,7 +191,6 @@ extension Hart {
         var dataTLB = loadTLB
 
         while true {
-            left &-= 1
             let slot: UInt
             if Mode.checksEveryInstruction {
                 // When an event is due (left < 0) the loop dispatches the event slot instead of pc's. Chosen
@@ -206,19 +209,23 @@ extension Hart {
             case .li:
                 x[Int(e.rd)] = immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .auipc:
                 x[Int(e.rd)] = pc &+ immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .jal:
                 x[Int(e.rd)] = pc &+ 4
                 jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .jalr:
                 let target = (x[Int(e.rs1)] &+ immediate(e)) & ~1
                 x[Int(e.rd)] = pc &+ 4
                 jump(&pc, target, &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .beq:
                 if x[Int(e.rs1)] == x[Int(e.rs2)] {
@@ -226,6 +233,7 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
             case .bne:
                 if x[Int(e.rs1)] != x[Int(e.rs2)] {
@@ -233,6 +241,7 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
             case .blt:
                 if Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) {
@@ -240,6 +249,7 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
             case .bge:
                 if Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) {
@@ -247,6 +257,7 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
             case .bltu:
                 if x[Int(e.rs1)] < x[Int(e.rs2)] {
@@ -254,6 +265,7 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
             case .bgeu:
                 if x[Int(e.rs1)] >= x[Int(e.rs2)] {
@@ -261,192 +273,238 @@ extension Hart {
                 } else {
                     pc &+= 4
                 }
+                left &-= 1
                 continue
 
             case .addi:
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .slti:
                 x[Int(e.rd)] = Int64(bitPattern: x[Int(e.rs1)]) < Int64(e.imm) ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .sltiu:
                 x[Int(e.rd)] = x[Int(e.rs1)] < immediate(e) ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .xori:
                 x[Int(e.rd)] = x[Int(e.rs1)] ^ immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .ori:
                 x[Int(e.rd)] = x[Int(e.rs1)] | immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .andi:
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .slli:
                 x[Int(e.rd)] = x[Int(e.rs1)] &<< immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .srli:
                 x[Int(e.rd)] = x[Int(e.rs1)] &>> immediate(e)
                 pc &+= 4
+                left &-= 1
                 continue
             case .srai:
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(e.imm))
                 pc &+= 4
+                left &-= 1
                 continue
             case .add:
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .sub:
                 x[Int(e.rd)] = x[Int(e.rs1)] &- x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .sll:
                 x[Int(e.rd)] = x[Int(e.rs1)] &<< x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .sltu:
                 x[Int(e.rd)] = x[Int(e.rs1)] < x[Int(e.rs2)] ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .xor:
                 x[Int(e.rd)] = x[Int(e.rs1)] ^ x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .srl:
                 x[Int(e.rd)] = x[Int(e.rs1)] &>> x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .or:
                 x[Int(e.rd)] = x[Int(e.rs1)] | x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .and:
                 x[Int(e.rd)] = x[Int(e.rs1)] & x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .addiw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 pc &+= 4
+                left &-= 1
                 continue
             case .slliw:
                 x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &<< UInt32(e.imm)))
                 pc &+= 4
+                left &-= 1
                 continue
             case .srliw:
                 x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &>> UInt32(e.imm)))
                 pc &+= 4
+                left &-= 1
                 continue
             case .sraiw:
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: x[Int(e.rs1)]) &>> e.imm))
                 pc &+= 4
+                left &-= 1
                 continue
             case .addw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ x[Int(e.rs2)])
                 pc &+= 4
+                left &-= 1
                 continue
             case .subw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &- x[Int(e.rs2)])
                 pc &+= 4
+                left &-= 1
                 continue
 
             case .mul:
                 x[Int(e.rd)] = x[Int(e.rs1)] &* x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .div:
                 x[Int(e.rd)] = divide(x[Int(e.rs1)], x[Int(e.rs2)])
                 pc &+= 4
+                left &-= 1
                 continue
             case .rem:
                 x[Int(e.rd)] = remainder(x[Int(e.rs1)], x[Int(e.rs2)])
                 pc &+= 4
+                left &-= 1
                 continue
             case .remu:
                 let a = x[Int(e.rs1)], b = x[Int(e.rs2)]
                 x[Int(e.rd)] = b == 0 ? a : a % b
                 pc &+= 4
+                left &-= 1
                 continue
             case .sllw:
                 x[Int(e.rd)] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)])
                     &<< UInt32(truncatingIfNeeded: x[Int(e.rs2)])))
                 pc &+= 4
+                left &-= 1
                 continue
             case .mulw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &* x[Int(e.rs2)])
                 pc &+= 4
+                left &-= 1
                 continue
 
             case .cLi:
                 x[Int(e.rd)] = immediate(e)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAddi:
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAddiw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAdd:
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSub:
                 x[Int(e.rd)] = x[Int(e.rs1)] &- x[Int(e.rs2)]
                 pc &+= 2
+                left &-= 1
                 continue
             case .cXor:
                 x[Int(e.rd)] = x[Int(e.rs1)] ^ x[Int(e.rs2)]
                 pc &+= 2
+                left &-= 1
                 continue
             case .cOr:
                 x[Int(e.rd)] = x[Int(e.rs1)] | x[Int(e.rs2)]
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAnd:
                 x[Int(e.rd)] = x[Int(e.rs1)] & x[Int(e.rs2)]
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAddw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ x[Int(e.rs2)])
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSubw:
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &- x[Int(e.rs2)])
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSlli:
                 x[Int(e.rd)] = x[Int(e.rs1)] &<< immediate(e)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSrli:
                 x[Int(e.rd)] = x[Int(e.rs1)] &>> immediate(e)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSrai:
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(bitPattern: x[Int(e.rs1)]) &>> Int64(e.imm))
                 pc &+= 2
+                left &-= 1
                 continue
             case .cAndi:
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cJal:
                 x[Int(e.rd)] = pc &+ 2
                 jump(&pc, pc &+ immediate(e), &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .cJalr:
                 let target = x[Int(e.rs1)] & ~1
                 x[Int(e.rd)] = pc &+ 2
                 jump(&pc, target, &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .cBeq:
                 if x[Int(e.rs1)] == 0 {
@@ -454,6 +512,7 @@ extension Hart {
                 } else {
                     pc &+= 2
                 }
+                left &-= 1
                 continue
             case .cBne:
                 if x[Int(e.rs1)] != 0 {
@@ -461,38 +520,90 @@ extension Hart {
                 } else {
                     pc &+= 2
                 }
+                left &-= 1
                 continue
             // Forward within the page (`Op.beqAhead`): no page lookup, no look at the next event.
             case .beqAhead:
                 pc &+= x[Int(e.rs1)] == x[Int(e.rs2)] ? immediate(e) : 4
+                left &-= 1
                 continue
             case .bneAhead:
                 pc &+= x[Int(e.rs1)] != x[Int(e.rs2)] ? immediate(e) : 4
+                left &-= 1
                 continue
             case .bltAhead:
                 pc &+= Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) ? immediate(e) : 4
+                left &-= 1
                 continue
             case .bgeAhead:
                 pc &+= Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) ? immediate(e) : 4
+                left &-= 1
                 continue
             case .bltuAhead:
                 pc &+= x[Int(e.rs1)] < x[Int(e.rs2)] ? immediate(e) : 4
+                left &-= 1
                 continue
             case .bgeuAhead:
                 pc &+= x[Int(e.rs1)] >= x[Int(e.rs2)] ? immediate(e) : 4
+                left &-= 1
                 continue
             case .jalAhead:
                 x[Int(e.rd)] = pc &+ 4
                 pc &+= immediate(e)
+                left &-= 1
                 continue
             case .cBeqAhead:
                 pc &+= x[Int(e.rs1)] == 0 ? immediate(e) : 2
+                left &-= 1
                 continue
             case .cBneAhead:
                 pc &+= x[Int(e.rs1)] != 0 ? immediate(e) : 2
+                left &-= 1
                 continue
             case .cJalAhead:
                 pc &+= immediate(e)
+                left &-= 1
+                continue
+            // Back within the page (`Op.beqBack`): no page lookup.
+            case .beqBack:
+                if x[Int(e.rs1)] == x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bneBack:
+                if x[Int(e.rs1)] != x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bltBack:
+                if Int64(bitPattern: x[Int(e.rs1)]) < Int64(bitPattern: x[Int(e.rs2)]) {
+                    back(&pc, e, &pageKey, left, Mode.self)
+                } else {
+                    pc &+= 4
+                }
+                left &-= 1
+                continue
+            case .bgeBack:
+                if Int64(bitPattern: x[Int(e.rs1)]) >= Int64(bitPattern: x[Int(e.rs2)]) {
+                    back(&pc, e, &pageKey, left, Mode.self)
+                } else {
+                    pc &+= 4
+                }
+                left &-= 1
+                continue
+            case .bltuBack:
+                if x[Int(e.rs1)] < x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .bgeuBack:
+                if x[Int(e.rs1)] >= x[Int(e.rs2)] { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 4 }
+                left &-= 1
+                continue
+            case .cBeqBack:
+                if x[Int(e.rs1)] == 0 { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 2 }
+                left &-= 1
+                continue
+            case .cBneBack:
+                if x[Int(e.rs1)] != 0 { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 2 }
+                left &-= 1
                 continue
 
             case .zextW4:
@@ -501,6 +612,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 4
+                left &-= 1
                 continue
             case .zextW6:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -508,6 +620,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 6
+                left &-= 1
                 continue
             case .zextW8:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -515,6 +628,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &>> 32
                 pc &+= 8
+                left &-= 1
                 continue
             case .shiftAdd4:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -522,6 +636,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .shiftAdd6:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -529,6 +644,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 6
+                left &-= 1
                 continue
             case .shiftAdd8:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -536,6 +652,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted &+ x[Int(e.rs2)]
                 pc &+= 8
+                left &-= 1
                 continue
             case .shiftRightXor4:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -543,6 +660,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .shiftRightXor6:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -550,6 +668,7 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 6
+                left &-= 1
                 continue
             case .shiftRightXor8:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -557,263 +676,312 @@ extension Hart {
                 x[Int(e.imm &>> 16 & 0xff)] = shifted
                 x[Int(e.rd)] = shifted ^ x[Int(e.rs2)]
                 pc &+= 8
+                left &-= 1
                 continue
 
             case .addiBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .addiwCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAddiwCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)] &+ immediate(e))
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lwCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfLess.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfLessUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .ldCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
 
             case .cLwBeq:
@@ -821,391 +989,468 @@ extension Hart {
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLwCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBlt:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfLess.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBge:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfGreaterOrEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBltu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfLessUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdBgeu:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfGreaterOrEqualUnsigned.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cLdCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lbuBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lbuBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lbuCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .lbuCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .andiBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .andiBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .andiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(CompressedBranchIfZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .andiCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 4, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAndiBeq:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAndiBne:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(BranchIfNotEqual.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAndiCBeqz:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(CompressedBranchIfZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
             case .cAndiCBnez:
                 guard Mode.checksEveryInstruction == false || left >= 1 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] & immediate(e)
                 branchAfter(CompressedBranchIfNotZero.self, e, x, 2, &pc, &pageKey, &left, Mode.self)
+                left &-= 1
                 continue
 
             case .swAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                left &-= 1
                 continue
             case .swAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                left &-= 1
                 continue
             case .swCAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                left &-= 1
                 continue
             case .swCAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                left &-= 1
                 continue
             case .sdAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 4, 4, &pc, &left)
+                left &-= 1
                 continue
             case .sdAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 4, 4, &pc, &left)
+                left &-= 1
                 continue
             case .sdCAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 4, 2, &pc, &left)
+                left &-= 1
                 continue
             case .sdCAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 4, 2, &pc, &left)
+                left &-= 1
                 continue
             case .cSwAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                left &-= 1
                 continue
             case .cSwAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                left &-= 1
                 continue
             case .cSwCAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                left &-= 1
                 continue
             case .cSwCAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 2, 2, &pc, &left)
+                left &-= 1
                 continue
             case .cSdAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 2, 4, &pc, &left)
+                left &-= 1
                 continue
             case .cSdAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 2, 4, &pc, &left)
+                left &-= 1
                 continue
             case .cSdCAddi:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: false, e, x, 2, 2, &pc, &left)
+                left &-= 1
                 continue
             case .cSdCAddiw:
                 guard Mode.checksEveryInstruction == false || left >= 1,
                       storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 additionAfter(word: true, e, x, 2, 2, &pc, &left)
+                left &-= 1
                 continue
 
             case .lb:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: v)))
                 pc &+= 4
+                left &-= 1
                 continue
             case .lh:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2) else { break }
                 x[Int(e.rd)] = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: v)))
                 pc &+= 4
+                left &-= 1
                 continue
             case .lw:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 pc &+= 4
+                left &-= 1
                 continue
             case .ld:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
+                left &-= 1
                 continue
             case .lbu:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
+                left &-= 1
                 continue
             case .lhu:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
+                left &-= 1
                 continue
             case .lwu:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
+                left &-= 1
                 continue
             case .sb:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 1, x[Int(e.rs2)]) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .sh:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 2, x[Int(e.rs2)]) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .sw:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .sd:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .cLw:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = signExtend32(v)
                 pc &+= 2
+                left &-= 1
                 continue
             case .cLd:
                 guard let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSw:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else { break }
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSd:
                 guard storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else { break }
                 pc &+= 2
+                left &-= 1
                 continue
             case .cSdRun2:
                 guard storeRun(2, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .cSdRun3:
                 guard storeRun(3, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 6
+                left &-= 1
                 continue
             case .cSdRun4:
                 guard storeRun(4, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
+                left &-= 1
                 continue
             case .cLdRun2:
                 guard loadRun(2, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .cLdRun3:
                 guard loadRun(3, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 6
+                left &-= 1
                 continue
             case .cLdRun4:
                 guard loadRun(4, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
+                left &-= 1
                 continue
             case .pushRun2:
                 guard pushRun(1, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .pushRun3:
                 guard pushRun(2, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 6
+                left &-= 1
                 continue
             case .pushRun4:
                 guard pushRun(3, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
+                left &-= 1
                 continue
             case .popRun2:
-                guard popRun(1, e, x, dataTLB, &left, Mode.self) else { break }
+                guard popRun(1, thenReturn: false, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .popRun3:
-                guard popRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                guard popRun(2, thenReturn: false, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 6
+                left &-= 1
                 continue
             case .popRun4:
-                guard popRun(3, e, x, dataTLB, &left, Mode.self) else { break }
+                guard popRun(3, thenReturn: false, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 8
+                left &-= 1
                 continue
             case .popReturn2:
                 // The stack adjustment and the return: nothing that could leave the fast path.
                 if Mode.checksEveryInstruction && left < 1 { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] &+ immediate(e)
-                left &-= Int(truncatingIfNeeded: e.rs2)
+                left &-= 1
                 pc &+= 2
                 jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .popReturn3:
-                guard popRun(1, e, x, dataTLB, &left, Mode.self) else { break }
+                guard popRun(1, thenReturn: true, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 4
                 jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .popReturn4:
-                guard popRun(2, e, x, dataTLB, &left, Mode.self) else { break }
+                guard popRun(2, thenReturn: true, e, x, dataTLB, &left, Mode.self) else { break }
                 pc &+= 6
                 jump(&pc, x[1] & ~1, &pageKey, left, Mode.self)
+                left &-= 1
                 continue
             case .fence:
                 pc &+= 4
+                left &-= 1
                 continue
 
             case .atomic:
                 guard atomicThroughTLB(e.pointer) else { break }
                 dataTLB = loadTLB
                 pc &+= 4
+                left &-= 1
                 continue
             case .sstatusSetClear:
                 guard setOrClearStatusInline(e.pointer) else { break }
                 dataTLB = loadTLB
                 pc &+= 4
+                left &-= 1
                 continue
 
             case .flw:
@@ -1213,62 +1458,74 @@ extension Hart {
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
                 pc &+= 4
+                left &-= 1
                 continue
             case .fld:
                 guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v
                 pc &+= 4
+                left &-= 1
                 continue
             case .cFld:
                 guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = v
                 pc &+= 2
+                left &-= 1
                 continue
             case .fsw:
                 guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 4
+                left &-= 1
                 continue
             case .fsd:
                 guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 4
+                left &-= 1
                 continue
             case .cFsd:
                 guard mstatus & MStatus.fs != 0, storeFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8, x[Int(e.rs2)]) else {
                     break
                 }
                 pc &+= 2
+                left &-= 1
                 continue
             case .faddD:
                 guard doubleFastPath(e, x, .faddD) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .fsubD:
                 guard doubleFastPath(e, x, .fsubD) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmulD:
                 guard doubleFastPath(e, x, .fmulD) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .fdivD:
                 guard doubleFastPath(e, x, .fdivD) else { break }
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmaddD:
                 guard fusedFastPath(e, x, negateProduct: false, negateAddend: false) else { break }
                 dataTLB = loadTLB  // after fma, a call
                 pc &+= 4
+                left &-= 1
                 continue
             case .fnmsubD:
                 guard fusedFastPath(e, x, negateProduct: true, negateAddend: false) else { break }
                 dataTLB = loadTLB  // after fma, a call
                 pc &+= 4
+                left &-= 1
                 continue
             case .fsgnjD:
                 guard mstatus & MStatus.fs != 0 else { break }
@@ -1276,43 +1533,51 @@ extension Hart {
                 let sign: UInt64 = 1 << 63
                 x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmvXD:
                 guard mstatus & MStatus.fs != 0 else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmvDX:
                 guard mstatus & MStatus.fs != 0 else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = x[Int(e.rs1)]
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmvXW:
                 guard mstatus & MStatus.fs != 0 else { break }
                 x[Int(e.rd)] = signExtend32(x[Int(e.rs1)])
                 pc &+= 4
+                left &-= 1
                 continue
             case .feqD:
                 guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
                 x[Int(e.rd)] = a == b ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .fltD:
                 guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
                 x[Int(e.rd)] = a < b ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .fleD:
                 guard mstatus & MStatus.fs != 0, let (a, b) = orderedOperands(e, x) else { break }
                 x[Int(e.rd)] = a <= b ? 1 : 0
                 pc &+= 4
+                left &-= 1
                 continue
             case .fmvWX:
                 guard mstatus & MStatus.fs != 0 else { break }
                 mstatus |= MStatus.fs
                 x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
                 pc &+= 4
+                left &-= 1
                 continue
 
             case .pageCross:
@@ -1324,6 +1589,7 @@ extension Hart {
                 guard recent.base == pc & ~0xfff,
                       Mode.checksEveryInstruction || left >= CodePage.straightLineLimit else { break }
                 pageKey = recent.key
+                left &-= 1
                 uncountedCrossings &+= 1
                 continue
             case .event, .undecoded, .illegal, .system, .fpOther, .rareInteger, .breakpoint:
@@ -1339,9 +1605,10 @@ extension Hart {
             if Mode.checksEveryInstruction == (left >= CodePage.straightLineLimit) {
                 pcInOut = pc
                 pageKeyInOut = pageKey
-                leftInOut = left
+                leftInOut = left &- 1
                 return nil
             }
+            left &-= 1
         }
     }
 
@@ -1566,54 +1833,66 @@ extension Hart {
     /// A control transfer. Leaving the page consults the recently entered pages; otherwise the next fetch
     /// looks the target up (`enterPage`). Where the loop does not check every instruction, a transfer with the
     /// next event near sends the loop out to a slow step (the lookup page) that hands over to the other mode.
+    /// `uncounted`: instructions run but not yet subtracted from `left` (a constant, which the comparison takes in).
     @inline(__always)
     func jump<Mode: DispatchMode>(_ pc: inout UInt64, _ target: UInt64, _ pageKey: inout UInt, _ left: Int,
-                                  _: Mode.Type) {
+                                  uncounted: Int = 0, _: Mode.Type) {
         if (target ^ pc) >> 12 != 0 {
             let recent = recentPages[Int(truncatingIfNeeded: (target >> 12) & RecentPage.mask)]
             pageKey = recent.base == target & ~0xfff ? recent.key : slotKey(lookupPage, target)
         }
-        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
+        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit &+ uncounted) {
             pageKey = slotKey(lookupPage, target)
         }
         pc = target
     }
 
+    /// A taken branch back within its own page (`Op.beqBack`): as `jump`, without the page lookup.
+    @inline(__always)
+    func back<Mode: DispatchMode>(_ pc: inout UInt64, _ e: SlotReference, _ pageKey: inout UInt, _ left: Int,
+                                  _: Mode.Type) {
+        pc &+= immediate(e)
+        if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
+            pageKey = slotKey(lookupPage, pc)
+        }
+    }
+
     /// Whether a fused pair (`Op.zextW4`) runs both its instructions: always where the loop checks only at control
     /// transfers (the next event is a page of instructions away), else when the next event leaves room for the second;
-    /// counts the second (by the count its slot holds, see `Op.zextW4`). False sends the pair out of line, which runs
+    /// counts the second (by a constant, see `Op.zextW4`). False sends the pair out of line, which runs
     /// its first instruction alone.
     @inline(__always)
     func bothRun<Mode: DispatchMode>(_ left: inout Int, _ e: SlotReference, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < 1 { return false }
-        left &-= Int(truncatingIfNeeded: e.imm &>> 24)
+        left &-= 1
         return true
     }
 
     /// The conditional branch of a fused branch pair (`Op.addiBeq`), after its first instruction (`first` bytes, at
-    /// pc) ran: the branch is the slot `first` bytes on; counted by the count the pair's slot holds.
+    /// pc) ran: the branch is the slot `first` bytes on; counts it.
     @inline(__always)
     func branchAfter<Branch: FusedBranch, Mode: DispatchMode>(_: Branch.Type, _ e: SlotReference,
                                                                _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
                                                                _ pc: inout UInt64, _ pageKey: inout UInt,
                                                                _ left: inout Int, _: Mode.Type) {
-        left &-= Int(truncatingIfNeeded: e.rs2)
         // Slots are 8 bytes per halfword.
         let branch = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
         if Branch.taken(x[Int(branch.rs1)], Branch.comparesWithZero ? 0 : x[Int(branch.rs2)]) {
-            pc &+= first
-            jump(&pc, pc &+ immediate(branch), &pageKey, left, Mode.self)
+            // The target from the pair's pc, whose page is the branch's (a pair lies in one page): pc is not moved to
+            // the branch first, one addition fewer on the taken path.
+            jump(&pc, pc &+ (immediate(branch) &+ first), &pageKey, left, uncounted: 1, Mode.self)
         } else {
             pc &+= first &+ Branch.length
         }
+        left &-= 1
     }
 
     /// The addition of a fused store pair (`Op.swAddi`), after its store (`first` bytes, at pc) ran: the addition
-    /// (`second` bytes) is the slot `first` bytes on; counted by the count the pair's slot holds (rd).
+    /// (`second` bytes) is the slot `first` bytes on; counts it.
     @inline(__always)
     func additionAfter(word: Bool, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, _ first: UInt64,
                        _ second: UInt64, _ pc: inout UInt64, _ left: inout Int) {
-        left &-= Int(truncatingIfNeeded: e.rd)
+        left &-= 1
         // Slots are 8 bytes per halfword.
         let addition = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: first) &<< 2)
         let sum = x[Int(addition.rs1)] &+ immediate(addition)
@@ -1631,7 +1910,10 @@ extension Hart {
         if rm == 7 { rm = frm }
         guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
         mstatus |= MStatus.fs
-        x[Int(e.rd)] = canonical64(hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
+        let result = Double(bitPattern: hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
+        // A NaN result becomes the canonical NaN: tested as a double (one comparison and a branch that is never
+        // taken on ordinary code) rather than on the bits (`canonical64`: a mask, a comparison and a select).
+        x[Int(e.rd)] = _slowPath(result.isNaN) ? canonical64(result.bitPattern) : result.bitPattern
         return true
     }
 
@@ -1660,7 +1942,8 @@ extension Hart {
         mstatus |= MStatus.fs
         let product = Double(bitPattern: negateProduct ? a ^ (1 << 63) : a)
         let addend = Double(bitPattern: negateAddend ? c ^ (1 << 63) : c)
-        x[Int(e.rd)] = canonical64(addend.addingProduct(product, Double(bitPattern: b)).bitPattern)
+        let result = addend.addingProduct(product, Double(bitPattern: b))
+        x[Int(e.rd)] = _slowPath(result.isNaN) ? canonical64(result.bitPattern) : result.bitPattern  // as `doubleFastPath`
         return true
     }
 
@@ -1721,13 +2004,13 @@ extension Hart {
 
     /// An access run's stores (`Op.cSdRun2`, `count` of them, each in its own slot from `e` on): all of them when the
     /// next event leaves room for them and every one hits the store TLB, else none (false: the out-of-line path runs
-    /// the first alone). Counts all but the first by the count the slot holds.
+    /// the first alone). Counts all but the first.
     @inline(__always)
     func storeRun<Mode: DispatchMode>(_ count: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
                                       _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < count - 1 { return false }
         guard storeEach(e.pointer, count, base: x[Int(e.rs1)], x, dataTLB) else { return false }
-        left &-= Int(truncatingIfNeeded: e.rd)
+        left &-= count &- 1
         return true
     }
 
@@ -1740,21 +2023,23 @@ extension Hart {
         // Slots are 8 bytes per halfword: the compressed saves are in the slots after this one. None stores sp.
         guard storeEach(e.pointer + 1, stores, base: sp, x, dataTLB) else { return false }
         x[Int(e.rd)] = sp
-        left &-= Int(truncatingIfNeeded: e.rs2)
+        left &-= stores
         return true
     }
 
-    /// The `loads` restores off sp and the stack adjustment after them (`Op.popRun2`, `Op.popReturn3`): as `loadRun`.
+    /// The `loads` restores off sp and the stack adjustment after them (`Op.popRun2`), and the return after those
+    /// when `thenReturn` (`Op.popReturn3`): as `loadRun`.
     @inline(__always)
-    func popRun<Mode: DispatchMode>(_ loads: Int, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
-                                    _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
-        // With a return after it (`Op.popReturn3`), the count the slot holds is one more.
-        if Mode.checksEveryInstruction && left < Int(truncatingIfNeeded: e.rs2) { return false }
+    func popRun<Mode: DispatchMode>(_ loads: Int, thenReturn: Bool, _ e: SlotReference,
+                                    _ x: UnsafeMutablePointer<UInt64>, _ dataTLB: UnsafeMutablePointer<TLBEntry>,
+                                    _ left: inout Int, _: Mode.Type) -> Bool {
+        let others = thenReturn ? loads &+ 1 : loads
+        if Mode.checksEveryInstruction && left < others { return false }
         let sp = x[Int(e.rs1)]
         // None of the loads writes sp.
         guard loadEach(e.pointer, loads, base: sp, x, dataTLB) else { return false }
         x[Int(e.rs1)] = sp &+ immediate(SlotReference(UInt(bitPattern: e.pointer + loads)))
-        left &-= Int(truncatingIfNeeded: e.rs2)
+        left &-= others
         return true
     }
 
@@ -1784,7 +2069,7 @@ extension Hart {
                                      _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ left: inout Int, _: Mode.Type) -> Bool {
         if Mode.checksEveryInstruction && left < count - 1 { return false }
         guard loadEach(e.pointer, count, base: x[Int(e.rs1)], x, dataTLB) else { return false }
-        left &-= Int(truncatingIfNeeded: e.rs2)
+        left &-= count &- 1
         return true
     }
 

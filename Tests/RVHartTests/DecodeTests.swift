@@ -9,7 +9,13 @@ final class DecodeTests: XCTestCase {
         XCTAssertEqual(Decoder.placed(branch, offset: 0x100).imm, 64)
         XCTAssertEqual(Decoder.placed(branch, offset: 0xfbe).op, .beqAhead)  // target 0xffe: still this page
         XCTAssertEqual(Decoder.placed(branch, offset: 0xfc0).op, .beq)  // target on the next page
-        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.b(funct3: 1, rs1: 1, rs2: 2, offset: -8)), offset: 0x100).op, .bne)
+        // Back within the page (a loop's branch, or one to itself): its ...Back form; back before the page: as it is.
+        let back = Decoder.decode(Asm.b(funct3: 1, rs1: 1, rs2: 2, offset: -8))
+        XCTAssertEqual(Decoder.placed(back, offset: 0x100).op, .bneBack)
+        XCTAssertEqual(Decoder.placed(back, offset: 8).op, .bneBack)  // target 0: still this page
+        XCTAssertEqual(Decoder.placed(back, offset: 6).op, .bne)  // target on the page before
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.b(funct3: 4, rs1: 1, rs2: 2, offset: 0)), offset: 0x10).op, .bltBack)
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 0, offset: -16)), offset: 0x100).op, .jal)
         XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 1, offset: 16)), offset: 0).op, .jalAhead)
         XCTAssertEqual(Decoder.placed(Decoder.decodeCompressed(0xc111), offset: 0x10).op, .cBeqAhead)  // c.beqz x10, +4
         XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.addi(1, 1, 1)), offset: 0).op, .addi)
@@ -141,7 +147,7 @@ final class DecodeTests: XCTestCase {
     }
 
     func testFusedBranchPairsRunTheirFirstInstructionAlone() {
-        // Every first instruction that fuses with every conditional branch (and its `...Ahead` form), but lbu, andi
+        // Every first instruction that fuses with every conditional branch (and its `...Ahead` and `...Back` forms), but lbu, andi
         // and c.andi with the equality branches only; out of line a pair is its first instruction with its own
         // fields and length.
         var pairs: Set<Op> = []
@@ -151,7 +157,8 @@ final class DecodeTests: XCTestCase {
             for branches in Decoder.branchPairBranches {
                 for branch in branches {
                     let equalityOnly = [Op.lbu, .andi, .cAndi].contains(first)
-                    let equality = [Op.beq, .beqAhead, .bne, .bneAhead, .cBeq, .cBeqAhead, .cBne, .cBneAhead].contains(branch)
+                    let equality = [Op.beq, .beqAhead, .beqBack, .bne, .bneAhead, .bneBack, .cBeq, .cBeqAhead, .cBeqBack,
+                                    .cBne, .cBneAhead, .cBneBack].contains(branch)
                     let fused = Decoder.fused(decoded, DecodedInstruction(branch, rs1: 5, imm: 8))
                     if equalityOnly && !equality {
                         XCTAssertNil(fused, "\(first) \(branch)")
@@ -167,7 +174,7 @@ final class DecodeTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(ordered.count, 3 * 8)
+        XCTAssertEqual(ordered.count, 3 * 4 * 3)
         XCTAssertEqual(pairs.count, 8 * 8 + 3 * 4)
         let addi = DecodedInstruction(.addi, rd: 5, rs1: 5, imm: -1)
         XCTAssertNil(Decoder.fused(DecodedInstruction(.add, rd: 5, rs1: 5, rs2: 6), DecodedInstruction(.bne, rs1: 5)))

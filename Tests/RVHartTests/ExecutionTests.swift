@@ -395,6 +395,42 @@ final class ExecutionTests: XCTestCase {
         m.hart.pc = base
     }
 
+    /// Loops closed by branches back within their page (`Op.bneBack` and the others, compressed too, and a branch to
+    /// itself), none fused with the instruction before it.
+    private func loadBackwardLoops(into machine: TestMachine) {
+        let base = TestMachine.ramBase
+        machine.put([
+            Asm.addi(1, 0, 1000),
+            Asm.add(2, 2, 1), Asm.addi(1, 1, -1), Asm.add(3, 3, 2),
+            Asm.b(funct3: 1, rs1: 1, rs2: 0, offset: -0xc),  // 10: bne x1, x0 -> 04
+            Asm.addi(1, 0, 1500),
+            Asm.addi(1, 1, -1), Asm.add(3, 3, 1),
+            Asm.b(funct3: 4, rs1: 0, rs2: 1, offset: -0x8),  // 20: blt x0, x1 -> 18
+            Asm.addi(1, 0, 3), Asm.addi(5, 0, 1),
+            Asm.addi(1, 1, -1), Asm.add(3, 3, 1),
+            Asm.b(funct3: 7, rs1: 1, rs2: 5, offset: -0x8),  // 34: bgeu x1, x5 -> 2c (while x1 >= 1)
+            Asm.addi(1, 0, 5),
+            Asm.addi(1, 1, -1), Asm.op(0, 3, 6, 1, 5),  // 3c: sltu x6, x1, x5
+            Asm.b(funct3: 0, rs1: 6, rs2: 0, offset: -0x8),  // 44: beq x6, x0 -> 3c
+            Asm.jal(rd: 0, offset: 0x38),  // 48: -> 80
+        ], at: base)
+        // c.addi s0, -1; c.add s1, s0; c.bnez s0, -4 (-> 80); then beq x0, x0, 0 (to itself).
+        machine.put16([0x147d, 0x94a2, 0xfc75], at: base + 0x80)
+        machine.put([Asm.b(funct3: 0, rs1: 0, rs2: 0, offset: 0)], at: base + 0x86)
+        machine.set(8, 6)
+        machine.hart.pc = base
+    }
+
+    func testLoopsBackWithinTheirPageStopExactly() {
+        let decoded = DecodedInstruction(.bne, imm: -0xc)
+        XCTAssertEqual(Decoder.placed(decoded, offset: 0x10).op, .bneBack)
+        let runs = m.assertBudgetsMatchSingleSteps(
+            [1, 2, 3, 5, 8, 13, 2049, 2050, 2051, 2052, 1, 1, 600, 4000, 3, 9, 1, 1],
+            load: { self.loadBackwardLoops(into: $0) }, state: { m in [m.hart.pc] + (1...9).map { m.x($0) } })
+        XCTAssertEqual(runs.hart.pc, TestMachine.ramBase + 0x86, "ends in the branch to itself")
+        XCTAssertEqual([runs.x(1), runs.x(8), runs.x(9)], [0, 0, 15])
+    }
+
     func testFusedBranchPairsStopExactlyBetweenTheirInstructions() {
         let fused = m.assertBudgetsMatchSingleSteps(
             [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 2049, 2050, 2051, 2052, 3001, 4000, 5, 1, 1, 1],
