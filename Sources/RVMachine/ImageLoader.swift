@@ -24,15 +24,30 @@ public struct BootImage: Equatable {
     }
 }
 
+/// Reads straight into an array of the file's size (one byte more, to see the end), growing it only if the
+/// file grew meanwhile: rrctl reads an image before it starts any process, and a zeroed chunk buffer of 1 MiB
+/// cost it 256 page faults, a memset and a munmap per image (about a quarter of rrctl's start-up on a small guest).
 private func readToEnd(_ descriptor: Int32) -> [UInt8]? {
+    var status = stat()
+    var capacity = (fstat(descriptor, &status) == 0 ? max(Int(status.st_size), 0) : 0) + 1
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
     while true {
-        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { return nil }
-        if count == 0 { return bytes }
-        bytes += chunk[0..<count]
+        var failed = false
+        var ended = false
+        let start = bytes.count
+        let more = [UInt8](unsafeUninitializedCapacity: capacity - start) { buffer, count in
+            while count < buffer.count {
+                let result = read(descriptor, buffer.baseAddress! + count, buffer.count - count)
+                if result < 0 && errno == EINTR { continue }
+                if result < 0 { failed = true; return }
+                if result == 0 { ended = true; return }
+                count += result
+            }
+        }
+        if failed { return nil }
+        if bytes.isEmpty { bytes = more } else { bytes += more }
+        if ended { return bytes }
+        capacity *= 2
     }
 }
 
