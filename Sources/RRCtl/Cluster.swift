@@ -32,6 +32,8 @@ final class Cluster {
     /// `--timeout`: host seconds after which the run is stopped (a guest that never powers off).
     var timeout: Double?
     private var timeoutTimer: LoopTimer?
+    /// Whether the members are started as batch processes (see `ChildProcess`).
+    private var batchScheduling = false
 
     /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give the sequencer (every hart
     /// a thread) or one hart a GDB port.
@@ -93,7 +95,10 @@ final class Cluster {
 
     private func start() throws {
         let directory = executableDirectory()
-        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())] + (try clusterCPU().map { ["--cpu", String($0)] } ?? [])
+        let cpu = try clusterCPU()
+        // Members kept to one CPU become batch processes there (HostCPU.pin): they start as such.
+        batchScheduling = cpu != nil
+        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())] + (cpu.map { ["--cpu", String($0)] } ?? [])
         // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
         let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
         sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
@@ -121,7 +126,8 @@ final class Cluster {
     }
 
     private func spawn(name: String, path: String, arguments: [String]) throws -> ChildProcess {
-        let child = try ChildProcess(loop: loop, name: name, path: path, arguments: arguments) { [unowned self] exit in
+        let child = try ChildProcess(loop: loop, name: name, path: path, arguments: arguments,
+                                     batchScheduling: batchScheduling) { [unowned self] exit in
             self.childExited(name: name, exit: exit)
         }
         members.append(child)

@@ -19,6 +19,7 @@ public final class UserNetwork {
     public let options: UserNetworkOptions
     private let loop: EventLoop
     private let deliver: ([UInt8]) -> Void
+    private let library: SlirpLibrary
     private var slirp: OpaquePointer?
     private let epoll: Int32
     private var watcher: ReadinessWatcher?
@@ -34,6 +35,7 @@ public final class UserNetwork {
         self.loop = loop
         self.options = options
         self.deliver = deliver
+        library = try SlirpLibrary.load()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw NodeError("user network: epoll_create1: \(String(cString: strerror(errno)))") }
 
@@ -48,7 +50,7 @@ public final class UserNetwork {
         config.vdhcp_start = UserNetwork.address(UserNetwork.guestAddress)
         config.vnameserver = UserNetwork.address(UserNetwork.nameServerAddress)
         config.disable_host_loopback = false
-        slirp = slirp_new(&config, UserNetwork.callbacks, Unmanaged.passUnretained(self).toOpaque())
+        slirp = library.new(&config, UserNetwork.callbacks, Unmanaged.passUnretained(self).toOpaque())
         guard slirp != nil else {
             close(epoll)
             throw NodeError("user network: libslirp refused its configuration")
@@ -56,7 +58,7 @@ public final class UserNetwork {
         do {
             for forward in options.hostForwards {
                 errno = 0
-                let status = slirp_add_hostfwd(slirp, forward.udp ? 1 : 0, UserNetwork.address("127.0.0.1"),
+                let status = library.addHostForward(slirp, forward.udp ? 1 : 0, UserNetwork.address("127.0.0.1"),
                                                Int32(forward.hostPort), UserNetwork.address(UserNetwork.guestAddress),
                                                Int32(forward.guestPort))
                 guard status >= 0 else {
@@ -79,14 +81,14 @@ public final class UserNetwork {
     /// A frame the guest sent.
     public func send(frame: [UInt8]) {
         guard let slirp else { return }
-        frame.withUnsafeBufferPointer { slirp_input(slirp, $0.baseAddress, Int32($0.count)) }
+        frame.withUnsafeBufferPointer { library.input(slirp, $0.baseAddress, Int32($0.count)) }
         cycle()
     }
 
     /// Stops libslirp: its sockets close, its timers go, and nothing calls `deliver` any more.
     public func shutDown() {
         if let slirp {
-            slirp_cleanup(slirp)
+            library.cleanup(slirp)
             self.slirp = nil
             close(epoll)
         }
@@ -116,15 +118,15 @@ public final class UserNetwork {
             cycleAgain = false
             var timeout: UInt32 = 1000
             pollDescriptors.removeAll(keepingCapacity: true)
-            slirp_pollfds_fill(slirp, &timeout, UserNetwork.addPoll, opaque)
+            library.pollfdsFill(slirp, &timeout, UserNetwork.addPoll, opaque)
             let ready = poll(&pollDescriptors, nfds_t(pollDescriptors.count), 0)
-            slirp_pollfds_poll(slirp, ready < 0 ? 1 : 0, UserNetwork.returnedEvents, opaque)
+            library.pollfdsPoll(slirp, ready < 0 ? 1 : 0, UserNetwork.returnedEvents, opaque)
             rounds += 1
         } while cycleAgain && rounds < 16 && self.slirp != nil
         guard self.slirp != nil else { return }
         var timeout: UInt32 = 1000
         pollDescriptors.removeAll(keepingCapacity: true)
-        slirp_pollfds_fill(slirp, &timeout, UserNetwork.addPoll, opaque)
+        library.pollfdsFill(slirp, &timeout, UserNetwork.addPoll, opaque)
         watchDescriptors()
         wakeUp?.start(milliseconds: UInt64(cycleAgain ? 0 : timeout)) { [unowned self] in self.cycle() }
     }
