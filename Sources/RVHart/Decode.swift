@@ -603,6 +603,8 @@ extension Decoder {
                                              [.blt, .bltAhead, .bltBack], [.bge, .bgeAhead, .bgeBack],
                                              [.bltu, .bltuAhead, .bltuBack], [.bgeu, .bgeuAhead, .bgeuBack]]
     static let equalityOnlyFirsts = 8, equalityBranches = 4
+    /// `branchPairBranches.count`, as a constant (the array's count is reached through a `swift_once` check).
+    static let branchPairBranchRows = 8
 
     /// Whether the first at `firstIndex` and the branch at `branchIndex` (places in the lists above) fuse.
     static func branchPairFuses(first firstIndex: Int, branch branchIndex: Int) -> Bool {
@@ -612,32 +614,54 @@ extension Decoder {
     /// The pair's operation's distance from `Op.addiBeq`: the rows of all branches, then the equality-only rows.
     private static func branchPairOffset(first firstIndex: Int, branch branchIndex: Int) -> Int {
         let fullRows = min(firstIndex, equalityOnlyFirsts), shortRows = firstIndex - fullRows
-        return fullRows * branchPairBranches.count + shortRows * equalityBranches + branchIndex
+        return fullRows * branchPairBranchRows + shortRows * equalityBranches + branchIndex
     }
 
     /// The place in `branchPairFirsts` of a pair's first, from its operation's distance from `Op.addiBeq`.
     private static func branchPairFirst(offset: Int) -> Int {
-        let full = equalityOnlyFirsts * branchPairBranches.count
-        return offset < full ? offset / branchPairBranches.count : equalityOnlyFirsts + (offset - full) / equalityBranches
+        let full = equalityOnlyFirsts * branchPairBranchRows
+        return offset < full ? offset / branchPairBranchRows : equalityOnlyFirsts + (offset - full) / equalityBranches
     }
 
-    /// Each operation's place in `branchPairFirsts` and in `branchPairBranches` (-1: none), by raw value: decoding
-    /// asks for every instruction it decodes (searching the lists took 4% of a Linux boot's host instructions).
-    private static let branchPairFirstIndex = places(branchPairFirsts.map { [$0] })
-    private static let branchPairBranchIndex = places(branchPairBranches)
-
-    private static func places(_ groups: [[Op]]) -> [Int8] {
-        var table = [Int8](repeating: -1, count: 256)
-        for (index, group) in groups.enumerated() {
-            for op in group { table[Int(op.rawValue)] = Int8(index) }
+    /// An operation's place in `branchPairFirsts` (-1: none). A switch, not a table: decoding asks for every
+    /// instruction it decodes (searching the list took 4% of a Linux boot's host instructions), and a static table
+    /// built at run time costs a `swift_once` check per call (362k per boot); the compiler makes the switch a
+    /// constant table. `DecodeTests` checks it against the list.
+    private static func branchPairFirstPlace(_ op: Op) -> Int {
+        switch op {
+        case .addi: 0
+        case .addiw: 1
+        case .cAddi: 2
+        case .cAddiw: 3
+        case .lw: 4
+        case .ld: 5
+        case .cLw: 6
+        case .cLd: 7
+        case .lbu: 8
+        case .andi: 9
+        case .cAndi: 10
+        default: -1
         }
-        return table
+    }
+
+    /// An operation's place in `branchPairBranches` (-1: none), by a switch for the same reason.
+    private static func branchPairBranchPlace(_ op: Op) -> Int {
+        switch op {
+        case .beq, .beqAhead, .beqBack: 0
+        case .bne, .bneAhead, .bneBack: 1
+        case .cBeq, .cBeqAhead, .cBeqBack: 2
+        case .cBne, .cBneAhead, .cBneBack: 3
+        case .blt, .bltAhead, .bltBack: 4
+        case .bge, .bgeAhead, .bgeBack: 5
+        case .bltu, .bltuAhead, .bltuBack: 6
+        case .bgeu, .bgeuAhead, .bgeuBack: 7
+        default: -1
+        }
     }
 
     /// The fused branch pair of `first` and the conditional branch `second`, or nil.
     static func fusedBranch(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
-        let firstIndex = Int(branchPairFirstIndex[Int(first.op.rawValue)])
-        let branchIndex = Int(branchPairBranchIndex[Int(second.op.rawValue)])
+        let firstIndex = branchPairFirstPlace(first.op), branchIndex = branchPairBranchPlace(second.op)
         guard firstIndex >= 0 && branchIndex >= 0, branchPairFuses(first: firstIndex, branch: branchIndex),
               let op = Op(rawValue: Op.addiBeq.rawValue + UInt8(branchPairOffset(first: firstIndex, branch: branchIndex)))
         else { return nil }

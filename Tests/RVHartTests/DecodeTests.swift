@@ -170,10 +170,15 @@ final class DecodeTests: XCTestCase {
                     XCTAssertEqual([alone.op, pair.op.length == first.length ? alone.op : .illegal], [first, first])
                     XCTAssertEqual([alone.rd, alone.rs1, alone.rs2], [5, 6, 0])
                     XCTAssertEqual(alone.imm, -3)
+                    // Named first + branch, the compressed branches as `CBeqz`, `CBnez`.
+                    let branchName = "\(branches[0])", compressed = branchName.hasPrefix("c")
+                    XCTAssertTrue("\(pair.op)".hasSuffix(branchName.prefix(1).uppercased() + branchName.dropFirst()
+                                                         + (compressed ? "z" : "")), "\(pair.op) \(branch)")
                     pairs.insert(pair.op)
                 }
             }
         }
+        XCTAssertEqual(Decoder.branchPairBranchRows, Decoder.branchPairBranches.count)
         XCTAssertEqual(ordered.count, 3 * 4 * 3)
         XCTAssertEqual(pairs.count, 8 * 8 + 3 * 4)
         let addi = DecodedInstruction(.addi, rd: 5, rs1: 5, imm: -1)
