@@ -88,10 +88,10 @@ enum Op: UInt8 {
     /// at the next event (forward moves within a page end within a page of slots, see `DispatchMode`), and
     /// each dispatches from its own copy of the dispatch rather than the one all other transfers share.
     case beqAhead, bneAhead, bltAhead, bgeAhead, bltuAhead, bgeuAhead, jalAhead, cBeqAhead, cBneAhead, cJalAhead
-    /// Conditional branches whose target lies back in their own page, or at themselves (a loop's branch; chosen as
-    /// `...Ahead`). Taken, they stay on the page, so they need no page lookup; they still look at the next event where
-    /// the loop checks only at control transfers (a backward move can repeat without end).
-    case beqBack, bneBack, bltBack, bgeBack, bltuBack, bgeuBack, cBeqBack, cBneBack
+    /// Branches and direct jumps whose target lies back in their own page, or at themselves (a loop's branch or
+    /// closing jump; chosen as `...Ahead`). Taken, they stay on the page, so they need no page lookup; they still look
+    /// at the next event where the loop checks only at control transfers (a backward move can repeat without end).
+    case beqBack, bneBack, bltBack, bgeBack, bltuBack, bgeuBack, cBeqBack, cBneBack, jalBack, cJalBack
     /// Runs of 2, 3 or 4 compressed doubleword stores or loads off one base register (c.sdsp/c.sd, c.ldsp/c.ld: a
     /// kernel function's register saves and restores), run by one dispatch (`Decoder.accessRun`). The slot keeps the
     /// first's fields; the others are read from their own slots, which stay decoded as themselves. Where the next
@@ -118,7 +118,7 @@ enum Op: UInt8 {
         switch self {
         case .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cFld, .cFsd, .cJal, .cJalr, .cBeq, .cBne, .cBeqAhead, .cBneAhead, .cJalAhead,
-             .cBeqBack, .cBneBack,
+             .cBeqBack, .cBneBack, .cJalBack,
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiCBeqz, .cAndiCBnez,
              .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
@@ -139,7 +139,7 @@ enum Op: UInt8 {
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
              .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
-             .beqBack, .bneBack, .bltBack, .bgeBack, .bltuBack, .bgeuBack,
+             .beqBack, .bneBack, .bltBack, .bgeBack, .bltuBack, .bgeuBack, .jalBack,
              .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,
              .swAddi, .swAddiw, .swCAddi, .swCAddiw, .sdAddi, .sdAddiw, .sdCAddi, .sdCAddiw:
             return 4
@@ -227,8 +227,7 @@ enum Decoder {
     }
 
     /// The slot of an instruction decoded at byte `offset` of its page: a branch or direct jump whose target is
-    /// further on in the same page takes its `...Ahead` form, a conditional branch whose target is back in it its
-    /// `...Back` form (each physical page's slots sit at their page offsets, whatever virtual page runs them).
+    /// further on in the same page takes its `...Ahead` form, one whose target is back in it its `...Back` form (each physical page's slots sit at their page offsets, whatever virtual page runs them).
     static func placed(_ decoded: DecodedInstruction, offset: Int) -> DecodedInstruction {
         let ahead: Op, back: Op?
         switch decoded.op {
@@ -238,10 +237,10 @@ enum Decoder {
         case .bge: (ahead, back) = (.bgeAhead, .bgeBack)
         case .bltu: (ahead, back) = (.bltuAhead, .bltuBack)
         case .bgeu: (ahead, back) = (.bgeuAhead, .bgeuBack)
-        case .jal: (ahead, back) = (.jalAhead, nil)
+        case .jal: (ahead, back) = (.jalAhead, .jalBack)
         case .cBeq: (ahead, back) = (.cBeqAhead, .cBeqBack)
         case .cBne: (ahead, back) = (.cBneAhead, .cBneBack)
-        case .cJal: (ahead, back) = (.cJalAhead, nil)
+        case .cJal: (ahead, back) = (.cJalAhead, .cJalBack)
         default: return decoded
         }
         let target = offset + Int(decoded.imm)

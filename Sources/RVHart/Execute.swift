@@ -605,6 +605,15 @@ extension Hart {
                 if x[Int(e.rs1)] != 0 { back(&pc, e, &pageKey, left, Mode.self) } else { pc &+= 2 }
                 left &-= 1
                 continue
+            case .jalBack:
+                x[Int(e.rd)] = pc &+ 4
+                back(&pc, e, &pageKey, left, Mode.self)
+                left &-= 1
+                continue
+            case .cJalBack:
+                back(&pc, e, &pageKey, left, Mode.self)
+                left &-= 1
+                continue
 
             case .zextW4:
                 guard bothRun(&left, e, Mode.self) else { break }
@@ -1847,7 +1856,7 @@ extension Hart {
         pc = target
     }
 
-    /// A taken branch back within its own page (`Op.beqBack`): as `jump`, without the page lookup.
+    /// A taken branch or direct jump back within its own page (`Op.beqBack`): as `jump`, without the page lookup.
     @inline(__always)
     func back<Mode: DispatchMode>(_ pc: inout UInt64, _ e: SlotReference, _ pageKey: inout UInt, _ left: Int,
                                   _: Mode.Type) {

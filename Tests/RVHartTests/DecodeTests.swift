@@ -15,7 +15,10 @@ final class DecodeTests: XCTestCase {
         XCTAssertEqual(Decoder.placed(back, offset: 8).op, .bneBack)  // target 0: still this page
         XCTAssertEqual(Decoder.placed(back, offset: 6).op, .bne)  // target on the page before
         XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.b(funct3: 4, rs1: 1, rs2: 2, offset: 0)), offset: 0x10).op, .bltBack)
-        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 0, offset: -16)), offset: 0x100).op, .jal)
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 0, offset: -16)), offset: 0x100).op, .jalBack)
+        XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 0, offset: -16)), offset: 8).op, .jal)
+        XCTAssertEqual(Decoder.placed(Decoder.decodeCompressed(0xbfe5), offset: 0x10).op, .cJalBack)  // c.j -8
+        XCTAssertEqual(Decoder.placed(Decoder.decodeCompressed(0xbfe5), offset: 4).op, .cJal)
         XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.jal(rd: 1, offset: 16)), offset: 0).op, .jalAhead)
         XCTAssertEqual(Decoder.placed(Decoder.decodeCompressed(0xc111), offset: 0x10).op, .cBeqAhead)  // c.beqz x10, +4
         XCTAssertEqual(Decoder.placed(Decoder.decode(Asm.addi(1, 1, 1)), offset: 0).op, .addi)
