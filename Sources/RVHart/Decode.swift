@@ -565,10 +565,12 @@ extension Decoder {
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         if let pair = fusedBranch(first, second) { return pair }
         if let pair = fusedStoreAdd(first, second) { return pair }
+        let left = first.op == .slli || first.op == .cSlli, right = first.op == .srli || first.op == .cSrli
+        // Most firsts are no shift: out before anything else is worked out.
+        guard left || right else { return nil }
         let shifted = first.rd
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
-        let left = first.op == .slli || first.op == .cSlli, right = first.op == .srli || first.op == .cSrli
         let firstLength = first.op.length, length = firstLength + second.op.length
         // The other operand of an add or xor (nil when the shifted value is not exactly one of its operands).
         var other: UInt8? {
