@@ -238,6 +238,8 @@ public final class Sequencer {
     }
     /// The running hart has sent an MMIO request in this slice.
     private var sliceAccessedDevices = false
+    /// See `sendToHart`.
+    private var toHart = Rrvm_Envelope()
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
@@ -637,13 +639,14 @@ public final class Sequencer {
         pump()
     }
 
-    /// Sends `body` to hart `hart`, stamped `g`.
+    /// Sends `body` to hart `hart`, stamped `g`, in `toHart`: the messages to the harts go out in that one envelope
+    /// (they set the same fields), so that its storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a
+    /// message, unless the transport keeps it.
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
-        var envelope = Rrvm_Envelope()
-        envelope.g = g
-        envelope.to = Endpoint.hart(hart)
-        envelope.body = body
-        transport.send(envelope)
+        toHart.g = g
+        toHart.to = Endpoint.hart(hart)
+        toHart.body = body
+        transport.send(toHart)
     }
 
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
@@ -665,7 +668,8 @@ public final class Sequencer {
     /// device promised that nothing in between could change it. Otherwise the device broke its word.
     private func declarationMismatch(_ work: DeviceWork) -> String? {
         guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
-        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
+        // Described only for a mismatch: every read the harts answer passes here.
+        var device: String { Endpoint.describe(Endpoint.device(work.device), config: config) }
         if !access.output.isEmpty {
             guard stableReads[work.device]?.contains(where: { $0.outputWritesTo.contains(access.outputOffset) }) == true else {
                 return "\(Endpoint.describe(work.envelope.from)) wrote \(access.output.count) bytes to offset \(access.outputOffset) "
