@@ -68,6 +68,8 @@ public final class HartRunner {
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
     /// (Indexed by device, as an array: the console driver consults it twice per byte.)
     private var declarations: [[Rrvm_StableRead]?]
+    /// See `send(_:)`.
+    private var outgoing = Rrvm_Envelope()
     /// The device of the access awaiting its reply.
     private var pendingDevice: Int?
 
@@ -342,12 +344,10 @@ public final class HartRunner {
     }
 
     private func answer(_ result: Result<Rrvm_Envelope.OneOf_Body, Error>) {
-        var envelope = Rrvm_Envelope()
         switch result {
-        case .success(let body): envelope.body = body
-        case .failure(let error): envelope.body = .stateRefused(.with { $0.reason = "\(error)" })
+        case .success(let body): send(body)
+        case .failure(let error): send(.stateRefused(.with { $0.reason = "\(error)" }))
         }
-        transport.send(envelope)
     }
 
     // MARK: - Pause points
@@ -400,9 +400,7 @@ public final class HartRunner {
         }
         pauseHolders.insert(reason)
         if reason == .checkpoint && sliceActive {
-            var envelope = Rrvm_Envelope()
-            envelope.body = .paused(.with { $0.executed = executed })
-            transport.send(envelope)
+            send(.paused(.with { $0.executed = executed }))
         }
         transport.paused(for: reason)
     }
@@ -497,12 +495,10 @@ public final class HartRunner {
     private func sendCheckIfDue() {
         guard sliceActive, checkAt != 0, executed == checkAt else { return }
         sendBatch()
-        var envelope = Rrvm_Envelope()
-        envelope.body = .hartCheck(.with {
+        send(.hartCheck(.with {
             $0.executed = executed
             $0.stateHash = hart.stateHash()
-        })
-        transport.send(envelope)
+        }))
         checkAt &+= checkInterval
         statistics.checks += 1
     }
@@ -527,16 +523,14 @@ public final class HartRunner {
         let set = device.flatMap { setDeclaredRegister(access, device: $0) }
         let posted = access.isWrite && (set != nil || !(device.map { writesWait[$0] } ?? false)
                                         || device.map { keptByDeclaration(access, device: $0) } == true)
-        var envelope = Rrvm_Envelope()
-        envelope.body = .mmioRequest(.with {
+        send(.mmioRequest(.with {
             $0.address = access.address
             $0.size = UInt32(access.size)
             $0.write = access.isWrite
             $0.value = access.value
             $0.executed = executed
             $0.posted = posted
-        })
-        transport.send(envelope)
+        }))
         if posted {
             hart.completeMMIO(value: 0)
             if let set { applyLine(of: set.register, from: set.old) }
@@ -685,8 +679,7 @@ public final class HartRunner {
     private func sendBatch() {
         guard let held = batch else { return }
         batch = nil
-        var envelope = Rrvm_Envelope()
-        envelope.body = .mmioRequest(.with {
+        send(.mmioRequest(.with {
             $0.address = held.read?.address ?? held.outputAddress ?? 0
             $0.size = UInt32(held.read?.size ?? 1)
             $0.value = held.read?.value ?? 0
@@ -696,15 +689,13 @@ public final class HartRunner {
             $0.answeredReads = held.reads
             $0.output = Data(held.output)
             $0.outputAddress = held.outputAddress ?? 0
-        })
-        transport.send(envelope)
+        }))
     }
 
     /// Ends the slice.
     private func yield(_ reason: StopReason) {
         sendBatch()
-        var envelope = Rrvm_Envelope()
-        envelope.body = .yield(.with {
+        let message: Rrvm_Envelope.OneOf_Body = .yield(.with {
             $0.executed = executed
             switch reason {
             case .waitingForInterrupt: $0.reason = .stopWfi
@@ -722,7 +713,14 @@ public final class HartRunner {
         pendingPauses[.sequencer] = nil
         // A checkpoint pause belongs to its slice: the sequencer asks again in a later one.
         pendingPauses[.checkpoint] = nil
-        transport.send(envelope)
+        send(message)
+    }
+
+    /// Sends `body` in `outgoing`, the one envelope the hart's messages go out in: only its body changes, so its
+    /// storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a message, unless the transport keeps it.
+    private func send(_ body: Rrvm_Envelope.OneOf_Body) {
+        outgoing.body = body
+        transport.send(outgoing)
     }
 
     private func fail(_ reason: String) {

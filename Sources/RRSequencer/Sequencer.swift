@@ -238,6 +238,8 @@ public final class Sequencer {
     }
     /// The running hart has sent an MMIO request in this slice.
     private var sliceAccessedDevices = false
+    /// See `sendToHart`.
+    private var toHart = Rrvm_Envelope()
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
@@ -418,17 +420,17 @@ public final class Sequencer {
             if next.answeredByHart {
                 // Answered by the hart when it was queued; logged here, in queue order, like any cached read.
                 if let mismatch = declarationMismatch(next) { return fail(mismatch) }
-                var envelope = next.envelope
-                envelope.deviceAccess.cached = true
-                let reads = envelope.deviceAccess.output.isEmpty ? max(1, Int(envelope.deviceAccess.reads))
-                    : Int(envelope.deviceAccess.reads)
+                let access = next.envelope.deviceAccess
+                let reads = access.output.isEmpty ? max(1, Int(access.reads)) : Int(access.reads)
                 statistics.answeredByHarts += reads
                 statistics.cachedReads += reads
-                statistics.outputByHarts += envelope.deviceAccess.output.count
-                stampAndNote(envelope)
-                if !envelope.deviceAccess.output.isEmpty && !finished {
-                    showConsole(envelope.deviceAccess.output, g: envelope.g)
+                statistics.outputByHarts += access.output.count
+                stampAndNote(g: next.envelope.g) {
+                    var envelope = next.envelope
+                    envelope.deviceAccess.cached = true
+                    return envelope
                 }
+                if !access.output.isEmpty && !finished { showConsole(access.output, g: next.envelope.g) }
                 continue
             }
             if let answered = answerFromCache(next) {
@@ -637,13 +639,14 @@ public final class Sequencer {
         pump()
     }
 
-    /// Sends `body` to hart `hart`, stamped `g`.
+    /// Sends `body` to hart `hart`, stamped `g`, in `toHart`: the messages to the harts go out in that one envelope
+    /// (they set the same fields), so that its storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a
+    /// message, unless the transport keeps it.
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
-        var envelope = Rrvm_Envelope()
-        envelope.g = g
-        envelope.to = Endpoint.hart(hart)
-        envelope.body = body
-        transport.send(envelope)
+        toHart.g = g
+        toHart.to = Endpoint.hart(hart)
+        toHart.body = body
+        transport.send(toHart)
     }
 
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
@@ -665,7 +668,8 @@ public final class Sequencer {
     /// device promised that nothing in between could change it. Otherwise the device broke its word.
     private func declarationMismatch(_ work: DeviceWork) -> String? {
         guard case .deviceAccess(let access)? = work.envelope.body else { return nil }
-        let device = Endpoint.describe(Endpoint.device(work.device), config: config)
+        // Described only for a mismatch: every read the harts answer passes here.
+        var device: String { Endpoint.describe(Endpoint.device(work.device), config: config) }
         if !access.output.isEmpty {
             guard stableReads[work.device]?.contains(where: { $0.outputWritesTo.contains(access.outputOffset) }) == true else {
                 return "\(Endpoint.describe(work.envelope.from)) wrote \(access.output.count) bytes to offset \(access.outputOffset) "
@@ -745,12 +749,14 @@ public final class Sequencer {
             return fail("hart \(hart) ended its slice after \(yield.executed) instructions without sending the check due "
                         + "after \(nextCheckAt &- retired)")
         }
-        var envelope = Rrvm_Envelope()
-        envelope.g = harts[hart].sliceStart &+ yield.executed
-        envelope.from = Endpoint.hart(hart)
-        envelope.to = Endpoint.sequencer
-        envelope.body = .yield(yield)
-        stampAndNote(envelope)
+        stampAndNote(g: harts[hart].sliceStart &+ yield.executed) {
+            var envelope = Rrvm_Envelope()
+            envelope.g = harts[hart].sliceStart &+ yield.executed
+            envelope.from = Endpoint.hart(hart)
+            envelope.to = Endpoint.sequencer
+            envelope.body = .yield(yield)
+            return envelope
+        }
         if finished { return }
         g = harts[hart].sliceStart &+ yield.executed
         harts[hart].executed &+= yield.executed
@@ -990,12 +996,17 @@ public final class Sequencer {
     // MARK: - Journal and ending
 
     private func stampAndNote(_ envelope: Rrvm_Envelope) {
-        stampedG = max(stampedG, envelope.g)
+        stampAndNote(g: envelope.g) { envelope }
+    }
+
+    /// Stamps the message of G `g` with the next seq and notes it in the journal, if any. Without a journal nobody
+    /// sees the envelope or its stamp: `envelope` is not called (the sequencer builds some only to log them).
+    private func stampAndNote(g: UInt64, _ envelope: () -> Rrvm_Envelope) {
+        stampedG = max(stampedG, g)
         let stamp = seq
         seq &+= 1
-        // Without a journal nobody sees the stamp: the envelope is not copied to carry it.
         guard let journal else { return }
-        var stamped = envelope
+        var stamped = envelope()
         stamped.seq = stamp
         if let stop = journal.note(stamped) {
             fail(stop.message, exitCode: stop.exitCode)

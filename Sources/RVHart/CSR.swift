@@ -199,16 +199,19 @@ extension Hart {
         case CSR.mcause: return mcause
         case CSR.mtval: return mtval
         case CSR.mip: return effectiveMip()
-        case CSR.pmpcfg0, CSR.pmpcfg2:
-            let first = csr == CSR.pmpcfg0 ? 0 : 8
-            var value: UInt64 = 0
-            for index in 0..<8 { value |= UInt64(pmpConfig[first + index]) << (8 * UInt64(index)) }
-            return value
+        case CSR.pmpcfg0, CSR.pmpcfg2: return pmpConfigPacked(first: csr == CSR.pmpcfg0 ? 0 : 8)
         case CSR.pmpaddr0..<(CSR.pmpaddr0 + 16): return pmpAddress[csr - CSR.pmpaddr0]
         case CSR.mvendorid, CSR.marchid, CSR.mimpid, CSR.mconfigptr: return 0
         case CSR.mhartid: return hartID
         default: return nil
         }
+    }
+
+    /// pmpcfg0 (`first` 0) or pmpcfg2 (`first` 8): eight configuration bytes.
+    func pmpConfigPacked(first: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for index in 0..<8 { value |= UInt64(pmpConfig[first + index]) << (8 * UInt64(index)) }
+        return value
     }
 
     /// mstatus.MPP as a mode (CSR writes never leave the reserved value 2 there).

@@ -462,10 +462,13 @@ public final class Hart {
 
     public var breakpointList: [UInt64] { Array(breakpoints) }
 
-    /// A deterministic hash of the architectural state: x1-x31, f0-f31, pc, privilege and the CSRs.
+    /// A deterministic hash of the architectural state: x1-x31, f0-f31, pc, privilege and the CSRs that
+    /// `hashedCSRs` lists, in that order, each as `csrValue` reads it. The hart yields it every slice, so the
+    /// CSRs are read from their fields here rather than through `csrValue`'s switch (a test checks that the
+    /// two give the same hash).
     public func stateHash() -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ value: UInt64) {
+        @inline(__always) func mix(_ value: UInt64) {
             hash = (hash ^ value) &* 0x0000_0100_0000_01b3
             hash ^= hash >> 29
         }
@@ -473,10 +476,22 @@ public final class Hart {
         for index in 0..<32 { mix(regs[RegisterFile.fpBase + index]) }
         mix(pcValue)
         mix(UInt64(priv.rawValue))
-        for csr in Hart.hashedCSRs { mix(csrValue(csr, executed: 0, forDebugger: true) ?? 0) }
+        collectFloatingPointFlags()
+        let status = mstatusValue, mip = effectiveMip()
+        mix(fflags); mix(frm)
+        mix(status & MStatus.supervisorView); mix(mie & mideleg); mix(stvec); mix(scounteren); mix(senvcfg)
+        mix(sscratch); mix(sepc); mix(scause); mix(stval); mix(mip & mideleg); mix(stimecmp); mix(satp)
+        mix(status); mix(medeleg); mix(mideleg); mix(mie); mix(mtvec); mix(mcounteren); mix(menvcfg)
+        mix(mcountinhibit); mix(mscratch); mix(mepc); mix(mcause); mix(mtval); mix(mip)
+        mix(pmpConfigPacked(first: 0))
+        mix(pmpConfigPacked(first: 8))
+        mix(cycle(executed: 0))
+        mix(instret(executed: 0))
+        for index in 0..<16 { mix(pmpAddress[index]) }
         return hash
     }
 
+    /// The CSRs the state hash covers, in its order (`stateHash` reads the same values from their fields).
     static let hashedCSRs: [Int] = [
         0x001, 0x002, 0x100, 0x104, 0x105, 0x106, 0x10a, 0x140, 0x141, 0x142, 0x143, 0x144, 0x14d, 0x180,
         0x300, 0x302, 0x303, 0x304, 0x305, 0x306, 0x30a, 0x320, 0x340, 0x341, 0x342, 0x343, 0x344,
