@@ -749,16 +749,17 @@ public final class Sequencer {
             return fail("hart \(hart) ended its slice after \(yield.executed) instructions without sending the check due "
                         + "after \(nextCheckAt &- retired)")
         }
-        stampAndNote(g: harts[hart].sliceStart &+ yield.executed) {
+        let end = harts[hart].sliceStart &+ yield.executed
+        stampAndNote(g: end) {
             var envelope = Rrvm_Envelope()
-            envelope.g = harts[hart].sliceStart &+ yield.executed
+            envelope.g = end
             envelope.from = Endpoint.hart(hart)
             envelope.to = Endpoint.sequencer
             envelope.body = .yield(yield)
             return envelope
         }
         if finished { return }
-        g = harts[hart].sliceStart &+ yield.executed
+        g = end
         harts[hart].executed &+= yield.executed
         harts[hart].stateHash = yield.stateHash
         retired &+= yield.executed
