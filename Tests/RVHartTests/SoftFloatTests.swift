@@ -4,17 +4,6 @@ import XCTest
 /// The hart's host-FPU path against the integer SoftFloat, on random and boundary operands in the four
 /// rounding modes the host supports: results and flags must agree bit for bit.
 final class SoftFloatTests: XCTestCase {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Operands that reach every class and the edges of the exponent range.
     static func operand(_ random: inout SplitMix, _ format: SoftFloat) -> UInt64 {
         let bits = random.next()

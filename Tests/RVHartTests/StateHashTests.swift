@@ -20,21 +20,8 @@ final class StateHashTests: XCTestCase {
         return hash
     }
 
-    /// A deterministic generator (splitmix64), so that a failure repeats.
-    private struct Numbers {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-        mutating func bit() -> Bool { next() & 1 != 0 }
-    }
-
     /// Sets every field a hashed CSR is read from (and the registers) to arbitrary values.
-    private func randomize(_ hart: Hart, _ numbers: inout Numbers) {
+    private func randomize(_ hart: Hart, _ numbers: inout SplitMix) {
         for index in 1..<32 { hart.regs[index] = numbers.next() }
         for index in 0..<32 { hart.regs[RegisterFile.fpBase + index] = numbers.next() }
         hart.pcValue = numbers.next()
@@ -79,7 +66,7 @@ final class StateHashTests: XCTestCase {
     func testHashEqualsTheCSRReadsOverVariedStates() {
         let hart = TestMachine().hart
         XCTAssertEqual(hart.stateHash(), referenceHash(hart), "reset state")
-        var numbers = Numbers(state: 16)
+        var numbers = SplitMix(state: 16)
         for round in 0..<500 {
             randomize(hart, &numbers)
             XCTAssertEqual(hart.stateHash(), referenceHash(hart), "state \(round)")
@@ -89,7 +76,7 @@ final class StateHashTests: XCTestCase {
     /// Each hashed CSR on its own changes both hashes alike (so none is left out or read from the wrong field).
     func testEveryHashedCSRFeedsTheHash() {
         let hart = TestMachine().hart
-        var numbers = Numbers(state: 61)
+        var numbers = SplitMix(state: 61)
         randomize(hart, &numbers)
         hart.menvcfg |= EnvConfig.stce
         hart.mcountinhibit = 0
