@@ -123,13 +123,9 @@ final class SequencerTests: XCTestCase {
     /// A check ends no slice: the lone hart sends its state hash where the harts have retired each multiple of the
     /// interval and runs on; the sequencer takes each check there without a turn of the hart.
     func testALoneHartsSliceGoesOnThroughThePeriodicChecks() {
-        let transport = FakeTransport()
-        let journal = CollectingJournal()
-        journal.checkInterval = 50_000
         var config = machine(harts: 1)
         config.schedule = .loneHartToEvent
-        let sequencer = Sequencer(config: config, transport: transport, journal: journal)
-        sequencer.start()
+        let (transport, journal, sequencer) = checkingSequencer(config, checkInterval: 50_000)
         guard case .run(let run)? = transport.take().first?.body else { return XCTFail() }
         XCTAssertGreaterThan(run.sliceLimit, 1 << 40, "no slice end for a check")
         XCTAssertEqual(run.checkAt, 50_000)
@@ -159,11 +155,7 @@ final class SequencerTests: XCTestCase {
             ([hartCheck(50_000, hash: 1), yield(100_000)],
              "hart 0 ended its slice after 100000 instructions without sending the check due after 100000"),
         ] as [([Rrvm_Envelope.OneOf_Body], String)] {
-            let transport = FakeTransport()
-            let journal = CollectingJournal()
-            journal.checkInterval = 50_000
-            let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: journal)
-            sequencer.start()
+            let (transport, _, sequencer) = checkingSequencer(machine(harts: 1), checkInterval: 50_000)
             for body in messages { sequencer.receive(envelope(from: 100, body)) }
             XCTAssertEqual(transport.finished?.code, 1)
             XCTAssertEqual(transport.finished?.reason, expected)
@@ -173,11 +165,7 @@ final class SequencerTests: XCTestCase {
     /// A check sent from inside a slice is taken after everything the hart sent before it: every device's hash is
     /// the one its answer to the operations before the check gave, the other harts' from their last yield.
     func testACheckFromInsideASliceComesAfterTheOperationsSentBeforeIt() {
-        let transport = FakeTransport()
-        let journal = CollectingJournal()
-        journal.checkInterval = 1500
-        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: journal)
-        sequencer.start()
+        let (transport, journal, sequencer) = checkingSequencer(machine(harts: 2), checkInterval: 1500)
         guard case .run(let first)? = transport.take().first?.body else { return XCTFail() }
         runSlice(sequencer, hart: 100, first, executed: 1000, hash: { _ in 10 })
         guard case .run(let second)? = transport.take().first?.body else { return XCTFail() }
@@ -645,11 +633,7 @@ final class SequencerTests: XCTestCase {
     /// A check holds every device's state hash: where one is due, the sequencer first takes the answers still owed
     /// for foretold writes (the last one's hash is the check's).
     func testACheckWaitsForTheAnswersOfForetoldWrites() {
-        let transport = FakeTransport()
-        let journal = CollectingJournal()
-        journal.checkInterval = 5
-        let sequencer = Sequencer(config: machine(harts: 2), transport: transport, journal: journal)
-        sequencer.start()
+        let (transport, journal, sequencer) = checkingSequencer(machine(harts: 2), checkInterval: 5)
         _ = transport.take()
         learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
         postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)
@@ -801,6 +785,17 @@ func startedSequencer(_ config: Rrvm_MachineConfig) -> (FakeTransport, Sequencer
     sequencer.start()
     _ = transport.take()
     return (transport, sequencer)
+}
+
+/// A sequencer whose journal checks every `checkInterval` retired instructions, started (its first Run still in the
+/// transport), with its transport and journal.
+func checkingSequencer(_ config: Rrvm_MachineConfig, checkInterval: UInt64) -> (FakeTransport, CollectingJournal, Sequencer) {
+    let transport = FakeTransport()
+    let journal = CollectingJournal()
+    journal.checkInterval = checkInterval
+    let sequencer = Sequencer(config: config, transport: transport, journal: journal)
+    sequencer.start()
+    return (transport, journal, sequencer)
 }
 
 /// A sequencer of `harts` harts that has started (its first Run taken), with its transport and journal.
