@@ -76,6 +76,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
+    /// The doorbell all lanes' peers ring (see `SequencerBell`), made with the first lane.
+    private var laneBell: SequencerBell?
     /// When every process had joined and the run began (for RRVM_STATS=1).
     private var startedAt: UInt64?
     /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
@@ -370,7 +372,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if hello.sharedLane && connection.isLocal {
             lanesCreated += 1
             do {
-                lane = try SharedLane.create(path: runDirectory.path + "/lane-\(lanesCreated)")
+                if laneBell == nil { laneBell = try SequencerBell.create(path: runDirectory.path + "/lane-bell") }
+                lane = try SharedLane.create(path: runDirectory.path + "/lane-\(lanesCreated)", bell: laneBell!)
             } catch {
                 // The socket alone still works: say why, and go on without the lane.
                 report("rrvm-sequencer", "\(connection.name) gets no shared lane: \(error)")
