@@ -39,9 +39,10 @@ final class HubTests: XCTestCase {
         }
     }
 
-    /// As rrctl starts it (`--cpu N`), the hub keeps to that CPU as a batch process, never polls, and rings its
-    /// doorbells only as its loop comes round; with peers that defer theirs too, a ping-pong where every
-    /// message finds its receiver asleep loses no wake-up.
+    /// As rrctl starts it (`--cpu N`), the hub keeps to that CPU as a batch process, polls only for 30 µs after
+    /// each message (yielding the CPU), and rings its doorbells only as its loop comes round; with peers that
+    /// defer theirs too, a ping-pong where every message finds its receiver asleep loses no wake-up (this
+    /// test's loop has two lanes, so it sleeps on both doorbells at once).
     func testAHubKeptToOneCPUWithDeferredDoorbellsLosesNoWakeUp() throws {
         hub.stop()
         let cpu = HostCPU.current ?? 0
