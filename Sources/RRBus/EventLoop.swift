@@ -106,7 +106,7 @@ public final class EventLoop {
         for connection in laneConnections where connection.serviceLane(beforeSleeping: true) { delivered = true }
         ringOwedDoorbells()
         guard !delivered, let watcher else { return .lanes }
-        if watcher.sawEvents { return .loop }
+        if watcher.sawEvents || hasWatchersOutsideEpoll { return .loop }
         uv_update_time(raw)
         let timeout = Int(uv_backend_timeout(raw))
         if timeout == 0 { return .loop }
@@ -125,6 +125,17 @@ public final class EventLoop {
         }
         // Whatever woke it (or a ring before the sleep began), libuv's events are the watcher's to tell.
         return watcher.sawEvents || (doorbells.allSatisfy { !$0.hasRung }) ? .loop : .lanes
+    }
+
+    /// Whether libuv holds descriptors it has not given to its epoll set yet: libuv 1.x queues a watcher started
+    /// in a callback (a socket's reads, a write waiting for room) and adds it at its next poll. The loop must
+    /// not sleep on a doorbell before that poll, or the watcher thread, which polls the epoll set, would not
+    /// see their events.
+    private var hasWatchersOutsideEpoll: Bool {
+        withUnsafeMutablePointer(to: &raw.pointee.watcher_queue) { queue in
+            // The queue is a ring of links: empty when its head's next link is itself.
+            UnsafeMutableRawPointer(queue).load(as: UnsafeMutableRawPointer?.self) != UnsafeMutableRawPointer(queue)
+        }
     }
 
     func addLaneConnection(_ connection: Connection) {
