@@ -115,8 +115,9 @@ public final class EventLoop {
             if let doorbell = connection.doorbell, !doorbells.contains(where: { $0.word == doorbell.word }) { doorbells.append(doorbell) }
         }
         if doorbells.count == 1 {
+            // The watcher may have rung just before it knew what to ring: look once more once it knows.
             watcher.setTarget(doorbells[0])
-            _ = rrvm_futex_wait(doorbells[0].word, Doorbell.quiet, timeout)
+            if !watcher.sawEvents { _ = rrvm_futex_wait(doorbells[0].word, Doorbell.quiet, timeout) }
             watcher.setTarget(nil)
         } else if !doorbells.isEmpty {
             let words: [UnsafeMutablePointer<UInt32>?] = doorbells.map(\.word) + [watcher.bell.word]
