@@ -60,3 +60,49 @@ static inline int rrvm_set_batch_scheduling(void) {
     int priority = 0;
     return (int)syscall(SYS_sched_setscheduler, 0, 3, &priority);
 }
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <time.h>
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+// Futexes (the shared-memory lanes' doorbells; syscall(2) is variadic, which Swift cannot call). All of
+// them are waited on and woken as shared futexes (not FUTEX_PRIVATE_FLAG), so that a word in a MAP_SHARED
+// file and a word of this process alone are used alike. Wakes one waiter on `word`.
+static inline int rrvm_futex_wake(uint32_t *word) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAKE, 1, (void *)0, (void *)0, 0);
+}
+
+// Sleeps while `word` holds `expected`, until woken or `timeout_ms` has passed (negative: no timeout).
+// 0 when woken; -1 with errno EAGAIN (it did not hold `expected`), ETIMEDOUT or EINTR.
+static inline int rrvm_futex_wait(uint32_t *word, uint32_t expected, long timeout_ms) {
+    struct timespec timeout = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+    return (int)syscall(SYS_futex, word, FUTEX_WAIT, expected, timeout_ms >= 0 ? &timeout : (struct timespec *)0,
+                        (void *)0, 0);
+}
+
+// Sleeps until one of `count` 32-bit words (at most 128) is woken or no longer holds its expected value,
+// or until `timeout_ms` has passed (negative: no timeout). Returns the index of a woken word, or -1 with
+// errno EAGAIN (a word had changed already), ETIMEDOUT or EINTR. futex_waitv(2), Linux 5.16.
+static inline int rrvm_futex_wait_any(uint32_t *const *words, const uint32_t *expected, int count, long timeout_ms) {
+    struct futex_waitv waiters[FUTEX_WAITV_MAX];
+    if (count < 1 || count > FUTEX_WAITV_MAX) { errno = EINVAL; return -1; }
+    for (int index = 0; index < count; index++) {
+        waiters[index].val = expected[index];
+        waiters[index].uaddr = (uint64_t)(uintptr_t)words[index];
+        waiters[index].flags = FUTEX_32;
+        waiters[index].__reserved = 0;
+    }
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec += 1; deadline.tv_nsec -= 1000000000L; }
+    }
+    return (int)syscall(SYS_futex_waitv, waiters, (unsigned)count, 0U,
+                        timeout_ms >= 0 ? &deadline : (struct timespec *)0, CLOCK_MONOTONIC);
+}

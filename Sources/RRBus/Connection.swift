@@ -10,8 +10,6 @@ public final class Connection {
     /// Set once the handshake has moved the frames to shared memory (local peers).
     private var lane: SharedLane?
     private var laneDecoder = FrameDecoder()
-    /// Watches the lane's doorbell pipe.
-    private var bellWatch: HandleBox<uv_poll_t>?
     /// Bytes for the lane that did not fit in its ring yet, in order.
     private var laneBacklog: [UInt8] = []
     private var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
@@ -81,7 +79,7 @@ public final class Connection {
                 if lane == nil {
                     onFrame?(frame)
                 } else {
-                    // Once a lane carries the frames (and its pipes the doorbells), the socket carries nothing.
+                    // Once a lane carries the frames (and its futexes the doorbells), the socket carries nothing.
                     throw BusError.malformedMessage("a \(frame.count)-byte frame on the socket of \(name)'s shared lane")
                 }
             }
@@ -100,18 +98,10 @@ public final class Connection {
         precondition(self.lane == nil, "a connection has one lane")
         self.lane = lane
         loop.addLaneConnection(self)
-        let watch = HandleBox<uv_poll_t>()
-        guard uv_poll_init(loop.raw, watch.handle, lane.bell) == 0 else {
-            return close(.io("cannot watch the doorbell of \(name)'s shared lane"))
-        }
-        watch.attach(self)
-        bellWatch = watch
-        uv_poll_start(watch.handle, Int32(UV_READABLE.rawValue)) { handle, _, _ in
-            guard let connection = owner(of: handle, as: Connection.self), let lane = connection.lane else { return }
-            lane.takeRings()
-            connection.serviceLane(beforeSleeping: false)
-        }
     }
+
+    /// The doorbell the loop sleeps on for this lane (the peer rings it).
+    var doorbell: Doorbell? { closed ? nil : lane?.bell }
 
     /// Whether some of what was sent has not left yet (waiting for room in the lane or the socket).
     public var hasPendingOutput: Bool {
@@ -129,15 +119,19 @@ public final class Connection {
     public var isLocal: Bool { kindOfHandle == .unix }
 
     /// Delivers what the lane holds and moves the backlog on. Before the loop sleeps, also asks the
-    /// producer for a doorbell, checking once more that nothing slipped in meanwhile.
-    func serviceLane(beforeSleeping: Bool) {
-        guard let lane, !closed else { return }
+    /// producer for a doorbell, checking once more that nothing slipped in meanwhile. Returns whether it
+    /// delivered frames.
+    @discardableResult
+    func serviceLane(beforeSleeping: Bool) -> Bool {
+        guard let lane, !closed else { return false }
+        var delivered = false
         do {
             try flushLaneBacklog(lane)
             while !closed {
                 let count = try lane.incoming.drain(into: &laneDecoder)
                 if count > 0 && lane.incoming.producerNeedsWaking() { ringDoorbell() }
                 while !closed, let frame = try laneDecoder.next() {
+                    delivered = true
                     onFrame?(frame)
                 }
                 if count == 0 && (!beforeSleeping || lane.incoming.consumerWillSleep()) { break }
@@ -147,6 +141,7 @@ public final class Connection {
         } catch {
             close(.io("\(error)"))
         }
+        return delivered
     }
 
     private func sendThroughLane(_ lane: SharedLane, _ bytes: [UInt8], wakingPeer: Bool) {
@@ -252,9 +247,6 @@ public final class Connection {
     public func close(_ reason: BusError = .peerClosed) {
         guard !closed else { return }
         closed = true
-        // The doorbell's watch stops before the lane (which owns the pipe) closes its descriptors.
-        bellWatch?.close()
-        bellWatch = nil
         if lane != nil {
             loop.removeLaneConnection(self)
             lane = nil

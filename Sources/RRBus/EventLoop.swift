@@ -6,11 +6,13 @@ import Glibc
 /// A libuv loop. Every process of a cluster runs one on its main thread; all callbacks arrive there.
 public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
-    /// Whether the current `uv_run` may sleep in the kernel (false while polling with `runReady`).
-    private var mayBlock = true
     /// Connections whose frames travel through a shared lane: looked at before every poll.
     private var laneConnections: [Connection] = []
     private var prepare: HandleBox<uv_prepare_t>?
+    /// While there are lanes: the thread that tells this one when libuv has events (see `waitForWork`).
+    private var watcher: LoopWatcher?
+    /// Set by `stop()` for `run()`.
+    private var stopRequested = false
     /// Whether a lane's doorbell rings only when this process goes back to its loop (right before it polls
     /// or sleeps) rather than as the frame is written. For a process kept to one CPU with its peers
     /// (`HostCPU`): a peer woken at once would take the CPU while this process still has work to finish
@@ -26,22 +28,38 @@ public final class EventLoop {
     }
 
     deinit {
+        watcher?.stop()
         uv_loop_close(raw)
         raw.deallocate()
     }
 
     /// Runs until `stop()` is called or nothing is left to wait for.
-    public func run() { running(mayBlock: true) { uv_run(raw, UV_RUN_DEFAULT) } }
+    public func run() {
+        stopRequested = false
+        while !stopRequested && runOnce() {}
+    }
 
     /// Runs one round of callbacks, waiting for at least one event; returns whether anything is left to wait for.
+    /// With lanes, the wait is `waitForWork`'s, and a round a doorbell woke serves the lanes only.
     @discardableResult
-    public func runOnce() -> Bool { running(mayBlock: true) { uv_run(raw, UV_RUN_ONCE) } != 0 }
+    public func runOnce() -> Bool {
+        guard !laneConnections.isEmpty else { return running { uv_run(raw, UV_RUN_ONCE) } != 0 }
+        if waitForWork() == .lanes {
+            serviceLanes()
+            ringOwedDoorbells()
+            return uv_loop_alive(raw) != 0
+        }
+        return runReady()
+    }
 
-    public func stop() { uv_stop(raw) }
+    public func stop() {
+        stopRequested = true
+        uv_stop(raw)
+    }
 
     /// Runs the callbacks that are ready, without waiting; returns whether anything is still pending.
     @discardableResult
-    public func runReady() -> Bool { running(mayBlock: false) { uv_run(raw, UV_RUN_NOWAIT) } != 0 }
+    public func runReady() -> Bool { running { uv_run(raw, UV_RUN_NOWAIT) } != 0 }
 
     /// One round of polling for a process that expects a message within microseconds: runs what is
     /// ready, then lets any other runnable process on this CPU go first. Three pollers on two CPUs
@@ -65,13 +83,60 @@ public final class EventLoop {
         }
     }
 
-    /// Loops nest (a hart polls for its MMIO answer inside a callback), so the mode is restored after.
-    @discardableResult
-    private func running(mayBlock: Bool, _ body: () -> Int32) -> Int32 {
-        let outer = self.mayBlock
-        self.mayBlock = mayBlock
-        defer { self.mayBlock = outer }
-        return body()
+    /// Runs libuv; then what the watcher reported has been run.
+    private func running(_ body: () -> Int32) -> Int32 {
+        let alive = body()
+        watcher?.acknowledge()
+        return alive
+    }
+
+    private enum Wakening { case lanes, loop }
+
+    /// With lanes, the loop sleeps here rather than in libuv: on its lanes' doorbell (FUTEX_WAIT; the sequencer's
+    /// lanes share one, a peer has one lane), which the watcher also rings when libuv has events, until libuv's
+    /// next timer. On one CPU a futex wake-up and sleep cost less than a pipe's through epoll (see `SharedLane`).
+    /// First the lanes are served and their producers told to ring (after the doorbell is lowered, so that no
+    /// ring is missed), and the doorbells owed are rung. Returns `.lanes` when only lanes can have work (frames
+    /// were delivered, or a doorbell woke it), `.loop` when libuv's may have (its events, a timer due, a signal).
+    /// Several doorbells (lanes of different sequencers in one process: tests) are slept on together
+    /// (futex_waitv), with the watcher's own word.
+    private func waitForWork() -> Wakening {
+        for connection in laneConnections { connection.doorbell?.lower() }
+        var delivered = false
+        for connection in laneConnections where connection.serviceLane(beforeSleeping: true) { delivered = true }
+        ringOwedDoorbells()
+        guard !delivered, let watcher else { return .lanes }
+        if watcher.sawEvents || hasWatchersOutsideEpoll { return .loop }
+        uv_update_time(raw)
+        let timeout = Int(uv_backend_timeout(raw))
+        if timeout == 0 { return .loop }
+        var doorbells: [Doorbell] = []
+        for connection in laneConnections {
+            if let doorbell = connection.doorbell, !doorbells.contains(where: { $0.word == doorbell.word }) { doorbells.append(doorbell) }
+        }
+        if doorbells.count == 1 {
+            // The watcher may have rung just before it knew what to ring: look once more once it knows.
+            watcher.setTarget(doorbells[0])
+            if !watcher.sawEvents { _ = rrvm_futex_wait(doorbells[0].word, Doorbell.quiet, timeout) }
+            watcher.setTarget(nil)
+        } else if !doorbells.isEmpty {
+            let words: [UnsafeMutablePointer<UInt32>?] = doorbells.map(\.word) + [watcher.bell.word]
+            let expected = [UInt32](repeating: Doorbell.quiet, count: words.count)
+            _ = rrvm_futex_wait_any(words, expected, Int32(words.count), timeout)
+        }
+        // Whatever woke it (or a ring before the sleep began), libuv's events are the watcher's to tell.
+        return watcher.sawEvents || (doorbells.allSatisfy { !$0.hasRung }) ? .loop : .lanes
+    }
+
+    /// Whether libuv holds descriptors it has not given to its epoll set yet: libuv 1.x queues a watcher started
+    /// in a callback (a socket's reads, a write waiting for room) and adds it at its next poll. The loop must
+    /// not sleep on a doorbell before that poll, or the watcher thread, which polls the epoll set, would not
+    /// see their events.
+    private var hasWatchersOutsideEpoll: Bool {
+        withUnsafeMutablePointer(to: &raw.pointee.watcher_queue) { queue in
+            // The queue is a ring of links: empty when its head's next link is itself.
+            UnsafeMutableRawPointer(queue).load(as: UnsafeMutableRawPointer?.self) != UnsafeMutableRawPointer(queue)
+        }
     }
 
     func addLaneConnection(_ connection: Connection) {
@@ -84,12 +149,14 @@ public final class EventLoop {
         box.attach(self)
         uv_prepare_start(box.handle) { handle in
             guard let loop = owner(of: handle, as: EventLoop.self) else { return }
-            loop.serviceLanes(beforeSleeping: loop.mayBlock)
+            loop.serviceLanes()
             loop.ringOwedDoorbells()
         }
         // Only the connections themselves keep the loop running.
         uv_unref(box.asHandle)
         prepare = box
+        watcher = LoopWatcher(descriptor: uv_backend_fd(raw))
+        precondition(watcher != nil, "cannot start the thread that watches the loop's descriptors: \(String(cString: strerror(errno)))")
     }
 
     func removeLaneConnection(_ connection: Connection) {
@@ -99,11 +166,14 @@ public final class EventLoop {
             // The box's attach retained the loop: closing it releases that reference.
             prepare.close()
             self.prepare = nil
+            watcher?.stop()
+            watcher = nil
         }
     }
 
-    private func serviceLanes(beforeSleeping: Bool) {
-        for connection in laneConnections { connection.serviceLane(beforeSleeping: beforeSleeping) }
+    /// Delivers what the lanes hold (sleeping is `waitForWork`'s business, never libuv's once there are lanes).
+    private func serviceLanes() {
+        for connection in laneConnections { connection.serviceLane(beforeSleeping: false) }
     }
 
     /// A doorbell to ring when the loop comes round (see `defersDoorbells`).

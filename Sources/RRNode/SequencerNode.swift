@@ -76,6 +76,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
     private var lanesCreated = 0
+    /// The doorbell all lanes' peers ring (see `SequencerBell`), made with the first lane.
+    private var laneBell: SequencerBell?
     /// When every process had joined and the run began (for RRVM_STATS=1).
     private var startedAt: UInt64?
     /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
@@ -194,13 +196,21 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // message usually comes within a millisecond, and waking from sleep costs about as much as a hop:
         // poll for 1 ms after each message, then sleep. A guest that only computes costs no polling here
         // (`Sequencer.isBusy`), so one computing hart keeps one host CPU busy, not two.
+        // Kept to one host CPU with the harts and devices (`HostCPU`), it polls only for 30 µs after each
+        // message, yielding the CPU at every round (`EventLoop.poll`): the hart it just handed a slice (or the
+        // device an operation) runs at once, and a short slice's Yield (a contending hart's: smp-contend's
+        // median slice is 2,000 instructions) is found at the next round, without the hart ringing and the
+        // sequencer waking (smp-contend, 25 alternated runs: median 40 -> 38 µs per slice). A longer slice
+        // outlasts the 30 µs: the sequencer then sleeps at the first round the scheduler gives it back, and
+        // the cluster stays on its one CPU.
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
-        // Kept to one host CPU with the harts and devices (`HostCPU`), it never polls: the process it waits
-        // for can only run once it sleeps.
         loop.defersDoorbells = HostCPU.isAlone
-        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" || loop.defersDoorbells ? 0 : 1_000_000
-        loop.run(pollingWhile: { sequencer.isBusy && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds },
-                 until: { loopStopped })
+        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0
+            : loop.defersDoorbells ? 30_000 : 1_000_000
+        let pollsWhileIdle = loop.defersDoorbells
+        loop.run(pollingWhile: {
+            (sequencer.isBusy || pollsWhileIdle) && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds
+        }, until: { loopStopped })
         return exitCode
     }
 
@@ -369,7 +379,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if hello.sharedLane && connection.isLocal {
             lanesCreated += 1
             do {
-                lane = try SharedLane.create(path: runDirectory.path + "/lane-\(lanesCreated)")
+                if laneBell == nil { laneBell = try SequencerBell.create(path: runDirectory.path + "/lane-bell") }
+                lane = try SharedLane.create(path: runDirectory.path + "/lane-\(lanesCreated)", bell: laneBell!)
             } catch {
                 // The socket alone still works: say why, and go on without the lane.
                 report("rrvm-sequencer", "\(connection.name) gets no shared lane: \(error)")

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import RRBus
 
 import RRProto
@@ -39,9 +42,10 @@ final class HubTests: XCTestCase {
         }
     }
 
-    /// As rrctl starts it (`--cpu N`), the hub keeps to that CPU as a batch process, never polls, and rings its
-    /// doorbells only as its loop comes round; with peers that defer theirs too, a ping-pong where every
-    /// message finds its receiver asleep loses no wake-up.
+    /// As rrctl starts it (`--cpu N`), the hub keeps to that CPU as a batch process, polls only for 30 µs after
+    /// each message (yielding the CPU), and rings its doorbells only as its loop comes round; with peers that
+    /// defer theirs too, a ping-pong where every message finds its receiver asleep loses no wake-up (this
+    /// test's loop has two lanes, so it sleeps on both doorbells at once).
     func testAHubKeptToOneCPUWithDeferredDoorbellsLosesNoWakeUp() throws {
         hub.stop()
         let cpu = HostCPU.current ?? 0
@@ -61,6 +65,43 @@ final class HubTests: XCTestCase {
         device.send(echoEnvelope(id: 0, payload: Data(), to: Endpoint.hart(0)))
         run(seconds: 60) { received == rounds }
         XCTAssertEqual(received, rounds)
+    }
+
+    /// A loop asleep on its lanes' doorbells still hears a socket it began watching in a callback (libuv adds such
+    /// a descriptor to its epoll set only at its next poll, which must come before the sleep): a connection
+    /// accepted here, whose first frame arrives once the loop sleeps, is read at once, not at the next timer.
+    func testALoopWithLanesHearsASocketItBeganWatchingMeanwhile() throws {
+        _ = try joinBoth()
+        let path = hub.directory.path + "/test-listener"
+        var received: [UInt8]?
+        var accepted: Connection?
+        let listener = try Listener(loop: loop, address: .unix(path: path)) { connection in
+            accepted = connection
+            connection.onFrame = { received = $0 }
+        }
+        defer { listener.close() }
+        Thread.detachNewThread {
+            let socket = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8.prefix($0.count - 1)) }
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard connected == 0 else { return }
+            usleep(300_000)  // the loop has accepted the connection and gone back to sleep
+            let frame = FrameCodec.encode([1, 2, 3])
+            _ = frame.withUnsafeBytes { write(socket, $0.baseAddress, $0.count) }
+            usleep(3_500_000)
+            close(socket)
+        }
+        var timedOut = false
+        loop.after(milliseconds: 3_000) { timedOut = true }
+        while received == nil && !timedOut { loop.runOnce() }
+        XCTAssertNotNil(accepted)
+        XCTAssertEqual(received, [1, 2, 3])
+        XCTAssertFalse(timedOut, "the frame waited for the next timer")
+        accepted?.close()
     }
 
     func testOneMebibyteFramesPassIntact() throws {

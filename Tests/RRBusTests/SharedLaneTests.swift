@@ -1,3 +1,4 @@
+import CLibUV
 import Foundation
 @testable import RRBus
 import XCTest
@@ -5,18 +6,22 @@ import XCTest
 /// The shared-memory lane's rings, both sides mapped in this process as the sequencer and a peer would.
 final class SharedLaneTests: XCTestCase {
     private var directory: String!
+    /// The sequencer's doorbell, beside the lanes.
+    private var bell: SequencerBell!
 
     override func setUpWithError() throws {
         directory = NSTemporaryDirectory() + "rrvm-lane-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        bell = try SequencerBell.create(path: directory + "/bell")
     }
 
     override func tearDown() {
+        bell = nil
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     func testFramesCrossTheRingInOrderAcrossItsWrapPoint() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         let peer = try SharedLane.open(path: directory + "/lane")
         var decoder = FrameDecoder()
         var received: [[UInt8]] = []
@@ -32,7 +37,7 @@ final class SharedLaneTests: XCTestCase {
     }
 
     func testAFullRingTakesWhatFitsAndTheWaitingProducerIsWokenOnce() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         let peer = try SharedLane.open(path: directory + "/lane")
         let bytes = [UInt8](repeating: 7, count: 6000)
         XCTAssertEqual(try bytes.withUnsafeBytes { try sequencer.outgoing.write($0) }, 4096)
@@ -47,7 +52,7 @@ final class SharedLaneTests: XCTestCase {
     }
 
     func testAConsumerAboutToSleepIsRungExactlyOnceAndNeverMissesBytes() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         let peer = try SharedLane.open(path: directory + "/lane")
         // A new lane's first frames for the peer come with a doorbell: it has not looked yet.
         XCTAssertTrue(sequencer.outgoing.consumerNeedsWaking())
@@ -63,7 +68,7 @@ final class SharedLaneTests: XCTestCase {
     }
 
     func testCorruptCountersAreAnErrorNotAWildCopy() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         // A broken peer claims to have written more than the ring holds.
         let file = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/lane"))
         try file.seek(toOffset: UInt64(SharedLane.headerSize))
@@ -84,55 +89,86 @@ final class SharedLaneTests: XCTestCase {
         XCTAssertThrowsError(try SharedLane.open(path: directory + "/missing")) { error in
             XCTAssertTrue("\(error)".contains("No such file"), "\(error)")
         }
-        let existing = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let existing = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         try withExtendedLifetime(existing) {
-            XCTAssertThrowsError(try SharedLane.create(path: directory + "/lane", capacity: 4096),
+            XCTAssertThrowsError(try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell),
                                  "an existing file is never reused")
         }
     }
 
-    func testTheSequencersFilesAreRemovedWithItsLane() throws {
-        var lane: SharedLane? = try SharedLane.create(path: directory + "/lane", capacity: 4096)
-        for name in ["/lane", "/lane.bell-sequencer", "/lane.bell-peer"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: directory + name), name)
-        }
+    func testTheSequencersFilesAreRemovedWithItsLaneAndItsDoorbell() throws {
+        var lane: SharedLane? = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/lane"))
         _ = lane
         lane = nil
-        for name in ["/lane", "/lane.bell-sequencer", "/lane.bell-peer"] {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: directory + name), name)
-        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/lane"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/bell"), "the doorbell serves the sequencer's other lanes")
+        bell = nil
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/bell"))
     }
 
-    /// Each side's doorbell rings the other side's pipe only; taking the rings empties it.
+    /// A side's ring raises the other side's doorbell only; every peer rings the sequencer's one doorbell.
     func testADoorbellWakesTheOtherSideOnly() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         let peer = try SharedLane.open(path: directory + "/lane")
-        func rung(_ lane: SharedLane) -> Bool {
-            var watched = pollfd(fd: lane.bell, events: Int16(POLLIN), revents: 0)
-            return poll(&watched, 1, 0) == 1
-        }
-        XCTAssertFalse(rung(sequencer) || rung(peer))
-        for _ in 0..<3 { sequencer.ringPeer() }
-        XCTAssertTrue(rung(peer))
-        XCTAssertFalse(rung(sequencer), "a side never hears its own doorbell")
-        peer.takeRings()
-        XCTAssertFalse(rung(peer), "all rings are taken at once")
-        peer.ringPeer()
-        XCTAssertTrue(rung(sequencer))
+        let secondSequencer = try SharedLane.create(path: directory + "/lane-2", capacity: 4096, bell: bell)
+        let secondPeer = try SharedLane.open(path: directory + "/lane-2")
+        XCTAssertFalse(sequencer.bell.hasRung || peer.bell.hasRung || secondPeer.bell.hasRung)
+        sequencer.ringPeer()
+        XCTAssertTrue(peer.bell.hasRung)
+        XCTAssertFalse(sequencer.bell.hasRung || secondPeer.bell.hasRung, "a side never hears its own doorbell")
+        peer.bell.lower()
+        secondPeer.ringPeer()
+        XCTAssertTrue(sequencer.bell.hasRung && secondSequencer.bell.hasRung, "one doorbell for all the sequencer's lanes")
+        XCTAssertFalse(peer.bell.hasRung)
+        withExtendedLifetime(secondSequencer) {}
     }
 
-    /// The doorbells must be the pipes the sequencer made: a symlink or a file in their place is refused.
-    func testADoorbellThatIsNotAPipeIsRefused() throws {
-        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096)
+    /// A process asleep on its doorbell (FUTEX_WAIT in another thread here) wakes when the other side rings.
+    func testARingWakesASleeperOnTheOtherMapping() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        let woken = expectation(description: "the peer wakes")
+        peer.bell.lower()
+        let word = UInt(bitPattern: peer.bell.word)
+        Thread.detachNewThread {
+            let result = rrvm_futex_wait(UnsafeMutablePointer<UInt32>(bitPattern: word), Doorbell.quiet, 10_000)
+            if result == 0 || errno == EAGAIN { woken.fulfill() }
+        }
+        usleep(20_000)
+        sequencer.ringPeer()
+        wait(for: [woken], timeout: 5)
+        XCTAssertTrue(peer.bell.hasRung)
+    }
+
+    /// The sequencer's doorbell must be a regular file beside the lane, with its header: a name that leaves
+    /// the directory, a symlink or a foreign file in its place is refused.
+    func testADoorbellThatIsNotTheSequencersIsRefused() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         try withExtendedLifetime(sequencer) {
-            unlink(directory + "/lane.bell-peer")
-            try FileManager.default.createSymbolicLink(atPath: directory + "/lane.bell-peer", withDestinationPath: directory + "/lane.bell-sequencer")
-            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane")) { error in
-                XCTAssertTrue("\(error)".contains("cannot open the doorbells"), "\(error)")
+            let file = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/lane"))
+            defer { try? file.close() }
+            func name(_ text: String) throws {
+                try file.seek(toOffset: UInt64(SharedLane.sequencerBellNameOffset))
+                var length = UInt64(text.utf8.count).littleEndian
+                file.write(Data(bytes: &length, count: 8) + Data(text.utf8))
             }
-            unlink(directory + "/lane.bell-peer")
-            XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/lane.bell-peer", contents: Data()))
-            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane"))
+            for escaping in ["../bell", "..", "/etc/passwd", ""] {
+                try name(escaping)
+                XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane")) { error in
+                    XCTAssertTrue("\(error)".contains("names no valid doorbell"), "\(escaping): \(error)")
+                }
+            }
+            try FileManager.default.createSymbolicLink(atPath: directory + "/linked", withDestinationPath: directory + "/bell")
+            try name("linked")
+            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane"), "a symlink is not followed")
+            XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/foreign", contents: Data(repeating: 0x41, count: 4096)))
+            try name("foreign")
+            XCTAssertThrowsError(try SharedLane.open(path: directory + "/lane")) { error in
+                XCTAssertTrue("\(error)".contains("is not the sequencer's doorbell"), "\(error)")
+            }
+            try name("bell")
+            XCTAssertNoThrow(try SharedLane.open(path: directory + "/lane"))
         }
     }
 }
