@@ -1,3 +1,4 @@
+import CLibUV
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -65,6 +66,63 @@ final class HubTests: XCTestCase {
         device.send(echoEnvelope(id: 0, payload: Data(), to: Endpoint.hart(0)))
         run(seconds: 60) { received == rounds }
         XCTAssertEqual(received, rounds)
+    }
+
+    /// A doorbell is only a hint: a peer may store anything in the words it can write (the sequencer's doorbell,
+    /// which every peer maps, and its own lane's). With another thread storing random values into all of them and
+    /// waking their sleepers throughout, the kept-to-one-CPU hub's ping-pong still delivers every frame, intact
+    /// and in order (a false ring only makes a process look at its rings and find them as they are).
+    func testDoorbellsHoldingAnyValueOnlyCauseALook() throws {
+        hub.stop()
+        hub = try HubFixture(arguments: ["--cpu", String(HostCPU.current ?? 0)])
+        loop.defersDoorbells = true
+        defer { loop.defersDoorbells = false }
+        let (hart, device) = try joinBoth()
+        let words = try ["lane-bell", "lane-1", "lane-2"].map { name -> UInt in
+            let fd = open(hub.directory.path + "/" + name, O_RDWR)
+            XCTAssertGreaterThanOrEqual(fd, 0, "\(name) is in the run directory")
+            defer { close(fd) }
+            guard let page = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), page != MAP_FAILED else {
+                throw BusError.io("cannot map \(name)")
+            }
+            return UInt(bitPattern: page + 64)  // the doorbell word, in the lane's and in the bell's file
+        }
+        let scribbling = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        scribbling.initialize(to: true)
+        defer { scribbling.deallocate() }
+        let stopped = expectation(description: "the scribbler stops")
+        let flag = UInt(bitPattern: scribbling)
+        Thread.detachNewThread {
+            let running = UnsafeMutablePointer<Bool>(bitPattern: flag)!
+            var stores = 0
+            while running.pointee {
+                let word = UnsafeMutablePointer<UInt32>(bitPattern: words[stores % words.count])!
+                word.pointee = UInt32.random(in: 1...UInt32.max)
+                _ = rrvm_futex_wake(word)
+                stores += 1
+                usleep(20)
+            }
+            stopped.fulfill()
+        }
+        let rounds = 2_000
+        var received = 0
+        var damaged = 0
+        hart.onEnvelope { [unowned self] envelope in
+            guard case .echo(let echo)? = envelope.body, echo.id == UInt64(received) else { return }
+            if echo.payload != Data(repeating: UInt8(truncatingIfNeeded: echo.id), count: 100) { damaged += 1 }
+            received += 1
+            if received < rounds {
+                device.send(self.echoEnvelope(id: UInt64(received), payload: Data(repeating: UInt8(truncatingIfNeeded: received), count: 100),
+                                              to: Endpoint.hart(0)))
+            }
+        }
+        device.send(echoEnvelope(id: 0, payload: Data(repeating: 0, count: 100), to: Endpoint.hart(0)))
+        run(seconds: 60) { received == rounds }
+        scribbling.pointee = false
+        wait(for: [stopped], timeout: 5)
+        for word in words { munmap(UnsafeMutableRawPointer(bitPattern: word - 64), 4096) }
+        XCTAssertEqual(received, rounds)
+        XCTAssertEqual(damaged, 0)
     }
 
     /// A loop asleep on its lanes' doorbells still hears a socket it began watching in a callback (libuv adds such
