@@ -119,12 +119,13 @@ public final class Connection {
     public var isLocal: Bool { kindOfHandle == .unix }
 
     /// Delivers what the lane holds and moves the backlog on. Before the loop sleeps, also asks the
-    /// producer for a doorbell, checking once more that nothing slipped in meanwhile. Returns whether it
-    /// delivered frames.
+    /// producer for a doorbell, checking once more that nothing slipped in meanwhile; awake, withdraws such a
+    /// request that no doorbell took (`ByteRing.consumerIsAwake`). Returns whether it delivered frames.
     @discardableResult
     func serviceLane(beforeSleeping: Bool) -> Bool {
         guard let lane, !closed else { return false }
         var delivered = false
+        if !beforeSleeping { lane.incoming.consumerIsAwake() }
         do {
             try flushLaneBacklog(lane)
             while !closed {

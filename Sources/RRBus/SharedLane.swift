@@ -316,6 +316,14 @@ struct ByteRing {
         requestWake(consumerAsleep) { written.load(ordering: .relaxed) == read.load(ordering: .relaxed) }
     }
 
+    /// Awake: withdraws a request to ring that no doorbell took (the sequencer sleeps for all its lanes and is
+    /// woken through one of them; the others' producers would each ring once for nothing, a FUTEX_WAKE in a
+    /// hart's turn on most slices). The consumer asks again before it next sleeps (`consumerWillSleep`); a
+    /// producer that took the request meanwhile only rings once more.
+    func consumerIsAwake() {
+        if consumerAsleep.load(ordering: .relaxed) != 0 { consumerAsleep.store(0, ordering: .relaxed) }
+    }
+
     // MARK: Wake-ups
     // Each side raises its flag, fences, then looks at the counters; the other side moves a counter,
     // fences, then looks at the flag. The two fences make at least one of them see the other, so no

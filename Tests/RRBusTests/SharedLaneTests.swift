@@ -67,6 +67,22 @@ final class SharedLaneTests: XCTestCase {
         XCTAssertFalse(peer.outgoing.consumerNeedsWaking(), "a consumer that stayed awake needs no doorbell")
     }
 
+    /// The sequencer sleeps for all its lanes and is woken through one: awake again, it withdraws its request on the
+    /// others, whose producers then write without ringing; before it sleeps again it asks anew, and is rung.
+    func testAConsumerAwakeAgainIsNotRungUntilItAsksAgain() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        XCTAssertTrue(sequencer.incoming.consumerWillSleep())
+        sequencer.incoming.consumerIsAwake()
+        XCTAssertEqual(try [UInt8](repeating: 1, count: 10).withUnsafeBytes { try peer.outgoing.write($0) }, 10)
+        XCTAssertFalse(peer.outgoing.consumerNeedsWaking(), "an awake consumer needs no doorbell")
+        var decoder = FrameDecoder()
+        XCTAssertEqual(try sequencer.incoming.drain(into: &decoder), 10)
+        XCTAssertTrue(sequencer.incoming.consumerWillSleep())
+        XCTAssertEqual(try [UInt8](repeating: 2, count: 10).withUnsafeBytes { try peer.outgoing.write($0) }, 10)
+        XCTAssertTrue(peer.outgoing.consumerNeedsWaking(), "asked again before sleeping: rung")
+    }
+
     func testCorruptCountersAreAnErrorNotAWildCopy() throws {
         let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
         // A broken peer claims to have written more than the ring holds.
