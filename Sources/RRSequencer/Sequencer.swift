@@ -17,7 +17,8 @@ public protocol SequencerTransport: AnyObject {
     /// Delivers a device operation whose answer is not needed soon (a foretold write, `DeviceAccess.foretold`)
     /// without waking the addressee for it: it takes it the next time it is woken.
     func sendWithoutWaking(_ envelope: Rrvm_Envelope)
-    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes): wake it if it sleeps.
+    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes), or wants them given before
+    /// there are too many: wake it if it sleeps.
     func wake(_ endpoint: UInt32)
 }
 
@@ -101,6 +102,34 @@ public final class Sequencer {
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
+    /// A posted write whose answer the sequencer foretold (see `foretell`), until the device's own answer comes: what a
+    /// mismatch names, and what the answer changes. (No envelope or answer is kept: a device that sleeps may owe
+    /// thousands of them, and a plain record costs no allocation.)
+    struct ForetoldWrite {
+        enum Change {
+            case none
+            case timerCompare(hart: UInt32, mtimecmp: UInt64)
+            case line(hart: UInt32, mipBit: UInt32, level: Bool)
+        }
+        var from: UInt32
+        var offset: UInt64
+        var value: UInt64
+        var change: Change
+
+        /// The answer foretold (its state hash left at 0).
+        var answer: Rrvm_DeviceDone {
+            var answer = Rrvm_DeviceDone()
+            switch change {
+            case .none: break
+            case .timerCompare(let hart, let mtimecmp):
+                answer.timerCompares = [.with { $0.hart = hart; $0.mtimecmp = mtimecmp }]
+            case .line(let hart, let mipBit, let level):
+                answer.hartLines = [.with { $0.hart = hart; $0.mipBit = mipBit; $0.level = level }]
+            }
+            return answer
+        }
+    }
+
     /// What waits in the queue of requests: device work, or a check the running hart posted inside its slice,
     /// taken at its turn (`takePostedCheck`), once everything the hart sent before it has been handled.
     enum Queued {
@@ -137,9 +166,9 @@ public final class Sequencer {
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
-    /// Per device, the answers foretold for the writes sent to it that it has not answered yet, oldest first
-    /// (see `foretell`), and whether the sequencer waits for all of them before it goes on.
-    private var foretold: [Int: FIFO<(write: Rrvm_Envelope, answer: Rrvm_DeviceDone)>] = [:]
+    /// Per device (by index), the writes sent to it whose answers were foretold and that it has not answered yet, oldest
+    /// first (see `foretell`), and whether the sequencer waits for all of them before it goes on.
+    private var foretold: [FIFO<ForetoldWrite>]
     private var awaitingForetold = false
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
@@ -189,6 +218,7 @@ public final class Sequencer {
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         declarationVersions = Array(repeating: 0, count: config.devices.count)
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
+        foretold = Array(repeating: FIFO(), count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
         netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
@@ -283,7 +313,7 @@ public final class Sequencer {
             receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
-            if foretold[device]?.isEmpty == false {
+            if foretold.indices.contains(device) && !foretold[device].isEmpty {
                 // No other operation goes to a device before it has answered every foretold write.
                 foretoldAnswer(done, device: device)
             } else if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
@@ -411,7 +441,7 @@ public final class Sequencer {
             }
             // Where the device's declaration foretells this write's answer (looked up once: nothing below changes it).
             let foretellable = foretoldRegister(next)
-            if !allForetoldAnswered(devices: [next.device]), !next.answeredByHart, !isCachedRead(next), foretellable == nil {
+            if !foretold[next.device].isEmpty, !next.answeredByHart, !isCachedRead(next), foretellable == nil {
                 // An operation the device must see waits at the head of the queue until that device has answered
                 // the writes foretold before it (the device's answers come in order).
                 return awaitForetoldAnswers()
@@ -547,28 +577,35 @@ public final class Sequencer {
         stableReads[work.device]![entry].setRegisterValue(value, at: index)
         // The harts that hold the declaration from before get this one with their next Run (the writer has it).
         if value != register.value { declarationVersions[work.device] &+= 1 }
-        var answer = Rrvm_DeviceDone()
+        var change = ForetoldWrite.Change.none
         if register.lineIsTimerCompare {
             harts[hart].mtimecmp = value
             updateTimerLine(hart: hart)
-            answer.timerCompares = [.with { $0.hart = register.lineHart; $0.mtimecmp = value }]
+            change = .timerCompare(hart: register.lineHart, mtimecmp: value)
         } else if (register.value != 0) != (value != 0) {
             setLine(hart: hart, bit: register.lineMipBit, level: value != 0)
-            answer.hartLines = [.with { $0.hart = register.lineHart; $0.mipBit = register.lineMipBit; $0.level = value != 0 }]
+            change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[work.device, default: FIFO()].append((envelope, answer))
+        foretold[work.device].append(ForetoldWrite(from: envelope.from, offset: envelope.deviceAccess.offset,
+                                                   value: envelope.deviceAccess.value, change: change))
+        // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
+        // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
+        if foretold[work.device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(work.device)) }
     }
+
+    /// Every this many writes a device owes the answer to, it is woken (see `foretell`).
+    static let foretoldWakeInterval = 512
 
     /// The device's answer to its oldest foretold write: it must be the one foretold (its state hash aside, kept
     /// for the checks). Otherwise the device broke its word and the run stops.
     private func foretoldAnswer(_ done: Rrvm_DeviceDone, device: Int) {
-        let (write, answer) = foretold[device]!.removeFirst()
-        var expected = answer
+        let write = foretold[device].removeFirst()
+        var expected = write.answer
         expected.stateHash = done.stateHash
         guard done == expected else {
-            return fail("\(Endpoint.describe(write.from)) posted a write of \(write.deviceAccess.value) to offset "
-                        + "\(write.deviceAccess.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
+            return fail("\(Endpoint.describe(write.from)) posted a write of \(write.value) to offset "
+                        + "\(write.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
                         + "answer the device's declaration foretold as {\(expected.textFormatString())}, but the device answered "
                         + "{\(done.textFormatString())} (a device model bug)")
         }
@@ -579,16 +616,12 @@ public final class Sequencer {
         }
     }
 
-    private func allForetoldAnswered<Devices: Sequence>(devices: Devices) -> Bool where Devices.Element == Int {
-        devices.allSatisfy { foretold[$0]?.isEmpty ?? true }
-    }
-
-    private var everyForetoldAnswered: Bool { allForetoldAnswered(devices: foretold.keys) }
+    private var everyForetoldAnswered: Bool { foretold.allSatisfy(\.isEmpty) }
 
     /// Waits for every foretold answer, waking the devices that owe one; `foretoldAnswer` goes on once all came.
     private func awaitForetoldAnswers() {
         awaitingForetold = true
-        for (device, answers) in foretold where !answers.isEmpty { transport.wake(Endpoint.device(device)) }
+        for device in foretold.indices where !foretold[device].isEmpty { transport.wake(Endpoint.device(device)) }
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
@@ -641,12 +674,14 @@ public final class Sequencer {
 
     /// Sends `body` to hart `hart`, stamped `g`, in `toHart`: the messages to the harts go out in that one envelope
     /// (they set the same fields), so that its storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a
-    /// message, unless the transport keeps it.
+    /// message, unless the transport keeps it. The body is dropped once sent: it may hold a device's declaration, which
+    /// a foretold write then changes in place rather than in a copy.
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
         toHart.g = g
         toHart.to = Endpoint.hart(hart)
         toHart.body = body
         transport.send(toHart)
+        toHart.body = nil
     }
 
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
@@ -1214,7 +1249,7 @@ extension Sequencer {
         requests = FIFO()
         sentAhead = [:]
         answeredAhead = [:]
-        foretold = [:]
+        foretold = Array(repeating: FIFO(), count: config.devices.count)
         awaitingForetold = false
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
@@ -1246,6 +1281,7 @@ struct FIFO<Element> {
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
     /// The oldest element, if any.
     var first: Element? { isEmpty ? nil : items[head] }
     /// The positions of the queued elements, oldest first.
