@@ -407,6 +407,7 @@ public final class HartRunner {
 
     /// The pauses due now; the instructions that may run before the next one is due.
     private func duePausesAndLimit() -> (due: [PauseReason], limit: UInt64) {
+        if pendingPauses.isEmpty && pendingPausesAtG.isEmpty { return ([], .max) }  // nearly always
         var due: [PauseReason] = []
         var limit = UInt64.max
         for (reason, target) in pendingPauses {
@@ -607,17 +608,17 @@ public final class HartRunner {
     private func addToBatch(_ access: MMIOAccess, device: Int) -> Bool {
         guard let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
-        if !access.isWrite, let read = reads.read(offset: offset, size: UInt32(access.size)) {
+        if !access.isWrite, let value = reads.readValue(offset: offset, size: UInt32(access.size)) {
             if let held = batch, held.device != device || (held.read.map { $0.address != access.address || $0.size != access.size
-                                                                             || $0.value != read.value } ?? false) {
+                                                                             || $0.value != value } ?? false) {
                 sendBatch()
             }
             if batch == nil { batch = Batch(device: device) }
-            batch!.read = (access.address, access.size, read.value)  // in place: no copy of the buffer
+            batch!.read = (access.address, access.size, value)  // in place: no copy of the buffer
             batch!.reads += 1
             batch!.executed = executed
             statistics.answeredHere += 1
-            hart.completeMMIO(value: read.value)
+            hart.completeMMIO(value: value)
             return true
         }
         if access.isWrite && access.size == 1 && reads.contains(where: { $0.outputWritesTo.contains(offset) }) {
