@@ -197,6 +197,10 @@ public final class Sequencer {
     private var finished = false
     private var started = false
     private let plicIndex: Int?
+    /// Per device: its window of addresses, and whether it changes guest RAM (DeviceSpec.dma), looked up on every
+    /// access (the configuration's own fields are SwiftProtobuf's, each read a copy).
+    private let windows: [(base: UInt64, size: UInt64)]
+    private let changesRAM: [Bool]
     private let uartIndex: Int?
     private let netIndex: Int?
     /// Console output produced since the run began: its length and an FNV-1a digest of its bytes (kept in
@@ -220,6 +224,8 @@ public final class Sequencer {
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         foretold = Array(repeating: FIFO(), count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
+        windows = config.devices.map { ($0.base, $0.size) }
+        changesRAM = config.devices.map(\.dma)
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
         netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
     }
@@ -386,7 +392,7 @@ public final class Sequencer {
     private func mmio(_ request: Rrvm_MmioRequest, hart: Int) {
         sliceAccessedDevices = true
         let accessG = harts[hart].sliceStart &+ request.executed
-        guard let device = config.devices.firstIndex(where: {
+        guard let device = windows.firstIndex(where: {
             request.address >= $0.base && request.address &- $0.base < $0.size
         }) else {
             // The hart only sends addresses inside device windows; anything else is a fault, never a crash.
@@ -394,14 +400,14 @@ public final class Sequencer {
             return
         }
         var access = Rrvm_DeviceAccess()
-        access.offset = request.address &- config.devices[device].base
+        access.offset = request.address &- windows[device].base
         access.size = request.size
         access.write = request.write
         access.value = request.value
         if !request.output.isEmpty || request.answeredReads > 1 {
             access.reads = request.answered ? max(1, request.answeredReads) : 0
             access.output = request.output
-            access.outputOffset = request.outputAddress &- config.devices[device].base
+            access.outputOffset = request.outputAddress &- windows[device].base
         }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
@@ -522,18 +528,18 @@ public final class Sequencer {
     /// A hart's read of a register the device declared stable in its last answer, answered here.
     /// Decided when the read reaches the head of the queue, so it depends only on the order of events.
     private func answerFromCache(_ work: DeviceWork) -> DeviceWork? {
-        guard let stable = cachedRead(work) else { return nil }
+        guard let value = cachedRead(work) else { return nil }
         var answered = work
         answered.envelope.deviceAccess.cached = true
-        answered.envelope.deviceAccess.value = stable.value
+        answered.envelope.deviceAccess.value = value
         statistics.cachedReads += 1
         return answered
     }
 
     /// What the device's declaration says a hart's waited read reads, if it declares that register.
-    private func cachedRead(_ work: DeviceWork) -> Rrvm_StableRead? {
+    private func cachedRead(_ work: DeviceWork) -> UInt64? {
         guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write else { return nil }
-        return stableReads[work.device]?.read(offset: access.offset, size: access.size)
+        return stableReads[work.device]?.readValue(offset: access.offset, size: access.size)
     }
 
     private func isCachedRead(_ work: DeviceWork) -> Bool { cachedRead(work) != nil }
@@ -547,7 +553,7 @@ public final class Sequencer {
     /// register as if declared alone.
     private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: Rrvm_StableRead)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
-              !config.devices[work.device].dma, deviceWake[work.device] == nil,
+              !changesRAM[work.device], deviceWake[work.device] == nil,
               case .deviceAccess(let access)? = work.envelope.body, access.write,
               let reads = stableReads[work.device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
@@ -712,11 +718,11 @@ public final class Sequencer {
             }
             if access.reads == 0 { return nil }
         }
-        let declared = stableReads[work.device]?.read(offset: access.offset, size: access.size)
-        if declared?.value == access.value { return nil }
+        let declared = stableReads[work.device]?.readValue(offset: access.offset, size: access.size)
+        if declared == access.value { return nil }
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
             + "from its stable-read declaration, but at that read's turn the device declares "
-            + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
+            + (declared.map { "\($0)" } ?? "nothing") + " (a device model bug)"
     }
 
     /// A write a hart posted to a device whose writes wait was posted under the device's declaration: either the
