@@ -15,7 +15,11 @@ public final class CLINT: DeviceModel {
     private var mtimecmp: [UInt64]
     /// `stableReads()`, kept up to date as msip and mtimecmp change: the declaration goes with every answer, and
     /// building its arrays anew for each operation cost more than the operation.
-    private var declaration: [StableRead] = []
+    private var declaration: [StableRead] = [] {
+        didSet { declarationChanges &+= 1 }
+    }
+    private var declarationChanges: UInt64 = 0
+    public var declarationVersion: UInt64? { declarationChanges }
 
     public init(harts: Int, name: String = "clint") {
         precondition(harts > 0 && harts <= 4095, "the CLINT layout holds 1...4095 harts")
