@@ -430,7 +430,7 @@ public final class Sequencer {
                 reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g,
                       sliceLeft: held.sentIPI ? Schedule.sliceLeftAfterIPI : 0)
             }
-            let next: DeviceWork
+            var next: DeviceWork
             if let consequence = consequences.first {
                 next = consequence
             } else if case .check(let hart, let check)? = requests.first {
@@ -479,7 +479,7 @@ public final class Sequencer {
                 continue
             }
             if let foretellable {
-                foretell(next, register: foretellable)
+                foretell(&next, register: foretellable)
                 continue
             }
             inFlight = next
@@ -569,10 +569,11 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
+    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
         let (entry, index, register) = place
-        var envelope = work.envelope
-        envelope.deviceAccess.foretold = true
+        // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
+        work.envelope.deviceAccess.foretold = true
+        let envelope = work.envelope
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
@@ -1283,7 +1284,9 @@ extension Sequencer {
 /// A first-in first-out queue whose removal from the front costs O(1): a hart that posts console output
 /// may queue tens of thousands of writes within one slice, and `Array.removeFirst` moves every one left.
 struct FIFO<Element> {
-    private var items: [Element] = []
+    /// Removed elements leave nil behind, so that the queue holds no reference to them (an element taken out and
+    /// changed is then not copied).
+    private var items: [Element?] = []
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
@@ -1294,7 +1297,7 @@ struct FIFO<Element> {
     var indices: Range<Int> { head..<items.count }
 
     subscript(position: Int) -> Element {
-        get { items[position] }
+        get { items[position]! }
         set { items[position] = newValue }
     }
 
@@ -1302,7 +1305,8 @@ struct FIFO<Element> {
 
     /// Removes the oldest element (the queue must not be empty).
     mutating func removeFirst() -> Element {
-        let element = items[head]
+        let element = items[head]!
+        items[head] = nil
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)
