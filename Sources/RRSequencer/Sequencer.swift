@@ -574,13 +574,14 @@ public final class Sequencer {
         // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
         work.envelope.deviceAccess.foretold = true
         let envelope = work.envelope
+        let written = envelope.deviceAccess  // read once: each read of a body's message is a copy of it
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
         if finished { return }
         transport.sendWithoutWaking(envelope)
         let hart = Int(register.lineHart)
-        let value = envelope.deviceAccess.value & register.setByWriteMask
+        let value = written.value & register.setByWriteMask
         stableReads[work.device]![entry].setRegisterValue(value, at: index)
         // The harts that hold the declaration from before get this one with their next Run (the writer has it).
         if value != register.value { declarationVersions[work.device] &+= 1 }
@@ -594,8 +595,8 @@ public final class Sequencer {
             change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[work.device].append(ForetoldWrite(from: envelope.from, offset: envelope.deviceAccess.offset,
-                                                   value: envelope.deviceAccess.value, change: change))
+        foretold[work.device].append(ForetoldWrite(from: envelope.from, offset: written.offset, value: written.value,
+                                                   change: change))
         // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
         // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
         if foretold[work.device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(work.device)) }
