@@ -633,12 +633,14 @@ public final class Sequencer {
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
-        var envelope = Rrvm_Envelope()
-        envelope.g = work.envelope.g
-        envelope.from = Endpoint.device(work.device)
-        envelope.to = Endpoint.sequencer
-        envelope.body = .deviceDone(done)
-        stampAndNote(envelope)
+        stampAndNote(g: work.envelope.g) {
+            var envelope = Rrvm_Envelope()
+            envelope.g = work.envelope.g
+            envelope.from = Endpoint.device(work.device)
+            envelope.to = Endpoint.sequencer
+            envelope.body = .deviceDone(done)
+            return envelope
+        }
         if finished { return }
         if let mismatch = postedWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
