@@ -17,16 +17,24 @@ extension Connection {
     /// frame that is not a valid Envelope closes the connection with `.malformedMessage`: a broken peer never
     /// reaches the receiver's state. `from`: the sender as the receiver knows it, stamped on every envelope
     /// (whatever the peer put there), here where the envelope is not shared yet, so that stamping copies nothing.
+    /// Every frame is decoded into the same envelope: while the handler keeps none, its storage is reused, not
+    /// allocated per frame.
     public func onEnvelope(from: UInt32? = nil, _ handler: @escaping (Rrvm_Envelope) -> Void) {
+        var envelope = Rrvm_Envelope()
         onFrame = { [unowned self] frame in
             do {
-                var envelope = try HotMessageCodec.decode(frame) ?? Rrvm_Envelope(serializedBytes: frame)
-                if let from { envelope.from = from }
-                if envelope.body == nil {
-                    self.close(.malformedMessage("envelope without a body from \(self.name)"))
-                    return
+                // The codec decodes only envelopes with a body.
+                if !HotMessageCodec.decode(frame, into: &envelope) {
+                    envelope = try Rrvm_Envelope(serializedBytes: frame)
+                    if envelope.body == nil {
+                        self.close(.malformedMessage("envelope without a body from \(self.name)"))
+                        return
+                    }
                 }
+                if let from { envelope.from = from }
                 handler(envelope)
+                // What the body holds (a declaration the receiver keeps and changes in place) is the receiver's alone.
+                envelope.body = nil
             } catch {
                 self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
             }

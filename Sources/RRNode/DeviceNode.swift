@@ -19,6 +19,8 @@ final class DeviceNode {
     private var exitCode: Int32 = 0
     private var stopped = false
     private var lastMessageAt: UInt64 = 0
+    /// The envelope every answer goes out in: its storage (SwiftProtobuf's, copy-on-write) is allocated once.
+    private var reply = Rrvm_Envelope()
 
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
@@ -100,20 +102,20 @@ final class DeviceNode {
         defer { runner.transmit = transmit }
         switch runner.apply(envelope) {
         case .done(let done):
-            var reply = Rrvm_Envelope()
-            reply.g = envelope.g
-            reply.body = .deviceDone(done)
-            connection?.send(reply)
+            answer(g: envelope.g, .deviceDone(done))
         case .checkpoint(let body):
-            var reply = Rrvm_Envelope()
-            reply.g = envelope.g
-            reply.body = body
-            connection?.send(reply)
+            answer(g: envelope.g, body)
         case .shutdown:
             stop(0, nil)
         case .failure(let reason):
             stop(1, "device \(index): \(reason)")
         }
+    }
+
+    private func answer(g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
+        reply.g = g
+        reply.body = body
+        connection?.send(reply)
     }
 
     private func stop(_ code: Int32, _ message: String?) {

@@ -89,19 +89,27 @@ final class HartNode: HartTransport {
     }
 
     private func deliver(_ envelope: Rrvm_Envelope) {
-        if case .mmioReply? = envelope.body, let started = waitStartedAt {
-            waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- started
-            waitStartedAt = nil
+        // One look at the body (each is a copy of it, a Run's declarations included).
+        switch envelope.body {
+        case .mmioReply?:
+            if let started = waitStartedAt {
+                waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- started
+                waitStartedAt = nil
+            }
+        case .shutdown(let shutdown)?:
+            gdb?.reportExit(shutdown.exitCode)
+        case .debugRequest(let request)?:
+            return debugRequest(request)
+        default:
+            break
         }
-        if case .shutdown(let shutdown)? = envelope.body { gdb?.reportExit(shutdown.exitCode) }
-        if case .debugRequest(let request)? = envelope.body { return debugRequest(request) }
         runner?.receive(envelope)
     }
 
     // MARK: - HartTransport
 
     func send(_ envelope: Rrvm_Envelope) {
-        if case .yield? = envelope.body, runner?.hart.spinHintsEndRun == false {
+        if runner?.hart.spinHintsEndRun == false, case .yield? = envelope.body {
             soloYieldAt = EventLoop.monotonicNanoseconds()
         }
         connection?.send(envelope)

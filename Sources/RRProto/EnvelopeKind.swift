@@ -82,4 +82,11 @@ extension Array where Element == Rrvm_StableRead {
         guard let (entry, index) = register(offset: offset, size: size) else { return nil }
         return self[entry].alone(index)
     }
+
+    /// The value a read of `size` bytes at `offset` reads, if the device declared that one stable (`read`'s value,
+    /// without building the entry: the harts and the sequencer ask on every read they answer).
+    public func readValue(offset: UInt64, size: UInt32) -> UInt64? {
+        guard let (entry, index) = register(offset: offset, size: size) else { return nil }
+        return self[entry].registerValue(index)
+    }
 }

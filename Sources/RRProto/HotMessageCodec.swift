@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 
 /// A hand-written protobuf codec for the Envelopes a slice exchanges (Run, Yield, the MMIO request and reply, a
 /// device's operation and answer, a hart's check, Cut, a device's tick, a source level): SwiftProtobuf's generic
@@ -60,9 +61,18 @@ public enum HotMessageCodec {
 
     /// The Envelope encoded in `bytes`, or nil if SwiftProtobuf must decode (or reject) them.
     public static func decode(_ bytes: [UInt8]) -> Rrvm_Envelope? {
+        var envelope = Rrvm_Envelope()
+        return decode(bytes, into: &envelope) ? envelope : nil
+    }
+
+    /// Decodes `bytes` into `envelope`, replacing all it held (as a fresh decode would), and returns true; false if
+    /// SwiftProtobuf must decode (or reject) them, `envelope` then left in an unspecified state. A receiver that
+    /// decodes every frame into the same envelope, and keeps none of them, allocates no envelope storage per frame
+    /// (SwiftProtobuf's copy-on-write storage is reused while nothing else holds it).
+    public static func decode(_ bytes: [UInt8], into envelope: inout Rrvm_Envelope) -> Bool {
         bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
-            return try? reader.envelope()
+            return (try? reader.envelope(into: &envelope)) != nil
         }
     }
 }
@@ -392,8 +402,14 @@ struct WireReader {
 
     // The messages.
 
-    mutating func envelope() throws -> Rrvm_Envelope {
-        var envelope = Rrvm_Envelope()
+    /// Fills `envelope` with the message, every field not in it at its default.
+    mutating func envelope(into envelope: inout Rrvm_Envelope) throws {
+        envelope.g = 0
+        envelope.seq = 0
+        envelope.from = 0
+        envelope.to = 0
+        envelope.past = false
+        if !envelope.unknownFields.data.isEmpty { envelope.unknownFields = UnknownStorage() }
         var body: Rrvm_Envelope.OneOf_Body?
         while let (number, wireType) = try field() {
             switch number {
@@ -410,7 +426,6 @@ struct WireReader {
         }
         guard let body else { throw NotHot() }
         envelope.body = body
-        return envelope
     }
 
     mutating func body(_ number: Int, _ wireType: UInt64) throws -> Rrvm_Envelope.OneOf_Body {

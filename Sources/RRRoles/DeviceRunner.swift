@@ -118,14 +118,17 @@ public final class DeviceRunner {
         return .done(done)
     }
 
-    /// The model's declaration when last asked, and as it went on the bus: most operations leave it as it was, and a
-    /// foretold write asks for it before and after.
-    private var lastDeclaration: (model: [StableRead], bus: [Rrvm_StableRead])?
+    /// The model's declaration when last asked (or its version, for a model that numbers them: then the runner holds
+    /// no reference to the model's arrays, which the model changes in place), and as it went on the bus: most
+    /// operations leave it as it was, and a foretold write asks for it before and after.
+    private var lastDeclaration: (model: [StableRead], version: UInt64?, bus: [Rrvm_StableRead])?
 
     /// The model's declaration as it goes on the bus.
     private func declarationOnTheBus() -> [Rrvm_StableRead] {
+        let version = model.declarationVersion
+        if let version, let last = lastDeclaration, last.version == version { return last.bus }
         let declaration = model.stableReads()
-        if let last = lastDeclaration, last.model == declaration { return last.bus }
+        if version == nil, let last = lastDeclaration, last.version == nil, last.model == declaration { return last.bus }
         let bus = declaration.map { read in
             Rrvm_StableRead.with {
                 $0.offset = read.offset
@@ -143,7 +146,7 @@ public final class DeviceRunner {
                 }
             }
         }
-        lastDeclaration = (declaration, bus)
+        lastDeclaration = (version == nil ? declaration : [], version, bus)
         return bus
     }
 

@@ -407,6 +407,7 @@ public final class HartRunner {
 
     /// The pauses due now; the instructions that may run before the next one is due.
     private func duePausesAndLimit() -> (due: [PauseReason], limit: UInt64) {
+        if pendingPauses.isEmpty && pendingPausesAtG.isEmpty { return ([], .max) }  // nearly always
         var due: [PauseReason] = []
         var limit = UInt64.max
         for (reason, target) in pendingPauses {
@@ -533,7 +534,7 @@ public final class HartRunner {
         }))
         if posted {
             hart.completeMMIO(value: 0)
-            if let set { applyLine(of: set.register, from: set.old) }
+            if let set { applyLine(of: set) }
             return
         }
         pendingDevice = device
@@ -542,13 +543,29 @@ public final class HartRunner {
         transport.awaitReply()
     }
 
+    /// A declared register a write set (see `setDeclaredRegister`): its new and old values, and the line it drives
+    /// (`lineMipBit` 0: none).
+    private struct SetRegister {
+        var value: UInt64
+        var old: UInt64
+        var lineHart: UInt32
+        var lineMipBit: UInt32
+        var lineIsTimerCompare: Bool
+    }
+
     /// A write to a register `device` declared set by writes (StableRead.set_by_write_mask) sets its declared value
-    /// here, the declaration kept: the write is posted. Returns the register (with its new value) and its old value.
-    private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> (register: Rrvm_StableRead, old: UInt64)? {
+    /// here, the declaration kept: the write is posted. Returns the register as set.
+    private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> SetRegister? {
         guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
-        let old = declarations[device]![entry].registerValue(index)
-        declarations[device]![entry].setRegisterValue(access.value & declarations[device]![entry].setByWriteMask, at: index)
-        return (declarations[device]![entry].alone(index), old)
+        let set: SetRegister
+        do {  // the entry's copy is let go before the declaration changes in place
+            let declared = declarations[device]![entry]
+            set = SetRegister(value: access.value & declared.setByWriteMask, old: declared.registerValue(index),
+                              lineHart: declared.lineHart &+ UInt32(index), lineMipBit: declared.lineMipBit,
+                              lineIsTimerCompare: declared.lineIsTimerCompare)
+        }
+        declarations[device]![entry].setRegisterValue(set.value, at: index)
+        return set
     }
 
     /// Where in `device`'s declaration is the register that `access`, a write, sets (StableRead.set_by_write_mask).
@@ -573,13 +590,13 @@ public final class HartRunner {
     /// answer computes it); another hart's software interrupt rises at the write's turn, and this slice then ends
     /// soon so that the target runs (as the answer to a waited write that sent an IPI says, MmioReply.slice_left).
     /// Another hart's timer line changes at the write's turn and reaches it at its next slice, as before.
-    private func applyLine(of register: Rrvm_StableRead, from old: UInt64) {
+    private func applyLine(of register: SetRegister) {
         guard register.lineMipBit != 0 else { return }
         if Int(register.lineHart) == index {
             let level = register.lineIsTimerCompare
                 ? hart.mtime(atG: sliceG &+ executed) >= register.value : register.value != 0
             hart.setInterruptLine(register.lineMipBit, level: level)
-        } else if !register.lineIsTimerCompare && old == 0 && register.value != 0 {
+        } else if !register.lineIsTimerCompare && register.old == 0 && register.value != 0 {
             budget = min(budget, executed &+ Schedule.sliceLeftAfterIPI)
             sliceLimit = 0
         }
@@ -607,17 +624,17 @@ public final class HartRunner {
     private func addToBatch(_ access: MMIOAccess, device: Int) -> Bool {
         guard let reads = declarations[device] else { return false }
         let offset = access.address &- windows[device].base
-        if !access.isWrite, let read = reads.read(offset: offset, size: UInt32(access.size)) {
+        if !access.isWrite, let value = reads.readValue(offset: offset, size: UInt32(access.size)) {
             if let held = batch, held.device != device || (held.read.map { $0.address != access.address || $0.size != access.size
-                                                                             || $0.value != read.value } ?? false) {
+                                                                             || $0.value != value } ?? false) {
                 sendBatch()
             }
             if batch == nil { batch = Batch(device: device) }
-            batch!.read = (access.address, access.size, read.value)  // in place: no copy of the buffer
+            batch!.read = (access.address, access.size, value)  // in place: no copy of the buffer
             batch!.reads += 1
             batch!.executed = executed
             statistics.answeredHere += 1
-            hart.completeMMIO(value: read.value)
+            hart.completeMMIO(value: value)
             return true
         }
         if access.isWrite && access.size == 1 && reads.contains(where: { $0.outputWritesTo.contains(offset) }) {

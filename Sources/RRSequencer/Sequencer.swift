@@ -17,7 +17,8 @@ public protocol SequencerTransport: AnyObject {
     /// Delivers a device operation whose answer is not needed soon (a foretold write, `DeviceAccess.foretold`)
     /// without waking the addressee for it: it takes it the next time it is woken.
     func sendWithoutWaking(_ envelope: Rrvm_Envelope)
-    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes): wake it if it sleeps.
+    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes), or wants them given before
+    /// there are too many: wake it if it sleeps.
     func wake(_ endpoint: UInt32)
 }
 
@@ -101,6 +102,34 @@ public final class Sequencer {
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
     }
 
+    /// A posted write whose answer the sequencer foretold (see `foretell`), until the device's own answer comes: what a
+    /// mismatch names, and what the answer changes. (No envelope or answer is kept: a device that sleeps may owe
+    /// thousands of them, and a plain record costs no allocation.)
+    struct ForetoldWrite {
+        enum Change {
+            case none
+            case timerCompare(hart: UInt32, mtimecmp: UInt64)
+            case line(hart: UInt32, mipBit: UInt32, level: Bool)
+        }
+        var from: UInt32
+        var offset: UInt64
+        var value: UInt64
+        var change: Change
+
+        /// The answer foretold (its state hash left at 0).
+        var answer: Rrvm_DeviceDone {
+            var answer = Rrvm_DeviceDone()
+            switch change {
+            case .none: break
+            case .timerCompare(let hart, let mtimecmp):
+                answer.timerCompares = [.with { $0.hart = hart; $0.mtimecmp = mtimecmp }]
+            case .line(let hart, let mipBit, let level):
+                answer.hartLines = [.with { $0.hart = hart; $0.mipBit = mipBit; $0.level = level }]
+            }
+            return answer
+        }
+    }
+
     /// What waits in the queue of requests: device work, or a check the running hart posted inside its slice,
     /// taken at its turn (`takePostedCheck`), once everything the hart sent before it has been handled.
     enum Queued {
@@ -137,9 +166,9 @@ public final class Sequencer {
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int: Int] = [:]
     private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
-    /// Per device, the answers foretold for the writes sent to it that it has not answered yet, oldest first
-    /// (see `foretell`), and whether the sequencer waits for all of them before it goes on.
-    private var foretold: [Int: FIFO<(write: Rrvm_Envelope, answer: Rrvm_DeviceDone)>] = [:]
+    /// Per device (by index), the writes sent to it whose answers were foretold and that it has not answered yet, oldest
+    /// first (see `foretell`), and whether the sequencer waits for all of them before it goes on.
+    private var foretold: [FIFO<ForetoldWrite>]
     private var awaitingForetold = false
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
@@ -168,6 +197,10 @@ public final class Sequencer {
     private var finished = false
     private var started = false
     private let plicIndex: Int?
+    /// Per device: its window of addresses, and whether it changes guest RAM (DeviceSpec.dma), looked up on every
+    /// access (the configuration's own fields are SwiftProtobuf's, each read a copy).
+    private let windows: [(base: UInt64, size: UInt64)]
+    private let changesRAM: [Bool]
     private let uartIndex: Int?
     private let netIndex: Int?
     /// Console output produced since the run began: its length and an FNV-1a digest of its bytes (kept in
@@ -189,7 +222,10 @@ public final class Sequencer {
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         declarationVersions = Array(repeating: 0, count: config.devices.count)
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
+        foretold = Array(repeating: FIFO(), count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
+        windows = config.devices.map { ($0.base, $0.size) }
+        changesRAM = config.devices.map(\.dma)
         uartIndex = config.devices.firstIndex { $0.kind == .uart }
         netIndex = config.devices.firstIndex { $0.kind == .virtioNet }
     }
@@ -283,7 +319,7 @@ public final class Sequencer {
             receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
-            if foretold[device]?.isEmpty == false {
+            if foretold.indices.contains(device) && !foretold[device].isEmpty {
                 // No other operation goes to a device before it has answered every foretold write.
                 foretoldAnswer(done, device: device)
             } else if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
@@ -356,7 +392,7 @@ public final class Sequencer {
     private func mmio(_ request: Rrvm_MmioRequest, hart: Int) {
         sliceAccessedDevices = true
         let accessG = harts[hart].sliceStart &+ request.executed
-        guard let device = config.devices.firstIndex(where: {
+        guard let device = windows.firstIndex(where: {
             request.address >= $0.base && request.address &- $0.base < $0.size
         }) else {
             // The hart only sends addresses inside device windows; anything else is a fault, never a crash.
@@ -364,14 +400,14 @@ public final class Sequencer {
             return
         }
         var access = Rrvm_DeviceAccess()
-        access.offset = request.address &- config.devices[device].base
+        access.offset = request.address &- windows[device].base
         access.size = request.size
         access.write = request.write
         access.value = request.value
         if !request.output.isEmpty || request.answeredReads > 1 {
             access.reads = request.answered ? max(1, request.answeredReads) : 0
             access.output = request.output
-            access.outputOffset = request.outputAddress &- config.devices[device].base
+            access.outputOffset = request.outputAddress &- windows[device].base
         }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
@@ -394,7 +430,7 @@ public final class Sequencer {
                 reply(toHart: held.hart, device: held.device, value: held.value, fault: held.fault, g: held.g,
                       sliceLeft: held.sentIPI ? Schedule.sliceLeftAfterIPI : 0)
             }
-            let next: DeviceWork
+            var next: DeviceWork
             if let consequence = consequences.first {
                 next = consequence
             } else if case .check(let hart, let check)? = requests.first {
@@ -411,7 +447,7 @@ public final class Sequencer {
             }
             // Where the device's declaration foretells this write's answer (looked up once: nothing below changes it).
             let foretellable = foretoldRegister(next)
-            if !allForetoldAnswered(devices: [next.device]), !next.answeredByHart, !isCachedRead(next), foretellable == nil {
+            if !foretold[next.device].isEmpty, !next.answeredByHart, !isCachedRead(next), foretellable == nil {
                 // An operation the device must see waits at the head of the queue until that device has answered
                 // the writes foretold before it (the device's answers come in order).
                 return awaitForetoldAnswers()
@@ -443,7 +479,7 @@ public final class Sequencer {
                 continue
             }
             if let foretellable {
-                foretell(next, register: foretellable)
+                foretell(&next, register: foretellable)
                 continue
             }
             inFlight = next
@@ -492,18 +528,18 @@ public final class Sequencer {
     /// A hart's read of a register the device declared stable in its last answer, answered here.
     /// Decided when the read reaches the head of the queue, so it depends only on the order of events.
     private func answerFromCache(_ work: DeviceWork) -> DeviceWork? {
-        guard let stable = cachedRead(work) else { return nil }
+        guard let value = cachedRead(work) else { return nil }
         var answered = work
         answered.envelope.deviceAccess.cached = true
-        answered.envelope.deviceAccess.value = stable.value
+        answered.envelope.deviceAccess.value = value
         statistics.cachedReads += 1
         return answered
     }
 
     /// What the device's declaration says a hart's waited read reads, if it declares that register.
-    private func cachedRead(_ work: DeviceWork) -> Rrvm_StableRead? {
+    private func cachedRead(_ work: DeviceWork) -> UInt64? {
         guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write else { return nil }
-        return stableReads[work.device]?.read(offset: access.offset, size: access.size)
+        return stableReads[work.device]?.readValue(offset: access.offset, size: access.size)
     }
 
     private func isCachedRead(_ work: DeviceWork) -> Bool { cachedRead(work) != nil }
@@ -517,7 +553,7 @@ public final class Sequencer {
     /// register as if declared alone.
     private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: Rrvm_StableRead)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
-              !config.devices[work.device].dma, deviceWake[work.device] == nil,
+              !changesRAM[work.device], deviceWake[work.device] == nil,
               case .deviceAccess(let access)? = work.envelope.body, access.write,
               let reads = stableReads[work.device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
@@ -533,42 +569,51 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
+    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
         let (entry, index, register) = place
-        var envelope = work.envelope
-        envelope.deviceAccess.foretold = true
+        // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
+        work.envelope.deviceAccess.foretold = true
+        let envelope = work.envelope
+        let written = envelope.deviceAccess  // read once: each read of a body's message is a copy of it
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
         if finished { return }
         transport.sendWithoutWaking(envelope)
         let hart = Int(register.lineHart)
-        let value = envelope.deviceAccess.value & register.setByWriteMask
+        let value = written.value & register.setByWriteMask
         stableReads[work.device]![entry].setRegisterValue(value, at: index)
         // The harts that hold the declaration from before get this one with their next Run (the writer has it).
         if value != register.value { declarationVersions[work.device] &+= 1 }
-        var answer = Rrvm_DeviceDone()
+        var change = ForetoldWrite.Change.none
         if register.lineIsTimerCompare {
             harts[hart].mtimecmp = value
             updateTimerLine(hart: hart)
-            answer.timerCompares = [.with { $0.hart = register.lineHart; $0.mtimecmp = value }]
+            change = .timerCompare(hart: register.lineHart, mtimecmp: value)
         } else if (register.value != 0) != (value != 0) {
             setLine(hart: hart, bit: register.lineMipBit, level: value != 0)
-            answer.hartLines = [.with { $0.hart = register.lineHart; $0.mipBit = register.lineMipBit; $0.level = value != 0 }]
+            change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[work.device, default: FIFO()].append((envelope, answer))
+        foretold[work.device].append(ForetoldWrite(from: envelope.from, offset: written.offset, value: written.value,
+                                                   change: change))
+        // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
+        // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
+        if foretold[work.device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(work.device)) }
     }
+
+    /// Every this many writes a device owes the answer to, it is woken (see `foretell`).
+    static let foretoldWakeInterval = 512
 
     /// The device's answer to its oldest foretold write: it must be the one foretold (its state hash aside, kept
     /// for the checks). Otherwise the device broke its word and the run stops.
     private func foretoldAnswer(_ done: Rrvm_DeviceDone, device: Int) {
-        let (write, answer) = foretold[device]!.removeFirst()
-        var expected = answer
+        let write = foretold[device].removeFirst()
+        var expected = write.answer
         expected.stateHash = done.stateHash
         guard done == expected else {
-            return fail("\(Endpoint.describe(write.from)) posted a write of \(write.deviceAccess.value) to offset "
-                        + "\(write.deviceAccess.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
+            return fail("\(Endpoint.describe(write.from)) posted a write of \(write.value) to offset "
+                        + "\(write.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
                         + "answer the device's declaration foretold as {\(expected.textFormatString())}, but the device answered "
                         + "{\(done.textFormatString())} (a device model bug)")
         }
@@ -579,25 +624,23 @@ public final class Sequencer {
         }
     }
 
-    private func allForetoldAnswered<Devices: Sequence>(devices: Devices) -> Bool where Devices.Element == Int {
-        devices.allSatisfy { foretold[$0]?.isEmpty ?? true }
-    }
-
-    private var everyForetoldAnswered: Bool { allForetoldAnswered(devices: foretold.keys) }
+    private var everyForetoldAnswered: Bool { foretold.allSatisfy(\.isEmpty) }
 
     /// Waits for every foretold answer, waking the devices that owe one; `foretoldAnswer` goes on once all came.
     private func awaitForetoldAnswers() {
         awaitingForetold = true
-        for (device, answers) in foretold where !answers.isEmpty { transport.wake(Endpoint.device(device)) }
+        for device in foretold.indices where !foretold[device].isEmpty { transport.wake(Endpoint.device(device)) }
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
-        var envelope = Rrvm_Envelope()
-        envelope.g = work.envelope.g
-        envelope.from = Endpoint.device(work.device)
-        envelope.to = Endpoint.sequencer
-        envelope.body = .deviceDone(done)
-        stampAndNote(envelope)
+        stampAndNote(g: work.envelope.g) {
+            var envelope = Rrvm_Envelope()
+            envelope.g = work.envelope.g
+            envelope.from = Endpoint.device(work.device)
+            envelope.to = Endpoint.sequencer
+            envelope.body = .deviceDone(done)
+            return envelope
+        }
         if finished { return }
         if let mismatch = postedWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
@@ -641,12 +684,14 @@ public final class Sequencer {
 
     /// Sends `body` to hart `hart`, stamped `g`, in `toHart`: the messages to the harts go out in that one envelope
     /// (they set the same fields), so that its storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a
-    /// message, unless the transport keeps it.
+    /// message, unless the transport keeps it. The body is dropped once sent: it may hold a device's declaration, which
+    /// a foretold write then changes in place rather than in a copy.
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
         toHart.g = g
         toHart.to = Endpoint.hart(hart)
         toHart.body = body
         transport.send(toHart)
+        toHart.body = nil
     }
 
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.
@@ -677,11 +722,11 @@ public final class Sequencer {
             }
             if access.reads == 0 { return nil }
         }
-        let declared = stableReads[work.device]?.read(offset: access.offset, size: access.size)
-        if declared?.value == access.value { return nil }
+        let declared = stableReads[work.device]?.readValue(offset: access.offset, size: access.size)
+        if declared == access.value { return nil }
         return "\(Endpoint.describe(work.envelope.from)) read \(access.value) at offset \(access.offset) of \(device) "
             + "from its stable-read declaration, but at that read's turn the device declares "
-            + (declared.map { "\($0.value)" } ?? "nothing") + " (a device model bug)"
+            + (declared.map { "\($0)" } ?? "nothing") + " (a device model bug)"
     }
 
     /// A write a hart posted to a device whose writes wait was posted under the device's declaration: either the
@@ -1214,7 +1259,7 @@ extension Sequencer {
         requests = FIFO()
         sentAhead = [:]
         answeredAhead = [:]
-        foretold = [:]
+        foretold = Array(repeating: FIFO(), count: config.devices.count)
         awaitingForetold = false
         heldReply = nil
         deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
@@ -1242,17 +1287,20 @@ extension Sequencer {
 /// A first-in first-out queue whose removal from the front costs O(1): a hart that posts console output
 /// may queue tens of thousands of writes within one slice, and `Array.removeFirst` moves every one left.
 struct FIFO<Element> {
-    private var items: [Element] = []
+    /// Removed elements leave nil behind, so that the queue holds no reference to them (an element taken out and
+    /// changed is then not copied).
+    private var items: [Element?] = []
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
     /// The oldest element, if any.
     var first: Element? { isEmpty ? nil : items[head] }
     /// The positions of the queued elements, oldest first.
     var indices: Range<Int> { head..<items.count }
 
     subscript(position: Int) -> Element {
-        get { items[position] }
+        get { items[position]! }
         set { items[position] = newValue }
     }
 
@@ -1260,7 +1308,8 @@ struct FIFO<Element> {
 
     /// Removes the oldest element (the queue must not be empty).
     mutating func removeFirst() -> Element {
-        let element = items[head]
+        let element = items[head]!
+        items[head] = nil
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)

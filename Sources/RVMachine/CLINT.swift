@@ -13,6 +13,13 @@ public final class CLINT: DeviceModel {
     public let harts: Int
     private var msip: [Bool]
     private var mtimecmp: [UInt64]
+    /// `stableReads()`, kept up to date as msip and mtimecmp change: the declaration goes with every answer, and
+    /// building its arrays anew for each operation cost more than the operation.
+    private var declaration: [StableRead] = [] {
+        didSet { declarationChanges &+= 1 }
+    }
+    private var declarationChanges: UInt64 = 0
+    public var declarationVersion: UInt64? { declarationChanges }
 
     public init(harts: Int, name: String = "clint") {
         precondition(harts > 0 && harts <= 4095, "the CLINT layout holds 1...4095 harts")
@@ -20,6 +27,7 @@ public final class CLINT: DeviceModel {
         self.harts = harts
         msip = Array(repeating: false, count: harts)
         mtimecmp = Array(repeating: .max, count: harts)
+        declaration = declared()
     }
 
     public func softwareInterruptPending(hart: Int) -> Bool { msip[hart] }
@@ -44,12 +52,14 @@ public final class CLINT: DeviceModel {
             let level = value & 1 != 0
             if msip[hart] != level {
                 msip[hart] = level
+                declare(Self.msipEntry, hart: hart, level ? 1 : 0)
                 effects.hartLines.append((hart, .machineSoftware, level))
             }
         case .mtimecmp(let hart, let shift):
             guard let hart else { break }
             let mask: UInt64 = size == 8 ? .max : 0xffff_ffff << shift
             mtimecmp[hart] = (mtimecmp[hart] & ~mask) | ((value << shift) & mask)
+            declare(Self.mtimecmpEntry, hart: hart, mtimecmp[hart])
             effects.timerCompares.append((hart, mtimecmp[hart]))
         case .mtime, .reserved:
             break
@@ -72,13 +82,30 @@ public final class CLINT: DeviceModel {
     /// CLINT (a 32-bit half of mtimecmp, mtime) ends the declaration in the hart that made it (the hart waits
     /// for that write's answer, which brings the new one).
     /// (Each kind is one array of registers, the first driving hart 0's line: see `StableRead.moreValues`.)
-    public func stableReads() -> [StableRead] {
+    public func stableReads() -> [StableRead] { declaration }
+
+    /// The declaration's entries: msip words, then mtimecmp words.
+    private static let msipEntry = 0
+    private static let mtimecmpEntry = 1
+
+    /// The declaration of the registers as they are now.
+    private func declared() -> [StableRead] {
         let declared = 0..<min(harts, Self.declaredHarts)
         return [StableRead(array: CLINT.msipOffset, size: 4, stride: 4, values: declared.map { msip[$0] ? 1 : 0 },
                            setByWriteMask: 1, firstLine: .init(hart: 0, mipBit: InterruptLine.machineSoftware.mipBit)),
                 StableRead(array: CLINT.mtimecmpOffset, size: 8, stride: 8, values: declared.map { mtimecmp[$0] },
                            setByWriteMask: .max, firstLine: .init(hart: 0, mipBit: InterruptLine.machineTimer.mipBit),
                            lineIsTimerCompare: true)]
+    }
+
+    /// Hart `hart`'s register of the declaration's entry `entry` now holds `value`.
+    private func declare(_ entry: Int, hart: Int, _ value: UInt64) {
+        guard hart < Self.declaredHarts else { return }
+        if hart == 0 {
+            declaration[entry].value = value
+        } else {
+            declaration[entry].moreValues[hart - 1] = value
+        }
     }
 
     public func stateHash() -> UInt64 {
@@ -110,6 +137,7 @@ public final class CLINT: DeviceModel {
         }
         msip = state.msip
         mtimecmp = state.mtimecmp
+        declaration = declared()
     }
 
     /// A register and, for per-hart registers, the hart (nil = beyond the last hart: reads 0, writes ignored).

@@ -73,6 +73,9 @@ public protocol DeviceModel: AnyObject {
     /// Registers whose read has no side effect and returns the given value until the device's next call:
     /// harts and the sequencer may answer those reads without a round trip to the device process.
     func stableReads() -> [StableRead]
+    /// A number that changes whenever `stableReads()` does, for a model that keeps its declaration (nil: the
+    /// declarations are compared instead, which holds on to the last one).
+    var declarationVersion: UInt64? { get }
     /// The model's whole state, for checkpoints (see `DeviceState`). Throws when it cannot be captured.
     func saveState() throws -> DeviceState
     /// Puts back a state `saveState` returned from a model built with the same configuration; refuses one
@@ -82,6 +85,7 @@ public protocol DeviceModel: AnyObject {
 
 extension DeviceModel {
     public func stableReads() -> [StableRead] { [] }
+    public var declarationVersion: UInt64? { nil }
 }
 
 /// A register read that harts (or the sequencer) may answer themselves (see `DeviceModel.stableReads`).

@@ -36,6 +36,7 @@ final class DeviceStateTests: XCTestCase {
         try fresh.restoreState(decoded)
         XCTAssertEqual(fresh.stateHash(), original.stateHash(), original.name, file: file, line: line)
         XCTAssertEqual(try fresh.saveState(), saved, original.name, file: file, line: line)
+        XCTAssertEqual(fresh.stableReads(), original.stableReads(), "\(original.name): the declaration", file: file, line: line)
         XCTAssertEqual(outcome(fresh, after), outcome(original, after), "\(original.name) afterwards",
                        file: file, line: line)
     }
