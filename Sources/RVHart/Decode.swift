@@ -123,10 +123,14 @@ enum Op: UInt8 {
     case sdPair
     /// auipc rd then addi rd, rd (a PC-relative address): imm holds their sum.
     case auipcAddi
-    /// A word shift by an immediate (slliw or srliw into a register t) then an or (4 or 2 bytes, the suffix is the
-    /// pair's length) of t with another register: rotations (blake2s, chacha) and byte assembly. Laid out as
-    /// `zextW4`: rs2 is the or's other operand, imm the shift amount, 4 << 8 and t << 16.
-    case slliwOr6, slliwOr8, srliwOr6, srliwOr8
+    /// A word shift by an immediate (slliw or srliw into a register t) then an or (4 or 2 bytes) of t with another
+    /// register: rotations (blake2s, chacha) and byte assembly. Laid out as `zextW4`: rs2 is the or's other operand,
+    /// imm the shift amount, the pair's length << 8 and t << 16. The suffix is the pair's length; srliwOr (rarer: 1 in
+    /// 8 of a boot's) reads it from imm.
+    case slliwOr6, slliwOr8, srliwOr
+    /// slliw t, rs1 then sraiw rd, t (a halfword's or byte's sign extension, as SLOB's 16-bit sizes): imm holds the
+    /// left shift, the right shift << 8 and t << 16.
+    case slliwSraiw
     /// Two c.add or c.mv (argument moves before a call, results after it: the boot's most frequent operation and
     /// pair): rd, rs1 and rs2 are the first's, imm holds the second's rd | rs1 << 8 | rs2 << 16.
     case cAddPair
@@ -148,8 +152,8 @@ enum Op: UInt8 {
             return 6
         case .zextW8, .shiftAdd8, .shiftRightXor8:
             return 8
-        case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .slliwOr6, .slliwOr8, .srliwOr6,
-             .srliwOr8,
+        case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .slliwOr6, .slliwOr8, .srliwOr,
+             .slliwSraiw,
              .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
              .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
@@ -742,6 +746,9 @@ extension Decoder {
         case (.cAdd, .cAdd):
             return DecodedInstruction(.cAddPair, rd: first.rd, rs1: first.rs1, rs2: first.rs2,
                                       imm: Int32(next.rd) | Int32(next.rs1) << 8 | Int32(next.rs2) << 16)
+        case (.slliw, .sraiw) where first.rd != UInt8(RegisterFile.zeroSink) && next.rs1 == first.rd:
+            return DecodedInstruction(.slliwSraiw, rd: next.rd, rs1: first.rs1,
+                                      imm: first.imm & 0x1f | (next.imm & 0x1f) << 8 | Int32(first.rd) << 16)
         case (.slliw, .or), (.slliw, .cOr), (.srliw, .or), (.srliw, .cOr):
             let shifted = first.rd
             // x0 as the shifted value reads 0, not the value written to the scratch slot.
@@ -755,9 +762,9 @@ extension Decoder {
                 return nil
             }
             let short = next.op == .cOr
-            let op: Op = first.op == .slliw ? (short ? .slliwOr6 : .slliwOr8) : (short ? .srliwOr6 : .srliwOr8)
+            let op: Op = first.op == .srliw ? .srliwOr : short ? .slliwOr6 : .slliwOr8
             return DecodedInstruction(op, rd: next.rd, rs1: first.rs1, rs2: other,
-                                      imm: first.imm & 0x1f | 4 << 8 | Int32(shifted) << 16)
+                                      imm: first.imm & 0x1f | (short ? 6 : 8) << 8 | Int32(shifted) << 16)
         default:
             return nil
         }
@@ -866,9 +873,9 @@ extension Decoder {
         case .auipcAddi:
             // The auipc's part of the sum: the addi's 12 bits are signed, so the upper part is the sum rounded.
             return DecodedInstruction(.auipc, rd: e.rd, imm: Int32(truncatingIfNeeded: (Int64(e.imm) + 0x800) & ~0xfff))
-        case .slliwOr6, .slliwOr8:
+        case .slliwOr6, .slliwOr8, .slliwSraiw:
             return DecodedInstruction(.slliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)
-        case .srliwOr6, .srliwOr8:
+        case .srliwOr:
             return DecodedInstruction(.srliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)
         case .cAddPair: return DecodedInstruction(.cAdd, rd: e.rd, rs1: e.rs1, rs2: e.rs2)
         default: return firstOfPair(e)

@@ -1480,15 +1480,17 @@ extension Hart {
                 pc &+= 8
                 left &-= 1
                 continue
-            case .srliwOr6:
+            case .srliwOr:
                 guard bothRun(&left, e, Mode.self) else { break }
                 x[Int(e.rd)] = shiftedWordThenOr(left: false, e, x)
-                pc &+= 6
+                pc &+= UInt64(truncatingIfNeeded: e.imm &>> 8 & 0xff)
                 left &-= 1
                 continue
-            case .srliwOr8:
+            case .slliwSraiw:
                 guard bothRun(&left, e, Mode.self) else { break }
-                x[Int(e.rd)] = shiftedWordThenOr(left: false, e, x)
+                let shifted = UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &<< UInt32(truncatingIfNeeded: e.imm & 0x1f)
+                x[Int(e.imm &>> 16 & 0xff)] = signExtend32(UInt64(shifted))
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(bitPattern: shifted) &>> (e.imm &>> 8 & 0x1f)))
                 pc &+= 8
                 left &-= 1
                 continue

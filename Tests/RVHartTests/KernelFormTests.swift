@@ -13,6 +13,9 @@ final class KernelFormTests: XCTestCase {
     private static func srliw(_ rd: UInt32, _ rs1: UInt32, _ shamt: Int32) -> UInt32 {
         Asm.i(0x1b, rd: rd, funct3: 5, rs1: rs1, imm: shamt)
     }
+    private static func sraiw(_ rd: UInt32, _ rs1: UInt32, _ shamt: Int32) -> UInt32 {
+        Asm.i(0x1b, rd: rd, funct3: 5, rs1: rs1, imm: 0x400 | shamt)
+    }
     private static func or(_ rd: UInt32, _ rs1: UInt32, _ rs2: UInt32) -> UInt32 { Asm.op(0, 6, rd, rs1, rs2) }
     /// c.or rd, rs2 (both x8-x15), as the second half of a word whose first half is `before`.
     private static func cOr(_ rd: UInt32, _ rs2: UInt32) -> UInt16 { UInt16(0x8c41 | (rd - 8) << 7 | (rs2 - 8) << 2) }
@@ -23,7 +26,7 @@ final class KernelFormTests: XCTestCase {
     /// slliw/or pairs); two lbu off different bases (never a pair); memset-like stores (sd, sd off x11);
     /// la x12 (auipc + addi) and an auipc whose addi adds to another register (never a pair); a rotation of x13 by 8
     /// (srliw, slliw, c.or) and one whose or reads the shifted value twice (never a pair); c.mv and c.add, each reading
-    /// the one before; the loop's branch. x10 at
+    /// the one before; srliw then or; a halfword's sign extension (slliw, sraiw); the loop's branch. x10 at
     /// +0x3000, x11 at +0x3800.
     private func loadProgram(into machine: TestMachine? = nil) {
         let m = machine ?? self.m
@@ -45,7 +48,9 @@ final class KernelFormTests: XCTestCase {
             Asm.addi(13, 8, 1), Asm.addi(20, 20, 1),  // 60
             Asm.addi(18, 10, 4), Asm.addi(11, 11, 8),  // 68
             Self.cMv(28, 8) | Self.cAdd(28, 13) << 16, Self.cMv(29, 28) | Self.cMv(30, 29) << 16,  // 70: moves
-            Asm.jal(rd: 0, offset: -0x78),  // 78: back to 00
+            Self.srliw(31, 13, 4), Self.or(7, 31, 9),  // 78
+            Self.slliw(24, 9, 16), Self.sraiw(24, 24, 16),  // 80: the halfword of x9, sign-extended
+            Asm.jal(rd: 0, offset: -0x88),  // 88: back to 00
         ]
         m.put(words, at: base)
         m.set(10, base + 0x3000)
@@ -63,7 +68,7 @@ final class KernelFormTests: XCTestCase {
 
     func testKernelFormsAreDecodedForTheirPairsOnly() {
         loadProgram()
-        m.step(34)
+        m.step(38)
         func op(_ offset: UInt64) -> Op? { m.decodedOp(at: TestMachine.ramBase + offset) }
         XCTAssertEqual([op(0), op(4), op(8), op(0xc)], [.lbuPair, .lbuPair, .lbuPair, .lbu])
         XCTAssertEqual([op(0x10), op(0x14), op(0x20)], [.slliw, .slliwOr8, .slliwOr8])
@@ -73,6 +78,7 @@ final class KernelFormTests: XCTestCase {
         XCTAssertEqual([op(0x4c), op(0x50)], [.srliw, .slliwOr6])
         XCTAssertEqual(op(0x58), .slliw, "an or of the shifted value with itself is no pair")
         XCTAssertEqual([op(0x70), op(0x72), op(0x74), op(0x76)], [.cAddPair, .cAddPair, .cAddPair, .cAdd])
+        XCTAssertEqual([op(0x78), op(0x80)], [.srliwOr, .slliwSraiw])
         XCTAssertNil(Decoder.kernelPair(Decoder.decode(Self.lbu(18, 18, 0)), Decoder.decode(Self.lbu(19, 18, 1))),
                      "an lbu writing the base pairs with no lbu after it")
         XCTAssertNil(Decoder.kernelPair(Decoder.decode(Asm.sd(8, 10, 0)), Decoder.decode(Asm.sd(9, 11, 8))), "two bases")
@@ -80,7 +86,7 @@ final class KernelFormTests: XCTestCase {
 
     func testKernelFormsComputeWhatTheirInstructionsDo() {
         loadProgram()
-        m.step(33)  // one round but the jal
+        m.step(37)  // one round but the jal
         let base = TestMachine.ramBase
         XCTAssertEqual(m.x(15), 0xffff_ffff_efcd_ab89, "the big-endian word at +4, sign-extended")
         XCTAssertEqual(m.read64(base + 0x3800), 0xffff_ffff_efcd_ab89)
@@ -93,7 +99,10 @@ final class KernelFormTests: XCTestCase {
         XCTAssertEqual(m.x(13), 0x7812_3457)
         XCTAssertEqual(m.x(9), 0xffff_ffff_c091_a2b0, "0x78123456 << 3 as a word, sign-extended")
         XCTAssertEqual([m.x(28), m.x(29), m.x(30)], [0xf024_68ad, 0xf024_68ad, 0xf024_68ad])
-        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x78)
+        XCTAssertEqual(m.x(31), 0x0781_2345)
+        XCTAssertEqual(m.x(7), 0xffff_ffff_c791_a3f5)
+        XCTAssertEqual(m.x(24), 0xffff_ffff_ffff_a2b0)
+        XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x88)
     }
 
     /// Budgets that end inside pairs, in both dispatch modes (near and far events).
