@@ -139,6 +139,27 @@ final class KernelFormTests: XCTestCase {
         }
     }
 
+    func testBreakpointOnTheSecondOfAPair() {
+        // Pairs decoded by now; a breakpoint on the second store of the sd pair at 30, then on the c.add at 72 (the
+        // second of the pair at 70, the first of the one at 72): each run stops before it, its first having run.
+        loadProgram()
+        XCTAssertEqual(m.run(200), .budgetExhausted)
+        let secondStore = TestMachine.ramBase + 0x34
+        m.hart.addBreakpoint(secondStore)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual([m.hart.pc, m.hart.retired % 38], [secondStore, 13])
+        XCTAssertEqual(m.read64(m.x(11)), m.x(15), "the first store ran")
+        m.hart.removeBreakpoint(secondStore)
+        let secondMove = TestMachine.ramBase + 0x72
+        m.hart.addBreakpoint(secondMove)
+        XCTAssertEqual(m.run(100), .breakpoint)
+        XCTAssertEqual([m.hart.pc, m.hart.retired % 38], [secondMove, 30])
+        XCTAssertEqual(m.x(28), m.x(8), "the c.mv ran")
+        m.hart.removeBreakpoint(secondMove)
+        XCTAssertEqual(m.run(1), .budgetExhausted)
+        XCTAssertEqual(m.x(28), m.x(8) &+ m.x(13), "then the c.add")
+    }
+
     func testOwnStoreIntoTheSecondOfAPair() {
         // auipc x12, 0; addi x12, x12, 4 (a pair) run once; then sw rewrites the addi to addi x12, x12, 8 and the pair
         // runs again: the new addi counts.
