@@ -123,11 +123,12 @@ enum Op: UInt8 {
     case sdPair
     /// auipc rd then addi rd, rd (a PC-relative address): imm holds their sum.
     case auipcAddi
+    /// auipc t then jalr rd, t (a call or tail call beyond jal's reach): rs1 is t, imm the sum of their offsets.
+    case auipcJalr
     /// A word shift by an immediate (slliw or srliw into a register t) then an or (4 or 2 bytes) of t with another
     /// register: rotations (blake2s, chacha) and byte assembly. Laid out as `zextW4`: rs2 is the or's other operand,
-    /// imm the shift amount, the pair's length << 8 and t << 16. The suffix is the pair's length; srliwOr (rarer: 1 in
-    /// 8 of a boot's) reads it from imm.
-    case slliwOr6, slliwOr8, srliwOr
+    /// imm the shift amount, the pair's length (6 or 8) << 8 and t << 16.
+    case slliwOr, srliwOr
     /// slliw t, rs1 then sraiw rd, t (a halfword's or byte's sign extension, as SLOB's 16-bit sizes): imm holds the
     /// left shift, the right shift << 8 and t << 16.
     case slliwSraiw
@@ -152,7 +153,7 @@ enum Op: UInt8 {
             return 6
         case .zextW8, .shiftAdd8, .shiftRightXor8:
             return 8
-        case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .slliwOr6, .slliwOr8, .srliwOr,
+        case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .auipcJalr, .slliwOr, .srliwOr,
              .slliwSraiw,
              .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
@@ -746,6 +747,9 @@ extension Decoder {
         case (.cAdd, .cAdd):
             return DecodedInstruction(.cAddPair, rd: first.rd, rs1: first.rs1, rs2: first.rs2,
                                       imm: Int32(next.rd) | Int32(next.rs1) << 8 | Int32(next.rs2) << 16)
+        case (.auipc, .jalr) where next.rs1 == first.rd:
+            guard let sum = Int32(exactly: Int64(first.imm) + Int64(next.imm)) else { return nil }
+            return DecodedInstruction(.auipcJalr, rd: next.rd, rs1: first.rd, imm: sum)
         case (.slliw, .sraiw) where first.rd != UInt8(RegisterFile.zeroSink) && next.rs1 == first.rd:
             return DecodedInstruction(.slliwSraiw, rd: next.rd, rs1: first.rs1,
                                       imm: first.imm & 0x1f | (next.imm & 0x1f) << 8 | Int32(first.rd) << 16)
@@ -762,12 +766,17 @@ extension Decoder {
                 return nil
             }
             let short = next.op == .cOr
-            let op: Op = first.op == .srliw ? .srliwOr : short ? .slliwOr6 : .slliwOr8
-            return DecodedInstruction(op, rd: next.rd, rs1: first.rs1, rs2: other,
+            return DecodedInstruction(first.op == .slliw ? .slliwOr : .srliwOr, rd: next.rd, rs1: first.rs1, rs2: other,
                                       imm: first.imm & 0x1f | (short ? 6 : 8) << 8 | Int32(shifted) << 16)
         default:
             return nil
         }
+    }
+
+    /// The auipc's part of `sum`, an auipc's offset plus a 12-bit one after it (`Op.auipcAddi`): the 12 bits are
+    /// signed, so the upper part is the sum rounded.
+    static func auipcPart(_ sum: Int32) -> Int32 {
+        Int32(truncatingIfNeeded: (Int64(sum) + 0x800) & ~0xfff)
     }
 
     /// A fused branch or store pair's first instruction alone (what the out-of-line path runs); any other slot as
@@ -871,9 +880,10 @@ extension Decoder {
         case .lbuPair: return DecodedInstruction(.lbu, rd: e.rd, rs1: e.rs1, imm: Int32(Int16(truncatingIfNeeded: e.imm)))
         case .sdPair: return DecodedInstruction(.sd, rs1: e.rs1, rs2: e.rs2, imm: Int32(Int16(truncatingIfNeeded: e.imm)))
         case .auipcAddi:
-            // The auipc's part of the sum: the addi's 12 bits are signed, so the upper part is the sum rounded.
-            return DecodedInstruction(.auipc, rd: e.rd, imm: Int32(truncatingIfNeeded: (Int64(e.imm) + 0x800) & ~0xfff))
-        case .slliwOr6, .slliwOr8, .slliwSraiw:
+            return DecodedInstruction(.auipc, rd: e.rd, imm: auipcPart(e.imm))
+        case .auipcJalr:
+            return DecodedInstruction(.auipc, rd: e.rs1, imm: auipcPart(e.imm))
+        case .slliwOr, .slliwSraiw:
             return DecodedInstruction(.slliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)
         case .srliwOr:
             return DecodedInstruction(.srliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)

@@ -1468,22 +1468,24 @@ extension Hart {
                 pc &+= 8
                 left &-= 1
                 continue
-            case .slliwOr6:
+            case .slliwOr:
                 guard bothRun(&left, e, Mode.self) else { break }
                 x[Int(e.rd)] = shiftedWordThenOr(left: true, e, x)
-                pc &+= 6
-                left &-= 1
-                continue
-            case .slliwOr8:
-                guard bothRun(&left, e, Mode.self) else { break }
-                x[Int(e.rd)] = shiftedWordThenOr(left: true, e, x)
-                pc &+= 8
+                pc &+= UInt64(truncatingIfNeeded: e.imm &>> 8 & 0xff)
                 left &-= 1
                 continue
             case .srliwOr:
                 guard bothRun(&left, e, Mode.self) else { break }
                 x[Int(e.rd)] = shiftedWordThenOr(left: false, e, x)
                 pc &+= UInt64(truncatingIfNeeded: e.imm &>> 8 & 0xff)
+                left &-= 1
+                continue
+            case .auipcJalr:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let sum = immediate(e)
+                x[Int(e.rs1)] = pc &+ UInt64(bitPattern: Int64(Decoder.auipcPart(e.imm)))
+                x[Int(e.rd)] = pc &+ 8
+                jump(&pc, (pc &+ sum) & ~1, &pageKey, left, Mode.self)
                 left &-= 1
                 continue
             case .slliwSraiw:
@@ -2198,7 +2200,7 @@ extension Hart {
         return true
     }
 
-    /// `Op.slliwOr8`: the word shift into t (imm bits 16-23), then t or'ed with rs2, the result for rd.
+    /// `Op.slliwOr`: the word shift into t (imm bits 16-23), then t or'ed with rs2, the result for rd.
     @inline(__always)
     func shiftedWordThenOr(left: Bool, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>) -> UInt64 {
         let word = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), amount = UInt32(truncatingIfNeeded: e.imm) & 0x1f

@@ -26,7 +26,8 @@ final class KernelFormTests: XCTestCase {
     /// slliw/or pairs); two lbu off different bases (never a pair); memset-like stores (sd, sd off x11);
     /// la x12 (auipc + addi) and an auipc whose addi adds to another register (never a pair); a rotation of x13 by 8
     /// (srliw, slliw, c.or) and one whose or reads the shifted value twice (never a pair); c.mv and c.add, each reading
-    /// the one before; srliw then or; a halfword's sign extension (slliw, sraiw); the loop's branch. x10 at
+    /// the one before; srliw then or; a halfword's sign extension (slliw, sraiw); a call and a tail call by auipc and
+    /// jalr; the loop's branch. x10 at
     /// +0x3000, x11 at +0x3800.
     private func loadProgram(into machine: TestMachine? = nil) {
         let m = machine ?? self.m
@@ -50,7 +51,11 @@ final class KernelFormTests: XCTestCase {
             Self.cMv(28, 8) | Self.cAdd(28, 13) << 16, Self.cMv(29, 28) | Self.cMv(30, 29) << 16,  // 70: moves
             Self.srliw(31, 13, 4), Self.or(7, 31, 9),  // 78
             Self.slliw(24, 9, 16), Self.sraiw(24, 24, 16),  // 80: the halfword of x9, sign-extended
-            Asm.jal(rd: 0, offset: -0x88),  // 88: back to 00
+            Asm.auipc(1, 0), Asm.jalr(rd: 1, rs1: 1, imm: 0x18),  // 88: call 0xa0
+            Asm.auipc(6, 0), Asm.jalr(rd: 0, rs1: 6, imm: 0x18),  // 90: tail call 0xa8
+            Asm.nop, Asm.nop,  // 98
+            Asm.addi(22, 22, 1), Asm.jalr(rd: 0, rs1: 1),  // a0: the callee
+            Asm.jal(rd: 0, offset: -0xa8),  // a8: back to 00
         ]
         m.put(words, at: base)
         m.set(10, base + 0x3000)
@@ -68,17 +73,18 @@ final class KernelFormTests: XCTestCase {
 
     func testKernelFormsAreDecodedForTheirPairsOnly() {
         loadProgram()
-        m.step(38)
+        m.step(44)
         func op(_ offset: UInt64) -> Op? { m.decodedOp(at: TestMachine.ramBase + offset) }
         XCTAssertEqual([op(0), op(4), op(8), op(0xc)], [.lbuPair, .lbuPair, .lbuPair, .lbu])
-        XCTAssertEqual([op(0x10), op(0x14), op(0x20)], [.slliw, .slliwOr8, .slliwOr8])
+        XCTAssertEqual([op(0x10), op(0x14), op(0x20)], [.slliw, .slliwOr, .slliwOr])
         XCTAssertEqual(op(0x28), .lbu, "lbu off another base")
         XCTAssertEqual([op(0x30), op(0x34), op(0x38)], [.sdPair, .sdPair, .sd])
         XCTAssertEqual([op(0x3c), op(0x44)], [.auipcAddi, .auipc], "la only")
-        XCTAssertEqual([op(0x4c), op(0x50)], [.srliw, .slliwOr6])
+        XCTAssertEqual([op(0x4c), op(0x50)], [.srliw, .slliwOr])
         XCTAssertEqual(op(0x58), .slliw, "an or of the shifted value with itself is no pair")
         XCTAssertEqual([op(0x70), op(0x72), op(0x74), op(0x76)], [.cAddPair, .cAddPair, .cAddPair, .cAdd])
         XCTAssertEqual([op(0x78), op(0x80)], [.srliwOr, .slliwSraiw])
+        XCTAssertEqual([op(0x88), op(0x90)], [.auipcJalr, .auipcJalr])
         XCTAssertNil(Decoder.kernelPair(Decoder.decode(Self.lbu(18, 18, 0)), Decoder.decode(Self.lbu(19, 18, 1))),
                      "an lbu writing the base pairs with no lbu after it")
         XCTAssertNil(Decoder.kernelPair(Decoder.decode(Asm.sd(8, 10, 0)), Decoder.decode(Asm.sd(9, 11, 8))), "two bases")
@@ -103,6 +109,9 @@ final class KernelFormTests: XCTestCase {
         XCTAssertEqual(m.x(7), 0xffff_ffff_c791_a3f5)
         XCTAssertEqual(m.x(24), 0xffff_ffff_ffff_a2b0)
         XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x88)
+        m.step(6)  // the call, the callee, the tail call
+        XCTAssertEqual([m.hart.pc, m.x(1), m.x(6), m.x(22)],
+                       [TestMachine.ramBase + 0xa8, TestMachine.ramBase + 0x90, TestMachine.ramBase + 0x90, 1])
     }
 
     /// Budgets that end inside pairs, in both dispatch modes (near and far events).
@@ -147,13 +156,13 @@ final class KernelFormTests: XCTestCase {
         let secondStore = TestMachine.ramBase + 0x34
         m.hart.addBreakpoint(secondStore)
         XCTAssertEqual(m.run(100), .breakpoint)
-        XCTAssertEqual([m.hart.pc, m.hart.retired % 38], [secondStore, 13])
+        XCTAssertEqual([m.hart.pc, m.hart.retired % 44], [secondStore, 13])
         XCTAssertEqual(m.read64(m.x(11)), m.x(15), "the first store ran")
         m.hart.removeBreakpoint(secondStore)
         let secondMove = TestMachine.ramBase + 0x72
         m.hart.addBreakpoint(secondMove)
         XCTAssertEqual(m.run(100), .breakpoint)
-        XCTAssertEqual([m.hart.pc, m.hart.retired % 38], [secondMove, 30])
+        XCTAssertEqual([m.hart.pc, m.hart.retired % 44], [secondMove, 30])
         XCTAssertEqual(m.x(28), m.x(8), "the c.mv ran")
         m.hart.removeBreakpoint(secondMove)
         XCTAssertEqual(m.run(1), .budgetExhausted)
