@@ -112,6 +112,30 @@ enum Op: UInt8 {
     /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
     case breakpoint
 
+    // Kernel forms: pairs a Linux boot (firmware included) runs often, one dispatch each (`Decoder.kernelPair`). The
+    // slot holds both instructions' fields; the second's own slot stays decoded as itself. Where only one instruction
+    // may run before the next event, or an access leaves the fast path, the first runs alone out of line (`alone`).
+    /// Two lbu off one base register that the first does not write (libfdt's big-endian loads, byte compares): rd
+    /// and imm's low 16 bits are the first's, rs2 and imm's high 16 bits the second's.
+    case lbuPair
+    /// Two sd off one base register (memset's stores, register saves off a base that is not sp): rs2 and imm's low
+    /// 16 bits are the first's value and offset, rd and imm's high 16 bits the second's.
+    case sdPair
+    /// auipc rd then addi rd, rd (a PC-relative address): imm holds their sum.
+    case auipcAddi
+    /// auipc t then jalr rd, t (a call or tail call beyond jal's reach): rs1 is t, imm the sum of their offsets.
+    case auipcJalr
+    /// A word shift by an immediate (slliw or srliw into a register t) then an or (4 or 2 bytes) of t with another
+    /// register: rotations (blake2s, chacha) and byte assembly. Laid out as `zextW4`: rs2 is the or's other operand,
+    /// imm the shift amount, the pair's length (6 or 8) << 8 and t << 16.
+    case slliwOr, srliwOr
+    /// slliw t, rs1 then sraiw rd, t (a halfword's or byte's sign extension, as SLOB's 16-bit sizes): imm holds the
+    /// left shift, the right shift << 8 and t << 16.
+    case slliwSraiw
+    /// Two c.add or c.mv (argument moves before a call, results after it: the boot's most frequent operation and
+    /// pair): rd, rs1 and rs2 are the first's, imm holds the second's rd | rs1 << 8 | rs2 << 16.
+    case cAddPair
+
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
     var length: UInt64 {
@@ -122,13 +146,15 @@ enum Op: UInt8 {
              .cAddiBeq, .cAddiBne, .cAddiBlt, .cAddiBge, .cAddiBltu, .cAddiBgeu, .cAddiCBeqz, .cAddiCBnez, .cAddiwBeq, .cAddiwBne, .cAddiwBlt, .cAddiwBge, .cAddiwBltu, .cAddiwBgeu, .cAddiwCBeqz, .cAddiwCBnez, .cLwBeq, .cLwBne, .cLwBlt, .cLwBge, .cLwBltu, .cLwBgeu, .cLwCBeqz, .cLwCBnez, .cLdBeq, .cLdBne, .cLdBlt, .cLdBge, .cLdBltu, .cLdBgeu, .cLdCBeqz, .cLdCBnez, .cAndiBeq, .cAndiBne, .cAndiCBeqz, .cAndiCBnez,
              .cSwAddi, .cSwAddiw, .cSwCAddi, .cSwCAddiw, .cSdAddi, .cSdAddiw, .cSdCAddi, .cSdCAddiw,
              .cSdRun2, .cSdRun3, .cSdRun4, .cLdRun2, .cLdRun3, .cLdRun4,
-             .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4, .popReturn2, .popReturn3, .popReturn4:
+             .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4, .popReturn2, .popReturn3, .popReturn4,
+             .cAddPair:
             return 2
         case .zextW6, .shiftAdd6, .shiftRightXor6:
             return 6
         case .zextW8, .shiftAdd8, .shiftRightXor8:
             return 8
-        case .zextW4, .shiftAdd4, .shiftRightXor4,
+        case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .auipcJalr, .slliwOr, .srliwOr,
+             .slliwSraiw,
              .undecoded, .pageCross, .illegal, .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
              .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
@@ -565,6 +591,7 @@ extension Decoder {
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         if let pair = fusedBranch(first, second) { return pair }
         if let pair = fusedStoreAdd(first, second) { return pair }
+        if let pair = kernelPair(first, second) { return pair }
         let left = first.op == .slli || first.op == .cSlli, right = first.op == .srli || first.op == .cSrli
         // Most firsts are no shift: out before anything else is worked out.
         guard left || right else { return nil }
@@ -697,6 +724,61 @@ extension Decoder {
         return DecodedInstruction(op, rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
+    /// The kernel form (`Op.lbuPair`) of `first` and the instruction after it (`second`, as decoded: it may start
+    /// a pair of its own), or nil.
+    static func kernelPair(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        // Most firsts are none of these: out at once.
+        switch first.op {
+        case .lbu, .sd, .auipc, .slliw, .srliw, .cAdd: break
+        default: return nil
+        }
+        let next = alone(second)
+        switch (first.op, next.op) {
+        case (.lbu, .lbu) where first.rd != first.rs1 && next.rs1 == first.rs1:
+            return DecodedInstruction(.lbuPair, rd: first.rd, rs1: first.rs1, rs2: next.rd,
+                                      imm: first.imm & 0xffff | next.imm << 16)
+        case (.sd, .sd) where next.rs1 == first.rs1:
+            return DecodedInstruction(.sdPair, rd: next.rs2, rs1: first.rs1, rs2: first.rs2,
+                                      imm: first.imm & 0xffff | next.imm << 16)
+        case (.auipc, .addi) where next.rd == first.rd && next.rs1 == first.rd:
+            // The sum of a valid split (the addi's 12 bits rounded into the auipc's 20) always fits.
+            guard let sum = Int32(exactly: Int64(first.imm) + Int64(next.imm)) else { return nil }
+            return DecodedInstruction(.auipcAddi, rd: first.rd, imm: sum)
+        case (.cAdd, .cAdd):
+            return DecodedInstruction(.cAddPair, rd: first.rd, rs1: first.rs1, rs2: first.rs2,
+                                      imm: Int32(next.rd) | Int32(next.rs1) << 8 | Int32(next.rs2) << 16)
+        case (.auipc, .jalr) where next.rs1 == first.rd:
+            guard let sum = Int32(exactly: Int64(first.imm) + Int64(next.imm)) else { return nil }
+            return DecodedInstruction(.auipcJalr, rd: next.rd, rs1: first.rd, imm: sum)
+        case (.slliw, .sraiw) where first.rd != UInt8(RegisterFile.zeroSink) && next.rs1 == first.rd:
+            return DecodedInstruction(.slliwSraiw, rd: next.rd, rs1: first.rs1,
+                                      imm: first.imm & 0x1f | (next.imm & 0x1f) << 8 | Int32(first.rd) << 16)
+        case (.slliw, .or), (.slliw, .cOr), (.srliw, .or), (.srliw, .cOr):
+            let shifted = first.rd
+            // x0 as the shifted value reads 0, not the value written to the scratch slot.
+            guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
+            let other: UInt8
+            if next.rs1 == shifted && next.rs2 != shifted {
+                other = next.rs2
+            } else if next.rs2 == shifted && next.rs1 != shifted {
+                other = next.rs1
+            } else {
+                return nil
+            }
+            let short = next.op == .cOr
+            return DecodedInstruction(first.op == .slliw ? .slliwOr : .srliwOr, rd: next.rd, rs1: first.rs1, rs2: other,
+                                      imm: first.imm & 0x1f | (short ? 6 : 8) << 8 | Int32(shifted) << 16)
+        default:
+            return nil
+        }
+    }
+
+    /// The auipc's part of `sum`, an auipc's offset plus a 12-bit one after it (`Op.auipcAddi`): the 12 bits are
+    /// signed, so the upper part is the sum rounded.
+    static func auipcPart(_ sum: Int32) -> Int32 {
+        Int32(truncatingIfNeeded: (Int64(sum) + 0x800) & ~0xfff)
+    }
+
     /// A fused branch or store pair's first instruction alone (what the out-of-line path runs); any other slot as
     /// it is.
     static func firstOfPair(_ e: DecodedInstruction) -> DecodedInstruction {
@@ -795,6 +877,17 @@ extension Decoder {
         case .popRun2, .popRun3, .popRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .cSdRun2, .cSdRun3, .cSdRun4: return DecodedInstruction(.cSd, rs1: e.rs1, rs2: e.rs2, imm: e.imm)
         case .cLdRun2, .cLdRun3, .cLdRun4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
+        case .lbuPair: return DecodedInstruction(.lbu, rd: e.rd, rs1: e.rs1, imm: Int32(Int16(truncatingIfNeeded: e.imm)))
+        case .sdPair: return DecodedInstruction(.sd, rs1: e.rs1, rs2: e.rs2, imm: Int32(Int16(truncatingIfNeeded: e.imm)))
+        case .auipcAddi:
+            return DecodedInstruction(.auipc, rd: e.rd, imm: auipcPart(e.imm))
+        case .auipcJalr:
+            return DecodedInstruction(.auipc, rd: e.rs1, imm: auipcPart(e.imm))
+        case .slliwOr, .slliwSraiw:
+            return DecodedInstruction(.slliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)
+        case .srliwOr:
+            return DecodedInstruction(.srliw, rd: UInt8(e.imm >> 16 & 0xff), rs1: e.rs1, imm: e.imm & 0x1f)
+        case .cAddPair: return DecodedInstruction(.cAdd, rd: e.rd, rs1: e.rs1, rs2: e.rs2)
         default: return firstOfPair(e)
         }
     }

@@ -1449,6 +1449,61 @@ extension Hart {
                 left &-= 1
                 continue
 
+            // Kernel forms (`Op.lbuPair`).
+            case .lbuPair:
+                guard Mode.checksEveryInstruction == false || left >= 1, loadBytePair(e, x, dataTLB) else { break }
+                left &-= 1  // the second
+                pc &+= 8
+                left &-= 1
+                continue
+            case .sdPair:
+                guard Mode.checksEveryInstruction == false || left >= 1, storePair(e, x, dataTLB) else { break }
+                left &-= 1  // the second
+                pc &+= 8
+                left &-= 1
+                continue
+            case .auipcAddi:
+                guard bothRun(&left, e, Mode.self) else { break }
+                x[Int(e.rd)] = pc &+ immediate(e)
+                pc &+= 8
+                left &-= 1
+                continue
+            case .slliwOr:
+                guard bothRun(&left, e, Mode.self) else { break }
+                x[Int(e.rd)] = shiftedWordThenOr(left: true, e, x)
+                pc &+= UInt64(truncatingIfNeeded: e.imm &>> 8 & 0xff)
+                left &-= 1
+                continue
+            case .srliwOr:
+                guard bothRun(&left, e, Mode.self) else { break }
+                x[Int(e.rd)] = shiftedWordThenOr(left: false, e, x)
+                pc &+= UInt64(truncatingIfNeeded: e.imm &>> 8 & 0xff)
+                left &-= 1
+                continue
+            case .auipcJalr:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let sum = immediate(e)
+                x[Int(e.rs1)] = pc &+ UInt64(bitPattern: Int64(Decoder.auipcPart(e.imm)))
+                x[Int(e.rd)] = pc &+ 8
+                jump(&pc, (pc &+ sum) & ~1, &pageKey, left, Mode.self)
+                left &-= 1
+                continue
+            case .slliwSraiw:
+                guard bothRun(&left, e, Mode.self) else { break }
+                let shifted = UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &<< UInt32(truncatingIfNeeded: e.imm & 0x1f)
+                x[Int(e.imm &>> 16 & 0xff)] = signExtend32(UInt64(shifted))
+                x[Int(e.rd)] = UInt64(bitPattern: Int64(Int32(bitPattern: shifted) &>> (e.imm &>> 8 & 0x1f)))
+                pc &+= 8
+                left &-= 1
+                continue
+            case .cAddPair:
+                guard bothRun(&left, e, Mode.self) else { break }
+                x[Int(e.rd)] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
+                x[Int(e.imm & 0xff)] = x[Int(e.imm &>> 8 & 0xff)] &+ x[Int(e.imm &>> 16 & 0xff)]
+                pc &+= 4
+                left &-= 1
+                continue
+
             case .atomic:
                 guard atomicThroughTLB(e.pointer) else { break }
                 dataTLB = loadTLB
@@ -1817,6 +1872,19 @@ extension Hart {
         case .shiftRightXor4, .shiftRightXor6, .shiftRightXor8:
             x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &>> UInt64(e.imm & 0x3f)
             return pc &+ UInt64((e.imm >> 8) & 0xff)
+        case .auipc:
+            // Only as a kernel form's first, run alone (`Op.auipcAddi`), as slliw, srliw and c.add.
+            x[rd] = pc &+ UInt64(bitPattern: Int64(e.imm))
+            return pc &+ step
+        case .slliw:
+            x[rd] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &<< UInt32(e.imm)))
+            return pc &+ step
+        case .srliw:
+            x[rd] = signExtend32(UInt64(UInt32(truncatingIfNeeded: x[Int(e.rs1)]) &>> UInt32(e.imm)))
+            return pc &+ step
+        case .cAdd:
+            x[rd] = x[Int(e.rs1)] &+ x[Int(e.rs2)]
+            return pc &+ step
         case .system, .sstatusSetClear:
             return executeSystem(UInt32(bitPattern: e.imm), pc: pc, executed: executed)
         case .illegal:
@@ -2098,6 +2166,48 @@ extension Hart {
                 .unsafelyUnwrapped.loadUnaligned(as: UInt64.self)
         }
         return true
+    }
+
+    /// The two byte loads of `Op.lbuPair` when both hit the load TLB (the first's rd is not the base): false runs
+    /// the first alone out of line.
+    @inline(__always)
+    func loadBytePair(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                      _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
+        let base = x[Int(e.rs1)]
+        guard let first = loadFast(dataTLB, base &+ UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: e.imm))), 1),
+              let second = loadFast(dataTLB, base &+ UInt64(bitPattern: Int64(e.imm &>> 16)), 1) else { return false }
+        x[Int(e.rd)] = first
+        x[Int(e.rs2)] = second
+        return true
+    }
+
+    /// The two doubleword stores of `Op.sdPair` when both hit the store TLB (checked before either is made): false
+    /// runs the first alone out of line.
+    @inline(__always)
+    func storePair(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                   _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
+        let base = x[Int(e.rs1)]
+        let first = base &+ UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: e.imm)))
+        let second = base &+ UInt64(bitPattern: Int64(e.imm &>> 16))
+        let stores = dataTLB + TLBLayout.entries
+        let firstEntry = stores[Int(truncatingIfNeeded: (first >> 12) & TLBLayout.indexMask)]
+        let secondEntry = stores[Int(truncatingIfNeeded: (second >> 12) & TLBLayout.indexMask)]
+        guard _fastPath(dataHit(firstEntry, first, 8) && dataHit(secondEntry, second, 8)) else { return false }
+        UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: first &+ firstEntry.hostOffset)).unsafelyUnwrapped
+            .storeBytes(of: x[Int(e.rs2)], as: UInt64.self)
+        UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: second &+ secondEntry.hostOffset)).unsafelyUnwrapped
+            .storeBytes(of: x[Int(e.rd)], as: UInt64.self)
+        return true
+    }
+
+    /// `Op.slliwOr`: the word shift into t (imm bits 16-23), then t or'ed with rs2, the result for rd.
+    @inline(__always)
+    func shiftedWordThenOr(left: Bool, _ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>) -> UInt64 {
+        let word = UInt32(truncatingIfNeeded: x[Int(e.rs1)]), amount = UInt32(truncatingIfNeeded: e.imm) & 0x1f
+        let shifted = signExtend32(UInt64(left ? word &<< amount : word &>> amount))
+        let other = x[Int(e.rs2)]
+        x[Int(e.imm &>> 16 & 0xff)] = shifted
+        return shifted | other
     }
 
     // MARK: Integer helpers

@@ -85,8 +85,8 @@ extension Hart {
         case .undecoded: kind = .decode
         case .pageCross: kind = .pageLookup
         case .lb, .lh, .lw, .cLw, .ld, .cLd, .lbu, .lhu, .lwu, .flw, .fld, .cFld, .cLdRun2, .cLdRun3, .cLdRun4,
-             .popRun2, .popRun3, .popRun4, .popReturn3, .popReturn4: kind = .load
-        case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd, .cSdRun2, .cSdRun3, .cSdRun4: kind = .store
+             .popRun2, .popRun3, .popRun4, .popReturn3, .popReturn4, .lbuPair: kind = .load
+        case .sb, .sh, .sw, .cSw, .sd, .cSd, .fsw, .fsd, .cFsd, .cSdRun2, .cSdRun3, .cSdRun4, .sdPair: kind = .store
         case .atomic: kind = .atomic
         case .system, .sstatusSetClear: kind = .system
         case .breakpoint: kind = .breakpoint
