@@ -204,6 +204,36 @@ final class TestMachine {
         put([UInt32](repeating: Asm.nop, count: nops), at: handler)
         if mode == .machine { hart.mtvec = handler } else { hart.stvec = handler }
     }
+
+    /// The check every pairing of two stores needs: `put` writes, at RAM base, a store of x8 to 0(x10), one of x9 to
+    /// 8(x10) (the second at RAM base + `secondStore`) and a jump back; the loop runs once as a whole (`decoded` checks
+    /// what it became), then with x10 eight bytes before the end of RAM the second store faults: the first has stored,
+    /// mepc is the second, and nothing after it ran. Near the budget's end and far from it.
+    func checkSecondStoreFaults(secondStore: UInt64, put: (TestMachine) -> Void, decoded: (TestMachine) -> Void = { _ in },
+                                file: StaticString = #filePath, line: UInt = #line) {
+        let nops = TestMachine.ramBase + 0x1_0000
+        let end = TestMachine.ramBase + TestMachine.ramSize
+        for budget: UInt64 in [2, 3000] {
+            put(self)
+            installHandler(at: nops, nops: 4096)
+            set(10, TestMachine.ramBase + 0x2800)
+            set(8, 0x8888)
+            set(9, 0x9999)
+            hart.pc = TestMachine.ramBase
+            XCTAssertEqual(run(3000), .budgetExhausted, file: file, line: line)
+            decoded(self)
+            XCTAssertEqual(read64(TestMachine.ramBase + 0x2808), 0x9999, file: file, line: line)
+            let before = hart.retired
+            XCTAssertEqual(hart.pc, TestMachine.ramBase, file: file, line: line)
+            set(10, end - 8)
+            XCTAssertEqual(run(budget), .budgetExhausted, file: file, line: line)
+            XCTAssertEqual(hart.mcause, Cause.storeAccess, file: file, line: line)
+            XCTAssertEqual(hart.mepc, TestMachine.ramBase + secondStore, file: file, line: line)
+            XCTAssertEqual(hart.mtval, end, file: file, line: line)
+            XCTAssertEqual(read64(end - 8), 0x8888, file: file, line: line)
+            XCTAssertEqual(hart.pc, nops + 4 * (hart.retired - before - 1), "budget \(budget)", file: file, line: line)
+        }
+    }
 }
 
 extension Hart {
