@@ -156,6 +156,7 @@ extension Hart {
 
     /// The interpreter: runs the loop in the mode the distance to the next event allows, until a stop.
     func execute() -> StopReason {
+        refreshRoundingFields()
         var pc = pcValue
         // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page.
         var pageKey = slotKey(lookupPage, pc)
@@ -1518,22 +1519,19 @@ extension Hart {
                 continue
 
             case .flw:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 4) else { break }
                 x[Int(e.rd)] = v | 0xffff_ffff_0000_0000
                 pc &+= 4
                 left &-= 1
                 continue
             case .fld:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 4
                 left &-= 1
                 continue
             case .cFld:
-                guard mstatus & MStatus.fs != 0, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty, let v = loadFast(dataTLB, x[Int(e.rs1)] &+ immediate(e), 8) else { break }
                 x[Int(e.rd)] = v
                 pc &+= 2
                 left &-= 1
@@ -1592,8 +1590,7 @@ extension Hart {
                 left &-= 1
                 continue
             case .fsgnjD:
-                guard mstatus & MStatus.fs != 0 else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty else { break }
                 let sign: UInt64 = 1 << 63
                 x[Int(e.rd)] = (x[Int(e.rs1)] & ~sign) | (x[Int(e.rs2)] & sign)
                 pc &+= 4
@@ -1606,8 +1603,7 @@ extension Hart {
                 left &-= 1
                 continue
             case .fmvDX:
-                guard mstatus & MStatus.fs != 0 else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)]
                 pc &+= 4
                 left &-= 1
@@ -1637,8 +1633,7 @@ extension Hart {
                 left &-= 1
                 continue
             case .fmvWX:
-                guard mstatus & MStatus.fs != 0 else { break }
-                mstatus |= MStatus.fs
+                guard floatingPointDirty else { break }
                 x[Int(e.rd)] = x[Int(e.rs1)] | 0xffff_ffff_0000_0000
                 pc &+= 4
                 left &-= 1
@@ -1683,6 +1678,8 @@ extension Hart {
     /// Leaves the loop's state in `pcValue`, `stepLeft` and `stepPageKey`, or returns why the run ends.
     @inline(never)
     func slowStep(left: Int, pageKey: UInt) -> StopReason? {
+        // Whatever ran here (a CSR write, a trap, an FP instruction out of line) may have changed what it depends on.
+        defer { refreshRoundingFields() }
         var left = left &+ uncountedCrossings
         let eventSlotDispatched = left &- uncountedCrossings < 0
         uncountedCrossings = 0
@@ -1979,14 +1976,23 @@ extension Hart {
 
     // MARK: Floating-point fast paths
 
+    /// Whether mstatus.FS is Dirty: an F/D instruction that does not round may run inline with nothing to mark
+    /// (else it goes out of line, which marks FS Dirty). One test of `roundingFieldsOnHost`, which is 0 unless so.
+    @inline(__always)
+    var floatingPointDirty: Bool { roundingFieldsOnHost != 0 }
+
+    /// Whether an F/D instruction whose rm field is the low 3 bits of `field` may run on the host FPU as it is
+    /// (`roundingFieldsOnHost`): one test, with no read of frm or mstatus.
+    @inline(__always)
+    func hostRoundsAsAsked(_ field: Int32) -> Bool {
+        roundingFieldsOnHost &>> UInt8(truncatingIfNeeded: field & 7) & 1 != 0
+    }
+
     /// Double add/sub/mul/div when FP is on and the host already rounds as the instruction asks (never
     /// RMM): false sends the instruction out of line.
     @inline(__always)
     func doubleFastPath(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>, _ op: Op) -> Bool {
-        var rm = UInt64(e.imm & 7)
-        if rm == 7 { rm = frm }
-        guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
-        mstatus |= MStatus.fs
+        guard hostRoundsAsAsked(e.imm) else { return false }
         let result = Double(bitPattern: hostDoubleArithmetic(op, x[Int(e.rs1)], x[Int(e.rs2)]))
         // A NaN result becomes the canonical NaN: tested as a double (one comparison and a branch that is never
         // taken on ordinary code) rather than on the bits (`canonical64`: a mask, a comparison and a select).
@@ -2012,11 +2018,11 @@ extension Hart {
         var rm = UInt64((e.imm >> 8) & 7)
         if rm == 7 { rm = frm }
         guard mstatus & MStatus.fs != 0, rm == hostRounding else { return false }
+        mstatus |= MStatus.fs
         let a = x[Int(e.rs1)], b = x[Int(e.rs2)], c = x[Int(e.imm & 0xff)]
         let magnitude: UInt64 = 0x7fff_ffff_ffff_ffff, infinity: UInt64 = 0x7ff0_0000_0000_0000
         guard !((a & magnitude == infinity && b & magnitude == 0) || (b & magnitude == infinity && a & magnitude == 0))
         else { return false }
-        mstatus |= MStatus.fs
         let product = Double(bitPattern: negateProduct ? a ^ (1 << 63) : a)
         let addend = Double(bitPattern: negateAddend ? c ^ (1 << 63) : c)
         let result = addend.addingProduct(product, Double(bitPattern: b))

@@ -70,6 +70,17 @@ extension Hart {
         hostRounding = rm
     }
 
+    /// Sets `roundingFieldsOnHost` from mstatus.FS, frm and the host's rounding mode (never RMM).
+    @inline(__always)
+    func refreshRoundingFields() {
+        guard mstatus & MStatus.fs == MStatus.fs else {
+            roundingFieldsOnHost = 0
+            return
+        }
+        let dynamic: UInt8 = frm == hostRounding ? 1 << 7 : 0
+        roundingFieldsOnHost = 1 << UInt8(truncatingIfNeeded: hostRounding) | dynamic
+    }
+
     /// FS check: an F/D instruction with mstatus.FS = Off is illegal. Marks the state dirty otherwise.
     @inline(__always)
     func floatingPointEnabled(_ pc: UInt64) -> Bool {

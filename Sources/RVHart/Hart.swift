@@ -206,6 +206,12 @@ public final class Hart {
     var watchesSuspended = false
     /// The host rounding mode currently set (RISC-V encoding), to call fesetround only on change.
     var hostRounding: UInt64 = 0
+    /// The rm fields (bit rm; 7 = dynamic, frm) with which an F/D instruction may run on the host FPU as it is:
+    /// mstatus.FS is Dirty (nothing to mark) and the host already rounds as the field asks (never RMM). The
+    /// interpreter's fast paths test it instead of reading frm and mstatus; a clear bit sends the instruction out
+    /// of line, which marks FS Dirty and sets the host's mode. Set by `refreshRoundingFields` where the loop
+    /// starts and after each of its slow steps: only those change frm, mstatus.FS or the host's mode.
+    var roundingFieldsOnHost: UInt8 = 0
     /// Whether the host FPU's flags belong to the guest (inside `run`).
     var floatingPointLive = false
 

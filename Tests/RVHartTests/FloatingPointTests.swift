@@ -59,6 +59,48 @@ final class FloatingPointTests: XCTestCase {
         XCTAssertEqual(run(Asm.fp(0x00, Self.dyn, 10, 1, 2), Self.s(1), Self.s(0x1p-30)).0, Self.s(1 + 0x1p-23))
     }
 
+    /// frm, fcsr and mstatus.FS changed between FP instructions of one run: each dynamic-mode instruction rounds as
+    /// frm says at that point (the interpreter caches which rm fields the host FPU serves as it is).
+    func testRoundingModeChangesWithinARun() {
+        let dyn = Self.dyn, tiny = 0x1p-60
+        let program: [UInt32] = [
+            Asm.fp(0x01, dyn, 10, 1, 2),                   // nearest (frm = 0): 1
+            Asm.addi(5, 0, Int32(Self.rup)),
+            Asm.csrw(CSR.frm, 5),
+            Asm.fp(0x01, dyn, 11, 1, 2),                   // up: 1 + 2^-52
+            Asm.fp(0x01, Self.rne, 12, 1, 2),              // static nearest while frm is up: 1
+            Asm.fp(0x01, dyn, 17, 1, 2),                   // up again after the static mode: 1 + 2^-52
+            Asm.fma(0x43, double: true, rm: dyn, 16, 1, 1, 2),  // fmadd, up: 1 + 2^-52
+            Asm.csrwi(CSR.frm, Self.rdn),
+            Asm.fp(0x01, dyn, 13, 3, 4),                   // down: -1 - 2^-52
+            Asm.addi(6, 0, Int32(Self.rup << 5)),
+            Asm.csrw(CSR.fcsr, 6),
+            Asm.fp(0x01, dyn, 14, 1, 2),                   // up (set through fcsr): 1 + 2^-52
+            Asm.csrwi(CSR.frm, Self.rne),
+            Asm.fp(0x01, dyn, 15, 1, 2),                   // nearest: 1
+            Asm.addi(7, 0, 3),
+            Asm.slli(7, 7, 13),
+            Asm.csrrc(0, CSR.mstatus, 7),                  // FS = Off
+            Asm.fp(0x01, dyn, 18, 1, 2),                   // illegal
+        ]
+        m.put(program)
+        m.hart.pc = TestMachine.ramBase
+        m.hart.frm = 0
+        m.hart.mstatus |= MStatus.fs  // Dirty: the host FPU may serve the first instruction as it is
+        m.hart.setFPRegister(1, Self.d(1))
+        m.hart.setFPRegister(2, Self.d(tiny))
+        m.hart.setFPRegister(3, Self.d(-1))
+        m.hart.setFPRegister(4, Self.d(-tiny))
+        m.hart.setFPRegister(18, Self.d(7))
+        m.run(UInt64(program.count - 1) + 2)
+        let up = Self.d(1 + 0x1p-52)
+        XCTAssertEqual([10, 11, 12, 17, 16, 13, 14, 15].map { m.hart.fpRegister($0) },
+                       [Self.d(1), up, Self.d(1), up, up, Self.d(-1 - 0x1p-52), up, Self.d(1)])
+        XCTAssertEqual(m.hart.mcause, Cause.illegalInstruction)
+        XCTAssertEqual(m.hart.mepc, TestMachine.ramBase + UInt64(4 * (program.count - 1)))
+        XCTAssertEqual(m.hart.fpRegister(18), Self.d(7), "not written with FS = Off")
+    }
+
     func testReservedRoundingModesAreIllegal() {
         m.hart.frm = 5
         run(faddD(Self.dyn), Self.d(1), Self.d(1))
