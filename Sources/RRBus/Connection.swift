@@ -12,6 +12,8 @@ public final class Connection {
     private var laneDecoder = FrameDecoder()
     /// Bytes for the lane that did not fit in its ring yet, in order.
     private var laneBacklog: [UInt8] = []
+    /// Where `send(_:wakingPeer:)` frames a message: one buffer reused, not an array allocated (and grown) per message.
+    var sendBuffer: [UInt8] = []
     private var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
     private var closed = false
     /// What the connection was for, in error messages (e.g. "hart 2").
