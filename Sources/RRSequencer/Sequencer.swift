@@ -578,14 +578,14 @@ public final class Sequencer {
     /// of this machine, on a device without DMA that wants no wake-up.
     /// Returns where the register is in the declaration (its entry, its index in that entry's array) and the
     /// register as if declared alone.
-    private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: Rrvm_StableRead)? {
+    private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: DeclaredRegister)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
               !changesRAM[work.device], deviceWake[work.device] == nil,
               let access = work.access, access.isWrite,
               let reads = stableReads[work.device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
-        let register = reads[entry].alone(index)
+        let register = reads[entry].declaredRegister(index)
         guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
               Int(register.lineHart) < harts.count else { return nil }
         return (entry, index, register)
@@ -596,7 +596,7 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
+    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: DeclaredRegister)) {
         let (entry, index, register) = place
         // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
         work.envelope.deviceAccess.foretold = true
