@@ -10,7 +10,7 @@ extension Connection {
         sendBuffer = []
         if HotMessageCodec.frame(envelope, into: &frame) {
             sendUnframed(frame, wakingPeer: wakingPeer)
-            if frame.capacity <= Self.keptSendBufferBytes { sendBuffer = frame }
+            if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
             return
         }
         do {
@@ -19,9 +19,6 @@ extension Connection {
             close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
         }
     }
-
-    /// A buffer grown beyond this by a large message (a burst of console output, a declaration) is not kept.
-    static let keptSendBufferBytes = 64 << 10
 
     /// Delivers every frame decoded as an Envelope (by `HotMessageCodec`, or SwiftProtobuf for what it leaves). A
     /// frame that is not a valid Envelope closes the connection with `.malformedMessage`: a broken peer never
