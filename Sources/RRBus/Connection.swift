@@ -12,6 +12,12 @@ public final class Connection {
     private var laneDecoder = FrameDecoder()
     /// Bytes for the lane that did not fit in its ring yet, in order.
     private var laneBacklog: [UInt8] = []
+    /// Where `send(_:wakingPeer:)` frames a message: one buffer reused, not an array allocated (and grown) per message.
+    var sendBuffer: [UInt8] = []
+    /// Where the lane's frames are decoded (see `serviceLane`), reused likewise.
+    private var laneFrame: [UInt8] = []
+    /// A reused buffer grown beyond this by a large message (a burst of console output, a declaration) is not kept.
+    static let keptBufferBytes = 64 << 10
     private var readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
     private var closed = false
     /// What the connection was for, in error messages (e.g. "hart 2").
@@ -126,12 +132,16 @@ public final class Connection {
         guard let lane, !closed else { return false }
         var delivered = false
         if !beforeSleeping { lane.incoming.consumerIsAwake() }
+        // The frames are decoded into one array, taken out meanwhile (a handler that comes back here gets a fresh one).
+        var frame = laneFrame
+        laneFrame = []
+        defer { if frame.capacity <= Self.keptBufferBytes { laneFrame = frame } }
         do {
             try flushLaneBacklog(lane)
             while !closed {
                 let count = try lane.incoming.drain(into: &laneDecoder)
                 if count > 0 && lane.incoming.producerNeedsWaking() { ringDoorbell() }
-                while !closed, let frame = try laneDecoder.next() {
+                while !closed, try laneDecoder.next(into: &frame) {
                     delivered = true
                     onFrame?(frame)
                 }

@@ -8,6 +8,8 @@ public final class EventLoop {
     let raw: UnsafeMutablePointer<uv_loop_t>
     /// Connections whose frames travel through a shared lane: looked at before every poll.
     private var laneConnections: [Connection] = []
+    /// The distinct doorbells `waitForWork` sleeps on (its buffer, reused).
+    private var sleepDoorbells: [Doorbell] = []
     private var prepare: HandleBox<uv_prepare_t>?
     /// While there are lanes: the thread that tells this one when libuv has events (see `waitForWork`).
     private var watcher: LoopWatcher?
@@ -121,7 +123,10 @@ public final class EventLoop {
         guard !delivered, let watcher else { return .lanes }
         if watcher.sawEvents || hasWatchersOutsideEpoll || libuvHasWorkDue { return .loop }
         let timeout = Int(uv_backend_timeout(raw))
-        var doorbells: [Doorbell] = []
+        sleepDoorbells.removeAll(keepingCapacity: true)  // kept between sleeps: no allocation per sleep
+        var doorbells = sleepDoorbells
+        sleepDoorbells = []
+        defer { sleepDoorbells = doorbells }
         for connection in laneConnections {
             if let doorbell = connection.doorbell, !doorbells.contains(where: { $0.word == doorbell.word }) { doorbells.append(doorbell) }
         }

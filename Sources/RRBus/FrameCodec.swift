@@ -66,15 +66,23 @@ public struct FrameDecoder {
 
     /// The next complete frame, nil when more bytes are needed; throws on a length over the limit.
     public mutating func next() throws -> [UInt8]? {
+        var frame: [UInt8] = []
+        return try next(into: &frame) ? frame : nil
+    }
+
+    /// Like `next()`, the payload written into `frame` (replacing what it held, its capacity kept: a receiver that
+    /// reuses one array allocates nothing per frame); false while no frame is complete.
+    public mutating func next(into frame: inout [UInt8]) throws -> Bool {
         let available = buffer.count - start
-        guard available >= 4 else { compact(); return nil }
+        guard available >= 4 else { compact(); return false }
         let length = Int(buffer[start]) | Int(buffer[start + 1]) << 8 | Int(buffer[start + 2]) << 16
             | Int(buffer[start + 3]) << 24
         guard length <= maximumFrameSize else { throw BusError.oversizedFrame(length) }
-        guard available >= 4 + length else { compact(); return nil }
-        let frame = Array(buffer[(start + 4)..<(start + 4 + length)])
+        guard available >= 4 + length else { compact(); return false }
+        frame.removeAll(keepingCapacity: true)
+        frame.append(contentsOf: buffer[(start + 4)..<(start + 4 + length)])
         start += 4 + length
-        return frame
+        return true
     }
 
     /// Drops consumed bytes once they dominate the buffer, so a long stream does not grow it forever.

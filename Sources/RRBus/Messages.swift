@@ -5,7 +5,14 @@ extension Connection {
     /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes). The messages of a slice
     /// are encoded by `HotMessageCodec`, the rest by SwiftProtobuf: the same bytes either way.
     public func send(_ envelope: Rrvm_Envelope, wakingPeer: Bool = true) {
-        if let frame = HotMessageCodec.framed(envelope) { return sendUnframed(frame, wakingPeer: wakingPeer) }
+        // Framed in the connection's buffer, taken out meanwhile (a send from within this one gets a fresh one).
+        var frame = sendBuffer
+        sendBuffer = []
+        if HotMessageCodec.frame(envelope, into: &frame) {
+            sendUnframed(frame, wakingPeer: wakingPeer)
+            if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
+            return
+        }
         do {
             send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
         } catch {

@@ -75,6 +75,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var finished = false
     private var loopStopped = false
     private var lastMessageAt: UInt64 = 0
+    private var messageArrivedSinceCheck = false
     private var lanesCreated = 0
     /// The doorbell all lanes' peers ring (see `SequencerBell`), made with the first lane.
     private var laneBell: SequencerBell?
@@ -209,7 +210,13 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             : loop.defersDoorbells ? 30_000 : 1_000_000
         let pollsWhileIdle = loop.defersDoorbells
         loop.run(pollingWhile: {
-            (sequencer.isBusy || pollsWhileIdle) && EventLoop.monotonicNanoseconds() &- lastMessageAt < spinNanoseconds
+            // A message is timed here, at the first check after it, not as it arrives: one clock read per round.
+            let messageArrived = messageArrivedSinceCheck
+            messageArrivedSinceCheck = false
+            guard sequencer.isBusy || pollsWhileIdle else { return false }
+            let now = EventLoop.monotonicNanoseconds()
+            if messageArrived { lastMessageAt = now }
+            return now &- lastMessageAt < spinNanoseconds
         }, until: { loopStopped })
         return exitCode
     }
@@ -274,31 +281,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
-            connection.onEnvelope(from: endpoint) { [unowned self] envelope in
-                self.lastMessageAt = EventLoop.monotonicNanoseconds()
-                if let debugger = self.debugger, Endpoint.isHart(endpoint) {
-                    if case .debugReply(let reply)? = envelope.body {
-                        return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint))
-                    }
-                    if case .yield(let yield)? = envelope.body, let slice = self.openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
-                        debugger.slices.record(hart: Endpoint.hartIndex(endpoint),
-                                               .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
-                    }
-                }
-                if case .echo(let echo)? = envelope.body {
-                    // Bus tests and benchmarks: carried to its addressee, stamped, outside the schedule.
-                    var envelope = envelope
-                    envelope.g = self.sequencer.g
-                    self.connections[echo.to]?.send(envelope)
-                    return
-                }
-                if let debugger = self.debugger, endpoint == self.deviceOperationDevice, case .deviceDone? = envelope.body {
-                    // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
-                    debugger.deviceOperationEnded(startedBy: self.deviceOperationHart)
-                }
-                if self.timeline?.receive(envelope) == true { return }
-                self.sequencer.receive(envelope)
-            }
+            connection.onEnvelope(from: endpoint) { [unowned self] envelope in self.receive(envelope, from: endpoint) }
             connection.onClose = { [unowned self] reason in
                 self.connections[endpoint] = nil
                 if !self.finished {
@@ -340,6 +323,35 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             }
             if case .success = result { self.sequencer.run(untilG: nil) }
         }
+    }
+
+    /// A message from an admitted hart or device (each is a method call, so that the per-message path takes its
+    /// reference to the node once, and looks at the body's kind once: each read of a body copies it).
+    private func receive(_ envelope: Rrvm_Envelope, from endpoint: UInt32) {
+        messageArrivedSinceCheck = true
+        let body = envelope.body
+        if let debugger {
+            if Endpoint.isHart(endpoint) {
+                if case .debugReply(let reply)? = body { return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint)) }
+                if case .yield(let yield)? = body, let slice = openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
+                    debugger.slices.record(hart: Endpoint.hartIndex(endpoint),
+                                           .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
+                }
+            }
+            if endpoint == deviceOperationDevice, case .deviceDone? = body {
+                // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
+                debugger.deviceOperationEnded(startedBy: deviceOperationHart)
+            }
+        }
+        if case .echo(let echo)? = body {
+            // Bus tests and benchmarks: carried to its addressee, stamped, outside the schedule.
+            var envelope = envelope
+            envelope.g = sequencer.g
+            connections[echo.to]?.send(envelope)
+            return
+        }
+        if timeline?.receive(envelope) == true { return }
+        sequencer.receive(body, from: endpoint)
     }
 
     private func admitControl(_ connection: Connection, hello: Rrvm_Hello) {

@@ -48,6 +48,13 @@ extension Rrvm_StableRead {
         if index == 0 { value = newValue } else { moreValues[index - 1] = newValue }
     }
 
+    /// Register `index` of this entry as a plain record (what `alone` gives, without building an entry).
+    public func declaredRegister(_ index: Int) -> DeclaredRegister {
+        DeclaredRegister(value: registerValue(index), setByWriteMask: setByWriteMask,
+                         lineHart: lineMipBit != 0 ? lineHart &+ UInt32(index) : lineHart, lineMipBit: lineMipBit,
+                         lineIsTimerCompare: lineIsTimerCompare)
+    }
+
     /// Register `index` of this entry as an entry of its own.
     public func alone(_ index: Int) -> Rrvm_StableRead {
         guard !moreValues.isEmpty else { return self }
@@ -59,6 +66,15 @@ extension Rrvm_StableRead {
         if lineMipBit != 0 { read.lineHart = lineHart &+ UInt32(index) }
         return read
     }
+}
+
+/// One declared register: its value, what a write sets of it, and the hart's line it drives (`lineMipBit` 0: none).
+public struct DeclaredRegister: Equatable {
+    public var value: UInt64
+    public var setByWriteMask: UInt64
+    public var lineHart: UInt32
+    public var lineMipBit: UInt32
+    public var lineIsTimerCompare: Bool
 }
 
 extension Array where Element == Rrvm_StableRead {

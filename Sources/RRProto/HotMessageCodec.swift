@@ -39,19 +39,30 @@ public enum HotMessageCodec {
     /// `envelope` framed for the bus (a 4-byte little-endian length, then the message), or nil if SwiftProtobuf
     /// must encode it.
     public static func framed(_ envelope: Rrvm_Envelope) -> [UInt8]? {
-        guard envelope.unknownFields.data.isEmpty, let body = envelope.body else { return nil }
-        var writer = WireWriter()
-        writer.bytes.reserveCapacity(64)
+        var frame: [UInt8] = []
+        frame.reserveCapacity(64)
+        return self.frame(envelope, into: &frame) ? frame : nil
+    }
+
+    /// Writes `envelope` framed (see `framed`) into `frame`, replacing what it held but keeping its capacity, so that
+    /// a sender that reuses one buffer allocates nothing per message; false if SwiftProtobuf must encode it (`frame`
+    /// then holds nothing meaningful).
+    public static func frame(_ envelope: Rrvm_Envelope, into frame: inout [UInt8]) -> Bool {
+        guard envelope.unknownFields.data.isEmpty, let body = envelope.body else { return false }
+        frame.removeAll(keepingCapacity: true)
+        var writer = WireWriter(bytes: frame)
+        frame = []  // the writer holds the only reference: it appends in place
+        defer { frame = writer.bytes }
         writer.bytes.append(contentsOf: [0, 0, 0, 0])
         writer.uint(1, envelope.g)
         writer.uint(2, envelope.seq)
         writer.uint(3, UInt64(envelope.from))
         writer.uint(4, UInt64(envelope.to))
         writer.bool(5, envelope.past)
-        guard writer.body(body) else { return nil }
+        guard writer.body(body) else { return false }
         let length = UInt32(writer.bytes.count - 4)
         for index in 0..<4 { writer.bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
-        return writer.bytes
+        return true
     }
 
     /// `envelope`'s protobuf encoding, or nil if SwiftProtobuf must encode it.

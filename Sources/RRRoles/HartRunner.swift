@@ -543,29 +543,21 @@ public final class HartRunner {
         transport.awaitReply()
     }
 
-    /// A declared register a write set (see `setDeclaredRegister`): its new and old values, and the line it drives
-    /// (`lineMipBit` 0: none).
+    /// A declared register a write set (see `setDeclaredRegister`): the register as set (its new value), and its old value.
     private struct SetRegister {
-        var value: UInt64
+        var register: DeclaredRegister
         var old: UInt64
-        var lineHart: UInt32
-        var lineMipBit: UInt32
-        var lineIsTimerCompare: Bool
     }
 
     /// A write to a register `device` declared set by writes (StableRead.set_by_write_mask) sets its declared value
     /// here, the declaration kept: the write is posted. Returns the register as set.
     private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> SetRegister? {
         guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
-        let set: SetRegister
-        do {  // the entry's copy is let go before the declaration changes in place
-            let declared = declarations[device]![entry]
-            set = SetRegister(value: access.value & declared.setByWriteMask, old: declared.registerValue(index),
-                              lineHart: declared.lineHart &+ UInt32(index), lineMipBit: declared.lineMipBit,
-                              lineIsTimerCompare: declared.lineIsTimerCompare)
-        }
-        declarations[device]![entry].setRegisterValue(set.value, at: index)
-        return set
+        var register = declarations[device]![entry].declaredRegister(index)
+        let old = register.value
+        register.value = access.value & register.setByWriteMask
+        declarations[device]![entry].setRegisterValue(register.value, at: index)
+        return SetRegister(register: register, old: old)
     }
 
     /// Where in `device`'s declaration is the register that `access`, a write, sets (StableRead.set_by_write_mask).
@@ -590,13 +582,14 @@ public final class HartRunner {
     /// answer computes it); another hart's software interrupt rises at the write's turn, and this slice then ends
     /// soon so that the target runs (as the answer to a waited write that sent an IPI says, MmioReply.slice_left).
     /// Another hart's timer line changes at the write's turn and reaches it at its next slice, as before.
-    private func applyLine(of register: SetRegister) {
+    private func applyLine(of set: SetRegister) {
+        let register = set.register
         guard register.lineMipBit != 0 else { return }
         if Int(register.lineHart) == index {
             let level = register.lineIsTimerCompare
                 ? hart.mtime(atG: sliceG &+ executed) >= register.value : register.value != 0
             hart.setInterruptLine(register.lineMipBit, level: level)
-        } else if !register.lineIsTimerCompare && register.old == 0 && register.value != 0 {
+        } else if !register.lineIsTimerCompare && set.old == 0 && register.value != 0 {
             budget = min(budget, executed &+ Schedule.sliceLeftAfterIPI)
             sliceLimit = 0
         }

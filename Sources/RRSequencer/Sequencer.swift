@@ -100,6 +100,30 @@ public final class Sequencer {
         var replyToHart: Int?            // a hart waiting for the answer
         var answeredByHart = false       // a stable read the hart answered itself (logged and checked at its turn)
         var sentAhead = false            // a posted write already sent to its device (see `sendAhead`)
+        /// A hart's access as it asked it, for the queue's decisions without reading the envelope's body (each read of
+        /// a body copies it); nil for other work (an event, a line's level).
+        let access: Access?
+
+        struct Access {
+            var offset: UInt64
+            var size: UInt32
+            var isWrite: Bool
+            var value: UInt64            // the value written (a write)
+
+            init(_ access: Rrvm_DeviceAccess) {
+                (offset, size, isWrite, value) = (access.offset, access.size, access.write, access.value)
+            }
+        }
+
+        /// A hart's access, `envelope` carrying it.
+        init(device: Int, access: Rrvm_DeviceAccess, envelope: Rrvm_Envelope, replyToHart: Int?) {
+            (self.device, self.envelope, self.replyToHart, self.access) = (device, envelope, replyToHart, Access(access))
+        }
+
+        /// Work that is not a hart's access.
+        init(device: Int, envelope: Rrvm_Envelope) {
+            (self.device, self.envelope, self.replyToHart, self.access) = (device, envelope, nil, nil)
+        }
     }
 
     /// A posted write whose answer the sequencer foretold (see `foretell`), until the device's own answer comes: what a
@@ -285,40 +309,43 @@ public final class Sequencer {
     public func executed(byHart index: Int) -> UInt64 { harts[index].executed }
 
     /// A message from a hart or a device.
-    public func receive(_ envelope: Rrvm_Envelope) {
+    public func receive(_ envelope: Rrvm_Envelope) { receive(envelope.body, from: envelope.from) }
+
+    /// A message's body from `sender` (its envelope's `from`): the node has read it already (each read copies it).
+    public func receive(_ body: Rrvm_Envelope.OneOf_Body?, from sender: UInt32) {
         guard !finished else { return }
-        switch envelope.body {
+        switch body {
         case .yield(let yield)?:
-            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
-                return fail("unexpected yield from \(Endpoint.describe(envelope.from))")
+            guard Endpoint.isHart(sender), runningHart == Endpoint.hartIndex(sender) else {
+                return fail("unexpected yield from \(Endpoint.describe(sender))")
             }
-            pendingYield = (Endpoint.hartIndex(envelope.from), yield)
+            pendingYield = (Endpoint.hartIndex(sender), yield)
             settle()
         case .paused(let paused)?:
-            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from), stopTarget != nil,
+            guard Endpoint.isHart(sender), runningHart == Endpoint.hartIndex(sender), stopTarget != nil,
                   pausedAt == nil else {
-                return fail("unexpected pause from \(Endpoint.describe(envelope.from))")
+                return fail("unexpected pause from \(Endpoint.describe(sender))")
             }
             stopTarget = nil
             pausedAt = paused.executed
             stopReported = false
             settle()
         case .mmioRequest(let request)?:
-            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
-                return fail("unexpected MMIO request from \(Endpoint.describe(envelope.from))")
+            guard Endpoint.isHart(sender), runningHart == Endpoint.hartIndex(sender) else {
+                return fail("unexpected MMIO request from \(Endpoint.describe(sender))")
             }
-            mmio(request, hart: Endpoint.hartIndex(envelope.from))
+            mmio(request, hart: Endpoint.hartIndex(sender))
         case .hartCheck(let check)?:
-            guard Endpoint.isHart(envelope.from), runningHart == Endpoint.hartIndex(envelope.from) else {
-                return fail("unexpected check from \(Endpoint.describe(envelope.from))")
+            guard Endpoint.isHart(sender), runningHart == Endpoint.hartIndex(sender) else {
+                return fail("unexpected check from \(Endpoint.describe(sender))")
             }
-            requests.append(.check(hart: Endpoint.hartIndex(envelope.from), check))
+            requests.append(.check(hart: Endpoint.hartIndex(sender), check))
             pump()
-        case .hostInput(let input)? where Endpoint.isDevice(envelope.from)
-                && Endpoint.deviceIndex(envelope.from) == netIndex && input.console.isEmpty:
+        case .hostInput(let input)? where Endpoint.isDevice(sender)
+                && Endpoint.deviceIndex(sender) == netIndex && input.console.isEmpty:
             receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
-            let device = Endpoint.isDevice(envelope.from) ? Endpoint.deviceIndex(envelope.from) : -1
+            let device = Endpoint.isDevice(sender) ? Endpoint.deviceIndex(sender) : -1
             if foretold.indices.contains(device) && !foretold[device].isEmpty {
                 // No other operation goes to a device before it has answered every foretold write.
                 foretoldAnswer(done, device: device)
@@ -329,10 +356,10 @@ public final class Sequencer {
                 // The answer to a write sent ahead: used when that write's turn comes.
                 answeredAhead[device, default: []].append(done)
             } else {
-                return fail("unexpected answer from \(Endpoint.describe(envelope.from, config: config))")
+                return fail("unexpected answer from \(Endpoint.describe(sender, config: config))")
             }
         default:
-            fail("unexpected \(envelope.kindName) from \(Endpoint.describe(envelope.from, config: config))")
+            fail("unexpected \(Rrvm_Envelope.with { $0.body = body }.kindName) from \(Endpoint.describe(sender, config: config))")
         }
     }
 
@@ -414,7 +441,7 @@ public final class Sequencer {
         envelope.from = Endpoint.hart(hart)
         envelope.to = Endpoint.device(device)
         envelope.body = .deviceAccess(access)
-        var work = DeviceWork(device: device, envelope: envelope, replyToHart: request.posted ? nil : hart)
+        var work = DeviceWork(device: device, access: access, envelope: envelope, replyToHart: request.posted ? nil : hart)
         work.answeredByHart = (request.answered && !request.write) || !request.output.isEmpty
         // Only reads it answered and output it kept leave the hart's declaration for the device as it got it.
         if !work.answeredByHart { heldDeclarations[hart][device] = nil }
@@ -515,7 +542,7 @@ public final class Sequencer {
         for index in requests.indices {
             guard case .work(var work) = requests[index], work.device == head.device, count < 64 else { break }
             if work.answeredByHart || work.sentAhead { count += 1; continue }
-            guard work.replyToHart == nil, case .deviceAccess(let access)? = work.envelope.body, access.write else { break }
+            guard work.replyToHart == nil, work.access?.isWrite == true else { break }
             work.sentAhead = true
             requests[index] = .work(work)
             sentAhead[head.device, default: 0] += 1
@@ -538,7 +565,7 @@ public final class Sequencer {
 
     /// What the device's declaration says a hart's waited read reads, if it declares that register.
     private func cachedRead(_ work: DeviceWork) -> UInt64? {
-        guard work.replyToHart != nil, case .deviceAccess(let access)? = work.envelope.body, !access.write else { return nil }
+        guard work.replyToHart != nil, let access = work.access, !access.isWrite else { return nil }
         return stableReads[work.device]?.readValue(offset: access.offset, size: access.size)
     }
 
@@ -551,14 +578,14 @@ public final class Sequencer {
     /// of this machine, on a device without DMA that wants no wake-up.
     /// Returns where the register is in the declaration (its entry, its index in that entry's array) and the
     /// register as if declared alone.
-    private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: Rrvm_StableRead)? {
+    private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: DeclaredRegister)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
               !changesRAM[work.device], deviceWake[work.device] == nil,
-              case .deviceAccess(let access)? = work.envelope.body, access.write,
+              let access = work.access, access.isWrite,
               let reads = stableReads[work.device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
-        let register = reads[entry].alone(index)
+        let register = reads[entry].declaredRegister(index)
         guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
               Int(register.lineHart) < harts.count else { return nil }
         return (entry, index, register)
@@ -569,12 +596,12 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: Rrvm_StableRead)) {
+    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: DeclaredRegister)) {
         let (entry, index, register) = place
         // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
         work.envelope.deviceAccess.foretold = true
         let envelope = work.envelope
-        let written = envelope.deviceAccess  // read once: each read of a body's message is a copy of it
+        let written = work.access!  // a write: foretoldRegister found it one
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
@@ -668,7 +695,7 @@ public final class Sequencer {
                 forward.from = Endpoint.device(work.device)
                 forward.to = Endpoint.device(plic)
                 forward.body = .sourceLevel(level)
-                consequences.append(DeviceWork(device: plic, envelope: forward, replyToHart: nil))
+                consequences.append(DeviceWork(device: plic, envelope: forward))
             }
         }
         if done.exit {
@@ -850,7 +877,7 @@ public final class Sequencer {
         envelope.from = Endpoint.sequencer
         envelope.to = Endpoint.device(device)
         envelope.body = body
-        requests.append(.work(DeviceWork(device: device, envelope: envelope, replyToHart: nil)))
+        requests.append(.work(DeviceWork(device: device, envelope: envelope)))
         pump()
     }
 

@@ -20,6 +20,21 @@ final class FrameDecoderTests: XCTestCase {
         }
     }
 
+    /// A lane decodes every frame into one array: each payload is whole whatever the one before left there (longer
+    /// or shorter), and a payload a receiver kept stays as it was.
+    func testFramesDecodedIntoOneArrayAreWholeAndKeptOnesUnchanged() throws {
+        let payloads: [[UInt8]] = [Array(0..<200), [9], [], [UInt8](repeating: 7, count: 5000), [1, 2, 3]]
+        var stream: [UInt8] = []
+        for payload in payloads { FrameCodec.append(payload, to: &stream) }
+        var decoder = FrameDecoder()
+        stream.withUnsafeBytes { decoder.feed($0) }
+        var frame: [UInt8] = [0xEE, 0xEE]
+        var kept: [[UInt8]] = []
+        while try decoder.next(into: &frame) { kept.append(frame) }
+        XCTAssertEqual(kept, payloads)
+        XCTAssertFalse(try decoder.next(into: &frame))
+    }
+
     func testOversizedLengthIsRefusedBeforeAllocating() {
         var decoder = FrameDecoder()
         ([0xF0, 0xFF, 0xFF, 0xFF] as [UInt8]).withUnsafeBytes { decoder.feed($0) }

@@ -10,12 +10,20 @@ import XCTest
 final class HotMessageCodecTests: XCTestCase {
     func testEncodesEveryHotMessageAsSwiftProtobufDoes() throws {
         var random = SplitMix64(seed: 0x401_C0DE)
-        for _ in 0..<3000 {
+        // A connection frames every message into one buffer: each frame is whole, whatever the one before left there,
+        // and a frame kept from before stays as it was.
+        var buffer: [UInt8] = []
+        var kept: (frame: [UInt8], expected: [UInt8]) = ([], [])
+        for round in 0..<3000 {
             let envelope = randomEnvelope(&random)
             let expected: [UInt8] = try envelope.serializedBytes()
             let encoded = try XCTUnwrap(HotMessageCodec.encode(envelope), "\(envelope)")
             XCTAssertEqual(encoded, expected, "\(envelope)")
             XCTAssertEqual(HotMessageCodec.framed(envelope), FrameCodec.encode(expected))
+            XCTAssertTrue(HotMessageCodec.frame(envelope, into: &buffer))
+            XCTAssertEqual(buffer, FrameCodec.encode(expected), "\(envelope)")
+            if round % 100 == 0 { kept = (buffer, FrameCodec.encode(expected)) }
+            XCTAssertEqual(kept.frame, kept.expected)
             XCTAssertEqual(HotMessageCodec.decode(expected), envelope, "\(envelope)")
         }
     }
