@@ -599,28 +599,32 @@ extension Decoder {
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
         let firstLength = first.op.length, length = firstLength + second.op.length
-        // The other operand of an add or xor (nil when the shifted value is not exactly one of its operands).
-        var other: UInt8? {
-            if second.rs1 == shifted && second.rs2 != shifted { return second.rs2 }
-            if second.rs2 == shifted && second.rs1 != shifted { return second.rs1 }
-            return nil
-        }
-        let op: Op, otherOperand: UInt8
+        let op: Op, rs2: UInt8
         if left && (second.op == .srli || second.op == .cSrli) && first.imm == 32 && second.imm == 32
             && second.rs1 == shifted {
             op = length == 4 ? .zextW4 : length == 6 ? .zextW6 : .zextW8
-            otherOperand = 0
-        } else if left && (second.op == .add || second.op == .cAdd), let other {
+            rs2 = 0
+        } else if left && (second.op == .add || second.op == .cAdd),
+                  let other = Self.otherOperand(of: second, besides: shifted) {
             op = length == 4 ? .shiftAdd4 : length == 6 ? .shiftAdd6 : .shiftAdd8
-            otherOperand = other
-        } else if right && (second.op == .xor || second.op == .cXor), let other {
+            rs2 = other
+        } else if right && (second.op == .xor || second.op == .cXor),
+                  let other = Self.otherOperand(of: second, besides: shifted) {
             op = length == 4 ? .shiftRightXor4 : length == 6 ? .shiftRightXor6 : .shiftRightXor8
-            otherOperand = other
+            rs2 = other
         } else {
             return nil
         }
-        return DecodedInstruction(op, rd: second.rd, rs1: first.rs1, rs2: otherOperand,
+        return DecodedInstruction(op, rd: second.rd, rs1: first.rs1, rs2: rs2,
                                   imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16)
+    }
+
+    /// The other operand of a two-register operation (`second`: an add, xor or or) after a shift into `shifted`, or
+    /// nil when the shifted value is not exactly one of its operands.
+    static func otherOperand(of second: DecodedInstruction, besides shifted: UInt8) -> UInt8? {
+        if second.rs1 == shifted && second.rs2 != shifted { return second.rs2 }
+        if second.rs2 == shifted && second.rs1 != shifted { return second.rs1 }
+        return nil
     }
 
     /// The first instructions and the branches that fuse (`Op.addiBeq`), in the order of the fused cases: the
@@ -757,14 +761,7 @@ extension Decoder {
             let shifted = first.rd
             // x0 as the shifted value reads 0, not the value written to the scratch slot.
             guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
-            let other: UInt8
-            if next.rs1 == shifted && next.rs2 != shifted {
-                other = next.rs2
-            } else if next.rs2 == shifted && next.rs1 != shifted {
-                other = next.rs1
-            } else {
-                return nil
-            }
+            guard let other = otherOperand(of: next, besides: shifted) else { return nil }
             let short = next.op == .cOr
             return DecodedInstruction(first.op == .slliw ? .slliwOr : .srliwOr, rd: next.rd, rs1: first.rs1, rs2: other,
                                       imm: first.imm & 0x1f | (short ? 6 : 8) << 8 | Int32(shifted) << 16)
