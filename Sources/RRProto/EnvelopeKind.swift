@@ -48,23 +48,11 @@ extension Rrvm_StableRead {
         if index == 0 { value = newValue } else { moreValues[index - 1] = newValue }
     }
 
-    /// Register `index` of this entry as a plain record (what `alone` gives, without building an entry).
+    /// Register `index` of this entry as a plain record (its value, mask and line).
     public func declaredRegister(_ index: Int) -> DeclaredRegister {
         DeclaredRegister(value: registerValue(index), setByWriteMask: setByWriteMask,
                          lineHart: lineMipBit != 0 ? lineHart &+ UInt32(index) : lineHart, lineMipBit: lineMipBit,
                          lineIsTimerCompare: lineIsTimerCompare)
-    }
-
-    /// Register `index` of this entry as an entry of its own.
-    public func alone(_ index: Int) -> Rrvm_StableRead {
-        guard !moreValues.isEmpty else { return self }
-        var read = self
-        read.offset = offset &+ UInt64(index) &* stride
-        read.value = registerValue(index)
-        read.moreValues = []
-        read.stride = 0
-        if lineMipBit != 0 { read.lineHart = lineHart &+ UInt32(index) }
-        return read
     }
 }
 
@@ -92,15 +80,14 @@ extension Array where Element == Rrvm_StableRead {
         !isEmpty && allSatisfy { $0.keptByWritesTo.contains(offset) }
     }
 
-    /// The declared read of `size` bytes at `offset`, if the device declared that one stable: its entry, as if it
-    /// declared that register alone (its offset and value).
-    public func read(offset: UInt64, size: UInt32) -> Rrvm_StableRead? {
+    /// The declared register a read of `size` bytes at `offset` reads, if the device declared that one stable.
+    public func declaredRegister(offset: UInt64, size: UInt32) -> DeclaredRegister? {
         guard let (entry, index) = register(offset: offset, size: size) else { return nil }
-        return self[entry].alone(index)
+        return self[entry].declaredRegister(index)
     }
 
-    /// The value a read of `size` bytes at `offset` reads, if the device declared that one stable (`read`'s value,
-    /// without building the entry: the harts and the sequencer ask on every read they answer).
+    /// The value a read of `size` bytes at `offset` reads, if the device declared that one stable (`declaredRegister`'s
+    /// value alone: the harts and the sequencer ask on every read they answer).
     public func readValue(offset: UInt64, size: UInt32) -> UInt64? {
         guard let (entry, index) = register(offset: offset, size: size) else { return nil }
         return self[entry].registerValue(index)

@@ -771,7 +771,7 @@ public final class Sequencer {
                 + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as one that keeps its declaration, but "
                 + "the device's answer declares something else (a device model bug)"
         }
-        let declared = done.stableReads.read(offset: access.offset, size: access.size)
+        let declared = done.stableReads.declaredRegister(offset: access.offset, size: access.size)
         if let declared, declared.setByWriteMask != 0, declared.value == access.value & declared.setByWriteMask { return nil }
         return "\(Endpoint.describe(work.envelope.from)) posted a write of \(access.value) to offset \(access.offset) of "
             + "\(Endpoint.describe(Endpoint.device(work.device), config: config)) as setting a declared register, but the "

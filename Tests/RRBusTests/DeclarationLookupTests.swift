@@ -1,7 +1,7 @@
 import RRProto
 import XCTest
 
-/// Looking a read up in a device's declaration (`Array<Rrvm_StableRead>.read` and `readValue`), as the harts and the
+/// Looking a read up in a device's declaration (`Array<Rrvm_StableRead>.declaredRegister` and `readValue`), as the harts and the
 /// sequencer do for every read they answer.
 final class DeclarationLookupTests: XCTestCase {
     func testReadValueIsTheDeclaredReadsValue() {
@@ -13,7 +13,7 @@ final class DeclarationLookupTests: XCTestCase {
         for offset in [UInt64(0x10), 0x11, 0x3ff8, 0x4000, 0x4004, 0x4008, 0x4010, 0x4018, 0x4020] {
             for size: UInt32 in [1, 4, 8] {
                 let value = declaration.readValue(offset: offset, size: size)
-                XCTAssertEqual(value, declaration.read(offset: offset, size: size)?.value, "offset \(offset), size \(size)")
+                XCTAssertEqual(value, declaration.declaredRegister(offset: offset, size: size)?.value, "offset \(offset), size \(size)")
                 let declared = (offset == 0x10 && size == 1) || (offset >= 0x4000 && size == 8)
                 XCTAssertEqual(value, declared ? expected[offset] : nil, "offset \(offset), size \(size)")
             }
