@@ -86,15 +86,8 @@ public final class SharedLane {
         let bellName = Array(bell.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last ?? [])
         precondition(directory(of: bell.path) == directory(of: path) && (1...maximumBellNameLength).contains(bellName.count),
                      "the sequencer's doorbell must be beside its lanes")
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BusError.io("cannot create shared lane \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         let size = fileSize(capacity: capacity)
-        guard ftruncate(fd, off_t(size)) == 0, let base = map(fd, size) else {
-            let reason = String(cString: strerror(errno))
-            unlink(path)
-            throw BusError.io("cannot size shared lane \(path): \(reason)")
-        }
+        let base = try createMapped(path: path, size: size, what: "shared lane")
         let header = base.assumingMemoryBound(to: UInt64.self)
         header[1] = formatVersion
         header[2] = UInt64(capacity)
@@ -146,6 +139,20 @@ public final class SharedLane {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// Creates the file `path` (it must not exist: nothing is followed or reused), `size` bytes of zeros, and maps
+    /// it shared; `what` names it in errors. A file it cannot size or map is removed.
+    static func createMapped(path: String, size: Int, what: String) throws -> UnsafeMutableRawPointer {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BusError.io("cannot create \(what) \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(size)) == 0, let base = map(fd, size) else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw BusError.io("cannot size \(what) \(path): \(reason)")
+        }
+        return base
+    }
+
     static func map(_ fd: Int32, _ size: Int) -> UnsafeMutableRawPointer? {
         let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         return pointer == MAP_FAILED ? nil : pointer
@@ -179,14 +186,7 @@ public final class SequencerBell {
 
     /// Creates the sequencer's doorbell file; it is removed when released.
     public static func create(path: String) throws -> SequencerBell {
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BusError.io("cannot create the sequencer's doorbell \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard ftruncate(fd, off_t(size)) == 0, let base = SharedLane.map(fd, size) else {
-            let reason = String(cString: strerror(errno))
-            unlink(path)
-            throw BusError.io("cannot size the sequencer's doorbell \(path): \(reason)")
-        }
+        let base = try SharedLane.createMapped(path: path, size: size, what: "the sequencer's doorbell")
         let header = base.assumingMemoryBound(to: UInt64.self)
         header[1] = SharedLane.formatVersion
         header[0] = magic
