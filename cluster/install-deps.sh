@@ -16,6 +16,9 @@ packages=(
 if [ "${RRVM_WITH_KERNEL:-0}" = 1 ]; then
   packages+=(linux-source-6.1 make gcc flex bison bc xz-utils)
 fi
+if [ "${RRVM_WITH_REFERENCE:-0}" = 1 ]; then
+  packages+=(qemu-system-misc)                          # the tests' reference (device tree, OpenSBI); rrvm never runs it
+fi
 
 missing=()
 for p in "${packages[@]}"; do

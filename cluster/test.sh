@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RRVM_WITH_KERNEL=1 "$root/cluster/install-deps.sh"
+RRVM_WITH_KERNEL=1 RRVM_WITH_REFERENCE=1 "$root/cluster/install-deps.sh"
 echo "== release build" >&2
 cluster/build-release.sh
 echo "== guest programs" >&2
