@@ -40,10 +40,17 @@ enum CodePage {
 struct CodePageArena {
     /// Bytes per decoded page, whole cache lines.
     static let stride = (CodePage.capacity * MemoryLayout<DecodedInstruction>.stride + 63) & ~63
+    /// How much of the mapping the host backs in one go (`populate`): about a dozen decoded pages.
+    static let populateChunk = 256 << 10
     let base: UnsafeMutableRawPointer
     let bytes: Int
     private let mapped: Bool
     private var used = 0
+    /// Pages handed out since the mapping was made: those after them were never written.
+    private var everUsed = 0
+    /// Bytes from `base` on that the host backs already (`populate`), and whether it can (Linux 5.14 on).
+    private var populated = 0
+    private var populating: Bool
 
     init() {
         bytes = CodePage.allocationLimit * CodePageArena.stride
@@ -56,17 +63,41 @@ struct CodePageArena {
             base = .allocate(byteCount: bytes, alignment: 64)
             mapped = false
         }
+        populating = mapped
     }
 
     /// The next unused page, its slots undecoded but for the two sentinels after them (its snapshot
-    /// uninitialised); nil when all are in use.
+    /// uninitialised); nil when all are in use. A page never handed out is not written but for its sentinels: the
+    /// host backed it with zeros (`populate`), and a zero slot is undecoded.
     mutating func allocate() -> UnsafeMutablePointer<DecodedInstruction>? {
         guard used < CodePage.allocationLimit else { return nil }
         defer { used += 1 }
         let page = (base + used * CodePageArena.stride).bindMemory(to: DecodedInstruction.self,
                                                                     capacity: CodePage.capacity)
-        CodePage.resetSlots(page)
+        if used >= everUsed && populate(through: (used + 1) * CodePageArena.stride) {
+            everUsed = used + 1
+            page[2048] = DecodedInstruction(.pageCross)
+            page[2049] = DecodedInstruction(.pageCross)
+        } else {
+            CodePage.resetSlots(page)
+        }
         return page
+    }
+
+    /// Has the host back the mapping's first `end` bytes, zero-filled and writable, a chunk at a time: one call
+    /// instead of a page fault for each 4 KiB as decoding first writes it (or two: a read maps the zero page first),
+    /// about five per decoded page, 2,400 of a 1-hart Linux boot's 7,200 faults. False when the host cannot.
+    private mutating func populate(through end: Int) -> Bool {
+        guard populating else { return false }
+        if end <= populated { return true }
+        let next = min(bytes, (end + CodePageArena.populateChunk - 1) / CodePageArena.populateChunk
+                       * CodePageArena.populateChunk)
+        guard madvise(base + populated, next - populated, MADV_POPULATE_WRITE) == 0 else {
+            populating = false
+            return false
+        }
+        populated = next
+        return true
     }
 
     /// Every page is free again (their contents are stale: `allocate` resets a page handed out before).

@@ -185,10 +185,13 @@ struct AtomicForm {
     static let loadReserved: Int32 = 0x02, storeConditional: Int32 = 0x03, doubleword: Int32 = 0x20
 
     @inline(__always) var funct5: Int32 { imm & 0x1f }
+    @inline(__always) var isDoubleword: Bool { imm & AtomicForm.doubleword != 0 }
+    @inline(__always) var isLoadReserved: Bool { funct5 == AtomicForm.loadReserved }
+    @inline(__always) var isStoreConditional: Bool { funct5 == AtomicForm.storeConditional }
     /// The access width.
-    @inline(__always) var width: UInt64 { imm & AtomicForm.doubleword != 0 ? 8 : 4 }
+    @inline(__always) var width: UInt64 { isDoubleword ? 8 : 4 }
     /// LR reads through the load permissions; SC and the AMOs need store permission.
-    @inline(__always) var access: AccessKind { funct5 == AtomicForm.loadReserved ? .load : .store }
+    @inline(__always) var access: AccessKind { isLoadReserved ? .load : .store }
 }
 
 /// One slot of a decoded page (8 bytes). Register fields index the hart's register file: x1-x31 at

@@ -1506,7 +1506,7 @@ extension Hart {
                 continue
 
             case .atomic:
-                guard atomicThroughTLB(e.pointer) else { break }
+                guard atomicThroughTLB(e.pointer, x, dataTLB) else { break }
                 dataTLB = loadTLB
                 pc &+= 4
                 left &-= 1
@@ -2032,17 +2032,6 @@ extension Hart {
 
     // MARK: Memory access fast paths
 
-    /// The host address for `size` bytes at `address` when the TLB maps them (within one page).
-    @inline(__always)
-    func hostAddress(_ table: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64)
-        -> UnsafeMutableRawPointer? {
-        let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
-        guard _fastPath(entry.tag == (address &+ (size &- 1)) & ~0xfff) else { return nil }
-        // A TLB entry never maps to host address 0.
-        return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
-            .unsafelyUnwrapped
-    }
-
     /// Whether the data TLB entry `entry` maps an access of `size` bytes at `address`: one comparison, true
     /// only for an aligned access (misaligned ones take the slow path, which performs them) to a page whose
     /// entry has no marker bit. A page is kept on the slow path for loads and stores by not refilling its entry
@@ -2273,16 +2262,29 @@ extension Hart {
         return UInt64(bitPattern: Int64(sa % sb))
     }
 
-    /// LR, SC or an AMO when the TLB maps its (aligned) address; false sends it out of line. Not inlined: the
-    /// loop stays small.
+    /// LR, SC or an AMO when the data TLB maps its (aligned) address; false sends it out of line. `x` is the
+    /// register file and `dataTLB` the loop's load entries (the store entries follow them), both in the loop's
+    /// registers already. Each width is its own straight path, LR first (a spinning `lr.w; bnez` makes half a
+    /// lock wait's instructions LRs). Not inlined: the loop stays small.
     @inline(never)
-    func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
+    func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
+                          _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
         let form = AtomicForm(imm: e.pointee.imm)
-        let size = form.width
-        let address = regs[Int(e.pointee.rs1)]
-        guard address & (size &- 1) == 0,
-              let p = hostAddress(form.access == .load ? loadTLB : storeTLB, address, size) else { return false }
-        executeAtomic(form, rd: Int(e.pointee.rd), rs2: Int(e.pointee.rs2), at: p)
+        return form.isDoubleword ? atomicThroughTLB(e.pointee, form, x, dataTLB, size: 8)
+            : atomicThroughTLB(e.pointee, form, x, dataTLB, size: 4)
+    }
+
+    @inline(__always)
+    private func atomicThroughTLB(_ e: DecodedInstruction, _ form: AtomicForm, _ x: UnsafeMutablePointer<UInt64>,
+                                  _ dataTLB: UnsafeMutablePointer<TLBEntry>, size: UInt64) -> Bool {
+        let address = x[Int(e.rs1)]
+        // LR reads through the load entries; SC and the AMOs need the store ones. A hit is aligned (`dataHit`).
+        let table = form.isLoadReserved ? dataTLB : dataTLB + TLBLayout.entries
+        let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
+        guard _fastPath(dataHit(entry, address, size)) else { return false }
+        // A TLB entry never maps to host address 0.
+        let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
+        executeAtomic(form, rd: Int(e.rd), rs2: Int(e.rs2), at: p, x, size: size)
         return true
     }
 
@@ -2309,30 +2311,46 @@ extension Hart {
 
     /// LR, SC or an AMO at its host address `p` (aligned, in RAM, permission checked): the one definition
     /// behind the loop's TLB path and the out-of-line path.
-    @inline(__always)
     func executeAtomic(_ form: AtomicForm, rd: Int, rs2: Int, at p: UnsafeMutableRawPointer) {
-        let x = regs
-        let word = form.width == 4
+        if form.isDoubleword {
+            executeAtomic(form, rd: rd, rs2: rs2, at: p, regs, size: 8)
+        } else {
+            executeAtomic(form, rd: rd, rs2: rs2, at: p, regs, size: 4)
+        }
+    }
+
+    /// `executeAtomic` for one width (`size` 4 or 8, a constant where it is inlined).
+    @inline(__always)
+    private func executeAtomic(_ form: AtomicForm, rd: Int, rs2: Int, at p: UnsafeMutableRawPointer,
+                               _ x: UnsafeMutablePointer<UInt64>, size: UInt64) {
+        let word = size == 4
         let old = word ? signExtend32(UInt64(p.load(as: UInt32.self))) : p.load(as: UInt64.self)
-        switch form.funct5 {
-        case AtomicForm.loadReserved:
-            reservation = UInt64(UInt(bitPattern: p))
+        let here = UInt64(UInt(bitPattern: p))
+        if form.isLoadReserved {
+            reservation = here
             x[rd] = old
-        case AtomicForm.storeConditional:
-            if reservation == UInt64(UInt(bitPattern: p)) {
-                writeLittleEndian(p, size: form.width, value: x[rs2])
-                x[rd] = 0
-            } else {
-                x[rd] = 1
-            }
+            return
+        }
+        let new: UInt64
+        if form.isStoreConditional {
+            let reserved = reservation == here
+            new = x[rs2]  // before rd is written: it may be rs2
             reservation = .max
-        default:
-            writeLittleEndian(p, size: form.width, value: atomicOperation(form.funct5, old, x[rs2], word: word))
+            x[rd] = reserved ? 0 : 1
+            guard reserved else { return }
+        } else {
+            new = atomicOperation(form.funct5, old, x[rs2], word: word)
             x[rd] = old
+        }
+        if word {
+            p.storeBytes(of: UInt32(truncatingIfNeeded: new), as: UInt32.self)
+        } else {
+            p.storeBytes(of: new, as: UInt64.self)
         }
     }
 
     /// AMO arithmetic; `word` operands are sign-extended 32-bit values.
+    @inline(__always)
     func atomicOperation(_ funct5: Int32, _ old: UInt64, _ operand: UInt64, word: Bool) -> UInt64 {
         let b = word ? signExtend32(operand) : operand
         switch funct5 {

@@ -1,5 +1,5 @@
 /// An active PMP entry: the bytes it matches and its configuration byte.
-struct PMPRule {
+struct PMPRule: Equatable {
     var lo: UInt64
     var hi: UInt64
     var config: UInt8
@@ -27,13 +27,18 @@ extension Hart {
         }
     }
 
-    /// Recomputes the matching rules after a PMP register changed.
+    /// Recomputes the matching rules after a PMP register was written, and drops the TLBs (filled under the old
+    /// rules) when they changed. Firmware writes many that change none: an entry's address while the entry is
+    /// off, entries cleared that were off (OpenSBI, on each hart: 160 writes of a 4-hart Linux boot).
     func pmpChanged() {
-        pmpActive = pmpConfig.contains { $0 & 0x18 != 0 }
-        pmpRules = (0..<16).compactMap { index in
+        let active = pmpConfig.contains { $0 & 0x18 != 0 }
+        let rules: [PMPRule] = (0..<16).compactMap { index in
             guard let (lo, hi) = pmpRange(index), lo < hi else { return nil }
             return PMPRule(lo: lo, hi: hi, config: pmpConfig[index])
         }
+        guard active != pmpActive || rules != pmpRules else { return }
+        pmpActive = active
+        pmpRules = rules
         flushAllTLBs()
     }
 

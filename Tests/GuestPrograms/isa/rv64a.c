@@ -5,7 +5,7 @@
  * - every AMO in .W and .D form (SWAP, ADD, XOR, AND, OR, MIN, MAX, MINU, MAXU): the old value in rd
  *   (sign-extended for .W), the new value in memory, .W touching only its word and using only the low
  *   32 bits of rs2 (signed for MIN/MAX, unsigned for MINU/MAXU), wrap-around of AMOADD;
- * - the .aq, .rl and .aqrl forms, rd = x0, rd = rs2;
+ * - the .aq, .rl and .aqrl forms, rd = x0, rd = rs2 (AMO and SC);
  * - LR and AMO on an unmapped address raise a load / store-AMO access fault.
  * Misaligned LR/SC/AMO are checked by the misaligned program, contention by smp-contend. */
 #include "isa.h"
@@ -51,6 +51,17 @@ static void lr_sc(void) {
   CHECK_EQ(LR("lr.w.aqrl", w), 0x99, "lr.w.aqrl reads");
   CHECK_EQ(SC("sc.w.aqrl", w, 0x98), 0, "sc.w.aqrl succeeds");
   CHECK_EQ(w[0], 0x98, "sc.w.aqrl stored");
+
+  u64 both = 0x55;
+  LR("lr.d", d);
+  asm volatile("sc.d %0, %0, (%1)" : "+r"(both) : "r"(d) : "memory");
+  CHECK_EQ(both, 0, "sc.d rd == rs2 succeeds");
+  CHECK_EQ(*d, 0x55, "sc.d rd == rs2 stores the old rs2");
+  both = 0x66;
+  LR("lr.w", w);
+  asm volatile("sc.w %0, %0, (%1)" : "+r"(both) : "r"(w) : "memory");
+  CHECK_EQ(both, 0, "sc.w rd == rs2 succeeds");
+  CHECK_EQ(w[0], 0x66, "sc.w rd == rs2 stores the old rs2");
 
   *d = 0;
   for (int i = 0; i < 100; i++) {
