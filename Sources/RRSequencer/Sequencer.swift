@@ -480,7 +480,7 @@ public final class Sequencer {
             toDevice.from = Endpoint.hart(hart)
             toDevice.to = Endpoint.device(device)
             toDevice.body = .deviceAccess(access)
-            foretell(device: device, access: DeviceWork.Access(access), envelope: &toDevice, register: register)
+            foretell(device: device, access: DeviceWork.Access(access), envelope: toDevice, register: register)
             toDevice.body = nil
             return settle()
         }
@@ -554,8 +554,9 @@ public final class Sequencer {
                 continue
             }
             if let foretellable {
-                // `next` holds the only reference to its envelope's storage now (taken from its queue): marked in place.
-                foretell(device: next.device, access: next.access!, envelope: &next.envelope, register: foretellable)
+                // Marked in place: taken from its queue, `next` holds the only reference to its envelope's storage.
+                next.envelope.deviceAccess.foretold = true
+                foretell(device: next.device, access: next.access!, envelope: next.envelope, register: foretellable)
                 continue
             }
             inFlight = next
@@ -650,11 +651,10 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    /// `envelope` carries the write (`access`) to `device`; it is marked foretold in place.
-    private func foretell(device: Int, access written: DeviceWork.Access, envelope: inout Rrvm_Envelope,
+    /// `envelope` carries the write (`access`) to `device`, marked foretold (DeviceAccess.foretold).
+    private func foretell(device: Int, access written: DeviceWork.Access, envelope: Rrvm_Envelope,
                           register place: (entry: Int, index: Int, register: DeclaredRegister)) {
         let (entry, index, register) = place
-        if !envelope.deviceAccess.foretold { envelope.deviceAccess.foretold = true }
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
