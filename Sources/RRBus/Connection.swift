@@ -132,6 +132,10 @@ public final class Connection {
         guard let lane, !closed else { return false }
         var delivered = false
         if !beforeSleeping { lane.incoming.consumerIsAwake() }
+        // Nothing arrived and nothing waits to leave, as for most lanes at most looks (the sequencer looks at all its
+        // lanes, a dozen, a few times a slice): the look costs two loads, and before a sleep the request for a doorbell.
+        if laneBacklog.isEmpty && laneDecoder.isDrained && !lane.incoming.holdsUnread
+            && (!beforeSleeping || lane.incoming.consumerWillSleep()) { return false }
         // The frames are decoded into one array, taken out meanwhile (a handler that comes back here gets a fresh one).
         var frame = laneFrame
         laneFrame = []

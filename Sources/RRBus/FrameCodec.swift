@@ -55,6 +55,9 @@ public struct FrameDecoder {
         self.maximumFrameSize = maximumFrameSize
     }
 
+    /// Whether every byte fed has been taken as frames (no frame, nor part of one, is held).
+    public var isDrained: Bool { start == buffer.count }
+
     /// Adds bytes read from the stream.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         if start > 0 && start == buffer.count {

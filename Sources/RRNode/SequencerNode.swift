@@ -59,7 +59,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var journal: EventJournal?
     private var recordJournal: RecordJournal?
     private var consoleCapture: ConsoleCapture.Writer?
-    fileprivate var connections: [UInt32: Connection] = [:]
+    fileprivate var connections: PeerTable
     private var pids: [UInt32: Int32] = [:]
     private var control: Connection?
     private var consoleBacklog: [UInt8] = []
@@ -101,6 +101,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         self.options = options
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
+        connections = PeerTable(harts: Int(config.harts), devices: config.devices.count)
         credentials = try runDirectory.credentials()
         if let replayPath = options.replayPath {
             config.replay = true
@@ -594,4 +595,37 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.loop.stop()
         }
     }
+}
+
+/// The admitted harts' and devices' connections by endpoint, in an array (harts, then devices): looked up for every
+/// message the sequencer sends, where a dictionary hashed the endpoint each time.
+struct PeerTable {
+    private var slots: [Connection?]
+    private let hartCount: Int
+
+    init(harts: Int, devices: Int) {
+        slots = Array(repeating: nil, count: harts + devices)
+        hartCount = harts
+    }
+
+    private func slot(_ endpoint: UInt32) -> Int? {
+        if Endpoint.isHart(endpoint) {
+            let hart = Endpoint.hartIndex(endpoint)
+            return hart < hartCount ? hart : nil
+        }
+        guard Endpoint.isDevice(endpoint) else { return nil }
+        let slot = hartCount + Endpoint.deviceIndex(endpoint)
+        return slot < slots.count ? slot : nil
+    }
+
+    subscript(endpoint: UInt32) -> Connection? {
+        get { slot(endpoint).flatMap { slots[$0] } }
+        set {
+            guard let slot = slot(endpoint) else { return }
+            slots[slot] = newValue
+        }
+    }
+
+    var count: Int { slots.lazy.filter { $0 != nil }.count }
+    var values: [Connection] { slots.compactMap { $0 } }
 }

@@ -140,6 +140,28 @@ public final class Sequencer {
         var value: UInt64
         var change: Change
 
+        /// Whether `done` is the answer foretold, its state hash aside: `answer == done` (state hash set), without
+        /// building `answer` (its arrays cost allocations on every foretold write).
+        func isAnswered(by done: Rrvm_DeviceDone) -> Bool {
+            var rest = done
+            rest.stateHash = 0
+            rest.hartLines = []
+            rest.timerCompares = []
+            guard rest == Rrvm_DeviceDone() else { return false }
+            switch change {
+            case .none:
+                return done.hartLines.isEmpty && done.timerCompares.isEmpty
+            case .timerCompare(let hart, let mtimecmp):
+                guard done.hartLines.isEmpty, done.timerCompares.count == 1 else { return false }
+                let compare = done.timerCompares[0]
+                return compare.hart == hart && compare.mtimecmp == mtimecmp && compare.unknownFields.data.isEmpty
+            case .line(let hart, let mipBit, let level):
+                guard done.timerCompares.isEmpty, done.hartLines.count == 1 else { return false }
+                let line = done.hartLines[0]
+                return line.hart == hart && line.mipBit == mipBit && line.level == level && line.unknownFields.data.isEmpty
+            }
+        }
+
         /// The answer foretold (its state hash left at 0).
         var answer: Rrvm_DeviceDone {
             var answer = Rrvm_DeviceDone()
@@ -188,8 +210,8 @@ public final class Sequencer {
     private var requests = FIFO<Queued>()
     /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
     /// before their turn (see `sendAhead`).
-    private var sentAhead: [Int: Int] = [:]
-    private var answeredAhead: [Int: [Rrvm_DeviceDone]] = [:]
+    private var sentAhead: [Int]
+    private var answeredAhead: [[Rrvm_DeviceDone]]
     /// Per device (by index), the writes sent to it whose answers were foretold and that it has not answered yet, oldest
     /// first (see `foretell`), and whether the sequencer waits for all of them before it goes on.
     private var foretold: [FIFO<ForetoldWrite>]
@@ -197,14 +219,16 @@ public final class Sequencer {
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
-    private var stableReads: [Int: [Rrvm_StableRead]] = [:]
+    /// (These per-device tables are arrays indexed by device, not dictionaries: each is looked at per message.)
+    private var stableReads: [[Rrvm_StableRead]?]
     /// Per device, a number that changes whenever its declaration does; per hart and device, the number of the
     /// declaration the hart holds (nil: not known, e.g. the hart accessed the device since it got it). A Run carries
     /// only the declarations its hart does not hold already: each entry costs about a microsecond to encode and
     /// decode, and most slices change none.
     private var declarationVersions: [UInt64]
     private var heldDeclarations: [[UInt64?]]
-    private var deviceWake: [Int: UInt64] = [:]
+    /// Per device, the mtime at which it asked to be woken (DeviceDone.wake_at), if it did.
+    private var deviceWake: [UInt64?]
     private var hostInput: [UInt8] = []
     /// Frames the network card's backend received, waiting for a boundary (each is one input).
     private var hostFrames: [Data] = []
@@ -247,6 +271,10 @@ public final class Sequencer {
         declarationVersions = Array(repeating: 0, count: config.devices.count)
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         foretold = Array(repeating: FIFO(), count: config.devices.count)
+        sentAhead = Array(repeating: 0, count: config.devices.count)
+        answeredAhead = Array(repeating: [], count: config.devices.count)
+        stableReads = Array(repeating: nil, count: config.devices.count)
+        deviceWake = Array(repeating: nil, count: config.devices.count)
         plicIndex = config.devices.firstIndex { $0.kind == .plic }
         windows = config.devices.map { ($0.base, $0.size) }
         changesRAM = config.devices.map(\.dma)
@@ -298,8 +326,9 @@ public final class Sequencer {
     }
     /// The running hart has sent an MMIO request in this slice.
     private var sliceAccessedDevices = false
-    /// See `sendToHart`.
+    /// See `sendToHart`; and the envelope the foretold writes that need no queue go out in (see `mmio`).
     private var toHart = Rrvm_Envelope()
+    private var toDevice = Rrvm_Envelope()
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
@@ -346,15 +375,18 @@ public final class Sequencer {
             receiveHostFrame(input.frame)
         case .deviceDone(let done)?:
             let device = Endpoint.isDevice(sender) ? Endpoint.deviceIndex(sender) : -1
-            if foretold.indices.contains(device) && !foretold[device].isEmpty {
+            guard foretold.indices.contains(device) else {
+                return fail("unexpected answer from \(Endpoint.describe(sender, config: config))")
+            }
+            if !foretold[device].isEmpty {
                 // No other operation goes to a device before it has answered every foretold write.
                 foretoldAnswer(done, device: device)
-            } else if let work = inFlight, work.device == device, answeredAhead[device, default: []].isEmpty {
+            } else if let work = inFlight, work.device == device, answeredAhead[device].isEmpty {
                 inFlight = nil
                 deviceDone(done, work: work)
-            } else if sentAhead[device, default: 0] > answeredAhead[device, default: []].count {
+            } else if sentAhead[device] > answeredAhead[device].count {
                 // The answer to a write sent ahead: used when that write's turn comes.
-                answeredAhead[device, default: []].append(done)
+                answeredAhead[device].append(done)
             } else {
                 return fail("unexpected answer from \(Endpoint.describe(sender, config: config))")
             }
@@ -436,6 +468,22 @@ public final class Sequencer {
             access.output = request.output
             access.outputOffset = request.outputAddress &- windows[device].base
         }
+        let isQueueIdle = inFlight == nil && consequences.isEmpty && requests.isEmpty && heldReply == nil && !awaitingForetold
+        if isQueueIdle && request.posted && !request.answered && request.output.isEmpty,
+           let register = foretoldRegister(device: device, access: DeviceWork.Access(access)) {
+            // A foretold write with nothing queued before it (most of them: a hart's IPIs and timer programming) is
+            // foretold here, as `pump` would do at once, in the one envelope such writes go out in: no queue entry, no
+            // envelope storage allocated per write.
+            heldDeclarations[hart][device] = nil
+            access.foretold = true
+            toDevice.g = accessG
+            toDevice.from = Endpoint.hart(hart)
+            toDevice.to = Endpoint.device(device)
+            toDevice.body = .deviceAccess(access)
+            foretell(device: device, access: DeviceWork.Access(access), envelope: toDevice, register: register)
+            toDevice.body = nil
+            return settle()
+        }
         var envelope = Rrvm_Envelope()
         envelope.g = accessG
         envelope.from = Endpoint.hart(hart)
@@ -506,7 +554,9 @@ public final class Sequencer {
                 continue
             }
             if let foretellable {
-                foretell(&next, register: foretellable)
+                // Marked in place: taken from its queue, `next` holds the only reference to its envelope's storage.
+                next.envelope.deviceAccess.foretold = true
+                foretell(device: next.device, access: next.access!, envelope: next.envelope, register: foretellable)
                 continue
             }
             inFlight = next
@@ -514,9 +564,9 @@ public final class Sequencer {
             stampAndNote(next.envelope)
             if finished { return }
             if next.sentAhead {
-                sentAhead[next.device, default: 0] -= 1
-                if let done = answeredAhead[next.device]?.first {
-                    answeredAhead[next.device]?.removeFirst()
+                sentAhead[next.device] -= 1
+                if let done = answeredAhead[next.device].first {
+                    answeredAhead[next.device].removeFirst()
                     inFlight = nil
                     deviceDone(done, work: next)
                     return
@@ -545,7 +595,7 @@ public final class Sequencer {
             guard work.replyToHart == nil, work.access?.isWrite == true else { break }
             work.sentAhead = true
             requests[index] = .work(work)
-            sentAhead[head.device, default: 0] += 1
+            sentAhead[head.device] += 1
             statistics.sentAhead += 1
             count += 1
             transport.send(work.envelope)
@@ -580,9 +630,14 @@ public final class Sequencer {
     /// register as if declared alone.
     private func foretoldRegister(_ work: DeviceWork) -> (entry: Int, index: Int, register: DeclaredRegister)? {
         guard work.replyToHart == nil, !work.answeredByHart, !work.sentAhead, Endpoint.isHart(work.envelope.from),
-              !changesRAM[work.device], deviceWake[work.device] == nil,
-              let access = work.access, access.isWrite,
-              let reads = stableReads[work.device],
+              let access = work.access else { return nil }
+        return foretoldRegister(device: work.device, access: access)
+    }
+
+    /// As `foretoldRegister(_:)` for `access`, a write a hart posted to `device` (answered by nobody yet, not sent).
+    private func foretoldRegister(device: Int, access: DeviceWork.Access) -> (entry: Int, index: Int, register: DeclaredRegister)? {
+        guard access.isWrite, !changesRAM[device], deviceWake[device] == nil,
+              let reads = stableReads[device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
         let register = reads[entry].declaredRegister(index)
@@ -596,12 +651,10 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    private func foretell(_ work: inout DeviceWork, register place: (entry: Int, index: Int, register: DeclaredRegister)) {
+    /// `envelope` carries the write (`access`) to `device`, marked foretold (DeviceAccess.foretold).
+    private func foretell(device: Int, access written: DeviceWork.Access, envelope: Rrvm_Envelope,
+                          register place: (entry: Int, index: Int, register: DeclaredRegister)) {
         let (entry, index, register) = place
-        // Marked in place: taken from its queue, the work holds the only reference to its envelope's storage.
-        work.envelope.deviceAccess.foretold = true
-        let envelope = work.envelope
-        let written = work.access!  // a write: foretoldRegister found it one
         statistics.deviceOperations += 1
         statistics.foretold += 1
         stampAndNote(envelope)
@@ -609,9 +662,9 @@ public final class Sequencer {
         transport.sendWithoutWaking(envelope)
         let hart = Int(register.lineHart)
         let value = written.value & register.setByWriteMask
-        stableReads[work.device]![entry].setRegisterValue(value, at: index)
+        stableReads[device]![entry].setRegisterValue(value, at: index)
         // The harts that hold the declaration from before get this one with their next Run (the writer has it).
-        if value != register.value { declarationVersions[work.device] &+= 1 }
+        if value != register.value { declarationVersions[device] &+= 1 }
         var change = ForetoldWrite.Change.none
         if register.lineIsTimerCompare {
             harts[hart].mtimecmp = value
@@ -622,11 +675,11 @@ public final class Sequencer {
             change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[work.device].append(ForetoldWrite(from: envelope.from, offset: written.offset, value: written.value,
-                                                   change: change))
+        foretold[device].append(ForetoldWrite(from: envelope.from, offset: written.offset, value: written.value,
+                                              change: change))
         // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
         // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
-        if foretold[work.device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(work.device)) }
+        if foretold[device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(device)) }
     }
 
     /// Every this many writes a device owes the answer to, it is woken (see `foretell`).
@@ -636,9 +689,9 @@ public final class Sequencer {
     /// for the checks). Otherwise the device broke its word and the run stops.
     private func foretoldAnswer(_ done: Rrvm_DeviceDone, device: Int) {
         let write = foretold[device].removeFirst()
-        var expected = write.answer
-        expected.stateHash = done.stateHash
-        guard done == expected else {
+        guard write.isAnswered(by: done) else {
+            var expected = write.answer
+            expected.stateHash = done.stateHash
             return fail("\(Endpoint.describe(write.from)) posted a write of \(write.value) to offset "
                         + "\(write.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
                         + "answer the device's declaration foretold as {\(expected.textFormatString())}, but the device answered "
@@ -850,7 +903,7 @@ public final class Sequencer {
         if let stop = checkIfDue() ?? journal?.stopAtBoundary(g: g) { return fail(stop.message, exitCode: stop.exitCode) }
         for hart in harts.indices { updateTimerLine(hart: hart) }
         let now = mtime
-        if let device = deviceWake.lazy.filter({ $0.value <= now }).map(\.key).min() {
+        if let device = deviceWake.firstIndex(where: { $0.map { $0 <= now } ?? false }) {
             deviceWake[device] = nil
             enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
             return
@@ -1044,7 +1097,7 @@ public final class Sequencer {
             if slot.mtimecmp != .max && slot.mtimecmp > now { candidate(gForMtime(slot.mtimecmp)) }
             if slot.state == .waiting, slot.ownDeadline > now { candidate(gForMtime(slot.ownDeadline)) }
         }
-        for wake in deviceWake.values where wake > now { candidate(gForMtime(wake)) }
+        for case let wake? in deviceWake where wake > now { candidate(gForMtime(wake)) }
         if replaying, let input = journal?.nextRecordedInputG(), input > g { candidate(input) }
         return next
     }
@@ -1128,7 +1181,7 @@ extension Sequencer {
     public var isAtCheckpointPoint: Bool {
         started && !finished && runningHart != nil && pausedAt != nil && pendingYield == nil && inFlight == nil
             && consequences.isEmpty
-            && requests.isEmpty && sentAhead.values.allSatisfy { $0 == 0 } && answeredAhead.values.allSatisfy(\.isEmpty)
+            && requests.isEmpty && sentAhead.allSatisfy { $0 == 0 } && answeredAhead.allSatisfy(\.isEmpty)
             && heldReply == nil && idleSince == nil && everyForetoldAnswered
     }
 
@@ -1215,11 +1268,11 @@ extension Sequencer {
                     $0.stateHash = slot.stateHash
                 }
             }
-            state.deviceWakes = deviceWake.keys.sorted().map { device in
-                .with { $0.device = UInt32(device); $0.mtime = deviceWake[device]! }
+            state.deviceWakes = deviceWake.indices.compactMap { device in
+                deviceWake[device].map { wake in .with { $0.device = UInt32(device); $0.mtime = wake } }
             }
-            state.stableReads = stableReads.keys.sorted().map { device in
-                .with { $0.device = UInt32(device); $0.reads = stableReads[device]! }
+            state.stableReads = stableReads.indices.compactMap { device in
+                stableReads[device].map { reads in .with { $0.device = UInt32(device); $0.reads = reads } }
             }
             state.hostInput = Data(hostInput)
             state.stampedG = stampedG
@@ -1284,13 +1337,15 @@ extension Sequencer {
         inFlight = nil
         consequences = []
         requests = FIFO()
-        sentAhead = [:]
-        answeredAhead = [:]
+        sentAhead = Array(repeating: 0, count: config.devices.count)
+        answeredAhead = Array(repeating: [], count: config.devices.count)
         foretold = Array(repeating: FIFO(), count: config.devices.count)
         awaitingForetold = false
         heldReply = nil
-        deviceWake = Dictionary(uniqueKeysWithValues: state.deviceWakes.map { (Int($0.device), $0.mtime) })
-        stableReads = Dictionary(state.stableReads.map { (Int($0.device), $0.reads) }, uniquingKeysWith: { $1 })
+        deviceWake = Array(repeating: nil, count: config.devices.count)
+        for wake in state.deviceWakes { deviceWake[Int(wake.device)] = wake.mtime }
+        stableReads = Array(repeating: nil, count: config.devices.count)
+        for entry in state.stableReads { stableReads[Int(entry.device)] = entry.reads }
         // What each hart holds is not part of the state: the next Run of each carries every declaration.
         heldDeclarations = heldDeclarations.map { $0.map { _ in nil } }
         // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
