@@ -158,7 +158,12 @@ extension Hart {
     func execute() -> StopReason {
         refreshRoundingFields()
         var pc = pcValue
-        // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page.
+        // The slot for pc is at pageKey &+ pc << 2 (8-byte slots per halfword): one register for the page. The host
+        // folds the shift and the addition into the op load's address, so the loop keeps pc rather than the slot
+        // address. Keeping the slot (each handler advancing it, pc derived where needed) was measured for issue 16:
+        // from 2% fewer to 2% more host instructions as the register allocator coped, no faster, and one way of
+        // moving it after a taken branch (`lea (slot, offset, 4)`) made the chains benchmark 3x slower on an AMD EPYC
+        // host (cause not found).
         var pageKey = slotKey(lookupPage, pc)
         eventTarget = 0
         // Instructions still to run before the next event once the one about to start is counted (`interpret`).
