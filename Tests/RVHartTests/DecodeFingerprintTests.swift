@@ -133,6 +133,22 @@ final class DecodeFingerprintTests: XCTestCase {
         XCTAssertEqual(print.value, 11_068_345_246_866_331_383, "pairs")
     }
 
+    /// Every operation's slot taken apart to the instruction it starts with (`Decoder.alone`), with random fields.
+    func testSlotsRunAloneAsBefore() {
+        var print = Fingerprint()
+        var random = SplitMix(state: 16_016)
+        for raw in 0...UInt8.max {
+            guard let op = Op(rawValue: raw) else { continue }
+            for _ in 0..<64 {
+                let fields = random.next()
+                print.add(Decoder.alone(DecodedInstruction(op, rd: UInt8(fields & 0x7f), rs1: UInt8(fields >> 8 & 0x7f),
+                                                           rs2: UInt8(fields >> 16 & 0x7f),
+                                                           imm: Int32(truncatingIfNeeded: fields >> 32))))
+            }
+        }
+        XCTAssertEqual(print.value, 8_943_685_691_228_982_606, "alone")
+    }
+
     /// Whole pages of random code, decoded by the hart from random starting points (as jumps into them would), fused
     /// pairs and access runs included.
     func testPagesDecodeAsBefore() {
