@@ -593,7 +593,9 @@ extension Decoder {
     /// a branch pair (`fusedBranch`) or a store pair (`fusedStoreAdd`).
     /// Decoding asks for every instruction it decodes: one switch on the first picks the forms that can start with
     /// it (most instructions start none), rather than each form being tried in turn. lbu and sd start two forms:
-    /// the branch or store pair first.
+    /// the branch or store pair first. Inline, so that the switch runs in the caller's loop (`fusePairs`) without a
+    /// call for the instructions that start nothing.
+    @inline(__always)
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
         switch first.op {
         case .addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .andi, .cAndi: return fusedBranch(first, second)
