@@ -835,7 +835,9 @@ extension Decoder {
                                   rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
-    /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too).
+    /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too). Inline, as
+    /// `isStackAccess`: a few comparisons, asked for every compressed doubleword access and stack adjustment decoded.
+    @inline(__always)
     private static func isStackAdjustment(_ slot: DecodedInstruction) -> Bool {
         let e = slot.op == .cAddi ? slot : alone(slot)
         return e.op == .cAddi && e.rd == stackPointer && e.rs1 == stackPointer
@@ -844,6 +846,7 @@ extension Decoder {
     private static let stackPointer: UInt8 = 2
 
     /// A compressed doubleword store or load off sp, not of sp (as decoded).
+    @inline(__always)
     private static func isStackAccess(_ slot: DecodedInstruction, _ op: Op) -> Bool {
         let e = slot.op == op ? slot : alone(slot)
         return e.op == op && e.rs1 == stackPointer && (op == .cSd ? e.rs2 : e.rd) != stackPointer
