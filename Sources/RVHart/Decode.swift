@@ -591,13 +591,26 @@ extension Decoder {
     /// dispatch, or nil when they are not a pair the loop fuses: a shift by an immediate whose result the next
     /// instruction reads once, as zext.w (slli 32, srli 32), a scaled index (slli, add) or a xorshift (srli, xor);
     /// a branch pair (`fusedBranch`) or a store pair (`fusedStoreAdd`).
+    /// Decoding asks for every instruction it decodes: one switch on the first picks the forms that can start with
+    /// it (most instructions start none), rather than each form being tried in turn. lbu and sd start two forms:
+    /// the branch or store pair first. Inline, so that the switch runs in the caller's loop (`fusePairs`) without a
+    /// call for the instructions that start nothing.
+    @inline(__always)
     static func fused(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
-        if let pair = fusedBranch(first, second) { return pair }
-        if let pair = fusedStoreAdd(first, second) { return pair }
-        if let pair = kernelPair(first, second) { return pair }
-        let left = first.op == .slli || first.op == .cSlli, right = first.op == .srli || first.op == .cSrli
-        // Most firsts are no shift: out before anything else is worked out.
-        guard left || right else { return nil }
+        switch first.op {
+        case .addi, .addiw, .cAddi, .cAddiw, .lw, .ld, .cLw, .cLd, .andi, .cAndi: return fusedBranch(first, second)
+        case .lbu: return fusedBranch(first, second) ?? kernelPair(first, second)
+        case .sw, .cSw, .cSd: return fusedStoreAdd(first, second)
+        case .sd: return fusedStoreAdd(first, second) ?? kernelPair(first, second)
+        case .auipc, .slliw, .srliw, .cAdd: return kernelPair(first, second)
+        case .slli, .cSlli, .srli, .cSrli: return fusedShift(first, second)
+        default: return nil
+        }
+    }
+
+    /// The shift pair (zext.w, scaled index, xorshift) of the shift `first` and `second`, or nil.
+    private static func fusedShift(_ first: DecodedInstruction, _ second: DecodedInstruction) -> DecodedInstruction? {
+        let left = first.op == .slli || first.op == .cSlli
         let shifted = first.rd
         // x0 as the shifted value reads 0, not the value written to the scratch slot.
         guard shifted != UInt8(RegisterFile.zeroSink) else { return nil }
@@ -611,7 +624,7 @@ extension Decoder {
                   let other = Self.otherOperand(of: second, besides: shifted) {
             op = length == 4 ? .shiftAdd4 : length == 6 ? .shiftAdd6 : .shiftAdd8
             rs2 = other
-        } else if right && (second.op == .xor || second.op == .cXor),
+        } else if !left && (second.op == .xor || second.op == .cXor),
                   let other = Self.otherOperand(of: second, besides: shifted) {
             op = length == 4 ? .shiftRightXor4 : length == 6 ? .shiftRightXor6 : .shiftRightXor8
             rs2 = other
@@ -822,7 +835,9 @@ extension Decoder {
                                   rs1: first.rs1, rs2: first.rs2, imm: first.imm)
     }
 
-    /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too).
+    /// c.addi16sp, or c.addi of sp (as decoded; a fused branch pair's first counts too). Inline, as
+    /// `isStackAccess`: a few comparisons, asked for every compressed doubleword access and stack adjustment decoded.
+    @inline(__always)
     private static func isStackAdjustment(_ slot: DecodedInstruction) -> Bool {
         let e = slot.op == .cAddi ? slot : alone(slot)
         return e.op == .cAddi && e.rd == stackPointer && e.rs1 == stackPointer
@@ -831,6 +846,7 @@ extension Decoder {
     private static let stackPointer: UInt8 = 2
 
     /// A compressed doubleword store or load off sp, not of sp (as decoded).
+    @inline(__always)
     private static func isStackAccess(_ slot: DecodedInstruction, _ op: Op) -> Bool {
         let e = slot.op == op ? slot : alone(slot)
         return e.op == op && e.rs1 == stackPointer && (op == .cSd ? e.rs2 : e.rd) != stackPointer
@@ -868,8 +884,25 @@ extension Decoder {
     }
 
     /// The instruction a slot starts with, run alone: a fused branch pair's or an access run's first; any other
-    /// slot as it is.
+    /// slot as it is. Inline, with a range check first: decoding asks about the slots after most instructions it
+    /// fuses, and few of them are fused forms.
+    @inline(__always)
     static func alone(_ e: DecodedInstruction) -> DecodedInstruction {
+        isTakenApartAlone(e.op) ? fusedFormAlone(e) : e
+    }
+
+    /// Whether `alone` takes a slot of `op` apart: the branch and store pairs, the access runs and the kernel forms,
+    /// three runs of `Op`'s cases (the shift pairs run whole out of line).
+    @inline(__always)
+    private static func isTakenApartAlone(_ op: Op) -> Bool {
+        let raw = op.rawValue
+        return (raw >= Op.addiBeq.rawValue && raw <= Op.cSdCAddiw.rawValue)
+            || (raw >= Op.cSdRun2.rawValue && raw <= Op.popReturn4.rawValue)
+            || (raw >= Op.lbuPair.rawValue && raw <= Op.cAddPair.rawValue)
+    }
+
+    /// `alone` of a slot whose op `isTakenApartAlone`.
+    private static func fusedFormAlone(_ e: DecodedInstruction) -> DecodedInstruction {
         switch e.op {
         case .popReturn2: return DecodedInstruction(.cAddi, rd: e.rd, rs1: e.rs1, imm: e.imm)
         case .popReturn3, .popReturn4: return DecodedInstruction(.cLd, rd: e.rd, rs1: e.rs1, imm: e.imm)
