@@ -2052,8 +2052,7 @@ extension Hart {
     func loadFast(_ dataTLB: UnsafeMutablePointer<TLBEntry>, _ address: UInt64, _ size: UInt64) -> UInt64? {
         let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return nil }
-        // A TLB entry never maps to host address 0.
-        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
+        let p = entry.hostPointer(address)
         switch size {
         case 1: return UInt64(p.load(as: UInt8.self))
         case 2: return UInt64(p.loadUnaligned(as: UInt16.self))
@@ -2068,8 +2067,7 @@ extension Hart {
                    _ value: UInt64) -> Bool {
         let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return false }
-        let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
-            .unsafelyUnwrapped
+        let p = entry.hostPointer(address)
         switch size {
         case 1: p.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
         case 2: p.storeBytes(of: UInt16(truncatingIfNeeded: value), as: UInt16.self)
@@ -2133,8 +2131,7 @@ extension Hart {
         for i in 0..<count {
             let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
             let entry = dataTLB[TLBLayout.entries + Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
-            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
-                .storeBytes(of: x[Int(slots[i].rs2)], as: UInt64.self)
+            entry.hostPointer(address).storeBytes(of: x[Int(slots[i].rs2)], as: UInt64.self)
         }
         return true
     }
@@ -2162,8 +2159,7 @@ extension Hart {
         for i in 0..<count {
             let address = base &+ UInt64(bitPattern: Int64(slots[i].imm))
             let entry = dataTLB[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
-            x[Int(slots[i].rd)] = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset))
-                .unsafelyUnwrapped.loadUnaligned(as: UInt64.self)
+            x[Int(slots[i].rd)] = entry.hostPointer(address).loadUnaligned(as: UInt64.self)
         }
         return true
     }
@@ -2287,8 +2283,7 @@ extension Hart {
         let table = form.isLoadReserved ? dataTLB : dataTLB + TLBLayout.entries
         let entry = table[Int(truncatingIfNeeded: (address >> 12) & TLBLayout.indexMask)]
         guard _fastPath(dataHit(entry, address, size)) else { return false }
-        // A TLB entry never maps to host address 0.
-        let p = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ entry.hostOffset)).unsafelyUnwrapped
+        let p = entry.hostPointer(address)
         executeAtomic(form, rd: Int(e.rd), rs2: Int(e.rs2), at: p, x, size: size)
         return true
     }

@@ -10,6 +10,13 @@ struct TLBEntry {
     var hostOffset: UInt64
 
     static let invalid = TLBEntry(tag: .max, hostOffset: 0)
+
+    /// The host address of `address` on the page this entry maps to RAM (after `dataHit`). Never 0: a TLB entry never
+    /// maps to host address 0.
+    @inline(__always)
+    func hostPointer(_ address: UInt64) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ hostOffset)).unsafelyUnwrapped
+    }
     /// On store entries: the page holds decoded code (its stores must reach the code cache). Above the bits an
     /// access's size keeps in `dataHit`'s comparison (0-2), so that no store, aligned or not, ever matches it.
     static let codeMarker: UInt64 = 1 << 10
