@@ -621,7 +621,8 @@ struct PeerTable {
     subscript(endpoint: UInt32) -> Connection? {
         get { slot(endpoint).flatMap { slots[$0] } }
         set {
-            guard let slot = slot(endpoint) else { return }
+            // Only endpoints the handshake checked against the machine's configuration are stored.
+            guard let slot = slot(endpoint) else { preconditionFailure("endpoint \(endpoint) is not one of this machine's peers") }
             slots[slot] = newValue
         }
     }

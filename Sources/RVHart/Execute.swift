@@ -2271,8 +2271,7 @@ extension Hart {
     func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
                           _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
         let form = AtomicForm(imm: e.pointee.imm)
-        return form.isDoubleword ? atomicThroughTLB(e.pointee, form, x, dataTLB, size: 8)
-            : atomicThroughTLB(e.pointee, form, x, dataTLB, size: 4)
+        return form.withWidth { atomicThroughTLB(e.pointee, form, x, dataTLB, size: $0) }
     }
 
     @inline(__always)
@@ -2312,11 +2311,7 @@ extension Hart {
     /// LR, SC or an AMO at its host address `p` (aligned, in RAM, permission checked): the one definition
     /// behind the loop's TLB path and the out-of-line path.
     func executeAtomic(_ form: AtomicForm, rd: Int, rs2: Int, at p: UnsafeMutableRawPointer) {
-        if form.isDoubleword {
-            executeAtomic(form, rd: rd, rs2: rs2, at: p, regs, size: 8)
-        } else {
-            executeAtomic(form, rd: rd, rs2: rs2, at: p, regs, size: 4)
-        }
+        form.withWidth { executeAtomic(form, rd: rd, rs2: rs2, at: p, regs, size: $0) }
     }
 
     /// `executeAtomic` for one width (`size` 4 or 8, a constant where it is inlined).
@@ -2364,5 +2359,14 @@ extension Hart {
         case 0x18: return (word ? old & 0xffff_ffff : old) < (word ? b & 0xffff_ffff : b) ? old : b
         default: return (word ? old & 0xffff_ffff : old) > (word ? b & 0xffff_ffff : b) ? old : b
         }
+    }
+}
+
+extension AtomicForm {
+    /// `body(width)` with the width (4 or 8) a constant in each branch, so that an inlined body becomes one straight
+    /// path per width.
+    @inline(__always)
+    func withWidth<Result>(_ body: (_ width: UInt64) -> Result) -> Result {
+        isDoubleword ? body(8) : body(4)
     }
 }

@@ -216,4 +216,23 @@ final class DecodeTests: XCTestCase {
         XCTAssertNil(Decoder.fused(sw, DecodedInstruction(.breakpoint)))
         XCTAssertNil(Decoder.fused(DecodedInstruction(.sb, rs1: 6, rs2: 7), DecodedInstruction(.addi, rd: 5, rs1: 5)))
     }
+
+    /// The slots `Decoder.alone` takes apart are exactly the fused forms named here. It picks them by three ranges of
+    /// `Op`'s raw values (a fast test in decoding), so an op added inside one of those ranges would be taken apart
+    /// silently; here it fails by name.
+    func testAloneTakesApartExactlyTheFusedForms() {
+        func names(_ firsts: [String], _ seconds: [String]) -> [String] { firsts.flatMap { f in seconds.map { f + $0 } } }
+        let branches = ["Beq", "Bne", "CBeqz", "CBnez", "Blt", "Bge", "Bltu", "Bgeu"]
+        let fusedForms = names(["addi", "addiw", "cAddi", "cAddiw", "lw", "ld", "cLw", "cLd"], branches)
+            + names(["lbu", "andi", "cAndi"], Array(branches.prefix(4)))
+            + names(["sw", "sd", "cSw", "cSd"], ["Addi", "Addiw", "CAddi", "CAddiw"])
+            + names(["cSdRun", "cLdRun", "pushRun", "popRun", "popReturn"], ["2", "3", "4"])
+            + ["lbuPair", "sdPair", "auipcAddi", "auipcJalr", "slliwOr", "srliwOr", "slliwSraiw", "cAddPair"]
+        var takenApart: [String] = []
+        for raw in 0...UInt8.max {
+            guard let op = Op(rawValue: raw) else { continue }
+            if Decoder.alone(DecodedInstruction(op, rd: 1, rs1: 2, rs2: 3, imm: 4)).op != op { takenApart.append("\(op)") }
+        }
+        XCTAssertEqual(takenApart.sorted(), fusedForms.sorted())
+    }
 }
