@@ -20,6 +20,43 @@ extension Connection {
         }
     }
 
+    /// Sends the Envelope of `header` and `body` (see `send(_:wakingPeer:)`), for a sender that holds them apart: the
+    /// messages of a slice are framed from them without building an Envelope.
+    public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, wakingPeer: Bool = true) {
+        var frame = sendBuffer
+        sendBuffer = []
+        if HotMessageCodec.frame(header, body, into: &frame) {
+            sendUnframed(frame, wakingPeer: wakingPeer)
+            if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
+            return
+        }
+        send(header.envelope(body), wakingPeer: wakingPeer)
+    }
+
+    /// As `onEnvelope`, each frame delivered as its body and the envelope's other fields (`from` stamped likewise):
+    /// the messages of a slice reach the handler without an Envelope built around them (each move of a body in
+    /// and out of one copies it). A frame without a body closes the connection.
+    public func onMessage(from: UInt32? = nil, _ handler: @escaping (EnvelopeHeader, Rrvm_Envelope.OneOf_Body) -> Void) {
+        var header = EnvelopeHeader()
+        onFrame = { [unowned self] frame in
+            if let body = HotMessageCodec.decode(frame, header: &header) {
+                if let from { header.from = from }
+                return handler(header, body)
+            }
+            do {
+                let envelope = try Rrvm_Envelope(serializedBytes: frame)
+                guard let body = envelope.body else {
+                    return self.close(.malformedMessage("envelope without a body from \(self.name)"))
+                }
+                header = EnvelopeHeader(envelope)
+                if let from { header.from = from }
+                handler(header, body)
+            } catch {
+                self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
+            }
+        }
+    }
+
     /// Delivers every frame decoded as an Envelope (by `HotMessageCodec`, or SwiftProtobuf for what it leaves). A
     /// frame that is not a valid Envelope closes the connection with `.malformedMessage`: a broken peer never
     /// reaches the receiver's state. `from`: the sender as the receiver knows it, stamped on every envelope

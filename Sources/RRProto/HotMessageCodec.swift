@@ -49,16 +49,22 @@ public enum HotMessageCodec {
     /// then holds nothing meaningful).
     public static func frame(_ envelope: Rrvm_Envelope, into frame: inout [UInt8]) -> Bool {
         guard envelope.unknownFields.data.isEmpty, let body = envelope.body else { return false }
+        return self.frame(EnvelopeHeader(envelope), body, into: &frame)
+    }
+
+    /// As `frame(_:into:)` for the envelope of `header` and `body`, which a sender holds apart: no Envelope is built
+    /// (each move of a body in and out of one copies it through its value witnesses, a few hundred instructions).
+    public static func frame(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, into frame: inout [UInt8]) -> Bool {
         frame.removeAll(keepingCapacity: true)
         var writer = WireWriter(bytes: frame)
         frame = []  // the writer holds the only reference: it appends in place
         defer { frame = writer.bytes }
         writer.bytes.append(contentsOf: [0, 0, 0, 0])
-        writer.uint(1, envelope.g)
-        writer.uint(2, envelope.seq)
-        writer.uint(3, UInt64(envelope.from))
-        writer.uint(4, UInt64(envelope.to))
-        writer.bool(5, envelope.past)
+        writer.uint(1, header.g)
+        writer.uint(2, header.seq)
+        writer.uint(3, UInt64(header.from))
+        writer.uint(4, UInt64(header.to))
+        writer.bool(5, header.past)
         guard writer.body(body) else { return false }
         let length = UInt32(writer.bytes.count - 4)
         for index in 0..<4 { writer.bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
@@ -81,10 +87,56 @@ public enum HotMessageCodec {
     /// decodes every frame into the same envelope, and keeps none of them, allocates no envelope storage per frame
     /// (SwiftProtobuf's copy-on-write storage is reused while nothing else holds it).
     public static func decode(_ bytes: [UInt8], into envelope: inout Rrvm_Envelope) -> Bool {
+        var header = EnvelopeHeader()
+        guard let body = decode(bytes, header: &header) else { return false }
+        header.write(to: &envelope)
+        if !envelope.unknownFields.data.isEmpty { envelope.unknownFields = UnknownStorage() }
+        envelope.body = body
+        return true
+    }
+
+    /// The body of the Envelope encoded in `bytes`, its other fields in `header`; nil if SwiftProtobuf must decode
+    /// (or reject) them. No Envelope is built: a receiver that needs only the body and the header saves the body's
+    /// copies in and out of one.
+    public static func decode(_ bytes: [UInt8], header: inout EnvelopeHeader) -> Rrvm_Envelope.OneOf_Body? {
         bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
-            return (try? reader.envelope(into: &envelope)) != nil
+            return try? reader.envelope(header: &header)
         }
+    }
+}
+
+/// An Envelope's fields outside its body (see proto/rrvm.proto), for the path that keeps a message's body apart.
+public struct EnvelopeHeader: Equatable, Sendable {
+    public var g: UInt64 = 0
+    public var seq: UInt64 = 0
+    public var from: UInt32 = 0
+    public var to: UInt32 = 0
+    public var past = false
+
+    public init(g: UInt64 = 0, seq: UInt64 = 0, from: UInt32 = 0, to: UInt32 = 0, past: Bool = false) {
+        (self.g, self.seq, self.from, self.to, self.past) = (g, seq, from, to, past)
+    }
+
+    public init(_ envelope: Rrvm_Envelope) {
+        (g, seq, from, to, past) = (envelope.g, envelope.seq, envelope.from, envelope.to, envelope.past)
+    }
+
+    /// Sets `envelope`'s fields outside its body to these.
+    public func write(to envelope: inout Rrvm_Envelope) {
+        envelope.g = g
+        envelope.seq = seq
+        envelope.from = from
+        envelope.to = to
+        envelope.past = past
+    }
+
+    /// The Envelope of this header and `body`.
+    public func envelope(_ body: Rrvm_Envelope.OneOf_Body) -> Rrvm_Envelope {
+        var envelope = Rrvm_Envelope()
+        write(to: &envelope)
+        envelope.body = body
+        return envelope
     }
 }
 
@@ -187,8 +239,10 @@ struct WireWriter {
         uint(1, run.budget)
         uint(2, run.interruptLines)
         bool(3, run.spinHintsYield)
-        for entry in run.stableReads {
-            guard message(4, { $0.deviceStableReads(entry) }) else { return false }
+        // By index, not `for in`: each element a loop takes is a copy (its arrays retained and released).
+        let entries = run.stableReads
+        for index in entries.indices {
+            guard message(4, { $0.deviceStableReads(entries[index]) }) else { return false }
         }
         uint(10, run.sliceLimit)
         uint(11, run.checkAt)
@@ -202,8 +256,8 @@ struct WireWriter {
     }
 
     mutating func stableReads(_ field: Int, _ reads: [Rrvm_StableRead]) -> Bool {
-        for read in reads {
-            guard message(field, { $0.stableRead(read) }) else { return false }
+        for index in reads.indices {
+            guard message(field, { $0.stableRead(reads[index]) }) else { return false }
         }
         return true
     }
@@ -413,30 +467,33 @@ struct WireReader {
 
     // The messages.
 
-    /// Fills `envelope` with the message, every field not in it at its default.
-    mutating func envelope(into envelope: inout Rrvm_Envelope) throws {
-        envelope.g = 0
-        envelope.seq = 0
-        envelope.from = 0
-        envelope.to = 0
-        envelope.past = false
-        if !envelope.unknownFields.data.isEmpty { envelope.unknownFields = UnknownStorage() }
-        var body: Rrvm_Envelope.OneOf_Body?
+    /// The message's body; its other fields go to `header` (each not in the message at its default).
+    mutating func envelope(header: inout EnvelopeHeader) throws -> Rrvm_Envelope.OneOf_Body {
+        header = EnvelopeHeader()
         while let (number, wireType) = try field() {
-            switch number {
-            case 1: envelope.g = try scalar(wireType)
-            case 2: envelope.seq = try scalar(wireType)
-            case 3: envelope.from = try uint32(wireType)
-            case 4: envelope.to = try uint32(wireType)
-            case 5: envelope.past = try bool(wireType)
-            default:
+            if try headerField(number, wireType, &header) { continue }
+            let body = try self.body(number, wireType)
+            while let (number, wireType) = try field() {
                 // A body given twice is merged or replaced by SwiftProtobuf: left to it.
-                guard body == nil else { throw NotHot() }
-                body = try self.body(number, wireType)
+                guard try headerField(number, wireType, &header) else { throw NotHot() }
             }
+            return body
         }
-        guard let body else { throw NotHot() }
-        envelope.body = body
+        throw NotHot()
+    }
+
+    /// Reads field `number` into `header` if it is one of the Envelope's outside its body.
+    @inline(__always)
+    private mutating func headerField(_ number: Int, _ wireType: UInt64, _ header: inout EnvelopeHeader) throws -> Bool {
+        switch number {
+        case 1: header.g = try scalar(wireType)
+        case 2: header.seq = try scalar(wireType)
+        case 3: header.from = try uint32(wireType)
+        case 4: header.to = try uint32(wireType)
+        case 5: header.past = try bool(wireType)
+        default: return false
+        }
+        return true
     }
 
     mutating func body(_ number: Int, _ wireType: UInt64) throws -> Rrvm_Envelope.OneOf_Body {
