@@ -5,24 +5,16 @@ extension Connection {
     /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes). The messages of a slice
     /// are encoded by `HotMessageCodec`, the rest by SwiftProtobuf: the same bytes either way.
     public func send(_ envelope: Rrvm_Envelope, wakingPeer: Bool = true) {
-        // Framed in the connection's buffer, taken out meanwhile (a send from within this one gets a fresh one).
-        var frame = sendBuffer
-        sendBuffer = []
-        if HotMessageCodec.frame(envelope, into: &frame) {
-            sendUnframed(frame, wakingPeer: wakingPeer)
-            if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
-            return
+        if envelope.unknownFields.data.isEmpty, let body = envelope.body {
+            return send(EnvelopeHeader(envelope), body, wakingPeer: wakingPeer)
         }
-        do {
-            send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
-        } catch {
-            close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
-        }
+        sendEncodedBySwiftProtobuf(envelope, wakingPeer: wakingPeer)
     }
 
     /// Sends the Envelope of `header` and `body` (see `send(_:wakingPeer:)`), for a sender that holds them apart: the
     /// messages of a slice are framed from them without building an Envelope.
     public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, wakingPeer: Bool = true) {
+        // Framed in the connection's buffer, taken out meanwhile (a send from within this one gets a fresh one).
         var frame = sendBuffer
         sendBuffer = []
         if HotMessageCodec.frame(header, body, into: &frame) {
@@ -30,7 +22,15 @@ extension Connection {
             if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
             return
         }
-        send(header.envelope(body), wakingPeer: wakingPeer)
+        sendEncodedBySwiftProtobuf(header.envelope(body), wakingPeer: wakingPeer)
+    }
+
+    private func sendEncodedBySwiftProtobuf(_ envelope: Rrvm_Envelope, wakingPeer: Bool) {
+        do {
+            send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
+        } catch {
+            close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
+        }
     }
 
     /// As `onEnvelope`, each frame delivered as its body and the envelope's other fields (`from` stamped likewise):

@@ -55,20 +55,22 @@ public enum HotMessageCodec {
     /// As `frame(_:into:)` for the envelope of `header` and `body`, which a sender holds apart: no Envelope is built
     /// (each move of a body in and out of one copies it through its value witnesses, a few hundred instructions).
     public static func frame(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, into frame: inout [UInt8]) -> Bool {
-        frame.removeAll(keepingCapacity: true)
-        var writer = WireWriter(bytes: frame)
-        frame = []  // the writer holds the only reference: it appends in place
-        defer { frame = writer.bytes }
-        writer.bytes.append(contentsOf: [0, 0, 0, 0])
-        writer.uint(1, header.g)
-        writer.uint(2, header.seq)
-        writer.uint(3, UInt64(header.from))
-        writer.uint(4, UInt64(header.to))
-        writer.bool(5, header.past)
-        guard writer.body(body) else { return false }
-        let length = UInt32(writer.bytes.count - 4)
-        for index in 0..<4 { writer.bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
-        return true
+        // Written into a buffer on the stack (a longer message moves to the heap), then copied into `frame` at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: WireWriter.stackCapacity) { scratch in
+            var writer = WireWriter(scratch)
+            defer { writer.release() }
+            writer.reserveLength()
+            writer.uint(1, header.g)
+            writer.uint(2, header.seq)
+            writer.uint(3, UInt64(header.from))
+            writer.uint(4, UInt64(header.to))
+            writer.bool(5, header.past)
+            guard writer.body(body) else { return false }
+            writer.writeLength()
+            frame.removeAll(keepingCapacity: true)
+            frame.append(contentsOf: writer.written)
+            return true
+        }
     }
 
     /// `envelope`'s protobuf encoding, or nil if SwiftProtobuf must encode it.
@@ -140,36 +142,102 @@ public struct EnvelopeHeader: Equatable, Sendable {
     }
 }
 
+extension Rrvm_DeviceDone {
+    /// Whether every field but `state_hash`, `hart_lines` and `timer_compares` is at its default (a foretold write's
+    /// answer, `Sequencer.ForetoldWrite`), field by field: a copy compared with an empty answer cost about 850
+    /// instructions per foretold write. A field added to DeviceDone must be added here too (as to the codec, whose
+    /// `fields` a test holds to the schema).
+    public var isEmptyApartFromStateHashAndHartChanges: Bool {
+        value == 0 && !fault && sourceLevels.isEmpty && wakeAt == 0 && console.isEmpty && !exit && exitCode == 0
+            && !reset && !wantsWake && stableReads.isEmpty && unknownFields.data.isEmpty
+    }
+}
+
 // MARK: - Writing
 
-/// Protobuf's binary encoding, appended to `bytes` (proto3: a field at its default value is left out).
+/// Protobuf's binary encoding, appended to a buffer (proto3: a field at its default value is left out). The buffer is
+/// raw memory, not an array: an array checks its uniqueness and capacity on every byte appended, most of a small
+/// message's cost. It starts as the caller's (`init`) and moves to the heap when a message outgrows it; `release`
+/// frees the heap's.
 struct WireWriter {
-    var bytes: [UInt8] = []
+    static let stackCapacity = 512
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+    private var onHeap = false
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        base = buffer.baseAddress!
+        capacity = buffer.count
+    }
+
+    mutating func release() {
+        if onHeap { base.deallocate() }
+        onHeap = false
+        capacity = 0
+    }
+
+    /// The bytes written so far.
+    var written: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    /// Makes room for `more` bytes after those written.
+    @inline(__always)
+    private mutating func reserve(_ more: Int) {
+        if capacity &- count < more { grow(more) }
+    }
+
+    private mutating func grow(_ more: Int) {
+        let newCapacity = max(capacity * 2, count + more)
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        if onHeap { base.deallocate() }
+        (base, capacity, onHeap) = (newBase, newCapacity, true)
+    }
+
+    @inline(__always)
+    private mutating func byte(_ value: UInt8) {
+        base[count] = value
+        count &+= 1
+    }
+
+    /// The frame's length prefix: four bytes kept here (the first written), filled in by `writeLength`.
+    mutating func reserveLength() {
+        reserve(4)
+        count += 4
+    }
+
+    /// Fills in the frame's length prefix (little-endian): what follows it.
+    mutating func writeLength() {
+        let length = UInt32(count - 4)
+        for index in 0..<4 { base[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+    }
 
     @inline(__always)
     mutating func varint(_ value: UInt64) {
-        if value < 0x80 { return bytes.append(UInt8(value)) }
+        reserve(10)
         var value = value
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            byte(UInt8(truncatingIfNeeded: value) | 0x80)
             value >>= 7
         }
-        bytes.append(UInt8(value))
+        byte(UInt8(value))
     }
 
     @inline(__always)
     mutating func tag(_ field: Int, _ wireType: UInt8) { varint(UInt64(field) << 3 | UInt64(wireType)) }
 
+    @inline(__always)
     mutating func uint(_ field: Int, _ value: UInt64) {
         guard value != 0 else { return }
         tag(field, 0)
         varint(value)
     }
 
+    @inline(__always)
     mutating func bool(_ field: Int, _ value: Bool) {
         guard value else { return }
         tag(field, 0)
-        bytes.append(1)
+        varint(1)
     }
 
     /// An int32 (negative values take ten bytes, sign-extended, as protobuf says).
@@ -183,7 +251,9 @@ struct WireWriter {
         guard !value.isEmpty else { return }
         tag(field, 2)
         varint(UInt64(value.count))
-        bytes.append(contentsOf: value)
+        reserve(value.count)
+        value.copyBytes(to: base + count, count: value.count)
+        count += value.count
     }
 
     mutating func packed(_ field: Int, _ values: [UInt64]) {
@@ -196,20 +266,25 @@ struct WireWriter {
     }
 
     /// A nested message, written by `content` (which returns false to give up: unknown fields). Its length goes
-    /// before it: one byte is kept for it, and more made room for when the message is longer than 127 bytes.
+    /// before it: one byte is kept for it, and the message moved on to make room when it is longer than 127 bytes.
     @inline(__always)
     mutating func message(_ field: Int, _ content: (inout WireWriter) -> Bool) -> Bool {
         tag(field, 2)
-        let lengthAt = bytes.count
-        bytes.append(0)
+        let lengthAt = count
+        reserve(1)
+        count += 1
         guard content(&self) else { return false }
-        let length = bytes.count - lengthAt - 1
+        let length = count - lengthAt - 1
         if length < 0x80 {
-            bytes[lengthAt] = UInt8(length)
+            base[lengthAt] = UInt8(length)
         } else {
-            var prefix = WireWriter()
-            prefix.varint(UInt64(length))
-            bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix.bytes)
+            let extra = Self.varintSize(UInt64(length)) - 1
+            reserve(extra)
+            memmove(base + lengthAt + 1 + extra, base + lengthAt + 1, length)
+            let end = count + extra
+            count = lengthAt
+            varint(UInt64(length))
+            count = end
         }
         return true
     }

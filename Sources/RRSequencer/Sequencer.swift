@@ -150,11 +150,7 @@ public final class Sequencer {
         /// Whether `done` is the answer foretold, its state hash aside: `answer == done` (state hash set), without
         /// building `answer` (its arrays cost allocations on every foretold write).
         func isAnswered(by done: Rrvm_DeviceDone) -> Bool {
-            var rest = done
-            rest.stateHash = 0
-            rest.hartLines = []
-            rest.timerCompares = []
-            guard rest == Rrvm_DeviceDone() else { return false }
+            guard done.isEmptyApartFromStateHashAndHartChanges else { return false }
             switch change {
             case .none:
                 return done.hartLines.isEmpty && done.timerCompares.isEmpty
