@@ -314,11 +314,10 @@ struct WireWriter {
         uint(1, run.budget)
         uint(2, run.interruptLines)
         bool(3, run.spinHintsYield)
-        // By index, not `for in`: each element a loop takes is a copy (its arrays retained and released).
-        let entries = run.stableReads
-        for index in entries.indices {
-            guard message(4, { $0.deviceStableReads(entries[index]) }) else { return false }
-        }
+        guard run.stableReads.withUnsafeBufferPointer({ entries in
+            // Each entry read in place: a loop over the array, or its subscript, takes a copy (its arrays retained).
+            entries.indices.allSatisfy { index in message(4) { $0.deviceStableReads(entries[index]) } }
+        }) else { return false }
         uint(10, run.sliceLimit)
         uint(11, run.checkAt)
         uint(12, run.checkInterval)
@@ -331,10 +330,10 @@ struct WireWriter {
     }
 
     mutating func stableReads(_ field: Int, _ reads: [Rrvm_StableRead]) -> Bool {
-        for index in reads.indices {
-            guard message(field, { $0.stableRead(reads[index]) }) else { return false }
+        reads.withUnsafeBufferPointer { reads in
+            // Read in place (see `run`).
+            reads.indices.allSatisfy { index in message(field) { $0.stableRead(reads[index]) } }
         }
-        return true
     }
 
     mutating func stableRead(_ read: Rrvm_StableRead) -> Bool {

@@ -564,7 +564,7 @@ public final class HartRunner {
     /// here, the declaration kept: the write is posted. Returns the register as set.
     private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> SetRegister? {
         guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
-        var register = declarations[device]![entry].declaredRegister(index)
+        var register = declarations[device]!.declaredRegister(at: (entry, index))
         let old = register.value
         register.value = access.value & register.setByWriteMask
         declarations[device]![entry].setRegisterValue(register.value, at: index)

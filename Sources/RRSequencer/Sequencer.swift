@@ -635,7 +635,7 @@ public final class Sequencer {
               let reads = stableReads[device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
-        let register = reads[entry].declaredRegister(index)
+        let register = reads.declaredRegister(at: (entry, index))
         guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
               Int(register.lineHart) < harts.count else { return nil }
         return (entry, index, register)
