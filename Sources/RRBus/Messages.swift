@@ -5,18 +5,55 @@ extension Connection {
     /// Sends one Envelope as a frame (`wakingPeer`: see `send(_:wakingPeer:)` of bytes). The messages of a slice
     /// are encoded by `HotMessageCodec`, the rest by SwiftProtobuf: the same bytes either way.
     public func send(_ envelope: Rrvm_Envelope, wakingPeer: Bool = true) {
+        if envelope.unknownFields.data.isEmpty, let body = envelope.body {
+            return send(EnvelopeHeader(envelope), body, wakingPeer: wakingPeer)
+        }
+        sendEncodedBySwiftProtobuf(envelope, wakingPeer: wakingPeer)
+    }
+
+    /// Sends the Envelope of `header` and `body` (see `send(_:wakingPeer:)`), for a sender that holds them apart: the
+    /// messages of a slice are framed from them without building an Envelope.
+    public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, wakingPeer: Bool = true) {
         // Framed in the connection's buffer, taken out meanwhile (a send from within this one gets a fresh one).
         var frame = sendBuffer
         sendBuffer = []
-        if HotMessageCodec.frame(envelope, into: &frame) {
+        if HotMessageCodec.frame(header, body, into: &frame) {
             sendUnframed(frame, wakingPeer: wakingPeer)
             if frame.capacity <= Self.keptBufferBytes { sendBuffer = frame }
             return
         }
+        sendEncodedBySwiftProtobuf(header.envelope(body), wakingPeer: wakingPeer)
+    }
+
+    private func sendEncodedBySwiftProtobuf(_ envelope: Rrvm_Envelope, wakingPeer: Bool) {
         do {
             send(try envelope.serializedBytes() as [UInt8], wakingPeer: wakingPeer)
         } catch {
             close(.malformedMessage("cannot encode \(envelope.body.map { "\($0)" } ?? "empty envelope"): \(error)"))
+        }
+    }
+
+    /// As `onEnvelope`, each frame delivered as its body and the envelope's other fields (`from` stamped likewise):
+    /// the messages of a slice reach the handler without an Envelope built around them (each move of a body in
+    /// and out of one copies it). A frame without a body closes the connection.
+    public func onMessage(from: UInt32? = nil, _ handler: @escaping (EnvelopeHeader, Rrvm_Envelope.OneOf_Body) -> Void) {
+        var header = EnvelopeHeader()
+        onFrame = { [unowned self] frame in
+            if let body = HotMessageCodec.decode(frame, header: &header) {
+                if let from { header.from = from }
+                return handler(header, body)
+            }
+            do {
+                let envelope = try Rrvm_Envelope(serializedBytes: frame)
+                guard let body = envelope.body else {
+                    return self.close(.malformedMessage("envelope without a body from \(self.name)"))
+                }
+                header = EnvelopeHeader(envelope)
+                if let from { header.from = from }
+                handler(header, body)
+            } catch {
+                self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
+            }
         }
     }
 

@@ -19,8 +19,6 @@ final class DeviceNode {
     private var exitCode: Int32 = 0
     private var stopped = false
     private var lastMessageAt: UInt64 = 0
-    /// The envelope every answer goes out in: its storage (SwiftProtobuf's, copy-on-write) is allocated once.
-    private var reply = Rrvm_Envelope()
 
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
@@ -41,7 +39,7 @@ final class DeviceNode {
                 }
                 self.connection = connection
                 connection.name = "sequencer"
-                connection.onEnvelope { [unowned self] envelope in self.handle(envelope) }
+                connection.onMessage { [unowned self] header, body in self.handle(header, body) }
                 connection.onClose = { [unowned self] reason in
                     self.stop(1, isSupervised ? nil : "device \(self.index) lost the sequencer: \(reason)")
                 }
@@ -94,17 +92,17 @@ final class DeviceNode {
         runner.transmit = { [weak self] frame in self?.network?.send(frame: frame) }
     }
 
-    private func handle(_ envelope: Rrvm_Envelope) {
+    private func handle(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
         lastMessageAt = EventLoop.monotonicNanoseconds()
         // An operation of a recording's past, re-executed under a debugger: its frames left for the host then.
         let transmit = runner.transmit
-        if envelope.past { runner.transmit = nil }
+        if header.past { runner.transmit = nil }
         defer { runner.transmit = transmit }
-        switch runner.apply(envelope) {
+        switch runner.apply(header, body) {
         case .done(let done):
-            answer(g: envelope.g, .deviceDone(done))
+            answer(g: header.g, .deviceDone(done))
         case .checkpoint(let body):
-            answer(g: envelope.g, body)
+            answer(g: header.g, body)
         case .shutdown:
             stop(0, nil)
         case .failure(let reason):
@@ -113,9 +111,7 @@ final class DeviceNode {
     }
 
     private func answer(g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
-        reply.g = g
-        reply.body = body
-        connection?.send(reply)
+        connection?.send(EnvelopeHeader(g: g), body)
     }
 
     private func stop(_ code: Int32, _ message: String?) {

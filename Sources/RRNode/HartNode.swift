@@ -54,7 +54,7 @@ final class HartNode: HartTransport {
                 } catch {
                     return self.stop(1, "hart \(self.index): \(error)")
                 }
-                connection.onEnvelope { [unowned self] envelope in self.deliver(envelope) }
+                connection.onMessage { [unowned self] header, body in self.deliver(header, body) }
                 connection.onClose = { [unowned self] reason in
                     self.stop(1, isSupervised ? nil : "hart \(self.index) lost the sequencer: \(reason)")
                 }
@@ -88,31 +88,35 @@ final class HartNode: HartTransport {
         }
     }
 
-    private func deliver(_ envelope: Rrvm_Envelope) {
-        // One look at the body (each is a copy of it, a Run's declarations included).
-        switch envelope.body {
-        case .mmioReply?:
+    private func deliver(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
+        switch body {
+        case .mmioReply:
             if let started = waitStartedAt {
                 waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- started
                 waitStartedAt = nil
             }
-        case .shutdown(let shutdown)?:
+        case .shutdown(let shutdown):
             gdb?.reportExit(shutdown.exitCode)
-        case .debugRequest(let request)?:
+        case .debugRequest(let request):
             return debugRequest(request)
         default:
             break
         }
-        runner?.receive(envelope)
+        runner?.receive(header, body)
     }
 
     // MARK: - HartTransport
 
     func send(_ envelope: Rrvm_Envelope) {
-        if runner?.hart.spinHintsEndRun == false, case .yield? = envelope.body {
+        guard let body = envelope.body else { return connection?.send(envelope) ?? () }
+        send(EnvelopeHeader(envelope), body)
+    }
+
+    func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
+        if runner?.hart.spinHintsEndRun == false, case .yield = body {
             soloYieldAt = EventLoop.monotonicNanoseconds()
         }
-        connection?.send(envelope)
+        connection?.send(header, body)
     }
 
     /// Polls the bus for the answer for a little while instead of sleeping: a process woken from sleep

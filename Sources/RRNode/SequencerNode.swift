@@ -282,7 +282,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
-            connection.onEnvelope(from: endpoint) { [unowned self] envelope in self.receive(envelope, from: endpoint) }
+            connection.onMessage(from: endpoint) { [unowned self] header, body in self.receive(header, body, from: endpoint) }
             connection.onClose = { [unowned self] reason in
                 self.connections[endpoint] = nil
                 if !self.finished {
@@ -326,32 +326,37 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         }
     }
 
-    /// A message from an admitted hart or device (each is a method call, so that the per-message path takes its
-    /// reference to the node once, and looks at the body's kind once: each read of a body copies it).
-    private func receive(_ envelope: Rrvm_Envelope, from endpoint: UInt32) {
+    /// A message from an admitted hart or device, its body apart from the envelope's other fields (each is a method
+    /// call, so that the per-message path takes its reference to the node once; the body is never copied: each move
+    /// of one in and out of an Envelope costs a few hundred instructions).
+    private func receive(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, from endpoint: UInt32) {
         messageArrivedSinceCheck = true
-        let body = envelope.body
         if let debugger {
             if Endpoint.isHart(endpoint) {
-                if case .debugReply(let reply)? = body { return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint)) }
-                if case .yield(let yield)? = body, let slice = openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
+                if case .debugReply(let reply) = body { return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint)) }
+                if case .yield(let yield) = body, let slice = openSlice(ofHart: Endpoint.hartIndex(endpoint)) {
                     debugger.slices.record(hart: Endpoint.hartIndex(endpoint),
                                            .init(startG: slice.startG, retiredAtStart: slice.retiredAtStart, length: yield.executed))
                 }
             }
-            if endpoint == deviceOperationDevice, case .deviceDone? = body {
+            if endpoint == deviceOperationDevice, case .deviceDone = body {
                 // Before the sequencer moves on (and sends the next operation): did the device write a watched range?
                 debugger.deviceOperationEnded(startedBy: deviceOperationHart)
             }
         }
-        if case .echo(let echo)? = body {
+        switch body {
+        case .echo(let echo):
             // Bus tests and benchmarks: carried to its addressee, stamped, outside the schedule.
-            var envelope = envelope
-            envelope.g = sequencer.g
-            connections[echo.to]?.send(envelope)
+            var header = header
+            header.g = sequencer.g
+            connections[echo.to]?.send(header, body)
             return
+        case .hartState, .deviceState, .stateRestored, .stateRefused:
+            // Answers to the timeline (checkpoints).
+            if timeline?.receive(header.envelope(body)) == true { return }
+        default:
+            break
         }
-        if timeline?.receive(envelope) == true { return }
         sequencer.receive(body, from: endpoint)
     }
 
@@ -474,32 +479,43 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             }
             return
         }
-        if let debugger, Endpoint.isDevice(envelope.to) {
-            deviceOperationHart = Endpoint.isHart(envelope.from) ? Endpoint.hartIndex(envelope.from) : nil
-            deviceOperationDevice = envelope.to
-            debugger.deviceOperationBegins()
-        }
-        deliver(envelope, waking: true)
+        sendApart(envelope, waking: true)
     }
 
     /// A foretold write (DeviceAccess.foretold): the device takes it when next woken. Such a device writes no RAM,
     /// so the debugger does not watch its answer.
     func sendWithoutWaking(_ envelope: Rrvm_Envelope) {
-        deliver(envelope, waking: false)
+        sendApart(envelope, waking: false)
+    }
+
+    /// `envelope` sent as its header and body (see `send(_:_:waking:)`).
+    private func sendApart(_ envelope: Rrvm_Envelope, waking: Bool) {
+        guard let body = envelope.body else { return connections[envelope.to]?.send(envelope, wakingPeer: waking) ?? () }
+        send(EnvelopeHeader(envelope), body, waking: waking)
+    }
+
+    /// Messages to the harts and devices; `waking: false` for a foretold write (see `sendWithoutWaking`).
+    func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {
+        guard header.to != Endpoint.control else { return send(header.envelope(body)) }
+        if waking, let debugger, Endpoint.isDevice(header.to) {
+            deviceOperationHart = Endpoint.isHart(header.from) ? Endpoint.hartIndex(header.from) : nil
+            deviceOperationDevice = header.to
+            debugger.deviceOperationBegins()
+        }
+        deliver(header, body, waking: waking)
     }
 
     func wake(_ endpoint: UInt32) {
         connections[endpoint]?.wakePeer()
     }
 
-    private func deliver(_ envelope: Rrvm_Envelope, waking: Bool) {
-        if let timeTravel, !timeTravel.isLive, Endpoint.isDevice(envelope.to) {
+    private func deliver(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {
+        var header = header
+        if let timeTravel, !timeTravel.isLive, Endpoint.isDevice(header.to) {
             // The past is re-executed: the device does not repeat what it sent towards the host then.
-            var envelope = envelope
-            envelope.past = true
-            return connections[envelope.to]?.send(envelope, wakingPeer: waking) ?? ()
+            header.past = true
         }
-        connections[envelope.to]?.send(envelope, wakingPeer: waking)
+        connections[header.to]?.send(header, body, wakingPeer: waking)
     }
 
     func sendToProcess(_ envelope: Rrvm_Envelope) {

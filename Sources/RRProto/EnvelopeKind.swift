@@ -66,12 +66,22 @@ public struct DeclaredRegister: Equatable {
 }
 
 extension Array where Element == Rrvm_StableRead {
+    // The entries are read in place (through a buffer pointer): the array's subscript, or a loop over it, takes a copy
+    // of each (its arrays retained and released), and the harts and the sequencer look here on every access they answer.
+
     /// Where the declared register of `size` bytes at `offset` is: its entry, and its index in that entry.
     public func register(offset: UInt64, size: UInt32) -> (entry: Int, index: Int)? {
-        for entry in indices {
-            if let index = self[entry].registerIndex(offset: offset, size: size) { return (entry, index) }
+        withUnsafeBufferPointer { entries in
+            for entry in entries.indices {
+                if let index = entries[entry].registerIndex(offset: offset, size: size) { return (entry, index) }
+            }
+            return nil
         }
-        return nil
+    }
+
+    /// Register `place.index` of entry `place.entry` as a plain record (see `Rrvm_StableRead.declaredRegister`).
+    public func declaredRegister(at place: (entry: Int, index: Int)) -> DeclaredRegister {
+        withUnsafeBufferPointer { $0[place.entry].declaredRegister(place.index) }
     }
 
     /// Whether a write to `offset` leaves this declaration as it is: every entry lists that offset in
@@ -82,14 +92,13 @@ extension Array where Element == Rrvm_StableRead {
 
     /// The declared register a read of `size` bytes at `offset` reads, if the device declared that one stable.
     public func declaredRegister(offset: UInt64, size: UInt32) -> DeclaredRegister? {
-        guard let (entry, index) = register(offset: offset, size: size) else { return nil }
-        return self[entry].declaredRegister(index)
+        register(offset: offset, size: size).map { declaredRegister(at: $0) }
     }
 
     /// The value a read of `size` bytes at `offset` reads, if the device declared that one stable (`declaredRegister`'s
     /// value alone: the harts and the sequencer ask on every read they answer).
     public func readValue(offset: UInt64, size: UInt32) -> UInt64? {
         guard let (entry, index) = register(offset: offset, size: size) else { return nil }
-        return self[entry].registerValue(index)
+        return withUnsafeBufferPointer { $0[entry].registerValue(index) }
     }
 }

@@ -49,20 +49,28 @@ public enum HotMessageCodec {
     /// then holds nothing meaningful).
     public static func frame(_ envelope: Rrvm_Envelope, into frame: inout [UInt8]) -> Bool {
         guard envelope.unknownFields.data.isEmpty, let body = envelope.body else { return false }
-        frame.removeAll(keepingCapacity: true)
-        var writer = WireWriter(bytes: frame)
-        frame = []  // the writer holds the only reference: it appends in place
-        defer { frame = writer.bytes }
-        writer.bytes.append(contentsOf: [0, 0, 0, 0])
-        writer.uint(1, envelope.g)
-        writer.uint(2, envelope.seq)
-        writer.uint(3, UInt64(envelope.from))
-        writer.uint(4, UInt64(envelope.to))
-        writer.bool(5, envelope.past)
-        guard writer.body(body) else { return false }
-        let length = UInt32(writer.bytes.count - 4)
-        for index in 0..<4 { writer.bytes[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
-        return true
+        return self.frame(EnvelopeHeader(envelope), body, into: &frame)
+    }
+
+    /// As `frame(_:into:)` for the envelope of `header` and `body`, which a sender holds apart: no Envelope is built
+    /// (each move of a body in and out of one copies it through its value witnesses, a few hundred instructions).
+    public static func frame(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, into frame: inout [UInt8]) -> Bool {
+        // Written into a buffer on the stack (a longer message moves to the heap), then copied into `frame` at once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: WireWriter.stackCapacity) { scratch in
+            var writer = WireWriter(scratch)
+            defer { writer.release() }
+            writer.reserveLength()
+            writer.uint(1, header.g)
+            writer.uint(2, header.seq)
+            writer.uint(3, UInt64(header.from))
+            writer.uint(4, UInt64(header.to))
+            writer.bool(5, header.past)
+            guard writer.body(body) else { return false }
+            writer.writeLength()
+            frame.removeAll(keepingCapacity: true)
+            frame.append(contentsOf: writer.written)
+            return true
+        }
     }
 
     /// `envelope`'s protobuf encoding, or nil if SwiftProtobuf must encode it.
@@ -81,43 +89,155 @@ public enum HotMessageCodec {
     /// decodes every frame into the same envelope, and keeps none of them, allocates no envelope storage per frame
     /// (SwiftProtobuf's copy-on-write storage is reused while nothing else holds it).
     public static func decode(_ bytes: [UInt8], into envelope: inout Rrvm_Envelope) -> Bool {
+        var header = EnvelopeHeader()
+        guard let body = decode(bytes, header: &header) else { return false }
+        header.write(to: &envelope)
+        if !envelope.unknownFields.data.isEmpty { envelope.unknownFields = UnknownStorage() }
+        envelope.body = body
+        return true
+    }
+
+    /// The body of the Envelope encoded in `bytes`, its other fields in `header`; nil if SwiftProtobuf must decode
+    /// (or reject) them. No Envelope is built: a receiver that needs only the body and the header saves the body's
+    /// copies in and out of one.
+    public static func decode(_ bytes: [UInt8], header: inout EnvelopeHeader) -> Rrvm_Envelope.OneOf_Body? {
         bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
-            return (try? reader.envelope(into: &envelope)) != nil
+            return try? reader.envelope(header: &header)
         }
+    }
+}
+
+/// An Envelope's fields outside its body (see proto/rrvm.proto), for the path that keeps a message's body apart.
+public struct EnvelopeHeader: Equatable, Sendable {
+    public var g: UInt64 = 0
+    public var seq: UInt64 = 0
+    public var from: UInt32 = 0
+    public var to: UInt32 = 0
+    public var past = false
+
+    public init(g: UInt64 = 0, seq: UInt64 = 0, from: UInt32 = 0, to: UInt32 = 0, past: Bool = false) {
+        (self.g, self.seq, self.from, self.to, self.past) = (g, seq, from, to, past)
+    }
+
+    public init(_ envelope: Rrvm_Envelope) {
+        (g, seq, from, to, past) = (envelope.g, envelope.seq, envelope.from, envelope.to, envelope.past)
+    }
+
+    /// Sets `envelope`'s fields outside its body to these.
+    public func write(to envelope: inout Rrvm_Envelope) {
+        envelope.g = g
+        envelope.seq = seq
+        envelope.from = from
+        envelope.to = to
+        envelope.past = past
+    }
+
+    /// The Envelope of this header and `body`.
+    public func envelope(_ body: Rrvm_Envelope.OneOf_Body) -> Rrvm_Envelope {
+        var envelope = Rrvm_Envelope()
+        write(to: &envelope)
+        envelope.body = body
+        return envelope
+    }
+}
+
+extension Rrvm_DeviceDone {
+    /// Whether every field but `state_hash`, `hart_lines` and `timer_compares` is at its default (a foretold write's
+    /// answer, `Sequencer.ForetoldWrite`), field by field: a copy compared with an empty answer cost about 850
+    /// instructions per foretold write. A field added to DeviceDone must be added here too (as to the codec, whose
+    /// `fields` a test holds to the schema).
+    public var isEmptyApartFromStateHashAndHartChanges: Bool {
+        value == 0 && !fault && sourceLevels.isEmpty && wakeAt == 0 && console.isEmpty && !exit && exitCode == 0
+            && !reset && !wantsWake && stableReads.isEmpty && unknownFields.data.isEmpty
     }
 }
 
 // MARK: - Writing
 
-/// Protobuf's binary encoding, appended to `bytes` (proto3: a field at its default value is left out).
+/// Protobuf's binary encoding, appended to a buffer (proto3: a field at its default value is left out). The buffer is
+/// raw memory, not an array: an array checks its uniqueness and capacity on every byte appended, most of a small
+/// message's cost. It starts as the caller's (`init`) and moves to the heap when a message outgrows it; `release`
+/// frees the heap's.
 struct WireWriter {
-    var bytes: [UInt8] = []
+    static let stackCapacity = 512
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
+    private var onHeap = false
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) {
+        base = buffer.baseAddress!
+        capacity = buffer.count
+    }
+
+    mutating func release() {
+        if onHeap { base.deallocate() }
+        onHeap = false
+        capacity = 0
+    }
+
+    /// The bytes written so far.
+    var written: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base, count: count) }
+
+    /// Makes room for `more` bytes after those written.
+    @inline(__always)
+    private mutating func reserve(_ more: Int) {
+        if capacity &- count < more { grow(more) }
+    }
+
+    private mutating func grow(_ more: Int) {
+        let newCapacity = max(capacity * 2, count + more)
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.update(from: base, count: count)
+        if onHeap { base.deallocate() }
+        (base, capacity, onHeap) = (newBase, newCapacity, true)
+    }
+
+    @inline(__always)
+    private mutating func byte(_ value: UInt8) {
+        base[count] = value
+        count &+= 1
+    }
+
+    /// The frame's length prefix: four bytes kept here (the first written), filled in by `writeLength`.
+    mutating func reserveLength() {
+        reserve(4)
+        count += 4
+    }
+
+    /// Fills in the frame's length prefix (little-endian): what follows it.
+    mutating func writeLength() {
+        let length = UInt32(count - 4)
+        for index in 0..<4 { base[index] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(index))) }
+    }
 
     @inline(__always)
     mutating func varint(_ value: UInt64) {
-        if value < 0x80 { return bytes.append(UInt8(value)) }
+        reserve(10)
         var value = value
         while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            byte(UInt8(truncatingIfNeeded: value) | 0x80)
             value >>= 7
         }
-        bytes.append(UInt8(value))
+        byte(UInt8(value))
     }
 
     @inline(__always)
     mutating func tag(_ field: Int, _ wireType: UInt8) { varint(UInt64(field) << 3 | UInt64(wireType)) }
 
+    @inline(__always)
     mutating func uint(_ field: Int, _ value: UInt64) {
         guard value != 0 else { return }
         tag(field, 0)
         varint(value)
     }
 
+    @inline(__always)
     mutating func bool(_ field: Int, _ value: Bool) {
         guard value else { return }
         tag(field, 0)
-        bytes.append(1)
+        varint(1)
     }
 
     /// An int32 (negative values take ten bytes, sign-extended, as protobuf says).
@@ -131,7 +251,9 @@ struct WireWriter {
         guard !value.isEmpty else { return }
         tag(field, 2)
         varint(UInt64(value.count))
-        bytes.append(contentsOf: value)
+        reserve(value.count)
+        value.copyBytes(to: base + count, count: value.count)
+        count += value.count
     }
 
     mutating func packed(_ field: Int, _ values: [UInt64]) {
@@ -144,20 +266,25 @@ struct WireWriter {
     }
 
     /// A nested message, written by `content` (which returns false to give up: unknown fields). Its length goes
-    /// before it: one byte is kept for it, and more made room for when the message is longer than 127 bytes.
+    /// before it: one byte is kept for it, and the message moved on to make room when it is longer than 127 bytes.
     @inline(__always)
     mutating func message(_ field: Int, _ content: (inout WireWriter) -> Bool) -> Bool {
         tag(field, 2)
-        let lengthAt = bytes.count
-        bytes.append(0)
+        let lengthAt = count
+        reserve(1)
+        count += 1
         guard content(&self) else { return false }
-        let length = bytes.count - lengthAt - 1
+        let length = count - lengthAt - 1
         if length < 0x80 {
-            bytes[lengthAt] = UInt8(length)
+            base[lengthAt] = UInt8(length)
         } else {
-            var prefix = WireWriter()
-            prefix.varint(UInt64(length))
-            bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix.bytes)
+            let extra = Self.varintSize(UInt64(length)) - 1
+            reserve(extra)
+            memmove(base + lengthAt + 1 + extra, base + lengthAt + 1, length)
+            let end = count + extra
+            count = lengthAt
+            varint(UInt64(length))
+            count = end
         }
         return true
     }
@@ -187,9 +314,10 @@ struct WireWriter {
         uint(1, run.budget)
         uint(2, run.interruptLines)
         bool(3, run.spinHintsYield)
-        for entry in run.stableReads {
-            guard message(4, { $0.deviceStableReads(entry) }) else { return false }
-        }
+        guard run.stableReads.withUnsafeBufferPointer({ entries in
+            // Each entry read in place: a loop over the array, or its subscript, takes a copy (its arrays retained).
+            entries.indices.allSatisfy { index in message(4) { $0.deviceStableReads(entries[index]) } }
+        }) else { return false }
         uint(10, run.sliceLimit)
         uint(11, run.checkAt)
         uint(12, run.checkInterval)
@@ -202,10 +330,10 @@ struct WireWriter {
     }
 
     mutating func stableReads(_ field: Int, _ reads: [Rrvm_StableRead]) -> Bool {
-        for read in reads {
-            guard message(field, { $0.stableRead(read) }) else { return false }
+        reads.withUnsafeBufferPointer { reads in
+            // Read in place (see `run`).
+            reads.indices.allSatisfy { index in message(field) { $0.stableRead(reads[index]) } }
         }
-        return true
     }
 
     mutating func stableRead(_ read: Rrvm_StableRead) -> Bool {
@@ -413,30 +541,33 @@ struct WireReader {
 
     // The messages.
 
-    /// Fills `envelope` with the message, every field not in it at its default.
-    mutating func envelope(into envelope: inout Rrvm_Envelope) throws {
-        envelope.g = 0
-        envelope.seq = 0
-        envelope.from = 0
-        envelope.to = 0
-        envelope.past = false
-        if !envelope.unknownFields.data.isEmpty { envelope.unknownFields = UnknownStorage() }
-        var body: Rrvm_Envelope.OneOf_Body?
+    /// The message's body; its other fields go to `header` (each not in the message at its default).
+    mutating func envelope(header: inout EnvelopeHeader) throws -> Rrvm_Envelope.OneOf_Body {
+        header = EnvelopeHeader()
         while let (number, wireType) = try field() {
-            switch number {
-            case 1: envelope.g = try scalar(wireType)
-            case 2: envelope.seq = try scalar(wireType)
-            case 3: envelope.from = try uint32(wireType)
-            case 4: envelope.to = try uint32(wireType)
-            case 5: envelope.past = try bool(wireType)
-            default:
+            if try headerField(number, wireType, &header) { continue }
+            let body = try self.body(number, wireType)
+            while let (number, wireType) = try field() {
                 // A body given twice is merged or replaced by SwiftProtobuf: left to it.
-                guard body == nil else { throw NotHot() }
-                body = try self.body(number, wireType)
+                guard try headerField(number, wireType, &header) else { throw NotHot() }
             }
+            return body
         }
-        guard let body else { throw NotHot() }
-        envelope.body = body
+        throw NotHot()
+    }
+
+    /// Reads field `number` into `header` if it is one of the Envelope's outside its body.
+    @inline(__always)
+    private mutating func headerField(_ number: Int, _ wireType: UInt64, _ header: inout EnvelopeHeader) throws -> Bool {
+        switch number {
+        case 1: header.g = try scalar(wireType)
+        case 2: header.seq = try scalar(wireType)
+        case 3: header.from = try uint32(wireType)
+        case 4: header.to = try uint32(wireType)
+        case 5: header.past = try bool(wireType)
+        default: return false
+        }
+        return true
     }
 
     mutating func body(_ number: Int, _ wireType: UInt64) throws -> Rrvm_Envelope.OneOf_Body {

@@ -36,13 +36,19 @@ public final class DeviceRunner {
     }
 
     public func apply(_ envelope: Rrvm_Envelope) -> Outcome {
-        let clock = DeviceClock(globalCount: envelope.g, mtime: envelope.g >> icountShift)
+        guard let body = envelope.body else { return .failure("an envelope without a body from the sequencer") }
+        return apply(EnvelopeHeader(envelope), body)
+    }
+
+    /// As `apply(_:)` for the envelope of `header` and `body` (see `Connection.onMessage`).
+    public func apply(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) -> Outcome {
+        let clock = DeviceClock(globalCount: header.g, mtime: header.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
         // For a foretold write (DeviceAccess.foretold): the declaration it foretells.
         var foretoldDeclaration: [Rrvm_StableRead]?
-        switch envelope.body {
-        case .deviceAccess(let access)?:
+        switch body {
+        case .deviceAccess(let access):
             let size = Int(access.size)
             if access.foretold { foretoldDeclaration = Self.declaration(declarationOnTheBus(), after: access) }
             if access.write {
@@ -53,30 +59,30 @@ public final class DeviceRunner {
             } else {
                 done.fault = true
             }
-        case .sourceLevel(let level)?:
+        case .sourceLevel(let level):
             guard let plic = model as? PLIC else { return .failure("a source level sent to \(model.name)") }
             plic.setSource(level.source, level: level.level, effects: &effects)
-        case .hostInput(let input)? where !input.frame.isEmpty:
+        case .hostInput(let input) where !input.frame.isEmpty:
             guard let card = model as? VirtioMMIO, let net = card.backend as? VirtioNet else {
                 return .failure("a network frame sent to \(model.name)")
             }
             if net.receive(frame: [UInt8](input.frame)) {
                 card.serviceQueue(VirtioNet.receiveQueue, effects: &effects)
             }
-        case .hostInput(let input)?:
+        case .hostInput(let input):
             guard let uart = model as? UART16550 else { return .failure("console input sent to \(model.name)") }
             uart.receive([UInt8](input.console), clock: clock, effects: &effects)
-        case .deviceTick?:
+        case .deviceTick:
             model.tick(clock: clock, effects: &effects)
-        case .shutdown?:
+        case .shutdown:
             return .shutdown
-        case .saveState?:
+        case .saveState:
             do {
-                return .checkpoint(.deviceState(Rrvm_DeviceState(device: Endpoint.deviceIndex(envelope.to), try model.saveState())))
+                return .checkpoint(.deviceState(Rrvm_DeviceState(device: Endpoint.deviceIndex(header.to), try model.saveState())))
             } catch {
                 return .checkpoint(.stateRefused(.with { $0.reason = "\(model.name): \(error)" }))
             }
-        case .restoreState(let restore)?:
+        case .restoreState(let restore):
             do {
                 guard case .device(let state)? = restore.state else { throw CheckpointError("not a device's state") }
                 try model.restoreState(try DeviceState(state))
@@ -85,7 +91,7 @@ public final class DeviceRunner {
                 return .checkpoint(.stateRefused(.with { $0.reason = "\(model.name): \(error)" }))
             }
         default:
-            return .failure("unexpected \(envelope.kindName) from the sequencer")
+            return .failure("unexpected \(header.envelope(body).kindName) from the sequencer")
         }
         done.sourceLevels = effects.sourceLevels.map { level in .with { $0.source = level.source; $0.level = level.level } }
         done.hartLines = effects.hartLines.map { line in

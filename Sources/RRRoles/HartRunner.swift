@@ -9,6 +9,9 @@ import RVPlatform
 public protocol HartTransport: AnyObject {
     /// Sends a message to the sequencer (the transport stamps `from`).
     func send(_ envelope: Rrvm_Envelope)
+    /// As `send` for the envelope of `header` and `body`: the hart's messages go out so, never built into an Envelope
+    /// (each move of a body in and out of one copies it).
+    func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body)
     /// The hart sent an access whose answer it must wait for. The transport may deliver that answer now
     /// (the bus polls for a moment; the in-memory machine runs until it comes), by calling
     /// `HartRunner.receive` from inside this call; if it returns without, the answer comes later.
@@ -20,6 +23,10 @@ public protocol HartTransport: AnyObject {
     func pollDuringSlice()
     /// The hart's part of the run is over: Shutdown (status 0, no reason) or a protocol error.
     func finish(exitCode: Int32, reason: String?)
+}
+
+extension HartTransport {
+    public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) { send(header.envelope(body)) }
 }
 
 /// Why a hart is held at a pause point. Several holders may hold it at once; it runs again when the
@@ -68,8 +75,6 @@ public final class HartRunner {
     /// Per device, the reads it declared stable (from Run and MMIO replies): answered here, no round trip.
     /// (Indexed by device, as an array: the console driver consults it twice per byte.)
     private var declarations: [[Rrvm_StableRead]?]
-    /// See `send(_:)`.
-    private var outgoing = Rrvm_Envelope()
     /// The device of the access awaiting its reply.
     private var pendingDevice: Int?
 
@@ -163,9 +168,15 @@ public final class HartRunner {
 
     /// A message from the sequencer.
     public func receive(_ envelope: Rrvm_Envelope) {
+        guard let body = envelope.body else { return fail("an envelope without a body from the sequencer") }
+        receive(EnvelopeHeader(envelope), body)
+    }
+
+    /// A message from the sequencer, its body apart from the envelope's other fields (see `Connection.onMessage`).
+    public func receive(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
         guard !finished else { return }
-        switch envelope.body {
-        case .run(let run)?:
+        switch body {
+        case .run(let run):
             guard !sliceActive else { return fail("Run while a slice is under way") }
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
@@ -174,7 +185,7 @@ public final class HartRunner {
             for entry in run.stableReads where Int(entry.device) < windows.count {
                 declarations[Int(entry.device)] = entry.reads.isEmpty ? nil : entry.reads
             }
-            sliceG = envelope.g
+            sliceG = header.g
             budget = run.budget
             sliceStep = run.budget
             sliceLimit = run.sliceLimit > run.budget ? run.sliceLimit : 0
@@ -191,9 +202,9 @@ public final class HartRunner {
                 pendingPauses[.checkpoint] = .some(retiredAtSliceStart &+ at)
             }
             execute()
-        case .cut?:
+        case .cut:
             cut()
-        case .mmioReply(let reply)?:
+        case .mmioReply(let reply):
             guard awaitingReply else { return fail("unexpected MMIO reply") }
             awaitingReply = false
             if let device = pendingDevice { declarations[device] = reply.stableReads.isEmpty ? nil : reply.stableReads }
@@ -204,23 +215,23 @@ public final class HartRunner {
                 sliceLimit = 0
             }
             execute()
-        case .shutdown?:
+        case .shutdown:
             finished = true
             transport.finish(exitCode: 0, reason: nil)
-        case .pauseAt(let pause)?:
+        case .pauseAt(let pause):
             pauseForCheckpoint(at: pause.hasExecuted ? pause.executed : nil)
-        case .resume(let resume)?:
+        case .resume(let resume):
             guard pauseHolders.contains(.checkpoint) else { return fail("Resume while not paused for a checkpoint") }
             if resume.hasSliceEndsAt { endSlice(atExecuted: resume.sliceEndsAt) }
             let then = resume.hasThenPauseAt ? resume.thenPauseAt : nil
             self.resume(.checkpoint, thenPauseAfter: then.map { $0 > executed ? $0 - executed : 0 })
-        case .saveState?:
+        case .saveState:
             answer(Result { .hartState(try saveState()) })
-        case .restoreState(let restore)?:
+        case .restoreState(let restore):
             guard case .hart(let state)? = restore.state else { return answer(.failure(CheckpointError("not a hart's state"))) }
             answer(Result { try restoreState(state); return .stateRestored(Rrvm_StateRestored()) })
         default:
-            fail("unexpected \(envelope.kindName) from the sequencer")
+            fail("unexpected \(header.envelope(body).kindName) from the sequencer")
         }
     }
 
@@ -553,7 +564,7 @@ public final class HartRunner {
     /// here, the declaration kept: the write is posted. Returns the register as set.
     private func setDeclaredRegister(_ access: MMIOAccess, device: Int) -> SetRegister? {
         guard let (entry, index) = declaredRegister(setBy: access, device: device) else { return nil }
-        var register = declarations[device]![entry].declaredRegister(index)
+        var register = declarations[device]!.declaredRegister(at: (entry, index))
         let old = register.value
         register.value = access.value & register.setByWriteMask
         declarations[device]![entry].setRegisterValue(register.value, at: index)
@@ -726,11 +737,9 @@ public final class HartRunner {
         send(message)
     }
 
-    /// Sends `body` in `outgoing`, the one envelope the hart's messages go out in: only its body changes, so its
-    /// storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a message, unless the transport keeps it.
+    /// Sends `body` to the sequencer (which stamps the envelope's other fields).
     private func send(_ body: Rrvm_Envelope.OneOf_Body) {
-        outgoing.body = body
-        transport.send(outgoing)
+        transport.send(EnvelopeHeader(), body)
     }
 
     private func fail(_ reason: String) {

@@ -20,12 +20,19 @@ public protocol SequencerTransport: AnyObject {
     /// The sequencer waits for answers from `endpoint` (a device sent foretold writes), or wants them given before
     /// there are too many: wake it if it sleeps.
     func wake(_ endpoint: UInt32)
+    /// As `send` (`waking`) or `sendWithoutWaking` for the envelope of `header` and `body`: the messages of a slice go
+    /// out so, never built into an Envelope (each move of a body in and out of one copies it).
+    func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool)
 }
 
 extension SequencerTransport {
     /// A transport that delivers everything in order as it comes (in memory) needs no wake-ups.
     public func sendWithoutWaking(_ envelope: Rrvm_Envelope) { send(envelope) }
     public func wake(_ endpoint: UInt32) {}
+    public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {
+        let envelope = header.envelope(body)
+        if waking { send(envelope) } else { sendWithoutWaking(envelope) }
+    }
 }
 
 /// What the sequencer does with the records it produces: write them (record), compare them (replay),
@@ -143,11 +150,7 @@ public final class Sequencer {
         /// Whether `done` is the answer foretold, its state hash aside: `answer == done` (state hash set), without
         /// building `answer` (its arrays cost allocations on every foretold write).
         func isAnswered(by done: Rrvm_DeviceDone) -> Bool {
-            var rest = done
-            rest.stateHash = 0
-            rest.hartLines = []
-            rest.timerCompares = []
-            guard rest == Rrvm_DeviceDone() else { return false }
+            guard done.isEmptyApartFromStateHashAndHartChanges else { return false }
             switch change {
             case .none:
                 return done.hartLines.isEmpty && done.timerCompares.isEmpty
@@ -326,9 +329,6 @@ public final class Sequencer {
     }
     /// The running hart has sent an MMIO request in this slice.
     private var sliceAccessedDevices = false
-    /// See `sendToHart`; and the envelope the foretold writes that need no queue go out in (see `mmio`).
-    private var toHart = Rrvm_Envelope()
-    private var toDevice = Rrvm_Envelope()
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
@@ -472,16 +472,11 @@ public final class Sequencer {
         if isQueueIdle && request.posted && !request.answered && request.output.isEmpty,
            let register = foretoldRegister(device: device, access: DeviceWork.Access(access)) {
             // A foretold write with nothing queued before it (most of them: a hart's IPIs and timer programming) is
-            // foretold here, as `pump` would do at once, in the one envelope such writes go out in: no queue entry, no
-            // envelope storage allocated per write.
+            // foretold here, as `pump` would do at once: no queue entry, no envelope built.
             heldDeclarations[hart][device] = nil
             access.foretold = true
-            toDevice.g = accessG
-            toDevice.from = Endpoint.hart(hart)
-            toDevice.to = Endpoint.device(device)
-            toDevice.body = .deviceAccess(access)
-            foretell(device: device, access: DeviceWork.Access(access), envelope: toDevice, register: register)
-            toDevice.body = nil
+            foretell(device: device, header: EnvelopeHeader(g: accessG, from: Endpoint.hart(hart), to: Endpoint.device(device)),
+                     access: access, register: register)
             return settle()
         }
         var envelope = Rrvm_Envelope()
@@ -554,9 +549,9 @@ public final class Sequencer {
                 continue
             }
             if let foretellable {
-                // Marked in place: taken from its queue, `next` holds the only reference to its envelope's storage.
-                next.envelope.deviceAccess.foretold = true
-                foretell(device: next.device, access: next.access!, envelope: next.envelope, register: foretellable)
+                var access = next.envelope.deviceAccess
+                access.foretold = true
+                foretell(device: next.device, header: EnvelopeHeader(next.envelope), access: access, register: foretellable)
                 continue
             }
             inFlight = next
@@ -640,7 +635,7 @@ public final class Sequencer {
               let reads = stableReads[device],
               let (entry, index) = reads.register(offset: access.offset, size: access.size)
         else { return nil }
-        let register = reads[entry].declaredRegister(index)
+        let register = reads.declaredRegister(at: (entry, index))
         guard register.setByWriteMask != 0, register.lineMipBit != 0, register.lineMipBit < 64,
               Int(register.lineHart) < harts.count else { return nil }
         return (entry, index, register)
@@ -651,15 +646,16 @@ public final class Sequencer {
     /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
     /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
     /// device is next needed, for all the writes since at once.
-    /// `envelope` carries the write (`access`) to `device`, marked foretold (DeviceAccess.foretold).
-    private func foretell(device: Int, access written: DeviceWork.Access, envelope: Rrvm_Envelope,
+    /// `access`, marked foretold (DeviceAccess.foretold), goes to `device` under `header`.
+    private func foretell(device: Int, header: EnvelopeHeader, access: Rrvm_DeviceAccess,
                           register place: (entry: Int, index: Int, register: DeclaredRegister)) {
         let (entry, index, register) = place
+        let written = DeviceWork.Access(access)
         statistics.deviceOperations += 1
         statistics.foretold += 1
-        stampAndNote(envelope)
+        stampAndNote(g: header.g) { header.envelope(.deviceAccess(access)) }
         if finished { return }
-        transport.sendWithoutWaking(envelope)
+        transport.send(header, .deviceAccess(access), waking: false)
         let hart = Int(register.lineHart)
         let value = written.value & register.setByWriteMask
         stableReads[device]![entry].setRegisterValue(value, at: index)
@@ -675,7 +671,7 @@ public final class Sequencer {
             change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[device].append(ForetoldWrite(from: envelope.from, offset: written.offset, value: written.value,
+        foretold[device].append(ForetoldWrite(from: header.from, offset: written.offset, value: written.value,
                                               change: change))
         // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
         // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
@@ -762,16 +758,11 @@ public final class Sequencer {
         pump()
     }
 
-    /// Sends `body` to hart `hart`, stamped `g`, in `toHart`: the messages to the harts go out in that one envelope
-    /// (they set the same fields), so that its storage (copy-on-write, SwiftProtobuf's) is allocated once, not once a
-    /// message, unless the transport keeps it. The body is dropped once sent: it may hold a device's declaration, which
-    /// a foretold write then changes in place rather than in a copy.
+    /// Sends `body` to hart `hart`, stamped `g` (no Envelope built: see `SequencerTransport.send(_:_:waking:)`). The
+    /// body is dropped once sent: it may hold a device's declaration, which a foretold write then changes in place
+    /// rather than in a copy.
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
-        toHart.g = g
-        toHart.to = Endpoint.hart(hart)
-        toHart.body = body
-        transport.send(toHart)
-        toHart.body = nil
+        transport.send(EnvelopeHeader(g: g, to: Endpoint.hart(hart)), body, waking: true)
     }
 
     /// Console output of the guest, counted and digested (checkpoints compare it), to rrctl.

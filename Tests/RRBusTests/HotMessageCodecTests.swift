@@ -28,6 +28,40 @@ final class HotMessageCodecTests: XCTestCase {
         }
     }
 
+    /// Long messages: a nested message whose length takes two or three bytes (the writer moves it on to make room), and a
+    /// frame past the writer's buffer on the stack (it moves to the heap). Framed from a header and a body apart, and
+    /// decoded into them, they are SwiftProtobuf's bytes too.
+    func testLongMessagesAndTheHeaderAndBodyApart() throws {
+        let declaration = (0..<40).map { index in
+            Rrvm_StableRead.with {
+                $0.offset = UInt64(index * 8)
+                $0.size = 8
+                $0.value = UInt64.max - UInt64(index)
+                $0.moreValues = Array(repeating: UInt64(index) << 40, count: 3)
+                $0.stride = 8
+            }
+        }
+        var run = Rrvm_Envelope()
+        run.g = 1 << 40
+        run.to = 3
+        run.body = .run(.with { $0.budget = 10_000; $0.stableReads = [.with { $0.device = 5; $0.reads = declaration }] })
+        var done = Rrvm_Envelope()
+        done.seq = 7
+        done.past = true
+        done.body = .deviceDone(.with { $0.console = Data(repeating: 0x41, count: 20_000); $0.stableReads = declaration })
+        for envelope in [run, done] {
+            let expected: [UInt8] = try envelope.serializedBytes()
+            XCTAssertGreaterThan(expected.count, 1024)
+            var frame: [UInt8] = [1, 2, 3]
+            XCTAssertTrue(HotMessageCodec.frame(EnvelopeHeader(envelope), try XCTUnwrap(envelope.body), into: &frame))
+            XCTAssertEqual(frame, FrameCodec.encode(expected))
+            var header = EnvelopeHeader(g: 99)
+            let body = try XCTUnwrap(HotMessageCodec.decode(expected, header: &header))
+            XCTAssertEqual(header, EnvelopeHeader(envelope))
+            XCTAssertEqual(header.envelope(body), envelope)
+        }
+    }
+
     /// The bus decodes every frame of a connection into one envelope: what the one before held must not show through.
     func testDecodingIntoAnEnvelopeReplacesAllItHeld() throws {
         var random = SplitMix64(seed: 0x1_7E05E)
