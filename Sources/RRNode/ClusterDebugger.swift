@@ -74,7 +74,14 @@ final class ClusterDebugger: GDBTarget {
     /// DEBUG_RESUME requests sent to each hart (a stop tagged with fewer is stale).
     private var resumesSent: [UInt32]
     private var nextID: UInt32 = 1
-    private var pending: [UInt32: (Rrvm_DebugReply) -> Void] = [:]
+    /// Requests waiting for their reply, by id: to which hart, what, and what to do with the reply.
+    private var pending: [UInt32: (hart: Int, action: Rrvm_DebugAction, done: (Rrvm_DebugReply) -> Void)] = [:]
+    /// Harts that have joined the cluster (the debugger answers nothing until all have, and have stopped).
+    private var joined: Set<Int> = []
+    /// Whether the machine has been whole and stopped once (every hart joined and stopped for the debugger).
+    private var assembled = false
+    /// The debugger left when the machine could not be let go (going back, or not assembled yet): it is once it stops.
+    private var detachPending = false
 
     private var breakpoints: Set<UInt64> = []
     private struct Watch {
@@ -105,7 +112,9 @@ final class ClusterDebugger: GDBTarget {
 
     /// Starts listening; returns what to type in gdb.
     func listen(loop: EventLoop, address: BusAddress) throws -> String {
-        let server = try GDBServer(loop: loop, address: address, target: self)
+        // Packets wait until the machine is whole and stopped (see `receive`): a request to a hart that has not
+        // joined yet would go nowhere, and its answer (a breakpoint is set on every hart) would never come.
+        let server = try GDBServer(loop: loop, address: address, target: self, answersAtOnce: false)
         self.server = server
         return server.targetRemote
     }
@@ -116,6 +125,7 @@ final class ClusterDebugger: GDBTarget {
 
     /// A hart joined: it starts stopped (the machine waits for the debugger before its first instruction).
     func hartJoined(_ hart: Int) {
+        joined.insert(hart)
         send(.with { $0.action = .debugStop }, to: hart)
     }
 
@@ -127,7 +137,7 @@ final class ClusterDebugger: GDBTarget {
     /// A DebugReply from hart `hart`.
     func receive(_ reply: Rrvm_DebugReply, fromHart hart: Int) {
         guard reply.hasStopped else {
-            pending.removeValue(forKey: reply.id)?(reply)
+            pending.removeValue(forKey: reply.id)?.done(reply)
             return
         }
         guard hart < hartCount, reply.id == resumesSent[hart] else { return }  // stale: from before a resume
@@ -152,6 +162,13 @@ final class ClusterDebugger: GDBTarget {
         state = .stopped
         lastStop = cause ?? GDBStop(kind: .trap, hart: host.runningHart ?? 0)
         cause = nil
+        // The first stop: every hart has joined and waits for the debugger, which is answered from now on (last, once
+        // this stop is all done: a packet held meanwhile may resume the machine at once). If the one that attached
+        // left meanwhile, the machine runs freely from here (and another one that came is answered).
+        let firstStop = !assembled
+        assembled = true
+        defer { if firstStop { server?.startAnswering() } }
+        if firstStop && detachPending { return letGo() }
         if let done = seekDone {
             // A seek is answered as a monitor command: gdb asked for no stop.
             seekDone = nil
@@ -180,7 +197,7 @@ final class ClusterDebugger: GDBTarget {
         var request = request
         if let done {
             request.id = nextID
-            pending[nextID] = done
+            pending[nextID] = (hart, request.action, done)
             nextID = nextID == .max ? 1 : nextID + 1
         }
         host.sendDebugRequest(request, toHart: hart)
@@ -372,14 +389,22 @@ final class ClusterDebugger: GDBTarget {
     }
 
     func detach() {
-        if state == .reversing {
-            // Left in the middle of going back: once the timeline has the machine at a point, it runs freely.
-            detachedWhileReversing = true
+        // What waited for a stop was the debugger's that left (a `?` of the next one must not be dropped later).
+        waitingForStop = []
+        if state == .reversing || !assembled {
+            // Left in the middle of going back, or before every hart had joined: once the machine is at a point (where
+            // the timeline puts it, or its first stop), it runs freely.
+            detachPending = true
             return
         }
+        letGo()
+    }
+
+    /// The debugger has left: breakpoints and watchpoints go, the machine runs freely.
+    private func letGo() {
+        detachPending = false
         breakpoints = []
         watches = []
-        waitingForStop = []
         state = .running
         stoppedAt = [:]
         for hart in 0..<hartCount {
@@ -387,6 +412,44 @@ final class ClusterDebugger: GDBTarget {
             send(.with { $0.action = .debugDetach }, to: hart)
         }
         host.debuggerTimeline?.runForward()
+        // A debugger that attached while the machine could not be let go yet asked where it is stopped: it stops again.
+        if !waitingForStop.isEmpty { stopAll(cause: GDBStop(kind: .interrupt, hart: host.runningHart ?? 0)) }
+    }
+
+    // MARK: - State dump
+
+    /// Where the debugger and its harts stand, a few lines (for `kill -USR1` of the sequencer, and a test that
+    /// times out): what it waits for is what a hang waits for.
+    var stateDescription: String {
+        var lines = [server?.stateDescription ?? "gdb server: not listening"]
+        var summary = "debugger: \(state), G=\(host.currentG), running hart \(host.runningHart.map { String($0) } ?? "none"), last stop "
+            + "\(lastStop.kind) on hart \(lastStop.hart)"
+        if joined.count < hartCount {
+            summary += ", harts not joined yet: \((0..<hartCount).filter { !joined.contains($0) }.map { String($0) }.joined(separator: " "))"
+        }
+        if let reportingOnly { summary += ", reporting hart \(reportingOnly) only" }
+        if !waitingForStop.isEmpty { summary += ", \(waitingForStop.count) waiting for a stop" }
+        if seekDone != nil { summary += ", a seek under way" }
+        if reverseInterrupted { summary += ", reverse execution interrupted" }
+        if detachPending { summary += ", a detach waiting for the machine to stop" }
+        summary += ", \(breakpoints.count) breakpoints, \(watches.count) watchpoints"
+        lines.append(summary)
+        for hart in 0..<hartCount {
+            var line = "hart \(hart): "
+            if let stopped = stoppedAt[hart] {
+                line += "stopped (\(stopped.reason)) at pc 0x\(String(stopped.pc, radix: 16)), \(stopped.retired) retired"
+                    + (stopped.inSlice ? ", G=\(stopped.g) in its slice" : "")
+            } else {
+                line += joined.contains(hart) ? "not stopped" : "not joined"
+            }
+            line += ", \(resumesSent[hart]) resumes sent"
+            let unanswered = pending.filter { $0.value.hart == hart }.sorted { $0.key < $1.key }
+            if !unanswered.isEmpty {
+                line += ", unanswered: " + unanswered.map { "#\($0.key) \($0.value.action)" }.joined(separator: " ")
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
     }
 
     // MARK: - DMA into watched ranges
@@ -426,7 +489,6 @@ final class ClusterDebugger: GDBTarget {
     // MARK: - Going back (replay with checkpoints)
 
     private var reverseInterrupted = false
-    private var detachedWhileReversing = false
 
     /// `bs` (with `step`: to where that hart had retired one instruction fewer) or `bc` (back to the last
     /// breakpoint or watchpoint hit before the present, on any hart). The timeline takes the machine over from
@@ -501,7 +563,7 @@ final class ClusterDebugger: GDBTarget {
             if case .watch = stop.kind { return go(to: hit.g + 1, stop: stop) }
             return go(to: hit.g, stop: stop)
         }
-        if reverseInterrupted || detachedWhileReversing {
+        if reverseInterrupted || detachPending {
             return arrive(stop: GDBStop(kind: .interrupt, hart: hart))  // at `present`, a consistent point
         }
         if from == 0 { return go(to: 0, stop: GDBStop(kind: .historyBegin, hart: hart)) }
@@ -524,10 +586,9 @@ final class ClusterDebugger: GDBTarget {
     /// again, and the debugger is told (or, if it left meanwhile, the machine runs freely).
     private func arrive(stop: GDBStop) {
         for hart in 0..<hartCount { send(.with { $0.action = .debugNoteHits; $0.value = 0 }, to: hart) }
-        if detachedWhileReversing {
-            detachedWhileReversing = false
+        if detachPending {
             state = .stopped
-            return detach()
+            return letGo()
         }
         stoppedAt = [:]
         stopAll(cause: stop)

@@ -71,17 +71,38 @@ final class GDBServer {
     private var listener: Listener?
     private var client: Connection?
     private var input: [UInt8] = []
-    /// Packets waiting while the answer to an earlier one is being gathered.
-    private var queued: [String] = []
-    private var answering = false
+    /// What the debugger sent: a packet's payload, or Ctrl-C.
+    private enum Incoming { case packet(String), interrupt }
+    /// Packets (and Ctrl-Cs after them) waiting while the answer to an earlier one is being gathered, or until the
+    /// machine can answer.
+    private var queued: [Incoming] = []
+    /// The packet being answered, and since when (host nanoseconds), for `stateDescription`.
+    private var answering: (packet: String, since: UInt64)?
+    /// Debuggers that have gone away: an answer that comes after its asker left is dropped.
+    private var clientsGone = 0
+    /// Whether packets are answered yet (see `startAnswering`).
+    private var answersPackets: Bool
+    /// RRVM_GDB_TRACE=PATH: every packet in and out, timed, appended to that file (to see where a session hangs).
+    private let trace: FileHandle?
+    private let createdAt = EventLoop.monotonicNanoseconds()
     /// The thread `g`/`m`/`Z2` apply to (Hg) and the one `s` steps (Hc), as hart indexes.
     private var registerHart = 0
     private var stepHart: Int?
     /// Whether the machine runs on the debugger's behalf (a stop reply is owed).
     private var running = false
 
-    init(loop: EventLoop, address: BusAddress, target: GDBTarget) throws {
+    /// `answersAtOnce: false`: packets are taken (and acknowledged) but not answered before `startAnswering`, for a
+    /// target that cannot answer yet (the cluster, until every hart has joined and stopped).
+    init(loop: EventLoop, address: BusAddress, target: GDBTarget, answersAtOnce: Bool = true) throws {
         self.target = target
+        answersPackets = answersAtOnce
+        trace = ProcessInfo.processInfo.environment["RRVM_GDB_TRACE"].flatMap { path in
+            guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil)
+            else { return nil }
+            let handle = FileHandle(forWritingAtPath: path)
+            handle?.seekToEndOfFile()
+            return handle
+        }
         // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
         let savedMask = umask(0o177)
         defer { umask(savedMask) }
@@ -126,6 +147,37 @@ final class GDBServer {
 
     var hasClient: Bool { client != nil }
 
+    /// The target can answer from now on: the packets taken meanwhile are answered, in order.
+    func startAnswering() {
+        guard !answersPackets else { return }
+        answersPackets = true
+        traceLine("the target answers from now on")
+        answerNext()
+    }
+
+    /// One line on where the conversation with the debugger stands (for a state dump).
+    var stateDescription: String {
+        guard client != nil else { return "gdb server: no debugger attached" }
+        var text = "gdb server: a debugger attached"
+        if !answersPackets { text += ", packets held until the machine is ready" }
+        if let answering {
+            let seconds = Double(EventLoop.monotonicNanoseconds() &- answering.since) / 1e9
+            text += ", answering '\(Self.abridged(answering.packet))' for " + String(format: "%.3f s", seconds)
+        }
+        text += ", \(queued.count) packets (or Ctrl-Cs) waiting"
+        if !input.isEmpty { text += ", \(input.count) bytes of a packet not complete yet" }
+        if running { text += ", a stop reply owed (the machine runs for the debugger)" }
+        return text
+    }
+
+    private static func abridged(_ text: String) -> String { text.count > 120 ? String(text.prefix(120)) + "..." : text }
+
+    private func traceLine(_ line: String) {
+        guard let trace else { return }
+        let seconds = Double(EventLoop.monotonicNanoseconds() &- createdAt) / 1e9
+        try? trace.write(contentsOf: Data((String(format: "%10.6f ", seconds) + Self.abridged(line) + "\n").utf8))
+    }
+
     private func stopReply(_ stop: GDBStop) -> String {
         let thread = "thread:\(String(stop.hart + 1, radix: 16));"
         switch stop.kind {
@@ -145,12 +197,17 @@ final class GDBServer {
         }
         client = connection
         connection.name = "gdb"
+        traceLine("a debugger connected")
         connection.onBytes = { [unowned self] bytes in self.receive(bytes) }
         connection.onClose = { [unowned self] _ in
             // The debugger went away: forget its breakpoints and watchpoints and let the guest run.
+            self.traceLine("the debugger went away")
             self.client = nil
             self.input = []
             self.queued = []
+            // An answer still being gathered was for it: the next debugger is not kept waiting for it, nor given it.
+            self.answering = nil
+            self.clientsGone += 1
             self.running = false
             self.target?.detach()
         }
@@ -164,7 +221,15 @@ final class GDBServer {
             switch first {
             case 0x03:
                 input.removeFirst()
-                if running { target?.interrupt() }
+                if queued.isEmpty && answering == nil {
+                    interrupt()
+                } else if case .interrupt? = queued.last {
+                    break  // one waits already
+                } else {
+                    // After the packets before it: a continue still waiting is interrupted once it runs.
+                    traceLine("<- Ctrl-C, after the packets waiting")
+                    queued.append(.interrupt)
+                }
             case UInt8(ascii: "$"):
                 guard let hash = input.firstIndex(of: UInt8(ascii: "#")), input.count >= hash + 3 else {
                     // A packet is at most a few KiB: a client that never ends one is dropped.
@@ -175,6 +240,7 @@ final class GDBServer {
                 let checksum = UInt8(String(decoding: input[(hash + 1)...(hash + 2)], as: UTF8.self), radix: 16)
                 input.removeFirst(hash + 3)
                 guard checksum == raw.reduce(UInt8(0), { $0 &+ $1 }) else {
+                    traceLine("<- a packet with a wrong checksum: " + String(decoding: raw, as: UTF8.self))
                     client?.sendUnframed([UInt8(ascii: "-")])  // asks for the packet again
                     continue
                 }
@@ -183,7 +249,9 @@ final class GDBServer {
                     client?.close(.malformedMessage("too many GDB packets waiting"))
                     return
                 }
-                queued.append(String(decoding: unescape(raw), as: UTF8.self))
+                let packet = String(decoding: unescape(raw), as: UTF8.self)
+                traceLine("<- " + packet)
+                queued.append(.packet(packet))
                 answerNext()
             default:
                 input.removeFirst()  // acknowledgements and noise
@@ -193,21 +261,32 @@ final class GDBServer {
 
     /// Answers queued packets in order, one at a time (an answer may come from the harts later).
     private func answerNext() {
-        while !answering, client != nil, !queued.isEmpty {
-            let packet = queued.removeFirst()
-            answering = true
+        while answering == nil, answersPackets, client != nil, !queued.isEmpty {
+            guard case .packet(let packet) = queued.removeFirst() else {
+                interrupt()
+                continue
+            }
+            answering = (packet, EventLoop.monotonicNanoseconds())
             var answeredNow = true
+            let asker = clientsGone
             handle(packet) { [weak self] answer in
-                guard let self else { return }
+                guard let self, self.clientsGone == asker else { return }
                 if let answer { self.send(answer) }
-                self.answering = false
+                self.answering = nil
                 if !answeredNow { self.answerNext() }
             }
             answeredNow = false
         }
     }
 
+    /// Ctrl-C: stops the machine if it runs for the debugger (a stopped one has nothing to stop).
+    private func interrupt() {
+        traceLine("<- Ctrl-C" + (running ? "" : " (ignored: the machine is stopped)"))
+        if running { target?.interrupt() }
+    }
+
     private func send(_ payload: String) {
+        traceLine("-> " + payload + (client == nil ? " (not sent: no debugger)" : ""))
         let bytes = Array(payload.utf8)
         let checksum = bytes.reduce(UInt8(0)) { $0 &+ $1 }
         client?.sendUnframed([UInt8(ascii: "$")] + bytes + Array(String(format: "#%02x", checksum).utf8))

@@ -25,6 +25,12 @@ final class ReplayTimeline: DebuggerTimeline {
         self.recording = recording
     }
 
+    /// One line for a state dump: the debugger's run and take-over, then the timeline's operation.
+    var stateDescription: String {
+        (forwardRun ? "a forward run under way" + (takeOverDone != nil ? ", a take-over waiting for it to end" : "") + "; " : "")
+            + timeline.stateDescription
+    }
+
     var present: UInt64? { recording?.present }
     var isLive: Bool { recording?.isLive ?? false }
 

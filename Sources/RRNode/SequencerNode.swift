@@ -180,6 +180,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             if ram == nil { ram = try? SharedRAM.open(path: config.ramPath, size: Int(config.ramSize)) }
             debugger.guestRAM = ram.map { ($0.base, config.ramSize) }
             self.debugger = debugger
+            // `kill -USR1 PID` (a test whose debugger session hangs does it): where the debugger stands, what it waits for.
+            signals.append(SignalWatcher(loop: loop, signal: SIGUSR1) { [unowned self] _ in
+                report("rrvm-sequencer", "state dump (SIGUSR1):\n" + self.debuggerStateDescription)
+            })
         }
         for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
             signals.append(SignalWatcher(loop: loop, signal: signalNumber) { [unowned self] number in
@@ -223,6 +227,19 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     }
 
     private var supervisorIsGone: Bool { supervisor.map { getppid() != $0 } ?? false }
+
+    /// The debugger's state, the timeline's, and each hart as the sequencer sees it.
+    private var debuggerStateDescription: String {
+        var lines = [debugger?.stateDescription ?? "no debugger"]
+        if let replayTimeline { lines.append(replayTimeline.stateDescription) }
+        let harts = (0..<Int(config.harts)).map { hart in
+            connections[Endpoint.hart(hart)] == nil ? "absent" : "\(sequencer.state(ofHart: hart)) (\(sequencer.executed(byHart: hart)) executed)"
+        }
+        let devicesJoined = config.devices.indices.filter { connections[Endpoint.device($0)] != nil }.count
+        lines.append("sequencer: G=\(sequencer.g), harts: " + harts.joined(separator: ", ")
+                     + ", \(devicesJoined) of \(config.devices.count) devices joined")
+        return lines.flatMap { $0.split(separator: "\n") }.map { "  " + $0 }.joined(separator: "\n")
+    }
 
     // MARK: - Admission
 

@@ -168,6 +168,17 @@ public final class ClusterTimeline {
     /// Whether the machine is stopped at a checkpoint point (and no operation is under way).
     public var isStopped: Bool { !busy && sequencer.isStopped }
 
+    /// One line on the operation under way and what it waits for (for a state dump).
+    public var stateDescription: String {
+        var text = "timeline: G=\(g), " + (busy ? "busy" : "idle") + (sequencer.isStopped ? ", stopped at a checkpoint point" : "")
+        if running != nil { text += ", running to G=\(runTarget)" + (interrupted ? " (interrupted)" : "") }
+        if let collecting {
+            text += ", waiting for the answer of " + collecting.waiting.sorted().map { Endpoint.describe($0, config: config) }
+                .joined(separator: ", ")
+        }
+        return text + ", \(automatic.count) checkpoints kept"
+    }
+
     // MARK: - Running forward
 
     /// Runs forward until G == `target`, then stops there at a checkpoint point (a target inside an idle

@@ -1,5 +1,8 @@
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Every hart a thread of one GDB session (`rrctl replay LOG --gdb PORT`, DESIGN §9), as a user drives it
 /// with gdb-multiarch in batch mode: threads, watchpoints, stepping, `monitor when` and `monitor seek`, and
@@ -103,7 +106,7 @@ final class ClusterDebuggerTests: XCTestCase {
     func testCtrlCStopsAnIdleMachineAndDetachingLetsItGoOn() throws {
         let program = try Harness.guest("uart-echo")
         let session = try DebugSession(arguments: ["up", "--smp", "2", "--bios", "none", "--kernel", program], keepInputOpen: true)
-        let connection = try GDBConnection(port: session.port)
+        let connection = try session.connect()
         XCTAssertTrue(connection.exchange("$?#3f").hasPrefix("+$T05thread:1;"))
         XCTAssertEqual(connection.exchange("$c#63", waitingFor: "+"), "+")
         XCTAssertTrue(session.replay.waitForOutput("uart-echo: type characters"), session.replay.output)
@@ -269,11 +272,9 @@ extension ClusterDebuggerTests {
     func testCtrlCInterruptsAReverseContinue() throws {
         let (log, program) = try turnsRecording()
         let session = try DebugSession(replaying: log)
-        let connection = try GDBConnection(port: session.port)
+        let connection = try session.connect()
         let turnsDone = String(try DebuggerTests.symbolAddress("turns_done", in: program), radix: 16)
-        func packet(_ payload: String) -> String {
-            "$" + payload + "#" + String(format: "%02x", payload.utf8.reduce(UInt8(0)) { $0 &+ $1 })
-        }
+        let packet = GDBConnection.packet
         XCTAssertEqual(connection.exchange(packet("Z0,\(turnsDone),2")), "+$OK#9a")
         XCTAssertTrue(connection.exchange(packet("c")).contains("T05thread:1;"), "stopped at turns_done")
         XCTAssertEqual(connection.exchange(packet("z0,\(turnsDone),2")), "+$OK#9a")
@@ -282,6 +283,68 @@ extension ClusterDebuggerTests {
         XCTAssertTrue(stop.contains("$T02thread:"), "Ctrl-C, not the start of the log: \(stop)")
         XCTAssertEqual(connection.exchange(packet("D"), waitingFor: "#9a"), "+$OK#9a")
         session.assertTheReplayEndsMatchingItsRecording()
+    }
+
+    /// A replay of smp-turns under gdb whose hart 3 joins a second late (as a loaded host may make any hart join
+    /// late), with a debugger connected at once: `body` drives it, then the replay ends matching its recording.
+    private func withHart3Late(_ body: (GDBConnection, _ program: String) throws -> Void) throws {
+        let (log, program) = try turnsRecording()
+        let binaries = try Self.binaries(delayingHart: 3, seconds: 1)
+        defer { try? FileManager.default.removeItem(atPath: binaries) }
+        let session = try DebugSession(replaying: log, executable: binaries + "/rrctl")
+        try body(try session.connect(), program)
+        session.assertTheReplayEndsMatchingItsRecording()
+    }
+
+    /// The debugger's first packet, a breakpoint, comes before every hart has joined: the server holds it until the
+    /// machine is whole and stopped, then answers, and every hart has the breakpoint (a request to a hart not there
+    /// yet used to go nowhere: the breakpoint's answer, gathered from every hart, never came).
+    func testABreakpointSetBeforeEveryHartHasJoinedIsAnsweredAndEveryHartHasIt() throws {
+        try withHart3Late { connection, program in
+            let takeTurn = String(try DebuggerTests.symbolAddress("take_turn", in: program), radix: 16)
+            XCTAssertEqual(connection.exchange(GDBConnection.packet("Z0,\(takeTurn),2")), "+$OK#9a")
+            // Hart 3 resumed alone: only its breakpoints stop the machine, so the stop says it has this one.
+            XCTAssertTrue(connection.exchange(GDBConnection.packet("vCont;c:4")).contains("T05thread:4;"), "hart 3 stops at take_turn")
+            XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        }
+    }
+
+    /// A continue and a Ctrl-C sent before the machine is ready wait together, in order: the continue runs, then
+    /// the Ctrl-C stops it (it is not lost for coming while the machine was still stopped).
+    func testACtrlCAfterAContinueBeforeTheMachineIsReadyStopsIt() throws {
+        try withHart3Late { connection, _ in
+            let stop = connection.exchange(GDBConnection.packet("c") + "\u{03}")
+            XCTAssertTrue(stop.contains("$T02thread:"), "Ctrl-C, not the end of the replay: \(stop)")
+            XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        }
+    }
+
+    /// A debugger that asks where the machine is and leaves before every hart has joined: once whole, the machine
+    /// runs freely to its end (the letting go used to reach only the harts there, and the replay waited for ever).
+    func testADebuggerThatLeavesBeforeEveryHartHasJoinedLetsTheRunGoOn() throws {
+        try withHart3Late { connection, _ in
+            connection.send(GDBConnection.packet("?"))
+            connection.close()
+        }
+    }
+
+    /// A directory with this build's rrctl, sequencer and device, and an rrvm-hart that starts hart `delayed`
+    /// `seconds` late (rrctl starts the executables beside itself).
+    static func binaries(delayingHart delayed: Int, seconds: Double) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-slow-hart-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in ["rrctl", "rrvm-sequencer", "rrvm-device"] {
+            let source = Harness.binDirectory + "/" + name
+            // A hard link where it can be (the executables are large), else a copy.
+            do { try FileManager.default.linkItem(atPath: source, toPath: directory + "/" + name) } catch {
+                try FileManager.default.copyItem(atPath: source, toPath: directory + "/" + name)
+            }
+        }
+        let script = "#!/bin/sh\ncase \" $* \" in *\" --hart \(delayed) \"*) sleep \(seconds) ;; esac\n"
+            + "exec '\(Harness.binDirectory)/rrvm-hart' \"$@\"\n"
+        try script.write(toFile: directory + "/rrvm-hart", atomically: true, encoding: .utf8)
+        chmod(directory + "/rrvm-hart", 0o755)
+        return directory
     }
 
     func testALiveRunRefusesReverseExecutionWithAMessage() throws {
@@ -311,14 +374,18 @@ final class DebugSession {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    convenience init(replaying log: String, extraArguments: [String] = []) throws {
-        try self.init(arguments: ["replay", log] + extraArguments)
+    convenience init(replaying log: String, extraArguments: [String] = [], executable: String = Harness.rrctl) throws {
+        try self.init(arguments: ["replay", log] + extraArguments, executable: executable)
     }
 
-    /// `rrctl ARGUMENTS --gdb 0`.
-    init(arguments: [String], keepInputOpen: Bool = false) throws {
+    /// The GDB server's packet trace (RRVM_GDB_TRACE), shown when the session hangs.
+    private var traceFile: URL { directory.appendingPathComponent("gdb-trace.txt") }
+
+    /// `rrctl ARGUMENTS --gdb 0` (`executable`: another rrctl).
+    init(arguments: [String], keepInputOpen: Bool = false, executable: String = Harness.rrctl) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        replay = try RRCtlRun(arguments + ["--gdb", "0"], keepInputOpen: keepInputOpen)
+        replay = try RRCtlRun(arguments + ["--gdb", "0"], keepInputOpen: keepInputOpen, executable: executable,
+                              environment: ["RRVM_GDB_TRACE": directory.appendingPathComponent("gdb-trace.txt").path])
         let deadline = Date().addingTimeInterval(30)
         while !replay.errors.contains("waits for a debugger") && replay.process.isRunning && Date() < deadline {
             usleep(20_000)
@@ -343,10 +410,15 @@ final class DebugSession {
         return gdb
     }
 
+    /// A raw connection to the session's GDB server, which explains itself when an answer does not come.
+    func connect() throws -> GDBConnection {
+        try GDBConnection(port: port, explaining: { [unowned self] in self.diagnosis() })
+    }
+
     /// The replay runs to its end and matches its recording, whatever the debugger did (going back and forth
     /// included), and leaves no process behind.
     func assertTheReplayEndsMatchingItsRecording(file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(replay.wait(seconds: 60), 0, replay.errors, file: file, line: line)
+        XCTAssertEqual(replay.wait(seconds: 60, explaining: { self.diagnosis() }, file: file, line: line), 0, replay.errors, file: file, line: line)
         XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors, file: file, line: line)
         XCTAssertTrue(replay.leftoversOnceGone().isEmpty, file: file, line: line)
     }
@@ -359,32 +431,91 @@ final class DebugSession {
         let deadline = Date().addingTimeInterval(seconds)
         while gdb.isRunning && Date() < deadline { usleep(20_000) }
         if gdb.isRunning {
+            let transcript = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+            XCTFail("gdb did not finish within \(seconds) s; what it printed:\n\(transcript)\n\(diagnosis())")
             gdb.terminate()
-            XCTFail("gdb did not finish within \(seconds) s")
         }
         gdb.waitUntilExit()
         return (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+    }
+
+    private var diagnosed = false
+
+    /// What the cluster is doing, for a session that hangs (the processes still there): the state of each of its
+    /// processes, the sequencer's state dump (its debugger's and timeline's state, which it prints on SIGUSR1),
+    /// the end of the GDB server's packet trace, and what rrctl and the sequencer printed.
+    func diagnosis() -> String {
+        var text = "--- the cluster's processes (pid, state, kernel wait channel, CPU seconds, command):\n"
+        var sequencer: Int32?
+        for member in replay.leftovers() {
+            // "pid N: COMMAND LINE"
+            guard let pid = Int32(member.dropFirst("pid ".count).prefix { $0 != ":" }) else { continue }
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            let state = stat.lastIndex(of: ")").map { stat[stat.index($0, offsetBy: 2)...].prefix(1) } ?? "?"
+            let channel = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
+            let command = member.components(separatedBy: " ").dropFirst(2).prefix(6).joined(separator: " ")
+            text += "\(pid) \(state) \(channel.isEmpty ? "-" : channel) \(String(format: "%.2f", Processes.cpuSeconds(pid))) \(command)\n"
+            if command.contains("rrvm-sequencer") { sequencer = pid }
+        }
+        if let sequencer, !Processes.catches(SIGUSR1, sequencer) {
+            text += "(the sequencer takes no SIGUSR1, an older build: no state dump)\n"
+        } else if let sequencer {
+            let marker = "state dump (SIGUSR1)"
+            let dumps = replay.errors.components(separatedBy: marker).count
+            kill(sequencer, SIGUSR1)
+            let deadline = Date().addingTimeInterval(3)
+            while replay.errors.components(separatedBy: marker).count == dumps && Date() < deadline { usleep(20_000) }
+            if replay.errors.components(separatedBy: marker).count == dumps {
+                text += "(the sequencer printed no state dump within 3 s of SIGUSR1: its event loop does not run)\n"
+            }
+        }
+        let trace = ((try? String(contentsOf: traceFile, encoding: .utf8)) ?? "").components(separatedBy: "\n")
+        text += "--- the GDB server's packet trace (its last 40 lines of \(trace.count)):\n" + trace.suffix(40).joined(separator: "\n") + "\n"
+        if diagnosed { return text + "--- (rrctl's output: see the first diagnosis)\n" + replay.errors.suffix(3000) }
+        diagnosed = true
+        return text + "--- rrctl's standard error (the sequencer's state dump at its end):\n" + replay.errors
+            + "\n--- the end of the console output:\n" + replay.output.suffix(2000)
     }
 }
 
 /// A raw connection to a GDB server, for what gdb in batch mode cannot send (Ctrl-C).
 final class GDBConnection {
-    private let socket: Int32
+    private var socket: Int32
+    /// What the server's side of a hang looks like (see `DebugSession.diagnosis`).
+    private let explaining: (() -> String)?
 
-    init(port: Int) throws {
+    init(port: Int, explaining: (() -> String)? = nil) throws {
         guard let connected = connectToLoopback(port: UInt16(port)) else {
             throw DebugSessionError(description: "cannot connect to the GDB port \(port)")
         }
         socket = connected
+        self.explaining = explaining
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    deinit { close(socket) }
+    deinit { close() }
 
-    /// Sends `text`, then reads until the reply holds a packet's checksum (or `waitingFor`), at most 10 s.
-    func exchange(_ text: String, waitingFor end: String? = nil) -> String {
-        _ = text.withCString { write(socket, $0, strlen($0)) }
+    func close() {
+        if socket >= 0 { Glibc.close(socket) }
+        socket = -1
+    }
+
+    /// `$payload#checksum`.
+    static func packet(_ payload: String) -> String {
+        "$" + payload + "#" + String(format: "%02x", payload.utf8.reduce(UInt8(0)) { $0 &+ $1 })
+    }
+
+    /// Sends `text` without waiting for an answer.
+    func send(_ text: String) {
+        // Not write(2): a server that has gone would end the test process with SIGPIPE.
+        _ = text.withCString { Glibc.send(socket, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Sends `text`, then reads until the reply holds a packet's checksum (or `waitingFor`), at most 10 s (then the
+    /// test fails, saying what the server is doing).
+    func exchange(_ text: String, waitingFor end: String? = nil, file: StaticString = #filePath, line: UInt = #line) -> String {
+        send(text)
         var reply = ""
         var buffer = [UInt8](repeating: 0, count: 256)
         func complete() -> Bool {
@@ -393,6 +524,10 @@ final class GDBConnection {
         }
         while !complete() {
             let got = read(socket, &buffer, buffer.count)
+            if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK), let explaining {
+                XCTFail("no answer to \(text.debugDescription) within 10 s (got \(reply.debugDescription))\n\(explaining())",
+                        file: file, line: line)
+            }
             if got <= 0 { break }
             reply += String(decoding: buffer[0..<got], as: UTF8.self)
         }

@@ -78,7 +78,7 @@ final class RecordingDebuggerTests: XCTestCase {
         let log = directory.appendingPathComponent("echo.log").path
         let session = try DebugSession(arguments: ["up", "--smp", "1", "--bios", "none", "--kernel", program, "--record", log],
                                        keepInputOpen: true)
-        let connection = try GDBConnection(port: session.port)
+        let connection = try session.connect()
         let testMain = String(try DebuggerTests.symbolAddress("test_main", in: program), radix: 16)
         func packet(_ payload: String) -> String {
             "$" + payload + "#" + String(format: "%02x", payload.utf8.reduce(UInt8(0)) { $0 &+ $1 })

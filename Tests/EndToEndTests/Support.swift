@@ -115,13 +115,15 @@ final class RRCtlRun {
     /// Whether rrctl ended by exiting (not by a signal: a crash, or SIGPIPE).
     var exitedNormally: Bool { !process.isRunning && process.terminationReason == .exit }
 
-    /// Waits for rrctl to end; fails the test (and kills it) after `seconds`.
+    /// Waits for rrctl to end; fails the test (and kills it) after `seconds`, saying what `explaining` finds (by
+    /// default what rrctl printed so far) while the processes are still there.
     @discardableResult
-    func wait(seconds: Double = 120, file: StaticString = #filePath, line: UInt = #line) -> Int32 {
+    func wait(seconds: Double = 120, explaining: (() -> String)? = nil, file: StaticString = #filePath, line: UInt = #line) -> Int32 {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            XCTFail("rrctl did not finish within \(seconds) s; output so far:\n\(output)\n\(errors)", file: file, line: line)
+            let explanation = explaining?() ?? "output so far:\n\(output)\n\(errors)"
+            XCTFail("rrctl did not finish within \(seconds) s; \(explanation)", file: file, line: line)
             process.interrupt()
             usleep(500_000)
             if process.isRunning { kill(pid, SIGKILL) }
@@ -201,6 +203,14 @@ enum Processes {
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Whether process `pid` has a handler for `signal` (which would end one that has none), from its SigCgt mask.
+    static func catches(_ signal: Int32, _ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+              let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+        return mask & (1 << UInt64(signal - 1)) != 0
     }
 
     /// The pid of the live process whose command line contains all of `parts`.
