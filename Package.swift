@@ -40,14 +40,9 @@ let package = Package(
         // Every function starts on a 64-byte line, so that the interpreter's loop sits the same way in every binary
         // (rrvm-hart, rrvm-bench, rrctl): where the linker happened to put it moved cpu-mix by about 5% between
         // binaries built from the same core.
-        // LLVM folds the slot's address (page key + pc * 4) into each handler's field loads only when it has looked
-        // at every use of that address (at most 100 by default; the loop has hundreds): with the limit raised, no
-        // dispatch computes the slot pointer into a register of its own (one `lea` fewer per instruction, one
-        // register freed; 4-7% fewer host instructions). Needs every use of the slot to be a load: see
-        // `Hart.interpret`.
         .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
-            "-Xllvm", "-align-all-functions=6", "-Xllvm", "-cgp-max-address-users-to-scan=100000",
+            "-Xllvm", "-align-all-functions=6",
         ])]),
         // Device models, memory map, device tree writer, boot ROM, image loaders.
         .target(name: "RVMachine", dependencies: ["RVPlatform"], swiftSettings: strict),

@@ -208,9 +208,7 @@ extension Hart {
             } else {
                 slot = pageKey &+ UInt(truncatingIfNeeded: pc) &<< 2
             }
-            // Fields are read where a handler needs them, not all up front. Every use of the slot is a load of one of
-            // its fields (a call gets the fields, not the pointer), so that each load addresses the slot from pc and
-            // the page key itself (see Package.swift's `-cgp-max-address-users-to-scan`).
+            // Fields are read where a handler needs them, not all up front.
             let e = SlotReference(slot)
             let op = e.op
             switch op {
@@ -1513,13 +1511,13 @@ extension Hart {
                 continue
 
             case .atomic:
-                guard atomicThroughTLB(e.pointer.pointee, x, dataTLB) else { break }
+                guard atomicThroughTLB(e.pointer, x, dataTLB) else { break }
                 dataTLB = loadTLB
                 pc &+= 4
                 left &-= 1
                 continue
             case .sstatusSetClear:
-                guard setOrClearStatusInline(e.pointer.pointee) else { break }
+                guard setOrClearStatusInline(e.pointer) else { break }
                 dataTLB = loadTLB
                 pc &+= 4
                 left &-= 1
@@ -2270,10 +2268,10 @@ extension Hart {
     /// registers already. Each width is its own straight path, LR first (a spinning `lr.w; bnez` makes half a
     /// lock wait's instructions LRs). Not inlined: the loop stays small.
     @inline(never)
-    func atomicThroughTLB(_ e: DecodedInstruction, _ x: UnsafeMutablePointer<UInt64>,
+    func atomicThroughTLB(_ e: UnsafePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
                           _ dataTLB: UnsafeMutablePointer<TLBEntry>) -> Bool {
-        let form = AtomicForm(imm: e.imm)
-        return form.withWidth { atomicThroughTLB(e, form, x, dataTLB, size: $0) }
+        let form = AtomicForm(imm: e.pointee.imm)
+        return form.withWidth { atomicThroughTLB(e.pointee, form, x, dataTLB, size: $0) }
     }
 
     @inline(__always)
@@ -2294,17 +2292,17 @@ extension Hart {
     /// the data TLB set, translations and the loop's mode stay as they are); false sends it out of line, where
     /// the same instruction is executed in full. Not inlined: the loop stays small.
     @inline(never)
-    func setOrClearStatusInline(_ e: DecodedInstruction) -> Bool {
+    func setOrClearStatusInline(_ e: UnsafePointer<DecodedInstruction>) -> Bool {
         guard priv != .user else { return false }
-        let raw = UInt32(bitPattern: e.imm)
+        let raw = UInt32(bitPattern: e.pointee.imm)
         let immediateForm = raw & 0x4000 != 0
-        let operand = (immediateForm ? UInt64(e.rs1) : regs[Int(e.rs1)]) & MStatus.supervisorWritable
+        let operand = (immediateForm ? UInt64(e.pointee.rs1) : regs[Int(e.pointee.rs1)]) & MStatus.supervisorWritable
         let old = mstatus
         let new = raw & 0x1000 == 0 ? old | operand : old & ~operand  // funct3 bit 0: clear
         guard (new ^ old) & ~MStatus.sie == 0 else { return false }
         // SIE turned on with an enabled interrupt pending: the slow path decides whether it is taken now.
         if new & ~old != 0 && effectiveMip() & mie != 0 { return false }
-        regs[Int(e.rd)] = mstatusValue & MStatus.supervisorView
+        regs[Int(e.pointee.rd)] = mstatusValue & MStatus.supervisorView
         mstatus = new
         counters.statusBitsInline &+= 1
         return true
