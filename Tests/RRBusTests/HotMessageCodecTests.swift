@@ -205,6 +205,28 @@ final class HotMessageCodecTests: XCTestCase {
         }
     }
 
+    /// The sequencer takes a device's answer as the one it foretold when `isEmptyApartFromStateHashAndHartChanges`
+    /// holds: that check must agree with SwiftProtobuf's equality on every field, a field added to the schema later
+    /// included (else a device's different answer would pass unseen). Each field number, set alone in each wire form,
+    /// decoded by SwiftProtobuf.
+    func testForetoldAnswerCheckCoversEveryField() throws {
+        func varint(_ value: Int) -> [UInt8] { value < 0x80 ? [UInt8(value)] : [UInt8(value & 0x7f | 0x80)] + varint(value >> 7) }
+        var decoded = 0
+        for number in 1...40 {
+            // A varint 1, and a length-delimited 08 01 (a valid message, packed varints or bytes).
+            for payload in [varint(number << 3) + [1], varint(number << 3 | 2) + [2, 0x08, 0x01]] {
+                guard let done = try? Rrvm_DeviceDone(serializedBytes: payload) else { continue }
+                decoded += 1
+                var rest = done
+                rest.stateHash = 0
+                rest.hartLines = []
+                rest.timerCompares = []
+                XCTAssertEqual(done.isEmptyApartFromStateHashAndHartChanges, rest == Rrvm_DeviceDone(), "field \(number), \(payload)")
+            }
+        }
+        XCTAssertGreaterThan(decoded, 40)
+    }
+
     private func randomEnvelope(_ random: inout SplitMix64) -> Rrvm_Envelope {
         func number(_ random: inout SplitMix64) -> UInt64 {
             switch random.int(0...5) {
