@@ -43,17 +43,10 @@ extension Connection {
                 if let from { header.from = from }
                 return handler(header, body)
             }
-            do {
-                let envelope = try Rrvm_Envelope(serializedBytes: frame)
-                guard let body = envelope.body else {
-                    return self.close(.malformedMessage("envelope without a body from \(self.name)"))
-                }
-                header = EnvelopeHeader(envelope)
-                if let from { header.from = from }
-                handler(header, body)
-            } catch {
-                self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
-            }
+            guard let envelope = self.decodedBySwiftProtobuf(frame), let body = envelope.body else { return }
+            header = EnvelopeHeader(envelope)
+            if let from { header.from = from }
+            handler(header, body)
         }
     }
 
@@ -66,22 +59,30 @@ extension Connection {
     public func onEnvelope(from: UInt32? = nil, _ handler: @escaping (Rrvm_Envelope) -> Void) {
         var envelope = Rrvm_Envelope()
         onFrame = { [unowned self] frame in
-            do {
-                // The codec decodes only envelopes with a body.
-                if !HotMessageCodec.decode(frame, into: &envelope) {
-                    envelope = try Rrvm_Envelope(serializedBytes: frame)
-                    if envelope.body == nil {
-                        self.close(.malformedMessage("envelope without a body from \(self.name)"))
-                        return
-                    }
-                }
-                if let from { envelope.from = from }
-                handler(envelope)
-                // What the body holds (a declaration the receiver keeps and changes in place) is the receiver's alone.
-                envelope.body = nil
-            } catch {
-                self.close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(self.name)"))
+            if !HotMessageCodec.decode(frame, into: &envelope) {
+                guard let decoded = self.decodedBySwiftProtobuf(frame) else { return }
+                envelope = decoded
             }
+            if let from { envelope.from = from }
+            handler(envelope)
+            // What the body holds (a declaration the receiver keeps and changes in place) is the receiver's alone.
+            envelope.body = nil
+        }
+    }
+
+    /// `frame` decoded by SwiftProtobuf (what `HotMessageCodec` leaves to it), an Envelope with a body; else nil, the
+    /// connection closed with `.malformedMessage` (`onEnvelope` and `onMessage` both).
+    private func decodedBySwiftProtobuf(_ frame: [UInt8]) -> Rrvm_Envelope? {
+        do {
+            let envelope = try Rrvm_Envelope(serializedBytes: frame)
+            guard envelope.body != nil else {
+                close(.malformedMessage("envelope without a body from \(name)"))
+                return nil
+            }
+            return envelope
+        } catch {
+            close(.malformedMessage("undecodable frame of \(frame.count) bytes from \(name)"))
+            return nil
         }
     }
 }
