@@ -259,9 +259,10 @@ final class GDBServer {
         }
     }
 
-    /// Answers queued packets in order, one at a time (an answer may come from the harts later).
+    /// Answers queued packets in order, one at a time (an answer may come from the harts later). Before the machine
+    /// can answer, those at the head of the queue that need no machine are answered already (see `needsTheMachine`).
     private func answerNext() {
-        while answering == nil, answersPackets, client != nil, !queued.isEmpty {
+        while answering == nil, client != nil, let next = queued.first, answersPackets || !Self.needsTheMachine(next) {
             guard case .packet(let packet) = queued.removeFirst() else {
                 interrupt()
                 continue
@@ -276,6 +277,19 @@ final class GDBServer {
                 if !answeredNow { self.answerNext() }
             }
             answeredNow = false
+        }
+    }
+
+    /// Whether answering `incoming` involves the harts. The others (gdb's connect: qSupported, the target description,
+    /// the thread list, which thread to use) are answered from the server's own state, so a slow start-up does not
+    /// make gdb's connect fail: gdb waits 2 s for each packet, and the first that waits for the machine is then `?`.
+    private static func needsTheMachine(_ incoming: Incoming) -> Bool {
+        guard case .packet(let packet) = incoming, let command = packet.first else { return true }
+        switch command {
+        case "q": return packet.hasPrefix("qRcmd,")  // a monitor command goes to the machine
+        case "v": return packet.hasPrefix("vCont;")
+        case "H", "T", "Q", "!": return false
+        default: return true
         }
     }
 

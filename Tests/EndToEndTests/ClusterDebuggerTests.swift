@@ -287,9 +287,9 @@ extension ClusterDebuggerTests {
 
     /// A replay of smp-turns under gdb whose hart 3 joins a second late (as a loaded host may make any hart join
     /// late), with a debugger connected at once: `body` drives it, then the replay ends matching its recording.
-    private func withHart3Late(_ body: (GDBConnection, _ program: String) throws -> Void) throws {
+    private func withHart3Late(seconds: Double = 1, _ body: (GDBConnection, _ program: String) throws -> Void) throws {
         let (log, program) = try turnsRecording()
-        let binaries = try Self.binaries(delayingHart: 3, seconds: 1)
+        let binaries = try Self.binaries(delayingHart: 3, seconds: seconds)
         defer { try? FileManager.default.removeItem(atPath: binaries) }
         let session = try DebugSession(replaying: log, executable: binaries + "/rrctl")
         try body(try session.connect(), program)
@@ -315,6 +315,20 @@ extension ClusterDebuggerTests {
         try withHart3Late { connection, _ in
             let stop = connection.exchange(GDBConnection.packet("c") + "\u{03}")
             XCTAssertTrue(stop.contains("$T02thread:"), "Ctrl-C, not the end of the replay: \(stop)")
+            XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        }
+    }
+
+    /// gdb's connect (what the server supports, which thread to use) is answered before every hart has joined: gdb
+    /// waits 2 s for each packet, and a slow start-up used to fail its connect. The first question about the machine
+    /// (`?`) waits for it.
+    func testGDBsConnectIsAnsweredBeforeEveryHartHasJoined() throws {
+        try withHart3Late(seconds: 4) { connection, _ in
+            let asked = Date()
+            XCTAssertTrue(connection.exchange(GDBConnection.packet("qSupported:multiprocess+")).contains("PacketSize="))
+            XCTAssertEqual(connection.exchange(GDBConnection.packet("Hg1")), "+$OK#9a")
+            XCTAssertLessThan(Date().timeIntervalSince(asked), 2, "answered while hart 3 has not joined")
+            XCTAssertTrue(connection.exchange(GDBConnection.packet("?")).contains("$T05thread:"), "stopped once whole")
             XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
         }
     }
