@@ -45,12 +45,12 @@ public final class DeviceRunner {
         let clock = DeviceClock(globalCount: header.g, mtime: header.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
-        // For a foretold write (DeviceAccess.foretold): the declaration it foretells.
-        var foretoldDeclaration: [Rrvm_StableRead]?
+        // A foretold write (DeviceAccess.foretold) that foretells a declaration (see `foretell`).
+        var foretold = false
         switch body {
         case .deviceAccess(let access):
             let size = Int(access.size)
-            if access.foretold { foretoldDeclaration = Self.declaration(declarationOnTheBus(), after: access) }
+            if access.foretold { foretold = foretell(access) }
             if access.write {
                 done.fault = !model.write(offset: access.offset, size: size, value: access.value, clock: clock,
                                           effects: &effects)
@@ -93,12 +93,18 @@ public final class DeviceRunner {
         default:
             return .failure("unexpected \(header.envelope(body).kindName) from the sequencer")
         }
-        done.sourceLevels = effects.sourceLevels.map { level in .with { $0.source = level.source; $0.level = level.level } }
-        done.hartLines = effects.hartLines.map { line in
-            .with { $0.hart = UInt32(line.hart); $0.mipBit = line.line.mipBit; $0.level = line.level }
+        if !effects.sourceLevels.isEmpty {
+            done.sourceLevels = effects.sourceLevels.map { level in .with { $0.source = level.source; $0.level = level.level } }
         }
-        done.timerCompares = effects.timerCompares.map { compare in
-            .with { $0.hart = UInt32(compare.hart); $0.mtimecmp = compare.mtimecmp }
+        if !effects.hartLines.isEmpty {
+            done.hartLines = effects.hartLines.map { line in
+                .with { $0.hart = UInt32(line.hart); $0.mipBit = line.line.mipBit; $0.level = line.level }
+            }
+        }
+        if !effects.timerCompares.isEmpty {
+            done.timerCompares = effects.timerCompares.map { compare in
+                .with { $0.hart = UInt32(compare.hart); $0.mtimecmp = compare.mtimecmp }
+            }
         }
         if let wakeAt = effects.wakeAt {
             done.wantsWake = true
@@ -117,53 +123,92 @@ public final class DeviceRunner {
         }
         // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
         done.stateHash = model.stateHash()
-        let declaration = declarationOnTheBus()
-        // The sequencer already holds a foretold declaration: the answer leaves it out (it is checked here).
-        if let foretoldDeclaration, declaration == foretoldDeclaration { return .done(done) }
-        done.stableReads = declaration
+        // The sequencer already holds a foretold declaration: the answer leaves it out, unless the model's differs.
+        if !updateDeclarationOnTheBus() && foretold { return .done(done) }
+        done.stableReads = busDeclaration
         return .done(done)
     }
 
-    /// The model's declaration when last asked (or its version, for a model that numbers them: then the runner holds
-    /// no reference to the model's arrays, which the model changes in place), and as it went on the bus: most
-    /// operations leave it as it was, and a foretold write asks for it before and after.
-    private var lastDeclaration: (model: [StableRead], version: UInt64?, bus: [Rrvm_StableRead])?
+    /// The model's declaration as it went on the bus last. It is kept up to date in place, entry by entry and field by
+    /// field (most operations leave it as it was, and most changes set one register): building it anew, and comparing
+    /// it with a foretold one, had cost more than the rest of a foretold write.
+    private var busDeclaration: [Rrvm_StableRead] = []
+    /// What `busDeclaration` was last brought up to date with: the model's declaration version, or for a model that
+    /// numbers none, its declaration (then the runner holds on to it; a model that numbers its declarations changes
+    /// them in place, and the runner holds no reference to its arrays). nil: to be compared with the model's (not built
+    /// yet, or a foretold write set a register in it).
+    private var busDeclarationSource: (version: UInt64?, declaration: [StableRead])?
 
-    /// The model's declaration as it goes on the bus.
-    private func declarationOnTheBus() -> [Rrvm_StableRead] {
+    /// Brings `busDeclaration` up to date with the model's declaration; returns whether that changed it.
+    @discardableResult
+    private func updateDeclarationOnTheBus() -> Bool {
         let version = model.declarationVersion
-        if let version, let last = lastDeclaration, last.version == version { return last.bus }
+        if let version, let source = busDeclarationSource, source.version == version { return false }
         let declaration = model.stableReads()
-        if version == nil, let last = lastDeclaration, last.version == nil, last.model == declaration { return last.bus }
-        let bus = declaration.map { read in
-            Rrvm_StableRead.with {
-                $0.offset = read.offset
-                $0.size = UInt32(read.size)
-                $0.value = read.value
-                $0.keptByWritesTo = read.keptByWritesTo
-                $0.outputWritesTo = read.outputWritesTo
-                $0.setByWriteMask = read.setByWriteMask
-                $0.moreValues = read.moreValues
-                $0.stride = read.stride
-                if let line = read.line {
-                    $0.lineHart = UInt32(line.hart)
-                    $0.lineMipBit = line.mipBit
-                    $0.lineIsTimerCompare = read.lineIsTimerCompare
-                }
+        if version == nil, let source = busDeclarationSource, source.version == nil, source.declaration == declaration {
+            return false
+        }
+        busDeclarationSource = (version, version == nil ? declaration : [])
+        guard busDeclaration.count == declaration.count else {
+            busDeclaration = declaration.map(Rrvm_StableRead.init)
+            return true
+        }
+        // (The model's entries are read in place: its array's subscript would copy each, retaining its arrays.)
+        return declaration.withUnsafeBufferPointer { reads in
+            busDeclaration.withUnsafeMutableBufferPointer { entries in
+                var changed = false
+                for index in reads.indices where entries[index].update(from: reads[index]) { changed = true }
+                return changed
             }
         }
-        lastDeclaration = (version == nil ? declaration : [], version, bus)
-        return bus
     }
 
-    /// `declaration` once `write` has set the register it declares set by writes, one of an array too (nil if it
-    /// declares none there).
-    static func declaration(_ declaration: [Rrvm_StableRead], after write: Rrvm_DeviceAccess) -> [Rrvm_StableRead]? {
-        guard write.write, let (entry, index) = declaration.register(offset: write.offset, size: write.size),
-              declaration[entry].setByWriteMask != 0 else { return nil }
-        var after = declaration
-        after[entry].setRegisterValue(write.value & after[entry].setByWriteMask, at: index)
-        return after
+    /// For a foretold write: sets the register it declares set by writes (one of an array too) in the declaration on
+    /// the bus, as the hart and the sequencer did. Returns whether there is one (if not, the write foretells nothing).
+    private func foretell(_ write: Rrvm_DeviceAccess) -> Bool {
+        updateDeclarationOnTheBus()
+        guard write.write, let (entry, index) = busDeclaration.register(offset: write.offset, size: write.size),
+              busDeclaration[entry].setByWriteMask != 0 else { return false }
+        busDeclaration[entry].setRegisterValue(write.value & busDeclaration[entry].setByWriteMask, at: index)
+        busDeclarationSource = nil
+        return true
     }
 }
 
+extension Rrvm_StableRead {
+    /// A model's declared register (or array of them) as it goes on the bus.
+    init(_ read: StableRead) {
+        self.init()
+        update(from: read)
+    }
+
+    /// Makes this entry `read` as it goes on the bus; returns whether that changed it. An array of the same length is
+    /// copied into this entry's own: sharing the model's would make the model copy it on its next change. (Inlined: a
+    /// call would take a copy of `read`, retaining and releasing its arrays, where the caller reads it in place.)
+    @discardableResult @inline(__always)
+    mutating func update(from read: StableRead) -> Bool {
+        var changed = false
+        func set<Field: Equatable>(_ field: inout Field, _ value: Field) {
+            guard field != value else { return }
+            field = value
+            changed = true
+        }
+        func set(_ field: inout [UInt64], _ values: [UInt64]) {
+            guard field != values else { return }
+            field.replaceSubrange(field.indices, with: values)
+            changed = true
+        }
+        set(&offset, read.offset)
+        set(&size, UInt32(read.size))
+        set(&value, read.value)
+        set(&keptByWritesTo, read.keptByWritesTo)
+        set(&outputWritesTo, read.outputWritesTo)
+        set(&setByWriteMask, read.setByWriteMask)
+        set(&moreValues, read.moreValues)
+        set(&stride, read.stride)
+        set(&lineHart, read.line.map { UInt32($0.hart) } ?? 0)
+        set(&lineMipBit, read.line?.mipBit ?? 0)
+        set(&lineIsTimerCompare, read.line != nil && read.lineIsTimerCompare)
+        return changed
+    }
+}

@@ -33,4 +33,69 @@ final class DeviceRunnerTests: XCTestCase {
         let half = try XCTUnwrap(write(runner, offset: CLINT.mtimecmpOffset + 12, size: 4, value: 0, foretold: true))
         XCTAssertEqual(half.stableReads.flatMap { [$0.value] + $0.moreValues }, [1, 1, 500, 0xffff_ffff])
     }
+
+    /// A foretold write whose device changes its declaration otherwise than foretold (here a write to register B also
+    /// changes register A): the answer carries the declaration as it is, and later answers compare with that one.
+    func testTheAnswerToAForetoldWriteCarriesADeclarationThatDiffersFromTheForetoldOne() throws {
+        for numbered in [true, false] {
+            let device = TwoRegisters(numbersDeclarations: numbered)
+            let runner = DeviceRunner(model: device, icountShift: 0)
+            let honest = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 0x105, foretold: true))
+            XCTAssertTrue(honest.stableReads.isEmpty, "numbered: \(numbered)")
+            let drifting = try XCTUnwrap(write(runner, offset: 8, size: 4, value: 7, foretold: true))
+            XCTAssertEqual(drifting.stableReads.map(\.value), [6, 7], "numbered: \(numbered)")
+            XCTAssertEqual(drifting.stableReads, TwoRegisters(numbersDeclarations: numbered, a: 6, b: 7).declarationOnTheBus)
+            let afterwards = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 9, foretold: true))
+            XCTAssertTrue(afterwards.stableReads.isEmpty, "numbered: \(numbered)")
+            let waited = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 1, foretold: false))
+            XCTAssertEqual(waited.stableReads.map(\.value), [1, 7], "numbered: \(numbered)")
+        }
+    }
+}
+
+/// Two registers declared set by writes (the low byte), A at 0 and B at 8; a write to B also adds 1 to A, which the
+/// declaration does not foretell. With `numbersDeclarations`, the model numbers its declarations (see
+/// `DeviceModel.declarationVersion`).
+private final class TwoRegisters: DeviceModel {
+    let name = "two-registers"
+    private let numbersDeclarations: Bool
+    private var a: UInt64
+    private var b: UInt64
+    private var writes: UInt64 = 0
+
+    init(numbersDeclarations: Bool, a: UInt64 = 0, b: UInt64 = 0) {
+        (self.numbersDeclarations, self.a, self.b) = (numbersDeclarations, a, b)
+    }
+
+    func read(offset: UInt64, size: Int, clock: DeviceClock, effects: inout DeviceEffects) -> UInt64? {
+        offset == 0 ? a : b
+    }
+
+    func write(offset: UInt64, size: Int, value: UInt64, clock: DeviceClock, effects: inout DeviceEffects) -> Bool {
+        if offset == 0 {
+            a = value & 0xff
+        } else {
+            b = value & 0xff
+            a += 1
+        }
+        writes += 1
+        return true
+    }
+
+    func tick(clock: DeviceClock, effects: inout DeviceEffects) {}
+    func stateHash() -> UInt64 { a << 8 | b }
+
+    func stableReads() -> [StableRead] {
+        [StableRead(offset: 0, size: 4, value: a, setByWriteMask: 0xff), StableRead(offset: 8, size: 4, value: b, setByWriteMask: 0xff)]
+    }
+
+    var declarationVersion: UInt64? { numbersDeclarations ? writes : nil }
+
+    /// The declaration as the device runner sends it.
+    var declarationOnTheBus: [Rrvm_StableRead] {
+        stableReads().map { read in .with { $0.offset = read.offset; $0.size = 4; $0.value = read.value; $0.setByWriteMask = 0xff } }
+    }
+
+    func saveState() throws -> DeviceState { throw DeviceStateError("not saved") }
+    func restoreState(_ state: DeviceState) throws { throw DeviceStateError("not saved") }
 }
