@@ -211,6 +211,9 @@ extension Hart {
             // Fields are read where a handler needs them, not all up front.
             let e = SlotReference(slot)
             let op = e.op
+            #if RRVM_OP_PROFILE
+            OpProfile.count(op)
+            #endif
             switch op {
             case .li:
                 x[Int(e.rd)] = immediate(e)
