@@ -20,12 +20,16 @@ public final class PLIC: DeviceModel {
     public let name: String
     public let harts: Int
     public let sourceCount: UInt32
-    private var priority: [UInt32]
+    // The declared registers (`stableReads()`): each change numbers a new declaration (`declarationVersion`), so
+    // that the runner rebuilds and compares it only then, not after every claim, completion or source level.
+    private var priority: [UInt32] { didSet { declarationChanges &+= 1 } }
     private var level: [Bool]
     private var pending: [Bool]
     private var claimed: [Bool]
-    private var enable: [[UInt32]]  // [context][word]
-    private var threshold: [UInt32]
+    private var enable: [[UInt32]] { didSet { declarationChanges &+= 1 } }  // [context][word]
+    private var threshold: [UInt32] { didSet { declarationChanges &+= 1 } }
+    private var declarationChanges: UInt64 = 0
+    public var declarationVersion: UInt64? { declarationChanges }
     private var contextLine: [Bool]  // the MEIP/SEIP level last reported per context
 
     public var contextCount: Int { 2 * harts }

@@ -171,6 +171,40 @@ extension PLICTests {
                        "the line still high pends the source again")
         XCTAssertEqual(Set(plic.stableReads().map(\.size)), [4])
     }
+
+    /// The declaration's version changes with every write to a declared register (priority, enable word, threshold)
+    /// and with a restored state, so that a runner holding the declaration of one version never serves a stale one;
+    /// it stays as it was through claims, completions and source levels, the PLIC's everyday work.
+    func testTheDeclarationVersionChangesWithTheDeclarationOnly() throws {
+        let (plic, probe) = makePLIC()
+        var device = probe
+        var version = plic.declarationVersion
+        var declaration = plic.stableReads()
+        func expect(changed: Bool, _ what: String) {
+            XCTAssertEqual(plic.declarationVersion != version, changed, what)
+            if !changed { XCTAssertEqual(plic.stableReads(), declaration, what) }
+            version = plic.declarationVersion
+            declaration = plic.stableReads()
+        }
+        XCTAssertNotNil(version)
+        plic.setSource(10, level: true, effects: &device.effects)
+        XCTAssertEqual(device.read(claimOffset(context: 3)), 10)
+        device.write(claimOffset(context: 3), 10)
+        plic.setSource(10, level: false, effects: &device.effects)
+        expect(changed: false, "a source level, a claim and a completion")
+        device.write(4 * 10, 3)
+        expect(changed: true, "a priority")
+        device.write(enableOffset(context: 1, source: 40), 1 << 8)
+        expect(changed: true, "an enable word")
+        device.write(thresholdOffset(context: 2), 1)
+        expect(changed: true, "a threshold")
+        let saved = try plic.saveState()
+        device.write(4 * 10, 0)
+        expect(changed: true, "a priority")
+        try plic.restoreState(saved)
+        expect(changed: true, "a restored state")
+        XCTAssertEqual(declared(plic, in: 0..<PLIC.pendingBase)[9].value, 3, "the restored priority is declared")
+    }
 }
 
 final class CLINTTests: XCTestCase {
