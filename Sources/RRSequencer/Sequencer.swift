@@ -211,6 +211,11 @@ public final class Sequencer {
     private var inFlight: DeviceWork?
     private var consequences: [DeviceWork] = []
     private var requests = FIFO<Queued>()
+    /// Where `sendAhead` stopped last, as an element number of `requests`, and for which device: the elements before it
+    /// still queued are all that device's work, sent ahead or answered by its hart, so the next look for the same
+    /// device starts there. (A burst of console output queues hundreds of writes: looking through the window from the
+    /// front at every operation copied each entry, a quarter of the sequencer's work over a 4-hart Linux boot.)
+    private var sendAheadStop: (device: Int, number: Int)?
     /// Posted writes sent to their device ahead of their turn, per device, and the answers that came back
     /// before their turn (see `sendAhead`).
     private var sentAhead: [Int]
@@ -583,18 +588,23 @@ public final class Sequencer {
     /// can join the queue before they have had their turn, since only another device's answer makes one.)
     private func sendAhead() {
         guard let head = inFlight, head.device != plicIndex || consequences.isEmpty, !finished else { return }
-        var count = 0
-        for index in requests.indices {
-            guard case .work(var work) = requests[index], work.device == head.device, count < 64 else { break }
-            if work.answeredByHart || work.sentAhead { count += 1; continue }
-            guard work.replyToHart == nil, work.access?.isWrite == true else { break }
-            work.sentAhead = true
-            requests[index] = .work(work)
-            sentAhead[head.device] += 1
-            statistics.sentAhead += 1
-            count += 1
-            transport.send(work.envelope)
+        // At most 64 entries from the front of the queue.
+        let front = requests.indices.lowerBound
+        var index = front
+        if let stop = sendAheadStop, stop.device == head.device { index = requests.position(ofNumber: stop.number) }
+        while index < requests.indices.upperBound, index - front < 64 {
+            guard case .work(var work) = requests[index], work.device == head.device else { break }
+            if !work.answeredByHart && !work.sentAhead {
+                guard work.replyToHart == nil, work.access?.isWrite == true else { break }
+                work.sentAhead = true
+                requests[index] = .work(work)
+                sentAhead[head.device] += 1
+                statistics.sentAhead += 1
+                transport.send(work.envelope)
+            }
+            index += 1
         }
+        sendAheadStop = (head.device, requests.number(ofPosition: index))
     }
 
     /// A hart's read of a register the device declared stable in its last answer, answered here.
@@ -1328,6 +1338,7 @@ extension Sequencer {
         inFlight = nil
         consequences = []
         requests = FIFO()
+        sendAheadStop = nil
         sentAhead = Array(repeating: 0, count: config.devices.count)
         answeredAhead = Array(repeating: [], count: config.devices.count)
         foretold = Array(repeating: FIFO(), count: config.devices.count)
@@ -1364,6 +1375,9 @@ struct FIFO<Element> {
     /// changed is then not copied).
     private var items: [Element?] = []
     private var head = 0
+    /// How many elements have been removed. Elements are numbered in the order appended, from 0: this is the number
+    /// of the oldest one queued.
+    private var removedCount = 0
 
     var isEmpty: Bool { head == items.count }
     var count: Int { items.count - head }
@@ -1379,11 +1393,19 @@ struct FIFO<Element> {
 
     mutating func append(_ element: Element) { items.append(element) }
 
+    /// The position of the element numbered `number` (see `removedCount`): the front for one removed already, the end
+    /// of `indices` for one not appended yet.
+    func position(ofNumber number: Int) -> Int { head + min(max(number - removedCount, 0), count) }
+
+    /// The number of the element at `position`, one of `indices` or its end.
+    func number(ofPosition position: Int) -> Int { removedCount + position - head }
+
     /// Removes the oldest element (the queue must not be empty).
     mutating func removeFirst() -> Element {
         let element = items[head]!
         items[head] = nil
         head += 1
+        removedCount += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)
             head = 0

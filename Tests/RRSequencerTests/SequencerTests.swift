@@ -401,6 +401,46 @@ final class SequencerTests: XCTestCase {
                        "each write's interrupt change reaches the PLIC before the next write is logged")
     }
 
+    /// A burst longer than the window of writes sent ahead (64 queued behind the one under way): each write goes to
+    /// the UART exactly once and in order, at most the window ahead of its turn, and the log is as if they had gone
+    /// one by one.
+    func testALongBurstOfPostedWritesGoesAheadAWindowAtATimeEachOnce() {
+        func run(answerAtOnce: Bool) -> (log: [Rrvm_Envelope], sentToTheUART: [UInt64], mostAtOnce: Int) {
+            let (transport, journal, sequencer) = startedSequencer(harts: 1)
+            var pendingAnswers: [Rrvm_Envelope] = []
+            var sentToTheUART: [UInt64] = []
+            var mostAtOnce = 0
+            func collect() {
+                for sent in transport.take() where Endpoint.isDevice(sent.to) {
+                    pendingAnswers.append(sent)
+                    if sent.to == 202 { sentToTheUART.append(sent.deviceAccess.value) }
+                }
+                mostAtOnce = max(mostAtOnce, pendingAnswers.filter { $0.to == 202 }.count)
+            }
+            func answer() {
+                let operation = pendingAnswers.removeFirst()
+                sequencer.receive(envelope(from: operation.to, .deviceDone(answerWhereTheUARTLineFollowsTheByte(operation))))
+            }
+            for index in 0..<200 {
+                sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+                    $0.address = 0x1000_0000; $0.size = 1; $0.write = true; $0.value = UInt64(index)
+                    $0.executed = UInt64(index + 1); $0.posted = true
+                })))
+                collect()
+                if answerAtOnce { while !pendingAnswers.isEmpty { answer(); collect() } }
+            }
+            while !pendingAnswers.isEmpty { answer(); collect() }
+            sequencer.receive(envelope(from: 100, yield(300)))
+            return (journal.events.map { var event = $0; event.seq = 0; return event }, sentToTheUART, mostAtOnce)
+        }
+        let oneByOne = run(answerAtOnce: true)
+        let ahead = run(answerAtOnce: false)
+        XCTAssertEqual(ahead.sentToTheUART, (0..<200).map(UInt64.init), "each write once, in order")
+        XCTAssertEqual(ahead.mostAtOnce, 65, "the one under way and the 64 behind it")
+        XCTAssertEqual(oneByOne.mostAtOnce, 1)
+        XCTAssertEqual(ahead.log, oneByOne.log)
+    }
+
     /// Posted writes to the PLIC (Linux's priority writes) go ahead of their turn too, but never ahead of an interrupt
     /// change another device's answer queued for the PLIC: the PLIC gets every operation in the logged order.
     func testWritesSentAheadToThePLICStayBehindInterruptChanges() {
