@@ -10,7 +10,8 @@
 #     the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the 1-hart build (QEMU records only one
 #     CPU).
 #  3. Slice switch cost on smp-contend (4 harts contending for a lock, the determinism test program):
-#     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1.
+#     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1; beside it
+#     the host's floor, two processes on one CPU passing a futex token (Benchmarks/handover-floor.c).
 #  4. Console output: console-flood writes 10 MB (CONSOLE_BYTES) to the UART, polling LSR before each
 #     byte; rrvm's `rrctl up` against QEMU -nographic, both writing to a file.
 # Wall times are the minimum and the median of RUNS runs (default 3; the commands of a section take turns,
@@ -144,6 +145,15 @@ run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
 executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
 row "rrctl up --smp 4 (run $((run_us / 1000)) ms, harts executing $((executing_us / 1000)) ms)" "$wall_min" "$wall_med" \
     "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices"
+# The host's floor beside it: two processes on one CPU passing a futex token, nothing else (two process
+# switches per round trip, as a hand-over through the sequencer takes).
+if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor" "$root/Benchmarks/handover-floor.c" 2>"$work/cc.err"; then
+  floor=$("$work/handover-floor" 50000)
+  printf '%-58s %7s %7s %9.1f %6s  %s\n' "host floor: 2 process switches on one CPU (C, futex)" - - "$floor" 1.00 \
+    "a round trip of Benchmarks/handover-floor.c"
+else
+  echo "(no C compiler: the host's floor is not measured)"
+fi
 fi
 
 if [[ $sections == *4* ]]; then

@@ -72,15 +72,17 @@ final class Cluster {
         } catch {
             fail(code: 1, "\(error)")
         }
-        joinAsControl()
-        if let timeout {
+        // A cluster that could not start has nothing to join or time, and when none of its members
+        // started, nothing to wait for (the loop would otherwise wait out the join's retries).
+        if !tearingDown { joinAsControl() }
+        if !tearingDown, let timeout {
             let timer = LoopTimer(loop: loop)
             timer.start(milliseconds: UInt64(timeout * 1000)) { [unowned self] in
                 self.fail(code: timeoutExitCode, "the guest did not power off within \(formatSeconds(timeout)) s of host time (--timeout); stopped it")
             }
             timeoutTimer = timer
         }
-        loop.run()
+        if !(tearingDown && members.allSatisfy({ !$0.isRunning })) { loop.run() }
         output.finish(milliseconds: 2000)
         if output.droppedBytes > 0 {
             report("rrctl", "\(output.droppedBytes) bytes of console output were dropped: standard output was not read")

@@ -115,11 +115,16 @@ final class ClusterTests: XCTestCase {
         run.send("q")
         XCTAssertEqual(run.wait(), 0, run.errors)
 
-        let bad = try RRCtlRun(["up", "--bios", "none", "--kernel", try Harness.guest("uart-hello")],
-                               environment: ["RRVM_CPU": "100000"])
-        XCTAssertEqual(bad.wait(seconds: 30), 1)
-        XCTAssertTrue(bad.errors.contains("RRVM_CPU=100000: no CPU 100000"), bad.errors)
-        XCTAssertTrue(bad.leftovers().isEmpty)
+        for (value, message) in [("100000", "RRVM_CPU=100000: no CPU 100000"), ("", "RRVM_CPU must be a CPU number")] {
+            let started = Date()
+            let bad = try RRCtlRun(["up", "--bios", "none", "--kernel", try Harness.guest("uart-hello")],
+                                   environment: ["RRVM_CPU": value])
+            XCTAssertEqual(bad.wait(seconds: 30), 1)
+            // At once: nothing was started, so nothing is waited for (it once waited out 10 s of join retries).
+            XCTAssertLessThan(Date().timeIntervalSince(started), 3, "RRVM_CPU='\(value)' is refused at once")
+            XCTAssertTrue(bad.errors.contains(message), bad.errors)
+            XCTAssertTrue(bad.leftovers().isEmpty)
+        }
     }
 
     func testBadInputIsOneClearLineAndNothingRuns() throws {
