@@ -18,6 +18,8 @@ if [ -f "$archive" ] && [ "$(readlink "$bin/libstdc++.a" || true)" != "$archive"
   # Executables linked against the shared library before are linked again.
   rm -f "$bin"/rrctl "$bin"/rrvm-sequencer "$bin"/rrvm-hart "$bin"/rrvm-device "$bin"/rrvm-bench
 fi
+# TERM is fixed for the build: SwiftPM chooses colour diagnostics from it, and a changed compiler command line
+# rebuilds everything (a minute), e.g. the first `cluster/rrctl up` from tmux after one from another terminal.
 for product in rrctl rrvm-sequencer rrvm-hart rrvm-device rrvm-bench; do
-  swift build -c release --static-swift-stdlib --product "$product"
+  TERM=dumb swift build -c release --static-swift-stdlib --product "$product"
 done
