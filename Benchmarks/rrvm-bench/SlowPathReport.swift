@@ -38,7 +38,8 @@ func slowPathReport(_ harts: [Hart], devices: [String], instructions: UInt64) ->
             + count("kept after FENCE.I", total.codePagesKept) + ", " + count("decoding runs", total.decodeRuns)
             + ", " + count("FENCE.I flushes", total.codeFlushes) + ", " + count("pages detached", total.codePagesDetached),
         "  out of line: " + count("slow steps", total.slowSteps.reduce(0, +)) + " [" + listed(total.slowSteps) { kinds[$0] }
-            + "], " + count("events", total.events) + ", " + count("WFI waits", total.waits),
+            + "], " + count("events", total.events) + ", " + count("WFI waits", total.waits)
+            + ", " + count("spin loops left", total.spinLoopsLeft),
         "  MMIO exits: " + count("all", total.mmioExits.reduce(0, +)) + " ["
             + listed(total.mmioExits) { $0 < devices.count ? devices[$0] : "region \($0)" } + "]",
     ]

@@ -28,7 +28,9 @@ public let protocolVersion: UInt32 = 14
 /// 12: a check is taken exactly where the harts have retired a multiple of the check interval, the running hart's
 /// part from inside its slice, and no slice ends for one: a lone hart's slice goes on to the next event, so a
 /// full-detail log holds fewer yields, and checks fall at other G.
-public let logFormatVersion: UInt32 = 12
+/// 13: a hart in a spin loop (a load and a branch back that cannot end while it alone runs, `Hart.isInSpinLoop`)
+/// ends its slice as at a spin-wait hint when another hart could run, so multi-hart runs switch harts at other G.
+public let logFormatVersion: UInt32 = 13
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -133,9 +133,11 @@ extension Hart {
         }
         // Resuming over a breakpoint lets only the run's first instruction pass it (see `Op.breakpoint`).
         if executed > 0 || resumeFromBreakpoint != pc { resumeFromBreakpoint = nil }
+        if endsRunForSpinLoop(executed: executed, pc: pc) { return .spinHint }
         // The loop counts in an Int: events are at most 2^62 instructions apart.
         var target = min(runBudget, executed &+ (1 << 62))
         if let due = sstcDue(), due > executed, due < target { target = due }
+        if let check = nextSpinCheck(after: executed), check < target { target = check }
         eventTarget = target
         return nil
     }

@@ -38,6 +38,8 @@ public struct HartCounters {
     public var mmioExits: [UInt64]
     /// WFIs that stopped the hart to wait.
     public var waits: UInt64 = 0
+    /// Runs ended in a spin loop while another hart could run (`Hart.isInSpinLoop`).
+    public var spinLoopsLeft: UInt64 = 0
 
     public init(regions: Int) {
         mmioExits = [UInt64](repeating: 0, count: regions)
@@ -56,6 +58,7 @@ public struct HartCounters {
         sum(&slowSteps, other.slowSteps)
         sum(&mmioExits, other.mmioExits)
         csrWrites &+= other.csrWrites
+        spinLoopsLeft &+= other.spinLoopsLeft
         statusBitsInline &+= other.statusBitsInline
         pageWalks &+= other.pageWalks
         pteReads &+= other.pteReads

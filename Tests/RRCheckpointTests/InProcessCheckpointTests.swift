@@ -132,24 +132,24 @@ final class InProcessCheckpointTests: XCTestCase {
         let (config, boot) = try plan("smp-contend", harts: 4, disk: false)
         let machine = try InProcessMachine(config: config, boot: boot)
         let timeline = machine.timeline!
-        timeline.enableAutomaticCheckpoints(CheckpointPolicy(budget: 64 << 20, interval: 200_000))
+        timeline.enableAutomaticCheckpoints(CheckpointPolicy(budget: 64 << 20, interval: 150_000))
         var seen: [UInt64: MachineFingerprint] = [:]
-        for g in [500_000, 1_200_000, 1_800_000] as [UInt64] {
+        for g in [400_000, 900_000, 1_300_000] as [UInt64] {
             try machine.wait { timeline.run(toG: g, then: $0) }
             XCTAssertEqual(timeline.g, g)
             seen[g] = try machine.wait { timeline.fingerprint(then: $0) }
         }
         XCTAssertGreaterThanOrEqual(timeline.automatic.count, 8, "\(timeline.automatic.map(\.g))")
-        for g in [500_000, 1_800_000, 1_200_000, 500_000, 1_800_000] as [UInt64] {
+        for g in [400_000, 1_300_000, 900_000, 400_000, 1_300_000] as [UInt64] {
             try machine.wait { timeline.seek(toG: g, then: $0) }
             let again = try machine.wait { timeline.fingerprint(then: $0) }
             XCTAssertEqual(again.differences(from: seen[g]!), [], "seek to G=\(g)")
         }
-        timeline.endG = 1_850_000
-        XCTAssertThrowsError(try machine.wait { timeline.seek(toG: 1_850_001, then: $0) }) {
+        timeline.endG = 1_350_000
+        XCTAssertThrowsError(try machine.wait { timeline.seek(toG: 1_350_001, then: $0) }) {
             XCTAssertTrue("\($0)".contains("beyond the end"), "\($0)")
         }
-        XCTAssertEqual(try machine.wait { timeline.fingerprint(then: $0) }, seen[1_800_000])
+        XCTAssertEqual(try machine.wait { timeline.fingerprint(then: $0) }, seen[1_300_000])
     }
 
     /// An interrupted run stops short of its target, at a checkpoint point, and goes on from there exactly.

@@ -1,6 +1,7 @@
 import Foundation
 import RRProto
 import RRRoles
+import RVHart
 import RVPlatform
 import XCTest
 
@@ -475,6 +476,64 @@ final class HartRunnerTests: XCTestCase {
         run(runner, budget: 30, g: 30) { $0.spinHintsYield = true }
         XCTAssertEqual(transport.yields.last?.reason, .stopSpinHint)
         XCTAssertLessThan(transport.yields.last!.executed, 30)
+    }
+
+    /// x7 = RAM base, the word there 1 (a lock held by a hart that is not running), then `wait` (at instruction 4).
+    static func waitingOnAHeldLock(_ wait: [UInt32]) -> [UInt32] {
+        [Assemble.addi(7, 0, 1), Assemble.slli(7, 7, 31), Assemble.addi(9, 0, 1), Assemble.sw(9, 0, 7)] + wait
+    }
+
+    /// A hart spinning on a lock word (a load or LR and a branch back, no PAUSE) that no other hart can release
+    /// while it runs ends its slice at the next look for spin loops (every `Hart.spinCheckInterval` instructions of
+    /// G, wherever the slice began) when another hart could run, and spins out its budget when none could.
+    func testASpinLoopEndsTheSliceAtTheNextLookWhenAnotherHartCouldRun() {
+        let interval = Hart.spinCheckInterval
+        for wait in [[Assemble.lw(10, 0, 7), Assemble.bne(10, 0, -4)], [Assemble.lrD(10, 7), Assemble.bne(10, 0, -4)]] {
+            transport.sent = []
+            let runner = runner(Self.waitingOnAHeldLock(wait))
+            run(runner, budget: 1_000_000, g: 10_000) { $0.spinHintsYield = true }
+            XCTAssertEqual(transport.yields.last?.reason, .stopSpinHint)
+            XCTAssertEqual(transport.yields.last?.executed, interval - 10_000, "at the first multiple of the interval")
+            XCTAssertEqual(runner.hart.counters.spinLoopsLeft, 1)
+            // Resumed with no other hart to run, it spins on to its budget.
+            run(runner, budget: 100_000, g: interval) { $0.spinHintsYield = false }
+            XCTAssertEqual(transport.yields.last?.reason, .stopBudget)
+            XCTAssertEqual(transport.yields.last?.executed, 100_000)
+        }
+    }
+
+    /// Loops that can end, or that change memory, are not spin loops: a count, a store in the loop, a register
+    /// carried from one time round to the next (a pointer chased).
+    func testLoopsThatMakeProgressRunTheirBudget() {
+        let programs = [
+            Self.countingLoop,
+            Self.waitingOnAHeldLock([Assemble.sw(9, 0, 7), Assemble.lw(10, 0, 7), Assemble.bne(10, 0, -8)]),
+            Self.waitingOnAHeldLock([Assemble.sd(7, 8, 7), Assemble.ld(7, 8, 7), Assemble.bne(7, 0, -4)]),
+        ]
+        for program in programs {
+            transport.sent = []
+            let runner = runner(program)
+            run(runner, budget: 100_000) { $0.spinHintsYield = true }
+            XCTAssertEqual(transport.yields.last?.reason, .stopBudget)
+            XCTAssertEqual(runner.hart.counters.spinLoopsLeft, 0)
+        }
+    }
+
+    /// A pause inside the slice (a checkpoint) moves no look for spin loops: the slice ends where it ends unpaused.
+    func testAPauseDoesNotMoveWhereASpinLoopEndsTheSlice() {
+        let program = Self.waitingOnAHeldLock([Assemble.lw(10, 0, 7), Assemble.bne(10, 0, -4)])
+        let plain = runner(program)
+        run(plain, budget: 1_000_000, g: 5) { $0.spinHintsYield = true }
+        let expected = transport.yields.last!
+        transport.sent = []
+        let paused = runner(program)
+        paused.pause(.checkpoint, afterRetired: 7_777)
+        run(paused, budget: 1_000_000, g: 5) { $0.spinHintsYield = true }
+        XCTAssertEqual(paused.hart.retired, 7_777)
+        paused.resume(.checkpoint)
+        XCTAssertEqual(transport.yields.last?.reason, .stopSpinHint)
+        XCTAssertEqual(transport.yields.last?.executed, expected.executed)
+        XCTAssertEqual(transport.yields.last?.stateHash, expected.stateHash)
     }
 
     /// The pause point is invisible: the same slice, paused at some instructions and resumed, ends with the
