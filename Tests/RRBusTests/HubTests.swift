@@ -261,13 +261,18 @@ final class HubTests: XCTestCase {
     }
 
     func testTCPCarriesFramesAndAnOccupiedPortIsAClearError() throws {
-        let address = BusAddress.tcp(host: "127.0.0.1", port: UInt16(40_000 + getpid() % 20_000))
         var received: [UInt8]?
         var server: Connection?
-        let listener = try Listener(loop: loop, address: address) { connection in
-            server = connection
-            connection.onFrame = { received = $0 }
+        // A port the host has not handed to another socket (from 32768 on it hands them to outgoing connections).
+        var found: (BusAddress, Listener)?
+        for attempt in 0..<20 where found == nil {
+            let address = BusAddress.tcp(host: "127.0.0.1", port: UInt16(40_000 + (Int(getpid()) + 997 * attempt) % 20_000))
+            found = (try? Listener(loop: loop, address: address) { connection in
+                server = connection
+                connection.onFrame = { received = $0 }
+            }).map { (address, $0) }
         }
+        let (address, listener) = try XCTUnwrap(found, "no free port among 20")
         defer { listener.close() }
         XCTAssertThrowsError(try Listener(loop: loop, address: address) { _ in }) { error in
             XCTAssertTrue("\(error)".contains("already in use"), "\(error)")
