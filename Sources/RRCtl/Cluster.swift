@@ -82,7 +82,7 @@ final class Cluster {
             }
             timeoutTimer = timer
         }
-        if !(tearingDown && members.allSatisfy({ !$0.isRunning })) { loop.run() }
+        if !isTornDown { loop.run() }
         output.finish(milliseconds: 2000)
         if output.droppedBytes > 0 {
             report("rrctl", "\(output.droppedBytes) bytes of console output were dropped: standard output was not read")
@@ -264,8 +264,11 @@ final class Cluster {
         finishIfAllExited()
     }
 
+    /// Tearing down and every member gone.
+    private var isTornDown: Bool { tearingDown && members.allSatisfy { !$0.isRunning } }
+
     private func finishIfAllExited() {
-        guard tearingDown, members.allSatisfy({ !$0.isRunning }) else { return }
+        guard isTornDown else { return }
         control?.close()
         timeoutTimer?.close()
         for watcher in signals { watcher.close() }

@@ -92,12 +92,15 @@ extension Hart {
         var offset = first
         while offset < last {
             guard let (e, length) = decodedInstruction(page, bytes, at: offset) else { return false }
+            var writesRd = true
             switch e.op {
             case .li, .auipc, .cLi:
                 break
+            case .fence:
+                writesRd = false
             case .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai, .addiw, .slliw, .srliw, .sraiw,
                  .cAddi, .cAddiw, .cSlli, .cSrli, .cSrai, .cAndi,
-                 .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .cLw, .cLd, .fence:
+                 .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .cLw, .cLd:
                 read(e.rs1)
             case .add, .sub, .sll, .sltu, .xor, .srl, .or, .and, .addw, .subw, .sllw, .mul, .mulw, .div, .rem, .remu,
                  .rareInteger, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw:
@@ -111,10 +114,11 @@ extension Hart {
                 guard target < first || target > last, !branchTaken(e) else { return false }
                 read(e.rs1)
                 read(e.rs2)
+                writesRd = false
             default:
                 return false
             }
-            if e.op != .fence && !isBranch(e.op) { written |= 1 << e.rd }
+            if writesRd { written |= 1 << e.rd }
             offset += length
         }
         guard offset == last else { return false }
@@ -124,23 +128,17 @@ extension Hart {
         return readFirst & written == 0 && (branch.op == .jal || branch.op == .cJal || branchTaken(branch))
     }
 
-    private func isBranch(_ op: Op) -> Bool {
-        switch op {
-        case .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne: return true
-        default: return false
-        }
-    }
-
-    /// Whether the conditional branch `e` (decoded alone) is taken with the current registers.
+    /// Whether the conditional branch `e` (decoded alone) is taken with the current registers: the conditions of the
+    /// fused branch pairs (`FusedBranch`). c.beqz/c.bnez compare rs1 with rs2 = x0.
     private func branchTaken(_ e: DecodedInstruction) -> Bool {
         let a = regs[Int(e.rs1)], b = regs[Int(e.rs2)]
         switch e.op {
-        case .beq, .cBeq: return a == b
-        case .bne, .cBne: return a != b
-        case .blt: return Int64(bitPattern: a) < Int64(bitPattern: b)
-        case .bge: return Int64(bitPattern: a) >= Int64(bitPattern: b)
-        case .bltu: return a < b
-        case .bgeu: return a >= b
+        case .beq, .cBeq: return BranchIfEqual.taken(a, b)
+        case .bne, .cBne: return BranchIfNotEqual.taken(a, b)
+        case .blt: return BranchIfLess.taken(a, b)
+        case .bge: return BranchIfGreaterOrEqual.taken(a, b)
+        case .bltu: return BranchIfLessUnsigned.taken(a, b)
+        case .bgeu: return BranchIfGreaterOrEqualUnsigned.taken(a, b)
         default: return false
         }
     }

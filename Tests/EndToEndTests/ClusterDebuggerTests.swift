@@ -400,15 +400,7 @@ final class DebugSession {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         replay = try RRCtlRun(arguments + ["--gdb", "0"], keepInputOpen: keepInputOpen, executable: executable,
                               environment: ["RRVM_GDB_TRACE": directory.appendingPathComponent("gdb-trace.txt").path])
-        let deadline = Date().addingTimeInterval(30)
-        while !replay.errors.contains("waits for a debugger") && replay.process.isRunning && Date() < deadline {
-            usleep(20_000)
-        }
-        guard let match = replay.errors.range(of: #"target remote :\d+"#, options: .regularExpression),
-              let port = Int(replay.errors[match].dropFirst("target remote :".count)) else {
-            throw DebugSessionError(description: "the replay printed no GDB port:\n\(replay.errors)")
-        }
-        self.port = port
+        port = try replay.gdbPort()
     }
 
     /// Starts gdb in batch mode on `program` with `commands` (each an -ex: one that fails does not end the rest).

@@ -19,7 +19,7 @@ final class DebuggerTests: XCTestCase {
         XCTAssertEqual(recording.wait(seconds: 300), 0, recording.errors)
 
         let replay = try RRCtlRun(["replay", log, "--gdb", "0", "--gdb-hart", "2"])
-        let port = try Self.gdbPort(of: replay)
+        let port = try replay.gdbPort()
         XCTAssertTrue(replay.errors.contains("hart 2 waits for a debugger"), replay.errors)
 
         let gdb = Process()
@@ -45,22 +45,10 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.leftovers().isEmpty)
     }
 
-    /// The port a run started with `--gdb 0` listens on, once it waits for the debugger (a fixed port could be
-    /// one the host just gave another socket: ports from 32768 on are handed out to outgoing connections).
-    static func gdbPort(of run: RRCtlRun) throws -> Int {
-        let deadline = Date().addingTimeInterval(30)
-        while !run.errors.contains("waits for a debugger") && run.process.isRunning && Date() < deadline { usleep(20_000) }
-        guard let match = run.errors.range(of: #"target remote :\d+"#, options: .regularExpression),
-              let port = Int(run.errors[match].dropFirst("target remote :".count)) else {
-            throw NoGDBPort(errors: run.errors)
-        }
-        return port
-    }
-
     func testMalformedPacketsAreRefusedAndTheRunStaysDebuggable() throws {
         let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-hello"),
                                 "--gdb", "0"])
-        let port = try Self.gdbPort(of: run)
+        let port = try run.gdbPort()
 
         guard let socket = connectToLoopback(port: UInt16(port)) else { return XCTFail("cannot connect to the GDB port \(port)") }
         defer { close(socket) }
@@ -97,10 +85,4 @@ final class DebuggerTests: XCTestCase {
         }
         throw XCTSkip("no symbol \(name) in \(program)")
     }
-}
-
-/// A run that was to serve GDB printed no port to connect to (what it printed instead is in `errors`).
-struct NoGDBPort: Error, CustomStringConvertible {
-    let errors: String
-    var description: String { "the run printed no GDB port:\n\(errors)" }
 }

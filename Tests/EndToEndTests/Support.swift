@@ -160,6 +160,19 @@ final class RRCtlRun {
     /// Processes started by this rrctl that still exist (they carry --parent-pid PID on their command line).
     func leftovers() -> [String] { Processes.children(ofSupervisor: pid) }
 
+    /// The TCP port a run started with `--gdb 0` listens on, once it waits for the debugger. Tests ask for a free
+    /// port so: a fixed one may be one the host has just handed to another socket.
+    func gdbPort(seconds: Double = 30) throws -> Int {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !errors.contains("waits for a debugger") && process.isRunning && Date() < deadline { usleep(20_000) }
+        let printed = errors
+        guard let match = printed.range(of: #"target remote :\d+"#, options: .regularExpression),
+              let port = Int(printed[match].dropFirst("target remote :".count)) else {
+            throw NoGDBPort(errors: printed)
+        }
+        return port
+    }
+
     /// The cluster's processes still alive, polled until none is left or `seconds` have passed (the
     /// kernel reaps a killed process a moment after its parent has seen it end).
     func leftoversOnceGone(seconds: Double = 10) -> [String] {
@@ -222,4 +235,10 @@ enum Processes {
         }
         return nil
     }
+}
+
+/// A run that was to serve GDB printed no port to connect to (what it printed instead is in `errors`).
+struct NoGDBPort: Error, CustomStringConvertible {
+    let errors: String
+    var description: String { "the run printed no GDB port:\n\(errors)" }
 }
