@@ -11,7 +11,7 @@
 #     CPU).
 #  3. Slice switch cost on smp-contend (4 harts contending for a lock, the determinism test program):
 #     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1; beside it
-#     the host's floor, two processes on one CPU passing a futex token (Benchmarks/handover-floor.c).
+#     the host's floors, processes passing a futex token and doing nothing else (Benchmarks/handover-floor.c).
 #  4. Console output: console-flood writes 10 MB (CONSOLE_BYTES) to the UART, polling LSR before each
 #     byte; rrvm's `rrctl up` against QEMU -nographic, both writing to a file.
 # Wall times are the minimum and the median of RUNS runs (default 3; the commands of a section take turns,
@@ -145,12 +145,17 @@ run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
 executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
 row "rrctl up --smp 4 (run $((run_us / 1000)) ms, harts executing $((executing_us / 1000)) ms)" "$wall_min" "$wall_med" \
     "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices"
-# The host's floor beside it: two processes on one CPU passing a futex token, nothing else (two process
-# switches per round trip, as a hand-over through the sequencer takes).
+# The host's floors beside it (Benchmarks/handover-floor.c): five processes passing a token through futex words
+# and doing nothing else, in three shapes of hand-over: through a hub on one CPU (as rrvm's: two process switches
+# a slice), hart to hart on one CPU (one switch), and through a hub polling on a second CPU (the relay).
 if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor" "$root/Benchmarks/handover-floor.c" 2>"$work/cc.err"; then
-  floor=$("$work/handover-floor" 50000)
-  printf '%-58s %7s %7s %9.1f %6s  %s\n' "host floor: 2 process switches on one CPU (C, futex)" - - "$floor" 1.00 \
-    "a round trip of Benchmarks/handover-floor.c"
+  floor_row() {
+    local us
+    us=$("$work/handover-floor" "$2" 100000 2>/dev/null) && printf '%-58s %7s %7s %9.1f %6s  %s\n' "$1" - - "$us" "$3" "$4"
+  }
+  floor_row "host floor: through a hub, one CPU (C, futex)" hub 1.00 "handover-floor hub: 2 switches a slice"
+  floor_row "host floor: hart to hart, one CPU" one-hop 1.00 "handover-floor one-hop: 1 switch a slice"
+  floor_row "host floor: through a hub polling on a second CPU" relay 2.00 "handover-floor relay" || true
 else
   echo "(no C compiler: the host's floor is not measured)"
 fi

@@ -1,8 +1,14 @@
-/* The host's floor under a slice switch between rrvm's processes: two processes kept to one CPU (as rrctl
- * keeps the cluster) hand a token back and forth through a futex in shared memory, doing nothing else.
- * One round trip is two process switches, what a hub's hand-over costs at the least (hart -> sequencer ->
- * next hart); half of it, one switch, is the floor of a hand-over without the hub's turn.
- *   usage: handover-floor [ROUND_TRIPS]      prints microseconds per round trip
+/* The host's floor under a slice switch between rrvm's processes: processes that hand a token to each other
+ * through futex words in shared memory, doing nothing else. Three shapes of hand-over, each printed in
+ * microseconds per slice (one hand-over from one hart to the next):
+ *   hub      (default) a sequencer and four harts kept to one CPU (as rrctl keeps the cluster): the yielding
+ *            hart wakes the sequencer, which wakes the next hart; two process switches per slice.
+ *   one-hop  four harts on one CPU, each waking the next itself: one process switch per slice, the floor of a
+ *            hand-over without the sequencer's turn.
+ *   relay    the sequencer alone on a second CPU, polling; the four harts on the first: the yielding hart
+ *            posts its yield, waits (polling) for the sequencer's word naming the next hart and wakes it,
+ *            so that the sequencer's turn needs no wake-up and the harts' CPU never idles between slices.
+ *   usage: handover-floor [hub|one-hop|relay] [SLICES]
  * Built and run by Benchmarks/cluster-speed.sh (section 3) with the host's C compiler. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -10,62 +16,131 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+enum { harts = 4, stop = -1 };
+
+/* Each word on its own cache line. */
+struct padded { _Alignas(64) atomic_int value; };
+struct shared {
+  struct padded run[harts];  /* 1: that hart's slice may start; stop: exit */
+  struct padded sequencer;   /* hub: 1 when a hart has yielded */
+  _Alignas(64) atomic_long yields;  /* relay: slices ended so far */
+  _Alignas(64) atomic_long next;    /* relay: the hart after slice `yields`, or stop; -2 until decided */
+  _Alignas(64) atomic_long handed;  /* one-hop: hand-overs so far */
+  long slices;
+};
+
 static void futex(atomic_int *word, int op, int value) { syscall(SYS_futex, word, op, value, NULL, NULL, 0); }
 
-/* Waits until *word holds `want`, sleeping on the futex meanwhile. */
-static void await(atomic_int *word, int want) {
+/* Sleeps until *word is non-zero, takes the value and clears it. */
+static int take(atomic_int *word) {
   int seen;
-  while ((seen = atomic_load(word)) != want) futex(word, FUTEX_WAIT, seen);
+  while ((seen = atomic_load(word)) == 0) futex(word, FUTEX_WAIT, 0);
+  atomic_store(word, 0);
+  return seen;
 }
 
-static void pass(atomic_int *word, int value) {
+static void give(atomic_int *word, int value) {
   atomic_store(word, value);
   futex(word, FUTEX_WAKE, 1);
 }
 
+static void keep_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) perror("handover-floor: sched_setaffinity");
+}
+
+/* Another CPU this process may run on than `cpu`, or -1. */
+static int other_cpu(int cpu) {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return -1;
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (c != cpu && CPU_ISSET(c, &allowed)) return c;
+  return -1;
+}
+
+static void stop_all(struct shared *s) {
+  for (int h = 0; h < harts; h++) give(&s->run[h].value, stop);
+}
+
+static void hart(struct shared *s, int h, const char *shape) {
+  for (;;) {
+    if (take(&s->run[h].value) == stop) _exit(0);
+    if (!strcmp(shape, "hub")) {
+      give(&s->sequencer.value, 1);
+    } else if (!strcmp(shape, "one-hop")) {
+      if (atomic_fetch_add(&s->handed, 1) + 1 >= s->slices) stop_all(s);
+      else give(&s->run[(h + 1) % harts].value, 1);
+    } else {
+      atomic_store(&s->next, -2);
+      atomic_fetch_add(&s->yields, 1);
+      long next;
+      while ((next = atomic_load(&s->next)) == -2) __builtin_ia32_pause();
+      if (next == stop) stop_all(s);
+      else give(&s->run[next].value, 1);
+    }
+  }
+}
+
 int main(int argc, char **argv) {
-  long trips = argc > 1 ? atol(argv[1]) : 50000;
-  if (trips <= 0) {
-    fprintf(stderr, "handover-floor: ROUND_TRIPS must be a positive number\n");
+  const char *shape = argc > 1 ? argv[1] : "hub";
+  long slices = argc > 2 ? atol(argv[2]) : 100000;
+  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "relay")) || slices <= 0) {
+    fprintf(stderr, "usage: handover-floor [hub|one-hop|relay] [SLICES]\n");
     return 2;
   }
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(sched_getcpu(), &one);
-  if (sched_setaffinity(0, sizeof one, &one) != 0) perror("handover-floor: sched_setaffinity");
-  atomic_int *token = mmap(NULL, sizeof *token, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (token == MAP_FAILED) {
+  int harts_cpu = sched_getcpu(), sequencer_cpu = harts_cpu;
+  if (!strcmp(shape, "relay") && (sequencer_cpu = other_cpu(harts_cpu)) < 0) {
+    fprintf(stderr, "handover-floor: relay needs two CPUs\n");
+    return 2;
+  }
+  struct shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (s == MAP_FAILED) {
     perror("handover-floor: mmap");
     return 1;
   }
-  atomic_store(token, 0);
+  memset(s, 0, sizeof *s);
+  atomic_store(&s->next, -2);
+  s->slices = slices;
+  keep_to(harts_cpu);
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  pid_t peer = fork();
-  if (peer < 0) {
-    perror("handover-floor: fork");
-    return 1;
-  }
-  if (peer == 0) { /* inherits the affinity: the same CPU */
-    for (long i = 0; i < trips; i++) {
-      await(token, 1);
-      pass(token, 0);
+  for (int h = 0; h < harts; h++) {
+    pid_t child = fork();
+    if (child < 0) {
+      perror("handover-floor: fork");
+      stop_all(s);
+      return 1;
     }
-    _exit(0);
+    if (child == 0) hart(s, h, shape); /* inherits the harts' CPU */
   }
-  for (long i = 0; i < trips; i++) {
-    pass(token, 1);
-    await(token, 0);
+  if (!strcmp(shape, "one-hop")) {
+    give(&s->run[0].value, 1); /* the harts pass the token round among themselves; the last one stops them */
+  } else if (!strcmp(shape, "hub")) {
+    for (long slice = 0; slice < slices; slice++) {
+      give(&s->run[slice % harts].value, 1);
+      take(&s->sequencer.value);
+    }
+    stop_all(s);
+  } else if (!strcmp(shape, "relay")) {
+    keep_to(sequencer_cpu);
+    give(&s->run[0].value, 1);
+    for (long slice = 1; slice <= slices; slice++) {
+      while (atomic_load(&s->yields) < slice) __builtin_ia32_pause();
+      atomic_store(&s->next, slice == slices ? stop : slice % harts);
+    }
   }
-  waitpid(peer, NULL, 0);
+  while (wait(NULL) > 0) {}
   clock_gettime(CLOCK_MONOTONIC, &end);
   double us = ((end.tv_sec - start.tv_sec) * 1e9 + (end.tv_nsec - start.tv_nsec)) / 1e3;
-  printf("%.2f\n", us / trips);
+  printf("%.2f\n", us / slices);
   return 0;
 }
