@@ -22,6 +22,8 @@ public final class EventLoop {
     /// the peer's answer can; rung last, the peer runs as this process sleeps.
     public var defersDoorbells = false
     private var owedDoorbells: [Connection] = []
+    /// What must end with the loop (see `whenReleased`).
+    private var releaseActions: [() -> Void] = []
 
     public init() {
         raw = .allocate(capacity: 1)
@@ -30,10 +32,16 @@ public final class EventLoop {
     }
 
     deinit {
+        for action in releaseActions { action() }
         watcher?.stop()
         uv_loop_close(raw)
         raw.deallocate()
     }
+
+    /// Runs `action` when the loop is released, before its memory is: for what outlives its users but must not
+    /// outlive the loop, such as a signal watcher kept for every run of the process (a signal handle left open
+    /// stays registered in libuv's process-wide table, and a later signal then writes through the freed loop).
+    public func whenReleased(_ action: @escaping () -> Void) { releaseActions.append(action) }
 
     /// Runs until `stop()` is called or nothing is left to wait for.
     public func run() {

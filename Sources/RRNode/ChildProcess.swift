@@ -93,10 +93,18 @@ private final class ChildReaper {
     private var children: [pid_t: ChildProcess] = [:]
 
     static func of(_ loop: EventLoop) -> ChildReaper {
-        if let reaper = reapers[ObjectIdentifier(loop)] { return reaper }
+        let key = ObjectIdentifier(loop)
+        if let reaper = reapers[key] { return reaper }
         let reaper = ChildReaper()
         reaper.watcher = SignalWatcher(loop: loop, signal: SIGCHLD) { [unowned reaper] _ in reaper.reap() }
-        reapers[ObjectIdentifier(loop)] = reaper
+        reapers[key] = reaper
+        // A process that runs several loops one after the other (`rrctl rr`: a recording's cluster, then a
+        // replay's) must not keep a released loop's watcher (libuv would go on writing a signal's arrival to
+        // that loop), nor hand its reaper to a new loop that happens to get the same address.
+        loop.whenReleased {
+            reaper.watcher.close()
+            reapers[key] = nil
+        }
         return reaper
     }
 
