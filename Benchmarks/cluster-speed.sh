@@ -10,7 +10,8 @@
 #     the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the 1-hart build (QEMU records only one
 #     CPU).
 #  3. Slice switch cost on smp-contend (4 harts contending for a lock, the determinism test program):
-#     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1; beside it
+#     (the run's wall time - the harts' own time in the interpreter) / slices, from RRVM_STATS=1, with the
+#     cluster placed by default (split over two CPUs, see HostCPU) and kept to one CPU; beside it
 #     the host's floors, processes passing a futex token and doing nothing else (Benchmarks/handover-floor.c).
 #  4. Console output: console-flood writes 10 MB (CONSOLE_BYTES) to the UART, polling LSR before each
 #     byte; rrvm's `rrctl up` against QEMU -nographic, both writing to a file.
@@ -138,16 +139,23 @@ fi
 
 if [[ $sections == *3* ]]; then
 header "3. slice switches, smp-contend on 4 harts" "us/slice"
-interleave "$up $work/programs/smp-contend.elf --smp 4"
-pick 0
-slices=$(grep -o '[0-9]* slices,' "$work/err" | head -1 | cut -d' ' -f1)
-run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
-executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
-row "rrctl up --smp 4 (run $((run_us / 1000)) ms, harts executing $((executing_us / 1000)) ms)" "$wall_min" "$wall_med" \
-    "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices"
-# The host's floors beside it (Benchmarks/handover-floor.c): five processes passing a token through futex words
-# and doing nothing else, in three shapes of hand-over: through a hub on one CPU (as rrvm's: two process switches
-# a slice), hart to hart on one CPU (one switch), and through a hub polling on a second CPU (the relay).
+# The default placement (several harts: split over two CPUs where there are two, see HostCPU) and the whole
+# cluster on one CPU (RRVM_CPU=N, the first CPU this script may use).
+one_cpu=$(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status | cut -d, -f1 | cut -d- -f1)
+interleave "$up $work/programs/smp-contend.elf --smp 4" "RRVM_CPU=$one_cpu $up $work/programs/smp-contend.elf --smp 4"
+for index in 0 1; do
+  pick $index
+  slices=$(grep -o '[0-9]* slices,' "$work/err" | head -1 | cut -d' ' -f1)
+  run_us=$(grep -o '[0-9]* us from start to end' "$work/err" | cut -d' ' -f1)
+  executing_us=$(grep -o '[0-9]* us executing' "$work/err" | awk '{sum += $1} END {print sum}')
+  placement=$([ $index = 0 ] && echo "default placement" || echo "RRVM_CPU=$one_cpu")
+  row "rrctl up --smp 4, $placement (run $((run_us / 1000)) ms)" "$wall_min" "$wall_med" \
+      "$(echo "($run_us - $executing_us) / $slices" | bc -l)" "$cpus" "$slices slices, harts executing $((executing_us / 1000)) ms"
+done
+# The host's floors beside it (Benchmarks/handover-floor.c): processes passing a token through futex words and
+# doing nothing else, in three shapes of hand-over: through a hub on one CPU (rrvm kept to one CPU: two process
+# switches a slice), hart to hart on one CPU (one switch), and split (rrvm's default for several harts: the hub
+# polling on a second CPU, the harts polling for their word on the first).
 if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor" "$root/Benchmarks/handover-floor.c" 2>"$work/cc.err"; then
   floor_row() {
     local us
@@ -155,7 +163,7 @@ if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor
   }
   floor_row "host floor: through a hub, one CPU (C, futex)" hub 1.00 "handover-floor hub: 2 switches a slice"
   floor_row "host floor: hart to hart, one CPU" one-hop 1.00 "handover-floor one-hop: 1 switch a slice"
-  floor_row "host floor: through a hub polling on a second CPU" relay 2.00 "handover-floor relay" || true
+  floor_row "host floor: split over two CPUs, harts polling" split 2.00 "handover-floor split" || true
 else
   echo "(no C compiler: the host's floor is not measured)"
 fi

@@ -5,10 +5,11 @@
  *            hart wakes the sequencer, which wakes the next hart; two process switches per slice.
  *   one-hop  four harts on one CPU, each waking the next itself: one process switch per slice, the floor of a
  *            hand-over without the sequencer's turn.
- *   relay    the sequencer alone on a second CPU, polling; the four harts on the first: the yielding hart
- *            posts its yield, waits (polling) for the sequencer's word naming the next hart and wakes it,
- *            so that the sequencer's turn needs no wake-up and the harts' CPU never idles between slices.
- *   usage: handover-floor [hub|one-hop|relay] [SLICES]
+ *   split    rrvm's default for several harts (HostCPU): the sequencer alone on a second CPU, polling; the four
+ *            harts on the first, each polling for its word for 50 µs after its slice (yielding the CPU at
+ *            every round) before it sleeps: the sequencer's turn needs no wake-up, nor, while slices are short,
+ *            does the next hart's.
+ *   usage: handover-floor [hub|one-hop|split] [SLICES]
  * Built and run by Benchmarks/cluster-speed.sh (section 3) with the host's C compiler. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -26,12 +27,11 @@
 enum { harts = 4, stop = -1 };
 
 /* Each word on its own cache line. */
-struct padded { _Alignas(64) atomic_int value; };
+struct padded { _Alignas(64) atomic_int value; _Alignas(64) atomic_int asleep; };
 struct shared {
-  struct padded run[harts];  /* 1: that hart's slice may start; stop: exit */
+  struct padded run[harts];  /* 1: that hart's slice may start; stop: exit. split: asleep while in FUTEX_WAIT */
   struct padded sequencer;   /* hub: 1 when a hart has yielded */
-  _Alignas(64) atomic_long yields;  /* relay: slices ended so far */
-  _Alignas(64) atomic_long next;    /* relay: the hart after slice `yields`, or stop; -2 until decided */
+  _Alignas(64) atomic_long yields;  /* split: slices ended so far */
   _Alignas(64) atomic_long handed;  /* one-hop: hand-overs so far */
   long slices;
 };
@@ -67,25 +67,44 @@ static int other_cpu(int cpu) {
   return -1;
 }
 
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* split: polls for the hart's word for 50 µs, yielding the CPU at each round, then sleeps until it is set. */
+static int poll_then_take(struct padded *word) {
+  long until = now_ns() + 50000;
+  int seen;
+  while ((seen = atomic_load(&word->value)) == 0) {
+    if (now_ns() < until) {
+      sched_yield();
+      continue;
+    }
+    atomic_store(&word->asleep, 1);
+    if ((seen = atomic_load(&word->value)) == 0) futex(&word->value, FUTEX_WAIT, 0);
+    atomic_store(&word->asleep, 0);
+  }
+  atomic_store(&word->value, 0);
+  return seen;
+}
+
 static void stop_all(struct shared *s) {
   for (int h = 0; h < harts; h++) give(&s->run[h].value, stop);
 }
 
 static void hart(struct shared *s, int h, const char *shape) {
+  int split = !strcmp(shape, "split");
   for (;;) {
-    if (take(&s->run[h].value) == stop) _exit(0);
+    if ((split ? poll_then_take(&s->run[h]) : take(&s->run[h].value)) == stop) _exit(0);
     if (!strcmp(shape, "hub")) {
       give(&s->sequencer.value, 1);
     } else if (!strcmp(shape, "one-hop")) {
       if (atomic_fetch_add(&s->handed, 1) + 1 >= s->slices) stop_all(s);
       else give(&s->run[(h + 1) % harts].value, 1);
     } else {
-      atomic_store(&s->next, -2);
       atomic_fetch_add(&s->yields, 1);
-      long next;
-      while ((next = atomic_load(&s->next)) == -2) __builtin_ia32_pause();
-      if (next == stop) stop_all(s);
-      else give(&s->run[next].value, 1);
     }
   }
 }
@@ -93,13 +112,13 @@ static void hart(struct shared *s, int h, const char *shape) {
 int main(int argc, char **argv) {
   const char *shape = argc > 1 ? argv[1] : "hub";
   long slices = argc > 2 ? atol(argv[2]) : 100000;
-  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "relay")) || slices <= 0) {
-    fprintf(stderr, "usage: handover-floor [hub|one-hop|relay] [SLICES]\n");
+  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "split")) || slices <= 0) {
+    fprintf(stderr, "usage: handover-floor [hub|one-hop|split] [SLICES]\n");
     return 2;
   }
   int harts_cpu = sched_getcpu(), sequencer_cpu = harts_cpu;
-  if (!strcmp(shape, "relay") && (sequencer_cpu = other_cpu(harts_cpu)) < 0) {
-    fprintf(stderr, "handover-floor: relay needs two CPUs\n");
+  if (!strcmp(shape, "split") && (sequencer_cpu = other_cpu(harts_cpu)) < 0) {
+    fprintf(stderr, "handover-floor: split needs two CPUs\n");
     return 2;
   }
   struct shared *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -108,7 +127,6 @@ int main(int argc, char **argv) {
     return 1;
   }
   memset(s, 0, sizeof *s);
-  atomic_store(&s->next, -2);
   s->slices = slices;
   keep_to(harts_cpu);
   struct timespec start, end;
@@ -130,13 +148,15 @@ int main(int argc, char **argv) {
       take(&s->sequencer.value);
     }
     stop_all(s);
-  } else if (!strcmp(shape, "relay")) {
+  } else {
     keep_to(sequencer_cpu);
-    give(&s->run[0].value, 1);
-    for (long slice = 1; slice <= slices; slice++) {
-      while (atomic_load(&s->yields) < slice) __builtin_ia32_pause();
-      atomic_store(&s->next, slice == slices ? stop : slice % harts);
+    for (long slice = 0; slice < slices; slice++) {
+      struct padded *next = &s->run[slice % harts];
+      atomic_store(&next->value, 1);
+      if (atomic_load(&next->asleep)) futex(&next->value, FUTEX_WAKE, 1);
+      while (atomic_load(&s->yields) <= slice) __builtin_ia32_pause();
     }
+    stop_all(s);
   }
   while (wait(NULL) > 0) {}
   clock_gettime(CLOCK_MONOTONIC, &end);

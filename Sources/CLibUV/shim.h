@@ -47,6 +47,18 @@ static inline int rrvm_cpu_allowed(int cpu) {
     return (mask[cpu / RRVM_CPU_WORD_BITS] >> (cpu % RRVM_CPU_WORD_BITS)) & 1 ? 1 : 0;
 }
 
+// The first CPU after `cpu` (wrapping round) that this process may run on, other than `cpu`; -1 if none or unknown.
+static inline int rrvm_other_allowed_cpu(int cpu) {
+    unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};
+    const int count = RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS;
+    if (cpu < 0 || cpu >= count || syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
+    for (int step = 1; step < count; step++) {
+        int other = (cpu + step) % count;
+        if ((mask[other / RRVM_CPU_WORD_BITS] >> (other % RRVM_CPU_WORD_BITS)) & 1) return other;
+    }
+    return -1;
+}
+
 // The CPU this thread runs on now (-1 if unknown).
 static inline int rrvm_current_cpu(void) {
     unsigned cpu = 0;

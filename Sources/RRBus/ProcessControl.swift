@@ -50,11 +50,19 @@ public func processExitStatus(guestStatus status: Int32) -> Int32 {
 }
 
 /// Which host CPUs a cluster's processes use. Under the serial schedule one process of a cluster works at a
-/// time, handing over to the next with each message; on one CPU each hand-over is a wake-up where the
-/// waker then sleeps (about 2 µs here), while a wake-up on another CPU (the kernel prefers an idle one)
-/// costs an inter-processor interrupt, 30-130 µs in this kind of virtual machine. So rrctl puts the
-/// sequencer, the harts and the devices on one CPU (`--cpu N` of each role; rrctl itself and its console
-/// stay free): the cluster then also never uses more than that CPU.
+/// time, handing over to the next with each message. A wake-up on another CPU that is idle costs an
+/// inter-processor interrupt and the idle CPU's return, 30-130 µs in this kind of virtual machine, against about
+/// 2 µs for a wake-up on the waker's own CPU, so a process whose peer sleeps on another CPU waits long. rrctl
+/// therefore places the cluster (`--cpu N` of each role; rrctl itself and its console stay free) in one of two ways:
+/// - split (the default with two CPUs or more): the harts on one CPU, the sequencer and the devices on another.
+///   The hart running a slice and the sequencer then poll for each other's messages instead of sleeping, each on
+///   its own CPU, so that a hand-over from hart to hart takes no wake-up: the harts that wait for their next
+///   slice poll too, yielding the CPU at each round, so the harts' CPU never idles between slices and the
+///   sequencer's word is seen at the next round. A device works only when the sequencer hands it an operation:
+///   it shares the sequencer's CPU and sleeps at once. Polling is bounded (see the nodes): a guest that only
+///   computes keeps one CPU busy, an idle one none.
+/// - one CPU (`RRVM_CPU=N`, or a machine or cpuset with one CPU): every member on it; then nobody polls (the
+///   process it waits for shares its CPU) and the cluster never uses more than that CPU.
 public enum HostCPU {
     /// The CPU this process runs on now, if known.
     public static var current: Int? {
@@ -78,7 +86,17 @@ public enum HostCPU {
         cpu >= 0 && cpu <= Int(Int32.max) && rrvm_cpu_allowed(Int32(cpu)) != 0
     }
 
-    /// Whether this process may run on one CPU only (pinned by rrctl, or by `taskset`). Then the process it
-    /// waits for shares that CPU: polling for its message only stands in its way, waiting means sleeping.
-    public static var isAlone: Bool { rrvm_allowed_cpu_count() == 1 }
+    /// Whether this process may run on one CPU only (pinned by rrctl, or by `taskset`) and the process it waits
+    /// for shares that CPU: polling for its message only stands in its way, waiting means sleeping.
+    public static var isAlone: Bool { !isSplit && rrvm_allowed_cpu_count() == 1 }
+
+    /// Set (`--split`) in the sequencer and the harts of a split cluster: each waits for a process on another CPU.
+    nonisolated(unsafe) public static var isSplit = false
+
+    /// Another CPU than `cpu` that this process may run on (the next one up, wrapping round), if any.
+    public static func other(than cpu: Int) -> Int? {
+        guard cpu >= 0 && cpu <= Int(Int32.max) else { return nil }
+        let other = rrvm_other_allowed_cpu(Int32(cpu))
+        return other >= 0 ? Int(other) : nil
+    }
 }

@@ -97,34 +97,57 @@ final class Cluster {
 
     private func start() throws {
         let directory = executableDirectory()
-        let cpu = try clusterCPU()
+        let placement = try clusterPlacement()
         // Members kept to one CPU become batch processes there (HostCPU.pin): they start as such.
-        batchScheduling = cpu != nil
-        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())] + (cpu.map { ["--cpu", String($0)] } ?? [])
+        batchScheduling = placement.harts != nil
+        let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
+        func on(_ cpu: Int?) -> [String] { cpu.map { ["--cpu", String($0)] } ?? [] }
+        let split = placement.isSplit ? ["--split", "1"] : []
         // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
         let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
         sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
-                              arguments: common + sequencerArguments + clusterGDB)
+                              arguments: common + on(placement.sequencer) + split + sequencerArguments + clusterGDB)
         for (index, device) in config.devices.enumerated() {
             _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
-                          arguments: common + ["--device", String(index), "--kind", device.kindName])
+                          arguments: common + on(placement.sequencer) + ["--device", String(index), "--kind", device.kindName])
         }
         for hart in 0..<Int(config.harts) {
             let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
             _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
-                          arguments: common + ["--hart", String(hart)] + gdb)
+                          arguments: common + on(placement.harts) + split + ["--hart", String(hart)] + gdb)
         }
     }
 
-    /// The host CPU that the sequencer, harts and devices keep to (see `HostCPU`): `RRVM_CPU=N`, none with
-    /// `RRVM_CPU=none` (the kernel places each process), else the CPU rrctl runs on as it starts them (the
-    /// kernel placed rrctl, just started, on a little-used one). rrctl itself stays free.
-    private func clusterCPU() throws -> Int? {
-        guard let text = ProcessInfo.processInfo.environment["RRVM_CPU"] else { return HostCPU.current }
-        if text == "none" { return nil }
-        guard let cpu = Int(text), cpu >= 0 else { throw NodeError("RRVM_CPU must be a CPU number or 'none', not '\(text)'") }
-        guard HostCPU.isAllowed(cpu) else { throw NodeError("RRVM_CPU=\(cpu): no CPU \(cpu) on this machine, or not one rrctl may run on") }
-        return cpu
+    /// The host CPUs the cluster keeps to (see `HostCPU`): the harts', and the sequencer's and devices'.
+    struct Placement {
+        var harts: Int?
+        var sequencer: Int?
+        var isSplit: Bool { harts != nil && sequencer != nil && harts != sequencer }
+    }
+
+    /// Where the cluster runs (see `HostCPU`): `RRVM_CPU=N` all on CPU N, `RRVM_CPU=N,M` the harts on N and the
+    /// sequencer and devices on M, `RRVM_CPU=none` wherever the kernel places each process. Else on the CPU rrctl
+    /// runs on as it starts them (the kernel placed rrctl, just started, on a little-used one): all of it for one
+    /// hart (no hart ever hands over to another, and a second CPU would only take work the first can do in the
+    /// same time: a console flood's), the harts alone for several, the rest then on the next CPU rrctl may use (or
+    /// the same one if there is no other). rrctl itself stays free.
+    private func clusterPlacement() throws -> Placement {
+        guard let text = ProcessInfo.processInfo.environment["RRVM_CPU"] else {
+            let harts = HostCPU.current
+            return Placement(harts: harts, sequencer: config.harts < 2 ? harts : harts.map { HostCPU.other(than: $0) ?? $0 })
+        }
+        if text == "none" { return Placement() }
+        let cpus = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            guard let cpu = Int(item), cpu >= 0 else {
+                throw NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
+            }
+            guard HostCPU.isAllowed(cpu) else { throw NodeError("RRVM_CPU=\(text): no CPU \(cpu) on this machine, or not one rrctl may run on") }
+            return cpu
+        }
+        guard cpus.count == 1 || cpus.count == 2 else {
+            throw NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
+        }
+        return Placement(harts: cpus[0], sequencer: cpus.last!)
     }
 
     private func spawn(name: String, path: String, arguments: [String]) throws -> ChildProcess {

@@ -19,8 +19,8 @@ final class HartNode: HartTransport {
     // For RRVM_STATS=1: how much host time the hart spent waiting for MMIO answers.
     private var waitNanoseconds: UInt64 = 0
     private var waitStartedAt: UInt64?
-    /// When the hart last ended a slice in which no other hart was runnable.
-    private var soloYieldAt: UInt64?
+    /// When the hart last ended a slice, and how long after that it polls for its next Run (see `run`).
+    private var lastYield: (at: UInt64, pollFor: UInt64)?
     /// Kept to one host CPU with the rest of the cluster (`HostCPU`): then it never polls, since the process
     /// it waits for can only run once it sleeps.
     private let alone = HostCPU.isAlone
@@ -61,11 +61,15 @@ final class HartNode: HartTransport {
             }
         }
         // A hart that ended a slice no other hart could have run in will most likely run the next one too:
-        // it polls for that Run for a moment rather than sleeping, which saves a wake-up per slice while the
-        // sequencer, which sleeps through a computing slice, handles the yield.
+        // it polls for that Run for a moment (200 µs) rather than sleeping, which saves a wake-up per slice while
+        // the sequencer, which sleeps through a computing slice, handles the yield. One that ended a slice
+        // another hart waited for polls for 50 µs: with harts contending, slices are short, and the harts that
+        // wait poll, each yielding the CPU at every round, so that the harts' CPU does not idle between two slices
+        // and the next hart finds its Run at its next round, without a wake-up (see `HostCPU`: smp-contend's
+        // switches cost 20 -> 11 µs with the cluster split).
         loop.run(pollingWhile: { [unowned self] in
-            guard !alone, let yieldedAt = soloYieldAt, runner?.sliceActive == false else { return false }
-            return EventLoop.monotonicNanoseconds() &- yieldedAt < 200_000
+            guard !alone, let lastYield, runner?.sliceActive == false else { return false }
+            return EventLoop.monotonicNanoseconds() &- lastYield.at < lastYield.pollFor
         }, until: { [unowned self] in stopped })
         gdb?.close()
         return exitCode
@@ -113,8 +117,8 @@ final class HartNode: HartTransport {
     }
 
     func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
-        if runner?.hart.spinHintsEndRun == false, case .yield = body {
-            soloYieldAt = EventLoop.monotonicNanoseconds()
+        if case .yield = body, let runner {
+            lastYield = (EventLoop.monotonicNanoseconds(), runner.hart.spinHintsEndRun ? 50_000 : 200_000)
         }
         connection?.send(header, body)
     }

@@ -12,7 +12,7 @@ public enum NodeMain {
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
                                             "--replay", "--full-stream", "--from", "--to", "--console-capture",
                                             "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed",
-                                            "--gdb", "--cpu"])
+                                            "--gdb", "--cpu", "--split"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -63,7 +63,7 @@ public enum NodeMain {
 
     public static func hart(arguments: [String]) -> Never {
         let options = NodeOptions(role: "rrvm-hart", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb", "--cpu"])
+                                  allowed: ["--run-dir", "--parent-pid", "--hart", "--gdb", "--cpu", "--split"])
         let index = options.integer("--hart")
         var gdbAddress: BusAddress?
         if let text = options.values["--gdb"] {
@@ -119,8 +119,12 @@ struct NodeOptions {
     }
 
     /// `--cpu N`: this process stays on host CPU N (see `HostCPU`). A CPU the system refuses is reported,
-    /// and the process runs wherever the kernel puts it.
+    /// and the process runs wherever the kernel puts it. `--split 1`: the cluster is split (`HostCPU.isSplit`).
     func pinToCPU() {
+        if let split = values["--split"] {
+            guard split == "1" || split == "0" else { fail("--split needs 0 or 1") }
+            HostCPU.isSplit = split == "1"
+        }
         guard values["--cpu"] != nil else { return }
         let cpu = integer("--cpu")
         if !HostCPU.pin(to: cpu) { report(role, "cannot keep to CPU \(cpu): \(String(cString: strerror(errno))); running on any") }

@@ -209,16 +209,22 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // sequencer waking (smp-contend, 25 alternated runs: median 40 -> 38 µs per slice). A longer slice
         // outlasts the 30 µs: the sequencer then sleeps at the first round the scheduler gives it back, and
         // the cluster stays on its one CPU.
+        // In a split cluster (the harts on another CPU, `HostCPU`) it also polls while a slice runs that another
+        // hart waits to follow (`Sequencer.sliceIsContended`), so that the Yield ending it is seen without a
+        // wake-up across CPUs, for `splitSpin` after each message.
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
         loop.defersDoorbells = HostCPU.isAlone
-        let spinNanoseconds: UInt64 = ProcessInfo.processInfo.environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0
-            : loop.defersDoorbells ? 30_000 : 1_000_000
+        let environment = ProcessInfo.processInfo.environment
+        let splitSpin = UInt64(environment["RRVM_SEQUENCER_SPIN_US"].flatMap { UInt64($0) } ?? 100) * 1000
+        let spinNanoseconds: UInt64 = environment["RRVM_SEQUENCER_SPIN"] == "0" ? 0
+            : loop.defersDoorbells ? 30_000 : HostCPU.isSplit ? splitSpin : 1_000_000
         let pollsWhileIdle = loop.defersDoorbells
+        let pollsWhileContended = HostCPU.isSplit
         loop.run(pollingWhile: {
             // A message is timed here, at the first check after it, not as it arrives: one clock read per round.
             let messageArrived = messageArrivedSinceCheck
             messageArrivedSinceCheck = false
-            guard sequencer.isBusy || pollsWhileIdle else { return false }
+            guard sequencer.isBusy || pollsWhileIdle || (pollsWhileContended && sequencer.sliceIsContended) else { return false }
             let now = EventLoop.monotonicNanoseconds()
             if messageArrived { lastMessageAt = now }
             return now &- lastMessageAt < spinNanoseconds

@@ -326,14 +326,18 @@ public final class Sequencer {
     }
     public private(set) var statistics = Statistics()
 
-    /// Whether a message is due soon: a device operation is under way, or the running hart has accessed a
-    /// device in this slice (accesses come in bursts). A slice that has only computed so far may run for
-    /// its whole budget, so nothing is due soon: the node sleeps rather than polls while a hart computes.
+    /// Whether a message is due soon: a device operation is under way, or the running hart has waited for a
+    /// device's answer in this slice (accesses come in bursts). A slice that has only computed so far, or only
+    /// posted (writes, console output the hart kept), may run for its whole budget, so nothing is due soon: the
+    /// node sleeps rather than polls while a hart computes or prints.
     public var isBusy: Bool {
-        !finished && (inFlight != nil || awaitingForetold || (runningHart != nil && sliceAccessedDevices))
+        !finished && (inFlight != nil || awaitingForetold || (runningHart != nil && sliceAwaitedDevices))
     }
-    /// The running hart has sent an MMIO request in this slice.
-    private var sliceAccessedDevices = false
+    /// The running hart has sent an MMIO request in this slice whose answer it waited for.
+    private var sliceAwaitedDevices = false
+    /// A hart's slice is under way that another hart could run in instead: its Yield hands over to that one.
+    public var sliceIsContended: Bool { runningHart != nil && runningSliceIsContended }
+    private var runningSliceIsContended = false
 
     public func state(ofHart index: Int) -> HartState { harts[index].state }
     /// The hart whose slice is under way (the one a debugger's Ctrl-C stops in), if any.
@@ -454,7 +458,7 @@ public final class Sequencer {
     // MARK: - MMIO and device work
 
     private func mmio(_ request: Rrvm_MmioRequest, hart: Int) {
-        sliceAccessedDevices = true
+        if !request.posted { sliceAwaitedDevices = true }
         let accessG = harts[hart].sliceStart &+ request.executed
         guard let device = windows.firstIndex(where: {
             request.address >= $0.base && request.address &- $0.base < $0.size
@@ -1030,7 +1034,8 @@ public final class Sequencer {
         if limit > 0 { statistics.longSlices += 1 }
         runningHart = hart
         cutSent = false
-        sliceAccessedDevices = false
+        sliceAwaitedDevices = false
+        runningSliceIsContended = othersCanRun
         if let target = stopTarget, target < g &+ max(budget, limit) {
             // Time travel: the hart pauses inside this slice when G reaches the target (at once if the target
             // fell in an idle period that has been skipped).

@@ -127,6 +127,55 @@ final class ClusterTests: XCTestCase {
         }
     }
 
+    /// Several harts and two CPUs: the harts keep to one CPU, the sequencer and the devices to another, and the
+    /// sequencer and harts are told (`--split 1`: they poll for each other); `RRVM_CPU=N,M` chooses the two. One
+    /// hart keeps the whole cluster on one CPU.
+    func testSeveralHartsSplitTheClusterOverTwoCPUs() throws {
+        let allowed = try allowedCPUs()
+        guard allowed.count >= 2 else { throw XCTSkip("this test process may use one CPU only") }
+        let (harts, sequencer) = (allowed[1], allowed[0])
+        let run = try RRCtlRun(["up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                               keepInputOpen: true, environment: ["RRVM_CPU": "\(harts),\(sequencer)"])
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        for (role, cpu, split) in [("rrvm-sequencer", sequencer, true), ("rrvm-device", sequencer, false), ("rrvm-hart", harts, true)] {
+            guard let pid = Processes.find([role, "--parent-pid\u{0}\(run.pid)\u{0}", "--cpu\u{0}\(cpu)\u{0}"]) else {
+                XCTFail("no \(role) with --cpu \(cpu) among \(run.leftovers())")
+                continue
+            }
+            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "\(role) keeps to CPU \(cpu)")
+            let commandLine = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
+            XCTAssertEqual(commandLine.contains("--split\u{0}1\u{0}"), split, "\(role): \(commandLine)")
+        }
+        run.send("q")
+        XCTAssertEqual(run.wait(), 0, run.errors)
+
+        // Without RRVM_CPU: two harts split the cluster, one keeps it on one CPU.
+        for harts in [1, 2] {
+            let run = try RRCtlRun(["up", "--smp", String(harts), "--bios", "none", "--kernel", try Harness.guest("uart-echo")],
+                                   keepInputOpen: true)
+            XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+            let cpus = try ["rrvm-sequencer", "rrvm-hart"].map { role -> String in
+                let pid = try XCTUnwrap(Processes.find([role, "--parent-pid\u{0}\(run.pid)\u{0}"]), "no \(role)")
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                return try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }).description
+            }
+            XCTAssertEqual(cpus[0] != cpus[1], harts == 2, "\(harts) harts: sequencer and hart \(cpus)")
+            run.send("q")
+            XCTAssertEqual(run.wait(), 0, run.errors)
+        }
+    }
+
+    /// The CPUs this process may run on, from /proc/self/status (e.g. "0-1,4").
+    private func allowedCPUs() throws -> [Int] {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return [] }
+        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces).split(separator: ",").flatMap { range in
+            let ends = range.split(separator: "-").compactMap { Int($0) }
+            return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
+        }
+    }
+
     func testBadInputIsOneClearLineAndNothingRuns() throws {
         let hello = try Harness.guest("uart-hello")
         let cases: [([String], String)] = [
