@@ -224,7 +224,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             // A message is timed here, at the first check after it, not as it arrives: one clock read per round.
             let messageArrived = messageArrivedSinceCheck
             messageArrivedSinceCheck = false
-            guard sequencer.isBusy || pollsWhileIdle || (pollsWhileContended && sequencer.sliceIsContended) else { return false }
+            let busy = sequencer.isBusy
+            guard busy || pollsWhileIdle || (pollsWhileContended && sequencer.sliceIsContended) else { return false }
+            // Split, the devices share this CPU: they can have work only while an operation is under way.
+            loop.yieldsWhilePolling = !pollsWhileContended || busy
             let now = EventLoop.monotonicNanoseconds()
             if messageArrived { lastMessageAt = now }
             return now &- lastMessageAt < spinNanoseconds
