@@ -54,15 +54,15 @@ public func processExitStatus(guestStatus status: Int32) -> Int32 {
 /// inter-processor interrupt and the idle CPU's return, 30-130 µs in this kind of virtual machine, against about
 /// 2 µs for a wake-up on the waker's own CPU, so a process whose peer sleeps on another CPU waits long. rrctl
 /// therefore places the cluster (`--cpu N` of each role; rrctl itself and its console stay free) in one of two ways:
-/// - split (the default with two CPUs or more): the harts on one CPU, the sequencer and the devices on another.
-///   The hart running a slice and the sequencer then poll for each other's messages instead of sleeping, each on
-///   its own CPU, so that a hand-over from hart to hart takes no wake-up: the harts that wait for their next
-///   slice poll too, yielding the CPU at each round, so the harts' CPU never idles between slices and the
-///   sequencer's word is seen at the next round. A device works only when the sequencer hands it an operation:
-///   it shares the sequencer's CPU and sleeps at once. Polling is bounded (see the nodes): a guest that only
-///   computes keeps one CPU busy, an idle one none.
-/// - one CPU (`RRVM_CPU=N`, or a machine or cpuset with one CPU): every member on it; then nobody polls (the
-///   process it waits for shares its CPU) and the cluster never uses more than that CPU.
+/// - split (the default for several harts, where two CPUs may be used): the harts on one CPU, the sequencer and
+///   the devices on another. The hart running a slice and the sequencer poll for each other's messages instead
+///   of sleeping, each on its own CPU; the harts that wait for their next slice poll too, yielding the CPU at
+///   each round, so the harts' CPU never idles between two slices and a hand-over from hart to hart needs no
+///   wake-up. A device works only when the sequencer hands it an operation: it shares the sequencer's CPU and
+///   sleeps at once. Polling is bounded (see the nodes): harts that only compute keep one CPU busy, an idle
+///   guest next to none.
+/// - one CPU (one hart, `RRVM_CPU=N`, or a machine or cpuset with one CPU): every member on it; then nobody polls
+///   (the process it waits for shares its CPU) and the cluster never uses more than that CPU.
 public enum HostCPU {
     /// The CPU this process runs on now, if known.
     public static var current: Int? {

@@ -211,7 +211,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         // the cluster stays on its one CPU.
         // In a split cluster (the harts on another CPU, `HostCPU`) it also polls while a slice runs that another
         // hart waits to follow (`Sequencer.sliceIsContended`), so that the Yield ending it is seen without a
-        // wake-up across CPUs, for `splitSpin` after each message.
+        // wake-up across CPUs, for `splitSpin` after each message (100 µs, `RRVM_SEQUENCER_SPIN_US=N` sets it).
         // RRVM_SEQUENCER_SPIN=0 turns polling off (slower, for measuring or a crowded host).
         loop.defersDoorbells = HostCPU.isAlone
         let environment = ProcessInfo.processInfo.environment
