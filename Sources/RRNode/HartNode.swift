@@ -117,8 +117,10 @@ final class HartNode: HartTransport {
     }
 
     func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
-        if case .yield = body, let runner {
-            lastYield = (EventLoop.monotonicNanoseconds(), runner.hart.spinHintsEndRun ? 50_000 : 200_000)
+        if case .yield(let yield) = body, let runner {
+            // A hart that waits for an interrupt (WFI) runs again only when one comes: it sleeps at once.
+            lastYield = yield.reason == .stopWfi ? nil
+                : (EventLoop.monotonicNanoseconds(), runner.hart.spinHintsEndRun ? 50_000 : 200_000)
         }
         connection?.send(header, body)
     }
