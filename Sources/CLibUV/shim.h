@@ -22,10 +22,16 @@ static inline int rrvm_memfd_create(const char *name) {
 // importer does not see. A plain bit mask of up to 1024 CPUs.
 #define RRVM_CPU_MASK_WORDS 16
 #define RRVM_CPU_WORD_BITS (8 * (int)sizeof(unsigned long))
+#define RRVM_CPU_COUNT (RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS)
+
+// Whether `mask` holds `cpu` (0 <= cpu < RRVM_CPU_COUNT).
+static inline int rrvm_mask_holds(const unsigned long *mask, int cpu) {
+    return (mask[cpu / RRVM_CPU_WORD_BITS] >> (cpu % RRVM_CPU_WORD_BITS)) & 1;
+}
 
 static inline int rrvm_pin_to_cpu(int cpu) {
     unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};
-    if (cpu < 0 || cpu >= RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS) return -1;
+    if (cpu < 0 || cpu >= RRVM_CPU_COUNT) return -1;
     mask[cpu / RRVM_CPU_WORD_BITS] = 1UL << (cpu % RRVM_CPU_WORD_BITS);
     return (int)syscall(SYS_sched_setaffinity, 0, sizeof mask, mask);
 }
@@ -42,19 +48,18 @@ static inline int rrvm_allowed_cpu_count(void) {
 // Whether this process may run on `cpu` (0 no, 1 yes, -1 unknown).
 static inline int rrvm_cpu_allowed(int cpu) {
     unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};
-    if (cpu < 0 || cpu >= RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS) return 0;
+    if (cpu < 0 || cpu >= RRVM_CPU_COUNT) return 0;
     if (syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
-    return (mask[cpu / RRVM_CPU_WORD_BITS] >> (cpu % RRVM_CPU_WORD_BITS)) & 1 ? 1 : 0;
+    return rrvm_mask_holds(mask, cpu);
 }
 
 // The first CPU after `cpu` (wrapping round) that this process may run on, other than `cpu`; -1 if none or unknown.
 static inline int rrvm_other_allowed_cpu(int cpu) {
     unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};
-    const int count = RRVM_CPU_MASK_WORDS * RRVM_CPU_WORD_BITS;
-    if (cpu < 0 || cpu >= count || syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
-    for (int step = 1; step < count; step++) {
-        int other = (cpu + step) % count;
-        if ((mask[other / RRVM_CPU_WORD_BITS] >> (other % RRVM_CPU_WORD_BITS)) & 1) return other;
+    if (cpu < 0 || cpu >= RRVM_CPU_COUNT || syscall(SYS_sched_getaffinity, 0, sizeof mask, mask) < 0) return -1;
+    for (int step = 1; step < RRVM_CPU_COUNT; step++) {
+        int other = (cpu + step) % RRVM_CPU_COUNT;
+        if (rrvm_mask_holds(mask, other)) return other;
     }
     return -1;
 }

@@ -137,16 +137,13 @@ final class Cluster {
             return Placement(harts: harts, sequencer: config.harts < 2 ? harts : harts.map { HostCPU.other(than: $0) ?? $0 })
         }
         if text == "none" { return Placement() }
+        let malformed = NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
         let cpus = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
-            guard let cpu = Int(item), cpu >= 0 else {
-                throw NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
-            }
+            guard let cpu = Int(item), cpu >= 0 else { throw malformed }
             guard HostCPU.isAllowed(cpu) else { throw NodeError("RRVM_CPU=\(text): no CPU \(cpu) on this machine, or not one rrctl may run on") }
             return cpu
         }
-        guard cpus.count == 1 || cpus.count == 2 else {
-            throw NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
-        }
+        guard cpus.count == 1 || cpus.count == 2 else { throw malformed }
         return Placement(harts: cpus[0], sequencer: cpus.last!)
     }
 

@@ -142,8 +142,7 @@ final class ClusterTests: XCTestCase {
                 XCTFail("no \(role) with --cpu \(cpu) among \(run.leftovers())")
                 continue
             }
-            let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-            XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "\(role) keeps to CPU \(cpu)")
+            XCTAssertEqual(try allowedCPUList(of: String(pid)), String(cpu), "\(role) keeps to CPU \(cpu)")
             let commandLine = String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self)
             XCTAssertEqual(commandLine.contains("--split\u{0}1\u{0}"), split, "\(role): \(commandLine)")
         }
@@ -157,8 +156,7 @@ final class ClusterTests: XCTestCase {
             XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
             let cpus = try ["rrvm-sequencer", "rrvm-hart"].map { role -> String in
                 let pid = try XCTUnwrap(Processes.find([role, "--parent-pid\u{0}\(run.pid)\u{0}"]), "no \(role)")
-                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-                return try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }).description
+                return try allowedCPUList(of: String(pid))
             }
             XCTAssertEqual(cpus[0] != cpus[1], harts == 2, "\(harts) harts: sequencer and hart \(cpus)")
             run.send("q")
@@ -166,11 +164,16 @@ final class ClusterTests: XCTestCase {
         }
     }
 
-    /// The CPUs this process may run on, from /proc/self/status (e.g. "0-1,4").
+    /// The CPUs a process may run on as /proc/PID/status lists them (e.g. "0-1,4"); PID "self" for this one.
+    private func allowedCPUList(of pid: String) throws -> String {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }, "no CPU list for \(pid)")
+        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The CPUs this process may run on, one by one.
     private func allowedCPUs() throws -> [Int] {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return [] }
-        return line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces).split(separator: ",").flatMap { range in
+        try allowedCPUList(of: "self").split(separator: ",").flatMap { range in
             let ends = range.split(separator: "-").compactMap { Int($0) }
             return ends.count == 2 ? Array(ends[0]...ends[1]) : ends
         }
