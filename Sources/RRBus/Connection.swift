@@ -28,6 +28,9 @@ public final class Connection {
     /// such as a GDB remote-protocol client); answer it with `sendUnframed`.
     public var onBytes: (([UInt8]) -> Void)?
     public var onClose: ((BusError) -> Void)?
+    /// Called after frames were delivered through `onFrame`, once none is left to deliver for now (what the socket's
+    /// read or the lane's ring held is handled): where a receiver sends what it gathers over several.
+    public var onDrained: (() -> Void)?
 
     /// The stream's handle as libuv initialised it (`kind` says which init was used).
     init(loop: EventLoop, kind: BusAddressKind, name: String) {
@@ -81,14 +84,17 @@ public final class Connection {
         }
         decoder.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
         do {
+            var delivered = false
             while !closed, let frame = try decoder.next() {
                 if lane == nil {
+                    delivered = true
                     onFrame?(frame)
                 } else {
                     // Once a lane carries the frames (and its futexes the doorbells), the socket carries nothing.
                     throw BusError.malformedMessage("a \(frame.count)-byte frame on the socket of \(name)'s shared lane")
                 }
             }
+            if delivered && !closed { onDrained?() }
         } catch let error as BusError {
             close(error)
         } catch {
@@ -151,6 +157,7 @@ public final class Connection {
                 }
                 if count == 0 && (!beforeSleeping || lane.incoming.consumerWillSleep()) { break }
             }
+            if delivered && !closed { onDrained?() }
         } catch let error as BusError {
             close(error)
         } catch {
@@ -269,6 +276,7 @@ public final class Connection {
         let callback = onClose
         onClose = nil
         onFrame = nil
+        onDrained = nil
         onBytes = nil
         box.close()
         callback?(reason)

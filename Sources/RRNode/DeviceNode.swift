@@ -19,6 +19,8 @@ final class DeviceNode {
     private var exitCode: Int32 = 0
     private var stopped = false
     private var lastMessageAt: UInt64 = 0
+    /// The G of the last foretold write answered as foretold: that of their answer.
+    private var lastForetoldG: UInt64 = 0
 
     init(runDirectory: RunDirectory, index: Int) {
         self.runDirectory = runDirectory
@@ -40,6 +42,8 @@ final class DeviceNode {
                 self.connection = connection
                 connection.name = "sequencer"
                 connection.onMessage { [unowned self] header, body in self.handle(header, body) }
+                // Foretold writes answered as foretold are answered together once the messages that came are handled.
+                connection.onDrained = { [unowned self] in self.answerForetoldWrites() }
                 connection.onClose = { [unowned self] reason in
                     self.stop(1, isSupervised ? nil : "device \(self.index) lost the sequencer: \(reason)")
                 }
@@ -99,15 +103,25 @@ final class DeviceNode {
         if header.past { runner.transmit = nil }
         defer { runner.transmit = transmit }
         switch runner.apply(header, body) {
+        case .asForetold:
+            lastForetoldG = header.g
         case .done(let done):
+            answerForetoldWrites()
             answer(g: header.g, .deviceDone(done))
         case .checkpoint(let body):
+            answerForetoldWrites()
             answer(g: header.g, body)
         case .shutdown:
             stop(0, nil)
         case .failure(let reason):
             stop(1, "device \(index): \(reason)")
         }
+    }
+
+    /// Sends the answer the runner owes for the foretold writes it answered as foretold, if any (in order: before any
+    /// later answer).
+    private func answerForetoldWrites() {
+        if let done = runner.takeForetoldAnswers() { answer(g: lastForetoldG, .deviceDone(done)) }
     }
 
     private func answer(g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {

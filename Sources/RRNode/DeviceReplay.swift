@@ -60,7 +60,7 @@ enum DeviceReplay {
                 case .done(let done):
                     // A foretold write's answer is not logged: the recording checked it against its foretelling.
                     if !event.deviceAccess.foretold { answers.append((event, done)) }
-                case .shutdown, .checkpoint: break
+                case .asForetold, .shutdown, .checkpoint: break
                 case .failure(let reason): throw LogError("\(name) at G=\(event.g): \(reason)")
                 }
             } else if event.from == endpoint, case .deviceDone(let recorded)? = event.body {

@@ -29,7 +29,7 @@ public enum HotMessageCodec {
         "DeviceAccess": Array(1...9),
         "SourceLevel": [1, 2],
         "DeviceTick": [],
-        "DeviceDone": Array(1...13),
+        "DeviceDone": Array(1...14),
         "HartLine": [1, 2, 3],
         "TimerCompare": [1, 2],
         "Cut": [],
@@ -149,7 +149,7 @@ extension Rrvm_DeviceDone {
     /// `fields` a test holds to the schema).
     public var isEmptyApartFromStateHashAndHartChanges: Bool {
         value == 0 && !fault && sourceLevels.isEmpty && wakeAt == 0 && console.isEmpty && !exit && exitCode == 0
-            && !reset && !wantsWake && stableReads.isEmpty && unknownFields.data.isEmpty
+            && !reset && !wantsWake && stableReads.isEmpty && foretoldAnswers == 0 && unknownFields.data.isEmpty
     }
 }
 
@@ -433,6 +433,7 @@ struct WireWriter {
         uint(11, done.stateHash)
         bool(12, done.wantsWake)
         guard stableReads(13, done.stableReads) else { return false }
+        uint(14, done.foretoldAnswers)
         return done.unknownFields.data.isEmpty
     }
 
@@ -771,6 +772,7 @@ struct WireReader {
             case 11: done.stateHash = try scalar(wireType)
             case 12: done.wantsWake = try bool(wireType)
             case 13: done.stableReads.append(try nested(wireType) { try $0.stableRead() })
+            case 14: done.foretoldAnswers = try scalar(wireType)
             default: throw NotHot()
             }
         }

@@ -850,7 +850,9 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
   /// else), so the sequencer applies it at the write's turn and does not wait for it. The device is sent the
   /// write without being woken; its answer, taken when it comes, must be the foretold one (else the run stops,
   /// naming the write) and is not logged: the sequencer waits for every foretold answer before the next other
-  /// operation for that device, a check (the answers carry the state hashes) or a checkpoint.
+  /// operation for that device, a check (the answers carry the state hashes) or a checkpoint. The device runner
+  /// compares its model's answer with the foretold one itself and answers such writes together
+  /// (DeviceDone.foretold_answers); an answer that differs goes alone, as it is.
   public var foretold: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1019,6 +1021,11 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
   /// The device's declaration now; left out of the answer to a foretold write (DeviceAccess.foretold) when it is
   /// the one that write foretold (the device runner compares them).
   public var stableReads: [Rrvm_StableRead] = []
+
+  /// Not 0: this answer stands for the answers to that many foretold writes (DeviceAccess.foretold), the oldest the
+  /// device owes, each of which the device runner found to be the foretold one; state_hash is the device's after
+  /// the last of them, and no other field is set.
+  public var foretoldAnswers: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4132,7 +4139,7 @@ nonisolated extension Rrvm_TimerCompare: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceDone"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0\u{3}stable_reads\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0\u{3}stable_reads\0\u{3}foretold_answers\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4153,6 +4160,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.stateHash) }()
       case 12: try { try decoder.decodeSingularBoolField(value: &self.wantsWake) }()
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
+      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.foretoldAnswers) }()
       default: break
       }
     }
@@ -4198,6 +4206,9 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.stableReads.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 13)
     }
+    if self.foretoldAnswers != 0 {
+      try visitor.visitSingularUInt64Field(value: self.foretoldAnswers, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4215,6 +4226,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.stateHash != rhs.stateHash {return false}
     if lhs.wantsWake != rhs.wantsWake {return false}
     if lhs.stableReads != rhs.stableReads {return false}
+    if lhs.foretoldAnswers != rhs.foretoldAnswers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

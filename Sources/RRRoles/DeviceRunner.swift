@@ -14,11 +14,17 @@ public final class DeviceRunner {
 
     public enum Outcome {
         case done(Rrvm_DeviceDone)
+        /// A foretold write (DeviceAccess.foretold) answered as foretold: its answer is owed, and goes with the
+        /// others' in one (`takeForetoldAnswers`), which the caller sends before any other answer.
+        case asForetold
         /// The answer to a checkpoint message (DeviceState, StateRestored or StateRefused).
         case checkpoint(Rrvm_Envelope.OneOf_Body)
         case shutdown
         case failure(String)
     }
+
+    /// Foretold writes answered as foretold (`Outcome.asForetold`) whose answer has not been taken yet.
+    public private(set) var foretoldAnswersOwed: UInt64 = 0
 
     public init(model: DeviceModel, icountShift: UInt32) {
         self.model = model
@@ -45,15 +51,26 @@ public final class DeviceRunner {
         let clock = DeviceClock(globalCount: header.g, mtime: header.g >> icountShift)
         var effects = DeviceEffects()
         var done = Rrvm_DeviceDone()
-        // A foretold write (DeviceAccess.foretold) that foretells a declaration (see `foretell`).
-        var foretold = false
+        // What a foretold write (DeviceAccess.foretold) foretells, when the declaration declares its register (see
+        // `foretell`), and whether the operation changed the declaration on the bus (nil: not looked at yet).
+        var foretold: ForetoldChange?
+        var declarationChanged: Bool?
         switch body {
         case .deviceAccess(let access):
             let size = Int(access.size)
             if access.foretold { foretold = foretell(access) }
             if access.write {
-                done.fault = !model.write(offset: access.offset, size: size, value: access.value, clock: clock,
+                let written = model.write(offset: access.offset, size: size, value: access.value, clock: clock,
                                           effects: &effects)
+                if let foretold, written {
+                    // Most foretold writes (a hart's IPIs and timer programming) end here, no answer built.
+                    declarationChanged = updateDeclarationOnTheBus()
+                    if declarationChanged == false && ForetoldChange(effects) == foretold {
+                        foretoldAnswersOwed += 1
+                        return .asForetold
+                    }
+                }
+                done.fault = !written
             } else if let value = model.read(offset: access.offset, size: size, clock: clock, effects: &effects) {
                 done.value = value
             } else {
@@ -124,9 +141,20 @@ public final class DeviceRunner {
         // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
         done.stateHash = model.stateHash()
         // The sequencer already holds a foretold declaration: the answer leaves it out, unless the model's differs.
-        if !updateDeclarationOnTheBus() && foretold { return .done(done) }
+        if !(declarationChanged ?? updateDeclarationOnTheBus()) && foretold != nil { return .done(done) }
         done.stableReads = busDeclaration
         return .done(done)
+    }
+
+    /// The answer to the foretold writes answered as foretold since the last call (DeviceDone.foretold_answers), or nil
+    /// if there were none: it goes to the sequencer before any other answer.
+    public func takeForetoldAnswers() -> Rrvm_DeviceDone? {
+        guard foretoldAnswersOwed != 0 else { return nil }
+        var done = Rrvm_DeviceDone()
+        done.foretoldAnswers = foretoldAnswersOwed
+        done.stateHash = model.stateHash()
+        foretoldAnswersOwed = 0
+        return done
     }
 
     /// The model's declaration as it went on the bus last. It is kept up to date in place, entry by entry and field by
@@ -164,14 +192,36 @@ public final class DeviceRunner {
     }
 
     /// For a foretold write: sets the register it declares set by writes (one of an array too) in the declaration on
-    /// the bus, as the hart and the sequencer did. Returns whether there is one (if not, the write foretells nothing).
-    private func foretell(_ write: Rrvm_DeviceAccess) -> Bool {
+    /// the bus, as the hart and the sequencer did. Returns what the write foretells, or nil if there is no such
+    /// register (then the write foretells nothing).
+    private func foretell(_ write: Rrvm_DeviceAccess) -> ForetoldChange? {
         updateDeclarationOnTheBus()
         guard write.write, let (entry, index) = busDeclaration.register(offset: write.offset, size: write.size),
-              busDeclaration[entry].setByWriteMask != 0 else { return false }
+              busDeclaration[entry].setByWriteMask != 0 else { return nil }
+        let change = ForetoldChange(writing: write.value, to: busDeclaration.declaredRegister(at: (entry, index)))
         busDeclaration[entry].setRegisterValue(write.value & busDeclaration[entry].setByWriteMask, at: index)
         busDeclarationSource = nil
-        return true
+        return change
+    }
+}
+
+extension ForetoldChange {
+    /// What `effects` hold if they are a foretold write's (nil: more, or more than one change).
+    init?(_ effects: DeviceEffects) {
+        guard effects.sourceLevels.isEmpty, effects.wakeAt == nil, effects.console.isEmpty, effects.exit == nil,
+              effects.frames.isEmpty else { return nil }
+        switch (effects.hartLines.count, effects.timerCompares.count) {
+        case (0, 0):
+            self = .none
+        case (0, 1):
+            let compare = effects.timerCompares[0]
+            self = .timerCompare(hart: UInt32(compare.hart), mtimecmp: compare.mtimecmp)
+        case (1, 0):
+            let line = effects.hartLines[0]
+            self = .line(hart: UInt32(line.hart), mipBit: line.line.mipBit, level: line.level)
+        default:
+            return nil
+        }
     }
 }
 

@@ -207,21 +207,22 @@ public final class InProcessMachine {
 
     private func deliverToDevice(_ envelope: Rrvm_Envelope) {
         let index = Endpoint.deviceIndex(envelope.to)
-        switch devices[index].apply(envelope) {
-        case .done(let done):
-            var reply = Rrvm_Envelope()
-            reply.g = envelope.g
-            reply.from = envelope.to
-            reply.to = Endpoint.sequencer
-            reply.body = .deviceDone(done)
-            queue.append(reply)
-        case .checkpoint(let body):
+        func answer(_ body: Rrvm_Envelope.OneOf_Body) {
             var reply = Rrvm_Envelope()
             reply.g = envelope.g
             reply.from = envelope.to
             reply.to = Endpoint.sequencer
             reply.body = body
             queue.append(reply)
+        }
+        switch devices[index].apply(envelope) {
+        case .asForetold:
+            // In order at once: nothing is saved here by answering several together.
+            if let done = devices[index].takeForetoldAnswers() { answer(.deviceDone(done)) }
+        case .done(let done):
+            answer(.deviceDone(done))
+        case .checkpoint(let body):
+            answer(body)
         case .shutdown:
             break
         case .failure(let reason):

@@ -137,46 +137,10 @@ public final class Sequencer {
     /// mismatch names, and what the answer changes. (No envelope or answer is kept: a device that sleeps may owe
     /// thousands of them, and a plain record costs no allocation.)
     struct ForetoldWrite {
-        enum Change {
-            case none
-            case timerCompare(hart: UInt32, mtimecmp: UInt64)
-            case line(hart: UInt32, mipBit: UInt32, level: Bool)
-        }
         var from: UInt32
         var offset: UInt64
         var value: UInt64
-        var change: Change
-
-        /// Whether `done` is the answer foretold, its state hash aside: `answer == done` (state hash set), without
-        /// building `answer` (its arrays cost allocations on every foretold write).
-        func isAnswered(by done: Rrvm_DeviceDone) -> Bool {
-            guard done.isEmptyApartFromStateHashAndHartChanges else { return false }
-            switch change {
-            case .none:
-                return done.hartLines.isEmpty && done.timerCompares.isEmpty
-            case .timerCompare(let hart, let mtimecmp):
-                guard done.hartLines.isEmpty, done.timerCompares.count == 1 else { return false }
-                let compare = done.timerCompares[0]
-                return compare.hart == hart && compare.mtimecmp == mtimecmp && compare.unknownFields.data.isEmpty
-            case .line(let hart, let mipBit, let level):
-                guard done.timerCompares.isEmpty, done.hartLines.count == 1 else { return false }
-                let line = done.hartLines[0]
-                return line.hart == hart && line.mipBit == mipBit && line.level == level && line.unknownFields.data.isEmpty
-            }
-        }
-
-        /// The answer foretold (its state hash left at 0).
-        var answer: Rrvm_DeviceDone {
-            var answer = Rrvm_DeviceDone()
-            switch change {
-            case .none: break
-            case .timerCompare(let hart, let mtimecmp):
-                answer.timerCompares = [.with { $0.hart = hart; $0.mtimecmp = mtimecmp }]
-            case .line(let hart, let mipBit, let level):
-                answer.hartLines = [.with { $0.hart = hart; $0.mipBit = mipBit; $0.level = level }]
-            }
-            return answer
-        }
+        var change: ForetoldChange
     }
 
     /// What waits in the queue of requests: device work, or a check the running hart posted inside its slice,
@@ -387,7 +351,7 @@ public final class Sequencer {
             guard foretold.indices.contains(device) else {
                 return fail("unexpected answer from \(Endpoint.describe(sender, config: config))")
             }
-            if !foretold[device].isEmpty {
+            if !foretold[device].isEmpty || done.foretoldAnswers != 0 {
                 // No other operation goes to a device before it has answered every foretold write.
                 foretoldAnswer(done, device: device)
             } else if let work = inFlight, work.device == device, answeredAhead[device].isEmpty {
@@ -675,14 +639,15 @@ public final class Sequencer {
         stableReads[device]![entry].setRegisterValue(value, at: index)
         // The harts that hold the declaration from before get this one with their next Run (the writer has it).
         if value != register.value { declarationVersions[device] &+= 1 }
-        var change = ForetoldWrite.Change.none
-        if register.lineIsTimerCompare {
-            harts[hart].mtimecmp = value
+        let change = ForetoldChange(writing: written.value, to: register)
+        switch change {
+        case .timerCompare(_, let mtimecmp):
+            harts[hart].mtimecmp = mtimecmp
             updateTimerLine(hart: hart)
-            change = .timerCompare(hart: register.lineHart, mtimecmp: value)
-        } else if (register.value != 0) != (value != 0) {
-            setLine(hart: hart, bit: register.lineMipBit, level: value != 0)
-            change = .line(hart: register.lineHart, mipBit: register.lineMipBit, level: value != 0)
+        case .line(_, let bit, let level):
+            setLine(hart: hart, bit: bit, level: level)
+        case .none:
+            break
         }
         // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
         foretold[device].append(ForetoldWrite(from: header.from, offset: written.offset, value: written.value,
@@ -696,18 +661,40 @@ public final class Sequencer {
     static let foretoldWakeInterval = 512
 
     /// The device's answer to its oldest foretold write: it must be the one foretold (its state hash aside, kept
-    /// for the checks). Otherwise the device broke its word and the run stops.
+    /// for the checks). Otherwise the device broke its word and the run stops. (An answer for several, which the
+    /// device's runner checked, goes to `foretoldAnswers`.)
     private func foretoldAnswer(_ done: Rrvm_DeviceDone, device: Int) {
+        if done.foretoldAnswers != 0 { return foretoldAnswers(done, device: device) }
         let write = foretold[device].removeFirst()
-        guard write.isAnswered(by: done) else {
-            var expected = write.answer
+        guard ForetoldChange(done) == write.change else {
+            var expected = write.change.answer
             expected.stateHash = done.stateHash
             return fail("\(Endpoint.describe(write.from)) posted a write of \(write.value) to offset "
                         + "\(write.offset) of \(Endpoint.describe(Endpoint.device(device), config: config)), whose "
                         + "answer the device's declaration foretold as {\(expected.textFormatString())}, but the device answered "
                         + "{\(done.textFormatString())} (a device model bug)")
         }
-        deviceHashes[device] = done.stateHash
+        answeredForetold(device: device, stateHash: done.stateHash)
+    }
+
+    /// The device's answer to its oldest `done.foretoldAnswers` foretold writes, each of which its runner found to be
+    /// the one foretold.
+    private func foretoldAnswers(_ done: Rrvm_DeviceDone, device: Int) {
+        var rest = done
+        rest.foretoldAnswers = 0
+        rest.stateHash = 0
+        guard done.foretoldAnswers <= UInt64(foretold[device].count), rest == Rrvm_DeviceDone() else {
+            return fail("\(Endpoint.describe(Endpoint.device(device), config: config)) answered "
+                        + "\(done.foretoldAnswers) foretold writes when it owed \(foretold[device].count), in an answer "
+                        + "holding {\(rest.textFormatString())} besides (a device runner bug)")
+        }
+        for _ in 0..<done.foretoldAnswers { _ = foretold[device].removeFirst() }
+        answeredForetold(device: device, stateHash: done.stateHash)
+    }
+
+    /// Foretold writes to `device` were answered, the last leaving the device with `stateHash`.
+    private func answeredForetold(device: Int, stateHash: UInt64) {
+        deviceHashes[device] = stateHash
         if awaitingForetold && everyForetoldAnswered {
             awaitingForetold = false
             pump()

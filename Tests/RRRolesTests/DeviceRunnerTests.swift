@@ -5,49 +5,70 @@ import RVMachine
 import XCTest
 
 final class DeviceRunnerTests: XCTestCase {
-    private func write(_ runner: DeviceRunner, offset: UInt64, size: UInt32, value: UInt64, foretold: Bool) -> Rrvm_DeviceDone? {
+    /// The runner's answer to a write: `.asForetold` (its answer owed, see `takeForetoldAnswers`) or `.done`.
+    private enum Answer: Equatable {
+        case asForetold
+        case done(Rrvm_DeviceDone)
+    }
+
+    private func write(_ runner: DeviceRunner, offset: UInt64, size: UInt32, value: UInt64, foretold: Bool) -> Answer? {
         var envelope = Rrvm_Envelope()
         envelope.body = .deviceAccess(.with {
             $0.offset = offset; $0.size = size; $0.write = true; $0.value = value; $0.foretold = foretold
         })
-        guard case .done(let done) = runner.apply(envelope) else { return nil }
-        return done
+        switch runner.apply(envelope) {
+        case .asForetold: return .asForetold
+        case .done(let done): return .done(done)
+        default: return nil
+        }
     }
 
-    /// The answer to a foretold write leaves out the declaration when it is the one the write foretold (the sequencer
-    /// holds it already); its effects and state hash are there as in any answer. Otherwise the declaration is there.
-    func testTheAnswerToAForetoldWriteLeavesOutTheDeclarationItForetold() throws {
+    /// A foretold write whose answer is the foretold one (the line it drives, nothing else, the declaration as
+    /// foretold) is answered together with the others: one answer saying how many, with the state hash after the last.
+    /// A write not foretold, or to a register not declared set by writes, is answered alone with the whole declaration.
+    func testForetoldWritesAnsweredAsForetoldAreAnsweredTogether() throws {
         let clint = CLINT(harts: 2)
         let runner = DeviceRunner(model: clint, icountShift: 0)
-        let ipi = try XCTUnwrap(write(runner, offset: CLINT.msipOffset + 4, size: 4, value: 1, foretold: true))
-        XCTAssertTrue(ipi.stableReads.isEmpty)
-        XCTAssertEqual(ipi.hartLines, [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }])
-        XCTAssertEqual(ipi.stateHash, clint.stateHash())
-        let timer = try XCTUnwrap(write(runner, offset: CLINT.mtimecmpOffset, size: 8, value: 500, foretold: true))
-        XCTAssertTrue(timer.stableReads.isEmpty)
-        XCTAssertEqual(timer.timerCompares, [.with { $0.hart = 0; $0.mtimecmp = 500 }])
+        XCTAssertNil(runner.takeForetoldAnswers(), "nothing owed yet")
+        XCTAssertEqual(write(runner, offset: CLINT.msipOffset + 4, size: 4, value: 1, foretold: true), .asForetold)  // an IPI
+        XCTAssertEqual(write(runner, offset: CLINT.msipOffset + 4, size: 4, value: 1, foretold: true), .asForetold)  // no change
+        XCTAssertEqual(write(runner, offset: CLINT.mtimecmpOffset, size: 8, value: 500, foretold: true), .asForetold)
+        XCTAssertEqual(runner.foretoldAnswersOwed, 3)
+        let answers = try XCTUnwrap(runner.takeForetoldAnswers())
+        XCTAssertEqual(answers, .with { $0.foretoldAnswers = 3; $0.stateHash = clint.stateHash() })
+        XCTAssertNil(runner.takeForetoldAnswers(), "taken once")
 
         // Not foretold, or a register not declared set by writes (a 32-bit half of mtimecmp): the whole declaration.
-        let waited = try XCTUnwrap(write(runner, offset: CLINT.msipOffset, size: 4, value: 1, foretold: false))
+        guard case .done(let waited)? = write(runner, offset: CLINT.msipOffset, size: 4, value: 1, foretold: false) else {
+            return XCTFail("a write not foretold is answered")
+        }
         XCTAssertEqual(waited.stableReads.flatMap { [$0.value] + $0.moreValues }, [1, 1, 500, .max])
-        let half = try XCTUnwrap(write(runner, offset: CLINT.mtimecmpOffset + 12, size: 4, value: 0, foretold: true))
+        XCTAssertEqual(waited.hartLines, [.with { $0.hart = 0; $0.mipBit = 3; $0.level = true }])
+        guard case .done(let half)? = write(runner, offset: CLINT.mtimecmpOffset + 12, size: 4, value: 0, foretold: true) else {
+            return XCTFail("a write to no declared register is answered")
+        }
         XCTAssertEqual(half.stableReads.flatMap { [$0.value] + $0.moreValues }, [1, 1, 500, 0xffff_ffff])
+        XCTAssertEqual(runner.foretoldAnswersOwed, 0)
     }
 
     /// A foretold write whose device changes its declaration otherwise than foretold (here a write to register B also
-    /// changes register A): the answer carries the declaration as it is, and later answers compare with that one.
-    func testTheAnswerToAForetoldWriteCarriesADeclarationThatDiffersFromTheForetoldOne() throws {
+    /// changes register A) is answered alone, as it is, with the declaration; later answers compare with that one.
+    func testAForetoldWriteWhoseAnswerDiffersFromTheForetoldOneIsAnsweredAlone() throws {
         for numbered in [true, false] {
             let device = TwoRegisters(numbersDeclarations: numbered)
             let runner = DeviceRunner(model: device, icountShift: 0)
-            let honest = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 0x105, foretold: true))
-            XCTAssertTrue(honest.stableReads.isEmpty, "numbered: \(numbered)")
-            let drifting = try XCTUnwrap(write(runner, offset: 8, size: 4, value: 7, foretold: true))
+            XCTAssertEqual(write(runner, offset: 0, size: 4, value: 0x105, foretold: true), .asForetold, "numbered: \(numbered)")
+            guard case .done(let drifting)? = write(runner, offset: 8, size: 4, value: 7, foretold: true) else {
+                return XCTFail("numbered: \(numbered): the drifting write is answered alone")
+            }
             XCTAssertEqual(drifting.stableReads.map(\.value), [6, 7], "numbered: \(numbered)")
             XCTAssertEqual(drifting.stableReads, TwoRegisters(numbersDeclarations: numbered, a: 6, b: 7).declarationOnTheBus)
-            let afterwards = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 9, foretold: true))
-            XCTAssertTrue(afterwards.stableReads.isEmpty, "numbered: \(numbered)")
-            let waited = try XCTUnwrap(write(runner, offset: 0, size: 4, value: 1, foretold: false))
+            XCTAssertEqual(drifting.stateHash, device.stateHash())
+            XCTAssertEqual(runner.foretoldAnswersOwed, 1, "the first is still owed (its caller sends it first)")
+            XCTAssertEqual(write(runner, offset: 0, size: 4, value: 9, foretold: true), .asForetold, "numbered: \(numbered)")
+            guard case .done(let waited)? = write(runner, offset: 0, size: 4, value: 1, foretold: false) else {
+                return XCTFail("numbered: \(numbered): a write not foretold is answered")
+            }
             XCTAssertEqual(waited.stableReads.map(\.value), [1, 7], "numbered: \(numbered)")
         }
     }

@@ -691,6 +691,48 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(transport.take().first?.to, 101, "then hart 1 runs")
     }
 
+    /// A device answers the foretold writes its runner found as foretold together (DeviceDone.foretold_answers): the
+    /// sequencer takes that many, the state hash the last's. An answer for more than the device owes, or one holding
+    /// anything else, stops the run with a clear error.
+    func testForetoldWritesAnsweredTogether() {
+        func owingSequencer() -> (FakeTransport, CollectingJournal, Sequencer) {
+            let (transport, journal, sequencer) = checkingSequencer(machine(harts: 2), checkInterval: 5)
+            _ = transport.take()
+            learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
+            postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)
+            postToCLINT(sequencer, from: 100, offset: 0x4000, size: 8, value: 100, executed: 3)
+            _ = transport.take()
+            sequencer.receive(envelope(from: 100, hartCheck(5, hash: 3)))
+            sequencer.receive(envelope(from: 100, yield(7)))
+            XCTAssertTrue(transport.take().isEmpty, "the check waits for the answers")
+            return (transport, journal, sequencer)
+        }
+        let (transport, journal, sequencer) = owingSequencer()
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 1; $0.stateHash = 6 })))
+        XCTAssertTrue(transport.take().isEmpty, "one answer is still owed")
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 1; $0.stateHash = 7 })))
+        XCTAssertEqual(journal.checks.last?.devices.first, 7)
+        XCTAssertEqual(transport.take().first?.to, 101, "then hart 1 runs")
+        XCTAssertNil(transport.finished)
+
+        let (_, together, inOne) = owingSequencer()
+        inOne.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 2; $0.stateHash = 9 })))
+        XCTAssertEqual(together.checks.last?.devices.first, 9)
+
+        let (tooMany, _, overanswered) = owingSequencer()
+        overanswered.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 3 })))
+        XCTAssertEqual(tooMany.finished?.code, 1)
+        XCTAssertTrue(tooMany.finished?.reason.contains("answered 3 foretold writes when it owed 2") ?? false,
+                      tooMany.finished?.reason ?? "not finished")
+
+        let (holdingMore, _, answeredWithALine) = owingSequencer()
+        answeredWithALine.receive(envelope(from: 200, .deviceDone(.with {
+            $0.foretoldAnswers = 2; $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
+        })))
+        XCTAssertEqual(holdingMore.finished?.code, 1)
+        XCTAssertTrue(holdingMore.finished?.reason.contains("hart_lines") ?? false, holdingMore.finished?.reason ?? "not finished")
+    }
+
     /// A foretold write to one register of a declared array (every hart's msip in one entry) sets that register, and
     /// a hart that got the declaration before it gets the new one with its next Run.
     func testAForetoldWriteToARegisterOfAnArrayReachesTheHartsThatHeldTheDeclarationBefore() {
