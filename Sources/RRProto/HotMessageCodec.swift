@@ -20,7 +20,8 @@ public enum HotMessageCodec {
     /// `WireWriter.body` and `WireReader.body`).
     public static let fields: [String: [Int]] = [
         "Envelope": [1, 2, 3, 4, 5],
-        "Run": [1, 2, 3, 4, 10, 11, 12],
+        "Run": [1, 2, 3, 4, 10, 11, 12, 13],
+        "DeclaredValue": [1, 2, 3, 4],
         "DeviceStableReads": [1, 2],
         "StableRead": Array(1...11),
         "Yield": Array(1...6),
@@ -321,6 +322,15 @@ struct WireWriter {
         uint(10, run.sliceLimit)
         uint(11, run.checkAt)
         uint(12, run.checkInterval)
+        for value in run.declaredValues {
+            guard message(13, { writer in
+                writer.uint(1, UInt64(value.device))
+                writer.uint(2, UInt64(value.entry))
+                writer.uint(3, UInt64(value.index))
+                writer.uint(4, value.value)
+                return value.unknownFields.data.isEmpty
+            }) else { return false }
+        }
         return run.unknownFields.data.isEmpty
     }
 
@@ -604,10 +614,25 @@ struct WireReader {
             case 10: run.sliceLimit = try scalar(wireType)
             case 11: run.checkAt = try scalar(wireType)
             case 12: run.checkInterval = try scalar(wireType)
+            case 13: run.declaredValues.append(try nested(wireType) { try $0.declaredValue() })
             default: throw NotHot()
             }
         }
         return run
+    }
+
+    mutating func declaredValue() throws -> Rrvm_DeclaredValue {
+        var value = Rrvm_DeclaredValue()
+        while let (number, wireType) = try field() {
+            switch number {
+            case 1: value.device = try uint32(wireType)
+            case 2: value.entry = try uint32(wireType)
+            case 3: value.index = try uint32(wireType)
+            case 4: value.value = try scalar(wireType)
+            default: throw NotHot()
+            }
+        }
+        return value
     }
 
     mutating func deviceStableReads() throws -> Rrvm_DeviceStableReads {

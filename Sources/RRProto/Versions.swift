@@ -9,7 +9,8 @@
 /// 14: Run.check_at and check_interval, HartCheck: a running hart sends its part of a periodic check from inside its
 /// slice instead of ending the slice there.
 /// 15: DeviceDone.foretold_answers (a device answers the foretold writes it found as foretold together).
-public let protocolVersion: UInt32 = 15
+/// 16: Run.declared_values (the registers foretold writes set since the declaration a hart holds, not the whole one).
+public let protocolVersion: UInt32 = 16
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

@@ -682,6 +682,31 @@ public nonisolated struct Rrvm_Run: Sendable {
 
   public var checkInterval: UInt64 = 0
 
+  /// For the devices not in `stable_reads` whose declaration the hart holds, but not the newest: the registers
+  /// foretold writes (DeviceAccess.foretold) set since the one it holds, each once with its newest value. The hart
+  /// sets each in what it holds, which is then the newest (its own writes among them set again what they set).
+  public var declaredValues: [Rrvm_DeclaredValue] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A register of a device's declaration set to `value`: register `index` (see StableRead.more_values) of the
+/// declaration's entry `entry`.
+public nonisolated struct Rrvm_DeclaredValue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var device: UInt32 = 0
+
+  public var entry: UInt32 = 0
+
+  public var index: UInt32 = 0
+
+  public var value: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3496,7 +3521,7 @@ nonisolated extension Rrvm_ImageInfo: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Run"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0\u{3}check_at\0\u{3}check_interval\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}budget\0\u{3}interrupt_lines\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{6}slice_limit\0\u{3}check_at\0\u{3}check_interval\0\u{3}declared_values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3511,6 +3536,7 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.checkAt) }()
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.checkInterval) }()
+      case 13: try { try decoder.decodeRepeatedMessageField(value: &self.declaredValues) }()
       default: break
       }
     }
@@ -3538,6 +3564,9 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if self.checkInterval != 0 {
       try visitor.visitSingularUInt64Field(value: self.checkInterval, fieldNumber: 12)
     }
+    if !self.declaredValues.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.declaredValues, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3549,6 +3578,52 @@ nonisolated extension Rrvm_Run: SwiftProtobuf.Message, SwiftProtobuf._MessageImp
     if lhs.sliceLimit != rhs.sliceLimit {return false}
     if lhs.checkAt != rhs.checkAt {return false}
     if lhs.checkInterval != rhs.checkInterval {return false}
+    if lhs.declaredValues != rhs.declaredValues {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_DeclaredValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeclaredValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{1}entry\0\u{1}index\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.entry) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.device != 0 {
+      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
+    }
+    if self.entry != 0 {
+      try visitor.visitSingularUInt32Field(value: self.entry, fieldNumber: 2)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 3)
+    }
+    if self.value != 0 {
+      try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_DeclaredValue, rhs: Rrvm_DeclaredValue) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs.entry != rhs.entry {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -185,6 +185,16 @@ public final class HartRunner {
             for entry in run.stableReads where Int(entry.device) < windows.count {
                 declarations[Int(entry.device)] = entry.reads.isEmpty ? nil : entry.reads
             }
+            // And the registers set since in the others it holds (Run.declared_values). One it cannot set (it holds
+            // no declaration for that device since a restore) leaves it holding none: it then sends its accesses to
+            // that device, which is always right, until an answer brings the declaration again.
+            for value in run.declaredValues where Int(value.device) < windows.count {
+                if holdsRegister(of: value) {
+                    declarations[Int(value.device)]![Int(value.entry)].setRegisterValue(value.value, at: Int(value.index))
+                } else {
+                    declarations[Int(value.device)] = nil
+                }
+            }
             sliceG = header.g
             budget = run.budget
             sliceStep = run.budget
@@ -552,6 +562,12 @@ public final class HartRunner {
         awaitingReply = true
         statistics.waits += 1
         transport.awaitReply()
+    }
+
+    /// Whether the declaration the hart holds for `value`'s device has the register `value` sets.
+    private func holdsRegister(of value: Rrvm_DeclaredValue) -> Bool {
+        guard let reads = declarations[Int(value.device)], Int(value.entry) < reads.count else { return false }
+        return Int(value.index) <= reads[Int(value.entry)].moreValues.count
     }
 
     /// A declared register a write set (see `setDeclaredRegister`): the register as set (its new value), and its old value.

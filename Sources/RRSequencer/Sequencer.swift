@@ -199,6 +199,16 @@ public final class Sequencer {
     /// decode, and most slices change none.
     private var declarationVersions: [UInt64]
     private var heldDeclarations: [[UInt64?]]
+    /// Per device, the registers foretold writes set since its declaration numbered `base` (`values[i]` made the one
+    /// numbered base + i + 1), at most `keptDeclarationChanges`: a hart that holds one from `base` on gets those
+    /// (Run.declared_values), not the whole declaration, which cost several times more to send and take in (the
+    /// CLINT's changes with most IPIs and timer programmings, so nearly every slice of several harts carried it).
+    private struct DeclarationChanges {
+        var base: UInt64
+        var values: [(entry: Int, index: Int, value: UInt64)] = []
+    }
+    private var declarationChanges: [DeclarationChanges]
+    static let keptDeclarationChanges = 64
     /// Per device, the mtime at which it asked to be woken (DeviceDone.wake_at), if it did.
     private var deviceWake: [UInt64?]
     private var hostInput: [UInt8] = []
@@ -241,6 +251,7 @@ public final class Sequencer {
         harts = Array(repeating: HartSlot(), count: Int(config.harts))
         deviceHashes = Array(repeating: 0, count: config.devices.count)
         declarationVersions = Array(repeating: 0, count: config.devices.count)
+        declarationChanges = Array(repeating: DeclarationChanges(base: 0), count: config.devices.count)
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         foretold = Array(repeating: FIFO(), count: config.devices.count)
         sentAhead = Array(repeating: 0, count: config.devices.count)
@@ -445,8 +456,9 @@ public final class Sequencer {
         if isQueueIdle && request.posted && !request.answered && request.output.isEmpty,
            let register = foretoldRegister(device: device, access: DeviceWork.Access(access)) {
             // A foretold write with nothing queued before it (most of them: a hart's IPIs and timer programming) is
-            // foretold here, as `pump` would do at once: no queue entry, no envelope built.
-            heldDeclarations[hart][device] = nil
+            // foretold here, as `pump` would do at once: no queue entry, no envelope built. What the hart holds of
+            // the device's declaration stays as it is: the hart set the register there, and with the changes since
+            // (`declarationChanges`, this one among them) it has the newest.
             access.foretold = true
             foretell(device: device, header: EnvelopeHeader(g: accessG, from: Endpoint.hart(hart), to: Endpoint.device(device)),
                      access: access, register: register)
@@ -637,8 +649,16 @@ public final class Sequencer {
         let hart = Int(register.lineHart)
         let value = written.value & register.setByWriteMask
         stableReads[device]![entry].setRegisterValue(value, at: index)
-        // The harts that hold the declaration from before get this one with their next Run (the writer has it).
-        if value != register.value { declarationVersions[device] &+= 1 }
+        // The harts that hold the declaration from before get this change with their next Run.
+        if value != register.value {
+            declarationVersions[device] &+= 1
+            declarationChanges[device].values.append((entry, index, value))
+            if declarationChanges[device].values.count > Self.keptDeclarationChanges {
+                let dropped = Self.keptDeclarationChanges / 2
+                declarationChanges[device].values.removeFirst(dropped)
+                declarationChanges[device].base &+= UInt64(dropped)
+            }
+        }
         let change = ForetoldChange(writing: written.value, to: register)
         switch change {
         case .timerCompare(_, let mtimecmp):
@@ -727,7 +747,7 @@ public final class Sequencer {
             }
             heldReply = (hart, work.device, done.value, done.fault, work.envelope.g, sentIPI)
         }
-        if done.stableReads != stableReads[work.device] ?? [] { declarationVersions[work.device] &+= 1 }
+        if done.stableReads != stableReads[work.device] ?? [] { declarationReplaced(device: work.device) }
         stableReads[work.device] = done.stableReads.isEmpty ? nil : done.stableReads
         for line in done.hartLines where Int(line.hart) < harts.count && line.mipBit < 64 {
             setLine(hart: Int(line.hart), bit: line.mipBit, level: line.level)
@@ -762,6 +782,12 @@ public final class Sequencer {
     /// Sends `body` to hart `hart`, stamped `g` (no Envelope built: see `SequencerTransport.send(_:_:waking:)`). The
     /// body is dropped once sent: it may hold a device's declaration, which a foretold write then changes in place
     /// rather than in a copy.
+    /// `device`'s declaration is another one now: every hart gets it whole with its next Run.
+    private func declarationReplaced(device: Int) {
+        declarationVersions[device] &+= 1
+        declarationChanges[device] = DeclarationChanges(base: declarationVersions[device])
+    }
+
     private func sendToHart(_ hart: Int, at g: UInt64, _ body: Rrvm_Envelope.OneOf_Body) {
         transport.send(EnvelopeHeader(g: g, to: Endpoint.hart(hart)), body, waking: true)
     }
@@ -1039,10 +1065,26 @@ public final class Sequencer {
             }
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
-            $0.stableReads = declarationVersions.indices.compactMap { device in
-                guard heldDeclarations[hart][device] != declarationVersions[device] else { return nil }
+            for device in declarationVersions.indices where heldDeclarations[hart][device] != declarationVersions[device] {
+                let changes = declarationChanges[device]
+                if let held = heldDeclarations[hart][device], held >= changes.base {
+                    // Each register once, at its newest value (an IPI's msip set and cleared, a timer programmed
+                    // again: the hart is a few slices behind, and most of the changes since are to a few registers).
+                    let first = $0.declaredValues.count
+                    for change in changes.values[Int(held &- changes.base)...].reversed() where !$0.declaredValues[first...].contains(where: {
+                        $0.entry == change.entry && $0.index == change.index
+                    }) {
+                        $0.declaredValues.append(.with {
+                            $0.device = UInt32(device)
+                            $0.entry = UInt32(change.entry)
+                            $0.index = UInt32(change.index)
+                            $0.value = change.value
+                        })
+                    }
+                } else {
+                    $0.stableReads.append(.with { $0.device = UInt32(device); $0.reads = stableReads[device] ?? [] })
+                }
                 heldDeclarations[hart][device] = declarationVersions[device]
-                return .with { $0.device = UInt32(device); $0.reads = stableReads[device] ?? [] }
             }
         }))
     }
@@ -1342,6 +1384,7 @@ extension Sequencer {
         for entry in state.stableReads { stableReads[Int(entry.device)] = entry.reads }
         // What each hart holds is not part of the state: the next Run of each carries every declaration.
         heldDeclarations = heldDeclarations.map { $0.map { _ in nil } }
+        for device in declarationVersions.indices { declarationReplaced(device: device) }
         // Host input not stamped yet is not part of the machine's past: what waits now (typed while a recording
         // re-executes its past) stays, to be stamped once the run is live again.
         stampedG = state.stampedG

@@ -278,6 +278,9 @@ final class HotMessageCodecTests: XCTestCase {
                 $0.sliceLimit = number(&random)
                 $0.checkAt = number(&random)
                 $0.checkInterval = number(&random)
+                $0.declaredValues = (0..<random.int(0...3)).map { _ in
+                    .with { $0.device = small(&random); $0.entry = small(&random); $0.index = small(&random); $0.value = number(&random) }
+                }
             })
         case 1:
             envelope.body = .yield(.with {
@@ -340,6 +343,7 @@ final class HotMessageCodecTests: XCTestCase {
                 $0.stateHash = number(&random)
                 $0.wantsWake = flag(&random)
                 $0.stableReads = reads(&random)
+                $0.foretoldAnswers = number(&random)
             })
         case 6: envelope.body = .hartCheck(.with { $0.executed = number(&random); $0.stateHash = number(&random) })
         case 7: envelope.body = .sourceLevel(.with { $0.source = small(&random); $0.level = flag(&random) })

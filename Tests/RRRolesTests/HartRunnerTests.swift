@@ -380,6 +380,34 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertTrue(runner.awaitingReply)
     }
 
+    /// A Run's declared values (the registers foretold writes set since the declaration the hart holds) set those
+    /// registers in what it holds, and its reads are answered with them; one the hart cannot set (no such entry)
+    /// leaves it holding no declaration for that device, and its next read there waits for the device.
+    func testDeclaredValuesSetRegistersOfTheDeclarationHeld() {
+        let runner = runner([Assemble.lui(6, 0x2000), Assemble.lw(10, 4, 6), Assemble.jump(-4)])
+        run(runner, budget: 10) { run in
+            run.stableReads = [.with {
+                $0.device = 1
+                $0.reads = [.with {
+                    $0.offset = 0; $0.size = 4; $0.value = 0; $0.moreValues = [0]; $0.stride = 4
+                    $0.setByWriteMask = 1; $0.lineMipBit = InterruptNumber.machineSoftware; $0.lineHart = 0
+                }]
+            }]
+        }
+        XCTAssertEqual(runner.hart.register(10), 0)
+        run(runner, budget: 10) { run in
+            run.declaredValues = [.with { $0.device = 1; $0.entry = 0; $0.index = 1; $0.value = 1 }]
+        }
+        XCTAssertEqual(runner.hart.register(10), 1, "hart 1's msip as set since")
+        XCTAssertEqual(transport.awaited, 0)
+        run(runner, budget: 10) { run in
+            run.declaredValues = [.with { $0.device = 1; $0.entry = 3; $0.index = 0; $0.value = 7 }]
+        }
+        XCTAssertEqual(transport.awaited, 1, "no declaration held: the read waits")
+        XCTAssertTrue(runner.awaitingReply)
+        XCTAssertNil(transport.finished)
+    }
+
     /// A write that every entry of the declaration says keeps it (the PLIC's completions) is posted to a device whose
     /// writes otherwise wait, and the declaration stays; a write elsewhere waits.
     func testWritesThatKeepTheDeclarationArePosted() {

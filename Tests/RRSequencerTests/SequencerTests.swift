@@ -734,7 +734,7 @@ final class SequencerTests: XCTestCase {
     }
 
     /// A foretold write to one register of a declared array (every hart's msip in one entry) sets that register, and
-    /// a hart that got the declaration before it gets the new one with its next Run.
+    /// a hart that got the declaration before it gets that register's new value with its next Run.
     func testAForetoldWriteToARegisterOfAnArrayReachesTheHartsThatHeldTheDeclarationBefore() {
         let (transport, _, sequencer) = startedSequencer(harts: 2)
         let before: [Rrvm_StableRead] = [.with {
@@ -751,11 +751,51 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(transport.take().map(\.deviceAccess.foretold), [true])
         sequencer.receive(envelope(from: 100, yield(10)))
         guard case .run(let second)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs") }
-        var after = before[0]
-        after.moreValues = [1]
-        XCTAssertEqual(second.stableReads.first { $0.device == 0 }?.reads, [after])
+        XCTAssertTrue(second.stableReads.isEmpty)
+        XCTAssertEqual(second.declaredValues, [.with { $0.device = 0; $0.entry = 0; $0.index = 1; $0.value = 1 }])
         let msipMask = InterruptNumber.mask(InterruptNumber.machineSoftware)
         XCTAssertEqual(second.interruptLines & msipMask, msipMask, "hart 1's MSIP is up")
+    }
+
+    /// A hart that holds a device's declaration gets only the registers foretold writes set since (each once, at its
+    /// newest value; its own writes among them), and the whole declaration once the device's answer replaced it.
+    func testAHartGetsTheRegistersSetSinceTheDeclarationItHolds() {
+        let (transport, _, sequencer) = startedSequencer(harts: 2)
+        learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
+        func runOf(_ hart: UInt32) -> Rrvm_Run? {
+            guard case .run(let run)? = transport.take().first(where: { $0.to == hart })?.body else { return nil }
+            return run
+        }
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(runOf(101)?.stableReads.first?.reads, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
+        postToCLINT(sequencer, from: 101, offset: 0, size: 4, value: 1, executed: 1)          // an IPI to hart 0
+        postToCLINT(sequencer, from: 101, offset: 0x4008, size: 8, value: 500, executed: 2)  // its own timer
+        postToCLINT(sequencer, from: 101, offset: 0x4008, size: 8, value: 700, executed: 3)  // and again
+        _ = transport.take()
+        sequencer.receive(envelope(from: 101, yield(10)))
+        let first = runOf(100)
+        XCTAssertEqual(first?.stableReads, [])
+        XCTAssertEqual(first?.declaredValues, [
+            .with { $0.device = 0; $0.entry = 3; $0.value = 700 },
+            .with { $0.device = 0; $0.entry = 0; $0.value = 1 },
+        ])
+        postToCLINT(sequencer, from: 100, offset: 0, size: 4, value: 0, executed: 1)          // hart 0 takes its IPI
+        _ = transport.take()
+        sequencer.receive(envelope(from: 100, yield(10)))
+        XCTAssertEqual(runOf(101)?.declaredValues, [.with { $0.device = 0; $0.entry = 0; $0.value = 0 },
+                                                    .with { $0.device = 0; $0.entry = 3; $0.value = 700 }],
+                       "hart 1's own writes among them")
+        // The device's answer to a read brings another declaration: every hart gets it whole.
+        sequencer.receive(envelope(from: 101, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 1 })))
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 4; $0.stateHash = 1 })))
+        let replaced = clintDeclaration(msip: [0, 0], mtimecmp: [800, 700])
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = replaced; $0.stateHash = 2 })))
+        _ = transport.take()
+        sequencer.receive(envelope(from: 101, yield(10)))
+        let whole = runOf(100)
+        XCTAssertEqual(whole?.stableReads.first?.reads, replaced)
+        XCTAssertEqual(whole?.declaredValues, [])
+        XCTAssertNil(transport.finished)
     }
 
     /// The check of a posted write applies to each register of a declared array (the PLIC's priorities): the answer
