@@ -9,6 +9,10 @@ public final class Connection {
     private var decoder = FrameDecoder()
     /// Set once the handshake has moved the frames to shared memory (local peers).
     private var lane: SharedLane?
+    /// The lane's incoming ring, for the look at every polling round (`serviceLane`): a plain value, read without
+    /// retaining the lane (the retains and releases of a round over a dozen lanes were most of the sequencer's
+    /// polling). Valid while `lane` holds the mapping.
+    private var laneIncoming: ByteRing?
     private var laneDecoder = FrameDecoder()
     /// Bytes for the lane that did not fit in its ring yet, in order.
     private var laneBacklog: [UInt8] = []
@@ -109,6 +113,7 @@ public final class Connection {
     public func attachLane(_ lane: SharedLane) {
         precondition(self.lane == nil, "a connection has one lane")
         self.lane = lane
+        laneIncoming = lane.incoming
         loop.addLaneConnection(self)
     }
 
@@ -135,13 +140,14 @@ public final class Connection {
     /// request that no doorbell took (`ByteRing.consumerIsAwake`). Returns whether it delivered frames.
     @discardableResult
     func serviceLane(beforeSleeping: Bool) -> Bool {
-        guard let lane, !closed else { return false }
+        guard !closed, let incoming = laneIncoming else { return false }
         var delivered = false
-        if !beforeSleeping { lane.incoming.consumerIsAwake() }
+        if !beforeSleeping { incoming.consumerIsAwake() }
         // Nothing arrived and nothing waits to leave, as for most lanes at most looks (the sequencer looks at all its
         // lanes, a dozen, a few times a slice): the look costs two loads, and before a sleep the request for a doorbell.
-        if laneBacklog.isEmpty && laneDecoder.isDrained && !lane.incoming.holdsUnread
-            && (!beforeSleeping || lane.incoming.consumerWillSleep()) { return false }
+        if laneBacklog.isEmpty && laneDecoder.isDrained && !incoming.holdsUnread
+            && (!beforeSleeping || incoming.consumerWillSleep()) { return false }
+        guard let lane else { return false }
         // The frames are decoded into one array, taken out meanwhile (a handler that comes back here gets a fresh one).
         var frame = laneFrame
         laneFrame = []
@@ -271,6 +277,7 @@ public final class Connection {
         closed = true
         if lane != nil {
             loop.removeLaneConnection(self)
+            laneIncoming = nil
             lane = nil
         }
         let callback = onClose
