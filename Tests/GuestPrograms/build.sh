@@ -4,7 +4,9 @@
 # A program is every <name>.c and <name>.S of one group directory (isa/, machine/, determinism/),
 # linked with common/. An output newer than all of its inputs (its sources, common/, the group's
 # headers and this script) is left alone. Progress goes to stderr; the ELF paths go to stdout.
-# Environment: RRVM_GUEST_CC (default riscv64-unknown-elf-gcc).
+# Environment: RRVM_GUEST_CC (default riscv64-unknown-elf-gcc); RRVM_GUEST_CFLAGS, compiler flags added after
+# the usual ones (e.g. -DITERATIONS=20000 for a longer smp-contend: the benchmarks). An output built with other
+# flags counts as up to date: build such variants into an OUTDIR of their own.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +31,8 @@ flags=(
   -Wall -Wextra -Werror
   -I"$here/common" -T "$here/common/link.ld" -Wl,--no-warn-rwx-segments
 )
+read -r -a extra_flags <<< "${RRVM_GUEST_CFLAGS:-}"
+flags+=("${extra_flags[@]}")
 common_sources=("$here/common/start.S" "$here/common/guest.c")
 
 # name -> group, from the sources present.
