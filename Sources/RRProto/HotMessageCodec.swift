@@ -614,7 +614,10 @@ struct WireReader {
             case 10: run.sliceLimit = try scalar(wireType)
             case 11: run.checkAt = try scalar(wireType)
             case 12: run.checkInterval = try scalar(wireType)
-            case 13: run.declaredValues.append(try nested(wireType) { try $0.declaredValue() })
+            case 13:
+                // Room for a few at once: each growth of an array of messages costs hundreds of instructions.
+                if run.declaredValues.isEmpty { run.declaredValues.reserveCapacity(8) }
+                run.declaredValues.append(try nested(wireType) { try $0.declaredValue() })
             default: throw NotHot()
             }
         }

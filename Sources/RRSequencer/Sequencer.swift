@@ -1071,6 +1071,8 @@ public final class Sequencer {
                     // Each register once, at its newest value (an IPI's msip set and cleared, a timer programmed
                     // again: the hart is a few slices behind, and most of the changes since are to a few registers).
                     let first = $0.declaredValues.count
+                    // (Room made once: each growth of an array of messages costs hundreds of instructions.)
+                    $0.declaredValues.reserveCapacity(first + min(changes.values.count, 16))
                     for change in changes.values[Int(held &- changes.base)...].reversed() where !$0.declaredValues[first...].contains(where: {
                         $0.entry == change.entry && $0.index == change.index
                     }) {
