@@ -90,6 +90,8 @@ final class GDBServer {
     private var stepHart: Int?
     /// Whether the machine runs on the debugger's behalf (a stop reply is owed).
     private var running = false
+    /// The guest's exit status once the run is over (see `reportExit`).
+    private var exitStatus: Int32?
 
     /// `answersAtOnce: false`: packets are taken (and acknowledged) but not answered before `startAnswering`, for a
     /// target that cannot answer yet (the cluster, until every hart has joined and stopped).
@@ -135,10 +137,17 @@ final class GDBServer {
         send(stopReply(stop))
     }
 
-    /// Tells the debugger the run is over, with the guest's exit status.
+    /// Tells the debugger the run is over, with the guest's exit status: now if it waits for a stop reply, else as
+    /// the answer to its next resume or `?`. (In gdb's all-stop protocol a `W` sent while the machine is stopped would
+    /// be taken for the answer to whatever it asked meanwhile: "Invalid hex digit 87" for a memory read.)
     func reportExit(_ status: Int32) {
-        send(String(format: "W%02x", UInt8(truncatingIfNeeded: status)))
+        exitStatus = status
+        guard running else { return }
+        running = false
+        send(exitReply(status))
     }
+
+    private func exitReply(_ status: Int32) -> String { String(format: "W%02x", UInt8(truncatingIfNeeded: status)) }
 
     /// Text for the debugger's console (an `O` packet), e.g. why a command failed.
     func console(_ text: String) {
@@ -321,6 +330,11 @@ final class GDBServer {
     private func handle(_ packet: String, reply: @escaping (String?) -> Void) {
         guard let target, let command = packet.first else { return reply("") }
         let arguments = String(packet.dropFirst())
+        if let exitStatus, Self.needsTheMachine(.packet(packet)), command != "D", command != "k" {
+            // The run is over: a resume, or the question why the machine stopped, learns it; nothing else is answered.
+            let asksToGoOn = "?csb".contains(command) || packet.hasPrefix("vCont;")
+            return reply(asksToGoOn ? exitReply(exitStatus) : "E01")
+        }
         switch command {
         case "?":
             target.haltReason { [unowned self] stop in

@@ -118,6 +118,21 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
 
+    /// A run that ends while the debugger holds the machine stopped (rrctl told to stop) tells it nothing out of turn:
+    /// in gdb's protocol an exit packet then would be taken for the answer to its next request (it read "W" as a hex
+    /// digit). The connection closes as the cluster goes; no process is left.
+    func testARunEndingWhileStoppedSendsTheDebuggerNothingOutOfTurn() throws {
+        let program = try Harness.guest("uart-echo")
+        let session = try DebugSession(arguments: ["up", "--smp", "2", "--bios", "none", "--kernel", program])
+        let connection = try session.connect()
+        XCTAssertTrue(connection.exchange("$?#3f").hasPrefix("+$T05thread:1;"))
+        kill(session.replay.pid, SIGTERM)
+        let rest = connection.exchange("", waitingFor: "never sent")  // until the server closes the connection
+        XCTAssertFalse(rest.contains("$W"), rest)
+        XCTAssertNotEqual(session.replay.wait(seconds: 60), 0)
+        XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
+    }
+
     /// A device's DMA into a watched buffer (virtio-blk reading sector 7 into data_in) stops the machine, on the
     /// thread of the hart whose access started the device operation.
     func testAWatchpointSeesTheDevicesDMA() throws {
