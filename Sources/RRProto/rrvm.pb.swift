@@ -873,7 +873,9 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
   /// the CLINT's msip and mtimecmp words): its answer is foretold by that declaration (the register holds the
   /// value written, masked; the line follows it, reported if its level changed, a timer compare always; nothing
   /// else), so the sequencer applies it at the write's turn and does not wait for it. The device is sent the
-  /// write without being woken; its answer, taken when it comes, must be the foretold one (else the run stops,
+  /// write when it is next needed (without being woken then), only the last such write to each register since it
+  /// last was (the register's value is all they leave in it; the log holds every one); its answer, taken when it
+  /// comes, must be the foretold one (else the run stops,
   /// naming the write) and is not logged: the sequencer waits for every foretold answer before the next other
   /// operation for that device, a check (the answers carry the state hashes) or a checkpoint. The device runner
   /// compares its model's answer with the foretold one itself and answers such writes together

@@ -188,6 +188,18 @@ public final class Sequencer {
     /// first (see `foretell`), and whether the sequencer waits for all of them before it goes on.
     private var foretold: [FIFO<ForetoldWrite>]
     private var awaitingForetold = false
+    /// Per device, the foretold writes not sent to it yet: for each register written, the last write (see `foretell`).
+    private var unsentForetold: [[UnsentWrite]]
+
+    /// A foretold write kept until its device is next needed (see `foretell`): the last one to its register, and the
+    /// register as the device has it (before the first write kept).
+    struct UnsentWrite {
+        var entry: Int
+        var index: Int
+        var header: EnvelopeHeader
+        var access: Rrvm_DeviceAccess
+        var before: DeclaredRegister
+    }
     /// A hart's answer held back until everything its access caused has been handled.
     private var heldReply: (hart: Int, device: Int, value: UInt64, fault: Bool, g: UInt64, sentIPI: Bool)?
     /// Per device, the reads it declared side-effect free in its last answer (valid until its next message).
@@ -254,6 +266,7 @@ public final class Sequencer {
         declarationChanges = Array(repeating: DeclarationChanges(base: 0), count: config.devices.count)
         heldDeclarations = Array(repeating: Array(repeating: nil, count: config.devices.count), count: Int(config.harts))
         foretold = Array(repeating: FIFO(), count: config.devices.count)
+        unsentForetold = Array(repeating: [], count: config.devices.count)
         sentAhead = Array(repeating: 0, count: config.devices.count)
         answeredAhead = Array(repeating: [], count: config.devices.count)
         stableReads = Array(repeating: nil, count: config.devices.count)
@@ -502,7 +515,7 @@ public final class Sequencer {
             }
             // Where the device's declaration foretells this write's answer (looked up once: nothing below changes it).
             let foretellable = foretoldRegister(next)
-            if !foretold[next.device].isEmpty, !next.answeredByHart, !isCachedRead(next), foretellable == nil {
+            if owesForetoldAnswers(next.device), !next.answeredByHart, !isCachedRead(next), foretellable == nil {
                 // An operation the device must see waits at the head of the queue until that device has answered
                 // the writes foretold before it (the device's answers come in order).
                 return awaitForetoldAnswers()
@@ -631,11 +644,13 @@ public final class Sequencer {
         return (entry, index, register)
     }
 
-    /// A write whose answer the device's declaration foretells: logged (marked foretold) and sent to the device
-    /// without waking it, and its answer applied now as the declaration says: the register holds the value written
-    /// (masked), its line follows. The device's answer, when it comes, must be that one (`foretoldAnswer`). So a
-    /// hart's IPI or timer programming costs the device's turn, and the sequencer's second one, only when the
-    /// device is next needed, for all the writes since at once.
+    /// A write whose answer the device's declaration foretells: logged (marked foretold), its answer applied now as
+    /// the declaration says (the register holds the value written, masked; its line follows), and kept for the device
+    /// until it is next needed (`sendForetoldWrites`), the last write to each register only: the register's value is
+    /// all such a write leaves in the device. The device's answer, when it comes, must be the one foretold
+    /// (`foretoldAnswer`). So a hart's IPI or timer programming costs the device nothing until it is next needed,
+    /// and then a write per register written since (the CLINT's 512 writes at a time on smp-contend stopped the
+    /// sequencer, on whose CPU it runs, for about a millisecond).
     /// `access`, marked foretold (DeviceAccess.foretold), goes to `device` under `header`.
     private func foretell(device: Int, header: EnvelopeHeader, access: Rrvm_DeviceAccess,
                           register place: (entry: Int, index: Int, register: DeclaredRegister)) {
@@ -645,7 +660,12 @@ public final class Sequencer {
         statistics.foretold += 1
         stampAndNote(g: header.g) { header.envelope(.deviceAccess(access)) }
         if finished { return }
-        transport.send(header, .deviceAccess(access), waking: false)
+        if let kept = unsentForetold[device].firstIndex(where: { $0.entry == entry && $0.index == index }) {
+            unsentForetold[device][kept].header = header
+            unsentForetold[device][kept].access = access
+        } else {
+            unsentForetold[device].append(UnsentWrite(entry: entry, index: index, header: header, access: access, before: register))
+        }
         let hart = Int(register.lineHart)
         let value = written.value & register.setByWriteMask
         stableReads[device]![entry].setRegisterValue(value, at: index)
@@ -669,16 +689,25 @@ public final class Sequencer {
         case .none:
             break
         }
-        // The device's answer leaves out its declaration when it is this one (see DeviceDone.stable_reads).
-        foretold[device].append(ForetoldWrite(from: header.from, offset: written.offset, value: written.value,
-                                              change: change))
-        // A device that owes many answers is woken to give them (nobody waits for them), so that what is kept for them
-        // here, and its lane, stay small: without, a device that nothing else needs sleeps through the whole run.
-        if foretold[device].count % Self.foretoldWakeInterval == 0 { transport.wake(Endpoint.device(device)) }
     }
 
-    /// Every this many writes a device owes the answer to, it is woken (see `foretell`).
-    static let foretoldWakeInterval = 512
+    /// Sends `device` the foretold writes kept for it (see `foretell`), in the order of their turns, without waking it:
+    /// from now on it owes their answers, which leave out its declaration when it is the one foretold (see
+    /// DeviceDone.stable_reads).
+    private func sendForetoldWrites(to device: Int) {
+        guard !unsentForetold[device].isEmpty else { return }
+        unsentForetold[device].sort { $0.header.g < $1.header.g }
+        for write in unsentForetold[device] {
+            transport.send(write.header, .deviceAccess(write.access), waking: false)
+            foretold[device].append(ForetoldWrite(from: write.header.from, offset: write.access.offset,
+                                                  value: write.access.value,
+                                                  change: ForetoldChange(writing: write.access.value, to: write.before)))
+        }
+        unsentForetold[device].removeAll(keepingCapacity: true)
+    }
+
+    /// Whether `device` has foretold writes to take or to answer.
+    private func owesForetoldAnswers(_ device: Int) -> Bool { !foretold[device].isEmpty || !unsentForetold[device].isEmpty }
 
     /// The device's answer to its oldest foretold write: it must be the one foretold (its state hash aside, kept
     /// for the checks). Otherwise the device broke its word and the run stops. (An answer for several, which the
@@ -721,12 +750,16 @@ public final class Sequencer {
         }
     }
 
-    private var everyForetoldAnswered: Bool { foretold.allSatisfy(\.isEmpty) }
+    private var everyForetoldAnswered: Bool { foretold.indices.allSatisfy { !owesForetoldAnswers($0) } }
 
-    /// Waits for every foretold answer, waking the devices that owe one; `foretoldAnswer` goes on once all came.
+    /// Waits for every foretold answer, sending the devices the writes kept for them and waking those that owe one;
+    /// `foretoldAnswer` goes on once all came.
     private func awaitForetoldAnswers() {
         awaitingForetold = true
-        for device in foretold.indices where !foretold[device].isEmpty { transport.wake(Endpoint.device(device)) }
+        for device in foretold.indices {
+            sendForetoldWrites(to: device)
+            if !foretold[device].isEmpty { transport.wake(Endpoint.device(device)) }
+        }
     }
 
     private func deviceDone(_ done: Rrvm_DeviceDone, work: DeviceWork) {
@@ -1378,6 +1411,7 @@ extension Sequencer {
         sentAhead = Array(repeating: 0, count: config.devices.count)
         answeredAhead = Array(repeating: [], count: config.devices.count)
         foretold = Array(repeating: FIFO(), count: config.devices.count)
+        unsentForetold = Array(repeating: [], count: config.devices.count)
         awaitingForetold = false
         heldReply = nil
         deviceWake = Array(repeating: nil, count: config.devices.count)

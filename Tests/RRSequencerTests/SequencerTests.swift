@@ -603,17 +603,14 @@ final class SequencerTests: XCTestCase {
         func msip(_ hart: UInt32, _ value: UInt64) -> Rrvm_StableRead {
             .with { $0.offset = UInt64(hart) * 4; $0.size = 4; $0.value = value; $0.setByWriteMask = 1; $0.lineMipBit = 3; $0.lineHart = hart }
         }
-        func postMSIP(of target: UInt32, executed: UInt64, answer: [Rrvm_StableRead]) {
-            sequencer.receive(envelope(from: 100, .mmioRequest(.with {
-                $0.address = 0x200_0000 + UInt64(target) * 4; $0.size = 4; $0.write = true; $0.value = 1
-                $0.executed = executed; $0.posted = true
-            })))
-            sequencer.receive(envelope(from: 200, .deviceDone(.with {
-                $0.hartLines = [.with { $0.hart = target; $0.mipBit = 3; $0.level = true }]
-                $0.stableReads = answer
-            })))
-        }
-        postMSIP(of: 1, executed: 5, answer: [msip(0, 0), msip(1, 1)])
+        // The sequencer holds no declaration yet: the write goes to the device, whose answer brings it.
+        sequencer.receive(envelope(from: 100, .mmioRequest(.with {
+            $0.address = 0x200_0000 + 4; $0.size = 4; $0.write = true; $0.value = 1; $0.executed = 5; $0.posted = true
+        })))
+        sequencer.receive(envelope(from: 200, .deviceDone(.with {
+            $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
+            $0.stableReads = [msip(0, 0), msip(1, 1)]
+        })))
         XCTAssertFalse(transport.take().contains { $0.to == 100 }, "nothing goes back to the hart that posted")
         XCTAssertNil(transport.finished)
         sequencer.receive(envelope(from: 100, yield(10)))
@@ -622,6 +619,10 @@ final class SequencerTests: XCTestCase {
         sequencer.receive(envelope(from: 101, .mmioRequest(.with {
             $0.address = 0x200_0000; $0.size = 4; $0.write = true; $0.value = 1; $0.executed = 2; $0.posted = true
         })))
+        // Foretold now (the declaration is known), and kept: hart 1's read of mtime sends it, and the device answers
+        // otherwise than foretold.
+        sequencer.receive(envelope(from: 101, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 3 })))
+        XCTAssertNil(transport.finished)
         sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = [msip(0, 0), msip(1, 1)] })))
         XCTAssertEqual(transport.finished?.code, 1)
         XCTAssertTrue(transport.finished?.reason.contains("hart 1 posted a write of 1 to offset 0 of device 0 (clint)") ?? false,
@@ -629,9 +630,10 @@ final class SequencerTests: XCTestCase {
     }
 
     /// A write a hart posts to a register whose declaration names the line it drives (the CLINT's msip and mtimecmp)
-    /// is foretold: applied at its turn, sent without waking the device, and the next hart runs at once with the line
-    /// and the declaration the answer will bring. The next other operation for that device waits until the device
-    /// has answered (without its declaration, as foretold), and those answers are not logged.
+    /// is foretold: applied at its turn, kept for the device, and the next hart runs at once with the line and the
+    /// declaration the answer will bring. The next other operation for that device first sends it the writes kept
+    /// (the last to each register, without waking it) and waits until it has answered them (without its declaration,
+    /// as foretold); the log holds every write, and none of their answers.
     func testWritesTheirDeclarationForetellsDoNotWaitForTheDevice() {
         let transport = FakeTransport()
         let journal = CollectingJournal()
@@ -640,11 +642,10 @@ final class SequencerTests: XCTestCase {
         _ = transport.take()
         learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
         postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)          // an IPI to hart 1
-        postToCLINT(sequencer, from: 100, offset: 0x4000, size: 8, value: 100, executed: 3)  // hart 0's next timer
-        let writes = transport.take()
-        XCTAssertEqual(writes.map(\.to), [200, 200])
-        XCTAssertEqual(writes.map(\.deviceAccess.foretold), [true, true])
-        XCTAssertEqual(sequencer.statistics.foretold, 2)
+        postToCLINT(sequencer, from: 100, offset: 0x4000, size: 8, value: 50, executed: 3)   // hart 0's next timer
+        postToCLINT(sequencer, from: 100, offset: 0x4000, size: 8, value: 100, executed: 4)  // and again
+        XCTAssertTrue(transport.take().isEmpty, "kept until the device is needed")
+        XCTAssertEqual(sequencer.statistics.foretold, 3)
         sequencer.receive(envelope(from: 100, yield(10)))
         guard case .run(let run)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs at once") }
         let msipMask = InterruptNumber.mask(InterruptNumber.machineSoftware)
@@ -654,7 +655,10 @@ final class SequencerTests: XCTestCase {
 
         // Hart 1 reads mtime: the CLINT must see that read after the foretold writes, so it waits for their answers.
         sequencer.receive(envelope(from: 101, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 1 })))
-        XCTAssertTrue(transport.take().isEmpty)
+        let writes = transport.take()
+        XCTAssertEqual(writes.map(\.to), [200, 200])
+        XCTAssertEqual(writes.map(\.deviceAccess.foretold), [true, true])
+        XCTAssertEqual(writes.map(\.deviceAccess.value), [1, 100], "the last write to each register, in turn order")
         XCTAssertEqual(transport.woken, [200])
         sequencer.receive(envelope(from: 200, .deviceDone(.with {
             $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
@@ -666,7 +670,7 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(transport.take().map(\.deviceAccess.offset), [0xbff8])
         XCTAssertNil(transport.finished)
         XCTAssertEqual(journal.events.map(\.kindName).filter { $0.hasPrefix("device") },
-                       ["device_access", "device_done", "device_access", "device_access", "device_access"],
+                       ["device_access", "device_done", "device_access", "device_access", "device_access", "device_access"],
                        "the foretold writes are logged, their answers are not")
     }
 
@@ -677,10 +681,11 @@ final class SequencerTests: XCTestCase {
         _ = transport.take()
         learnCLINTDeclaration(sequencer, transport, clintDeclaration(msip: [0, 0], mtimecmp: [.max, .max]))
         postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)
-        _ = transport.take()
+        XCTAssertTrue(transport.take().isEmpty, "the write is kept until the device is needed")
         sequencer.receive(envelope(from: 100, hartCheck(5, hash: 3)))
         sequencer.receive(envelope(from: 100, yield(7)))
-        XCTAssertTrue(transport.take().isEmpty, "no slice before the check")
+        XCTAssertEqual(transport.take().map(\.deviceAccess.foretold), [true], "no slice before the check: the write goes")
+        XCTAssertEqual(transport.woken, [200])
         XCTAssertEqual(journal.checks.count, 1)
         sequencer.receive(envelope(from: 200, .deviceDone(.with {
             $0.hartLines = [.with { $0.hart = 1; $0.mipBit = 3; $0.level = true }]
@@ -704,7 +709,7 @@ final class SequencerTests: XCTestCase {
             _ = transport.take()
             sequencer.receive(envelope(from: 100, hartCheck(5, hash: 3)))
             sequencer.receive(envelope(from: 100, yield(7)))
-            XCTAssertTrue(transport.take().isEmpty, "the check waits for the answers")
+            XCTAssertEqual(transport.take().map(\.to), [200, 200], "the check waits for the answers to the writes sent")
             return (transport, journal, sequencer)
         }
         let (transport, journal, sequencer) = owingSequencer()
@@ -748,7 +753,8 @@ final class SequencerTests: XCTestCase {
         sequencer.receive(envelope(from: 101, yield(10)))
         XCTAssertEqual(transport.take().first?.to, 100, "then hart 0 runs")
         postToCLINT(sequencer, from: 100, offset: 4, size: 4, value: 1, executed: 2)  // hart 1's msip: register 1
-        XCTAssertEqual(transport.take().map(\.deviceAccess.foretold), [true])
+        XCTAssertTrue(transport.take().isEmpty, "foretold, kept until the device is needed")
+        XCTAssertEqual(sequencer.statistics.foretold, 1)
         sequencer.receive(envelope(from: 100, yield(10)))
         guard case .run(let second)? = transport.take().first(where: { $0.to == 101 })?.body else { return XCTFail("hart 1 runs") }
         XCTAssertTrue(second.stableReads.isEmpty)
@@ -787,7 +793,12 @@ final class SequencerTests: XCTestCase {
                        "hart 1's own writes among them")
         // The device's answer to a read brings another declaration: every hart gets it whole.
         sequencer.receive(envelope(from: 101, .mmioRequest(.with { $0.address = 0x200_bff8; $0.size = 8; $0.executed = 1 })))
-        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 4; $0.stateHash = 1 })))
+        // The device gets the last write to each register: hart 0's msip (0) and hart 1's mtimecmp (700).
+        let sent = transport.take().filter { $0.to == 200 }.map(\.deviceAccess)
+        XCTAssertEqual(sent.map(\.offset), [0x4008, 0])
+        XCTAssertEqual(sent.map(\.value), [700, 0])
+        XCTAssertEqual(sent.map(\.foretold), [true, true])
+        sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.foretoldAnswers = 2; $0.stateHash = 1 })))
         let replaced = clintDeclaration(msip: [0, 0], mtimecmp: [800, 700])
         sequencer.receive(envelope(from: 200, .deviceDone(.with { $0.stableReads = replaced; $0.stateHash = 2 })))
         _ = transport.take()
