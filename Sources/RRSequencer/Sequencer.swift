@@ -17,8 +17,7 @@ public protocol SequencerTransport: AnyObject {
     /// Delivers a device operation whose answer is not needed soon (a foretold write, `DeviceAccess.foretold`)
     /// without waking the addressee for it: it takes it the next time it is woken.
     func sendWithoutWaking(_ envelope: Rrvm_Envelope)
-    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes), or wants them given before
-    /// there are too many: wake it if it sleeps.
+    /// The sequencer waits for answers from `endpoint` (a device sent foretold writes): wake it if it sleeps.
     func wake(_ endpoint: UInt32)
     /// As `send` (`waking`) or `sendWithoutWaking` for the envelope of `header` and `body`: the messages of a slice go
     /// out so, never built into an Envelope (each move of a body in and out of one copies it).
