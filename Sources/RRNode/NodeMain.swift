@@ -99,6 +99,15 @@ struct NodeOptions {
 
     init(role: String, arguments: [String], allowed: Set<String>, needsRunDirectory: Bool = true) {
         self.role = role
+        if arguments.contains("--help") || arguments.contains("-h") {
+            // These processes are started by rrctl, which writes their command lines; a person starts one by hand to
+            // run it under a debugger (README, "How it is built"), or a device alone from a log.
+            print("\(role): a process of an rrvm cluster, started by rrctl with the command line `ps -o args` shows "
+                  + "(the same line starts it by hand, e.g. under gdb, while that rrctl runs).")
+            if role == "rrvm-device" { print("       \(role) --replay LOG --device N: one device alone, fed what a full-detail log sent it") }
+            print("options: \(allowed.sorted().joined(separator: ", "))")
+            exit(0)
+        }
         var index = 0
         while index < arguments.count {
             let name = arguments[index]

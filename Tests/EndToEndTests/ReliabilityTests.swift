@@ -342,6 +342,23 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(run.leftovers(), [])
     }
 
+    /// The role executables, which rrctl starts, say what they are and take on --help (a person starts one by hand
+    /// under a debugger); a wrong option is one line naming the ones they take.
+    func testRoleExecutablesExplainThemselvesOnHelpAndRefuseWrongOptionsInOneLine() throws {
+        for role in ["rrvm-sequencer", "rrvm-hart", "rrvm-device"] {
+            let help = try RRCtlRun(["--help"], executable: Harness.binDirectory + "/" + role)
+            XCTAssertEqual(help.wait(seconds: 30), 0, help.errors)
+            XCTAssertTrue(help.output.contains("started by rrctl") && help.output.contains("--run-dir"), help.output)
+            let wrong = try RRCtlRun(["--bogus", "1"], executable: Harness.binDirectory + "/" + role)
+            XCTAssertEqual(wrong.wait(seconds: 30), 1, wrong.errors)
+            XCTAssertEqual(lines(wrong.errors).count, 1, wrong.errors)
+            XCTAssertTrue(wrong.errors.contains("unknown option '--bogus'"), wrong.errors)
+        }
+        let device = try RRCtlRun(["--help"], executable: Harness.binDirectory + "/rrvm-device")
+        XCTAssertEqual(device.wait(seconds: 30), 0)
+        XCTAssertTrue(device.output.contains("--replay LOG --device N"), device.output)
+    }
+
     /// Ctrl-C while rrctl builds the default guest ends the build too (it runs in a process group of its own).
     func testInterruptedGuestBuildDoesNotOutliveRRCtl() throws {
         let home = scratch + "/home"
