@@ -155,13 +155,13 @@ public final class Connection {
         do {
             try flushLaneBacklog(lane)
             while !closed {
-                let count = try lane.incoming.drain(into: &laneDecoder)
-                if count > 0 && lane.incoming.producerNeedsWaking() { ringDoorbell() }
+                let count = try incoming.drain(into: &laneDecoder)
+                if count > 0 && incoming.producerNeedsWaking() { ringDoorbell() }
                 while !closed, try laneDecoder.next(into: &frame) {
                     delivered = true
                     onFrame?(frame)
                 }
-                if count == 0 && (!beforeSleeping || lane.incoming.consumerWillSleep()) { break }
+                if count == 0 && (!beforeSleeping || incoming.consumerWillSleep()) { break }
             }
             if delivered && !closed { onDrained?() }
         } catch let error as BusError {

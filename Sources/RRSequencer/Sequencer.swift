@@ -211,15 +211,46 @@ public final class Sequencer {
     private var declarationVersions: [UInt64]
     private var heldDeclarations: [[UInt64?]]
     /// Per device, the registers foretold writes set since its declaration numbered `base` (`values[i]` made the one
-    /// numbered base + i + 1), at most `keptDeclarationChanges`: a hart that holds one from `base` on gets those
+    /// numbered base + i + 1), at most `kept`: a hart that holds one from `base` on gets those
     /// (Run.declared_values), not the whole declaration, which cost several times more to send and take in (the
     /// CLINT's changes with most IPIs and timer programmings, so nearly every slice of several harts carried it).
     private struct DeclarationChanges {
         var base: UInt64
         var values: [(entry: Int, index: Int, value: UInt64)] = []
+
+        static let kept = 64
+
+        /// Register `index` of entry `entry` now holds `value`: the change that makes the next declaration. The oldest
+        /// half goes when more than `kept` are held.
+        mutating func append(entry: Int, index: Int, value: UInt64) {
+            values.append((entry, index, value))
+            guard values.count > Self.kept else { return }
+            values.removeFirst(Self.kept / 2)
+            base &+= UInt64(Self.kept / 2)
+        }
+
+        /// Appends to `declared` the registers of `device` set since its declaration numbered `held`, each once at its
+        /// newest value (an IPI's msip set and cleared, a timer programmed again: a hart is a few slices behind, and
+        /// most of the changes since are to a few registers); false, appending nothing, if they are not all kept (or
+        /// the hart holds none).
+        func appendValues(since held: UInt64?, device: Int, to declared: inout [Rrvm_DeclaredValue]) -> Bool {
+            guard let held, held >= base else { return false }
+            let first = declared.count
+            // (Room made once: each growth of an array of messages costs hundreds of instructions.)
+            declared.reserveCapacity(first + min(values.count, 16))
+            for change in values[Int(held &- base)...].reversed()
+            where !declared[first...].contains(where: { $0.entry == change.entry && $0.index == change.index }) {
+                declared.append(.with {
+                    $0.device = UInt32(device)
+                    $0.entry = UInt32(change.entry)
+                    $0.index = UInt32(change.index)
+                    $0.value = change.value
+                })
+            }
+            return true
+        }
     }
     private var declarationChanges: [DeclarationChanges]
-    static let keptDeclarationChanges = 64
     /// Per device, the mtime at which it asked to be woken (DeviceDone.wake_at), if it did.
     private var deviceWake: [UInt64?]
     private var hostInput: [UInt8] = []
@@ -671,12 +702,7 @@ public final class Sequencer {
         // The harts that hold the declaration from before get this change with their next Run.
         if value != register.value {
             declarationVersions[device] &+= 1
-            declarationChanges[device].values.append((entry, index, value))
-            if declarationChanges[device].values.count > Self.keptDeclarationChanges {
-                let dropped = Self.keptDeclarationChanges / 2
-                declarationChanges[device].values.removeFirst(dropped)
-                declarationChanges[device].base &+= UInt64(dropped)
-            }
+            declarationChanges[device].append(entry: entry, index: index, value: value)
         }
         let change = ForetoldChange(writing: written.value, to: register)
         switch change {
@@ -1098,24 +1124,8 @@ public final class Sequencer {
             $0.interruptLines = harts[hart].lines
             $0.spinHintsYield = othersCanRun
             for device in declarationVersions.indices where heldDeclarations[hart][device] != declarationVersions[device] {
-                let changes = declarationChanges[device]
-                if let held = heldDeclarations[hart][device], held >= changes.base {
-                    // Each register once, at its newest value (an IPI's msip set and cleared, a timer programmed
-                    // again: the hart is a few slices behind, and most of the changes since are to a few registers).
-                    let first = $0.declaredValues.count
-                    // (Room made once: each growth of an array of messages costs hundreds of instructions.)
-                    $0.declaredValues.reserveCapacity(first + min(changes.values.count, 16))
-                    for change in changes.values[Int(held &- changes.base)...].reversed() where !$0.declaredValues[first...].contains(where: {
-                        $0.entry == change.entry && $0.index == change.index
-                    }) {
-                        $0.declaredValues.append(.with {
-                            $0.device = UInt32(device)
-                            $0.entry = UInt32(change.entry)
-                            $0.index = UInt32(change.index)
-                            $0.value = change.value
-                        })
-                    }
-                } else {
+                let held = heldDeclarations[hart][device]
+                if !declarationChanges[device].appendValues(since: held, device: device, to: &$0.declaredValues) {
                     $0.stableReads.append(.with { $0.device = UInt32(device); $0.reads = stableReads[device] ?? [] })
                 }
                 heldDeclarations[hart][device] = declarationVersions[device]
