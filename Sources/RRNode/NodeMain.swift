@@ -53,6 +53,7 @@ public enum NodeMain {
                                          consoleCapturePath: options.values["--console-capture"],
                                          supervisor: options.parentPID, gdbAddress: gdbAddress)
             let status = node.run()
+            SliceTimes.write(role: "sequencer")
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }
             exit(processExitStatus(guestStatus: status))
@@ -72,7 +73,9 @@ public enum NodeMain {
         dieWithParent(expectedParent: options.parentPID)
         options.pinToCPU()
         setProcessName("rrvm-hart-\(index)")
-        exit(HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run())
+        let status = HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run()
+        SliceTimes.write(role: "hart-\(index)")
+        exit(status)
     }
 
     public static func device(arguments: [String]) -> Never {

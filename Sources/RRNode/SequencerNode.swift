@@ -383,7 +383,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         default:
             break
         }
+        guard SliceTimes.isOn, case .yield = body else { return sequencer.receive(body, from: endpoint) }
+        SliceTimes.note(.yieldArrived, tag: Endpoint.hartIndex(endpoint))
         sequencer.receive(body, from: endpoint)
+        SliceTimes.note(.yieldHandled)
     }
 
     private func admitControl(_ connection: Connection, hello: Rrvm_Hello) {

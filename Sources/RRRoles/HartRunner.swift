@@ -177,6 +177,7 @@ public final class HartRunner {
         guard !finished else { return }
         switch body {
         case .run(let run):
+            SliceTimes.note(.runArrived)
             guard !sliceActive else { return fail("Run while a slice is under way") }
             hart.dropReservation()
             hart.setInterruptLines(run.interruptLines)
@@ -211,6 +212,7 @@ public final class HartRunner {
                 pauseAtNextRun = nil
                 pendingPauses[.checkpoint] = .some(retiredAtSliceStart &+ at)
             }
+            SliceTimes.note(.sliceStarted)
             execute()
         case .cut:
             cut()
@@ -731,6 +733,7 @@ public final class HartRunner {
 
     /// Ends the slice.
     private func yield(_ reason: StopReason) {
+        SliceTimes.note(.sliceEnded)
         sendBatch()
         let message: Rrvm_Envelope.OneOf_Body = .yield(.with {
             $0.executed = executed
@@ -751,6 +754,7 @@ public final class HartRunner {
         // A checkpoint pause belongs to its slice: the sequencer asks again in a later one.
         pendingPauses[.checkpoint] = nil
         send(message)
+        SliceTimes.note(.yieldSent)
     }
 
     /// Sends `body` to the sequencer (which stamps the envelope's other fields).

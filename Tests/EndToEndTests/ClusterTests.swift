@@ -164,6 +164,48 @@ final class ClusterTests: XCTestCase {
         }
     }
 
+    /// RRVM_SLICE_TIMES (Benchmarks/slice-times.py): every hart and the sequencer note each hand-over, in the order of the
+    /// clock, one Yield noted by the sequencer for each a hart sent; files that exist already are left as they are.
+    func testSliceTimesNoteEveryHandOver() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-slice-times-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let prefix = directory.appendingPathComponent("run").path
+        let arguments = ["up", "--smp", "4", "--bios", "none", "--kernel", try Harness.guest("smp-contend")]
+        let run = try RRCtlRun(arguments, environment: ["RRVM_SLICE_TIMES": prefix, "RRVM_STATS": "1"])
+        XCTAssertEqual(run.wait(), 0, run.errors)
+        /// The points of one file: (point, tag, nanoseconds).
+        func points(_ role: String) throws -> [[UInt64]] {
+            let text = try String(contentsOfFile: "\(prefix).\(role)", encoding: .utf8)
+            return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ").compactMap { UInt64($0) } }
+        }
+        let sequencer = try points("sequencer")
+        XCTAssertEqual(sequencer.map { $0[2] }, sequencer.map { $0[2] }.sorted(), "in the clock's order")
+        let arrived = sequencer.filter { $0[0] == 11 }
+        XCTAssertEqual(arrived.count, sequencer.filter { $0[0] == 12 }.count)
+        var yields = 0
+        for hart in 0..<4 {
+            let noted = try points("hart-\(hart)")
+            XCTAssertEqual(noted.map { $0[2] }, noted.map { $0[2] }.sorted(), "hart \(hart): in the clock's order")
+            let sent = noted.filter { $0[0] == 2 }.count
+            XCTAssertEqual(sent, arrived.filter { $0[1] == UInt64(hart) }.count, "hart \(hart)'s Yields, as the sequencer took them")
+            XCTAssertGreaterThanOrEqual(noted.filter { $0[0] == 3 }.count, sent, "a Run before each Yield")
+            yields += sent
+        }
+        let slices = try XCTUnwrap(run.errors.split(separator: " ").firstIndex(of: "slices,").flatMap { index in
+            Int(run.errors.split(separator: " ")[index - 1])
+        }, run.errors)
+        XCTAssertGreaterThan(slices, 100, "the harts contend: many slices")
+        XCTAssertEqual(yields, slices - 1, "every slice but the one that powered the machine off ends in a Yield")
+
+        // Again with the same prefix: nothing is overwritten, and the run itself goes on.
+        let before = try Data(contentsOf: URL(fileURLWithPath: "\(prefix).sequencer"))
+        let again = try RRCtlRun(arguments, environment: ["RRVM_SLICE_TIMES": prefix])
+        XCTAssertEqual(again.wait(), 0, again.errors)
+        XCTAssertTrue(again.errors.contains("cannot create \(prefix).sequencer"), again.errors)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(prefix).sequencer")), before)
+    }
+
     /// The CPUs a process may run on as /proc/PID/status lists them (e.g. "0-1,4"); PID "self" for this one.
     private func allowedCPUList(of pid: String) throws -> String {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
