@@ -7,15 +7,16 @@
 Each hand-over from a slice to the next is cut into: the yielding hart building and sending its Yield, the Yield's
 way to the sequencer (its polling, the decoding), the sequencer's turn (everything it does before the next Run has
 left: device work due at that boundary included), the Run's way to the next hart (that hart getting the harts' CPU,
-its polling, the decoding) and that hart's start. Printed in microseconds: mean, median and 90th percentile over
-the hand-overs, and their sum beside the run's slices. The clock is the host's monotonic clock, shared by all
-processes; the points cost a clock read each (about 30 ns here).
+its polling, the decoding; shown apart for a next hart still polling and one that had stopped polling to wait in the
+kernel) and that hart's start. Printed in microseconds: mean, median and 90th percentile over the hand-overs, with
+their count. The clock is the host's monotonic clock, shared by all processes; a point costs a clock read (about
+30 ns here).
 """
 import glob
 import statistics
 import sys
 
-SLICE_ENDED, YIELD_SENT, RUN_ARRIVED, SLICE_STARTED, YIELD_ARRIVED, YIELD_HANDLED = 1, 2, 3, 4, 11, 12
+SLICE_ENDED, YIELD_SENT, RUN_ARRIVED, SLICE_STARTED, SLEEPS, YIELD_ARRIVED, YIELD_HANDLED = 1, 2, 3, 4, 5, 11, 12
 
 
 def load(path):
@@ -30,11 +31,15 @@ def load(path):
 
 
 def hart_slices(points):
-    """The hart's slices in order: when its Run arrived, when it started, ended and sent its Yield."""
-    slices, current = [], None
+    """The hart's slices in order: when its Run arrived (and whether the hart slept before), when it started, ended
+    and sent its Yield."""
+    slices, current, slept = [], None, False
     for point, _, time in points:
-        if point == RUN_ARRIVED:
-            current = {'arrived': time}
+        if point == SLEEPS:
+            slept = True
+        elif point == RUN_ARRIVED:
+            current = {'arrived': time, 'slept': slept}
+            slept = False
         elif current is None:
             continue
         elif point == SLICE_STARTED:
@@ -78,23 +83,27 @@ def main():
         slices.append((hart, arrived, handled, harts[hart][taken[hart]]))
         taken[hart] += 1
     parts = {'yield built and sent': [], 'to the sequencer': [], "sequencer's turn": [],
-             'to the next hart': [], 'its start': [], 'whole hand-over': []}
+             'to the next hart': [], '  it was polling': [], '  it had stopped polling': [], 'its start': [],
+             'whole hand-over': []}
     for (_, arrived, handled, this), (_, _, _, following) in zip(slices, slices[1:]):
         parts['yield built and sent'].append(this['sent'] - this['ended'])
         parts['to the sequencer'].append(arrived - this['sent'])
         parts["sequencer's turn"].append(handled - arrived)
         parts['to the next hart'].append(following['arrived'] - handled)
+        parts['  it had stopped polling' if following['slept'] else '  it was polling'].append(following['arrived'] - handled)
         parts['its start'].append(following['started'] - following['arrived'])
         parts['whole hand-over'].append(following['started'] - this['ended'])
     if not parts['whole hand-over']:
         print('slice-times.py: fewer than two slices noted', file=sys.stderr)
         return 1
     print(f'{len(slices)} slices, {len(slices) - 1} hand-overs (microseconds)')
-    print(f'{"":24} {"mean":>8} {"median":>8} {"p90":>8}')
+    print(f'{"":24} {"mean":>8} {"median":>8} {"p90":>8} {"count":>8}')
     for name, values in parts.items():
+        if not values:
+            continue
         ordered = sorted(values)
         print(f'{name:24} {statistics.mean(values) / 1000:8.2f} {ordered[len(ordered) // 2] / 1000:8.2f} '
-              f'{ordered[int(len(ordered) * 0.9)] / 1000:8.2f}')
+              f'{ordered[int(len(ordered) * 0.9)] / 1000:8.2f} {len(values):8}')
     return 0
 
 

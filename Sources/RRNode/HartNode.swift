@@ -68,8 +68,12 @@ final class HartNode: HartTransport {
         // and the next hart finds its Run at its next round, without a wake-up (see `HostCPU`: smp-contend's
         // switches cost 20 -> 11 µs with the cluster split).
         loop.run(pollingWhile: { [unowned self] in
-            guard !alone, let lastYield, runner?.sliceActive == false else { return false }
-            return EventLoop.monotonicNanoseconds() &- lastYield.at < lastYield.pollFor
+            guard !alone, let lastYield, runner?.sliceActive == false,
+                  EventLoop.monotonicNanoseconds() &- lastYield.at < lastYield.pollFor else {
+                SliceTimes.note(.sleeps)
+                return false
+            }
+            return true
         }, until: { [unowned self] in stopped })
         gdb?.close()
         return exitCode

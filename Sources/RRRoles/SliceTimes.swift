@@ -7,7 +7,7 @@ import Foundation
 /// hart's start). Profilers count instructions or samples; this measures the latencies between processes, which is
 /// most of a switch. Without the variable each point costs one test of a constant.
 public enum SliceTimes {
-    /// The points noted. A hart notes 1-4, the sequencer 11 and 12 (its tag: the hart that yielded).
+    /// The points noted. A hart notes 1-5, the sequencer 11 and 12 (its tag: the hart that yielded).
     public enum Point: UInt8 {
         /// The hart's slice ended: it begins its Yield.
         case sliceEnded = 1
@@ -17,6 +17,9 @@ public enum SliceTimes {
         case runArrived = 3
         /// The hart's interpreter starts the slice.
         case sliceStarted = 4
+        /// The hart stops polling: it waits in the kernel for its next message (unless one is there already), which
+        /// then comes with a wake-up.
+        case sleeps = 5
         /// A Yield reached the sequencer (decoded).
         case yieldArrived = 11
         /// The sequencer is done with that Yield (the next Run, if any, has left).
