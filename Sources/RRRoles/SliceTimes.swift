@@ -5,7 +5,7 @@ import Foundation
 /// write them when they end to `PREFIX.hart-N` and `PREFIX.sequencer`; `Benchmarks/slice-times.py PREFIX` lines them
 /// up slice by slice (the yielding hart's part, the way to the sequencer, its turn, the way to the next hart, that
 /// hart's start). Profilers count instructions or samples; this measures the latencies between processes, which is
-/// most of a switch. Without the variable each point costs one test of a constant.
+/// most of a switch. Without the variable each point costs a test of a flag read once.
 public enum SliceTimes {
     /// The points noted. A hart notes 1-5, the sequencer 11 and 12 (its tag: the hart that yielded).
     public enum Point: UInt8 {
