@@ -4,7 +4,8 @@
 #     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 10x it, and with the
 #     quantum-by-quantum schedule of logs before format 6 (--schedule quantum); host CPUs the cluster used
 #     ((user + system) / wall); QEMU with -icount shift=0 (its record mode's clock) and plain.
-#     MIPS over CPU time beside (user + system of the median run: a busy host sways the wall-clock figures).
+#     MIPS over CPU time beside (user + system of the median run: a busy host sways the wall-clock figures), and
+#     the ratios paired round by round (the median of each round's ratio: steadier than a ratio of medians).
 #  2. cpu-smp: four harts computing on private data (cpu-mix's workload, ROUNDS=100: about 260M instructions
 #     each, so that the cluster's start-up, about 0.1 s of CPU, is not what is measured): aggregate MIPS through
 #     the cluster beside the 1-hart build's, and QEMU -icount shift=0 on the 1-hart build (QEMU records only one
@@ -62,6 +63,12 @@ pick() {
   cp "$work/out.$1.$round" "$work/out"
   cp "$work/err.$1.$round" "$work/err"
 }
+# paired A B: the median over the rounds of (command A's wall time / command B's) in the same round: a busy host's
+# load swings between rounds more than within one, so pairs hold steadier than a ratio of medians.
+paired() {
+  join <(awk '{print $4, $1}' "$work/times.$1" | sort) <(awk '{print $4, $1}' "$work/times.$2" | sort) |
+    awk '{print $2 / $3}' | sort -n | awk '{r[NR] = $1} END {print r[int((NR + 1) / 2)]}'
+}
 # Instructions all harts retired, from the RRVM_STATS=1 lines of the picked run.
 retired() { awk '/rrvm-hart: hart [0-9]+: [0-9]+ instructions/ {sum += $4} END {print sum}' "$work/err"; }
 mips() { echo "$1 / $2 / 1000000" | bc -l; }
@@ -94,13 +101,13 @@ for label in "default quantum (1,000,000)" "quantum 10,000,000" "--schedule quan
   pick $index
   rate=$(mips "$instructions" "$wall_med")
   row "rrctl up --smp 1, $label" "$wall_min" "$wall_med" "$rate" "$cpus" \
-      "$(percent "$rate" "$inprocess" in-process); CPU time: $(percent "$(cpu_mips "$instructions")" "$inprocess_cpu" in-process)"
+      "$(percent "$rate" "$inprocess" in-process); paired: $(percent "$(paired 0 $index)" 1 in-process); CPU time: $(percent "$(cpu_mips "$instructions")" "$inprocess_cpu" in-process)"
   index=$((index + 1))
 done
 if [ -n "$qemu" ]; then
   pick 4
   row "QEMU -icount shift=0" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" \
-      "$(cpu_mips "$instructions") MIPS of CPU time"
+      "$(cpu_mips "$instructions") MIPS of CPU time; rrvm-bench hart paired $(printf '%.2f' "$(paired 4 0)")x"
   pick 5
   row "QEMU plain" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" \
       "$(cpu_mips "$instructions") MIPS of CPU time"
