@@ -19,14 +19,20 @@ import sys
 SLICE_ENDED, YIELD_SENT, RUN_ARRIVED, SLICE_STARTED, SLEEPS, YIELD_ARRIVED, YIELD_HANDLED = 1, 2, 3, 4, 5, 11, 12
 
 
+class BadFile(Exception):
+    pass
+
+
 def load(path):
     points = []
-    with open(path) as lines:
-        for line in lines:
+    with open(path, errors='replace') as lines:
+        for number, line in enumerate(lines, 1):
             if line.startswith('#') or not line.strip():
                 continue
-            point, tag, nanoseconds = (int(field) for field in line.split())
-            points.append((point, tag, nanoseconds))
+            fields = line.split()
+            if len(fields) != 3 or not all(field.isdigit() for field in fields):
+                raise BadFile(f'{path}:{number}: not "point tag nanoseconds": {line.strip()[:60]!r}')
+            points.append(tuple(int(field) for field in fields))
     return points
 
 
@@ -60,12 +66,17 @@ def main():
     prefix = sys.argv[1]
     try:
         sequencer = load(prefix + '.sequencer')
+        harts = {}
+        for path in glob.glob(glob.escape(prefix) + '.hart-*'):
+            suffix = path.rsplit('-', 1)[1]
+            if suffix.isdigit():
+                harts[int(suffix)] = hart_slices(load(path))
     except OSError as error:
         print(f'slice-times.py: {error} (run with RRVM_SLICE_TIMES={prefix} first)', file=sys.stderr)
         return 1
-    harts = {}
-    for path in glob.glob(glob.escape(prefix) + '.hart-*'):
-        harts[int(path.rsplit('-', 1)[1])] = hart_slices(load(path))
+    except BadFile as error:
+        print(f'slice-times.py: {error}', file=sys.stderr)
+        return 1
     # The sequencer takes the Yields in the run's order; a hart's k-th Yield ends its k-th slice.
     yields, arrived = [], None
     for point, tag, time in sequencer:
@@ -108,4 +119,9 @@ def main():
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): nothing more to say to it.
+        sys.stderr.close()
+        sys.exit(1)
