@@ -875,11 +875,10 @@ public nonisolated struct Rrvm_DeviceAccess: Sendable {
   /// else), so the sequencer applies it at the write's turn and does not wait for it. The device is sent the
   /// write when it is next needed (without being woken then), only the last such write to each register since it
   /// last was (the register's value is all they leave in it; the log holds every one); its answer, taken when it
-  /// comes, must be the foretold one (else the run stops,
-  /// naming the write) and is not logged: the sequencer waits for every foretold answer before the next other
-  /// operation for that device, a check (the answers carry the state hashes) or a checkpoint. The device runner
-  /// compares its model's answer with the foretold one itself and answers such writes together
-  /// (DeviceDone.foretold_answers); an answer that differs goes alone, as it is.
+  /// comes, must be the foretold one (else the run stops, naming the write) and is not logged: the sequencer waits
+  /// for every foretold answer before the next other operation for that device, a check (the answers carry the
+  /// state hashes) or a checkpoint. The device runner compares its model's answer with the foretold one itself and
+  /// answers such writes together (DeviceDone.foretold_answers); an answer that differs goes alone, as it is.
   public var foretold: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
