@@ -774,6 +774,7 @@ public nonisolated struct Rrvm_Yield: Sendable {
   /// mie: which lines wake it from WFI
   public var wakeMask: UInt64 = 0
 
+  /// for the log's checks: 0 when the run has none (Run.check_interval 0)
   public var stateHash: UInt64 = 0
 
   public var pc: UInt64 = 0

@@ -162,14 +162,26 @@ final class HartRunnerTests: XCTestCase {
         XCTAssertEqual(transport.yields.map(\.executed), [1050], "one slice, to its limit")
         XCTAssertEqual(checks.last?.stateHash, transport.yields.first?.stateHash)
         XCTAssertEqual(runner.statistics.checks, 4)
-        // The hash a hart has after 300 instructions.
+        // The hash a hart has after 300 instructions (its Yield's, in a run with checks).
         let other = RecordingHartTransport()
         let stopped = HartRunner(index: 0, config: runnerConfig(Self.countingLoop), ram: ram, transport: other)
         var envelope = Rrvm_Envelope()
-        envelope.body = .run(.with { $0.budget = 300 })
+        envelope.body = .run(.with { $0.budget = 300; $0.checkAt = 1000; $0.checkInterval = 1000 })
         stopped.receive(envelope)
         XCTAssertEqual(checks.first?.stateHash, other.yields.first?.stateHash)
+        XCTAssertEqual(other.yields.first?.stateHash, stopped.hart.stateHash())
         XCTAssertNotEqual(checks[0].stateHash, checks[1].stateHash)
+    }
+
+    /// A run without checks (no log) reads no hart's hash: its Yields leave it out, saving the hash's work at every
+    /// slice's end; the next slice of a run with checks carries it again.
+    func testAYieldCarriesTheStateHashOnlyInARunWithChecks() {
+        let runner = runner(Self.countingLoop)
+        run(runner, budget: 100)
+        XCTAssertEqual(transport.yields.last?.stateHash, 0)
+        run(runner, budget: 100) { $0.checkAt = 10_000; $0.checkInterval = 10_000 }
+        XCTAssertEqual(transport.yields.last?.stateHash, runner.hart.stateHash())
+        XCTAssertNotEqual(runner.hart.stateHash(), 0)
     }
 
     /// A check due where the hart is about to access a device goes before the access (the state before it).
