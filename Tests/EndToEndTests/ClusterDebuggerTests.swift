@@ -113,7 +113,7 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertTrue(connection.exchange("\u{03}", waitingFor: "#").hasPrefix("$T02thread:"), "Ctrl-C stops the machine")
         XCTAssertEqual(connection.exchange("$D#44", waitingFor: "#9a"), "+$OK#9a")
         session.replay.send("hello,rrvm!q")
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertEqual(session.replay.wait(seconds: 60, explaining: { session.diagnosis() }), 0, session.replay.errors)
         XCTAssertTrue(session.replay.output.contains("PASS uart-echo"), session.replay.output)
         XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
@@ -129,7 +129,7 @@ final class ClusterDebuggerTests: XCTestCase {
         kill(session.replay.pid, SIGTERM)
         let rest = connection.exchange("", waitingFor: "never sent")  // until the server closes the connection
         XCTAssertFalse(rest.contains("$W"), rest)
-        XCTAssertNotEqual(session.replay.wait(seconds: 60), 0)
+        XCTAssertNotEqual(session.replay.wait(seconds: 60, explaining: { session.diagnosis() }), 0)
         XCTAssertTrue(session.replay.leftoversOnceGone().isEmpty)
     }
 
@@ -149,7 +149,7 @@ final class ClusterDebuggerTests: XCTestCase {
         XCTAssertEqual(values.count, 2, transcript)
         XCTAssertEqual(values.first, values.last, "the device wrote what was written to the disk: \(transcript)")
         XCTAssertTrue(transcript.contains("exited normally"), transcript)
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertEqual(session.replay.wait(seconds: 60, explaining: { session.diagnosis() }), 0, session.replay.errors)
         XCTAssertTrue(session.replay.output.contains("PASS virtio-blk"), session.replay.output)
     }
 
@@ -383,7 +383,7 @@ extension ClusterDebuggerTests {
                                                                       "reverse-continue", "delete", "continue"])
         XCTAssertTrue(transcript.contains("going back needs a log: run rrctl up --record LOG --gdb PORT"), transcript)
         XCTAssertTrue(transcript.contains("exited normally"), "the run goes on: \(transcript)")
-        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        XCTAssertEqual(session.replay.wait(seconds: 60, explaining: { session.diagnosis() }), 0, session.replay.errors)
         XCTAssertTrue(session.replay.output.contains("PASS smp-turns"), session.replay.output)
     }
 }
