@@ -1,4 +1,5 @@
 import Foundation
+import RRRoles
 
 /// The console as the sequencer stamped it: each batch of UART output with its G, then the run's end.
 /// `rrvm-sequencer --console-capture FILE` writes it in record, replay or plain runs alike; `rrctl rr`
@@ -47,13 +48,8 @@ public enum ConsoleCapture {
         }
 
         public func flush() {
-            var offset = 0
-            while offset < pending.count {
-                let written = pending.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-                if written < 0 && errno == EINTR { continue }
-                if written <= 0 { break }   // a full disk: the reader finds the capture cut short and says so
-                offset += written
-            }
+            // A failed write (a full disk) leaves the capture cut short: its reader finds that and says so.
+            _ = pending.withUnsafeBytes { writeWhole(descriptor, $0) }
             pending = []
         }
 

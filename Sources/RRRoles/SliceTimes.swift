@@ -63,13 +63,6 @@ public enum SliceTimes {
         var text = "# point tag nanoseconds (see SliceTimes.Point)\(dropped > 0 ? "; \(dropped) more not kept" : "")\n"
         text.reserveCapacity(points.count * 24)
         for (point, tag, nanoseconds) in points { text += "\(point.rawValue) \(tag) \(nanoseconds)\n" }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { break }
-            written += result
-        }
+        _ = Array(text.utf8).withUnsafeBytes { writeWhole(fd, $0) }
     }
 }
