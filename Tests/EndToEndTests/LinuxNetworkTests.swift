@@ -22,16 +22,20 @@ final class LinuxNetworkTests: XCTestCase {
 
     func testAFetchFromTheHostReplaysWithTheServerGone() throws {
         let token = "rrvm-net-\(UInt32.random(in: 0...UInt32.max))"
-        let server = try LoopbackHTTPServer(body: "file served by the host: \(token)\n")
+        let body = "file served by the host: \(token)\n"
+        let server = try LoopbackHTTPServer(body: body)
         let log = scratch + "/fetch.log"
-        let recording = try RRCtlRun(["up", "--smp", "4", "--record", log,
-                                      "--eval", "fetch http://10.0.2.2:\(server.port)/file.txt"])
+        let url = "http://10.0.2.2:\(server.port)/file.txt"
+        let recording = try RRCtlRun(["up", "--smp", "4", "--record", log, "--eval", "fetch \(url); fetch -s \(url)"])
         XCTAssertEqual(recording.wait(seconds: 300), 0, recording.output + recording.errors)
         server.stop()
         let output = unixLines(recording.output)
         XCTAssertTrue(output.contains("network:        eth0 10.0.2.15/24, gateway 10.0.2.2\n"), output)
         XCTAssertTrue(output.contains("file served by the host: \(token)\n"), output)
         XCTAssertEqual(server.requests.first?.hasPrefix("GET /file.txt HTTP/1.0"), true, "\(server.requests)")
+        // `fetch -s`: the body's size and CRC-32, as the host computes them.
+        let summary = String(format: "HTTP 200, %d bytes, crc32 %08x, ", body.utf8.count, crc32(Array(body.utf8)))
+        XCTAssertTrue(output.contains("fetch: \(url): \(summary)"), output)
 
         let replay = try RRCtlRun(["replay", log])
         XCTAssertEqual(replay.wait(seconds: 300), 0, replay.errors)
@@ -49,6 +53,16 @@ final class LinuxNetworkTests: XCTestCase {
         XCTAssertEqual(run.wait(seconds: 120), 0, run.output + run.errors)
         XCTAssertTrue(unixLines(run.output).contains("serve: answered 'GET /hello HTTP/1.0' from 10.0.2.2\n"), run.output)
     }
+}
+
+/// CRC-32 (IEEE 802.3, as zlib's), a bit at a time.
+func crc32(_ bytes: [UInt8]) -> UInt32 {
+    var crc = ~UInt32(0)
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? crc >> 1 ^ 0xedb8_8320 : crc >> 1 }
+    }
+    return ~crc
 }
 
 /// A host port on 127.0.0.1 that was free a moment ago.

@@ -73,13 +73,21 @@ int net_up(void) {
     return 0;
 }
 
+// CRC-32 (IEEE, reflected) a byte at a time from a 256-entry table: `fetch -s` measures the network, and the
+// bit-at-a-time loop this replaced cost about 50 guest instructions per byte, most of a download's guest time.
 static uint32_t crc32_update(uint32_t crc, const unsigned char *bytes, size_t count) {
-    crc = ~crc;
-    for (size_t i = 0; i < count; i++) {
-        crc ^= bytes[i];
-        for (int bit = 0; bit < 8; bit++)
-            crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1));
+    static uint32_t table[256];
+    if (table[1] == 0) {
+        for (uint32_t byte = 0; byte < 256; byte++) {
+            uint32_t value = byte;
+            for (int bit = 0; bit < 8; bit++)
+                value = (value >> 1) ^ (0xedb88320u & -(value & 1));
+            table[byte] = value;
+        }
     }
+    crc = ~crc;
+    for (size_t i = 0; i < count; i++)
+        crc = (crc >> 8) ^ table[(crc ^ bytes[i]) & 0xff];
     return ~crc;
 }
 
