@@ -130,6 +130,12 @@ public final class Sequencer {
         init(device: Int, envelope: Rrvm_Envelope) {
             (self.device, self.envelope, self.replyToHart, self.access) = (device, envelope, nil, nil)
         }
+
+        /// Host input for the device (typed bytes, a received frame): posted, as a hart's write can be.
+        var isHostInput: Bool {
+            if case .hostInput? = envelope.body { return true }
+            return false
+        }
     }
 
     /// A posted write whose answer the sequencer foretold (see `foretell`), until the device's own answer comes: what a
@@ -601,9 +607,10 @@ public final class Sequencer {
         sendAhead()
     }
 
-    /// While a device works on an operation, the posted writes queued right behind it for the same device
-    /// go out too, so that a burst of console output costs the UART process one wake-up, not one per byte
-    /// (and Linux's priority writes at start-up the PLIC's, not one per source and context).
+    /// While a device works on an operation, the posted writes (and host input) queued right behind it for the same
+    /// device go out too, so that a burst of console output costs the UART process one wake-up, not one per byte
+    /// (Linux's priority writes at start-up the PLIC's, not one per source and context, and a burst of frames the
+    /// network card's not a round trip each).
     /// Only the sending moves: each write is logged, and its answer applied, at its turn in the queue, so
     /// the log and everything the guest sees are as if they had gone one by one. (A device's answers
     /// depend only on the operations it is sent, in order; the consequences queued in between go to the
@@ -618,7 +625,7 @@ public final class Sequencer {
         while index < requests.indices.upperBound, index - front < 64 {
             guard case .work(var work) = requests[index], work.device == head.device else { break }
             if !work.answeredByHart && !work.sentAhead {
-                guard work.replyToHart == nil, work.access?.isWrite == true else { break }
+                guard work.replyToHart == nil, work.access?.isWrite ?? work.isHostInput else { break }
                 work.sentAhead = true
                 requests[index] = .work(work)
                 sentAhead[head.device] += 1
@@ -984,15 +991,24 @@ public final class Sequencer {
             enqueueDeviceEvent(device: device, body: .deviceTick(Rrvm_DeviceTick()))
             return
         }
-        switch takeInput() {
-        case .failure(let stop):
-            return fail(stop.message, exitCode: stop.exitCode)
-        case .success(let input?) where (input.frame.isEmpty ? uartIndex : netIndex) != nil:
-            enqueueDeviceEvent(device: (input.frame.isEmpty ? uartIndex : netIndex)!, body: .hostInput(input))
-            return
-        case .success:
-            break
+        // Every input due here goes to its device now, one operation each, in order: a burst of frames is sent ahead
+        // together (`sendAhead`) rather than one per boundary, each waiting for the one before it to be answered.
+        // The operations and their order are those of one input per boundary: no hart runs in between, and each
+        // frame's consequences (the PLIC's) are taken before the next frame's turn.
+        var delivered = false
+        taking: while true {
+            switch takeInput() {
+            case .failure(let stop):
+                return fail(stop.message, exitCode: stop.exitCode)
+            case .success(nil):
+                break taking
+            case .success(let input?):
+                guard let device = input.frame.isEmpty ? uartIndex : netIndex else { continue }
+                requests.append(.work(DeviceWork(device: device, envelope: deviceEvent(device: device, body: .hostInput(input)))))
+                delivered = true
+            }
         }
+        if delivered { return pump() }
         if let hart = nextRunnableHart() {
             runSlice(hart)
         } else {
@@ -1001,13 +1017,18 @@ public final class Sequencer {
     }
 
     private func enqueueDeviceEvent(device: Int, body: Rrvm_Envelope.OneOf_Body) {
+        requests.append(.work(DeviceWork(device: device, envelope: deviceEvent(device: device, body: body))))
+        pump()
+    }
+
+    /// An event for `device` at this G, from the sequencer.
+    private func deviceEvent(device: Int, body: Rrvm_Envelope.OneOf_Body) -> Rrvm_Envelope {
         var envelope = Rrvm_Envelope()
         envelope.g = g
         envelope.from = Endpoint.sequencer
         envelope.to = Endpoint.device(device)
         envelope.body = body
-        requests.append(.work(DeviceWork(device: device, envelope: envelope)))
-        pump()
+        return envelope
     }
 
     /// The input to deliver now: what the host typed, else the oldest frame the network card's backend

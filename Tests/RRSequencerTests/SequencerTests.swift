@@ -1005,6 +1005,35 @@ final class NetworkInputTests: XCTestCase {
         XCTAssertEqual(logged?.g, 40 + 40_000)
     }
 
+    /// Frames that came while a hart ran all go to the card at the next boundary, before any of them is answered (a
+    /// burst costs one round trip, not one each), at that boundary's G, in the order they came and logged so; the next
+    /// slice starts only once the card has answered every one.
+    func testABurstOfFramesGoesToTheCardTogetherAndTheNextSliceWaitsForEveryAnswer() {
+        let transport = FakeTransport()
+        let journal = CollectingJournal()
+        var config = netMachine()
+        config.schedule = .loneHartToEvent  // rrvm's: host input cuts the slice under way
+        let sequencer = Sequencer(config: config, transport: transport, journal: journal)
+        sequencer.start()
+        _ = transport.take()
+        let frames = (1...3).map { frame + Data([UInt8($0)]) }
+        for burst in frames { sequencer.receive(envelope(from: 203, .hostInput(.with { $0.frame = burst }))) }
+        XCTAssertEqual(transport.take().map(\.to), [100], "one Cut for the running hart")
+        sequencer.receive(envelope(from: 100, yield(500)))
+        let sent = transport.take()
+        XCTAssertEqual(sent.map(\.to), [203, 203, 203], "every frame before any answer")
+        XCTAssertEqual(sent.map(\.hostInput.frame), frames)
+        XCTAssertEqual(sent.map(\.g), [500, 500, 500])
+        for answered in 0..<3 {
+            XCTAssertTrue(transport.sent.isEmpty, "nothing more after \(answered) answers: \(transport.sent)")
+            sequencer.receive(envelope(from: 203, .deviceDone(Rrvm_DeviceDone())))
+        }
+        XCTAssertEqual(transport.take().map(\.to), [100], "then the hart runs on")
+        let logged = journal.events.filter { if case .hostInput? = $0.body { return true } else { return false } }
+        XCTAssertEqual(logged.map(\.hostInput.frame), frames)
+        XCTAssertEqual(logged.map(\.g), [500, 500, 500])
+    }
+
     func testFramesOfImpossibleSizesAndFramesInReplayAreIgnored() {
         let transport = FakeTransport()
         let sequencer = Sequencer(config: netMachine(), transport: transport, journal: nil)
