@@ -3,6 +3,7 @@
 #   cpu-mix, uart-poll, console-flood: one hart each
 #   cpu-smp-4, cpu-smp-1: cpu-mix's workload on 4 harts (private data) and the same program on 1 hart
 #   chains-dependent, chains-independent: the interpreter's cost per dependent and per independent instruction
+#   crc-table: a table-driven CRC-32, a loop of table lookups
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${1:?usage: build.sh OUTDIR [CFLAGS...]}
@@ -11,7 +12,7 @@ mkdir -p "$out"
 flags=(-O2 -march=rv64gc -mabi=lp64d -mcmodel=medany -nostdlib -static -ffreestanding
        -fno-tree-loop-distribute-patterns -Wall -Wextra -Werror "$@")
 link=(-T "$here/link.ld" -Wl,--no-warn-rwx-segments "$here/start.S")
-for guest in cpu-mix uart-poll console-flood; do
+for guest in cpu-mix uart-poll console-flood crc-table; do
   riscv64-unknown-elf-gcc "${flags[@]}" "${link[@]}" "$here/$guest.c" -o "$out/$guest.elf"
   echo "$out/$guest.elf"
 done

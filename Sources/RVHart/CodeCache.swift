@@ -377,7 +377,8 @@ extension Hart {
                let run = Decoder.accessRun(page + (offset >> 1), available: (0x1000 - offset) >> 1) {
                 page[offset >> 1] = run
             } else if next <= 0xffe, let pair = Decoder.fused(instruction, page[next >> 1]) {
-                page[offset >> 1] = pair
+                let afterPair = offset + Int(pair.op.length)
+                page[offset >> 1] = afterPair <= 0xffe ? Decoder.scaledIndexLoad(pair, page[afterPair >> 1]) ?? pair : pair
             }
             offset = next
         }

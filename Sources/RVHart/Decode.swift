@@ -136,6 +136,15 @@ enum Op: UInt8 {
     /// pair): rd, rs1 and rs2 are the first's, imm holds the second's rd | rs1 << 8 | rs2 << 16.
     case cAddPair
 
+    /// A scaled-index load: a shift pair `shiftAdd4` or `shiftAdd6` (slli t, i, k then add rd, t, base) and a load
+    /// off its sum (lw or ld, either length: x = base[i], an array's element, a table lookup), run by one dispatch.
+    /// The slot keeps the pair's fields, with the load's offset from the slot in bytes (the pair's length) in imm's
+    /// bits 24-31; the load's destination and offset are read from its own slot, which stays decoded as itself (it may
+    /// start a fused form of its own). The suffix is the three's length, at most 8 bytes (`CodePage.fusedReachBack`).
+    /// Where fewer than three instructions may run before the next event, or the load leaves the fast path, the shift
+    /// runs alone out of line, as for the pair.
+    case shiftAddLw6, shiftAddLd6, shiftAddLw8, shiftAddLd8
+
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
     var length: UInt64 {
@@ -149,9 +158,9 @@ enum Op: UInt8 {
              .pushRun2, .pushRun3, .pushRun4, .popRun2, .popRun3, .popRun4, .popReturn2, .popReturn3, .popReturn4,
              .cAddPair:
             return 2
-        case .zextW6, .shiftAdd6, .shiftRightXor6:
+        case .zextW6, .shiftAdd6, .shiftRightXor6, .shiftAddLw6, .shiftAddLd6:
             return 6
-        case .zextW8, .shiftAdd8, .shiftRightXor8:
+        case .zextW8, .shiftAdd8, .shiftRightXor8, .shiftAddLw8, .shiftAddLd8:
             return 8
         case .zextW4, .shiftAdd4, .shiftRightXor4, .lbuPair, .sdPair, .auipcAddi, .auipcJalr, .slliwOr, .srliwOr,
              .slliwSraiw,
@@ -633,6 +642,23 @@ extension Decoder {
         }
         return DecodedInstruction(op, rd: second.rd, rs1: first.rs1, rs2: rs2,
                                   imm: first.imm & 0x3f | Int32(firstLength) << 8 | Int32(shifted) << 16)
+    }
+
+    /// The scaled-index load (`Op.shiftAddLw6`) of the shift pair `pair` (a `shiftAdd4` or `shiftAdd6`) and the slot
+    /// right after it, or nil when that slot's instruction is not a lw or ld off the pair's sum, or the three span more
+    /// than 8 bytes.
+    static func scaledIndexLoad(_ pair: DecodedInstruction, _ next: DecodedInstruction) -> DecodedInstruction? {
+        guard pair.op == .shiftAdd4 || pair.op == .shiftAdd6 else { return nil }
+        let load = alone(next), length = pair.op.length + load.op.length
+        guard load.rs1 == pair.rd, length <= 8 else { return nil }
+        let op: Op
+        switch load.op {
+        case .lw, .cLw: op = length == 6 ? .shiftAddLw6 : .shiftAddLw8
+        case .ld, .cLd: op = length == 6 ? .shiftAddLd6 : .shiftAddLd8
+        default: return nil
+        }
+        return DecodedInstruction(op, rd: pair.rd, rs1: pair.rs1, rs2: pair.rs2,
+                                  imm: pair.imm | Int32(pair.op.length) << 24)
     }
 
     /// The other operand of a two-register operation (`second`: an add, xor or or) after a shift into `shifted`, or

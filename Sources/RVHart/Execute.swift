@@ -674,6 +674,26 @@ extension Hart {
                 pc &+= 8
                 left &-= 1
                 continue
+            case .shiftAddLw6:
+                guard scaledIndexLoad(e, x, dataTLB, 4, &left, Mode.self) else { break }
+                pc &+= 6
+                left &-= 1
+                continue
+            case .shiftAddLd6:
+                guard scaledIndexLoad(e, x, dataTLB, 8, &left, Mode.self) else { break }
+                pc &+= 6
+                left &-= 1
+                continue
+            case .shiftAddLw8:
+                guard scaledIndexLoad(e, x, dataTLB, 4, &left, Mode.self) else { break }
+                pc &+= 8
+                left &-= 1
+                continue
+            case .shiftAddLd8:
+                guard scaledIndexLoad(e, x, dataTLB, 8, &left, Mode.self) else { break }
+                pc &+= 8
+                left &-= 1
+                continue
             case .shiftRightXor4:
                 guard bothRun(&left, e, Mode.self) else { break }
                 let shifted = x[Int(e.rs1)] &>> immediate(e)
@@ -1872,7 +1892,8 @@ extension Hart {
         case .fsgnjD, .fmvXD, .fmvDX, .fmvXW, .fmvWX:
             raiseIllegal(at: pc)  // only here when mstatus.FS is Off
             return pc
-        case .zextW4, .zextW6, .zextW8, .shiftAdd4, .shiftAdd6, .shiftAdd8:
+        case .zextW4, .zextW6, .zextW8, .shiftAdd4, .shiftAdd6, .shiftAdd8, .shiftAddLw6, .shiftAddLd6, .shiftAddLw8,
+             .shiftAddLd8:
             // Only one instruction may run before the next event: the pair's first (slli) alone.
             x[Int(e.imm >> 16 & 0xff)] = x[Int(e.rs1)] &<< UInt64(e.imm & 0x3f)
             return pc &+ UInt64((e.imm >> 8) & 0xff)
@@ -1939,6 +1960,27 @@ extension Hart {
         if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
             pageKey = slotKey(lookupPage, pc)
         }
+    }
+
+    /// Runs a scaled-index load (`Op.shiftAddLw6`) of `size` bytes (4: sign-extended) whole, or nothing (false: the
+    /// shift runs alone out of line) where fewer than three instructions may run before the next event or the load
+    /// leaves the fast path; counts the addition and the load (constants, as `bothRun`).
+    @inline(__always)
+    func scaledIndexLoad<Mode: DispatchMode>(_ e: SlotReference, _ x: UnsafeMutablePointer<UInt64>,
+                                             _ dataTLB: UnsafeMutablePointer<TLBEntry>, _ size: UInt64,
+                                             _ left: inout Int, _: Mode.Type) -> Bool {
+        if Mode.checksEveryInstruction && left < 2 { return false }
+        let shifted = x[Int(e.rs1)] &<< immediate(e)
+        let sum = shifted &+ x[Int(e.rs2)]
+        // Slots are 8 bytes per halfword: the load's is imm >> 24 bytes on.
+        let load = SlotReference(UInt(bitPattern: e.pointer) &+ UInt(truncatingIfNeeded: e.imm &>> 24) &<< 2)
+        guard let value = loadFast(dataTLB, sum &+ immediate(load), size) else { return false }
+        // In the instructions' order: the shift's, the addition's and the load's destinations may be one register.
+        x[Int(e.imm &>> 16 & 0xff)] = shifted
+        x[Int(e.rd)] = sum
+        x[Int(load.rd)] = size == 4 ? signExtend32(value) : value
+        left &-= 2
+        return true
     }
 
     /// Whether a fused pair (`Op.zextW4`) runs both its instructions: always where the loop checks only at control

@@ -146,7 +146,7 @@ final class DecodeFingerprintTests: XCTestCase {
                                                            imm: Int32(truncatingIfNeeded: fields >> 32))))
             }
         }
-        XCTAssertEqual(print.value, 8_943_685_691_228_982_606, "alone")
+        XCTAssertEqual(print.value, 17_644_289_891_867_377_747, "alone")
     }
 
     /// Whole pages of random code, decoded by the hart from random starting points (as jumps into them would), fused
