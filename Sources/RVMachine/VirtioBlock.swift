@@ -155,24 +155,11 @@ public final class DiskImage {
     }
 
     private func readBase(at offset: UInt64, into buffer: UnsafeMutableRawPointer, count: Int) -> Bool {
-        whole(count, at: offset) { pread(descriptor, buffer + $0, $1, $2) }
+        transferWhole(count) { pread(descriptor, buffer + $0, count - $0, off_t(offset) + off_t($0)) }
     }
 
     private func writeBase(at offset: UInt64, from buffer: UnsafeRawPointer, count: Int) -> Bool {
-        whole(count, at: offset) { pwrite(descriptor, buffer + $0, $1, $2) }
-    }
-
-    /// Repeats `transfer(done, left, file offset)` (a pread or pwrite) until `count` bytes are done: false on an
-    /// error or at the file's end.
-    private func whole(_ count: Int, at offset: UInt64, _ transfer: (Int, Int, off_t) -> Int) -> Bool {
-        var done = 0
-        while done < count {
-            let result = transfer(done, count - done, off_t(offset) + off_t(done))
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { return false }
-            done += result
-        }
-        return true
+        transferWhole(count) { pwrite(descriptor, buffer + $0, count - $0, off_t(offset) + off_t($0)) }
     }
 }
 
