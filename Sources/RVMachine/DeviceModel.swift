@@ -173,7 +173,11 @@ public struct StateHasher {
 
     public mutating func combine<T: FixedWidthInteger>(_ integer: T) { combine(UInt64(truncatingIfNeeded: integer)) }
 
+    /// The bytes as little-endian words of 8, the last one partial (zero when none are left), then the count.
     public mutating func combine<S: Sequence>(bytes: S) where S.Element == UInt8 {
+        // Arrays and slices (frames, disk writes) go a word at a time: byte by byte, a device hashing every
+        // frame it receives spent more time here than on the rest of each frame (issue 16, a download's profile).
+        if bytes.withContiguousStorageIfAvailable({ combine(bytes: UnsafeRawBufferPointer($0)) }) != nil { return }
         var word: UInt64 = 0
         var count = 0
         for byte in bytes {
@@ -184,6 +188,20 @@ public struct StateHasher {
                 word = 0
             }
         }
+        combine(word)
+        combine(count)
+    }
+
+    /// `combine(bytes:)` for bytes in memory: the same digest, read a word at a time.
+    public mutating func combine(bytes: UnsafeRawBufferPointer) {
+        let count = bytes.count, whole = count & ~7
+        var offset = 0
+        while offset < whole {
+            combine(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+            offset += 8
+        }
+        var word: UInt64 = 0
+        for index in 0..<(count - whole) { word |= UInt64(bytes[whole + index]) << (8 * index) }
         combine(word)
         combine(count)
     }
