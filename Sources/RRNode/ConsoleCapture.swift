@@ -1,5 +1,5 @@
 import Foundation
-import RVMachine
+import RVPlatform
 
 /// The console as the sequencer stamped it: each batch of UART output with its G, then the run's end.
 /// `rrvm-sequencer --console-capture FILE` writes it in record, replay or plain runs alike; `rrctl rr`

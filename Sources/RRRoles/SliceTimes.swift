@@ -1,5 +1,5 @@
 import Foundation
-import RVMachine
+import RVPlatform
 
 /// Where a slice switch's time goes, in host time (issue 16): with `RRVM_SLICE_TIMES=PREFIX` in the environment, each
 /// hart and the sequencer note the monotonic clock at fixed points of every hand-over from one slice to the next, and

@@ -88,14 +88,10 @@ public final class LogWriter {
     }
 
     public func flush() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let written = buffer.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw LogError("cannot write log '\(path)': \(String(cString: strerror(errno)))")
-            }
-            offset += written
+        errno = 0
+        guard buffer.withUnsafeBytes({ writeWhole(descriptor, $0) }) else {
+            let reason = errno == 0 ? "the file takes no more bytes" : String(cString: strerror(errno))
+            throw LogError("cannot write log '\(path)': \(reason)")
         }
         bytesWritten += buffer.count
         buffer.removeAll(keepingCapacity: true)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RVPlatform
 
 public struct DiskError: Error, CustomStringConvertible, Equatable {
     public var message: String

@@ -1,5 +1,5 @@
 /// The numbers every process of a cluster must agree on: the hart, the devices, the sequencer and rrctl
-/// all read them from here. This module imports nothing (not even Foundation), so that RVHart can use it.
+/// all read them from here. This module imports only the C library (not even Foundation), so that RVHart can use it.
 ///
 /// The values are computed `@inlinable` properties rather than stored constants: across modules a stored
 /// `static let` is read through an accessor, while these fold to literals in the interpreter's hot code.

@@ -343,6 +343,13 @@ final class LogTests: XCTestCase {
         return crc ^ 0x55
     }
 
+    func testALogOnAFullDeviceIsAClearError() throws {
+        // /dev/full takes no byte: the writer must say why (ENOSPC), as for a full disk.
+        XCTAssertThrowsError(try LogWriter(path: "/dev/full", header: .with { $0.formatVersion = logFormatVersion })) { error in
+            XCTAssertEqual("\(error)", "cannot write log '/dev/full': No space left on device")
+        }
+    }
+
     func testCRC32MatchesTheStandardCheckValue() {
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
     }
