@@ -87,12 +87,8 @@ public enum ConsoleCapture {
             throw CaptureError("\(path) is not a console capture (not a regular file of at most \(maximumBytes) bytes)")
         }
         var data = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < data.count {
-            let got = data.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
-            if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { break }
-            filled += got
+        guard let filled = data.withUnsafeMutableBytes({ readUpTo(descriptor, into: $0) }) else {
+            throw CaptureError("cannot read the console capture \(path): \(String(cString: strerror(errno)))")
         }
         data.removeLast(data.count - filled)
         return try parse(data, path: path)

@@ -157,14 +157,8 @@ final class ByteStream {
         if wanted > 0 {
             let kept = next.count
             next += repeatElement(0, count: wanted)
-            var filled = 0
-            while filled < wanted {
-                let got = next.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + kept + filled, wanted - filled) }
-                if got < 0 && errno == EINTR { continue }
-                if got < 0 { throw LogError("cannot read the log: \(String(cString: strerror(errno)))") }
-                if got == 0 { break }
-                filled += got
-            }
+            let got = next.withUnsafeMutableBytes { readUpTo(descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[kept...])) }
+            guard let filled = got else { throw LogError("cannot read the log: \(String(cString: strerror(errno)))") }
             next.removeLast(wanted - filled)
         }
         window = next

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import RVPlatform
 
 /// A guest image read from a file (its path is kept for error messages).
 public struct BootImage: Equatable {
@@ -32,23 +33,16 @@ private func readToEnd(_ descriptor: Int32) -> [UInt8]? {
     let expected = fstat(descriptor, &status) == 0 ? max(0, Int(status.st_size)) : 0
     var failed = false
     var bytes = [UInt8](unsafeUninitializedCapacity: expected) { buffer, count in
-        count = 0
-        while count < expected {
-            let got = read(descriptor, buffer.baseAddress! + count, expected - count)
-            if got < 0 && errno == EINTR { continue }
-            if got < 0 { failed = true }
-            if got <= 0 { break }
-            count += got
-        }
+        let got = readUpTo(descriptor, into: UnsafeMutableRawBufferPointer(buffer))
+        failed = got == nil
+        count = got ?? 0
     }
     guard !failed else { return nil }
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
-        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { return nil }
-        if count == 0 { return bytes }
+        guard let count = chunk.withUnsafeMutableBytes({ readUpTo(descriptor, into: $0) }) else { return nil }
         bytes += chunk[0..<count]
+        if count < chunk.count { return bytes }
     }
 }
 

@@ -5,20 +5,32 @@ import Darwin
 #endif
 
 /// Repeats `transfer(done)` (a read or write of the bytes from `done` on: the count it moved, or -1 with errno) until
-/// `count` bytes are done, going on after short transfers and interruptions. False when a transfer fails or moves
-/// nothing (a file's end, a full disk): what was done so far stays done.
-public func transferWhole(_ count: Int, _ transfer: (_ done: Int) -> Int) -> Bool {
+/// `count` bytes are done or a transfer moves nothing (a file's end, a full disk), going on after short transfers and
+/// interruptions. The bytes done, or nil when a transfer failed (errno says why): what was done so far stays done.
+public func transferUpTo(_ count: Int, _ transfer: (_ done: Int) -> Int) -> Int? {
     var done = 0
     while done < count {
         let result = transfer(done)
         if result < 0 && errno == EINTR { continue }
-        guard result > 0 else { return false }
+        if result < 0 { return nil }
+        if result == 0 { break }
         done += result
     }
-    return true
+    return done
+}
+
+/// Whether all `count` bytes were transferred (see `transferUpTo`).
+public func transferWhole(_ count: Int, _ transfer: (_ done: Int) -> Int) -> Bool {
+    transferUpTo(count, transfer) == count
 }
 
 /// Writes all of `bytes` to `descriptor` (see `transferWhole`).
 public func writeWhole(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     transferWhole(bytes.count) { write(descriptor, bytes.baseAddress! + $0, bytes.count - $0) }
+}
+
+/// Reads from `descriptor` into `buffer` until it is full or the file ends: the bytes read, or nil when a read
+/// failed (errno says why).
+public func readUpTo(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
+    transferUpTo(buffer.count) { read(descriptor, buffer.baseAddress! + $0, buffer.count - $0) }
 }

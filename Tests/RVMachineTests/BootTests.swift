@@ -263,6 +263,30 @@ final class ImageLoaderTests: XCTestCase {
         XCTAssertEqual(ram.memory.load(UInt32.self, at: 0x8000_0000), 0x0000_006f, "j _start")
     }
 
+    func testAnImageIsReadWholeFromAPipeAndADirectoryIsAClearError() throws {
+        let directory = try temporaryDirectory(self)
+        XCTAssertThrowsError(try BootImage.read(path: directory.path)) { error in
+            XCTAssertEqual("\(error)", "cannot read \(directory.path): Is a directory")
+        }
+        // A pipe has no size to read up to, and its writer's pieces come one at a time: all of them must arrive,
+        // past the reader's 64 KiB chunks.
+        let fifo = directory.appendingPathComponent("image.fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let expected = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        let written = expectation(description: "the writer is done")
+        DispatchQueue.global().async {
+            let descriptor = open(fifo, O_WRONLY)
+            for start in stride(from: 0, to: expected.count, by: 7_001) {
+                let piece = Array(expected[start..<min(start + 7_001, expected.count)])
+                _ = piece.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+            }
+            close(descriptor)
+            written.fulfill()
+        }
+        XCTAssertEqual(try BootImage.read(path: fifo).bytes, expected)
+        wait(for: [written], timeout: 10)
+    }
+
     func testRefusesWhatIsNotARISCVImageNamingThePath() throws {
         let directory = try temporaryDirectory(self)
         let text = directory.appendingPathComponent("notes.txt")
