@@ -19,6 +19,11 @@ public struct RRCtlCommand: ParsableCommand {
     /// ArgumentParser's main, except that a bad command line gets one line (what is wrong, with the accepted
     /// values where there is a list), not the usage block after it; `--help` shows that.
     public static func main() {
+        if keepStandardDescriptorsOpen().contains(STDOUT_FILENO) {
+            // As when the reader of the output goes away during a run (Cluster), but before anything starts.
+            FileHandle.standardError.write(Data("rrctl: standard output is closed: nowhere to write the console or results\n".utf8))
+            Foundation.exit(128 + SIGPIPE)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

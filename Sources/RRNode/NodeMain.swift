@@ -3,6 +3,7 @@ import RRBus
 import RRProto
 import RRRoles
 import RRSequencer
+import RVPlatform
 
 /// Entry points of the role executables (rrvm-sequencer, rrvm-hart, rrvm-device). Their command lines
 /// are written by rrctl; they are also what a developer types to run one process under a debugger.
@@ -102,6 +103,7 @@ struct NodeOptions {
 
     init(role: String, arguments: [String], allowed: Set<String>, needsRunDirectory: Bool = true) {
         self.role = role
+        keepStandardDescriptorsOpen()
         if arguments.contains("--help") || arguments.contains("-h") {
             // These processes are started by rrctl, which writes their command lines; a person starts one by hand to
             // run it under a debugger (README, "How it is built"), or a device alone from a log.

@@ -96,6 +96,23 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertTrue(stats.output.contains("ended: status \(128 + SIGPIPE)"), stats.output)
     }
 
+    func testStandardDescriptorsClosedFromTheStartAreAClearErrorOrHarmless() throws {
+        // The shell closes them and execs rrctl (the same pid, which RRCtlRun waits for). A closed output once let
+        // the cluster's own descriptors take number 1: the console went into them and device processes aborted.
+        let command = [Harness.rrctl, "up", "--smp", "2", "--bios", "none", "--kernel", try Harness.guest("uart-hello")]
+        let noOutput = try RRCtlRun(["-c", #"exec "$0" "$@" >&-"#] + command, executable: "/bin/sh", environment: environment)
+        XCTAssertEqual(noOutput.wait(seconds: 30), 128 + SIGPIPE, noOutput.errors)
+        XCTAssertEqual(noOutput.errors, "rrctl: standard output is closed: nowhere to write the console or results\n")
+        XCTAssertEqual(noOutput.leftovers(), [])
+        let noInputOrErrors = try RRCtlRun(["-c", #"exec "$0" "$@" <&- 2>&-"#] + command, executable: "/bin/sh",
+                                           environment: environment)
+        XCTAssertEqual(noInputOrErrors.wait(seconds: 60), 0, noInputOrErrors.output)
+        XCTAssertTrue(noInputOrErrors.output.contains("PASS uart-hello"), noInputOrErrors.output)
+        usleep(200_000)
+        XCTAssertEqual(noInputOrErrors.leftovers(), [])
+        XCTAssertEqual(runDirectories() ?? [], [])
+    }
+
     // MARK: 4. A log's machine is checked like `rrctl up`'s
 
     func testLoggedMachineOutsideUpsLimitsIsRefusedInOneLine() throws {
