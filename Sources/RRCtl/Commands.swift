@@ -310,7 +310,8 @@ func parseSize(_ text: String) throws -> UInt64 {
         multiplier = unit
         digits.removeLast()
     }
-    guard let value = UInt64(digits), value > 0, value <= (UInt64(1) << 40) / multiplier else {
+    // Any size that is a number: whether the machine can have it is MachineLimits' to say, with its range.
+    guard let value = UInt64(digits), value <= UInt64.max / multiplier else {
         throw ValidationError("bad size '\(text)': expected a number with an optional K, M or G suffix")
     }
     return value * multiplier

@@ -180,12 +180,18 @@ func readImage(_ path: String, what: String) throws -> [UInt8] {
     return [UInt8](data)
 }
 
-/// The size of an image file, with the same errors as `readImage` for a missing or unreadable one.
+/// The size of an image file, with the same errors as `readImage` for a missing or unreadable one, and what the disk
+/// device would refuse once started (a character device such as /dev/zero, a pipe) refused here.
 func imageSize(_ path: String, what: String) throws -> Int {
     try checkImageFile(path, what: what)
     guard FileManager.default.isReadableFile(atPath: path),
-          let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+          let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+          let size = attributes[.size] as? Int else {
         throw NodeError("\(what) file \(path) is not a readable file")
+    }
+    let type = attributes[.type] as? FileAttributeType
+    guard type == .typeRegular || type == .typeBlockSpecial else {
+        throw NodeError("\(what) file \(path) is not a regular file or block device")
     }
     return size
 }

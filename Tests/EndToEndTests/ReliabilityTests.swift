@@ -332,6 +332,18 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(disk.wait(seconds: 30), 1, disk.errors)
         XCTAssertFalse(disk.errors.contains("Usage"), disk.errors)
 
+        // Refused before anything starts, not by the device process once it is up.
+        let characterDevice = try up("uart-hello", ["--disk", "/dev/zero"])
+        XCTAssertEqual(characterDevice.wait(seconds: 30), 1, characterDevice.errors)
+        XCTAssertEqual(lines(characterDevice.errors), ["Error: disk file /dev/zero is not a regular file or block device"])
+
+        // A size that is a number but no machine's: the limits, not the syntax.
+        for (size, shown) in [("0", "0"), ("99999G", "99999G")] {
+            let memory = try up("uart-hello", ["--memory", size])
+            XCTAssertEqual(memory.wait(seconds: 30), 64, memory.errors)
+            XCTAssertTrue(memory.errors.contains("--memory must be between 16M and 8G, not \(shown)"), memory.errors)
+        }
+
         let negative = try RRCtlRun(["up", "--smp", "-1"], environment: environment)
         XCTAssertNotEqual(negative.wait(seconds: 30), 0)
         XCTAssertTrue(negative.errors.contains("--smp must be 1 to 8, not -1"), negative.errors)
