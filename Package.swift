@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "RRProto", dependencies: ["RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: messagePath),
         // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
-        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", .product(name: "Atomics", package: "swift-atomics")],
+        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", "RVPlatform", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: messagePath),
         // User-mode networking for virtio-net: libslirp driven from a bus event loop, and the --net options.
         .target(name: "RRNet", dependencies: ["CSlirp", "RRBus"], swiftSettings: strict),

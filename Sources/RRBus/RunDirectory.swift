@@ -1,6 +1,7 @@
 import Foundation
 
 import RRProto
+import RVPlatform
 import SwiftProtobuf
 
 /// The private directory of one running cluster: the bus socket, the per-run secret, the machine
@@ -151,12 +152,15 @@ func makePrivateDirectory(_ path: String) throws {
     chmod(path, 0o700)
 }
 
+/// Writes a file of the run directory, readable by this user only (not through a symlink).
 func writePrivate(_ bytes: [UInt8], to path: String) throws {
-    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard descriptor >= 0 else { throw NodeError("cannot write \(path): \(String(cString: strerror(errno)))") }
     defer { close(descriptor) }
-    let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-    guard written == bytes.count else { throw NodeError("cannot write \(path): short write") }
+    errno = 0
+    guard bytes.withUnsafeBytes({ writeWhole(descriptor, $0) }) else {
+        throw NodeError("cannot write \(path): \(errno == 0 ? "the file takes no more bytes" : String(cString: strerror(errno)))")
+    }
 }
 
 /// Host randomness for secrets and ids (never reaches the guest).

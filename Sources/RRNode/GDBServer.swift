@@ -99,11 +99,9 @@ final class GDBServer {
         self.target = target
         answersPackets = answersAtOnce
         trace = ProcessInfo.processInfo.environment["RRVM_GDB_TRACE"].flatMap { path in
-            guard FileManager.default.fileExists(atPath: path) || FileManager.default.createFile(atPath: path, contents: nil)
-            else { return nil }
-            let handle = FileHandle(forWritingAtPath: path)
-            handle?.seekToEndOfFile()
-            return handle
+            // Appended to, created if missing; never through a symlink.
+            let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            return descriptor < 0 ? nil : FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         }
         // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
         let savedMask = umask(0o177)

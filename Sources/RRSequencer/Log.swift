@@ -61,7 +61,9 @@ public final class LogWriter {
 
     public init(path: String, header: Rrvm_LogHeader) throws {
         self.path = path
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600) // a log holds what was typed on the console
+        // 0600: a log holds what was typed on the console. No symlink is followed (rrctl refused one already; one
+        // planted since, in a directory others can write, is refused here).
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else {
             throw LogError("cannot create log '\(path)': \(String(cString: strerror(errno)))")
         }

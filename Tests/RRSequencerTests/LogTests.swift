@@ -350,6 +350,19 @@ final class LogTests: XCTestCase {
         }
     }
 
+    func testALogIsNeverWrittenThroughASymlink() throws {
+        // A symlink planted where a log is to go (a directory others can write) must not redirect it.
+        let directory = NSTemporaryDirectory() + "rrvm-log-link-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "precious".write(toFile: directory + "/victim", atomically: false, encoding: .utf8)
+        XCTAssertEqual(symlink(directory + "/victim", directory + "/run.log"), 0)
+        XCTAssertThrowsError(try LogWriter(path: directory + "/run.log", header: .with { $0.formatVersion = logFormatVersion })) { error in
+            XCTAssertTrue("\(error)".hasPrefix("cannot create log '\(directory)/run.log'"), "\(error)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: directory + "/victim", encoding: .utf8), "precious")
+    }
+
     func testCRC32MatchesTheStandardCheckValue() {
         XCTAssertEqual(CRC32.checksum(Array("123456789".utf8)), 0xCBF4_3926)
     }
