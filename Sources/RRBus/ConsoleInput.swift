@@ -7,6 +7,7 @@ public final class ConsoleInput {
     private var onData: (([UInt8]) -> Void)?
     private var onEnd: (() -> Void)?
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+    private var reading = false
 
     /// Nil when the descriptor is not something libuv can stream (a regular file, /dev/null).
     public init?(loop: EventLoop, descriptor: Int32, onData: @escaping ([UInt8]) -> Void, onEnd: @escaping () -> Void) {
@@ -23,6 +24,22 @@ public final class ConsoleInput {
         self.onData = onData
         self.onEnd = onEnd
         box.attach(self)
+        resume()
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Stops reading until `resume` (what is not read waits in the terminal, the pipe, and then its writer).
+    public func hold() {
+        guard reading else { return }
+        reading = false
+        uv_read_stop(box.asStream)
+    }
+
+    /// Reads on (or starts reading).
+    public func resume() {
+        guard !reading, onData != nil else { return }
+        reading = true
         uv_read_start(box.asStream, { handle, _, buf in
             guard let stream = owner(of: handle, as: ConsoleInput.self), let buf else { return }
             buf.pointee.base = stream.buffer.baseAddress?.assumingMemoryBound(to: CChar.self)
@@ -38,8 +55,6 @@ public final class ConsoleInput {
             }
         })
     }
-
-    deinit { buffer.deallocate() }
 
     public func close() {
         onData = nil

@@ -197,6 +197,9 @@ final class Cluster {
             switch envelope.body {
             case .consoleOutput(let output)?:
                 self.console([UInt8](output.data))
+            case .inputFlow(let flow)?:
+                // The guest has not taken what came: the rest waits on the host (see Sequencer.consoleInputWindow).
+                if flow.hold { self.input?.hold() } else { self.input?.resume() }
             case .shutdown(let shutdown)?:
                 self.shutdown = shutdown
             default:

@@ -505,6 +505,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                 consoleShown = sequencer.consoleBytes
                 consoleCapture?.output(g: envelope.g, bytes: bytes)
                 sendConsole(bytes)
+            } else if case .inputFlow? = envelope.body {
+                control?.send(envelope)
             }
             return
         }

@@ -30,7 +30,7 @@ public enum HotMessageCodec {
         "DeviceAccess": Array(1...9),
         "SourceLevel": [1, 2],
         "DeviceTick": [],
-        "DeviceDone": Array(1...14),
+        "DeviceDone": Array(1...15),
         "HartLine": [1, 2, 3],
         "TimerCompare": [1, 2],
         "Cut": [],
@@ -150,7 +150,8 @@ extension Rrvm_DeviceDone {
     /// `fields` a test holds to the schema).
     public var isEmptyApartFromStateHashAndHartChanges: Bool {
         value == 0 && !fault && sourceLevels.isEmpty && wakeAt == 0 && console.isEmpty && !exit && exitCode == 0
-            && !reset && !wantsWake && stableReads.isEmpty && foretoldAnswers == 0 && unknownFields.data.isEmpty
+            && !reset && !wantsWake && stableReads.isEmpty && foretoldAnswers == 0 && !hasInputBacklog
+            && unknownFields.data.isEmpty
     }
 }
 
@@ -444,6 +445,10 @@ struct WireWriter {
         bool(12, done.wantsWake)
         guard stableReads(13, done.stableReads) else { return false }
         uint(14, done.foretoldAnswers)
+        if done.hasInputBacklog {  // optional: present even at 0
+            tag(15, 0)
+            varint(UInt64(done.inputBacklog))
+        }
         return done.unknownFields.data.isEmpty
     }
 
@@ -801,6 +806,7 @@ struct WireReader {
             case 12: done.wantsWake = try bool(wireType)
             case 13: done.stableReads.append(try nested(wireType) { try $0.stableRead() })
             case 14: done.foretoldAnswers = try scalar(wireType)
+            case 15: done.inputBacklog = try uint32(wireType)
             default: throw NotHot()
             }
         }

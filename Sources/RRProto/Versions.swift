@@ -10,7 +10,9 @@
 /// slice instead of ending the slice there.
 /// 15: DeviceDone.foretold_answers (a device answers the foretold writes it found as foretold together).
 /// 16: Run.declared_values (the registers foretold writes set since the declaration a hart holds, not the whole one).
-public let protocolVersion: UInt32 = 16
+/// 17: DeviceDone.input_backlog (the UART says how much console input it holds) and InputFlow (the sequencer asks
+/// rrctl to stop reading the host's console, or to go on).
+public let protocolVersion: UInt32 = 17
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice
@@ -32,7 +34,9 @@ public let protocolVersion: UInt32 = 16
 /// full-detail log holds fewer yields, and checks fall at other G.
 /// 13: a hart in a spin loop (a load and a branch back that cannot end while it alone runs, `Hart.isInSpinLoop`)
 /// ends its slice as at a spin-wait hint when another hart could run, so multi-hart runs switch harts at other G.
-public let logFormatVersion: UInt32 = 13
+/// 14: the UART's answers carry its console input backlog (a full-detail log holds it), and host console input
+/// is delivered at most 16 bytes (a FIFO) at a time, only while the UART holds less than that.
+public let logFormatVersion: UInt32 = 14
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

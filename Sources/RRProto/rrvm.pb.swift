@@ -1054,9 +1054,23 @@ public nonisolated struct Rrvm_DeviceDone: Sendable {
   /// the last of them, and no other field is set.
   public var foretoldAnswers: UInt64 = 0
 
+  /// The UART's answers: console input it holds that the guest has not read yet (its FIFO and the queue behind it).
+  /// The sequencer delivers more of the host's input only while this is under its window, so that a paste of
+  /// megabytes waits on the host (InputFlow) instead of in the device.
+  public var inputBacklog: UInt32 {
+    get {_inputBacklog ?? 0}
+    set {_inputBacklog = newValue}
+  }
+  /// Returns true if `inputBacklog` has been explicitly set.
+  public var hasInputBacklog: Bool {self._inputBacklog != nil}
+  /// Clears the value of `inputBacklog`. Subsequent reads from it will return its default value.
+  public mutating func clearInputBacklog() {self._inputBacklog = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _inputBacklog: UInt32? = nil
 }
 
 public nonisolated struct Rrvm_ConsoleOutput: Sendable {
@@ -1065,6 +1079,20 @@ public nonisolated struct Rrvm_ConsoleOutput: Sendable {
   // methods supported on all messages.
 
   public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Sequencer -> rrctl: stop reading the host's console (hold), or go on, as the input the guest has not taken yet
+/// grows past a bound or shrinks again. Outside the schedule: never stamped, never logged.
+public nonisolated struct Rrvm_InputFlow: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var hold: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1326,6 +1354,14 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     set {_uniqueStorage()._body = .echo(newValue)}
   }
 
+  public var inputFlow: Rrvm_InputFlow {
+    get {
+      if case .inputFlow(let v)? = _storage._body {return v}
+      return Rrvm_InputFlow()
+    }
+    set {_uniqueStorage()._body = .inputFlow(newValue)}
+  }
+
   public var debugRequest: Rrvm_DebugRequest {
     get {
       if case .debugRequest(let v)? = _storage._body {return v}
@@ -1451,6 +1487,7 @@ public nonisolated struct Rrvm_Envelope: @unchecked Sendable {
     case statusReply(Rrvm_StatusReply)
     case shutdown(Rrvm_Shutdown)
     case echo(Rrvm_Echo)
+    case inputFlow(Rrvm_InputFlow)
     case debugRequest(Rrvm_DebugRequest)
     case debugReply(Rrvm_DebugReply)
     case cut(Rrvm_Cut)
@@ -4216,7 +4253,7 @@ nonisolated extension Rrvm_TimerCompare: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeviceDone"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0\u{3}stable_reads\0\u{3}foretold_answers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}fault\0\u{3}source_levels\0\u{3}hart_lines\0\u{3}timer_compares\0\u{3}wake_at\0\u{1}console\0\u{1}exit\0\u{3}exit_code\0\u{1}reset\0\u{3}state_hash\0\u{3}wants_wake\0\u{3}stable_reads\0\u{3}foretold_answers\0\u{3}input_backlog\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4238,12 +4275,17 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 12: try { try decoder.decodeSingularBoolField(value: &self.wantsWake) }()
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
       case 14: try { try decoder.decodeSingularUInt64Field(value: &self.foretoldAnswers) }()
+      case 15: try { try decoder.decodeSingularUInt32Field(value: &self._inputBacklog) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.value != 0 {
       try visitor.visitSingularUInt64Field(value: self.value, fieldNumber: 1)
     }
@@ -4286,6 +4328,9 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.foretoldAnswers != 0 {
       try visitor.visitSingularUInt64Field(value: self.foretoldAnswers, fieldNumber: 14)
     }
+    try { if let v = self._inputBacklog {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 15)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4304,6 +4349,7 @@ nonisolated extension Rrvm_DeviceDone: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.wantsWake != rhs.wantsWake {return false}
     if lhs.stableReads != rhs.stableReads {return false}
     if lhs.foretoldAnswers != rhs.foretoldAnswers {return false}
+    if lhs._inputBacklog != rhs._inputBacklog {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4334,6 +4380,36 @@ nonisolated extension Rrvm_ConsoleOutput: SwiftProtobuf.Message, SwiftProtobuf._
 
   public static func ==(lhs: Rrvm_ConsoleOutput, rhs: Rrvm_ConsoleOutput) -> Bool {
     if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_InputFlow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InputFlow"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hold\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.hold) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.hold != false {
+      try visitor.visitSingularBoolField(value: self.hold, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_InputFlow, rhs: Rrvm_InputFlow) -> Bool {
+    if lhs.hold != rhs.hold {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4520,7 +4596,7 @@ nonisolated extension Rrvm_Echo: SwiftProtobuf.Message, SwiftProtobuf._MessageIm
 
 nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{1}past\0\u{2}\u{5}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{4}\u{e}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{3}hart_check\0\u{4}\u{11}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}g\0\u{1}seq\0\u{1}from\0\u{1}to\0\u{1}past\0\u{2}\u{5}hello\0\u{1}welcome\0\u{1}refused\0\u{1}run\0\u{1}yield\0\u{3}mmio_request\0\u{3}mmio_reply\0\u{3}device_access\0\u{3}source_level\0\u{3}device_tick\0\u{3}host_input\0\u{3}device_done\0\u{3}console_output\0\u{3}status_request\0\u{3}status_reply\0\u{1}shutdown\0\u{1}echo\0\u{3}input_flow\0\u{4}\u{d}debug_request\0\u{3}debug_reply\0\u{1}cut\0\u{3}hart_check\0\u{4}\u{11}pause_at\0\u{1}paused\0\u{1}resume\0\u{3}save_state\0\u{3}restore_state\0\u{3}state_restored\0\u{3}state_refused\0\u{3}hart_state\0\u{3}device_state\0")
 
   fileprivate class _StorageClass {
     var _g: UInt64 = 0
@@ -4789,6 +4865,19 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
             _storage._body = .echo(v)
           }
         }()
+        case 27: try {
+          var v: Rrvm_InputFlow?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .inputFlow(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .inputFlow(v)
+          }
+        }()
         case 40: try {
           var v: Rrvm_DebugRequest?
           var hadOneofValue = false
@@ -5053,6 +5142,10 @@ nonisolated extension Rrvm_Envelope: SwiftProtobuf.Message, SwiftProtobuf._Messa
       case .echo?: try {
         guard case .echo(let v)? = _storage._body else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+      }()
+      case .inputFlow?: try {
+        guard case .inputFlow(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
       }()
       case .debugRequest?: try {
         guard case .debugRequest(let v)? = _storage._body else { preconditionFailure() }

@@ -8,6 +8,8 @@ import RVMachine
 /// `rrvm-device --replay` feeds one the operations a log recorded.
 public final class DeviceRunner {
     public let model: DeviceModel
+    /// The model when it is the UART: its answers say how much console input it holds (DeviceDone.input_backlog).
+    private let uart: UART16550?
     private let icountShift: UInt64
     /// Where the frames the guest sends go (the network card's backend); nil drops them, as replay does.
     public var transmit: (([UInt8]) -> Void)?
@@ -28,6 +30,7 @@ public final class DeviceRunner {
 
     public init(model: DeviceModel, icountShift: UInt32) {
         self.model = model
+        uart = model as? UART16550
         self.icountShift = UInt64(icountShift)
     }
 
@@ -87,7 +90,7 @@ public final class DeviceRunner {
                 card.serviceQueue(VirtioNet.receiveQueue, effects: &effects)
             }
         case .hostInput(let input):
-            guard let uart = model as? UART16550 else { return .failure("console input sent to \(model.name)") }
+            guard let uart else { return .failure("console input sent to \(model.name)") }
             uart.receive([UInt8](input.console), clock: clock, effects: &effects)
         case .deviceTick:
             model.tick(clock: clock, effects: &effects)
@@ -140,6 +143,7 @@ public final class DeviceRunner {
         }
         // Every answer carries the device's state hash: the sequencer keeps the last one for the log's checks.
         done.stateHash = model.stateHash()
+        if let uart { done.inputBacklog = UInt32(clamping: uart.pendingInputCount) }
         // The sequencer already holds a foretold declaration: the answer leaves it out, unless the model's differs.
         if !(declarationChanged ?? updateDeclarationOnTheBus()) && foretold != nil { return .done(done) }
         done.stableReads = busDeclaration

@@ -259,7 +259,23 @@ public final class Sequencer {
     private var declarationChanges: [DeclarationChanges]
     /// Per device, the mtime at which it asked to be woken (DeviceDone.wake_at), if it did.
     private var deviceWake: [UInt64?]
+    /// Console bytes typed on the host, not yet delivered to the UART (at most `consoleInputLimit`).
     private var hostInput: [UInt8] = []
+    /// Console input the UART holds that the guest has not read, as its last answer said (DeviceDone.input_backlog).
+    private var uartBacklog = 0
+    /// Whether rrctl was asked to stop reading the host's console (InputFlow).
+    private var consoleInputHeld = false
+    /// The UART is given more console input only while it holds less than this, and at most up to it: a paste of
+    /// megabytes waits here and on the host, not in the device (whose every answer digests what it holds), and no
+    /// input record of the log is larger. 16, the FIFO's size: a paste reaches the guest in FIFOs, each read before
+    /// the next comes, as from a line; with 256 Linux's console took 3,220 of 10,000 pasted commands (its terminal
+    /// drops what its shell has not read in time), with 16 it took 5,459. A log holds such input with about twice
+    /// its size (each record's framing).
+    static let consoleInputWindow = 16
+    /// rrctl is asked to stop reading the host's console once this much waits here, and to go on below half of it.
+    static let consoleInputHoldAt = 64 << 10
+    /// More than this waiting is dropped: a controller that does not stop when asked cannot fill the memory.
+    static let consoleInputLimit = 4 << 20
     /// Frames the network card's backend received, waiting for a boundary (each is one input).
     private var hostFrames: [Data] = []
     /// Frames kept while the guest runs on; more are dropped, as a full network queue drops them.
@@ -432,8 +448,24 @@ public final class Sequencer {
     /// recording re-executes its past, and stamped once it is live again).
     public func receiveHostInput(_ bytes: [UInt8]) {
         guard !config.replay, !finished, uartIndex != nil else { return }
-        hostInput += bytes
+        hostInput += bytes.prefix(max(0, Self.consoleInputLimit - hostInput.count))
+        updateConsoleInputFlow()
         hostInputArrived()
+    }
+
+    /// Console input the UART may be given now: some waits and the UART's backlog is under the window.
+    private var consoleInputDeliverable: Bool { !hostInput.isEmpty && uartBacklog < Self.consoleInputWindow }
+
+    /// Asks rrctl to stop or go on reading the host's console as the input waiting here crosses its bounds.
+    private func updateConsoleInputFlow() {
+        let hold = consoleInputHeld ? hostInput.count >= Self.consoleInputHoldAt / 2 : hostInput.count >= Self.consoleInputHoldAt
+        guard hold != consoleInputHeld else { return }
+        consoleInputHeld = hold
+        var flow = Rrvm_Envelope()
+        flow.g = g
+        flow.to = Endpoint.control
+        flow.body = .inputFlow(.with { $0.hold = hold })
+        transport.send(flow)
     }
 
     /// A frame the network card's backend received for the guest (live runs only: in replay the log holds them).
@@ -449,8 +481,9 @@ public final class Sequencer {
     /// lone hart's slice may otherwise run on to the next scheduled event, however far that is.
     private func hostInputArrived() {
         // In a recording's past the input waits (cutting a slice there would change the past); the first
-        // boundary after the present takes it.
-        guard !replaying else { return }
+        // boundary after the present takes it. So does input the UART cannot take yet: a slice cut or an idle
+        // period ended without an input delivered there would be a point that replay cannot find.
+        guard !replaying, consoleInputDeliverable || !hostFrames.isEmpty else { return }
         if let hart = runningHart, config.schedule == .loneHartToEvent, !cutSent {
             cutSent = true
             statistics.cuts += 1
@@ -806,6 +839,7 @@ public final class Sequencer {
         if finished { return }
         if let mismatch = postedWriteMismatch(work, done: done) { return fail(mismatch) }
         deviceHashes[work.device] = done.stateHash
+        if work.device == uartIndex && done.hasInputBacklog { uartBacklog = Int(done.inputBacklog) }
         if let hart = work.replyToHart {
             let sentIPI = done.hartLines.contains {
                 $0.mipBit == InterruptNumber.machineSoftware && $0.level && Int($0.hart) != hart
@@ -1035,14 +1069,21 @@ public final class Sequencer {
     /// received (recorded), or in replay what the log holds.
     private func takeInput() -> Result<Rrvm_HostInput?, JournalStop> {
         var live: Rrvm_HostInput?
-        if !replaying, !hostInput.isEmpty {
-            live = .with { $0.console = Data(hostInput) }
+        if !replaying, consoleInputDeliverable {
+            live = .with { $0.console = Data(hostInput.prefix(Self.consoleInputWindow - uartBacklog)) }
         } else if !replaying, let frame = hostFrames.first {
             live = .with { $0.frame = frame }
         }
         let taken = journal?.input(at: g, live: live, idleFrom: inputEndedIdleFrom) ?? .success(live)
         if case .success(let input?) = taken, !replaying {
-            if input.console.isEmpty { hostFrames.removeFirst() } else { hostInput.removeAll() }
+            if input.console.isEmpty {
+                hostFrames.removeFirst()
+            } else {
+                hostInput.removeFirst(input.console.count)
+                // Until the UART's answer says exactly: no more is given before then.
+                uartBacklog += input.console.count
+                updateConsoleInputFlow()
+            }
         }
         if case .success(_?) = taken { inputEndedIdleFrom = nil }
         return taken
@@ -1458,6 +1499,8 @@ extension Sequencer {
         nextCheckAt = state.nextCheckAt
         deviceHashes = state.deviceHashes
         inputEndedIdleFrom = state.hasInputEndedIdleFrom ? state.inputEndedIdleFrom : nil
+        // Not in the state: unknown until the UART's next answer (at worst one window more is given before then).
+        uartBacklog = 0
         idleSince = nil
         pausedAt = state.pausedAt
         stopTarget = nil

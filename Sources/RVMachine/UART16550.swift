@@ -7,8 +7,9 @@ import RVPlatform
 /// (and what Linux's 8250 driver tests at startup): it is raised when THR becomes empty or when IER.ETBEI
 /// goes from 0 to 1, and cleared by a THR write, by clearing ETBEI, or by reading IIR while IIR reports it.
 ///
-/// Receive: host input queues without limit and enters a 16-byte FIFO (1 byte with the FIFO off) as the
-/// guest drains it, so nothing is lost. With no time base for the 4-character timeout, the character
+/// Receive: host input queues and enters a 16-byte FIFO (1 byte with the FIFO off) as the guest drains it, so
+/// nothing is lost; the queue is kept short by the sequencer, which delivers more only as the guest reads (its
+/// answers carry `pendingInputCount`). With no time base for the 4-character timeout, the character
 /// timeout interrupt (IIR 0xc) is reported at once while the FIFO holds fewer bytes than the trigger
 /// level, the data-available interrupt (IIR 0x4) from the trigger level on.
 ///
@@ -337,7 +338,8 @@ public final class UART16550: DeviceModel {
         if hostInputStart == hostInput.count {
             hostInput.removeAll(keepingCapacity: true)
             hostInputStart = 0
-        } else if hostInputStart >= 4096 {
+        } else if hostInputStart >= 4096 && hostInputStart >= hostInput.count / 2 {
+            // Moving what is left only once half is read keeps a long queue (input from an old log) linear.
             hostInput.removeFirst(hostInputStart)
             hostInputStart = 0
         }

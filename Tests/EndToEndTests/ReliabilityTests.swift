@@ -96,6 +96,56 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertTrue(stats.output.contains("ended: status \(128 + SIGPIPE)"), stats.output)
     }
 
+    func testAPasteWaitsOnTheHostInBoundedPiecesAndReplaysExactly() throws {
+        // 80 KB typed at once into a guest that echoes: rrctl is told to stop reading while 64 KiB wait (the rest
+        // stays in the pipe), the UART never holds more than its 16-byte FIFO, and nothing is lost. Before, the whole paste
+        // went into the UART, whose every answer digested all of it.
+        let log = scratch + "/paste.log"
+        let paste = String((0..<80_000).map { Character(UnicodeScalar(UInt8(97 + $0 % 16))) }) + "q"
+        let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo"), "--record", log],
+                               input: paste, environment: environment)
+        XCTAssertEqual(run.wait(seconds: 120), 0, run.errors)
+        XCTAssertTrue(run.output.contains(paste), "every character echoed, in order")
+        XCTAssertTrue(run.output.contains("uart-echo: 80001 characters"), run.output.suffix(300).description)
+        let reader = try LogReader(path: log)
+        var inputs: [Int] = []
+        while let entry = try reader.next() {
+            if case .input(let input)? = entry.record.body { inputs.append(input.console.count) }
+        }
+        XCTAssertEqual(inputs.reduce(0, +), paste.utf8.count)
+        XCTAssertLessThanOrEqual(inputs.max() ?? 0, 16, "no input record holds more than the UART's window")
+        let replay = try RRCtlRun(["replay", log], environment: environment)
+        XCTAssertEqual(replay.wait(seconds: 120), 0, replay.errors)
+        XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors)
+        XCTAssertTrue(replay.output.contains(paste))
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers() + replay.leftovers(), [])
+    }
+
+    func testInputTheGuestDoesNotTakeStaysOnTheHost() throws {
+        // A writer that never stops, into a guest that reads about 30 KB a second: once 64 KiB wait in the sequencer,
+        // rrctl stops reading, and the rest stays in the writer (the pipe is full). Without that the sequencer would
+        // take 4 MiB and then drop input.
+        let run = try up("uart-echo", keepInputOpen: true)
+        XCTAssertTrue(run.waitForOutput("type characters", seconds: 60), run.output + run.errors)
+        let descriptor = try XCTUnwrap(run.inputDescriptor)
+        XCTAssertNotEqual(fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK), -1)
+        let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 65_536)
+        var accepted = 0
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            let written = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+            if written > 0 { accepted += written } else { usleep(1_000) }
+        }
+        XCTAssertGreaterThan(accepted, 64 << 10)
+        XCTAssertLessThan(accepted, 1 << 20, "rrctl stopped reading: \(accepted) bytes accepted in 3 s")
+        XCTAssertTrue(run.process.isRunning, run.errors)
+        kill(run.pid, SIGTERM)
+        XCTAssertEqual(run.wait(seconds: 30), 128 + SIGTERM, run.errors)
+        usleep(200_000)
+        XCTAssertEqual(run.leftovers(), [])
+    }
+
     func testStandardDescriptorsClosedFromTheStartAreAClearErrorOrHarmless() throws {
         // The shell closes them and execs rrctl (the same pid, which RRCtlRun waits for). A closed output once let
         // the cluster's own descriptors take number 1: the console went into them and device processes aborted.

@@ -110,6 +110,9 @@ final class RRCtlRun {
         inputPipe?.fileHandleForWriting.write(Data(text.utf8))
     }
 
+    /// The writing end of rrctl's standard input (with `keepInputOpen`), for writes that must not block.
+    var inputDescriptor: Int32? { inputPipe?.fileHandleForWriting.fileDescriptor }
+
     var pid: Int32 { process.processIdentifier }
 
     /// Whether rrctl ended by exiting (not by a signal: a crash, or SIGPIPE).

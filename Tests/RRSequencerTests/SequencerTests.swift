@@ -324,6 +324,75 @@ final class SequencerTests: XCTestCase {
         XCTAssertEqual(input.console, Data("a".utf8))
     }
 
+    func testAPasteWaitsOnTheHostWhileTheUARTIsFullAndArrivesWholeInWindowSizedPieces() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 1), transport: transport, journal: nil)
+        sequencer.start()
+        _ = transport.take()
+        // Every hart waits for an external interrupt: input ends the idle period.
+        sequencer.receive(envelope(from: 100, .yield(.with { $0.executed = 40; $0.reason = .stopWfi; $0.wakeMask = 1 << 11 })))
+        let paste = (0..<150_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        var typed = 0, delivered: [UInt8] = [], flow: [Bool] = [], slices = 0
+        var backlog: UInt32 = 16  // what the UART says it holds after each delivery
+        var readsDue = 0  // the hart's next slice reads the UART's RBR, which empties it
+        /// Plays the UART (its answer raises the hart's interrupt line) and the hart (a slice computes, or reads the
+        /// UART first), and notes the flow messages to rrctl.
+        func answer() {
+            for sent in transport.take() {
+                switch sent.body {
+                case .inputFlow(let message)?:
+                    flow.append(message.hold)
+                case .hostInput(let input)?:
+                    XCTAssertEqual(sent.to, 202)
+                    XCTAssertLessThanOrEqual(input.console.count, 16, "no delivery is larger than the window")
+                    delivered += input.console
+                    sequencer.receive(envelope(from: 202, g: sent.g, .deviceDone(.with {
+                        $0.inputBacklog = backlog
+                        $0.hartLines = [.with { $0.hart = 0; $0.mipBit = 11; $0.level = true }]
+                    })))
+                case .run where readsDue > 0:
+                    readsDue -= 1
+                    sequencer.receive(envelope(from: 100, .mmioRequest(.with { $0.address = 0x1000_0000; $0.size = 1; $0.executed = 10 })))
+                case .deviceAccess?:
+                    sequencer.receive(envelope(from: 202, g: sent.g, .deviceDone(.with { $0.value = 65; $0.inputBacklog = 0 })))
+                case .mmioReply?:
+                    slices += 1
+                    sequencer.receive(envelope(from: 100, yield(100)))
+                case .run(let run)?:
+                    slices += 1
+                    sequencer.receive(envelope(from: 100, yield(run.budget)))
+                default:
+                    break
+                }
+            }
+        }
+        func type() {
+            let piece = Array(paste[typed..<min(typed + 65_536, paste.count)])
+            typed += piece.count
+            sequencer.receiveHostInput(piece)  // rrctl reads 64 KiB at a time
+        }
+        type()
+        XCTAssertEqual(flow, [], "under 64 KiB waiting")
+        for _ in 0..<5 { answer() }
+        type()
+        for _ in 0..<5 { answer() }
+        XCTAssertGreaterThan(slices, 5, "the hart runs")
+        XCTAssertEqual(delivered.count, 16, "the guest read nothing: the UART got one window and no more")
+        XCTAssertEqual(flow, [true], "rrctl is told to hold once 64 KiB wait")
+        // The guest reads what the UART holds, and then keeps up: each boundary gives the next window.
+        readsDue = 1
+        backlog = 0
+        var rounds = 0
+        while delivered.count < paste.count && rounds < 20_000 {
+            rounds += 1
+            if flow.last == false && typed < paste.count { type() }
+            answer()
+        }
+        XCTAssertNil(transport.finished)
+        XCTAssertTrue(delivered == paste, "every byte in order: \(delivered.count) of \(paste.count) delivered")
+        XCTAssertEqual(flow, [true, false], "and to go on once under half")
+    }
+
     func testFinisherExitEndsTheRunWithTheGuestsStatus() {
         var config = machine(harts: 1)
         config.devices.append(.with { $0.kind = .finisher; $0.base = 0x10_0000; $0.size = 0x1000 })
