@@ -59,6 +59,7 @@ public final class ConsoleInput {
     public func close() {
         onData = nil
         onEnd = nil
+        reading = false
         box.close()
     }
 }

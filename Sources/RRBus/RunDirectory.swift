@@ -157,9 +157,8 @@ func writePrivate(_ bytes: [UInt8], to path: String) throws {
     let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard descriptor >= 0 else { throw NodeError("cannot write \(path): \(String(cString: strerror(errno)))") }
     defer { close(descriptor) }
-    errno = 0
-    guard bytes.withUnsafeBytes({ writeWhole(descriptor, $0) }) else {
-        throw NodeError("cannot write \(path): \(errno == 0 ? "the file takes no more bytes" : String(cString: strerror(errno)))")
+    if let reason = bytes.withUnsafeBytes({ writeWholeFailure(descriptor, $0) }) {
+        throw NodeError("cannot write \(path): \(reason)")
     }
 }
 

@@ -90,9 +90,7 @@ public final class LogWriter {
     }
 
     public func flush() throws {
-        errno = 0
-        guard buffer.withUnsafeBytes({ writeWhole(descriptor, $0) }) else {
-            let reason = errno == 0 ? "the file takes no more bytes" : String(cString: strerror(errno))
+        if let reason = buffer.withUnsafeBytes({ writeWholeFailure(descriptor, $0) }) {
             throw LogError("cannot write log '\(path)': \(reason)")
         }
         bytesWritten += buffer.count

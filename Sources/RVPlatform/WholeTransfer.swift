@@ -29,6 +29,15 @@ public func writeWhole(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> 
     transferWhole(bytes.count) { write(descriptor, bytes.baseAddress! + $0, bytes.count - $0) }
 }
 
+/// Writes all of `bytes` to `descriptor`: nil when done, else why not (the system's reason, or that the file took
+/// no more bytes, as a full disk may say by writing nothing).
+public func writeWholeFailure(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> String? {
+    guard let done = transferUpTo(bytes.count, { write(descriptor, bytes.baseAddress! + $0, bytes.count - $0) }) else {
+        return String(cString: strerror(errno))
+    }
+    return done == bytes.count ? nil : "the file takes no more bytes"
+}
+
 /// Reads from `descriptor` into `buffer` until it is full or the file ends: the bytes read, or nil when a read
 /// failed (errno says why).
 public func readUpTo(_ descriptor: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
