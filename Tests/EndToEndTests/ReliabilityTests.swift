@@ -122,6 +122,18 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(run.leftovers() + replay.leftovers(), [])
     }
 
+    func testInputFromARegularFileIsTyped() throws {
+        // libuv cannot watch a regular file: such an input was once ignored, and the guest waited for ever.
+        let input = scratch + "/typed.txt"
+        try "hello-from-a-file!q".write(toFile: input, atomically: true, encoding: .utf8)
+        let command = [Harness.rrctl, "up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-echo"), input]
+        let run = try RRCtlRun(["-c", #"file=$1; shift; exec "$@" < "$file""#, "sh"] + [input] + command.dropLast(),
+                               executable: "/bin/sh", environment: environment)
+        XCTAssertEqual(run.wait(seconds: 60), 0, run.output + run.errors)
+        XCTAssertTrue(run.output.contains("hello-from-a-file!q"), run.output)
+        XCTAssertTrue(run.output.contains("PASS uart-echo"), run.output)
+    }
+
     func testInputTheGuestDoesNotTakeStaysOnTheHost() throws {
         // A writer that never stops, into a guest that reads about 30 KB a second: once 64 KiB wait in the sequencer,
         // rrctl stops reading, and the rest stays in the writer (the pipe is full). Without that the sequencer would
