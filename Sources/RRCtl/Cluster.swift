@@ -21,6 +21,11 @@ final class Cluster {
     private var failure: String?
     private var exitCode: Int32 = 0
     private var tearingDown = false
+    /// Members that ended by a signal rrctl did not send (a crash such as SIGBUS, or someone's kill): the run's end
+    /// names them, as the sequencer, which noticed first, can only say that they left the bus.
+    private var signalledMembers: [String] = []
+    /// Whether teardown has sent SIGKILL to whoever was left.
+    private var killSent = false
     private var output: ConsoleOutput?
     /// The console's last bytes, enough to hold a panic marker that straddles two chunks.
     private var consoleTail: [UInt8] = []
@@ -87,10 +92,8 @@ final class Cluster {
         if output.droppedBytes > 0 {
             report("rrctl", "\(output.droppedBytes) bytes of console output were dropped: standard output was not read")
         }
-        if let failure {
-            report("rrctl", failure)
-        } else if let shutdown, shutdown.exitCode != 0 {
-            report("rrctl", shutdown.reason)
+        if let reason = failure ?? shutdown.flatMap({ $0.exitCode != 0 ? $0.reason : nil }) {
+            report("rrctl", reason + signalledMembers.filter { !reason.contains($0) }.map { "; \($0)" }.joined())
         }
         return exitCode
     }
@@ -169,8 +172,9 @@ final class Cluster {
             teardown()
             return
         }
+        let pid = members.first { $0.name == name }?.pid ?? 0
+        if case .signal = exit, !killSent { signalledMembers.append("\(name) (pid \(pid)) \(exit)") }
         if !tearingDown && shutdown == nil {
-            let pid = members.first { $0.name == name }?.pid ?? 0
             // A dying sequencer takes every member with it: wait a moment, so that the first cause is named.
             loop.after(milliseconds: 50) { [unowned self] in
                 if !self.tearingDown && self.shutdown == nil { self.fail(code: 1, "\(name) (pid \(pid)) \(exit); the run is stopped") }
@@ -282,6 +286,7 @@ final class Cluster {
             sequencer?.send(signal: SIGTERM)
         }
         loop.after(milliseconds: 500) { [unowned self] in
+            self.killSent = true
             for member in self.members { member.send(signal: SIGKILL) }
         }
         finishIfAllExited()
