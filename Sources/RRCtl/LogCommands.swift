@@ -24,6 +24,10 @@ struct LogCommand: ParsableCommand {
         @Option(help: "Only records at G <= this.") var to: UInt64?
         @Flag(help: "JSON lines: the header, then one object per record (see the README).") var json = false
 
+        func validate() throws {
+            if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to): no record is in between") }
+        }
+
         func run() throws {
             let reader = try LogReader(path: log)
             let config = reader.header.config

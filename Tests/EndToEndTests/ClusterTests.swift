@@ -237,6 +237,7 @@ final class ClusterTests: XCTestCase {
             (["up", "--memory", "lots", "--bios", "none", "--kernel", "/bin/sh"], "lots"),
             (["replay", "/nonexistent/run.log"], "/nonexistent/run.log"),
             (["log", "show", Harness.projectRoot + "/Package.swift"], "not an rrvm log"),
+            (["log", "show", "any.log", "--from", "10", "--to", "5"], "--from 10 is after --to 5"),
             (["up", "--bios", "none", "--kernel", hello, "--disk", "/nonexistent/disk.img"], "/nonexistent/disk.img"),
         ]
         for (arguments, mention) in cases {
