@@ -24,9 +24,9 @@ public func transferWhole(_ count: Int, _ transfer: (_ done: Int) -> Int) -> Boo
     transferUpTo(count, transfer) == count
 }
 
-/// Writes all of `bytes` to `descriptor` (see `transferWhole`).
+/// Writes all of `bytes` to `descriptor` (see `writeWholeFailure`).
 public func writeWhole(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-    transferWhole(bytes.count) { write(descriptor, bytes.baseAddress! + $0, bytes.count - $0) }
+    writeWholeFailure(descriptor, bytes) == nil
 }
 
 /// Writes all of `bytes` to `descriptor`: nil when done, else why not (the system's reason, or that the file took
