@@ -259,8 +259,9 @@ public final class Sequencer {
     private var declarationChanges: [DeclarationChanges]
     /// Per device, the mtime at which it asked to be woken (DeviceDone.wake_at), if it did.
     private var deviceWake: [UInt64?]
-    /// Console bytes typed on the host, not yet delivered to the UART (at most `consoleInputLimit`).
-    private var hostInput: [UInt8] = []
+    /// Console bytes typed on the host, not yet delivered to the UART (at most `consoleInputLimit`). A slice: taking a
+    /// FIFO's worth from the front moves its start, not the (up to 64 KiB) behind it.
+    private var hostInput: ArraySlice<UInt8> = []
     /// Console input the UART holds that the guest has not read, as its last answer said (DeviceDone.input_backlog).
     private var uartBacklog = 0
     /// Whether rrctl was asked to stop reading the host's console (InputFlow).
