@@ -9,7 +9,7 @@ enum CodePage {
     /// How far (in bytes) decoding an instruction also decodes those that follow it.
     static let decodeAhead = 64
     /// How far (in bytes) before one of its instructions a fused slot (a pair or a run, `fusePairs`) may start: it
-    /// spans at most 8 bytes. A store into code or a breakpoint resets the slots this far back too.
+    /// spans at most 8 bytes (see `forget`).
     static let fusedReachBack = 6
     /// Own stores into a decoded page after which it is dropped from the cache (it holds data now).
     static let storeLimit: UInt32 = 256
@@ -23,6 +23,27 @@ enum CodePage {
         page.initialize(repeating: DecodedInstruction(.undecoded), count: 2048)
         page[2048] = DecodedInstruction(.pageCross)
         page[2049] = DecodedInstruction(.pageCross)
+    }
+
+    /// Forgets the decoded slots of the instructions at page offsets `first...last` (bytes) and of every slot before
+    /// them whose instructions reach into those bytes: an instruction that overlaps them, a fused slot (`Op.isFused`,
+    /// at most 8 bytes) that runs one of them. A fused slot reads its later instructions' own slots as it runs (an
+    /// access run's stores, a branch pair's branch), so one whose later instruction is forgotten is forgotten too, and
+    /// so on back. (Forgetting a fixed 6 bytes back left a run that started further back running a forgotten slot's
+    /// fields: a breakpoint set on a Linux guest made a later function save the wrong register.)
+    static func forget(_ page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int) {
+        var lowest = first >> 1
+        for slot in lowest...(min(last, 0xfff) >> 1) { page[slot] = DecodedInstruction(.undecoded) }
+        var slot = lowest - 1
+        while slot >= 0 && 2 * (lowest - slot) <= fusedReachBack {
+            let op = page[slot].op
+            let reach = op.isFused ? fusedReachBack + 2 : Int(op.length)
+            if op != .undecoded && 2 * (lowest - slot) < reach {
+                page[slot] = DecodedInstruction(.undecoded)
+                lowest = slot
+            }
+            slot -= 1
+        }
     }
 
     /// The snapshot of a decoded page (see `enterPage`).
@@ -147,12 +168,7 @@ extension Hart {
             return
         }
         let offset = Int(paddr & 0xfff)
-        // From a fused pair's or run's slot before it (`CodePage.fusedReachBack`).
-        let firstSlot = max(0, offset - CodePage.fusedReachBack) >> 1
-        let lastSlot = min(2047, (offset + Int(size) - 1) >> 1)
-        if firstSlot <= lastSlot {
-            for slot in firstSlot...lastSlot { page[slot] = DecodedInstruction(.undecoded) }
-        }
+        CodePage.forget(page, from: offset, through: offset + Int(size) - 1)
         codeStores[index] &+= 1
         if codeStores[index] >= CodePage.storeLimit {
             // The page holds data now: detach it so its stores take the fast path again.
@@ -285,10 +301,9 @@ extension Hart {
     /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them).
     func breakpointsChanged(_ pc: UInt64) {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
-        let slot = Int((pc & 0xfff) >> 1)
+        let offset = Int(pc & 0xffe)
         for index in 0..<codePageCount {
-            // With the slots a fused pair or run holding this one may start at (`CodePage.fusedReachBack`).
-            for fusedStart in max(0, slot - CodePage.fusedReachBack / 2)...slot { codePages[index]?[fusedStart] = DecodedInstruction(.undecoded) }
+            if let page = codePages[index] { CodePage.forget(page, from: offset, through: offset) }
         }
     }
 

@@ -145,6 +145,15 @@ enum Op: UInt8 {
     /// runs alone out of line, as for the pair.
     case shiftAddLw6, shiftAddLd6, shiftAddLw8, shiftAddLd8
 
+    /// Whether the slot runs more than one instruction (a shift pair, a branch or store pair, an access run, a kernel
+    /// form, a scaled-index load): from its own slot up to 8 bytes on (`CodePage.fusedReachBack`).
+    var isFused: Bool {
+        let raw = rawValue
+        return (raw >= Op.zextW4.rawValue && raw <= Op.cSdCAddiw.rawValue)
+            || (raw >= Op.cSdRun2.rawValue && raw <= Op.popReturn4.rawValue)
+            || raw >= Op.lbuPair.rawValue
+    }
+
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by
     /// case, so that a new operation must say which it is.
     var length: UInt64 {

@@ -244,6 +244,50 @@ final class AccessRunTests: XCTestCase {
         XCTAssertEqual(m.hart.pc, TestMachine.ramBase + 0x2e)
     }
 
+    /// A loop: four saves (one run of four at 00), c.nop at 08, c.addi x1, 1, an sh at 0c writing x11 at x12 and a jump
+    /// back. sp at +0x3800.
+    private func loadRunBeforeAStoreTarget() {
+        let base = TestMachine.ramBase
+        m.put16([cSdsp(1, 24), cSdsp(8, 16), cSdsp(9, 8), cSdsp(10, 0), 0x0001, cAddi(1, 1)]
+                + halves(Asm.store(1, 11, 12, 0)) + halves(Asm.jal(rd: 0, offset: -0x10)), at: base)
+        m.set(2, base + 0x3800)
+        for (register, value) in [(1, 0x100), (8, 0x800), (9, 0x900), (10, 0xa00)] as [(Int, UInt64)] { m.set(register, value) }
+        m.hart.pc = base
+    }
+
+    private func assertTheSavesAreWhole(file: StaticString = #filePath, line: UInt = #line) {
+        let saves = (0..<4).map { m.read64(TestMachine.ramBase + 0x3800 + 8 * UInt64($0)) }
+        XCTAssertEqual(saves, [0xa00, 0x900, 0x800, m.x(1) - 1], "each register where its save puts it", file: file, line: line)
+    }
+
+    func testAStoreJustPastARunLeavesTheRunWhole() {
+        // The sh rewrites the c.nop at 08 with itself (x11 = its bytes): a store into decoded code 8 bytes past the
+        // run's start, 2 past its last save. The run must keep storing its own registers.
+        loadRunBeforeAStoreTarget()
+        m.set(11, 0x0001)
+        m.set(12, TestMachine.ramBase + 8)
+        XCTAssertEqual(m.run(5), .budgetExhausted)  // the saves, the c.nop
+        XCTAssertEqual(m.decodedOp(at: TestMachine.ramBase), .cSdRun4)
+        XCTAssertEqual(m.run(19), .budgetExhausted)  // the pass's end and two more, the code written each time
+        assertTheSavesAreWhole()
+    }
+
+    func testABreakpointJustPastARunInAnotherPageLeavesTheRunWhole() {
+        // A breakpoint at offset 08 of another page marks that offset in every decoded page: the run at 00 must
+        // still store its own registers (with a breakpoint set and then removed, as a debugger does).
+        loadRunBeforeAStoreTarget()
+        m.set(11, 0)
+        m.set(12, TestMachine.ramBase + 0x2000)  // the sh writes data
+        XCTAssertEqual(m.run(8), .budgetExhausted)
+        XCTAssertEqual(m.decodedOp(at: TestMachine.ramBase), .cSdRun4)
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x5008)
+        XCTAssertEqual(m.run(16), .budgetExhausted)
+        assertTheSavesAreWhole()
+        m.hart.removeBreakpoint(TestMachine.ramBase + 0x5008)
+        XCTAssertEqual(m.run(16), .budgetExhausted)
+        assertTheSavesAreWhole()
+    }
+
     func testAFaultInsideARunTrapsAtItsInstruction() {
         // c.sd x8, 0(x10); c.sd x9, 8(x10); back: the second store faults inside the run.
         m.checkSecondStoreFaults(secondStore: 2) {
