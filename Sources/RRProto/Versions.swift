@@ -75,4 +75,6 @@ public enum Endpoint {
 /// restore puts back; a format 2 state restored with them empty, which a guest breaking the fence rules can tell.
 /// 4: a hart's slice holds where it sends its next check (SliceProgress.check_at), which a format 3 state lacks.
 /// 5: a hart's TLB entries may map a device's page (a format 4 hart walked the page table at each device access).
-public let checkpointFormatVersion: UInt32 = 5
+/// 6: a hart paused inside a slice keeps the batch it holds (SliceProgress.held_batch); a format 5 hart sent it at
+/// the pause, so its device's state already holds it.
+public let checkpointFormatVersion: UInt32 = 6

@@ -2204,42 +2204,132 @@ public nonisolated struct Rrvm_CodeBytes: Sendable {
 }
 
 /// What a hart paused inside a slice needs to go on with it exactly as if it had not stopped.
-public nonisolated struct Rrvm_SliceProgress: Sendable {
+public nonisolated struct Rrvm_SliceProgress: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// G at the slice's start
-  public var sliceG: UInt64 = 0
+  public var sliceG: UInt64 {
+    get {_storage._sliceG}
+    set {_uniqueStorage()._sliceG = newValue}
+  }
 
   /// the slice's budget (after any MmioReply.slice_left)
-  public var budget: UInt64 = 0
+  public var budget: UInt64 {
+    get {_storage._budget}
+    set {_uniqueStorage()._budget = newValue}
+  }
 
   /// instructions retired in the slice so far
-  public var executed: UInt64 = 0
+  public var executed: UInt64 {
+    get {_storage._executed}
+    set {_uniqueStorage()._executed = newValue}
+  }
 
   /// Run.spin_hints_yield of the slice
-  public var spinHintsYield: Bool = false
+  public var spinHintsYield: Bool {
+    get {_storage._spinHintsYield}
+    set {_uniqueStorage()._spinHintsYield = newValue}
+  }
 
   /// the declarations the hart answers reads from
-  public var stableReads: [Rrvm_DeviceStableReads] = []
+  public var stableReads: [Rrvm_DeviceStableReads] {
+    get {_storage._stableReads}
+    set {_uniqueStorage()._stableReads = newValue}
+  }
 
   /// A long slice (Run.slice_limit): its limit (0: none), its step, and whether the hart accessed a device
   /// in the step under way.
-  public var sliceLimit: UInt64 = 0
+  public var sliceLimit: UInt64 {
+    get {_storage._sliceLimit}
+    set {_uniqueStorage()._sliceLimit = newValue}
+  }
 
-  public var sliceStep: UInt64 = 0
+  public var sliceStep: UInt64 {
+    get {_storage._sliceStep}
+    set {_uniqueStorage()._sliceStep = newValue}
+  }
 
-  public var accessedDeviceInStep: Bool = false
+  public var accessedDeviceInStep: Bool {
+    get {_storage._accessedDeviceInStep}
+    set {_uniqueStorage()._accessedDeviceInStep = newValue}
+  }
 
   /// Where the hart sends its next HartCheck in this slice (Run.check_at, 0: none), and the interval after it.
-  public var checkAt: UInt64 = 0
+  public var checkAt: UInt64 {
+    get {_storage._checkAt}
+    set {_uniqueStorage()._checkAt = newValue}
+  }
 
-  public var checkInterval: UInt64 = 0
+  public var checkInterval: UInt64 {
+    get {_storage._checkInterval}
+    set {_uniqueStorage()._checkInterval = newValue}
+  }
+
+  /// What the hart has taken from one device since its last message and not sent yet (reads it answered from a
+  /// declaration, bytes to an output-only register): a pause keeps it held, so that a debugger's stop or a
+  /// checkpoint inside a slice sends nothing the run without them would not (checkpoint format 6). Unset: none.
+  public var heldBatch: Rrvm_HeldBatch {
+    get {_storage._heldBatch ?? Rrvm_HeldBatch()}
+    set {_uniqueStorage()._heldBatch = newValue}
+  }
+  /// Returns true if `heldBatch` has been explicitly set.
+  public var hasHeldBatch: Bool {_storage._heldBatch != nil}
+  /// Clears the value of `heldBatch`. Subsequent reads from it will return its default value.
+  public mutating func clearHeldBatch() {_uniqueStorage()._heldBatch = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A hart's batch (see SliceProgress.held_batch): the device, the register its reads answered and their value
+/// (`reads` of them; read_address unset: none), the output-only register written and the bytes, and the slice's
+/// count at its last access.
+public nonisolated struct Rrvm_HeldBatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var device: UInt32 = 0
+
+  public var readAddress: UInt64 {
+    get {_readAddress ?? 0}
+    set {_readAddress = newValue}
+  }
+  /// Returns true if `readAddress` has been explicitly set.
+  public var hasReadAddress: Bool {self._readAddress != nil}
+  /// Clears the value of `readAddress`. Subsequent reads from it will return its default value.
+  public mutating func clearReadAddress() {self._readAddress = nil}
+
+  public var readSize: UInt32 = 0
+
+  public var readValue: UInt64 = 0
+
+  public var reads: UInt64 = 0
+
+  public var outputAddress: UInt64 {
+    get {_outputAddress ?? 0}
+    set {_outputAddress = newValue}
+  }
+  /// Returns true if `outputAddress` has been explicitly set.
+  public var hasOutputAddress: Bool {self._outputAddress != nil}
+  /// Clears the value of `outputAddress`. Subsequent reads from it will return its default value.
+  public mutating func clearOutputAddress() {self._outputAddress = nil}
+
+  public var output: Data = Data()
+
+  public var executed: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _readAddress: UInt64? = nil
+  fileprivate var _outputAddress: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_HartTrap: Sendable {
@@ -6441,7 +6531,147 @@ nonisolated extension Rrvm_CodeBytes: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SliceProgress"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{f}slice_limit\0\u{3}slice_step\0\u{3}accessed_device_in_step\0\u{3}check_at\0\u{3}check_interval\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slice_g\0\u{1}budget\0\u{1}executed\0\u{3}spin_hints_yield\0\u{3}stable_reads\0\u{4}\u{f}slice_limit\0\u{3}slice_step\0\u{3}accessed_device_in_step\0\u{3}check_at\0\u{3}check_interval\0\u{3}held_batch\0")
+
+  fileprivate class _StorageClass {
+    var _sliceG: UInt64 = 0
+    var _budget: UInt64 = 0
+    var _executed: UInt64 = 0
+    var _spinHintsYield: Bool = false
+    var _stableReads: [Rrvm_DeviceStableReads] = []
+    var _sliceLimit: UInt64 = 0
+    var _sliceStep: UInt64 = 0
+    var _accessedDeviceInStep: Bool = false
+    var _checkAt: UInt64 = 0
+    var _checkInterval: UInt64 = 0
+    var _heldBatch: Rrvm_HeldBatch? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _sliceG = source._sliceG
+      _budget = source._budget
+      _executed = source._executed
+      _spinHintsYield = source._spinHintsYield
+      _stableReads = source._stableReads
+      _sliceLimit = source._sliceLimit
+      _sliceStep = source._sliceStep
+      _accessedDeviceInStep = source._accessedDeviceInStep
+      _checkAt = source._checkAt
+      _checkInterval = source._checkInterval
+      _heldBatch = source._heldBatch
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._sliceG) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._budget) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._executed) }()
+        case 4: try { try decoder.decodeSingularBoolField(value: &_storage._spinHintsYield) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._stableReads) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._sliceLimit) }()
+        case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._sliceStep) }()
+        case 22: try { try decoder.decodeSingularBoolField(value: &_storage._accessedDeviceInStep) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._checkAt) }()
+        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._checkInterval) }()
+        case 25: try { try decoder.decodeSingularMessageField(value: &_storage._heldBatch) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._sliceG != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sliceG, fieldNumber: 1)
+      }
+      if _storage._budget != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._budget, fieldNumber: 2)
+      }
+      if _storage._executed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._executed, fieldNumber: 3)
+      }
+      if _storage._spinHintsYield != false {
+        try visitor.visitSingularBoolField(value: _storage._spinHintsYield, fieldNumber: 4)
+      }
+      if !_storage._stableReads.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._stableReads, fieldNumber: 5)
+      }
+      if _storage._sliceLimit != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sliceLimit, fieldNumber: 20)
+      }
+      if _storage._sliceStep != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sliceStep, fieldNumber: 21)
+      }
+      if _storage._accessedDeviceInStep != false {
+        try visitor.visitSingularBoolField(value: _storage._accessedDeviceInStep, fieldNumber: 22)
+      }
+      if _storage._checkAt != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._checkAt, fieldNumber: 23)
+      }
+      if _storage._checkInterval != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._checkInterval, fieldNumber: 24)
+      }
+      try { if let v = _storage._heldBatch {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rrvm_SliceProgress, rhs: Rrvm_SliceProgress) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._sliceG != rhs_storage._sliceG {return false}
+        if _storage._budget != rhs_storage._budget {return false}
+        if _storage._executed != rhs_storage._executed {return false}
+        if _storage._spinHintsYield != rhs_storage._spinHintsYield {return false}
+        if _storage._stableReads != rhs_storage._stableReads {return false}
+        if _storage._sliceLimit != rhs_storage._sliceLimit {return false}
+        if _storage._sliceStep != rhs_storage._sliceStep {return false}
+        if _storage._accessedDeviceInStep != rhs_storage._accessedDeviceInStep {return false}
+        if _storage._checkAt != rhs_storage._checkAt {return false}
+        if _storage._checkInterval != rhs_storage._checkInterval {return false}
+        if _storage._heldBatch != rhs_storage._heldBatch {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rrvm_HeldBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeldBatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{3}read_address\0\u{3}read_size\0\u{3}read_value\0\u{1}reads\0\u{3}output_address\0\u{1}output\0\u{1}executed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6449,66 +6679,60 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sliceG) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.budget) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
-      case 4: try { try decoder.decodeSingularBoolField(value: &self.spinHintsYield) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.stableReads) }()
-      case 20: try { try decoder.decodeSingularUInt64Field(value: &self.sliceLimit) }()
-      case 21: try { try decoder.decodeSingularUInt64Field(value: &self.sliceStep) }()
-      case 22: try { try decoder.decodeSingularBoolField(value: &self.accessedDeviceInStep) }()
-      case 23: try { try decoder.decodeSingularUInt64Field(value: &self.checkAt) }()
-      case 24: try { try decoder.decodeSingularUInt64Field(value: &self.checkInterval) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self._readAddress) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.readSize) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.readValue) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self._outputAddress) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.output) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.sliceG != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sliceG, fieldNumber: 1)
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.device != 0 {
+      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
     }
-    if self.budget != 0 {
-      try visitor.visitSingularUInt64Field(value: self.budget, fieldNumber: 2)
+    try { if let v = self._readAddress {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    } }()
+    if self.readSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.readSize, fieldNumber: 3)
+    }
+    if self.readValue != 0 {
+      try visitor.visitSingularUInt64Field(value: self.readValue, fieldNumber: 4)
+    }
+    if self.reads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.reads, fieldNumber: 5)
+    }
+    try { if let v = self._outputAddress {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 6)
+    } }()
+    if !self.output.isEmpty {
+      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 7)
     }
     if self.executed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 3)
-    }
-    if self.spinHintsYield != false {
-      try visitor.visitSingularBoolField(value: self.spinHintsYield, fieldNumber: 4)
-    }
-    if !self.stableReads.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.stableReads, fieldNumber: 5)
-    }
-    if self.sliceLimit != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sliceLimit, fieldNumber: 20)
-    }
-    if self.sliceStep != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sliceStep, fieldNumber: 21)
-    }
-    if self.accessedDeviceInStep != false {
-      try visitor.visitSingularBoolField(value: self.accessedDeviceInStep, fieldNumber: 22)
-    }
-    if self.checkAt != 0 {
-      try visitor.visitSingularUInt64Field(value: self.checkAt, fieldNumber: 23)
-    }
-    if self.checkInterval != 0 {
-      try visitor.visitSingularUInt64Field(value: self.checkInterval, fieldNumber: 24)
+      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Rrvm_SliceProgress, rhs: Rrvm_SliceProgress) -> Bool {
-    if lhs.sliceG != rhs.sliceG {return false}
-    if lhs.budget != rhs.budget {return false}
+  public static func ==(lhs: Rrvm_HeldBatch, rhs: Rrvm_HeldBatch) -> Bool {
+    if lhs.device != rhs.device {return false}
+    if lhs._readAddress != rhs._readAddress {return false}
+    if lhs.readSize != rhs.readSize {return false}
+    if lhs.readValue != rhs.readValue {return false}
+    if lhs.reads != rhs.reads {return false}
+    if lhs._outputAddress != rhs._outputAddress {return false}
+    if lhs.output != rhs.output {return false}
     if lhs.executed != rhs.executed {return false}
-    if lhs.spinHintsYield != rhs.spinHintsYield {return false}
-    if lhs.stableReads != rhs.stableReads {return false}
-    if lhs.sliceLimit != rhs.sliceLimit {return false}
-    if lhs.sliceStep != rhs.sliceStep {return false}
-    if lhs.accessedDeviceInStep != rhs.accessedDeviceInStep {return false}
-    if lhs.checkAt != rhs.checkAt {return false}
-    if lhs.checkInterval != rhs.checkInterval {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

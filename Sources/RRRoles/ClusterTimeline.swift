@@ -368,7 +368,7 @@ public final class ClusterTimeline {
     public func checkpoint(from message: Rrvm_Checkpoint) throws -> CheckpointHandle {
         guard message.formatVersion == checkpointFormatVersion else {
             throw CheckpointError("checkpoint format \(message.formatVersion) cannot be read: this rrvm reads format "
-                                  + "\(checkpointFormatVersion) only (its harts' caches, and where each sends its next check, are part of the state)")
+                                  + "\(checkpointFormatVersion) only (its harts' caches, where each sends its next check and what it holds unsent are part of the state)")
         }
         guard message.harts.count == Int(config.harts), message.devices.count == config.devices.count,
               message.inTransit.isEmpty else {

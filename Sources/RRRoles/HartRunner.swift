@@ -326,6 +326,7 @@ public final class HartRunner {
                 $0.accessedDeviceInStep = accessedDeviceInStep
                 $0.checkAt = checkAt
                 $0.checkInterval = checkInterval
+                if let batch { $0.heldBatch = batch.message }
             }
         }
         return state
@@ -340,7 +341,8 @@ public final class HartRunner {
         guard state.hart == UInt32(index) else { throw CheckpointError("the state of hart \(state.hart) given to hart \(index)") }
         let snapshot = try HartSnapshot(state)
         guard !state.hasSlice || state.slice.executed <= snapshot.retired,
-              state.slice.stableReads.allSatisfy({ Int($0.device) < windows.count }) else {
+              state.slice.stableReads.allSatisfy({ Int($0.device) < windows.count }),
+              !state.slice.hasHeldBatch || Batch.fits(state.slice.heldBatch, devices: windows.count, executed: state.slice.executed) else {
             throw CheckpointError("hart \(index): the slice in the state does not fit the hart")
         }
         try hart.restore(snapshot)
@@ -360,6 +362,7 @@ public final class HartRunner {
             accessedDeviceInStep = slice.accessedDeviceInStep
             checkAt = slice.checkInterval > 0 ? slice.checkAt : 0
             checkInterval = slice.checkInterval
+            batch = slice.hasHeldBatch ? Batch(slice.heldBatch) : nil
             retiredAtPoll = hart.retired
             sliceActive = true
             pauseHolders.insert(.checkpoint)
@@ -414,7 +417,8 @@ public final class HartRunner {
         if reason == .debugger { debugStopCause = cause }
         pendingPauses[reason] = nil
         pendingPausesAtG[reason] = nil
-        sendBatch()  // a pause point holds nothing unsent
+        // The batch stays held (a checkpoint saves it): sent here, it would be a message the run without this pause
+        // does not send, and a replay of a recording debugged (or a replay under a debugger) would not match it.
         if reason == .sequencer && cutRequested {
             // A Cut: the slice ends here (it does not wait for other holders: ending a slice changes nothing
             // the hart holds, and the next Run waits while one remains).
@@ -629,7 +633,7 @@ public final class HartRunner {
     /// goes out as one MmioRequest before any other message (so the sequencer sees everything in order),
     /// at a pause point, or at `batchLimit` bytes: a console driver polling LSR before each byte so costs
     /// one message per batch instead of two per byte.
-    private struct Batch {
+    fileprivate struct Batch {
         var device: Int
         var read: (address: UInt64, size: Int, value: UInt64)?
         var reads: UInt64 = 0
@@ -766,5 +770,39 @@ public final class HartRunner {
     private func fail(_ reason: String) {
         finished = true
         transport.finish(exitCode: 1, reason: "hart \(index): \(reason)")
+    }
+}
+
+extension HartRunner.Batch {
+    /// The batch as a checkpoint holds it (`SliceProgress.held_batch`).
+    var message: Rrvm_HeldBatch {
+        .with {
+            $0.device = UInt32(device)
+            if let read {
+                $0.readAddress = read.address
+                $0.readSize = UInt32(read.size)
+                $0.readValue = read.value
+            }
+            $0.reads = reads
+            if let outputAddress { $0.outputAddress = outputAddress }
+            $0.output = Data(output)
+            $0.executed = executed
+        }
+    }
+
+    init(_ message: Rrvm_HeldBatch) {
+        self.init(device: Int(message.device))
+        if message.hasReadAddress { read = (message.readAddress, Int(message.readSize), message.readValue) }
+        reads = message.reads
+        outputAddress = message.hasOutputAddress ? message.outputAddress : nil
+        output = Array(message.output)
+        executed = message.executed
+    }
+
+    /// Whether a checkpoint's batch can be this hart's: one of its devices, an access size, no more than a batch holds,
+    /// taken within the slice so far.
+    static func fits(_ message: Rrvm_HeldBatch, devices: Int, executed: UInt64) -> Bool {
+        Int(message.device) < devices && (!message.hasReadAddress || [1, 2, 4, 8].contains(message.readSize))
+            && message.output.count <= HartRunner.batchLimit && message.executed <= executed
     }
 }

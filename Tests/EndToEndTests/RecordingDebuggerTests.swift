@@ -71,6 +71,28 @@ final class RecordingDebuggerTests: XCTestCase {
         try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
     }
 
+    /// Stops while the hart holds console output it has not sent yet (uart-hello prints its text polling LSR before
+    /// each byte, about 800 instructions from G=1424, which the hart batches): a seek into the middle, then single
+    /// steps, each a stop. The stops send nothing, so a recording made with them replays to a match, and so does a
+    /// replay stopped there. (A stop used to send the held output at once: a message the run without the stop does
+    /// not send, so a recording or replay of a Linux guest stopped at a breakpoint mid-boot ended diverged.)
+    func testStopsWhileConsoleOutputIsHeldChangeNothingTheLogHolds() throws {
+        let program = try Harness.guest("uart-hello")
+        let log = directory.appendingPathComponent("hello.log").path
+        let commands = ["monitor seek 1800", "maintenance flush register-cache", "stepi 3", "monitor when", "continue"]
+        let recording = try DebugSession(arguments: ["up", "--bios", "none", "--kernel", program, "--record", log])
+        let transcript = try recording.gdb(program: program, commands: commands)
+        XCTAssertTrue(transcript.contains("G=1803\n"), transcript)
+        XCTAssertEqual(recording.replay.wait(seconds: 60), 0, recording.replay.errors)
+        XCTAssertTrue(recording.replay.output.contains("Hello from rrvm guest uart-hello"), recording.replay.output)
+        try assertTheLogReplaysAsRecorded(log, liveOutput: recording.replay.output)
+
+        let replay = try DebugSession(replaying: log)
+        let again = try replay.gdb(program: program, commands: commands)
+        XCTAssertTrue(again.contains("G=1803\n"), again)
+        replay.assertTheReplayEndsMatchingItsRecording()
+    }
+
     /// Console input typed while the machine is in the past is held, and stamped (recorded) once the machine is
     /// live again: uart-echo receives it and passes; the log replays it.
     func testInputTypedInThePastArrivesOnceLive() throws {

@@ -193,18 +193,19 @@ final class InProcessCheckpointTests: XCTestCase {
     }
 
     /// A checkpoint of format 2 (before the harts' caches were kept), 3 (before a hart's slice held where it sends its
-    /// next check) or 4 (before TLB entries could map a device's page) is refused in one line naming both formats.
+    /// next check), 4 (before TLB entries could map a device's page) or 5 (before a hart's slice held its batch) is
+    /// refused in one line naming both formats.
     func testRefusesACheckpointOfAnOlderFormat() throws {
         let (config, boot) = try plan("rtc", harts: 1, disk: false)
         let machine = try InProcessMachine(config: config, boot: boot)
         XCTAssertTrue(machine.run(untilCheckpointAt: 1_000))
         var checkpoint = try machine.checkpoint()
         XCTAssertEqual(checkpoint.formatVersion, checkpointFormatVersion)
-        for older in [2, 3, 4] as [UInt32] {
+        for older in [2, 3, 4, 5] as [UInt32] {
             checkpoint.formatVersion = older
             XCTAssertThrowsError(try InProcessMachine(config: config, boot: boot).restore(checkpoint)) {
-                XCTAssertEqual("\($0)", "checkpoint format \(older) cannot be read: this rrvm reads format 5 only (its harts' "
-                               + "caches, and where each sends its next check, are part of the state)")
+                XCTAssertEqual("\($0)", "checkpoint format \(older) cannot be read: this rrvm reads format 6 only (its harts' "
+                               + "caches, where each sends its next check and what it holds unsent are part of the state)")
             }
         }
     }

@@ -124,6 +124,64 @@ extension HartRunnerTests {
         XCTAssertNil(transport.finished, "a refusal does not end the hart")
     }
 
+    /// A console driver's loop (poll LSR, write THR, 100 bytes) and then a waited write elsewhere.
+    static let outputProgram = [
+        Assemble.lui(5, 0x10000), Assemble.addi(7, 0, 0), Assemble.addi(8, 0, 100),
+        Assemble.lbu(10, 5, 5), Assemble.sb(7, 0, 5), Assemble.addi(7, 7, 1), Assemble.bne(7, 8, -12),
+        Assemble.lui(6, 0x2000), Assemble.sw(0, 0, 6),
+        Assemble.jump(0),
+    ]
+
+    /// What the hart sends for `outputProgram` run without a pause: the batch of 100 polls and bytes, then the write.
+    private func outputRequests() -> [Rrvm_MmioRequest] {
+        let plain = runner(Self.outputProgram)
+        run(plain, budget: 1000) { $0.stableReads = Self.consoleDeclaration }
+        let requests = transport.requests
+        XCTAssertEqual(requests.map(\.output.count), [100, 0])
+        transport.sent = []
+        return requests
+    }
+
+    /// A debugger's stop in the middle of a batch sends nothing: the run stopped there sends the same messages as the
+    /// run that was not (a replay under a debugger, or of a recording made under one, must still match).
+    func testAPauseInsideABatchSendsNothingAndTheBatchGoesOutWhole() {
+        let expected = outputRequests()
+        let paused = runner(Self.outputProgram)
+        paused.pause(.debugger, afterRetired: 150)
+        run(paused, budget: 1000) { $0.stableReads = Self.consoleDeclaration }
+        XCTAssertEqual(transport.pauses, [.debugger])
+        XCTAssertEqual(paused.hart.retired, 150)
+        XCTAssertTrue(transport.sent.isEmpty, "nothing sent at the stop: \(transport.sent)")
+        paused.resume(.debugger)
+        XCTAssertEqual(transport.requests, expected)
+    }
+
+    /// A checkpoint inside a batch keeps it in the hart's state: restored, the hart sends the whole batch as the run
+    /// without the checkpoint did (its device's state at the checkpoint has none of it).
+    func testACheckpointInsideABatchKeepsItAndTheRestoredHartSendsItWhole() throws {
+        let expected = outputRequests()
+        let hart = runner(Self.outputProgram)
+        send(hart, .pauseAt(.with { $0.executed = 150 }))
+        run(hart, budget: 1000) { $0.stableReads = Self.consoleDeclaration }
+        guard case .paused? = lastSent else { return XCTFail("no Paused: \(transport.sent)") }
+        XCTAssertTrue(transport.requests.isEmpty)
+        send(hart, .saveState(Rrvm_SaveState()))
+        guard case .hartState(let saved)? = lastSent else { return XCTFail("no HartState: \(String(describing: lastSent))") }
+        XCTAssertEqual(saved.slice.heldBatch.output.count, 37, "bytes 0-36 written in the first 150 instructions")
+        XCTAssertEqual(saved.slice.heldBatch.reads, 37)
+
+        transport.sent = []
+        let restored = runner(Self.outputProgram)
+        send(restored, .restoreState(.with { $0.hart = saved }))
+        guard case .stateRestored? = lastSent else { return XCTFail("not restored: \(String(describing: lastSent))") }
+        send(restored, .resume(Rrvm_Resume()))
+        XCTAssertEqual(transport.requests, expected)
+
+        var foreign = saved
+        foreign.slice.heldBatch.device = 9
+        send(restored, .restoreState(.with { $0.hart = foreign }))
+        guard case .stateRefused? = lastSent else { return XCTFail("a batch for a device the hart lacks: \(String(describing: lastSent))") }
+    }
 }
 
 /// The thinning of automatic checkpoints and the budget's sizes.
@@ -154,4 +212,5 @@ final class CheckpointPolicyTests: XCTestCase {
         XCTAssertEqual(formatBytes(512 << 20), "512 MiB")
         XCTAssertEqual(formatBytes(100), "100 bytes")
     }
+
 }
