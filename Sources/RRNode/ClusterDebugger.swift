@@ -17,6 +17,8 @@ protocol ClusterDebuggerHost: AnyObject {
     var debuggerTimeline: DebuggerTimeline? { get }
     /// The slice `hart` is running (its start G and the hart's retired count then), if it is the running hart.
     func openSlice(ofHart hart: Int) -> (startG: UInt64, retiredAtStart: UInt64)?
+    /// A stopped hart holds `bytes` of console output unsent, the next the console will produce: shows them now.
+    func showHeldConsoleOutput(_ bytes: Data)
 }
 
 /// What reverse execution needs of the cluster's timeline (checkpoints and deterministic replay, kept by
@@ -152,6 +154,7 @@ final class ClusterDebugger: GDBTarget {
             return send(.with { $0.action = .debugResume }, to: hart)
         }
         stoppedAt[hart] = reply.stopped
+        if !reply.stopped.heldConsoleOutput.isEmpty { host.showHeldConsoleOutput(reply.stopped.heldConsoleOutput) }
         if state == .running {
             // The first hart to stop names the reason; the others are stopped where they are.
             state = .stopping

@@ -154,7 +154,8 @@ final class HartNode: HartTransport {
             return gdb.reportStop(GDBStop(kind: kind, hart: 0))
         }
         // The sequencer's debugger (every hart a thread): tell it where this hart stopped and why.
-        let stopped = Self.stopped(runner.debugStopCause, pc: runner.hart.pc, retired: runner.hart.retired, g: runner.currentG)
+        var stopped = Self.stopped(runner.debugStopCause, pc: runner.hart.pc, retired: runner.hart.retired, g: runner.currentG)
+        stopped.heldConsoleOutput = Data(runner.heldConsoleOutput)
         debugReply(.with {
             $0.id = debugResumes
             $0.stopped = stopped

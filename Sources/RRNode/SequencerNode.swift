@@ -88,6 +88,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     /// Console output shown so far: after going back, the replay shows only output beyond it (bytes the
     /// user has not seen yet), so a debugger session shows each byte once.
     private var consoleShown: UInt64 = 0
+    /// Console output shown ahead of its time, as far as the console will have produced: a stopped hart's held
+    /// output (`showHeldConsoleOutput`). It is captured when produced, but not shown again.
+    private var consoleShownAhead: UInt64 = 0
 
     /// rrctl's pid when it started this process: when rrctl dies, the kernel sends SIGTERM (dieWithParent).
     private let supervisor: pid_t?
@@ -497,14 +500,15 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     func send(_ envelope: Rrvm_Envelope) {
         if envelope.to == Endpoint.control {
             if case .consoleOutput(let output)? = envelope.body {
-                // Only output beyond what was shown already (the sequencer counted this output in).
+                // Only output beyond what was shown already (the sequencer counted this output in), and on the
+                // terminal not what a stopped hart's held output showed ahead.
                 let start = sequencer.consoleBytes &- UInt64(output.data.count)
-                let skip = Int(min(UInt64(output.data.count), consoleShown > start ? consoleShown - start : 0))
-                guard skip < output.data.count else { return }
-                let bytes = [UInt8](output.data.dropFirst(skip))
+                let captured = Self.bytes(of: output.data, from: start, beyond: consoleShown)
+                guard !captured.isEmpty else { return }
+                let shown = Self.bytes(of: output.data, from: start, beyond: max(consoleShown, consoleShownAhead))
                 consoleShown = sequencer.consoleBytes
-                consoleCapture?.output(g: envelope.g, bytes: bytes)
-                sendConsole(bytes)
+                consoleCapture?.output(g: envelope.g, bytes: captured)
+                if !shown.isEmpty { sendConsole(shown) }
             } else if case .inputFlow? = envelope.body {
                 control?.send(envelope)
             }
@@ -551,6 +555,18 @@ final class SequencerNode: SequencerTransport, TimelineHost {
 
     func sendToProcess(_ envelope: Rrvm_Envelope) {
         connections[envelope.to]?.send(envelope)
+    }
+
+    /// The bytes of `data`, console output from position `start` on, beyond position `shown`.
+    private static func bytes(of data: Data, from start: UInt64, beyond shown: UInt64) -> [UInt8] {
+        [UInt8](data.dropFirst(Int(min(UInt64(data.count), shown > start ? shown - start : 0))))
+    }
+
+    func showHeldConsoleOutput(_ bytes: Data) {
+        let start = sequencer.consoleBytes
+        let shown = Self.bytes(of: bytes, from: start, beyond: max(consoleShown, consoleShownAhead))
+        consoleShownAhead = max(consoleShownAhead, start &+ UInt64(bytes.count))
+        if !shown.isEmpty { sendConsole(shown) }
     }
 
     /// Console output leaves in batches: a guest writes one byte per MMIO store, and waking rrctl for

@@ -12,7 +12,8 @@
 /// 16: Run.declared_values (the registers foretold writes set since the declaration a hart holds, not the whole one).
 /// 17: DeviceDone.input_backlog (the UART says how much console input it holds) and InputFlow (the sequencer asks
 /// rrctl to stop reading the host's console, or to go on).
-public let protocolVersion: UInt32 = 17
+/// 18: DebugStopped.held_console_output (a hart stopped by the debugger shows the console output it holds).
+public let protocolVersion: UInt32 = 18
 
 /// The log format version written after the log's magic. Bump it when records change meaning or order.
 /// 6: the schedule policy (MachineConfig.schedule) is part of the header; logs before it ran every slice

@@ -1572,6 +1572,10 @@ public nonisolated struct Rrvm_DebugStopped: Sendable {
 
   public var g: UInt64 = 0
 
+  /// Console output the hart holds unsent (its batch of bytes to the UART's output register): the batch goes out
+  /// only where the run without the stop sends it, but the user sees the output up to the stop at once.
+  public var heldConsoleOutput: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5417,7 +5421,7 @@ nonisolated extension Rrvm_DebugRequest: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DebugStopped"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0\u{3}in_slice\0\u{1}g\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}pc\0\u{1}retired\0\u{3}watch_address\0\u{3}watch_kind\0\u{3}in_slice\0\u{1}g\0\u{3}held_console_output\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5432,6 +5436,7 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
       case 5: try { try decoder.decodeSingularEnumField(value: &self.watchKind) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.inSlice) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.g) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.heldConsoleOutput) }()
       default: break
       }
     }
@@ -5459,6 +5464,9 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.g != 0 {
       try visitor.visitSingularUInt64Field(value: self.g, fieldNumber: 7)
     }
+    if !self.heldConsoleOutput.isEmpty {
+      try visitor.visitSingularBytesField(value: self.heldConsoleOutput, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5470,6 +5478,7 @@ nonisolated extension Rrvm_DebugStopped: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.watchKind != rhs.watchKind {return false}
     if lhs.inSlice != rhs.inSlice {return false}
     if lhs.g != rhs.g {return false}
+    if lhs.heldConsoleOutput != rhs.heldConsoleOutput {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -157,6 +157,7 @@ public final class HartRunner {
         windows = config.devices.map { ($0.base, $0.size) }
         writesWait = config.devices.map(\.writesWait)
         changesRAM = config.devices.map(\.dma)
+        isConsole = config.devices.map { $0.kind == .uart }
         declarations = Array(repeating: nil, count: config.devices.count)
         hart = Hart(config: HartConfig(
             hartID: UInt64(index), ram: ram, ramBase: MemoryMap.ramBase, ramSize: config.ramSize,
@@ -643,6 +644,12 @@ public final class HartRunner {
     }
     private var batch: Batch?
     static let batchLimit = 4096
+    /// Per device: whether its output register is the console (the UART).
+    private let isConsole: [Bool]
+
+    /// Console output the hart holds in its batch. A pause keeps the batch (see `reachPause`), so a debugger's stop
+    /// shows these bytes apart from it (`DebugStopped.held_console_output`).
+    public var heldConsoleOutput: [UInt8] { batch.map { isConsole[$0.device] ? $0.output : [] } ?? [] }
 
     /// A read of a register `device` declared stable is answered from the declaration, and a byte written
     /// to a register it declares output only is taken: both join the batch (true). Any other access to the

@@ -93,6 +93,27 @@ final class RecordingDebuggerTests: XCTestCase {
         replay.assertTheReplayEndsMatchingItsRecording()
     }
 
+    /// The console output a stopped hart holds unsent is shown at the stop (uart-hello stopped in the middle of its
+    /// text: the text up to there), and once only: the rest follows when the machine goes on, and the recording
+    /// replays with the same output.
+    func testAStopShowsTheConsoleOutputTheHartHoldsOnce() throws {
+        let program = try Harness.guest("uart-hello")
+        let log = directory.appendingPathComponent("hello.log").path
+        let session = try DebugSession(arguments: ["up", "--bios", "none", "--kernel", program, "--record", log])
+        let connection = try session.connect()
+        let seek = "seek 1800".utf8.map { String(format: "%02x", $0) }.joined()
+        XCTAssertTrue(connection.exchange(GDBConnection.packet("qRcmd,\(seek)"), waitingFor: "$OK#9a").contains("$OK#9a"))
+        let upToTheStop = "Hello from rrvm guest uart-hello: 0123456789 abcdefghi"
+        XCTAssertTrue(session.replay.waitForOutput(upToTheStop, seconds: 10), "shown while stopped: \(session.replay.output)")
+        XCTAssertFalse(session.replay.output.contains(upToTheStop + "j"), session.replay.output)
+        XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        XCTAssertEqual(session.replay.wait(seconds: 60), 0, session.replay.errors)
+        let line = "Hello from rrvm guest uart-hello: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ ~!@#$%^&*()_+\n"
+        XCTAssertEqual(session.replay.output.components(separatedBy: "Hello from").count, 2, session.replay.output)
+        XCTAssertTrue(session.replay.output.contains(line), session.replay.output)
+        try assertTheLogReplaysAsRecorded(log, liveOutput: session.replay.output)
+    }
+
     /// Console input typed while the machine is in the past is held, and stamped (recorded) once the machine is
     /// live again: uart-echo receives it and passes; the log replays it.
     func testInputTypedInThePastArrivesOnceLive() throws {
