@@ -2272,10 +2272,11 @@ public nonisolated struct Rrvm_SliceProgress: @unchecked Sendable {
   }
 
   /// What the hart has taken from one device since its last message and not sent yet (reads it answered from a
-  /// declaration, bytes to an output-only register): a pause keeps it held, so that a debugger's stop or a
-  /// checkpoint inside a slice sends nothing the run without them would not (checkpoint format 6). Unset: none.
-  public var heldBatch: Rrvm_HeldBatch {
-    get {_storage._heldBatch ?? Rrvm_HeldBatch()}
+  /// declaration, bytes to an output-only register), as the MmioRequest that will send it: a pause keeps it held,
+  /// so that a debugger's stop or a checkpoint inside a slice sends nothing the run without them would not
+  /// (checkpoint format 6). Unset: none.
+  public var heldBatch: Rrvm_MmioRequest {
+    get {_storage._heldBatch ?? Rrvm_MmioRequest()}
     set {_uniqueStorage()._heldBatch = newValue}
   }
   /// Returns true if `heldBatch` has been explicitly set.
@@ -2288,52 +2289,6 @@ public nonisolated struct Rrvm_SliceProgress: @unchecked Sendable {
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
-}
-
-/// A hart's batch (see SliceProgress.held_batch): the device, the register its reads answered and their value
-/// (`reads` of them; read_address unset: none), the output-only register written and the bytes, and the slice's
-/// count at its last access.
-public nonisolated struct Rrvm_HeldBatch: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var device: UInt32 = 0
-
-  public var readAddress: UInt64 {
-    get {_readAddress ?? 0}
-    set {_readAddress = newValue}
-  }
-  /// Returns true if `readAddress` has been explicitly set.
-  public var hasReadAddress: Bool {self._readAddress != nil}
-  /// Clears the value of `readAddress`. Subsequent reads from it will return its default value.
-  public mutating func clearReadAddress() {self._readAddress = nil}
-
-  public var readSize: UInt32 = 0
-
-  public var readValue: UInt64 = 0
-
-  public var reads: UInt64 = 0
-
-  public var outputAddress: UInt64 {
-    get {_outputAddress ?? 0}
-    set {_outputAddress = newValue}
-  }
-  /// Returns true if `outputAddress` has been explicitly set.
-  public var hasOutputAddress: Bool {self._outputAddress != nil}
-  /// Clears the value of `outputAddress`. Subsequent reads from it will return its default value.
-  public mutating func clearOutputAddress() {self._outputAddress = nil}
-
-  public var output: Data = Data()
-
-  public var executed: UInt64 = 0
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _readAddress: UInt64? = nil
-  fileprivate var _outputAddress: UInt64? = nil
 }
 
 public nonisolated struct Rrvm_HartTrap: Sendable {
@@ -6553,7 +6508,7 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
     var _accessedDeviceInStep: Bool = false
     var _checkAt: UInt64 = 0
     var _checkInterval: UInt64 = 0
-    var _heldBatch: Rrvm_HeldBatch? = nil
+    var _heldBatch: Rrvm_MmioRequest? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -6673,75 +6628,6 @@ nonisolated extension Rrvm_SliceProgress: SwiftProtobuf.Message, SwiftProtobuf._
       }
       if !storagesAreEqual {return false}
     }
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Rrvm_HeldBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".HeldBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{3}read_address\0\u{3}read_size\0\u{3}read_value\0\u{1}reads\0\u{3}output_address\0\u{1}output\0\u{1}executed\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.device) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self._readAddress) }()
-      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.readSize) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.readValue) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.reads) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self._outputAddress) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.output) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.executed) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.device != 0 {
-      try visitor.visitSingularUInt32Field(value: self.device, fieldNumber: 1)
-    }
-    try { if let v = self._readAddress {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
-    } }()
-    if self.readSize != 0 {
-      try visitor.visitSingularUInt32Field(value: self.readSize, fieldNumber: 3)
-    }
-    if self.readValue != 0 {
-      try visitor.visitSingularUInt64Field(value: self.readValue, fieldNumber: 4)
-    }
-    if self.reads != 0 {
-      try visitor.visitSingularUInt64Field(value: self.reads, fieldNumber: 5)
-    }
-    try { if let v = self._outputAddress {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 6)
-    } }()
-    if !self.output.isEmpty {
-      try visitor.visitSingularBytesField(value: self.output, fieldNumber: 7)
-    }
-    if self.executed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.executed, fieldNumber: 8)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Rrvm_HeldBatch, rhs: Rrvm_HeldBatch) -> Bool {
-    if lhs.device != rhs.device {return false}
-    if lhs._readAddress != rhs._readAddress {return false}
-    if lhs.readSize != rhs.readSize {return false}
-    if lhs.readValue != rhs.readValue {return false}
-    if lhs.reads != rhs.reads {return false}
-    if lhs._outputAddress != rhs._outputAddress {return false}
-    if lhs.output != rhs.output {return false}
-    if lhs.executed != rhs.executed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

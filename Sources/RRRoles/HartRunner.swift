@@ -327,7 +327,7 @@ public final class HartRunner {
                 $0.accessedDeviceInStep = accessedDeviceInStep
                 $0.checkAt = checkAt
                 $0.checkInterval = checkInterval
-                if let batch { $0.heldBatch = batch.message }
+                if let batch { $0.heldBatch = batch.request }
             }
         }
         return state
@@ -343,7 +343,7 @@ public final class HartRunner {
         let snapshot = try HartSnapshot(state)
         guard !state.hasSlice || state.slice.executed <= snapshot.retired,
               state.slice.stableReads.allSatisfy({ Int($0.device) < windows.count }),
-              !state.slice.hasHeldBatch || Batch.fits(state.slice.heldBatch, devices: windows.count, executed: state.slice.executed) else {
+              !state.slice.hasHeldBatch || batch(from: state.slice.heldBatch, executed: state.slice.executed) != nil else {
             throw CheckpointError("hart \(index): the slice in the state does not fit the hart")
         }
         try hart.restore(snapshot)
@@ -363,7 +363,7 @@ public final class HartRunner {
             accessedDeviceInStep = slice.accessedDeviceInStep
             checkAt = slice.checkInterval > 0 ? slice.checkAt : 0
             checkInterval = slice.checkInterval
-            batch = slice.hasHeldBatch ? Batch(slice.heldBatch) : nil
+            batch = slice.hasHeldBatch ? batch(from: slice.heldBatch, executed: slice.executed) : nil
             retiredAtPoll = hart.retired
             sliceActive = true
             pauseHolders.insert(.checkpoint)
@@ -631,16 +631,47 @@ public final class HartRunner {
 
     /// What the hart did alone with one device, under one declaration, since its last message: reads it
     /// answered (all of one register, with one value) and bytes written to an output-only register. It
-    /// goes out as one MmioRequest before any other message (so the sequencer sees everything in order),
-    /// at a pause point, or at `batchLimit` bytes: a console driver polling LSR before each byte so costs
-    /// one message per batch instead of two per byte.
-    fileprivate struct Batch {
+    /// goes out as one MmioRequest before any other message (so the sequencer sees everything in order) or at
+    /// `batchLimit` bytes: a console driver polling LSR before each byte so costs one message per batch instead of
+    /// two per byte. A pause keeps it held (a checkpoint too): it goes out where the run without the pause sends it.
+    private struct Batch {
         var device: Int
         var read: (address: UInt64, size: Int, value: UInt64)?
         var reads: UInt64 = 0
         var outputAddress: UInt64?
         var output: [UInt8] = []
         var executed: UInt64 = 0
+
+        /// The MmioRequest that sends the batch (and that a checkpoint keeps: `SliceProgress.held_batch`).
+        var request: Rrvm_MmioRequest {
+            .with {
+                $0.address = read?.address ?? outputAddress ?? 0
+                $0.size = UInt32(read?.size ?? 1)
+                $0.value = read?.value ?? 0
+                $0.executed = executed
+                $0.posted = true
+                $0.answered = reads > 0
+                $0.answeredReads = reads
+                $0.output = Data(output)
+                $0.outputAddress = outputAddress ?? 0
+            }
+        }
+    }
+
+    /// The batch a checkpoint kept (`Batch.request`), taken `executed` instructions or fewer into the slice; nil when
+    /// it cannot be one of this hart's (no device of its there, no access size, more than a batch holds).
+    private func batch(from request: Rrvm_MmioRequest, executed: UInt64) -> Batch? {
+        let address = request.answered ? request.address : request.outputAddress
+        guard let device = windows.firstIndex(where: { address >= $0.base && address &- $0.base < $0.size }),
+              [1, 2, 4, 8].contains(request.size), request.output.count <= Self.batchLimit, request.executed <= executed,
+              request.answered == (request.answeredReads > 0), request.answered || !request.output.isEmpty else { return nil }
+        var batch = Batch(device: device)
+        if request.answered { batch.read = (request.address, Int(request.size), request.value) }
+        batch.reads = request.answeredReads
+        if !request.output.isEmpty { batch.outputAddress = request.outputAddress }
+        batch.output = Array(request.output)
+        batch.executed = request.executed
+        return batch
     }
     private var batch: Batch?
     static let batchLimit = 4096
@@ -729,17 +760,7 @@ public final class HartRunner {
     private func sendBatch() {
         guard let held = batch else { return }
         batch = nil
-        send(.mmioRequest(.with {
-            $0.address = held.read?.address ?? held.outputAddress ?? 0
-            $0.size = UInt32(held.read?.size ?? 1)
-            $0.value = held.read?.value ?? 0
-            $0.executed = held.executed
-            $0.posted = true
-            $0.answered = held.reads > 0
-            $0.answeredReads = held.reads
-            $0.output = Data(held.output)
-            $0.outputAddress = held.outputAddress ?? 0
-        }))
+        send(.mmioRequest(held.request))
     }
 
     /// Ends the slice.
@@ -777,39 +798,5 @@ public final class HartRunner {
     private func fail(_ reason: String) {
         finished = true
         transport.finish(exitCode: 1, reason: "hart \(index): \(reason)")
-    }
-}
-
-extension HartRunner.Batch {
-    /// The batch as a checkpoint holds it (`SliceProgress.held_batch`).
-    var message: Rrvm_HeldBatch {
-        .with {
-            $0.device = UInt32(device)
-            if let read {
-                $0.readAddress = read.address
-                $0.readSize = UInt32(read.size)
-                $0.readValue = read.value
-            }
-            $0.reads = reads
-            if let outputAddress { $0.outputAddress = outputAddress }
-            $0.output = Data(output)
-            $0.executed = executed
-        }
-    }
-
-    init(_ message: Rrvm_HeldBatch) {
-        self.init(device: Int(message.device))
-        if message.hasReadAddress { read = (message.readAddress, Int(message.readSize), message.readValue) }
-        reads = message.reads
-        outputAddress = message.hasOutputAddress ? message.outputAddress : nil
-        output = Array(message.output)
-        executed = message.executed
-    }
-
-    /// Whether a checkpoint's batch can be this hart's: one of its devices, an access size, no more than a batch holds,
-    /// taken within the slice so far.
-    static func fits(_ message: Rrvm_HeldBatch, devices: Int, executed: UInt64) -> Bool {
-        Int(message.device) < devices && (!message.hasReadAddress || [1, 2, 4, 8].contains(message.readSize))
-            && message.output.count <= HartRunner.batchLimit && message.executed <= executed
     }
 }

@@ -168,7 +168,7 @@ extension HartRunnerTests {
         send(hart, .saveState(Rrvm_SaveState()))
         guard case .hartState(let saved)? = lastSent else { return XCTFail("no HartState: \(String(describing: lastSent))") }
         XCTAssertEqual(saved.slice.heldBatch.output.count, 37, "bytes 0-36 written in the first 150 instructions")
-        XCTAssertEqual(saved.slice.heldBatch.reads, 37)
+        XCTAssertEqual(saved.slice.heldBatch.answeredReads, 37)
 
         transport.sent = []
         let restored = runner(Self.outputProgram)
@@ -178,9 +178,13 @@ extension HartRunnerTests {
         XCTAssertEqual(transport.requests, expected)
 
         var foreign = saved
-        foreign.slice.heldBatch.device = 9
+        foreign.slice.heldBatch.address = 0x5000_0000
         send(restored, .restoreState(.with { $0.hart = foreign }))
         guard case .stateRefused? = lastSent else { return XCTFail("a batch for a device the hart lacks: \(String(describing: lastSent))") }
+        var later = saved
+        later.slice.heldBatch.executed = 151
+        send(restored, .restoreState(.with { $0.hart = later }))
+        guard case .stateRefused? = lastSent else { return XCTFail("a batch from after the pause: \(String(describing: lastSent))") }
     }
 }
 
