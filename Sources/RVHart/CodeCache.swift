@@ -31,15 +31,20 @@ enum CodePage {
     /// access run's stores, a branch pair's branch), so one whose later instruction is forgotten is forgotten too, and
     /// so on back. (Forgetting a fixed 6 bytes back left a run that started further back running a forgotten slot's
     /// fields: a breakpoint set on a Linux guest made a later function save the wrong register.)
-    static func forget(_ page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int) {
+    /// With `replacement`, a decoded slot forgotten becomes what it gives for the slot instead (see `breakpointsChanged`).
+    static func forget(_ page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int,
+                       replacement: ((Int) -> DecodedInstruction)? = nil) {
+        func forget(_ slot: Int) {
+            page[slot] = page[slot].op == .undecoded ? page[slot] : replacement?(slot) ?? DecodedInstruction(.undecoded)
+        }
         var lowest = first >> 1
-        for slot in lowest...(min(last, 0xfff) >> 1) { page[slot] = DecodedInstruction(.undecoded) }
+        for slot in lowest...(min(last, 0xfff) >> 1) { forget(slot) }
         var slot = lowest - 1
         while slot >= 0 && 2 * (lowest - slot) <= fusedReachBack {
             let op = page[slot].op
             let reach = op.isFused ? fusedReachBack + 2 : Int(op.length)
             if op != .undecoded && 2 * (lowest - slot) < reach {
-                page[slot] = DecodedInstruction(.undecoded)
+                forget(slot)
                 lowest = slot
             }
             slot -= 1
@@ -298,13 +303,29 @@ extension Hart {
 
     /// A breakpoint was set or removed: every page marks the slots of the breakpoints' page offsets, whatever
     /// virtual page it was decoded for (one physical page may run under several), so the slot at that offset is
-    /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them).
+    /// decoded again in every decoded page, those from before a FENCE.I too (`enterPage` may keep them). At once,
+    /// from the bytes it was decoded from, with the fused slots that reach it (then unfused): which slots are decoded
+    /// is part of what the guest's run depends on (a look for a spin loop reads only decoded slots), and a debugger
+    /// must change nothing of it.
     func breakpointsChanged(_ pc: UInt64) {
         breakpointSlots = Set(breakpoints.map { Int(($0 & 0xfff) >> 1) })
         let offset = Int(pc & 0xffe)
         for index in 0..<codePageCount {
-            if let page = codePages[index] { CodePage.forget(page, from: offset, through: offset) }
+            guard let page = codePages[index] else { continue }
+            CodePage.forget(page, from: offset, through: offset) { self.decodedAgain(page, slot: $0) }
         }
+    }
+
+    /// The slot `slot` of `page` decoded again alone, from the bytes it was decoded from (the page's snapshot), or a
+    /// breakpoint slot where one belongs.
+    func decodedAgain(_ page: UnsafeMutablePointer<DecodedInstruction>, slot: Int) -> DecodedInstruction {
+        if isBreakpointSlot(slot) { return DecodedInstruction(.breakpoint) }
+        let bytes = CodePage.snapshot(page)
+        let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
+        if low & 3 != 3 { return Decoder.placed(Decoder.decodeCompressed(low), offset: 2 * slot) }
+        // An instruction straddling the page's end is never decoded in it (`decodeSlot`).
+        guard slot < 2047 else { return DecodedInstruction(.undecoded) }
+        return Decoder.placed(Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self)), offset: 2 * slot)
     }
 
     /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.

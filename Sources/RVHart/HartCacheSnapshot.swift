@@ -294,11 +294,7 @@ extension Hart {
             for (byteIndex, byte) in saved.decodedSlots.enumerated() where byte != 0 {
                 for bit in 0..<8 where byte & (1 << bit) != 0 {
                     let slot = byteIndex * 8 + bit
-                    let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
-                    let decoded = low & 3 != 3
-                        ? Decoder.decodeCompressed(low) : Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self))
-                    page[slot] = isBreakpointSlot(slot) ? DecodedInstruction(.breakpoint)
-                        : Decoder.placed(decoded, offset: 2 * slot)
+                    page[slot] = decodedAgain(page, slot: slot)
                 }
             }
             install(page, prepared)

@@ -57,12 +57,12 @@ extension Hart {
     }
 
     /// The instruction decoded at `offset` of `page`, from the bytes its slot was decoded from, and its length;
-    /// nil where the slot is not decoded (or holds a breakpoint) or the instruction does not fit the page.
+    /// nil where the slot is not decoded or the instruction does not fit the page. A breakpoint slot counts as its
+    /// instruction (decoded from the bytes, which the snapshot holds): a debugger's breakpoints must not move
+    /// where a slice ends, and every page has one at each breakpoint's page offset.
     private func decodedInstruction(_ page: UnsafeMutablePointer<DecodedInstruction>, _ bytes: UnsafeRawPointer,
                                     at offset: Int) -> (DecodedInstruction, Int)? {
-        guard offset >= 0, offset <= 0xffe else { return nil }
-        let op = page[offset >> 1].op
-        guard op != .undecoded, op != .breakpoint else { return nil }
+        guard offset >= 0, offset <= 0xffe, page[offset >> 1].op != .undecoded else { return nil }
         let low = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
         if low & 3 != 3 { return (Decoder.decodeCompressed(low), 2) }
         guard offset <= 0xffc else { return nil }

@@ -542,6 +542,17 @@ final class HartRunnerTests: XCTestCase {
         }
     }
 
+    /// A debugger's breakpoint elsewhere at the page offset of a loop's instruction (the loop's page holds a breakpoint
+    /// slot there, which runs the instruction) does not hide the loop from the look: the slice ends where it ends
+    /// without the breakpoint (else a replay under a debugger diverged from its recording).
+    func testABreakpointAtTheSameOffsetElsewhereDoesNotHideASpinLoop() {
+        let runner = runner(Self.waitingOnAHeldLock([Assemble.lw(10, 0, 7), Assemble.bne(10, 0, -4)]))
+        runner.hart.addBreakpoint(0x8000_0010)  // RAM, never run: the lw's page offset
+        run(runner, budget: 1_000_000, g: 10_000) { $0.spinHintsYield = true }
+        XCTAssertEqual(transport.yields.last?.reason, .stopSpinHint)
+        XCTAssertEqual(transport.yields.last?.executed, Hart.spinCheckInterval - 10_000)
+    }
+
     /// Loops that can end, or that change memory, are not spin loops: a count, a store in the loop, a register
     /// carried from one time round to the next (a pointer chased).
     func testLoopsThatMakeProgressRunTheirBudget() {

@@ -288,6 +288,26 @@ final class AccessRunTests: XCTestCase {
         assertTheSavesAreWhole()
     }
 
+    /// Setting and removing a breakpoint changes which slots are decoded nowhere (a look for a spin loop reads only
+    /// decoded slots, and a debugger must not move where a slice ends): the slots it reaches are decoded again at once.
+    func testABreakpointChangesNotWhichSlotsAreDecoded() {
+        loadRunBeforeAStoreTarget()
+        m.set(11, 0)
+        m.set(12, TestMachine.ramBase + 0x2000)
+        XCTAssertEqual(m.run(16), .budgetExhausted)
+        func decoded() -> [Bool] { stride(from: 0, to: 0x14, by: 2).map { m.decodedOp(at: TestMachine.ramBase + UInt64($0)) != .undecoded } }
+        let before = decoded()
+        XCTAssertEqual(before.filter { $0 }.count, 8, "the saves, c.nop, c.addi, sh and jal: \(before)")
+        m.hart.addBreakpoint(TestMachine.ramBase + 0x5006)  // the last save's page offset, in another page
+        XCTAssertEqual(m.decodedOp(at: TestMachine.ramBase + 6), .breakpoint)
+        XCTAssertEqual(decoded(), before)
+        m.hart.removeBreakpoint(TestMachine.ramBase + 0x5006)
+        XCTAssertEqual(m.decodedOp(at: TestMachine.ramBase + 6), .cSd)
+        XCTAssertEqual(decoded(), before)
+        XCTAssertEqual(m.run(16), .budgetExhausted)
+        assertTheSavesAreWhole()
+    }
+
     func testAFaultInsideARunTrapsAtItsInstruction() {
         // c.sd x8, 0(x10); c.sd x9, 8(x10); back: the second store faults inside the run.
         m.checkSecondStoreFaults(secondStore: 2) {
