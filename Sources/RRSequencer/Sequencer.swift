@@ -1302,6 +1302,9 @@ public final class Sequencer {
         if let stop = journal?.end(end) {
             exitCode = stop.exitCode
             reason = stop.message
+        } else if guestEnded && config.replay && exitCode != 0 {
+            // rrctl says a replay matched only where its status is 0; a recorded failure replayed says it here.
+            reason += ", as recorded: the replay matched the recording"
         }
         transport.wakeAfter(nanoseconds: nil)
         transport.finish(exitCode: exitCode, reason: reason)

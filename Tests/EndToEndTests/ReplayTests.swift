@@ -127,6 +127,18 @@ final class ReplayTests: XCTestCase {
         XCTAssertEqual(replay.output, recording.output, "everything up to the interruption replays")
     }
 
+    /// A recorded run whose guest failed replays with the guest's status, and says that the replay matched.
+    func testAFailingGuestsReplayEndsWithItsStatusAndSaysItMatched() throws {
+        let log = logPath("failing.log")
+        let recording = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("finisher-code"),
+                                      "--record", log])
+        XCTAssertEqual(recording.wait(seconds: 60), 42, recording.errors)
+        let replay = try RRCtlRun(["replay", log])
+        XCTAssertEqual(replay.wait(seconds: 60), 42, replay.errors)
+        XCTAssertEqual(replay.errors, "rrctl: the guest powered off with status 42, as recorded: the replay matched the recording\n")
+        XCTAssertEqual(replay.output, recording.output)
+    }
+
     func testAlteredInputOrStateHashStopsReplayAtItsG() throws {
         let program = try Harness.guest("smp-contend")
         let log = logPath("contend.log")
