@@ -151,6 +151,9 @@ final class HartNode: HartTransport {
         if let gdb {
             let kind: GDBStop.Kind
             if case .watchpoint(let hit) = runner.debugStopCause { kind = .watch(hit.kind, address: hit.address) } else { kind = .trap }
+            // The console output this hart holds, for the sequencer to show (it has no debugger of its own here).
+            let held = runner.heldConsoleOutput
+            if !held.isEmpty { debugReply(.with { $0.stopped.heldConsoleOutput = Data(held) }) }
             return gdb.reportStop(GDBStop(kind: kind, hart: 0))
         }
         // The sequencer's debugger (every hart a thread): tell it where this hart stopped and why.

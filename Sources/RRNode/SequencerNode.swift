@@ -360,6 +360,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     /// of one in and out of an Envelope costs a few hundred instructions).
     private func receive(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, from endpoint: UInt32) {
         messageArrivedSinceCheck = true
+        if debugger == nil, Endpoint.isHart(endpoint), case .debugReply(let reply) = body {
+            // A hart served by its own debugger (`--gdb-hart`) stopped holding console output: shown now.
+            return showHeldConsoleOutput(reply.stopped.heldConsoleOutput)
+        }
         if let debugger {
             if Endpoint.isHart(endpoint) {
                 if case .debugReply(let reply) = body { return debugger.receive(reply, fromHart: Endpoint.hartIndex(endpoint)) }

@@ -1573,7 +1573,8 @@ public nonisolated struct Rrvm_DebugStopped: Sendable {
   public var g: UInt64 = 0
 
   /// Console output the hart holds unsent (its batch of bytes to the UART's output register): the batch goes out
-  /// only where the run without the stop sends it, but the user sees the output up to the stop at once.
+  /// only where the run without the stop sends it, but the user sees the output up to the stop at once. A hart
+  /// served by its own debugger (`--gdb-hart`) sends a DebugReply with only this, unasked.
   public var heldConsoleOutput: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -45,6 +45,27 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.leftovers().isEmpty)
     }
 
+    /// A hart served by its own debugger (`--gdb-hart`) shows the console output it holds when it stops, as the
+    /// cluster's debugger does: uart-hello stopped at the byte store of its output loop, the 30th time, holds the
+    /// 29 bytes before it, batched (its driver polls LSR before each byte).
+    func testOneHartsDebuggerShowsTheConsoleOutputItHoldsAtAStop() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdb-multiarch") else { throw XCTSkip("no gdb-multiarch") }
+        let program = try Harness.guest("uart-hello")
+        let store = String(try Self.firstInstruction("sb", of: "put_locked", in: program), radix: 16)
+        let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program, "--gdb", "0", "--gdb-hart", "0"])
+        let connection = try GDBConnection(port: try run.gdbPort())
+        XCTAssertEqual(connection.exchange(GDBConnection.packet("Z0,\(store),4")), "+$OK#9a")
+        for _ in 0..<30 { XCTAssertTrue(connection.exchange(GDBConnection.packet("c")).contains("T05")) }
+        let before = "Hello from rrvm guest uart-he"
+        XCTAssertTrue(run.waitForOutput(before, seconds: 10), "shown while stopped: \(run.output)")
+        XCTAssertFalse(run.output.contains(before + "l"), run.output)
+        XCTAssertEqual(connection.exchange(GDBConnection.packet("z0,\(store),4")), "+$OK#9a")
+        XCTAssertEqual(connection.exchange(GDBConnection.packet("D"), waitingFor: "#9a"), "+$OK#9a")
+        XCTAssertEqual(run.wait(seconds: 60), 0, run.errors)
+        XCTAssertEqual(run.output.components(separatedBy: "Hello from").count, 2, "shown once: \(run.output)")
+        XCTAssertTrue(run.output.contains("Hello from rrvm guest uart-hello: 0123456789 abcdefghijklmnopqrstuvwxyz"), run.output)
+    }
+
     func testMalformedPacketsAreRefusedAndTheRunStaysDebuggable() throws {
         let run = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", try Harness.guest("uart-hello"),
                                 "--gdb", "0"])
@@ -69,6 +90,29 @@ final class DebuggerTests: XCTestCase {
         XCTAssertEqual(exchange("$D#44", expecting: 7), "+$OK#9a", "detaching lets the guest run")
         XCTAssertEqual(run.wait(), 0, run.errors)
         XCTAssertTrue(run.output.contains("PASS uart-hello"), run.output)
+    }
+
+    /// The address of the first `mnemonic` instruction of `function` in `program` (riscv64-unknown-elf-objdump).
+    static func firstInstruction(_ mnemonic: String, of function: String, in program: String) throws -> UInt64 {
+        let objdump = Process()
+        objdump.executableURL = URL(fileURLWithPath: "/usr/bin/riscv64-unknown-elf-objdump")
+        objdump.arguments = ["-d", "--no-show-raw-insn", program]
+        let pipe = Pipe()
+        objdump.standardOutput = pipe
+        try objdump.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        objdump.waitUntilExit()
+        let lines = text.split(separator: "\n")
+        guard let start = lines.firstIndex(where: { $0.hasSuffix("<\(function)>:") }) else { throw XCTSkip("no \(function) in \(program)") }
+        for line in lines[(start + 1)...] {
+            if line.isEmpty || line.hasSuffix(">:") { break }
+            let fields = line.split(separator: "\t")
+            if fields.count >= 2, fields[1].trimmingCharacters(in: .whitespaces) == mnemonic,
+               let address = UInt64(fields[0].trimmingCharacters(in: .whitespaces).dropLast(), radix: 16) {
+                return address
+            }
+        }
+        throw XCTSkip("no \(mnemonic) in \(function) of \(program)")
     }
 
     static func symbolAddress(_ name: String, in program: String) throws -> UInt64 {
