@@ -341,9 +341,10 @@ public final class HartRunner {
         guard !executing else { throw CheckpointError("hart \(index) is in the middle of an instruction") }
         guard state.hart == UInt32(index) else { throw CheckpointError("the state of hart \(state.hart) given to hart \(index)") }
         let snapshot = try HartSnapshot(state)
+        let heldBatch = state.slice.hasHeldBatch ? batch(from: state.slice.heldBatch, executed: state.slice.executed) : nil
         guard !state.hasSlice || state.slice.executed <= snapshot.retired,
               state.slice.stableReads.allSatisfy({ Int($0.device) < windows.count }),
-              !state.slice.hasHeldBatch || batch(from: state.slice.heldBatch, executed: state.slice.executed) != nil else {
+              !state.slice.hasHeldBatch || heldBatch != nil else {
             throw CheckpointError("hart \(index): the slice in the state does not fit the hart")
         }
         try hart.restore(snapshot)
@@ -363,7 +364,7 @@ public final class HartRunner {
             accessedDeviceInStep = slice.accessedDeviceInStep
             checkAt = slice.checkInterval > 0 ? slice.checkAt : 0
             checkInterval = slice.checkInterval
-            batch = slice.hasHeldBatch ? batch(from: slice.heldBatch, executed: slice.executed) : nil
+            batch = heldBatch
             retiredAtPoll = hart.retired
             sliceActive = true
             pauseHolders.insert(.checkpoint)
@@ -546,7 +547,7 @@ public final class HartRunner {
     /// joins the batch (see `Batch`) instead.
     private func access(_ access: MMIOAccess) {
         accessedDeviceInStep = true
-        let device = windows.firstIndex { access.address >= $0.base && access.address &- $0.base < $0.size }
+        let device = device(at: access.address)
         if let device, addToBatch(access, device: device) { return }
         sendBatch()
         let set = device.flatMap { setDeclaredRegister(access, device: $0) }
@@ -658,11 +659,15 @@ public final class HartRunner {
         }
     }
 
+    /// The device whose window holds `address`, if any.
+    private func device(at address: UInt64) -> Int? {
+        windows.firstIndex { address >= $0.base && address &- $0.base < $0.size }
+    }
+
     /// The batch a checkpoint kept (`Batch.request`), taken `executed` instructions or fewer into the slice; nil when
     /// it cannot be one of this hart's (no device of its there, no access size, more than a batch holds).
     private func batch(from request: Rrvm_MmioRequest, executed: UInt64) -> Batch? {
-        let address = request.answered ? request.address : request.outputAddress
-        guard let device = windows.firstIndex(where: { address >= $0.base && address &- $0.base < $0.size }),
+        guard let device = device(at: request.answered ? request.address : request.outputAddress),
               [1, 2, 4, 8].contains(request.size), request.output.count <= Self.batchLimit, request.executed <= executed,
               request.answered == (request.answeredReads > 0), request.answered || !request.output.isEmpty else { return nil }
         var batch = Batch(device: device)
