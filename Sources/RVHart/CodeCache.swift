@@ -51,6 +51,15 @@ enum CodePage {
         }
     }
 
+    /// The instruction at page offset `offset` of a page's bytes (its snapshot), decoded alone, and its length; nil for
+    /// a 4-byte one that does not fit the page (it straddles into the next, and is never decoded in this one).
+    static func instruction(in bytes: UnsafeRawPointer, at offset: Int) -> (DecodedInstruction, Int)? {
+        let low = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
+        if low & 3 != 3 { return (Decoder.decodeCompressed(low), 2) }
+        guard offset <= 0xffc else { return nil }
+        return (Decoder.decode(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)), 4)
+    }
+
     /// The snapshot of a decoded page (see `enterPage`).
     @inline(__always)
     static func snapshot(_ page: UnsafeMutablePointer<DecodedInstruction>) -> UnsafeMutableRawPointer {
@@ -320,12 +329,10 @@ extension Hart {
     /// breakpoint slot where one belongs.
     func decodedAgain(_ page: UnsafeMutablePointer<DecodedInstruction>, slot: Int) -> DecodedInstruction {
         if isBreakpointSlot(slot) { return DecodedInstruction(.breakpoint) }
-        let bytes = CodePage.snapshot(page)
-        let low = bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt16.self)
-        if low & 3 != 3 { return Decoder.placed(Decoder.decodeCompressed(low), offset: 2 * slot) }
-        // An instruction straddling the page's end is never decoded in it (`decodeSlot`).
-        guard slot < 2047 else { return DecodedInstruction(.undecoded) }
-        return Decoder.placed(Decoder.decode(bytes.loadUnaligned(fromByteOffset: 2 * slot, as: UInt32.self)), offset: 2 * slot)
+        guard let (decoded, _) = CodePage.instruction(in: CodePage.snapshot(page), at: 2 * slot) else {
+            return DecodedInstruction(.undecoded)
+        }
+        return Decoder.placed(decoded, offset: 2 * slot)
     }
 
     /// The halfword at pc + 2 on the next page, for an instruction straddling two pages.

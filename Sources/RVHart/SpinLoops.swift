@@ -63,10 +63,7 @@ extension Hart {
     private func decodedInstruction(_ page: UnsafeMutablePointer<DecodedInstruction>, _ bytes: UnsafeRawPointer,
                                     at offset: Int) -> (DecodedInstruction, Int)? {
         guard offset >= 0, offset <= 0xffe, page[offset >> 1].op != .undecoded else { return nil }
-        let low = bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self)
-        if low & 3 != 3 { return (Decoder.decodeCompressed(low), 2) }
-        guard offset <= 0xffc else { return nil }
-        return (Decoder.decode(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)), 4)
+        return CodePage.instruction(in: bytes, at: offset)
     }
 
     /// The target offset of a conditional branch or a jump without link at `offset` that goes back (or to itself).
