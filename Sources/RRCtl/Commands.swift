@@ -246,7 +246,7 @@ struct Replay: ParsableCommand {
         let status = try launch(plan: plan, sequencerArguments: arguments, forwardInput: false, debugger: debugger)
         if status == 0 {
             report("rrctl", fullStream.map { "replay of \(log) wrote the full stream of its interval to \($0)" }
-                   ?? verifyCheckpoints.map { "replay of \(log): \($0) checkpoint round trips identical" }
+                   ?? verifyCheckpoints.map { "replay of \(log): \($0) checkpoint round trips identical, and it matched the recording" }
                    ?? "replay of \(log) matched the recording")
         }
         throw ExitCode(status)

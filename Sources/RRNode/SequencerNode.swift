@@ -333,19 +333,25 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         if replayTimeline != nil { return }
         guard let timeline else { return sequencer.start() }
         if let verify = options.verifyCheckpoints {
+            // The round trips, then the rest of the replay as without them: its end says whether it matched.
             CheckpointVerifier(timeline: timeline, rounds: verify.rounds, seed: verify.seed) { line in
                 report("rrvm-sequencer", line)
             }.run { [unowned self] result in
                 switch result {
                 case .success(let summary):
                     report("rrvm-sequencer", summary)
-                    self.finish(exitCode: 0, reason: summary)
+                    self.replayToTheEnd(timeline)
                 case .failure(let error): self.finish(exitCode: 3, reason: "\(error)")
                 }
             }
             return
         }
         if let policy = options.checkpoints { timeline.enableAutomaticCheckpoints(policy) }
+        replayToTheEnd(timeline)
+    }
+
+    /// Replays on from where the timeline stands to the log's end, where the sequencer ends the run.
+    private func replayToTheEnd(_ timeline: ClusterTimeline) {
         timeline.run(toG: timeline.endG ?? .max) { [unowned self] result in
             // The run usually ends before (the log's end, the guest's power-off): the sequencer says so.
             if case .failure(let error) = result, !self.sequencer.isFinished {
