@@ -37,7 +37,9 @@ public let protocolVersion: UInt32 = 18
 /// ends its slice as at a spin-wait hint when another hart could run, so multi-hart runs switch harts at other G.
 /// 14: the UART's answers carry its console input backlog (a full-detail log holds it), and host console input
 /// is delivered at most 16 bytes (a FIFO) at a time, only while the UART holds less than that.
-public let logFormatVersion: UInt32 = 14
+/// 15: a hart keeps all 16 bits of satp's ASID. Format 14 harts dropped bit 0, so Linux's fences for its odd ASIDs
+/// dropped no translation: its runs (and every check after its first process started) differ.
+public let logFormatVersion: UInt32 = 15
 
 /// The release of rrvm, written into log headers.
 public let rrvmVersion = "0.2.0"

@@ -73,6 +73,19 @@ final class LinuxGuestTests: XCTestCase {
         }
     }
 
+    /// Eight harts, threads started, joined and started again (glibc reuses and frees their stacks, so Linux fences
+    /// the TLBs of the harts that ran them), recorded and replayed. With satp's ASID bit 0 dropped, Linux's fences for
+    /// odd ASIDs missed and a new thread read its TLS through a stale translation: init segfaulted, the kernel panicked.
+    func testEightHartsStartThreadsAgainAndAgainAndReplayIdentically() throws {
+        let run = try RRCtlRun(["rr", "--smp", "8", "--eval", "cpus; cpus; cpus"] + (try guest()))
+        XCTAssertEqual(run.wait(seconds: 300), 0, run.errors)
+        let rounds = run.output.components(separatedBy: "threads:        8 pinned, each ran on its own cpu").count - 1
+        XCTAssertEqual(rounds, 4, "the boot's round and three more:\n\(run.output)")
+        XCTAssertFalse(run.output.contains("unhandled signal"), run.output)
+        XCTAssertTrue(run.output.contains("rrctl rr: identical: "), run.output)
+        XCTAssertTrue(run.leftovers().isEmpty)
+    }
+
     func testKernelPanicIsReportedWithTheGuestsLastWords() throws {
         // No init at that path: the kernel panics ("No working init found").
         let run = try RRCtlRun(["up", "--smp", "2", "--append", "console=ttyS0 rdinit=/nonexistent"] + (try guest()))

@@ -304,6 +304,32 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.x(2), 2, "the current ASID's page is translated again")
     }
 
+    /// satp written by the guest (csrw, as Linux's ASID allocator does) keeps every ASID bit, and a fence for
+    /// that ASID drops its translations: with ASID bit 0 lost, Linux's fences for odd ASIDs matched nothing and
+    /// its threads read stale pages (a segfault in glibc's thread start-up on 5 or more harts).
+    func testSatpKeepsEveryASIDBitAndAFenceForItsASIDDropsItsTranslations() {
+        let va: UInt64 = 0x64_0000
+        let slot = map(va, to: data, flags: MMUTests.r | MMUTests.a)
+        m.write64(data, 1)
+        m.write64(data + 0x1000, 2)
+        let table = m.hart.satp & ((1 << 44) - 1)
+        for asid: UInt64 in [1, 0x8001, 0xffff] {
+            m.set(4, 8 << 60 | asid << 44 | table)
+            XCTAssertNil(access(Asm.csrw(CSR.satp, 4), 0))
+            XCTAssertNil(access(Asm.csrr(5, CSR.satp), 0))
+            XCTAssertEqual(m.x(5), 8 << 60 | asid << 44 | table, "satp read back after writing ASID \(asid)")
+        }
+        m.set(4, 8 << 60 | 1 << 44 | table)
+        XCTAssertNil(access(Asm.csrw(CSR.satp, 4), 0))
+        XCTAssertNil(access(load, va))
+        XCTAssertEqual(m.x(2), 1)
+        m.write64(slot, ((data + 0x1000) >> 12) << 10 | MMUTests.r | MMUTests.a | MMUTests.v)
+        m.set(3, 1)
+        XCTAssertNil(access(Asm.sfenceVMA(0, 3), 0))
+        XCTAssertNil(access(load, va))
+        XCTAssertEqual(m.x(2), 2, "ASID 1's fence dropped ASID 1's translation")
+    }
+
     func testSfenceVMAOfOneAddressRemapsCodeThere() { checkSfenceVMAOfOneAddressRemapsCodeThere() }
 
     /// The same where every other leaf is a 4 KiB page (the fence then looks at fewer TLB slots).
