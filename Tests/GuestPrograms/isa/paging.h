@@ -366,6 +366,19 @@ static void tlb_maintenance(void) {
   *pte = 0;
   asm volatile("sfence.vma %0, zero" ::"r"(va + 0x800) : "memory");
   CHECK_FAULT(access(PRV_S, s_load, va + 8), CAUSE_LOAD_PAGE, va + 8, "sfence.vma va invalidates the page");
+  /* By ASID, with an odd one in satp (when the hart keeps ASID 1): a fence for it remaps the page. */
+  u64 satp0 = csr_read(satp);
+  csr_write(satp, satp0 | (1UL << 44));
+  if (((csr_read(satp) >> 44) & 0xffff) == 1) {
+    *pte = ((pa2 >> 12) << 10) | PTE_R | PTE_AD | PTE_V;
+    asm volatile("sfence.vma zero, %0" ::"r"(1UL) : "memory");
+    CHECK_OK(access(PRV_S, s_load, va + 8), pa2 + 8, "with ASID 1 in satp");
+    *pte = ((pa1 >> 12) << 10) | PTE_R | PTE_AD | PTE_V;
+    asm volatile("sfence.vma zero, %0" ::"r"(1UL) : "memory");
+    CHECK_OK(access(PRV_S, s_load, va + 8), pa1 + 8, "sfence.vma of satp's ASID (1) remaps");
+  }
+  csr_write(satp, satp0);
+  sfence();
   *pte = ((pa1 >> 12) << 10) | PTE_R | PTE_G | PTE_AD | PTE_V;
   asm volatile("sfence.vma zero, %0" ::"r"(0UL) : "memory");
   asm volatile("sfence.vma" ::: "memory");
@@ -436,6 +449,13 @@ static void satp_register(void) {
   u64 satp = csr_read(satp);
   CHECK_EQ(satp >> 60, SATP_MODE, "satp holds the paging mode written");
   CHECK_EQ(satp & ((1UL << 44) - 1), (u64)root >> 12, "satp holds the root PPN");
+  /* ASIDLEN: of the ASID bits written as ones, the low ones are implemented first (privileged spec 4.1.11). */
+  csr_write(satp, satp | (0xffffUL << 44));
+  u64 asids = (csr_read(satp) >> 44) & 0xffff;
+  CHECK((asids & (asids + 1)) == 0, "the ASID bits kept are the low ones");
+  CHECK_EQ(csr_read(satp) & ~(0xffffUL << 44), satp, "an ASID written leaves the mode and root");
+  csr_write(satp, satp);
+  sfence();
   csr_write(satp, (11UL << 60) | 0x1234);
   CHECK_EQ(csr_read(satp), satp, "writing a reserved mode (11) leaves satp unchanged");
   csr_write(satp, (5UL << 60) | 0x1234);

@@ -7,11 +7,12 @@
  * - invalid PTEs: W without R, reserved bits 54, 61 and 63 (Svnapot/Svpbmt absent), V clear, a pointer
  *   at the last level, misaligned 2 MiB and 1 GiB leaves, each a page fault of the access's type;
  * - A/D: hardware may set them or fault; either way consistently, never D on a load;
- * - SFENCE.VMA (all, by address, by ASID) making changed PTEs visible;
+ * - SFENCE.VMA (all, by address, by ASID: 0, and 1 held in satp) making changed PTEs visible;
  * - an instruction spanning two pages whose second page is not executable: fetch page fault with
  *   mepc at the instruction and mtval at the second page;
  * - page faults delegated to S through medeleg; MPRV translating M-mode loads with MPP's privilege;
- * - satp: the mode and root read back, reserved modes (5, 11) ignored, bare mode physical. */
+ * - satp: the mode and root read back, the ASID bits kept the low ones, reserved modes (5, 11) ignored, bare
+ *   mode physical. */
 #define LEVELS 3
 #include "paging.h"
 
