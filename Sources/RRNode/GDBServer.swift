@@ -23,6 +23,9 @@ struct GDBStop {
 /// calling its `done` exactly once. Resuming calls answer through `GDBServer.reportStop`.
 protocol GDBTarget: AnyObject {
     var hartCount: Int { get }
+    /// The name gdb shows for thread `hart + 1` ("hart N": the machine's hart, which a one-hart target numbers
+    /// apart from its only thread).
+    func threadName(hart: Int) -> String
     /// Whether `bs` and `bc` can work here at all (an error reply with a message otherwise).
     var reverseRefusal: String? { get }
     /// x0-x31, pc, f0-f31, fflags, frm, fcsr of `hart`; nil if it cannot be read.
@@ -47,6 +50,10 @@ protocol GDBTarget: AnyObject {
     func monitor(_ command: String, done: @escaping (String) -> Void)
     /// The debugger left: breakpoints and watchpoints go, the machine runs freely.
     func detach()
+}
+
+extension GDBTarget {
+    func threadName(hart: Int) -> String { "hart \(hart)" }
 }
 
 /// Where `--gdb` listens: `PORT`, a TCP port of 127.0.0.1 (0: any free one), which every local user can
@@ -435,7 +442,9 @@ final class GDBServer {
             return reply(chunk(GDBServer.targetDescription, String(packet.dropFirst("qXfer:features:read:target.xml:".count))))
         }
         if packet.hasPrefix("qXfer:threads:read::") {
-            let threads = (0..<target.hartCount).map { "<thread id=\"\(String($0 + 1, radix: 16))\" name=\"hart \($0)\"/>" }
+            let threads = (0..<target.hartCount).map {
+                "<thread id=\"\(String($0 + 1, radix: 16))\" name=\"\(target.threadName(hart: $0))\"/>"
+            }
             return reply(chunk("<?xml version=\"1.0\"?><threads>" + threads.joined() + "</threads>",
                                String(packet.dropFirst("qXfer:threads:read::".count))))
         }
@@ -443,7 +452,7 @@ final class GDBServer {
             guard let id = Int(packet.dropFirst("qThreadExtraInfo,".count), radix: 16), (1...target.hartCount).contains(id) else {
                 return reply("E01")
             }
-            return reply(hexText("hart \(id - 1)"))
+            return reply(hexText(target.threadName(hart: id - 1)))
         }
         if packet.hasPrefix("qRcmd,") {
             guard let bytes = hexBytes(String(packet.dropFirst("qRcmd,".count))) else { return reply("E01") }

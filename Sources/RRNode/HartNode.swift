@@ -307,6 +307,7 @@ private final class OneHartTarget: GDBTarget {
     init(runner: HartRunner) { self.runner = runner }
 
     var hartCount: Int { 1 }
+    func threadName(hart: Int) -> String { "hart \(runner.index)" }
     var reverseRefusal: String? { "reverse execution needs every hart: use --gdb without --gdb-hart (in rrctl replay)" }
 
     func readRegisters(hart: Int, done: @escaping ([UInt64]?) -> Void) { done(GDBServer.registers(of: runner.hart)) }

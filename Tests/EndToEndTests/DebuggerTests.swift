@@ -25,7 +25,7 @@ final class DebuggerTests: XCTestCase {
         let gdb = Process()
         gdb.executableURL = URL(fileURLWithPath: "/usr/bin/gdb-multiarch")
         gdb.arguments = ["-batch", "-nx", "-ex", "target remote :\(port)", "-ex", "break secondary_main", "-ex", "continue",
-                         "-ex", "print/x $pc", "-ex", "stepi", "-ex", "stepi", "-ex", "print/x $pc",
+                         "-ex", "info threads", "-ex", "print/x $pc", "-ex", "stepi", "-ex", "stepi", "-ex", "print/x $pc",
                          "-ex", "x/2xw secondary_main", "-ex", "print/x $sp", "-ex", "delete", "-ex", "continue", program]
         let output = Pipe()
         gdb.standardOutput = output
@@ -38,6 +38,7 @@ final class DebuggerTests: XCTestCase {
         XCTAssertTrue(replay.errors.contains("matched the recording"), replay.errors)
         XCTAssertTrue(transcript.contains("Breakpoint 1"), "gdb said:\n" + transcript)
         XCTAssertTrue(transcript.contains("secondary_main"), transcript)
+        XCTAssertTrue(transcript.contains("Thread 1 \"hart 2\""), "the one thread is named after its hart: \(transcript)")
         let symbol = try Self.symbolAddress("secondary_main", in: program)
         XCTAssertTrue(transcript.contains("$1 = 0x\(String(symbol, radix: 16))"), "stopped at the breakpoint: \(transcript)")
         XCTAssertFalse(transcript.contains("$2 = 0x\(String(symbol, radix: 16))\n"), "two steps moved the pc: \(transcript)")
