@@ -315,16 +315,14 @@ extension Hart {
         selectTLBs()
     }
 
-    /// satp's MODE (bits 63-60), ASID (59-44, all 16 bits kept) and PPN (43-0). The PPN's mask is parenthesised:
-    /// in Swift `|` and `-` share a precedence, so `... | (1 << 44) - 1` subtracts from the whole (it cleared ASID
-    /// bit 0, so Linux's fences for odd ASIDs missed the TLB and left stale translations).
-    static let satpFields: UInt64 = 0xf << 60 | 0xffff << 44 | ((1 << 44) - 1)
-
     private func writeSatp(_ value: UInt64) {
         let mode = value >> 60
         let accepted = mode == 0 || mode == 8 || (mode == 9 && maxSatpMode == .sv48)
         guard accepted else { return }
-        satp = value & Hart.satpFields
+        // MODE (bits 63-60), ASID (59-44, all 16 bits kept) and PPN (43-0) fill the register: nothing is masked. (A
+        // mask written `0xf << 60 | 0xffff << 44 | (1 << 44) - 1` subtracted 1 from the whole, `|` and `-` sharing a
+        // precedence in Swift: it cleared ASID bit 0, and Linux's fences for odd ASIDs then dropped nothing.)
+        satp = value
         counters.satpWrites &+= 1
         flushTranslations()
     }
