@@ -49,8 +49,14 @@ enum GuestEval {
         return encoded
     }
 
-    /// `base` with the commands added as `rrvm.eval=`, or `base` unchanged without commands.
-    static func commandLine(_ base: String, adding commands: String?) throws -> String {
+    /// `base` with the commands added as `rrvm.eval=`, or `base` unchanged without commands. `firmwareBoots`: a
+    /// firmware hands the kernel this line as Linux's boot convention has it, so Linux's limit holds for `base` too
+    /// (longer, Linux would cut it short without a word); a bare kernel (`--bios none`) may read what it likes.
+    static func commandLine(_ base: String, adding commands: String?, firmwareBoots: Bool) throws -> String {
+        guard !(firmwareBoots || commands != nil) || base.utf8.count <= commandLineLimit else {
+            throw ValidationError("--append is too long: \(base.utf8.count) bytes of kernel command line; Linux on RISC-V "
+                                  + "keeps at most \(commandLineLimit)")
+        }
         guard let commands else { return base }
         guard commands.utf8.contains(where: { ![UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: ";"), UInt8(ascii: "\n")].contains($0) }) else {
             throw ValidationError("--eval needs at least one command")

@@ -93,6 +93,10 @@ final class EvalTests: XCTestCase {
             (["up", "--eval", long] + kernel, "Linux on RISC-V keeps at most 1023"),
             (["rr", "--eval", long] + kernel, "--eval is too long"),
             (["up", "--eval", " ; ;"] + kernel, "--eval needs at least one command"),
+            // An --append Linux would cut short, with --eval or without.
+            (["up", "--append", String(repeating: "a", count: 1100), "--eval", "true"] + kernel,
+             "--append is too long: 1100 bytes of kernel command line; Linux on RISC-V keeps at most 1023"),
+            (["up", "--append", String(repeating: "a", count: 1024)] + kernel, "--append is too long: 1024 bytes"),
             (["up", "--append", "console=ttyS0 rrvm.eval=true", "--eval", "true"] + kernel, "--append already holds rrvm.eval="),
             (["rr", "--smp", "2"], "rr needs --eval"),
             (["up", "--eval", "true", "--timeout", "0"] + kernel, "--timeout must be a number of seconds above 0"),

@@ -5,27 +5,35 @@ import XCTest
 /// How --eval commands are carried on the kernel command line, and how `rrctl rr` compares consoles.
 final class GuestEvalTests: XCTestCase {
     func testCommandsAreEncodedSoThatEveryByteSurvivesTheKernelsSplitting() throws {
-        XCTAssertEqual(try GuestEval.commandLine("console=ttyS0", adding: "echo \"a b\"; rand 8"),
+        XCTAssertEqual(try GuestEval.commandLine("console=ttyS0", adding: "echo \"a b\"; rand 8", firmwareBoots: true),
                        "console=ttyS0 rrvm.eval=echo%20%22a%20b%22;%20rand%208")
         XCTAssertEqual(GuestEval.encode("100%\t\n\u{7f}é"), "100%25%09%0A%7F%C3%A9")
-        XCTAssertEqual(try GuestEval.commandLine("console=ttyS0", adding: nil), "console=ttyS0")
-        XCTAssertEqual(try GuestEval.commandLine("", adding: "true"), "rrvm.eval=true")
+        XCTAssertEqual(try GuestEval.commandLine("console=ttyS0", adding: nil, firmwareBoots: true), "console=ttyS0")
+        XCTAssertEqual(try GuestEval.commandLine("", adding: "true", firmwareBoots: true), "rrvm.eval=true")
     }
 
     func testTheLimitIsLinuxsCommandLineSize() throws {
         let base = "console=ttyS0 earlycon"
         let room = GuestEval.commandLineLimit - base.utf8.count - " rrvm.eval=".utf8.count
-        XCTAssertEqual(try GuestEval.commandLine(base, adding: String(repeating: "x", count: room)).utf8.count, 1023)
-        XCTAssertThrowsError(try GuestEval.commandLine(base, adding: String(repeating: "x", count: room + 1))) { error in
+        XCTAssertEqual(try GuestEval.commandLine(base, adding: String(repeating: "x", count: room), firmwareBoots: true).utf8.count, 1023)
+        XCTAssertThrowsError(try GuestEval.commandLine(base, adding: String(repeating: "x", count: room + 1), firmwareBoots: true)) { error in
             XCTAssertTrue("\(error)".contains("would be 1024 bytes"), "\(error)")
         }
+        // A longer line of one's own is refused too when a firmware boots the kernel (Linux would cut it short), not
+        // for a bare kernel without commands.
+        let long = String(repeating: "a", count: 1024)
+        XCTAssertThrowsError(try GuestEval.commandLine(long, adding: nil, firmwareBoots: true)) { error in
+            XCTAssertTrue("\(error)".contains("--append is too long: 1024 bytes"), "\(error)")
+        }
+        XCTAssertEqual(try GuestEval.commandLine(long, adding: nil, firmwareBoots: false), long)
+        XCTAssertThrowsError(try GuestEval.commandLine(long, adding: "true", firmwareBoots: false))
         // A space costs three bytes once encoded.
-        XCTAssertThrowsError(try GuestEval.commandLine(base, adding: String(repeating: " x", count: room / 3)))
+        XCTAssertThrowsError(try GuestEval.commandLine(base, adding: String(repeating: " x", count: room / 3), firmwareBoots: true))
     }
 
     func testCommandLinesThatCannotCarryCommandsAreRefused() {
-        XCTAssertThrowsError(try GuestEval.commandLine("console=ttyS0", adding: " ;\n; "))
-        XCTAssertThrowsError(try GuestEval.commandLine("console=ttyS0 rrvm.eval=true", adding: "false"))
+        XCTAssertThrowsError(try GuestEval.commandLine("console=ttyS0", adding: " ;\n; ", firmwareBoots: true))
+        XCTAssertThrowsError(try GuestEval.commandLine("console=ttyS0 rrvm.eval=true", adding: "false", firmwareBoots: true))
     }
 }
 
