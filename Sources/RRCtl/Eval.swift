@@ -53,7 +53,7 @@ enum GuestEval {
     /// firmware hands the kernel this line as Linux's boot convention has it, so Linux's limit holds for `base` too
     /// (longer, Linux would cut it short without a word); a bare kernel (`--bios none`) may read what it likes.
     static func commandLine(_ base: String, adding commands: String?, firmwareBoots: Bool) throws -> String {
-        guard !(firmwareBoots || commands != nil) || base.utf8.count <= commandLineLimit else {
+        if (firmwareBoots || commands != nil) && base.utf8.count > commandLineLimit {
             throw ValidationError("--append is too long: \(base.utf8.count) bytes of kernel command line; Linux on RISC-V "
                                   + "keeps at most \(commandLineLimit)")
         }
