@@ -114,6 +114,14 @@ enum MachineBuilder {
             icountShift: recorded.icountShift,
             mmu: recorded.satpMode, entropySeed: recorded.entropySeed, startWallTimeNs: recorded.startWallTimeNs)
         var plan = try build(inputs)
+        // Where the images go is decided again, not read from the log: a plan that changed since the recording
+        // (another rrctl) would replay another machine, so it is refused before anything starts.
+        for image in plan.config.images {
+            guard let logged = recorded.images.first(where: { $0.role == image.role }),
+                  logged.loadAddress != image.loadAddress else { continue }
+            throw NodeError("the log's \(image.role) was loaded at 0x\(String(logged.loadAddress, radix: 16)); "
+                + "this rrctl places it at 0x\(String(image.loadAddress, radix: 16)): record the run again")
+        }
         plan.config.replay = true
         return plan
     }

@@ -97,10 +97,23 @@ public struct BootPlan: Equatable {
 /// - the initrd goes at kernel + min(RAM / 2, 128 MiB), or just below the device tree if it does not
 ///   fit there;
 /// - the device tree goes at the highest 2 MiB boundary where it fits below min(RAM end, 3 GiB).
-/// Every region must lie in RAM and none may overlap; errors name the file.
+/// Every region must lie in RAM and none may overlap; errors name the file. Unlike QEMU, the plan also keeps
+/// clear the place where OpenSBI's fw_jump copies the device tree (`deviceTreeCopy`): QEMU puts the initrd there
+/// with 64 MiB of RAM, and below 36 MiB fw_jump writes outside RAM and hangs before printing anything.
 public enum ImageLoader {
     static let twoMiB: UInt64 = 2 << 20
     static let pageSize: UInt64 = 4096
+
+    /// Where a firmware copies the device tree before it starts the kernel, when it is one that does:
+    /// OpenSBI's fw_jump (`fw_jump.bin` or `fw_jump.elf`; Debian's generic build, as upstream's, returns
+    /// FW_JUMP_FDT_ADDR = 0x8220_0000 from `fw_next_arg1`) moves the tree there and hands Linux that address.
+    /// A 2 MiB block is kept, as for the tree's own place: OpenSBI grows the tree in place with its fix-ups.
+    public static func deviceTreeCopy(firmware: BootImage?) -> Range<UInt64>? {
+        guard let firmware else { return nil }
+        let name = firmware.path.split(separator: "/").last.map(String.init) ?? firmware.path
+        guard name.hasPrefix("fw_jump") else { return nil }
+        return 0x8220_0000..<(0x8220_0000 + twoMiB)
+    }
 
     public static func plan(config: MachineDescription, firmwarePath: String?, kernelPath: String?,
                             initrdPath: String?) throws -> BootPlan {
@@ -130,6 +143,20 @@ public enum ImageLoader {
             if entry == nil { entry = imageEntry }
         }
         try checkInRAM(regions, ram: ram)
+        // Regions that firmware writes on its own, which nothing of ours may share.
+        var keptClear: [LoadRegion] = []
+        if let copy = deviceTreeCopy(firmware: firmware), let firmware {
+            let name = "the device tree's copy by \(firmware.path)"
+            guard copy.upperBound <= ram.upperBound else {
+                throw BootError("\(firmware.path) copies the device tree to \(hex(copy.lowerBound)), outside "
+                    + "\(config.ramSize >> 20) MiB of RAM: give the machine more RAM")
+            }
+            if let clash = regions.first(where: { $0.range.overlaps(copy) }) {
+                throw BootError("\(clash.name) overlaps \(hex(copy.lowerBound))..<\(hex(copy.upperBound)), where "
+                    + "\(firmware.path) copies the device tree")
+            }
+            keptClear.append(LoadRegion(name: name, address: copy.lowerBound, data: [], size: UInt64(copy.count)))
+        }
 
         // The device tree's size does not depend on the initrd's addresses, only on whether there is one.
         var finalConfig = config
@@ -146,11 +173,12 @@ public enum ImageLoader {
             }
             let size = UInt64(initrd.bytes.count)
             var start = kernelStart + min(config.ramSize / 2, 128 << 20)
-            if start + size > fdtAddress {
+            if start + size > fdtAddress || keptClear.contains(where: { $0.range.overlaps(start..<(start + size)) }) {
                 start = alignDown(fdtAddress - min(size, fdtAddress), pageSize)
             }
             let region = LoadRegion(name: "initrd \(initrd.path)", address: start, data: initrd.bytes, size: size)
-            guard start >= ram.lowerBound, !regions.contains(where: { $0.range.overlaps(region.range) }) else {
+            guard start >= ram.lowerBound,
+                  !(regions + keptClear).contains(where: { $0.range.overlaps(region.range) }) else {
                 throw BootError("initrd \(initrd.path) (\(size) bytes) does not fit in "
                     + "\(config.ramSize >> 20) MiB of RAM beside the firmware and kernel")
             }
@@ -161,7 +189,7 @@ public enum ImageLoader {
         let deviceTree = DeviceTree.build(finalConfig)
         let fdtRegion = LoadRegion(name: "device tree", address: fdtAddress, data: deviceTree,
                                    size: UInt64(deviceTree.count))
-        if let clash = regions.first(where: { $0.range.overlaps(fdtRegion.range) }) {
+        if let clash = (regions + keptClear).first(where: { $0.range.overlaps(fdtRegion.range) }) {
             throw BootError("\(clash.name) overlaps the device tree at \(hex(fdtAddress)): give the machine more RAM")
         }
         regions.append(fdtRegion)

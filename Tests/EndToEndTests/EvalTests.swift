@@ -109,6 +109,23 @@ final class EvalTests: XCTestCase {
         }
     }
 
+    /// With 64 MiB, QEMU's place for the initrd is where fw_jump copies the device tree (init crashed, in QEMU too);
+    /// with less than that copy needs, fw_jump wrote outside RAM and the machine hung without a word.
+    func testTheDefaultGuestBootsIn64MiBAndTooLittleRAMIsRefusedAtOnce() throws {
+        _ = try guestDirectory()
+        let run = try RRCtlRun(["up", "--smp", "2", "--memory", "64M", "--eval", "cat /proc/meminfo"])
+        XCTAssertEqual(run.wait(seconds: 300), 0, run.output + run.errors)
+        XCTAssertNotNil(run.output.range(of: #"MemTotal: +[0-9]+ kB"#, options: .regularExpression), run.output)
+        XCTAssertTrue(run.leftovers().isEmpty)
+
+        let small = try RRCtlRun(["up", "--memory", "32M"])
+        XCTAssertEqual(small.wait(seconds: 60), 1, small.errors)
+        XCTAssertTrue(small.errors.contains("fw_jump.bin copies the device tree to 0x82200000, outside 32 MiB of RAM: "
+            + "give the machine more RAM"), small.errors)
+        XCTAssertTrue(small.output.isEmpty, small.output)
+        XCTAssertTrue(small.leftovers().isEmpty)
+    }
+
     func testRRRefusesAnExistingRecordFile() throws {
         let existing = scratch + "/existing.log"
         _ = FileManager.default.createFile(atPath: existing, contents: Data("keep me".utf8))

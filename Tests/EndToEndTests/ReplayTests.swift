@@ -229,6 +229,19 @@ final class ReplayTests: XCTestCase {
         let elsewhere = try RRCtlRun(["replay", log, "--image-dir", moved.path])
         XCTAssertEqual(elsewhere.wait(), 0, elsewhere.errors)
 
+        // A log whose image went elsewhere than this rrctl would put it describes another machine: refused, naming both.
+        var header = try LogReader(path: log).header
+        let kernel = try XCTUnwrap(header.config.images.firstIndex { $0.role == "kernel" })
+        let placed = header.config.images[kernel].loadAddress
+        header.config.images[kernel].loadAddress = placed + 0x20_0000
+        let movedKernel = logPath("moved-kernel.log")
+        try write(try readRecords(log), header: header, to: movedKernel)
+        let elsewhereInRAM = try RRCtlRun(["replay", movedKernel])
+        XCTAssertEqual(elsewhereInRAM.wait(), 1, elsewhereInRAM.errors)
+        XCTAssertTrue(elsewhereInRAM.errors.contains("the log's kernel was loaded at 0x\(String(placed + 0x20_0000, radix: 16)); "
+            + "this rrctl places it at 0x\(String(placed, radix: 16))"), elsewhereInRAM.errors)
+        XCTAssertTrue(elsewhereInRAM.output.isEmpty, elsewhereInRAM.output)
+
         var image = try Data(contentsOf: URL(fileURLWithPath: program))
         image[image.count - 1] ^= 0xFF
         try image.write(to: URL(fileURLWithPath: program))

@@ -234,6 +234,44 @@ final class ImageLoaderTests: XCTestCase {
         }
     }
 
+    /// fw_jump copies the device tree to 0x8220_0000 before it starts Linux: with 64 MiB of RAM that is where QEMU's
+    /// rule (kernel + RAM / 2) puts the initrd, which the copy overwrote (init crashed); below 36 MiB the copy went
+    /// outside RAM and the machine hung without a word.
+    func testTheDeviceTreeCopyOfFwJumpIsKeptClear() throws {
+        let firmware = try openSBI()
+        let kernel = BootImage(path: "Image", bytes: fakeLinuxImage())
+        let initrd = BootImage(path: "initrd.cpio", bytes: [UInt8](repeating: 7, count: 5000))
+        let config = MachineDescription(ramSize: 64 << 20)
+        let plan = try ImageLoader.plan(config: config, firmware: firmware, kernel: kernel, initrd: initrd)
+        let copy = try XCTUnwrap(ImageLoader.deviceTreeCopy(firmware: firmware))
+        XCTAssertEqual(copy.lowerBound, 0x8220_0000)
+        let placed = try XCTUnwrap(plan.initrd)
+        XCTAssertFalse(placed.overlaps(copy), "initrd at \(placed)")
+        XCTAssertTrue(placed.upperBound <= plan.fdtAddress && plan.fdtAddress - placed.upperBound < 4096,
+                      "just below the device tree instead: \(placed), tree at \(plan.fdtAddress)")
+        XCTAssertFalse(plan.regions.contains { $0.range.overlaps(copy) })
+
+        // Another firmware keeps QEMU's place, and so does fw_jump where the copy is not in the way.
+        let other = BootImage(path: "/boot/my-firmware.bin", bytes: firmware.bytes)
+        XCTAssertNil(ImageLoader.deviceTreeCopy(firmware: other))
+        XCTAssertEqual(try ImageLoader.plan(config: config, firmware: other, kernel: kernel, initrd: initrd).initrd?.lowerBound,
+                       0x8220_0000)
+        XCTAssertEqual(try ImageLoader.plan(config: MachineDescription(ramSize: 256 << 20), firmware: firmware,
+                                            kernel: kernel, initrd: initrd).initrd?.lowerBound, 0x8820_0000)
+
+        for small: UInt64 in [16, 32, 36] {
+            XCTAssertThrowsError(try ImageLoader.plan(config: MachineDescription(ramSize: small << 20), firmware: firmware,
+                                                      kernel: kernel, initrd: nil), "\(small) MiB") {
+                XCTAssertTrue("\($0)".contains("fw_jump.bin") && "\($0)".contains("more RAM"), "\($0)")
+            }
+        }
+        let bigKernel = BootImage(path: "Big", bytes: fakeLinuxImage(size: 33 << 20))
+        XCTAssertThrowsError(try ImageLoader.plan(config: MachineDescription(ramSize: 128 << 20), firmware: firmware,
+                                                  kernel: bigKernel, initrd: nil)) {
+            XCTAssertTrue("\($0)".contains("kernel Big overlaps 0x82200000"), "\($0)")
+        }
+    }
+
     func testBareElfIsTheEntryAndBssIsZeroed() throws {
         let directory = try temporaryDirectory(self)
         let source = directory.appendingPathComponent("bare.S")
