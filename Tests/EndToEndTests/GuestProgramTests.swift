@@ -53,4 +53,27 @@ final class GuestProgramTests: XCTestCase {
             }
         }
     }
+
+    /// The sweep (Tests/GuestPrograms/isa/sweep.c) folds every F/D operation in every rounding mode, every integer
+    /// register-register operation and every AMO, over the same awkward operands, into one hash per operation and mode;
+    /// QEMU, the reference, must print the same lines. A difference names the operation and the mode.
+    func testTheSweepOfEveryOperationPrintsWhatQEMUPrints() throws {
+        let qemu = "/usr/bin/qemu-system-riscv64"
+        guard FileManager.default.isExecutableFile(atPath: qemu) else { throw XCTSkip("\(qemu) is not installed") }
+        let program = try Harness.guest("sweep")
+        let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
+        XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)
+        let reference = try RRCtlRun(["-M", "virt", "-bios", "none", "-kernel", program, "-nographic", "-smp", "1",
+                                      "-m", "128M"], executable: qemu)
+        XCTAssertEqual(reference.wait(seconds: 120), 0, reference.errors)
+        func sweepLines(_ output: String) -> [Substring] {
+            output.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("sweep ") }
+        }
+        let lines = sweepLines(ours.output), expected = sweepLines(reference.output)
+        XCTAssertEqual(expected.count, 267, reference.output)
+        XCTAssertEqual(lines.count, expected.count, ours.output)
+        for (line, wanted) in zip(lines, expected) where line != wanted {
+            XCTFail("rrvm: \(line), QEMU: \(wanted.split(separator: " ").last ?? "")")
+        }
+    }
 }
