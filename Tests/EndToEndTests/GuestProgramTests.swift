@@ -54,26 +54,30 @@ final class GuestProgramTests: XCTestCase {
         }
     }
 
-    /// The sweep (Tests/GuestPrograms/isa/sweep.c) folds every F/D operation in every rounding mode, every integer
-    /// register-register operation and every AMO, over the same awkward operands, into one hash per operation and mode;
-    /// QEMU, the reference, must print the same lines. A difference names the operation and the mode.
-    func testTheSweepOfEveryOperationPrintsWhatQEMUPrints() throws {
+    /// Two programs that cannot know their right answers print hashes that QEMU, the reference, must print too:
+    /// the sweep (Tests/GuestPrograms/isa/sweep.c) one per operation and rounding mode, of every F/D operation in
+    /// every mode, every integer register-register operation and every AMO over awkward operands; random-code one
+    /// per block of random code rich in what the interpreter fuses (pairs, runs, push/pop/return), written at run
+    /// time across a page boundary. A difference names the operation and mode, or the block.
+    func testProgramsThatHashTheirResultsPrintWhatQEMUPrints() throws {
         let qemu = "/usr/bin/qemu-system-riscv64"
         guard FileManager.default.isExecutableFile(atPath: qemu) else { throw XCTSkip("\(qemu) is not installed") }
-        let program = try Harness.guest("sweep")
-        let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
-        XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)
-        let reference = try RRCtlRun(["-M", "virt", "-bios", "none", "-kernel", program, "-nographic", "-smp", "1",
-                                      "-m", "128M"], executable: qemu)
-        XCTAssertEqual(reference.wait(seconds: 120), 0, reference.errors)
-        func sweepLines(_ output: String) -> [Substring] {
-            output.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("sweep ") }
-        }
-        let lines = sweepLines(ours.output), expected = sweepLines(reference.output)
-        XCTAssertEqual(expected.count, 267, reference.output)
-        XCTAssertEqual(lines.count, expected.count, ours.output)
-        for (line, wanted) in zip(lines, expected) where line != wanted {
-            XCTFail("rrvm: \(line), QEMU: \(wanted.split(separator: " ").last ?? "")")
+        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 400)] {
+            let program = try Harness.guest(name)
+            let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
+            XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)
+            let reference = try RRCtlRun(["-M", "virt", "-bios", "none", "-kernel", program, "-nographic", "-smp", "1",
+                                          "-m", "128M"], executable: qemu)
+            XCTAssertEqual(reference.wait(seconds: 120), 0, reference.errors)
+            func hashLines(_ output: String) -> [Substring] {
+                output.split(whereSeparator: \.isNewline).filter { $0.hasPrefix(prefix) }
+            }
+            let lines = hashLines(ours.output), expected = hashLines(reference.output)
+            XCTAssertEqual(expected.count, count, "\(name) on QEMU: \(reference.output.suffix(400))")
+            XCTAssertEqual(lines.count, expected.count, "\(name): \(ours.output.suffix(400))")
+            for (line, wanted) in zip(lines, expected) where line != wanted {
+                XCTFail("\(name): rrvm printed \(line), QEMU \(wanted.split(separator: " ").last ?? "")")
+            }
         }
     }
 }

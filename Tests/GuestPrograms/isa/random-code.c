@@ -1,0 +1,372 @@
+/* random-code: blocks of random straight-line code, written into a code buffer at run time (then FENCE.I) and
+ * run from random registers and memory; after each block, one hash of the 31 registers and the data it used:
+ *   "block 17 3c9a..."
+ * The program cannot know the right hashes; a test runs it on rrvm and on QEMU (the reference) and compares
+ * the lines. The mix leans on what an interpreter fuses or treats apart: pairs of adjacent instructions (an
+ * addition or a load then a branch, a store then an addition, shift pairs, two loads or stores off one base,
+ * auipc then addi or jalr, two c.add/c.mv), runs of compressed stack saves and restores with the stack
+ * adjustment (and the return after them), each with random registers, x0 and aliasing included; besides,
+ * every RV64I/M integer operation, loads and stores of every width, compressed forms and forward branches.
+ * Code is rewritten in place for every block, so a stale decoded copy would show too, and every block
+ * crosses a page boundary.
+ *
+ * Registers: x8 (s0) is the data base and x2 (sp) a stack inside the data, never written by the random
+ * code except for balanced stack adjustments; x3 (gp) and x4 (tp) are left alone. Every other register,
+ * x0 included as a destination, is fair game. Accesses are aligned (misaligned ones may trap or not). */
+#include "isa.h"
+
+#ifndef BLOCKS /* -DBLOCKS=N for a longer search */
+#define BLOCKS 400
+#endif
+#ifndef SEED
+#define SEED 0
+#endif
+#define BLOCK_INSTRUCTIONS 96
+#define DATA_BYTES 4096
+
+static u64 rng_state;
+static u64 rnd(void) { /* xorshift64* */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545f4914f6cdd1dUL;
+}
+static u64 below(u64 n) { return rnd() % n; }
+
+/* Data, the stack inside it; registers in and out; the code buffer. */
+static u8 data[DATA_BYTES] __attribute__((aligned(64)));
+u64 block_state[48]; /* x0-x31, then the harness's own registers */
+u16 code[8192] __attribute__((aligned(4096)));
+static u64 at; /* the next halfword of code */
+
+/* run_block: saves the harness's registers, loads x1-x31 from block_state, runs the code; the code ends by
+ * jumping to block_exit, which stores x1-x31 back and returns. */
+asm(".text\n"
+    ".globl run_block\n"
+    "run_block:\n"
+    "  la t0, block_state\n"
+    "  sd ra, 256(t0)\n  sd sp, 264(t0)\n  sd gp, 272(t0)\n  sd tp, 280(t0)\n"
+    "  sd s0, 288(t0)\n  sd s1, 296(t0)\n  sd s2, 304(t0)\n  sd s3, 312(t0)\n  sd s4, 320(t0)\n  sd s5, 328(t0)\n"
+    "  sd s6, 336(t0)\n  sd s7, 344(t0)\n  sd s8, 352(t0)\n  sd s9, 360(t0)\n  sd s10, 368(t0)\n  sd s11, 376(t0)\n"
+    "  csrw mscratch, t0\n"
+    "  ld x1, 8(t0)\n  ld x2, 16(t0)\n  ld x3, 24(t0)\n  ld x4, 32(t0)\n  ld x6, 48(t0)\n  ld x7, 56(t0)\n"
+    "  ld x8, 64(t0)\n  ld x9, 72(t0)\n  ld x10, 80(t0)\n  ld x11, 88(t0)\n  ld x12, 96(t0)\n  ld x13, 104(t0)\n"
+    "  ld x14, 112(t0)\n  ld x15, 120(t0)\n  ld x16, 128(t0)\n  ld x17, 136(t0)\n  ld x18, 144(t0)\n"
+    "  ld x19, 152(t0)\n  ld x20, 160(t0)\n  ld x21, 168(t0)\n  ld x22, 176(t0)\n  ld x23, 184(t0)\n"
+    "  ld x24, 192(t0)\n  ld x25, 200(t0)\n  ld x26, 208(t0)\n  ld x27, 216(t0)\n  ld x28, 224(t0)\n"
+    "  ld x29, 232(t0)\n  ld x30, 240(t0)\n  ld x31, 248(t0)\n  ld x5, 40(t0)\n"
+    "  j code\n"
+    ".globl block_exit\n"
+    "block_exit:\n"
+    "  csrrw t0, mscratch, t0\n"
+    "  sd x1, 8(t0)\n  sd x2, 16(t0)\n  sd x3, 24(t0)\n  sd x4, 32(t0)\n  sd x6, 48(t0)\n  sd x7, 56(t0)\n"
+    "  sd x8, 64(t0)\n  sd x9, 72(t0)\n  sd x10, 80(t0)\n  sd x11, 88(t0)\n  sd x12, 96(t0)\n  sd x13, 104(t0)\n"
+    "  sd x14, 112(t0)\n  sd x15, 120(t0)\n  sd x16, 128(t0)\n  sd x17, 136(t0)\n  sd x18, 144(t0)\n"
+    "  sd x19, 152(t0)\n  sd x20, 160(t0)\n  sd x21, 168(t0)\n  sd x22, 176(t0)\n  sd x23, 184(t0)\n"
+    "  sd x24, 192(t0)\n  sd x25, 200(t0)\n  sd x26, 208(t0)\n  sd x27, 216(t0)\n  sd x28, 224(t0)\n"
+    "  sd x29, 232(t0)\n  sd x30, 240(t0)\n  sd x31, 248(t0)\n"
+    "  csrr t1, mscratch\n  sd t1, 40(t0)\n"
+    "  ld ra, 256(t0)\n  ld sp, 264(t0)\n  ld gp, 272(t0)\n  ld tp, 280(t0)\n"
+    "  ld s0, 288(t0)\n  ld s1, 296(t0)\n  ld s2, 304(t0)\n  ld s3, 312(t0)\n  ld s4, 320(t0)\n  ld s5, 328(t0)\n"
+    "  ld s6, 336(t0)\n  ld s7, 344(t0)\n  ld s8, 352(t0)\n  ld s9, 360(t0)\n  ld s10, 368(t0)\n  ld s11, 376(t0)\n"
+    "  ret\n");
+void run_block(void);
+extern char block_exit[];
+
+/* ---- Encoding ---- */
+#define BASE 8  /* s0: the data base (data + 2048) */
+#define STACK 2 /* sp: data + 1024 at the start */
+
+static void emit16(u64 half) { code[at++] = (u16)half; }
+static void emit32(u64 word) { emit16(word & 0xffff); emit16(word >> 16); }
+static u64 here(void) { return (u64)&code[at]; }
+
+static u64 r_type(u64 f7, u64 rs2, u64 rs1, u64 f3, u64 rd, u64 op) {
+  return f7 << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op;
+}
+static u64 i_type(i64 imm, u64 rs1, u64 f3, u64 rd, u64 op) {
+  return ((u64)imm & 0xfff) << 20 | rs1 << 15 | f3 << 12 | rd << 7 | op;
+}
+static u64 s_type(i64 imm, u64 rs2, u64 rs1, u64 f3) {
+  u64 i = (u64)imm;
+  return (i >> 5 & 0x7f) << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | (i & 0x1f) << 7 | 0x23;
+}
+static u64 b_type(i64 offset, u64 rs2, u64 rs1, u64 f3) {
+  u64 o = (u64)offset;
+  return (o >> 12 & 1) << 31 | (o >> 5 & 0x3f) << 25 | rs2 << 20 | rs1 << 15 | f3 << 12 | (o >> 1 & 0xf) << 8 |
+         (o >> 11 & 1) << 7 | 0x63;
+}
+static u64 j_type(i64 offset, u64 rd) {
+  u64 o = (u64)offset;
+  return (o >> 20 & 1) << 31 | (o >> 1 & 0x3ff) << 21 | (o >> 11 & 1) << 20 | (o >> 12 & 0xff) << 12 | rd << 7 | 0x6f;
+}
+
+/* A register the random code may write: x0, x1, x5-x7, x9-x31. */
+static u64 dest(void) {
+  static const u8 set[] = {0, 1, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
+                           28, 29, 30, 31};
+  return set[below(sizeof set)];
+}
+static u64 source(void) { return below(32); } /* any register may be read */
+static u64 dest_c(void) { return 9 + below(7); } /* x9-x15: compressed destinations other than the base */
+static u64 nonzero_dest(void) { u64 r; do r = dest(); while (r == 0); return r; }
+static i64 imm12(void) {
+  static const i64 edges[] = {0, 1, -1, 2047, -2048, 31, 32, 63, 0x7ff, -0x800, 0x555};
+  return below(3) == 0 ? edges[below(sizeof edges / sizeof edges[0])] : (i64)below(4096) - 2048;
+}
+/* An aligned offset of a `size`-byte access off the base (data + 2048), inside the data. */
+static i64 data_offset(u64 size) { return ((i64)below(DATA_BYTES / size) * (i64)size) - 2048; }
+
+/* ---- Instructions ---- */
+static void alu_register(void) {
+  static const u64 ops[][3] = { /* funct7, funct3, opcode */
+    {0, 0, 0x33}, {0x20, 0, 0x33}, {0, 1, 0x33}, {0, 2, 0x33}, {0, 3, 0x33}, {0, 4, 0x33}, {0, 5, 0x33},
+    {0x20, 5, 0x33}, {0, 6, 0x33}, {0, 7, 0x33}, {1, 0, 0x33}, {1, 1, 0x33}, {1, 2, 0x33}, {1, 3, 0x33},
+    {1, 4, 0x33}, {1, 5, 0x33}, {1, 6, 0x33}, {1, 7, 0x33}, {0, 0, 0x3b}, {0x20, 0, 0x3b}, {0, 1, 0x3b},
+    {0, 5, 0x3b}, {0x20, 5, 0x3b}, {1, 0, 0x3b}, {1, 4, 0x3b}, {1, 5, 0x3b}, {1, 6, 0x3b}, {1, 7, 0x3b},
+  };
+  const u64 *op = ops[below(sizeof ops / sizeof ops[0])];
+  emit32(r_type(op[0], source(), source(), op[1], dest(), op[2]));
+}
+static void alu_immediate(void) {
+  switch (below(6)) {
+  case 0: emit32(i_type(imm12(), source(), (u64[]){0, 2, 3, 4, 6, 7}[below(6)], dest(), 0x13)); break;
+  case 1: { u64 right = below(2); /* slli, srli, srai (funct6 0x10 only for a right shift) */
+            emit32(i_type((i64)below(64) | (right && below(2) ? 0x400 : 0), source(), right ? 5 : 1, dest(), 0x13)); break; }
+  case 2: emit32(i_type(imm12(), source(), 0, dest(), 0x1b)); break; /* addiw */
+  case 3: { u64 right = below(2); /* slliw, srliw, sraiw */
+            emit32(i_type((i64)below(32) | (right && below(2) ? 0x400 : 0), source(), right ? 5 : 1, dest(), 0x1b)); break; }
+  case 4: emit32(below(1u << 20) << 12 | dest() << 7 | 0x37); break; /* lui */
+  default: emit32(below(1u << 20) << 12 | dest() << 7 | 0x17); break; /* auipc */
+  }
+}
+static void load(void) {
+  static const u64 widths[][2] = {{0, 1}, {1, 2}, {2, 4}, {3, 8}, {4, 1}, {5, 2}, {6, 4}}; /* funct3, bytes */
+  const u64 *w = widths[below(7)];
+  emit32(i_type(data_offset(w[1]), BASE, w[0], dest(), 0x03));
+}
+static void store(void) {
+  u64 f3 = below(4);
+  emit32(s_type(data_offset(1u << f3), source(), BASE, f3));
+}
+static void compressed_alu(void) {
+  u64 rd = nonzero_dest(), rdc = dest_c() - 8, rs2c = below(8);
+  u64 imm = below(64);
+  switch (below(12)) {
+  case 0: emit16(0x0001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.addi */
+  case 1: emit16(0x4001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.li */
+  case 2: emit16(0x2001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.addiw */
+  case 3: emit16(0x0002 | ((imm | 1) >> 5) << 12 | rd << 7 | ((imm | 1) & 31) << 2); break; /* c.slli */
+  case 4: emit16(0x8001 | ((imm | 1) >> 5) << 12 | rdc << 7 | ((imm | 1) & 31) << 2); break; /* c.srli */
+  case 5: emit16(0x8401 | ((imm | 1) >> 5) << 12 | rdc << 7 | ((imm | 1) & 31) << 2); break; /* c.srai */
+  case 6: emit16(0x8801 | (imm >> 5) << 12 | rdc << 7 | (imm & 31) << 2); break;          /* c.andi */
+  case 7: emit16(0x8c01 | rdc << 7 | below(4) << 5 | rs2c << 2); break;                  /* c.sub/xor/or/and */
+  case 8: emit16(0x9c01 | rdc << 7 | below(2) << 5 | rs2c << 2); break;                  /* c.subw/addw */
+  case 9: emit16(0x8002 | rd << 7 | (1 + below(31)) << 2); break;                         /* c.mv */
+  default: emit16(0x9002 | rd << 7 | (1 + below(31)) << 2); break;                        /* c.add */
+  }
+}
+/* c.lw/c.ld/c.sw/c.sd off the base (x8: offsets 0-124 or 0-248 past data + 2048). */
+static void compressed_access(int doubleword, int is_store, u64 offset, u64 reg) {
+  u64 r = reg - 8;
+  offset &= doubleword ? 0xf8 : 0x7c;
+  if (doubleword)
+    emit16((is_store ? 0xe000 : 0x6000) | (offset >> 3 & 7) << 10 | 0 << 7 | (offset >> 6 & 3) << 5 | r << 2);
+  else
+    emit16((is_store ? 0xc000 : 0x4000) | (offset >> 3 & 7) << 10 | 0 << 7 | (offset >> 2 & 1) << 6 |
+           (offset >> 6 & 1) << 5 | r << 2);
+}
+/* c.sdsp / c.ldsp at sp + offset (a multiple of 8, below 512). */
+static void c_sdsp(u64 offset, u64 reg) { emit16(0xe002 | (offset >> 3 & 7) << 10 | (offset >> 6 & 7) << 7 | reg << 2); }
+static void c_ldsp(u64 offset, u64 reg) {
+  emit16(0x6002 | (offset >> 5 & 1) << 12 | reg << 7 | (offset >> 3 & 3) << 5 | (offset >> 6 & 7) << 2);
+}
+/* c.addi16sp by a multiple of 16 in -512..496 (not 0). */
+static void c_addi16sp(i64 amount) {
+  u64 i = (u64)amount;
+  emit16(0x6101 | (i >> 9 & 1) << 12 | (i >> 4 & 1) << 6 | (i >> 6 & 1) << 5 | (i >> 7 & 3) << 3 | (i >> 5 & 1) << 2);
+}
+
+/* A forward branch or jump over what `body` emits: the offset is patched once the body is there. */
+static void forward(void (*body)(void)) {
+  u64 kind = below(5), start = at, rs1 = source(), rs2 = source(), rc = 8 + below(8);
+  u64 link = dest();
+  if (kind < 3) emit32(0); else emit16(0);
+  body();
+  i64 offset = (i64)(at - start) * 2;
+  switch (kind) {
+  case 0: { u64 w = b_type(offset, rs2, rs1, (u64[]){0, 1, 4, 5, 6, 7}[below(6)]);
+            code[start] = (u16)w; code[start + 1] = (u16)(w >> 16); break; }
+  case 1: { u64 w = j_type(offset, link); code[start] = (u16)w; code[start + 1] = (u16)(w >> 16); break; }
+  case 2: { /* auipc t, 0 then jalr: written as a pair at the start instead */
+            u64 w = b_type(offset, rs2, rs1, 0); code[start] = (u16)w; code[start + 1] = (u16)(w >> 16); break; }
+  case 3: { u64 o = (u64)offset; /* c.beqz / c.bnez (offset < 256 here) */
+            code[start] = (u16)((below(2) ? 0xe001 : 0xc001) | (o >> 8 & 1) << 12 | (o >> 3 & 3) << 10 | (rc - 8) << 7 |
+                                (o >> 6 & 3) << 5 | (o >> 1 & 3) << 3 | (o >> 5 & 1) << 2); break; }
+  default: { u64 o = (u64)offset; /* c.j */
+             code[start] = (u16)(0xa001 | (o >> 11 & 1) << 12 | (o >> 4 & 1) << 11 | (o >> 8 & 3) << 9 | (o >> 10 & 1) << 8 |
+                                 (o >> 6 & 1) << 7 | (o >> 7 & 1) << 6 | (o >> 1 & 7) << 3 | (o >> 5 & 1) << 2); break; }
+  }
+}
+static void simple(void);
+static void one_or_two(void) { simple(); if (below(2)) simple(); }
+
+/* ---- The pairs and runs ---- */
+static void pair_then_branch(void) { /* an addition, andi or load, then a branch (often on its result) */
+  u64 rd = dest(), start;
+  switch (below(6)) {
+  case 0: emit32(i_type(imm12(), source(), 0, rd, 0x13)); break;
+  case 1: emit32(i_type(imm12(), source(), 0, rd, 0x1b)); break;
+  case 2: emit32(i_type(imm12(), source(), 7, rd, 0x13)); break;
+  case 3: emit32(i_type(data_offset(4), BASE, 2, rd, 0x03)); break;
+  case 4: emit32(i_type(data_offset(8), BASE, 3, rd, 0x03)); break;
+  default: rd = dest_c(); compressed_access(below(2), 0, below(32) * 8, rd); break;
+  }
+  start = at;
+  emit32(0);
+  one_or_two();
+  u64 rs1 = below(3) ? rd : source(), rs2 = below(3) ? 0 : source();
+  u64 w = b_type((i64)(at - start) * 2, rs2, rs1, (u64[]){0, 1, 4, 5, 6, 7}[below(6)]);
+  code[start] = (u16)w;
+  code[start + 1] = (u16)(w >> 16);
+}
+static void store_then_add(void) {
+  u64 which = below(4);
+  if (which < 2) store(); else compressed_access(below(2), 1, below(32) * 8, 8 + below(8));
+  switch (below(4)) {
+  case 0: emit32(i_type(imm12(), source(), 0, dest(), 0x13)); break;
+  case 1: emit32(i_type(imm12(), source(), 0, dest(), 0x1b)); break;
+  default: { u64 imm = below(64), rd = nonzero_dest();
+             emit16((below(2) ? 0x0001 : 0x2001) | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); }
+  }
+}
+static void shift_pair(void) {
+  u64 t = dest(), rd = dest();
+  switch (below(3)) {
+  case 0: emit32(i_type(32, source(), 1, t, 0x13)); emit32(i_type(32, below(4) ? t : source(), 5, rd, 0x13)); break;
+  case 1: emit32(i_type((i64)below(64), source(), 1, t, 0x13)); emit32(r_type(0, source(), t, 0, rd, 0x33)); break;
+  default: emit32(i_type((i64)below(64), source(), 5, t, 0x13)); emit32(r_type(0, below(2) ? t : source(), source(), 4, rd, 0x33));
+  }
+}
+static void kernel_pair(void) {
+  u64 a = dest(), b = dest(), t = dest();
+  switch (below(7)) {
+  case 0: emit32(i_type(data_offset(1), BASE, 4, a, 0x03)); emit32(i_type(data_offset(1), BASE, 4, b, 0x03)); break;
+  case 1: emit32(s_type(data_offset(8), source(), BASE, 3)); emit32(s_type(data_offset(8), source(), BASE, 3)); break;
+  case 2: emit32(below(1u << 20) << 12 | a << 7 | 0x17); emit32(i_type(imm12(), below(4) ? a : source(), 0, below(4) ? a : b, 0x13));
+          break;
+  case 3: { u64 shift = below(32); /* slliw/srliw t then or */
+            emit32(i_type((i64)shift, source(), below(2) ? 1 : 5, t, 0x1b));
+            emit32(r_type(0, below(2) ? t : source(), below(2) ? t : source(), 6, a, 0x33)); break; }
+  case 4: emit32(i_type((i64)below(32), source(), 1, t, 0x1b)); emit32(i_type((i64)below(32) | 0x400, t, 5, a, 0x1b)); break;
+  case 5: emit16(0x9002 | nonzero_dest() << 7 | (1 + below(31)) << 2); emit16(0x9002 | nonzero_dest() << 7 | (1 + below(31)) << 2);
+          break;
+  default: { /* auipc t, 0 then jalr rd, off(t) over one or two instructions */
+             u64 start = at;
+             emit32(0); emit32(0);
+             one_or_two();
+             i64 offset = (i64)(at - start) * 2;
+             u64 auipc = t << 7 | 0x17, jalr = i_type(offset, t, 0, below(2) ? 0 : dest(), 0x67);
+             if (t == 0) { auipc = 0x17 | 5 << 7; jalr = i_type(offset, 5, 0, dest(), 0x67); }
+             code[start] = (u16)auipc; code[start + 1] = (u16)(auipc >> 16);
+             code[start + 2] = (u16)jalr; code[start + 3] = (u16)(jalr >> 16); }
+  }
+}
+static void access_run(void) { /* 2-4 compressed stores or loads off one base */
+  u64 n = 2 + below(3), on_stack = below(2), is_store = below(2), offset = below(16) * 8;
+  for (u64 i = 0; i < n; i++, offset += 8) {
+    if (on_stack) {
+      if (is_store) c_sdsp(offset, source()); else c_ldsp(offset, nonzero_dest());
+    } else {
+      compressed_access(1, is_store, offset % 256, is_store ? 8 + below(8) : dest_c());
+    }
+  }
+}
+static void push_pop(void) { /* a push, some code, the matching pop; sometimes the pop returns (c.jr ra) */
+  i64 frame = 16 * (i64)(1 + below(4));
+  u64 saves = 1 + below(3);
+  /* c.addi16sp, or c.addi sp (-32..-16 only) */
+  if (frame > 32 || below(2)) c_addi16sp(-frame);
+  else emit16(0x0101 | (((u64)-frame >> 5) & 1) << 12 | (((u64)-frame) & 31) << 2);
+  for (u64 i = 0; i < saves; i++) c_sdsp(8 * i, source());
+  one_or_two();
+  int returns = below(2);
+  u64 start = at;
+  if (returns) { emit32(0); emit32(0); } /* auipc ra, 0; addi ra, ra, past the return */
+  for (u64 i = 0; i < saves; i++) {
+    u64 r = nonzero_dest();
+    if (returns && r == 1) r = 5;
+    c_ldsp(8 * i, r);
+  }
+  c_addi16sp(frame);
+  if (returns) {
+    emit16(0x8082); /* c.jr ra */
+    u64 auipc = 1 << 7 | 0x17, addi = i_type((i64)(at - start) * 2, 1, 0, 1, 0x13);
+    code[start] = (u16)auipc; code[start + 1] = (u16)(auipc >> 16);
+    code[start + 2] = (u16)addi; code[start + 3] = (u16)(addi >> 16);
+  }
+}
+
+static void simple(void) {
+  switch (below(6)) {
+  case 0: alu_register(); break;
+  case 1: alu_immediate(); break;
+  case 2: load(); break;
+  case 3: store(); break;
+  default: compressed_alu(); break;
+  }
+}
+
+/* Each block starts up to 400 bytes before a page boundary of the code buffer, so that pairs, runs and
+ * 4-byte instructions fall across it; code[0] jumps there. */
+static void generate_block(void) {
+  u64 start = 2048 - below(200);
+  u64 jump = j_type((i64)start * 2, 0);
+  code[0] = (u16)jump;
+  code[1] = (u16)(jump >> 16);
+  at = start;
+  while (at < start + BLOCK_INSTRUCTIONS * 2) {
+    switch (below(12)) {
+    case 0: case 1: simple(); break;
+    case 2: pair_then_branch(); break;
+    case 3: store_then_add(); break;
+    case 4: shift_pair(); break;
+    case 5: case 6: kernel_pair(); break;
+    case 7: access_run(); break;
+    case 8: push_pop(); break;
+    case 9: forward(one_or_two); break;
+    case 10: compressed_alu(); compressed_alu(); break;
+    default: alu_register(); break;
+    }
+  }
+  emit32(j_type((i64)((u64)block_exit - here()), 0));
+}
+
+/* FNV-1a over 64-bit words. */
+static u64 fold(u64 hash, u64 word) {
+  for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
+  return hash;
+}
+
+void test_main(void) {
+  for (u64 block = 0; block < BLOCKS; block++) {
+    rng_state = 0x9e3779b97f4a7c15UL * (block + 1 + SEED * BLOCKS);
+    generate_block();
+    asm volatile("fence.i" ::: "memory");
+#ifdef DUMP_BLOCK /* -DDUMP_BLOCK=N: block N's code as halfwords, for objdump -b binary when a hash differs */
+    if (block == DUMP_BLOCK) { for (u64 i = 0; i < at; i++) gprintf("%04x\n", code[i]); }
+#endif
+    for (u64 i = 0; i < DATA_BYTES; i++) data[i] = (u8)rnd();
+    for (u64 r = 0; r < 32; r++) block_state[r] = below(4) ? rnd() : (u64[]){0, 1, (u64)-1, 0x80000000}[below(4)];
+    block_state[0] = 0;
+    block_state[STACK] = (u64)&data[1024];
+    block_state[BASE] = (u64)&data[2048];
+    block_state[3] = (u64)0; /* gp, tp: loaded and stored back, never written by the block */
+    block_state[4] = (u64)0;
+    run_block();
+    u64 hash = 0xcbf29ce484222325UL;
+    for (u64 r = 1; r < 32; r++) hash = fold(hash, block_state[r]);
+    for (u64 i = 0; i < DATA_BYTES; i += 8) hash = fold(hash, *(u64 *)&data[i]);
+    gprintf("block %lu %016lx\n", block, hash);
+  }
+}
