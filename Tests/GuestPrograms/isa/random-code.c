@@ -8,7 +8,8 @@
  * adjustment (and the return after them), each with random registers, x0 and aliasing included; besides,
  * every RV64I/M integer operation, loads and stores of every width, compressed forms and forward branches.
  * Code is rewritten in place for every block, so a stale decoded copy would show too, and every block
- * crosses a page boundary.
+ * crosses a page boundary. BLOCKS blocks access their data physically, then BLOCKS more through swapped pages
+ * (translate_data).
  *
  * Registers: x8 (s0) is the data base and x2 (sp) a stack inside the data, never written by the random
  * code except for balanced stack adjustments; x3 (gp) and x4 (tp) are left alone. Every other register,
@@ -22,7 +23,7 @@
 #define SEED 0
 #endif
 #define BLOCK_INSTRUCTIONS 96
-#define DATA_BYTES 4096
+#define DATA_BYTES 8192 /* two pages; the base register points at the boundary between them */
 
 static u64 rng_state;
 static u64 rnd(void) { /* xorshift64* */
@@ -34,7 +35,7 @@ static u64 rnd(void) { /* xorshift64* */
 static u64 below(u64 n) { return rnd() % n; }
 
 /* Data, the stack inside it; registers in and out; the code buffer. */
-static u8 data[DATA_BYTES] __attribute__((aligned(64)));
+static u8 data[DATA_BYTES] __attribute__((aligned(4096)));
 u64 block_state[48]; /* x0-x31, then the harness's own registers */
 u16 code[8192] __attribute__((aligned(4096)));
 static u64 at; /* the next halfword of code */
@@ -74,8 +75,8 @@ void run_block(void);
 extern char block_exit[];
 
 /* ---- Encoding ---- */
-#define BASE 8  /* s0: the data base (data + 2048) */
-#define STACK 2 /* sp: data + 1024 at the start */
+#define BASE 8  /* s0: the data base, at the boundary of its two pages */
+#define STACK 2 /* sp: 256 bytes below that boundary at the start */
 
 static void emit16(u64 half) { code[at++] = (u16)half; }
 static void emit32(u64 word) { emit16(word & 0xffff); emit16(word >> 16); }
@@ -115,7 +116,7 @@ static i64 imm12(void) {
   return below(3) == 0 ? edges[below(sizeof edges / sizeof edges[0])] : (i64)below(4096) - 2048;
 }
 /* An aligned offset of a `size`-byte access off the base (data + 2048), inside the data. */
-static i64 data_offset(u64 size) { return ((i64)below(DATA_BYTES / size) * (i64)size) - 2048; }
+static i64 data_offset(u64 size) { return ((i64)below(4096 / size) * (i64)size) - 2048; }
 
 /* ---- Instructions ---- */
 static void alu_register(void) {
@@ -348,9 +349,31 @@ static u64 fold(u64 hash, u64 word) {
   return hash;
 }
 
-void test_main(void) {
-  for (u64 block = 0; block < BLOCKS; block++) {
-    rng_state = 0x9e3779b97f4a7c15UL * (block + 1 + SEED * BLOCKS);
+/* The translated half: Sv39 with the data's two pages mapped swapped at DATA_VA (and RAM and the devices
+ * identity-mapped by gigapages), data accesses translated through MPRV with MPP = S while fetches stay physical.
+ * A pair or run of accesses crossing the boundary must translate each access on its own. */
+#define DATA_VA 0x40000000UL
+static u64 root[512] __attribute__((aligned(4096))), middle[512] __attribute__((aligned(4096))),
+    leaves[512] __attribute__((aligned(4096)));
+#define PTE_LEAF(pa, rights) ((((u64)(pa)) >> 12) << 10 | (rights) | 0xc1) /* V, A, D */
+#define PTE_TABLE(table) ((((u64)(table)) >> 12) << 10 | 1)
+
+static void translate_data(void) {
+  root[0] = PTE_LEAF(0, 0xe);          /* devices: RWX */
+  root[2] = PTE_LEAF(0x80000000, 0xe); /* RAM */
+  root[1] = PTE_TABLE(middle);
+  middle[0] = PTE_TABLE(leaves);
+  leaves[0] = PTE_LEAF(&data[4096], 0x6); /* RW */
+  leaves[1] = PTE_LEAF(&data[0], 0x6);
+  csr_write(satp, 8UL << 60 | (u64)root >> 12);
+  asm volatile("sfence.vma" ::: "memory");
+  csr_clear(mstatus, MSTATUS_MPP);
+  csr_set(mstatus, MSTATUS_MPRV | 1UL << 11); /* MPP = S */
+}
+
+static void run_blocks(u64 first, u64 count, u64 base) {
+  for (u64 block = first; block < first + count; block++) {
+    rng_state = 0x9e3779b97f4a7c15UL * (block + 1 + SEED * 2 * BLOCKS);
     generate_block();
     asm volatile("fence.i" ::: "memory");
 #ifdef DUMP_BLOCK /* -DDUMP_BLOCK=N: block N's code as halfwords, for objdump -b binary when a hash differs */
@@ -359,14 +382,20 @@ void test_main(void) {
     for (u64 i = 0; i < DATA_BYTES; i++) data[i] = (u8)rnd();
     for (u64 r = 0; r < 32; r++) block_state[r] = below(4) ? rnd() : (u64[]){0, 1, (u64)-1, 0x80000000}[below(4)];
     block_state[0] = 0;
-    block_state[STACK] = (u64)&data[1024];
-    block_state[BASE] = (u64)&data[2048];
-    block_state[3] = (u64)0; /* gp, tp: loaded and stored back, never written by the block */
-    block_state[4] = (u64)0;
+    block_state[STACK] = base - 256;
+    block_state[BASE] = base;
+    block_state[3] = 0; /* gp, tp: loaded and stored back, never written by the block */
+    block_state[4] = 0;
     run_block();
     u64 hash = 0xcbf29ce484222325UL;
     for (u64 r = 1; r < 32; r++) hash = fold(hash, block_state[r]);
     for (u64 i = 0; i < DATA_BYTES; i += 8) hash = fold(hash, *(u64 *)&data[i]);
     gprintf("block %lu %016lx\n", block, hash);
   }
+}
+
+void test_main(void) {
+  run_blocks(0, BLOCKS, (u64)&data[4096]);
+  translate_data();
+  run_blocks(BLOCKS, BLOCKS, DATA_VA + 4096);
 }
