@@ -9,7 +9,9 @@
  * every RV64I/M integer operation, loads and stores of every width, compressed forms and forward branches.
  * Code is rewritten in place for every block, so a stale decoded copy would show too, and every block
  * crosses a page boundary. BLOCKS blocks access their data physically, then BLOCKS more through swapped pages
- * (translate_data).
+ * (translate_data), then BLOCKS more physically with 128 bytes of the data denied by a locked PMP entry, each
+ * fault's epc, tval and cause hashed (guard_data), so that a pair or run whose first or later access faults must
+ * stop exactly there.
  *
  * Registers: x8 (s0) is the data base and x2 (sp) a stack inside the data, never written by the random
  * code except for balanced stack adjustments; x3 (gp) and x4 (tp) are left alone. Every other register,
@@ -36,9 +38,12 @@ static u64 below(u64 n) { return rnd() % n; }
 
 /* Data, the stack inside it; registers in and out; the code buffer. */
 static u8 data[DATA_BYTES] __attribute__((aligned(4096)));
-u64 block_state[48]; /* x0-x31, then the harness's own registers */
+/* x0-x31; the harness's own registers (32-47); the fault handler's scratch (48-49, 51), its fault count (50) and
+ * records (64-127: epc, tval, cause for the first 21 faults). */
+u64 block_state[128];
 u16 code[8192] __attribute__((aligned(4096)));
 static u64 at; /* the next halfword of code */
+static int guard_on; /* the guarded half has begun */
 
 /* run_block: saves the harness's registers, loads x1-x31 from block_state, runs the code; the code ends by
  * jumping to block_exit, which stores x1-x31 back and returns. */
@@ -70,8 +75,30 @@ asm(".text\n"
     "  ld ra, 256(t0)\n  ld sp, 264(t0)\n  ld gp, 272(t0)\n  ld tp, 280(t0)\n"
     "  ld s0, 288(t0)\n  ld s1, 296(t0)\n  ld s2, 304(t0)\n  ld s3, 312(t0)\n  ld s4, 320(t0)\n  ld s5, 328(t0)\n"
     "  ld s6, 336(t0)\n  ld s7, 344(t0)\n  ld s8, 352(t0)\n  ld s9, 360(t0)\n  ld s10, 368(t0)\n  ld s11, 376(t0)\n"
-    "  ret\n");
+    "  ret\n"
+    /* The guarded half's exception handler (mtvec): records epc, tval and cause, skips the instruction and goes
+     * on; mscratch holds block_state while a block runs. */
+    ".balign 4\n"
+    ".globl skip_fault\n"
+    "skip_fault:\n"
+    "  csrrw t0, mscratch, t0\n"
+    "  sd t1, 384(t0)\n  sd t2, 392(t0)\n  sd t3, 408(t0)\n"
+    "  ld t1, 400(t0)\n"
+    "  li t2, 21\n"
+    "  bgeu t1, t2, 1f\n"
+    "  slli t2, t1, 4\n  slli t3, t1, 3\n  add t2, t2, t3\n  add t2, t2, t0\n" /* t0 + 24 * count */
+    "  csrr t3, mepc\n  sd t3, 512(t2)\n  csrr t3, mtval\n  sd t3, 520(t2)\n  csrr t3, mcause\n  sd t3, 528(t2)\n"
+    "1:\n"
+    "  addi t1, t1, 1\n  sd t1, 400(t0)\n"
+    "  csrr t3, mepc\n  lhu t2, 0(t3)\n  andi t2, t2, 3\n  addi t3, t3, 2\n"
+    "  li t1, 3\n  bne t2, t1, 2f\n  addi t3, t3, 2\n"
+    "2:\n"
+    "  csrw mepc, t3\n"
+    "  ld t1, 384(t0)\n  ld t2, 392(t0)\n  ld t3, 408(t0)\n"
+    "  csrrw t0, mscratch, t0\n"
+    "  mret\n");
 void run_block(void);
+extern char skip_fault[];
 extern char block_exit[];
 
 /* ---- Encoding ---- */
@@ -371,26 +398,53 @@ static void translate_data(void) {
   csr_set(mstatus, MSTATUS_MPRV | 1UL << 11); /* MPP = S */
 }
 
+/* The guarded half: a locked PMP entry (it binds M-mode too) denies every access to 128 bytes of the data
+ * (GUARD, from 256 bytes below the base), so that some accesses, the first or a later one of a pair or run,
+ * fault; skip_fault records each fault and skips its instruction. */
+#define GUARD 3840
+#define GUARD_BYTES 128
+static int guarded(u64 i) { return guard_on && i >= GUARD && i < GUARD + GUARD_BYTES; }
+
+static void guard_data(void) {
+  csr_clear(mstatus, MSTATUS_MPRV);
+  csr_write(satp, 0);
+  asm volatile("sfence.vma" ::: "memory");
+  csr_write(pmpaddr0, ((u64)&data[GUARD] >> 2) | (GUARD_BYTES / 8 - 1));
+  csr_write(pmpaddr1, ~0UL);
+  csr_write(pmpcfg0, 0x1f98UL); /* entry 0: L, NAPOT, no access; entry 1: NAPOT, RWX */
+  csr_write(mtvec, (u64)skip_fault);
+  guard_on = 1;
+}
+
 static void run_blocks(u64 first, u64 count, u64 base) {
   for (u64 block = first; block < first + count; block++) {
-    rng_state = 0x9e3779b97f4a7c15UL * (block + 1 + SEED * 2 * BLOCKS);
+    rng_state = 0x9e3779b97f4a7c15UL * (block + 1 + SEED * 3 * BLOCKS);
     generate_block();
     asm volatile("fence.i" ::: "memory");
 #ifdef DUMP_BLOCK /* -DDUMP_BLOCK=N: block N's code as halfwords, for objdump -b binary when a hash differs */
     if (block == DUMP_BLOCK) { for (u64 i = 0; i < at; i++) gprintf("%04x\n", code[i]); }
 #endif
-    for (u64 i = 0; i < DATA_BYTES; i++) data[i] = (u8)rnd();
+    for (u64 i = 0; i < DATA_BYTES; i++) {
+      u8 byte = (u8)rnd();
+      if (!guarded(i)) data[i] = byte;
+    }
     for (u64 r = 0; r < 32; r++) block_state[r] = below(4) ? rnd() : (u64[]){0, 1, (u64)-1, 0x80000000}[below(4)];
     block_state[0] = 0;
     block_state[STACK] = base - 256;
     block_state[BASE] = base;
     block_state[3] = 0; /* gp, tp: loaded and stored back, never written by the block */
     block_state[4] = 0;
+    block_state[50] = 0;
     run_block();
     u64 hash = 0xcbf29ce484222325UL;
     for (u64 r = 1; r < 32; r++) hash = fold(hash, block_state[r]);
-    for (u64 i = 0; i < DATA_BYTES; i += 8) hash = fold(hash, *(u64 *)&data[i]);
-    gprintf("block %lu %016lx\n", block, hash);
+    for (u64 i = 0; i < DATA_BYTES; i += 8)
+      if (!guarded(i)) hash = fold(hash, *(u64 *)&data[i]);
+    u64 faults = block_state[50];
+    for (u64 f = 0; f < faults && f < 21; f++)
+      for (u64 w = 0; w < 3; w++) hash = fold(hash, block_state[64 + 3 * f + w] - (w == 0 ? (u64)code : 0));
+    if (guard_on) gprintf("block %lu %016lx %lu faults\n", block, hash, faults);
+    else gprintf("block %lu %016lx\n", block, hash);
   }
 }
 
@@ -398,4 +452,7 @@ void test_main(void) {
   run_blocks(0, BLOCKS, (u64)&data[4096]);
   translate_data();
   run_blocks(BLOCKS, BLOCKS, DATA_VA + 4096);
+  guard_data();
+  run_blocks(2 * BLOCKS, BLOCKS, (u64)&data[4096]);
+  csr_write(mtvec, (u64)m_trap_entry);
 }
