@@ -43,7 +43,7 @@ static u8 data[DATA_BYTES] __attribute__((aligned(4096)));
 u64 block_state[128];
 u16 code[8192] __attribute__((aligned(4096)));
 static u64 at; /* the next halfword of code */
-static int guard_on; /* the guarded half has begun */
+static int guard_on; /* the guarded blocks have begun */
 
 /* run_block: saves the harness's registers, loads x1-x31 from block_state, runs the code; the code ends by
  * jumping to block_exit, which stores x1-x31 back and returns. */
@@ -76,7 +76,7 @@ asm(".text\n"
     "  ld s0, 288(t0)\n  ld s1, 296(t0)\n  ld s2, 304(t0)\n  ld s3, 312(t0)\n  ld s4, 320(t0)\n  ld s5, 328(t0)\n"
     "  ld s6, 336(t0)\n  ld s7, 344(t0)\n  ld s8, 352(t0)\n  ld s9, 360(t0)\n  ld s10, 368(t0)\n  ld s11, 376(t0)\n"
     "  ret\n"
-    /* The guarded half's exception handler (mtvec): records epc, tval and cause, skips the instruction and goes
+    /* The guarded blocks' exception handler (mtvec): records epc, tval and cause, skips the instruction and goes
      * on; mscratch holds block_state while a block runs. */
     ".balign 4\n"
     ".globl skip_fault\n"
@@ -376,7 +376,7 @@ static u64 fold(u64 hash, u64 word) {
   return hash;
 }
 
-/* The translated half: Sv39 with the data's two pages mapped swapped at DATA_VA (and RAM and the devices
+/* The translated blocks: Sv39 with the data's two pages mapped swapped at DATA_VA (and RAM and the devices
  * identity-mapped by gigapages), data accesses translated through MPRV with MPP = S while fetches stay physical.
  * A pair or run of accesses crossing the boundary must translate each access on its own. */
 #define DATA_VA 0x40000000UL
@@ -398,7 +398,7 @@ static void translate_data(void) {
   csr_set(mstatus, MSTATUS_MPRV | 1UL << 11); /* MPP = S */
 }
 
-/* The guarded half: a locked PMP entry (it binds M-mode too) denies every access to 128 bytes of the data
+/* The guarded blocks: a locked PMP entry (it binds M-mode too) denies every access to 128 bytes of the data
  * (GUARD, from 256 bytes below the base), so that some accesses, the first or a later one of a pair or run,
  * fault; skip_fault records each fault and skips its instruction. */
 #define GUARD 3840
