@@ -54,17 +54,18 @@ final class GuestProgramTests: XCTestCase {
         }
     }
 
-    /// Two programs that cannot know their right answers print hashes that QEMU, the reference, must print too:
+    /// Three programs that cannot know their right answers print hashes that QEMU, the reference, must print too:
     /// the sweep (Tests/GuestPrograms/isa/sweep.c) one per operation and rounding mode, of every F/D operation in
     /// every mode, every integer register-register operation and every AMO over awkward operands; random-code one
     /// per block of random code rich in what the interpreter fuses (pairs, runs, push/pop/return), written at run
     /// time across a page boundary, its data accessed physically, through swapped pages (Sv39, MPRV), then with a
-    /// locked PMP entry denying part of it (every fault's epc, tval and cause hashed). A difference names the
-    /// operation and mode, or the block.
+    /// locked PMP entry denying part of it (every fault's epc, tval and cause hashed); pte-sweep one per group of
+    /// loads or stores through every leaf PTE flag combination, high bits and superpages (fault, value, A/D after).
+    /// A difference names the operation and mode, the block or the group.
     func testProgramsThatHashTheirResultsPrintWhatQEMUPrints() throws {
         let qemu = "/usr/bin/qemu-system-riscv64"
         guard FileManager.default.isExecutableFile(atPath: qemu) else { throw XCTSkip("\(qemu) is not installed") }
-        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 1200)] {
+        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 1200), ("pte-sweep", "pte ", 20)] {
             let program = try Harness.guest(name)
             let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
             XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)

@@ -38,8 +38,8 @@ static u64 below(u64 n) { return rnd() % n; }
 
 /* Data, the stack inside it; registers in and out; the code buffer. */
 static u8 data[DATA_BYTES] __attribute__((aligned(4096)));
-/* x0-x31; the harness's own registers (32-47); the fault handler's scratch (48-49, 51), its fault count (50) and
- * records (64-127: epc, tval, cause for the first 21 faults). */
+/* x0-x31; the harness's own registers (32-47); the fault handler's scratch (48-49, 51), its fault count (50), the
+ * library's mscratch while a block runs (52) and the fault records (64-127: epc, tval, cause for the first 21). */
 u64 block_state[128];
 u16 code[8192] __attribute__((aligned(4096)));
 static u64 at; /* the next halfword of code */
@@ -54,6 +54,7 @@ asm(".text\n"
     "  sd ra, 256(t0)\n  sd sp, 264(t0)\n  sd gp, 272(t0)\n  sd tp, 280(t0)\n"
     "  sd s0, 288(t0)\n  sd s1, 296(t0)\n  sd s2, 304(t0)\n  sd s3, 312(t0)\n  sd s4, 320(t0)\n  sd s5, 328(t0)\n"
     "  sd s6, 336(t0)\n  sd s7, 344(t0)\n  sd s8, 352(t0)\n  sd s9, 360(t0)\n  sd s10, 368(t0)\n  sd s11, 376(t0)\n"
+    "  csrr t1, mscratch\n  sd t1, 416(t0)\n" /* the trap stack of the library's handler, back at the end */
     "  csrw mscratch, t0\n"
     "  ld x1, 8(t0)\n  ld x2, 16(t0)\n  ld x3, 24(t0)\n  ld x4, 32(t0)\n  ld x6, 48(t0)\n  ld x7, 56(t0)\n"
     "  ld x8, 64(t0)\n  ld x9, 72(t0)\n  ld x10, 80(t0)\n  ld x11, 88(t0)\n  ld x12, 96(t0)\n  ld x13, 104(t0)\n"
@@ -72,6 +73,7 @@ asm(".text\n"
     "  sd x24, 192(t0)\n  sd x25, 200(t0)\n  sd x26, 208(t0)\n  sd x27, 216(t0)\n  sd x28, 224(t0)\n"
     "  sd x29, 232(t0)\n  sd x30, 240(t0)\n  sd x31, 248(t0)\n"
     "  csrr t1, mscratch\n  sd t1, 40(t0)\n"
+    "  ld t1, 416(t0)\n  csrw mscratch, t1\n"
     "  ld ra, 256(t0)\n  ld sp, 264(t0)\n  ld gp, 272(t0)\n  ld tp, 280(t0)\n"
     "  ld s0, 288(t0)\n  ld s1, 296(t0)\n  ld s2, 304(t0)\n  ld s3, 312(t0)\n  ld s4, 320(t0)\n  ld s5, 328(t0)\n"
     "  ld s6, 336(t0)\n  ld s7, 344(t0)\n  ld s8, 352(t0)\n  ld s9, 360(t0)\n  ld s10, 368(t0)\n  ld s11, 376(t0)\n"

@@ -1,0 +1,130 @@
+/* pte-sweep: every combination of a leaf PTE's eight flag bits (V R W X U G A D), a load and a store through it,
+ * from S and from U, with SUM and MXR off and on (data accesses made in M-mode through MPRV with MPP = S or U);
+ * then superpages (aligned and misaligned), the high PTE bits one at a time, and PTE_V clear in a pointer. For each
+ * access: whether it faulted and with which cause and tval, the value read, and the PTE and the data afterwards
+ * (A and D as the hart left them), folded into one hash per group:
+ *   "pte S sum=0 mxr=0 load 1f0c2b..."
+ * The program cannot know the right hashes; a test compares its lines with QEMU's. */
+#include "isa.h"
+
+#define VA 0x40000000UL /* the page under test: root[1] -> middle -> leaves[0] */
+static u64 root[512] __attribute__((aligned(4096))), middle[512] __attribute__((aligned(4096))),
+    leaves[512] __attribute__((aligned(4096)));
+static u64 target[512] __attribute__((aligned(4096))); /* the page the PTE under test maps */
+#define PTE_TABLE(table) ((((u64)(table)) >> 12) << 10 | 1)
+
+/* The exception of the one access below, from skip_access_fault (mtvec while sweeping): cause + 1, 0 = none. */
+u64 access_fault[3]; /* cause + 1, tval; the handler's spill slot */
+asm(".balign 4\n"
+    ".globl skip_access_fault\n"
+    "skip_access_fault:\n"
+    "  csrw mscratch, t0\n"
+    "  la t0, access_fault\n"
+    "  sd t1, 16(t0)\n"
+    "  csrr t1, mcause\n  addi t1, t1, 1\n  sd t1, 0(t0)\n"
+    "  csrr t1, mtval\n  sd t1, 8(t0)\n"
+    "  csrr t1, mepc\n  addi t1, t1, 4\n  csrw mepc, t1\n" /* the access is a 4-byte instruction */
+    "  ld t1, 16(t0)\n"
+    "  csrr t0, mscratch\n"
+    "  mret\n");
+extern char skip_access_fault[];
+
+/* One access through VA with mstatus set for it (MPRV and the given MPP, SUM, MXR) and back: nothing else may touch
+ * memory while MPRV is on (the harness's own pages are not user pages). */
+static u64 access(u64 status, int store, u64 address, u64 value) {
+  u64 saved, result = value;
+  access_fault[0] = access_fault[1] = 0;
+  asm volatile("sfence.vma" ::: "memory");
+  if (store)
+    asm volatile(".option push\n.option norvc\n"
+                 "csrr %0, mstatus\ncsrw mstatus, %1\nsd %3, 0(%2)\ncsrw mstatus, %0\n.option pop"
+                 : "=&r"(saved) : "r"(status), "r"(address), "r"(value) : "memory");
+  else
+    asm volatile(".option push\n.option norvc\n"
+                 "csrr %0, mstatus\ncsrw mstatus, %2\nld %1, 0(%3)\ncsrw mstatus, %0\n.option pop"
+                 : "=&r"(saved), "+&r"(result) : "r"(status), "r"(address) : "memory");
+  return result;
+}
+
+static u64 fold(u64 hash, u64 word) {
+  for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
+  return hash;
+}
+
+/* Sets the PTE under test (at level 0, 1 or 2), makes one access at `va`, which it maps to `word`, and folds what
+ * happened into `hash`. */
+static u64 access_at(u64 hash, u64 *slot, u64 pte, u64 status, int store, u64 va, volatile u64 *word) {
+  *slot = pte;
+  *word = 0x1122334455667788UL;
+  u64 value = access(status, store, va, 0xa5a5a5a5a5a5a5a5UL);
+  hash = fold(hash, access_fault[0]);
+  hash = fold(hash, access_fault[1]);
+  hash = fold(hash, store ? 0 : value);
+  hash = fold(hash, *slot);
+  return fold(hash, *word);
+}
+/* Through the 4 KiB leaf: VA + 8 is target[1] when the PTE maps the target. */
+static u64 one(u64 hash, u64 *slot, u64 pte, u64 status, int store) {
+  return access_at(hash, slot, pte, status, store, VA + 8, &target[1]);
+}
+
+static u64 status_for(u64 mode, u64 sum, u64 mxr) {
+  u64 status = csr_read(mstatus) & ~(MSTATUS_MPP | MSTATUS_SUM | MSTATUS_MXR);
+  return status | MSTATUS_MPRV | mode << MSTATUS_MPP_SHIFT | (sum ? MSTATUS_SUM : 0) | (mxr ? MSTATUS_MXR : 0);
+}
+
+void test_main(void) {
+  root[0] = (0UL << 10) | 0xcf;                /* devices: a gigapage, RWX, A, D */
+  root[2] = ((0x80000000UL >> 12) << 10) | 0xcf; /* RAM */
+  root[1] = PTE_TABLE(middle);
+  middle[0] = PTE_TABLE(leaves);
+  csr_write(satp, 8UL << 60 | (u64)root >> 12);
+  const u64 library_scratch = csr_read(mscratch); /* the library handler's trap stack: skip_access_fault uses it */
+  csr_write(mtvec, (u64)skip_access_fault);
+  const u64 ppn = ((u64)target >> 12) << 10;
+
+  /* Every flag combination, 4 KiB leaf. */
+  for (u64 mode = 0; mode < 2; mode++)
+    for (u64 sum = 0; sum < 2; sum++)
+      for (u64 mxr = 0; mxr < 2; mxr++)
+        for (int store = 0; store < 2; store++) {
+          u64 hash = 0xcbf29ce484222325UL, status = status_for(mode, sum, mxr);
+          for (u64 flags = 0; flags < 256; flags++) hash = one(hash, &leaves[0], ppn | flags, status, store);
+          gprintf("pte %s sum=%lu mxr=%lu %s %016lx\n", mode ? "S" : "U", sum, mxr, store ? "store" : "load", hash);
+        }
+
+  /* The high bits one at a time (reserved, PBMT, N), on a valid RW leaf with A and D. */
+  for (int store = 0; store < 2; store++) {
+    u64 hash = 0xcbf29ce484222325UL;
+    for (u64 bit = 54; bit < 64; bit++) hash = one(hash, &leaves[0], ppn | 1UL << bit | 0xc7, status_for(1, 0, 0), store);
+    gprintf("pte high-bits %s %016lx\n", store ? "store" : "load", hash);
+  }
+
+  /* Superpages: a 2 MiB leaf in middle[0] mapping the free RAM past the image (2 MiB aligned), a 1 GiB leaf in
+   * root[1] mapping the RAM's base (the access lands on the same free word); and each misaligned (the target's own
+   * PPN); with and without A and D. Then a pointer PTE with V clear, and one with U set. */
+  volatile u64 *free_word = (volatile u64 *)(_free_ram + 8);
+  const u64 free_ppn = ((u64)_free_ram >> 12) << 10, ram_ppn = (RAM_BASE >> 12) << 10;
+  const u64 giga_va = VA + ((u64)_free_ram - RAM_BASE) + 8;
+  for (int store = 0; store < 2; store++) {
+    u64 hash = 0xcbf29ce484222325UL, status = status_for(1, 0, 0);
+    static const u64 rights[] = {0x07, 0xc7, 0x47, 0x03, 0x0f};
+    for (u64 r = 0; r < sizeof rights / sizeof rights[0]; r++) {
+      hash = access_at(hash, &middle[0], free_ppn | rights[r], status, store, VA + 8, free_word);
+      hash = one(hash, &middle[0], ppn | rights[r], status, store);
+      middle[0] = PTE_TABLE(leaves);
+      hash = access_at(hash, &root[1], ram_ppn | rights[r], status, store, giga_va, free_word);
+      hash = one(hash, &root[1], ppn | rights[r], status, store);
+      root[1] = PTE_TABLE(middle);
+    }
+    hash = one(hash, &middle[0], PTE_TABLE(leaves) & ~1UL, status, store);
+    middle[0] = PTE_TABLE(leaves);
+    hash = one(hash, &middle[0], PTE_TABLE(leaves) | 0x10, status, store); /* a pointer with U set */
+    middle[0] = PTE_TABLE(leaves);
+    gprintf("pte superpages %s %016lx\n", store ? "store" : "load", hash);
+  }
+  csr_write(satp, 0);
+  asm volatile("sfence.vma" ::: "memory");
+  csr_write(mscratch, library_scratch);
+  csr_write(mtvec, (u64)m_trap_entry);
+}
