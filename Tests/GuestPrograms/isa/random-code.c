@@ -182,7 +182,13 @@ static void store(void) {
 static void compressed_alu(void) {
   u64 rd = nonzero_dest(), rdc = dest_c() - 8, rs2c = below(8);
   u64 imm = below(64);
-  switch (below(12)) {
+  switch (below(14)) {
+  case 12: { u64 upper = 1 + below(63); /* c.lui (not x2, whose encoding is c.addi16sp) */
+             u64 r = rd == 2 ? 1 : rd;
+             emit16(0x6001 | (upper >> 5) << 12 | r << 7 | (upper & 31) << 2); break; }
+  case 13: { u64 n = 4 * (1 + below(255)); /* c.addi4spn rd', sp, n */
+             emit16(0x0000 | (n >> 4 & 3) << 11 | (n >> 6 & 15) << 7 | (n >> 2 & 1) << 6 | (n >> 3 & 1) << 5 | rdc << 2);
+             break; }
   case 0: emit16(0x0001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.addi */
   case 1: emit16(0x4001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.li */
   case 2: emit16(0x2001 | (imm >> 5) << 12 | rd << 7 | (imm & 31) << 2); break;          /* c.addiw */
@@ -337,8 +343,18 @@ static void push_pop(void) { /* a push, some code, the matching pop; sometimes t
   }
 }
 
+/* c.lwsp / c.swsp at sp + a multiple of 4 below 256. */
+static void stack_word(void) {
+  u64 offset = 4 * below(64);
+  if (below(2))
+    emit16(0x4002 | (offset >> 5 & 1) << 12 | nonzero_dest() << 7 | (offset >> 2 & 7) << 4 | (offset >> 6 & 3) << 2);
+  else
+    emit16(0xc002 | (offset >> 2 & 15) << 9 | (offset >> 6 & 3) << 7 | source() << 2);
+}
+
 static void simple(void) {
-  switch (below(6)) {
+  switch (below(7)) {
+  case 6: stack_word(); break;
   case 0: alu_register(); break;
   case 1: alu_immediate(); break;
   case 2: load(); break;
