@@ -60,12 +60,12 @@ final class GuestProgramTests: XCTestCase {
     /// per block of random code rich in what the interpreter fuses (pairs, runs, push/pop/return), written at run
     /// time across a page boundary, its data accessed physically, through swapped pages (Sv39, MPRV), then with a
     /// locked PMP entry denying part of it (every fault's epc, tval and cause hashed); pte-sweep one per group of
-    /// loads or stores through every leaf PTE flag combination, high bits and superpages (fault, value, A/D after).
+    /// loads, stores or fetches through every leaf PTE flag combination, high bits and superpages (fault, value, A/D).
     /// A difference names the operation and mode, the block or the group.
     func testProgramsThatHashTheirResultsPrintWhatQEMUPrints() throws {
         let qemu = "/usr/bin/qemu-system-riscv64"
         guard FileManager.default.isExecutableFile(atPath: qemu) else { throw XCTSkip("\(qemu) is not installed") }
-        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 1200), ("pte-sweep", "pte ", 20)] {
+        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 1200), ("pte-sweep", "pte ", 21)] {
             let program = try Harness.guest(name)
             let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
             XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)

@@ -2,7 +2,7 @@
  * from S and from U, with SUM and MXR off and on (data accesses made in M-mode through MPRV with MPP = S or U);
  * then superpages (aligned and misaligned), the high PTE bits one at a time, and PTE_V clear in a pointer. For each
  * access: whether it faulted and with which cause and tval, the value read, and the PTE and the data afterwards
- * (A and D as the hart left them), folded into one hash per group:
+ * (A and D as the hart left them), folded into one hash per group; last, a fetch from S through each flag combination:
  *   "pte S sum=0 mxr=0 load 1f0c2b..."
  * The program cannot know the right hashes; a test compares its lines with QEMU's. */
 #include "isa.h"
@@ -28,6 +28,12 @@ asm(".balign 4\n"
     "  csrr t0, mscratch\n"
     "  mret\n");
 extern char skip_access_fault[];
+
+/* A fetch from S: calls the address in a0 (the target page holds "c.li a0, 7; c.jr ra"); a fetch fault resumes at ra
+ * (the library's handler), so a0 comes back unchanged. */
+asm(".globl sweep_fetch\n"
+    "sweep_fetch: mv t1, ra\njalr ra, 0(a0)\nmv ra, t1\nret\n");
+i64 sweep_fetch(i64 va);
 
 /* One access through VA with mstatus set for it (MPRV and the given MPP, SUM, MXR) and back: nothing else may touch
  * memory while MPRV is on (the harness's own pages are not user pages). */
@@ -123,8 +129,23 @@ void test_main(void) {
     middle[0] = PTE_TABLE(leaves);
     gprintf("pte superpages %s %016lx\n", store ? "store" : "load", hash);
   }
-  csr_write(satp, 0);
-  asm volatile("sfence.vma" ::: "memory");
   csr_write(mscratch, library_scratch);
   csr_write(mtvec, (u64)m_trap_entry);
+
+  /* Fetches from S through every flag combination (run_in_mode; the library's handler records a fault). */
+  target[0] = 0x8082451d; /* the low word: little-endian */
+  asm volatile("fence.i" ::: "memory");
+  u64 hash = 0xcbf29ce484222325UL;
+  for (u64 flags = 0; flags < 256; flags++) {
+    leaves[0] = ppn | flags;
+    asm volatile("sfence.vma" ::: "memory");
+    struct trap_record *record = expect_trap();
+    u64 value = (u64)run_in_mode(PRV_S, sweep_fetch, (i64)VA, 0);
+    trap_result();
+    hash = fold(fold(fold(hash, value), record->count), record->count ? record->cause << 32 ^ record->tval : 0);
+    hash = fold(hash, leaves[0]);
+  }
+  gprintf("pte S fetch %016lx\n", hash);
+  csr_write(satp, 0);
+  asm volatile("sfence.vma" ::: "memory");
 }
