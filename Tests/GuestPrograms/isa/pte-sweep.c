@@ -52,11 +52,6 @@ static u64 access(u64 status, int store, u64 address, u64 value) {
   return result;
 }
 
-static u64 fold(u64 hash, u64 word) {
-  for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
-  return hash;
-}
-
 /* Sets the PTE under test (at level 0, 1 or 2), makes one access at `va`, which it maps to `word`, and folds what
  * happened into `hash`. */
 static u64 access_at(u64 hash, u64 *slot, u64 pte, u64 status, int store, u64 va, volatile u64 *word) {
@@ -94,14 +89,14 @@ void test_main(void) {
     for (u64 sum = 0; sum < 2; sum++)
       for (u64 mxr = 0; mxr < 2; mxr++)
         for (int store = 0; store < 2; store++) {
-          u64 hash = 0xcbf29ce484222325UL, status = status_for(mode, sum, mxr);
+          u64 hash = FNV_START, status = status_for(mode, sum, mxr);
           for (u64 flags = 0; flags < 256; flags++) hash = one(hash, &leaves[0], ppn | flags, status, store);
           gprintf("pte %s sum=%lu mxr=%lu %s %016lx\n", mode ? "S" : "U", sum, mxr, store ? "store" : "load", hash);
         }
 
   /* The high bits one at a time (reserved, PBMT, N), on a valid RW leaf with A and D. */
   for (int store = 0; store < 2; store++) {
-    u64 hash = 0xcbf29ce484222325UL;
+    u64 hash = FNV_START;
     for (u64 bit = 54; bit < 64; bit++) hash = one(hash, &leaves[0], ppn | 1UL << bit | 0xc7, status_for(1, 0, 0), store);
     gprintf("pte high-bits %s %016lx\n", store ? "store" : "load", hash);
   }
@@ -113,7 +108,7 @@ void test_main(void) {
   const u64 free_ppn = ((u64)_free_ram >> 12) << 10, ram_ppn = (RAM_BASE >> 12) << 10;
   const u64 giga_va = VA + ((u64)_free_ram - RAM_BASE) + 8;
   for (int store = 0; store < 2; store++) {
-    u64 hash = 0xcbf29ce484222325UL, status = status_for(1, 0, 0);
+    u64 hash = FNV_START, status = status_for(1, 0, 0);
     static const u64 rights[] = {0x07, 0xc7, 0x47, 0x03, 0x0f};
     for (u64 r = 0; r < sizeof rights / sizeof rights[0]; r++) {
       hash = access_at(hash, &middle[0], free_ppn | rights[r], status, store, VA + 8, free_word);
@@ -135,7 +130,7 @@ void test_main(void) {
   /* Fetches from S through every flag combination (run_in_mode; the library's handler records a fault). */
   target[0] = 0x8082451d; /* the low word: little-endian */
   asm volatile("fence.i" ::: "memory");
-  u64 hash = 0xcbf29ce484222325UL;
+  u64 hash = FNV_START;
   for (u64 flags = 0; flags < 256; flags++) {
     leaves[0] = ppn | flags;
     asm volatile("sfence.vma" ::: "memory");

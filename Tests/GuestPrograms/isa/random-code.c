@@ -388,11 +388,6 @@ static void generate_block(void) {
   emit32(j_type((i64)((u64)block_exit - here()), 0));
 }
 
-/* FNV-1a over 64-bit words. */
-static u64 fold(u64 hash, u64 word) {
-  for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
-  return hash;
-}
 
 /* The translated blocks: Sv39 with the data's two pages mapped swapped at DATA_VA (and RAM and the devices
  * identity-mapped by gigapages), data accesses translated through MPRV with MPP = S while fetches stay physical.
@@ -454,7 +449,7 @@ static void run_blocks(u64 first, u64 count, u64 base) {
     block_state[4] = 0;
     block_state[50] = 0;
     run_block();
-    u64 hash = 0xcbf29ce484222325UL;
+    u64 hash = FNV_START;
     for (u64 r = 1; r < 32; r++) hash = fold(hash, block_state[r]);
     for (u64 i = 0; i < DATA_BYTES; i += 8)
       if (!guarded(i)) hash = fold(hash, *(u64 *)&data[i]);

@@ -111,12 +111,6 @@ F2(fsgnj_s, "fsgnj.s", "") F2(fsgnjn_s, "fsgnjn.s", "") F2(fsgnjx_s, "fsgnjx.s",
 X2(feq_d, "feq.d", "") X2(flt_d, "flt.d", "") X2(fle_d, "fle.d", "")
 X2(feq_s, "feq.s", "") X2(flt_s, "flt.s", "") X2(fle_s, "fle.s", "")
 
-/* FNV-1a over the 64-bit words. */
-static u64 fold(u64 hash, u64 word) {
-  for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
-  return hash;
-}
-#define FNV_START 0xcbf29ce484222325UL
 
 static inline void set_frm(u64 rm) { asm volatile("fsrm %0" ::"r"(rm) : "memory"); }
 
@@ -154,7 +148,7 @@ static u64 sweep3(fn3 f, const u64 *in, int dynamic) {
 }
 
 struct op1 { const char *name; fn1 fns[6]; const u64 *in; u64 n; };
-struct op2 { const char *name; fn2 fns[6]; const u64 *in; };
+struct op2 { const char *name; fn2 fns[6]; const u64 *in; u64 n; };
 struct op3 { const char *name; fn3 fns[6]; const u64 *in; };
 #define D doubles, COUNT(doubles)
 #define S singles, COUNT(singles)
@@ -171,15 +165,15 @@ static const struct op1 unary[] = {
   {"fclass.d", {fclass_d}, D}, {"fclass.s", {fclass_s}, S}, {"fmv.x.w", {fmv_x_w}, S}, {"fmv.w.x", {fmv_w_x}, I},
 };
 static const struct op2 binary[] = {
-  {"fadd.d", MODE_FNS(fadd_d), doubles}, {"fsub.d", MODE_FNS(fsub_d), doubles},
-  {"fmul.d", MODE_FNS(fmul_d), doubles}, {"fdiv.d", MODE_FNS(fdiv_d), doubles},
-  {"fadd.s", MODE_FNS(fadd_s), singles}, {"fsub.s", MODE_FNS(fsub_s), singles},
-  {"fmul.s", MODE_FNS(fmul_s), singles}, {"fdiv.s", MODE_FNS(fdiv_s), singles},
-  {"fmin.d", {fmin_d}, doubles}, {"fmax.d", {fmax_d}, doubles}, {"fmin.s", {fmin_s}, singles},
-  {"fmax.s", {fmax_s}, singles}, {"fsgnj.d", {fsgnj_d}, doubles}, {"fsgnjn.d", {fsgnjn_d}, doubles},
-  {"fsgnjx.d", {fsgnjx_d}, doubles}, {"fsgnj.s", {fsgnj_s}, singles}, {"fsgnjn.s", {fsgnjn_s}, singles},
-  {"fsgnjx.s", {fsgnjx_s}, singles}, {"feq.d", {feq_d}, doubles}, {"flt.d", {flt_d}, doubles},
-  {"fle.d", {fle_d}, doubles}, {"feq.s", {feq_s}, singles}, {"flt.s", {flt_s}, singles}, {"fle.s", {fle_s}, singles},
+  {"fadd.d", MODE_FNS(fadd_d), D}, {"fsub.d", MODE_FNS(fsub_d), D},
+  {"fmul.d", MODE_FNS(fmul_d), D}, {"fdiv.d", MODE_FNS(fdiv_d), D},
+  {"fadd.s", MODE_FNS(fadd_s), S}, {"fsub.s", MODE_FNS(fsub_s), S},
+  {"fmul.s", MODE_FNS(fmul_s), S}, {"fdiv.s", MODE_FNS(fdiv_s), S},
+  {"fmin.d", {fmin_d}, D}, {"fmax.d", {fmax_d}, D}, {"fmin.s", {fmin_s}, S},
+  {"fmax.s", {fmax_s}, S}, {"fsgnj.d", {fsgnj_d}, D}, {"fsgnjn.d", {fsgnjn_d}, D},
+  {"fsgnjx.d", {fsgnjx_d}, D}, {"fsgnj.s", {fsgnj_s}, S}, {"fsgnjn.s", {fsgnjn_s}, S},
+  {"fsgnjx.s", {fsgnjx_s}, S}, {"feq.d", {feq_d}, D}, {"flt.d", {flt_d}, D},
+  {"fle.d", {fle_d}, D}, {"feq.s", {feq_s}, S}, {"flt.s", {flt_s}, S}, {"fle.s", {fle_s}, S},
 };
 static const struct op3 ternary[] = {
   {"fmadd.d", MODE_FNS(fmadd_d), doubles}, {"fmsub.d", MODE_FNS(fmsub_d), doubles},
@@ -258,9 +252,8 @@ void test_main(void) {
   }
   for (u64 o = 0; o < COUNT(binary); o++) {
     const struct op2 *op = &binary[o];
-    u64 n = op->in == doubles ? COUNT(doubles) : COUNT(singles);
-    if (!op->fns[1]) { report(op->name, -1, sweep2(op->fns[0], op->in, n, 0)); continue; }
-    for (int m = 0; m < 6; m++) report(op->name, m, sweep2(op->fns[m], op->in, n, m == 5));
+    if (!op->fns[1]) { report(op->name, -1, sweep2(op->fns[0], op->in, op->n, 0)); continue; }
+    for (int m = 0; m < 6; m++) report(op->name, m, sweep2(op->fns[m], op->in, op->n, m == 5));
   }
   for (u64 o = 0; o < COUNT(ternary); o++)
     for (int m = 0; m < 6; m++) report(ternary[o].name, m, sweep3(ternary[o].fns[m], ternary[o].in, m == 5));
