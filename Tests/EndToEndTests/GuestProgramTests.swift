@@ -54,23 +54,30 @@ final class GuestProgramTests: XCTestCase {
         }
     }
 
-    /// Three programs that cannot know their right answers print hashes that QEMU, the reference, must print too:
+    /// Four programs that cannot know their right answers print hashes that QEMU, the reference, must print too:
     /// the sweep (Tests/GuestPrograms/isa/sweep.c) one per operation and rounding mode, of every F/D operation in
     /// every mode, every integer register-register operation and every AMO over awkward operands; random-code one
     /// per block of random code rich in what the interpreter fuses (pairs, runs, push/pop/return), written at run
     /// time across a page boundary, its data accessed physically, through swapped pages (Sv39, MPRV), then with a
     /// locked PMP entry denying part of it (every fault's epc, tval and cause hashed); pte-sweep one per group of
-    /// loads, stores or fetches through every leaf PTE flag combination, high bits and superpages (fault, value, A/D).
-    /// A difference names the operation and mode, the block or the group.
+    /// loads, stores or fetches through every leaf PTE flag combination, high bits and superpages (fault, value, A/D);
+    /// encodings one per group of every compressed encoding and every major opcode's funct3 x funct7 (registers
+    /// changed, memory written, trap or where execution went on), on a QEMU CPU without the extensions rrvm lacks
+    /// (H, Zba, Zbb, Zbc, Zbs), so that it decodes what rrvm decodes. A difference names the operation and mode,
+    /// the block or the group.
     func testProgramsThatHashTheirResultsPrintWhatQEMUPrints() throws {
         let qemu = "/usr/bin/qemu-system-riscv64"
         guard FileManager.default.isExecutableFile(atPath: qemu) else { throw XCTSkip("\(qemu) is not installed") }
-        for (name, prefix, count) in [("sweep", "sweep ", 267), ("random-code", "block ", 1200), ("pte-sweep", "pte ", 21)] {
+        let rrvmExtensionsOnly = ["-cpu", "rv64,h=false,zba=false,zbb=false,zbc=false,zbs=false"]
+        let programs: [(name: String, prefix: String, count: Int, cpu: [String])] = [
+            ("sweep", "sweep ", 267, []), ("random-code", "block ", 1200, []), ("pte-sweep", "pte ", 21, []),
+            ("encodings", "enc ", 59, rrvmExtensionsOnly)]
+        for (name, prefix, count, cpu) in programs {
             let program = try Harness.guest(name)
             let ours = try RRCtlRun(["up", "--smp", "1", "--bios", "none", "--kernel", program])
             XCTAssertEqual(ours.wait(seconds: 120), 0, ours.errors)
             let reference = try RRCtlRun(["-M", "virt", "-bios", "none", "-kernel", program, "-nographic", "-smp", "1",
-                                          "-m", "128M"], executable: qemu)
+                                          "-m", "128M"] + cpu, executable: qemu)
             XCTAssertEqual(reference.wait(seconds: 120), 0, reference.errors)
             func hashLines(_ output: String) -> [Substring] {
                 output.split(whereSeparator: \.isNewline).filter { $0.hasPrefix(prefix) }
