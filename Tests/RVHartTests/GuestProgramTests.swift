@@ -10,7 +10,7 @@ final class GuestProgramTests: XCTestCase {
     static let programs: [(name: String, mmu: String)] = [
         ("rv64i", "sv39"), ("rv64m", "sv39"), ("rv64a", "sv39"), ("rv64c", "sv39"), ("rv64f", "sv39"),
         ("rv64d", "sv39"), ("zicsr", "sv39"), ("traps", "sv39"), ("misaligned", "sv39"), ("sv39", "sv39"),
-        ("sv48", "sv48"), ("pmp", "sv39"),
+        ("sv48", "sv48"), ("pmp", "sv39"), ("irq-sweep", "sv39"),
     ]
 
     /// The programs, built once; a failed build is a failure that shows the build's output.
