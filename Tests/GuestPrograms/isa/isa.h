@@ -23,6 +23,24 @@ static inline u64 fold(u64 hash, u64 word) {
   return hash;
 }
 
+/* For harnesses that run code owning every register (random-code, encodings), the assembly that loads x1-x31 from
+ * the 32 doublewords at t0 (x0's place unused; t0 itself last) and the one that stores them there, all but t0 (the
+ * caller has swapped it out and stores it itself). */
+#define LOAD_X1_TO_X31_FROM_T0 \
+  "  ld x1, 8(t0)\n  ld x2, 16(t0)\n  ld x3, 24(t0)\n  ld x4, 32(t0)\n  ld x6, 48(t0)\n  ld x7, 56(t0)\n" \
+  "  ld x8, 64(t0)\n  ld x9, 72(t0)\n  ld x10, 80(t0)\n  ld x11, 88(t0)\n  ld x12, 96(t0)\n  ld x13, 104(t0)\n" \
+  "  ld x14, 112(t0)\n  ld x15, 120(t0)\n  ld x16, 128(t0)\n  ld x17, 136(t0)\n  ld x18, 144(t0)\n" \
+  "  ld x19, 152(t0)\n  ld x20, 160(t0)\n  ld x21, 168(t0)\n  ld x22, 176(t0)\n  ld x23, 184(t0)\n" \
+  "  ld x24, 192(t0)\n  ld x25, 200(t0)\n  ld x26, 208(t0)\n  ld x27, 216(t0)\n  ld x28, 224(t0)\n" \
+  "  ld x29, 232(t0)\n  ld x30, 240(t0)\n  ld x31, 248(t0)\n  ld x5, 40(t0)\n"
+#define STORE_X1_TO_X31_BUT_T0_AT_T0 \
+  "  sd x1, 8(t0)\n  sd x2, 16(t0)\n  sd x3, 24(t0)\n  sd x4, 32(t0)\n  sd x6, 48(t0)\n  sd x7, 56(t0)\n" \
+  "  sd x8, 64(t0)\n  sd x9, 72(t0)\n  sd x10, 80(t0)\n  sd x11, 88(t0)\n  sd x12, 96(t0)\n  sd x13, 104(t0)\n" \
+  "  sd x14, 112(t0)\n  sd x15, 120(t0)\n  sd x16, 128(t0)\n  sd x17, 136(t0)\n  sd x18, 144(t0)\n" \
+  "  sd x19, 152(t0)\n  sd x20, 160(t0)\n  sd x21, 168(t0)\n  sd x22, 176(t0)\n  sd x23, 184(t0)\n" \
+  "  sd x24, 192(t0)\n  sd x25, 200(t0)\n  sd x26, 208(t0)\n  sd x27, 216(t0)\n  sd x28, 224(t0)\n" \
+  "  sd x29, 232(t0)\n  sd x30, 240(t0)\n  sd x31, 248(t0)\n"
+
 #define I64_MIN 0x8000000000000000UL
 #define I64_MAX 0x7fffffffffffffffUL
 #define ALL_ONES 0xffffffffffffffffUL
