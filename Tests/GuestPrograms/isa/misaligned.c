@@ -6,7 +6,9 @@
  * bytes with the right extension (NaN-boxed for flw), a performed store writes exactly its bytes; a
  * trap has cause 4/5 (load) or 6/7 (store), mtval = the address, and leaves the destination register
  * unchanged. The program prints how many accesses were performed and how many trapped.
- * A misaligned LR, SC or AMO must trap (cause 4/5 for LR, 6/7 for SC and AMOs) and write nothing. */
+ * A misaligned LR, SC or AMO must trap (cause 4/5 for LR, 6/7 for SC and AMOs) and write nothing.
+ * From S, every load and store that crosses into a page PMP denies must fault, naming the portion that faulted
+ * (its first byte, at the boundary), with rd unchanged and nothing written past the boundary. */
 #include "isa.h"
 
 #define SENTINEL 0x5a5a5a5a5a5a5a5aUL
@@ -177,9 +179,76 @@ static void misaligned_atomics(void) {
   }
 }
 
+/* From S, with the buffer's second page denied by PMP entry 0 (entry 1 grants the rest): a load or store that starts
+ * in the first page and ends in the second must fault with cause 5 or 7 (or 4 or 6), tval the address of the portion
+ * that faulted (the privileged specification's rule for a misaligned access: here the boundary), rd unchanged; a
+ * store may have written the bytes before the boundary (the specification allows a misaligned store to be performed
+ * piecewise) but nothing beyond them. */
+static u64 split_address;
+static int split_index;
+
+static void check_split_tval(u64 tval, u64 boundary, const char *what) {
+  if (tval == split_address &&
+      qemu_deviation("a misaligned access faulting in its second page reports the access's address, not the portion's"))
+    return;
+  CHECK_EQ(tval, boundary, what);
+}
+static i64 split_load(i64 unused) { (void)unused; return (i64)loads[split_index].fn(split_address); }
+static i64 split_store(i64 value) { stores[split_index].fn(split_address, (u64)value); return 0; }
+
+static void into_denied_page(void) {
+  char what[80];
+  u64 boundary = (u64)buf + 4096;
+  int partial = 0, cases = 0;
+  csr_write(pmpaddr1, ~0UL);
+  csr_write(pmpaddr0, (boundary >> 2) | (4096 / 8 - 1)); /* NAPOT, 4 KiB */
+  csr_write(pmpcfg0, 0x1f18UL);                        /* entry 0: NAPOT, no access; entry 1: NAPOT, RWX */
+  asm volatile("sfence.vma" ::: "memory");
+  for (unsigned l = 0; l < sizeof loads / sizeof loads[0]; l++)
+    for (u64 off = 4096 - (u64)loads[l].size + 1; off < 4096; off++) {
+      fill();
+      split_index = (int)l;
+      split_address = (u64)buf + off;
+      struct trap_record *t = expect_trap();
+      u64 v = (u64)run_in_mode(PRV_S, split_load, 0, 0);
+      trap_result();
+      cases++;
+      gsprintf(what, sizeof what, "%s at %lu, into a denied page", loads[l].name, off);
+      u64 count = t->count, cause = t->cause, tval = t->tval; /* qemu_deviation() reuses the record */
+      CHECK(count == 1 && (cause == CAUSE_LOAD_ACCESS || cause == CAUSE_MISALIGNED_LOAD), what);
+      check_split_tval(tval, boundary, what);
+      CHECK_EQ(v, SENTINEL, what);
+    }
+  const u64 value = 0x1122334455667788UL;
+  for (unsigned s = 0; s < sizeof stores / sizeof stores[0]; s++)
+    for (u64 off = 4096 - (u64)stores[s].size + 1; off < 4096; off++) {
+      fill();
+      split_index = (int)s;
+      split_address = (u64)buf + off;
+      struct trap_record *t = expect_trap();
+      run_in_mode(PRV_S, split_store, (i64)value, 0);
+      trap_result();
+      cases++;
+      gsprintf(what, sizeof what, "%s at %lu, into a denied page", stores[s].name, off);
+      u64 count = t->count, cause = t->cause, tval = t->tval;
+      CHECK(count == 1 && (cause == CAUSE_STORE_ACCESS || cause == CAUSE_MISALIGNED_STORE), what);
+      check_split_tval(tval, boundary, what);
+      CHECK(fill_intact(4096, 16), what);
+      if (!fill_intact(off, 4096 - off)) {
+        partial++;
+        CHECK_EQ(bytes_at(off, (int)(4096 - off), 0), value & (ALL_ONES >> (64 - 8 * (4096 - off))), what);
+      }
+    }
+  csr_write(pmpcfg0, 0x1fUL);
+  csr_write(pmpaddr0, ~0UL);
+  asm volatile("sfence.vma" ::: "memory");
+  gprintf("misaligned: %d accesses into a denied page, %d stores wrote their first part\n", cases, partial);
+}
+
 void test_main(void) {
   misaligned_loads();
   misaligned_stores();
   misaligned_atomics();
+  into_denied_page();
   gprintf("misaligned: %d accesses performed, %d trapped\n", performed, trapped);
 }

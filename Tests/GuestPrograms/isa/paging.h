@@ -405,6 +405,27 @@ static void page_crossing_fetch(void) {
   CHECK_OK(access(PRV_S, s_fetch, second - 2), 9, "the spanning instruction runs once both pages are X");
 }
 
+static void page_crossing_data(void) {
+  /* An ld and an sd 4 bytes before the end of a read-write page whose next page is unmapped, then read-only: the
+   * fault names the portion that faulted (its first byte, the next page's start: the privileged specification's
+   * rule for a misaligned access), and the store writes nothing past the boundary. */
+  u64 pa_first, pa_second;
+  volatile u64 *second_pte;
+  u64 first = test_page(PTE_R | PTE_W | PTE_AD, 0, &pa_first);
+  u64 second = test_page(PTE_R | PTE_AD, &second_pte, &pa_second);
+  if (second != first + PAGE) harness_error("test pages not contiguous");
+  u64 ro = *second_pte, last = *(volatile u64 *)(pa_first + PAGE - 8);
+  *(volatile u64 *)pa_second = 0;
+  *second_pte = 0;
+  sfence();
+  CHECK_FAULT(access(PRV_S, s_load, second - 4), CAUSE_LOAD_PAGE, second, "an ld across into an unmapped page");
+  *second_pte = ro;
+  sfence();
+  CHECK_FAULT(access(PRV_S, s_store, second - 4), CAUSE_STORE_PAGE, second, "an sd across into a read-only page");
+  CHECK_EQ(*(volatile u64 *)pa_second, 0, "the faulting sd wrote nothing past the boundary");
+  CHECK_OK(access(PRV_S, s_load, second - 8), last, "the first page's last doubleword, after the faults");
+}
+
 static void delegated_faults(void) {
   csr_write(stvec, (u64)s_trap_entry);
   csr_write(medeleg, (1UL << CAUSE_LOAD_PAGE) | (1UL << CAUSE_STORE_PAGE) | (1UL << CAUSE_FETCH_PAGE));
@@ -476,6 +497,7 @@ static void paging_tests(void) {
   accessed_and_dirty();
   tlb_maintenance();
   page_crossing_fetch();
+  page_crossing_data();
   delegated_faults();
   modify_privilege();
   csr_write(satp, 0);

@@ -10,6 +10,8 @@
  * - SFENCE.VMA (all, by address, by ASID: 0, and 1 held in satp) making changed PTEs visible;
  * - an instruction spanning two pages whose second page is not executable: fetch page fault with
  *   mepc at the instruction and mtval at the second page;
+ * - an ld and an sd crossing into an unmapped, then a read-only page: the page fault's mtval at the second page
+ *   (the portion that faulted), nothing written on either side;
  * - page faults delegated to S through medeleg; MPRV translating M-mode loads with MPP's privilege;
  * - satp: the mode and root read back, the ASID bits kept the low ones, reserved modes (5, 11) ignored, bare
  *   mode physical. */
