@@ -1,8 +1,9 @@
 /* encodings: every 16-bit (compressed) encoding, and the 32-bit encodings of every major opcode over all of
  * funct3 and funct7 (OP-FP's over rs2 too, SYSTEM's funct3 = 0 over its whole funct12), each run once from the
  * same registers; what each did (the registers it changed, the memory it wrote, where it trapped or where
- * execution went on, fcsr) folded into one hash per group:
- *   "enc c1.4 8d21... 611 traps"
+ * execution went on, fcsr) folded into one hash per group, with how many of the group's encodings raised an exception
+ * other than the breakpoint that ends every run:
+ *   "enc c1.4 76a4... 128 of 2048 trap"
  * The program cannot know the right hashes; a test runs it on rrvm and on QEMU (the reference, with the
  * extensions rrvm does not implement turned off) and compares the lines. So a decoder that accepts a reserved
  * encoding, rejects a valid one or mixes up two fields shows as the group that holds it (-DDUMP=GROUP prints
