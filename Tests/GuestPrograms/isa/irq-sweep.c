@@ -90,6 +90,42 @@ static void expected(u64 mode, u64 pending, u64 enabled, u64 delegated, int mie,
 static const u64 subsets[8] = {0, MIP_SSIP, MIP_STIP, MIP_SEIP, MIP_SSIP | MIP_STIP, MIP_SSIP | MIP_SEIP,
                                MIP_STIP | MIP_SEIP, S_BITS};
 
+static u64 cases, taken, failures, qemu_order;
+
+/* One case's set-up in M: delegation, the pending bits, SIE and MPIE as given, nothing recorded yet; then the
+ * enables (interrupts stay off in M until the case turns them on). */
+static void set_up(u64 delegated, u64 enabled, u64 pending, int machine_ie, int supervisor_ie) {
+  csr_write(mie, 0);
+  csr_write(mideleg, delegated);
+  csr_clear(mip, S_BITS);
+  csr_set(mip, pending);
+  if (supervisor_ie) csr_set(mstatus, MSTATUS_SIE);
+  else csr_clear(mstatus, MSTATUS_SIE);
+  /* run_in_mode's mret makes MPIE the lower mode's MIE: set as the case says (below M it changes nothing). */
+  if (machine_ie) csr_set(mstatus, MSTATUS_MPIE);
+  else csr_clear(mstatus, MSTATUS_MPIE);
+  taken_count = taken_cause = taken_level = taken_epc = 0;
+  csr_write(mie, enabled);
+}
+
+/* After a case: whether it took what the rule says for a hart in `mode` with MIE and SIE as given (on QEMU, its own
+ * order is accepted too); `want` gets the rule's cause (0: none) and mode. */
+static int took_what_the_rule_says(u64 mode, u64 delegated, u64 enabled, u64 pending, int machine_ie, int supervisor_ie,
+                                   u64 *want_cause, u64 *want_level) {
+  csr_write(mie, 0);
+  cases++;
+  if (taken_count) taken++;
+  expected(mode, pending, enabled, delegated, machine_ie, supervisor_ie, 0, want_cause, want_level);
+  u64 got = taken_count ? taken_cause | CAUSE_INTERRUPT : 0;
+  if (got == *want_cause && (!got || taken_level == *want_level)) return 1;
+  if (!running_on_qemu()) return 0;
+  u64 qemu_cause, qemu_level;
+  expected(mode, pending, enabled, delegated, machine_ie, supervisor_ie, 1, &qemu_cause, &qemu_level);
+  if (got != qemu_cause || (got && taken_level != qemu_level)) return 0;
+  qemu_order++;
+  return 1;
+}
+
 void test_main(void) {
   m_irq_hook = m_hook;
   s_irq_hook = s_hook;
@@ -97,91 +133,43 @@ void test_main(void) {
   csr_write(MENVCFG, 0); /* no Sstc: STIP is mip's to write */
   csr_clear(mstatus, MSTATUS_MIE);
   static const u64 modes[3] = {PRV_M, PRV_S, PRV_U};
-  u64 cases = 0, taken = 0, failures = 0, qemu_order = 0;
+  u64 want_cause, want_level;
   for (int m = 0; m < 3; m++)
     for (int d = 0; d < 8; d++)
       for (int e = 0; e < 8; e++)
         for (int p = 0; p < 8; p++)
           for (int flags = 0; flags < 4; flags++) {
             u64 mode = modes[m], delegated = subsets[d], enabled = subsets[e], pending = subsets[p];
-            int mie = flags & 1, sie = flags >> 1;
-            csr_write(mie, 0);
-            csr_write(mideleg, delegated);
-            csr_clear(mip, S_BITS);
-            csr_set(mip, pending);
-            if (sie) csr_set(mstatus, MSTATUS_SIE);
-            else csr_clear(mstatus, MSTATUS_SIE);
-            taken_count = 0;
-            taken_cause = 0;
-            taken_level = 0;
-            csr_write(mie, enabled);
-            if (mode == PRV_M) {
-              if (mie) {
-                csr_set(mstatus, MSTATUS_MIE);
-                asm volatile("nop\nnop" ::: "memory");
-                csr_clear(mstatus, MSTATUS_MIE);
-              }
-            } else {
-              /* run_in_mode's mret makes MPIE the lower mode's MIE: set it as the case says (it changes nothing
-               * below M, as the rule says). */
-              if (mie) csr_set(mstatus, MSTATUS_MPIE);
-              else csr_clear(mstatus, MSTATUS_MPIE);
+            int machine_ie = flags & 1, supervisor_ie = flags >> 1;
+            set_up(delegated, enabled, pending, machine_ie, supervisor_ie);
+            if (mode != PRV_M) {
               run_in_mode(mode, lower_mode_body, 0, 0);
+            } else if (machine_ie) {
+              csr_set(mstatus, MSTATUS_MIE);
+              asm volatile("nop\nnop" ::: "memory");
+              csr_clear(mstatus, MSTATUS_MIE);
             }
-            csr_write(mie, 0);
-            cases++;
-            u64 want_cause, want_level;
-            expected(mode, pending, enabled, delegated, mie, sie, 0, &want_cause, &want_level);
-            u64 got_cause = taken_count ? taken_cause | CAUSE_INTERRUPT : 0;
-            int ok = got_cause == want_cause && (!want_cause || taken_level == want_level);
-            if (!ok && running_on_qemu()) {
-              u64 qemu_cause, qemu_level;
-              expected(mode, pending, enabled, delegated, mie, sie, 1, &qemu_cause, &qemu_level);
-              if (got_cause == qemu_cause && (!qemu_cause || taken_level == qemu_level)) {
-                ok = 1;
-                qemu_order++;
-              }
-            }
-            if (taken_count) taken++;
-            if (!ok && failures++ < 10)
+            if (!took_what_the_rule_says(mode, delegated, enabled, pending, machine_ie, supervisor_ie, &want_cause,
+                                         &want_level) && failures++ < 10)
               gprintf("irq-sweep: mode %lu mideleg %lx mie %lx mip %lx MIE %d SIE %d: took %lx in %lu, expected %lx in %lu\n",
-                      mode, delegated, enabled, pending, mie, sie, got_cause, taken_level, want_cause, want_level);
+                      mode, delegated, enabled, pending, machine_ie, supervisor_ie, taken_count ? taken_cause : 0,
+                      taken_level, want_cause, want_level);
           }
-  /* From S with SIE clear, the body setting it: 3 x 512 cases. */
+  /* From S with SIE clear, the body setting it: 3 x 512 cases. An interrupt for S can only be taken once SIE is set:
+   * right after the instruction that sets it. */
   for (int form = 0; form < 3; form++)
     for (int d = 0; d < 8; d++)
       for (int e = 0; e < 8; e++)
         for (int p = 0; p < 8; p++) {
           u64 delegated = subsets[d], enabled = subsets[e], pending = subsets[p];
-          csr_write(mie, 0);
-          csr_write(mideleg, delegated);
-          csr_clear(mip, S_BITS);
-          csr_set(mip, pending);
-          csr_clear(mstatus, MSTATUS_SIE);
-          taken_count = taken_cause = taken_level = taken_epc = 0;
-          csr_write(mie, enabled);
+          set_up(delegated, enabled, pending, 0, 0);
           run_in_mode(PRV_S, sie_setters[form].body, 0, 0);
-          csr_write(mie, 0);
-          cases++;
-          u64 want_cause, want_level;
-          expected(PRV_S, pending, enabled, delegated, 0, 1, 0, &want_cause, &want_level);
-          u64 got_cause = taken_count ? taken_cause | CAUSE_INTERRUPT : 0;
-          int ok = got_cause == want_cause && (!want_cause || taken_level == want_level);
-          if (!ok && running_on_qemu()) {
-            u64 qemu_cause, qemu_level;
-            expected(PRV_S, pending, enabled, delegated, 0, 1, 1, &qemu_cause, &qemu_level);
-            if (got_cause == qemu_cause && (!qemu_cause || taken_level == qemu_level)) {
-              ok = 1;
-              qemu_order++;
-            }
-          }
-          /* An interrupt for S can only have been taken once SIE was set: right after the instruction. */
+          int ok = took_what_the_rule_says(PRV_S, delegated, enabled, pending, 0, 1, &want_cause, &want_level);
           if (ok && want_cause && want_level == PRV_S && taken_epc != (u64)sie_setters[form].after) ok = 0;
-          if (taken_count) taken++;
           if (!ok && failures++ < 10)
             gprintf("irq-sweep: S setting SIE (form %d) mideleg %lx mie %lx mip %lx: took %lx in %lu at %lx, expected %lx in "
-                    "%lu at %lx\n", form, delegated, enabled, pending, got_cause, taken_level, taken_epc, want_cause,
-                    want_level, (u64)sie_setters[form].after);
+                    "%lu at %lx\n", form, delegated, enabled, pending, taken_count ? taken_cause : 0, taken_level,
+                    taken_epc, want_cause, want_level, (u64)sie_setters[form].after);
         }
   csr_clear(mip, S_BITS);
   csr_clear(mstatus, MSTATUS_SIE | MSTATUS_MPIE);
