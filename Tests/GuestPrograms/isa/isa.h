@@ -15,8 +15,8 @@
 #define T_RR(op, a, b, want) CHECK_EQ(RR(op, a, b), want, op " " #a ", " #b)
 #define T_RI(op, a, imm, want) CHECK_EQ(RI(op, a, imm), want, op " " #a ", " #imm)
 
-/* FNV-1a over a 64-bit word's bytes, from FNV_START: the hash that sweep, random-code and pte-sweep print for the
- * comparison with QEMU. */
+/* FNV-1a over a 64-bit word's bytes, from FNV_START: the hash that sweep, random-code, pte-sweep and encodings print
+ * for the comparison with QEMU. */
 #define FNV_START 0xcbf29ce484222325UL
 static inline u64 fold(u64 hash, u64 word) {
   for (int i = 0; i < 8; i++) hash = (hash ^ ((word >> (8 * i)) & 0xff)) * 0x100000001b3UL;
