@@ -32,10 +32,17 @@ enum CodePage {
     /// so on back. (Forgetting a fixed 6 bytes back left a run that started further back running a forgotten slot's
     /// fields: a breakpoint set on a Linux guest made a later function save the wrong register.)
     /// With `replacement`, a decoded slot forgotten becomes what it gives for the slot instead (see `breakpointsChanged`).
+    /// A translated block (`Op.translated`) that covers any of those bytes is forgotten too, unless `keepingBlocks`.
     static func forget(_ page: UnsafeMutablePointer<DecodedInstruction>, from first: Int, through last: Int,
-                       replacement: ((Int) -> DecodedInstruction)? = nil) {
+                       keepingBlocks: Bool = false, replacement: ((Int) -> DecodedInstruction)? = nil) {
         func forget(_ slot: Int) {
             page[slot] = page[slot].op == .undecoded ? page[slot] : replacement?(slot) ?? DecodedInstruction(.undecoded)
+        }
+        if !keepingBlocks {
+            for slot in max(0, (first - BlockTranslator.maxReach) >> 1)..<(first >> 1)
+            where page[slot].op == .translated && slot + Int(page[slot].rs1) > first >> 1 {
+                forget(slot)
+            }
         }
         var lowest = first >> 1
         for slot in lowest...(min(last, 0xfff) >> 1) { forget(slot) }
@@ -434,6 +441,7 @@ extension Hart {
             codeGeneration[index] = 0
         }
         codeArena.reset()
+        translatedCode.reset()
         allocatedCodePages = 0
         flushStoreTLBs()
         forgetRecentPages()

@@ -111,6 +111,10 @@ enum Op: UInt8 {
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
     /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
     case breakpoint
+    /// A translated block (`BlockTranslator`) starting with this slot's instruction: rd holds how many instructions it
+    /// runs, rs1 how far it reaches (halfwords), imm where its code is in the hart's arena. Run out of line (near an
+    /// event, or when its first access misses the TLB), the slot is its first instruction decoded again alone.
+    case translated
 
     // Kernel forms: pairs a Linux boot (firmware included) runs often, one dispatch each (`Decoder.kernelPair`). The
     // slot holds both instructions' fields; the second's own slot stays decoded as itself. Where only one instruction
@@ -181,7 +185,7 @@ enum Op: UInt8 {
              .mul, .div, .rem, .remu, .mulw, .rareInteger,
              .fence, .system, .sstatusSetClear, .atomic, .flw, .fld, .fsw, .fsd,
              .faddD, .fsubD, .fmulD, .fdivD, .fmaddD, .fnmsubD, .fsgnjD,
-             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint,
+             .fmvXD, .fmvDX, .fmvXW, .fmvWX, .feqD, .fltD, .fleD, .fpOther, .event, .breakpoint, .translated,
              .beqAhead, .bneAhead, .bltAhead, .bgeAhead, .bltuAhead, .bgeuAhead, .jalAhead,
              .beqBack, .bneBack, .bltBack, .bgeBack, .bltuBack, .bgeuBack, .jalBack,
              .addiBeq, .addiBne, .addiBlt, .addiBge, .addiBltu, .addiBgeu, .addiCBeqz, .addiCBnez, .addiwBeq, .addiwBne, .addiwBlt, .addiwBge, .addiwBltu, .addiwBgeu, .addiwCBeqz, .addiwCBnez, .lwBeq, .lwBne, .lwBlt, .lwBge, .lwBltu, .lwBgeu, .lwCBeqz, .lwCBnez, .ldBeq, .ldBne, .ldBlt, .ldBge, .ldBltu, .ldBgeu, .ldCBeqz, .ldCBnez, .lbuBeq, .lbuBne, .lbuCBeqz, .lbuCBnez, .andiBeq, .andiBne, .andiCBeqz, .andiCBnez,

@@ -1681,6 +1681,17 @@ extension Hart {
                 left &-= 1
                 uncountedCrossings &+= 1
                 continue
+            case .translated:
+                // The whole block, only where the next event leaves room for it (see `BlockTranslator`).
+                guard left >= Int(e.rd) &- 1 else { break }
+                let block = unsafeBitCast(translatedBase &+ UInt(truncatingIfNeeded: e.imm), to: BlockTranslator.Entry.self)
+                var next = pc
+                let after = block(x, UnsafeMutableRawPointer(dataTLB), left, &next)
+                // Its first access missed the TLB: that instruction runs out of line.
+                if next == pc && after == left { break }
+                left = after
+                jump(&pc, next, &pageKey, left, Mode.self)
+                continue
             case .event, .undecoded, .illegal, .system, .fpOther, .rareInteger, .breakpoint:
                 break
             }
@@ -1850,6 +1861,16 @@ extension Hart {
             stepPageKey = slotKey(straddlePage, pc)
             stop = .reexecute
             return pc
+        case .translated:
+            // Near an event, or its first access missed the TLB: the block's first instruction runs alone, as
+            // decoded, from the scratch page that holds it (as a breakpoint's instruction runs once).
+            let slotIndex = Int((pc & 0xfff) >> 1)
+            aloneSlotPage[aloneSlot] = DecodedInstruction(.pageCross)
+            aloneSlotPage[slotIndex] = decodedAgain(page, slot: slotIndex)
+            aloneSlot = slotIndex
+            stepPageKey = slotKey(aloneSlotPage, pc)
+            stop = .reexecute
+            return pc
         case .lb: return load(1, .signed8)
         case .lh: return load(2, .signed16)
         case .addi, .cAddi:
@@ -1949,6 +1970,7 @@ extension Hart {
         if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit &+ uncounted) {
             pageKey = slotKey(lookupPage, target)
         }
+        countEntry(target, pageKey)
         pc = target
     }
 
@@ -1960,6 +1982,7 @@ extension Hart {
         if !Mode.checksEveryInstruction && _slowPath(left < CodePage.straightLineLimit) {
             pageKey = slotKey(lookupPage, pc)
         }
+        countEntry(pc, pageKey)
     }
 
     /// Runs a scaled-index load (`Op.shiftAddLw6`) of `size` bytes (4: sign-extended) whole, or nothing (false: the

@@ -252,6 +252,17 @@ public final class Hart {
     var codeArena = CodePageArena()
     var allocatedCodePages = 0
     var codePageLimit = CodePage.allocationLimit
+    /// Whether hot code runs translated (BlockTranslator.swift; from `HartConfig.translation`). Turned off, the
+    /// blocks made stay in use until the code cache is dropped.
+    public var translation: Translation
+    var translatedCode: TranslatedCodeArena
+    /// Where `translatedCode` starts, as the loop adds a block's offset to it.
+    let translatedBase: UInt
+    /// A page of `pageCross` slots but one (`aloneSlot`): the first instruction of a translated block run alone.
+    let aloneSlotPage: UnsafeMutablePointer<DecodedInstruction>
+    var aloneSlot = 0
+    /// Entries into each code address (hashed, `HotCode`) since it last wrapped: a wrap translates the block there.
+    let entryCounts: UnsafeMutablePointer<UInt8>
     /// A page whose every slot sends the loop to look pc up again.
     let lookupPage: UnsafeMutablePointer<DecodedInstruction>
     /// A single `event` slot (see `execute`), as an address.
@@ -323,11 +334,22 @@ public final class Hart {
         recentPageMasks = .allocate(capacity: RecentPage.count * TLBLayout.sets)
         recentPageMasks.initialize(repeating: .max, count: RecentPage.count * TLBLayout.sets)
         recentPages = recentPageSets
+        translation = BlockTranslator.hostSupported ? config.translation : .off
+        translatedCode = TranslatedCodeArena(reserving: BlockTranslator.hostSupported)
+        translatedBase = UInt(bitPattern: translatedCode.base)
+        aloneSlotPage = .allocate(capacity: CodePage.capacity)
+        aloneSlotPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        entryCounts = .allocate(capacity: HotCode.counters)
+        // Eagerly, every first entry wraps its count.
+        entryCounts.initialize(repeating: translation == .eager ? 255 : 0, count: HotCode.counters)
         selectTLBs()
     }
 
     deinit {
         codeArena.release()
+        translatedCode.release()
+        entryCounts.deallocate()
+        aloneSlotPage.deallocate()
         free(codePages)
         free(codeGeneration)
         free(codeStores)

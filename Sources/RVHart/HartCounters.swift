@@ -31,6 +31,8 @@ public struct HartCounters {
     /// Decoded pages from before a FENCE.I found unchanged and kept.
     public var codePagesKept: UInt64 = 0
     public var decodeRuns: UInt64 = 0
+    /// Blocks the translating tier made (`BlockTranslator`).
+    public var blocksTranslated: UInt64 = 0
     /// Instructions the loop sent out of line, by kind (see `SlowStepKind`), and events handled.
     public var slowSteps = [UInt64](repeating: 0, count: SlowStepKind.allCases.count)
     public var events: UInt64 = 0
@@ -71,6 +73,7 @@ public struct HartCounters {
         codePageResets &+= other.codePageResets
         codePagesKept &+= other.codePagesKept
         decodeRuns &+= other.decodeRuns
+        blocksTranslated &+= other.blocksTranslated
         events &+= other.events
         waits &+= other.waits
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 import RVPlatform
 
 /// A physical address window, `base ..< base + size`.
@@ -48,6 +50,9 @@ public struct HartConfig {
     public var icountShift: UInt32
     /// The deepest translation mode `satp` accepts.
     public var maxSatpMode: SatpMode
+    /// Whether hot straight-line code runs translated (`BlockTranslator`): guest-invisible, so record and replay
+    /// may differ in it. By default as the environment's `RRVM_TRANSLATE` says.
+    public var translation = Translation.fromEnvironment()
 
     public init(hartID: UInt64 = 0, ram: UnsafeMutableRawPointer, ramBase: UInt64 = MemoryMap.ramBase, ramSize: UInt64,
                 rom: [UInt8] = [], romBase: UInt64 = MemoryMap.bootROMBase, mmioRegions: [MemoryRegion] = [],
@@ -94,4 +99,24 @@ public enum StopReason: Equatable {
     case spinHint
     /// The next instruction accesses a range a debugger watches: see `Hart.lastWatchHit`.
     case watchpoint
+}
+
+/// The translating tier's setting (`BlockTranslator`).
+public enum Translation: Equatable, Sendable {
+    /// The interpreter alone.
+    case off
+    /// Blocks entered often are translated.
+    case hot
+    /// Every block is translated when first entered by a jump: for tests, which then run far more translated code.
+    case eager
+
+    /// `RRVM_TRANSLATE`: 0 off, eager, anything else (or unset) hot.
+    public static func fromEnvironment() -> Translation {
+        guard let value = getenv("RRVM_TRANSLATE").map({ String(cString: $0) }) else { return .off }
+        switch value {
+        case "0": return .off
+        case "eager": return .eager
+        default: return .hot
+        }
+    }
 }

@@ -95,12 +95,15 @@ final class TestMachine {
     let ram: UnsafeMutableRawPointer
     let hart: Hart
 
-    init(rom: [UInt8] = [], maxSatpMode: SatpMode = .sv48, icountShift: UInt32 = 0) {
+    init(rom: [UInt8] = [], maxSatpMode: SatpMode = .sv48, icountShift: UInt32 = 0,
+         translation: Translation = .fromEnvironment()) {
         ram = .allocate(byteCount: Int(TestMachine.ramSize), alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(TestMachine.ramSize))
-        hart = Hart(config: HartConfig(ram: ram, ramBase: TestMachine.ramBase, ramSize: TestMachine.ramSize, rom: rom,
-                                       mmioRegions: [MemoryRegion(base: TestMachine.device, size: 0x1000)],
-                                       icountShift: icountShift, maxSatpMode: maxSatpMode))
+        var config = HartConfig(ram: ram, ramBase: TestMachine.ramBase, ramSize: TestMachine.ramSize, rom: rom,
+                                mmioRegions: [MemoryRegion(base: TestMachine.device, size: 0x1000)],
+                                icountShift: icountShift, maxSatpMode: maxSatpMode)
+        config.translation = translation
+        hart = Hart(config: config)
         hart.pc = TestMachine.ramBase
     }
 

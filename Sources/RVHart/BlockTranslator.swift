@@ -1,0 +1,528 @@
+import Glibc
+
+/// The translating tier: a hot straight line of integer instructions (a loop's body, most often) turned into x86-64
+/// code that keeps the guest registers it uses in host registers, called from the interpreter loop as one slot
+/// (`Op.translated`). What it runs, and how it counts, is exactly what interpreting the slots would have done:
+/// - A block is decoded from its page's snapshot (the bytes its slots were decoded from), from a decoded slot up
+///   to and including its first jump, stopping before anything it does not translate (CSRs, FP, atomics,
+///   divisions, a breakpoint slot, an undecoded slot) and at `maxInstructions` or the page's end. A conditional
+///   branch leaves it when taken.
+/// - The loop calls it only when the next event is at least its length away, so counts and event points stay where
+///   they are; a loop closing on its own first instruction goes round inside the code while that still holds.
+/// - Every load and store looks up the data TLB as the loop's fast path does (the same tag comparison, so device,
+///   watched and code pages miss); a miss leaves the code before that access, with every register stored and the
+///   instructions before it counted, and the loop performs the access as it does today.
+/// - The slot says how far the block reaches (`rs1`, halfwords): forgetting any slot it covers (a store into the
+///   page, a breakpoint) forgets it (`CodePage.forget`); a dropped code cache drops every block.
+/// Checkpoints never hold blocks: a translated slot is a decoded one to `HartCacheSnapshot`, decoded again plain
+/// on restore.
+enum BlockTranslator {
+    /// The block's entry: the register file, the data TLB (load entries, then store entries), the loop's `left`
+    /// (the first instruction counted) and pc (in: the block's address; out: where to go on). Returns `left` as the
+    /// loop goes on with it (the instruction at the new pc counted).
+    typealias Entry = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutableRawPointer, Int,
+                                      UnsafeMutablePointer<UInt64>) -> Int
+
+    /// The most instructions in a block, and the fewest worth a call (shorter ones are left to the loop).
+    static let maxInstructions = 32
+    static let minInstructions = 3
+    /// The furthest a block reaches, in bytes (`CodePage.forget` looks this far back for blocks to forget).
+    static let maxReach = 4 * maxInstructions
+    /// Whether this host can run translated code.
+    #if arch(x86_64)
+    static let hostSupported = true
+    #else
+    static let hostSupported = false
+    #endif
+
+    /// One guest instruction as the block runs it.
+    struct Instruction {
+        var e: DecodedInstruction
+        /// Byte offset from the block's start, and length.
+        var offset: Int
+        var length: Int
+    }
+
+    /// The block starting at page offset `start`, decoded from the page's snapshot, or nil when fewer than
+    /// `minInstructions` of it would be translated.
+    static func block(in page: UnsafeMutablePointer<DecodedInstruction>, at start: Int) -> [Instruction]? {
+        var instructions: [Instruction] = []
+        var offset = start
+        let bytes = CodePage.snapshot(page)
+        while instructions.count < maxInstructions && offset <= 0xffe {
+            let op = page[offset >> 1].op
+            guard op != .undecoded && op != .breakpoint && op != .pageCross,
+                  let (decoded, length) = CodePage.instruction(in: bytes, at: offset),
+                  translates(decoded) else { break }
+            instructions.append(Instruction(e: decoded, offset: offset - start, length: length))
+            offset += length
+            if endsBlock(decoded) { break }
+        }
+        return instructions.count >= minInstructions ? instructions : nil
+    }
+
+    /// Whether the block ends with this instruction: a jump. A conditional branch leaves the block only when taken
+    /// (to its first instruction, it goes round again).
+    static func endsBlock(_ e: DecodedInstruction) -> Bool {
+        switch e.op {
+        case .jal, .cJal, .jalr, .cJalr: true
+        default: false
+        }
+    }
+
+    static func translates(_ e: DecodedInstruction) -> Bool {
+        switch e.op {
+        case .li, .auipc, .jal, .jalr, .beq, .bne, .blt, .bge, .bltu, .bgeu,
+             .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
+             .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
+             .add, .sub, .sll, .sltu, .xor, .srl, .or, .and,
+             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .mul, .mulw,
+             .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
+             .cLw, .cLd, .cSw, .cSd, .cJal, .cJalr, .cBeq, .cBne:
+            return true
+        case .rareInteger:
+            switch RareIntegerOperation(rawValue: e.imm) {
+            case .slt, .sra, .srlw, .sraw: return true
+            default: return false
+            }
+        default:
+            return false
+        }
+    }
+}
+
+#if arch(x86_64)
+extension BlockTranslator {
+    typealias Assembler = X86Assembler
+    typealias Register = X86Assembler.Register
+    typealias Operand = X86Assembler.Operand
+
+    /// Host registers: the register file, the data TLB, `left` and the pc pointer stay in these for the whole block;
+    /// rax, rcx and rdx are scratch; the rest hold the guest registers the block uses most.
+    static let registerFile = Register.rbx, dataTLB = Register.rbp, left = Register.r15, pcPointer = Register.r14
+    static let guestHomes: [Register] = [.rsi, .rdi, .r8, .r9, .r10, .r11, .r12, .r13]
+    static let savedRegisters: [Register] = [.rbx, .rbp, .r12, .r13, .r14, .r15]
+
+    /// x86-64 code for `block` (see `Entry`).
+    static func translate(_ block: [Instruction]) -> [UInt8] {
+        var emitter = BlockEmitter(block)
+        return emitter.emit()
+    }
+
+    /// Emits one block's code: allocation, body, exits.
+    private struct BlockEmitter {
+        let block: [Instruction]
+        var a = Assembler()
+        /// Guest register -> its host register, for those the block keeps in one.
+        var home: [Int: Register] = [:]
+        /// Guest registers the block writes (stored back at every exit).
+        var written: [Int] = []
+        var exits: [(label: Assembler.Label, pc: ExitPC, counted: Int)] = []
+        let epilogue: Assembler.Label
+        let loopTop: Assembler.Label
+
+        /// Where an exit goes on: a constant distance from the block's start, or the address in rcx.
+        enum ExitPC {
+            case offset(Int)
+            case inRCX
+        }
+
+        init(_ block: [Instruction]) {
+            self.block = block
+            epilogue = a.newLabel()
+            loopTop = a.newLabel()
+            var uses: [Int: Int] = [:]
+            var writes = Set<Int>()
+            for i in block {
+                for r in BlockEmitter.sources(i.e) where r != 0 { uses[r, default: 0] += 1 }
+                if let d = BlockEmitter.destination(i.e) {
+                    uses[d, default: 0] += 1
+                    writes.insert(d)
+                }
+            }
+            let ranked = uses.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            for (index, entry) in ranked.prefix(guestHomes.count).enumerated() { home[entry.key] = guestHomes[index] }
+            written = writes.sorted()
+        }
+
+        /// The integer registers an instruction reads.
+        static func sources(_ e: DecodedInstruction) -> [Int] {
+            switch e.op {
+            case .li, .cLi, .auipc, .jal, .cJal: return []
+            case .add, .sub, .sll, .sltu, .xor, .srl, .or, .and, .addw, .subw, .sllw, .mul, .mulw, .rareInteger,
+                 .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw,
+                 .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne, .sb, .sh, .sw, .sd, .cSw, .cSd:
+                return [Int(e.rs1), Int(e.rs2)]
+            default: return [Int(e.rs1)]
+            }
+        }
+
+        /// The integer register an instruction writes, if any (never x0 or its sink).
+        static func destination(_ e: DecodedInstruction) -> Int? {
+            switch e.op {
+            case .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne, .sb, .sh, .sw, .sd, .cSw, .cSd: return nil
+            default:
+                let d = Int(e.rd)
+                return d == 0 || d == RegisterFile.zeroSink ? nil : d
+            }
+        }
+
+        func operand(_ r: Int) -> Operand {
+            if let host = home[r] { return .register(host) }
+            return .memory(registerFile, Int32(8 * r))
+        }
+
+        /// rax (or `into`) = guest register r.
+        mutating func read(_ r: Int, into host: Register = .rax) {
+            if r == 0 {
+                a.arithmetic(.xor, host, .register(host), wide: false)
+            } else {
+                a.move(.register(host), operand(r))
+            }
+        }
+
+        /// Guest register rd = rax (nothing for x0).
+        mutating func write(_ rd: UInt8) {
+            let d = Int(rd)
+            guard d != 0 && d != RegisterFile.zeroSink else { return }
+            a.move(operand(d), .register(.rax))
+        }
+
+        /// `operation` rax, guest register r.
+        mutating func combine(_ operation: Assembler.Arithmetic, _ r: Int, wide: Bool = true) {
+            if r == 0 {
+                a.arithmetic(operation, .register(.rax), immediate: 0, wide: wide)
+            } else {
+                a.arithmetic(operation, .rax, operand(r), wide: wide)
+            }
+        }
+
+        /// Leaves the block: `counted` instructions of this pass are counted (the one at the exit's pc included).
+        mutating func exit(_ pc: ExitPC, counted: Int) {
+            let label = a.newLabel()
+            exits.append((label, pc, counted))
+            a.jump(label)
+        }
+
+        mutating func exit(if condition: Assembler.Condition, _ pc: ExitPC, counted: Int) {
+            let label = a.newLabel()
+            exits.append((label, pc, counted))
+            a.jump(if: condition, label)
+        }
+
+        mutating func emit() -> [UInt8] {
+            for r in savedRegisters { a.push(r) }
+            a.move(.register(registerFile), .register(.rdi))
+            a.move(.register(dataTLB), .register(.rsi))
+            a.move(.register(left), .register(.rdx))
+            a.move(.register(pcPointer), .register(.rcx))
+            for (guest, host) in home.sorted(by: { $0.key < $1.key }) {
+                a.move(.register(host), .memory(registerFile, Int32(8 * guest)))
+            }
+            a.bind(loopTop)
+            for (index, instruction) in block.enumerated() { emit(instruction, index: index) }
+            let last = block[block.count - 1]
+            if !endsBlock(last.e) { exit(.offset(last.offset + last.length), counted: block.count) }
+            for (label, pc, counted) in exits {
+                a.bind(label)
+                for guest in written {
+                    if let host = home[guest] { a.move(.memory(registerFile, Int32(8 * guest)), .register(host)) }
+                }
+                switch pc {
+                case .offset(let offset):
+                    if offset != 0 { a.arithmetic(.add, .memory(pcPointer, 0), immediate: Int32(offset)) }
+                case .inRCX:
+                    a.move(.memory(pcPointer, 0), .register(.rcx))
+                }
+                a.move(.register(.rax), .register(left))
+                if counted != 0 { a.arithmetic(.sub, .register(.rax), immediate: Int32(counted)) }
+                a.jump(epilogue)
+            }
+            a.bind(epilogue)
+            for r in savedRegisters.reversed() { a.pop(r) }
+            a.ret()
+            return a.finished()
+        }
+
+        /// rax = the effective address of a load or store, then rcx = its TLB entry and rax its host address, or an
+        /// exit before the instruction (index `index`) when the entry does not map the access.
+        mutating func translateAddress(_ e: DecodedInstruction, size: Int, store: Bool, index: Int, at offset: Int) {
+            read(Int(e.rs1))
+            if e.imm != 0 { a.arithmetic(.add, .register(.rax), immediate: e.imm) }
+            a.move(.register(.rcx), .register(.rax))
+            a.shift(.rightLogical, .rcx, by: 8)
+            // ((address >> 12) & indexMask) * 16, the entry's offset.
+            a.arithmetic(.and, .register(.rcx), immediate: Int32(TLBLayout.indexMask << 4), wide: false)
+            a.arithmetic(.add, .rcx, .register(dataTLB))
+            a.move(.register(.rdx), .register(.rax))
+            a.arithmetic(.and, .register(.rdx), immediate: Int32(-4096 + size - 1))
+            let entry = Int32(store ? TLBLayout.entries * MemoryLayout<TLBEntry>.stride : 0)
+            a.arithmetic(.cmp, .rdx, .memory(.rcx, entry))
+            exit(if: .notEqual, .offset(offset), counted: index)
+            a.arithmetic(.add, .rax, .memory(.rcx, entry + 8))
+        }
+
+        mutating func emit(_ i: Instruction, index: Int) {
+            let e = i.e
+            let rd = e.rd, rs1 = Int(e.rs1), rs2 = Int(e.rs2)
+            let next = i.offset + i.length
+            switch e.op {
+            case .li, .cLi:
+                a.move(.rax, constant: UInt64(bitPattern: Int64(e.imm)))
+                write(rd)
+            case .auipc:
+                a.move(.register(.rax), .memory(pcPointer, 0))
+                a.arithmetic(.add, .register(.rax), immediate: Int32(i.offset))
+                a.arithmetic(.add, .register(.rax), immediate: e.imm)
+                write(rd)
+            case .addi, .cAddi, .xori, .ori, .andi, .cAndi, .addiw, .cAddiw:
+                read(rs1)
+                let operation: Assembler.Arithmetic
+                switch e.op {
+                case .xori: operation = .xor
+                case .ori: operation = .or
+                case .andi, .cAndi: operation = .and
+                default: operation = .add
+                }
+                if e.imm != 0 || operation == .and { a.arithmetic(operation, .register(.rax), immediate: e.imm) }
+                if e.op == .addiw || e.op == .cAddiw { a.signExtend32(.rax, .register(.rax)) }
+                write(rd)
+            case .slti, .sltiu:
+                read(rs1)
+                a.arithmetic(.cmp, .register(.rax), immediate: e.imm)
+                a.set(.rax, if: e.op == .slti ? .less : .below)
+                write(rd)
+            case .slli, .cSlli, .srli, .cSrli, .srai, .cSrai, .slliw, .srliw, .sraiw:
+                read(rs1)
+                let word = e.op == .slliw || e.op == .srliw || e.op == .sraiw
+                let kind: Assembler.Shift
+                switch e.op {
+                case .slli, .cSlli, .slliw: kind = .left
+                case .srli, .cSrli, .srliw: kind = .rightLogical
+                default: kind = .rightArithmetic
+                }
+                if e.imm != 0 { a.shift(kind, .rax, by: UInt8(e.imm), wide: !word) }
+                if word { a.signExtend32(.rax, .register(.rax)) }
+                write(rd)
+            case .add, .cAdd, .sub, .cSub, .xor, .cXor, .or, .cOr, .and, .cAnd, .addw, .cAddw, .subw, .cSubw:
+                read(rs1)
+                let operation: Assembler.Arithmetic
+                switch e.op {
+                case .sub, .cSub, .subw, .cSubw: operation = .sub
+                case .xor, .cXor: operation = .xor
+                case .or, .cOr: operation = .or
+                case .and, .cAnd: operation = .and
+                default: operation = .add
+                }
+                combine(operation, rs2)
+                if e.op == .addw || e.op == .cAddw || e.op == .subw || e.op == .cSubw {
+                    a.signExtend32(.rax, .register(.rax))
+                }
+                write(rd)
+            case .sltu:
+                read(rs1)
+                combine(.cmp, rs2)
+                a.set(.rax, if: .below)
+                write(rd)
+            case .sll, .srl, .sllw:
+                read(rs2, into: .rcx)
+                read(rs1)
+                a.shiftByCL(e.op == .srl ? .rightLogical : .left, .rax, wide: e.op != .sllw)
+                if e.op == .sllw { a.signExtend32(.rax, .register(.rax)) }
+                write(rd)
+            case .rareInteger:
+                switch RareIntegerOperation(rawValue: e.imm)! {
+                case .slt:
+                    read(rs1)
+                    combine(.cmp, rs2)
+                    a.set(.rax, if: .less)
+                case .sra, .srlw, .sraw:
+                    read(rs2, into: .rcx)
+                    read(rs1)
+                    let word = e.imm != RareIntegerOperation.sra.rawValue
+                    let kind: Assembler.Shift = e.imm == RareIntegerOperation.srlw.rawValue ? .rightLogical : .rightArithmetic
+                    a.shiftByCL(kind, .rax, wide: !word)
+                    if word { a.signExtend32(.rax, .register(.rax)) }
+                default:
+                    preconditionFailure("not translated")
+                }
+                write(rd)
+            case .mul, .mulw:
+                read(rs1)
+                if rs2 == 0 {
+                    a.arithmetic(.xor, .rax, .register(.rax), wide: false)
+                } else {
+                    a.multiply(.rax, operand(rs2))
+                }
+                if e.op == .mulw { a.signExtend32(.rax, .register(.rax)) }
+                write(rd)
+            case .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .cLw, .cLd:
+                let (size, signed): (Int, Bool)
+                switch e.op {
+                case .lb: (size, signed) = (1, true)
+                case .lbu: (size, signed) = (1, false)
+                case .lh: (size, signed) = (2, true)
+                case .lhu: (size, signed) = (2, false)
+                case .lw, .cLw: (size, signed) = (4, true)
+                case .lwu: (size, signed) = (4, false)
+                default: (size, signed) = (8, false)
+                }
+                translateAddress(e, size: size, store: false, index: index, at: i.offset)
+                a.load(.rax, size: size, signed: signed, from: .rax)
+                write(rd)
+            case .sb, .sh, .sw, .sd, .cSw, .cSd:
+                let size: Int
+                switch e.op {
+                case .sb: size = 1
+                case .sh: size = 2
+                case .sw, .cSw: size = 4
+                default: size = 8
+                }
+                translateAddress(e, size: size, store: true, index: index, at: i.offset)
+                read(rs2, into: .rdx)
+                a.store(.rdx, size: size, to: .rax)
+            case .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne:
+                read(rs1)
+                combine(.cmp, rs2)
+                let taken: Assembler.Condition
+                switch e.op {
+                case .beq, .cBeq: taken = .equal
+                case .bne, .cBne: taken = .notEqual
+                case .blt: taken = .less
+                case .bge: taken = .greaterOrEqual
+                case .bltu: taken = .below
+                default: taken = .aboveOrEqual
+                }
+                let target = i.offset + Int(e.imm)
+                if target == 0 {
+                    let fallThrough = a.newLabel()
+                    a.jump(if: invert(taken), fallThrough)
+                    loopBack(ran: index + 1)
+                    a.bind(fallThrough)
+                } else {
+                    exit(if: taken, .offset(target), counted: index + 1)
+                }
+            case .jal, .cJal:
+                if rd != 0 && Int(rd) != RegisterFile.zeroSink {
+                    a.move(.register(.rax), .memory(pcPointer, 0))
+                    a.arithmetic(.add, .register(.rax), immediate: Int32(next))
+                    write(rd)
+                }
+                let target = i.offset + Int(e.imm)
+                if target == 0 { loopBack(ran: block.count) } else { exit(.offset(target), counted: block.count) }
+            case .jalr, .cJalr:
+                read(rs1, into: .rcx)
+                if e.imm != 0 { a.arithmetic(.add, .register(.rcx), immediate: e.imm) }
+                a.arithmetic(.and, .register(.rcx), immediate: -2)
+                if rd != 0 && Int(rd) != RegisterFile.zeroSink {
+                    a.move(.register(.rax), .memory(pcPointer, 0))
+                    a.arithmetic(.add, .register(.rax), immediate: Int32(next))
+                    write(rd)
+                }
+                exit(.inRCX, counted: block.count)
+            default:
+                preconditionFailure("not translated")
+            }
+        }
+
+        /// A transfer back to the block's first instruction after `ran` of its instructions: round again while the
+        /// next event leaves room for the whole block, else leave with that instruction counted.
+        mutating func loopBack(ran: Int) {
+            a.arithmetic(.sub, .register(left), immediate: Int32(ran))
+            a.arithmetic(.cmp, .register(left), immediate: Int32(block.count - 1))
+            a.jump(if: .greaterOrEqual, loopTop)
+            exit(.offset(0), counted: 0)
+        }
+
+        func invert(_ condition: Assembler.Condition) -> Assembler.Condition {
+            switch condition {
+            case .equal: .notEqual
+            case .notEqual: .equal
+            case .less: .greaterOrEqual
+            case .greaterOrEqual: .less
+            case .below: .aboveOrEqual
+            case .aboveOrEqual: .below
+            }
+        }
+    }
+}
+#endif
+
+/// When a block is translated: every entry into a code address (a taken jump or branch) counts in a small table
+/// hashed by the address; the entry that wraps its count translates the block there (`Hart.translateBlock`). A
+/// collision only translates a block sooner.
+enum HotCode {
+    static let counters = 4096
+}
+
+extension Hart {
+    /// Counts an entry into `target` (its slot at `pageKey &+ target << 2`).
+    @inline(__always)
+    func countEntry(_ target: UInt64, _ pageKey: UInt) {
+        let index = Int(truncatingIfNeeded: target >> 1) & (HotCode.counters - 1)
+        let count = entryCounts[index] &+ 1
+        entryCounts[index] = count
+        if _slowPath(count == 0) { translateBlock(at: target, pageKey) }
+    }
+
+    /// Translates the block at `target` into its slot, if the tier is on and the block is worth it.
+    @inline(never)
+    func translateBlock(at target: UInt64, _ pageKey: UInt) {
+        #if arch(x86_64)
+        guard translation != .off else { return }
+        // Eagerly: the next entry wraps the count again.
+        if translation == .eager { entryCounts[Int(truncatingIfNeeded: target >> 1) & (HotCode.counters - 1)] = 255 }
+        let offset = Int(target & 0xfff)
+        guard let page = UnsafeMutablePointer<DecodedInstruction>(
+                bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),
+              page != lookupPage && page != straddlePage, page[offset >> 1].op != .translated,
+              let block = BlockTranslator.block(in: page, at: offset),
+              let at = translatedCode.install(BlockTranslator.translate(block)) else { return }
+        // A fused slot before this one reads this one's fields as its later instruction: those become plain first.
+        CodePage.forget(page, from: offset, through: offset, keepingBlocks: true) { self.decodedAgain(page, slot: $0) }
+        let last = block[block.count - 1]
+        page[offset >> 1] = DecodedInstruction(.translated, rd: UInt8(block.count),
+                                               rs1: UInt8((last.offset + last.length) >> 1), imm: at)
+        counters.blocksTranslated &+= 1
+        #endif
+    }
+}
+
+/// Where a hart's translated blocks live: one mapping reserved up front, filled in order, each block written while
+/// its pages are writable and then made read-execute (never both), all taken back at once with the decoded-code
+/// cache (`Hart.dropCodeCache`).
+struct TranslatedCodeArena {
+    static let bytes = 32 << 20
+    let base: UnsafeMutableRawPointer?
+    private var used = 0
+
+    /// Reserves the mapping when `reserving` (hosts that run translated code); else nothing is ever installed.
+    init(reserving: Bool) {
+        guard reserving else {
+            base = nil
+            return
+        }
+        let mapping = mmap(nil, TranslatedCodeArena.bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        base = mapping == MAP_FAILED ? nil : mapping
+    }
+
+    /// Copies `code` in and returns its offset from `base`, or nil when the arena is full or the host refuses.
+    mutating func install(_ code: [UInt8]) -> Int32? {
+        guard let base, used + code.count <= TranslatedCodeArena.bytes else { return nil }
+        let start = used
+        let firstPage = start & ~4095, end = (start + code.count + 4095) & ~4095
+        guard mprotect(base + firstPage, end - firstPage, PROT_READ | PROT_WRITE) == 0 else { return nil }
+        code.withUnsafeBytes { (base + start).copyMemory(from: $0.baseAddress!, byteCount: code.count) }
+        guard mprotect(base + firstPage, end - firstPage, PROT_READ | PROT_EXEC) == 0 else { return nil }
+        used = (start + code.count + 15) & ~15
+        return Int32(start)
+    }
+
+    mutating func reset() {
+        used = 0
+    }
+
+    func release() {
+        if let base { munmap(base, TranslatedCodeArena.bytes) }
+    }
+}
