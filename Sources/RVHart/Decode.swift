@@ -111,10 +111,6 @@ enum Op: UInt8 {
     /// A debugger breakpoint may be at this slot's pc (the slot's page offset is a breakpoint's): the slow step
     /// stops there or runs the real instruction once, so the loop itself never checks pc against breakpoints.
     case breakpoint
-    /// A translated block (`BlockTranslator`) starting with this slot's instruction: rd holds how many instructions it
-    /// runs, rs1 how far it reaches (halfwords), imm where its code is in the hart's arena. Run out of line (near an
-    /// event, or when its first access misses the TLB), the slot is its first instruction decoded again alone.
-    case translated
 
     // Kernel forms: pairs a Linux boot (firmware included) runs often, one dispatch each (`Decoder.kernelPair`). The
     // slot holds both instructions' fields; the second's own slot stays decoded as itself. Where only one instruction
@@ -149,13 +145,18 @@ enum Op: UInt8 {
     /// runs alone out of line, as for the pair.
     case shiftAddLw6, shiftAddLd6, shiftAddLw8, shiftAddLd8
 
+    /// A translated block (`BlockTranslator`) starting with this slot's instruction: rd holds how many instructions it
+    /// runs, rs1 how far it reaches (halfwords), imm where its code is in the hart's arena. Run out of line (near an
+    /// event, or when its first access misses the TLB), the slot is its first instruction decoded again alone.
+    case translated
+
     /// Whether the slot runs more than one instruction (a shift pair, a branch or store pair, an access run, a kernel
     /// form, a scaled-index load): from its own slot up to 8 bytes on (`CodePage.fusedReachBack`).
     var isFused: Bool {
         let raw = rawValue
         return (raw >= Op.zextW4.rawValue && raw <= Op.cSdCAddiw.rawValue)
             || (raw >= Op.cSdRun2.rawValue && raw <= Op.popReturn4.rawValue)
-            || raw >= Op.lbuPair.rawValue
+            || (raw >= Op.lbuPair.rawValue && raw <= Op.shiftAddLd8.rawValue)
     }
 
     /// The length in bytes of the instruction this operation executes (what pc advances by). Listed case by

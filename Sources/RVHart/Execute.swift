@@ -1682,15 +1682,30 @@ extension Hart {
                 uncountedCrossings &+= 1
                 continue
             case .translated:
-                // The whole block, only where the next event leaves room for it (see `BlockTranslator`).
-                guard left >= Int(e.rd) &- 1 else { break }
+                // The whole block, only where the next event leaves room for it (see `BlockTranslator`), and only while
+                // its page is a recent one: then every lookup the interpreter would have made inside the block (where
+                // the next event is near) finds it there, with no effect a block could leave out.
+                guard left >= Int(e.rd) &- 1,
+                      recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)].base == pc & ~0xfff else { break }
                 let block = unsafeBitCast(translatedBase &+ UInt(truncatingIfNeeded: e.imm), to: BlockTranslator.Entry.self)
                 var next = pc
                 let after = block(x, UnsafeMutableRawPointer(dataTLB), left, &next)
                 // Its first access missed the TLB: that instruction runs out of line.
                 if next == pc && after == left { break }
                 left = after
-                jump(&pc, next, &pageKey, left, Mode.self)
+                if (next ^ pc) >> 12 != 0 {
+                    // Into another page: as the interpreter's jumps go.
+                    jump(&pc, next, &pageKey, left, Mode.self)
+                    continue
+                }
+                pc = next
+                if !Mode.checksEveryInstruction && left < CodePage.straightLineLimit {
+                    // The next event is near: the other mode from here, without a lookup.
+                    pcInOut = pc
+                    pageKeyInOut = pageKey
+                    leftInOut = left
+                    return nil
+                }
                 continue
             case .event, .undecoded, .illegal, .system, .fpOther, .rareInteger, .breakpoint:
                 break
@@ -1837,6 +1852,13 @@ extension Hart {
             stop = .reexecute
             return pc
         case .pageCross:
+            // Past a translated block's first instruction run alone: back to its page as it was, looked up or not
+            // (a lookup here could decode the page again where the interpreter would not have).
+            if page == aloneSlotPage {
+                stepPageKey = aloneReturnKey
+                stop = .reexecute
+                return pc
+            }
             // Running on into the next page, or a jump the loop sent here: a page entered recently needs no lookup.
             let recent = recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)]
             if recent.base == pc & ~0xfff {
@@ -1868,6 +1890,7 @@ extension Hart {
             aloneSlotPage[aloneSlot] = DecodedInstruction(.pageCross)
             aloneSlotPage[slotIndex] = decodedAgain(page, slot: slotIndex)
             aloneSlot = slotIndex
+            aloneReturnKey = slotKey(page, pc)
             stepPageKey = slotKey(aloneSlotPage, pc)
             stop = .reexecute
             return pc

@@ -261,6 +261,8 @@ public final class Hart {
     /// A page of `pageCross` slots but one (`aloneSlot`): the first instruction of a translated block run alone.
     let aloneSlotPage: UnsafeMutablePointer<DecodedInstruction>
     var aloneSlot = 0
+    /// The page key of the block whose first instruction `aloneSlotPage` holds.
+    var aloneReturnKey: UInt = 0
     /// Entries into each code address (hashed, `HotCode`) since it last wrapped: a wrap translates the block there.
     let entryCounts: UnsafeMutablePointer<UInt8>
     /// A page whose every slot sends the loop to look pc up again.

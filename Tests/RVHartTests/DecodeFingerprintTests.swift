@@ -138,7 +138,8 @@ final class DecodeFingerprintTests: XCTestCase {
         var print = Fingerprint()
         var random = SplitMix(state: 16_016)
         for raw in 0...UInt8.max {
-            guard let op = Op(rawValue: raw) else { continue }
+            // A translated block's slot is no decoded form (its first instruction is decoded again from the page).
+            guard let op = Op(rawValue: raw), op != .translated else { continue }
             for _ in 0..<64 {
                 let fields = random.next()
                 print.add(Decoder.alone(DecodedInstruction(op, rd: UInt8(fields & 0x7f), rs1: UInt8(fields >> 8 & 0x7f),

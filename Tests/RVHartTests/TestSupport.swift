@@ -96,7 +96,7 @@ final class TestMachine {
     let hart: Hart
 
     init(rom: [UInt8] = [], maxSatpMode: SatpMode = .sv48, icountShift: UInt32 = 0,
-         translation: Translation = .fromEnvironment()) {
+         translation: Translation = .off) {
         ram = .allocate(byteCount: Int(TestMachine.ramSize), alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(TestMachine.ramSize))
         var config = HartConfig(ram: ram, ramBase: TestMachine.ramBase, ramSize: TestMachine.ramSize, rom: rom,

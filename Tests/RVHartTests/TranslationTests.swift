@@ -22,7 +22,7 @@ final class TranslationTests: XCTestCase {
             translated += compare(seed: UInt64(seed))
         }
         // The test is worth its name only if the tier ran: blocks were made.
-        XCTAssertGreaterThan(translated, 1000)
+        XCTAssertGreaterThan(translated, 500)
     }
 
     /// Runs one generated program on both harts; returns how many blocks the translating one made.
