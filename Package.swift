@@ -30,6 +30,8 @@ let package = Package(
         // libslirp from Debian's libslirp-dev (user-mode networking); only RRNet imports it. Not through
         // pkg-config: slirp.pc requires glib-2.0's development files, which its header does not need.
         .systemLibrary(name: "CSlirp", providers: [.apt(["libslirp-dev"])]),
+        // Host calls glibc declares only for C with _GNU_SOURCE (memfd_create): a header, no library.
+        .systemLibrary(name: "CHostCalls"),
         // The numbers every process must agree on (mip bits, memory map, timebase, device kinds...): no
         // dependencies at all, so that every module, the hart included, can use it.
         .target(name: "RVPlatform", swiftSettings: strict),
@@ -40,7 +42,7 @@ let package = Package(
         // Every function starts on a 64-byte line, so that the interpreter's loop sits the same way in every binary
         // (rrvm-hart, rrvm-bench, rrctl): where the linker happened to put it moved cpu-mix by about 5% between
         // binaries built from the same core.
-        .target(name: "RVHart", dependencies: ["RVPlatform"], swiftSettings: strict + [.unsafeFlags([
+        .target(name: "RVHart", dependencies: ["CHostCalls", "RVPlatform"], swiftSettings: strict + [.unsafeFlags([
             "-enforce-exclusivity=unchecked", "-Xllvm", "-tail-dup-size=40", "-Xllvm", "-enable-tail-merge=false",
             "-Xllvm", "-align-all-functions=6",
         ])]),
@@ -50,7 +52,7 @@ let package = Package(
         .target(name: "RRProto", dependencies: ["RVPlatform", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: messagePath),
         // libuv transport: loop, connections, framing, handshake, shared-memory lanes.
-        .target(name: "RRBus", dependencies: ["CLibUV", "RRProto", "RVPlatform", .product(name: "Atomics", package: "swift-atomics")],
+        .target(name: "RRBus", dependencies: ["CHostCalls", "CLibUV", "RRProto", "RVPlatform", .product(name: "Atomics", package: "swift-atomics")],
                 swiftSettings: messagePath),
         // User-mode networking for virtio-net: libslirp driven from a bus event loop, and the --net options.
         .target(name: "RRNet", dependencies: ["CSlirp", "RRBus"], swiftSettings: strict),

@@ -13,11 +13,6 @@ static inline int rrvm_set_process_name(const char *name) {
 #include <sys/syscall.h>
 #include <unistd.h>
 
-// memfd_create(2) is not declared for Swift without _GNU_SOURCE; MFD_CLOEXEC is 1.
-static inline int rrvm_memfd_create(const char *name) {
-    return (int)syscall(SYS_memfd_create, name, 1U);
-}
-
 // CPU affinity through the raw system calls: glibc's cpu_set_t macros need _GNU_SOURCE, which the Swift
 // importer does not see. A plain bit mask of up to 1024 CPUs.
 #define RRVM_CPU_MASK_WORDS 16

@@ -1,3 +1,4 @@
+import CHostCalls
 import CLibUV
 import Foundation
 

@@ -1,3 +1,4 @@
+import CHostCalls
 import Glibc
 
 /// The translating tier: a hot straight line of integer instructions (a loop's body, most often) turned into x86-64
@@ -103,9 +104,18 @@ extension BlockTranslator {
     static let guestHomes: [Register] = [.rsi, .rdi, .r8, .r9, .r10, .r11, .r12, .r13]
     static let savedRegisters: [Register] = [.rbx, .rbp, .r12, .r13, .r14, .r15]
 
-    /// x86-64 code for `block` (see `Entry`).
-    static func translate(_ block: [Instruction]) -> [UInt8] {
-        var emitter = BlockEmitter(block)
+    /// Where a block's code goes on when another block of its page jumps straight to it: past the prologue that
+    /// saves the host's registers and takes the arguments (both blocks share them), where it loads its own guest
+    /// registers.
+    static let chainEntry = 22
+
+    /// x86-64 code for `block`, which starts at page offset `start` of the decoded page `page`; `arena` is where
+    /// the blocks' code lives (see `Entry`).
+    static func translate(_ block: [Instruction], page: UnsafeMutablePointer<DecodedInstruction>, start: Int,
+                          arena: UInt) -> [UInt8] {
+        precondition(MemoryLayout<DecodedInstruction>.offset(of: \.rd) == 1
+                     && MemoryLayout<DecodedInstruction>.offset(of: \.imm) == 4, "the slot layout chaining reads")
+        var emitter = BlockEmitter(block, page: UInt(bitPattern: page), start: start, arena: arena)
         return emitter.emit()
     }
 
@@ -117,9 +127,16 @@ extension BlockTranslator {
         var home: [Int: Register] = [:]
         /// Guest registers the block writes (stored back at every exit).
         var written: [Int] = []
-        var exits: [(label: Assembler.Label, pc: ExitPC, counted: Int)] = []
+        var exits: [(label: Assembler.Label, pc: ExitPC, counted: Int, chains: Bool)] = []
         let epilogue: Assembler.Label
         let loopTop: Assembler.Label
+        /// Leaves with rax = left, and the tail that goes on into the block whose slot rcx points at.
+        let leave: Assembler.Label
+        let chainTail: Assembler.Label
+        /// The decoded page's address, the block's page offset, the arena's address.
+        let page: UInt
+        let start: Int
+        let arena: UInt
 
         /// Where an exit goes on: a constant distance from the block's start, or the address in rcx.
         enum ExitPC {
@@ -127,10 +144,15 @@ extension BlockTranslator {
             case inRCX
         }
 
-        init(_ block: [Instruction]) {
+        init(_ block: [Instruction], page: UInt, start: Int, arena: UInt) {
             self.block = block
+            self.page = page
+            self.start = start
+            self.arena = arena
             epilogue = a.newLabel()
             loopTop = a.newLabel()
+            leave = a.newLabel()
+            chainTail = a.newLabel()
             var uses: [Int: Int] = [:]
             var writes = Set<Int>()
             for i in block {
@@ -198,15 +220,17 @@ extension BlockTranslator {
         }
 
         /// Leaves the block: `counted` instructions of this pass are counted (the one at the exit's pc included).
-        mutating func exit(_ pc: ExitPC, counted: Int) {
+        /// With `chains`, into the block at the exit's pc when there is one in this page and the next event leaves
+        /// room for it.
+        mutating func exit(_ pc: ExitPC, counted: Int, chains: Bool = false) {
             let label = a.newLabel()
-            exits.append((label, pc, counted))
+            exits.append((label, pc, counted, chains))
             a.jump(label)
         }
 
-        mutating func exit(if condition: Assembler.Condition, _ pc: ExitPC, counted: Int) {
+        mutating func exit(if condition: Assembler.Condition, _ pc: ExitPC, counted: Int, chains: Bool = false) {
             let label = a.newLabel()
-            exits.append((label, pc, counted))
+            exits.append((label, pc, counted, chains))
             a.jump(if: condition, label)
         }
 
@@ -216,28 +240,64 @@ extension BlockTranslator {
             a.move(.register(dataTLB), .register(.rsi))
             a.move(.register(left), .register(.rdx))
             a.move(.register(pcPointer), .register(.rcx))
+            precondition(a.offset == chainEntry, "the prologue's length")
             for (guest, host) in home.sorted(by: { $0.key < $1.key }) {
                 a.move(.register(host), .memory(registerFile, Int32(8 * guest)))
             }
             a.bind(loopTop)
             for (index, instruction) in block.enumerated() { emit(instruction, index: index) }
             let last = block[block.count - 1]
-            if !endsBlock(last.e) { exit(.offset(last.offset + last.length), counted: block.count) }
-            for (label, pc, counted) in exits {
+            if !endsBlock(last.e) { exit(.offset(last.offset + last.length), counted: block.count, chains: true) }
+            for (label, pc, counted, chains) in exits {
                 a.bind(label)
                 for guest in written {
                     if let host = home[guest] { a.move(.memory(registerFile, Int32(8 * guest)), .register(host)) }
                 }
+                if counted != 0 { a.arithmetic(.sub, .register(left), immediate: Int32(counted)) }
                 switch pc {
                 case .offset(let offset):
                     if offset != 0 { a.arithmetic(.add, .memory(pcPointer, 0), immediate: Int32(offset)) }
+                    let target = start + offset
+                    if chains && target >= 0 && target <= 0xffe {
+                        a.move(.rcx, constant: UInt64(page) &+ UInt64(target >> 1) &* UInt64(MemoryLayout<DecodedInstruction>.stride))
+                        a.jump(chainTail)
+                    } else {
+                        a.jump(leave)
+                    }
                 case .inRCX:
+                    guard chains else {
+                        a.move(.memory(pcPointer, 0), .register(.rcx))
+                        a.jump(leave)
+                        break
+                    }
+                    // In the block's page (the same virtual page, so the same decoded page): its slot there.
+                    a.move(.register(.rax), .register(.rcx))
+                    a.arithmetic(.xor, .rax, .memory(pcPointer, 0))
                     a.move(.memory(pcPointer, 0), .register(.rcx))
+                    a.shift(.rightLogical, .rax, by: 12)
+                    a.jump(if: .notEqual, leave)
+                    a.arithmetic(.and, .register(.rcx), immediate: 0xffe, wide: false)
+                    a.shift(.left, .rcx, by: 2)
+                    a.move(.rax, constant: UInt64(page))
+                    a.arithmetic(.add, .rcx, .register(.rax))
+                    a.jump(chainTail)
                 }
-                a.move(.register(.rax), .register(left))
-                if counted != 0 { a.arithmetic(.sub, .register(.rax), immediate: Int32(counted)) }
-                a.jump(epilogue)
             }
+            // rcx: the slot at the new pc. Its block runs on from here when it fits before the next event, as the loop
+            // would have called it.
+            a.bind(chainTail)
+            a.compareByte(at: .rcx, 0, Op.translated.rawValue)
+            a.jump(if: .notEqual, leave)
+            a.load(.rax, size: 1, signed: false, from: .rcx, 1)
+            a.arithmetic(.sub, .register(.rax), immediate: 1)
+            a.arithmetic(.cmp, left, .register(.rax))
+            a.jump(if: .less, leave)
+            a.load(.rax, size: 4, signed: true, from: .rcx, 4)
+            a.move(.rdx, constant: UInt64(arena) &+ UInt64(chainEntry))
+            a.arithmetic(.add, .rax, .register(.rdx))
+            a.jump(to: .rax)
+            a.bind(leave)
+            a.move(.register(.rax), .register(left))
             a.bind(epilogue)
             for r in savedRegisters.reversed() { a.pop(r) }
             a.ret()
@@ -400,7 +460,7 @@ extension BlockTranslator {
                     loopBack(ran: index + 1)
                     a.bind(fallThrough)
                 } else {
-                    exit(if: taken, .offset(target), counted: index + 1)
+                    exit(if: taken, .offset(target), counted: index + 1, chains: true)
                 }
             case .jal, .cJal:
                 if rd != 0 && Int(rd) != RegisterFile.zeroSink {
@@ -409,7 +469,11 @@ extension BlockTranslator {
                     write(rd)
                 }
                 let target = i.offset + Int(e.imm)
-                if target == 0 { loopBack(ran: block.count) } else { exit(.offset(target), counted: block.count) }
+                if target == 0 {
+                    loopBack(ran: block.count)
+                } else {
+                    exit(.offset(target), counted: block.count, chains: true)
+                }
             case .jalr, .cJalr:
                 read(rs1, into: .rcx)
                 if e.imm != 0 { a.arithmetic(.add, .register(.rcx), immediate: e.imm) }
@@ -419,7 +483,7 @@ extension BlockTranslator {
                     a.arithmetic(.add, .register(.rax), immediate: Int32(next))
                     write(rd)
                 }
-                exit(.inRCX, counted: block.count)
+                exit(.inRCX, counted: block.count, chains: true)
             default:
                 preconditionFailure("not translated")
             }
@@ -477,7 +541,8 @@ extension Hart {
                 bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),
               page != lookupPage && page != straddlePage, page[offset >> 1].op != .translated,
               let block = BlockTranslator.block(in: page, at: offset),
-              let at = translatedCode.install(BlockTranslator.translate(block)) else { return }
+              let at = translatedCode.install(BlockTranslator.translate(block, page: page, start: offset,
+                                                                        arena: translatedBase)) else { return }
         // A fused slot before this one reads this one's fields as its later instruction: those become plain first.
         CodePage.forget(page, from: offset, through: offset, keepingBlocks: true) { self.decodedAgain(page, slot: $0) }
         let last = block[block.count - 1]
@@ -488,32 +553,42 @@ extension Hart {
     }
 }
 
-/// Where a hart's translated blocks live: one mapping reserved up front, filled in order, each block written while
-/// its pages are writable and then made read-execute (never both), all taken back at once with the decoded-code
-/// cache (`Hart.dropCodeCache`).
+/// Where a hart's translated blocks live: one memory object mapped twice, read-write where blocks are written and
+/// read-execute where they run (no page is ever both writable and executable in one mapping, and writing a block
+/// needs no call to the host), filled in order, all taken back at once with the decoded-code cache
+/// (`Hart.dropCodeCache`).
 struct TranslatedCodeArena {
     static let bytes = 32 << 20
+    /// The executable view (nil: this hart translates nothing), and the writable one.
     let base: UnsafeMutableRawPointer?
+    private let writable: UnsafeMutableRawPointer?
     private var used = 0
 
-    /// Reserves the mapping when `reserving` (hosts that run translated code); else nothing is ever installed.
+    /// Maps both views when `reserving` (hosts that run translated code) and the host allows it.
     init(reserving: Bool) {
-        guard reserving else {
-            base = nil
-            return
-        }
-        let mapping = mmap(nil, TranslatedCodeArena.bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        base = mapping == MAP_FAILED ? nil : mapping
+        (base, writable) = reserving ? TranslatedCodeArena.map() : (nil, nil)
     }
 
-    /// Copies `code` in and returns its offset from `base`, or nil when the arena is full or the host refuses.
+    private static func map() -> (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) {
+        let file = rrvm_memfd_create("rrvm-translated-code")
+        guard file >= 0 else { return (nil, nil) }
+        defer { close(file) }
+        guard ftruncate(file, off_t(bytes)) == 0,
+              let writable = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0), writable != MAP_FAILED else {
+            return (nil, nil)
+        }
+        guard let executable = mmap(nil, bytes, PROT_READ | PROT_EXEC, MAP_SHARED, file, 0), executable != MAP_FAILED else {
+            munmap(writable, bytes)
+            return (nil, nil)
+        }
+        return (executable, writable)
+    }
+
+    /// Copies `code` in and returns its offset from `base`, or nil when the arena is full or was never mapped.
     mutating func install(_ code: [UInt8]) -> Int32? {
-        guard let base, used + code.count <= TranslatedCodeArena.bytes else { return nil }
+        guard let writable, used + code.count <= TranslatedCodeArena.bytes else { return nil }
         let start = used
-        let firstPage = start & ~4095, end = (start + code.count + 4095) & ~4095
-        guard mprotect(base + firstPage, end - firstPage, PROT_READ | PROT_WRITE) == 0 else { return nil }
-        code.withUnsafeBytes { (base + start).copyMemory(from: $0.baseAddress!, byteCount: code.count) }
-        guard mprotect(base + firstPage, end - firstPage, PROT_READ | PROT_EXEC) == 0 else { return nil }
+        code.withUnsafeBytes { (writable + start).copyMemory(from: $0.baseAddress!, byteCount: code.count) }
         used = (start + code.count + 15) & ~15
         return Int32(start)
     }
@@ -524,5 +599,6 @@ struct TranslatedCodeArena {
 
     func release() {
         if let base { munmap(base, TranslatedCodeArena.bytes) }
+        if let writable { munmap(writable, TranslatedCodeArena.bytes) }
     }
 }

@@ -1692,6 +1692,7 @@ extension Hart {
                 let after = block(x, UnsafeMutableRawPointer(dataTLB), left, &next)
                 // Its first access missed the TLB: that instruction runs out of line.
                 if next == pc && after == left { break }
+                counters.instructionsTranslated &+= UInt64(truncatingIfNeeded: left &- after)
                 left = after
                 if (next ^ pc) >> 12 != 0 {
                     // Into another page: as the interpreter's jumps go.

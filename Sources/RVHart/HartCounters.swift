@@ -31,8 +31,9 @@ public struct HartCounters {
     /// Decoded pages from before a FENCE.I found unchanged and kept.
     public var codePagesKept: UInt64 = 0
     public var decodeRuns: UInt64 = 0
-    /// Blocks the translating tier made (`BlockTranslator`).
+    /// Blocks the translating tier made (`BlockTranslator`), and the instructions they ran.
     public var blocksTranslated: UInt64 = 0
+    public var instructionsTranslated: UInt64 = 0
     /// Instructions the loop sent out of line, by kind (see `SlowStepKind`), and events handled.
     public var slowSteps = [UInt64](repeating: 0, count: SlowStepKind.allCases.count)
     public var events: UInt64 = 0
@@ -74,6 +75,7 @@ public struct HartCounters {
         codePagesKept &+= other.codePagesKept
         decodeRuns &+= other.decodeRuns
         blocksTranslated &+= other.blocksTranslated
+        instructionsTranslated &+= other.instructionsTranslated
         events &+= other.events
         waits &+= other.waits
     }

@@ -211,6 +211,20 @@ struct X86Assembler {
         }
     }
 
+    /// cmp byte [base + displacement], a constant.
+    mutating func compareByte(at base: Register, _ displacement: Int32, _ value: UInt8) {
+        emit(wide: false, [0x80], reg: 7, .memory(base, displacement))
+        emit(value)
+    }
+
+    /// jmp to the address in a register.
+    mutating func jump(to register: Register) {
+        emit(wide: false, [0xff], reg: 4, .register(register))
+    }
+
+    /// Where the next instruction goes, in bytes from the start.
+    var offset: Int { bytes.count }
+
     mutating func push(_ register: Register) {
         if register.extended { emit(0x41) }
         emit(0x50 + register.low)
