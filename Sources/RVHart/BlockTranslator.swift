@@ -77,13 +77,13 @@ enum BlockTranslator {
              .lb, .lh, .lw, .ld, .lbu, .lhu, .lwu, .sb, .sh, .sw, .sd,
              .addi, .slti, .sltiu, .xori, .ori, .andi, .slli, .srli, .srai,
              .add, .sub, .sll, .sltu, .xor, .srl, .or, .and,
-             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .mul, .mulw,
+             .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .mul, .mulw, .div, .rem, .remu, .fence,
              .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
              .cLw, .cLd, .cSw, .cSd, .cJal, .cJalr, .cBeq, .cBne:
             return true
         case .rareInteger:
             switch RareIntegerOperation(rawValue: e.imm) {
-            case .slt, .sra, .srlw, .sraw: return true
+            case .slt, .sra, .srlw, .sraw, .divu, .divw, .divuw, .remw, .remuw: return true
             default: return false
             }
         default:
@@ -172,6 +172,7 @@ extension BlockTranslator {
             switch e.op {
             case .li, .cLi, .auipc, .jal, .cJal: return []
             case .add, .sub, .sll, .sltu, .xor, .srl, .or, .and, .addw, .subw, .sllw, .mul, .mulw, .rareInteger,
+                 .div, .rem, .remu,
                  .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw,
                  .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne, .sb, .sh, .sw, .sd, .cSw, .cSd:
                 return [Int(e.rs1), Int(e.rs2)]
@@ -396,6 +397,11 @@ extension BlockTranslator {
                     read(rs1)
                     combine(.cmp, rs2)
                     a.set(.rax, if: .less)
+                case .divu: divide(rs1, rs2, signed: false, remainder: false, word: false)
+                case .divw: divide(rs1, rs2, signed: true, remainder: false, word: true)
+                case .divuw: divide(rs1, rs2, signed: false, remainder: false, word: true)
+                case .remw: divide(rs1, rs2, signed: true, remainder: true, word: true)
+                case .remuw: divide(rs1, rs2, signed: false, remainder: true, word: true)
                 case .sra, .srlw, .sraw:
                     read(rs2, into: .rcx)
                     read(rs1)
@@ -407,6 +413,17 @@ extension BlockTranslator {
                     preconditionFailure("not translated")
                 }
                 write(rd)
+            case .div:
+                divide(rs1, rs2, signed: true, remainder: false, word: false)
+                write(rd)
+            case .rem:
+                divide(rs1, rs2, signed: true, remainder: true, word: false)
+                write(rd)
+            case .remu:
+                divide(rs1, rs2, signed: false, remainder: true, word: false)
+                write(rd)
+            case .fence:
+                break  // Harts run one at a time: nothing to order (as the loop runs it).
             case .mul, .mulw:
                 read(rs1)
                 if rs2 == 0 {
@@ -487,6 +504,36 @@ extension BlockTranslator {
             default:
                 preconditionFailure("not translated")
             }
+        }
+
+        /// rax = the quotient or remainder of guest registers a and b as the M extension defines them: a zero
+        /// divisor gives all ones (quotient) or a (remainder), a signed overflow (the most negative value by -1) the
+        /// dividend (quotient) or 0; `word` on the low 32 bits, the result sign-extended.
+        mutating func divide(_ dividend: Int, _ divisor: Int, signed: Bool, remainder: Bool, word: Bool) {
+            let done = a.newLabel(), byZero = a.newLabel()
+            read(divisor, into: .rcx)
+            read(dividend)
+            a.test(.rcx, wide: !word)
+            a.jump(if: .equal, byZero)
+            if signed {
+                let ordinary = a.newLabel()
+                a.arithmetic(.cmp, .register(.rcx), immediate: -1, wide: !word)
+                a.jump(if: .notEqual, ordinary)
+                if remainder {
+                    a.arithmetic(.xor, .rax, .register(.rax), wide: false)
+                } else {
+                    a.negate(.rax, wide: !word)
+                }
+                a.jump(done)
+                a.bind(ordinary)
+            }
+            a.divide(by: .rcx, signed: signed, wide: !word)
+            if remainder { a.move(.register(.rax), .register(.rdx)) }
+            a.jump(done)
+            a.bind(byZero)
+            if !remainder { a.move(.rax, constant: .max) }
+            a.bind(done)
+            if word { a.signExtend32(.rax, .register(.rax)) }
         }
 
         /// A transfer back to the block's first instruction after `ran` of its instructions: round again while the

@@ -84,8 +84,15 @@ struct X86Assembler {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// REX (when needed), the opcode bytes, then ModRM (and displacement) for `reg` and `rm`.
-    private mutating func emit(wide: Bool, _ opcode: [UInt8], reg: UInt8, _ rm: Operand, prefix: UInt8? = nil) {
+    /// REX (when needed), the opcode bytes, then ModRM (and displacement) for `reg` and `rm`; with `opcodeOnly`,
+    /// REX.W and the opcode alone (cqo).
+    private mutating func emit(wide: Bool, _ opcode: [UInt8], reg: UInt8, _ rm: Operand, prefix: UInt8? = nil,
+                               opcodeOnly: Bool = false) {
+        if opcodeOnly {
+            if wide { emit(0x48) }
+            bytes.append(contentsOf: opcode)
+            return
+        }
         if let prefix { emit(prefix) }
         let base: Register
         switch rm {
@@ -168,6 +175,28 @@ struct X86Assembler {
     /// imul register, source (the low 64 bits of the product).
     mutating func multiply(_ destination: Register, _ source: Operand) {
         emit(wide: true, [0x0f, 0xaf], reg: destination.rawValue, source)
+    }
+
+    /// test register, register (flags of their and).
+    mutating func test(_ register: Register, wide: Bool = true) {
+        emit(wide: wide, [0x85], reg: register.rawValue, .register(register))
+    }
+
+    /// neg register.
+    mutating func negate(_ register: Register, wide: Bool = true) {
+        emit(wide: wide, [0xf7], reg: 3, .register(register))
+    }
+
+    /// rdx:rax / divisor (edx:eax when not wide): the quotient in rax, the remainder in rdx. Signed after cqo
+    /// (`extendIntoRDX`), unsigned after rdx is cleared. Faults on a zero divisor and on a signed overflow: callers
+    /// rule both out first.
+    mutating func divide(by divisor: Register, signed: Bool, wide: Bool = true) {
+        if signed {
+            emit(wide: wide, [0x99], reg: 0, .register(.rax), opcodeOnly: true)
+        } else {
+            arithmetic(.xor, .rdx, .register(.rdx), wide: false)
+        }
+        emit(wide: wide, [0xf7], reg: signed ? 7 : 6, .register(divisor))
     }
 
     /// movsxd register, the low 32 bits of source.

@@ -79,9 +79,10 @@ final class TranslationTests: XCTestCase {
     static func initialValue(_ r: Int, seed: UInt64) -> UInt64 {
         var random = SplitMix(state: seed &* 31 &+ UInt64(r))
         let v = random.next()
-        switch v % 4 {
+        switch v % 5 {
         case 0: return v >> (v % 64)
         case 1: return UInt64(bitPattern: -Int64(v % 300))
+        case 2: return [0, .max, 1 << 63, 0xffff_ffff_8000_0000, 0x8000_0000, 0xffff_ffff][Int((v >> 8) % 6)]
         default: return v
         }
     }
@@ -102,7 +103,7 @@ final class TranslationTests: XCTestCase {
         }
         for index in 0..<length {
             let rd = reg(), rs1 = reg(), rs2 = reg()
-            switch random.next() % 20 {
+            switch random.next() % 22 {
             case 0: words.append(Asm.lui(rd, UInt32(truncatingIfNeeded: random.next())))
             case 1: words.append(Asm.auipc(rd, UInt32(truncatingIfNeeded: random.next())))
             case 2, 3:
@@ -121,6 +122,15 @@ final class TranslationTests: XCTestCase {
                 let (f7, f3) = [(0, 0), (0x20, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0x20, 5), (0, 6), (0, 7),
                                 (1, 0)][Int(random.next() % 11)] as (UInt32, UInt32)
                 words.append(Asm.op(f7, f3, rd, rs1, rs2))
+            case 17:
+                // div divu rem remu, and their word forms
+                let f3 = UInt32(4 + random.next() % 4)
+                // Often by 0 or -1 (the cases the M extension defines apart), or the most negative value by -1.
+                if rs2 != 0 && random.bit() { words.append(Asm.addi(rs2, 0, random.bit() ? -1 : 0)) }
+                if rs1 != 0 && random.next() % 4 == 0 { words.append(Asm.lui(rs1, 0x8000_0000)) }
+                words.append(random.bit() ? Asm.op(1, f3, rd, rs1, rs2) : Asm.op32(1, f3, rd, rs1, rs2))
+            case 18:
+                words.append(0x0ff0_000f)  // fence
             case 7:
                 // addw subw sllw srlw sraw mulw
                 let (f7, f3) = [(0, 0), (0x20, 0), (0, 1), (0, 5), (0x20, 5), (1, 0)][Int(random.next() % 6)] as (UInt32, UInt32)
