@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16's figures for the cluster, beside QEMU 7.2's where qemu-system-riscv64 is installed:
-#  1. cpu-mix (about 1.07e9 instructions on one hart): the interpreter alone (`rrvm-bench hart`), then
+#  1. cpu-mix (about 1.07e9 instructions on one hart): in-process (`rrvm-bench hart`, with the translating tier,
+#     and with RRVM_TRANSLATE=0 the interpreter alone), then
 #     through the cluster (`rrctl up --smp 1 --bios none`) at the default quantum, at 10x it, and with the
 #     quantum-by-quantum schedule of logs before format 6 (--schedule quantum); host CPUs the cluster used
 #     ((user + system) / wall); QEMU with -icount shift=0 (its record mode's clock) and plain.
@@ -88,14 +89,20 @@ header "1. cpu-mix, one hart" "MIPS"
 commands=("$bin/rrvm-bench hart $cpu_mix --no-qemu" "$up $cpu_mix --smp 1" "$up $cpu_mix --smp 1 --quantum 10000000"
           "$up $cpu_mix --smp 1 --schedule quantum")
 [ -z "$qemu" ] || commands+=("$qemu_bare $cpu_mix -smp 1 -icount shift=0" "$qemu_bare $cpu_mix -smp 1")
+# The interpreter without its translating tier, the loop earlier figures measured.
+interpreter=${#commands[@]}
+commands+=("env RRVM_TRANSLATE=0 $bin/rrvm-bench hart $cpu_mix --no-qemu")
 interleave "${commands[@]}"
 pick 0
 instructions=$(grep -o '[0-9]* instructions in' "$work/out" | cut -d' ' -f1)
 inprocess=$(mips "$instructions" "$wall_med")
 # Over CPU time too: on a busy host the wall-clock figures swing with the load (see section 2).
 inprocess_cpu=$(cpu_mips "$instructions")
-row "rrvm-bench hart (the interpreter alone)" "$wall_min" "$wall_med" "$inprocess" "$cpus" \
+row "rrvm-bench hart (in-process, translating hot code)" "$wall_min" "$wall_med" "$inprocess" "$cpus" \
     "$instructions instructions, $inprocess_cpu MIPS of CPU time"
+pick $interpreter
+row "rrvm-bench hart, RRVM_TRANSLATE=0 (the interpreter alone)" "$wall_min" "$wall_med" \
+    "$(mips "$instructions" "$wall_med")" "$cpus" "$(cpu_mips "$instructions") MIPS of CPU time"
 index=1
 for label in "default quantum (1,000,000)" "quantum 10,000,000" "--schedule quantum (each slice a quantum)"; do
   pick $index
@@ -107,7 +114,7 @@ done
 if [ -n "$qemu" ]; then
   pick 4
   row "QEMU -icount shift=0" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" \
-      "$(cpu_mips "$instructions") MIPS of CPU time; rrvm-bench hart paired $(printf '%.2f' "$(paired 4 0)")x"
+      "$(cpu_mips "$instructions") MIPS of CPU time; rrvm-bench hart paired $(printf '%.2f' "$(paired 4 0)")x, the interpreter alone $(printf '%.2f' "$(paired 4 "$interpreter")")x"
   pick 5
   row "QEMU plain" "$wall_min" "$wall_med" "$(mips "$instructions" "$wall_med")" "$cpus" \
       "$(cpu_mips "$instructions") MIPS of CPU time"

@@ -124,7 +124,7 @@ extension BlockTranslator {
         let block: [Instruction]
         var a = Assembler()
         /// Guest register -> its host register, for those the block keeps in one.
-        var home: [Int: Register] = [:]
+        var home = [Register?](repeating: nil, count: 32)
         /// Guest registers the block writes (stored back at every exit).
         var written: [Int] = []
         var exits: [(label: Assembler.Label, pc: ExitPC, counted: Int, chains: Bool)] = []
@@ -153,18 +153,19 @@ extension BlockTranslator {
             loopTop = a.newLabel()
             leave = a.newLabel()
             chainTail = a.newLabel()
-            var uses: [Int: Int] = [:]
-            var writes = Set<Int>()
+            var uses = [Int](repeating: 0, count: 32)
+            var writes = [Bool](repeating: false, count: 32)
             for i in block {
-                for r in BlockEmitter.sources(i.e) where r != 0 { uses[r, default: 0] += 1 }
+                for r in BlockEmitter.sources(i.e) where r != 0 { uses[r] += 1 }
                 if let d = BlockEmitter.destination(i.e) {
-                    uses[d, default: 0] += 1
-                    writes.insert(d)
+                    uses[d] += 1
+                    writes[d] = true
                 }
             }
-            let ranked = uses.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            for (index, entry) in ranked.prefix(guestHomes.count).enumerated() { home[entry.key] = guestHomes[index] }
-            written = writes.sorted()
+            // The most used first (the lower number of equals).
+            let ranked = (1..<32).filter { uses[$0] > 0 }.sorted { uses[$0] != uses[$1] ? uses[$0] > uses[$1] : $0 < $1 }
+            for (index, guest) in ranked.prefix(guestHomes.count).enumerated() { home[guest] = guestHomes[index] }
+            written = (1..<32).filter { writes[$0] }
         }
 
         /// The integer registers an instruction reads.
@@ -242,7 +243,8 @@ extension BlockTranslator {
             a.move(.register(left), .register(.rdx))
             a.move(.register(pcPointer), .register(.rcx))
             precondition(a.offset == chainEntry, "the prologue's length")
-            for (guest, host) in home.sorted(by: { $0.key < $1.key }) {
+            for guest in 1..<32 {
+                guard let host = home[guest] else { continue }
                 a.move(.register(host), .memory(registerFile, Int32(8 * guest)))
             }
             a.bind(loopTop)
@@ -583,6 +585,10 @@ extension Hart {
         guard translation != .off else { return }
         // Eagerly: the next entry wraps the count again.
         if translation == .eager { entryCounts[Int(truncatingIfNeeded: target >> 1) & (HotCode.counters - 1)] = 255 }
+        // The host's floating-point flags are the guest's while it runs (FPU.swift): those raised so far go to the
+        // guest, and whatever translating raises (Swift's collections compute sizes in Double) is dropped after.
+        collectFloatingPointFlags()
+        defer { dropHostFlags() }
         let offset = Int(target & 0xfff)
         guard let page = UnsafeMutablePointer<DecodedInstruction>(
                 bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),

@@ -38,9 +38,14 @@ extension Hart {
     func beginFloatingPoint() {
         // The flags are almost always clear already (collecting them clears them), and testing is much
         // cheaper than clearing on x86-64; `run` begins here on every entry, once per MMIO access.
-        if fetestexcept(allHostExceptions) != 0 { feclearexcept(allHostExceptions) }
+        dropHostFlags()
         hostRounding = 0
         floatingPointLive = true
+    }
+
+    /// Clears the host's exception flags: those the emulator's own work raised, not the guest's.
+    func dropHostFlags() {
+        if fetestexcept(allHostExceptions) != 0 { feclearexcept(allHostExceptions) }
     }
 
     func endFloatingPoint() {

@@ -51,7 +51,7 @@ public struct HartConfig {
     /// The deepest translation mode `satp` accepts.
     public var maxSatpMode: SatpMode
     /// Whether hot straight-line code runs translated (`BlockTranslator`): guest-invisible, so record and replay
-    /// may differ in it. By default as the environment's `RRVM_TRANSLATE` says.
+    /// may differ in it. By default as the environment's `RRVM_TRANSLATE` says (on unless it is 0).
     public var translation = Translation.fromEnvironment()
 
     public init(hartID: UInt64 = 0, ram: UnsafeMutableRawPointer, ramBase: UInt64 = MemoryMap.ramBase, ramSize: UInt64,
@@ -112,7 +112,7 @@ public enum Translation: Equatable, Sendable {
 
     /// `RRVM_TRANSLATE`: 0 off, eager, anything else (or unset) hot.
     public static func fromEnvironment() -> Translation {
-        guard let value = getenv("RRVM_TRANSLATE").map({ String(cString: $0) }) else { return .off }
+        guard let value = getenv("RRVM_TRANSLATE").map({ String(cString: $0) }) else { return .hot }
         switch value {
         case "0": return .off
         case "eager": return .eager

@@ -6,7 +6,7 @@ import XCTest
 /// interprets, in budgets that end anywhere (inside blocks and their loops, in both dispatch modes), with loads and
 /// stores that hit, cross a page, are misaligned, reach a device or fault, stores into the code itself and
 /// breakpoints set and removed on the way. After every budget both harts must agree on pc, the instruction count,
-/// every integer register and the stop reason; at the end, on memory.
+/// every integer register, the whole architectural state (`stateHash`) and the stop reason; at the end, on memory.
 final class TranslationTests: XCTestCase {
     static let code = TestMachine.ramBase
     static let handler = TestMachine.ramBase + 0x8000
@@ -66,6 +66,8 @@ final class TranslationTests: XCTestCase {
             XCTAssertEqual(reasons[0], reasons[1], where_)
             XCTAssertEqual(a.hart.pc, b.hart.pc, where_)
             XCTAssertEqual(a.hart.retired, b.hart.retired, where_)
+            // The whole architectural state: CSRs (the floating-point flags too: translating runs host code) included.
+            XCTAssertEqual(a.hart.stateHash(), b.hart.stateHash(), where_)
             for r in 1..<32 where a.x(r) != b.x(r) {
                 XCTFail("\(where_): x\(r) \(String(a.x(r), radix: 16)) interpreted, \(String(b.x(r), radix: 16)) translated")
             }
