@@ -12,16 +12,20 @@ import Foundation
 //   --no-qemu (with hart or boot)                 rrvm alone (no QEMU runs), e.g. to time the process
 //   --breakpoint=HEXPC (with hart)                a debugger breakpoint set throughout (its cost when never hit)
 //   .build/release/rrvm-bench checkpoint [GUEST_DIR] [HARTS]  checkpoint size and time (RAM, harts, devices)
+//   .build/release/rrvm-bench lockstep FIRMWARE|- KERNEL [STEP [BUDGET]] [--eager]  an interpreting hart and a
+//                                                 translating one in turns of STEP instructions: where they differ
 //                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
 let breakpointPrefix = "--breakpoint="
-let arguments = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--no-qemu" && !$0.hasPrefix(breakpointPrefix) }
+let arguments = Array(CommandLine.arguments.dropFirst()).filter {
+    $0 != "--no-qemu" && $0 != "--eager" && !$0.hasPrefix(breakpointPrefix)
+}
 let qemu = CommandLine.arguments.contains("--no-qemu") ? nil : QEMUComparison()
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     .deletingLastPathComponent().path
 
 func usage() -> Never {
-    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] [--no-qemu] [--breakpoint=HEXPC] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] [--no-qemu] | checkpoint [GUEST_DIR] [HARTS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: rrvm-bench bus [COUNT] | codec | hart ELF [BUDGET] [--no-qemu] [--breakpoint=HEXPC] | machine ELF [BUDGET] | boot [GUEST_DIR] [HARTS] [--no-qemu] | checkpoint [GUEST_DIR] [HARTS] | lockstep FIRMWARE|- KERNEL [STEP [BUDGET]] [--eager]\n".utf8))
     exit(2)
 }
 
@@ -35,6 +39,11 @@ do {
         }
     case "codec":
         print(try runCodecBenchmark(iterations: 200_000))
+    case "lockstep":
+        guard arguments.count >= 3, let step = arguments.count > 3 ? UInt64(arguments[3]) : 100_000,
+              let budget = arguments.count > 4 ? UInt64(arguments[4]) : 100_000_000, step > 0 else { usage() }
+        print(runLockstep(firmware: arguments[1] == "-" ? nil : arguments[1], kernel: arguments[2], step: step,
+                          budget: budget, eager: CommandLine.arguments.contains("--eager")))
     case "hart":
         guard arguments.count > 1 else { usage() }
         let budget = arguments.count > 2 ? UInt64(arguments[2]) ?? 0 : 5_000_000_000
