@@ -64,6 +64,24 @@ final class LinuxGuestTests: XCTestCase {
         XCTAssertEqual(replay.output, recording.output)
     }
 
+    /// The translating tier is invisible to the guest: a 4-hart boot recorded with every block translated at its
+    /// first entry (`RRVM_TRANSLATE=eager`) replays to a match, check by check, with the interpreter alone
+    /// (`RRVM_TRANSLATE=0`), and the other way round.
+    func testARecordingMadeTranslatedReplaysInterpretedAndBack() throws {
+        for (recordWith, replayWith) in [("eager", "0"), ("0", "1")] {
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("rrvm-tier-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: log) }
+            let recording = try RRCtlRun(["up", "--record", log] + (try guest())
+                                         + ["--append", "console=ttyS0 earlycon rrvm_poweroff=1"],
+                                         environment: ["RRVM_TRANSLATE": recordWith])
+            XCTAssertEqual(recording.wait(seconds: 240), 0, recording.errors)
+            XCTAssertTrue(recording.output.contains("reboot: Power down"), recording.output)
+            let replay = try RRCtlRun(["replay", log], environment: ["RRVM_TRANSLATE": replayWith])
+            XCTAssertEqual(replay.wait(seconds: 240), 0, "recorded with \(recordWith), replayed with \(replayWith): \(replay.errors)")
+            XCTAssertEqual(replay.output, recording.output)
+        }
+    }
+
     func testBootsWithOneAndEightHarts() throws {
         for harts in [1, 8] {
             let run = try RRCtlRun(["up", "--smp", String(harts), "--memory", "512M"] + (try guest()), keepInputOpen: true)
