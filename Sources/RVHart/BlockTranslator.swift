@@ -5,11 +5,13 @@ import Glibc
 /// code that keeps the guest registers it uses in host registers, called from the interpreter loop as one slot
 /// (`Op.translated`). What it runs, and how it counts, is exactly what interpreting the slots would have done:
 /// - A block is decoded from its page's snapshot (the bytes its slots were decoded from), from a decoded slot up
-///   to and including its first jump, stopping before anything it does not translate (CSRs, FP, atomics,
-///   divisions, a breakpoint slot, an undecoded slot) and at `maxInstructions` or the page's end. A conditional
-///   branch leaves it when taken.
-/// - The loop calls it only when the next event is at least its length away, so counts and event points stay where
-///   they are; a loop closing on its own first instruction goes round inside the code while that still holds.
+///   to and including its first jump, stopping before anything it does not translate (CSRs, FP, atomics, a
+///   breakpoint slot, an undecoded slot) and at `maxInstructions` or the page's end. A conditional branch leaves it
+///   when taken.
+/// - The loop calls it only when the next event is at least its length away and its page is a recently entered one
+///   (`Op.translated`'s handler), so counts, event points and lookups stay where they are; a loop closing on its own
+///   first instruction goes round inside the code while that still holds, and a block goes on into another of its
+///   page on the same terms. Otherwise its first instruction runs alone (`executeOutOfLine`).
 /// - Every load and store looks up the data TLB as the loop's fast path does (the same tag comparison, so device,
 ///   watched and code pages miss); a miss leaves the code before that access, with every register stored and the
 ///   instructions before it counted, and the loop performs the access as it does today.
