@@ -21,8 +21,9 @@ import Glibc
 /// on restore.
 enum BlockTranslator {
     /// The block's entry: the register file, the data TLB (load entries, then store entries), the loop's `left`
-    /// (the first instruction counted) and pc (in: the block's address; out: where to go on). Returns `left` as the
-    /// loop goes on with it (the instruction at the new pc counted).
+    /// (the first instruction counted) and two words: pc (in: the block's address; out: where to go on) and the
+    /// current recent-page table's address. Returns `left` as the loop goes on with it (the instruction at the new pc
+    /// counted).
     typealias Entry = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutableRawPointer, Int,
                                       UnsafeMutablePointer<UInt64>) -> Int
 
@@ -116,7 +117,9 @@ extension BlockTranslator {
     static func translate(_ block: [Instruction], page: UnsafeMutablePointer<DecodedInstruction>, start: Int,
                           arena: UInt) -> [UInt8] {
         precondition(MemoryLayout<DecodedInstruction>.offset(of: \.rd) == 1
-                     && MemoryLayout<DecodedInstruction>.offset(of: \.imm) == 4, "the slot layout chaining reads")
+                     && MemoryLayout<DecodedInstruction>.offset(of: \.imm) == 4
+                     && MemoryLayout<RecentPage>.stride == 16 && MemoryLayout<RecentPage>.offset(of: \.key) == 8,
+                     "the slot and recent-page layouts chaining reads")
         var emitter = BlockEmitter(block, page: UInt(bitPattern: page), start: start, arena: arena)
         return emitter.emit()
     }
@@ -135,6 +138,8 @@ extension BlockTranslator {
         /// Leaves with rax = left, and the tail that goes on into the block whose slot rcx points at.
         let leave: Assembler.Label
         let chainTail: Assembler.Label
+        /// Looks the new pc's page up among the recently entered ones, then goes on as `chainTail`.
+        let crossPage: Assembler.Label
         /// The decoded page's address, the block's page offset, the arena's address.
         let page: UInt
         let start: Int
@@ -155,6 +160,7 @@ extension BlockTranslator {
             loopTop = a.newLabel()
             leave = a.newLabel()
             chainTail = a.newLabel()
+            crossPage = a.newLabel()
             var uses = [Int](repeating: 0, count: 32)
             var writes = [Bool](repeating: false, count: 32)
             for i in block {
@@ -267,7 +273,7 @@ extension BlockTranslator {
                         a.move(.rcx, constant: UInt64(page) &+ UInt64(target >> 1) &* UInt64(MemoryLayout<DecodedInstruction>.stride))
                         a.jump(chainTail)
                     } else {
-                        a.jump(leave)
+                        a.jump(chains ? crossPage : leave)
                     }
                 case .inRCX:
                     guard chains else {
@@ -280,7 +286,7 @@ extension BlockTranslator {
                     a.arithmetic(.xor, .rax, .memory(pcPointer, 0))
                     a.move(.memory(pcPointer, 0), .register(.rcx))
                     a.shift(.rightLogical, .rax, by: 12)
-                    a.jump(if: .notEqual, leave)
+                    a.jump(if: .notEqual, crossPage)
                     a.arithmetic(.and, .register(.rcx), immediate: 0xffe, wide: false)
                     a.shift(.left, .rcx, by: 2)
                     a.move(.rax, constant: UInt64(page))
@@ -288,6 +294,21 @@ extension BlockTranslator {
                     a.jump(chainTail)
                 }
             }
+            // The new pc in another page: its slot when that page is a recently entered one (`RecentPage`, the
+            // table the loop's `jump` reads, whose address the loop left after pc), as the loop would find it.
+            a.bind(crossPage)
+            a.move(.register(.rax), .memory(pcPointer, 0))
+            a.move(.register(.rdx), .register(.rax))
+            a.shift(.rightLogical, .rdx, by: 8)
+            a.arithmetic(.and, .register(.rdx), immediate: Int32(RecentPage.mask << 4), wide: false)
+            a.arithmetic(.add, .rdx, .memory(pcPointer, 8))
+            a.move(.register(.rcx), .register(.rax))
+            a.arithmetic(.and, .register(.rcx), immediate: -4096)
+            a.arithmetic(.cmp, .rcx, .memory(.rdx, 0))
+            a.jump(if: .notEqual, leave)
+            a.move(.register(.rcx), .register(.rax))
+            a.shift(.left, .rcx, by: 2)
+            a.arithmetic(.add, .rcx, .memory(.rdx, 8))
             // rcx: the slot at the new pc. Its block runs on from here when it fits before the next event, as the loop
             // would have called it.
             a.bind(chainTail)

@@ -1688,8 +1688,10 @@ extension Hart {
                 guard left >= Int(e.rd) &- 1,
                       recentPages[Int(truncatingIfNeeded: (pc >> 12) & RecentPage.mask)].base == pc & ~0xfff else { break }
                 let block = unsafeBitCast(translatedBase &+ UInt(truncatingIfNeeded: e.imm), to: BlockTranslator.Entry.self)
-                var next = pc
-                let after = block(x, UnsafeMutableRawPointer(dataTLB), left, &next)
+                blockState[0] = pc
+                blockState[1] = UInt64(UInt(bitPattern: recentPages))
+                let after = block(x, UnsafeMutableRawPointer(dataTLB), left, blockState)
+                let next = blockState[0]
                 // Its first access missed the TLB: that instruction runs out of line.
                 if next == pc && after == left { break }
                 counters.instructionsTranslated &+= UInt64(truncatingIfNeeded: left &- after)

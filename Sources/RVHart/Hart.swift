@@ -258,6 +258,8 @@ public final class Hart {
     var translatedCode: TranslatedCodeArena
     /// Where `translatedCode` starts, as the loop adds a block's offset to it.
     let translatedBase: UInt
+    /// A translated block's pc and the recent-page table it may look pages up in (`BlockTranslator.Entry`).
+    let blockState: UnsafeMutablePointer<UInt64>
     /// A page of `pageCross` slots but one (`aloneSlot`): the first instruction of a translated block run alone.
     let aloneSlotPage: UnsafeMutablePointer<DecodedInstruction>
     var aloneSlot = 0
@@ -339,6 +341,8 @@ public final class Hart {
         translation = BlockTranslator.hostSupported ? config.translation : .off
         translatedCode = TranslatedCodeArena(reserving: BlockTranslator.hostSupported)
         translatedBase = UInt(bitPattern: translatedCode.base)
+        blockState = .allocate(capacity: 2)
+        blockState.initialize(repeating: 0, count: 2)
         aloneSlotPage = .allocate(capacity: CodePage.capacity)
         aloneSlotPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
         entryCounts = .allocate(capacity: HotCode.counters)
@@ -352,6 +356,7 @@ public final class Hart {
         translatedCode.release()
         entryCounts.deallocate()
         aloneSlotPage.deallocate()
+        blockState.deallocate()
         free(codePages)
         free(codeGeneration)
         free(codeStores)
