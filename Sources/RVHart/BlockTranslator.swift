@@ -133,7 +133,6 @@ extension BlockTranslator {
         /// Guest registers the block writes (stored back at every exit).
         var written: [Int] = []
         var exits: [(label: Assembler.Label, pc: ExitPC, counted: Int, chains: Bool)] = []
-        let epilogue: Assembler.Label
         let loopTop: Assembler.Label
         /// Leaves with rax = left, and the tail that goes on into the block whose slot rcx points at.
         let leave: Assembler.Label
@@ -156,7 +155,6 @@ extension BlockTranslator {
             self.page = page
             self.start = start
             self.arena = arena
-            epilogue = a.newLabel()
             loopTop = a.newLabel()
             leave = a.newLabel()
             chainTail = a.newLabel()
@@ -230,8 +228,8 @@ extension BlockTranslator {
         }
 
         /// Leaves the block: `counted` instructions of this pass are counted (the one at the exit's pc included).
-        /// With `chains`, into the block at the exit's pc when there is one in this page and the next event leaves
-        /// room for it.
+        /// With `chains`, into the block at the exit's pc when there is one (in this page, or in a recently entered
+        /// one) and the next event leaves room for it.
         mutating func exit(_ pc: ExitPC, counted: Int, chains: Bool = false) {
             let label = a.newLabel()
             exits.append((label, pc, counted, chains))
@@ -276,22 +274,9 @@ extension BlockTranslator {
                         a.jump(chains ? crossPage : leave)
                     }
                 case .inRCX:
-                    guard chains else {
-                        a.move(.memory(pcPointer, 0), .register(.rcx))
-                        a.jump(leave)
-                        break
-                    }
-                    // In the block's page (the same virtual page, so the same decoded page): its slot there.
-                    a.move(.register(.rax), .register(.rcx))
-                    a.arithmetic(.xor, .rax, .memory(pcPointer, 0))
+                    // Wherever it lands: the block's own page is a recently entered one too.
                     a.move(.memory(pcPointer, 0), .register(.rcx))
-                    a.shift(.rightLogical, .rax, by: 12)
-                    a.jump(if: .notEqual, crossPage)
-                    a.arithmetic(.and, .register(.rcx), immediate: 0xffe, wide: false)
-                    a.shift(.left, .rcx, by: 2)
-                    a.move(.rax, constant: UInt64(page))
-                    a.arithmetic(.add, .rcx, .register(.rax))
-                    a.jump(chainTail)
+                    a.jump(chains ? crossPage : leave)
                 }
             }
             // The new pc in another page: its slot when that page is a recently entered one (`RecentPage`, the
@@ -324,7 +309,6 @@ extension BlockTranslator {
             a.jump(to: .rax)
             a.bind(leave)
             a.move(.register(.rax), .register(left))
-            a.bind(epilogue)
             for r in savedRegisters.reversed() { a.pop(r) }
             a.ret()
             return a.finished()
@@ -498,7 +482,7 @@ extension BlockTranslator {
                 let target = i.offset + Int(e.imm)
                 if target == 0 {
                     let fallThrough = a.newLabel()
-                    a.jump(if: invert(taken), fallThrough)
+                    a.jump(if: taken.inverted, fallThrough)
                     loopBack(ran: index + 1)
                     a.bind(fallThrough)
                 } else {
@@ -568,17 +552,6 @@ extension BlockTranslator {
             a.arithmetic(.cmp, .register(left), immediate: Int32(block.count - 1))
             a.jump(if: .greaterOrEqual, loopTop)
             exit(.offset(0), counted: 0)
-        }
-
-        func invert(_ condition: Assembler.Condition) -> Assembler.Condition {
-            switch condition {
-            case .equal: .notEqual
-            case .notEqual: .equal
-            case .less: .greaterOrEqual
-            case .greaterOrEqual: .less
-            case .below: .aboveOrEqual
-            case .aboveOrEqual: .below
-            }
         }
     }
 }

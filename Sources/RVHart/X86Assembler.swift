@@ -17,6 +17,9 @@ struct X86Assembler {
     /// Condition codes of jcc and setcc.
     enum Condition: UInt8 {
         case below = 2, aboveOrEqual = 3, equal = 4, notEqual = 5, less = 0xc, greaterOrEqual = 0xd
+
+        /// The opposite condition: x86 pairs each with its negation in the lowest bit.
+        var inverted: Condition { Condition(rawValue: rawValue ^ 1)! }
     }
 
     /// The two-operand integer operations with their opcodes (reg, r/m form) and their /digit in the immediate form.
