@@ -20,18 +20,14 @@ func runHartBenchmark(elfPath: String, budget: UInt64, breakpoint: UInt64? = nil
         return "hart benchmark: \(elfPath): \(error)"
     }
     let machine = plan.config
-    // Anonymous memory reads as zeros and is faulted in as the guest touches it, as a machine's RAM is.
-    guard let mapping = mmap(nil, Int(machine.ramSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-          mapping != MAP_FAILED else {
-        return "hart benchmark: cannot map \(machine.ramSize) bytes of RAM"
-    }
-    defer { munmap(mapping, Int(machine.ramSize)) }
-    let ram = mapping
+    let bare: BareHart
     do {
-        try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
+        bare = try BareHart(plan)
     } catch {
         return "hart benchmark: \(elfPath): \(error)"
     }
+    defer { bare.release() }
+    let hart = bare.hart
     let types = machine.deviceTypes
     let models: [DeviceModel]
     do {
@@ -39,10 +35,6 @@ func runHartBenchmark(elfPath: String, budget: UInt64, breakpoint: UInt64? = nil
     } catch {
         return "hart benchmark: \(error)"
     }
-    let hart = Hart(config: HartConfig(
-        ram: ram, ramSize: machine.ramSize, rom: plan.bootROM,
-        mmioRegions: types.map { MemoryRegion(base: $0.base, size: $0.size) }))
-    hart.pc = MemoryMap.resetPC
     if let breakpoint { hart.addBreakpoint(breakpoint) }
 
     var console: [UInt8] = []
@@ -208,4 +200,38 @@ func format2(_ value: Double) -> String {
     let hundredths = Int((value * 100).rounded())
     let fraction = String(hundredths % 100)
     return "\(hundredths / 100)." + String(repeating: "0", count: 2 - fraction.count) + fraction
+}
+
+/// A hart alone at the reset pc on its own RAM holding `plan`'s images, the machine's device windows its MMIO
+/// regions (the hart and lockstep modes). The RAM is anonymous memory: it reads as zeros and is faulted in as the
+/// guest touches it, as a machine's RAM is. `release` unmaps it.
+struct BareHart {
+    let hart: Hart
+    private let ram: UnsafeMutableRawPointer
+    private let ramSize: Int
+
+    init(_ plan: BootPlan, translation: Translation = .fromEnvironment()) throws {
+        let machine = plan.config
+        ramSize = Int(machine.ramSize)
+        guard let mapping = mmap(nil, ramSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapping != MAP_FAILED else {
+            throw BenchmarkFailure(description: "cannot map \(machine.ramSize) bytes of RAM")
+        }
+        ram = mapping
+        do {
+            try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
+        } catch {
+            munmap(ram, ramSize)
+            throw error
+        }
+        var config = HartConfig(ram: ram, ramSize: machine.ramSize, rom: plan.bootROM,
+                                mmioRegions: machine.deviceTypes.map { MemoryRegion(base: $0.base, size: $0.size) })
+        config.translation = translation
+        hart = Hart(config: config)
+        hart.pc = MemoryMap.resetPC
+    }
+
+    func release() {
+        munmap(ram, ramSize)
+    }
 }

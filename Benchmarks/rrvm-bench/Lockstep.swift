@@ -17,26 +17,14 @@ func runLockstep(firmware: String?, kernel: String, step: UInt64, budget: UInt64
     } catch {
         return "lockstep: \(error)"
     }
-    let machine = plan.config
-    var harts: [Hart] = []
-    var rams: [UnsafeMutableRawPointer] = []
-    defer { for ram in rams { munmap(ram, Int(machine.ramSize)) } }
-    for translation in [Translation.off, eager ? .eager : .hot] {
-        guard let ram = mmap(nil, Int(machine.ramSize), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-              ram != MAP_FAILED else { return "lockstep: cannot map \(machine.ramSize) bytes of RAM" }
-        rams.append(ram)
-        do {
-            try plan.load(into: GuestMemory(base: ram, guestBase: MemoryMap.ramBase, size: machine.ramSize))
-        } catch {
-            return "lockstep: \(error)"
-        }
-        var config = HartConfig(ram: ram, ramSize: machine.ramSize, rom: plan.bootROM,
-                                mmioRegions: machine.deviceTypes.map { MemoryRegion(base: $0.base, size: $0.size) })
-        config.translation = translation
-        let hart = Hart(config: config)
-        hart.pc = MemoryMap.resetPC
-        harts.append(hart)
+    var bare: [BareHart] = []
+    defer { for each in bare { each.release() } }
+    do {
+        for translation in [Translation.off, eager ? .eager : .hot] { bare.append(try BareHart(plan, translation: translation)) }
+    } catch {
+        return "lockstep: \(error)"
     }
+    let harts = bare.map(\.hart)
     let csrs: [UInt16] = [0x001, 0x002, 0x100, 0x104, 0x105, 0x141, 0x142, 0x143, 0x144, 0x180, 0x300, 0x302, 0x303,
                           0x304, 0x305, 0x340, 0x341, 0x342, 0x343, 0x344]
     func hex(_ value: UInt64?) -> String { value.map { String($0, radix: 16) } ?? "-" }

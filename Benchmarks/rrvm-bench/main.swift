@@ -12,9 +12,9 @@ import Foundation
 //   --no-qemu (with hart or boot)                 rrvm alone (no QEMU runs), e.g. to time the process
 //   --breakpoint=HEXPC (with hart)                a debugger breakpoint set throughout (its cost when never hit)
 //   .build/release/rrvm-bench checkpoint [GUEST_DIR] [HARTS]  checkpoint size and time (RAM, harts, devices)
+//                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench lockstep FIRMWARE|- KERNEL [STEP [BUDGET]] [--eager]  an interpreting hart and a
 //                                                 translating one in turns of STEP instructions: where they differ
-//                                                 of the default Linux guest booted in-process
 //   .build/release/rrvm-bench codec               protobuf encode + decode per bus message
 let breakpointPrefix = "--breakpoint="
 let arguments = Array(CommandLine.arguments.dropFirst()).filter {
