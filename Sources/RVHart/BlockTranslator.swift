@@ -5,7 +5,7 @@ import Glibc
 /// code that keeps the guest registers it uses in host registers, called from the interpreter loop as one slot
 /// (`Op.translated`). What it runs, and how it counts, is exactly what interpreting the slots would have done:
 /// - A block is decoded from its page's snapshot (the bytes its slots were decoded from), from a decoded slot up
-///   to and including its first jump, stopping before anything it does not translate (CSRs, FP, atomics, a
+///   to and including its first jump, stopping before anything it does not translate (CSRs, FP, a
 ///   breakpoint slot, an undecoded slot) and at `maxInstructions` or the page's end. A conditional branch leaves it
 ///   when taken.
 /// - The loop calls it only when the next event is at least its length away and its page is a recently entered one
@@ -82,7 +82,7 @@ enum BlockTranslator {
              .add, .sub, .sll, .sltu, .xor, .srl, .or, .and,
              .addiw, .slliw, .srliw, .sraiw, .addw, .subw, .sllw, .mul, .mulw, .div, .rem, .remu, .fence,
              .cLi, .cAddi, .cAddiw, .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw, .cSlli, .cSrli, .cSrai, .cAndi,
-             .cLw, .cLd, .cSw, .cSd, .cJal, .cJalr, .cBeq, .cBne:
+             .cLw, .cLd, .cSw, .cSd, .cJal, .cJalr, .cBeq, .cBne, .atomic:
             return true
         case .rareInteger:
             switch RareIntegerOperation(rawValue: e.imm) {
@@ -181,7 +181,7 @@ extension BlockTranslator {
             case .add, .sub, .sll, .sltu, .xor, .srl, .or, .and, .addw, .subw, .sllw, .mul, .mulw, .rareInteger,
                  .div, .rem, .remu,
                  .cAdd, .cSub, .cXor, .cOr, .cAnd, .cAddw, .cSubw,
-                 .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne, .sb, .sh, .sw, .sd, .cSw, .cSd:
+                 .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne, .sb, .sh, .sw, .sd, .cSw, .cSd, .atomic:
                 return [Int(e.rs1), Int(e.rs2)]
             default: return [Int(e.rs1)]
             }
@@ -314,11 +314,13 @@ extension BlockTranslator {
             return a.finished()
         }
 
-        /// rax = the effective address of a load or store, then rcx = its TLB entry and rax its host address, or an
-        /// exit before the instruction (index `index`) when the entry does not map the access.
-        mutating func translateAddress(_ e: DecodedInstruction, size: Int, store: Bool, index: Int, at offset: Int) {
+        /// rax = the effective address of a load or store (rs1 + `displacement`), then rcx = its TLB entry and rax its
+        /// host address, or an exit before the instruction (index `index`) when the entry does not map the access
+        /// (which includes a misaligned one: the tag compared keeps the address's low bits).
+        mutating func translateAddress(_ e: DecodedInstruction, displacement: Int32, size: Int, store: Bool, index: Int,
+                                       at offset: Int) {
             read(Int(e.rs1))
-            if e.imm != 0 { a.arithmetic(.add, .register(.rax), immediate: e.imm) }
+            if displacement != 0 { a.arithmetic(.add, .register(.rax), immediate: displacement) }
             a.move(.register(.rcx), .register(.rax))
             a.shift(.rightLogical, .rcx, by: 8)
             // ((address >> 12) & indexMask) * 16, the entry's offset.
@@ -453,7 +455,7 @@ extension BlockTranslator {
                 case .lwu: (size, signed) = (4, false)
                 default: (size, signed) = (8, false)
                 }
-                translateAddress(e, size: size, store: false, index: index, at: i.offset)
+                translateAddress(e, displacement: e.imm, size: size, store: false, index: index, at: i.offset)
                 a.load(.rax, size: size, signed: signed, from: .rax)
                 write(rd)
             case .sb, .sh, .sw, .sd, .cSw, .cSd:
@@ -464,9 +466,11 @@ extension BlockTranslator {
                 case .sw, .cSw: size = 4
                 default: size = 8
                 }
-                translateAddress(e, size: size, store: true, index: index, at: i.offset)
+                translateAddress(e, displacement: e.imm, size: size, store: true, index: index, at: i.offset)
                 read(rs2, into: .rdx)
                 a.store(.rdx, size: size, to: .rax)
+            case .atomic:
+                atomic(e, index: index, at: i.offset)
             case .beq, .bne, .blt, .bge, .bltu, .bgeu, .cBeq, .cBne:
                 read(rs1)
                 combine(.cmp, rs2)
@@ -513,6 +517,63 @@ extension BlockTranslator {
             default:
                 preconditionFailure("not translated")
             }
+        }
+
+        /// LR, SC or an AMO, as `Hart.executeAtomic` runs it: at its host address, when the TLB entry maps it (LR through
+        /// the load entries, the rest through the store entries; misaligned, it misses), else an exit before it. The
+        /// reservation is the host address, kept in the register file (`RegisterFile.reservation`).
+        mutating func atomic(_ e: DecodedInstruction, index: Int, at offset: Int) {
+            let form = AtomicForm(imm: e.imm)
+            let size = Int(form.width), word = !form.isDoubleword
+            let reservation = Operand.memory(registerFile, Int32(8 * RegisterFile.reservation))
+            translateAddress(e, displacement: 0, size: size, store: !form.isLoadReserved, index: index, at: offset)
+            if form.isLoadReserved {
+                a.move(reservation, .register(.rax))
+                a.load(.rax, size: size, signed: true, from: .rax)
+                write(e.rd)
+                return
+            }
+            read(Int(e.rs2), into: .rdx)  // before rd is written: it may be rs2
+            if form.isStoreConditional {
+                let failed = a.newLabel(), done = a.newLabel()
+                a.arithmetic(.cmp, .rax, reservation)
+                a.jump(if: .notEqual, failed)
+                a.store(.rdx, size: size, to: .rax)
+                a.arithmetic(.xor, .rax, .register(.rax), wide: false)
+                a.jump(done)
+                a.bind(failed)
+                a.move(.rax, constant: 1)
+                a.bind(done)
+                a.arithmetic(.or, reservation, immediate: -1)  // none held now (.max)
+                write(e.rd)
+                return
+            }
+            // rcx = the old value, rdx = the new one (from rs2 and the old value), stored; rd = the old value.
+            a.load(.rcx, size: size, signed: true, from: .rax)
+            let keepOperand = a.newLabel()
+            switch form.funct5 {
+            case 0x01: break  // swap
+            case 0x00: a.arithmetic(.add, .rdx, .register(.rcx))
+            case 0x04: a.arithmetic(.xor, .rdx, .register(.rcx))
+            case 0x0c: a.arithmetic(.and, .rdx, .register(.rcx))
+            case 0x08: a.arithmetic(.or, .rdx, .register(.rcx))
+            default:
+                // min, max, minu, maxu: the old value where it is the one chosen, compared in the access's width.
+                let keepsOperandWhen: Assembler.Condition
+                switch form.funct5 {
+                case 0x10: keepsOperandWhen = .less  // min: the operand when operand < old
+                case 0x14: keepsOperandWhen = .greaterOrEqual  // max: the operand when operand >= old
+                case 0x18: keepsOperandWhen = .below
+                default: keepsOperandWhen = .aboveOrEqual
+                }
+                a.arithmetic(.cmp, .rdx, .register(.rcx), wide: !word)
+                a.jump(if: keepsOperandWhen, keepOperand)
+                a.move(.register(.rdx), .register(.rcx))
+            }
+            a.bind(keepOperand)
+            a.store(.rdx, size: size, to: .rax)
+            a.move(.register(.rax), .register(.rcx))
+            write(e.rd)
         }
 
         /// rax = the quotient or remainder of guest registers a and b as the M extension defines them: a zero

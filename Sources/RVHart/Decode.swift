@@ -238,6 +238,9 @@ struct DecodedInstruction {
 /// Register file slots.
 enum RegisterFile {
     static let zeroSink = 32
+    /// The host address an LR reserved (`Hart.reservation`): kept here, beside the registers, so that translated
+    /// blocks reach it from the register file's address as they reach the registers.
+    static let reservation = 33
     static let fpBase = 64
     static let count = 96
 }

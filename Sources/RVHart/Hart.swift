@@ -190,7 +190,11 @@ public final class Hart {
     var stuck = false
     /// The last exception and the retired count when it was taken.
     var lastTrap: (cause: UInt64, pc: UInt64, value: UInt64, priv: PrivilegeMode, retired: UInt64)?
-    var reservation: UInt64 = .max
+    /// The host address an LR reserved, .max when none is (in the register file: `RegisterFile.reservation`).
+    var reservation: UInt64 {
+        get { regs[RegisterFile.reservation] }
+        set { regs[RegisterFile.reservation] = newValue }
+    }
     var breakpoints: Set<UInt64> = []
     /// The breakpoints' slots in a page (page offset / 2): decoding puts a breakpoint slot there (`Op.breakpoint`).
     var breakpointSlots: Set<Int> = []
@@ -307,6 +311,7 @@ public final class Hart {
         maxSatpMode = config.maxSatpMode
         regs = .allocate(capacity: RegisterFile.count)
         regs.initialize(repeating: 0, count: RegisterFile.count)
+        regs[RegisterFile.reservation] = .max
         pcValue = config.romBase
 
         tlb = .allocate(capacity: TLBLayout.totalEntries)

@@ -3,8 +3,8 @@ import XCTest
 
 /// The translating tier (`BlockTranslator`) against the interpreter: random loops of the instructions it
 /// translates, run by a hart that translates every block it enters (`Translation.eager`) beside one that only
-/// interprets, in budgets that end anywhere (inside blocks and their loops, in both dispatch modes), with loads and
-/// stores that hit, cross a page, are misaligned, reach a device or fault, stores into the code itself and
+/// interprets, in budgets that end anywhere (inside blocks and their loops, in both dispatch modes), with loads,
+/// stores and atomics that hit, cross a page, are misaligned, reach a device or fault, stores into the code itself and
 /// breakpoints set and removed on the way. After every budget both harts must agree on pc, the instruction count,
 /// every integer register, the whole architectural state (`stateHash`) and the stop reason; at the end, on memory.
 final class TranslationTests: XCTestCase {
@@ -14,6 +14,8 @@ final class TranslationTests: XCTestCase {
     /// Registers the generated code reads as bases and never writes.
     static let dataBase: UInt32 = 20, deviceBase: UInt32 = 21, unmappedBase: UInt32 = 22, codeBase: UInt32 = 24
     static let counter: UInt32 = 23
+    /// The address register of LR, SC and the AMOs (set just before each).
+    static let atomicAddress: UInt32 = 16
 
     func testTranslatedBlocksRunAsTheInterpreterRunsThem() throws {
         try XCTSkipUnless(BlockTranslator.hostSupported, "no translating tier on this host")
@@ -133,6 +135,22 @@ final class TranslationTests: XCTestCase {
                 words.append(random.bit() ? Asm.op(1, f3, rd, rs1, rs2) : Asm.op32(1, f3, rd, rs1, rs2))
             case 18:
                 words.append(0x0ff0_000f)  // fence
+            case 19, 20:
+                // LR, SC and the AMOs, 32- and 64-bit, at an address in x16 (aligned mostly): an LR then an SC to the
+                // same address (the SC succeeds unless something between dropped the reservation), or either alone,
+                // or one AMO.
+                let width = UInt32(2 + random.next() % 2)
+                words.append(Asm.addi(atomicAddress, base(&random), offset(&random, size: 1 << width)))
+                switch random.next() % 4 {
+                case 0:
+                    words.append(Asm.amo(2, width: width, rd, atomicAddress, 0))
+                    if random.bit() { words.append(Asm.amo(3, width: width, rs1, atomicAddress, rs2)) }
+                case 1:
+                    words.append(Asm.amo(random.bit() ? 2 : 3, width: width, rd, atomicAddress, rs2 & (random.bit() ? 0 : 31)))
+                default:
+                    let funct5 = [0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c][Int(random.next() % 9)] as UInt32
+                    words.append(Asm.amo(funct5, width: width, rd, atomicAddress, rs2))
+                }
             case 7:
                 // addw subw sllw srlw sraw mulw
                 let (f7, f3) = [(0, 0), (0x20, 0), (0, 1), (0, 5), (0x20, 5), (1, 0)][Int(random.next() % 6)] as (UInt32, UInt32)
