@@ -44,11 +44,29 @@ public final class ChildProcess {
         posix_spawnattr_setflags(&attributes, Int16(flags))
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let environment: [UnsafeMutablePointer<CChar>?] = Self.memberEnvironment.map { strdup($0) } + [nil]
+        defer { environment.forEach { free($0) } }
         var child: pid_t = 0
-        let status = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+        let status = posix_spawn(&child, path, &actions, &attributes, argv, environment)
         guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
         pid = child
         reaper.adopt(self)
+    }
+
+    /// This process's environment, with the Swift runtime's crash backtracer turned off unless SWIFT_BACKTRACE says
+    /// otherwise: a member that crashes must end at once, so that the run ends naming it and nothing is left behind.
+    /// The backtracer (where it finds its helper, as debug builds do) can leave a process that got SIGBUS running
+    /// after its report, and the whole cluster waiting for it. `rrctl` names the signal; a member is debugged under
+    /// gdb (README) or with SWIFT_BACKTRACE set.
+    static var memberEnvironment: [String] {
+        var entries: [String] = []
+        var index = 0
+        while let entry = environ[index] {
+            entries.append(String(cString: entry))
+            index += 1
+        }
+        if !entries.contains(where: { $0.hasPrefix("SWIFT_BACKTRACE=") }) { entries.append("SWIFT_BACKTRACE=enable=no") }
+        return entries
     }
 
     /// Linux's SCHED_BATCH policy (sched.h defines it for _GNU_SOURCE only, so Glibc's module lacks it).
