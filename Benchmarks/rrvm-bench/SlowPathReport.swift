@@ -37,7 +37,9 @@ func slowPathReport(_ harts: [Hart], devices: [String], instructions: UInt64) ->
         "  code cache: " + count("pages entered", total.pagesEntered) + ", " + count("emptied", total.codePageResets) + ", "
             + count("kept after FENCE.I", total.codePagesKept) + ", " + count("decoding runs", total.decodeRuns)
             + ", " + count("FENCE.I flushes", total.codeFlushes) + ", " + count("pages detached", total.codePagesDetached)
-            + ", " + count("blocks translated", total.blocksTranslated) + " (ran "
+            + ", " + count("blocks translated", total.blocksTranslated) + " ("
+            + format1(Double(total.translatedCodeBytes) / 1024) + " KiB of code, "
+            + count("arena restarts", total.translatedCodeRestarts) + "; they ran "
             + format1(100 * Double(total.instructionsTranslated) / max(1, Double(instructions))) + "% of the instructions)",
         "  out of line: " + count("slow steps", total.slowSteps.reduce(0, +)) + " [" + listed(total.slowSteps) { kinds[$0] }
             + "], " + count("events", total.events) + ", " + count("WFI waits", total.waits)

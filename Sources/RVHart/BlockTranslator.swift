@@ -650,9 +650,11 @@ extension Hart {
         guard let page = UnsafeMutablePointer<DecodedInstruction>(
                 bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),
               page != lookupPage && page != straddlePage, page[offset >> 1].op != .translated,
-              let block = BlockTranslator.block(in: page, at: offset),
-              let at = translatedCode.install(BlockTranslator.translate(block, page: page, start: offset,
-                                                                        arena: translatedBase)) else { return }
+              let block = BlockTranslator.block(in: page, at: offset) else { return }
+        let code = BlockTranslator.translate(block, page: page, start: offset, arena: translatedBase)
+        if translatedCode.isFull(for: code) { restartTranslatedCode() }
+        guard let at = translatedCode.install(code) else { return }
+        counters.translatedCodeBytes &+= UInt64(code.count)
         // A fused slot before this one reads this one's fields as its later instruction: those become plain first.
         CodePage.forget(page, from: offset, through: offset, keepingBlocks: true) { self.decodedAgain(page, slot: $0) }
         let last = block[block.count - 1]
@@ -661,25 +663,46 @@ extension Hart {
         counters.blocksTranslated &+= 1
         #endif
     }
+
+    /// The arena is full: every block is given up (its slot holds its first instruction again, decoded as the loop
+    /// decodes it) and the arena starts afresh, so that code that is hot later in a long run is still translated
+    /// (blocks given up translate again as they are entered). Which slots are decoded stays as it was: the guest's
+    /// run does not depend on the tier.
+    func restartTranslatedCode() {
+        for index in 0..<codePageCount {
+            if let page = codePages[index] { untranslate(page) }
+        }
+        translatedCode.reset()
+        counters.translatedCodeRestarts &+= 1
+    }
+
+    /// Gives up `page`'s translated blocks: their slots hold their first instructions again.
+    func untranslate(_ page: UnsafeMutablePointer<DecodedInstruction>) {
+        for slot in 0..<CodePage.slots where page[slot].op == .translated { page[slot] = decodedAgain(page, slot: slot) }
+    }
 }
 
 /// Where a hart's translated blocks live: one memory object mapped twice, read-write where blocks are written and
 /// read-execute where they run (no page is ever both writable and executable in one mapping, and writing a block
 /// needs no call to the host), filled in order, all taken back at once with the decoded-code cache
-/// (`Hart.dropCodeCache`).
+/// (`Hart.dropCodeCache`) or when it is full (`Hart.restartTranslatedCode`).
 struct TranslatedCodeArena {
-    static let bytes = 32 << 20
+    /// The bytes it holds (`HartConfig.translatedCodeBytes`), and those mapped (whole host pages).
+    let bytes: Int
+    private let mapped: Int
     /// The executable view (nil: this hart translates nothing), and the writable one.
     let base: UnsafeMutableRawPointer?
     private let writable: UnsafeMutableRawPointer?
     private var used = 0
 
     /// Maps both views when `reserving` (hosts that run translated code) and the host allows it.
-    init(reserving: Bool) {
-        (base, writable) = reserving ? TranslatedCodeArena.map() : (nil, nil)
+    init(reserving: Bool, bytes: Int) {
+        self.bytes = max(bytes, 0)
+        mapped = (self.bytes + 4095) & ~4095
+        (base, writable) = reserving && mapped > 0 ? TranslatedCodeArena.map(mapped) : (nil, nil)
     }
 
-    private static func map() -> (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) {
+    private static func map(_ bytes: Int) -> (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) {
         let file = rrvm_memfd_create("rrvm-translated-code")
         guard file >= 0 else { return (nil, nil) }
         defer { close(file) }
@@ -694,9 +717,14 @@ struct TranslatedCodeArena {
         return (executable, writable)
     }
 
+    /// Whether `code` no longer fits (in an arena that is mapped).
+    func isFull(for code: [UInt8]) -> Bool {
+        writable != nil && used + code.count > bytes
+    }
+
     /// Copies `code` in and returns its offset from `base`, or nil when the arena is full or was never mapped.
     mutating func install(_ code: [UInt8]) -> Int32? {
-        guard let writable, used + code.count <= TranslatedCodeArena.bytes else { return nil }
+        guard let writable, used + code.count <= bytes else { return nil }
         let start = used
         code.withUnsafeBytes { (writable + start).copyMemory(from: $0.baseAddress!, byteCount: code.count) }
         used = (start + code.count + 15) & ~15
@@ -708,7 +736,7 @@ struct TranslatedCodeArena {
     }
 
     func release() {
-        if let base { munmap(base, TranslatedCodeArena.bytes) }
-        if let writable { munmap(writable, TranslatedCodeArena.bytes) }
+        if let base { munmap(base, mapped) }
+        if let writable { munmap(writable, mapped) }
     }
 }

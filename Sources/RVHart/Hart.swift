@@ -344,7 +344,7 @@ public final class Hart {
         recentPageMasks.initialize(repeating: .max, count: RecentPage.count * TLBLayout.sets)
         recentPages = recentPageSets
         translation = BlockTranslator.hostSupported ? config.translation : .off
-        translatedCode = TranslatedCodeArena(reserving: BlockTranslator.hostSupported)
+        translatedCode = TranslatedCodeArena(reserving: BlockTranslator.hostSupported, bytes: config.translatedCodeBytes)
         translatedBase = UInt(bitPattern: translatedCode.base)
         blockState = .allocate(capacity: 2)
         blockState.initialize(repeating: 0, count: 2)

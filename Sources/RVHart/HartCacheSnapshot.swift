@@ -286,7 +286,7 @@ extension Hart {
             if let k = keptAt[position] {
                 page.initialize(from: aside + k * CodePage.capacity, count: CodePage.capacity)
                 // Translated blocks went with the dropped cache: their slots hold their first instructions again.
-                for slot in 0..<2048 where page[slot].op == .translated { page[slot] = decodedAgain(page, slot: slot) }
+                untranslate(page)
                 install(page, prepared)
                 continue
             }

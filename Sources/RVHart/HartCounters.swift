@@ -31,8 +31,12 @@ public struct HartCounters {
     /// Decoded pages from before a FENCE.I found unchanged and kept.
     public var codePagesKept: UInt64 = 0
     public var decodeRuns: UInt64 = 0
-    /// Blocks the translating tier made (`BlockTranslator`), and the instructions they ran.
+    /// Blocks the translating tier made (`BlockTranslator`), the bytes of host code written for them, the times its
+    /// arena filled and every block was given up to start it afresh, and the instructions blocks ran (counted per
+    /// block call in the loop: one addition per block).
     public var blocksTranslated: UInt64 = 0
+    public var translatedCodeBytes: UInt64 = 0
+    public var translatedCodeRestarts: UInt64 = 0
     public var instructionsTranslated: UInt64 = 0
     /// Instructions the loop sent out of line, by kind (see `SlowStepKind`), and events handled.
     public var slowSteps = [UInt64](repeating: 0, count: SlowStepKind.allCases.count)
@@ -75,6 +79,8 @@ public struct HartCounters {
         codePagesKept &+= other.codePagesKept
         decodeRuns &+= other.decodeRuns
         blocksTranslated &+= other.blocksTranslated
+        translatedCodeBytes &+= other.translatedCodeBytes
+        translatedCodeRestarts &+= other.translatedCodeRestarts
         instructionsTranslated &+= other.instructionsTranslated
         events &+= other.events
         waits &+= other.waits

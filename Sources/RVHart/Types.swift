@@ -53,6 +53,9 @@ public struct HartConfig {
     /// Whether hot straight-line code runs translated (`BlockTranslator`): guest-invisible, so record and replay
     /// may differ in it. By default as the environment's `RRVM_TRANSLATE` says (on unless it is 0).
     public var translation = Translation.fromEnvironment()
+    /// The bytes of host code the tier's arena holds (`TranslatedCodeArena`); when it fills, every block is given up
+    /// and translation starts afresh. Tests make it small.
+    public var translatedCodeBytes = 32 << 20
 
     public init(hartID: UInt64 = 0, ram: UnsafeMutableRawPointer, ramBase: UInt64 = MemoryMap.ramBase, ramSize: UInt64,
                 rom: [UInt8] = [], romBase: UInt64 = MemoryMap.bootROMBase, mmioRegions: [MemoryRegion] = [],

@@ -96,13 +96,14 @@ final class TestMachine {
     let hart: Hart
 
     init(rom: [UInt8] = [], maxSatpMode: SatpMode = .sv48, icountShift: UInt32 = 0,
-         translation: Translation = .off) {
+         translation: Translation = .off, translatedCodeBytes: Int? = nil) {
         ram = .allocate(byteCount: Int(TestMachine.ramSize), alignment: 4096)
         ram.initializeMemory(as: UInt8.self, repeating: 0, count: Int(TestMachine.ramSize))
         var config = HartConfig(ram: ram, ramBase: TestMachine.ramBase, ramSize: TestMachine.ramSize, rom: rom,
                                 mmioRegions: [MemoryRegion(base: TestMachine.device, size: 0x1000)],
                                 icountShift: icountShift, maxSatpMode: maxSatpMode)
         config.translation = translation
+        if let translatedCodeBytes { config.translatedCodeBytes = translatedCodeBytes }
         hart = Hart(config: config)
         hart.pc = TestMachine.ramBase
     }

@@ -27,11 +27,26 @@ final class TranslationTests: XCTestCase {
         XCTAssertGreaterThan(translated, 500)
     }
 
-    /// Runs one generated program on both harts; returns how many blocks the translating one made.
-    func compare(seed: UInt64) -> Int {
+    /// With an arena for a few blocks only, it fills again and again: every block is given up each time and the
+    /// tier starts afresh (`Hart.restartTranslatedCode`), in the middle of the loops, and nothing of it shows.
+    func testAFullArenaStartsAfreshAndChangesNothing() throws {
+        try XCTSkipUnless(BlockTranslator.hostSupported, "no translating tier on this host")
+        var restarts: UInt64 = 0, translated = 0
+        for seed in 301...400 {
+            translated += compare(seed: UInt64(seed), translatedCodeBytes: 1024) { restarts += $0.counters.translatedCodeRestarts }
+        }
+        XCTAssertGreaterThan(translated, 500)
+        XCTAssertGreaterThan(restarts, 100)
+    }
+
+    /// Runs one generated program on both harts; returns how many blocks the translating one made (and gives `end`
+    /// that hart at the end).
+    func compare(seed: UInt64, translatedCodeBytes: Int? = nil, end: (Hart) -> Void = { _ in }) -> Int {
         var random = SplitMix(state: seed)
         let program = Self.program(&random)
-        let machines = [TestMachine(translation: .off), TestMachine(translation: .eager)]
+        let machines = [TestMachine(translation: .off),
+                        TestMachine(translation: .eager, translatedCodeBytes: translatedCodeBytes)]
+        defer { end(machines[1].hart) }
         for m in machines {
             m.put(program, at: Self.code)
             // The handler steps over the instruction that trapped (4 bytes: the program has no compressed ones).
