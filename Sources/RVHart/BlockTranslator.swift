@@ -21,9 +21,10 @@ import Glibc
 /// on restore.
 enum BlockTranslator {
     /// The block's entry: the register file, the data TLB (load entries, then store entries), the loop's `left`
-    /// (the first instruction counted) and two words: pc (in: the block's address; out: where to go on) and the
-    /// current recent-page table's address. Returns `left` as the loop goes on with it (the instruction at the new pc
-    /// counted).
+    /// (the first instruction counted) and three words: pc (in: the block's address; out: where to go on), the
+    /// current recent-page table's address, and 0 (out: 1 when the block left at an instruction it could not run
+    /// rather than at a control transfer's target). Returns `left` as the loop goes on with it (the instruction at
+    /// the new pc counted).
     typealias Entry = @convention(c) (UnsafeMutablePointer<UInt64>, UnsafeMutableRawPointer, Int,
                                       UnsafeMutablePointer<UInt64>) -> Int
 
@@ -229,8 +230,10 @@ extension BlockTranslator {
         }
 
         /// Leaves the block: `counted` instructions of this pass are counted (the one at the exit's pc included).
-        /// With `chains`, into the block at the exit's pc when there is one (in this page, or in a recently entered
-        /// one) and the next event leaves room for it.
+        /// With `chains` (a control transfer, or the instruction after the block), into the block at the exit's pc
+        /// when there is one (in this page, or in a recently entered one) and the next event leaves room for it;
+        /// without (before an access the TLB does not map, or back at the block's start near the next event), the
+        /// exit says so in the third word (see `Entry`): the loop does not count its pc as an entry.
         mutating func exit(_ pc: ExitPC, counted: Int, chains: Bool = false) {
             let label = a.newLabel()
             exits.append((label, pc, counted, chains))
@@ -264,6 +267,7 @@ extension BlockTranslator {
                     if let host = home[guest] { a.move(.memory(registerFile, Int32(8 * guest)), .register(host)) }
                 }
                 if counted != 0 { a.arithmetic(.sub, .register(left), immediate: Int32(counted)) }
+                if !chains { a.arithmetic(.or, .memory(pcPointer, 16), immediate: 1) }
                 switch pc {
                 case .offset(let offset):
                     if offset != 0 { a.arithmetic(.add, .memory(pcPointer, 0), immediate: Int32(offset)) }
@@ -619,9 +623,9 @@ extension BlockTranslator {
 }
 #endif
 
-/// When a block is translated: every entry into a code address (a taken jump or branch) counts in a small table
-/// hashed by the address; the entry that wraps its count translates the block there (`Hart.translateBlock`). A
-/// collision only translates a block sooner.
+/// When a block is translated: every entry into a code address (a taken jump or branch the loop runs, or a block
+/// leaving at a control transfer's target) counts in a small table hashed by the address; the entry that wraps its
+/// count translates the block there (`Hart.translateBlock`). A collision only translates a block sooner.
 enum HotCode {
     static let counters = 4096
 }
@@ -643,15 +647,18 @@ extension Hart {
         guard translation != .off else { return }
         // Eagerly: the next entry wraps the count again.
         if translation == .eager { entryCounts[Int(truncatingIfNeeded: target >> 1) & (HotCode.counters - 1)] = 255 }
+        let offset = Int(target & 0xfff)
+        guard let page = UnsafeMutablePointer<DecodedInstruction>(
+                bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),
+              // Not the scratch pages: a jump run alone from one (a block's first instruction, a breakpoint's) counts
+              // its target under that page's key, and their slots and snapshots hold no page's code.
+              page != lookupPage && page != straddlePage && page != aloneSlotPage,
+              page[offset >> 1].op != .translated else { return }
         // The host's floating-point flags are the guest's while it runs (FPU.swift): those raised so far go to the
         // guest, and whatever translating raises (Swift's collections compute sizes in Double) is dropped after.
         collectFloatingPointFlags()
         defer { dropHostFlags() }
-        let offset = Int(target & 0xfff)
-        guard let page = UnsafeMutablePointer<DecodedInstruction>(
-                bitPattern: pageKey &+ UInt(truncatingIfNeeded: target & ~0xfff) &<< 2),
-              page != lookupPage && page != straddlePage, page[offset >> 1].op != .translated,
-              let block = BlockTranslator.block(in: page, at: offset) else { return }
+        guard let block = BlockTranslator.block(in: page, at: offset) else { return }
         let code = BlockTranslator.translate(block, page: page, start: offset, arena: translatedBase)
         if translatedCode.isFull(for: code) { restartTranslatedCode() }
         guard let at = translatedCode.install(code) else { return }

@@ -72,6 +72,15 @@ enum CodePage {
     static func snapshot(_ page: UnsafeMutablePointer<DecodedInstruction>) -> UnsafeMutableRawPointer {
         UnsafeMutableRawPointer(page + slots)
     }
+
+    /// A page of `pageCross` slots that holds no page's code (the hart's lookup, straddle and alone-slot pages), its
+    /// snapshot zeroed: nothing in it is ever read uninitialized.
+    static func scratch() -> UnsafeMutablePointer<DecodedInstruction> {
+        let page = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: capacity)
+        page.initialize(repeating: DecodedInstruction(.pageCross), count: slots)
+        snapshot(page).initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
+        return page
+    }
 }
 
 /// Where decoded pages live: one mapping reserved for `CodePage.allocationLimit` of them, handed out in order and

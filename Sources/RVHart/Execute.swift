@@ -1690,6 +1690,7 @@ extension Hart {
                 let block = unsafeBitCast(translatedBase &+ UInt(truncatingIfNeeded: e.imm), to: BlockTranslator.Entry.self)
                 blockState[0] = pc
                 blockState[1] = UInt64(UInt(bitPattern: recentPages))
+                blockState[2] = 0
                 let after = block(x, UnsafeMutableRawPointer(dataTLB), left, blockState)
                 let next = blockState[0]
                 // Its first access missed the TLB: that instruction runs out of line.
@@ -1702,6 +1703,9 @@ extension Hart {
                     continue
                 }
                 pc = next
+                // Where a block leaves in its page at a control transfer counts as an entry, as a jump there would: a
+                // target reached only from blocks becomes a block too, which they then go on into.
+                if blockState[2] == 0 { countEntry(pc, pageKey) }
                 if !Mode.checksEveryInstruction && left < CodePage.straightLineLimit {
                     // The next event is near: the other mode from here, without a lookup.
                     pcInOut = pc

@@ -262,7 +262,7 @@ public final class Hart {
     var translatedCode: TranslatedCodeArena
     /// Where `translatedCode` starts, as the loop adds a block's offset to it.
     let translatedBase: UInt
-    /// A translated block's pc and the recent-page table it may look pages up in (`BlockTranslator.Entry`).
+    /// A translated block's pc, the recent-page table it may look pages up in and how it left (`BlockTranslator.Entry`).
     let blockState: UnsafeMutablePointer<UInt64>
     /// A page of `pageCross` slots but one (`aloneSlot`): the first instruction of a translated block run alone.
     let aloneSlotPage: UnsafeMutablePointer<DecodedInstruction>
@@ -330,10 +330,8 @@ public final class Hart {
         codeGeneration = zeroedTable(codePageCount)
         codeStores = zeroedTable(codePageCount)
         storeEntryEpochs = zeroedTable(codePageCount)
-        lookupPage = .allocate(capacity: CodePage.capacity)
-        lookupPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
-        straddlePage = .allocate(capacity: CodePage.capacity)
-        straddlePage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        lookupPage = CodePage.scratch()
+        straddlePage = CodePage.scratch()
         let event = UnsafeMutablePointer<DecodedInstruction>.allocate(capacity: 1)
         event.initialize(to: DecodedInstruction(.event))
         eventSlot = UInt(bitPattern: event)
@@ -346,10 +344,9 @@ public final class Hart {
         translation = BlockTranslator.hostSupported ? config.translation : .off
         translatedCode = TranslatedCodeArena(reserving: BlockTranslator.hostSupported, bytes: config.translatedCodeBytes)
         translatedBase = UInt(bitPattern: translatedCode.base)
-        blockState = .allocate(capacity: 2)
-        blockState.initialize(repeating: 0, count: 2)
-        aloneSlotPage = .allocate(capacity: CodePage.capacity)
-        aloneSlotPage.initialize(repeating: DecodedInstruction(.pageCross), count: CodePage.slots)
+        blockState = .allocate(capacity: 3)
+        blockState.initialize(repeating: 0, count: 3)
+        aloneSlotPage = CodePage.scratch()
         entryCounts = .allocate(capacity: HotCode.counters)
         // Eagerly, every first entry wraps its count.
         entryCounts.initialize(repeating: translation == .eager ? 255 : 0, count: HotCode.counters)
