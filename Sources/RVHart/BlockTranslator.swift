@@ -557,19 +557,19 @@ extension BlockTranslator {
             a.load(.rcx, size: size, signed: true, from: .rax)
             let keepOperand = a.newLabel()
             switch form.funct5 {
-            case 0x01: break  // swap
-            case 0x00: a.arithmetic(.add, .rdx, .register(.rcx))
-            case 0x04: a.arithmetic(.xor, .rdx, .register(.rcx))
-            case 0x0c: a.arithmetic(.and, .rdx, .register(.rcx))
-            case 0x08: a.arithmetic(.or, .rdx, .register(.rcx))
+            case AtomicForm.swap: break
+            case AtomicForm.add: a.arithmetic(.add, .rdx, .register(.rcx))
+            case AtomicForm.xor: a.arithmetic(.xor, .rdx, .register(.rcx))
+            case AtomicForm.and: a.arithmetic(.and, .rdx, .register(.rcx))
+            case AtomicForm.or: a.arithmetic(.or, .rdx, .register(.rcx))
             default:
                 // min, max, minu, maxu: the old value where it is the one chosen, compared in the access's width.
                 let keepsOperandWhen: Assembler.Condition
                 switch form.funct5 {
-                case 0x10: keepsOperandWhen = .less  // min: the operand when operand < old
-                case 0x14: keepsOperandWhen = .greaterOrEqual  // max: the operand when operand >= old
-                case 0x18: keepsOperandWhen = .below
-                default: keepsOperandWhen = .aboveOrEqual
+                case AtomicForm.min: keepsOperandWhen = .less  // the operand when operand < old
+                case AtomicForm.max: keepsOperandWhen = .greaterOrEqual  // the operand when operand >= old
+                case AtomicForm.minUnsigned: keepsOperandWhen = .below
+                default: keepsOperandWhen = .aboveOrEqual  // maxUnsigned
                 }
                 a.arithmetic(.cmp, .rdx, .register(.rcx), wide: !word)
                 a.jump(if: keepsOperandWhen, keepOperand)

@@ -206,6 +206,9 @@ struct AtomicForm {
     let imm: Int32
 
     static let loadReserved: Int32 = 0x02, storeConditional: Int32 = 0x03, doubleword: Int32 = 0x20
+    /// The AMOs' funct5 values (the interpreter and the translating tier both switch on them).
+    static let swap: Int32 = 0x01, add: Int32 = 0x00, xor: Int32 = 0x04, and: Int32 = 0x0c, or: Int32 = 0x08
+    static let min: Int32 = 0x10, max: Int32 = 0x14, minUnsigned: Int32 = 0x18, maxUnsigned: Int32 = 0x1c
 
     @inline(__always) var funct5: Int32 { imm & 0x1f }
     @inline(__always) var isDoubleword: Bool { imm & AtomicForm.doubleword != 0 }
@@ -430,7 +433,8 @@ enum Decoder {
             case AtomicForm.loadReserved:
                 guard rs2N == 0 else { return illegal(raw) }
                 return DecodedInstruction(.atomic, rd: rd, rs1: rs1, imm: form)
-            case AtomicForm.storeConditional, 0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c:
+            case AtomicForm.storeConditional, AtomicForm.swap, AtomicForm.add, AtomicForm.xor, AtomicForm.and,
+                 AtomicForm.or, AtomicForm.min, AtomicForm.max, AtomicForm.minUnsigned, AtomicForm.maxUnsigned:
                 return DecodedInstruction(.atomic, rd: rd, rs1: rs1, rs2: rs2, imm: form)
             default:
                 return illegal(raw)

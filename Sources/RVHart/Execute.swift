@@ -2449,15 +2449,15 @@ extension Hart {
     func atomicOperation(_ funct5: Int32, _ old: UInt64, _ operand: UInt64, word: Bool) -> UInt64 {
         let b = word ? signExtend32(operand) : operand
         switch funct5 {
-        case 0x01: return b
-        case 0x00: return old &+ b
-        case 0x04: return old ^ b
-        case 0x0c: return old & b
-        case 0x08: return old | b
-        case 0x10: return Int64(bitPattern: old) < Int64(bitPattern: b) ? old : b
-        case 0x14: return Int64(bitPattern: old) > Int64(bitPattern: b) ? old : b
-        case 0x18: return (word ? old & 0xffff_ffff : old) < (word ? b & 0xffff_ffff : b) ? old : b
-        default: return (word ? old & 0xffff_ffff : old) > (word ? b & 0xffff_ffff : b) ? old : b
+        case AtomicForm.swap: return b
+        case AtomicForm.add: return old &+ b
+        case AtomicForm.xor: return old ^ b
+        case AtomicForm.and: return old & b
+        case AtomicForm.or: return old | b
+        case AtomicForm.min: return Int64(bitPattern: old) < Int64(bitPattern: b) ? old : b
+        case AtomicForm.max: return Int64(bitPattern: old) > Int64(bitPattern: b) ? old : b
+        case AtomicForm.minUnsigned: return (word ? old & 0xffff_ffff : old) < (word ? b & 0xffff_ffff : b) ? old : b
+        default: return (word ? old & 0xffff_ffff : old) > (word ? b & 0xffff_ffff : b) ? old : b  // maxUnsigned
         }
     }
 }
