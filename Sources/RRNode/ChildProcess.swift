@@ -59,14 +59,9 @@ public final class ChildProcess {
     /// after its report, and the whole cluster waiting for it. `rrctl` names the signal; a member is debugged under
     /// gdb (README) or with SWIFT_BACKTRACE set.
     static var memberEnvironment: [String] {
-        var entries: [String] = []
-        var index = 0
-        while let entry = environ[index] {
-            entries.append(String(cString: entry))
-            index += 1
-        }
-        if !entries.contains(where: { $0.hasPrefix("SWIFT_BACKTRACE=") }) { entries.append("SWIFT_BACKTRACE=enable=no") }
-        return entries
+        var environment = ProcessInfo.processInfo.environment
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        return environment.map { "\($0.key)=\($0.value)" }
     }
 
     /// Linux's SCHED_BATCH policy (sched.h defines it for _GNU_SOURCE only, so Glibc's module lacks it).
