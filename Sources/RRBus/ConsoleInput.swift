@@ -1,5 +1,10 @@
 import CLibUV
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// Reads standard input: a terminal, pipe or socket as a libuv stream; a regular file or a device (`rrctl up <
 /// commands.txt`, /dev/null), which libuv cannot watch, a piece at a time from a timer on the loop.

@@ -1,5 +1,10 @@
 import CLibUV
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// The guest's console on the supervisor's standard output, written without ever blocking the loop: a
 /// reader that stops reading (a pipe or FIFO nobody drains, a stopped terminal) must not stop the

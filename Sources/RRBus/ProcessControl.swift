@@ -1,6 +1,11 @@
 import CHostCalls
 import CLibUV
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// Makes this process die with its supervisor: the kernel sends SIGKILL when the parent exits, and a
 /// parent that already died before we asked is caught by comparing getppid() with the expected pid.

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 import RRProto
 import RVPlatform
@@ -10,7 +15,7 @@ import SwiftProtobuf
 public struct RunDirectory {
     public let path: String
 
-    public var clusterID: String { (path as NSString).lastPathComponent }
+    public var clusterID: String { path.split(separator: "/").last.map(String.init) ?? path }
     public var socketPath: String { path + "/bus.sock" }
     public var secretPath: String { path + "/secret" }
     public var configPath: String { path + "/config.pb" }
@@ -25,12 +30,11 @@ public struct RunDirectory {
         if let explicit = ProcessInfo.processInfo.environment["RRVM_RUN_BASE"], !explicit.isEmpty { return explicit }
         let uid = getuid()
         let shm = "/dev/shm"
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: shm, isDirectory: &isDirectory), isDirectory.boolValue,
-           access(shm, W_OK) == 0 {
+        var status = stat()
+        if stat(shm, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, access(shm, W_OK) == 0 {
             return "\(shm)/rrvm-\(uid)"
         }
-        return "\(NSTemporaryDirectory())rrvm-\(uid)"
+        return "\(FileManager.default.temporaryDirectory.path)/rrvm-\(uid)"
     }
 
     /// Creates a fresh run directory with a new secret, after removing stale ones of crashed runs.
@@ -112,7 +116,7 @@ public struct RunDirectory {
 
     public func supervisorPID() -> pid_t? {
         guard let text = try? String(contentsOfFile: supervisorPIDPath, encoding: .utf8) else { return nil }
-        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        return pid_t(trimmingWhitespace(text))
     }
 
     public func credentials() throws -> Credentials {

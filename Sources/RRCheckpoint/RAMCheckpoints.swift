@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRProto
 
 /// Checkpoints of guest RAM that each keep only the pages changed since the previous checkpoint.

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 
 /// A child process (a member of a cluster, started by its supervisor) with standard input on /dev/null and

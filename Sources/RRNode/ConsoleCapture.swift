@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RVPlatform
 
 /// The console as the sequencer stamped it: each batch of UART output with its G, then the run's end.

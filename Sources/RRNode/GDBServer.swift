@@ -1,6 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 import RVHart
+import RVPlatform
 
 /// Why the machine stopped, as the debugger is told.
 struct GDBStop {
@@ -90,7 +96,7 @@ final class GDBServer {
     /// Whether packets are answered yet (see `startAnswering`).
     private var answersPackets: Bool
     /// RRVM_GDB_TRACE=PATH: every packet in and out, timed, appended to that file (to see where a session hangs).
-    private let trace: FileHandle?
+    private let trace: Int32?
     private let createdAt = EventLoop.monotonicNanoseconds()
     /// The thread `g`/`m`/`Z2` apply to (Hg) and the one `s` steps (Hc), as hart indexes.
     private var registerHart = 0
@@ -108,7 +114,7 @@ final class GDBServer {
         trace = ProcessInfo.processInfo.environment["RRVM_GDB_TRACE"].flatMap { path in
             // Appended to, created if missing; never through a symlink.
             let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            return descriptor < 0 ? nil : FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            return descriptor < 0 ? nil : descriptor
         }
         // A Unix socket is born mode 0600 (connecting needs write permission): only this user reaches it.
         let savedMask = umask(0o177)
@@ -116,6 +122,10 @@ final class GDBServer {
         listener = try Listener(loop: loop, address: address) { [unowned self] connection in
             self.accept(connection)
         }
+    }
+
+    deinit {
+        if let trace { Glibc.close(trace) }
     }
 
     /// What to type in gdb: `target remote :PORT` with the port actually bound, or the socket's path.
@@ -152,7 +162,7 @@ final class GDBServer {
         send(exitReply(status))
     }
 
-    private func exitReply(_ status: Int32) -> String { String(format: "W%02x", UInt8(truncatingIfNeeded: status)) }
+    private func exitReply(_ status: Int32) -> String { "W" + hexadecimal(UInt8(truncatingIfNeeded: status)) }
 
     /// Text for the debugger's console (an `O` packet), e.g. why a command failed.
     func console(_ text: String) {
@@ -176,7 +186,7 @@ final class GDBServer {
         if !answersPackets { text += ", packets held until the machine is ready" }
         if let answering {
             let seconds = Double(EventLoop.monotonicNanoseconds() &- answering.since) / 1e9
-            text += ", answering '\(Self.abridged(answering.packet))' for " + String(format: "%.3f s", seconds)
+            text += ", answering '\(Self.abridged(answering.packet))' for " + fixedPoint(seconds, decimals: 3) + " s"
         }
         text += ", \(queued.count) packets (or Ctrl-Cs) waiting"
         if !input.isEmpty { text += ", \(input.count) bytes of a packet not complete yet" }
@@ -189,7 +199,8 @@ final class GDBServer {
     private func traceLine(_ line: String) {
         guard let trace else { return }
         let seconds = Double(EventLoop.monotonicNanoseconds() &- createdAt) / 1e9
-        try? trace.write(contentsOf: Data((String(format: "%10.6f ", seconds) + Self.abridged(line) + "\n").utf8))
+        let bytes = Array((fixedPoint(seconds, decimals: 6, width: 10) + " " + Self.abridged(line) + "\n").utf8)
+        _ = bytes.withUnsafeBytes { writeWhole(trace, $0) }
     }
 
     private func stopReply(_ stop: GDBStop) -> String {
@@ -317,7 +328,7 @@ final class GDBServer {
         traceLine("-> " + payload + (client == nil ? " (not sent: no debugger)" : ""))
         let bytes = Array(payload.utf8)
         let checksum = bytes.reduce(UInt8(0)) { $0 &+ $1 }
-        client?.sendUnframed([UInt8(ascii: "$")] + bytes + Array(String(format: "#%02x", checksum).utf8))
+        client?.sendUnframed([UInt8(ascii: "$")] + bytes + Array(("#" + hexadecimal(checksum)).utf8))
     }
 
     private func unescape(_ bytes: [UInt8]) -> [UInt8] {
@@ -367,7 +378,7 @@ final class GDBServer {
         case "m":
             guard let (address, count) = addressAndLength(arguments), count <= 0x10000 else { return reply("E01") }
             target.readMemory(hart: registerHart, address: address, count: count) { bytes in
-                reply(bytes.map { $0.map { String(format: "%02x", $0) }.joined() } ?? "E01")
+                reply(bytes.map { $0.map { hexadecimal($0) }.joined() } ?? "E01")
             }
         case "M":
             let parts = arguments.split(separator: ":", maxSplits: 1)
@@ -558,11 +569,11 @@ final class GDBServer {
 
 /// `bytes` bytes, least significant first, as the protocol sends registers.
 private func hex(_ value: UInt64, bytes: Int = 8) -> String {
-    (0..<bytes).map { String(format: "%02x", UInt8(truncatingIfNeeded: value >> (8 * $0))) }.joined()
+    (0..<bytes).map { hexadecimal(UInt8(truncatingIfNeeded: value >> (8 * $0))) }.joined()
 }
 
 private func hexText(_ text: String) -> String {
-    text.utf8.map { String(format: "%02x", $0) }.joined()
+    text.utf8.map { hexadecimal($0) }.joined()
 }
 
 private func littleEndian(_ text: String) -> UInt64? {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 
 /// Guest RAM, mapped shared by every hart and DMA device: an anonymous memory file that rrctl creates

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// A hand-written protobuf codec for the Envelopes a slice exchanges (Run, Yield, the MMIO request and reply, a

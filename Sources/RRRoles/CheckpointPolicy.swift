@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import RVPlatform
 
 /// When a replay takes checkpoints by itself, and how much memory they may hold (`rrctl replay
 /// --checkpoint-budget`). With a checkpoint every `interval` of G, reaching any point costs at most
@@ -56,12 +62,12 @@ public func formatBytes(_ bytes: Int) -> String {
         unit += 1
     }
     if unit == 0 { return "\(bytes) bytes" }
-    return value < 10 ? String(format: "%.1f %@", value, units[unit]) : String(format: "%.0f %@", value, units[unit])
+    return fixedPoint(value, decimals: value < 10 ? 1 : 0) + " " + units[unit]
 }
 
 /// Parses a size such as "512M", "2G", "800k" or "1048576" (bytes); nil if it is not one.
 public func parseByteSize(_ text: String) -> Int? {
-    let lowered = text.lowercased().replacingOccurrences(of: "ib", with: "").replacingOccurrences(of: "b", with: "")
+    let lowered = text.lowercased().replacing("ib", with: "").replacing("b", with: "")
     let multipliers: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
     var digits = Substring(lowered)
     var multiplier = 1

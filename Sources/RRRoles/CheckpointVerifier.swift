@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 
 /// `rrctl replay LOG --verify-checkpoints N [--seed S]`: N checkpoint round trips at random (seeded) points
 /// of a replay. Each one stops at G1 and checkpoints, runs to G2 and takes the machine's fingerprint, restores

@@ -1,9 +1,16 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import Dispatch
 import RRCheckpoint
 import RRProto
 import RRSequencer
 import RVHart
 import RVMachine
+import RVPlatform
 import SwiftProtobuf
 
 /// How the timeline reaches the hart and device processes: the sequencer process sends over the bus, the
@@ -464,7 +471,7 @@ public final class ClusterTimeline {
     public var summary: String {
         let stats = statistics
         func average(_ total: UInt64, _ count: Int) -> String {
-            count == 0 ? "-" : String(format: "%.1f", Double(total) / Double(count) / 1e6)
+            count == 0 ? "-" : fixedPoint(Double(total) / Double(count) / 1e6, decimals: 1)
         }
         let kept = automatic.isEmpty ? "no automatic checkpoints kept, "
             : "\(automatic.count) automatic checkpoints kept (G \(automatic.map { "\($0.g)" }.joined(separator: ", "))), "

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RVPlatform
 
 /// Where a slice switch's time goes, in host time (issue 16): with `RRVM_SLICE_TIMES=PREFIX` in the environment, each
@@ -58,7 +63,9 @@ public enum SliceTimes {
         let path = "\(prefix).\(role)"
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            return FileHandle.standardError.write(Data("rrvm: RRVM_SLICE_TIMES: cannot create \(path): \(String(cString: strerror(errno)))\n".utf8))
+            let message = Array("rrvm: RRVM_SLICE_TIMES: cannot create \(path): \(String(cString: strerror(errno)))\n".utf8)
+            _ = message.withUnsafeBytes { writeWhole(2, $0) }
+            return
         }
         defer { close(fd) }
         var text = "# point tag nanoseconds (see SliceTimes.Point)\(dropped > 0 ? "; \(dropped) more not kept" : "")\n"

@@ -1,5 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRProto
+import RVPlatform
 import SwiftProtobuf
 
 /// Exit statuses of a replay that did not end as recorded.
@@ -449,7 +455,7 @@ public func summary(_ envelope: Rrvm_Envelope, config: Rrvm_MachineConfig? = nil
     case .sourceLevel(let message)?: fields = message.textFormatString()
     default: fields = ""
     }
-    let compact = fields.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    let compact = fields.split(separator: "\n").map { trimmingWhitespace($0) }.joined(separator: " ")
     if !compact.isEmpty { text += " { \(compact) }" }
     return text
 }

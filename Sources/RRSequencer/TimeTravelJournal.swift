@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRProto
 
 /// Records a run that a debugger may take back into its past (`rrctl up --record LOG --gdb PORT`).
