@@ -22,13 +22,8 @@
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
-import Glibc
-#else
-#if canImport(FoundationEssentials)
-import FoundationEssentials
 #else
 import Foundation
-#endif
 #endif
 import SwiftProtobuf
 
