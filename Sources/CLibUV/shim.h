@@ -66,11 +66,20 @@ static inline int rrvm_current_cpu(void) {
     return (int)cpu;
 }
 
-// SCHED_BATCH (3, a GNU extension the importer does not see): a process woken up does not preempt the
-// running one; it runs when that one sleeps or its time slice ends.
-static inline int rrvm_set_batch_scheduling(void) {
+// This thread (and the threads it starts later) under the normal policy, SCHED_OTHER, asking for time slices of
+// `nanoseconds` (sched_setattr's sched_runtime: Linux 6.12's EEVDF lets a task woken with a shorter slice preempt
+// one running with a longer). Where the slice is refused, the normal policy alone. Returns 0, or -1 with errno set.
+static inline int rrvm_set_short_slices(unsigned long long nanoseconds) {
+    struct {
+        unsigned int size, policy;
+        unsigned long long flags;
+        int nice;
+        unsigned int priority;
+        unsigned long long runtime, deadline, period;
+    } attributes = {sizeof attributes, 0, 0, 0, 0, nanoseconds, 0, 0};
+    if (syscall(SYS_sched_setattr, 0, &attributes, 0) == 0) return 0;
     int priority = 0;
-    return (int)syscall(SYS_sched_setscheduler, 0, 3, &priority);
+    return (int)syscall(SYS_sched_setscheduler, 0, 0, &priority);
 }
 
 #include <errno.h>

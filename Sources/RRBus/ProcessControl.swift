@@ -78,13 +78,20 @@ public enum HostCPU {
 
     /// Keeps this process on `cpu` from now on (threads it starts later too). False if the system refuses
     /// (a CPU outside this process's cpuset, or no such CPU): then nothing changed.
-    /// The process is also scheduled as a batch process (SCHED_BATCH): woken by a peer on the same CPU, it
-    /// waits for that peer to go to sleep instead of preempting it, which would cost a third context switch
-    /// (the peer back, to finish and sleep) per hand-over. (smp-contend: 5,444 -> 4,753 context switches.)
     public static func pin(to cpu: Int) -> Bool {
-        guard cpu >= 0 && cpu <= Int(Int32.max) && rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return false }
-        _ = rrvm_set_batch_scheduling()
-        return true
+        cpu >= 0 && cpu <= Int(Int32.max) && rrvm_pin_to_cpu(Int32(cpu)) == 0
+    }
+
+    /// Asks the kernel for short time slices (100 µs, the least it grants) under the normal policy, for this
+    /// process and the threads it starts later. A cluster's processes hand the machine to one another
+    /// thousands of times a second, each hand-over a wake-up; when other programs keep the host's CPUs busy,
+    /// a woken member otherwise waits out a busy program's slice (milliseconds) at every hand-over. Linux 6.12
+    /// and later let the task with the shorter slice run at once. A 4-hart Linux boot beside two programs that
+    /// spin on this 2-CPU host: 1.9-2.2 s, against 11-15 s as batch processes (SCHED_BATCH, which never preempt
+    /// on waking; the members' policy until then) and 4.0-4.4 s with the normal slices; on a quiet host the
+    /// same as before within the noise (`cluster-speed.sh` sections 3 and 4, `farm-bench` on the boot).
+    public static func preferShortSlices() {
+        _ = rrvm_set_short_slices(100_000)
     }
 
     /// Whether this process may run on `cpu` (its affinity and cpuset allow it); true when that is unknown.

@@ -101,7 +101,8 @@ final class Cluster {
     private func start() throws {
         let directory = executableDirectory()
         let placement = try clusterPlacement()
-        // Members kept to one CPU become batch processes there (HostCPU.pin): they start as such.
+        // Members kept to one CPU start as batch processes, so that each one's start does not preempt rrctl while it
+        // starts the rest; once running, each asks for the normal policy with short slices (HostCPU.preferShortSlices).
         batchScheduling = placement.harts != nil
         let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
         func on(_ cpu: Int?) -> [String] { cpu.map { ["--cpu", String($0)] } ?? [] }

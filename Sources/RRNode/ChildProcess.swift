@@ -15,9 +15,9 @@ public final class ChildProcess {
     public private(set) var exited: ChildExit?
     private var onExit: ((ChildExit) -> Void)?
 
-    /// Starts `path` with `arguments`. `batchScheduling` starts it as a batch process (SCHED_BATCH, as
-    /// `HostCPU.pin` makes a member anyway): a new process then does not preempt the one that started it, so
-    /// a supervisor starting a dozen of them on a busy CPU is not held up by each one's start-up in turn.
+    /// Starts `path` with `arguments`. `batchScheduling` starts it as a batch process (SCHED_BATCH): a new process
+    /// then does not preempt the one that started it, so a supervisor starting a dozen of them on a busy CPU is
+    /// not held up by each one's start-up in turn (a member leaves the policy once running: `HostCPU.preferShortSlices`).
     public init(loop: EventLoop, name: String, path: String, arguments: [String], batchScheduling: Bool = false,
                 onExit: @escaping (ChildExit) -> Void) throws {
         self.name = name

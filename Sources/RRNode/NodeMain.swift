@@ -52,6 +52,7 @@ public enum NodeMain {
         }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
+        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-sequencer")
         do {
@@ -77,6 +78,7 @@ public enum NodeMain {
             do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
         }
         dieWithParent(expectedParent: options.parentPID)
+        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-hart-\(index)")
         let status = HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run()
@@ -95,6 +97,7 @@ public enum NodeMain {
                                   allowed: ["--run-dir", "--parent-pid", "--device", "--kind", "--cpu"])
         let index = options.integer("--device")
         dieWithParent(expectedParent: options.parentPID)
+        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-dev-\(options.values["--kind"] ?? String(index))")
         exit(DeviceNode(runDirectory: options.runDirectory, index: index).run())

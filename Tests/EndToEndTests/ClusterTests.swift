@@ -116,6 +116,17 @@ final class ClusterTests: XCTestCase {
             }
             let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "\(role) keeps to CPU \(cpu)")
+            // Under the normal policy with short slices (HostCPU.preferShortSlices), not as a batch process: a
+            // batch process woken on a CPU another program keeps busy waits out that program's slice.
+            if let scheduling = try? String(contentsOfFile: "/proc/\(pid)/sched", encoding: .utf8) {
+                let fields = Dictionary(scheduling.split(separator: "\n").compactMap { line -> (String, String)? in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    guard parts.count == 2 else { return nil }
+                    return (parts[0].trimmingCharacters(in: .whitespaces), parts[1].trimmingCharacters(in: .whitespaces))
+                }, uniquingKeysWith: { first, _ in first })
+                XCTAssertEqual(fields["policy"], "0", "\(role) runs under SCHED_OTHER")
+                if let slice = fields["se.slice"] { XCTAssertEqual(slice, "100000", "\(role) asked for 100 µs slices") }
+            }
         }
         run.send("q")
         XCTAssertEqual(run.wait(), 0, run.errors)
