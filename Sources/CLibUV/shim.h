@@ -66,6 +66,13 @@ static inline int rrvm_current_cpu(void) {
     return (int)cpu;
 }
 
+// SCHED_BATCH (3, a GNU extension the importer does not see): a process woken up does not preempt the
+// running one; it runs when that one sleeps or its time slice ends.
+static inline int rrvm_set_batch_scheduling(void) {
+    int priority = 0;
+    return (int)syscall(SYS_sched_setscheduler, 0, 3, &priority);
+}
+
 // This thread (and the threads it starts later) under the normal policy, SCHED_OTHER, asking for time slices of
 // `nanoseconds` (sched_setattr's sched_runtime: Linux 6.12's EEVDF lets a task woken with a shorter slice preempt
 // one running with a longer). Where the slice is refused, the normal policy alone. Returns 0, or -1 with errno set.

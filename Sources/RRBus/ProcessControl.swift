@@ -78,19 +78,29 @@ public enum HostCPU {
 
     /// Keeps this process on `cpu` from now on (threads it starts later too). False if the system refuses
     /// (a CPU outside this process's cpuset, or no such CPU): then nothing changed.
+    /// While the cluster starts, the process is a batch process (`useBatchScheduling`).
     public static func pin(to cpu: Int) -> Bool {
-        cpu >= 0 && cpu <= Int(Int32.max) && rrvm_pin_to_cpu(Int32(cpu)) == 0
+        guard cpu >= 0 && cpu <= Int(Int32.max) && rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return false }
+        useBatchScheduling()
+        return true
     }
 
-    /// Asks the kernel for short time slices (100 µs, the least it grants) under the normal policy, for this
-    /// process and the threads it starts later. A cluster's processes hand the machine to one another
-    /// thousands of times a second, each hand-over a wake-up; when other programs keep the host's CPUs busy,
-    /// a woken member otherwise waits out a busy program's slice (milliseconds) at every hand-over. Linux 6.12
-    /// and later let the task with the shorter slice run at once. A 4-hart Linux boot beside two programs that
-    /// spin on this 2-CPU host: 1.9-2.2 s, against 11-15 s as batch processes (SCHED_BATCH, which never preempt
-    /// on waking; the members' policy until then) and 4.0-4.4 s with the normal slices; on a quiet host the
-    /// same as before within the noise (`cluster-speed.sh` sections 3 and 4, `farm-bench` on the boot).
-    public static func preferShortSlices() {
+    /// SCHED_BATCH (woken, the process does not preempt the running one), for a member's start and end: a
+    /// dozen processes setting up, or tearing down, on one CPU then do not preempt one another at every
+    /// wake-up (with short slices there, a bare-metal run from rrctl's start to its exit took 2-3 ms longer).
+    public static func useBatchScheduling() {
+        _ = rrvm_set_batch_scheduling()
+    }
+
+    /// For the run (a member calls it once it has joined and set up; the sequencer once everyone has): the
+    /// normal policy with the shortest time slices the kernel grants, 100 µs, for this thread and the threads it
+    /// starts later. A cluster's processes hand the machine to one another thousands of times a second, each
+    /// hand-over a wake-up; when other programs keep the host's CPUs busy, a member woken as a batch process,
+    /// or with the usual slices, waits out a busy program's slice (milliseconds) at every hand-over. Linux 6.12
+    /// and later let a task woken with a shorter slice run at once. A 4-hart Linux boot beside two programs that
+    /// spin on this 2-CPU host: 1.8-2.2 s, against 11-15 s as batch processes and 4.0-4.4 s with the usual
+    /// slices; on a quiet host the same within the noise (`cluster-speed.sh` sections 3 and 4, the boot).
+    public static func useShortSlices() {
         _ = rrvm_set_short_slices(100_000)
     }
 

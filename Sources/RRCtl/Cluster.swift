@@ -37,8 +37,6 @@ final class Cluster {
     /// `--timeout`: host seconds after which the run is stopped (a guest that never powers off).
     var timeout: Double?
     private var timeoutTimer: LoopTimer?
-    /// Whether the members are started as batch processes (see `ChildProcess`).
-    private var batchScheduling = false
 
     /// `sequencerArguments` adds --record FILE or --replay FILE; `debugger` may give the sequencer (every hart
     /// a thread) or one hart a GDB port.
@@ -101,9 +99,6 @@ final class Cluster {
     private func start() throws {
         let directory = executableDirectory()
         let placement = try clusterPlacement()
-        // Members kept to one CPU start as batch processes, so that each one's start does not preempt rrctl while it
-        // starts the rest; once running, each asks for the normal policy with short slices (HostCPU.preferShortSlices).
-        batchScheduling = placement.harts != nil
         let common = ["--run-dir", runDirectory.path, "--parent-pid", String(getpid())]
         func on(_ cpu: Int?) -> [String] { cpu.map { ["--cpu", String($0)] } ?? [] }
         let split = placement.isSplit ? ["--split", "1"] : []
@@ -152,8 +147,7 @@ final class Cluster {
     }
 
     private func spawn(name: String, path: String, arguments: [String]) throws -> ChildProcess {
-        let child = try ChildProcess(loop: loop, name: name, path: path, arguments: arguments,
-                                     batchScheduling: batchScheduling) { [unowned self] exit in
+        let child = try ChildProcess(loop: loop, name: name, path: path, arguments: arguments) { [unowned self] exit in
             self.childExited(name: name, exit: exit)
         }
         members.append(child)

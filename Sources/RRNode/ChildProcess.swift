@@ -15,11 +15,8 @@ public final class ChildProcess {
     public private(set) var exited: ChildExit?
     private var onExit: ((ChildExit) -> Void)?
 
-    /// Starts `path` with `arguments`. `batchScheduling` starts it as a batch process (SCHED_BATCH): a new process
-    /// then does not preempt the one that started it, so a supervisor starting a dozen of them on a busy CPU is
-    /// not held up by each one's start-up in turn (a member leaves the policy once running: `HostCPU.preferShortSlices`).
-    public init(loop: EventLoop, name: String, path: String, arguments: [String], batchScheduling: Bool = false,
-                onExit: @escaping (ChildExit) -> Void) throws {
+    /// Starts `path` with `arguments`.
+    public init(loop: EventLoop, name: String, path: String, arguments: [String], onExit: @escaping (ChildExit) -> Void) throws {
         self.name = name
         self.onExit = onExit
         let reaper = ChildReaper.of(loop)  // watching before the spawn: an exit at once is not missed
@@ -38,14 +35,7 @@ public final class ChildProcess {
         sigemptyset(&unblocked)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setsigmask(&attributes, &unblocked)
-        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
-        if batchScheduling {
-            var parameters = sched_param()
-            parameters.sched_priority = 0
-            posix_spawnattr_setschedpolicy(&attributes, Self.schedBatch)
-            posix_spawnattr_setschedparam(&attributes, &parameters)
-            flags |= POSIX_SPAWN_SETSCHEDULER
-        }
+        let flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
         posix_spawnattr_setflags(&attributes, Int16(flags))
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -68,9 +58,6 @@ public final class ChildProcess {
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
         return environment.map { "\($0.key)=\($0.value)" }
     }
-
-    /// Linux's SCHED_BATCH policy (sched.h defines it for _GNU_SOURCE only, so Glibc's module lacks it).
-    private static let schedBatch: Int32 = 3
 
     public var isRunning: Bool { exited == nil }
 

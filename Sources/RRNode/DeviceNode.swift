@@ -44,6 +44,7 @@ final class DeviceNode {
                 } catch {
                     return self.stop(1, "device \(self.index): \(error)")
                 }
+                HostCPU.useShortSlices()
                 self.connection = connection
                 connection.name = "sequencer"
                 connection.onMessage { [unowned self] header, body in self.handle(header, body) }

@@ -59,6 +59,7 @@ final class HartNode: HartTransport {
                 } catch {
                     return self.stop(1, "hart \(self.index): \(error)")
                 }
+                HostCPU.useShortSlices()
                 connection.onMessage { [unowned self] header, body in self.deliver(header, body) }
                 connection.onClose = { [unowned self] reason in
                     self.stop(1, isSupervised ? nil : "hart \(self.index) lost the sequencer: \(reason)")

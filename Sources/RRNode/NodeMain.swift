@@ -52,7 +52,6 @@ public enum NodeMain {
         }
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
-        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-sequencer")
         do {
@@ -60,6 +59,7 @@ public enum NodeMain {
                                          consoleCapturePath: options.values["--console-capture"],
                                          supervisor: options.parentPID, gdbAddress: gdbAddress)
             let status = node.run()
+            HostCPU.useBatchScheduling() // the run is over: see there
             SliceTimes.write(role: "sequencer")
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }
@@ -78,10 +78,10 @@ public enum NodeMain {
             do { gdbAddress = try GDBEndpoint.parse(text) } catch { options.fail("--gdb: \(error)") }
         }
         dieWithParent(expectedParent: options.parentPID)
-        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-hart-\(index)")
         let status = HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run()
+        HostCPU.useBatchScheduling() // the run is over: see there
         SliceTimes.write(role: "hart-\(index)")
         exit(status)
     }
@@ -97,10 +97,11 @@ public enum NodeMain {
                                   allowed: ["--run-dir", "--parent-pid", "--device", "--kind", "--cpu"])
         let index = options.integer("--device")
         dieWithParent(expectedParent: options.parentPID)
-        HostCPU.preferShortSlices()
         options.pinToCPU()
         setProcessName("rrvm-dev-\(options.values["--kind"] ?? String(index))")
-        exit(DeviceNode(runDirectory: options.runDirectory, index: index).run())
+        let status = DeviceNode(runDirectory: options.runDirectory, index: index).run()
+        HostCPU.useBatchScheduling() // the run is over: see there
+        exit(status)
     }
 }
 

@@ -325,6 +325,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                 }
             }
             if self.connections.count == Int(self.config.harts) + self.config.devices.count {
+                HostCPU.useShortSlices()
                 self.startedAt = EventLoop.monotonicNanoseconds()
                 self.begin()
             }

@@ -116,7 +116,7 @@ final class ClusterTests: XCTestCase {
             }
             let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
             XCTAssertTrue(status.contains("Cpus_allowed_list:\t\(cpu)\n"), "\(role) keeps to CPU \(cpu)")
-            // Under the normal policy with short slices (HostCPU.preferShortSlices), not as a batch process: a
+            // Under the normal policy with short slices (HostCPU.useShortSlices), not as a batch process: a
             // batch process woken on a CPU another program keeps busy waits out that program's slice.
             if let scheduling = try? String(contentsOfFile: "/proc/\(pid)/sched", encoding: .utf8) {
                 let fields = Dictionary(scheduling.split(separator: "\n").compactMap { line -> (String, String)? in
