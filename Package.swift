@@ -88,7 +88,7 @@ let package = Package(
         // What several test targets share (the seeded generator of the fuzz-style tests); only tests use it.
         .target(name: "RRTestSupport", path: "Tests/RRTestSupport", swiftSettings: strict),
         .testTarget(name: "RVHartTests", dependencies: ["RVHart", "RRRoles", "RVMachine"]),
-        .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform"]),
+        .testTarget(name: "RVMachineTests", dependencies: ["RVMachine", "RVPlatform", "RRTestSupport"]),
         .testTarget(name: "RRRolesTests", dependencies: ["RRRoles", "RRProto", "RRSequencer", "RVMachine", "RVPlatform"]),
         .testTarget(name: "RRBusTests", dependencies: ["RRBus", "RRProto", "RRTestSupport"]),
         .testTarget(name: "RRNetTests", dependencies: ["RRNet", "RRBus"]),

@@ -1,24 +1,13 @@
 import Foundation
+import RRTestSupport
 import RVPlatform
 import XCTest
 
 /// The cluster's processes format numbers without Foundation's `String(format:)` (see TextFormatting.swift):
 /// the helpers must write what printf writes for the figures and GDB packets they are used for.
 final class TextFormattingTests: XCTestCase {
-    /// A fixed sequence (SplitMix64), so that a failure shows again on every run.
-    private struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func testHexadecimalAsPrintf() {
-        var random = SplitMix(state: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<2_000 {
             let value = random.next() >> (random.next() % 64)
             let width = Int(random.next() % 18)
@@ -30,7 +19,7 @@ final class TextFormattingTests: XCTestCase {
     }
 
     func testFixedPointAsPrintf() {
-        var random = SplitMix(state: 11)
+        var random = SplitMix64(seed: 11)
         for _ in 0..<5_000 {
             let magnitude = Double(random.next() % 1_000_000_000) / Double(1 << (random.next() % 40))
             let value = random.next() % 4 == 0 ? -magnitude : magnitude
