@@ -474,17 +474,12 @@ final class DebugSession {
     /// processes, the sequencer's state dump (its debugger's and timeline's state, which it prints on SIGUSR1),
     /// the end of the GDB server's packet trace, and what rrctl and the sequencer printed.
     func diagnosis() -> String {
-        var text = "--- the cluster's processes (pid, state, kernel wait channel, CPU seconds, command):\n"
+        var text = "--- the cluster's processes (pid, state, kernel wait channel, CPU seconds, name):\n"
         var sequencer: Int32?
         for member in replay.leftovers() {
-            // "pid N: COMMAND LINE"
-            guard let pid = Int32(member.dropFirst("pid ".count).prefix { $0 != ":" }) else { continue }
-            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-            let state = stat.lastIndex(of: ")").map { stat[stat.index($0, offsetBy: 2)...].prefix(1) } ?? "?"
-            let channel = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
-            let command = member.components(separatedBy: " ").dropFirst(2).prefix(6).joined(separator: " ")
-            text += "\(pid) \(state) \(channel.isEmpty ? "-" : channel) \(String(format: "%.2f", Processes.cpuSeconds(pid))) \(command)\n"
-            if command.contains("rrvm-sequencer") { sequencer = pid }
+            guard let (pid, line) = Processes.describe(member) else { continue }
+            text += line + "\n"
+            if line.contains("rrvm-sequencer") { sequencer = pid }
         }
         if let sequencer, !Processes.catches(SIGUSR1, sequencer) {
             text += "(the sequencer takes no SIGUSR1, an older build: no state dump)\n"

@@ -125,7 +125,13 @@ final class RRCtlRun {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
-            let explanation = explaining?() ?? "output so far:\n\(output)\n\(errors)"
+            let explanation = explaining?() ?? """
+                output so far:
+                \(output)
+                \(errors)
+                its processes still there (pid, state, kernel wait channel, CPU seconds, name):
+                \((["pid \(pid): rrctl"] + leftovers()).compactMap { Processes.describe($0)?.line }.joined(separator: "\n"))
+                """
             XCTFail("rrctl did not finish within \(seconds) s; \(explanation)", file: file, line: line)
             process.interrupt()
             usleep(500_000)
@@ -209,6 +215,19 @@ enum Processes {
             }
         }
         return found
+    }
+
+    /// One of `children(ofSupervisor:)`'s lines ("pid N: COMMAND LINE") as its pid and "pid state kernel-wait-channel
+    /// CPU-seconds name" (the name the process gave itself, e.g. rrvm-dev-uart), for a run that hangs; nil if it
+    /// names no pid.
+    static func describe(_ member: String) -> (pid: Int32, line: String)? {
+        guard let pid = Int32(member.dropFirst("pid ".count).prefix { $0 != ":" }) else { return nil }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return (pid, "\(pid) gone") }
+        let name = stat[stat.index(after: open)..<close]
+        let state = stat[stat.index(close, offsetBy: 2)...].prefix(1)
+        let channel = (try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "?"
+        return (pid, "\(pid) \(state) \(channel.isEmpty ? "-" : channel) \(String(format: "%.2f", cpuSeconds(pid))) \(name)")
     }
 
     /// User plus system CPU time a process has used, in seconds (0 once it is gone).
