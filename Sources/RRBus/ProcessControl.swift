@@ -94,15 +94,15 @@ public enum HostCPU {
 
     /// For the run (a member calls it once it has joined and set up; the sequencer once everyone has), where the
     /// process hands over to processes on another CPU: the normal policy with the shortest time slices the kernel
-    /// grants, 100 µs, for this thread and the threads it starts later. A cluster's processes hand the machine to one another thousands of times a second, each
-    /// hand-over a wake-up; when other programs keep the host's CPUs busy, a member woken as a batch process,
-    /// or with the usual slices, waits out a busy program's slice (milliseconds) at every hand-over. Linux 6.12
-    /// and later let a task woken with a shorter slice run at once. A 4-hart Linux boot beside two programs that
-    /// spin on this 2-CPU host: 1.8-2.2 s, against 11-15 s as batch processes and 4.0-4.4 s with the usual
-    /// slices; on a quiet host the same within the noise (`cluster-speed.sh` sections 3 and 4, the boot).
+    /// grants, 100 µs, for this thread and the threads it starts later. A cluster's processes hand the machine to
+    /// one another thousands of times a second, each hand-over a wake-up; when other programs keep the host's CPUs
+    /// busy, a process woken as a batch process, or with the usual slices, waits out a busy program's slice
+    /// (milliseconds) at every hand-over. Linux 6.12 and later let a task woken with a shorter slice run at once.
+    /// A 4-hart Linux boot beside two programs that spin on this 2-CPU host: 1.8-2.2 s, against 11-15 s as batch
+    /// processes and 4.0-4.4 s with the usual slices; on a quiet host the same within the noise.
     /// A process kept with the whole cluster on one CPU (`isAlone`; a device of a split cluster too, beside the
     /// sequencer) stays a batch process: whoever wakes it there sleeps at once, so nothing waits, even beside other
-    /// work (a 1-hart boot beside two spinners 0.19-0.22 s either way), while short slices there cost a preemption
+    /// work (a 1-hart boot beside two spinners 0.2-0.45 s either way), while short slices there cost a preemption
     /// per hand-over on a quiet host (a bare-metal run that prints: 2 ms of its 25).
     public static func useShortSlices() {
         guard !isAlone else { return }

@@ -16,7 +16,8 @@ public final class ChildProcess {
     private var onExit: ((ChildExit) -> Void)?
 
     /// Starts `path` with `arguments`.
-    public init(loop: EventLoop, name: String, path: String, arguments: [String], onExit: @escaping (ChildExit) -> Void) throws {
+    public init(loop: EventLoop, name: String, path: String, arguments: [String],
+                onExit: @escaping (ChildExit) -> Void) throws {
         self.name = name
         self.onExit = onExit
         let reaper = ChildReaper.of(loop)  // watching before the spawn: an exit at once is not missed
