@@ -1,7 +1,7 @@
 /// Number formatting without Foundation's `String(format:)`, which would link Foundation's whole
 /// internationalisation layer (ICU, about 60 MB) into every cluster process and lengthen each one's start.
 
-/// `value` in hexadecimal, lower case, zero-padded to at least `width` digits (printf's "%0*llx").
+/// `value` (not negative) in hexadecimal, lower case, zero-padded to at least `width` digits (printf's "%0*llx").
 public func hexadecimal<Value: BinaryInteger>(_ value: Value, width: Int = 2) -> String {
     let digits = String(value, radix: 16)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
