@@ -4,7 +4,6 @@ import Glibc
 #else
 import Foundation
 #endif
-import Dispatch
 import RRCheckpoint
 import RRProto
 import RRSequencer
@@ -53,9 +52,6 @@ public final class CheckpointHandle {
 private func serializedSize<M: SwiftProtobuf.Message>(_ message: M) -> Int {
     (try? message.serializedBytes() as [UInt8])?.count ?? 0
 }
-
-/// Host monotonic time in nanoseconds.
-private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 /// FNV-1a over bytes, for fingerprints.
 func digest(_ bytes: [UInt8]) -> UInt64 {
@@ -311,11 +307,11 @@ public final class ClusterTimeline {
         guard sequencer.isStopped || !sequencer.hasStarted || sequencer.isFinished else {
             return end(completion, .failure(TimelineError("the machine is not stopped at a checkpoint point (G=\(g))")))
         }
-        let started = now()
+        let started = monotonicNanoseconds()
         let finish = { [unowned self] (result: Result<Void, Error>) in
             if case .success = result {
                 self.statistics.restores += 1
-                self.statistics.restoreNanoseconds &+= now() &- started
+                self.statistics.restoreNanoseconds &+= monotonicNanoseconds() &- started
             }
             self.end(completion, result)
         }
@@ -589,7 +585,7 @@ public final class ClusterTimeline {
         guard sequencer.isStopped else {
             return completion(.failure(TimelineError("the machine is not stopped at a checkpoint point (G=\(g))")))
         }
-        let started = now()
+        let started = monotonicNanoseconds()
         collect(.saveState(Rrvm_SaveState())) { [unowned self] result in
             completion(result.flatMap { states in
                 Result {
@@ -598,7 +594,7 @@ public final class ClusterTimeline {
                                                   devices: states.devices, ram: self.ram.take())
                     self.nextID += 1
                     self.statistics.checkpoints += 1
-                    self.statistics.checkpointNanoseconds &+= now() &- started
+                    self.statistics.checkpointNanoseconds &+= monotonicNanoseconds() &- started
                     return handle
                 }
             })

@@ -4,7 +4,6 @@ import Glibc
 #else
 import Foundation
 #endif
-import Dispatch
 import RRCheckpoint
 import RRProto
 import RVHart
@@ -519,8 +518,8 @@ public final class HartRunner {
         armShortcut()
         defer { takeShortcutAccesses() }
         guard measuresExecution else { return hart.run(budget: instructions, globalCount: sliceG &+ executed) }
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { statistics.executionNanoseconds &+= DispatchTime.now().uptimeNanoseconds &- start }
+        let start = monotonicNanoseconds()
+        defer { statistics.executionNanoseconds &+= monotonicNanoseconds() &- start }
         return hart.run(budget: instructions, globalCount: sliceG &+ executed)
     }
 

@@ -51,9 +51,7 @@ public enum SliceTimes {
     private static func record(_ point: Point, tag: Int) {
         guard points.count < limit else { dropped += 1; return }
         if points.isEmpty { points.reserveCapacity(1 << 16) }
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        points.append((point, UInt8(truncatingIfNeeded: tag), UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)))
+        points.append((point, UInt8(truncatingIfNeeded: tag), monotonicNanoseconds()))
     }
 
     /// Writes the points noted to `PREFIX.role`, a new file (an existing one, or a symlink, is not touched: the
