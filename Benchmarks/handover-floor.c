@@ -9,7 +9,9 @@
  *            harts on the first, each polling for its word for 50 µs after its slice (yielding the CPU at
  *            every round) before it sleeps: the sequencer's turn needs no wake-up, nor, while slices are short,
  *            does the next hart's.
- *   usage: handover-floor [hub|one-hop|split] [SLICES]
+ *   switch   two processes on one CPU handing it to each other with sched_yield, doing nothing else: one process
+ *            switch (SLICES of them), the part of a split hand-over that the next hart's getting the CPU costs.
+ *   usage: handover-floor [hub|one-hop|split|switch] [SLICES]
  * Built and run by Benchmarks/cluster-speed.sh (section 3) with the host's C compiler. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -112,8 +114,9 @@ static void hart(struct shared *s, int h, const char *shape) {
 int main(int argc, char **argv) {
   const char *shape = argc > 1 ? argv[1] : "hub";
   long slices = argc > 2 ? atol(argv[2]) : 100000;
-  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "split")) || slices <= 0) {
-    fprintf(stderr, "usage: handover-floor [hub|one-hop|split] [SLICES]\n");
+  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "split") && strcmp(shape, "switch"))
+      || slices <= 0) {
+    fprintf(stderr, "usage: handover-floor [hub|one-hop|split|switch] [SLICES]\n");
     return 2;
   }
   int harts_cpu = sched_getcpu(), sequencer_cpu = harts_cpu;
@@ -131,7 +134,17 @@ int main(int argc, char **argv) {
   keep_to(harts_cpu);
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  for (int h = 0; h < harts; h++) {
+  if (!strcmp(shape, "switch")) {
+    /* Each round of either process is one switch to the other (the only other runnable one on this CPU). */
+    pid_t child = fork();
+    if (child < 0) {
+      perror("handover-floor: fork");
+      return 1;
+    }
+    while (atomic_fetch_add(&s->handed, 1) < slices) sched_yield();
+    if (child == 0) _exit(0);
+  }
+  for (int h = 0; h < harts && strcmp(shape, "switch"); h++) {
     pid_t child = fork();
     if (child < 0) {
       perror("handover-floor: fork");
@@ -148,7 +161,7 @@ int main(int argc, char **argv) {
       take(&s->sequencer.value);
     }
     stop_all(s);
-  } else {
+  } else if (!strcmp(shape, "split")) {
     keep_to(sequencer_cpu);
     for (long slice = 0; slice < slices; slice++) {
       struct padded *next = &s->run[slice % harts];
