@@ -38,10 +38,13 @@ extension Connection {
     /// and out of one copies it). A frame without a body closes the connection.
     public func onMessage(from: UInt32? = nil, _ handler: @escaping (EnvelopeHeader, Rrvm_Envelope.OneOf_Body) -> Void) {
         var header = EnvelopeHeader()
+        // Every frame is decoded into this one body, handed to the handler by reference: no copy of it per frame (see
+        // `HotMessageCodec.decode(_:header:body:)`). It holds the last message until the next one comes.
+        var hotBody = Rrvm_Envelope.OneOf_Body.cut(Rrvm_Cut())
         onFrame = { [unowned self] frame in
-            if let body = HotMessageCodec.decode(frame, header: &header) {
+            if HotMessageCodec.decode(frame, header: &header, body: &hotBody) {
                 if let from { header.from = from }
-                return handler(header, body)
+                return handler(header, hotBody)
             }
             guard let envelope = self.decodedBySwiftProtobuf(frame), let body = envelope.body else { return }
             header = EnvelopeHeader(envelope)

@@ -107,9 +107,23 @@ public enum HotMessageCodec {
     /// (or reject) them. No Envelope is built: a receiver that needs only the body and the header saves the body's
     /// copies in and out of one.
     public static func decode(_ bytes: [UInt8], header: inout EnvelopeHeader) -> Rrvm_Envelope.OneOf_Body? {
+        var body = Rrvm_Envelope.OneOf_Body.cut(Rrvm_Cut())
+        return decode(bytes, header: &header, body: &body) ? body : nil
+    }
+
+    /// As `decode(_:header:)`, into `body` (left unspecified when it returns false). A body is a large value (the
+    /// largest of its messages, 133 bytes): each return of one from a function, or wrapping in an Optional, copies it
+    /// whole, which was half of decoding a slice's Run; a receiver that decodes every frame into the same body, and
+    /// hands it on by reference, copies it once.
+    public static func decode(_ bytes: [UInt8], header: inout EnvelopeHeader, body: inout Rrvm_Envelope.OneOf_Body) -> Bool {
         bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
-            return try? reader.envelope(header: &header)
+            do {
+                try reader.envelope(header: &header, body: &body)
+                return true
+            } catch {
+                return false
+            }
         }
     }
 }
@@ -562,17 +576,18 @@ struct WireReader {
 
     // The messages.
 
-    /// The message's body; its other fields go to `header` (each not in the message at its default).
-    mutating func envelope(header: inout EnvelopeHeader) throws -> Rrvm_Envelope.OneOf_Body {
+    /// The message's body into `body`; its other fields go to `header` (each not in the message at its default).
+    @inline(__always)
+    mutating func envelope(header: inout EnvelopeHeader, body: inout Rrvm_Envelope.OneOf_Body) throws {
         header = EnvelopeHeader()
         while let (number, wireType) = try field() {
             if try headerField(number, wireType, &header) { continue }
-            let body = try self.body(number, wireType)
+            try self.body(number, wireType, into: &body)
             while let (number, wireType) = try field() {
                 // A body given twice is merged or replaced by SwiftProtobuf: left to it.
                 guard try headerField(number, wireType, &header) else { throw NotHot() }
             }
-            return body
+            return
         }
         throw NotHot()
     }
@@ -591,18 +606,20 @@ struct WireReader {
         return true
     }
 
-    mutating func body(_ number: Int, _ wireType: UInt64) throws -> Rrvm_Envelope.OneOf_Body {
+    /// The body in field `number`, into `body` (each case stored where it stays, not returned through copies).
+    @inline(__always)
+    mutating func body(_ number: Int, _ wireType: UInt64, into body: inout Rrvm_Envelope.OneOf_Body) throws {
         switch number {
-        case 13: return .run(try nested(wireType) { try $0.run() })
-        case 14: return .yield(try nested(wireType) { try $0.yield() })
-        case 15: return .mmioRequest(try nested(wireType) { try $0.mmioRequest() })
-        case 16: return .mmioReply(try nested(wireType) { try $0.mmioReply() })
-        case 17: return .deviceAccess(try nested(wireType) { try $0.deviceAccess() })
-        case 18: return .sourceLevel(try nested(wireType) { try $0.sourceLevel() })
-        case 19: return .deviceTick(try nested(wireType) { try $0.empty(Rrvm_DeviceTick()) })
-        case 21: return .deviceDone(try nested(wireType) { try $0.deviceDone() })
-        case 42: return .cut(try nested(wireType) { try $0.empty(Rrvm_Cut()) })
-        case 43: return .hartCheck(try nested(wireType) { try $0.hartCheck() })
+        case 13: body = .run(try nested(wireType) { try $0.run() })
+        case 14: body = .yield(try nested(wireType) { try $0.yield() })
+        case 15: body = .mmioRequest(try nested(wireType) { try $0.mmioRequest() })
+        case 16: body = .mmioReply(try nested(wireType) { try $0.mmioReply() })
+        case 17: body = .deviceAccess(try nested(wireType) { try $0.deviceAccess() })
+        case 18: body = .sourceLevel(try nested(wireType) { try $0.sourceLevel() })
+        case 19: body = .deviceTick(try nested(wireType) { try $0.empty(Rrvm_DeviceTick()) })
+        case 21: body = .deviceDone(try nested(wireType) { try $0.deviceDone() })
+        case 42: body = .cut(try nested(wireType) { try $0.empty(Rrvm_Cut()) })
+        case 43: body = .hartCheck(try nested(wireType) { try $0.hartCheck() })
         default: throw NotHot()
         }
     }

@@ -85,6 +85,33 @@ final class HotMessageCodecTests: XCTestCase {
         }
     }
 
+    /// `Connection.onMessage` decodes every frame into one body and header: each frame's, whatever the one before held.
+    func testDecodingIntoOneBodyReplacesWhatItHeld() throws {
+        var random = SplitMix64(seed: 0xB0D1)
+        var header = EnvelopeHeader(g: 1, seq: 2, from: 3, to: 4, past: true)
+        var body = Rrvm_Envelope.OneOf_Body.run(.with {
+            $0.budget = 7
+            $0.declaredValues = [.with { $0.device = 1; $0.value = 9 }]
+        })
+        var decoded = 0
+        var previous = body
+        for _ in 0..<2000 {
+            let envelope = randomEnvelope(&random)
+            let bytes: [UInt8] = try envelope.serializedBytes()
+            let kept = body  // a handler that kept the body before keeps it as it was
+            guard HotMessageCodec.decode(bytes, header: &header, body: &body) else {
+                XCTAssertNil(HotMessageCodec.decode(bytes), "\(envelope)")  // left to SwiftProtobuf either way
+                body = kept
+                continue
+            }
+            decoded += 1
+            XCTAssertEqual(header.envelope(body), envelope)
+            XCTAssertEqual(kept, previous)
+            previous = body
+        }
+        XCTAssertGreaterThan(decoded, 1000)
+    }
+
     func testEdgeValues() throws {
         let edges: [UInt64] = [0, 1, 127, 128, 16_383, 16_384, UInt64(UInt32.max), UInt64(UInt32.max) + 1, .max]
         for value in edges {
