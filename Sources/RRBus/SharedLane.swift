@@ -1,5 +1,6 @@
 import Atomics
 import CLibUV
+import RVPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,7 +85,7 @@ public final class SharedLane {
     public static func create(path: String, capacity: Int = defaultCapacity, bell: SequencerBell) throws -> SharedLane {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "lane capacity must be a power of two")
         let bellName = Array(bell.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last ?? [])
-        precondition(directory(of: bell.path) == directory(of: path) && (1...maximumBellNameLength).contains(bellName.count),
+        precondition(parentDirectory(of: bell.path) == parentDirectory(of: path) && (1...maximumBellNameLength).contains(bellName.count),
                      "the sequencer's doorbell must be beside its lanes")
         let size = fileSize(capacity: capacity)
         let base = try createMapped(path: path, size: size, what: "shared lane")
@@ -124,7 +125,7 @@ public final class SharedLane {
               bellName != Array(".".utf8), bellName != Array("..".utf8) else {
             throw BusError.malformedMessage("shared lane \(path) names no valid doorbell")
         }
-        let bell = try SequencerBell.open(path: directory(of: path) + "/" + String(decoding: bellName, as: UTF8.self))
+        let bell = try SequencerBell.open(path: parentDirectory(of: path) + "/" + String(decoding: bellName, as: UTF8.self))
         guard capacity > 0, capacity <= 1 << 30, capacity & (capacity - 1) == 0,
               Int(status.st_size) == fileSize(capacity: capacity), let base = map(fd, fileSize(capacity: capacity)) else {
             throw BusError.malformedMessage("shared lane \(path) has a bad size")
@@ -133,11 +134,6 @@ public final class SharedLane {
                           side: .peer, ownsFile: false, sequencerBell: bell)
     }
 
-    /// The directory part of `path` ("." for a bare name).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
 
     /// Creates the file `path` (it must not exist: nothing is followed or reused), `size` bytes of zeros, and maps
     /// it shared; `what` names it in errors. A file it cannot size or map is removed.

@@ -1,7 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 import RRNode
 import RRProto
+import RVPlatform
 
 /// Brings a cluster up from a prepared run directory and supervises it: the sequencer, one process per
 /// hart and per device, the console on this terminal, and a clean teardown whatever happens.
@@ -238,7 +244,7 @@ final class Cluster {
         consoleTail = []
         loop.after(milliseconds: 1500) { [unowned self] in
             let text = String(decoding: self.panicText ?? [], as: UTF8.self)
-            let lines = text.split(separator: "\n").prefix(3).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            let lines = text.split(separator: "\n").prefix(3).map { trimmingWhitespace($0) }
             self.fail(code: 1, "the guest kernel panicked: " + lines.joined(separator: " | "))
         }
     }
@@ -302,7 +308,7 @@ final class Cluster {
     private func executableDirectory() -> String {
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        return (path as NSString).deletingLastPathComponent
+        return parentDirectory(of: path)
     }
 }
 

@@ -1,5 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 import RRNode
 import RRProto
@@ -21,15 +26,15 @@ public struct RRCtlCommand: ParsableCommand {
     public static func main() {
         if keepStandardDescriptorsOpen().contains(STDOUT_FILENO) {
             // As when the reader of the output goes away during a run (Cluster), but before anything starts.
-            FileHandle.standardError.write(Data("rrctl: standard output is closed: nowhere to write the console or results\n".utf8))
-            Foundation.exit(128 + SIGPIPE)
+            report("rrctl", "standard output is closed: nowhere to write the console or results")
+            Glibc.exit(128 + SIGPIPE)
         }
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let error where !(error is ExitCode) && exitCode(for: error) == .validationFailure {
-            FileHandle.standardError.write(Data("Error: \(message(for: error))\n".utf8))
-            Foundation.exit(ExitCode.validationFailure.rawValue)
+            report("Error", message(for: error))
+            Glibc.exit(ExitCode.validationFailure.rawValue)
         } catch {
             exit(withError: error)
         }

@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import RVPlatform
 
 /// `--eval` and `--timeout`, shared by `up` and `rr`.
 struct EvalOptions: ParsableArguments {
@@ -43,7 +49,7 @@ enum GuestEval {
             if byte > 0x20 && byte < 0x7f && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "%") {
                 encoded.unicodeScalars.append(UnicodeScalar(byte))
             } else {
-                encoded += String(format: "%%%02X", byte)
+                encoded += "%" + hexadecimal(byte).uppercased()
             }
         }
         return encoded
@@ -75,4 +81,4 @@ enum GuestEval {
 }
 
 /// "12.3" for a number of seconds.
-func formatSeconds(_ seconds: Double) -> String { String(format: "%.1f", seconds) }
+func formatSeconds(_ seconds: Double) -> String { fixedPoint(seconds, decimals: 1) }

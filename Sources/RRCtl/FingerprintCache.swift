@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import RVPlatform
 
 /// The sha256 of image files, remembered between runs: hashing the default guest's 11 MB of images took
 /// about a sixth of a recorded boot. An entry is used only while the file's size, modification time and
@@ -64,7 +70,7 @@ enum FingerprintCache {
     private static func save(_ entries: [String: String]) {
         guard let path else { return }
         let text = entries.sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)\n" }.joined()
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+        try? FileManager.default.createDirectory(atPath: parentDirectory(of: path),
                                                  withIntermediateDirectories: true)
         try? text.write(toFile: path, atomically: true, encoding: .utf8)
     }

@@ -1,5 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 
 struct Guest: ParsableCommand {
@@ -43,15 +48,10 @@ enum DefaultGuest {
         guard let root = projectRoot else {
             throw NodeError("cannot find rrvm's cluster/ directory: set RRVM_HOME to the source tree")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [root + "/cluster/build-guest.sh"]
         var environment = ProcessInfo.processInfo.environment
         environment["RRVM_GUEST_DIR"] = directory
-        process.environment = environment
-        process.standardOutput = FileHandle.standardError
-        // Foundation starts the script in a process group of its own, which Ctrl-C at the terminal (or a
-        // signal to rrctl's group) does not reach: rrctl passes such signals on, so no build outlives it.
+        // The script runs in a process group of its own, which Ctrl-C at the terminal (or a signal to rrctl's
+        // group) does not reach: rrctl passes such signals on, so no build outlives it.
         buildGroup = 0
         receivedSignal = 0
         let forward: @convention(c) (Int32) -> Void = { number in
@@ -60,13 +60,37 @@ enum DefaultGuest {
         }
         let previous = forwardedSignals.map { ($0, signal($0, forward)) }
         defer { for (number, handler) in previous { signal(number, handler) } }
-        try process.run()
-        buildGroup = process.processIdentifier
+        buildGroup = try spawnInGroupOfItsOwn("/bin/bash", arguments: [root + "/cluster/build-guest.sh"],
+                                              environment: environment.map { "\($0.key)=\($0.value)" })
         if receivedSignal != 0 { kill(-buildGroup, receivedSignal) }
-        process.waitUntilExit()
+        var status: Int32 = 0
+        while waitpid(buildGroup, &status, 0) < 0 && errno == EINTR {}
         buildGroup = 0
         if receivedSignal != 0 { throw ExitCode(128 + receivedSignal) }
-        return process.terminationStatus
+        // Its exit status, or the number of the signal that ended it.
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+    }
+
+    /// Starts `path` with `arguments` and `environment` ("NAME=value") as the leader of a new process group, its
+    /// standard output going to this process's standard error; returns its pid.
+    private static func spawnInGroupOfItsOwn(_ path: String, arguments: [String], environment: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
+        return pid
     }
 
     private static let forwardedSignals = [SIGINT, SIGTERM, SIGHUP]
@@ -123,8 +147,8 @@ extension DefaultGuest {
         guard let root = projectRoot, let values = readManifest(manifestPath),
               let built = modificationDate(manifestPath) else { return false }
         var inputs = [root + "/cluster/build-guest.sh", "/var/lib/dpkg/status"]
-        if let files = FileManager.default.enumerator(atPath: root + "/cluster/guest") {
-            inputs += files.compactMap { $0 as? String }.map { root + "/cluster/guest/" + $0 }
+        if let files = try? FileManager.default.subpathsOfDirectory(atPath: root + "/cluster/guest") {
+            inputs += files.map { root + "/cluster/guest/" + $0 }
         }
         for input in inputs {
             guard let changed = modificationDate(input), changed < built else { return false }
@@ -137,7 +161,8 @@ extension DefaultGuest {
         return true
     }
 
-    private static func modificationDate(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    /// When `path` was last modified (seconds and nanoseconds), if it exists.
+    private static func modificationDate(_ path: String) -> (Int, Int)? {
+        fileStatus(path).map { (Int($0.st_mtim.tv_sec), Int($0.st_mtim.tv_nsec)) }
     }
 }

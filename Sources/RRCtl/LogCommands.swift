@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import RVPlatform
 import RRProto
 import RRSequencer
 import SwiftProtobuf
@@ -74,8 +80,8 @@ struct LogCommand: ParsableCommand {
             print("instructions retired: \(summary.retired)")
             if summary.retired > 0 {
                 let perThousand = Double(summary.byteCount) * 1000 / Double(summary.retired)
-                print(String(format: "bytes per 1,000 instructions: %.3f", perThousand))
-                print(String(format: "bytes per million instructions: %.1f", perThousand * 1000))
+                print("bytes per 1,000 instructions: " + fixedPoint(perThousand, decimals: 3))
+                print("bytes per million instructions: " + fixedPoint(perThousand * 1000, decimals: 1))
             }
             print("ended: " + (summary.end.map { "status \($0.exitCode) at G=\($0.g) (\($0.reason))" }
                                ?? "no end record" + (summary.truncation.map { " (\($0))" } ?? "")))
@@ -155,7 +161,7 @@ enum LogText {
             return summary(event, config: config)
         case .input(let input)?:
             let what = input.frame.isEmpty ? "console \(quoted(String(decoding: input.console, as: UTF8.self)))"
-                : "frame of \(input.frame.count) bytes \(input.frame.prefix(34).map { String(format: "%02x", $0) }.joined())"
+                : "frame of \(input.frame.count) bytes \(input.frame.prefix(34).map { hexadecimal($0) }.joined())"
                     + (input.frame.count > 34 ? "..." : "")
             return "G=\(input.g) input \(what)"
                 + (input.endedIdle ? " (ended the idle period from G=\(input.idleFrom))" : "")
@@ -198,7 +204,7 @@ enum LogText {
                        "\"message\":" + ((try? event.jsonString()) ?? "null")]
         case .input(let input)?:
             fields += [input.frame.isEmpty ? "\"console\":\(quoted(String(decoding: input.console, as: UTF8.self)))"
-                       : "\"frame\":\"\(input.frame.map { String(format: "%02x", $0) }.joined())\"",
+                       : "\"frame\":\"\(input.frame.map { hexadecimal($0) }.joined())\"",
                        "\"ended_idle\":\(input.endedIdle)"]
             if input.endedIdle { fields.append("\"idle_from\":\(input.idleFrom)") }
         case .check(let check)?:
@@ -231,7 +237,7 @@ enum LogText {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            case _ where scalar.value < 0x20: out += "\\u" + hexadecimal(scalar.value, width: 4)
             default: out.unicodeScalars.append(scalar)
             }
         }

@@ -1,5 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 import RRNet
 import RRNode
@@ -96,7 +101,7 @@ enum MachineBuilder {
         try MachineLimits.check(recorded: recorded)
         func image(_ role: String) throws -> String? {
             guard let info = recorded.images.first(where: { $0.role == role }) else { return nil }
-            let path = imageDirectory.map { "\($0)/\((info.path as NSString).lastPathComponent)" } ?? info.path
+            let path = imageDirectory.map { "\($0)/\(lastPathComponent(of: info.path))" } ?? info.path
             let hash = try FingerprintCache.sha256(path: path) { try readImage(path, what: role) }
             guard hash == info.sha256 else {
                 throw NodeError("\(role) image \(path) has changed since the recording "
@@ -193,24 +198,25 @@ func readImage(_ path: String, what: String) throws -> [UInt8] {
 /// device would refuse once started (a character device such as /dev/zero, a pipe) refused here.
 func imageSize(_ path: String, what: String) throws -> Int {
     try checkImageFile(path, what: what)
-    guard FileManager.default.isReadableFile(atPath: path),
-          let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-          let size = attributes[.size] as? Int else {
+    guard access(path, R_OK) == 0, let status = fileStatus(path) else {
         throw NodeError("\(what) file \(path) is not a readable file")
     }
-    let type = attributes[.type] as? FileAttributeType
-    guard type == .typeRegular || type == .typeBlockSpecial else {
+    let type = status.st_mode & S_IFMT
+    guard type == S_IFREG || type == S_IFBLK else {
         throw NodeError("\(what) file \(path) is not a regular file or block device")
     }
-    return size
+    return Int(status.st_size)
+}
+
+/// What stat(2) says of `path` (a symlink followed), or nil.
+func fileStatus(_ path: String) -> stat? {
+    var status = stat()
+    return stat(path, &status) == 0 ? status : nil
 }
 
 private func checkImageFile(_ path: String, what: String) throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw NodeError("\(what) file \(path) does not exist")
-    }
-    guard !isDirectory.boolValue else { throw NodeError("\(what) file \(path) is not a readable file") }
+    guard let status = fileStatus(path) else { throw NodeError("\(what) file \(path) does not exist") }
+    guard status.st_mode & S_IFMT != S_IFDIR else { throw NodeError("\(what) file \(path) is not a readable file") }
 }
 
 func absolute(_ path: String) -> String {

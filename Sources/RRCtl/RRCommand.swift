@@ -1,5 +1,11 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
+import RVPlatform
 import RRNode
 import RRSequencer
 
@@ -67,7 +73,7 @@ struct RR: ParsableCommand {
         } else {
             summary("identical: \(recorded.bytes.count) console bytes in \(recorded.batches.count) batches, stamped at the same G")
         }
-        let logBytes = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+        let logBytes = fileStatus(log).map { Int($0.st_size) } ?? 0
         summary("\(recordedEnd.instructions) instructions, G=\(recordedEnd.g); record \(formatSeconds(recordSeconds)) s, "
                 + "replay \(formatSeconds(replaySeconds)) s; log \(logBytes) bytes" + (record.map { " in \($0)" } ?? " (temporary)"))
         summary("guest status \(recordedEnd.exitCode) recorded, \(replayStatus) replayed")
@@ -119,7 +125,7 @@ enum ConsoleComparison {
         let end = bytes[offset...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
         var text = ""
         for byte in bytes[start..<min(end, start + 160)] {
-            text += byte >= 0x20 && byte < 0x7f ? String(UnicodeScalar(byte)) : String(format: "\\x%02x", byte)
+            text += byte >= 0x20 && byte < 0x7f ? String(UnicodeScalar(byte)) : "\\x" + hexadecimal(byte)
         }
         return "\"" + text + "\"" + (end - start > 160 ? "..." : "")
     }

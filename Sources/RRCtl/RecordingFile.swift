@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+import Glibc
+#else
 import Foundation
+#endif
 import RRBus
 
 /// The file `rrctl up --record` writes, claimed before anything runs: never one of the run's images,
