@@ -15,7 +15,7 @@ import SwiftProtobuf
 public struct RunDirectory {
     public let path: String
 
-    public var clusterID: String { path.split(separator: "/").last.map(String.init) ?? path }
+    public var clusterID: String { lastPathComponent(of: path) }
     public var socketPath: String { path + "/bus.sock" }
     public var secretPath: String { path + "/secret" }
     public var configPath: String { path + "/config.pb" }

@@ -6,6 +6,7 @@ import Glibc
 import Foundation
 #endif
 import RRBus
+import RRNode
 
 struct Guest: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,8 +61,12 @@ enum DefaultGuest {
         }
         let previous = forwardedSignals.map { ($0, signal($0, forward)) }
         defer { for (number, handler) in previous { signal(number, handler) } }
-        buildGroup = try spawnInGroupOfItsOwn("/bin/bash", arguments: [root + "/cluster/build-guest.sh"],
-                                              environment: environment.map { "\($0.key)=\($0.value)" })
+        buildGroup = try spawnProcess(path: "/bin/bash", arguments: [root + "/cluster/build-guest.sh"],
+                                      environment: environment) { actions, attributes in
+            posix_spawn_file_actions_adddup2(&actions, 2, 1)  // its output goes to standard error
+            posix_spawnattr_setpgroup(&attributes, 0)  // the leader of a new group
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        }
         if receivedSignal != 0 { kill(-buildGroup, receivedSignal) }
         var status: Int32 = 0
         while waitpid(buildGroup, &status, 0) < 0 && errno == EINTR {}
@@ -69,28 +74,6 @@ enum DefaultGuest {
         if receivedSignal != 0 { throw ExitCode(128 + receivedSignal) }
         // Its exit status, or the number of the signal that ended it.
         return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
-    }
-
-    /// Starts `path` with `arguments` and `environment` ("NAME=value") as the leader of a new process group, its
-    /// standard output going to this process's standard error; returns its pid.
-    private static func spawnInGroupOfItsOwn(_ path: String, arguments: [String], environment: [String]) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
-        return pid
     }
 
     private static let forwardedSignals = [SIGINT, SIGTERM, SIGHUP]

@@ -21,31 +21,18 @@ public final class ChildProcess {
         self.name = name
         self.onExit = onExit
         let reaper = ChildReaper.of(loop)  // watching before the spawn: an exit at once is not missed
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // The child starts with default handlers and nothing blocked, whatever this process set up.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
-        var unblocked = sigset_t()
-        sigemptyset(&unblocked)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &unblocked)
-        let flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
-        posix_spawnattr_setflags(&attributes, Int16(flags))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let environment: [UnsafeMutablePointer<CChar>?] = Self.memberEnvironment.map { strdup($0) } + [nil]
-        defer { environment.forEach { free($0) } }
-        var child: pid_t = 0
-        let status = posix_spawn(&child, path, &actions, &attributes, argv, environment)
-        guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
-        pid = child
+        pid = try spawnProcess(path: path, arguments: arguments, environment: Self.memberEnvironment) { actions, attributes in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            // The child starts with default handlers and nothing blocked, whatever this process set up.
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for number in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, number) }
+            var unblocked = sigset_t()
+            sigemptyset(&unblocked)
+            posix_spawnattr_setsigdefault(&attributes, &defaults)
+            posix_spawnattr_setsigmask(&attributes, &unblocked)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        }
         reaper.adopt(self)
     }
 
@@ -54,10 +41,10 @@ public final class ChildProcess {
     /// The backtracer (where it finds its helper, as debug builds do) can leave a process that got SIGBUS running
     /// after its report, and the whole cluster waiting for it. `rrctl` names the signal; a member is debugged under
     /// gdb (README) or with SWIFT_BACKTRACE set.
-    static var memberEnvironment: [String] {
+    static var memberEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
-        return environment.map { "\($0.key)=\($0.value)" }
+        return environment
     }
 
     public var isRunning: Bool { exited == nil }
@@ -73,6 +60,27 @@ public final class ChildProcess {
         onExit = nil
         callback?(exit)
     }
+}
+
+/// Starts `path` with `arguments` and `environment` through posix_spawn, `prepare` adding to the spawn's file actions
+/// and attributes (both initialised before, destroyed after); returns the child's pid.
+public func spawnProcess(path: String, arguments: [String], environment: [String: String],
+                         prepare: (inout posix_spawn_file_actions_t, inout posix_spawnattr_t) -> Void) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    prepare(&actions, &attributes)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
+    var child: pid_t = 0
+    let status = posix_spawn(&child, path, &actions, &attributes, argv, envp)
+    guard status == 0 else { throw NodeError("cannot start \(path): \(String(cString: strerror(status)))") }
+    return child
 }
 
 public enum ChildExit: Equatable, CustomStringConvertible {
