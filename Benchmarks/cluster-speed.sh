@@ -173,8 +173,9 @@ done
 # The host's floors beside it (Benchmarks/handover-floor.c): processes passing a token through futex words and
 # doing nothing else, in three shapes of hand-over: through a hub on one CPU (rrvm kept to one CPU: two process
 # switches a slice), hart to hart on one CPU (one switch), and split (rrvm's default for several harts: the hub
-# polling on a second CPU, the harts polling for their word on the first); and one process switch, which a split
-# hand-over waits for: the next hart gets the harts' CPU when the one whose slice ended yields it.
+# polling on a second CPU, the harts taking turns on the first as rrvm's do with their turn board; and without
+# the turns, every waiting hart polling, as rrvm's did before: the kernel's order then adds laps); and one process
+# switch, which a split hand-over waits for: the next hart gets the harts' CPU when the one whose slice ended yields it.
 if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor" "$root/Benchmarks/handover-floor.c" 2>"$work/cc.err"; then
   floor_row() {
     local us
@@ -182,7 +183,8 @@ if command -v "${CC:-cc}" >/dev/null && "${CC:-cc}" -O2 -o "$work/handover-floor
   }
   floor_row "host floor: through a hub, one CPU (C, futex)" hub 1.00 "handover-floor hub: 2 switches a slice" || true
   floor_row "host floor: hart to hart, one CPU" one-hop 1.00 "handover-floor one-hop: 1 switch a slice" || true
-  floor_row "host floor: split over two CPUs, harts polling" split 2.00 "handover-floor split" || true
+  floor_row "host floor: split over two CPUs, harts taking turns" split 2.00 "handover-floor split" || true
+  floor_row "host floor: split, every waiting hart polling" split-yield 2.00 "handover-floor split-yield: with laps" || true
   floor_row "host floor: one process switch (sched_yield)" switch 1.00 "handover-floor switch: within split's" || true
 else
   echo "(no C compiler: the host's floor is not measured)"

@@ -6,12 +6,17 @@
  *   one-hop  four harts on one CPU, each waking the next itself: one process switch per slice, the floor of a
  *            hand-over without the sequencer's turn.
  *   split    rrvm's default for several harts (HostCPU): the sequencer alone on a second CPU, polling; the four
- *            harts on the first, each polling for its word for 50 µs after its slice (yielding the CPU at
- *            every round) before it sleeps: the sequencer's turn needs no wake-up, nor, while slices are short,
- *            does the next hart's.
+ *            harts on the first, taking turns as rrvm's do (TurnBoard): the sequencer names the hart that comes
+ *            next; that one, once the running hart has ended its slice, keeps the CPU until its word is set; a
+ *            hart that gets the CPU while another is next sleeps instead, and the hart before it wakes it when its
+ *            slice ends. Each polls for 50 µs after its slice before it sleeps. Neither the sequencer's turn nor,
+ *            while slices are short, the next hart's needs a wake-up from the other CPU.
+ *   split-yield  as split, but every waiting hart polls, yielding the CPU at every round (rrvm before its turn
+ *            board): the kernel then runs the waiting harts in an order of its own, and a hand-over often passes
+ *            through one or two of them first ("laps", each a process switch).
  *   switch   two processes on one CPU handing it to each other with sched_yield, doing nothing else: one process
  *            switch (SLICES of them), the part of a split hand-over that the next hart's getting the CPU costs.
- *   usage: handover-floor [hub|one-hop|split|switch] [SLICES]
+ *   usage: handover-floor [hub|one-hop|split|split-yield|switch] [SLICES]
  * Built and run by Benchmarks/cluster-speed.sh (section 3) with the host's C compiler. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -34,8 +39,10 @@ struct shared {
   struct padded run[harts];  /* 1: that hart's slice may start; stop: exit. split: asleep while in FUTEX_WAIT */
   struct padded sequencer;   /* hub: 1 when a hart has yielded */
   _Alignas(64) atomic_long yields;  /* split: slices ended so far */
-  _Alignas(64) atomic_long handed;  /* one-hop: hand-overs so far */
+  _Alignas(64) atomic_long handed;  /* one-hop: hand-overs so far; split: slices started */
+  _Alignas(64) atomic_int next;     /* split: the hart expected after the one running */
   long slices;
+  int turns;                        /* split (not split-yield): the harts take turns */
 };
 
 static void futex(atomic_int *word, int op, int value) { syscall(SYS_futex, word, op, value, NULL, NULL, 0); }
@@ -75,18 +82,30 @@ static long now_ns(void) {
   return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-/* split: polls for the hart's word for 50 µs, yielding the CPU at each round, then sleeps until it is set. */
-static int poll_then_take(struct padded *word) {
+/* split: waits for the hart's word: polls for 50 µs, yielding the CPU at each round, then sleeps until it is set.
+ * Taking turns, the hart keeps the CPU while it is the one expected next and the running hart has ended its slice,
+ * and sleeps at once when it gets the CPU while another is next (not on its first look after its slice, which
+ * follows its yield of the CPU: a yielding process goes behind the others). */
+static int poll_then_take(struct shared *s, int h) {
+  struct padded *word = &s->run[h];
   long until = now_ns() + 50000;
-  int seen;
+  int seen, first = 1;
   while ((seen = atomic_load(&word->value)) == 0) {
-    if (now_ns() < until) {
+    int is_next = atomic_load(&s->next) == h;
+    int due = is_next && atomic_load(&s->yields) == atomic_load(&s->handed);
+    if (s->turns && due) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    if (now_ns() < until && !(s->turns && !first && !is_next)) {
       sched_yield();
+      first = 0;
       continue;
     }
     atomic_store(&word->asleep, 1);
     if ((seen = atomic_load(&word->value)) == 0) futex(&word->value, FUTEX_WAIT, 0);
     atomic_store(&word->asleep, 0);
+    until = now_ns() + 50000;
   }
   atomic_store(&word->value, 0);
   return seen;
@@ -97,15 +116,18 @@ static void stop_all(struct shared *s) {
 }
 
 static void hart(struct shared *s, int h, const char *shape) {
-  int split = !strcmp(shape, "split");
+  int split = !strncmp(shape, "split", 5);
   for (;;) {
-    if ((split ? poll_then_take(&s->run[h]) : take(&s->run[h].value)) == stop) _exit(0);
+    if ((split ? poll_then_take(s, h) : take(&s->run[h].value)) == stop) _exit(0);
     if (!strcmp(shape, "hub")) {
       give(&s->sequencer.value, 1);
     } else if (!strcmp(shape, "one-hop")) {
       if (atomic_fetch_add(&s->handed, 1) + 1 >= s->slices) stop_all(s);
       else give(&s->run[(h + 1) % harts].value, 1);
     } else {
+      /* Its slice has ended: it wakes the hart expected next if that one sleeps, then yields the CPU to it. */
+      struct padded *next = &s->run[atomic_load(&s->next)];
+      if (s->turns && atomic_load(&next->asleep)) futex(&next->value, FUTEX_WAKE, 1);
       atomic_fetch_add(&s->yields, 1);
     }
   }
@@ -114,13 +136,13 @@ static void hart(struct shared *s, int h, const char *shape) {
 int main(int argc, char **argv) {
   const char *shape = argc > 1 ? argv[1] : "hub";
   long slices = argc > 2 ? atol(argv[2]) : 100000;
-  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "split") && strcmp(shape, "switch"))
-      || slices <= 0) {
-    fprintf(stderr, "usage: handover-floor [hub|one-hop|split|switch] [SLICES]\n");
+  if ((strcmp(shape, "hub") && strcmp(shape, "one-hop") && strcmp(shape, "split") && strcmp(shape, "split-yield")
+       && strcmp(shape, "switch")) || slices <= 0) {
+    fprintf(stderr, "usage: handover-floor [hub|one-hop|split|split-yield|switch] [SLICES]\n");
     return 2;
   }
   int harts_cpu = sched_getcpu(), sequencer_cpu = harts_cpu;
-  if (!strcmp(shape, "split") && (sequencer_cpu = other_cpu(harts_cpu)) < 0) {
+  if (!strncmp(shape, "split", 5) && (sequencer_cpu = other_cpu(harts_cpu)) < 0) {
     fprintf(stderr, "handover-floor: split needs two CPUs\n");
     return 2;
   }
@@ -131,6 +153,7 @@ int main(int argc, char **argv) {
   }
   memset(s, 0, sizeof *s);
   s->slices = slices;
+  s->turns = !strcmp(shape, "split");
   keep_to(harts_cpu);
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -161,10 +184,12 @@ int main(int argc, char **argv) {
       take(&s->sequencer.value);
     }
     stop_all(s);
-  } else if (!strcmp(shape, "split")) {
+  } else if (!strncmp(shape, "split", 5)) {
     keep_to(sequencer_cpu);
     for (long slice = 0; slice < slices; slice++) {
       struct padded *next = &s->run[slice % harts];
+      atomic_store(&s->next, (slice + 1) % harts);
+      atomic_store(&s->handed, slice + 1);
       atomic_store(&next->value, 1);
       if (atomic_load(&next->asleep)) futex(&next->value, FUTEX_WAKE, 1);
       while (atomic_load(&s->yields) <= slice) __builtin_ia32_pause();

@@ -8,15 +8,18 @@ Each hand-over from a slice to the next is cut into: the yielding hart building 
 way to the sequencer (its polling, the decoding), the sequencer's turn (everything it does before the next Run has
 left: device work due at that boundary included), the Run's way to the next hart (that hart getting the harts' CPU,
 its polling, the decoding; shown apart for a next hart still polling and one that had stopped polling to wait in the
-kernel) and that hart's start. Printed in microseconds: mean, median and 90th percentile over the hand-overs, with
+kernel, and for hand-overs in which other harts got the CPU first: "laps", each a process switch, which a split
+cluster's turn board keeps rare) and that hart's start. Printed in microseconds: mean, median and 90th percentile over the hand-overs, with
 their count. The clock is the host's monotonic clock, shared by all processes; a point costs a clock read (about
 30 ns here).
 """
+import bisect
 import glob
 import statistics
 import sys
 
-SLICE_ENDED, YIELD_SENT, RUN_ARRIVED, SLICE_STARTED, SLEEPS, YIELD_ARRIVED, YIELD_HANDLED = 1, 2, 3, 4, 5, 11, 12
+SLICE_ENDED, YIELD_SENT, RUN_ARRIVED, SLICE_STARTED, SLEEPS, LOOKS, RESTS, YIELD_ARRIVED, YIELD_HANDLED = \
+    1, 2, 3, 4, 5, 6, 7, 11, 12
 
 
 class BadFile(Exception):
@@ -41,8 +44,10 @@ def hart_slices(points):
     and sent its Yield."""
     slices, current, slept = [], None, False
     for point, _, time in points:
-        if point == SLEEPS:
+        if point in (SLEEPS, RESTS):
             slept = True
+        elif point == LOOKS:
+            slept = False
         elif point == RUN_ARRIVED:
             current = {'arrived': time, 'slept': slept}
             slept = False
@@ -66,11 +71,13 @@ def main():
     prefix = sys.argv[1]
     try:
         sequencer = load(prefix + '.sequencer')
-        harts = {}
+        harts, waits = {}, []
         for path in glob.glob(glob.escape(prefix) + '.hart-*'):
             suffix = path.rsplit('-', 1)[1]
             if suffix.isdigit():
-                harts[int(suffix)] = hart_slices(load(path))
+                points = load(path)
+                harts[int(suffix)] = hart_slices(points)
+                waits += [(time, int(suffix)) for point, _, time in points if point in (LOOKS, RESTS)]
     except OSError as error:
         print(f'slice-times.py: {error} (run with RRVM_SLICE_TIMES={prefix} first)', file=sys.stderr)
         return 1
@@ -94,9 +101,15 @@ def main():
         slices.append((hart, arrived, handled, harts[hart][taken[hart]]))
         taken[hart] += 1
     parts = {'yield built and sent': [], 'to the sequencer': [], "sequencer's turn": [],
-             'to the next hart': [], '  it was polling': [], '  it had stopped polling': [], 'its start': [],
-             'whole hand-over': []}
-    for (_, arrived, handled, this), (_, _, _, following) in zip(slices, slices[1:]):
+             'to the next hart': [], '  it was polling': [], '  it had stopped polling': [],
+             '  with laps': [], 'its start': [], 'whole hand-over': []}
+    # When each hart looked for its Run or began to rest, in time order: a lap is another hart's, within a hand-over.
+    waits.sort()
+    wait_times = [time for time, _ in waits]
+    for (hart, arrived, handled, this), (next_hart, _, _, following) in zip(slices, slices[1:]):
+        first, last = bisect.bisect_left(wait_times, this['sent']), bisect.bisect_left(wait_times, following['arrived'])
+        if any(waiter not in (hart, next_hart) for _, waiter in waits[first:last]):
+            parts['  with laps'].append(following['arrived'] - handled)
         parts['yield built and sent'].append(this['sent'] - this['ended'])
         parts['to the sequencer'].append(arrived - this['sent'])
         parts["sequencer's turn"].append(handled - arrived)

@@ -127,6 +127,9 @@ public final class Connection {
 
     /// Whether some of what was sent has not been read by the peer yet (as `hasPendingOutput`, and through a lane
     /// until the peer has taken it from the ring).
+    /// Whether the lane holds frames from the peer not delivered yet.
+    var hasLaneInput: Bool { !closed && (!laneDecoder.isDrained || laneIncoming?.holdsUnread == true) }
+
     public var hasUnreadOutput: Bool { hasPendingOutput || (!closed && lane?.outgoing.holdsUnread == true) }
 
     /// The lane's file while frames travel through one.

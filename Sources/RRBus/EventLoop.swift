@@ -22,6 +22,9 @@ public final class EventLoop {
     /// the peer's answer can; rung last, the peer runs as this process sleeps.
     public var defersDoorbells = false
     private var owedDoorbells: [Connection] = []
+    /// A doorbell that also ends the loop's sleeps while it is set: a hart's on the turn board while it rests
+    /// (`TurnBoard.beginRest`, which lowers it; the sleep does not, or a ring before it would be lost).
+    var restingDoorbell: Doorbell?
     /// What must end with the loop (see `whenReleased`).
     private var releaseActions: [() -> Void] = []
 
@@ -85,8 +88,21 @@ public final class EventLoop {
         } else {
             runReady()
         }
-        if yieldsWhilePolling { sched_yield() }
+        if yieldsWhilePolling {
+            beforeYieldingCPU?()
+            sched_yield()
+            cpuYields &+= 1
+        }
     }
+
+    /// Called by `poll` right before it lets other processes of this CPU go first.
+    public var beforeYieldingCPU: (() -> Void)?
+
+    /// Whether a lane holds frames not delivered yet (a look at its ring, no more).
+    public var hasLaneInput: Bool { laneConnections.contains { $0.hasLaneInput } }
+
+    /// How many times `poll` has let other processes of this CPU go first.
+    public private(set) var cpuYields: UInt64 = 0
 
     /// Whether `poll` lets any other runnable process on this CPU go first at each round (see `poll`). A poller
     /// that knows no process of its CPU has work (a split cluster's sequencer waiting for a hart on another CPU)
@@ -144,6 +160,7 @@ public final class EventLoop {
         for connection in laneConnections {
             if let doorbell = connection.doorbell, !doorbells.contains(where: { $0.word == doorbell.word }) { doorbells.append(doorbell) }
         }
+        if let restingDoorbell { doorbells.append(restingDoorbell) }
         if doorbells.count == 1 {
             // The watcher may have rung just before it knew what to ring: look once more once it knows.
             watcher.setTarget(doorbells[0])

@@ -20,6 +20,8 @@ public struct RunDirectory {
     public var secretPath: String { path + "/secret" }
     public var configPath: String { path + "/config.pb" }
     public var supervisorPIDPath: String { path + "/rrctl.pid" }
+    /// The harts' turn board of a split cluster (`TurnBoard`).
+    public var turnBoardPath: String { path + "/turns" }
     public var busAddress: BusAddress { .unix(path: socketPath) }
 
     public init(path: String) { self.path = path }

@@ -192,20 +192,32 @@ public final class SequencerBell {
     /// Maps the doorbell a lane names (a peer's side), refusing anything but a regular file of the right
     /// size and header (a symlink is not followed).
     static func open(path: String) throws -> SequencerBell {
+        let base = try SharedLane.openMapped(path: path, size: size, magic: magic, version: SharedLane.formatVersion,
+                                             what: "the sequencer's doorbell", notIt: "is not the sequencer's doorbell")
+        return SequencerBell(path: path, base: base, ownsFile: false)
+    }
+}
+
+extension SharedLane {
+    /// Maps the one-page file `path` another process of the cluster made (`createMapped`): a regular file of exactly
+    /// `size` bytes whose header holds `magic` and `version` (a symlink is not followed). `what` names it in the error
+    /// when it cannot be opened, `notIt` ends the one when it is not such a file.
+    static func openMapped(path: String, size: Int, magic: UInt64, version: UInt64, what: String, notIt: String) throws
+        -> UnsafeMutableRawPointer {
         let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw BusError.io("cannot open the sequencer's doorbell \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BusError.io("cannot open \(what) \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, Int(status.st_size) == size,
-              let base = SharedLane.map(fd, size) else {
-            throw BusError.malformedMessage("\(path) is not the sequencer's doorbell")
+              let base = map(fd, size) else {
+            throw BusError.malformedMessage("\(path) \(notIt)")
         }
         let header = base.assumingMemoryBound(to: UInt64.self)
-        guard header[0] == magic, header[1] == SharedLane.formatVersion else {
+        guard header[0] == magic, header[1] == version else {
             munmap(base, size)
-            throw BusError.malformedMessage("\(path) is not the sequencer's doorbell")
+            throw BusError.malformedMessage("\(path) \(notIt)")
         }
-        return SequencerBell(path: path, base: base, ownsFile: false)
+        return base
     }
 }
 

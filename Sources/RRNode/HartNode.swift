@@ -29,6 +29,9 @@ final class HartNode: HartTransport {
     /// Kept to one host CPU with the rest of the cluster (`HostCPU`): then it never polls, since the process
     /// it waits for can only run once it sleeps.
     private let alone = HostCPU.isAlone
+    /// A split cluster's turns (see `TurnBoard`): while its Run is not there, a hart that gets the CPU when another is
+    /// next rests instead of polling, and one whose slice ends wakes the next if it rests.
+    private var turns: HartTurns?
 
     // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
     private let gdbAddress: BusAddress?
@@ -72,13 +75,29 @@ final class HartNode: HartTransport {
         // another hart waited for polls for 50 µs: with harts contending, slices are short, and the harts that
         // wait poll, each yielding the CPU at every round, so that the harts' CPU does not idle between two slices
         // and the next hart finds its Run at its next round, without a wake-up (see `HostCPU`: smp-contend's
-        // switches cost 20 -> 11 µs with the cluster split).
+        // switches cost 20 -> 11 µs with the cluster split). Which poller the kernel runs next is its choice, though;
+        // with the turn board of a split cluster, a hart that gets the CPU while another is next, or that has waited
+        // long, rests instead, and the hart before it wakes it when its turn comes (see `TurnBoard`, `HartTurns`).
         loop.run(pollingWhile: { [unowned self] in
-            guard !alone, let lastYield, runner?.sliceActive == false,
-                  EventLoop.monotonicNanoseconds() &- lastYield.at < lastYield.pollFor else {
+            // Woken from a rest (by the hart before it): it polls afresh.
+            if turns?.wakeUp(loop: loop) == true { lastYield?.at = EventLoop.monotonicNanoseconds() }
+            guard !alone, let lastYield, runner?.sliceActive == false else {
                 SliceTimes.note(.sleeps)
                 return false
             }
+            let now = EventLoop.monotonicNanoseconds()
+            let waitedLong = now &- lastYield.at >= lastYield.pollFor
+            if let turns {
+                // What came (its Run) is taken at once; else the turns say.
+                if !loop.hasLaneInput && turns.nextStep(now: now, waitedLong: waitedLong, loop: loop) == .rest {
+                    SliceTimes.note(.rests)
+                    return false
+                }
+            } else if waitedLong {
+                SliceTimes.note(.sleeps)
+                return false
+            }
+            SliceTimes.note(.looks)
             return true
         }, until: { [unowned self] in stopped })
         gdb?.close()
@@ -88,6 +107,15 @@ final class HartNode: HartTransport {
     private func setUp(_ config: Rrvm_MachineConfig) throws {
         let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
         self.ram = ram
+        if HostCPU.isSplit && config.harts > 1 && config.harts <= TurnBoard.capacity {
+            do {
+                turns = HartTurns(board: try TurnBoard.open(path: runDirectory.turnBoardPath, harts: Int(config.harts)),
+                                  hart: index, loop: loop)
+            } catch {
+                // Only a hint for the host's scheduling: the hart polls without it.
+                report("rrvm-hart", "hart \(index) takes its turns without the turn board: \(error)")
+            }
+        }
         let runner = HartRunner(index: index, config: config, ram: ram.base, transport: self)
         runner.measuresExecution = ProcessInfo.processInfo.environment["RRVM_STATS"] == "1"
         self.runner = runner
@@ -104,6 +132,8 @@ final class HartNode: HartTransport {
 
     private func deliver(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body) {
         switch body {
+        case .run:
+            turns?.runArrived(loop: loop)
         case .mmioReply:
             if let started = waitStartedAt {
                 waitNanoseconds &+= EventLoop.monotonicNanoseconds() &- started
@@ -131,6 +161,7 @@ final class HartNode: HartTransport {
             // A hart that waits for an interrupt (WFI) runs again only when one comes: it sleeps at once.
             lastYield = yield.reason == .stopWfi ? nil
                 : (EventLoop.monotonicNanoseconds(), runner.hart.spinHintsEndRun ? 50_000 : 200_000)
+            turns?.sliceEnded(loop: loop)
         }
         connection?.send(header, body)
     }
@@ -141,6 +172,7 @@ final class HartNode: HartTransport {
     func awaitReply() {
         waitStartedAt = EventLoop.monotonicNanoseconds()
         if alone { return }
+        loop.yieldsWhilePolling = true
         let deadline = waitStartedAt! + 500_000
         while runner?.awaitingReply == true && !stopped && EventLoop.monotonicNanoseconds() < deadline {
             loop.poll()

@@ -84,6 +84,8 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var lanesCreated = 0
     /// The doorbell all lanes' peers ring (see `SequencerBell`), made with the first lane.
     private var laneBell: SequencerBell?
+    /// A split cluster's harts poll for their turns on one CPU: whose turn comes next, for them (see `TurnBoard`).
+    private var turnBoard: TurnBoard?
     /// When every process had joined and the run began (for RRVM_STATS=1).
     private var startedAt: UInt64?
     /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
@@ -165,6 +167,14 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     }
 
     func run() -> Int32 {
+        if HostCPU.isSplit && config.harts > 1 && config.harts <= TurnBoard.capacity {
+            do {
+                turnBoard = try TurnBoard.create(path: runDirectory.turnBoardPath, harts: Int(config.harts))
+            } catch {
+                // Only a hint for the host's scheduling: the harts poll without it.
+                report("rrvm-sequencer", "the harts take their turns without a turn board: \(error)")
+            }
+        }
         do {
             listener = try Listener(loop: loop, address: runDirectory.busAddress) { [unowned self] connection in
                 self.admit(connection)
@@ -558,6 +568,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
 
     func wake(_ endpoint: UInt32) {
         connections[endpoint]?.wakePeer()
+    }
+
+    func sliceStarts(hart: Int, next: Int?) {
+        turnBoard?.sliceStarts(hart: hart, next: next)
     }
 
     private func deliver(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {

@@ -26,6 +26,10 @@ public enum SliceTimes {
         /// The hart stops polling: it waits in the kernel for its next message (unless one is there already), which
         /// then comes with a wake-up.
         case sleeps = 5
+        /// A hart waiting for its Run has the CPU and looks for it (a polling round).
+        case looks = 6
+        /// A hart waiting for its Run rests: another hart is next (`TurnBoard`), or it has waited long.
+        case rests = 7
         /// A Yield reached the sequencer (decoded).
         case yieldArrived = 11
         /// The sequencer is done with that Yield (the next Run, if any, has left).

@@ -27,12 +27,16 @@ public protocol SequencerTransport: AnyObject {
     /// As `send` (`waking`) or `sendWithoutWaking` for the envelope of `header` and `body`: the messages of a slice go
     /// out so, never built into an Envelope (each move of a body in and out of one copies it).
     func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool)
+    /// `hart`'s slice starts (its Run follows), and `next` is the hart that will run after it if nothing changes
+    /// meanwhile (nil: no other hart can run now): a hint for the host's scheduling (`TurnBoard`), never the schedule.
+    func sliceStarts(hart: Int, next: Int?)
 }
 
 extension SequencerTransport {
     /// A transport that delivers everything in order as it comes (in memory) needs no wake-ups.
     public func sendWithoutWaking(_ envelope: Rrvm_Envelope) { send(envelope) }
     public func wake(_ endpoint: UInt32) {}
+    public func sliceStarts(hart: Int, next: Int?) {}
     public func send(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {
         let envelope = header.envelope(body)
         if waking { send(envelope) } else { sendWithoutWaking(envelope) }
@@ -1180,6 +1184,7 @@ public final class Sequencer {
             // fell in an idle period that has been skipped).
             sendToHart(hart, at: g, .pauseAt(.with { $0.executed = target > g ? target - g : 0 }))
         }
+        transport.sliceStarts(hart: hart, next: othersCanRun ? nextRunnableHart() : nil)
         sendToHart(hart, at: g, .run(.with {
             $0.budget = budget
             $0.sliceLimit = limit

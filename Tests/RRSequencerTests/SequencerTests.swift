@@ -13,12 +13,15 @@ final class FakeTransport: SequencerTransport {
     var finished: (code: Int32, reason: String)?
     /// The devices asked to wake (they owe answers to writes sent without waking them).
     var woken: [UInt32] = []
+    /// Each slice's hart and the one expected after it (`sliceStarts`).
+    var turns: [(hart: Int, next: Int?)] = []
 
     func send(_ envelope: Rrvm_Envelope) { sent.append(envelope) }
     func wake(_ endpoint: UInt32) { woken.append(endpoint) }
     func hostNanoseconds() -> UInt64 { now }
     func wakeAfter(nanoseconds: UInt64?) { wake = nanoseconds }
     func finish(exitCode: Int32, reason: String) { finished = (exitCode, reason) }
+    func sliceStarts(hart: Int, next: Int?) { turns.append((hart, next)) }
 
     func take() -> [Rrvm_Envelope] {
         defer { sent = [] }
@@ -85,6 +88,32 @@ final class SequencerTests: XCTestCase {
         }
         XCTAssertEqual(order, [100, 101, 102, 100, 101, 102])
         XCTAssertEqual(sequencer.g, 6 * 990)
+    }
+
+    /// Before each Run the sequencer names the hart expected after it (the harts' turn board): the hart that then runs
+    /// while nothing changes, the next ready one when another waits, nobody when the hart runs alone.
+    func testEachSliceNamesTheHartThatRunsAfterIt() {
+        let transport = FakeTransport()
+        let sequencer = Sequencer(config: machine(harts: 3), transport: transport, journal: nil)
+        sequencer.start()
+        var order: [Int] = []
+        for executed: UInt64 in [900, 900, 900] {
+            guard let run = transport.take().first else { return XCTFail("no Run") }
+            order.append(Int(run.to) - 100)
+            sequencer.receive(envelope(from: run.to, yield(executed)))
+        }
+        XCTAssertEqual(order, [0, 1, 2])
+        XCTAssertEqual(transport.turns.map(\.hart), [0, 1, 2, 0])
+        XCTAssertEqual(transport.turns.map(\.next), [1, 2, 0, 1], "each names the hart whose Run came next")
+        // Hart 0 waits for an interrupt: hart 1's slice names hart 2, hart 2's names hart 1.
+        XCTAssertEqual(transport.take().first?.to, 100)
+        sequencer.receive(envelope(from: 100, yield(900, wfi: true)))
+        for _ in 0..<2 {
+            guard let run = transport.take().first else { return XCTFail("no Run") }
+            sequencer.receive(envelope(from: run.to, yield(900, wfi: run.to == 102)))
+        }
+        XCTAssertEqual(transport.turns.suffix(3).map(\.hart), [1, 2, 1])
+        XCTAssertEqual(transport.turns.suffix(3).map(\.next), [2, 1, nil], "then hart 2 waits too: hart 1 runs alone")
     }
 
     func testALoneHartMayRunToTheNextEventAndHostInputCutsItsSlice() {

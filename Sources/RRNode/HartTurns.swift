@@ -1,0 +1,81 @@
+import RRBus
+
+/// A hart's side of a split cluster's turn board (`TurnBoard`): what it does while it waits for its next Run and
+/// the CPU comes to it, and whom it wakes when its slice ends.
+final class HartTurns {
+    /// What a waiting hart does with the CPU it has been given.
+    enum Step {
+        /// Looks for its Run and lets the CPU go (or keeps it, while its Run is due: `EventLoop.yieldsWhilePolling`).
+        case poll
+        /// Sleeps until the hart before it yields, or its Run comes.
+        case rest
+    }
+
+    private let board: TurnBoard
+    private let hart: Int
+    private var resting = false
+    /// Runs received so far (see `TurnBoard.runIsDue`).
+    private var runsReceived: UInt64 = 0
+    /// The hart expected after the slice under way, read as its Run arrived.
+    private var nextAfterThis: Int?
+    /// The hart to wake (if it rests) when this one next lets the CPU go after its Yield: woken then, it runs at
+    /// once instead of preempting this one on its way there.
+    private var wakesNext: Int?
+    /// `EventLoop.cpuYields` at the last Yield: until the hart has let the CPU go once since, it polls.
+    private var cpuYieldsAtYield: UInt64 = 0
+    /// Since when the hart has known its Run is due.
+    private var dueSince: UInt64?
+    /// How long a hart whose Run is due keeps the CPU before it lets the others go after all.
+    static let dueSpinNanoseconds: UInt64 = 5_000
+
+    init(board: TurnBoard, hart: Int, loop: EventLoop) {
+        self.board = board
+        self.hart = hart
+        loop.beforeYieldingCPU = { [unowned self] in
+            guard let next = wakesNext else { return }
+            wakesNext = nil
+            board.wake(next)
+        }
+    }
+
+    /// A Run has arrived. The hart it expects next is read now, while the slice starts (a cache miss: the sequencer
+    /// has just written it), for when the slice ends.
+    func runArrived(loop: EventLoop) {
+        runsReceived &+= 1
+        nextAfterThis = board.expectedHart
+        _ = wakeUp(loop: loop)
+    }
+
+    /// The hart's slice has ended: its Yield goes out.
+    func sliceEnded(loop: EventLoop) {
+        board.sliceEnded()
+        cpuYieldsAtYield = loop.cpuYields
+        dueSince = nil
+        wakesNext = nextAfterThis == hart ? nil : nextAfterThis
+    }
+
+    /// Ends a rest; returns whether the hart was resting (then it has just been woken).
+    func wakeUp(loop: EventLoop) -> Bool {
+        guard resting else { return false }
+        board.endRest(hart, on: loop)
+        resting = false
+        return true
+    }
+
+    /// What the hart does now, its Run not there: keep the CPU while the Run is due, rest when another hart is next
+    /// (once it has let the CPU go since its Yield) or when it has waited long, poll otherwise.
+    func nextStep(now: UInt64, waitedLong: Bool, loop: EventLoop) -> Step {
+        if board.runIsDue(hart, runsReceived: runsReceived) {
+            let since = dueSince ?? now
+            dueSince = since
+            loop.yieldsWhilePolling = now &- since > Self.dueSpinNanoseconds
+            return .poll
+        }
+        dueSince = nil
+        loop.yieldsWhilePolling = true
+        guard waitedLong || (loop.cpuYields != cpuYieldsAtYield && board.shouldRest(hart)) else { return .poll }
+        board.beginRest(hart, on: loop)
+        resting = true
+        return .rest
+    }
+}
