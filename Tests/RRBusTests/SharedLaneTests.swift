@@ -96,6 +96,23 @@ final class SharedLaneTests: XCTestCase {
         }
     }
 
+    /// A broken consumer that claims to have read more than was written is an error for the producer too, when it next
+    /// looks at that count (the ring seems full).
+    func testAConsumerCountPastTheWrittenIsAnErrorForTheProducer() throws {
+        let sequencer = try SharedLane.create(path: directory + "/lane", capacity: 4096, bell: bell)
+        let peer = try SharedLane.open(path: directory + "/lane")
+        let frame = [UInt8](repeating: 7, count: 3000)
+        XCTAssertEqual(try frame.withUnsafeBytes { try peer.outgoing.write($0) }, 3000)
+        let file = try FileHandle(forUpdating: URL(fileURLWithPath: directory + "/lane"))
+        try file.seek(toOffset: UInt64(SharedLane.headerSize + 128))  // ring 0's read count
+        file.write(Data([0xff, 0xff, 0, 0, 0, 0, 0, 0]))
+        try file.close()
+        XCTAssertThrowsError(try frame.withUnsafeBytes { try peer.outgoing.write($0) }) { error in
+            XCTAssertEqual(error as? BusError, .malformedMessage("shared lane counters are inconsistent"))
+        }
+        withExtendedLifetime(sequencer) {}
+    }
+
     func testForeignAndMissingFilesAreRefusedClearly() throws {
         let foreign = directory + "/foreign"
         XCTAssertTrue(FileManager.default.createFile(atPath: foreign, contents: Data(repeating: 0x41, count: 8192)))
