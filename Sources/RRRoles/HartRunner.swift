@@ -793,9 +793,12 @@ public final class HartRunner {
         })
         sliceActive = false
         cutRequested = false
-        pendingPauses[.sequencer] = nil
-        // A checkpoint pause belongs to its slice: the sequencer asks again in a later one.
-        pendingPauses[.checkpoint] = nil
+        // A checkpoint pause belongs to its slice: the sequencer asks again in a later one. (Nearly always there is
+        // none: a removal from an empty dictionary still hashes, and may allocate it storage.)
+        if !pendingPauses.isEmpty {
+            pendingPauses[.sequencer] = nil
+            pendingPauses[.checkpoint] = nil
+        }
         send(message)
         SliceTimes.note(.yieldSent)
     }
