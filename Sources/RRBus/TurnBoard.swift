@@ -1,4 +1,5 @@
 import Atomics
+import CHostCalls
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -115,8 +116,12 @@ public final class TurnBoard {
         return next != 0 && next != UInt32(hart + 1)
     }
 
-    /// The hart the sequencer expects after the slice it started last, if any: read by a hart as its Run arrives,
-    /// it is the one to wake (`wake`) when that slice ends.
+    /// Fetches the sequencer's line (`expectedHart`) into this CPU's cache ahead of its use, off the hand-over's path:
+    /// a hart's Run follows the sequencer's writes to it, and nothing writes it again before the hart's slice ends.
+    public func prefetchExpected() { rrvm_prefetch(base + 64) }
+
+    /// The hart the sequencer expects after the slice it started last, if any: read by a hart as its slice ends
+    /// (before its Yield goes), it is the one to wake (`wake`).
     public var expectedHart: Int? {
         let next = Int(expected.load(ordering: .relaxed))
         return next == 0 || next > harts ? nil : next - 1

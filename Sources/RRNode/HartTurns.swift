@@ -16,8 +16,6 @@ final class HartTurns {
     private var resting = false
     /// Runs received so far (see `TurnBoard.runIsDue`).
     private var runsReceived: UInt64 = 0
-    /// The hart expected after the slice under way, read as its Run arrived.
-    private var nextAfterThis: Int?
     /// The hart to wake (if it rests) when this one next lets the CPU go after its Yield: woken then, it runs at
     /// once instead of preempting this one on its way there.
     private var wakesNext: Int?
@@ -38,11 +36,11 @@ final class HartTurns {
         }
     }
 
-    /// A Run has arrived. The hart it expects next is read now, while the slice starts (a cache miss: the sequencer
-    /// has just written it), for when the slice ends.
+    /// A Run has arrived. The board's line the sequencer has just written is fetched meanwhile, for when the slice
+    /// ends (a miss there would be on the hand-over's path).
     func runArrived(loop: EventLoop) {
         runsReceived &+= 1
-        nextAfterThis = board.expectedHart
+        board.prefetchExpected()
         _ = wakeUp(loop: loop)
     }
 
@@ -51,7 +49,8 @@ final class HartTurns {
         board.sliceEnded()
         cpuYieldsAtYield = loop.cpuYields
         dueSince = nil
-        wakesNext = nextAfterThis == hart ? nil : nextAfterThis
+        let next = board.expectedHart
+        wakesNext = next == hart ? nil : next
     }
 
     /// Ends a rest; returns whether the hart was resting (then it has just been woken).
