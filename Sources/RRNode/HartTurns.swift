@@ -23,8 +23,11 @@ final class HartTurns {
     private var cpuYieldsAtYield: UInt64 = 0
     /// Since when the hart has known its Run is due.
     private var dueSince: UInt64?
-    /// How long a hart whose Run is due keeps the CPU before it lets the others go after all.
-    static let dueSpinNanoseconds: UInt64 = 5_000
+    /// How long a hart whose Run is due keeps the CPU before it lets the others go after all. Long: the others wait
+    /// for their turns too (once the sequencer starts another hart's slice, the Run is no longer due), and a hart that
+    /// lets the CPU go goes behind them, which puts the turns out of order for a while (with 5 µs, a hiccup of the
+    /// sequencer's CPU cost bursts of about a hundred laps; 0.94x paired on smp-contend, 30 pairs).
+    static let dueSpinNanoseconds: UInt64 = 50_000
 
     init(board: TurnBoard, hart: Int, loop: EventLoop) {
         self.board = board
