@@ -247,7 +247,7 @@ struct Doorbell {
 }
 
 /// One direction of a lane. The producer and the consumer each call only their own half.
-final class ByteRing {
+struct ByteRing {
     private let written: UnsafeAtomic<UInt64>
     private let consumerAsleep: UnsafeAtomic<UInt64>
     private let read: UnsafeAtomic<UInt64>
@@ -265,13 +265,7 @@ final class ByteRing {
         producerBlocked = counter(192)
         data = control + SharedLane.controlSize
         self.capacity = UInt64(capacity)
-        knownRead = read.load(ordering: .acquiring)
     }
-
-    /// The producer's last look at the consumer's count: it looks again only when the ring seems too full for a
-    /// write. The count's cache line then stays with the consumer, and the producer's write misses one line less
-    /// (on the other CPU of a split cluster, each miss is a transfer between the CPUs: a tenth of a microsecond).
-    private var knownRead: UInt64
 
     private static let corrupt = BusError.malformedMessage("shared lane counters are inconsistent")
 
@@ -280,14 +274,7 @@ final class ByteRing {
     /// Copies as much of `bytes` as fits; returns how many bytes went in.
     func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         let end = written.load(ordering: .relaxed)
-        var used = end &- knownRead
-        if capacity &- used < UInt64(bytes.count) {
-            // The consumer's count only grows, and never past what was written.
-            let latest = read.load(ordering: .acquiring)
-            guard latest &- knownRead <= used else { throw Self.corrupt }
-            knownRead = latest
-            used = end &- latest
-        }
+        let used = end &- read.load(ordering: .acquiring)
         guard used <= capacity else { throw Self.corrupt }
         let count = Int(min(UInt64(bytes.count), capacity - used))
         guard count > 0, let source = bytes.baseAddress else { return 0 }
