@@ -61,6 +61,7 @@ final class HartTurns {
         guard resting else { return false }
         board.endRest(hart, on: loop)
         resting = false
+        dueSince = nil
         return true
     }
 
@@ -70,10 +71,14 @@ final class HartTurns {
         if board.runIsDue(hart, runsReceived: runsReceived) {
             let since = dueSince ?? now
             dueSince = since
-            loop.yieldsWhilePolling = now &- since > Self.dueSpinNanoseconds
-            return .poll
+            if now &- since <= Self.dueSpinNanoseconds {
+                loop.yieldsWhilePolling = false
+                return .poll
+            }
+            // Due for long (the sequencer is held: a debugger, a checkpoint): as any other wait.
+        } else {
+            dueSince = nil
         }
-        dueSince = nil
         loop.yieldsWhilePolling = true
         guard waitedLong || (loop.cpuYields != cpuYieldsAtYield && board.shouldRest(hart)) else { return .poll }
         board.beginRest(hart, on: loop)
