@@ -88,11 +88,14 @@ public final class EventLoop {
         } else {
             runReady()
         }
-        if yieldsWhilePolling {
-            beforeYieldingCPU?()
-            sched_yield()
-            cpuYields &+= 1
-        }
+        if yieldsWhilePolling { yieldCPU() }
+    }
+
+    /// Lets any other runnable process on this CPU go first (after `beforeYieldingCPU`).
+    public func yieldCPU() {
+        beforeYieldingCPU?()
+        sched_yield()
+        cpuYields &+= 1
     }
 
     /// Called by `poll` right before it lets other processes of this CPU go first.

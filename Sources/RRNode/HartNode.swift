@@ -31,7 +31,7 @@ final class HartNode: HartTransport {
     private let alone = HostCPU.isAlone
     /// A split cluster's turns (see `TurnBoard`): while its Run is not there, a hart that gets the CPU when another is
     /// next rests instead of polling, and one whose slice ends wakes the next if it rests.
-    private var turns: HartTurns?
+    private var turns: TurnTaker?
 
     // A debugger (`--gdb PORT|unix:PATH`): the hart starts paused and runs only while the debugger lets it.
     private let gdbAddress: BusAddress?
@@ -77,7 +77,7 @@ final class HartNode: HartTransport {
         // and the next hart finds its Run at its next round, without a wake-up (see `HostCPU`: smp-contend's
         // switches cost 20 -> 11 µs with the cluster split). Which poller the kernel runs next is its choice, though;
         // with the turn board of a split cluster, a hart that gets the CPU while another is next, or that has waited
-        // long, rests instead, and the hart before it wakes it when its turn comes (see `TurnBoard`, `HartTurns`).
+        // long, rests instead, and the hart before it wakes it when its turn comes (see `TurnBoard`, `TurnTaker`).
         loop.run(pollingWhile: { [unowned self] in
             // Woken from a rest (by the hart before it): it polls afresh.
             if turns?.wakeUp(loop: loop) == true { lastYield?.at = EventLoop.monotonicNanoseconds() }
@@ -109,7 +109,7 @@ final class HartNode: HartTransport {
         self.ram = ram
         if HostCPU.isSplit && config.harts > 1 && config.harts <= TurnBoard.capacity {
             do {
-                turns = HartTurns(board: try TurnBoard.open(path: runDirectory.turnBoardPath, harts: Int(config.harts)),
+                turns = TurnTaker(board: try TurnBoard.open(path: runDirectory.turnBoardPath, harts: Int(config.harts)),
                                   hart: index, loop: loop)
             } catch {
                 // Only a hint for the host's scheduling: the hart polls without it.

@@ -129,3 +129,87 @@ private final class Flag: @unchecked Sendable {
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
 }
+
+/// A hart's choices while it waits for its next Run (`TurnTaker`), each hart on its own loop and mapping of the board.
+final class TurnTakerTests: XCTestCase {
+    private var directory: String!
+    private var sequencer: TurnBoard!
+    private var loops: [EventLoop] = []
+    private var takers: [TurnTaker] = []
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "rrvm-taker-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        sequencer = try TurnBoard.create(path: directory + "/turns", harts: 3)
+        loops = (0..<3).map { _ in EventLoop() }
+        takers = try (0..<3).map { TurnTaker(board: try TurnBoard.open(path: directory + "/turns", harts: 3), hart: $0, loop: loops[$0]) }
+    }
+
+    override func tearDown() {
+        takers = []
+        loops = []
+        sequencer = nil
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Hart 0 runs and yields; hart 1 is named next. Hart 0 looks once more (its yield of the CPU comes after that
+    /// look), then rests; hart 2 rests at once; hart 1 keeps the CPU (polls without yielding it) as its Run is due.
+    func testOnlyTheNamedHartKeepsTheCPUTheOthersRest() {
+        sequencer.sliceStarts(hart: 0, next: 1)
+        takers[0].runArrived(loop: loops[0])
+        takers[0].sliceEnded(loop: loops[0])
+        XCTAssertEqual(takers[0].nextStep(now: 0, waitedLong: false, loop: loops[0]), .poll, "its first look after its Yield")
+        XCTAssertTrue(loops[0].yieldsWhilePolling)
+        loops[0].yieldCPU()
+        XCTAssertEqual(takers[0].nextStep(now: 0, waitedLong: false, loop: loops[0]), .rest)
+        XCTAssertNotNil(loops[0].restingDoorbell)
+        XCTAssertEqual(takers[2].nextStep(now: 0, waitedLong: false, loop: loops[2]), .poll, "its first look: it has not let the CPU go")
+        loops[2].yieldCPU()
+        XCTAssertEqual(takers[2].nextStep(now: 0, waitedLong: false, loop: loops[2]), .rest)
+        XCTAssertEqual(takers[1].nextStep(now: 0, waitedLong: false, loop: loops[1]), .poll)
+        XCTAssertFalse(loops[1].yieldsWhilePolling, "hart 1's Run is due: it keeps the CPU")
+        XCTAssertTrue(takers[0].wakeUp(loop: loops[0]))
+        XCTAssertNil(loops[0].restingDoorbell)
+        XCTAssertFalse(takers[0].wakeUp(loop: loops[0]), "awake already")
+    }
+
+    /// A due Run is polled for without yielding only for a while; then, the sequencer held (a debugger), the hart
+    /// waits as any other: it polls, yielding the CPU, and rests once it has waited long.
+    func testADueRunKeepsTheCPUOnlyForAWhile() {
+        sequencer.sliceStarts(hart: 0, next: 1)
+        takers[0].sliceEnded(loop: loops[0])
+        let spin = TurnTaker.dueSpinNanoseconds
+        XCTAssertEqual(takers[1].nextStep(now: 1_000, waitedLong: false, loop: loops[1]), .poll)
+        XCTAssertFalse(loops[1].yieldsWhilePolling)
+        XCTAssertEqual(takers[1].nextStep(now: 1_000 + spin, waitedLong: false, loop: loops[1]), .poll)
+        XCTAssertFalse(loops[1].yieldsWhilePolling)
+        XCTAssertEqual(takers[1].nextStep(now: 2_000 + spin, waitedLong: false, loop: loops[1]), .poll)
+        XCTAssertTrue(loops[1].yieldsWhilePolling, "past the spin it lets the CPU go")
+        XCTAssertEqual(takers[1].nextStep(now: 3_000 + spin, waitedLong: true, loop: loops[1]), .rest)
+        // Its Run sent, it is due again, whatever the board names next.
+        XCTAssertTrue(takers[1].wakeUp(loop: loops[1]))
+        sequencer.sliceStarts(hart: 1, next: 2)
+        XCTAssertEqual(takers[1].nextStep(now: 4_000 + spin, waitedLong: true, loop: loops[1]), .poll)
+        XCTAssertFalse(loops[1].yieldsWhilePolling)
+    }
+
+    /// The hart whose slice ends wakes the hart named after it, if that one rests, as it lets the CPU go.
+    func testTheHartWhoseSliceEndsWakesTheNextAsItYieldsTheCPU() throws {
+        let watcher = try TurnBoard.open(path: directory + "/turns", harts: 3)
+        // Hart 1's slice, then hart 0's, which names hart 1 next; hart 1 has waited long and rests.
+        sequencer.sliceStarts(hart: 1, next: 0)
+        takers[1].runArrived(loop: loops[1])
+        takers[1].sliceEnded(loop: loops[1])
+        loops[1].yieldCPU()
+        sequencer.sliceStarts(hart: 0, next: 1)
+        takers[0].runArrived(loop: loops[0])
+        XCTAssertEqual(takers[1].nextStep(now: 0, waitedLong: true, loop: loops[1]), .rest)
+        takers[0].sliceEnded(loop: loops[0])
+        XCTAssertFalse(watcher.doorbell(1).hasRung, "not before hart 0 lets the CPU go")
+        loops[0].yieldCPU()
+        XCTAssertTrue(watcher.doorbell(1).hasRung)
+        watcher.doorbell(1).lower()
+        loops[0].yieldCPU()
+        XCTAssertFalse(watcher.doorbell(1).hasRung, "once")
+    }
+}

@@ -1,10 +1,8 @@
-import RRBus
-
 /// A hart's side of a split cluster's turn board (`TurnBoard`): what it does while it waits for its next Run and
 /// the CPU comes to it, and whom it wakes when its slice ends.
-final class HartTurns {
+public final class TurnTaker {
     /// What a waiting hart does with the CPU it has been given.
-    enum Step {
+    public enum Step {
         /// Looks for its Run and lets the CPU go (or keeps it, while its Run is due: `EventLoop.yieldsWhilePolling`).
         case poll
         /// Sleeps until the hart before it yields, or its Run comes.
@@ -27,9 +25,9 @@ final class HartTurns {
     /// for their turns too (once the sequencer starts another hart's slice, the Run is no longer due), and a hart that
     /// lets the CPU go goes behind them, which puts the turns out of order for a while (with 5 µs, a hiccup of the
     /// sequencer's CPU cost bursts of about a hundred laps; 0.94x paired on smp-contend, 30 pairs).
-    static let dueSpinNanoseconds: UInt64 = 50_000
+    public static let dueSpinNanoseconds: UInt64 = 50_000
 
-    init(board: TurnBoard, hart: Int, loop: EventLoop) {
+    public init(board: TurnBoard, hart: Int, loop: EventLoop) {
         self.board = board
         self.hart = hart
         loop.beforeYieldingCPU = { [unowned self] in
@@ -41,14 +39,14 @@ final class HartTurns {
 
     /// A Run has arrived. The board's line the sequencer has just written is fetched meanwhile, for when the slice
     /// ends (a miss there would be on the hand-over's path).
-    func runArrived(loop: EventLoop) {
+    public func runArrived(loop: EventLoop) {
         runsReceived &+= 1
         board.prefetchExpected()
         _ = wakeUp(loop: loop)
     }
 
     /// The hart's slice has ended: its Yield goes out.
-    func sliceEnded(loop: EventLoop) {
+    public func sliceEnded(loop: EventLoop) {
         board.sliceEnded()
         cpuYieldsAtYield = loop.cpuYields
         dueSince = nil
@@ -57,7 +55,7 @@ final class HartTurns {
     }
 
     /// Ends a rest; returns whether the hart was resting (then it has just been woken).
-    func wakeUp(loop: EventLoop) -> Bool {
+    public func wakeUp(loop: EventLoop) -> Bool {
         guard resting else { return false }
         board.endRest(hart, on: loop)
         resting = false
@@ -67,7 +65,7 @@ final class HartTurns {
 
     /// What the hart does now, its Run not there: keep the CPU while the Run is due, rest when another hart is next
     /// (once it has let the CPU go since its Yield) or when it has waited long, poll otherwise.
-    func nextStep(now: UInt64, waitedLong: Bool, loop: EventLoop) -> Step {
+    public func nextStep(now: UInt64, waitedLong: Bool, loop: EventLoop) -> Step {
         if board.runIsDue(hart, runsReceived: runsReceived) {
             let since = dueSince ?? now
             dueSince = since
