@@ -12,13 +12,15 @@ import Glibc
 /// yielding task behind the others (the rest of its slice charged), so the harts come round in a fixed cyclic
 /// order, which only a sleep and a wake-up change. When that order is not the sequencer's round-robin one, every
 /// hand-over first passes through the harts in between ("laps", 0.7 of them a hand-over on smp-contend, each a
-/// process switch). So a poller that gets the CPU when the board says another hart is next rests (sleeps) instead,
-/// and the hart whose slice ends wakes the one the board names next if it rests: woken then, it runs right after,
-/// and the kernel's order becomes the sequencer's within a few hand-overs (`Benchmarks/handover-floor.c`'s `split`
-/// shape with and without it).
+/// process switch). So a poller that gets the CPU when the board says another hart is next rests (sleeps) instead;
+/// the hart whose slice ends wakes the one the board names next if it rests; and the named hart, once the running
+/// one has ended its slice, keeps the CPU until its Run comes rather than yielding it (which would put it behind the
+/// others). The kernel's order becomes the sequencer's within a few hand-overs (`TurnTaker` is a hart's side;
+/// `Benchmarks/handover-floor.c`'s `split` shape with and without turns).
 ///
 /// Nothing here decides anything the guest sees: the board is a hint about host scheduling. A hart that rests
-/// is woken by its Run as any sleeping peer is; a stale or wrong name costs a lap, never a turn.
+/// is woken by its Run as any sleeping peer is; a stale, wrong or corrupt word costs a lap or a wait of at most
+/// `TurnTaker.dueSpinNanoseconds`, never a turn.
 ///
 /// File layout (little-endian, offsets in bytes): 0 magic "RRVMTURN", 8 format version; 64 the slices the sequencer
 /// has started, 72 the hart it expects to run after the last one (its index + 1, 0 for none), both written by the
