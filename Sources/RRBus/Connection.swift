@@ -125,11 +125,11 @@ public final class Connection {
         !closed && (!laneBacklog.isEmpty || uv_stream_get_write_queue_size(stream) > 0)
     }
 
-    /// Whether some of what was sent has not been read by the peer yet (as `hasPendingOutput`, and through a lane
-    /// until the peer has taken it from the ring).
     /// Whether the lane holds frames from the peer not delivered yet.
     var hasLaneInput: Bool { !closed && (!laneDecoder.isDrained || laneIncoming?.holdsUnread == true) }
 
+    /// Whether some of what was sent has not been read by the peer yet (as `hasPendingOutput`, and through a lane
+    /// until the peer has taken it from the ring).
     public var hasUnreadOutput: Bool { hasPendingOutput || (!closed && lane?.outgoing.holdsUnread == true) }
 
     /// The lane's file while frames travel through one.

@@ -1,4 +1,5 @@
 import CLibUV
+import RVPlatform
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -238,8 +239,9 @@ public final class EventLoop {
         for connection in owed { connection.ringOwedDoorbell() }
     }
 
-    /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs).
-    public static func monotonicNanoseconds() -> UInt64 { uv_hrtime() }
+    /// Monotonic host time in nanoseconds (never reaches guest-visible state, except through logged inputs): the
+    /// cluster's one host clock (RVPlatform's, which `SliceTimes` notes too).
+    public static func monotonicNanoseconds() -> UInt64 { RVPlatform.monotonicNanoseconds() }
 }
 
 /// Names a libuv error code, e.g. "ECONNREFUSED (connection refused)".

@@ -134,7 +134,6 @@ public final class SharedLane {
                           side: .peer, ownsFile: false, sequencerBell: bell)
     }
 
-
     /// Creates the file `path` (it must not exist: nothing is followed or reused), `size` bytes of zeros, and maps
     /// it shared; `what` names it in errors. A file it cannot size or map is removed.
     static func createMapped(path: String, size: Int, what: String) throws -> UnsafeMutableRawPointer {
