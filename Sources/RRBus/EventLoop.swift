@@ -93,20 +93,20 @@ public final class EventLoop {
     }
 
     /// Lets any other runnable process on this CPU go first (after `beforeYieldingCPU`).
-    public func yieldCPU() {
+    func yieldCPU() {
         beforeYieldingCPU?()
         sched_yield()
         cpuYields &+= 1
     }
 
     /// Called by `poll` right before it lets other processes of this CPU go first.
-    public var beforeYieldingCPU: (() -> Void)?
+    var beforeYieldingCPU: (() -> Void)?
 
     /// Whether a lane holds frames not delivered yet (a look at its ring, no more).
-    public var hasLaneInput: Bool { laneConnections.contains { $0.hasLaneInput } }
+    var hasLaneInput: Bool { laneConnections.contains { $0.hasLaneInput } }
 
     /// How many times `poll` has let other processes of this CPU go first.
-    public private(set) var cpuYields: UInt64 = 0
+    private(set) var cpuYields: UInt64 = 0
 
     /// Whether `poll` lets any other runnable process on this CPU go first at each round (see `poll`). A poller
     /// that knows no process of its CPU has work (a split cluster's sequencer waiting for a hart on another CPU)

@@ -35,6 +35,10 @@ public final class TurnBoard {
     /// The most harts a board has room for.
     public static let capacity = (size - slotsOffset) / slotSize
 
+    /// Whether a cluster of `harts` harts takes turns on a board: a split one (its harts share a CPU and poll there,
+    /// `HostCPU`) of several harts, as many as a board holds. The sequencer and the harts ask alike.
+    public static func serves(harts: Int) -> Bool { HostCPU.isSplit && (2...capacity).contains(harts) }
+
     public let path: String
     private let base: UnsafeMutableRawPointer
     private let ownsFile: Bool
@@ -98,14 +102,14 @@ public final class TurnBoard {
     // MARK: A hart's side
 
     /// A hart's slice has ended: it sends its Yield.
-    public func sliceEnded() {
+    func sliceEnded() {
         ended.wrappingIncrement(ordering: .releasing)
     }
 
     /// Whether `hart`, which has had `runsReceived` Runs, gets its next within a moment: one more has been sent, or it
     /// is the hart expected next and the running one has yielded (the sequencer is choosing). It then polls without
     /// letting the CPU go: a hart that yields the CPU is put behind the others, which then lap.
-    public func runIsDue(_ hart: Int, runsReceived: UInt64) -> Bool {
+    func runIsDue(_ hart: Int, runsReceived: UInt64) -> Bool {
         if runsSent(hart).load(ordering: .acquiring) != runsReceived { return true }
         return expected.load(ordering: .relaxed) == UInt32(hart + 1)
             && ended.load(ordering: .acquiring) == started.load(ordering: .acquiring)
@@ -113,24 +117,24 @@ public final class TurnBoard {
 
     /// Whether `hart` should rest rather than poll: the board names another hart next (and no turn of its own is
     /// under way: see `runIsDue`, asked first).
-    public func shouldRest(_ hart: Int) -> Bool {
+    func shouldRest(_ hart: Int) -> Bool {
         let next = expected.load(ordering: .relaxed)
         return next != 0 && next != UInt32(hart + 1)
     }
 
     /// Fetches the sequencer's line (`expectedHart`) into this CPU's cache ahead of its use, off the hand-over's path:
     /// a hart's Run follows the sequencer's writes to it, and nothing writes it again before the hart's slice ends.
-    public func prefetchExpected() { rrvm_prefetch(base + 64) }
+    func prefetchExpected() { rrvm_prefetch(base + 64) }
 
     /// The hart the sequencer expects after the slice it started last, if any: read by a hart as its slice ends
     /// (before its Yield goes), it is the one to wake (`wake`).
-    public var expectedHart: Int? {
+    var expectedHart: Int? {
         let next = Int(expected.load(ordering: .relaxed))
         return next == 0 || next > harts ? nil : next - 1
     }
 
     /// Wakes `hart` if it rests.
-    public func wake(_ hart: Int) {
+    func wake(_ hart: Int) {
         // Looked at first: the exchange would take the line from the hart that owns it even when it is awake.
         let flag = resting(hart)
         guard flag.load(ordering: .relaxed) != 0, flag.exchange(0, ordering: .sequentiallyConsistent) != 0 else { return }
@@ -150,14 +154,14 @@ public final class TurnBoard {
 
     /// `hart` rests: marked so (after its doorbell is lowered, so that a ring from now on is not lost), and `loop`'s
     /// next sleep ends when its doorbell rings, as well as for what would end it anyway (its Run).
-    public func beginRest(_ hart: Int, on loop: EventLoop) {
+    func beginRest(_ hart: Int, on loop: EventLoop) {
         doorbell(hart).lower()
         resting(hart).store(1, ordering: .sequentiallyConsistent)
         loop.restingDoorbell = doorbell(hart)
     }
 
     /// `hart` is awake again.
-    public func endRest(_ hart: Int, on loop: EventLoop) {
+    func endRest(_ hart: Int, on loop: EventLoop) {
         resting(hart).store(0, ordering: .relaxed)
         loop.restingDoorbell = nil
     }

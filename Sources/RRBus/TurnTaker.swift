@@ -25,7 +25,7 @@ public final class TurnTaker {
     /// for their turns too (once the sequencer starts another hart's slice, the Run is no longer due), and a hart that
     /// lets the CPU go goes behind them, which puts the turns out of order for a while (with 5 µs, a hiccup of the
     /// sequencer's CPU cost bursts of about a hundred laps; 0.94x paired on smp-contend, 30 pairs).
-    public static let dueSpinNanoseconds: UInt64 = 50_000
+    static let dueSpinNanoseconds: UInt64 = 50_000
 
     public init(board: TurnBoard, hart: Int, loop: EventLoop) {
         self.board = board
@@ -63,9 +63,11 @@ public final class TurnTaker {
         return true
     }
 
-    /// What the hart does now, its Run not there: keep the CPU while the Run is due, rest when another hart is next
-    /// (once it has let the CPU go since its Yield) or when it has waited long, poll otherwise.
+    /// What the hart does now, waiting for its Run: take what came at once; else keep the CPU while the Run is due,
+    /// rest when another hart is next (once it has let the CPU go since its Yield) or when it has waited long, poll
+    /// otherwise.
     public func nextStep(now: UInt64, waitedLong: Bool, loop: EventLoop) -> Step {
+        if loop.hasLaneInput { return .poll }
         if board.runIsDue(hart, runsReceived: runsReceived) {
             let since = dueSince ?? now
             dueSince = since

@@ -88,8 +88,7 @@ final class HartNode: HartTransport {
             let now = EventLoop.monotonicNanoseconds()
             let waitedLong = now &- lastYield.at >= lastYield.pollFor
             if let turns {
-                // What came (its Run) is taken at once; else the turns say.
-                if !loop.hasLaneInput && turns.nextStep(now: now, waitedLong: waitedLong, loop: loop) == .rest {
+                if turns.nextStep(now: now, waitedLong: waitedLong, loop: loop) == .rest {
                     SliceTimes.note(.rests)
                     return false
                 }
@@ -107,7 +106,7 @@ final class HartNode: HartTransport {
     private func setUp(_ config: Rrvm_MachineConfig) throws {
         let ram = try SharedRAM.open(path: config.ramPath, size: Int(config.ramSize))
         self.ram = ram
-        if HostCPU.isSplit && config.harts > 1 && config.harts <= TurnBoard.capacity {
+        if TurnBoard.serves(harts: Int(config.harts)) {
             do {
                 turns = TurnTaker(board: try TurnBoard.open(path: runDirectory.turnBoardPath, harts: Int(config.harts)),
                                   hart: index, loop: loop)

@@ -167,7 +167,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     }
 
     func run() -> Int32 {
-        if HostCPU.isSplit && config.harts > 1 && config.harts <= TurnBoard.capacity {
+        if TurnBoard.serves(harts: Int(config.harts)) {
             do {
                 turnBoard = try TurnBoard.create(path: runDirectory.turnBoardPath, harts: Int(config.harts))
             } catch {
