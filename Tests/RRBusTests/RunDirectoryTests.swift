@@ -1,5 +1,6 @@
 import Foundation
 import RRBus
+import RRTestSupport
 import XCTest
 
 /// The run directory base lives in world-writable /dev/shm: nothing planted there may make rrvm read or
@@ -8,8 +9,7 @@ final class RunDirectoryTests: XCTestCase {
     private var scratch: String!
 
     override func setUpWithError() throws {
-        scratch = NSTemporaryDirectory() + "rrvm-rundir-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
+        scratch = try makeScratchDirectory("rrvm-rundir-test")
     }
 
     override func tearDown() {

@@ -1,6 +1,7 @@
 import CLibUV
 import Foundation
 @testable import RRBus
+import RRTestSupport
 import XCTest
 
 /// The shared-memory lane's rings, both sides mapped in this process as the sequencer and a peer would.
@@ -10,8 +11,7 @@ final class SharedLaneTests: XCTestCase {
     private var bell: SequencerBell!
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "rrvm-lane-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("rrvm-lane")
         bell = try SequencerBell.create(path: directory + "/bell")
     }
 

@@ -4,6 +4,7 @@ import Glibc
 #endif
 @testable import RRBus
 import RRProto
+import RRTestSupport
 import XCTest
 
 /// The harts' turn board of a split cluster: the sequencer's side and a hart's, each on its own mapping of the file.
@@ -11,8 +12,7 @@ final class TurnBoardTests: XCTestCase {
     private var directory: String!
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "rrvm-turns-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("rrvm-turns")
     }
 
     override func tearDown() {
@@ -138,8 +138,7 @@ final class TurnTakerTests: XCTestCase {
     private var takers: [TurnTaker] = []
 
     override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "rrvm-taker-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("rrvm-taker")
         sequencer = try TurnBoard.create(path: directory + "/turns", harts: 3)
         loops = (0..<3).map { _ in EventLoop() }
         takers = try (0..<3).map { TurnTaker(board: try TurnBoard.open(path: directory + "/turns", harts: 3), hart: $0, loop: loops[$0]) }
