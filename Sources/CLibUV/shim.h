@@ -31,6 +31,15 @@ static inline int rrvm_pin_to_cpu(int cpu) {
     return (int)syscall(SYS_sched_setaffinity, 0, sizeof mask, mask);
 }
 
+// This thread's affinity mask (RRVM_CPU_MASK_WORDS words), read and set back: 0, or -1 with errno set.
+static inline int rrvm_get_affinity(unsigned long *mask) {
+    return syscall(SYS_sched_getaffinity, 0, RRVM_CPU_MASK_WORDS * sizeof(unsigned long), mask) < 0 ? -1 : 0;
+}
+
+static inline int rrvm_set_affinity(const unsigned long *mask) {
+    return (int)syscall(SYS_sched_setaffinity, 0, RRVM_CPU_MASK_WORDS * sizeof(unsigned long), mask);
+}
+
 // How many CPUs this process may run on (-1 if unknown).
 static inline int rrvm_allowed_cpu_count(void) {
     unsigned long mask[RRVM_CPU_MASK_WORDS] = {0};

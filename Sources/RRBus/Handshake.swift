@@ -97,10 +97,11 @@ public func join(loop: EventLoop, address: BusAddress, role: Rrvm_Role, index: I
 /// (everything over the socket: slower, for comparing and for debugging with strace).
 public var sharedLanesEnabled: Bool { ProcessInfo.processInfo.environment["RRVM_SHARED_LANES"] != "0" }
 
-/// `join`, retried every 5 ms while the sequencer is not listening yet (it may still be starting),
-/// for up to `attempts` tries; refusals and malformed answers are not retried.
+/// `join`, retried while the sequencer is not listening yet (it may still be starting: the harts start beside it),
+/// for up to `attempts` tries: every millisecond for the first `promptAttempts`, then every 5 ms; refusals and
+/// malformed answers are not retried.
 public func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrvm_Role, index: Int, name: String,
-                          attempts: Int = 2000, sharedLane: Bool = sharedLanesEnabled,
+                          attempts: Int = 2000, promptAttempts: Int = 200, sharedLane: Bool = sharedLanesEnabled,
                           completion: @escaping (Result<(Connection, Rrvm_Welcome), BusError>) -> Void) {
     let credentials: Credentials
     do { credentials = try runDirectory.credentials() } catch {
@@ -113,7 +114,7 @@ public func joinWithRetry(loop: EventLoop, runDirectory: RunDirectory, role: Rrv
              name: name, sharedLane: sharedLane) { result in
             if case .failure(.io) = result, remaining > 0 {
                 remaining -= 1
-                loop.after(milliseconds: 5) { attempt() }
+                loop.after(milliseconds: attempts - remaining <= promptAttempts ? 1 : 5) { attempt() }
                 return
             }
             completion(result)

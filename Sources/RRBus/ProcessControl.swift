@@ -80,9 +80,54 @@ public enum HostCPU {
     /// (a CPU outside this process's cpuset, or no such CPU): then nothing changed.
     /// While the cluster starts, the process is a batch process (`useBatchScheduling`).
     public static func pin(to cpu: Int) -> Bool {
-        guard cpu >= 0 && cpu <= Int(Int32.max) && rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return false }
+        guard cpu >= 0 && cpu <= Int(Int32.max) else { return false }
+        if affinityBeforePinning == nil {
+            var mask = [UInt](repeating: 0, count: Int(RRVM_CPU_MASK_WORDS))
+            if rrvm_get_affinity(&mask) == 0 { affinityBeforePinning = mask }
+        }
+        guard rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return false }
         useBatchScheduling()
         return true
+    }
+
+    /// The CPUs this process could run on before `pin` kept it to one.
+    nonisolated(unsafe) private static var affinityBeforePinning: [UInt]?
+
+    /// A member whose run is over: a batch process again, on any CPU it could run on before it was pinned. The
+    /// members then end side by side where there are several CPUs: each one's end (unmapping, closing) takes
+    /// about half a millisecond, one after the other on a one-CPU cluster's CPU.
+    public static func runIsOver() {
+        useBatchScheduling()
+        if let mask = affinityBeforePinning { _ = rrvm_set_affinity(mask) }
+    }
+
+    /// Where a member that starts on another CPU than its own (`--start-cpu`) goes once it has joined and set up.
+    nonisolated(unsafe) private static var cpuAfterStart: Int?
+
+    /// Keeps this process on `startCPU` while it starts, and on `cpu` once it calls `settle` (see `Placement` in
+    /// rrctl's Cluster: one CPU's cluster starts its members beside the hart). False if the system refuses.
+    public static func pin(to cpu: Int, startingOn startCPU: Int) -> Bool {
+        cpuAfterStart = cpu
+        return pin(to: startCPU)
+    }
+
+    /// A member started on another CPU than its own (`pin(to:startingOn:)`) goes to its own; otherwise nothing.
+    /// False if the system refuses (the process then stays where it started).
+    @discardableResult
+    public static func settle() -> Bool {
+        guard let cpu = cpuAfterStart else { return true }
+        cpuAfterStart = nil
+        return pin(to: cpu)
+    }
+
+    /// Runs `body` with this thread kept to `cpu` (nil: as it is), then as before: a process that `body` starts
+    /// begins there, its loading and set-up done on that CPU rather than on the one it will run on.
+    public static func whileOn<Result>(_ cpu: Int?, _ body: () throws -> Result) rethrows -> Result {
+        var saved = [UInt](repeating: 0, count: Int(RRVM_CPU_MASK_WORDS))
+        guard let cpu, cpu >= 0, cpu <= Int(Int32.max), rrvm_get_affinity(&saved) == 0,
+              rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return try body() }
+        defer { _ = rrvm_set_affinity(saved) }
+        return try body()
     }
 
     /// SCHED_BATCH (woken, the process does not preempt the running one), for a member's start and end: a
@@ -105,7 +150,13 @@ public enum HostCPU {
     /// work (a 1-hart boot beside two spinners 0.2-0.45 s either way), while short slices there cost a preemption
     /// per hand-over on a quiet host (a bare-metal run that prints: 2 ms of its 25).
     public static func useShortSlices() {
-        guard !isAlone else { return }
+        guard !isAlone else { return useBatchScheduling() }
+        _ = rrvm_set_short_slices(100_000)
+    }
+
+    /// For the sequencer while the cluster starts: each member's join wakes it, and it answers at once, whatever
+    /// member is still starting beside it (their starts are batch processes' and do not preempt one another).
+    public static func answerJoinsAtOnce() {
         _ = rrvm_set_short_slices(100_000)
     }
 

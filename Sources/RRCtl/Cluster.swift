@@ -110,23 +110,42 @@ final class Cluster {
         let split = placement.isSplit ? ["--split", "1"] : []
         // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
         let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
-        sequencer = try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
-                              arguments: common + on(placement.sequencer) + split + sequencerArguments + clusterGDB)
-        for (index, device) in config.devices.enumerated() {
-            _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
-                          arguments: common + on(placement.sequencer) + ["--device", String(index), "--kind", device.kindName])
+        // The harts right after the sequencer, the devices once it is up (`startDevices`): the run begins once the
+        // harts have joined (see SequencerNode.mayBeginBeforeDevices). rrctl moves to the CPU each member starts on
+        // to start it, so that its loading and the runtime's set-up (a member's costliest part) are done there.
+        let startCPU = placement.sequencerStart ?? placement.sequencer
+        let sequencerCPU = on(placement.sequencer) + (placement.sequencerStart.map { ["--start-cpu", String($0)] } ?? [])
+        sequencer = try HostCPU.whileOn(startCPU) {
+            try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
+                      arguments: common + sequencerCPU + split + sequencerArguments + clusterGDB)
         }
-        for hart in 0..<Int(config.harts) {
-            let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
-            _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
-                          arguments: common + on(placement.harts) + split + ["--hart", String(hart)] + gdb)
+        try HostCPU.whileOn(placement.harts) {
+            for hart in 0..<Int(config.harts) {
+                let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
+                _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
+                              arguments: common + on(placement.harts) + split + ["--hart", String(hart)] + gdb)
+            }
+        }
+        startDevices = { [unowned self] in
+            try HostCPU.whileOn(startCPU) {
+                for (index, device) in config.devices.enumerated() {
+                    _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
+                                  arguments: common + sequencerCPU + ["--device", String(index), "--kind", device.kindName])
+                }
+            }
         }
     }
 
-    /// The host CPUs the cluster keeps to (see `HostCPU`): the harts', and the sequencer's and devices'.
+    /// Starts the devices: called once rrctl has joined, so the sequencer is up (on its CPU, the devices' starts would
+    /// otherwise delay it, and with it the harts' join and the run).
+    private var startDevices: (() throws -> Void)?
+
+    /// The host CPUs the cluster keeps to (see `HostCPU`): the harts', and the sequencer's and devices'; and
+    /// where the sequencer and the devices start if not there (`--start-cpu`).
     struct Placement {
         var harts: Int?
         var sequencer: Int?
+        var sequencerStart: Int?
         var isSplit: Bool { harts != nil && sequencer != nil && harts != sequencer }
     }
 
@@ -135,11 +154,14 @@ final class Cluster {
     /// runs on as it starts them (the kernel placed rrctl, just started, on a little-used one): all of it for one
     /// hart (no hart ever hands over to another, and a second CPU would only take work the first can do in the
     /// same time: a console flood's), the harts alone for several, the rest then on the next CPU rrctl may use (or
-    /// the same one if there is no other). rrctl itself stays free.
+    /// the same one if there is no other). rrctl itself stays free. A one-CPU cluster starts its sequencer and devices
+    /// on the next CPU, and each moves to the harts' once it has joined: their start (some 2 ms of CPU each) is then
+    /// not taken from the hart, which runs the guest from the moment it has joined.
     private func clusterPlacement() throws -> Placement {
         guard let text = ProcessInfo.processInfo.environment["RRVM_CPU"] else {
             let harts = HostCPU.current
-            return Placement(harts: harts, sequencer: config.harts < 2 ? harts : harts.map { HostCPU.other(than: $0) ?? $0 })
+            guard config.harts < 2 else { return Placement(harts: harts, sequencer: harts.map { HostCPU.other(than: $0) ?? $0 }) }
+            return Placement(harts: harts, sequencer: harts, sequencerStart: harts.flatMap { HostCPU.other(than: $0) })
         }
         if text == "none" { return Placement() }
         let malformed = NodeError("RRVM_CPU must be a CPU number, two (harts,sequencer) or 'none', not '\(text)'")
@@ -189,7 +211,14 @@ final class Cluster {
             [unowned self] result in
             switch result {
             case .success(let (connection, _)):
-                if self.tearingDown { connection.close() } else { self.attached(connection) }
+                if self.tearingDown { return connection.close() }
+                self.attached(connection)
+                do {
+                    try self.startDevices?()
+                } catch {
+                    self.fail(code: 1, "\(error)")
+                }
+                self.startDevices = nil
             case .failure(let error):
                 if !self.tearingDown { self.fail(code: 1, "cannot reach the sequencer: \(error)") }
             }

@@ -44,6 +44,7 @@ final class DeviceNode {
                 } catch {
                     return self.stop(1, "device \(self.index): \(error)")
                 }
+                HostCPU.settle()
                 HostCPU.useShortSlices()
                 self.connection = connection
                 connection.name = "sequencer"

@@ -18,7 +18,7 @@ public enum NodeMain {
                                   allowed: ["--run-dir", "--parent-pid", "--record", "--log-detail", "--check-interval",
                                             "--replay", "--full-stream", "--from", "--to", "--console-capture",
                                             "--checkpoint-budget", "--checkpoint-interval", "--verify-checkpoints", "--seed",
-                                            "--gdb", "--cpu", "--split"])
+                                            "--gdb", "--cpu", "--start-cpu", "--split"])
         var log = LogOptions(recordPath: options.values["--record"], replayPath: options.values["--replay"])
         if let detail = options.values["--log-detail"] {
             guard let level = LogDetailName(rawValue: detail) else {
@@ -53,13 +53,14 @@ public enum NodeMain {
         // SIGTERM, not SIGKILL, when rrctl dies: the sequencer ends the log and cleans up after it.
         dieWithParent(expectedParent: options.parentPID, signal: SIGTERM)
         options.pinToCPU()
+        HostCPU.answerJoinsAtOnce()
         setProcessName("rrvm-sequencer")
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
                                          consoleCapturePath: options.values["--console-capture"],
                                          supervisor: options.parentPID, gdbAddress: gdbAddress)
             let status = node.run()
-            HostCPU.useBatchScheduling() // the run is over: see there
+            HostCPU.runIsOver()
             SliceTimes.write(role: "sequencer")
             // rrctl removes the run directory; if it died first, nobody else will.
             if let parent = options.parentPID, getppid() != parent { options.runDirectory.remove() }
@@ -81,7 +82,7 @@ public enum NodeMain {
         options.pinToCPU()
         setProcessName("rrvm-hart-\(index)")
         let status = HartNode(runDirectory: options.runDirectory, index: index, gdbAddress: gdbAddress).run()
-        HostCPU.useBatchScheduling() // the run is over: see there
+        HostCPU.runIsOver()
         SliceTimes.write(role: "hart-\(index)")
         exit(status)
     }
@@ -94,13 +95,13 @@ public enum NodeMain {
             exit(DeviceReplay.run(logPath: options.values["--replay"]!, index: options.integer("--device")))
         }
         let options = NodeOptions(role: "rrvm-device", arguments: arguments,
-                                  allowed: ["--run-dir", "--parent-pid", "--device", "--kind", "--cpu"])
+                                  allowed: ["--run-dir", "--parent-pid", "--device", "--kind", "--cpu", "--start-cpu"])
         let index = options.integer("--device")
         dieWithParent(expectedParent: options.parentPID)
         options.pinToCPU()
         setProcessName("rrvm-dev-\(options.values["--kind"] ?? String(index))")
         let status = DeviceNode(runDirectory: options.runDirectory, index: index).run()
-        HostCPU.useBatchScheduling() // the run is over: see there
+        HostCPU.runIsOver()
         exit(status)
     }
 }
@@ -141,16 +142,21 @@ struct NodeOptions {
         return value
     }
 
-    /// `--cpu N`: this process stays on host CPU N (see `HostCPU`). A CPU the system refuses is reported,
-    /// and the process runs wherever the kernel puts it. `--split 1`: the cluster is split (`HostCPU.isSplit`).
+    /// `--cpu N`: this process stays on host CPU N (see `HostCPU`); with `--start-cpu M`, on M until it has
+    /// joined and set up (`HostCPU.settle`). A CPU the system refuses is reported, and the process runs wherever
+    /// the kernel puts it. `--split 1`: the cluster is split (`HostCPU.isSplit`).
     func pinToCPU() {
         if let split = values["--split"] {
             guard split == "1" || split == "0" else { fail("--split needs 0 or 1") }
             HostCPU.isSplit = split == "1"
         }
-        guard values["--cpu"] != nil else { return }
+        guard values["--cpu"] != nil else {
+            if values["--start-cpu"] != nil { fail("--start-cpu needs --cpu") }
+            return
+        }
         let cpu = integer("--cpu")
-        if !HostCPU.pin(to: cpu) { report(role, "cannot keep to CPU \(cpu): \(String(cString: strerror(errno))); running on any") }
+        let pinned = values["--start-cpu"] == nil ? HostCPU.pin(to: cpu) : HostCPU.pin(to: cpu, startingOn: integer("--start-cpu"))
+        if !pinned { report(role, "cannot keep to CPU \(values["--start-cpu"] ?? String(cpu)): \(String(cString: strerror(errno))); running on any") }
     }
 
     func fail(_ message: String) -> Never {

@@ -86,7 +86,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     private var laneBell: SequencerBell?
     /// A split cluster's harts poll for their turns on one CPU: whose turn comes next, for them (see `TurnBoard`).
     private var turnBoard: TurnBoard?
-    /// When every process had joined and the run began (for RRVM_STATS=1).
+    /// When the run began (for RRVM_STATS=1).
     private var startedAt: UInt64?
     /// Time travel: checkpoints of the whole cluster taken from here, on guest RAM mapped here.
     private var ram: SharedRAM?
@@ -112,6 +112,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         consoleCapture = try consoleCapturePath.map { try ConsoleCapture.Writer(path: $0) }
         config = try runDirectory.readConfig()
         connections = PeerTable(harts: Int(config.harts), devices: config.devices.count)
+        held = Array(repeating: [], count: config.devices.count)
         credentials = try runDirectory.credentials()
         if let replayPath = options.replayPath {
             config.replay = true
@@ -326,6 +327,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             self.pids[endpoint] = hello.pid
             self.welcome(connection, endpoint: endpoint, hello: hello)
             if hello.role == .hart { self.debugger?.hartJoined(Int(hello.index)) }
+            if hello.role == .device { self.deviceJoined(Int(hello.index), connection) }
             connection.onMessage(from: endpoint) { [unowned self] header, body in self.receive(header, body, from: endpoint) }
             connection.onClose = { [unowned self] reason in
                 self.connections[endpoint] = nil
@@ -334,7 +336,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
                     self.sequencer.lost(endpoint: endpoint, reason: "\(reason)")
                 }
             }
-            if self.connections.count == Int(self.config.harts) + self.config.devices.count {
+            let everyone = self.connections.count == Int(self.config.harts) + self.config.devices.count
+            if everyone { HostCPU.settle() }
+            if self.startedAt == nil && (everyone || self.mayBeginBeforeDevices && self.allHartsJoined) {
                 HostCPU.useShortSlices()
                 self.startedAt = EventLoop.monotonicNanoseconds()
                 self.begin()
@@ -342,8 +346,32 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         }
     }
 
-    /// Every process has joined: the run begins (in replay, with automatic checkpoints or the checkpoint
-    /// round trips asked for).
+    /// Whether the run may begin once the harts have joined, before the devices (a live run, or a replay without
+    /// checkpoints, and no debugger): a device takes part only in operations the sequencer sends it, and those wait
+    /// for it (`held`), so when it joins changes nothing the guest sees; a hart waiting for one waits longer.
+    /// The guest then does not wait for six devices to start (a one-hart run began 11 ms after rrctl's start instead
+    /// of 23-28). Checkpoints (a state from every device) and a debugger's first stop wait for everyone.
+    private var mayBeginBeforeDevices: Bool { timeline == nil && debugger == nil }
+
+    private var allHartsJoined: Bool {
+        (0..<Int(config.harts)).allSatisfy { connections[Endpoint.hart($0)] != nil }
+    }
+
+    /// What the sequencer sent each device before it joined, in order (see `mayBeginBeforeDevices`); nil once
+    /// it has joined. At most a few operations wait: a hart waits for each read's answer, and at most 64 writes go
+    /// ahead of their turn (`Sequencer.sendAhead`); `heldLimit` only guards against a bug.
+    private var held: [[(header: EnvelopeHeader, body: Rrvm_Envelope.OneOf_Body, waking: Bool)]?]
+    static let heldLimit = 4096
+
+    /// A device joined: what waited for it leaves, then, if the run has ended meanwhile, the Shutdown.
+    private func deviceJoined(_ index: Int, _ connection: Connection) {
+        for message in held[index] ?? [] { connection.send(message.header, message.body, wakingPeer: message.waking) }
+        held[index] = nil
+        if let shutdownMessage { connection.send(shutdownMessage) }
+    }
+
+    /// The run begins (everyone has joined, or the harts: see `mayBeginBeforeDevices`); in replay, with automatic
+    /// checkpoints or the checkpoint round trips asked for.
     private func begin() {
         // Under gdb the machine waits for the debugger; in replay its first continue starts the timeline's run.
         if replayTimeline != nil { return }
@@ -580,10 +608,27 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             // The past is re-executed: the device does not repeat what it sent towards the host then.
             header.past = true
         }
-        connections[header.to]?.send(header, body, wakingPeer: waking)
+        guard let connection = connections[header.to] else { return hold(header, body, waking: waking) }
+        connection.send(header, body, wakingPeer: waking)
+    }
+
+    /// A message for a device that has not joined yet waits for it (`held`); for one that left, it is dropped (the
+    /// sequencer has been told, see `admit`).
+    private func hold(_ header: EnvelopeHeader, _ body: Rrvm_Envelope.OneOf_Body, waking: Bool) {
+        guard Endpoint.isDevice(header.to), case let device = Endpoint.deviceIndex(header.to), held.indices.contains(device),
+              held[device] != nil else { return }
+        guard held[device]!.count < Self.heldLimit else {
+            return finish(exitCode: 1, reason: "\(Endpoint.describe(header.to, config: config)) has not joined the cluster, "
+                          + "and \(Self.heldLimit) messages wait for it")
+        }
+        held[device]!.append((header, body, waking))
     }
 
     func sendToProcess(_ envelope: Rrvm_Envelope) {
+        if connections[envelope.to] == nil, let body = envelope.body {
+            // A checkpoint's request to a device that has not joined yet (a debugger's first command can come first).
+            return hold(EnvelopeHeader(envelope), body, waking: true)
+        }
         connections[envelope.to]?.send(envelope)
     }
 
@@ -635,6 +680,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         guard !finished else { return }
         finished = true
         self.exitCode = exitCode
+        // The guest's own end (a run stopped from outside is not) can come before a device has joined: it is waited
+        // for, to be told (`deviceJoined`), so that it ends as the others do rather than being killed by rrctl.
+        let awaitsLateDevices = sequencer.isFinished && held.contains { $0 != nil }
         timeline?.runEnded(reason: reason)
         if !sequencer.isFinished {
             // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
@@ -672,6 +720,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             // otherwise see this process exit before the Shutdown, and could not say why the run ended).
             let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasUnreadOutput == true
                 || (self.supervisor != nil && !self.controlJoined && !self.supervisorIsGone)
+                || (awaitsLateDevices && self.held.contains { $0 != nil } && !self.supervisorIsGone)
             if pending && EventLoop.monotonicNanoseconds() < deadline { return }
             outputTimer.close()
             // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.

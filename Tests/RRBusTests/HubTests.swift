@@ -326,6 +326,75 @@ final class HubTests: XCTestCase {
     // MARK: - Helpers
 
     /// Runs `body` with the frames in shared lanes, then again (with a new hub) over the sockets alone.
+    /// The run begins as soon as the hart has joined; a device access made before the device has joined waits for
+    /// it, and the device gets it, in its place, as it joins (rrctl starts the devices after the harts).
+    func testTheRunBeginsWithTheHartsAndADeviceJoiningLaterGetsWhatWaitedForIt() throws {
+        try withEachTransport {
+            var runs = 0
+            var reply: Rrvm_MmioReply?
+            let hart = try joinOne(.hart) { _, envelope in
+                if case .run? = envelope.body { runs += 1 }
+                if case .mmioReply(let answer)? = envelope.body { reply = answer }
+            }
+            run(seconds: 10) { runs > 0 }
+            XCTAssertEqual(runs, 1, "the hart is given its slice without the device")
+            var request = Rrvm_Envelope()
+            request.body = .mmioRequest(.with { $0.address = 0x1000_0005; $0.size = 1; $0.executed = 7 })
+            hart.send(request)
+            run(seconds: 0.2) { reply != nil }
+            XCTAssertNil(reply, "no answer before the device has joined")
+            var accesses: [Rrvm_DeviceAccess] = []
+            let device = try joinOne(.device) { device, envelope in
+                guard case .deviceAccess(let access)? = envelope.body else { return }
+                accesses.append(access)
+                var done = Rrvm_Envelope()
+                done.g = envelope.g
+                done.body = .deviceDone(.with { $0.value = 0x60 })
+                device.send(done)
+            }
+            run(seconds: 10) { reply != nil }
+            XCTAssertEqual(accesses.map(\.offset), [5], "the access that waited, once")
+            XCTAssertEqual(reply?.value, 0x60)
+            XCTAssertTrue(hub.isRunning)
+            withExtendedLifetime(device) {}
+        }
+    }
+
+    /// A run that ends before a device has joined (here the sequencer stops at a hart's bad message) waits for it,
+    /// and tells it to stop as it joins, rather than leaving it to be killed.
+    func testADeviceJoiningAfterTheRunEndedIsToldToStop() throws {
+        var runs = 0
+        let hart = try joinOne(.hart) { _, envelope in if case .run? = envelope.body { runs += 1 } }
+        run(seconds: 10) { runs > 0 }
+        var stray = Rrvm_Envelope()
+        stray.body = .deviceDone(Rrvm_DeviceDone())
+        hart.send(stray)
+        run(seconds: 0.2) { false }
+        XCTAssertTrue(hub.isRunning, "the hub waits for the device that has not joined")
+        var shutdown: Rrvm_Shutdown?
+        let device = try joinOne(.device) { _, envelope in if case .shutdown(let message)? = envelope.body { shutdown = message } }
+        run(seconds: 5) { shutdown != nil }
+        withExtendedLifetime(device) {}
+        XCTAssertEqual(shutdown?.exitCode, 1)
+        XCTAssertTrue(shutdown?.reason.contains("unexpected answer from hart 0") ?? false, shutdown?.reason ?? "no shutdown")
+        XCTAssertEqual(hub.waitForExit(), 1)
+    }
+
+    /// Joins as `role` 0, `receive` taking what comes from the Welcome on (the sequencer may send at once).
+    private func joinOne(_ role: Rrvm_Role, receive: @escaping (Connection, Rrvm_Envelope) -> Void) throws -> Connection {
+        var joined: Result<Connection, BusError>?
+        join(loop: loop, address: hub.directory.busAddress, role: role, index: 0, credentials: try hub.directory.credentials(),
+             name: "\(role)", sharedLane: sharedLanes) { result in
+            if case .success(let (connection, _)) = result {
+                connection.onEnvelope { [unowned connection] envelope in receive(connection, envelope) }
+            }
+            joined = result.map(\.0)
+        }
+        run(seconds: 10) { joined != nil }
+        guard let joined else { throw BusError.io("join timed out") }
+        return try joined.get()
+    }
+
     private func withEachTransport(_ body: () throws -> Void) throws {
         for sharedLanes in [true, false] {
             if !sharedLanes {
