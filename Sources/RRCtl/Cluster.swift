@@ -110,23 +110,18 @@ final class Cluster {
         let split = placement.isSplit ? ["--split", "1"] : []
         // --gdb alone: the sequencer serves every hart as a thread; with --gdb-hart N, that hart serves itself.
         let clusterGDB = debugger.gdbHart == nil ? debugger.gdb.map { ["--gdb", $0] } ?? [] : []
-        // The harts right after the sequencer, the devices once it is up (`startDevices`): the run begins once the
-        // harts have joined (see SequencerNode.mayBeginBeforeDevices). rrctl moves to the CPU each member starts on
-        // to start it, so that its loading and the runtime's set-up (a member's costliest part) are done there.
+        // rrctl moves to the CPU each member starts on to start it, so that its loading and the runtime's set-up (a
+        // member's costliest part) are done there. Where the sequencer and the devices start aside (`--start-cpu`),
+        // the run begins once the harts have joined (see SequencerNode.mayBeginBeforeDevices): the harts right
+        // after the sequencer, and the devices once it is up (`startDevices`), so that their starts do not delay
+        // its own, and with it the harts' join. Elsewhere the run begins once everyone has joined.
         let startCPU = placement.sequencerStart ?? placement.sequencer
         let sequencerCPU = on(placement.sequencer) + (placement.sequencerStart.map { ["--start-cpu", String($0)] } ?? [])
         sequencer = try HostCPU.whileOn(startCPU) {
             try spawn(name: "sequencer", path: directory + "/rrvm-sequencer",
                       arguments: common + sequencerCPU + split + sequencerArguments + clusterGDB)
         }
-        try HostCPU.whileOn(placement.harts) {
-            for hart in 0..<Int(config.harts) {
-                let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
-                _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
-                              arguments: common + on(placement.harts) + split + ["--hart", String(hart)] + gdb)
-            }
-        }
-        startDevices = { [unowned self] in
+        let devices = { [unowned self] in
             try HostCPU.whileOn(startCPU) {
                 for (index, device) in config.devices.enumerated() {
                     _ = try spawn(name: "device \(index) (\(device.kindName))", path: directory + "/rrvm-device",
@@ -134,10 +129,17 @@ final class Cluster {
                 }
             }
         }
+        if placement.sequencerStart == nil { try devices() } else { startDevices = devices }
+        try HostCPU.whileOn(placement.harts) {
+            for hart in 0..<Int(config.harts) {
+                let gdb = debugger.gdb.map { hart == debugger.gdbHart ? ["--gdb", $0] : [] } ?? []
+                _ = try spawn(name: "hart \(hart)", path: directory + "/rrvm-hart",
+                              arguments: common + on(placement.harts) + split + ["--hart", String(hart)] + gdb)
+            }
+        }
     }
 
-    /// Starts the devices: called once rrctl has joined, so the sequencer is up (on its CPU, the devices' starts would
-    /// otherwise delay it, and with it the harts' join and the run).
+    /// Starts the devices once rrctl has joined (the sequencer is up), where they start aside; nil once started.
     private var startDevices: (() throws -> Void)?
 
     /// The host CPUs the cluster keeps to (see `HostCPU`): the harts', and the sequencer's and devices'; and

@@ -58,7 +58,8 @@ public enum NodeMain {
         do {
             let node = try SequencerNode(runDirectory: options.runDirectory, options: log,
                                          consoleCapturePath: options.values["--console-capture"],
-                                         supervisor: options.parentPID, gdbAddress: gdbAddress)
+                                         supervisor: options.parentPID, gdbAddress: gdbAddress,
+                                         devicesStartAside: options.values["--start-cpu"] != nil)
             let status = node.run()
             HostCPU.runIsOver()
             SliceTimes.write(role: "sequencer")

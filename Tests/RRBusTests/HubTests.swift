@@ -326,10 +326,22 @@ final class HubTests: XCTestCase {
     // MARK: - Helpers
 
     /// Runs `body` with the frames in shared lanes, then again (with a new hub) over the sockets alone.
-    /// The run begins as soon as the hart has joined; a device access made before the device has joined waits for
-    /// it, and the device gets it, in its place, as it joins (rrctl starts the devices after the harts).
+    /// As rrctl starts a one-hart cluster (`--start-cpu`: the sequencer and the devices start aside).
+    private static var devicesStartAside: [String] {
+        let cpu = HostCPU.current ?? 0
+        return ["--cpu", String(cpu), "--start-cpu", String(HostCPU.other(than: cpu) ?? cpu)]
+    }
+
+    /// Where the devices start aside, the run begins as soon as the hart has joined; a device access made before
+    /// the device has joined waits for it, and the device gets it, in its place, as it joins. Elsewhere the run
+    /// waits for the device.
     func testTheRunBeginsWithTheHartsAndADeviceJoiningLaterGetsWhatWaitedForIt() throws {
-        try withEachTransport {
+        var runs = 0
+        let waiting = try joinOne(.hart) { _, envelope in if case .run? = envelope.body { runs += 1 } }
+        run(seconds: 0.2) { runs > 0 }
+        XCTAssertEqual(runs, 0, "without --start-cpu the run waits for the device")
+        XCTAssertTrue(waiting.isOpen && hub.isRunning)
+        try withEachTransport(hubArguments: Self.devicesStartAside) {
             var runs = 0
             var reply: Rrvm_MmioReply?
             let hart = try joinOne(.hart) { _, envelope in
@@ -363,6 +375,8 @@ final class HubTests: XCTestCase {
     /// A run that ends before a device has joined (here the sequencer stops at a hart's bad message) waits for it,
     /// and tells it to stop as it joins, rather than leaving it to be killed.
     func testADeviceJoiningAfterTheRunEndedIsToldToStop() throws {
+        hub.stop()
+        hub = try HubFixture(arguments: Self.devicesStartAside)
         var runs = 0
         let hart = try joinOne(.hart) { _, envelope in if case .run? = envelope.body { runs += 1 } }
         run(seconds: 10) { runs > 0 }
@@ -395,11 +409,12 @@ final class HubTests: XCTestCase {
         return try joined.get()
     }
 
-    private func withEachTransport(_ body: () throws -> Void) throws {
+    /// `body` with shared lanes, then over the socket alone, each with a new hub when `hubArguments` are given.
+    private func withEachTransport(hubArguments: [String] = [], _ body: () throws -> Void) throws {
         for sharedLanes in [true, false] {
-            if !sharedLanes {
+            if !sharedLanes || !hubArguments.isEmpty {
                 hub.stop()
-                hub = try HubFixture()
+                hub = try HubFixture(arguments: hubArguments)
             }
             self.sharedLanes = sharedLanes
             try body()
