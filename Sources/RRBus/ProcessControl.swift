@@ -105,7 +105,8 @@ public enum HostCPU {
     nonisolated(unsafe) private static var cpuAfterStart: Int?
 
     /// Keeps this process on `startCPU` while it starts, and on `cpu` once it calls `settle` (see `Placement` in
-    /// rrctl's Cluster: one CPU's cluster starts its members beside the hart). False if the system refuses.
+    /// rrctl's Cluster: a one-hart cluster starts its sequencer and devices on another CPU than the hart's, and
+    /// they move beside it). False if the system refuses.
     public static func pin(to cpu: Int, startingOn startCPU: Int) -> Bool {
         cpuAfterStart = cpu
         return pin(to: startCPU)
