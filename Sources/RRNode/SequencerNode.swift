@@ -488,7 +488,9 @@ final class SequencerNode: SequencerTransport, TimelineHost {
     /// Sends Welcome; a local peer that asked for a shared lane gets one, and every later frame uses it.
     private func welcome(_ connection: Connection, endpoint: UInt32, hello: Rrvm_Hello) {
         var lane: SharedLane?
-        if hello.sharedLane && connection.isLocal {
+        // Not for a member joining after the run's end (told to stop at once): the lane would be removed with the
+        // others before it could open it.
+        if hello.sharedLane && connection.isLocal && !finished {
             lanesCreated += 1
             do {
                 if laneBell == nil { laneBell = try SequencerBell.create(path: runDirectory.path + "/lane-bell") }
