@@ -81,10 +81,7 @@ public enum HostCPU {
     /// While the cluster starts, the process is a batch process (`useBatchScheduling`).
     public static func pin(to cpu: Int) -> Bool {
         guard cpu >= 0 && cpu <= Int(Int32.max) else { return false }
-        if affinityBeforePinning == nil {
-            var mask = [UInt](repeating: 0, count: Int(RRVM_CPU_MASK_WORDS))
-            if rrvm_get_affinity(&mask) == 0 { affinityBeforePinning = mask }
-        }
+        if affinityBeforePinning == nil { affinityBeforePinning = affinity() }
         guard rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return false }
         useBatchScheduling()
         return true
@@ -124,11 +121,16 @@ public enum HostCPU {
     /// Runs `body` with this thread kept to `cpu` (nil: as it is), then as before: a process that `body` starts
     /// begins there, its loading and set-up done on that CPU rather than on the one it will run on.
     public static func whileOn<Result>(_ cpu: Int?, _ body: () throws -> Result) rethrows -> Result {
-        var saved = [UInt](repeating: 0, count: Int(RRVM_CPU_MASK_WORDS))
-        guard let cpu, cpu >= 0, cpu <= Int(Int32.max), rrvm_get_affinity(&saved) == 0,
+        guard let cpu, cpu >= 0, cpu <= Int(Int32.max), let saved = affinity(),
               rrvm_pin_to_cpu(Int32(cpu)) == 0 else { return try body() }
         defer { _ = rrvm_set_affinity(saved) }
         return try body()
+    }
+
+    /// This thread's affinity mask, nil if the system does not say.
+    private static func affinity() -> [UInt]? {
+        var mask = [UInt](repeating: 0, count: Int(RRVM_CPU_MASK_WORDS))
+        return rrvm_get_affinity(&mask) == 0 ? mask : nil
     }
 
     /// SCHED_BATCH (woken, the process does not preempt the running one), for a member's start and end: a
@@ -152,11 +154,12 @@ public enum HostCPU {
     /// per hand-over on a quiet host (a bare-metal run that prints: 2 ms of its 25).
     public static func useShortSlices() {
         guard !isAlone else { return useBatchScheduling() }
-        _ = rrvm_set_short_slices(100_000)
+        answerJoinsAtOnce()
     }
 
-    /// For the sequencer while the cluster starts: each member's join wakes it, and it answers at once, whatever
-    /// member is still starting beside it (their starts are batch processes' and do not preempt one another).
+    /// For the sequencer while the cluster starts (then for any process, `useShortSlices`): the normal policy with
+    /// short slices, alone or not. Each member's join wakes the sequencer, and it answers at once, whatever member
+    /// is still starting beside it (their starts are batch processes' and do not preempt one another).
     public static func answerJoinsAtOnce() {
         _ = rrvm_set_short_slices(100_000)
     }

@@ -690,9 +690,10 @@ final class SequencerNode: SequencerTransport, TimelineHost {
         guard !finished else { return }
         finished = true
         self.exitCode = exitCode
-        // The guest's own end (a run stopped from outside is not) can come before a device has joined: it is waited
-        // for, to be told (`deviceJoined`), so that it ends as the others do rather than being killed by rrctl.
-        let awaitsLateDevices = sequencer.isFinished && held.contains { $0 != nil }
+        // A run that ended from within (the guest's end, or the sequencer's own failure; one stopped from outside did
+        // not) can end before a device has joined: it is waited for, to be told (`deviceJoined`), so that it ends as
+        // the others do rather than being killed by rrctl.
+        let endedFromWithin = sequencer.isFinished
         timeline?.runEnded(reason: reason)
         if !sequencer.isFinished {
             // Stopped from outside (a signal, rrctl): the sequencer's own ending writes the log's end.
@@ -730,7 +731,7 @@ final class SequencerNode: SequencerTransport, TimelineHost {
             // otherwise see this process exit before the Shutdown, and could not say why the run ended).
             let pending = self.connections.values.contains { $0.hasPendingOutput } || self.control?.hasUnreadOutput == true
                 || (self.supervisor != nil && !self.controlJoined && !self.supervisorIsGone)
-                || (awaitsLateDevices && self.held.contains { $0 != nil } && !self.supervisorIsGone)
+                || (endedFromWithin && self.held.contains { $0 != nil } && !self.supervisorIsGone)
             if pending && EventLoop.monotonicNanoseconds() < deadline { return }
             outputTimer.close()
             // With rrctl attached, rrctl says why the run ended (one line); alone, the sequencer says it.

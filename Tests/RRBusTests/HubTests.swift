@@ -422,27 +422,7 @@ final class HubTests: XCTestCase {
     }
 
     private func joinBoth() throws -> (hart: Connection, device: Connection) {
-        let credentials = try hub.directory.credentials()
-        var hart: Connection?
-        var device: Connection?
-        var failure: BusError?
-        for (role, index) in [(Rrvm_Role.hart, 0), (.device, 0)] {
-            join(loop: loop, address: hub.directory.busAddress, role: role, index: index, credentials: credentials,
-                 name: "\(role)", sharedLane: sharedLanes) { result in
-                switch result {
-                case .success(let (connection, _)):
-                    if role == .hart { hart = connection } else { device = connection }
-                case .failure(let error):
-                    failure = error
-                }
-            }
-        }
-        run(seconds: 10) { (hart != nil && device != nil) || failure != nil }
-        if let failure { throw failure }
-        guard let hart, let device else { throw BusError.io("join timed out") }
-        hart.onEnvelope { _ in }
-        device.onEnvelope { _ in }
-        return (hart, device)
+        (try joinOne(.hart) { _, _ in }, try joinOne(.device) { _, _ in })
     }
 
     private func joinRaw(version: UInt32, credentials: Credentials, completion: @escaping (BusError?) -> Void) {
